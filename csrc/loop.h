@@ -1,0 +1,138 @@
+/* loop.h - fastnet's epoll engine (redis ae.c in spirit, batched for Python).
+ *
+ * One fn_loop owns an epoll instance, listening sockets and connections,
+ * all non-blocking, all driven with raw syscalls. Python drives the loop:
+ * fn_loop_poll() first writes queued output (before the loop sleeps, like
+ * redis's beforeSleep), then waits in epoll_wait, reads, frames, and fills
+ * the caller's event array. C never calls back into Python.
+ *
+ * Connections are named by a 64-bit id: (generation << 32) | fd. An id whose
+ * fd was closed and reused never matches the new connection.
+ *
+ * Messages (FN_EV_MESSAGE) are views into the connection's read buffer,
+ * valid until the next fn_loop_poll() call. Closed connections keep their
+ * buffers until then too.
+ *
+ * Backpressure: while a connection has more than opts.high_water bytes
+ * queued for output it is not read; reading resumes once the queue drains to
+ * opts.low_water. EPOLLOUT is armed only while output is pending.
+ *
+ * Protocol errors (FN_EV_ERROR) stop reading from that connection but leave
+ * it open, so Python can answer in the protocol's own error form and then
+ * fn_loop_close() it. End of input (FN_EV_EOF) likewise leaves the write side
+ * open (half-close). With opts.echo set, C echoes every message itself (no
+ * FN_EV_MESSAGE); on EOF it closes after flushing (FN_CLOSE_PEER, no
+ * FN_EV_EOF); on a framing error it still reports FN_EV_ERROR, then closes
+ * after flushing (FN_CLOSE_PROTOCOL).
+ *
+ * An accept that fails for lack of descriptors (EMFILE/ENFILE/ENOBUFS/ENOMEM)
+ * is reported once as FN_EV_LISTEN_ERROR and that listener is not polled again
+ * until some connection closes, so the loop never spins on it.
+ */
+#ifndef FASTNET_LOOP_H
+#define FASTNET_LOOP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "framer.h"
+
+/* cdef: begin */
+/* event types */
+#define FN_EV_ACCEPT 1     /* conn accepted on listener `value` */
+#define FN_EV_CONNECTED 2  /* outgoing conn established */
+#define FN_EV_MESSAGE 3    /* one whole message: data, len */
+#define FN_EV_EOF 4        /* peer shut its write side; reading stopped */
+#define FN_EV_ERROR 5      /* framing error: code = FN_ERR_*, value = detail */
+#define FN_EV_CLOSED 6     /* conn gone: code = FN_CLOSE_*, value = errno or 0 */
+#define FN_EV_LISTEN_ERROR 7 /* accept failed (EMFILE...) on listener `conn`: value = errno */
+
+/* close reasons (FN_EV_CLOSED code) */
+#define FN_CLOSE_LOCAL 1          /* fn_loop_close(graceful) finished flushing */
+#define FN_CLOSE_ABORT 2          /* fn_loop_close(abort), or fn_loop_free */
+#define FN_CLOSE_PEER 3           /* echo conn: peer EOF, output flushed */
+#define FN_CLOSE_RESET 4          /* socket error (ECONNRESET, EPIPE, ...) */
+#define FN_CLOSE_CONNECT_FAILED 5 /* outgoing connect failed */
+#define FN_CLOSE_PROTOCOL 6       /* echo conn: framing error, output flushed */
+
+typedef struct fn_event {
+    int type;
+    int code;
+    uint64_t conn;
+    uint64_t value;
+    const char *data;
+    size_t len;
+} fn_event;
+
+typedef struct fn_conn_opts {
+    int framing;        /* FN_FRAME_* */
+    int frame_flags;    /* FN_LINE_BARE_LF */
+    uint64_t max;       /* max frame payload / max line */
+    int echo;           /* 1: echo every message in C */
+    size_t high_water;  /* stop reading above this many queued output bytes */
+    size_t low_water;   /* resume reading at or below this */
+} fn_conn_opts;
+
+typedef struct fn_loop_stats {
+    uint64_t accepted;
+    uint64_t connected;
+    uint64_t closed;
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    uint64_t messages_in;
+    uint64_t open;       /* connections currently open */
+} fn_loop_stats;
+
+typedef struct fn_loop fn_loop;
+
+fn_loop *fn_loop_new(void);
+/* Close every socket (no events) and free everything. */
+void fn_loop_free(fn_loop *loop);
+/* The epoll fd: readable when fn_loop_poll has work (for asyncio add_reader). */
+int fn_loop_fd(const fn_loop *loop);
+
+/* Bind and listen. host is a numeric IPv4/IPv6 address. Returns a listener
+ * id >= 0 or -errno. */
+int fn_loop_listen(fn_loop *loop, const char *host, int port, int backlog,
+                   const fn_conn_opts *opts);
+/* The port a listener is bound to (useful with port 0), or -errno. */
+int fn_loop_listener_port(const fn_loop *loop, int listener);
+/* Stop listening: close the socket (new connects are refused). 0 or -errno. */
+int fn_loop_unlisten(fn_loop *loop, int listener);
+
+/* Start a non-blocking connect; FN_EV_CONNECTED or FN_EV_CLOSED follows.
+ * Returns a conn id (> 0) or -errno. */
+int64_t fn_loop_connect(fn_loop *loop, const char *host, int port,
+                        const fn_conn_opts *opts);
+
+/* Flush queued output, wait up to timeout_ms (-1: forever, 0: not at all)
+ * and fill evs[0..max) with events. Returns how many, or -errno. Does not
+ * sleep while messages remain buffered from an earlier call. */
+int fn_loop_poll(fn_loop *loop, fn_event *evs, int max, int timeout_ms);
+/* 1 when a poll would return events without waiting (buffered messages or
+ * queued CLOSED events). */
+int fn_loop_has_pending(const fn_loop *loop);
+
+/* Queue bytes for output, as they are (send) or framed per the connection's
+ * framing (send_msg: length header first, or "\r\n" after a LINE).
+ * 0, -EBADF (unknown/closed conn) or -ENOMEM. */
+int fn_loop_send(fn_loop *loop, uint64_t conn, const char *data, size_t len);
+int fn_loop_send_msg(fn_loop *loop, uint64_t conn, const char *data, size_t len);
+/* Write queued output now (fn_loop_poll does it before sleeping). */
+void fn_loop_flush(fn_loop *loop);
+
+/* graceful (abort=0): stop reading, flush, shutdown(SHUT_WR), close, then
+ * FN_EV_CLOSED(FN_CLOSE_LOCAL). abort=1: close at once with RST, then
+ * FN_EV_CLOSED(FN_CLOSE_ABORT). 0 or -EBADF. */
+int fn_loop_close(fn_loop *loop, uint64_t conn, int abort);
+/* Stop (1) or resume (0) reading from a connection. 0 or -EBADF. */
+int fn_loop_pause(fn_loop *loop, uint64_t conn, int paused);
+/* Bytes queued for output on a connection, or 0 if unknown. */
+size_t fn_loop_output_size(const fn_loop *loop, uint64_t conn);
+/* Peer address as text ("1.2.3.4" / "::1") and port; 0 or -errno. */
+int fn_loop_peer(const fn_loop *loop, uint64_t conn, char *host, size_t hostlen, int *port);
+
+void fn_loop_get_stats(const fn_loop *loop, fn_loop_stats *out);
+/* cdef: end */
+
+#endif

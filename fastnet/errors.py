@@ -1,0 +1,72 @@
+"""fastnet's exceptions.
+
+Two families, by who is to blame (h11/h2 style):
+
+* the remote peer broke the protocol: :class:`ProtocolError` and its
+  subclasses. Each names the limit or rule that was broken and carries the
+  values involved, so a server can log and answer in the protocol's own form.
+* the local caller misused the API: plain ``ValueError``/``TypeError``/
+  ``OverflowError`` (for example encoding a negative varint).
+
+Every fastnet exception also inherits a builtin, so ``except ValueError``
+keeps working for callers that do not know fastnet.
+"""
+from __future__ import annotations
+
+
+class FastnetError(Exception):
+    """Base class of every exception fastnet raises on purpose."""
+
+
+class NativeUnavailable(ImportError, FastnetError):
+    """The C extension is missing or broken and FASTNET_REQUIRE_NATIVE=1."""
+
+
+class ProtocolError(FastnetError, ValueError):
+    """The remote peer sent bytes that break the protocol."""
+
+
+class VarintError(ProtocolError):
+    """A malformed LEB128 varint."""
+
+
+class VarintTruncated(VarintError):
+    """The input ended in the middle of a varint."""
+
+
+class VarintOverlong(VarintError):
+    """A varint used more bytes than its value needs (e.g. ``80 00`` for 0)."""
+
+
+class VarintOverflow(VarintError):
+    """A varint's value does not fit in 64 bits."""
+
+
+class FrameTooLarge(ProtocolError):
+    """A length-prefixed frame declared a payload above the maximum frame size."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"frame of {size} bytes exceeds max_frame_size={limit}")
+        self.size = size
+        self.limit = limit
+
+
+class LineTooLong(ProtocolError):
+    """A line exceeded the maximum line length before its delimiter arrived."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"line of at least {size} bytes exceeds max_line_length={limit}")
+        self.size = size
+        self.limit = limit
+
+
+class BadFrameHeader(ProtocolError):
+    """A varint frame header is malformed (overlong or over 64 bits)."""
+
+    def __init__(self, cause: VarintError) -> None:
+        super().__init__(f"invalid varint frame header: {cause}")
+        self.cause = cause
+
+
+class EngineError(FastnetError, OSError):
+    """An engine operation failed at the OS level (bind, listen, connect)."""

@@ -1,0 +1,16 @@
+"""Shared fixtures: every codec test runs on both twins, every server test on
+every engine. With FASTNET_REQUIRE_NATIVE=1 (CI) a missing C extension fails
+at import, so no C case can be skipped there."""
+from __future__ import annotations
+
+import pytest
+
+from fastnet import codec
+
+
+@pytest.fixture(params=["c", "python"])
+def impl(request):
+    """The codec twin under test: fastnet.codec.c or fastnet.codec.py."""
+    if request.param not in codec.impls:
+        pytest.skip("C extension not built (set FASTNET_REQUIRE_NATIVE=1 to make this an error)")
+    return codec.impls[request.param]
