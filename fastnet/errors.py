@@ -70,3 +70,7 @@ class BadFrameHeader(ProtocolError):
 
 class EngineError(FastnetError, OSError):
     """An engine operation failed at the OS level (bind, listen, connect)."""
+
+
+class ConnectionClosed(FastnetError, ConnectionError):
+    """The peer closed the connection before a whole message arrived."""

@@ -141,6 +141,10 @@ class Engine(abc.ABC):
         queued, then close) or, with abort, at once with a reset. Closing a
         connection that is already closing or gone does nothing."""
 
+    def flush_soon(self) -> None:
+        """Make sure output queued from outside a poll round (by a coroutine,
+        say) is written soon. Engines that write at once need nothing."""
+
     @abc.abstractmethod
     def pause_reading(self, conn: int, paused: bool = True) -> None:
         """Stop (or resume) reading from a connection."""
