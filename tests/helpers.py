@@ -1,0 +1,72 @@
+"""Helpers shared by the server tests: run a Server in a thread, or the CLI in
+a subprocess, on 127.0.0.1 with an OS-assigned port."""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from typing import Iterator, Optional
+
+from fastnet import Server
+from fastnet.server import Handler
+
+ENGINES = ["c", "python", "threaded"]
+GUARD = 30.0  # seconds: a failure guard, never a speed assertion
+
+
+@contextlib.contextmanager
+def running_server(engine: str, protocol: str = "echo", handler: Optional[Handler] = None,
+                   **options: object) -> Iterator[tuple[Server, int]]:
+    """A Server on a free port, run() in a background thread."""
+    server = Server(engine=engine, **options)  # type: ignore[arg-type]
+    listener = server.listen("127.0.0.1", 0, protocol=protocol, handler=handler)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            server.run()
+        except BaseException as exc:  # surfaced in the test thread below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name=f"server-{engine}", daemon=True)
+    thread.start()
+    try:
+        yield server, listener.port
+    finally:
+        server.stop()
+        thread.join(GUARD)
+        assert not thread.is_alive(), "server did not stop"
+        if errors:
+            raise errors[0]
+
+
+SERVING_LINE = re.compile(r"fastnet serving (\w+) on (\S+):(\d+) \(engine (\w+)")
+
+
+@contextlib.contextmanager
+def cli_server(*args: str) -> Iterator[tuple[subprocess.Popen, int, str]]:
+    """`python -m fastnet.serve --port 0 ARGS` in a subprocess; yields the
+    process, the port from its first line, and that line."""
+    env = dict(os.environ)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fastnet.serve", "--port", "0", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        match = SERVING_LINE.search(line)
+        if not match:
+            proc.kill()
+            raise AssertionError(f"no serving line: {line!r} stderr={proc.stderr.read()!r}")
+        yield proc, int(match.group(3)), line
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(GUARD)
+        for stream in (proc.stdout, proc.stderr):
+            if stream:
+                stream.close()
