@@ -1,0 +1,1 @@
+"""fastnet's benchmarks (run from the repository root: python -m bench.echo)."""

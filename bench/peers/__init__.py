@@ -1,0 +1,1 @@
+"""Servers fastnet is compared against, started by the benchmarks."""
