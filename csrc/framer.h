@@ -76,7 +76,8 @@ typedef struct fn_framer {
     uint64_t err_value;  /* detail for err, see above */
 } fn_framer;
 
-/* Initialise/free a framer embedded in another struct. */
+/* Initialise/free a framer embedded in another struct. kind must be one of
+ * FN_FRAME_*; with any other kind next() only ever returns FN_NEED_DATA. */
 void fn_framer_init(fn_framer *f, int kind, uint64_t max, int flags);
 void fn_framer_release(fn_framer *f);
 /* Heap-allocated framer, for Python (ffi.gc(f, lib.fn_framer_free)). */
