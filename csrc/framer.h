@@ -20,7 +20,10 @@
  * Limits (the caller passes them; fastnet/limits.py defines the defaults so
  * both twins share one definition):
  *   BE32/VARINT: a declared length > max is an error as soon as the header is
- *                complete, before any byte of the payload is buffered.
+ *                complete: next() reports it without waiting for any byte of
+ *                the payload. A VARINT header that is still incomplete is
+ *                FN_NEED_DATA unless its bytes already prove it malformed
+ *                (varint.h: the first byte that proves it bad decides).
  *   LINE:        a line whose content (delimiter excluded) is longer than max
  *                is an error. Without a delimiter yet, buffered content
  *                longer than max is an error, where a final "\r" that may be
@@ -30,7 +33,8 @@
  *
  * Errors are sticky (hiredis style): once next() has returned an error,
  * every later next() returns the same error until fn_framer_reset(). Bytes
- * fed after an error are discarded.
+ * fed (or committed) after an error are discarded; the bytes buffered before
+ * it stay counted by fn_framer_buffered() until reset.
  *
  * Cost: a partially received line is never rescanned from its start; the
  * scan resumes where the previous one stopped, so framing is O(bytes read).
@@ -72,7 +76,8 @@ typedef struct fn_framer {
     uint64_t err_value;  /* detail for err, see above */
 } fn_framer;
 
-/* Initialise/free a framer embedded in another struct. */
+/* Initialise/free a framer embedded in another struct. kind must be one of
+ * FN_FRAME_*; with any other kind next() only ever returns FN_NEED_DATA. */
 void fn_framer_init(fn_framer *f, int kind, uint64_t max, int flags);
 void fn_framer_release(fn_framer *f);
 /* Heap-allocated framer, for Python (ffi.gc(f, lib.fn_framer_free)). */
@@ -101,11 +106,13 @@ size_t fn_framer_buffered(const fn_framer *f);
 
 /* Write the frame header for a payload of len bytes to out (room for 10
  * bytes); return its length: 4 for BE32, 1..10 for VARINT, 0 for RAW/LINE
- * (a LINE message is followed by "\r\n" instead). */
+ * (a LINE message is followed by "\r\n" instead), or -1 for BE32 when len
+ * does not fit in 32 bits. */
 int fn_frame_header(int kind, uint64_t len, uint8_t *out);
 /* cdef: end */
 
-/* Drop the buffer if it is empty and larger than keep bytes (idle memory). */
+/* Free the buffer if it holds no unconsumed bytes and its capacity is larger
+ * than keep bytes (idle memory). */
 void fn_framer_trim(fn_framer *f, size_t keep);
 
 #endif
