@@ -46,26 +46,35 @@ class FrameTooLarge(ProtocolError):
     """A length-prefixed frame declared a payload above the maximum frame size."""
 
     def __init__(self, size: int, limit: int) -> None:
-        super().__init__(f"frame of {size} bytes exceeds max_frame_size={limit}")
+        super().__init__(size, limit)  # args stay (size, limit): picklable
         self.size = size
         self.limit = limit
+
+    def __str__(self) -> str:
+        return f"frame of {self.size} bytes exceeds max_frame_size={self.limit}"
 
 
 class LineTooLong(ProtocolError):
     """A line exceeded the maximum line length before its delimiter arrived."""
 
     def __init__(self, size: int, limit: int) -> None:
-        super().__init__(f"line of at least {size} bytes exceeds max_line_length={limit}")
+        super().__init__(size, limit)
         self.size = size
         self.limit = limit
+
+    def __str__(self) -> str:
+        return f"line of at least {self.size} bytes exceeds max_line_length={self.limit}"
 
 
 class BadFrameHeader(ProtocolError):
     """A varint frame header is malformed (overlong or over 64 bits)."""
 
     def __init__(self, cause: VarintError) -> None:
-        super().__init__(f"invalid varint frame header: {cause}")
+        super().__init__(cause)
         self.cause = cause
+
+    def __str__(self) -> str:
+        return f"invalid varint frame header: {self.cause}"
 
 
 class EngineError(FastnetError, OSError):

@@ -40,8 +40,8 @@ def drive(decoder, chunks):
 
 
 def error_key(exc):
-    """What must be equal between two errors: type, args, and the details."""
-    key = (type(exc), exc.args, getattr(exc, "size", None), getattr(exc, "limit", None))
+    """What must be equal between two errors: type, message, and the details."""
+    key = (type(exc), str(exc), getattr(exc, "size", None), getattr(exc, "limit", None))
     cause = getattr(exc, "cause", None)
     return key + ((type(cause), cause.args) if cause is not None else (None,))
 
