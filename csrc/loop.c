@@ -29,6 +29,16 @@
  * recv of at most READ_CHUNK per connection per round and at most
  * ACCEPT_BATCH accepts per listener per round keep one peer from starving
  * the others; idle connections own no input buffer.
+ *
+ * Choices loop.h leaves open:
+ *   - input not yet delivered when a connection closes (any reason) is
+ *     dropped: no FN_EV_MESSAGE ever follows FN_EV_CLOSED;
+ *   - fn_loop_pause also holds messages already buffered;
+ *   - send/send_msg on a closing connection is -EBADF, like a closed one;
+ *   - a graceful close of a connection still connecting closes it at once;
+ *   - stats: `open` counts established connections only, so a failed or
+ *     abandoned connect counts in neither `connected` nor `closed`;
+ *   - IPv6 listeners are IPV6_V6ONLY ("::" does not take IPv4), as asyncio.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>

@@ -120,6 +120,7 @@ class CEngine(Engine):
         if rc < 0:
             raise _error(-rc)
         self._stopping = False
+        self._running = False  # inside run()/run_async(): release() must wait
         self._listeners: dict[int, Listener] = {}       # kept after unlisten
         self._listener_specs: dict[int, ConnSpec] = {}
         self._conns: dict[int, ConnSpec] = {}           # open connections
@@ -301,6 +302,7 @@ class CEngine(Engine):
         evs = self._evs
         max_events = self._max_events
         dispatch = self._dispatch
+        self._running = True
         try:
             while not self._stopping:
                 n = poll(loop, evs, max_events, -1)
@@ -310,6 +312,7 @@ class CEngine(Engine):
                     raise _error(-n)
             lib.fn_loop_flush(loop)  # best effort: replies of the last batch
         finally:
+            self._running = False
             self.release()
 
     async def run_async(self) -> None:
@@ -322,6 +325,7 @@ class CEngine(Engine):
         fd = lib.fn_loop_fd(loop)
         self._done = aio.create_future()
         self._aio = aio
+        self._running = True
         if self._stopping:
             self._done.set_result(None)
         aio.add_reader(fd, self._on_readable)
@@ -331,6 +335,7 @@ class CEngine(Engine):
         finally:
             aio.remove_reader(fd)
             self._aio = None
+            self._running = False
             lib.fn_loop_flush(loop)
             self.release()
 
@@ -402,9 +407,13 @@ class CEngine(Engine):
     def release(self) -> None:
         """Close every socket now (no flushing) and free the C loop; then
         ``on_close(ABORT)`` for each connection that was still open. run()
-        and run_async() call this when they return. Idempotent."""
+        and run_async() call this when they return; called while they run
+        (from a handler), it stops them instead. Idempotent."""
         loop = self._loop
         if loop is None:
+            return
+        if self._running:
+            self.stop()
             return
         self._loop = None
         ffi.release(loop)  # fn_loop_free, now rather than at GC
