@@ -34,7 +34,8 @@
  *   - input not yet delivered when a connection closes (any reason) is
  *     dropped: no FN_EV_MESSAGE ever follows FN_EV_CLOSED;
  *   - fn_loop_pause also holds messages already buffered;
- *   - send/send_msg on a closing connection is -EBADF, like a closed one;
+ *   - send/send_msg on a closing connection still queue output, which goes
+ *     out before the close completes (an error reply, typically);
  *   - a graceful close of a connection still connecting closes it at once;
  *   - stats: `open` counts established connections only, so a failed or
  *     abandoned connect counts in neither `connected` nor `closed`;
@@ -66,7 +67,9 @@
  * is its index (high half 0); the waker is WAKER_TAG. */
 
 enum { ST_CONNECTING = 1, ST_OPEN = 2 };
-enum { L_DIRTY, L_PENDING, L_READ, N_LISTS };
+enum { L_DIRTY, L_PENDING, L_READ, L_ERRORED, N_LISTS };
+/* L_ERRORED: echo conns that reported FN_EV_ERROR this round; their close
+ * waits until Python has seen the event (and maybe queued an error reply). */
 
 typedef struct fn_conn fn_conn;
 
@@ -535,7 +538,7 @@ static int conn_flush(fn_loop *loop, fn_conn *c)
     if (c->out_len == 0) {
         out_clear(c);  /* idle connections own no output buffer */
         c->want_out = 0;
-        if (c->closing) {
+        if (c->closing && !c->on[L_ERRORED]) {
             conn_finish_close(loop, c);
             return 0;
         }
@@ -650,7 +653,19 @@ static void conn_echo(fn_loop *loop, fn_conn *c)
         ev->value = c->in.err_value;
         c->read_done = 1;
         conn_begin_close(loop, c, FN_CLOSE_PROTOCOL);
+        list_push(loop, L_ERRORED, c);  /* see release_errored */
     }
+}
+
+/* End of a round: echo conns that reported a framing error may finish
+ * closing at the next flush, which comes after Python has handled the
+ * FN_EV_ERROR (and queued any error reply). */
+static void release_errored(fn_loop *loop)
+{
+    fn_conn *c;
+    while ((c = list_pop(loop, L_ERRORED)))
+        if (!c->want_out)
+            list_push(loop, L_DIRTY, c);
 }
 
 static void conn_eof(fn_loop *loop, fn_conn *c)
@@ -1055,6 +1070,7 @@ int fn_loop_poll(fn_loop *loop, fn_event *evs, int max, int timeout_ms)
         rc = wait_and_dispatch(loop, busy ? 0 : timeout_ms);
         flush_dirty(loop);
     }
+    release_errored(loop);
     n = loop->nev;
     loop->evs = NULL;
     loop->nev = loop->maxev = 0;
@@ -1066,11 +1082,10 @@ int fn_loop_has_pending(const fn_loop *loop)
     return loop && (loop->closed_head || loop->lists[L_PENDING].head);
 }
 
-/* A conn that may still take output. */
+/* A conn that may still take output: open, connecting or closing. */
 static fn_conn *writable_conn(fn_loop *loop, uint64_t id)
 {
-    fn_conn *c = loop ? lookup(loop, id) : NULL;
-    return c && !c->closing ? c : NULL;
+    return loop ? lookup(loop, id) : NULL;
 }
 
 int fn_loop_send(fn_loop *loop, uint64_t conn, const char *data, size_t len)

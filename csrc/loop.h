@@ -23,7 +23,8 @@
  * open (half-close). With opts.echo set, C echoes every message itself (no
  * FN_EV_MESSAGE); on EOF it closes after flushing (FN_CLOSE_PEER, no
  * FN_EV_EOF); on a framing error it still reports FN_EV_ERROR, then closes
- * after flushing (FN_CLOSE_PROTOCOL).
+ * after flushing (FN_CLOSE_PROTOCOL); output queued while handling that
+ * FN_EV_ERROR (an error reply) is flushed before the close.
  *
  * An accept that fails for lack of descriptors (EMFILE/ENFILE/ENOBUFS/ENOMEM)
  * is reported once as FN_EV_LISTEN_ERROR and that listener is not polled again

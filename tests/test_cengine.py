@@ -343,6 +343,26 @@ def test_protocol_errors_map_to_codec_exceptions(make_engine, rec):
     assert [e[2] for e in rec.of("close")] == [CloseReason.PROTOCOL]
 
 
+def test_echo_protocol_error_reply_goes_out_before_the_close(make_engine, rec):
+    engine, lst = serve(make_engine, ConnSpec(framing="line", max_size=8, echo=True))
+    peers = []
+
+    def on_protocol_error(conn: int, error: Exception) -> None:
+        rec.events.append(("error", conn, error))
+        peers.append(engine.peer(conn))  # still open while we handle it
+        engine.write(conn, b"-ERR " + str(error).encode() + b"\r\n")
+        engine.close(conn)  # already closing: does nothing
+
+    rec.on_protocol_error = on_protocol_error  # type: ignore[method-assign]
+    s = client(lst.port)
+    s.sendall(b"ok\r\n" + b"x" * 50 + b"\r\n")
+    got = read_to_eof(engine, s)
+    assert got == b"ok\r\n-ERR line of at least 50 bytes exceeds max_line_length=8\r\n"
+    assert peers == [s.getsockname()]
+    pump(engine, lambda: rec.of("close"), "close")
+    assert [e[2] for e in rec.of("close")] == [CloseReason.PROTOCOL]
+
+
 def test_peer_reset_is_counted_and_isolated(make_engine, rec):
     engine, lst = serve(make_engine, ConnSpec(framing="be32", echo=True))
     victim, other = client(lst.port), client(lst.port)

@@ -12,9 +12,10 @@ long as this object, so a late ``stop()`` never writes to a reused fd.
 Under asyncio, ``stop()`` resolves a future with ``call_soon_threadsafe``.
 
 Errors: C returns ``-errno``; it becomes :class:`~fastnet.errors.EngineError`.
-``send``/``write``/``peer`` on a connection that is closed, closing or
-unknown raise ``EngineError(EBADF)``; ``close``/``pause_reading`` on one do
-nothing. Handler exceptions are logged (``fastnet.engine``) and the batch
+``send``/``write``/``peer`` on a connection that is closed or unknown raise
+``EngineError(EBADF)``; ``close``/``pause_reading`` on one do nothing.
+Output queued on a closing connection goes out before it closes (an error
+reply from ``on_protocol_error``, say). Handler exceptions are logged (``fastnet.engine``) and the batch
 goes on, as asyncio does with callbacks.
 """
 from __future__ import annotations
@@ -187,7 +188,7 @@ class CEngine(Engine):
 
     def send(self, conn: int, message: bytes) -> None:
         """Queue one message framed per the connection's spec. EngineError
-        (EBADF) if the connection is closed, closing or unknown."""
+        (EBADF) if the connection is closed or unknown."""
         if type(message) is not bytes:
             message = ffi.from_buffer(message)
         rc = lib.fn_loop_send_msg(self._loop, conn, message, len(message))
