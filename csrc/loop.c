@@ -1,20 +1,1206 @@
-/* stub: replaced by the real implementation */
+/* loop.c - fastnet's epoll engine. The contract is in loop.h; this comment
+ * is the strategy.
+ *
+ * Poll round (fn_loop_poll), in order:
+ *   1. free what the previous round may still have had views into: dead
+ *      connections, and the input buffers of idle connections;
+ *   2. deliver CLOSED events queued outside a round (or when the array was
+ *      full), then messages left buffered by a full array (pending list);
+ *   3. write queued output (dirty list), like redis's beforeSleep;
+ *   4. epoll_wait (not at all if step 2 found work) and handle what is
+ *      ready: accept, finish connects, write, read + frame (+ echo);
+ *   5. write again, so echo replies leave before Python runs.
+ *
+ * Buffer lifetime (the one rule views depend on): a connection's input
+ * framer is only reserved into (which may move or free its buffer) by a
+ * recv, and a connection is never read in a round that already handed out
+ * views of its input. Closed connections keep their framer on a dead list
+ * until the round after their CLOSED event, so views outlive a close too.
+ *
+ * Events that cannot wait for room (CLOSED, produced by errors while writing
+ * or by calls between rounds) are queued on the connection itself, which
+ * lives on the closed queue until the event is out: no allocation can fail
+ * on that path. Every other event is produced only while the array has room
+ * (with level-triggered epoll an fd skipped now is reported again next time).
+ *
+ * Threats: the peer picks the bytes and the pace. Input is framed with the
+ * caller's limits (framer.h); a connection with more than high_water bytes
+ * of output is not read (it cannot make us buffer unbounded replies); one
+ * recv of at most READ_CHUNK per connection per round and at most
+ * ACCEPT_BATCH accepts per listener per round keep one peer from starving
+ * the others; idle connections own no input buffer.
+ *
+ * Choices loop.h leaves open:
+ *   - input not yet delivered when a connection closes (any reason) is
+ *     dropped: no FN_EV_MESSAGE ever follows FN_EV_CLOSED;
+ *   - fn_loop_pause also holds messages already buffered;
+ *   - send/send_msg on a closing connection still queue output, which goes
+ *     out before the close completes (an error reply, typically);
+ *   - a graceful close of a connection still connecting closes it at once;
+ *   - stats: `open` counts established connections only, so a failed or
+ *     abandoned connect counts in neither `connected` nor `closed`;
+ *   - IPv6 listeners are IPV6_V6ONLY ("::" does not take IPv4), as asyncio.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "loop.h"
-fn_loop *fn_loop_new(void) {  return NULL; }
-void fn_loop_free(fn_loop *loop) { (void)loop;  }
-int fn_loop_fd(const fn_loop *loop) { (void)loop; return -ENOSYS; }
-int fn_loop_listen(fn_loop *loop, const char *host, int port, int backlog, const fn_conn_opts *opts) { (void)loop; (void)host; (void)port; (void)backlog; (void)opts; return -ENOSYS; }
-int fn_loop_listener_port(const fn_loop *loop, int listener) { (void)loop; (void)listener; return -ENOSYS; }
-int fn_loop_unlisten(fn_loop *loop, int listener) { (void)loop; (void)listener; return -ENOSYS; }
-int64_t fn_loop_connect(fn_loop *loop, const char *host, int port, const fn_conn_opts *opts) { (void)loop; (void)host; (void)port; (void)opts; return -ENOSYS; }
-int fn_loop_poll(fn_loop *loop, fn_event *evs, int max, int timeout_ms) { (void)loop; (void)evs; (void)max; (void)timeout_ms; return -ENOSYS; }
-int fn_loop_has_pending(const fn_loop *loop) { (void)loop; return -ENOSYS; }
-int fn_loop_send(fn_loop *loop, uint64_t conn, const char *data, size_t len) { (void)loop; (void)conn; (void)data; (void)len; return -ENOSYS; }
-int fn_loop_send_msg(fn_loop *loop, uint64_t conn, const char *data, size_t len) { (void)loop; (void)conn; (void)data; (void)len; return -ENOSYS; }
-void fn_loop_flush(fn_loop *loop) { (void)loop;  }
-int fn_loop_close(fn_loop *loop, uint64_t conn, int abort) { (void)loop; (void)conn; (void)abort; return -ENOSYS; }
-int fn_loop_pause(fn_loop *loop, uint64_t conn, int paused) { (void)loop; (void)conn; (void)paused; return -ENOSYS; }
-size_t fn_loop_output_size(const fn_loop *loop, uint64_t conn) { (void)loop; (void)conn; return 0; }
-int fn_loop_peer(const fn_loop *loop, uint64_t conn, char *host, size_t hostlen, int *port) { (void)loop; (void)conn; (void)host; (void)hostlen; (void)port; return -ENOSYS; }
-void fn_loop_get_stats(const fn_loop *loop, fn_loop_stats *out) { (void)loop; (void)out;  }
+#include "varint.h"
+
+#define READ_CHUNK (256 * 1024)    /* most bytes one recv may take */
+#define READ_SMALL (16 * 1024)     /* room reserved unless the last read filled its room */
+#define OUT_MIN 4096               /* first output allocation */
+#define ACCEPT_BATCH 64            /* accepts per listener per round */
+#define EPOLL_BATCH 256            /* epoll_wait maxevents */
+#define DRAIN_ROUNDS 4             /* recv(MSG_TRUNC) calls before a graceful close */
+#define GEN_MAX 0x7fffffffu        /* ids stay positive as int64 */
+#define WAKER_TAG UINT64_MAX       /* epoll data of the waker fd */
+/* epoll data: a conn id has a generation >= 1 in its high half; a listener
+ * is its index (high half 0); the waker is WAKER_TAG. */
+
+enum { ST_CONNECTING = 1, ST_OPEN = 2 };
+enum { L_DIRTY, L_PENDING, L_READ, L_ERRORED, N_LISTS };
+/* L_ERRORED: echo conns that reported FN_EV_ERROR this round; their close
+ * waits until Python has seen the event (and maybe queued an error reply). */
+
+typedef struct fn_conn fn_conn;
+
+typedef struct { fn_conn *prev, *next; } fn_link;
+typedef struct { fn_conn *head, *tail; } fn_list;
+
+struct fn_conn {
+    uint64_t id;
+    int fd;
+    int state;               /* ST_* */
+    fn_conn_opts opts;
+    fn_framer in;
+    char *out;               /* owned output: out[out_off .. out_off+out_len) */
+    size_t out_off, out_len, out_cap;
+    uint32_t events;         /* epoll mask registered now */
+    unsigned read_done : 1;  /* EOF or framing error seen: never read again */
+    unsigned paused : 1;     /* fn_loop_pause */
+    unsigned backpressured : 1;
+    unsigned want_out : 1;   /* a write was left incomplete: EPOLLOUT armed */
+    unsigned closing : 1;    /* graceful close: flush, then close_code */
+    unsigned last_read_full : 1;
+    unsigned counted_open : 1;
+    int close_code;          /* FN_CLOSE_* once closing or closed */
+    int close_err;
+    uint64_t viewed_round;   /* round that handed out views of `in` */
+    unsigned char on[N_LISTS];
+    fn_link link[N_LISTS];
+    fn_conn *next_dead;      /* closed queue / dead list */
+};
+
+typedef struct {
+    fn_conn *conn;
+    uint32_t gen;            /* generation of the last conn on this fd */
+} fn_slot;
+
+typedef struct {
+    int fd;                  /* -1 once unlistened */
+    int starved;             /* accept failed for lack of resources */
+    fn_conn_opts opts;
+} fn_listener;
+
+struct fn_loop {
+    int epfd;
+    int waker;               /* caller's fd, or -1 */
+    fn_slot *slots;          /* indexed by fd */
+    size_t nslots;
+    fn_listener *listeners;  /* indexed by listener id, never reused */
+    size_t nlisteners, caplisteners;
+    int starved;             /* listeners currently starved */
+    fn_list lists[N_LISTS];
+    fn_conn *closed_head, *closed_tail; /* CLOSED events not yet delivered */
+    fn_conn *dead;           /* CLOSED delivered; free next round */
+    uint64_t round;
+    fn_event *evs;           /* the caller's array during a round, else NULL */
+    int nev, maxev;
+    fn_loop_stats stats;
+    struct epoll_event ready[EPOLL_BATCH];
+};
+
+/* ---- small helpers ---------------------------------------------------- */
+
+static int room(const fn_loop *loop) { return loop->nev < loop->maxev; }
+
+static fn_event *emit(fn_loop *loop, int type, uint64_t conn)
+{
+    fn_event *ev = &loop->evs[loop->nev++];
+    ev->type = type;
+    ev->code = 0;
+    ev->conn = conn;
+    ev->value = 0;
+    ev->data = NULL;
+    ev->len = 0;
+    return ev;
+}
+
+static void list_push(fn_loop *loop, int which, fn_conn *c)
+{
+    fn_list *l = &loop->lists[which];
+    if (c->on[which])
+        return;
+    c->on[which] = 1;
+    c->link[which].prev = l->tail;
+    c->link[which].next = NULL;
+    if (l->tail)
+        l->tail->link[which].next = c;
+    else
+        l->head = c;
+    l->tail = c;
+}
+
+static void list_remove(fn_loop *loop, int which, fn_conn *c)
+{
+    fn_list *l = &loop->lists[which];
+    fn_link *k = &c->link[which];
+    if (!c->on[which])
+        return;
+    c->on[which] = 0;
+    if (k->prev)
+        k->prev->link[which].next = k->next;
+    else
+        l->head = k->next;
+    if (k->next)
+        k->next->link[which].prev = k->prev;
+    else
+        l->tail = k->prev;
+    k->prev = k->next = NULL;
+}
+
+static fn_conn *list_pop(fn_loop *loop, int which)
+{
+    fn_conn *c = loop->lists[which].head;
+    if (c)
+        list_remove(loop, which, c);
+    return c;
+}
+
+static fn_conn *lookup(const fn_loop *loop, uint64_t id)
+{
+    uint64_t fd = id & 0xffffffffu;
+    fn_conn *c;
+    if (fd >= loop->nslots)
+        return NULL;
+    c = loop->slots[fd].conn;
+    return c && c->id == id ? c : NULL;
+}
+
+static int so_error(int fd)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        return errno;
+    return err;
+}
+
+static void set_int_opt(int fd, int level, int name, int value)
+{
+    /* Best effort: a socket without TCP_NODELAY still works. */
+    (void)setsockopt(fd, level, name, &value, sizeof value);
+}
+
+static int valid_opts(const fn_conn_opts *o)
+{
+    return o && o->framing >= FN_FRAME_RAW && o->framing <= FN_FRAME_LINE &&
+           o->max > 0 && o->low_water <= o->high_water;
+}
+
+/* Numeric IPv4 or IPv6 address -> sockaddr. 0 or -EINVAL. */
+static int parse_addr(const char *host, int port, struct sockaddr_storage *ss,
+                      socklen_t *len)
+{
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    if (!host || port < 0 || port > 65535)
+        return -EINVAL;
+    memset(ss, 0, sizeof *ss);
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        *len = sizeof *v4;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        *len = sizeof *v6;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+/* ---- epoll interest --------------------------------------------------- */
+
+static int can_read(const fn_conn *c)
+{
+    return c->state == ST_OPEN && !c->read_done && !c->closing && !c->paused &&
+           !c->backpressured && !c->on[L_PENDING];
+}
+
+static uint32_t wanted_events(const fn_conn *c)
+{
+    if (c->state == ST_CONNECTING)
+        return EPOLLOUT;
+    return (can_read(c) ? EPOLLIN : 0) | (c->want_out ? EPOLLOUT : 0);
+}
+
+/* Keep the registered mask equal to what the state asks for; one epoll_ctl
+ * only on a change. */
+static void sync_events(fn_loop *loop, fn_conn *c)
+{
+    struct epoll_event ev;
+    uint32_t want = wanted_events(c);
+    if (want == c->events)
+        return;
+    ev.events = want;
+    ev.data.u64 = c->id;
+    if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+        c->events = want;
+}
+
+/* ---- listeners -------------------------------------------------------- */
+
+static void listener_set_events(fn_loop *loop, size_t id, uint32_t events)
+{
+    struct epoll_event ev;
+    ev.events = events;
+    ev.data.u64 = id;
+    (void)epoll_ctl(loop->epfd, EPOLL_CTL_MOD, loop->listeners[id].fd, &ev);
+}
+
+/* A connection closed, so a descriptor may be free again: poll the listeners
+ * that ran out of them. */
+static void wake_starved_listeners(fn_loop *loop)
+{
+    size_t i;
+    if (!loop->starved)
+        return;
+    for (i = 0; i < loop->nlisteners; i++) {
+        fn_listener *l = &loop->listeners[i];
+        if (l->fd >= 0 && l->starved) {
+            l->starved = 0;
+            listener_set_events(loop, i, EPOLLIN);
+        }
+    }
+    loop->starved = 0;
+}
+
+/* ---- connection lifetime ---------------------------------------------- */
+
+static int ensure_slot(fn_loop *loop, int fd)
+{
+    size_t want = (size_t)fd + 1, cap = loop->nslots ? loop->nslots : 64;
+    fn_slot *s;
+    if (want <= loop->nslots)
+        return 0;
+    while (cap < want)
+        cap *= 2;
+    s = realloc(loop->slots, cap * sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    memset(s + loop->nslots, 0, (cap - loop->nslots) * sizeof *s);
+    loop->slots = s;
+    loop->nslots = cap;
+    return 0;
+}
+
+/* Wrap fd (owned from now on, closed on failure) in a registered conn. */
+static fn_conn *conn_new(fn_loop *loop, int fd, const fn_conn_opts *opts, int state)
+{
+    struct epoll_event ev;
+    fn_slot *slot;
+    fn_conn *c;
+    if (ensure_slot(loop, fd) < 0 || !(c = calloc(1, sizeof *c))) {
+        close(fd);
+        errno = ENOMEM;
+        return NULL;
+    }
+    slot = &loop->slots[fd];
+    slot->gen = slot->gen >= GEN_MAX ? 1 : slot->gen + 1;
+    c->id = ((uint64_t)slot->gen << 32) | (uint32_t)fd;
+    c->fd = fd;
+    c->state = state;
+    c->opts = *opts;
+    fn_framer_init(&c->in, opts->framing, opts->max, opts->frame_flags);
+    c->events = wanted_events(c);
+    ev.events = c->events;
+    ev.data.u64 = c->id;
+    if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        int err = errno;
+        fn_framer_release(&c->in);
+        free(c);
+        close(fd);
+        errno = err;
+        return NULL;
+    }
+    slot->conn = c;
+    if (state == ST_OPEN) {
+        c->counted_open = 1;
+        loop->stats.open++;
+    }
+    return c;
+}
+
+static void conn_free(fn_conn *c)
+{
+    fn_framer_release(&c->in);
+    free(c->out);
+    free(c);
+}
+
+static void out_clear(fn_conn *c)
+{
+    free(c->out);
+    c->out = NULL;
+    c->out_off = c->out_len = c->out_cap = 0;
+}
+
+/* Close the socket and retire the conn. Its input buffer stays alive (dead
+ * list) until the round after its CLOSED event. */
+static void conn_destroy(fn_loop *loop, fn_conn *c, int code, int err)
+{
+    int which;
+    (void)epoll_ctl(loop->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    for (which = 0; which < N_LISTS; which++)
+        list_remove(loop, which, c);
+    loop->slots[c->fd].conn = NULL;
+    c->fd = -1;
+    out_clear(c);
+    if (c->counted_open) {
+        loop->stats.closed++;
+        loop->stats.open--;
+    }
+    c->close_code = code;
+    c->close_err = err;
+    if (room(loop) && !loop->closed_head) {
+        fn_event *ev = emit(loop, FN_EV_CLOSED, c->id);
+        ev->code = code;
+        ev->value = (uint64_t)err;
+        c->next_dead = loop->dead;
+        loop->dead = c;
+    } else {
+        c->next_dead = NULL;
+        if (loop->closed_tail)
+            loop->closed_tail->next_dead = c;
+        else
+            loop->closed_head = c;
+        loop->closed_tail = c;
+    }
+    wake_starved_listeners(loop);
+}
+
+/* Read and discard what the peer already sent, so that close() sends a FIN
+ * rather than a RST (a RST can destroy the reply we just flushed). Bounded:
+ * a peer that keeps sending gets its RST. */
+static void drain_input(int fd)
+{
+    int i;
+    for (i = 0; i < DRAIN_ROUNDS; i++) {
+        ssize_t r = recv(fd, NULL, READ_CHUNK, MSG_TRUNC | MSG_DONTWAIT);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return;
+    }
+}
+
+/* Output is flushed: finish a graceful close. */
+static void conn_finish_close(fn_loop *loop, fn_conn *c)
+{
+    drain_input(c->fd);
+    (void)shutdown(c->fd, SHUT_WR);
+    conn_destroy(loop, c, c->close_code, 0);
+}
+
+/* Stop reading and close once output is flushed (graceful close). */
+static void conn_begin_close(fn_loop *loop, fn_conn *c, int code)
+{
+    c->closing = 1;
+    c->close_code = code;
+    list_remove(loop, L_PENDING, c);  /* undelivered input is dropped */
+    sync_events(loop, c);
+    if (!c->want_out)
+        list_push(loop, L_DIRTY, c);  /* the next flush finishes the close */
+}
+
+static void conn_abort(fn_loop *loop, fn_conn *c)
+{
+    struct linger lg = {1, 0};
+    (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    conn_destroy(loop, c, FN_CLOSE_ABORT, 0);
+}
+
+/* The socket reported HUP/ERR while we are not reading it. Level-triggered
+ * HUP would be reported forever, so the connection must go now. */
+static void conn_dead_socket(fn_loop *loop, fn_conn *c, uint32_t revents)
+{
+    int err = so_error(c->fd);
+    if (!err)
+        err = (revents & EPOLLERR) ? ECONNRESET : EPIPE;
+    conn_destroy(loop, c, FN_CLOSE_RESET, err);
+}
+
+/* ---- output ----------------------------------------------------------- */
+
+/* Room for n more bytes at the end of the output; NULL on ENOMEM. Compacts
+ * only when at least as many bytes were consumed as are left to move, so
+ * appends stay O(1) amortised however slowly the peer reads. */
+static char *out_reserve(fn_conn *c, size_t n)
+{
+    size_t end = c->out_off + c->out_len, cap;
+    char *p;
+    if (n <= c->out_cap - end)
+        return c->out + end;
+    if (c->out_off >= c->out_len && n <= c->out_cap - c->out_len) {
+        memmove(c->out, c->out + c->out_off, c->out_len);
+        c->out_off = 0;
+        return c->out + c->out_len;
+    }
+    if (n > SIZE_MAX - c->out_len)
+        return NULL;
+    cap = c->out_cap ? c->out_cap : OUT_MIN;
+    while (cap < c->out_len + n)
+        cap = cap > SIZE_MAX / 2 ? c->out_len + n : cap * 2;
+    p = malloc(cap);
+    if (!p)
+        return NULL;
+    if (c->out_len)
+        memcpy(p, c->out + c->out_off, c->out_len);
+    free(c->out);
+    c->out = p;
+    c->out_cap = cap;
+    c->out_off = 0;
+    return p + c->out_len;
+}
+
+static int out_append(fn_conn *c, const char *data, size_t len)
+{
+    char *p = out_reserve(c, len);
+    if (!p)
+        return -ENOMEM;
+    if (len)
+        memcpy(p, data, len);
+    c->out_len += len;
+    return 0;
+}
+
+/* Output was appended: schedule the write and apply backpressure. */
+static void output_queued(fn_loop *loop, fn_conn *c)
+{
+    if (!c->want_out && c->state == ST_OPEN)
+        list_push(loop, L_DIRTY, c);
+    if (!c->backpressured && c->out_len > c->opts.high_water) {
+        c->backpressured = 1;
+        sync_events(loop, c);
+    }
+}
+
+/* Write as much output as the socket takes. Returns 1 if the conn is still
+ * there, 0 if it was closed (error, or a graceful close completed). */
+static int conn_flush(fn_loop *loop, fn_conn *c)
+{
+    list_remove(loop, L_DIRTY, c);
+    if (c->state != ST_OPEN)
+        return 1;  /* connecting: flushed once connected */
+    while (c->out_len > 0) {
+        ssize_t w = send(c->fd, c->out + c->out_off, c->out_len, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                break;
+            conn_destroy(loop, c, FN_CLOSE_RESET, errno);
+            return 0;
+        }
+        loop->stats.bytes_out += (uint64_t)w;
+        if ((size_t)w < c->out_len) {
+            c->out_off += (size_t)w;
+            c->out_len -= (size_t)w;
+            break;  /* short write: the socket buffer is full */
+        }
+        c->out_off = c->out_len = 0;
+    }
+    if (c->backpressured && c->out_len <= c->opts.low_water)
+        c->backpressured = 0;
+    if (c->out_len == 0) {
+        out_clear(c);  /* idle connections own no output buffer */
+        c->want_out = 0;
+        if (c->closing && !c->on[L_ERRORED]) {
+            conn_finish_close(loop, c);
+            return 0;
+        }
+    } else {
+        c->want_out = 1;
+    }
+    sync_events(loop, c);
+    return 1;
+}
+
+static void flush_dirty(fn_loop *loop)
+{
+    fn_conn *c;
+    while ((c = list_pop(loop, L_DIRTY)))
+        conn_flush(loop, c);
+}
+
+/* ---- input ------------------------------------------------------------ */
+
+/* Hand out buffered messages as views while the array has room; what does
+ * not fit stays buffered and the conn waits on the pending list (and is not
+ * read) until a later round has delivered it. */
+static void conn_deliver(fn_loop *loop, fn_conn *c)
+{
+    const char *msg;
+    size_t len;
+    while (room(loop)) {
+        int r = fn_framer_next(&c->in, &msg, &len);
+        if (r == FN_MESSAGE) {
+            fn_event *ev = emit(loop, FN_EV_MESSAGE, c->id);
+            ev->data = msg ? msg : "";  /* never NULL, even when empty */
+            ev->len = len;
+            loop->stats.messages_in++;
+            c->viewed_round = loop->round;
+            continue;
+        }
+        list_remove(loop, L_PENDING, c);
+        if (r == FN_ERR_NO_MEMORY) {
+            conn_destroy(loop, c, FN_CLOSE_RESET, ENOMEM);
+            return;
+        }
+        if (r != FN_NEED_DATA) {
+            fn_event *ev = emit(loop, FN_EV_ERROR, c->id);
+            ev->code = r;
+            ev->value = c->in.err_value;
+            c->read_done = 1;
+        }
+        sync_events(loop, c);
+        return;
+    }
+    list_push(loop, L_PENDING, c);
+    sync_events(loop, c);
+}
+
+static void deliver_pending(fn_loop *loop)
+{
+    fn_conn *c;
+    while (room(loop) && (c = list_pop(loop, L_PENDING)))
+        conn_deliver(loop, c);
+}
+
+static size_t uvarint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+/* Echo every whole message in C. Messages that are contiguous on the wire
+ * (BE32, VARINT, strict LINE, RAW) are copied as one span: a message's wire
+ * bytes are its header (always the shortest encoding: the framer rejects
+ * overlong varints) + payload (+ "\r\n" for a strict line). Bare-LF lines
+ * are re-terminated with "\r\n" one by one. */
+static void conn_echo(fn_loop *loop, fn_conn *c)
+{
+    const char *msg, *span = NULL;
+    size_t len, span_len = 0;
+    int kind = c->opts.framing, rc = 0, r;
+    int bare_lf = kind == FN_FRAME_LINE && (c->opts.frame_flags & FN_LINE_BARE_LF);
+    while ((r = fn_framer_next(&c->in, &msg, &len)) == FN_MESSAGE) {
+        size_t head = kind == FN_FRAME_BE32 ? 4 : kind == FN_FRAME_VARINT ? uvarint_len(len) : 0;
+        size_t tail = kind == FN_FRAME_LINE ? 2 : 0;
+        loop->stats.messages_in++;
+        if (bare_lf) {
+            rc = out_append(c, msg, len);
+            if (rc == 0)
+                rc = out_append(c, "\r\n", 2);
+        } else if (span && span + span_len == msg - head) {
+            span_len += head + len + tail;
+        } else {
+            if (span)
+                rc = out_append(c, span, span_len);
+            span = msg - head;
+            span_len = head + len + tail;
+        }
+        if (rc < 0)
+            break;
+    }
+    if (rc == 0 && span)
+        rc = out_append(c, span, span_len);
+    if (rc < 0 || r == FN_ERR_NO_MEMORY) {
+        conn_destroy(loop, c, FN_CLOSE_RESET, ENOMEM);
+        return;
+    }
+    output_queued(loop, c);
+    if (r != FN_NEED_DATA) {
+        fn_event *ev = emit(loop, FN_EV_ERROR, c->id);  /* room: checked before the read */
+        ev->code = r;
+        ev->value = c->in.err_value;
+        c->read_done = 1;
+        conn_begin_close(loop, c, FN_CLOSE_PROTOCOL);
+        list_push(loop, L_ERRORED, c);  /* see release_errored */
+    }
+}
+
+/* End of a round: echo conns that reported a framing error may finish
+ * closing at the next flush, which comes after Python has handled the
+ * FN_EV_ERROR (and queued any error reply). */
+static void release_errored(fn_loop *loop)
+{
+    fn_conn *c;
+    while ((c = list_pop(loop, L_ERRORED)))
+        if (!c->want_out)
+            list_push(loop, L_DIRTY, c);
+}
+
+static void conn_eof(fn_loop *loop, fn_conn *c)
+{
+    c->read_done = 1;
+    /* An unfinished message can never complete: free it now. Safe: this
+     * conn handed out no views this round (see conn_ready). */
+    fn_framer_reset(&c->in);
+    if (c->opts.echo) {
+        conn_begin_close(loop, c, FN_CLOSE_PEER);
+        return;
+    }
+    emit(loop, FN_EV_EOF, c->id);  /* room: checked before the read */
+    sync_events(loop, c);
+}
+
+/* One recv straight into the framer, then frame. The room asked for is
+ * small unless the previous read filled its room (a bulk sender), so a
+ * request/response connection never holds a READ_CHUNK buffer. */
+static void conn_read(fn_loop *loop, fn_conn *c)
+{
+    size_t room_left;
+    ssize_t r;
+    char *p = fn_framer_reserve(&c->in, c->last_read_full ? READ_CHUNK : READ_SMALL, &room_left);
+    if (!p) {
+        conn_destroy(loop, c, FN_CLOSE_RESET, ENOMEM);
+        return;
+    }
+    if (room_left > READ_CHUNK)
+        room_left = READ_CHUNK;
+    list_push(loop, L_READ, c);  /* buffer trimmed next round if idle */
+    do
+        r = recv(c->fd, p, room_left, 0);
+    while (r < 0 && errno == EINTR);
+    if (r < 0) {
+        c->last_read_full = 0;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            conn_destroy(loop, c, FN_CLOSE_RESET, errno);
+        return;
+    }
+    if (r == 0) {
+        c->last_read_full = 0;
+        conn_eof(loop, c);
+        return;
+    }
+    fn_framer_commit(&c->in, (size_t)r);
+    c->last_read_full = (size_t)r == room_left;
+    loop->stats.bytes_in += (uint64_t)r;
+    if (c->opts.echo)
+        conn_echo(loop, c);
+    else
+        conn_deliver(loop, c);
+}
+
+/* Start of a round: the connections read last round may hold a big input
+ * buffer with nothing in it. Drop it (keep one chunk for a bulk sender). */
+static void trim_read_buffers(fn_loop *loop)
+{
+    fn_conn *c;
+    while ((c = list_pop(loop, L_READ)))
+        fn_framer_trim(&c->in, c->last_read_full ? READ_CHUNK : 0);
+}
+
+/* ---- readiness -------------------------------------------------------- */
+
+static void finish_connect(fn_loop *loop, fn_conn *c)
+{
+    int err = so_error(c->fd);
+    if (err) {
+        conn_destroy(loop, c, FN_CLOSE_CONNECT_FAILED, err);
+        return;
+    }
+    c->state = ST_OPEN;
+    c->counted_open = 1;
+    loop->stats.open++;
+    loop->stats.connected++;
+    emit(loop, FN_EV_CONNECTED, c->id);
+    if (c->out_len)
+        list_push(loop, L_DIRTY, c);
+    sync_events(loop, c);
+}
+
+static void conn_ready(fn_loop *loop, fn_conn *c, uint32_t revents)
+{
+    if (c->state == ST_CONNECTING) {
+        if (room(loop))
+            finish_connect(loop, c);
+        return;
+    }
+    if ((revents & EPOLLOUT) && c->want_out && !conn_flush(loop, c))
+        return;
+    if (!(revents & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+        return;
+    if (can_read(c)) {
+        /* A conn whose views were handed out this round must not be read:
+         * reserve could move the buffer under them. Level-triggered epoll
+         * reports it again next round. */
+        if (room(loop) && c->viewed_round != loop->round)
+            conn_read(loop, c);
+        return;
+    }
+    if (revents & (EPOLLHUP | EPOLLERR))
+        conn_dead_socket(loop, c, revents);
+}
+
+static void starve_listener(fn_loop *loop, size_t id, int err)
+{
+    fn_event *ev;
+    loop->listeners[id].starved = 1;
+    loop->starved++;
+    listener_set_events(loop, id, 0);
+    ev = emit(loop, FN_EV_LISTEN_ERROR, id);
+    ev->value = (uint64_t)err;
+}
+
+static void listener_ready(fn_loop *loop, size_t id)
+{
+    fn_listener *l;
+    int i;
+    if (id >= loop->nlisteners)
+        return;
+    l = &loop->listeners[id];
+    for (i = 0; i < ACCEPT_BATCH && l->fd >= 0 && !l->starved && room(loop); i++) {
+        fn_conn *c;
+        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            int err = errno;
+            if (err == EINTR || err == ECONNABORTED || err == EPROTO || err == EPERM)
+                continue;  /* this one connection failed; try the next */
+            if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
+                starve_listener(loop, id, err);
+            return;  /* EAGAIN: backlog empty */
+        }
+        set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+        c = conn_new(loop, fd, &l->opts, ST_OPEN);
+        if (!c) {
+            starve_listener(loop, id, errno);
+            return;
+        }
+        loop->stats.accepted++;
+        emit(loop, FN_EV_ACCEPT, c->id)->value = id;
+    }
+}
+
+static void drain_waker(fn_loop *loop)
+{
+    char buf[64];
+    /* One read: resets an eventfd; a pipe with more left is reported again. */
+    if (read(loop->waker, buf, sizeof buf) < 0 && errno == EBADF)
+        loop->waker = -1;
+}
+
+static int wait_and_dispatch(fn_loop *loop, int timeout_ms)
+{
+    int i, k;
+    k = epoll_wait(loop->epfd, loop->ready, EPOLL_BATCH, timeout_ms < -1 ? -1 : timeout_ms);
+    if (k < 0)
+        return errno == EINTR ? 0 : -errno;
+    for (i = 0; i < k; i++) {
+        uint64_t tag = loop->ready[i].data.u64;
+        if (tag == WAKER_TAG) {
+            drain_waker(loop);
+        } else if ((tag >> 32) == 0) {
+            listener_ready(loop, (size_t)tag);
+        } else {
+            fn_conn *c = lookup(loop, tag);  /* NULL: closed earlier this batch */
+            if (c)
+                conn_ready(loop, c, loop->ready[i].events);
+        }
+    }
+    return 0;
+}
+
+static void free_dead(fn_loop *loop)
+{
+    while (loop->dead) {
+        fn_conn *c = loop->dead;
+        loop->dead = c->next_dead;
+        conn_free(c);
+    }
+}
+
+static void deliver_closed(fn_loop *loop)
+{
+    while (room(loop) && loop->closed_head) {
+        fn_conn *c = loop->closed_head;
+        fn_event *ev = emit(loop, FN_EV_CLOSED, c->id);
+        ev->code = c->close_code;
+        ev->value = (uint64_t)c->close_err;
+        loop->closed_head = c->next_dead;
+        if (!loop->closed_head)
+            loop->closed_tail = NULL;
+        c->next_dead = loop->dead;
+        loop->dead = c;
+    }
+}
+
+/* ---- public API ------------------------------------------------------- */
+
+fn_loop *fn_loop_new(void)
+{
+    fn_loop *loop = calloc(1, sizeof *loop);
+    if (!loop)
+        return NULL;
+    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (loop->epfd < 0) {
+        free(loop);
+        return NULL;
+    }
+    loop->waker = -1;
+    return loop;
+}
+
+void fn_loop_free(fn_loop *loop)
+{
+    size_t i;
+    if (!loop)
+        return;
+    for (i = 0; i < loop->nslots; i++) {
+        fn_conn *c = loop->slots[i].conn;
+        if (c) {
+            close(c->fd);
+            conn_free(c);
+        }
+    }
+    free_dead(loop);
+    while (loop->closed_head) {
+        fn_conn *c = loop->closed_head;
+        loop->closed_head = c->next_dead;
+        conn_free(c);
+    }
+    for (i = 0; i < loop->nlisteners; i++)
+        if (loop->listeners[i].fd >= 0)
+            close(loop->listeners[i].fd);
+    close(loop->epfd);
+    free(loop->slots);
+    free(loop->listeners);
+    free(loop);
+}
+
+int fn_loop_fd(const fn_loop *loop)
+{
+    return loop ? loop->epfd : -EBADF;
+}
+
+int fn_loop_set_waker(fn_loop *loop, int fd)
+{
+    struct epoll_event ev;
+    if (!loop)
+        return -EBADF;
+    if (loop->waker >= 0)
+        (void)epoll_ctl(loop->epfd, EPOLL_CTL_DEL, loop->waker, NULL);
+    loop->waker = -1;
+    if (fd < 0)
+        return 0;
+    ev.events = EPOLLIN;
+    ev.data.u64 = WAKER_TAG;
+    if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        return -errno;
+    loop->waker = fd;
+    return 0;
+}
+
+int fn_loop_listen(fn_loop *loop, const char *host, int port, int backlog,
+                   const fn_conn_opts *opts)
+{
+    struct sockaddr_storage ss;
+    struct epoll_event ev;
+    socklen_t len;
+    int fd, rc;
+    if (!loop)
+        return -EBADF;
+    if (!valid_opts(opts) || (rc = parse_addr(host, port, &ss, &len)) < 0)
+        return -EINVAL;
+    if (loop->nlisteners == loop->caplisteners) {
+        size_t cap = loop->caplisteners ? loop->caplisteners * 2 : 4;
+        fn_listener *l = realloc(loop->listeners, cap * sizeof *l);
+        if (!l)
+            return -ENOMEM;
+        loop->listeners = l;
+        loop->caplisteners = cap;
+    }
+    if (loop->nlisteners > INT32_MAX)
+        return -EMFILE;
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+    if (ss.ss_family == AF_INET6)
+        set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);  /* "::" means IPv6 only, as in asyncio */
+    ev.events = EPOLLIN;
+    ev.data.u64 = loop->nlisteners;
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, backlog) < 0 ||
+        epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    loop->listeners[loop->nlisteners].fd = fd;
+    loop->listeners[loop->nlisteners].starved = 0;
+    loop->listeners[loop->nlisteners].opts = *opts;
+    return (int)loop->nlisteners++;
+}
+
+int fn_loop_listener_port(const fn_loop *loop, int listener)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (!loop || listener < 0 || (size_t)listener >= loop->nlisteners ||
+        loop->listeners[listener].fd < 0)
+        return -EBADF;
+    if (getsockname(loop->listeners[listener].fd, (struct sockaddr *)&ss, &len) < 0)
+        return -errno;
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+int fn_loop_unlisten(fn_loop *loop, int listener)
+{
+    fn_listener *l;
+    if (!loop || listener < 0 || (size_t)listener >= loop->nlisteners)
+        return -EBADF;
+    l = &loop->listeners[listener];
+    if (l->fd < 0)
+        return -EBADF;
+    (void)epoll_ctl(loop->epfd, EPOLL_CTL_DEL, l->fd, NULL);
+    close(l->fd);
+    l->fd = -1;
+    if (l->starved) {
+        l->starved = 0;
+        loop->starved--;
+    }
+    return 0;
+}
+
+/* connect() errors that concern the remote end become FN_EV_CLOSED
+ * (CONNECT_FAILED), like those found later by SO_ERROR; the rest (bad
+ * address, no ports, no memory) are returned. */
+static int remote_connect_error(int err)
+{
+    return err == ECONNREFUSED || err == ENETUNREACH || err == EHOSTUNREACH ||
+           err == ETIMEDOUT || err == ECONNRESET;
+}
+
+int64_t fn_loop_connect(fn_loop *loop, const char *host, int port,
+                        const fn_conn_opts *opts)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    fn_conn *c;
+    int fd, r, err = 0;
+    if (!loop)
+        return -EBADF;
+    if (!valid_opts(opts) || parse_addr(host, port, &ss, &len) < 0)
+        return -EINVAL;
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+    r = connect(fd, (struct sockaddr *)&ss, len);
+    if (r < 0) {
+        err = errno;
+        if (err == EINPROGRESS || err == EINTR)  /* EINTR: it goes on anyway */
+            err = 0;
+        else if (!remote_connect_error(err)) {
+            close(fd);
+            return -err;
+        }
+    }
+    /* Even an immediate success is reported through EPOLLOUT, so
+     * FN_EV_CONNECTED always comes from a poll. */
+    c = conn_new(loop, fd, opts, ST_CONNECTING);
+    if (!c)
+        return -errno;
+    if (err) {
+        uint64_t id = c->id;
+        conn_destroy(loop, c, FN_CLOSE_CONNECT_FAILED, err);
+        return (int64_t)id;
+    }
+    return (int64_t)c->id;
+}
+
+int fn_loop_poll(fn_loop *loop, fn_event *evs, int max, int timeout_ms)
+{
+    int n, rc = 0;
+    if (!loop)
+        return -EBADF;
+    if (!evs || max <= 0)
+        return -EINVAL;
+    loop->round++;
+    free_dead(loop);
+    trim_read_buffers(loop);
+    loop->evs = evs;
+    loop->nev = 0;
+    loop->maxev = max;
+    deliver_closed(loop);
+    deliver_pending(loop);
+    flush_dirty(loop);
+    if (room(loop)) {
+        int busy = loop->nev > 0 || fn_loop_has_pending(loop);
+        rc = wait_and_dispatch(loop, busy ? 0 : timeout_ms);
+        flush_dirty(loop);
+    }
+    release_errored(loop);
+    n = loop->nev;
+    loop->evs = NULL;
+    loop->nev = loop->maxev = 0;
+    return n > 0 || rc == 0 ? n : rc;
+}
+
+int fn_loop_has_pending(const fn_loop *loop)
+{
+    return loop && (loop->closed_head || loop->lists[L_PENDING].head);
+}
+
+/* A conn that may still take output: open, connecting or closing. */
+static fn_conn *writable_conn(fn_loop *loop, uint64_t id)
+{
+    return loop ? lookup(loop, id) : NULL;
+}
+
+int fn_loop_send(fn_loop *loop, uint64_t conn, const char *data, size_t len)
+{
+    fn_conn *c = writable_conn(loop, conn);
+    if (!c)
+        return -EBADF;
+    if (out_append(c, data, len) < 0)
+        return -ENOMEM;
+    output_queued(loop, c);
+    return 0;
+}
+
+int fn_loop_send_msg(fn_loop *loop, uint64_t conn, const char *data, size_t len)
+{
+    uint8_t head[FN_VARINT_MAX_BYTES];
+    fn_conn *c = writable_conn(loop, conn);
+    size_t hlen, tlen, total;
+    char *p;
+    int h;
+    if (!c)
+        return -EBADF;
+    h = fn_frame_header(c->opts.framing, len, head);
+    if (h < 0)
+        return -EINVAL;  /* BE32: len does not fit the header */
+    hlen = (size_t)h;
+    tlen = c->opts.framing == FN_FRAME_LINE ? 2 : 0;
+    if (len > SIZE_MAX - hlen - tlen)
+        return -ENOMEM;
+    total = hlen + len + tlen;
+    p = out_reserve(c, total);
+    if (!p)
+        return -ENOMEM;
+    memcpy(p, head, hlen);
+    if (len)
+        memcpy(p + hlen, data, len);
+    memcpy(p + hlen + len, "\r\n", tlen);
+    c->out_len += total;
+    output_queued(loop, c);
+    return 0;
+}
+
+void fn_loop_flush(fn_loop *loop)
+{
+    if (loop)
+        flush_dirty(loop);
+}
+
+int fn_loop_close(fn_loop *loop, uint64_t conn, int abort)
+{
+    fn_conn *c = loop ? lookup(loop, conn) : NULL;
+    if (!c)
+        return -EBADF;
+    if (abort)
+        conn_abort(loop, c);
+    else if (c->state == ST_CONNECTING)
+        conn_destroy(loop, c, FN_CLOSE_LOCAL, 0);  /* nothing was sent yet */
+    else if (!c->closing)
+        conn_begin_close(loop, c, FN_CLOSE_LOCAL);
+    return 0;
+}
+
+int fn_loop_pause(fn_loop *loop, uint64_t conn, int paused)
+{
+    fn_conn *c = loop ? lookup(loop, conn) : NULL;
+    if (!c)
+        return -EBADF;
+    c->paused = paused != 0;
+    if (c->paused)
+        list_remove(loop, L_PENDING, c);  /* buffered messages wait too */
+    else if (c->state == ST_OPEN && !c->read_done && !c->closing &&
+             fn_framer_buffered(&c->in) > 0)
+        list_push(loop, L_PENDING, c);    /* they may hold whole messages */
+    sync_events(loop, c);
+    return 0;
+}
+
+size_t fn_loop_output_size(const fn_loop *loop, uint64_t conn)
+{
+    const fn_conn *c = loop ? lookup(loop, conn) : NULL;
+    return c ? c->out_len : 0;
+}
+
+int fn_loop_peer(const fn_loop *loop, uint64_t conn, char *host, size_t hostlen, int *port)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    const fn_conn *c = loop ? lookup(loop, conn) : NULL;
+    const void *addr;
+    if (!c)
+        return -EBADF;
+    if (!host || !port)
+        return -EINVAL;
+    if (getpeername(c->fd, (struct sockaddr *)&ss, &len) < 0)
+        return -errno;
+    if (ss.ss_family == AF_INET6) {
+        addr = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+        *port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    } else {
+        addr = &((struct sockaddr_in *)&ss)->sin_addr;
+        *port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    }
+    if (hostlen > INT32_MAX)
+        hostlen = INT32_MAX;
+    if (!inet_ntop(ss.ss_family, addr, host, (socklen_t)hostlen))
+        return -errno;
+    return 0;
+}
+
+void fn_loop_get_stats(const fn_loop *loop, fn_loop_stats *out)
+{
+    if (!out)
+        return;
+    if (loop)
+        *out = loop->stats;
+    else
+        memset(out, 0, sizeof *out);
+}

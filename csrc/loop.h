@@ -23,7 +23,8 @@
  * open (half-close). With opts.echo set, C echoes every message itself (no
  * FN_EV_MESSAGE); on EOF it closes after flushing (FN_CLOSE_PEER, no
  * FN_EV_EOF); on a framing error it still reports FN_EV_ERROR, then closes
- * after flushing (FN_CLOSE_PROTOCOL).
+ * after flushing (FN_CLOSE_PROTOCOL); output queued while handling that
+ * FN_EV_ERROR (an error reply) is flushed before the close.
  *
  * An accept that fails for lack of descriptors (EMFILE/ENFILE/ENOBUFS/ENOMEM)
  * is reported once as FN_EV_LISTEN_ERROR and that listener is not polled again
@@ -90,6 +91,11 @@ fn_loop *fn_loop_new(void);
 void fn_loop_free(fn_loop *loop);
 /* The epoll fd: readable when fn_loop_poll has work (for asyncio add_reader). */
 int fn_loop_fd(const fn_loop *loop);
+/* Register fd (owned by the caller, non-blocking: an eventfd or a pipe's read
+ * end) as the loop's waker: when it is readable, fn_loop_poll reads it once
+ * and returns, so a write to it from another thread or a signal handler ends
+ * a sleeping poll. One waker per loop; fd -1 removes it. 0 or -errno. */
+int fn_loop_set_waker(fn_loop *loop, int fd);
 
 /* Bind and listen. host is a numeric IPv4/IPv6 address. Returns a listener
  * id >= 0 or -errno. */

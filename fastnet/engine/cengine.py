@@ -1,0 +1,427 @@
+"""The C epoll engine: csrc/loop.c behind the :class:`~.base.Engine` interface.
+
+C owns the sockets and the byte path (accept, read, frame, echo, write);
+this class turns each batch of ``fn_event`` records into handler calls.
+Messages arrive as views into C buffers valid until the next poll, and are
+copied into ``bytes`` once, for the handler.
+
+Waking up: ``run()`` sleeps in ``epoll_wait`` with no timeout. ``stop()``
+writes to an eventfd that the C loop watches (``fn_loop_set_waker``), so it
+returns at once, from any thread or a signal handler; the eventfd lives as
+long as this object, so a late ``stop()`` never writes to a reused fd.
+Under asyncio, ``stop()`` resolves a future with ``call_soon_threadsafe``.
+
+Errors: C returns ``-errno``; it becomes :class:`~fastnet.errors.EngineError`.
+``send``/``write``/``peer`` on a connection that is closed or unknown raise
+``EngineError(EBADF)``; ``close``/``pause_reading`` on one do nothing.
+Output queued on a closing connection goes out before it closes (an error
+reply from ``on_protocol_error``, say). Handler exceptions are logged (``fastnet.engine``) and the batch
+goes on, as asyncio does with callbacks.
+"""
+from __future__ import annotations
+
+import asyncio
+import errno as errnos
+import logging
+import os
+import socket
+import weakref
+from typing import Any, Optional
+
+from .. import limits, native
+from ..errors import EngineError, FrameTooLarge, LineTooLong, ProtocolError
+from .base import CloseReason, ConnSpec, Engine, EngineHandler, Listener
+
+lib = native.require()
+ffi = native.ffi
+
+log = logging.getLogger("fastnet.engine")
+
+_FRAMINGS = {
+    "raw": lib.FN_FRAME_RAW,
+    "be32": lib.FN_FRAME_BE32,
+    "varint": lib.FN_FRAME_VARINT,
+    "line": lib.FN_FRAME_LINE,
+}
+# Indexed by FN_CLOSE_* code.
+_REASONS = (
+    None,
+    CloseReason.LOCAL,
+    CloseReason.ABORT,
+    CloseReason.PEER,
+    CloseReason.RESET,
+    CloseReason.CONNECT_FAILED,
+    CloseReason.PROTOCOL,
+)
+_EV_ACCEPT = lib.FN_EV_ACCEPT
+_EV_CONNECTED = lib.FN_EV_CONNECTED
+_EV_MESSAGE = lib.FN_EV_MESSAGE
+_EV_EOF = lib.FN_EV_EOF
+_EV_ERROR = lib.FN_EV_ERROR
+_EV_CLOSED = lib.FN_EV_CLOSED
+_EV_LISTEN_ERROR = lib.FN_EV_LISTEN_ERROR
+
+#: Default size of the event array one poll fills.
+DEFAULT_MAX_EVENTS = 1024
+_HOSTLEN = 64  # INET6_ADDRSTRLEN is 46
+
+
+def _error(err: int) -> EngineError:
+    """The exception for an errno returned (negated) by C."""
+    return EngineError(err, os.strerror(err))
+
+
+def _numeric_host(host: str, port: int, passive: bool) -> str:
+    """Resolve host to a numeric address for C (which only takes those).
+
+    May block on DNS for a name; raises socket.gaierror if it cannot be
+    resolved. "" means every IPv4 address when listening."""
+    if not host and passive:
+        return "0.0.0.0"
+    flags = socket.AI_PASSIVE if passive else 0
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                               proto=socket.IPPROTO_TCP, flags=flags)
+    return infos[0][4][0]
+
+
+def _protocol_error(code: int, value: int, limit: int) -> ProtocolError:
+    """The exception the Python codec twin raises for FN_EV_ERROR(code, value)."""
+    if code == lib.FN_ERR_FRAME_TOO_LARGE:
+        return FrameTooLarge(value, limit)
+    if code == lib.FN_ERR_LINE_TOO_LONG:
+        return LineTooLong(value, limit)
+    # FN_ERR_BAD_HEADER: value holds a negative FN_VARINT_* code as a uint64.
+    # Imported here (rare path): the codec's messages are the ones to match.
+    from ..codec._common import bad_frame_header
+    from ..codec.c.varint import VARINT_ERRORS
+    return bad_frame_header(VARINT_ERRORS[int(ffi.cast("int64_t", value))])
+
+
+class CEngine(Engine):
+    """The C epoll engine. Single-threaded: call its methods from the thread
+    that runs it (handlers, or coroutines on its asyncio loop); only
+    :meth:`stop` may be called from anywhere."""
+
+    name = "c"
+
+    def __init__(self, handler: EngineHandler, max_events: int = DEFAULT_MAX_EVENTS) -> None:
+        """``max_events`` is the size of the event array one poll fills."""
+        super().__init__(handler)
+        if max_events < 1:
+            raise ValueError("max_events must be positive")
+        loop = lib.fn_loop_new()
+        if loop == ffi.NULL:
+            raise _error(ffi.errno or errnos.ENOMEM)
+        self._loop: Any = ffi.gc(loop, lib.fn_loop_free)
+        self._max_events = max_events
+        self._evs = ffi.new("fn_event[]", max_events)
+        self._wakefd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        weakref.finalize(self, os.close, self._wakefd)
+        rc = lib.fn_loop_set_waker(self._loop, self._wakefd)
+        if rc < 0:
+            raise _error(-rc)
+        self._stopping = False
+        self._running = False  # inside run()/run_async(): release() must wait
+        self._listeners: dict[int, Listener] = {}       # kept after unlisten
+        self._listener_specs: dict[int, ConnSpec] = {}
+        self._conns: dict[int, ConnSpec] = {}           # open connections
+        self._opts: dict[ConnSpec, Any] = {}            # fn_conn_opts per spec
+        self._host = ffi.new("char[]", _HOSTLEN)
+        self._port = ffi.new("int *")
+        self._stats = ffi.new("fn_loop_stats *")
+        self._aio: Optional[asyncio.AbstractEventLoop] = None
+        self._done: Optional[asyncio.Future[None]] = None
+        self._round_scheduled = False
+        self._flush_scheduled = False
+
+    # -- setup -------------------------------------------------------------
+
+    def _conn_opts(self, spec: ConnSpec) -> Any:
+        opts = self._opts.get(spec)
+        if opts is None:
+            opts = ffi.new("fn_conn_opts *", {
+                "framing": _FRAMINGS[spec.framing],
+                "frame_flags": lib.FN_LINE_BARE_LF if spec.bare_lf else 0,
+                "max": spec.max_size,
+                "echo": 1 if spec.echo else 0,
+                "high_water": spec.high_water,
+                "low_water": spec.low_water,
+            })
+            self._opts[spec] = opts
+        return opts
+
+    def listen(self, host: str, port: int, spec: ConnSpec,
+               backlog: int = limits.DEFAULT_LISTEN_BACKLOG) -> Listener:
+        """Bind and listen on host:port (a name is resolved first; "" is
+        0.0.0.0; port 0 picks a free port)."""
+        numeric = _numeric_host(host, port, passive=True)
+        lid = lib.fn_loop_listen(self._loop, numeric.encode(), port, backlog,
+                                 self._conn_opts(spec))
+        if lid < 0:
+            raise _error(-lid)
+        real_port = lib.fn_loop_listener_port(self._loop, lid)
+        if real_port < 0:
+            raise _error(-real_port)
+        listener = Listener(lid, numeric, real_port)
+        self._listeners[lid] = listener
+        self._listener_specs[lid] = spec
+        return listener
+
+    def unlisten(self, listener: Listener) -> None:
+        """Close a listening socket; new connects are refused from now on."""
+        rc = lib.fn_loop_unlisten(self._loop, listener.id)
+        if rc < 0:
+            raise _error(-rc)
+
+    def connect(self, host: str, port: int, spec: ConnSpec) -> int:
+        """Start an outgoing connection (a name is resolved first, which may
+        block); ``on_connected`` or ``on_close(CONNECT_FAILED)`` follows."""
+        numeric = _numeric_host(host, port, passive=False)
+        conn = lib.fn_loop_connect(self._loop, numeric.encode(), port, self._conn_opts(spec))
+        if conn < 0:
+            raise _error(-conn)
+        self._conns[conn] = spec
+        self._kick()
+        return conn
+
+    # -- per connection ----------------------------------------------------
+
+    def send(self, conn: int, message: bytes) -> None:
+        """Queue one message framed per the connection's spec. EngineError
+        (EBADF) if the connection is closed or unknown."""
+        if type(message) is not bytes:
+            message = ffi.from_buffer(message)
+        rc = lib.fn_loop_send_msg(self._loop, conn, message, len(message))
+        if rc:
+            raise _error(-rc)
+
+    def write(self, conn: int, data: bytes) -> None:
+        """Queue raw bytes as they are. EngineError(EBADF) as for send."""
+        if type(data) is not bytes:
+            data = ffi.from_buffer(data)
+        rc = lib.fn_loop_send(self._loop, conn, data, len(data))
+        if rc:
+            raise _error(-rc)
+
+    def close(self, conn: int, abort: bool = False) -> None:
+        """Close gracefully (flush first) or with a reset; ``on_close``
+        follows. Does nothing for a connection already closing or gone."""
+        lib.fn_loop_close(self._loop, conn, 1 if abort else 0)
+        self._kick()
+
+    def pause_reading(self, conn: int, paused: bool = True) -> None:
+        """Stop (or resume) reading, and delivering already buffered
+        messages. Does nothing for a connection that is gone."""
+        lib.fn_loop_pause(self._loop, conn, 1 if paused else 0)
+        if not paused:
+            self._kick()
+
+    def peer(self, conn: int) -> tuple[str, int]:
+        """The remote (host, port) of a connection."""
+        rc = lib.fn_loop_peer(self._loop, conn, self._host, _HOSTLEN, self._port)
+        if rc < 0:
+            raise _error(-rc)
+        return ffi.string(self._host).decode(), self._port[0]
+
+    def output_size(self, conn: int) -> int:
+        """Bytes queued for output on a connection (0 if it is gone)."""
+        return lib.fn_loop_output_size(self._loop, conn)
+
+    def stats(self) -> dict[str, int]:
+        """accepted, connected, closed, open, bytes_in, bytes_out, messages_in
+        (a failed connect counts in none of them)."""
+        s = self._stats
+        lib.fn_loop_get_stats(self._loop, s)
+        return {
+            "accepted": s.accepted, "connected": s.connected, "closed": s.closed,
+            "open": s.open, "bytes_in": s.bytes_in, "bytes_out": s.bytes_out,
+            "messages_in": s.messages_in,
+        }
+
+    # -- dispatch (the hot path) ---------------------------------------------
+
+    def _dispatch(self, n: int) -> None:
+        """Call the handler for evs[0..n). Aliases in locals on purpose."""
+        evs = self._evs
+        handler = self.handler
+        on_message = handler.on_message
+        unpack = ffi.unpack
+        for i in range(n):
+            ev = evs[i]
+            t = ev.type
+            try:
+                if t == _EV_MESSAGE:
+                    on_message(ev.conn, unpack(ev.data, ev.len))
+                else:
+                    self._dispatch_other(handler, ev, t)
+            except Exception:
+                log.exception("handler failed on event %d of connection %d", t, ev.conn)
+
+    def _dispatch_other(self, handler: EngineHandler, ev: Any, t: int) -> None:
+        conn = ev.conn
+        if t == _EV_ACCEPT:
+            lid = ev.value
+            self._conns[conn] = self._listener_specs[lid]
+            handler.on_accept(conn, self._listeners[lid])
+        elif t == _EV_CLOSED:
+            self._conns.pop(conn, None)
+            handler.on_close(conn, _REASONS[ev.code], ev.value)
+        elif t == _EV_CONNECTED:
+            handler.on_connected(conn)
+        elif t == _EV_EOF:
+            handler.on_eof(conn)
+        elif t == _EV_ERROR:
+            spec = self._conns.get(conn)
+            limit = spec.max_size if spec is not None else 0
+            handler.on_protocol_error(conn, _protocol_error(ev.code, ev.value, limit))
+        elif t == _EV_LISTEN_ERROR:
+            err = ev.value
+            log.warning("listener %d: accept failed: %s (%s); not accepting until a "
+                        "connection closes", conn, os.strerror(err), errnos.errorcode.get(err, err))
+
+    # -- running -------------------------------------------------------------
+
+    def run_once(self, timeout_ms: int = 0) -> int:
+        """One round: write queued output, wait up to timeout_ms (-1: no
+        limit) for events, dispatch them, write the replies. Returns how many
+        events were dispatched. For tests and for driving the engine from
+        another loop."""
+        n = lib.fn_loop_poll(self._loop, self._evs, self._max_events, timeout_ms)
+        if n < 0:
+            raise _error(-n)
+        if n:
+            self._dispatch(n)
+        lib.fn_loop_flush(self._loop)
+        return n
+
+    def run(self) -> None:
+        """Run until :meth:`stop`, then close every socket."""
+        loop = self._loop
+        if loop is None:
+            raise _error(errnos.EBADF)
+        poll = lib.fn_loop_poll
+        evs = self._evs
+        max_events = self._max_events
+        dispatch = self._dispatch
+        self._running = True
+        try:
+            while not self._stopping:
+                n = poll(loop, evs, max_events, -1)
+                if n > 0:
+                    dispatch(n)
+                elif n < 0:
+                    raise _error(-n)
+            lib.fn_loop_flush(loop)  # best effort: replies of the last batch
+        finally:
+            self._running = False
+            self.release()
+
+    async def run_async(self) -> None:
+        """Run inside the running asyncio loop until :meth:`stop`, then close
+        every socket. The epoll fd is watched with ``add_reader``."""
+        aio = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None:
+            raise _error(errnos.EBADF)
+        fd = lib.fn_loop_fd(loop)
+        self._done = aio.create_future()
+        self._aio = aio
+        self._running = True
+        if self._stopping:
+            self._done.set_result(None)
+        aio.add_reader(fd, self._on_readable)
+        self._schedule_round()  # events or output queued before we started
+        try:
+            await self._done
+        finally:
+            aio.remove_reader(fd)
+            self._aio = None
+            self._running = False
+            lib.fn_loop_flush(loop)
+            self.release()
+
+    def _on_readable(self) -> None:
+        """asyncio callback: one non-blocking round."""
+        self._round_scheduled = False
+        loop = self._loop
+        if loop is None or self._stopping:
+            return
+        n = lib.fn_loop_poll(loop, self._evs, self._max_events, 0)
+        if n > 0:
+            self._dispatch(n)
+        elif n < 0:
+            self._fail(_error(-n))
+            return
+        lib.fn_loop_flush(loop)
+        if lib.fn_loop_has_pending(loop):
+            self._schedule_round()
+
+    def _schedule_round(self) -> None:
+        if self._aio is not None and not self._round_scheduled:
+            self._round_scheduled = True
+            self._aio.call_soon(self._on_readable)
+
+    def flush_soon(self) -> None:
+        """Write output queued from outside a round (a coroutine, say) once
+        per asyncio iteration. Under run() the next poll writes it anyway."""
+        if self._aio is not None and not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._aio.call_soon(self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush_scheduled = False
+        loop = self._loop
+        if loop is not None:
+            lib.fn_loop_flush(loop)
+            if lib.fn_loop_has_pending(loop):  # a close finished: CLOSED to deliver
+                self._schedule_round()
+
+    def _kick(self) -> None:
+        """Under asyncio, a change made between rounds (close, resume,
+        connect) may need a round the epoll fd will not ask for."""
+        if self._aio is not None:
+            self.flush_soon()
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._done is not None and not self._done.done():
+            self._done.set_exception(exc)
+
+    def _finish(self) -> None:
+        if self._done is not None and not self._done.done():
+            self._done.set_result(None)
+
+    def stop(self) -> None:
+        """Make run()/run_async() return soon. Safe from any thread and from
+        signal handlers."""
+        self._stopping = True
+        try:
+            os.eventfd_write(self._wakefd, 1)
+        except OSError:
+            pass
+        aio = self._aio
+        if aio is not None:
+            try:
+                aio.call_soon_threadsafe(self._finish)
+            except RuntimeError:
+                pass  # that loop is closed
+
+    def release(self) -> None:
+        """Close every socket now (no flushing) and free the C loop; then
+        ``on_close(ABORT)`` for each connection that was still open. run()
+        and run_async() call this when they return; called while they run
+        (from a handler), it stops them instead. Idempotent."""
+        loop = self._loop
+        if loop is None:
+            return
+        if self._running:
+            self.stop()
+            return
+        self._loop = None
+        ffi.release(loop)  # fn_loop_free, now rather than at GC
+        conns = list(self._conns)
+        self._conns.clear()
+        for conn in conns:
+            try:
+                self.handler.on_close(conn, CloseReason.ABORT, 0)
+            except Exception:
+                log.exception("handler failed in on_close of connection %d", conn)
