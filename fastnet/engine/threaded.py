@@ -225,7 +225,8 @@ class ThreadedEngine(Engine):
                 c.shutdown(socket.SHUT_RDWR if c.lock.locked() else socket.SHUT_RD)
             else:
                 c.close_req = CloseReason.LOCAL
-                c.shutdown(socket.SHUT_RD)
+                if c.connected:  # else its thread sees close_req once connected
+                    c.shutdown(socket.SHUT_RD)
             c.cv.notify_all()
 
     def pause_reading(self, conn: int, paused: bool = True) -> None:
@@ -427,35 +428,41 @@ class ThreadedEngine(Engine):
     def _read_loop(self, c: _Conn) -> tuple[CloseReason, int]:
         """Read, frame and dispatch until the connection is to close; return
         why (and the errno for RESET)."""
-        sock, dec, frame, echo, cid = c.sock, c.dec, c.frame, c.echo, c.id
+        sock, dec, echo, cid = c.sock, c.dec, c.echo, c.id
         on_message = self.handler.on_message
+        # The thread's own read buffer (recv(READ_CHUNK) would allocate and
+        # page-fault in 256 KiB per call); only the pages a read touches
+        # become resident.
+        buf = bytearray(_READ_CHUNK)
+        view = memoryview(buf)
         while True:
             if (c.paused or c.close_req is not None) and not self._may_read(c):
                 return c.close_req, c.close_errno  # type: ignore[return-value]
             try:
-                data = sock.recv(_READ_CHUNK)
+                n = sock.recv_into(buf)
             except OSError as exc:
                 if c.close_req is not None:   # woken by our own shutdown()
                     return c.close_req, c.close_errno
                 return CloseReason.RESET, exc.errno or errno.ECONNRESET
-            if not data:
+            if not n:
                 if c.close_req is not None:
                     return c.close_req, c.close_errno
                 if echo:
                     return CloseReason.PEER, 0    # every echo has been written
                 self.handler.on_eof(cid)
                 return self._wait_close(c)
-            with self._lock:
-                self._bytes_in += len(data)
             if dec is None:
                 with self._lock:
+                    self._bytes_in += n
                     self._messages_in += 1
                 if echo:
-                    self._write_out(c, data)
+                    self._write_out(c, view[:n])
                 else:
-                    on_message(cid, data)
+                    on_message(cid, bytes(view[:n]))
                 continue
-            dec.feed(data)
+            with self._lock:
+                self._bytes_in += n
+            dec.feed(view[:n])
             try:
                 if echo:
                     self._echo(c)
