@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import os
 import selectors
+import signal
 import socket
 import struct
 import threading
@@ -319,6 +321,64 @@ def test_reader_that_never_reads_does_not_stall_others(name, rec):
         hog.close()
 
 
+def test_pause_holds_messages_already_read_until_resumed(name, rec):
+    def on_message(conn: int, message: bytes) -> None:
+        if message == b"pause me":
+            rec.engine.pause_reading(conn)
+        elif message.startswith(b"resume "):
+            rec.engine.pause_reading(int(message.split()[1]), False)
+        rec.engine.send(conn, b"ok " + message)
+
+    rec.message_hook = on_message
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="line"))
+    with running(rec.engine), client(listener.port) as a, client(listener.port) as b:
+        # Three messages in one write: the two after the pause are already
+        # read and framed, and must wait anyway.
+        a.sendall(b"pause me\r\nsecond\r\nthird\r\n")
+        assert recv_messages(a, "line", 1) == [b"ok pause me"]
+        a_conn = rec.of("message")[0][1]
+        b.sendall(b"ping\r\n")
+        assert recv_messages(b, "line", 1) == [b"ok ping"]
+        assert [e[2] for e in rec.of("message") if e[1] == a_conn] == [b"pause me"]
+        b.sendall(b"resume %d\r\n" % a_conn)
+        assert recv_messages(a, "line", 2) == [b"ok second", b"ok third"]
+
+
+def test_unlisten_refuses_new_connections(name, rec):
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(echo=True))
+    rec.message_hook = lambda conn, m: rec.engine.unlisten(listener)
+    control = rec.engine.listen("127.0.0.1", 0, ConnSpec())
+    with running(rec.engine), client(listener.port) as kept, client(control.port) as c:
+        c.sendall(b"unlisten")
+        rec.wait_event("message")
+        with pytest.raises(ConnectionRefusedError):
+            client(listener.port)
+        kept.sendall(b"still served")
+        assert recv_exactly(kept, 12) == b"still served"
+
+
+def test_stop_from_a_signal_handler(name, rec):
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(echo=True))
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: rec.engine.stop())
+
+    def poke() -> None:
+        with client(listener.port) as c:
+            c.sendall(b"x")
+            assert recv_exactly(c, 1) == b"x"
+            os.kill(os.getpid(), signal.SIGUSR1)
+            assert read_until_closed(c) == b""
+
+    poker = threading.Thread(target=poke)
+    poker.start()
+    try:
+        rec.engine.run()  # on the main thread, where signal handlers run
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+        poker.join(GUARD)
+    assert not poker.is_alive()
+    assert [e[2] for e in rec.of("close")] == [CloseReason.ABORT]
+
+
 def test_ids_are_never_reused(name, rec):
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(echo=True))
     with running(rec.engine):
@@ -392,11 +452,12 @@ def test_connect_to_a_listening_socket(name, rec):
     with socket.create_server(("127.0.0.1", 0)) as server:
         port = server.getsockname()[1]
         conn = rec.engine.connect("127.0.0.1", port, ConnSpec(framing="be32"))
+        rec.engine.send(conn, b"early")  # queued until the connect completes
         with running(rec.engine):
             peer, _ = server.accept()
             with peer:
                 peer.settimeout(GUARD)
-                assert recv_messages(peer, "be32", 1) == [b"hello"]
+                assert recv_messages(peer, "be32", 2) == [b"early", b"hello"]
                 peer.sendall(codec.encode_frame(b"welcome"))
                 assert read_until_closed(peer) == b""
             _, closed, reason, err = rec.wait_event("close")
