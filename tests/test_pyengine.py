@@ -346,11 +346,16 @@ def test_pause_holds_messages_already_read_until_resumed(name, rec):
 
 def test_unlisten_refuses_new_connections(name, rec):
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(echo=True))
-    rec.message_hook = lambda conn, m: rec.engine.unlisten(listener)
+
+    def on_message(conn: int, message: bytes) -> None:
+        rec.engine.unlisten(listener)
+        rec.engine.send(conn, b"done")
+
+    rec.message_hook = on_message
     control = rec.engine.listen("127.0.0.1", 0, ConnSpec())
     with running(rec.engine), client(listener.port) as kept, client(control.port) as c:
         c.sendall(b"unlisten")
-        rec.wait_event("message")
+        assert recv_exactly(c, 4) == b"done"
         with pytest.raises(ConnectionRefusedError):
             client(listener.port)
         kept.sendall(b"still served")

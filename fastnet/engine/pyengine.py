@@ -154,6 +154,11 @@ class PyEngine(Engine):
             self._starved.remove(lst)
         else:
             self._ep.unregister(lst.fd)
+        # Refuse connects at once; the fd itself is closed at the end of the round.
+        try:
+            lst.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._bury(lst.sock)
 
     def connect(self, host: str, port: int, spec: ConnSpec) -> int:
