@@ -1,0 +1,652 @@
+"""PyEngine: the pure-Python twin of the C engine (csrc/loop.c).
+
+select.epoll, level-triggered, over non-blocking sockets; one thread. It
+behaves like the C engine event for event: the same backpressure, echo mode,
+half-close, protocol-error and close-reason rules (see csrc/loop.h), so every
+server runs on either and the benchmarks compare like with like.
+
+A poll round: wait in epoll, then for each ready socket accept (up to
+ACCEPT_BATCH per listener), read once (one recv of limits.READ_CHUNK), frame
+and dispatch; then deliver deferred ``on_close`` callbacks and write queued
+output. Replies are only queued while handlers run and are written once per
+round, before the loop sleeps again (redis's beforeSleep), so many replies to
+one peer cost one send(). EPOLLOUT is armed only for a connection whose
+output did not fit into its socket.
+
+``on_close`` is always deferred to the end of the round, never called from
+inside the engine method (``close``) that caused it, so handlers need not be
+re-entrant. An exception that escapes a handler callback propagates out of
+:meth:`PyEngine.run` / :meth:`PyEngine.run_async`, which then close every
+socket.
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import select
+import socket
+from typing import Any, Callable, Optional
+
+from .. import limits
+from ..errors import EngineError, ProtocolError
+from . import _sockets
+from .base import CloseReason, ConnSpec, Engine, EngineHandler, Listener
+
+log = logging.getLogger("fastnet.engine")
+
+_IN = select.EPOLLIN
+_OUT = select.EPOLLOUT
+_ERRHUP = select.EPOLLERR | select.EPOLLHUP
+
+#: Connections accepted per listener per round, so a connect storm cannot
+#: starve the established connections.
+ACCEPT_BATCH = 64
+
+_READ_CHUNK = limits.READ_CHUNK
+
+
+class _Conn:
+    """One connection's state. ``read_done`` is final (EOF, protocol error,
+    closing); ``paused`` is the user's; ``bp`` is backpressure."""
+
+    __slots__ = ("id", "sock", "fd", "spec", "dec", "frame", "echo", "out", "mask",
+                 "read_done", "paused", "bp", "want_out", "connecting", "closing",
+                 "closed", "peer")
+
+    def __init__(self, conn_id: int, sock: socket.socket, spec: ConnSpec) -> None:
+        self.id = conn_id
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.spec = spec
+        self.dec = _sockets.new_decoder(spec)
+        self.frame = _sockets.framer(spec)
+        self.echo = spec.echo
+        self.out = bytearray()
+        self.mask = 0
+        self.read_done = False
+        self.paused = False
+        self.bp = False
+        self.want_out = False        # a write was left incomplete: EPOLLOUT armed
+        self.connecting = False
+        self.closing: Optional[CloseReason] = None  # graceful close under way
+        self.closed = False
+        self.peer: Optional[tuple[str, int]] = None
+
+
+class _Listen:
+    __slots__ = ("listener", "sock", "fd", "spec", "suspended")
+
+    def __init__(self, listener: Listener, sock: socket.socket, spec: ConnSpec) -> None:
+        self.listener = listener
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.spec = spec
+        self.suspended = False       # out of descriptors: not polled until a conn closes
+
+
+class PyEngine(Engine):
+    """The pure-Python epoll engine (single-threaded).
+
+    Engine methods must be called from the engine's thread (inside handler
+    callbacks, or from coroutines on the asyncio loop running
+    :meth:`run_async`); only :meth:`stop` is safe from anywhere.
+
+    Under :meth:`run_async`, output queued from outside a poll round (a
+    coroutine calling :meth:`send`, :meth:`write`, :meth:`close`, ...) is
+    written by a flush that the engine schedules itself on the asyncio loop,
+    once per loop iteration; :meth:`flush_soon` does the same explicitly.
+    """
+
+    name = "python"
+
+    def __init__(self, handler: EngineHandler) -> None:
+        super().__init__(handler)
+        self._ep = select.epoll()
+        self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._ep.register(self._wake_fd, _IN)
+        self._rbuf = bytearray(_READ_CHUNK)         # every recv lands here
+        self._rview = memoryview(self._rbuf)
+        self._conns: dict[int, _Conn] = {}          # by id
+        self._by_fd: dict[int, _Conn] = {}
+        self._listeners: dict[int, _Listen] = {}    # by listener id
+        self._listen_fds: dict[int, _Listen] = {}
+        self._next_conn = 1
+        self._next_listener = 0
+        self._dirty: set[_Conn] = set()             # output queued since the last flush
+        self._redispatch: set[_Conn] = set()        # resumed with messages still buffered
+        self._deferred: list[tuple[int, CloseReason, int]] = []  # on_close to deliver
+        self._graveyard: list[socket.socket] = []   # closed at the end of the round
+        self._starved: list[_Listen] = []
+        self._warned_starved: set[int] = set()
+        self._in_round = False
+        self._stopping = False
+        self._running = False
+        self._done = False
+        self._aio: Optional[asyncio.AbstractEventLoop] = None
+        self._aio_done: Optional[asyncio.Future[None]] = None
+        self._soon = False
+        self._accepted = self._connected = self._closed = 0
+        self._bytes_in = self._bytes_out = self._messages_in = 0
+
+    # -- listening and connecting ---------------------------------------
+
+    def listen(self, host: str, port: int, spec: ConnSpec,
+               backlog: int = limits.DEFAULT_LISTEN_BACKLOG) -> Listener:
+        self._check_alive()
+        sock = _sockets.listening_socket(host, port, backlog)
+        sock.setblocking(False)
+        listener = Listener(self._next_listener, host, sock.getsockname()[1])
+        self._next_listener += 1
+        lst = _Listen(listener, sock, spec)
+        self._listeners[listener.id] = lst
+        self._listen_fds[lst.fd] = lst
+        self._ep.register(lst.fd, _IN)
+        return listener
+
+    def unlisten(self, listener: Listener) -> None:
+        lst = self._listeners.pop(listener.id, None)
+        if lst is None:
+            return
+        del self._listen_fds[lst.fd]
+        if lst in self._starved:
+            self._starved.remove(lst)
+        else:
+            self._ep.unregister(lst.fd)
+        # Refuse connects at once; the fd itself is closed at the end of the round.
+        try:
+            lst.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._bury(lst.sock)
+
+    def connect(self, host: str, port: int, spec: ConnSpec) -> int:
+        self._check_alive()
+        family, addr = _sockets.sockaddr(host, port)
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        c = self._add_conn(sock, spec)
+        c.connecting = True
+        err = sock.connect_ex(addr)
+        if err in (0, errno.EINPROGRESS):
+            # Completion (or failure) is reported by EPOLLOUT, in a round.
+            self._set_mask(c)
+        else:
+            self._finalize(c, CloseReason.CONNECT_FAILED, err)
+        return c.id
+
+    # -- output -----------------------------------------------------------
+
+    def send(self, conn: int, message: bytes) -> None:
+        c = self._conns.get(conn)
+        if c is None:
+            raise _sockets.gone(conn)
+        frame = c.frame
+        c.out += frame(message) if frame is not None else message
+        self._dirty.add(c)
+        if not self._in_round and self._aio is not None:
+            self.flush_soon()
+
+    def write(self, conn: int, data: bytes) -> None:
+        c = self._conns.get(conn)
+        if c is None:
+            raise _sockets.gone(conn)
+        c.out += data
+        self._dirty.add(c)
+        if not self._in_round and self._aio is not None:
+            self.flush_soon()
+
+    def flush_soon(self) -> None:
+        """Under run_async, make sure output (and close) requests made
+        outside a poll round are carried out on the next asyncio loop
+        iteration; at most one flush is scheduled at a time. Inside a round,
+        or under run(), the round's own flush takes care of it."""
+        if self._aio is not None and not self._in_round and not self._soon:
+            self._soon = True
+            self._aio.call_soon(self._async_settle)
+
+    # -- connection control ---------------------------------------------
+
+    def close(self, conn: int, abort: bool = False) -> None:
+        """Close gracefully, or with abort at once (RST, output dropped). An
+        abort also cuts short a graceful close that is still flushing."""
+        c = self._conns.get(conn)
+        if c is None:
+            return
+        if abort:
+            _sockets.set_abort_linger(c.sock)
+            self._finalize(c, CloseReason.ABORT, 0)
+        elif c.closing is None:
+            self._begin_close(c, CloseReason.LOCAL)
+
+    def pause_reading(self, conn: int, paused: bool = True) -> None:
+        c = self._conns.get(conn)
+        if c is None:
+            raise _sockets.gone(conn)
+        if c.paused == paused:
+            return
+        c.paused = paused
+        if not c.connecting:
+            self._set_mask(c)
+        if not paused and c.dec is not None and c.dec.buffered and not c.read_done:
+            # Messages left in the decoder when reading paused mid-chunk.
+            self._redispatch.add(c)
+            self.flush_soon()
+
+    def peer(self, conn: int) -> tuple[str, int]:
+        c = self._conns.get(conn)
+        if c is None:
+            raise _sockets.gone(conn)
+        if c.peer is None:
+            try:
+                c.peer = _sockets.peer_address(c.sock.getpeername())
+            except OSError as exc:
+                raise EngineError(exc.errno, f"connection {conn}: {exc.strerror}") from None
+        return c.peer
+
+    def stats(self) -> dict[str, int]:
+        """Counters. ``open`` = accepted + connected - closed: connects that
+        fail are counted in none of them."""
+        return {
+            "accepted": self._accepted,
+            "connected": self._connected,
+            "closed": self._closed,
+            "open": self._accepted + self._connected - self._closed,
+            "bytes_in": self._bytes_in,
+            "bytes_out": self._bytes_out,
+            "messages_in": self._messages_in,
+        }
+
+    # -- running ----------------------------------------------------------
+
+    def run(self) -> None:
+        self._start()
+        try:
+            while not self._stopping:
+                self._settle()
+                if self._stopping:
+                    break
+                events = self._ep.poll(-1)
+                self._in_round = True
+                try:
+                    self._handle(events)
+                finally:
+                    self._in_round = False
+        finally:
+            self._shutdown()
+
+    async def run_async(self) -> None:
+        """Run inside the running asyncio loop (the epoll fd is registered
+        with ``loop.add_reader``) until :meth:`stop`. Handler callbacks run
+        as plain calls on the loop's thread."""
+        self._start()
+        loop = asyncio.get_running_loop()
+        self._aio = loop
+        self._aio_done = loop.create_future()
+        loop.add_reader(self._ep.fileno(), self._async_round)
+        try:
+            self._async_settle()
+            await self._aio_done
+        finally:
+            loop.remove_reader(self._ep.fileno())
+            self._aio = None
+            self._shutdown()
+
+    def stop(self) -> None:
+        self._stopping = True
+        if self._done:
+            return  # the wake fd is closed (and its number may be reused)
+        try:
+            os.eventfd_write(self._wake_fd, 1)
+        except OSError:
+            pass  # already closed (the engine is done) or the counter is full
+
+    # -- the poll round ---------------------------------------------------
+
+    def _handle(self, events: list[tuple[int, int]]) -> None:
+        by_fd = self._by_fd
+        for fd, ev in events:
+            c = by_fd.get(fd)
+            if c is not None:
+                if c.connecting:
+                    self._finish_connect(c)
+                    continue
+                # Decide by the mask as it is now: a handler may have paused
+                # this connection since the poll returned.
+                mask = c.mask
+                if mask & _IN and ev & (_IN | _ERRHUP):
+                    self._read(c)
+                    if c.closed:
+                        continue
+                if ev & _OUT or (mask & _OUT and ev & _ERRHUP):
+                    self._write(c)
+                elif ev & _ERRHUP and not mask & (_IN | _OUT):
+                    # A connection we neither read nor write (paused, or
+                    # half-closed and waiting for the handler) died.
+                    err = c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                    self._finalize(c, CloseReason.RESET, err or errno.ECONNRESET)
+                continue
+            lst = self._listen_fds.get(fd)
+            if lst is not None:
+                self._accept(lst)
+            elif fd == self._wake_fd:
+                try:
+                    os.eventfd_read(self._wake_fd)
+                except BlockingIOError:
+                    pass
+
+    def _read(self, c: _Conn) -> None:
+        # recv_into one preallocated buffer: recv(READ_CHUNK) would allocate
+        # (and page-fault in) 256 KiB per call, several times the cost of
+        # the syscall itself for small messages.
+        try:
+            n = c.sock.recv_into(self._rbuf)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            self._finalize(c, CloseReason.RESET, exc.errno or errno.ECONNRESET)
+            return
+        if not n:
+            c.read_done = True
+            if c.echo:
+                self._begin_close(c, CloseReason.PEER)
+            else:
+                self._set_mask(c)
+                self.handler.on_eof(c.id)
+            return
+        self._bytes_in += n
+        dec = c.dec
+        if dec is None:
+            self._messages_in += 1
+            if c.echo:
+                c.out += self._rview[:n]
+                self._dirty.add(c)
+            else:
+                self.handler.on_message(c.id, bytes(self._rview[:n]))
+            return
+        dec.feed(self._rview[:n])
+        self._dispatch(c)
+
+    def _dispatch(self, c: _Conn) -> None:
+        """Hand out every whole message buffered in c's decoder, until it
+        needs more data, the connection stops reading, or the peer breaks
+        the framing."""
+        dec = c.dec
+        count = 0
+        try:
+            if c.echo:
+                out, frame = c.out, c.frame
+                while not (c.paused or c.read_done):
+                    message = dec.next_message()
+                    if message is None:
+                        break
+                    count += 1
+                    out += frame(message)
+                self._dirty.add(c)
+            else:
+                on_message, cid = self.handler.on_message, c.id
+                while not (c.paused or c.read_done):
+                    message = dec.next_message()
+                    if message is None:
+                        break
+                    count += 1
+                    on_message(cid, message)
+        except ProtocolError as err:
+            self._messages_in += count
+            self._protocol_error(c, err)
+            return
+        self._messages_in += count
+
+    def _protocol_error(self, c: _Conn, err: ProtocolError) -> None:
+        c.read_done = True
+        if c.echo:
+            # Close with PROTOCOL after flushing whatever the handler writes
+            # now (an error reply): its close() during the callback is a no-op.
+            self._begin_close(c, CloseReason.PROTOCOL)
+        else:
+            self._set_mask(c)
+        self.handler.on_protocol_error(c.id, err)
+
+    def _write(self, c: _Conn) -> None:
+        """Write as much queued output as the socket takes; finish a graceful
+        close once it is all out; apply backpressure."""
+        out = c.out
+        if out:
+            try:
+                n = c.sock.send(out)
+            except BlockingIOError:
+                n = 0
+            except OSError as exc:
+                self._finalize(c, CloseReason.RESET, exc.errno or errno.ECONNRESET)
+                return
+            if n:
+                del out[:n]
+                self._bytes_out += n
+        if not out and c.closing is not None:
+            try:
+                c.sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass  # the peer is already gone; close() below reports nothing else
+            self._finalize(c, c.closing, 0)
+            return
+        size = len(out)
+        want_out = size > 0
+        if c.bp:
+            bp = size > c.spec.low_water
+        else:
+            bp = size > c.spec.high_water
+        if want_out != c.want_out or bp != c.bp:
+            c.want_out = want_out
+            c.bp = bp
+            self._set_mask(c)
+
+    def _flush(self) -> None:
+        dirty = self._dirty
+        while dirty:
+            c = dirty.pop()
+            if not c.connecting:
+                self._write(c)
+
+    def _settle(self) -> None:
+        """End a round: dispatch resumed connections, deliver deferred
+        on_close calls and flush output until neither makes more work, then
+        close the sockets finalized during the round."""
+        was_in_round, self._in_round = self._in_round, True
+        try:
+            while self._redispatch or self._deferred or self._dirty:
+                while self._redispatch:
+                    c = self._redispatch.pop()
+                    if not c.closed:
+                        self._dispatch(c)
+                deferred, self._deferred = self._deferred, []
+                on_close = self.handler.on_close
+                for conn_id, reason, err in deferred:
+                    on_close(conn_id, reason, err)
+                self._flush()
+            self._empty_graveyard()
+        finally:
+            self._in_round = was_in_round
+
+    def _async_round(self) -> None:
+        """add_reader callback: one non-blocking poll round, then settle."""
+        self._in_round = True
+        try:
+            self._handle(self._ep.poll(0))
+            self._settle()
+        except BaseException as exc:
+            self._fail_async(exc)
+            return
+        finally:
+            self._in_round = False
+        if self._stopping:
+            self._finish_async()
+
+    def _async_settle(self) -> None:
+        """The flush scheduled by flush_soon()."""
+        self._soon = False
+        try:
+            self._settle()
+        except BaseException as exc:
+            self._fail_async(exc)
+            return
+        if self._stopping:
+            self._finish_async()
+
+    def _finish_async(self) -> None:
+        done = self._aio_done
+        if done is not None and not done.done():
+            done.set_result(None)
+
+    def _fail_async(self, exc: BaseException) -> None:
+        done = self._aio_done
+        if done is not None and not done.done():
+            done.set_exception(exc)
+        else:
+            raise exc
+
+    # -- connections ------------------------------------------------------
+
+    def _accept(self, lst: _Listen) -> None:
+        for _ in range(ACCEPT_BATCH):
+            try:
+                sock, addr = lst.sock.accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno in _sockets.RESOURCE_ERRNOS:
+                    self._starve(lst, exc)
+                    return
+                # ECONNABORTED and the like: that one connection is gone.
+                continue
+            sock.setblocking(False)
+            _sockets.set_nodelay(sock)
+            c = self._add_conn(sock, lst.spec)
+            c.peer = _sockets.peer_address(addr)
+            self._set_mask(c)
+            self._accepted += 1
+            self.handler.on_accept(c.id, lst.listener)
+            if lst.suspended or self._listeners.get(lst.listener.id) is not lst:
+                return  # the handler unlistened it
+
+    def _starve(self, lst: _Listen, exc: OSError) -> None:
+        """Out of descriptors: stop polling this listener (it would be ready
+        again at once) until some connection closes."""
+        if lst.listener.id not in self._warned_starved:
+            self._warned_starved.add(lst.listener.id)
+            log.warning("listener %s:%d cannot accept (%s); pausing it until a connection closes",
+                        lst.listener.host, lst.listener.port, exc.strerror)
+        lst.suspended = True
+        self._ep.unregister(lst.fd)
+        self._starved.append(lst)
+
+    def _finish_connect(self, c: _Conn) -> None:
+        err = c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            self._finalize(c, CloseReason.CONNECT_FAILED, err)
+            return
+        c.connecting = False
+        _sockets.set_nodelay(c.sock)
+        self._connected += 1
+        self._set_mask(c)
+        if c.out or c.closing is not None:
+            self._dirty.add(c)
+        self.handler.on_connected(c.id)
+
+    def _add_conn(self, sock: socket.socket, spec: ConnSpec) -> _Conn:
+        c = _Conn(self._next_conn, sock, spec)
+        self._next_conn += 1
+        self._conns[c.id] = c
+        self._by_fd[c.fd] = c
+        self._ep.register(c.fd, 0)
+        return c
+
+    def _set_mask(self, c: _Conn) -> None:
+        if c.connecting:
+            mask = _OUT
+        else:
+            mask = 0 if (c.read_done or c.paused or c.bp) else _IN
+            if c.want_out:
+                mask |= _OUT
+        if mask != c.mask:
+            c.mask = mask
+            self._ep.modify(c.fd, mask)
+
+    def _begin_close(self, c: _Conn, reason: CloseReason) -> None:
+        """Graceful close: stop reading now; _write finishes it once the
+        output is flushed."""
+        c.closing = reason
+        c.read_done = True
+        if not c.connecting:
+            self._set_mask(c)
+        self._dirty.add(c)
+        self.flush_soon()
+
+    def _finalize(self, c: _Conn, reason: CloseReason, err: int) -> None:
+        """Forget a connection now and queue its on_close. The socket itself
+        is closed at the end of the round, so its fd number cannot be reused
+        by an accept while stale events for it are still being handled."""
+        c.closed = True
+        c.read_done = True
+        del self._conns[c.id]
+        del self._by_fd[c.fd]
+        self._dirty.discard(c)
+        self._redispatch.discard(c)
+        self._ep.unregister(c.fd)
+        self._bury(c.sock)
+        if not c.connecting:
+            self._closed += 1   # it was established (accepted or connected)
+        self._deferred.append((c.id, reason, err))
+        self.flush_soon()
+
+    def _bury(self, sock: socket.socket) -> None:
+        self._graveyard.append(sock)
+        self.flush_soon()
+
+    def _empty_graveyard(self) -> None:
+        if not self._graveyard:
+            return
+        for sock in self._graveyard:
+            sock.close()
+        self._graveyard.clear()
+        # Descriptors were freed: starved listeners may accept again.
+        for lst in self._starved:
+            lst.suspended = False
+            self._ep.register(lst.fd, _IN)
+        self._starved.clear()
+
+    # -- life cycle -------------------------------------------------------
+
+    def _check_alive(self) -> None:
+        if self._done:
+            raise EngineError(errno.EBADF, "the engine has shut down")
+
+    def _start(self) -> None:
+        self._check_alive()
+        if self._running:
+            raise RuntimeError("the engine is already running")
+        self._running = True
+
+    def _shutdown(self) -> None:
+        """After run: write what is queued (best effort, without waiting),
+        then close every connection (on_close ABORT) and every socket."""
+        self._running = False
+        self._done = True
+        try:
+            self._settle()
+        finally:
+            self._in_round = True
+            for c in list(self._conns.values()):
+                self._finalize(c, CloseReason.ABORT, 0)
+            for lst in list(self._listeners.values()):
+                self.unlisten(lst.listener)
+            self._empty_graveyard()
+            self._ep.close()
+            os.close(self._wake_fd)
+            deferred, self._deferred = self._deferred, []
+            self._in_round = False
+            on_close = self.handler.on_close
+            for conn_id, reason, err in deferred:
+                on_close(conn_id, reason, err)
+
+

@@ -1,0 +1,549 @@
+"""ThreadedEngine: the classic model, blocking sockets and a thread per
+connection.
+
+One accept thread per listener and one daemon thread per connection (started
+on accept, or by ``connect``). Nothing is served before ``run()`` starts, as
+on the event-loop engines: listeners and connects made earlier get their
+threads then (the kernel queues incoming connections meanwhile). Each connection's
+thread reads, frames, and calls the handler: **handler callbacks run on that
+connection's own thread, concurrently with other connections' callbacks, so
+the handler must be thread-safe.** A callback may block; that stalls only its
+own connection.
+
+Writes are synchronous: ``send``/``write`` call ``sendall`` at once, under a
+per-connection lock, from whatever thread calls them (so writes from several
+threads never interleave). Backpressure is therefore natural: an echo
+connection whose peer does not read blocks in ``sendall`` and stops reading.
+Everything else follows the C engine (csrc/loop.h): echo mode, EOF and
+half-close, protocol errors, close reasons, counters.
+
+``pause_reading`` takes effect before the connection's next read or next
+message (a read already under way completes). ``run()`` only waits: it
+returns after ``stop()``, having closed the listeners and every connection
+(``on_close`` ABORT) and joined every thread. An exception that escapes a
+handler callback aborts that connection, stops the engine, and is re-raised
+by ``run()``.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+import threading
+from typing import Any, Optional
+
+from .. import limits
+from ..errors import EngineError, ProtocolError
+from . import _sockets
+from .base import CloseReason, ConnSpec, Engine, EngineHandler, Listener
+
+log = logging.getLogger("fastnet.engine")
+
+_READ_CHUNK = limits.READ_CHUNK
+_GRACEFUL = (CloseReason.LOCAL, CloseReason.PEER, CloseReason.PROTOCOL)
+
+
+class _Conn:
+    """One connection. ``lock`` serializes writes; ``cv`` guards the state
+    flags (and the socket's shutdown/close, so neither hits a reused fd).
+    Lock order: ``lock`` before ``cv``."""
+
+    __slots__ = ("id", "sock", "spec", "dec", "frame", "echo", "lock", "cv", "paused",
+                 "close_req", "close_errno", "connected", "pending", "closed", "peer")
+
+    def __init__(self, conn_id: int, sock: socket.socket, spec: ConnSpec, connected: bool) -> None:
+        self.id = conn_id
+        self.sock = sock
+        self.spec = spec
+        self.dec = _sockets.new_decoder(spec)
+        self.frame = _sockets.framer(spec)
+        self.echo = spec.echo
+        self.lock = threading.Lock()
+        self.cv = threading.Condition(threading.Lock())
+        self.paused = False
+        self.close_req: Optional[CloseReason] = None  # why the connection is to close
+        self.close_errno = 0
+        self.connected = connected
+        self.pending: list[bytes] = []   # output queued before an outgoing connect completed
+        self.closed = False
+        self.peer: Optional[tuple[str, int]] = None
+
+    def shutdown(self, how: int) -> None:
+        """shutdown(2) unless already closed; call with ``cv`` held."""
+        if not self.closed:
+            try:
+                self.sock.shutdown(how)
+            except OSError:
+                pass  # not connected (yet, or any more)
+
+
+class _Listen:
+    __slots__ = ("listener", "sock", "spec", "closed", "lock", "warned")
+
+    def __init__(self, listener: Listener, sock: socket.socket, spec: ConnSpec) -> None:
+        self.listener = listener
+        self.sock = sock
+        self.spec = spec
+        self.closed = False
+        self.lock = threading.Lock()     # the socket's shutdown vs its close
+        self.warned = False              # "out of descriptors" was logged
+
+    def shut(self) -> None:
+        """Stop listening: connects are refused, and the blocked accept()
+        returns (its thread then closes the socket)."""
+        with self.lock:
+            self.closed = True
+            if self.sock.fileno() >= 0:
+                try:
+                    self.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+class ThreadedEngine(Engine):
+    """Blocking sockets, a thread per connection. See the module docstring
+    for the threading rules handlers must follow."""
+
+    name = "threaded"
+
+    def __init__(self, handler: EngineHandler) -> None:
+        super().__init__(handler)
+        self._lock = threading.Lock()             # the dicts, ids, threads, counters
+        self._freed = threading.Condition(self._lock)  # a connection closed (or stopping)
+        self._conns: dict[int, _Conn] = {}
+        self._listeners: dict[int, _Listen] = {}
+        self._threads: set[threading.Thread] = set()
+        self._next_conn = 1
+        self._next_listener = 0
+        self._stopping = False
+        self._tearing_down = False
+        self._running = False
+        self._waiting: list[tuple[Any, tuple[Any, ...], str]] = []  # threads to start in run()
+        self._error: Optional[BaseException] = None
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_w.setblocking(False)
+        self._accepted = self._connected = self._closed = 0
+        self._bytes_in = self._bytes_out = self._messages_in = 0
+
+    # -- listening and connecting ---------------------------------------
+
+    def listen(self, host: str, port: int, spec: ConnSpec,
+               backlog: int = limits.DEFAULT_LISTEN_BACKLOG) -> Listener:
+        """Bind and listen; accepting (on a new thread) starts with run()."""
+        sock = _sockets.listening_socket(host, port, backlog)
+        with self._lock:
+            if self._tearing_down:
+                sock.close()
+                raise EngineError(errno.EBADF, "the engine has shut down")
+            listener = Listener(self._next_listener, host, sock.getsockname()[1])
+            self._next_listener += 1
+            lst = _Listen(listener, sock, spec)
+            self._listeners[listener.id] = lst
+        self._spawn(self._accept_loop, (lst,), f"fastnet-accept-{listener.port}")
+        return listener
+
+    def unlisten(self, listener: Listener) -> None:
+        with self._lock:
+            lst = self._listeners.pop(listener.id, None)
+            self._freed.notify_all()
+        if lst is not None:
+            lst.shut()
+
+    def connect(self, host: str, port: int, spec: ConnSpec) -> int:
+        """Start connecting on the connection's own thread (a blocking
+        connect); output sent before it completes is queued."""
+        family, addr = _sockets.sockaddr(host, port)
+        c = self._add_conn(socket.socket(family, socket.SOCK_STREAM), spec, connected=False)
+        self._spawn(self._serve, (c, None, addr), f"fastnet-conn-{c.id}")
+        return c.id
+
+    # -- output -----------------------------------------------------------
+
+    def send(self, conn: int, message: bytes) -> None:
+        c = self._conns.get(conn)
+        if c is None:
+            raise _sockets.gone(conn)
+        frame = c.frame
+        if not self._write_out(c, frame(message) if frame is not None else message):
+            raise _sockets.gone(conn)
+
+    def write(self, conn: int, data: bytes) -> None:
+        c = self._conns.get(conn)
+        if c is None or not self._write_out(c, data):
+            raise _sockets.gone(conn)
+
+    def _write_out(self, c: _Conn, data: Any) -> bool:
+        """sendall under the connection's write lock. False if the connection
+        is closed or being aborted; a socket error is not raised here but
+        closes the connection with RESET (as a failed flush does in the
+        event-loop engines)."""
+        with c.lock:
+            if c.closed or c.close_req is CloseReason.ABORT:
+                return False
+            if not c.connected:
+                c.pending.append(bytes(data))
+                return True
+            try:
+                c.sock.sendall(data)
+            except OSError as exc:
+                self._broken(c, exc.errno or errno.ECONNRESET)
+                return True
+        with self._lock:
+            self._bytes_out += len(data)
+        return True
+
+    def _broken(self, c: _Conn, err: int) -> None:
+        """A write failed: the connection closes with RESET (its thread is
+        woken to do it)."""
+        with c.cv:
+            if c.close_req is None or c.close_req in _GRACEFUL:
+                c.close_req, c.close_errno = CloseReason.RESET, err
+            c.shutdown(socket.SHUT_RDWR)
+            c.cv.notify_all()
+
+    # -- connection control ---------------------------------------------
+
+    def close(self, conn: int, abort: bool = False) -> None:
+        """Close gracefully (every write has already been sent: writes are
+        synchronous) or abort with a RST. The connection's thread finishes
+        the close and calls on_close. An abort also overrides a graceful
+        close still under way."""
+        c = self._conns.get(conn)
+        if c is None:
+            return
+        with c.cv:
+            if c.closed:
+                return
+            if c.close_req is not None and not (abort and c.close_req in _GRACEFUL):
+                return
+            if abort:
+                c.close_req = CloseReason.ABORT
+                _sockets.set_abort_linger(c.sock)
+                # A writer blocked in sendall holds c.lock: SHUT_WR wakes it
+                # (it is about to be reset anyway). Otherwise wake only the
+                # reader, so the peer sees the RST and no FIN before it.
+                c.shutdown(socket.SHUT_RDWR if c.lock.locked() else socket.SHUT_RD)
+            else:
+                c.close_req = CloseReason.LOCAL
+                if c.connected:  # else its thread sees close_req once connected
+                    c.shutdown(socket.SHUT_RD)
+            c.cv.notify_all()
+
+    def pause_reading(self, conn: int, paused: bool = True) -> None:
+        c = self._conns.get(conn)
+        if c is None:
+            raise _sockets.gone(conn)
+        with c.cv:
+            c.paused = paused
+            c.cv.notify_all()
+
+    def peer(self, conn: int) -> tuple[str, int]:
+        c = self._conns.get(conn)
+        if c is None:
+            raise _sockets.gone(conn)
+        if c.peer is None:
+            try:
+                c.peer = _sockets.peer_address(c.sock.getpeername())
+            except OSError as exc:
+                raise EngineError(exc.errno, f"connection {conn}: {exc.strerror}") from None
+        return c.peer
+
+    def stats(self) -> dict[str, int]:
+        """Counters. ``open`` = accepted + connected - closed: connects that
+        fail are counted in none of them."""
+        with self._lock:
+            return {
+                "accepted": self._accepted,
+                "connected": self._connected,
+                "closed": self._closed,
+                "open": self._accepted + self._connected - self._closed,
+                "bytes_in": self._bytes_in,
+                "bytes_out": self._bytes_out,
+                "messages_in": self._messages_in,
+            }
+
+    # -- running ----------------------------------------------------------
+
+    def run(self) -> None:
+        """Wait until :meth:`stop`; then close the listeners and every
+        connection (on_close ABORT), join every thread, and return (or
+        re-raise the first exception a handler callback let escape)."""
+        with self._lock:
+            if self._running:
+                raise RuntimeError("the engine is already running")
+            self._running = True
+            waiting, self._waiting = self._waiting, []
+        for target, args, name in waiting:
+            self._spawn(target, args, name)
+        try:
+            while not self._stopping:
+                self._wake_r.recv(64)
+        finally:
+            self._teardown()
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        """Wake run(), which then closes everything. Takes no lock, so it is
+        safe from signal handlers."""
+        self._stopping = True
+        try:
+            self._wake_w.send(b"\0")
+        except OSError:
+            pass  # the wake pipe is full (run() will wake anyway) or closed
+
+    def _teardown(self) -> None:
+        with self._lock:
+            self._tearing_down = True
+            listeners = list(self._listeners.values())
+            self._listeners.clear()
+            conns = list(self._conns.values())
+            self._freed.notify_all()
+        for lst in listeners:
+            lst.shut()
+        for c in conns:
+            with c.cv:
+                if c.close_req is None or c.close_req in _GRACEFUL:
+                    c.close_req = CloseReason.ABORT
+                c.shutdown(socket.SHUT_RDWR)   # wakes its reader and any blocked writer
+                c.cv.notify_all()
+        me = threading.current_thread()
+        while True:
+            with self._lock:
+                threads = [t for t in self._threads if t is not me]
+            if not threads:
+                break
+            for thread in threads:
+                thread.join()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def _fail(self, exc: BaseException) -> None:
+        log.error("handler callback failed; stopping the engine", exc_info=exc)
+        with self._lock:
+            if self._error is None:
+                self._error = exc
+        self.stop()
+
+    # -- threads ----------------------------------------------------------
+
+    def _spawn(self, target: Any, args: tuple[Any, ...], name: str) -> None:
+        """Start a daemon thread running target(*args), or, before run(),
+        remember to."""
+        def main() -> None:
+            try:
+                target(*args)
+            finally:
+                with self._lock:
+                    self._threads.discard(thread)
+
+        thread = threading.Thread(target=main, name=name, daemon=True)
+        with self._lock:
+            if not self._running:
+                self._waiting.append((target, args, name))
+                return
+            self._threads.add(thread)
+        thread.start()
+
+    def _add_conn(self, sock: socket.socket, spec: ConnSpec, connected: bool) -> _Conn:
+        with self._lock:
+            if self._tearing_down:
+                sock.close()
+                raise EngineError(errno.EBADF, "the engine has shut down")
+            c = _Conn(self._next_conn, sock, spec, connected)
+            self._next_conn += 1
+            self._conns[c.id] = c
+            return c
+
+    def _accept_loop(self, lst: _Listen) -> None:
+        try:
+            while not lst.closed:
+                try:
+                    sock, addr = lst.sock.accept()
+                except OSError as exc:
+                    if lst.closed:
+                        break
+                    if exc.errno in _sockets.RESOURCE_ERRNOS:
+                        self._wait_for_descriptor(lst, exc)
+                    continue  # ECONNABORTED and the like: that one connection is gone
+                _sockets.set_nodelay(sock)
+                try:
+                    c = self._add_conn(sock, lst.spec, connected=True)
+                except EngineError:
+                    break
+                c.peer = _sockets.peer_address(addr)
+                self._spawn(self._serve, (c, lst.listener, None), f"fastnet-conn-{c.id}")
+        finally:
+            with lst.lock:
+                lst.sock.close()
+
+    def _wait_for_descriptor(self, lst: _Listen, exc: OSError) -> None:
+        """Out of descriptors: retrying at once would spin, so wait until some
+        connection closes (warning once per listener)."""
+        with self._freed:
+            if not lst.warned:
+                lst.warned = True
+                log.warning("listener %s:%d cannot accept (%s); waiting until a connection closes",
+                            lst.listener.host, lst.listener.port, exc.strerror)
+            closed = self._closed
+            self._freed.wait_for(lambda: self._closed != closed or lst.closed or self._tearing_down)
+
+    # -- one connection ---------------------------------------------------
+
+    def _serve(self, c: _Conn, listener: Optional[Listener], addr: Optional[tuple[Any, ...]]) -> None:
+        """A connection's thread: connect (outgoing), report it, read until
+        it closes, then close it and report that."""
+        reason, err = CloseReason.ABORT, 0
+        try:
+            if addr is not None:
+                try:
+                    c.sock.connect(addr)
+                except OSError as exc:
+                    reason, err = CloseReason.CONNECT_FAILED, exc.errno or errno.ECONNREFUSED
+                    return
+                _sockets.set_nodelay(c.sock)
+                with self._lock:
+                    self._connected += 1
+                self._flush_pending(c)
+                self.handler.on_connected(c.id)
+            else:
+                with self._lock:
+                    self._accepted += 1
+                self.handler.on_accept(c.id, listener)  # type: ignore[arg-type]
+            reason, err = self._read_loop(c)
+        except BaseException as exc:
+            reason, err = CloseReason.ABORT, 0
+            _sockets.set_abort_linger(c.sock)
+            self._fail(exc)
+        finally:
+            self._finish(c, reason, err)
+
+    def _flush_pending(self, c: _Conn) -> None:
+        with c.lock:
+            c.connected = True
+            pending, c.pending = b"".join(c.pending), []
+        if pending:
+            self._write_out(c, pending)
+
+    def _read_loop(self, c: _Conn) -> tuple[CloseReason, int]:
+        """Read, frame and dispatch until the connection is to close; return
+        why (and the errno for RESET)."""
+        sock, dec, echo, cid = c.sock, c.dec, c.echo, c.id
+        on_message = self.handler.on_message
+        # The thread's own read buffer (recv(READ_CHUNK) would allocate and
+        # page-fault in 256 KiB per call); only the pages a read touches
+        # become resident.
+        buf = bytearray(_READ_CHUNK)
+        view = memoryview(buf)
+        while True:
+            if (c.paused or c.close_req is not None) and not self._may_read(c):
+                return c.close_req, c.close_errno  # type: ignore[return-value]
+            try:
+                n = sock.recv_into(buf)
+            except OSError as exc:
+                if c.close_req is not None:   # woken by our own shutdown()
+                    return c.close_req, c.close_errno
+                return CloseReason.RESET, exc.errno or errno.ECONNRESET
+            if not n:
+                if c.close_req is not None:
+                    return c.close_req, c.close_errno
+                if echo:
+                    return CloseReason.PEER, 0    # every echo has been written
+                self.handler.on_eof(cid)
+                return self._wait_close(c)
+            if dec is None:
+                with self._lock:
+                    self._bytes_in += n
+                    self._messages_in += 1
+                if echo:
+                    self._write_out(c, view[:n])
+                else:
+                    on_message(cid, bytes(view[:n]))
+                continue
+            with self._lock:
+                self._bytes_in += n
+            dec.feed(view[:n])
+            try:
+                if echo:
+                    self._echo(c)
+                    continue
+                while c.close_req is None:
+                    if c.paused and not self._may_read(c):
+                        break
+                    message = dec.next_message()
+                    if message is None:
+                        break
+                    # Counted before the handler can reply: a peer that
+                    # got the answer sees the message counted.
+                    with self._lock:
+                        self._messages_in += 1
+                    on_message(cid, message)
+            except ProtocolError as error:
+                return self._protocol_error(c, error)
+
+    def _echo(self, c: _Conn) -> None:
+        """Echo every whole message buffered in c's decoder with one
+        sendall; a framing error is raised after the messages before it are
+        echoed."""
+        dec, frame = c.dec, c.frame
+        out: list[bytes] = []
+        error: Optional[ProtocolError] = None
+        while c.close_req is None and (not c.paused or self._may_read(c)):
+            try:
+                message = dec.next_message()
+            except ProtocolError as exc:
+                error = exc
+                break
+            if message is None:
+                break
+            out.append(frame(message))
+        if out:
+            with self._lock:
+                self._messages_in += len(out)
+            self._write_out(c, b"".join(out))
+        if error is not None:
+            raise error
+
+    def _protocol_error(self, c: _Conn, error: ProtocolError) -> tuple[CloseReason, int]:
+        if not c.echo:
+            self.handler.on_protocol_error(c.id, error)
+            return self._wait_close(c)
+        # Set before the callback: what it writes (an error reply) still goes
+        # out, and its close() is a no-op, so the reason stays PROTOCOL.
+        with c.cv:
+            if c.close_req is None:
+                c.close_req = CloseReason.PROTOCOL
+        self.handler.on_protocol_error(c.id, error)
+        return c.close_req, c.close_errno  # type: ignore[return-value]
+
+    def _may_read(self, c: _Conn) -> bool:
+        """Wait while paused; False once the connection is to close."""
+        with c.cv:
+            c.cv.wait_for(lambda: not c.paused or c.close_req is not None)
+            return c.close_req is None
+
+    def _wait_close(self, c: _Conn) -> tuple[CloseReason, int]:
+        """Reading is over (EOF, protocol error); the write side stays open
+        until close() (or stop())."""
+        with c.cv:
+            c.cv.wait_for(lambda: c.close_req is not None)
+            return c.close_req, c.close_errno  # type: ignore[return-value]
+
+    def _finish(self, c: _Conn, reason: CloseReason, err: int) -> None:
+        """Close the socket (after any write in flight: graceful closes send
+        a FIN after the last byte) and report it."""
+        with c.lock, c.cv:
+            if reason in _GRACEFUL:
+                c.shutdown(socket.SHUT_WR)
+            c.closed = True
+            c.close_req = c.close_req or reason
+            c.sock.close()
+        with self._lock:
+            del self._conns[c.id]
+            if reason is not CloseReason.CONNECT_FAILED:
+                self._closed += 1
+            self._freed.notify_all()
+        try:
+            self.handler.on_close(c.id, reason, err)
+        except BaseException as exc:
+            self._fail(exc)

@@ -1,0 +1,484 @@
+"""The engines, through the base interface only, over real sockets on
+127.0.0.1. Every test runs on each engine in ENGINES; timeouts are failure
+guards, never speed assertions."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import selectors
+import signal
+import socket
+import struct
+import threading
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from fastnet import codec, limits
+from fastnet.engine import CloseReason, ConnSpec, Engine, Listener, engine_class
+from fastnet.errors import FrameTooLarge, ProtocolError
+
+ENGINES = ["python", "threaded"]
+GUARD = 30.0  # seconds: a failure guard only
+
+pytestmark = pytest.mark.parametrize("name", ENGINES)
+
+
+class Recorder:
+    """An EngineHandler that records every event (thread-safe, for the
+    threaded engine) and reacts through hooks that tests replace."""
+
+    def __init__(self) -> None:
+        self.engine: Engine = None  # type: ignore[assignment]
+        self.events: list[tuple[Any, ...]] = []
+        self.cond = threading.Condition()
+        # Default reactions: messages are not answered, EOF and protocol
+        # errors close the connection.
+        self.message_hook: Callable[[int, bytes], None] = lambda conn, m: None
+        self.connected_hook: Callable[[int], None] = lambda conn: None
+        self.eof_hook: Callable[[int], None] = lambda conn: self.engine.close(conn)
+        self.error_hook: Callable[[int, ProtocolError], None] = lambda conn, e: self.engine.close(conn)
+
+    def _record(self, *event: Any) -> None:
+        with self.cond:
+            self.events.append(event)
+            self.cond.notify_all()
+
+    def on_accept(self, conn: int, listener: Listener) -> None:
+        self._record("accept", conn, listener.id)
+
+    def on_connected(self, conn: int) -> None:
+        self._record("connected", conn)
+        self.connected_hook(conn)
+
+    def on_message(self, conn: int, message: bytes) -> None:
+        assert type(message) is bytes
+        self._record("message", conn, message)
+        self.message_hook(conn, message)
+
+    def on_eof(self, conn: int) -> None:
+        self._record("eof", conn)
+        self.eof_hook(conn)
+
+    def on_protocol_error(self, conn: int, error: ProtocolError) -> None:
+        self._record("error", conn, error)
+        self.error_hook(conn, error)
+
+    def on_close(self, conn: int, reason: CloseReason, errno_: int) -> None:
+        self._record("close", conn, reason, errno_)
+
+    def of(self, kind: str) -> list[tuple[Any, ...]]:
+        with self.cond:
+            return [e for e in self.events if e[0] == kind]
+
+    def wait_for(self, predicate: Callable[[], Any], what: str) -> None:
+        with self.cond:
+            assert self.cond.wait_for(predicate, GUARD), f"timed out waiting for {what}"
+
+    def wait_event(self, *prefix: Any) -> tuple[Any, ...]:
+        """Wait for the first event starting with prefix and return it."""
+        found: list[tuple[Any, ...]] = []
+
+        def seen() -> bool:
+            found[:] = [e for e in self.events if e[:len(prefix)] == prefix]
+            return bool(found)
+
+        self.wait_for(seen, f"event {prefix}")
+        return found[0]
+
+
+@pytest.fixture
+def rec(name: str) -> Recorder:
+    recorder = Recorder()
+    recorder.engine = engine_class(name)(recorder)
+    return recorder
+
+
+@contextlib.contextmanager
+def running(engine: Engine) -> Iterator[threading.Thread]:
+    """engine.run() on a background thread, stopped (and checked) at exit."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            engine.run()
+        except BaseException as exc:  # surfaced in the test thread below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name="engine", daemon=True)
+    thread.start()
+    try:
+        yield thread
+    finally:
+        engine.stop()
+        thread.join(GUARD)
+        assert not thread.is_alive(), "run() did not return after stop()"
+        if errors:
+            raise errors[0]
+
+
+def client(port: int) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port), timeout=GUARD)
+
+
+def recv_exactly(sock: socket.socket, n: int) -> bytes:
+    chunks, have = [], 0
+    while have < n:
+        data = sock.recv(min(65536, n - have))
+        assert data, f"connection closed after {have} of {n} bytes"
+        chunks.append(data)
+        have += len(data)
+    return b"".join(chunks)
+
+
+def recv_messages(sock: socket.socket, framing: str, count: int) -> list[bytes]:
+    dec = codec.new_decoder(framing, limits.DEFAULT_MAX_FRAME)
+    messages: list[bytes] = []
+    while len(messages) < count:
+        message = dec.next_message()
+        if message is None:
+            data = sock.recv(65536)
+            assert data, f"connection closed after {len(messages)} of {count} messages"
+            dec.feed(data)
+        else:
+            messages.append(message)
+    return messages
+
+
+def encode(framing: str, payload: bytes) -> bytes:
+    return codec.encode_line(payload) if framing == "line" else codec.encode_frame(payload, framing)
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the peer sends until it closes (FIN or RST)."""
+    chunks = []
+    try:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+    except ConnectionResetError:
+        pass
+    return b"".join(chunks)
+
+
+def test_raw_echo(name, rec):
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(echo=True))
+    with running(rec.engine), client(listener.port) as c:
+        for payload in (b"x", b"hello world", bytes(range(256)) * 100):
+            c.sendall(payload)
+            assert recv_exactly(c, len(payload)) == payload
+        assert rec.of("message") == []      # echo happens in the engine
+    assert rec.engine.stats()["accepted"] == 1
+
+
+@pytest.mark.parametrize("framing", ["be32", "varint", "line"])
+def test_framed_echo(name, rec, framing):
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing=framing, echo=True))
+    messages = [b"", b"a", b"hello", b"z" * 70_000] if framing != "line" else [b"", b"a", b"hello"]
+    with running(rec.engine), client(listener.port) as c:
+        c.sendall(b"".join(encode(framing, m) for m in messages))
+        assert recv_messages(c, framing, len(messages)) == messages
+        stats = rec.engine.stats()
+    assert stats["messages_in"] == len(messages)
+
+
+def test_handler_gets_whole_messages_and_replies(name, rec):
+    rec.message_hook = lambda conn, m: rec.engine.send(conn, b"got " + m)
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="be32"))
+    with running(rec.engine), client(listener.port) as c:
+        for byte in codec.encode_frame(b"one byte at a time"):
+            c.sendall(bytes([byte]))
+        assert recv_messages(c, "be32", 1) == [b"got one byte at a time"]
+        many = [b"m%d" % i for i in range(500)]
+        c.sendall(b"".join(codec.encode_frame(m) for m in many))
+        assert recv_messages(c, "be32", len(many)) == [b"got " + m for m in many]
+    assert [e[2] for e in rec.of("message")] == [b"one byte at a time"] + many
+
+
+def test_half_close_echo_returns_every_byte_then_eof(name, rec):
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(echo=True))
+    data = bytes(range(256)) * 2000  # 512 000 bytes
+    with running(rec.engine), client(listener.port) as c:
+        sender = threading.Thread(target=lambda: (c.sendall(data), c.shutdown(socket.SHUT_WR)))
+        sender.start()
+        assert recv_exactly(c, len(data)) == data
+        assert c.recv(1) == b""  # EOF
+        sender.join(GUARD)
+        _, conn, reason, err = rec.wait_event("close")
+    assert (reason, err) == (CloseReason.PEER, 0)
+    assert rec.of("eof") == []
+
+
+def test_half_close_with_handler_keeps_write_side_open(name, rec):
+    replies: list[int] = []
+
+    def on_eof(conn: int) -> None:
+        # The peer is done sending; we can still answer, then close.
+        rec.engine.send(conn, b"bye")
+        rec.engine.close(conn)
+        replies.append(conn)
+
+    rec.message_hook = lambda conn, m: rec.engine.send(conn, m.upper())
+    rec.eof_hook = on_eof
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="line"))
+    with running(rec.engine), client(listener.port) as c:
+        c.sendall(b"abc\r\ndef\r\n")
+        c.shutdown(socket.SHUT_WR)
+        assert read_until_closed(c) == b"ABC\r\nDEF\r\nbye\r\n"
+        _, conn, reason, err = rec.wait_event("close")
+    assert replies == [conn]
+    assert (reason, err) == (CloseReason.LOCAL, 0)
+
+
+@pytest.mark.parametrize("echo", [False, True])
+def test_oversized_frame_closes_only_that_connection(name, rec, echo):
+    rec.message_hook = lambda conn, m: rec.engine.send(conn, m)
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="be32", max_size=1024, echo=echo))
+    with running(rec.engine), client(listener.port) as good, client(listener.port) as bad:
+        good.sendall(codec.encode_frame(b"before"))
+        assert recv_messages(good, "be32", 1) == [b"before"]
+        bad.sendall(codec.encode_frame(b"fine") + struct.pack(">I", 1025))
+        # The message before the bad header is still answered.
+        assert read_until_closed(bad) == codec.encode_frame(b"fine")
+        _, bad_conn, error = rec.wait_event("error")
+        _, closed, reason, err = rec.wait_event("close")
+        good.sendall(codec.encode_frame(b"after"))
+        assert recv_messages(good, "be32", 1) == [b"after"]
+    assert isinstance(error, FrameTooLarge) and (error.size, error.limit) == (1025, 1024)
+    assert closed == bad_conn
+    assert (reason, err) == ((CloseReason.PROTOCOL if echo else CloseReason.LOCAL), 0)
+
+
+def test_error_reply_written_before_echo_connection_closes(name, rec):
+    rec.error_hook = lambda conn, e: rec.engine.write(conn, b"-ERR " + str(e).encode() + b"\r\n")
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="line", max_size=8, echo=True))
+    with running(rec.engine), client(listener.port) as c:
+        c.sendall(b"ok\r\n" + b"x" * 9)
+        got = read_until_closed(c)
+        rec.wait_event("close")
+    assert got.startswith(b"ok\r\n-ERR ") and b"max_line_length=8" in got
+    assert rec.of("close")[0][2] is CloseReason.PROTOCOL
+
+
+def test_peer_reset_mid_message(name, rec):
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="be32"))
+    with running(rec.engine), client(listener.port) as other:
+        victim = client(listener.port)
+        victim.sendall(codec.encode_frame(b"complete") + struct.pack(">I", 1000) + b"partial")
+        rec.wait_event("message")
+        rec.wait_for(lambda: rec.engine.stats()["bytes_in"] >= 4 + 8 + 4 + 7, "the partial frame")
+        victim.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        victim.close()  # RST
+        _, conn, reason, err = rec.wait_event("close")
+        rec.message_hook = lambda conn, m: rec.engine.send(conn, m)
+        other.sendall(codec.encode_frame(b"unaffected"))
+        assert recv_messages(other, "be32", 1) == [b"unaffected"]
+    assert (reason, err) == (CloseReason.RESET, errno.ECONNRESET)
+    assert conn == rec.of("message")[0][1]
+
+
+def test_abort_resets_the_peer(name, rec):
+    rec.message_hook = lambda conn, m: rec.engine.close(conn, abort=True)
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec())
+    with running(rec.engine), client(listener.port) as c:
+        c.sendall(b"abort me")
+        with pytest.raises(ConnectionResetError):
+            while c.recv(65536):
+                pass
+        _, conn, reason, err = rec.wait_event("close")
+    assert (reason, err) == (CloseReason.ABORT, 0)
+
+
+def test_reader_that_never_reads_does_not_stall_others(name, rec):
+    high, low = 1 << 20, 256 << 10
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(echo=True, high_water=high, low_water=low))
+    with running(rec.engine):
+        hog = client(listener.port)
+        hog.setblocking(False)
+        chunk = b"h" * 65536
+        sent = 0
+        with selectors.DefaultSelector() as sel:
+            sel.register(hog, selectors.EVENT_WRITE)
+            # Push until the engine has stopped taking bytes (bounded).
+            while sent < 512 << 20 and sel.select(timeout=1.0):
+                try:
+                    sent += hog.send(chunk)
+                except BlockingIOError:
+                    pass
+        assert sent < 64 << 20, f"the engine kept reading: {sent} bytes taken"
+        with client(listener.port) as c:
+            for i in range(10):
+                c.sendall(b"ping %d" % i)
+                assert recv_exactly(c, len(b"ping %d" % i)) == b"ping %d" % i
+        # What the engine read from the hog and has not written back is its
+        # output queue: bounded by the high-water mark plus one read.
+        stats = rec.engine.stats()
+        assert stats["bytes_in"] - stats["bytes_out"] <= high + limits.READ_CHUNK
+        hog.close()
+
+
+def test_pause_holds_messages_already_read_until_resumed(name, rec):
+    def on_message(conn: int, message: bytes) -> None:
+        if message == b"pause me":
+            rec.engine.pause_reading(conn)
+        elif message.startswith(b"resume "):
+            rec.engine.pause_reading(int(message.split()[1]), False)
+        rec.engine.send(conn, b"ok " + message)
+
+    rec.message_hook = on_message
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="line"))
+    with running(rec.engine), client(listener.port) as a, client(listener.port) as b:
+        # Three messages in one write: the two after the pause are already
+        # read and framed, and must wait anyway.
+        a.sendall(b"pause me\r\nsecond\r\nthird\r\n")
+        assert recv_messages(a, "line", 1) == [b"ok pause me"]
+        a_conn = rec.of("message")[0][1]
+        b.sendall(b"ping\r\n")
+        assert recv_messages(b, "line", 1) == [b"ok ping"]
+        assert [e[2] for e in rec.of("message") if e[1] == a_conn] == [b"pause me"]
+        b.sendall(b"resume %d\r\n" % a_conn)
+        assert recv_messages(a, "line", 2) == [b"ok second", b"ok third"]
+
+
+def test_unlisten_refuses_new_connections(name, rec):
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(echo=True))
+
+    def on_message(conn: int, message: bytes) -> None:
+        rec.engine.unlisten(listener)
+        rec.engine.send(conn, b"done")
+
+    rec.message_hook = on_message
+    control = rec.engine.listen("127.0.0.1", 0, ConnSpec())
+    with running(rec.engine), client(listener.port) as kept, client(control.port) as c:
+        c.sendall(b"unlisten")
+        assert recv_exactly(c, 4) == b"done"
+        with pytest.raises(ConnectionRefusedError):
+            client(listener.port)
+        kept.sendall(b"still served")
+        assert recv_exactly(kept, 12) == b"still served"
+
+
+def test_stop_from_a_signal_handler(name, rec):
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(echo=True))
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: rec.engine.stop())
+
+    def poke() -> None:
+        with client(listener.port) as c:
+            c.sendall(b"x")
+            assert recv_exactly(c, 1) == b"x"
+            os.kill(os.getpid(), signal.SIGUSR1)
+            assert read_until_closed(c) == b""
+
+    poker = threading.Thread(target=poke)
+    poker.start()
+    try:
+        rec.engine.run()  # on the main thread, where signal handlers run
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+        poker.join(GUARD)
+    assert not poker.is_alive()
+    assert [e[2] for e in rec.of("close")] == [CloseReason.ABORT]
+
+
+def test_ids_are_never_reused(name, rec):
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(echo=True))
+    with running(rec.engine):
+        for _ in range(20):
+            with client(listener.port) as c:
+                c.sendall(b"x")
+                assert recv_exactly(c, 1) == b"x"
+        rec.wait_for(lambda: len(rec.of("close")) == 20, "20 closes")
+    ids = [e[1] for e in rec.of("accept")]
+    assert len(set(ids)) == 20
+    assert rec.engine.stats()["open"] == 0
+
+
+def test_run_async_inside_asyncio(name, rec):
+    if type(rec.engine).run_async is Engine.run_async:
+        pytest.skip(f"the {name} engine does not run inside asyncio")
+
+    def on_message(conn: int, message: bytes) -> None:
+        # Reply now, and again later from a task: output sent outside a
+        # poll round must be flushed too.
+        rec.engine.send(conn, b"now " + message)
+
+        async def later() -> None:
+            await asyncio.sleep(0)
+            rec.engine.send(conn, b"later " + message)
+
+        asyncio.get_running_loop().create_task(later())
+
+    rec.message_hook = on_message
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="line"))
+
+    async def main() -> list[bytes]:
+        task = asyncio.get_running_loop().create_task(rec.engine.run_async())
+        reader, writer = await asyncio.open_connection("127.0.0.1", listener.port)
+        got = []
+        for word in (b"a", b"b"):
+            writer.write(word + b"\r\n")
+            got.append(await reader.readline())
+            got.append(await reader.readline())
+        writer.close()
+        rec.engine.stop()
+        await asyncio.wait_for(task, GUARD)
+        return got
+
+    assert asyncio.run(asyncio.wait_for(main(), GUARD)) == [
+        b"now a\r\n", b"later a\r\n", b"now b\r\n", b"later b\r\n"]
+
+
+def test_stop_from_another_thread_closes_everything(name, rec):
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(echo=True))
+    with running(rec.engine) as thread:
+        clients = [client(listener.port) for _ in range(3)]
+        for c in clients:
+            c.sendall(b"x")
+            assert recv_exactly(c, 1) == b"x"
+        rec.engine.stop()
+        thread.join(GUARD)
+        assert not thread.is_alive()
+    for c in clients:
+        assert read_until_closed(c) == b""
+        c.close()
+    assert [e[2] for e in rec.of("close")] == [CloseReason.ABORT] * 3
+    assert rec.engine.stats()["open"] == 0
+    with pytest.raises(ConnectionRefusedError):
+        client(listener.port)
+
+
+def test_connect_to_a_listening_socket(name, rec):
+    rec.connected_hook = lambda conn: rec.engine.send(conn, b"hello")
+    rec.message_hook = lambda conn, m: rec.engine.close(conn)
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        conn = rec.engine.connect("127.0.0.1", port, ConnSpec(framing="be32"))
+        rec.engine.send(conn, b"early")  # queued until the connect completes
+        with running(rec.engine):
+            peer, _ = server.accept()
+            with peer:
+                peer.settimeout(GUARD)
+                assert recv_messages(peer, "be32", 2) == [b"early", b"hello"]
+                peer.sendall(codec.encode_frame(b"welcome"))
+                assert read_until_closed(peer) == b""
+            _, closed, reason, err = rec.wait_event("close")
+    assert rec.of("connected") == [("connected", conn)]
+    assert rec.of("message") == [("message", conn, b"welcome")]
+    assert (closed, reason, err) == (conn, CloseReason.LOCAL, 0)
+    assert rec.engine.stats()["connected"] == 1
+
+
+def test_connect_to_a_closed_port_fails(name, rec):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]   # bound, not listening: connects are refused
+        conn = rec.engine.connect("127.0.0.1", port, ConnSpec())
+        with running(rec.engine):
+            event = rec.wait_event("close")
+    assert event == ("close", conn, CloseReason.CONNECT_FAILED, errno.ECONNREFUSED)
+    assert rec.of("connected") == []
+    assert rec.engine.stats()["connected"] == 0
