@@ -19,6 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "bench" / ".build"
 SERVER_CPU, CLIENT_CPU = 0, 1
@@ -66,14 +68,26 @@ def start(cmd: list[str]) -> tuple[subprocess.Popen, int]:
 
 
 def measure(exe: Path, cmd: list[str], args: argparse.Namespace) -> dict:
+    """One load run against a freshly started server. Besides the load
+    generator's figures, records the server's CPU time per message: when
+    the generator (one core, the same syscalls per message as the server)
+    is the limit, CPU per message still tells the servers apart."""
     proc, port = start(cmd)
+    server = psutil.Process(proc.pid)
     try:
+        cpu0 = server.cpu_times()
         out = subprocess.run(
             ["taskset", "-c", str(CLIENT_CPU), str(exe), "127.0.0.1", str(port),
              str(args.conns), str(args.pipeline), str(args.size), str(args.seconds),
              str(args.warmup), "raw"],
             capture_output=True, text=True, check=True, timeout=args.seconds + 60).stdout
-        return json.loads(out)
+        cpu1 = server.cpu_times()
+        result = json.loads(out)
+        # The server also served the warm-up: spread its CPU over both.
+        served = result["rate"] * (args.seconds + args.warmup)
+        cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+        result["server_cpu_us_per_msg"] = cpu / served * 1e6
+        return result
     finally:
         proc.terminate()
         proc.wait(30)
@@ -108,13 +122,13 @@ def main() -> None:
                 ratios[name].append(this[name]["rate"] / ref["rate"])
     print(f"\necho {args.size} B, {args.conns} connections, pipeline {args.pipeline}, "
           f"{args.seconds:g} s x {args.reps} (median; ratio to asyncio-protocol in the same rep)\n")
-    print("| server | msg/s | vs asyncio | p50 us | p99 us | loadgen CPU |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| server | msg/s | vs asyncio | p50 us | p99 us | server CPU us/msg | loadgen CPU |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for name, rs in results.items():
         med = lambda k: statistics.median(r[k] for r in rs)  # noqa: E731
         ratio = f"{statistics.median(ratios[name]):.2f}x" if ratios[name] else "-"
         print(f"| {name} | {med('rate'):,.0f} | {ratio} | {med('p50_us'):.1f} | "
-              f"{med('p99_us'):.1f} | {med('client_cpu'):.0%} |")
+              f"{med('p99_us'):.1f} | {med('server_cpu_us_per_msg'):.2f} | {med('client_cpu'):.0%} |")
 
 
 if __name__ == "__main__":
