@@ -50,6 +50,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "loop.h"
@@ -67,9 +68,10 @@
  * is its index (high half 0); the waker is WAKER_TAG. */
 
 enum { ST_CONNECTING = 1, ST_OPEN = 2 };
-enum { L_DIRTY, L_PENDING, L_READ, L_ERRORED, N_LISTS };
+enum { L_DIRTY, L_PENDING, L_READ, L_ERRORED, L_IDLE, N_LISTS };
 /* L_ERRORED: echo conns that reported FN_EV_ERROR this round; their close
- * waits until Python has seen the event (and maybe queued an error reply). */
+ * waits until Python has seen the event (and maybe queued an error reply).
+ * L_IDLE: open conns, oldest activity first (see fn_loop_set_idle_timeout). */
 
 typedef struct fn_conn fn_conn;
 
@@ -95,6 +97,8 @@ struct fn_conn {
     int close_code;          /* FN_CLOSE_* once closing or closed */
     int close_err;
     uint64_t viewed_round;   /* round that handed out views of `in` */
+    uint64_t last_in_ns;     /* when a byte last arrived (or the conn opened) */
+    uint64_t idle_mark_ns;   /* last_in_ns, or when FN_EV_IDLE was last reported */
     unsigned char on[N_LISTS];
     fn_link link[N_LISTS];
     fn_conn *next_dead;      /* closed queue / dead list */
@@ -123,6 +127,8 @@ struct fn_loop {
     fn_conn *closed_head, *closed_tail; /* CLOSED events not yet delivered */
     fn_conn *dead;           /* CLOSED delivered; free next round */
     uint64_t round;
+    uint64_t idle_ns;        /* idle timeout, 0: off */
+    uint64_t now_ns;         /* the clock, read once per epoll_wait */
     fn_event *evs;           /* the caller's array during a round, else NULL */
     int nev, maxev;
     fn_loop_stats stats;
@@ -132,6 +138,13 @@ struct fn_loop {
 /* ---- small helpers ---------------------------------------------------- */
 
 static int room(const fn_loop *loop) { return loop->nev < loop->maxev; }
+
+static uint64_t clock_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static fn_event *emit(fn_loop *loop, int type, uint64_t conn)
 {
@@ -211,10 +224,45 @@ static void set_int_opt(int fd, int level, int name, int value)
     (void)setsockopt(fd, level, name, &value, sizeof value);
 }
 
+/* Options every established connection gets. */
+static void tune_socket(int fd, const fn_conn_opts *o)
+{
+    set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+    if (o->keepalive_idle || o->keepalive_interval || o->keepalive_count) {
+        set_int_opt(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
+        if (o->keepalive_idle)
+            set_int_opt(fd, IPPROTO_TCP, TCP_KEEPIDLE, o->keepalive_idle);
+        if (o->keepalive_interval)
+            set_int_opt(fd, IPPROTO_TCP, TCP_KEEPINTVL, o->keepalive_interval);
+        if (o->keepalive_count)
+            set_int_opt(fd, IPPROTO_TCP, TCP_KEEPCNT, o->keepalive_count);
+    }
+}
+
+/* Activity (or a report) on c: it moves to the tail of the idle list, which
+ * stays ordered because marks are taken from a clock that never goes back. */
+static void idle_touch(fn_loop *loop, fn_conn *c, uint64_t mark)
+{
+    c->idle_mark_ns = mark;
+    list_remove(loop, L_IDLE, c);
+    list_push(loop, L_IDLE, c);
+}
+
+/* A connection became established. */
+static void conn_opened(fn_loop *loop, fn_conn *c)
+{
+    c->state = ST_OPEN;
+    c->counted_open = 1;
+    loop->stats.open++;
+    c->last_in_ns = loop->now_ns;
+    idle_touch(loop, c, loop->now_ns);
+}
+
 static int valid_opts(const fn_conn_opts *o)
 {
     return o && o->framing >= FN_FRAME_RAW && o->framing <= FN_FRAME_LINE &&
-           o->max > 0 && o->low_water <= o->high_water;
+           o->max > 0 && o->low_water <= o->high_water &&
+           o->keepalive_idle >= 0 && o->keepalive_interval >= 0 && o->keepalive_count >= 0;
 }
 
 /* Numeric IPv4 or IPv6 address -> sockaddr. 0 or -EINVAL. */
@@ -346,10 +394,8 @@ static fn_conn *conn_new(fn_loop *loop, int fd, const fn_conn_opts *opts, int st
         return NULL;
     }
     slot->conn = c;
-    if (state == ST_OPEN) {
-        c->counted_open = 1;
-        loop->stats.open++;
-    }
+    if (state == ST_OPEN)
+        conn_opened(loop, c);
     return c;
 }
 
@@ -431,6 +477,7 @@ static void conn_begin_close(fn_loop *loop, fn_conn *c, int code)
     c->closing = 1;
     c->close_code = code;
     list_remove(loop, L_PENDING, c);  /* undelivered input is dropped */
+    list_remove(loop, L_IDLE, c);
     sync_events(loop, c);
     if (!c->want_out)
         list_push(loop, L_DIRTY, c);  /* the next flush finishes the close */
@@ -713,6 +760,9 @@ static void conn_read(fn_loop *loop, fn_conn *c)
     }
     fn_framer_commit(&c->in, (size_t)r);
     c->last_read_full = (size_t)r == room_left;
+    c->last_in_ns = loop->now_ns;
+    if (!c->closing)
+        idle_touch(loop, c, loop->now_ns);
     loop->stats.bytes_in += (uint64_t)r;
     if (c->opts.echo)
         conn_echo(loop, c);
@@ -738,9 +788,8 @@ static void finish_connect(fn_loop *loop, fn_conn *c)
         conn_destroy(loop, c, FN_CLOSE_CONNECT_FAILED, err);
         return;
     }
-    c->state = ST_OPEN;
-    c->counted_open = 1;
-    loop->stats.open++;
+    tune_socket(c->fd, &c->opts);
+    conn_opened(loop, c);
     loop->stats.connected++;
     emit(loop, FN_EV_CONNECTED, c->id);
     if (c->out_len)
@@ -799,7 +848,7 @@ static void listener_ready(fn_loop *loop, size_t id)
                 starve_listener(loop, id, err);
             return;  /* EAGAIN: backlog empty */
         }
-        set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+        tune_socket(fd, &l->opts);
         c = conn_new(loop, fd, &l->opts, ST_OPEN);
         if (!c) {
             starve_listener(loop, id, errno);
@@ -822,6 +871,7 @@ static int wait_and_dispatch(fn_loop *loop, int timeout_ms)
 {
     int i, k;
     k = epoll_wait(loop->epfd, loop->ready, EPOLL_BATCH, timeout_ms < -1 ? -1 : timeout_ms);
+    loop->now_ns = clock_ns();
     if (k < 0)
         return errno == EINTR ? 0 : -errno;
     for (i = 0; i < k; i++) {
@@ -837,6 +887,36 @@ static int wait_and_dispatch(fn_loop *loop, int timeout_ms)
         }
     }
     return 0;
+}
+
+/* How long epoll_wait may sleep: the caller's timeout, cut short by the
+ * idle deadline of the connection quiet for longest. */
+static int idle_wait_ms(fn_loop *loop, int timeout_ms)
+{
+    fn_conn *c = loop->lists[L_IDLE].head;
+    uint64_t deadline, now, ms;
+    if (!loop->idle_ns || !c)
+        return timeout_ms;
+    deadline = c->idle_mark_ns + loop->idle_ns;
+    now = clock_ns();
+    ms = deadline <= now ? 0 : (deadline - now + 999999u) / 1000000u;
+    if (ms > 0x7fffffff)
+        ms = 0x7fffffff;
+    return timeout_ms < 0 || (uint64_t)timeout_ms > ms ? (int)ms : timeout_ms;
+}
+
+/* Report the connections whose silence reached the idle timeout: only the
+ * expired ones are looked at, from the head of the list. */
+static void expire_idle(fn_loop *loop)
+{
+    fn_conn *c;
+    if (!loop->idle_ns)
+        return;
+    while (room(loop) && (c = loop->lists[L_IDLE].head) &&
+           c->idle_mark_ns + loop->idle_ns <= loop->now_ns) {
+        emit(loop, FN_EV_IDLE, c->id)->value = (loop->now_ns - c->last_in_ns) / 1000000u;
+        idle_touch(loop, c, loop->now_ns);
+    }
 }
 
 static void free_dead(fn_loop *loop)
@@ -870,6 +950,7 @@ fn_loop *fn_loop_new(void)
     fn_loop *loop = calloc(1, sizeof *loop);
     if (!loop)
         return NULL;
+    loop->now_ns = clock_ns();
     loop->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (loop->epfd < 0) {
         free(loop);
@@ -1067,7 +1148,8 @@ int fn_loop_poll(fn_loop *loop, fn_event *evs, int max, int timeout_ms)
     flush_dirty(loop);
     if (room(loop)) {
         int busy = loop->nev > 0 || fn_loop_has_pending(loop);
-        rc = wait_and_dispatch(loop, busy ? 0 : timeout_ms);
+        rc = wait_and_dispatch(loop, busy ? 0 : idle_wait_ms(loop, timeout_ms));
+        expire_idle(loop);
         flush_dirty(loop);
     }
     release_errored(loop);
@@ -1193,6 +1275,18 @@ int fn_loop_peer(const fn_loop *loop, uint64_t conn, char *host, size_t hostlen,
     if (!inet_ntop(ss.ss_family, addr, host, (socklen_t)hostlen))
         return -errno;
     return 0;
+}
+
+void fn_loop_set_idle_timeout(fn_loop *loop, uint64_t ms)
+{
+    if (loop)
+        loop->idle_ns = ms > UINT64_MAX / 1000000u ? UINT64_MAX / 2 : ms * 1000000u;
+}
+
+int fn_loop_conn_fd(const fn_loop *loop, uint64_t conn)
+{
+    const fn_conn *c = loop ? lookup(loop, conn) : NULL;
+    return c ? c->fd : -EBADF;
 }
 
 void fn_loop_get_stats(const fn_loop *loop, fn_loop_stats *out)

@@ -47,6 +47,9 @@
 #define FN_EV_ERROR 5      /* framing error: code = FN_ERR_*, value = detail */
 #define FN_EV_CLOSED 6     /* conn gone: code = FN_CLOSE_*, value = errno or 0 */
 #define FN_EV_LISTEN_ERROR 7 /* accept failed (EMFILE...) on listener `conn`: value = errno */
+#define FN_EV_IDLE 8       /* nothing received for the idle timeout: value = ms since
+                            * the last byte arrived; reported again after each
+                            * further timeout of silence */
 
 /* close reasons (FN_EV_CLOSED code) */
 #define FN_CLOSE_LOCAL 1          /* fn_loop_close(graceful) finished flushing */
@@ -72,6 +75,9 @@ typedef struct fn_conn_opts {
     int echo;           /* 1: echo every message in C */
     size_t high_water;  /* stop reading above this many queued output bytes */
     size_t low_water;   /* resume reading at or below this */
+    int keepalive_idle;     /* TCP keep-alive (SO_KEEPALIVE): seconds idle before */
+    int keepalive_interval; /* the first probe, seconds between probes, and probes */
+    int keepalive_count;    /* unanswered before the kernel resets; 0 0 0: off */
 } fn_conn_opts;
 
 typedef struct fn_loop_stats {
@@ -139,6 +145,16 @@ size_t fn_loop_output_size(const fn_loop *loop, uint64_t conn);
 int fn_loop_peer(const fn_loop *loop, uint64_t conn, char *host, size_t hostlen, int *port);
 
 void fn_loop_get_stats(const fn_loop *loop, fn_loop_stats *out);
+
+/* Report FN_EV_IDLE for an open connection that has received nothing for ms
+ * milliseconds (0: never). Connections sit on a list ordered by their last
+ * activity (moved to its tail on every read, O(1)), and a poll looks only at
+ * the head: the cost of idle detection grows with the connections that
+ * expire, not with the connections that are open. epoll_wait sleeps no
+ * longer than until the head's deadline. Closing connections are exempt. */
+void fn_loop_set_idle_timeout(fn_loop *loop, uint64_t ms);
+/* The connection's socket, for getsockopt/setsockopt, or -EBADF. */
+int fn_loop_conn_fd(const fn_loop *loop, uint64_t conn);
 /* cdef: end */
 
 #endif

@@ -15,6 +15,7 @@ from typing import Optional
 
 from . import codec, limits
 from .errors import ConnectionClosed
+from .server.protocols import PROTOCOLS
 
 _RECV_CHUNK = 256 * 1024
 
@@ -23,33 +24,41 @@ class Client:
     """A blocking connection speaking one of fastnet's protocols.
 
     protocol: "echo" (raw bytes: ``recv`` returns whatever arrived),
-    "frame" (length-prefixed messages) or "line" ("\\r\\n"-terminated lines).
+    "frame" (length-prefixed messages) or "line" ("\\r\\n"-terminated lines),
+    or any other name in ``fastnet.server.PROTOCOLS``. On a protocol with a
+    keep-alive probe, ``recv`` answers the server's probes on its own.
     """
 
     def __init__(self, sock: socket.socket, protocol: str = "frame", *,
                  max_frame: int = limits.DEFAULT_MAX_FRAME,
                  max_line: int = limits.DEFAULT_MAX_LINE,
                  bare_lf: bool = False, frame_header: str = "be32") -> None:
+        try:
+            spec = PROTOCOLS[protocol]
+        except KeyError:
+            raise ValueError(f"unknown protocol {protocol!r}; "
+                             f"choose from {sorted(PROTOCOLS)}") from None
         self.sock = sock
         self.protocol = protocol
-        self._frame_header = frame_header
-        if protocol == "echo":
+        self._probe, self._probe_reply = spec.probe, spec.probe_reply or b""
+        self._framing = spec.framing
+        if self._framing == "be32" and frame_header == "varint":
+            self._framing = "varint"
+        if self._framing == "raw":
             self._decoder = None
-        elif protocol == "frame":
-            self._decoder = codec.new_decoder(frame_header, max_frame)
-        elif protocol == "line":
+        elif self._framing == "line":
             self._decoder = codec.new_decoder("line", max_line, bare_lf)
         else:
-            raise ValueError(f"unknown protocol {protocol!r}; choose echo, frame or line")
+            self._decoder = codec.new_decoder(self._framing, max_frame)
 
     def send(self, message: bytes) -> None:
         """Send one message, framed for the protocol."""
-        if self.protocol == "frame":
-            self.sock.sendall(codec.encode_frame(message, self._frame_header))
-        elif self.protocol == "line":
+        if self._framing == "line":
             self.sock.sendall(codec.encode_line(message))
-        else:
+        elif self._framing == "raw":
             self.sock.sendall(message)
+        else:
+            self.sock.sendall(codec.encode_frame(message, self._framing))
 
     def write(self, data: bytes) -> None:
         """Send raw bytes, as they are."""
@@ -67,6 +76,9 @@ class Client:
         while True:
             message = self._decoder.next_message()
             if message is not None:
+                if self._probe is not None and message == self._probe:
+                    self.send(self._probe_reply)  # keep-alive: answer, keep waiting
+                    continue
                 return message
             data = self.sock.recv(_RECV_CHUNK)
             if not data:

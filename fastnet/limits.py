@@ -28,3 +28,19 @@ MAX_PENDING_MESSAGES = 1024
 
 #: Default listen(2) backlog: the kernel's queue of completed handshakes.
 DEFAULT_LISTEN_BACKLOG = 1024
+
+#: Connections a Server serves at once (Redis's maxclients default).
+DEFAULT_MAX_CONNECTIONS = 10000
+
+#: Connections over max_connections that wait, accepted but unread, for a
+#: slot (the server's own backlog, distinct from the kernel's listen backlog).
+DEFAULT_BACKLOG = 128
+
+#: Seconds a connection may wait in that backlog before it is turned away.
+DEFAULT_QUEUE_TIMEOUT = 10.0
+
+#: Seconds of silence after which a peer is closed (keep-alive).
+DEFAULT_IDLE_TIMEOUT = 30.0
+
+#: Seconds a graceful shutdown waits for busy connections before forcing them.
+DEFAULT_DRAIN_TIMEOUT = 30.0

@@ -1,11 +1,15 @@
 """``python -m fastnet.serve``: run a fastnet server from the command line.
 
-Prints one line naming the address, protocol and engine, then serves until
-SIGINT or SIGTERM, and exits 0.
+Prints one line naming the address, protocol and engine, then serves.
+SIGTERM or SIGINT starts a graceful shutdown (stop accepting, finish what
+was received, close idle connections); a second SIGINT forces it. Exit
+status 0 when everything drained, 1 when connections had to be forced at
+the --drain-timeout deadline. SIGUSR1 logs the counters once.
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import signal
 import sys
@@ -32,6 +36,47 @@ def _size(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def _off_or_seconds(text: str) -> Optional[float]:
+    """Seconds, or 0/"off" for never."""
+    if text.strip().lower() in ("0", "off", "none"):
+        return None
+    return _seconds(text)
+
+
+def _tcp_keepalive(text: str) -> Optional[tuple[int, int, int]]:
+    if text.strip().lower() in ("off", "none"):
+        return None
+    parts = text.split(",")
+    try:
+        idle, interval, count = (int(p) for p in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected IDLE,INTERVAL,COUNT, e.g. 60,10,6") from None
+    if min(idle, interval, count) < 1:
+        raise argparse.ArgumentTypeError("each of IDLE,INTERVAL,COUNT must be >= 1")
+    return idle, interval, count
+
+
+def _handler(text: str) -> object:
+    """module:function -> the function."""
+    module, _, name = text.partition(":")
+    if not module or not name:
+        raise argparse.ArgumentTypeError("expected MODULE:FUNCTION")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise argparse.ArgumentTypeError(f"cannot load {text}: {exc}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m fastnet.serve``."""
     p = argparse.ArgumentParser(
@@ -55,9 +100,35 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frame length header (default: %(default)s)")
     p.add_argument("--bare-lf", action="store_true",
                    help="line protocol: accept a bare \\n as the line end too")
+    p.add_argument("--handler", type=_handler, metavar="MODULE:FUNCTION",
+                   help="handle each message with this Python function (plain or "
+                        "async def, (conn, message) -> reply); default: echo")
+    p.add_argument("--max-connections", type=int, default=limits.DEFAULT_MAX_CONNECTIONS,
+                   help="connections served at once (default: %(default)s)")
+    p.add_argument("--backlog", type=int, default=limits.DEFAULT_BACKLOG,
+                   help="connections over --max-connections that wait, accepted "
+                        "but unread, for a slot, oldest first (default: %(default)s)")
+    p.add_argument("--queue-timeout", type=_seconds, default=limits.DEFAULT_QUEUE_TIMEOUT,
+                   help="seconds a connection may wait in --backlog (default: %(default)s)")
     p.add_argument("--listen-backlog", type=int, default=limits.DEFAULT_LISTEN_BACKLOG,
                    help="listen(2) backlog: the kernel's queue of completed "
-                        "handshakes (default: %(default)s)")
+                        "handshakes not yet accepted (default: %(default)s)")
+    p.add_argument("--drain-timeout", type=_seconds, default=limits.DEFAULT_DRAIN_TIMEOUT,
+                   help="seconds a graceful shutdown waits for busy connections "
+                        "before forcing them (default: %(default)s)")
+    p.add_argument("--idle-timeout", type=_off_or_seconds, default=limits.DEFAULT_IDLE_TIMEOUT,
+                   help="close a peer silent this many seconds; 0 or off: never "
+                        "(default: %(default)s)")
+    p.add_argument("--keepalive-interval", type=_off_or_seconds, default=None,
+                   help="on protocols with a keep-alive probe: probe a peer silent "
+                        "this long, close it if silent one more interval (default: off)")
+    p.add_argument("--tcp-keepalive", type=_tcp_keepalive, default=None,
+                   metavar="IDLE,INTERVAL,COUNT",
+                   help="the kernel's TCP keep-alive on every connection: seconds "
+                        "idle before the first probe, seconds between probes, "
+                        "probes before reset (default: off)")
+    p.add_argument("--stats-interval", type=_off_or_seconds, default=None,
+                   help="log the counters every this many seconds (default: off)")
     p.add_argument("--log-level", default="INFO",
                    choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                    help="(default: %(default)s)")
@@ -72,27 +143,38 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         server = Server(engine=args.engine, max_frame=args.max_frame,
                         max_line=args.max_line, bare_lf=args.bare_lf,
-                        frame_header=args.frame_header)
+                        frame_header=args.frame_header,
+                        max_connections=args.max_connections, backlog=args.backlog,
+                        queue_timeout=args.queue_timeout, idle_timeout=args.idle_timeout,
+                        keepalive_interval=args.keepalive_interval,
+                        tcp_keepalive=args.tcp_keepalive, drain_timeout=args.drain_timeout,
+                        stats_interval=args.stats_interval)
         listener = server.listen(args.host, args.port, protocol=args.protocol,
+                                 handler=args.handler,  # type: ignore[arg-type]
                                  backlog=args.listen_backlog)
     except NativeUnavailable as exc:
         print(f"fastnet: {exc}; try --engine python", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"fastnet: {exc}", file=sys.stderr)
         return 2
     except (EngineError, OSError) as exc:
         print(f"fastnet: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 2
 
     def on_signal(signum: int, frame: object) -> None:
-        logging.getLogger("fastnet.serve").info("%s: stopping", signal.Signals(signum).name)
-        server.stop()
+        logging.getLogger("fastnet.serve").info("%s: shutting down", signal.Signals(signum).name)
+        server.shutdown()  # a second one forces
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGUSR1,
+                  lambda signum, frame: server.engine.call_soon_threadsafe(server.log_stats))
     host = f"[{listener.host}]" if ":" in listener.host else listener.host
     print(f"fastnet serving {args.protocol} on {host}:{listener.port} "
           f"(engine {args.engine}, backend {native.backend})", flush=True)
     server.run()
-    return 0
+    return 1 if server.forced_closes else 0
 
 
 if __name__ == "__main__":

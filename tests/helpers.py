@@ -9,7 +9,8 @@ import signal
 import subprocess
 import sys
 import threading
-from typing import Iterator, Optional
+import time
+from typing import Callable, Iterator, Optional
 
 from fastnet import Server
 from fastnet.server import Handler
@@ -44,14 +45,25 @@ def running_server(engine: str, protocol: str = "echo", handler: Optional[Handle
             raise errors[0]
 
 
+def wait_for(predicate: Callable[[], object], what: str) -> None:
+    """Poll until predicate() is true; fail after GUARD seconds."""
+    deadline = time.monotonic() + GUARD
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
 SERVING_LINE = re.compile(r"fastnet serving (\w+) on (\S+):(\d+) \(engine (\w+)")
 
 
 @contextlib.contextmanager
 def cli_server(*args: str) -> Iterator[tuple[subprocess.Popen, int, str]]:
+    # stderr is a pipe the tests may read (logs); keep them short.
     """`python -m fastnet.serve --port 0 ARGS` in a subprocess; yields the
     process, the port from its first line, and that line."""
     env = dict(os.environ)
+    here = os.path.dirname(os.path.abspath(__file__))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, env.get("PYTHONPATH")]))
     proc = subprocess.Popen(
         [sys.executable, "-m", "fastnet.serve", "--port", "0", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

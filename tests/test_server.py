@@ -8,25 +8,17 @@ import selectors
 import socket
 import struct
 import threading
-import time
 
 import pytest
 
 import fastnet
-from helpers import ENGINES, GUARD, running_server
+from helpers import ENGINES, GUARD, running_server, wait_for
 
 pytestmark = pytest.mark.parametrize("engine", ENGINES)
 
 
 def frame(payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + payload
-
-
-def wait_for(predicate, what: str) -> None:
-    deadline = time.monotonic() + GUARD
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
 
 
 def test_frame_echo_round_trip(engine):

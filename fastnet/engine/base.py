@@ -15,9 +15,14 @@ called from any thread or a signal handler.
 from __future__ import annotations
 
 import abc
+import asyncio
+import collections
 import enum
+import heapq
+import logging
+import time
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import Callable, ClassVar, Optional, Protocol
 
 from .. import limits
 from ..errors import ProtocolError
@@ -38,6 +43,11 @@ class ConnSpec:
     high_water: stop reading from a connection while more than this many
                 bytes are queued for output to it...
     low_water:  ...and resume once the queue has drained to this many.
+    tcp_keepalive: None, or (idle, interval, count): turn on the kernel's
+                TCP keep-alive (SO_KEEPALIVE) with TCP_KEEPIDLE seconds of
+                silence before the first probe, TCP_KEEPINTVL seconds
+                between probes and TCP_KEEPCNT unanswered probes before the
+                kernel resets the connection (0 keeps the kernel default).
     """
 
     framing: str = "raw"
@@ -46,6 +56,7 @@ class ConnSpec:
     echo: bool = False
     high_water: int = limits.DEFAULT_OUTPUT_HIGH_WATER
     low_water: int = limits.DEFAULT_OUTPUT_LOW_WATER
+    tcp_keepalive: Optional[tuple[int, int, int]] = None
 
     def __post_init__(self) -> None:
         if self.framing not in FRAMINGS:
@@ -54,6 +65,9 @@ class ConnSpec:
             raise ValueError("max_size must be positive")
         if not 0 <= self.low_water <= self.high_water:
             raise ValueError("need 0 <= low_water <= high_water")
+        if self.tcp_keepalive is not None and (
+                len(self.tcp_keepalive) != 3 or min(self.tcp_keepalive) < 0):
+            raise ValueError("tcp_keepalive must be (idle, interval, count), each >= 0")
 
 
 class CloseReason(enum.Enum):
@@ -102,15 +116,130 @@ class EngineHandler(Protocol):
         """The connection is gone. ``errno`` is 0 unless reason is RESET or
         CONNECT_FAILED."""
 
+    def on_idle(self, conn: int, silent: float) -> None:
+        """Nothing has arrived from ``conn`` for the idle timeout
+        (``Engine.set_idle_timeout``): ``silent`` seconds since its last
+        byte (or its accept). Reported again after each further timeout of
+        silence, until it closes; closing connections are not reported."""
+
+
+log = logging.getLogger("fastnet.engine")
+
+
+class TimerHandle:
+    """A callback scheduled with :meth:`Engine.call_later`."""
+
+    __slots__ = ("when", "callback", "cancelled")
+
+    def __init__(self, when: float, callback: Callable[[], None]) -> None:
+        self.when = when
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """Do not call the callback (if it has not run yet)."""
+        self.cancelled = True
+
+    def __lt__(self, other: "TimerHandle") -> bool:
+        return self.when < other.when
+
 
 class Engine(abc.ABC):
-    """An I/O engine: listen, connect, move bytes, report events."""
+    """An I/O engine: listen, connect, move bytes, report events.
+
+    Timers: :meth:`call_later` and :meth:`call_soon_threadsafe` run
+    callbacks on the engine's own thread, between rounds. Under
+    ``run_async`` they are handed to the asyncio loop; under ``run`` each
+    engine's loop calls :meth:`_run_callbacks` after every round and sleeps
+    no longer than :meth:`_next_timeout`.
+    """
 
     #: "c", "python" or "threaded"
     name: ClassVar[str]
 
     def __init__(self, handler: EngineHandler) -> None:
         self.handler = handler
+        self._timers: list[TimerHandle] = []   # a heap, under run()
+        self._soon: collections.deque[Callable[[], None]] = collections.deque()
+        self._timer_aio: Optional[asyncio.AbstractEventLoop] = None
+
+    # -- timers ------------------------------------------------------------
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle:
+        """Call ``callback()`` on the engine's thread after ``delay``
+        seconds. Call this from the engine's thread (handlers, timers)."""
+        handle = TimerHandle(time.monotonic() + max(0.0, delay), callback)
+        aio = self._timer_aio
+        if aio is not None:
+            aio.call_later(max(0.0, delay), self._fire, handle)
+        else:
+            heapq.heappush(self._timers, handle)
+        return handle
+
+    def call_soon_threadsafe(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` on the engine's thread soon. Safe from any
+        thread and from signal handlers."""
+        aio = self._timer_aio
+        if aio is not None:
+            try:
+                aio.call_soon_threadsafe(callback)
+                return
+            except RuntimeError:
+                pass  # that loop closed: run() takes over
+        self._soon.append(callback)
+        self._wake()
+
+    def _wake(self) -> None:
+        """Interrupt the engine's wait so new callbacks run (each engine)."""
+
+    @staticmethod
+    def _fire(handle: TimerHandle) -> None:
+        if not handle.cancelled:
+            handle.callback()
+
+    def _run_callbacks(self) -> None:
+        """Run queued thread-safe callbacks, then every timer that is due."""
+        soon = self._soon
+        while soon:
+            self._call(soon.popleft())
+        timers = self._timers
+        now = time.monotonic()
+        while timers and timers[0].when <= now:
+            handle = heapq.heappop(timers)
+            if not handle.cancelled:
+                self._call(handle.callback)
+
+    def _next_timeout(self) -> Optional[float]:
+        """Seconds the engine may sleep: None (no timer), else until the
+        next timer is due."""
+        if self._soon:
+            return 0.0
+        timers = self._timers
+        while timers and timers[0].cancelled:
+            heapq.heappop(timers)
+        if not timers:
+            return None
+        return max(0.0, timers[0].when - time.monotonic())
+
+    def _timers_to_asyncio(self, aio: asyncio.AbstractEventLoop) -> None:
+        """run_async() starts: asyncio runs the timers from now on."""
+        self._timer_aio = aio
+        now = time.monotonic()
+        for handle in self._timers:
+            aio.call_later(max(0.0, handle.when - now), self._fire, handle)
+        self._timers.clear()
+        while self._soon:
+            aio.call_soon(self._soon.popleft())
+
+    def _timers_from_asyncio(self) -> None:
+        self._timer_aio = None
+
+    @staticmethod
+    def _call(callback: Callable[[], None]) -> None:
+        try:
+            callback()
+        except Exception:
+            log.exception("timer callback %r failed", callback)
 
     @abc.abstractmethod
     def listen(self, host: str, port: int, spec: ConnSpec,
@@ -152,6 +281,21 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def peer(self, conn: int) -> tuple[str, int]:
         """The remote address of a connection."""
+
+    @abc.abstractmethod
+    def fileno(self, conn: int) -> int:
+        """The connection's socket descriptor, for getsockopt/setsockopt.
+        Do not read, write or close it."""
+
+    @abc.abstractmethod
+    def output_size(self, conn: int) -> int:
+        """Bytes queued for output on a connection (0 if unknown)."""
+
+    @abc.abstractmethod
+    def set_idle_timeout(self, seconds: Optional[float]) -> None:
+        """Report ``on_idle`` for connections silent this long (None: off).
+        Detection costs O(1) per read and, per check, O(connections that
+        expired): never a scan of every open connection."""
 
     @abc.abstractmethod
     def run(self) -> None:

@@ -60,6 +60,7 @@ _EV_EOF = lib.FN_EV_EOF
 _EV_ERROR = lib.FN_EV_ERROR
 _EV_CLOSED = lib.FN_EV_CLOSED
 _EV_LISTEN_ERROR = lib.FN_EV_LISTEN_ERROR
+_EV_IDLE = lib.FN_EV_IDLE
 
 #: Default size of the event array one poll fills.
 DEFAULT_MAX_EVENTS = 1024
@@ -129,6 +130,7 @@ class CEngine(Engine):
         self._host = ffi.new("char[]", _HOSTLEN)
         self._port = ffi.new("int *")
         self._stats = ffi.new("fn_loop_stats *")
+        self._final_stats: dict[str, int] = {}
         self._aio: Optional[asyncio.AbstractEventLoop] = None
         self._done: Optional[asyncio.Future[None]] = None
         self._round_scheduled = False
@@ -147,6 +149,11 @@ class CEngine(Engine):
                 "high_water": spec.high_water,
                 "low_water": spec.low_water,
             })
+            if spec.tcp_keepalive is not None:
+                idle, interval, count = spec.tcp_keepalive
+                opts.keepalive_idle = idle
+                opts.keepalive_interval = interval
+                opts.keepalive_count = count
             self._opts[spec] = opts
         return opts
 
@@ -223,6 +230,24 @@ class CEngine(Engine):
             raise _error(-rc)
         return ffi.string(self._host).decode(), self._port[0]
 
+    def fileno(self, conn: int) -> int:
+        """The connection's socket descriptor (do not read, write or close it)."""
+        if self._loop is None:
+            raise _error(errnos.EBADF)
+        fd = lib.fn_loop_conn_fd(self._loop, conn)
+        if fd < 0:
+            raise _error(-fd)
+        return fd
+
+    def set_idle_timeout(self, seconds: Optional[float]) -> None:
+        """Report on_idle for connections silent this long (None or 0: off).
+        The C loop keeps open connections on a list ordered by last
+        activity and looks only at its head (see fn_loop_set_idle_timeout)."""
+        ms = 0 if not seconds else max(1, int(seconds * 1000))
+        if self._loop is None:
+            raise _error(errnos.EBADF)
+        lib.fn_loop_set_idle_timeout(self._loop, ms)
+
     def output_size(self, conn: int) -> int:
         """Bytes queued for output on a connection (0 if it is gone)."""
         return lib.fn_loop_output_size(self._loop, conn)
@@ -230,6 +255,8 @@ class CEngine(Engine):
     def stats(self) -> dict[str, int]:
         """accepted, connected, closed, open, bytes_in, bytes_out, messages_in
         (a failed connect counts in none of them)."""
+        if self._loop is None:
+            return dict(self._final_stats)  # released: the counters at that moment
         s = self._stats
         lib.fn_loop_get_stats(self._loop, s)
         return {
@@ -270,6 +297,8 @@ class CEngine(Engine):
             handler.on_connected(conn)
         elif t == _EV_EOF:
             handler.on_eof(conn)
+        elif t == _EV_IDLE:
+            handler.on_idle(conn, ev.value / 1000)
         elif t == _EV_ERROR:
             spec = self._conns.get(conn)
             limit = spec.max_size if spec is not None else 0
@@ -291,6 +320,7 @@ class CEngine(Engine):
             raise _error(-n)
         if n:
             self._dispatch(n)
+        self._run_callbacks()
         lib.fn_loop_flush(self._loop)
         return n
 
@@ -303,14 +333,20 @@ class CEngine(Engine):
         evs = self._evs
         max_events = self._max_events
         dispatch = self._dispatch
+        run_callbacks = self._run_callbacks
+        next_timeout = self._next_timeout
         self._running = True
         try:
             while not self._stopping:
-                n = poll(loop, evs, max_events, -1)
+                timeout = next_timeout()
+                n = poll(loop, evs, max_events,
+                         -1 if timeout is None else int(timeout * 1000 + 0.999))
                 if n > 0:
                     dispatch(n)
                 elif n < 0:
                     raise _error(-n)
+                if self._timers or self._soon:
+                    run_callbacks()
             lib.fn_loop_flush(loop)  # best effort: replies of the last batch
         finally:
             self._running = False
@@ -330,10 +366,12 @@ class CEngine(Engine):
         if self._stopping:
             self._done.set_result(None)
         aio.add_reader(fd, self._on_readable)
+        self._timers_to_asyncio(aio)
         self._schedule_round()  # events or output queued before we started
         try:
             await self._done
         finally:
+            self._timers_from_asyncio()
             aio.remove_reader(fd)
             self._aio = None
             self._running = False
@@ -390,6 +428,12 @@ class CEngine(Engine):
         if self._done is not None and not self._done.done():
             self._done.set_result(None)
 
+    def _wake(self) -> None:
+        try:
+            os.eventfd_write(self._wakefd, 1)
+        except OSError:
+            pass
+
     def stop(self) -> None:
         """Make run()/run_async() return soon. Safe from any thread and from
         signal handlers."""
@@ -416,6 +460,7 @@ class CEngine(Engine):
         if self._running:
             self.stop()
             return
+        self._final_stats = self.stats()
         self._loop = None
         ffi.release(loop)  # fn_loop_free, now rather than at GC
         conns = list(self._conns)

@@ -1,0 +1,17 @@
+"""Handlers for `python -m fastnet.serve --handler serve_handlers:NAME` in
+the CLI tests (the tests put this directory on PYTHONPATH)."""
+from __future__ import annotations
+
+import asyncio
+
+
+async def slow(conn, message: bytes) -> bytes:
+    """Answer after half a second: a request in flight."""
+    await asyncio.sleep(0.5)
+    return b"done " + message
+
+
+async def never(conn, message: bytes) -> bytes:
+    """Never answer: a request that cannot finish."""
+    await asyncio.Event().wait()
+    return message
