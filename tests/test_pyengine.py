@@ -11,6 +11,8 @@ import selectors
 import signal
 import socket
 import struct
+import subprocess
+import sys
 import threading
 from typing import Any, Callable, Iterator
 
@@ -18,7 +20,7 @@ import pytest
 
 from fastnet import codec, limits
 from fastnet.engine import CloseReason, ConnSpec, Engine, Listener, engine_class
-from fastnet.errors import FrameTooLarge, ProtocolError
+from fastnet.errors import EngineError, FrameTooLarge, ProtocolError
 
 ENGINES = ["python", "threaded"]
 GUARD = 30.0  # seconds: a failure guard only
@@ -54,7 +56,6 @@ class Recorder:
         self.connected_hook(conn)
 
     def on_message(self, conn: int, message: bytes) -> None:
-        assert type(message) is bytes
         self._record("message", conn, message)
         self.message_hook(conn, message)
 
@@ -196,7 +197,33 @@ def test_handler_gets_whole_messages_and_replies(name, rec):
         many = [b"m%d" % i for i in range(500)]
         c.sendall(b"".join(codec.encode_frame(m) for m in many))
         assert recv_messages(c, "be32", len(many)) == [b"got " + m for m in many]
-    assert [e[2] for e in rec.of("message")] == [b"one byte at a time"] + many
+    messages = [e[2] for e in rec.of("message")]
+    assert messages == [b"one byte at a time"] + many
+    assert all(type(m) is bytes for m in messages)
+
+
+def test_raw_handler_gets_bytes(name, rec):
+    rec.message_hook = lambda conn, m: rec.engine.write(conn, m[::-1])
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec())
+    with running(rec.engine), client(listener.port) as c:
+        c.sendall(b"abc")
+        assert recv_exactly(c, 3) == b"cba"
+    assert [(type(e[2]), e[2]) for e in rec.of("message")] == [(bytes, b"abc")]
+
+
+def test_handler_exception_is_logged_and_the_connection_goes_on(name, rec, caplog):
+    def on_message(conn: int, message: bytes) -> None:
+        if message == b"boom":
+            raise ProtocolError("a handler bug, not the peer's")
+        rec.engine.send(conn, message)
+
+    rec.message_hook = on_message
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="line"))
+    with running(rec.engine), client(listener.port) as c:
+        c.sendall(b"boom\r\nafter\r\n")
+        assert recv_messages(c, "line", 1) == [b"after"]
+    assert rec.of("error") == []
+    assert any("handler failed" in r.getMessage() and r.exc_info for r in caplog.records)
 
 
 def test_half_close_echo_returns_every_byte_then_eof(name, rec):
@@ -384,6 +411,36 @@ def test_stop_from_a_signal_handler(name, rec):
     assert [e[2] for e in rec.of("close")] == [CloseReason.ABORT]
 
 
+def test_a_closed_connection_id_stays_dead(name, rec):
+    probes: list[Any] = []
+
+    def on_message(conn: int, message: bytes) -> None:
+        old = int(message)
+        for call in (lambda: rec.engine.send(old, b"x"), lambda: rec.engine.write(old, b"x"),
+                     lambda: rec.engine.peer(old)):
+            try:
+                call()
+            except EngineError as exc:
+                probes.append(exc.errno)
+        rec.engine.close(old)                 # does nothing
+        rec.engine.close(old, abort=True)     # does nothing
+        rec.engine.pause_reading(old)         # does nothing
+        rec.engine.send(conn, b"probed")
+
+    rec.message_hook = on_message
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="line"))
+    with running(rec.engine):
+        with client(listener.port) as first:
+            first.shutdown(socket.SHUT_WR)
+            assert read_until_closed(first) == b""
+        _, old, reason, _ = rec.wait_event("close")
+        with client(listener.port) as second:
+            second.sendall(b"%d\r\n" % old)
+            assert recv_messages(second, "line", 1) == [b"probed"]
+    assert probes == [errno.EBADF] * 3
+    assert [e[1:3] for e in rec.of("close")][0] == (old, CloseReason.LOCAL)
+
+
 def test_ids_are_never_reused(name, rec):
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(echo=True))
     with running(rec.engine):
@@ -482,3 +539,57 @@ def test_connect_to_a_closed_port_fails(name, rec):
     assert event == ("close", conn, CloseReason.CONNECT_FAILED, errno.ECONNREFUSED)
     assert rec.of("connected") == []
     assert rec.engine.stats()["connected"] == 0
+
+
+_EMFILE_SCRIPT = r"""
+import logging, os, resource, socket, sys, threading
+from fastnet.engine import ConnSpec, engine_class
+
+logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(message)s")
+out_of_fds = threading.Event()
+logging.getLogger("fastnet.engine").addFilter(lambda record: out_of_fds.set() or True)
+
+class Handler:
+    def on_accept(self, conn, listener): pass
+    def on_connected(self, conn): pass
+    def on_message(self, conn, message): pass
+    def on_eof(self, conn): engine.close(conn)
+    def on_protocol_error(self, conn, error): engine.close(conn)
+    def on_close(self, conn, reason, errno): pass
+
+engine = engine_class(sys.argv[1])(Handler())
+listener = engine.listen("127.0.0.1", 0, ConnSpec(echo=True))
+thread = threading.Thread(target=engine.run, daemon=True)
+thread.start()
+socks = [socket.socket() for _ in range(8)]
+# Room for only 3 accepted connections (listdir's own fd is closed again).
+used = len(os.listdir("/proc/self/fd")) - 1
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (used + 3, hard))
+for s in socks:
+    s.settimeout(30)
+    s.connect(("127.0.0.1", listener.port))  # completes in the listen backlog
+assert out_of_fds.wait(30), "the engine never ran out of descriptors"
+for i, s in enumerate(socks):
+    # Client i is accepted only once earlier connections have closed.
+    s.sendall(b"x")
+    assert s.recv(1) == b"x", i
+    s.shutdown(socket.SHUT_WR)
+    assert s.recv(1) == b"", i
+    s.close()
+    print(f"served {i}", flush=True)
+engine.stop()
+thread.join(30)
+assert not thread.is_alive()
+"""
+
+
+def test_out_of_descriptors_pauses_accepting_until_a_close(name):
+    out = subprocess.run([sys.executable, "-c", _EMFILE_SCRIPT, name], capture_output=True,
+                         text=True, timeout=GUARD, cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.splitlines() == [f"served {i}" for i in range(8)]
+    warnings = [line for line in out.stderr.splitlines() if line.startswith("WARNING")]
+    # One warning per time the listener ran out (not one per poll or retry).
+    assert 1 <= len(warnings) <= 8, warnings
+    assert "Too many open files" in warnings[0]

@@ -15,9 +15,13 @@ output did not fit into its socket.
 
 ``on_close`` is always deferred to the end of the round, never called from
 inside the engine method (``close``) that caused it, so handlers need not be
-re-entrant. An exception that escapes a handler callback propagates out of
-:meth:`PyEngine.run` / :meth:`PyEngine.run_async`, which then close every
-socket.
+re-entrant. As on the C engine (and as asyncio does with callbacks), an
+exception that escapes a handler callback is logged (``fastnet.engine``) and
+the round goes on.
+
+``send``/``write``/``peer`` on a connection that is closed or unknown raise
+``EngineError(EBADF)``; ``close``/``pause_reading`` on one do nothing. Output
+queued on a connection that is closing gracefully still goes out first.
 """
 from __future__ import annotations
 
@@ -119,7 +123,6 @@ class PyEngine(Engine):
         self._deferred: list[tuple[int, CloseReason, int]] = []  # on_close to deliver
         self._graveyard: list[socket.socket] = []   # closed at the end of the round
         self._starved: list[_Listen] = []
-        self._warned_starved: set[int] = set()
         self._in_round = False
         self._stopping = False
         self._running = False
@@ -221,10 +224,9 @@ class PyEngine(Engine):
             self._begin_close(c, CloseReason.LOCAL)
 
     def pause_reading(self, conn: int, paused: bool = True) -> None:
+        """Stop (or resume) reading, and delivering messages already read."""
         c = self._conns.get(conn)
-        if c is None:
-            raise _sockets.gone(conn)
-        if c.paused == paused:
+        if c is None or c.paused == paused:
             return
         c.paused = paused
         if not c.connecting:
@@ -244,6 +246,11 @@ class PyEngine(Engine):
             except OSError as exc:
                 raise EngineError(exc.errno, f"connection {conn}: {exc.strerror}") from None
         return c.peer
+
+    def output_size(self, conn: int) -> int:
+        """Bytes queued for output on a connection (0 if it is gone)."""
+        c = self._conns.get(conn)
+        return len(c.out) if c is not None else 0
 
     def stats(self) -> dict[str, int]:
         """Counters. ``open`` = accepted + connected - closed: connects that
@@ -353,7 +360,7 @@ class PyEngine(Engine):
                 self._begin_close(c, CloseReason.PEER)
             else:
                 self._set_mask(c)
-                self.handler.on_eof(c.id)
+                self._call(self.handler.on_eof, c.id)
             return
         self._bytes_in += n
         dec = c.dec
@@ -363,7 +370,10 @@ class PyEngine(Engine):
                 c.out += self._rview[:n]
                 self._dirty.add(c)
             else:
-                self.handler.on_message(c.id, bytes(self._rview[:n]))
+                try:
+                    self.handler.on_message(c.id, bytes(self._rview[:n]))
+                except Exception:
+                    log.exception("handler failed in on_message of connection %d", c.id)
             return
         dec.feed(self._rview[:n])
         self._dispatch(c)
@@ -373,30 +383,40 @@ class PyEngine(Engine):
         needs more data, the connection stops reading, or the peer breaks
         the framing."""
         dec = c.dec
-        count = 0
-        try:
-            if c.echo:
-                out, frame = c.out, c.frame
+        if c.echo:
+            self._dirty.add(c)
+            out, frame = c.out, c.frame
+            assert frame is not None  # a framing with a decoder frames its output
+            count = 0
+            try:
                 while not (c.paused or c.read_done):
                     message = dec.next_message()
                     if message is None:
                         break
                     count += 1
                     out += frame(message)
-                self._dirty.add(c)
-            else:
-                on_message, cid = self.handler.on_message, c.id
-                while not (c.paused or c.read_done):
-                    message = dec.next_message()
-                    if message is None:
-                        break
-                    count += 1
-                    on_message(cid, message)
-        except ProtocolError as err:
+            except ProtocolError as err:
+                self._messages_in += count
+                self._protocol_error(c, err)
+                return
             self._messages_in += count
-            self._protocol_error(c, err)
             return
-        self._messages_in += count
+        on_message, cid = self.handler.on_message, c.id
+        while not (c.paused or c.read_done):
+            # Only the decoder's errors are the peer's fault; a handler's
+            # exception (even a ProtocolError) is logged and the loop goes on.
+            try:
+                message = dec.next_message()
+            except ProtocolError as err:
+                self._protocol_error(c, err)
+                return
+            if message is None:
+                return
+            self._messages_in += 1
+            try:
+                on_message(cid, message)
+            except Exception:
+                log.exception("handler failed in on_message of connection %d", cid)
 
     def _protocol_error(self, c: _Conn, err: ProtocolError) -> None:
         c.read_done = True
@@ -406,7 +426,7 @@ class PyEngine(Engine):
             self._begin_close(c, CloseReason.PROTOCOL)
         else:
             self._set_mask(c)
-        self.handler.on_protocol_error(c.id, err)
+        self._call(self.handler.on_protocol_error, c.id, err)
 
     def _write(self, c: _Conn) -> None:
         """Write as much queued output as the socket takes; finish a graceful
@@ -459,14 +479,24 @@ class PyEngine(Engine):
                     c = self._redispatch.pop()
                     if not c.closed:
                         self._dispatch(c)
-                deferred, self._deferred = self._deferred, []
-                on_close = self.handler.on_close
-                for conn_id, reason, err in deferred:
-                    on_close(conn_id, reason, err)
+                self._deliver_closes()
                 self._flush()
             self._empty_graveyard()
         finally:
             self._in_round = was_in_round
+
+    def _deliver_closes(self) -> None:
+        deferred, self._deferred = self._deferred, []
+        for conn_id, reason, err in deferred:
+            self._call(self.handler.on_close, conn_id, reason, err)
+
+    @staticmethod
+    def _call(callback: Callable[..., None], conn: int, *args: Any) -> None:
+        """Call a handler callback; log what escapes it."""
+        try:
+            callback(conn, *args)
+        except Exception:
+            log.exception("handler failed in %s of connection %d", callback.__name__, conn)
 
     def _async_round(self) -> None:
         """add_reader callback: one non-blocking poll round, then settle."""
@@ -525,17 +555,15 @@ class PyEngine(Engine):
             c.peer = _sockets.peer_address(addr)
             self._set_mask(c)
             self._accepted += 1
-            self.handler.on_accept(c.id, lst.listener)
+            self._call(self.handler.on_accept, c.id, lst.listener)
             if lst.suspended or self._listeners.get(lst.listener.id) is not lst:
                 return  # the handler unlistened it
 
     def _starve(self, lst: _Listen, exc: OSError) -> None:
         """Out of descriptors: stop polling this listener (it would be ready
         again at once) until some connection closes."""
-        if lst.listener.id not in self._warned_starved:
-            self._warned_starved.add(lst.listener.id)
-            log.warning("listener %s:%d cannot accept (%s); pausing it until a connection closes",
-                        lst.listener.host, lst.listener.port, exc.strerror)
+        log.warning("listener %s:%d: accept failed: %s; not accepting until a connection closes",
+                    lst.listener.host, lst.listener.port, exc.strerror)
         lst.suspended = True
         self._ep.unregister(lst.fd)
         self._starved.append(lst)
@@ -551,7 +579,7 @@ class PyEngine(Engine):
         self._set_mask(c)
         if c.out or c.closing is not None:
             self._dirty.add(c)
-        self.handler.on_connected(c.id)
+        self._call(self.handler.on_connected, c.id)
 
     def _add_conn(self, sock: socket.socket, spec: ConnSpec) -> _Conn:
         c = _Conn(self._next_conn, sock, spec)
@@ -643,10 +671,7 @@ class PyEngine(Engine):
             self._empty_graveyard()
             self._ep.close()
             os.close(self._wake_fd)
-            deferred, self._deferred = self._deferred, []
             self._in_round = False
-            on_close = self.handler.on_close
-            for conn_id, reason, err in deferred:
-                on_close(conn_id, reason, err)
+            self._deliver_closes()
 
 

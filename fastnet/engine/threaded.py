@@ -20,9 +20,11 @@ half-close, protocol errors, close reasons, counters.
 ``pause_reading`` takes effect before the connection's next read or next
 message (a read already under way completes). ``run()`` only waits: it
 returns after ``stop()``, having closed the listeners and every connection
-(``on_close`` ABORT) and joined every thread. An exception that escapes a
-handler callback aborts that connection, stops the engine, and is re-raised
-by ``run()``.
+(``on_close`` ABORT) and joined every thread. As on the other engines, an
+exception that escapes a handler callback is logged (``fastnet.engine``) and
+the connection goes on; ``send``/``write``/``peer`` on a connection that is
+closed or unknown raise ``EngineError(EBADF)``, ``close``/``pause_reading``
+on one do nothing.
 """
 from __future__ import annotations
 
@@ -78,7 +80,7 @@ class _Conn:
 
 
 class _Listen:
-    __slots__ = ("listener", "sock", "spec", "closed", "lock", "warned")
+    __slots__ = ("listener", "sock", "spec", "closed", "lock")
 
     def __init__(self, listener: Listener, sock: socket.socket, spec: ConnSpec) -> None:
         self.listener = listener
@@ -86,7 +88,6 @@ class _Listen:
         self.spec = spec
         self.closed = False
         self.lock = threading.Lock()     # the socket's shutdown vs its close
-        self.warned = False              # "out of descriptors" was logged
 
     def shut(self) -> None:
         """Stop listening: connects are refused, and the blocked accept()
@@ -119,7 +120,6 @@ class ThreadedEngine(Engine):
         self._tearing_down = False
         self._running = False
         self._waiting: list[tuple[Any, tuple[Any, ...], str]] = []  # threads to start in run()
-        self._error: Optional[BaseException] = None
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_w.setblocking(False)
         self._accepted = self._connected = self._closed = 0
@@ -232,7 +232,7 @@ class ThreadedEngine(Engine):
     def pause_reading(self, conn: int, paused: bool = True) -> None:
         c = self._conns.get(conn)
         if c is None:
-            raise _sockets.gone(conn)
+            return
         with c.cv:
             c.paused = paused
             c.cv.notify_all()
@@ -247,6 +247,12 @@ class ThreadedEngine(Engine):
             except OSError as exc:
                 raise EngineError(exc.errno, f"connection {conn}: {exc.strerror}") from None
         return c.peer
+
+    def output_size(self, conn: int) -> int:
+        """Bytes queued for output on a connection: writes are synchronous,
+        so only what was sent before an outgoing connect completed."""
+        c = self._conns.get(conn)
+        return sum(map(len, c.pending)) if c is not None else 0
 
     def stats(self) -> dict[str, int]:
         """Counters. ``open`` = accepted + connected - closed: connects that
@@ -266,8 +272,7 @@ class ThreadedEngine(Engine):
 
     def run(self) -> None:
         """Wait until :meth:`stop`; then close the listeners and every
-        connection (on_close ABORT), join every thread, and return (or
-        re-raise the first exception a handler callback let escape)."""
+        connection (on_close ABORT), join every thread, and return."""
         with self._lock:
             if self._running:
                 raise RuntimeError("the engine is already running")
@@ -280,8 +285,6 @@ class ThreadedEngine(Engine):
                 self._wake_r.recv(64)
         finally:
             self._teardown()
-        if self._error is not None:
-            raise self._error
 
     def stop(self) -> None:
         """Wake run(), which then closes everything. Takes no lock, so it is
@@ -317,13 +320,6 @@ class ThreadedEngine(Engine):
                 thread.join()
         self._wake_r.close()
         self._wake_w.close()
-
-    def _fail(self, exc: BaseException) -> None:
-        log.error("handler callback failed; stopping the engine", exc_info=exc)
-        with self._lock:
-            if self._error is None:
-                self._error = exc
-        self.stop()
 
     # -- threads ----------------------------------------------------------
 
@@ -379,12 +375,10 @@ class ThreadedEngine(Engine):
 
     def _wait_for_descriptor(self, lst: _Listen, exc: OSError) -> None:
         """Out of descriptors: retrying at once would spin, so wait until some
-        connection closes (warning once per listener)."""
+        connection closes."""
+        log.warning("listener %s:%d: accept failed: %s; not accepting until a connection closes",
+                    lst.listener.host, lst.listener.port, exc.strerror)
         with self._freed:
-            if not lst.warned:
-                lst.warned = True
-                log.warning("listener %s:%d cannot accept (%s); waiting until a connection closes",
-                            lst.listener.host, lst.listener.port, exc.strerror)
             closed = self._closed
             self._freed.wait_for(lambda: self._closed != closed or lst.closed or self._tearing_down)
 
@@ -405,16 +399,12 @@ class ThreadedEngine(Engine):
                 with self._lock:
                     self._connected += 1
                 self._flush_pending(c)
-                self.handler.on_connected(c.id)
+                _call(self.handler.on_connected, c.id)
             else:
                 with self._lock:
                     self._accepted += 1
-                self.handler.on_accept(c.id, listener)  # type: ignore[arg-type]
+                _call(self.handler.on_accept, c.id, listener)
             reason, err = self._read_loop(c)
-        except BaseException as exc:
-            reason, err = CloseReason.ABORT, 0
-            _sockets.set_abort_linger(c.sock)
-            self._fail(exc)
         finally:
             self._finish(c, reason, err)
 
@@ -429,7 +419,7 @@ class ThreadedEngine(Engine):
         """Read, frame and dispatch until the connection is to close; return
         why (and the errno for RESET)."""
         sock, dec, echo, cid = c.sock, c.dec, c.echo, c.id
-        on_message = self.handler.on_message
+        on_message = None if echo else self.handler.on_message
         # The thread's own read buffer (recv(READ_CHUNK) would allocate and
         # page-fault in 256 KiB per call); only the pages a read touches
         # become resident.
@@ -449,7 +439,7 @@ class ThreadedEngine(Engine):
                     return c.close_req, c.close_errno
                 if echo:
                     return CloseReason.PEER, 0    # every echo has been written
-                self.handler.on_eof(cid)
+                _call(self.handler.on_eof, cid)
                 return self._wait_close(c)
             if dec is None:
                 with self._lock:
@@ -458,7 +448,7 @@ class ThreadedEngine(Engine):
                 if echo:
                     self._write_out(c, view[:n])
                 else:
-                    on_message(cid, bytes(view[:n]))
+                    _call(on_message, cid, bytes(view[:n]))
                 continue
             with self._lock:
                 self._bytes_in += n
@@ -477,8 +467,8 @@ class ThreadedEngine(Engine):
                     # got the answer sees the message counted.
                     with self._lock:
                         self._messages_in += 1
-                    on_message(cid, message)
-            except ProtocolError as error:
+                    _call(on_message, cid, message)
+            except ProtocolError as error:   # only the decoder's: _call catches the handler's
                 return self._protocol_error(c, error)
 
     def _echo(self, c: _Conn) -> None:
@@ -486,6 +476,7 @@ class ThreadedEngine(Engine):
         sendall; a framing error is raised after the messages before it are
         echoed."""
         dec, frame = c.dec, c.frame
+        assert frame is not None  # a framing with a decoder frames its output
         out: list[bytes] = []
         error: Optional[ProtocolError] = None
         while c.close_req is None and (not c.paused or self._may_read(c)):
@@ -506,14 +497,14 @@ class ThreadedEngine(Engine):
 
     def _protocol_error(self, c: _Conn, error: ProtocolError) -> tuple[CloseReason, int]:
         if not c.echo:
-            self.handler.on_protocol_error(c.id, error)
+            _call(self.handler.on_protocol_error, c.id, error)
             return self._wait_close(c)
         # Set before the callback: what it writes (an error reply) still goes
         # out, and its close() is a no-op, so the reason stays PROTOCOL.
         with c.cv:
             if c.close_req is None:
                 c.close_req = CloseReason.PROTOCOL
-        self.handler.on_protocol_error(c.id, error)
+        _call(self.handler.on_protocol_error, c.id, error)
         return c.close_req, c.close_errno  # type: ignore[return-value]
 
     def _may_read(self, c: _Conn) -> bool:
@@ -543,7 +534,12 @@ class ThreadedEngine(Engine):
             if reason is not CloseReason.CONNECT_FAILED:
                 self._closed += 1
             self._freed.notify_all()
-        try:
-            self.handler.on_close(c.id, reason, err)
-        except BaseException as exc:
-            self._fail(exc)
+        _call(self.handler.on_close, c.id, reason, err)
+
+
+def _call(callback: Any, conn: int, *args: Any) -> None:
+    """Call a handler callback; log what escapes it."""
+    try:
+        callback(conn, *args)
+    except Exception:
+        log.exception("handler failed in %s of connection %d", callback.__name__, conn)
