@@ -66,6 +66,15 @@ void fn_framer_trim(fn_framer *f, size_t keep)
     }
 }
 
+void fn_framer_skip(fn_framer *f, size_t n)
+{
+    if (n > f->end - f->start)
+        n = f->end - f->start;
+    f->start += n;
+    if (f->scan < f->start)
+        f->scan = f->start;
+}
+
 size_t fn_framer_buffered(const fn_framer *f)
 {
     return f->end - f->start;

@@ -111,6 +111,10 @@ size_t fn_framer_buffered(const fn_framer *f);
 int fn_frame_header(int kind, uint64_t len, uint8_t *out);
 /* cdef: end */
 
+/* Drop the first n buffered bytes (at most all of them): for parsers that
+ * keep their own offsets into a RAW framer's buffer (resp.c). */
+void fn_framer_skip(fn_framer *f, size_t n);
+
 /* Free the buffer if it holds no unconsumed bytes and its capacity is larger
  * than keep bytes (idle memory). */
 void fn_framer_trim(fn_framer *f, size_t keep);

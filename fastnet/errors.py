@@ -77,6 +77,17 @@ class BadFrameHeader(ProtocolError):
         return f"invalid varint frame header: {self.cause}"
 
 
+class RespProtocolError(ProtocolError):
+    """A RESP (Redis protocol) peer broke the protocol.
+
+    ``str()`` is the error text alone. For requests it is exactly what
+    redis-server 7 replies after its ``-ERR`` prefix, for example
+    ``Protocol error: invalid bulk length``, so a server can answer
+    ``b"-ERR " + str(exc).encode("latin-1")`` (latin-1: one character per byte,
+    since ``expected '$', got '<byte>'`` may quote any byte).
+    """
+
+
 class EngineError(FastnetError, OSError):
     """An engine operation failed at the OS level (bind, listen, connect)."""
 

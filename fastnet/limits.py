@@ -44,3 +44,35 @@ DEFAULT_IDLE_TIMEOUT = 30.0
 
 #: Seconds a graceful shutdown waits for busy connections before forcing them.
 DEFAULT_DRAIN_TIMEOUT = 30.0
+
+# --- RESP (the Redis protocol) ----------------------------------------------
+# Request defaults are redis-server 7's own, so a fastnet server accepts and
+# refuses exactly what Redis does.
+
+#: Longest bulk string a RESP request or reply may declare (Redis's
+#: proto-max-bulk-len).
+DEFAULT_RESP_MAX_BULK_LEN = 512 * 1024 * 1024
+
+#: Most arguments a multibulk request, or elements an aggregate reply, may
+#: declare (Redis: INT_MAX). A declared count is never used to preallocate
+#: more than a few slots; storage grows with the elements that arrive.
+DEFAULT_RESP_MAX_MULTIBULK_LEN = 2**31 - 1
+
+#: Longest inline request line, or "*<count>" / "$<length>" line of a
+#: multibulk request, before its delimiter (Redis's PROTO_INLINE_MAX_SIZE).
+DEFAULT_RESP_MAX_INLINE_LEN = 64 * 1024
+
+#: Longest reply line (simple string, error, number) before its "\r\n": as
+#: long as a bulk string may be, since a server may send either.
+DEFAULT_RESP_MAX_LINE_LEN = DEFAULT_RESP_MAX_BULK_LEN
+
+#: Most aggregate replies (arrays, maps, sets, pushes, attributes) open at
+#: once. Redis itself nests a handful deep; scripts can return deeper tables.
+DEFAULT_RESP_MAX_DEPTH = 128
+
+#: Longest RESP3 double (",<value>"): hiredis refuses longer ones.
+RESP_MAX_DOUBLE_LEN = 325
+
+#: Most digits of a RESP3 big number ("(<digits>"): CPython's default
+#: int_max_str_digits, so converting one to an int can never be refused.
+RESP_MAX_BIG_NUMBER_DIGITS = 4300

@@ -4,7 +4,8 @@ Two twins with one API: ``fastnet.codec.c`` (cffi over csrc/) and
 ``fastnet.codec.py`` (pure Python, the readable reference). ``impls`` maps
 backend names to the twins available, ``backend`` names the one
 fastnet.native selected, ``active`` is that twin, and its public names are
-re-exported here.
+re-exported here, and ``resp`` is the active twin's RESP module (the Redis
+protocol: decoders, encoders, reply value types and ``resp.NEED_DATA``).
 """
 from __future__ import annotations
 
@@ -33,6 +34,30 @@ encode_frame = active.encode_frame
 encode_line = active.encode_line
 LengthPrefixDecoder = active.LengthPrefixDecoder
 LineDecoder = active.LineDecoder
+resp: ModuleType = active.resp
+NEED_DATA = active.NEED_DATA
+BigNumber = active.BigNumber
+Push = active.Push
+RespError = active.RespError
+RespReplyDecoder = active.RespReplyDecoder
+RespRequestDecoder = active.RespRequestDecoder
+Verbatim = active.Verbatim
+encode_array = active.encode_array
+encode_attribute = active.encode_attribute
+encode_big_number = active.encode_big_number
+encode_boolean = active.encode_boolean
+encode_bulk = active.encode_bulk
+encode_command = active.encode_command
+encode_double = active.encode_double
+encode_error = active.encode_error
+encode_integer = active.encode_integer
+encode_map = active.encode_map
+encode_null = active.encode_null
+encode_push = active.encode_push
+encode_reply = active.encode_reply
+encode_set = active.encode_set
+encode_simple = active.encode_simple
+encode_verbatim = active.encode_verbatim
 
 FRAMINGS = ("be32", "varint", "line")
 
@@ -65,20 +90,44 @@ def new_decoder(
 
 
 __all__ = [
-    "FRAMINGS",
+    "BigNumber",
     "Decoder",
+    "FRAMINGS",
     "LengthPrefixDecoder",
     "LineDecoder",
+    "NEED_DATA",
+    "Push",
+    "RespError",
+    "RespReplyDecoder",
+    "RespRequestDecoder",
+    "Verbatim",
     "active",
     "backend",
     "decode_svarint",
     "decode_uvarint",
+    "encode_array",
+    "encode_attribute",
+    "encode_big_number",
+    "encode_boolean",
+    "encode_bulk",
+    "encode_command",
+    "encode_double",
+    "encode_error",
     "encode_frame",
+    "encode_integer",
     "encode_line",
+    "encode_map",
+    "encode_null",
+    "encode_push",
+    "encode_reply",
+    "encode_set",
+    "encode_simple",
     "encode_svarint",
     "encode_uvarint",
+    "encode_verbatim",
     "impls",
     "new_decoder",
+    "resp",
     "zigzag_decode",
     "zigzag_encode",
 ]

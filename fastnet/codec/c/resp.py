@@ -1,0 +1,306 @@
+"""RESP over csrc/resp.c (see fastnet.codec.py.resp for the reference).
+
+The boundary (DESIGN.md: cffi cannot build Python objects from C): C scans
+every complete message buffered into a flat token array, and Python walks
+it once per batch, building each argument as a slice of one view of the
+batch's bytes. Per batch, four crossings: parse, the token list
+(ffi.unpack, one call), the data pointer, and the view; none per command.
+
+Request tokens are argc then (start, end) per argument: start/end rather
+than offset/length saves an addition per argument in the walk, and the walk
+is unrolled for the usual one to three arguments (a list comprehension
+costs a function call per command on CPython 3.11). Reply tokens are
+(type byte, a, b) triples in pre-order, assembled by the shared
+fastnet.codec._resp.Assembler so both twins build values the same way.
+bench/resp_boundary.py measures the C and the Python twin.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ... import native
+from ...limits import (
+    DEFAULT_RESP_MAX_BULK_LEN,
+    DEFAULT_RESP_MAX_DEPTH,
+    DEFAULT_RESP_MAX_INLINE_LEN,
+    DEFAULT_RESP_MAX_LINE_LEN,
+    DEFAULT_RESP_MAX_MULTIBULK_LEN,
+    RESP_MAX_BIG_NUMBER_DIGITS,
+    RESP_MAX_DOUBLE_LEN,
+)
+from .. import _resp
+from .._common import byte_view
+from .._resp import (
+    NEED_DATA,
+    Assembler,
+    BigNumber,
+    Push,
+    RequestDecoderBase,
+    ReplyDecoderBase,
+    RespError,
+    Verbatim,
+    check_limit,
+)
+# Encoding has no C hot path: both twins share the Python encoders.
+from .._resp_encode import (
+    encode_array,
+    encode_attribute,
+    encode_big_number,
+    encode_boolean,
+    encode_bulk,
+    encode_command,
+    encode_double,
+    encode_error,
+    encode_integer,
+    encode_map,
+    encode_null,
+    encode_push,
+    encode_reply,
+    encode_set,
+    encode_simple,
+    encode_verbatim,
+)
+
+__all__ = [
+    "NEED_DATA",
+    "BigNumber",
+    "Push",
+    "RespError",
+    "RespReplyDecoder",
+    "RespRequestDecoder",
+    "Verbatim",
+    "encode_array",
+    "encode_attribute",
+    "encode_big_number",
+    "encode_boolean",
+    "encode_bulk",
+    "encode_command",
+    "encode_double",
+    "encode_error",
+    "encode_integer",
+    "encode_map",
+    "encode_null",
+    "encode_push",
+    "encode_reply",
+    "encode_set",
+    "encode_simple",
+    "encode_verbatim",
+]
+
+lib = native.require()
+ffi = native.ffi
+
+INT_MAX = 2**31 - 1
+
+#: fn_resp_*_parse() error codes -> the message (a function of the parser
+#: for the codes whose text carries a detail).
+_MESSAGES: dict[int, Any] = {
+    lib.FN_RESP_E_MULTIBULK_LEN: _resp.INVALID_MULTIBULK_LEN,
+    lib.FN_RESP_E_BULK_LEN: _resp.INVALID_BULK_LEN,
+    lib.FN_RESP_E_INLINE_TOO_BIG: _resp.TOO_BIG_INLINE,
+    lib.FN_RESP_E_MBULK_COUNT_TOO_BIG: _resp.TOO_BIG_MBULK_COUNT,
+    lib.FN_RESP_E_BULK_COUNT_TOO_BIG: _resp.TOO_BIG_BULK_COUNT,
+    lib.FN_RESP_E_UNBALANCED: _resp.UNBALANCED_QUOTES,
+    lib.FN_RESP_E_EXPECTED_DOLLAR: lambda d: _resp.expected_dollar(d._p.err_value),
+    lib.FN_RESP_E_TYPE_BYTE: lambda d: _resp.bad_type_byte(d._p.err_value),
+    lib.FN_RESP_E_INTEGER: _resp.BAD_INTEGER,
+    lib.FN_RESP_E_BULK: _resp.BAD_BULK_LEN,
+    lib.FN_RESP_E_BULK_RANGE: lambda d: _resp.bulk_too_long(d.max_bulk_len),
+    lib.FN_RESP_E_COUNT: _resp.BAD_COUNT,
+    lib.FN_RESP_E_COUNT_RANGE: lambda d: _resp.count_too_big(d.max_multibulk_len),
+    lib.FN_RESP_E_DOUBLE: _resp.BAD_DOUBLE,
+    lib.FN_RESP_E_BOOL: _resp.BAD_BOOL,
+    lib.FN_RESP_E_NULL: _resp.BAD_NULL,
+    lib.FN_RESP_E_BIG_NUMBER: _resp.BAD_BIG_NUMBER,
+    lib.FN_RESP_E_VERBATIM: _resp.BAD_VERBATIM,
+    lib.FN_RESP_E_CRLF: _resp.MISSING_CRLF,
+    lib.FN_RESP_E_DEPTH: lambda d: _resp.too_deep(d.max_depth),
+    lib.FN_RESP_E_LINE: lambda d: _resp.line_too_long(d.max_line_len),
+}
+
+
+def _limits(**values: int) -> Any:
+    """An fn_resp_limits with the given fields (the others 0)."""
+    return ffi.new("fn_resp_limits *", values)
+
+
+def _fail(decoder: Any, rc: int, items: list[Any]) -> None:
+    """Record parse's error code rc. Out of memory is no protocol error: the
+    items decoded before it are queued and MemoryError is raised (and, C's
+    error being sticky, raised again until reset)."""
+    if rc == lib.FN_RESP_E_NO_MEMORY:
+        decoder._ready.extend(items)
+        items.clear()
+        raise MemoryError("fn_resp: out of memory")
+    message = _MESSAGES[rc]
+    decoder._error = message if isinstance(message, str) else message(decoder)
+
+
+def _commands(t: list[int], data: Any) -> list[list[bytes]]:
+    """Walk request tokens: argc, then (start, end) per argument."""
+    commands: list[list[bytes]] = []
+    append = commands.append
+    i = 0
+    n = len(t)
+    while i < n:
+        argc = t[i]
+        if argc == 3:
+            append([data[t[i + 1] : t[i + 2]], data[t[i + 3] : t[i + 4]], data[t[i + 5] : t[i + 6]]])
+            i += 7
+        elif argc == 2:
+            append([data[t[i + 1] : t[i + 2]], data[t[i + 3] : t[i + 4]]])
+            i += 5
+        elif argc == 1:
+            append([data[t[i + 1] : t[i + 2]]])
+            i += 3
+        else:
+            j = i + 1
+            i = j + 2 * argc
+            append([data[t[k] : t[k + 1]] for k in range(j, i, 2)])
+    return commands
+
+
+class RespRequestDecoder(RequestDecoderBase):
+    """Redis requests (multibulk and inline) -> lists of arguments.
+
+    Same contract, limits and errors as fastnet.codec.py.resp.RespRequestDecoder.
+    """
+
+    def __init__(
+        self,
+        max_bulk_len: int = DEFAULT_RESP_MAX_BULK_LEN,
+        max_multibulk_len: int = DEFAULT_RESP_MAX_MULTIBULK_LEN,
+        max_inline_len: int = DEFAULT_RESP_MAX_INLINE_LEN,
+    ) -> None:
+        super().__init__()
+        self.max_bulk_len = check_limit(max_bulk_len, "max_bulk_len")
+        self.max_multibulk_len = check_limit(max_multibulk_len, "max_multibulk_len", INT_MAX)
+        self.max_inline_len = check_limit(max_inline_len, "max_inline_len")
+        limits = _limits(max_bulk=max_bulk_len, max_count=max_multibulk_len, max_line=max_inline_len)
+        parser = lib.fn_resp_req_new(limits)
+        if parser == ffi.NULL:
+            raise MemoryError("fn_resp_req_new failed")
+        self._p: Any = ffi.gc(parser, lib.fn_resp_req_free)
+
+    @property
+    def buffered(self) -> int:
+        """Bytes fed and not yet decoded into complete commands."""
+        return lib.fn_resp_req_buffered(self._p)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        """Buffer a copy of data; discarded after a protocol error."""
+        view = byte_view(data)
+        if lib.fn_resp_req_feed(self._p, ffi.from_buffer(view), len(view)) != 0:
+            raise MemoryError("fn_resp_req_feed: out of memory")
+
+    def reset(self) -> None:
+        """Forget buffered bytes, the command in progress and any error."""
+        lib.fn_resp_req_reset(self._p)
+        self._reset_queue()
+
+    def _decode(self) -> list[list[bytes]]:
+        p = self._p
+        rc = lib.fn_resp_req_parse(p)
+        ntok = p.done_tok
+        commands = []
+        if ntok:
+            data = ffi.buffer(lib.fn_resp_req_data(p), p.done_bytes)
+            commands = _commands(ffi.unpack(p.tok, ntok), data)
+        if rc:
+            _fail(self, rc, commands)
+        return commands
+
+
+_AGGREGATES = frozenset(int(kind) for kind in _resp.Kind)
+
+
+class RespReplyDecoder(ReplyDecoderBase):
+    """Redis replies, RESP2 and RESP3 -> Python values.
+
+    Same contract, limits and errors as fastnet.codec.py.resp.RespReplyDecoder.
+    """
+
+    def __init__(
+        self,
+        max_bulk_len: int = DEFAULT_RESP_MAX_BULK_LEN,
+        max_multibulk_len: int = DEFAULT_RESP_MAX_MULTIBULK_LEN,
+        max_line_len: int = DEFAULT_RESP_MAX_LINE_LEN,
+        max_depth: int = DEFAULT_RESP_MAX_DEPTH,
+    ) -> None:
+        super().__init__()
+        self.max_bulk_len = check_limit(max_bulk_len, "max_bulk_len")
+        self.max_multibulk_len = check_limit(max_multibulk_len, "max_multibulk_len")
+        self.max_line_len = check_limit(max_line_len, "max_line_len")
+        self.max_depth = check_limit(max_depth, "max_depth", INT_MAX)
+        limits = _limits(
+            max_bulk=max_bulk_len,
+            max_count=max_multibulk_len,
+            max_line=max_line_len,
+            max_depth=max_depth,
+            max_double=RESP_MAX_DOUBLE_LEN,
+            max_big_number=RESP_MAX_BIG_NUMBER_DIGITS,
+        )
+        parser = lib.fn_resp_reply_new(limits)
+        if parser == ffi.NULL:
+            raise MemoryError("fn_resp_reply_new failed")
+        self._p: Any = ffi.gc(parser, lib.fn_resp_reply_free)
+
+    @property
+    def buffered(self) -> int:
+        """Bytes fed and not yet decoded into complete replies."""
+        return lib.fn_resp_reply_buffered(self._p)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        """Buffer a copy of data; discarded after a protocol error."""
+        view = byte_view(data)
+        if lib.fn_resp_reply_feed(self._p, ffi.from_buffer(view), len(view)) != 0:
+            raise MemoryError("fn_resp_reply_feed: out of memory")
+
+    def reset(self) -> None:
+        """Forget buffered bytes, the reply in progress and any error."""
+        lib.fn_resp_reply_reset(self._p)
+        self._reset_queue()
+
+    def _decode(self) -> list[object]:
+        p = self._p
+        rc = lib.fn_resp_reply_parse(p)
+        ntok = p.done_tok
+        replies: list[object] = []
+        if ntok:
+            data = ffi.buffer(lib.fn_resp_reply_data(p), p.done_bytes)
+            replies = _replies(ffi.unpack(p.tok, ntok), data)
+        if rc:
+            _fail(self, rc, replies)
+        return replies
+
+
+def _replies(t: list[int], data: Any) -> list[object]:
+    """Walk reply tokens (type, a, b) into values; tokens cover whole replies."""
+    replies: list[object] = []
+    assembler = Assembler()
+    for i in range(0, len(t), 3):
+        kind = t[i]
+        if kind in _AGGREGATES:
+            value = assembler.open(kind, t[i + 1])
+        else:
+            if kind == 0x24 or kind == 0x2B:  # $ +
+                value = data[t[i + 1] : t[i + 2]]
+            elif kind == 0x3A:  # :
+                value = t[i + 1]
+            elif kind == 0x5F:  # _
+                value = None
+            elif kind == 0x2D:  # -
+                value = RespError(data[t[i + 1] : t[i + 2]])
+            elif kind == 0x2C:  # ,
+                value = float(data[t[i + 1] : t[i + 2]])
+            elif kind == 0x23:  # #
+                value = t[i + 1] == 1
+            elif kind == 0x28:  # (
+                value = BigNumber(data[t[i + 1] : t[i + 2]])
+            else:  # = "fmt:data"
+                text = data[t[i + 1] : t[i + 2]]
+                value = Verbatim(text[:3], text[4:])
+            value = assembler.add(value) if assembler.stack else value
+        if value is not NEED_DATA:
+            replies.append(value)
+    return replies
