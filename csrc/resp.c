@@ -72,8 +72,10 @@ static int string2ll(const char *s, size_t slen, int64_t *value)
     return 1;
 }
 
-/* Grow a token array so that it holds at least need more than n items of
- * size bytes. Doubling, driven by tokens actually emitted. 0 or -1. */
+/* Make room in an array of n items of size bytes for need more: capacity
+ * becomes max(2 * cap, n + need, 16), so growth is geometric and driven by
+ * what is actually stored (a reservation for a declared count is exact).
+ * Returns 0, or -1 when out of memory. */
 static int reserve(void **arr, size_t *cap, size_t n, size_t need, size_t size)
 {
     size_t want, newcap;
@@ -84,9 +86,11 @@ static int reserve(void **arr, size_t *cap, size_t n, size_t need, size_t size)
     want = n + need;
     if (want <= *cap)
         return 0;
-    newcap = *cap ? *cap : 64;
-    while (newcap < want)
-        newcap = newcap > SIZE_MAX / size / 2 ? want : newcap * 2;
+    newcap = *cap > SIZE_MAX / size / 2 ? want : *cap * 2;
+    if (newcap < want)
+        newcap = want;
+    if (newcap < 16)
+        newcap = 16;
     na = realloc(*arr, newcap * size);
     if (!na)
         return -1;
