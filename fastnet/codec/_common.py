@@ -86,6 +86,12 @@ def check_int64(value: object, name: str) -> int:
     return _check_int(value, name, INT64_MIN, INT64_MAX)
 
 
+def check_limit(value: object, name: str, high: int = INT64_MAX) -> int:
+    """Return value if it is an int in [0, high] (a size or count limit);
+    else TypeError/OverflowError."""
+    return _check_int(value, name, 0, high)
+
+
 def check_offset(offset: object, size: int) -> int:
     """Return offset if it is an int in [0, size]; else TypeError/ValueError."""
     if not isinstance(offset, int):

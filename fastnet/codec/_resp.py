@@ -39,11 +39,12 @@ from dataclasses import dataclass
 from typing import Generic, Iterator, TypeVar
 
 from ..errors import RespProtocolError
-from ._common import _check_int
+from ._common import INT64_MAX, INT64_MIN
 
-INT64_MAX = 2**63 - 1
 #: Redis's string2ll refuses strings of LONG_STR_SIZE (21) bytes or more.
 LONG_STR_MAX = 20
+#: C's INT_MAX: the most a max_multibulk_len (request) or max_depth may be.
+INT_MAX = 2**31 - 1
 
 
 class NeedData(enum.Enum):
@@ -156,14 +157,6 @@ def line_too_long(limit: int) -> str:
     return f"Reply line longer than max_line_len={limit}"
 
 
-# --- limits -----------------------------------------------------------------
-
-
-def check_limit(value: object, name: str, high: int = INT64_MAX) -> int:
-    """Return value if it is an int in [0, high]; else TypeError/OverflowError."""
-    return _check_int(value, name, 0, high)
-
-
 # --- grammar shared by the Python scanners ------------------------------------
 
 
@@ -182,7 +175,7 @@ def string2ll(data: bytes) -> int | None:
     if not digits or not 0x31 <= digits[0] <= 0x39 or not digits.isdigit():
         return None
     value = -int(digits) if negative else int(digits)
-    return value if -INT64_MAX - 1 <= value <= INT64_MAX else None
+    return value if INT64_MIN <= value <= INT64_MAX else None
 
 
 #: A RESP3 double (use fullmatch): inf, -inf, nan or -nan in any case, as

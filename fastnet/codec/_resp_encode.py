@@ -22,8 +22,8 @@ from itertools import chain
 from typing import Any, Iterable, Iterator, Mapping
 
 from ..limits import DEFAULT_RESP_MAX_DEPTH
-from ._common import INT64_MAX, INT64_MIN, byte_view
-from ._resp import BigNumber, Push, RespError, Verbatim, check_limit
+from ._common import INT64_MAX, INT64_MIN, byte_view, check_limit
+from ._resp import BigNumber, Push, RespError, Verbatim
 
 __all__ = [
     "encode_array",

@@ -29,8 +29,9 @@ from ...limits import (
     RESP_MAX_DOUBLE_LEN,
 )
 from .. import _resp
-from .._common import byte_view
+from .._common import byte_view, check_limit
 from .._resp import (
+    INT_MAX,
     NEED_DATA,
     Assembler,
     BigNumber,
@@ -39,7 +40,6 @@ from .._resp import (
     ReplyDecoderBase,
     RespError,
     Verbatim,
-    check_limit,
 )
 # Encoding has no C hot path: both twins share the Python encoders.
 from .._resp_encode import (
@@ -89,8 +89,6 @@ __all__ = [
 
 lib = native.require()
 ffi = native.ffi
-
-INT_MAX = 2**31 - 1
 
 #: fn_resp_*_parse() error codes -> the message (a function of the parser
 #: for the codes whose text carries a detail).

@@ -30,6 +30,7 @@ O(bytes read). A declared count or length is never used to preallocate.
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 from ...limits import (
     DEFAULT_RESP_MAX_BULK_LEN,
@@ -41,8 +42,9 @@ from ...limits import (
     RESP_MAX_DOUBLE_LEN,
 )
 from .. import _resp
-from .._common import byte_view
+from .._common import byte_view, check_limit
 from .._resp import (
+    INT_MAX,
     BIG_NUMBER_RE,
     DOUBLE_RE,
     LONG_STR_MAX,
@@ -50,11 +52,11 @@ from .._resp import (
     Assembler,
     BigNumber,
     Kind,
+    Push,
     RequestDecoderBase,
     ReplyDecoderBase,
     RespError,
     Verbatim,
-    check_limit,
     string2ll,
 )
 from .._resp_encode import (
@@ -101,10 +103,6 @@ __all__ = [
     "encode_simple",
     "encode_verbatim",
 ]
-
-Push = _resp.Push
-
-INT_MAX = 2**31 - 1
 
 # --- requests -----------------------------------------------------------------
 
@@ -297,8 +295,8 @@ class RespRequestDecoder(RequestDecoderBase):
 
     def _count_line(self, message: str) -> tuple[int, bytes, int] | None:
         """A "*<count>" or "$<length>" line: (its first byte, the bytes
-        between that and the "\r", where the next line starts), or None
-        until the byte after the "\r" has arrived (Redis skips it unread)."""
+        between that and the "\\r", where the next line starts), or None
+        until the byte after the "\\r" has arrived (Redis skips it unread)."""
         buf = self._buf
         cr = self._find(b"\r", message)
         if cr < 0 or cr + 1 == len(buf):
@@ -347,7 +345,7 @@ class RespRequestDecoder(RequestDecoderBase):
 
 #: The longest content each line type can have; longer fails at once, with
 #: the type's own message, without waiting for the rest of the line. None:
-#: max_line_len applies.
+#: max_line_len applies (and the message names it).
 _LINE_LIMITS: dict[int, tuple[int | None, str]] = {
     0x2B: (None, ""),  # + simple string
     0x2D: (None, ""),  # - error
@@ -440,17 +438,18 @@ class RespReplyDecoder(ReplyDecoderBase):
             raise _Fail(_resp.bad_type_byte(kind))
         limit, message = _LINE_LIMITS[kind]
         if limit is None:
-            limit, message = self.max_line_len, _resp.line_too_long(self.max_line_len)
+            limit = self.max_line_len
         end = buf.find(b"\r\n", max(self._scan, pos + 1))
         if end < 0:
             # Must be O(bytes read): resume at the last byte, a possible "\r".
             self._scan = max(len(buf) - 1, pos + 1)
             content = len(buf) - pos - 1 - (buf[-1] == 0x0D)
-            if content > limit:
-                raise _Fail(message)
+        else:
+            content = end - pos - 1
+        if content > limit:
+            raise _Fail(message or _resp.line_too_long(limit))
+        if end < 0:
             return None
-        if end - pos - 1 > limit:
-            raise _Fail(message)
         self._pos = self._scan = end + 2
         return kind, bytes(buf[pos + 1 : end])
 
@@ -548,7 +547,7 @@ def _big_number(content: bytes) -> BigNumber:
 
 
 #: Line types that are a whole value: type byte -> content -> value.
-_SCALARS = {
+_SCALARS: dict[int, Callable[[bytes], object]] = {
     0x2B: bytes,
     0x2D: RespError,
     0x3A: _integer,
