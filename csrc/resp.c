@@ -1,10 +1,9 @@
 /* resp.c - incremental RESP parsing, see resp.h for the contract.
  *
  * Invariants (both parsers): offsets count from raw.start; done_bytes <=
- * pos <= scan <= buffered bytes (raw.end - raw.start), except that scan may
- * trail pos only between messages; tokens [0, done_tok) describe bytes
- * [0, done_bytes); tokens [done_tok, ntok) belong to the message in
- * progress. Memory only moves in feed (framer growth/compaction) and in
+ * pos <= scan <= buffered bytes (raw.end - raw.start); tokens [0, done_tok)
+ * describe bytes [0, done_bytes); tokens [done_tok, ntok) belong to the
+ * message in progress. Memory only moves in feed (framer growth/compaction) and in
  * drop_done(), and both run only after Python has copied out a batch.
  *
  * Every step function returns 1 (progress: a whole unit parsed), 0 (needs
@@ -19,11 +18,22 @@
 #define MODE_INLINE 1
 #define MODE_MULTIBULK 2
 
-/* Token arrays and reply stacks larger than this are freed once no message
- * is in progress (after one huge message, idle memory goes back). */
+/* Token arrays and reply stacks with room for more items than this are
+ * freed once no message is in progress (after one huge message, idle
+ * memory goes back). */
 #define KEEP_TOKENS 4096
 /* Input buffers larger than this are freed once empty (fn_framer_trim). */
 #define KEEP_BUFFER (64 * 1024)
+
+/* Free an array with room for more than KEEP_TOKENS items (none in use). */
+#define TRIM_ARRAY(arr, cap)            \
+    do {                                \
+        if ((cap) > KEEP_TOKENS) {      \
+            free(arr);                  \
+            (arr) = NULL;               \
+            (cap) = 0;                  \
+        }                               \
+    } while (0)
 
 /* ------------------------------------------------------------------------ */
 /* Shared helpers                                                            */
@@ -72,31 +82,30 @@ static int string2ll(const char *s, size_t slen, int64_t *value)
     return 1;
 }
 
-/* Make room in an array of n items of size bytes for need more: capacity
- * becomes max(2 * cap, n + need, 16), so growth is geometric and driven by
- * what is actually stored (a reservation for a declared count is exact).
- * Returns 0, or -1 when out of memory. */
-static int reserve(void **arr, size_t *cap, size_t n, size_t need, size_t size)
+/* Make room in an array of n items of size bytes (capacity *cap) for need
+ * more: capacity becomes max(2 * cap, n + need, 16), so growth is geometric
+ * and driven by what is actually stored (a reservation for a declared count
+ * is exact). Returns the array, possibly moved, or NULL when out of memory
+ * (arr is then untouched and still the caller's). */
+static void *reserve(void *arr, size_t *cap, size_t n, size_t need, size_t size)
 {
     size_t want, newcap;
     void *na;
 
     if (need > SIZE_MAX / size - n)
-        return -1;
+        return NULL;
     want = n + need;
     if (want <= *cap)
-        return 0;
+        return arr;
     newcap = *cap > SIZE_MAX / size / 2 ? want : *cap * 2;
     if (newcap < want)
         newcap = want;
     if (newcap < 16)
         newcap = 16;
-    na = realloc(*arr, newcap * size);
-    if (!na)
-        return -1;
-    *arr = na;
-    *cap = newcap;
-    return 0;
+    na = realloc(arr, newcap * size);
+    if (na)
+        *cap = newcap;
+    return na;
 }
 
 static size_t buffered_bytes(const fn_framer *raw)
@@ -166,6 +175,7 @@ void fn_resp_req_reset(fn_resp_req *p)
 {
     fn_framer_reset(&p->raw);
     fn_framer_trim(&p->raw, KEEP_BUFFER);
+    TRIM_ARRAY(p->tok, p->tok_cap);
     req_clear(p);
 }
 
@@ -189,11 +199,8 @@ static void req_drop_done(fn_resp_req *p)
     p->pos -= d;
     p->scan -= d;
     p->done_bytes = p->done_tok = 0;
-    if (keep == 0 && p->tok_cap > KEEP_TOKENS) {
-        free(p->tok);
-        p->tok = NULL;
-        p->tok_cap = 0;
-    }
+    if (keep == 0)
+        TRIM_ARRAY(p->tok, p->tok_cap);
     if (buffered_bytes(&p->raw) == 0)
         fn_framer_trim(&p->raw, KEEP_BUFFER);
 }
@@ -216,10 +223,20 @@ size_t fn_resp_req_buffered(const fn_resp_req *p)
     return buffered_bytes(&p->raw) - p->done_bytes;
 }
 
+/* Reserve room for need more request tokens. 0 or FN_RESP_E_NO_MEMORY. */
+static int req_reserve(fn_resp_req *p, size_t need)
+{
+    uint64_t *tok = reserve(p->tok, &p->tok_cap, p->ntok, need, sizeof *tok);
+
+    if (!tok)
+        return FN_RESP_E_NO_MEMORY;
+    p->tok = tok;
+    return 0;
+}
+
 static int push_tok(fn_resp_req *p, uint64_t t)
 {
-    if (p->ntok == p->tok_cap
-        && reserve((void **)&p->tok, &p->tok_cap, p->ntok, 1, sizeof *p->tok) < 0)
+    if (p->ntok == p->tok_cap && req_reserve(p, 1) < 0)
         return FN_RESP_E_NO_MEMORY;
     p->tok[p->ntok++] = t;
     return 0;
@@ -425,9 +442,8 @@ static int parse_multibulk(fn_resp_req *p)
         if (n <= 0)
             return 1;  /* "*0", "*-1": an empty command, skipped */
         /* Never trust a declared count: reserve min(n, FN_RESP_PREALLOC). */
-        if (reserve((void **)&p->tok, &p->tok_cap, p->ntok,
-                    1 + 2 * (size_t)(n < FN_RESP_PREALLOC ? n : FN_RESP_PREALLOC),
-                    sizeof *p->tok) < 0 || push_tok(p, (uint64_t)n) < 0)
+        if (req_reserve(p, 1 + 2 * (size_t)(n < FN_RESP_PREALLOC ? n : FN_RESP_PREALLOC)) < 0
+            || push_tok(p, (uint64_t)n) < 0)
             return FN_RESP_E_NO_MEMORY;
         p->left = n;
     }
@@ -528,6 +544,8 @@ void fn_resp_reply_reset(fn_resp_reply *r)
 {
     fn_framer_reset(&r->raw);
     fn_framer_trim(&r->raw, KEEP_BUFFER);
+    TRIM_ARRAY(r->tok, r->tok_cap);
+    TRIM_ARRAY(r->stack, r->stack_cap);
     reply_clear(r);
 }
 
@@ -558,16 +576,10 @@ static void reply_drop_done(fn_resp_reply *r)
     r->pos -= d;
     r->scan -= d;
     r->done_bytes = r->done_tok = 0;
-    if (keep == 0 && r->tok_cap > KEEP_TOKENS) {
-        free(r->tok);
-        r->tok = NULL;
-        r->tok_cap = 0;
-    }
-    if (r->depth == 0 && r->stack_cap > KEEP_TOKENS) {
-        free(r->stack);
-        r->stack = NULL;
-        r->stack_cap = 0;
-    }
+    if (keep == 0)
+        TRIM_ARRAY(r->tok, r->tok_cap);
+    if (r->depth == 0)
+        TRIM_ARRAY(r->stack, r->stack_cap);
     if (buffered_bytes(&r->raw) == 0)
         fn_framer_trim(&r->raw, KEEP_BUFFER);
 }
@@ -593,10 +605,14 @@ size_t fn_resp_reply_buffered(const fn_resp_reply *r)
 /* Emit one token, unless inside an attribute. 0 or FN_RESP_E_NO_MEMORY. */
 static int emit(fn_resp_reply *r, int type, int64_t a, int64_t b)
 {
+    int64_t *tok;
+
     if (r->skip)
         return 0;
-    if (reserve((void **)&r->tok, &r->tok_cap, r->ntok, 3, sizeof *r->tok) < 0)
+    tok = reserve(r->tok, &r->tok_cap, r->ntok, 3, sizeof *tok);
+    if (!tok)
         return FN_RESP_E_NO_MEMORY;
+    r->tok = tok;
     r->tok[r->ntok++] = type;
     r->tok[r->ntok++] = a;
     r->tok[r->ntok++] = b;
@@ -756,7 +772,9 @@ static int reply_line(fn_resp_reply *r, uint64_t limit, int err, size_t *end)
     return (uint64_t)content > limit ? err : 0;
 }
 
-/* Open an aggregate of n declared elements (pairs for % and |). */
+/* Open an aggregate of n declared elements (pairs for % and |). n <=
+ * max_count, which Python caps at 2^62 - 1 for replies, so the number of
+ * values fits in an int64 token. */
 static int open_aggregate(fn_resp_reply *r, int type, int64_t n)
 {
     uint64_t values = (uint64_t)n * (type == '%' || type == '|' ? 2 : 1);
@@ -768,9 +786,10 @@ static int open_aggregate(fn_resp_reply *r, int type, int64_t n)
         return FN_RESP_E_NO_MEMORY;
     if (values == 0)
         return type == '|' ? 2 : value_done(r);
-    if (r->depth == r->stack_cap
-        && reserve((void **)&r->stack, &r->stack_cap, r->depth, 1, sizeof *r->stack) < 0)
+    f = reserve(r->stack, &r->stack_cap, r->depth, 1, sizeof *f);
+    if (!f)
         return FN_RESP_E_NO_MEMORY;
+    r->stack = f;
     f = &r->stack[r->depth++];
     f->left = values;
     f->type = type;

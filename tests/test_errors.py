@@ -16,6 +16,7 @@ from fastnet import errors
     errors.BadFrameHeader(errors.VarintOverflow("varint overflows 64 bits")),
     errors.VarintTruncated("truncated"),
     errors.ConnectionClosed("closed"),
+    errors.RespProtocolError("Protocol error: expected '$', got '\xff'"),
 ], ids=lambda e: type(e).__name__)
 def test_pickle_and_copy_round_trip(error):
     for clone in (pickle.loads(pickle.dumps(error)), copy.copy(error)):
@@ -32,7 +33,7 @@ def test_messages_name_the_limit():
 
 def test_protocol_errors_are_value_errors_and_fastnet_errors():
     for cls in (errors.FrameTooLarge, errors.LineTooLong, errors.BadFrameHeader,
-                errors.VarintOverlong):
+                errors.VarintOverlong, errors.RespProtocolError):
         assert issubclass(cls, ValueError) and issubclass(cls, errors.ProtocolError)
         assert issubclass(cls, errors.FastnetError)
     assert issubclass(errors.NativeUnavailable, ImportError)

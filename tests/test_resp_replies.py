@@ -327,7 +327,8 @@ def test_declared_size_does_not_allocate(impl, data):
 @pytest.mark.parametrize(
     ("kwargs", "exc"),
     [({"max_bulk_len": -1}, OverflowError), ({"max_depth": 2**31}, OverflowError),
-     ({"max_line_len": 2**63}, OverflowError), ({"max_multibulk_len": None}, TypeError)],
+     ({"max_line_len": 2**63}, OverflowError), ({"max_multibulk_len": 2**62}, OverflowError),
+     ({"max_multibulk_len": None}, TypeError)],
 )
 def test_rejects_bad_limits(impl, kwargs, exc):
     with pytest.raises(exc):

@@ -45,6 +45,9 @@ from ._common import INT64_MAX, INT64_MIN
 LONG_STR_MAX = 20
 #: C's INT_MAX: the most a max_multibulk_len (request) or max_depth may be.
 INT_MAX = 2**31 - 1
+#: The most a reply's max_multibulk_len may be: a map of that many pairs
+#: still counts its values in a signed 64-bit int.
+MAX_PAIRS = 2**62 - 1
 
 
 class NeedData(enum.Enum):

@@ -45,6 +45,7 @@ from .. import _resp
 from .._common import byte_view, check_limit
 from .._resp import (
     INT_MAX,
+    MAX_PAIRS,
     BIG_NUMBER_RE,
     DOUBLE_RE,
     LONG_STR_MAX,
@@ -381,7 +382,7 @@ class RespReplyDecoder(ReplyDecoderBase):
     ) -> None:
         super().__init__()
         self.max_bulk_len = check_limit(max_bulk_len, "max_bulk_len")
-        self.max_multibulk_len = check_limit(max_multibulk_len, "max_multibulk_len")
+        self.max_multibulk_len = check_limit(max_multibulk_len, "max_multibulk_len", MAX_PAIRS)
         self.max_line_len = check_limit(max_line_len, "max_line_len")
         self.max_depth = check_limit(max_depth, "max_depth", INT_MAX)
         self._buf = bytearray()  # starts at the reply in progress
