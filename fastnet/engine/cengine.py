@@ -9,7 +9,10 @@ Waking up: ``run()`` sleeps in ``epoll_wait`` with no timeout. ``stop()``
 writes to an eventfd that the C loop watches (``fn_loop_set_waker``), so it
 returns at once, from any thread or a signal handler; the eventfd lives as
 long as this object, so a late ``stop()`` never writes to a reused fd.
-Under asyncio, ``stop()`` resolves a future with ``call_soon_threadsafe``.
+Under asyncio, ``stop()`` resolves a future with ``call_soon_threadsafe``,
+and idle connections are reported by a round that one asyncio timer, at the
+idle deadline of the connection quiet for longest, asks for (the epoll fd
+says nothing when nothing arrives).
 
 Errors: C returns ``-errno``; it becomes :class:`~fastnet.errors.EngineError`.
 ``send``/``write``/``peer`` on a connection that is closed or unknown raise
@@ -143,6 +146,8 @@ class CEngine(Engine):
         self._done: Optional[asyncio.Future[None]] = None
         self._round_scheduled = False
         self._flush_scheduled = False
+        self._idle_timer: Optional[asyncio.TimerHandle] = None  # under run_async
+        self._idle_on = False                           # an idle timeout is set
         self._dispatching = False
         self._paused: set[int] = set()                  # paused by the handler
         # Events C produced after their connection was paused mid-batch,
@@ -165,6 +170,7 @@ class CEngine(Engine):
             })
             if spec.tcp_keepalive is not None:
                 idle, interval, count = spec.tcp_keepalive
+                opts.keepalive = 1
                 opts.keepalive_idle = idle
                 opts.keepalive_interval = interval
                 opts.keepalive_count = count
@@ -274,6 +280,11 @@ class CEngine(Engine):
         if self._loop is None:
             raise _error(errnos.EBADF)
         lib.fn_loop_set_idle_timeout(self._loop, ms)
+        self._idle_on = ms > 0
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        self._arm_idle_timer()
 
     def output_size(self, conn: int) -> int:
         """Bytes queued for output on a connection (0 if it is gone)."""
@@ -438,6 +449,9 @@ class CEngine(Engine):
             await self._done
         finally:
             self._timers_from_asyncio()
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+                self._idle_timer = None
             aio.remove_reader(fd)
             self._aio = None
             self._running = False
@@ -459,6 +473,23 @@ class CEngine(Engine):
         lib.fn_loop_flush(loop)
         if lib.fn_loop_has_pending(loop):
             self._schedule_round()
+        self._arm_idle_timer()
+
+    def _arm_idle_timer(self) -> None:
+        """Under asyncio: keep one timer pending at the idle head's deadline.
+        That deadline only moves later (reads and reports move connections
+        to the tail, new ones join it), so a pending timer is never late;
+        one that fires early costs a round that finds nothing and re-arms."""
+        aio, loop = self._aio, self._loop
+        if not self._idle_on or aio is None or loop is None or self._idle_timer is not None:
+            return
+        ms = lib.fn_loop_idle_wait_ms(loop)
+        if ms >= 0:
+            self._idle_timer = aio.call_later(ms / 1000, self._on_idle_timer)
+
+    def _on_idle_timer(self) -> None:
+        self._idle_timer = None
+        self._on_readable()  # the poll reports what expired, then re-arms
 
     def _schedule_round(self) -> None:
         if self._aio is not None and not self._round_scheduled:
