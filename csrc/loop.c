@@ -228,7 +228,7 @@ static void set_int_opt(int fd, int level, int name, int value)
 static void tune_socket(int fd, const fn_conn_opts *o)
 {
     set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
-    if (o->keepalive_idle || o->keepalive_interval || o->keepalive_count) {
+    if (o->keepalive) {
         set_int_opt(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
         if (o->keepalive_idle)
             set_int_opt(fd, IPPROTO_TCP, TCP_KEEPIDLE, o->keepalive_idle);
@@ -1281,6 +1281,11 @@ void fn_loop_set_idle_timeout(fn_loop *loop, uint64_t ms)
 {
     if (loop)
         loop->idle_ns = ms > UINT64_MAX / 1000000u ? UINT64_MAX / 2 : ms * 1000000u;
+}
+
+int fn_loop_idle_wait_ms(fn_loop *loop)
+{
+    return loop ? idle_wait_ms(loop, -1) : -1;
 }
 
 int fn_loop_conn_fd(const fn_loop *loop, uint64_t conn)

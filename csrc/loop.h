@@ -75,9 +75,10 @@ typedef struct fn_conn_opts {
     int echo;           /* 1: echo every message in C */
     size_t high_water;  /* stop reading above this many queued output bytes */
     size_t low_water;   /* resume reading at or below this */
-    int keepalive_idle;     /* TCP keep-alive (SO_KEEPALIVE): seconds idle before */
-    int keepalive_interval; /* the first probe, seconds between probes, and probes */
-    int keepalive_count;    /* unanswered before the kernel resets; 0 0 0: off */
+    int keepalive;          /* 1: TCP keep-alive (SO_KEEPALIVE), with: seconds idle */
+    int keepalive_idle;     /* before the first probe, seconds between probes, and */
+    int keepalive_interval; /* probes unanswered before the kernel resets (each 0: */
+    int keepalive_count;    /* the kernel's default) */
 } fn_conn_opts;
 
 typedef struct fn_loop_stats {
@@ -153,6 +154,10 @@ void fn_loop_get_stats(const fn_loop *loop, fn_loop_stats *out);
  * expire, not with the connections that are open. epoll_wait sleeps no
  * longer than until the head's deadline. Closing connections are exempt. */
 void fn_loop_set_idle_timeout(fn_loop *loop, uint64_t ms);
+/* Milliseconds (rounded up) until the idle deadline of the connection quiet
+ * for longest, 0 if it has passed, -1 if there is none: for a caller that
+ * sleeps outside fn_loop_poll (asyncio), so it polls in time to report it. */
+int fn_loop_idle_wait_ms(fn_loop *loop);
 /* The connection's socket, for getsockopt/setsockopt, or -EBADF. */
 int fn_loop_conn_fd(const fn_loop *loop, uint64_t conn);
 /* cdef: end */

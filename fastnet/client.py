@@ -11,6 +11,7 @@ is exactly what the servers expect.
 from __future__ import annotations
 
 import socket
+import time
 from typing import Optional
 
 from . import codec, limits
@@ -67,24 +68,37 @@ class Client:
     def recv(self) -> bytes:
         """Return the next whole message (raw protocol: the next bytes that
         arrive). Raises ConnectionClosed if the peer closes first, and the
-        codec's ProtocolError if the peer's framing is bad."""
+        codec's ProtocolError if the peer's framing is bad. On a protocol
+        with a probe, the socket's timeout bounds the whole call: answering
+        the server's probes does not extend it."""
         if self._decoder is None:
             data = self.sock.recv(_RECV_CHUNK)
             if not data:
                 raise ConnectionClosed("connection closed by peer")
             return data
-        while True:
-            message = self._decoder.next_message()
-            if message is not None:
-                if self._probe is not None and message == self._probe:
-                    self.send(self._probe_reply)  # keep-alive: answer, keep waiting
-                    continue
-                return message
-            data = self.sock.recv(_RECV_CHUNK)
-            if not data:
-                raise ConnectionClosed(
-                    f"connection closed by peer ({self._decoder.buffered} bytes of a partial message)")
-            self._decoder.feed(data)
+        timeout = self.sock.gettimeout()
+        deadline = time.monotonic() + timeout if self._probe is not None and timeout else None
+        try:
+            while True:
+                message = self._decoder.next_message()
+                if message is not None:
+                    if self._probe is not None and message == self._probe:
+                        self.send(self._probe_reply)  # keep-alive: answer, keep waiting
+                        continue
+                    return message
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise socket.timeout("timed out")
+                    self.sock.settimeout(remaining)
+                data = self.sock.recv(_RECV_CHUNK)
+                if not data:
+                    raise ConnectionClosed(
+                        f"connection closed by peer ({self._decoder.buffered} bytes of a partial message)")
+                self._decoder.feed(data)
+        finally:
+            if deadline is not None:
+                self.sock.settimeout(timeout)
 
     def recv_exactly(self, n: int) -> bytes:
         """Raw protocol: return exactly n bytes."""

@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from typing import Any, Callable, Iterator
 
 import pytest
@@ -22,7 +23,7 @@ from fastnet import codec, limits
 from fastnet.engine import CloseReason, ConnSpec, Engine, Listener, engine_class
 from fastnet.errors import EngineError, FrameTooLarge, ProtocolError
 
-ENGINES = ["python", "threaded"]
+ENGINES = ["c", "python", "threaded"]
 GUARD = 30.0  # seconds: a failure guard only
 
 pytestmark = pytest.mark.parametrize("name", ENGINES)
@@ -38,6 +39,7 @@ class Recorder:
         self.cond = threading.Condition()
         # Default reactions: messages are not answered, EOF and protocol
         # errors close the connection.
+        self.accept_hook: Callable[[int, Listener], None] = lambda conn, listener: None
         self.message_hook: Callable[[int, bytes], None] = lambda conn, m: None
         self.connected_hook: Callable[[int], None] = lambda conn: None
         self.eof_hook: Callable[[int], None] = lambda conn: self.engine.close(conn)
@@ -50,6 +52,7 @@ class Recorder:
 
     def on_accept(self, conn: int, listener: Listener) -> None:
         self._record("accept", conn, listener.id)
+        self.accept_hook(conn, listener)
 
     def on_connected(self, conn: int) -> None:
         self._record("connected", conn)
@@ -69,6 +72,24 @@ class Recorder:
 
     def on_close(self, conn: int, reason: CloseReason, errno_: int) -> None:
         self._record("close", conn, reason, errno_)
+
+    def on_idle(self, conn: int, silent: float) -> None:
+        # With the moment it was reported, to compare with the test's clock.
+        self._record("idle", conn, silent, time.monotonic())
+
+    def idle_reports(self, conn: int) -> list[tuple[Any, ...]]:
+        return [e for e in self.of("idle") if e[1] == conn]
+
+    def accepted_on(self, listener: Listener) -> int:
+        """The id of the (first) connection accepted on listener."""
+        found: list[int] = []
+
+        def seen() -> bool:
+            found[:] = [e[1] for e in self.events if e[0] == "accept" and e[2] == listener.id]
+            return bool(found)
+
+        self.wait_for(seen, f"an accept on listener {listener.id}")
+        return found[0]
 
     def of(self, kind: str) -> list[tuple[Any, ...]]:
         with self.cond:
@@ -454,18 +475,29 @@ def test_ids_are_never_reused(name, rec):
     assert rec.engine.stats()["open"] == 0
 
 
+def runs_inside_asyncio(name: str, engine: Engine) -> bool:
+    """True for the engines with run_async; on the threaded engine, check
+    that it refuses as documented (NotImplementedError) and return False."""
+    if name != "threaded":
+        return True
+    with pytest.raises(NotImplementedError, match="cannot run inside asyncio"):
+        asyncio.run(engine.run_async())
+    return False
+
+
 def test_run_async_inside_asyncio(name, rec):
-    if type(rec.engine).run_async is Engine.run_async:
-        pytest.skip(f"the {name} engine does not run inside asyncio")
+    if not runs_inside_asyncio(name, rec.engine):
+        return
 
     def on_message(conn: int, message: bytes) -> None:
         # Reply now, and again later from a task: output sent outside a
-        # poll round must be flushed too.
+        # poll round is written once flush_soon() asks for it.
         rec.engine.send(conn, b"now " + message)
 
         async def later() -> None:
             await asyncio.sleep(0)
             rec.engine.send(conn, b"later " + message)
+            rec.engine.flush_soon()
 
         asyncio.get_running_loop().create_task(later())
 
@@ -593,3 +625,270 @@ def test_out_of_descriptors_pauses_accepting_until_a_close(name):
     # One warning per time the listener ran out (not one per poll or retry).
     assert 1 <= len(warnings) <= 8, warnings
     assert "Too many open files" in warnings[0]
+
+
+# -- idle reports ---------------------------------------------------------------
+
+IDLE = 0.2   # seconds of silence: configuration, not a speed assertion
+MS = 0.002   # the C engine reports whole milliseconds
+
+
+def test_idle_is_reported_after_the_timeout_and_again_after_another(name, rec):
+    rec.engine.set_idle_timeout(IDLE)
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec())
+    with running(rec.engine), client(listener.port):
+        conn = rec.accepted_on(listener)
+        rec.wait_for(lambda: len(rec.idle_reports(conn)) >= 2, "two idle reports")
+        first, second = rec.idle_reports(conn)[:2]
+    assert IDLE - MS <= first[2] < GUARD           # counted from the accept
+    assert second[2] - first[2] >= IDLE - MS       # one more timeout of silence
+
+
+def test_a_read_resets_the_idle_clock(name, rec):
+    rec.engine.set_idle_timeout(IDLE)
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec())
+    with running(rec.engine), client(listener.port) as c:
+        conn = rec.accepted_on(listener)
+        rec.wait_for(lambda: rec.idle_reports(conn), "the first idle report")
+        sent_at = time.monotonic()
+        c.sendall(b"x")
+        rec.wait_event("message", conn)
+
+        def counted_from_the_byte() -> bool:
+            # Without the reset, silence would count from the accept, at
+            # least IDLE before sent_at. (Reports collected before the read
+            # may still be delivered after it on the threaded engine.)
+            return any(at >= sent_at and IDLE - MS <= silent <= at - sent_at + 0.001
+                       for _, _, silent, at in rec.idle_reports(conn))
+
+        rec.wait_for(counted_from_the_byte, "an idle report counted from the byte")
+
+
+def small_window_client(port: int) -> socket.socket:
+    """A client whose receive window stays small: output to it backs up."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    sock.settimeout(GUARD)
+    sock.connect(("127.0.0.1", port))
+    return sock
+
+
+def test_a_closing_connection_is_not_reported_idle(name, rec):
+    def on_message(conn: int, message: bytes) -> None:
+        # Close gracefully, then queue more than the sockets hold: the close
+        # cannot finish while the peer reads nothing (on the threaded
+        # engine this thread blocks in the write), so it stays closing.
+        rec.engine.set_idle_timeout(IDLE)
+        rec.engine.close(conn)
+        rec.engine.write(conn, b"f" * (16 << 20))
+
+    rec.message_hook = on_message
+    flood_listener = rec.engine.listen("127.0.0.1", 0, ConnSpec())
+    quiet_listener = rec.engine.listen("127.0.0.1", 0, ConnSpec())
+    with running(rec.engine), small_window_client(flood_listener.port) as flood:
+        flood.sendall(b"close and flood me")
+        _, closing, _ = rec.wait_event("message")
+        with client(quiet_listener.port):
+            quiet = rec.accepted_on(quiet_listener)
+            # Three reports of the quiet one: time enough for the other.
+            rec.wait_for(lambda: len(rec.idle_reports(quiet)) >= 3, "three idle reports")
+        assert rec.idle_reports(closing) == []
+        assert [e for e in rec.of("close") if e[1] == closing] == []   # still closing
+
+
+def test_idle_reports_under_run_async(name, rec):
+    if not runs_inside_asyncio(name, rec.engine):
+        return
+    rec.engine.set_idle_timeout(IDLE)
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec())
+
+    async def main() -> None:
+        task = asyncio.get_running_loop().create_task(rec.engine.run_async())
+        _, writer = await asyncio.open_connection("127.0.0.1", listener.port)
+        # Nothing else happens on the loop: only the engine's idle timer
+        # can produce these.
+        while len(rec.of("idle")) < 2:
+            await asyncio.sleep(0.01)
+        writer.close()
+        rec.engine.stop()
+        await task
+
+    asyncio.run(asyncio.wait_for(main(), GUARD))
+    (_, conn, _), = rec.of("accept")
+    first, second = rec.idle_reports(conn)[:2]
+    assert IDLE - MS <= first[2] < GUARD
+    assert second[2] - first[2] >= IDLE - MS
+
+
+# -- timers ---------------------------------------------------------------------
+
+def test_call_later_runs_in_order_on_the_engine_thread_and_cancel_works(name, rec, caplog):
+    engine = rec.engine
+    ran: list[tuple[str, threading.Thread]] = []
+    done = threading.Event()
+
+    def mark(tag: str) -> Callable[[], None]:
+        return lambda: ran.append((tag, threading.current_thread()))
+
+    def chain() -> None:
+        mark("c")()
+        engine.call_later(0.05, lambda: (mark("d")(), done.set()))  # from a timer
+
+    def boom() -> None:
+        raise RuntimeError("a timer bug")
+
+    engine.call_later(0.15, mark("b"))
+    engine.call_later(0.05, mark("a"))
+    engine.call_later(0.1, mark("cancelled")).cancel()
+    engine.call_later(0.12, boom)     # logged; the others still run
+    engine.call_later(0.2, chain)
+    with running(engine) as thread:
+        assert done.wait(GUARD), "the timers did not all run"
+    assert [tag for tag, _ in ran] == ["a", "b", "c", "d"]
+    assert all(t is thread for _, t in ran)
+    assert any("timer callback" in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def test_call_soon_threadsafe_wakes_a_sleeping_run(name, rec):
+    engine = rec.engine
+    ran: list[tuple[str, threading.Thread]] = []
+    done = threading.Event()
+
+    def soon() -> None:
+        ran.append(("soon", threading.current_thread()))
+        # A timer set while run() has no deadline must shorten its sleep.
+        engine.call_later(0.05, lambda: (ran.append(("later", threading.current_thread())),
+                                         done.set()))
+
+    with running(engine) as thread:
+        time.sleep(0.1)  # let run() reach its sleep (not needed for correctness)
+        engine.call_soon_threadsafe(soon)
+        assert done.wait(GUARD), "call_soon_threadsafe did not wake run()"
+    assert ran == [("soon", thread), ("later", thread)]
+
+
+def test_timers_under_run_async(name, rec):
+    if not runs_inside_asyncio(name, rec.engine):
+        return
+    engine = rec.engine
+    ran: list[tuple[str, threading.Thread]] = []
+
+    def mark(tag: str) -> Callable[[], None]:
+        return lambda: ran.append((tag, threading.current_thread()))
+
+    engine.call_later(0.05, mark("set before run_async"))
+    engine.call_later(0.02, mark("cancelled")).cancel()
+
+    async def main() -> None:
+        task = asyncio.get_running_loop().create_task(engine.run_async())
+        await asyncio.sleep(0)  # run_async has started: asyncio runs the timers now
+        engine.call_later(0.1, mark("set under run_async"))
+        engine.call_later(0.01, mark("cancelled")).cancel()
+        other = threading.Thread(target=engine.call_soon_threadsafe, args=(mark("threadsafe"),))
+        other.start()
+        while len(ran) < 3:
+            await asyncio.sleep(0.01)
+        other.join(GUARD)
+        engine.stop()
+        await task
+
+    asyncio.run(asyncio.wait_for(main(), GUARD))
+    timers = [tag for tag, _ in ran if tag != "threadsafe"]
+    assert timers == ["set before run_async", "set under run_async"]
+    assert sorted(tag for tag, _ in ran) == sorted(timers + ["threadsafe"])
+    assert all(t is threading.main_thread() for _, t in ran)
+
+
+# -- socket options ---------------------------------------------------------------
+
+def socket_options(engine: Engine, conn: int) -> tuple[int, int, int, int]:
+    """SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT of a connection."""
+    with socket.socket(fileno=os.dup(engine.fileno(conn))) as sock:
+        return (sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+                sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+                sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+                sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT))
+
+
+def test_fileno_and_tcp_keepalive(name, rec):
+    with socket.socket() as fresh:
+        defaults = (fresh.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+                    fresh.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+                    fresh.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT))
+    options: dict[int, tuple[int, int, int, int]] = {}
+    gone: list[int] = []
+
+    def record(conn: int) -> None:
+        options[conn] = socket_options(rec.engine, conn)  # on the engine's thread
+
+    def on_close(conn: int) -> None:
+        try:
+            rec.engine.fileno(conn)
+        except EngineError as exc:
+            gone.append(exc.errno)
+
+    rec.message_hook = lambda conn, m: (record(conn), rec.engine.send(conn, b"ok"))
+    rec.connected_hook = lambda conn: (record(conn), rec.engine.close(conn))
+    specs = {"plain": ConnSpec(), "set": ConnSpec(tcp_keepalive=(7, 3, 4)),
+             "defaults": ConnSpec(tcp_keepalive=(0, 0, 0)),
+             "some": ConnSpec(tcp_keepalive=(0, 9, 0))}
+    listeners = {key: rec.engine.listen("127.0.0.1", 0, spec) for key, spec in specs.items()}
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        outgoing = rec.engine.connect("127.0.0.1", server.getsockname()[1],
+                                      ConnSpec(tcp_keepalive=(5, 2, 6)))
+        with running(rec.engine):
+            server.accept()[0].close()
+            for key, listener in listeners.items():
+                with client(listener.port) as c:
+                    c.sendall(b"x")
+                    assert recv_exactly(c, 2) == b"ok"
+                conn = rec.accepted_on(listener)
+                rec.wait_event("close", conn)
+                on_close(conn)
+            rec.wait_event("close", outgoing)
+    accepted = {key: options[rec.accepted_on(listener)] for key, listener in listeners.items()}
+    assert accepted["plain"][0] == 0
+    assert accepted["set"] == (1, 7, 3, 4)
+    assert accepted["defaults"] == (1, *defaults)
+    assert accepted["some"] == (1, defaults[0], 9, defaults[2])
+    assert options[outgoing] == (1, 5, 2, 6)
+    assert gone == [errno.EBADF] * len(listeners)
+    with pytest.raises(EngineError) as info:
+        rec.engine.fileno(12345)
+    assert info.value.errno == errno.EBADF
+
+
+# -- pausing in on_accept -------------------------------------------------------
+
+def test_a_connection_paused_in_on_accept_is_not_read_until_resumed(name, rec):
+    """A server's backlog: nothing may be read from a waiting connection."""
+    waiting_listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="line"))
+    control = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="line"))
+
+    def on_accept(conn: int, listener: Listener) -> None:
+        if listener.id == waiting_listener.id:
+            rec.engine.pause_reading(conn)
+
+    def on_message(conn: int, message: bytes) -> None:
+        if message.startswith(b"resume "):
+            rec.engine.pause_reading(int(message.split()[1]), False)
+        rec.engine.send(conn, b"ok " + message)
+
+    rec.accept_hook = on_accept
+    rec.message_hook = on_message
+    with running(rec.engine), client(waiting_listener.port) as waiting:
+        waiting.sendall(b"early\r\n")
+        conn = rec.accepted_on(waiting_listener)
+        with client(control.port) as ctl:
+            sent = 0
+            for i in range(20):   # many rounds of the engine meanwhile
+                line = b"ping %d\r\n" % i
+                ctl.sendall(line)
+                sent += len(line)
+                assert recv_messages(ctl, "line", 1) == [b"ok " + line[:-2]]
+            assert rec.engine.stats()["bytes_in"] == sent
+            assert [e for e in rec.of("message") if e[1] == conn] == []
+            resume = b"resume %d\r\n" % conn
+            ctl.sendall(resume)
+            assert recv_messages(waiting, "line", 1) == [b"ok early"]
+            assert rec.engine.stats()["bytes_in"] == sent + len(resume) + len(b"early\r\n")

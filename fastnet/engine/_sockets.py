@@ -20,6 +20,9 @@ RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.EN
 
 _LINGER_ABORT = struct.pack("ii", 1, 0)
 
+#: In the order of ConnSpec.tcp_keepalive: (idle, interval, count).
+_KEEPALIVE_OPTIONS = (socket.TCP_KEEPIDLE, socket.TCP_KEEPINTVL, socket.TCP_KEEPCNT)
+
 
 def sockaddr(host: str, port: int) -> tuple[socket.AddressFamily, tuple[Any, ...]]:
     """Resolve a numeric IPv4/IPv6 host (no DNS) to (family, address)."""
@@ -47,12 +50,20 @@ def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
-def set_nodelay(sock: socket.socket) -> None:
-    """Disable Nagle: replies are already batched by the engine."""
+def tune(sock: socket.socket, spec: ConnSpec) -> None:
+    """Options every established connection gets (accepted, or connected),
+    as csrc/loop.c's tune_socket: TCP_NODELAY (replies are already batched
+    by the engine) and, if the spec asks, the kernel's TCP keep-alive. Best
+    effort: the peer may already have reset the connection."""
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if spec.tcp_keepalive is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            for option, value in zip(_KEEPALIVE_OPTIONS, spec.tcp_keepalive):
+                if value:  # 0 keeps the kernel's default
+                    sock.setsockopt(socket.IPPROTO_TCP, option, value)
     except OSError:
-        pass  # the peer may already have reset the connection
+        pass
 
 
 def set_abort_linger(sock: socket.socket) -> None:

@@ -9,7 +9,10 @@ Waking up: ``run()`` sleeps in ``epoll_wait`` with no timeout. ``stop()``
 writes to an eventfd that the C loop watches (``fn_loop_set_waker``), so it
 returns at once, from any thread or a signal handler; the eventfd lives as
 long as this object, so a late ``stop()`` never writes to a reused fd.
-Under asyncio, ``stop()`` resolves a future with ``call_soon_threadsafe``.
+Under asyncio, ``stop()`` resolves a future with ``call_soon_threadsafe``,
+and idle connections are reported by a round that one asyncio timer, at the
+idle deadline of the connection quiet for longest, asks for (the epoll fd
+says nothing when nothing arrives).
 
 Errors: C returns ``-errno``; it becomes :class:`~fastnet.errors.EngineError`.
 ``send``/``write``/``peer`` on a connection that is closed or unknown raise
@@ -17,10 +20,17 @@ Errors: C returns ``-errno``; it becomes :class:`~fastnet.errors.EngineError`.
 Output queued on a closing connection goes out before it closes (an error
 reply from ``on_protocol_error``, say). Handler exceptions are logged (``fastnet.engine``) and the batch
 goes on, as asyncio does with callbacks.
+
+Pausing in the middle of a batch: C frames a whole read at once, so when a
+handler pauses a connection, its later events in the same batch (messages,
+EOF, a framing error) already exist. They are held here, in order, and
+dispatched first once it is resumed (C holds what it has not framed yet), so
+a pause stops delivery at once, as on the Python engines.
 """
 from __future__ import annotations
 
 import asyncio
+import collections
 import errno as errnos
 import logging
 import os
@@ -61,6 +71,7 @@ _EV_ERROR = lib.FN_EV_ERROR
 _EV_CLOSED = lib.FN_EV_CLOSED
 _EV_LISTEN_ERROR = lib.FN_EV_LISTEN_ERROR
 _EV_IDLE = lib.FN_EV_IDLE
+_HOLDABLE = (_EV_MESSAGE, _EV_EOF, _EV_ERROR)  # held while their connection is paused
 
 #: Default size of the event array one poll fills.
 DEFAULT_MAX_EVENTS = 1024
@@ -135,6 +146,14 @@ class CEngine(Engine):
         self._done: Optional[asyncio.Future[None]] = None
         self._round_scheduled = False
         self._flush_scheduled = False
+        self._idle_timer: Optional[asyncio.TimerHandle] = None  # under run_async
+        self._idle_on = False                           # an idle timeout is set
+        self._dispatching = False
+        self._paused: set[int] = set()                  # paused by the handler
+        # Events C produced after their connection was paused mid-batch,
+        # in order (see the module docstring); usually empty.
+        self._held: dict[int, collections.deque[tuple[int, Any]]] = {}
+        self._released: list[int] = []                  # resumed with events held
 
     # -- setup -------------------------------------------------------------
 
@@ -151,6 +170,7 @@ class CEngine(Engine):
             })
             if spec.tcp_keepalive is not None:
                 idle, interval, count = spec.tcp_keepalive
+                opts.keepalive = 1
                 opts.keepalive_idle = idle
                 opts.keepalive_interval = interval
                 opts.keepalive_count = count
@@ -214,14 +234,27 @@ class CEngine(Engine):
         """Close gracefully (flush first) or with a reset; ``on_close``
         follows. Does nothing for a connection already closing or gone."""
         lib.fn_loop_close(self._loop, conn, 1 if abort else 0)
+        held = self._held.pop(conn, None)
+        if held:
+            held.clear()  # undelivered input is dropped, as in C
         self._kick()
 
     def pause_reading(self, conn: int, paused: bool = True) -> None:
         """Stop (or resume) reading, and delivering already buffered
         messages. Does nothing for a connection that is gone."""
-        lib.fn_loop_pause(self._loop, conn, 1 if paused else 0)
-        if not paused:
-            self._kick()
+        if lib.fn_loop_pause(self._loop, conn, 1 if paused else 0) < 0:
+            return
+        if paused:
+            self._paused.add(conn)
+            if self._dispatching:
+                self._held.setdefault(conn, collections.deque())
+            return
+        self._paused.discard(conn)
+        if self._held.get(conn):
+            self._released.append(conn)
+            if not self._dispatching:
+                self._wake()  # a round to dispatch them, with nothing new to read
+        self._kick()
 
     def peer(self, conn: int) -> tuple[str, int]:
         """The remote (host, port) of a connection."""
@@ -247,6 +280,11 @@ class CEngine(Engine):
         if self._loop is None:
             raise _error(errnos.EBADF)
         lib.fn_loop_set_idle_timeout(self._loop, ms)
+        self._idle_on = ms > 0
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        self._arm_idle_timer()
 
     def output_size(self, conn: int) -> int:
         """Bytes queued for output on a connection (0 if it is gone)."""
@@ -268,21 +306,60 @@ class CEngine(Engine):
     # -- dispatch (the hot path) ---------------------------------------------
 
     def _dispatch(self, n: int) -> None:
-        """Call the handler for evs[0..n). Aliases in locals on purpose."""
+        """Call the handler for evs[0..n), after the events held for
+        connections resumed since. Aliases in locals on purpose."""
         evs = self._evs
         handler = self.handler
         on_message = handler.on_message
         unpack = ffi.unpack
-        for i in range(n):
-            ev = evs[i]
-            t = ev.type
-            try:
-                if t == _EV_MESSAGE:
-                    on_message(ev.conn, unpack(ev.data, ev.len))
-                else:
-                    self._dispatch_other(handler, ev, t)
-            except Exception:
-                log.exception("handler failed on event %d of connection %d", t, ev.conn)
+        held = self._held
+        self._dispatching = True
+        try:
+            if self._released:
+                self._release_held()
+            for i in range(n):
+                ev = evs[i]
+                t = ev.type
+                try:
+                    if held and ev.conn in held and t in _HOLDABLE:
+                        held[ev.conn].append((t, unpack(ev.data, ev.len) if t == _EV_MESSAGE
+                                              else self._error_of(ev) if t == _EV_ERROR else None))
+                    elif t == _EV_MESSAGE:
+                        on_message(ev.conn, unpack(ev.data, ev.len))
+                    else:
+                        self._dispatch_other(handler, ev, t)
+                except Exception:
+                    log.exception("handler failed on event %d of connection %d", t, ev.conn)
+            if self._released:
+                self._release_held()
+        finally:
+            self._dispatching = False
+        if held:
+            for conn in [conn for conn, events in held.items() if not events]:
+                del held[conn]
+
+    def _release_held(self) -> None:
+        """Dispatch the events held for resumed connections, in order, until
+        one is paused again (or closed: close() empties its queue)."""
+        released, self._released = self._released, []
+        handler = self.handler
+        for conn in released:
+            events = self._held.get(conn)
+            while events and conn not in self._paused:
+                t, payload = events.popleft()
+                try:
+                    if t == _EV_MESSAGE:
+                        handler.on_message(conn, payload)
+                    elif t == _EV_EOF:
+                        handler.on_eof(conn)
+                    else:
+                        handler.on_protocol_error(conn, payload)
+                except Exception:
+                    log.exception("handler failed on event %d of connection %d", t, conn)
+
+    def _error_of(self, ev: Any) -> ProtocolError:
+        spec = self._conns.get(ev.conn)
+        return _protocol_error(ev.code, ev.value, spec.max_size if spec is not None else 0)
 
     def _dispatch_other(self, handler: EngineHandler, ev: Any, t: int) -> None:
         conn = ev.conn
@@ -292,6 +369,8 @@ class CEngine(Engine):
             handler.on_accept(conn, self._listeners[lid])
         elif t == _EV_CLOSED:
             self._conns.pop(conn, None)
+            self._paused.discard(conn)
+            self._held.pop(conn, None)
             handler.on_close(conn, _REASONS[ev.code], ev.value)
         elif t == _EV_CONNECTED:
             handler.on_connected(conn)
@@ -300,9 +379,7 @@ class CEngine(Engine):
         elif t == _EV_IDLE:
             handler.on_idle(conn, ev.value / 1000)
         elif t == _EV_ERROR:
-            spec = self._conns.get(conn)
-            limit = spec.max_size if spec is not None else 0
-            handler.on_protocol_error(conn, _protocol_error(ev.code, ev.value, limit))
+            handler.on_protocol_error(conn, self._error_of(ev))
         elif t == _EV_LISTEN_ERROR:
             err = ev.value
             log.warning("listener %d: accept failed: %s (%s); not accepting until a "
@@ -318,7 +395,7 @@ class CEngine(Engine):
         n = lib.fn_loop_poll(self._loop, self._evs, self._max_events, timeout_ms)
         if n < 0:
             raise _error(-n)
-        if n:
+        if n or self._released:
             self._dispatch(n)
         self._run_callbacks()
         lib.fn_loop_flush(self._loop)
@@ -341,7 +418,7 @@ class CEngine(Engine):
                 timeout = next_timeout()
                 n = poll(loop, evs, max_events,
                          -1 if timeout is None else int(timeout * 1000 + 0.999))
-                if n > 0:
+                if n > 0 or (n == 0 and self._released):
                     dispatch(n)
                 elif n < 0:
                     raise _error(-n)
@@ -372,6 +449,9 @@ class CEngine(Engine):
             await self._done
         finally:
             self._timers_from_asyncio()
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+                self._idle_timer = None
             aio.remove_reader(fd)
             self._aio = None
             self._running = False
@@ -385,7 +465,7 @@ class CEngine(Engine):
         if loop is None or self._stopping:
             return
         n = lib.fn_loop_poll(loop, self._evs, self._max_events, 0)
-        if n > 0:
+        if n > 0 or (n == 0 and self._released):
             self._dispatch(n)
         elif n < 0:
             self._fail(_error(-n))
@@ -393,6 +473,23 @@ class CEngine(Engine):
         lib.fn_loop_flush(loop)
         if lib.fn_loop_has_pending(loop):
             self._schedule_round()
+        self._arm_idle_timer()
+
+    def _arm_idle_timer(self) -> None:
+        """Under asyncio: keep one timer pending at the idle head's deadline.
+        That deadline only moves later (reads and reports move connections
+        to the tail, new ones join it), so a pending timer is never late;
+        one that fires early costs a round that finds nothing and re-arms."""
+        aio, loop = self._aio, self._loop
+        if not self._idle_on or aio is None or loop is None or self._idle_timer is not None:
+            return
+        ms = lib.fn_loop_idle_wait_ms(loop)
+        if ms >= 0:
+            self._idle_timer = aio.call_later(ms / 1000, self._on_idle_timer)
+
+    def _on_idle_timer(self) -> None:
+        self._idle_timer = None
+        self._on_readable()  # the poll reports what expired, then re-arms
 
     def _schedule_round(self) -> None:
         if self._aio is not None and not self._round_scheduled:
@@ -460,7 +557,14 @@ class CEngine(Engine):
         if self._running:
             self.stop()
             return
-        self._final_stats = self.stats()
+        self._final_stats = stats = self.stats()
+        # fn_loop_free closes what is open: count it as closed, as the
+        # Python engines do (their on_close(ABORT) follows below too).
+        stats["closed"] += stats["open"]
+        stats["open"] = 0
+        self._held.clear()
+        self._released.clear()
+        self._paused.clear()
         self._loop = None
         ffi.release(loop)  # fn_loop_free, now rather than at GC
         conns = list(self._conns)

@@ -19,18 +19,38 @@ re-entrant. As on the C engine (and as asyncio does with callbacks), an
 exception that escapes a handler callback is logged (``fastnet.engine``) and
 the round goes on.
 
-``send``/``write``/``peer`` on a connection that is closed or unknown raise
-``EngineError(EBADF)``; ``close``/``pause_reading`` on one do nothing. Output
-queued on a connection that is closing gracefully still goes out first.
+``send``/``write``/``peer``/``fileno`` on a connection that is closed or
+unknown raise ``EngineError(EBADF)``; ``close``/``pause_reading`` on one do
+nothing. Output queued on a connection that is closing gracefully still goes
+out first.
+
+Idle detection (``set_idle_timeout``, ``on_idle``) follows csrc/loop.h and
+costs what it costs there. Every open, non-closing connection sits in one
+OrderedDict, oldest activity first, valued with its idle mark (its last byte,
+its accept or connect, or its last report). A read moves the connection to
+the end, O(1); marks come from a clock that never goes back, so the dict
+stays in deadline order and a check looks only at its head: the cost grows
+with the connections that expire, never with the connections that are open
+(10,000 quiet connections cost nothing until their deadlines). The epoll
+wait sleeps no longer than until the head's deadline (and the next timer);
+under asyncio one ``call_later`` at the head's deadline does the check.
+
+Timers (``call_later``, ``call_soon_threadsafe``) run after every round, on
+the loop's thread; ``_wake`` writes to the eventfd that ``stop`` uses, which
+stays open as long as this object, so a late wake-up from another thread
+never writes to a reused descriptor.
 """
 from __future__ import annotations
 
 import asyncio
+import collections
 import errno
 import logging
 import os
 import select
 import socket
+import time
+import weakref
 from typing import Any, Callable, Optional
 
 from .. import limits
@@ -57,7 +77,7 @@ class _Conn:
 
     __slots__ = ("id", "sock", "fd", "spec", "dec", "frame", "echo", "out", "mask",
                  "read_done", "paused", "bp", "want_out", "connecting", "closing",
-                 "closed", "peer")
+                 "closed", "peer", "last_in")
 
     def __init__(self, conn_id: int, sock: socket.socket, spec: ConnSpec) -> None:
         self.id = conn_id
@@ -77,6 +97,7 @@ class _Conn:
         self.closing: Optional[CloseReason] = None  # graceful close under way
         self.closed = False
         self.peer: Optional[tuple[str, int]] = None
+        self.last_in = 0.0           # when its last byte arrived (or it opened)
 
 
 class _Listen:
@@ -109,6 +130,7 @@ class PyEngine(Engine):
         super().__init__(handler)
         self._ep = select.epoll()
         self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        weakref.finalize(self, os.close, self._wake_fd)
         self._ep.register(self._wake_fd, _IN)
         self._rbuf = bytearray(_READ_CHUNK)         # every recv lands here
         self._rview = memoryview(self._rbuf)
@@ -129,7 +151,13 @@ class PyEngine(Engine):
         self._done = False
         self._aio: Optional[asyncio.AbstractEventLoop] = None
         self._aio_done: Optional[asyncio.Future[None]] = None
-        self._soon = False
+        self._flush_scheduled = False
+        # Open, non-closing connections -> idle mark, oldest mark first (see
+        # the module docstring); kept whether or not a timeout is set.
+        self._idle: collections.OrderedDict[_Conn, float] = collections.OrderedDict()
+        self._idle_timeout: Optional[float] = None
+        self._idle_timer: Optional[asyncio.TimerHandle] = None  # under run_async
+        self._now = 0.0                             # when this round's poll returned
         self._accepted = self._connected = self._closed = 0
         self._bytes_in = self._bytes_out = self._messages_in = 0
 
@@ -205,8 +233,8 @@ class PyEngine(Engine):
         outside a poll round are carried out on the next asyncio loop
         iteration; at most one flush is scheduled at a time. Inside a round,
         or under run(), the round's own flush takes care of it."""
-        if self._aio is not None and not self._in_round and not self._soon:
-            self._soon = True
+        if self._aio is not None and not self._in_round and not self._flush_scheduled:
+            self._flush_scheduled = True
             self._aio.call_soon(self._async_settle)
 
     # -- connection control ---------------------------------------------
@@ -247,10 +275,27 @@ class PyEngine(Engine):
                 raise EngineError(exc.errno, f"connection {conn}: {exc.strerror}") from None
         return c.peer
 
+    def fileno(self, conn: int) -> int:
+        """The connection's socket descriptor (do not read, write or close
+        it). EngineError(EBADF) if the connection is closed or unknown."""
+        c = self._conns.get(conn)
+        if c is None:
+            raise _sockets.gone(conn)
+        return c.fd
+
     def output_size(self, conn: int) -> int:
         """Bytes queued for output on a connection (0 if it is gone)."""
         c = self._conns.get(conn)
         return len(c.out) if c is not None else 0
+
+    def set_idle_timeout(self, seconds: Optional[float]) -> None:
+        """Report on_idle for connections silent this long (None or 0: off;
+        rounded up to a millisecond, as on the C engine). Costs O(1) per read
+        and, per check, O(connections that expired): see the module
+        docstring."""
+        self._idle_timeout = max(0.001, seconds) if seconds else None
+        if self._aio is not None:
+            self._arm_idle_timer(rearm=True)
 
     def stats(self) -> dict[str, int]:
         """Counters. ``open`` = accepted + connected - closed: connects that
@@ -268,16 +313,23 @@ class PyEngine(Engine):
     # -- running ----------------------------------------------------------
 
     def run(self) -> None:
+        """Run until :meth:`stop`, then close every socket. A round: wait in
+        epoll (no longer than the next timer or idle deadline), handle the
+        ready sockets, report idle connections, run due timers and
+        thread-safe callbacks, then write the output and deliver closes."""
         self._start()
         try:
             while not self._stopping:
                 self._settle()
                 if self._stopping:
                     break
-                events = self._ep.poll(-1)
+                events = self._ep.poll(self._poll_timeout())
                 self._in_round = True
                 try:
                     self._handle(events)
+                    self._expire_idle()
+                    if self._timers or self._soon:
+                        self._run_callbacks()
                 finally:
                     self._in_round = False
         finally:
@@ -292,26 +344,38 @@ class PyEngine(Engine):
         self._aio = loop
         self._aio_done = loop.create_future()
         loop.add_reader(self._ep.fileno(), self._async_round)
+        self._timers_to_asyncio(loop)
         try:
             self._async_settle()
+            self._arm_idle_timer()
             await self._aio_done
         finally:
+            self._timers_from_asyncio()
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
+                self._idle_timer = None
             loop.remove_reader(self._ep.fileno())
             self._aio = None
             self._shutdown()
 
     def stop(self) -> None:
+        """Make run()/run_async() return soon. Safe from any thread and from
+        signal handlers (a write to the eventfd, no lock)."""
         self._stopping = True
-        if self._done:
-            return  # the wake fd is closed (and its number may be reused)
+        self._wake()
+
+    def _wake(self) -> None:
+        """End the epoll wait (or, under asyncio, make the epoll fd
+        readable). The eventfd lives as long as this object."""
         try:
             os.eventfd_write(self._wake_fd, 1)
         except OSError:
-            pass  # already closed (the engine is done) or the counter is full
+            pass  # the counter is full: a wake-up is pending anyway
 
     # -- the poll round ---------------------------------------------------
 
     def _handle(self, events: list[tuple[int, int]]) -> None:
+        self._now = time.monotonic()  # this round's idle marks
         by_fd = self._by_fd
         for fd, ev in events:
             c = by_fd.get(fd)
@@ -360,9 +424,15 @@ class PyEngine(Engine):
                 self._begin_close(c, CloseReason.PEER)
             else:
                 self._set_mask(c)
-                self._call(self.handler.on_eof, c.id)
+                self._call_handler(self.handler.on_eof, c.id)
             return
         self._bytes_in += n
+        # O(1) per read: c is in _idle (it is open and, since it still
+        # reads, not closing); it becomes the newest.
+        c.last_in = now = self._now
+        idle = self._idle
+        idle[c] = now
+        idle.move_to_end(c)
         dec = c.dec
         if dec is None:
             self._messages_in += 1
@@ -426,7 +496,7 @@ class PyEngine(Engine):
             self._begin_close(c, CloseReason.PROTOCOL)
         else:
             self._set_mask(c)
-        self._call(self.handler.on_protocol_error, c.id, err)
+        self._call_handler(self.handler.on_protocol_error, c.id, err)
 
     def _write(self, c: _Conn) -> None:
         """Write as much queued output as the socket takes; finish a graceful
@@ -488,10 +558,10 @@ class PyEngine(Engine):
     def _deliver_closes(self) -> None:
         deferred, self._deferred = self._deferred, []
         for conn_id, reason, err in deferred:
-            self._call(self.handler.on_close, conn_id, reason, err)
+            self._call_handler(self.handler.on_close, conn_id, reason, err)
 
     @staticmethod
-    def _call(callback: Callable[..., None], conn: int, *args: Any) -> None:
+    def _call_handler(callback: Callable[..., None], conn: int, *args: Any) -> None:
         """Call a handler callback; log what escapes it."""
         try:
             callback(conn, *args)
@@ -514,7 +584,7 @@ class PyEngine(Engine):
 
     def _async_settle(self) -> None:
         """The flush scheduled by flush_soon()."""
-        self._soon = False
+        self._flush_scheduled = False
         try:
             self._settle()
         except BaseException as exc:
@@ -535,6 +605,82 @@ class PyEngine(Engine):
         else:
             raise exc
 
+    # -- idle detection ---------------------------------------------------
+
+    def _idle_deadline(self) -> Optional[float]:
+        """When the connection quiet for longest reaches the idle timeout
+        (None: no timeout, or no connection)."""
+        timeout = self._idle_timeout
+        if timeout is None or not self._idle:
+            return None
+        return next(iter(self._idle.values())) + timeout
+
+    def _expire_idle(self) -> None:
+        """Report every connection whose silence reached the idle timeout.
+        Only expired connections are looked at, from the head: each one
+        reported is marked now and moves to the end, so the loop ends at the
+        first connection that has not expired."""
+        timeout = self._idle_timeout
+        idle = self._idle
+        if timeout is None or not idle:
+            return
+        now = time.monotonic()
+        on_idle = self.handler.on_idle
+        while idle:
+            c, mark = next(iter(idle.items()))
+            if mark + timeout > now:
+                break
+            idle[c] = now
+            idle.move_to_end(c)
+            # The handler may close c (or others): they leave the dict.
+            self._call_handler(on_idle, c.id, now - c.last_in)
+
+    def _poll_timeout(self) -> float:
+        """Seconds epoll may sleep (-1: no limit): until the next timer or
+        the idle head's deadline, whichever is first."""
+        timeout = self._next_timeout()
+        deadline = self._idle_deadline()
+        if deadline is not None:
+            until = max(0.0, deadline - time.monotonic())
+            timeout = until if timeout is None else min(timeout, until)
+        return -1 if timeout is None else timeout
+
+    def _arm_idle_timer(self, rearm: bool = False) -> None:
+        """Under run_async: make sure one asyncio timer is pending at (or
+        before) the idle head's deadline. The head's deadline only moves
+        later (reads and reports move connections to the end, new ones join
+        the end), so a pending timer is never late; when it fires early it
+        just re-arms. ``rearm`` replaces it (the timeout changed)."""
+        aio = self._aio
+        if aio is None:
+            return
+        if rearm and self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        if self._idle_timer is not None:
+            return
+        deadline = self._idle_deadline()
+        if deadline is not None:
+            self._idle_timer = aio.call_later(max(0.0, deadline - time.monotonic()),
+                                              self._async_idle)
+
+    def _async_idle(self) -> None:
+        """The asyncio timer at the idle head's deadline: report, write what
+        the handler queued, re-arm."""
+        self._idle_timer = None
+        self._in_round = True
+        try:
+            self._expire_idle()
+            self._settle()
+        except BaseException as exc:
+            self._fail_async(exc)
+            return
+        finally:
+            self._in_round = False
+        self._arm_idle_timer()
+        if self._stopping:
+            self._finish_async()
+
     # -- connections ------------------------------------------------------
 
     def _accept(self, lst: _Listen) -> None:
@@ -550,12 +696,15 @@ class PyEngine(Engine):
                 # ECONNABORTED and the like: that one connection is gone.
                 continue
             sock.setblocking(False)
-            _sockets.set_nodelay(sock)
+            _sockets.tune(sock, lst.spec)
             c = self._add_conn(sock, lst.spec)
             c.peer = _sockets.peer_address(addr)
             self._set_mask(c)
             self._accepted += 1
-            self._call(self.handler.on_accept, c.id, lst.listener)
+            self._idle_open(c)
+            # A handler that pauses c here (a server's backlog) does it
+            # before anything is read: c's fd was not in this round's events.
+            self._call_handler(self.handler.on_accept, c.id, lst.listener)
             if lst.suspended or self._listeners.get(lst.listener.id) is not lst:
                 return  # the handler unlistened it
 
@@ -574,12 +723,19 @@ class PyEngine(Engine):
             self._finalize(c, CloseReason.CONNECT_FAILED, err)
             return
         c.connecting = False
-        _sockets.set_nodelay(c.sock)
+        _sockets.tune(c.sock, c.spec)
         self._connected += 1
+        self._idle_open(c)
         self._set_mask(c)
         if c.out or c.closing is not None:
             self._dirty.add(c)
-        self._call(self.handler.on_connected, c.id)
+        self._call_handler(self.handler.on_connected, c.id)
+
+    def _idle_open(self, c: _Conn) -> None:
+        """c is established: its silence counts from now."""
+        c.last_in = self._now
+        self._idle[c] = self._now
+        self._arm_idle_timer()
 
     def _add_conn(self, sock: socket.socket, spec: ConnSpec) -> _Conn:
         c = _Conn(self._next_conn, sock, spec)
@@ -605,6 +761,7 @@ class PyEngine(Engine):
         output is flushed."""
         c.closing = reason
         c.read_done = True
+        self._idle.pop(c, None)  # closing connections are not reported
         if not c.connecting:
             self._set_mask(c)
         self._dirty.add(c)
@@ -618,6 +775,7 @@ class PyEngine(Engine):
         c.read_done = True
         del self._conns[c.id]
         del self._by_fd[c.fd]
+        self._idle.pop(c, None)
         self._dirty.discard(c)
         self._redispatch.discard(c)
         self._ep.unregister(c.fd)
@@ -670,7 +828,6 @@ class PyEngine(Engine):
                 self.unlisten(lst.listener)
             self._empty_graveyard()
             self._ep.close()
-            os.close(self._wake_fd)
             self._in_round = False
             self._deliver_closes()
 

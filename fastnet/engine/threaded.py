@@ -18,26 +18,52 @@ Everything else follows the C engine (csrc/loop.h): echo mode, EOF and
 half-close, protocol errors, close reasons, counters.
 
 ``pause_reading`` takes effect before the connection's next read or next
-message (a read already under way completes). ``run()`` only waits: it
-returns after ``stop()``, having closed the listeners and every connection
-(``on_close`` ABORT) and joined every thread. As on the other engines, an
-exception that escapes a handler callback is logged (``fastnet.engine``) and
-the connection goes on; ``send``/``write``/``peer`` on a connection that is
-closed or unknown raise ``EngineError(EBADF)``, ``close``/``pause_reading``
-on one do nothing.
+message (a read already under way completes). ``on_accept`` runs on the
+connection's thread before its first read, so a connection paused there
+(a server's backlog) has nothing read from it until it is resumed. As on
+the other engines, an exception that escapes a handler callback is logged
+(``fastnet.engine``) and the connection goes on;
+``send``/``write``/``peer``/``fileno`` on a connection that is closed or
+unknown raise ``EngineError(EBADF)``, ``close``/``pause_reading`` on one do
+nothing. Engine methods are safe from any thread, including the run()
+thread's timers.
+
+The ``run()`` thread is the engine's own: it runs timers and thread-safe
+callbacks and reports ``on_idle``, and, after ``stop()``, closes the
+listeners and every connection (``on_close`` ABORT) and joins every thread.
+It sleeps on a socketpair until the next timer or idle deadline: ``stop()``
+and ``call_soon_threadsafe()`` wake it with a one-byte send, which takes no
+lock, so both are safe from signal handlers (a threading.Event's ``set``
+takes a lock that the interrupted thread may be holding).
+
+Idle detection costs what it costs in csrc/loop.c: open, non-closing
+connections sit in one OrderedDict, oldest activity first, valued with
+their idle mark (last byte, accept or connect, or last report). A read
+moves its connection to the end, O(1), under the engine lock it already
+takes to count the bytes; marks come from a clock that never goes back, so
+the dict stays in deadline order and a check looks only at its head: the
+cost grows with the connections that expire, never with the connections
+that are open. The run() thread reports them without holding any engine
+lock (the handler's own lock, a Server's RLock, is taken inside on_idle, and
+connection threads take it in their callbacks).
 """
 from __future__ import annotations
 
+import collections
 import errno
+import heapq
 import logging
+import math
+import select
 import socket
 import threading
-from typing import Any, Optional
+import time
+from typing import Any, Callable, Optional
 
 from .. import limits
 from ..errors import EngineError, ProtocolError
 from . import _sockets
-from .base import CloseReason, ConnSpec, Engine, EngineHandler, Listener
+from .base import CloseReason, ConnSpec, Engine, EngineHandler, Listener, TimerHandle
 
 log = logging.getLogger("fastnet.engine")
 
@@ -48,10 +74,12 @@ _GRACEFUL = (CloseReason.LOCAL, CloseReason.PEER, CloseReason.PROTOCOL)
 class _Conn:
     """One connection. ``lock`` serializes writes; ``cv`` guards the state
     flags (and the socket's shutdown/close, so neither hits a reused fd).
-    Lock order: ``lock`` before ``cv``."""
+    Lock order: ``lock``, then ``cv``, then the engine's ``_lock``; none of
+    them is held while a handler callback runs."""
 
     __slots__ = ("id", "sock", "spec", "dec", "frame", "echo", "lock", "cv", "paused",
-                 "close_req", "close_errno", "connected", "pending", "closed", "peer")
+                 "close_req", "close_errno", "connected", "pending", "closed", "peer",
+                 "last_in")
 
     def __init__(self, conn_id: int, sock: socket.socket, spec: ConnSpec, connected: bool) -> None:
         self.id = conn_id
@@ -69,6 +97,7 @@ class _Conn:
         self.pending: list[bytes] = []   # output queued before an outgoing connect completed
         self.closed = False
         self.peer: Optional[tuple[str, int]] = None
+        self.last_in = 0.0               # when its last byte arrived (or it opened)
 
     def shutdown(self, how: int) -> None:
         """shutdown(2) unless already closed; call with ``cv`` held."""
@@ -109,7 +138,7 @@ class ThreadedEngine(Engine):
 
     def __init__(self, handler: EngineHandler) -> None:
         super().__init__(handler)
-        self._lock = threading.Lock()             # the dicts, ids, threads, counters
+        self._lock = threading.Lock()             # the dicts, ids, threads, counters, _idle
         self._freed = threading.Condition(self._lock)  # a connection closed (or stopping)
         self._conns: dict[int, _Conn] = {}
         self._listeners: dict[int, _Listen] = {}
@@ -122,6 +151,15 @@ class ThreadedEngine(Engine):
         self._waiting: list[tuple[Any, tuple[Any, ...], str]] = []  # threads to start in run()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_w.setblocking(False)
+        self._wake_poll = select.poll()
+        self._wake_poll.register(self._wake_r, select.POLLIN)
+        # Timers are scheduled from connection threads too (a Server arms
+        # its backlog timer in on_accept): the heap is guarded.
+        self._timer_lock = threading.Lock()
+        # Open, non-closing connections -> idle mark, oldest first (module
+        # docstring); guarded by _lock.
+        self._idle: collections.OrderedDict[_Conn, float] = collections.OrderedDict()
+        self._idle_timeout: Optional[float] = None
         self._accepted = self._connected = self._closed = 0
         self._bytes_in = self._bytes_out = self._messages_in = 0
 
@@ -198,6 +236,7 @@ class ThreadedEngine(Engine):
         with c.cv:
             if c.close_req is None or c.close_req in _GRACEFUL:
                 c.close_req, c.close_errno = CloseReason.RESET, err
+            self._idle_forget(c)
             c.shutdown(socket.SHUT_RDWR)
             c.cv.notify_all()
 
@@ -227,6 +266,7 @@ class ThreadedEngine(Engine):
                 c.close_req = CloseReason.LOCAL
                 if c.connected:  # else its thread sees close_req once connected
                     c.shutdown(socket.SHUT_RD)
+            self._idle_forget(c)
             c.cv.notify_all()
 
     def pause_reading(self, conn: int, paused: bool = True) -> None:
@@ -247,6 +287,23 @@ class ThreadedEngine(Engine):
             except OSError as exc:
                 raise EngineError(exc.errno, f"connection {conn}: {exc.strerror}") from None
         return c.peer
+
+    def fileno(self, conn: int) -> int:
+        """The connection's socket descriptor (do not read, write or close
+        it). EngineError(EBADF) if the connection is closed or unknown."""
+        c = self._conns.get(conn)
+        fd = -1 if c is None or c.closed else c.sock.fileno()
+        if fd < 0:
+            raise _sockets.gone(conn)
+        return fd
+
+    def set_idle_timeout(self, seconds: Optional[float]) -> None:
+        """Report on_idle (from the run() thread) for connections silent this
+        long (None or 0: off; rounded up to a millisecond, as on the C
+        engine). Costs O(1) per read and, per check, O(connections that
+        expired): see the module docstring. Safe from any thread."""
+        self._idle_timeout = max(0.001, seconds) if seconds else None
+        self._wake()  # the run() thread recomputes how long it may sleep
 
     def output_size(self, conn: int) -> int:
         """Bytes queued for output on a connection: writes are synchronous,
@@ -282,7 +339,11 @@ class ThreadedEngine(Engine):
             self._spawn(target, args, name)
         try:
             while not self._stopping:
-                self._wake_r.recv(64)
+                self._run_callbacks()
+                if self._stopping:
+                    break
+                self._expire_idle()
+                self._sleep(self._wait_timeout())
         finally:
             self._teardown()
 
@@ -290,10 +351,114 @@ class ThreadedEngine(Engine):
         """Wake run(), which then closes everything. Takes no lock, so it is
         safe from signal handlers."""
         self._stopping = True
+        self._wake()
+
+    def _wake(self) -> None:
+        """Wake the run() thread: one byte, no lock (signal-safe)."""
         try:
             self._wake_w.send(b"\0")
         except OSError:
             pass  # the wake pipe is full (run() will wake anyway) or closed
+
+    def _sleep(self, timeout: Optional[float]) -> None:
+        """Wait for a wake-up, at most ``timeout`` seconds (None: no limit)."""
+        ms = None if timeout is None else math.ceil(timeout * 1000)
+        if self._wake_poll.poll(ms):
+            self._wake_r.recv(64)
+
+    def _wait_timeout(self) -> Optional[float]:
+        """How long the run() thread may sleep: until the next timer or the
+        idle head's deadline, whichever is first (None: no limit)."""
+        timeout = self._next_timeout()
+        idle_timeout = self._idle_timeout
+        if idle_timeout is not None:
+            with self._lock:
+                head = next(iter(self._idle.values()), None)
+            if head is not None:
+                until = max(0.0, head + idle_timeout - time.monotonic())
+                timeout = until if timeout is None else min(timeout, until)
+        return timeout
+
+    # -- timers (the run() thread) ----------------------------------------
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle:
+        """Call ``callback()`` on the run() thread after ``delay`` seconds.
+        Safe from any thread here: handlers run on connection threads."""
+        handle = TimerHandle(time.monotonic() + max(0.0, delay), callback)
+        with self._timer_lock:
+            heapq.heappush(self._timers, handle)
+            first = self._timers[0] is handle
+        if first:
+            self._wake()  # it may be due before the run() thread's wake-up
+        return handle
+
+    def _run_callbacks(self) -> None:
+        """Run queued thread-safe callbacks, then every due timer. Callbacks
+        run without the timer lock: they may schedule timers, and a
+        connection thread may schedule one while holding the lock that a
+        callback waits for (a Server's)."""
+        soon = self._soon
+        while soon:
+            self._call(soon.popleft())
+        timers = self._timers
+        now = time.monotonic()
+        while True:
+            with self._timer_lock:
+                if not timers or timers[0].when > now:
+                    return
+                handle = heapq.heappop(timers)
+            if not handle.cancelled:
+                self._call(handle.callback)
+
+    def _next_timeout(self) -> Optional[float]:
+        with self._timer_lock:
+            return super()._next_timeout()
+
+    # -- idle detection ---------------------------------------------------
+
+    def _idle_open(self, c: _Conn) -> None:
+        """c is established: its silence counts from now. Not if it is
+        already closing (close() may come before an outgoing connect
+        completes)."""
+        with self._lock:
+            if c.close_req is not None:
+                return
+            c.last_in = now = time.monotonic()
+            idle = self._idle
+            idle[c] = now
+            first = len(idle) == 1
+        if first and self._idle_timeout is not None:
+            self._wake()  # the run() thread may be sleeping with no deadline
+
+    def _idle_forget(self, c: _Conn) -> None:
+        """c is closing: it is reported no more. Called after close_req is
+        set, so a read that races with this cannot put c back (reads only
+        move connections already in the dict)."""
+        with self._lock:
+            self._idle.pop(c, None)
+
+    def _expire_idle(self) -> None:
+        """Report every connection whose silence reached the idle timeout,
+        looking only at expired ones (from the head). They are collected
+        under the lock and reported after it is released."""
+        timeout = self._idle_timeout
+        if timeout is None:
+            return
+        due: list[tuple[_Conn, float]] = []
+        with self._lock:
+            idle = self._idle
+            now = time.monotonic()
+            while idle:
+                c, mark = next(iter(idle.items()))
+                if mark + timeout > now:
+                    break
+                idle[c] = now
+                idle.move_to_end(c)
+                due.append((c, now - c.last_in))
+        on_idle = self.handler.on_idle
+        for c, silent in due:
+            if c.close_req is None:  # it may have begun closing meanwhile
+                _call(on_idle, c.id, silent)
 
     def _teardown(self) -> None:
         with self._lock:
@@ -318,6 +483,7 @@ class ThreadedEngine(Engine):
                 break
             for thread in threads:
                 thread.join()
+        self._wake_poll.unregister(self._wake_r)
         self._wake_r.close()
         self._wake_w.close()
 
@@ -362,7 +528,7 @@ class ThreadedEngine(Engine):
                     if exc.errno in _sockets.RESOURCE_ERRNOS:
                         self._wait_for_descriptor(lst, exc)
                     continue  # ECONNABORTED and the like: that one connection is gone
-                _sockets.set_nodelay(sock)
+                _sockets.tune(sock, lst.spec)
                 try:
                     c = self._add_conn(sock, lst.spec, connected=True)
                 except EngineError:
@@ -395,14 +561,18 @@ class ThreadedEngine(Engine):
                 except OSError as exc:
                     reason, err = CloseReason.CONNECT_FAILED, exc.errno or errno.ECONNREFUSED
                     return
-                _sockets.set_nodelay(c.sock)
+                _sockets.tune(c.sock, c.spec)
                 with self._lock:
                     self._connected += 1
+                self._idle_open(c)
                 self._flush_pending(c)
                 _call(self.handler.on_connected, c.id)
             else:
                 with self._lock:
                     self._accepted += 1
+                self._idle_open(c)
+                # Before the first read, on this thread: a connection paused
+                # here has nothing read until it is resumed.
                 _call(self.handler.on_accept, c.id, listener)
             reason, err = self._read_loop(c)
         finally:
@@ -420,6 +590,8 @@ class ThreadedEngine(Engine):
         why (and the errno for RESET)."""
         sock, dec, echo, cid = c.sock, c.dec, c.echo, c.id
         on_message = None if echo else self.handler.on_message
+        # Marks are taken under the lock, so the idle dict stays in order.
+        lock, idle = self._lock, self._idle
         # The thread's own read buffer (recv(READ_CHUNK) would allocate and
         # page-fault in 256 KiB per call); only the pages a read touches
         # become resident.
@@ -442,16 +614,22 @@ class ThreadedEngine(Engine):
                 _call(self.handler.on_eof, cid)
                 return self._wait_close(c)
             if dec is None:
-                with self._lock:
+                with lock:
                     self._bytes_in += n
                     self._messages_in += 1
+                    if c in idle:  # O(1): it becomes the newest
+                        c.last_in = idle[c] = time.monotonic()
+                        idle.move_to_end(c)
                 if echo:
                     self._write_out(c, view[:n])
                 else:
                     _call(on_message, cid, bytes(view[:n]))
                 continue
-            with self._lock:
+            with lock:
                 self._bytes_in += n
+                if c in idle:
+                    c.last_in = idle[c] = time.monotonic()
+                    idle.move_to_end(c)
             dec.feed(view[:n])
             try:
                 if echo:
@@ -504,6 +682,7 @@ class ThreadedEngine(Engine):
         with c.cv:
             if c.close_req is None:
                 c.close_req = CloseReason.PROTOCOL
+            self._idle_forget(c)
         _call(self.handler.on_protocol_error, c.id, error)
         return c.close_req, c.close_errno  # type: ignore[return-value]
 
@@ -531,6 +710,7 @@ class ThreadedEngine(Engine):
             c.sock.close()
         with self._lock:
             del self._conns[c.id]
+            self._idle.pop(c, None)
             if reason is not CloseReason.CONNECT_FAILED:
                 self._closed += 1
             self._freed.notify_all()

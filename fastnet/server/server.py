@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import inspect
 import logging
 import resource
@@ -308,6 +309,7 @@ class Server(EngineHandler):
         """Stop at once: run()/run_async() return soon and every connection
         is reset. Safe from signal handlers and other threads. See
         :meth:`shutdown` for the graceful way."""
+        self._cancel_coroutine_handlers()
         self.engine.stop()
 
     def shutdown(self, timeout: Optional[float] = None) -> None:
@@ -535,6 +537,7 @@ class Server(EngineHandler):
             if self.forced_closes:
                 log.warning("forced %d connection(s) closed at the drain deadline",
                             self.forced_closes)
+            self._cancel_coroutine_handlers()
             self.engine.stop()
 
     def _drained_all(self) -> None:
@@ -587,6 +590,8 @@ class Server(EngineHandler):
             future = asyncio.run_coroutine_threadsafe(handler(c, message), self._aio)  # type: ignore[arg-type]
             try:
                 reply = future.result()
+            except concurrent.futures.CancelledError:
+                return  # stopping (_cancel_coroutine_handlers): the connection is being reset
             except Exception:
                 self._handler_failed(c)
                 break
@@ -618,6 +623,23 @@ class Server(EngineHandler):
         if not c._closed:
             c._why = "handler_error"
             self.engine.close(c.id, abort=True)
+
+    def _cancel_coroutine_handlers(self) -> None:
+        """Threaded engine: cancel the coroutine handlers still running, as
+        asyncio.run() does for the other engines once run_async returns.
+        Otherwise a connection thread waiting for one that never finishes
+        could never be joined, and the engine's run() would never return."""
+        loop = self._aio if self._aio_thread is not None else None
+        if loop is None:
+            return
+
+        def cancel_all() -> None:
+            for task in asyncio.all_tasks(loop):
+                task.cancel()
+        try:
+            loop.call_soon_threadsafe(cancel_all)
+        except RuntimeError:
+            pass  # that loop is closed: nothing runs on it
 
     def _start_aio_thread(self) -> None:
         loop = asyncio.new_event_loop()
