@@ -3,15 +3,21 @@ the CLI tests (the tests put this directory on PYTHONPATH)."""
 from __future__ import annotations
 
 import asyncio
+import logging
+
+log = logging.getLogger("serve_handlers")
 
 
 async def slow(conn, message: bytes) -> bytes:
-    """Answer after half a second: a request in flight."""
+    """Answer after half a second: a request in flight. Logs "started" so a
+    test knows the server has received the request."""
+    log.info("started %r", message)
     await asyncio.sleep(0.5)
     return b"done " + message
 
 
 async def never(conn, message: bytes) -> bytes:
     """Never answer: a request that cannot finish."""
+    log.info("started %r", message)
     await asyncio.Event().wait()
     return message

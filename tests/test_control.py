@@ -168,13 +168,24 @@ def test_shutdown_rejects_the_backlog_and_closes_idle_connections(engine):
     assert server.stats()["rejected_shutdown"] == 1
 
 
+def wait_started(proc, n: int) -> None:
+    """Read the server's log until n requests have reached the handler."""
+    seen = 0
+    assert proc.stderr is not None
+    for text in proc.stderr:
+        seen += "serve_handlers: started" in text
+        if seen == n:
+            return
+    raise AssertionError(f"server exited after {seen} of {n} requests started")
+
+
 def test_cli_sigterm_drains_50_requests_then_exits_0(engine):
     with cli_server("--protocol", "frame", "--engine", engine,
                     "--handler", "serve_handlers:slow") as (proc, port, line):
         clients = [fastnet.connect("127.0.0.1", port, "frame") for _ in range(50)]
         for i, c in enumerate(clients):
             c.send(b"%d" % i)
-        time.sleep(0.1)  # let the requests reach the server (not a speed assertion)
+        wait_started(proc, 50)
         began = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         wait_for(lambda: _refused(port), "the listener to close")
@@ -190,7 +201,7 @@ def test_cli_drain_deadline_forces_and_exits_1(engine):
                     "--handler", "serve_handlers:never") as (proc, port, line):
         c = fastnet.connect("127.0.0.1", port, "frame")
         c.send(b"forever")
-        time.sleep(0.1)
+        wait_started(proc, 1)
         proc.send_signal(signal.SIGTERM)
         assert_closed(c)
         assert proc.wait(GUARD) == 1
@@ -202,7 +213,7 @@ def test_cli_second_sigint_forces_at_once(engine):
                     "--handler", "serve_handlers:never") as (proc, port, line):
         c = fastnet.connect("127.0.0.1", port, "frame")
         c.send(b"forever")
-        time.sleep(0.1)
+        wait_started(proc, 1)
         began = time.monotonic()
         proc.send_signal(signal.SIGINT)
         wait_for(lambda: _refused(port), "the listener to close")
