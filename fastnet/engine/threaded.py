@@ -61,6 +61,7 @@ import time
 from typing import Any, Callable, Optional
 
 from .. import limits
+from .._threads import start_without_signals
 from ..errors import EngineError, ProtocolError
 from . import _sockets
 from .base import CloseReason, ConnSpec, Engine, EngineHandler, Listener, TimerHandle
@@ -505,7 +506,7 @@ class ThreadedEngine(Engine):
                 self._waiting.append((target, args, name))
                 return
             self._threads.add(thread)
-        thread.start()
+        start_without_signals(thread)  # signals go to the main thread, in run()
 
     def _add_conn(self, sock: socket.socket, spec: ConnSpec, connected: bool) -> _Conn:
         with self._lock:

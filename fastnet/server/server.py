@@ -40,6 +40,7 @@ import time
 from typing import Any, Awaitable, Callable, Optional, Union
 
 from .. import limits
+from .._threads import start_without_signals
 from ..engine import engine_class
 from ..engine.base import CloseReason, EngineHandler, Listener, TimerHandle
 from ..errors import EngineError, ProtocolError
@@ -646,7 +647,7 @@ class Server(EngineHandler):
         self._aio = loop
         self._aio_thread = threading.Thread(target=loop.run_forever,
                                             name="fastnet-asyncio", daemon=True)
-        self._aio_thread.start()
+        start_without_signals(self._aio_thread)
 
     def _stop_aio_thread(self) -> None:
         loop, thread = self._aio, self._aio_thread
