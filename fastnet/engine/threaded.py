@@ -505,7 +505,9 @@ class ThreadedEngine(Engine):
                 self._waiting.append((target, args, name))
                 return
             self._threads.add(thread)
-        thread.start()
+            # Started under the lock, so _teardown never finds a thread it
+            # cannot join yet (start() returns before main() takes the lock).
+            thread.start()
 
     def _add_conn(self, sock: socket.socket, spec: ConnSpec, connected: bool) -> _Conn:
         with self._lock:
