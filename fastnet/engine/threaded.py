@@ -8,7 +8,9 @@ threads then (the kernel queues incoming connections meanwhile). Each connection
 thread reads, frames, and calls the handler: **handler callbacks run on that
 connection's own thread, concurrently with other connections' callbacks, so
 the handler must be thread-safe.** A callback may block; that stalls only its
-own connection.
+own connection. ``on_accept`` is the exception: the listener's accept thread
+calls it, in accept order, before it starts the connection's thread (so it
+should not block: it holds up that listener's next accepts).
 
 Writes are synchronous: ``send``/``write`` call ``sendall`` at once, under a
 per-connection lock, from whatever thread calls them (so writes from several
@@ -18,9 +20,9 @@ Everything else follows the C engine (csrc/loop.h): echo mode, EOF and
 half-close, protocol errors, close reasons, counters.
 
 ``pause_reading`` takes effect before the connection's next read or next
-message (a read already under way completes). ``on_accept`` runs on the
-connection's thread before its first read, so a connection paused there
-(a server's backlog) has nothing read from it until it is resumed. As on
+message (a read already under way completes). A connection paused in
+``on_accept`` (a server's backlog) has nothing read from it until it is
+resumed: its thread starts after ``on_accept`` returns. As on
 the other engines, an exception that escapes a handler callback is logged
 (``fastnet.engine``) and the connection goes on;
 ``send``/``write``/``peer``/``fileno`` on a connection that is closed or
@@ -55,6 +57,7 @@ import heapq
 import logging
 import math
 import select
+import signal
 import socket
 import threading
 import time
@@ -193,7 +196,7 @@ class ThreadedEngine(Engine):
         connect); output sent before it completes is queued."""
         family, addr = _sockets.sockaddr(host, port)
         c = self._add_conn(socket.socket(family, socket.SOCK_STREAM), spec, connected=False)
-        self._spawn(self._serve, (c, None, addr), f"fastnet-conn-{c.id}")
+        self._spawn(self._serve, (c, addr), f"fastnet-conn-{c.id}")
         return c.id
 
     # -- output -----------------------------------------------------------
@@ -338,6 +341,14 @@ class ThreadedEngine(Engine):
             waiting, self._waiting = self._waiting, []
         for target, args, name in waiting:
             self._spawn(target, args, name)
+        # The kernel may deliver a signal to any of our threads; its Python
+        # handler (stop(), a Server's shutdown()) runs on the main thread,
+        # which would sleep on until something else woke it. The wake-up fd
+        # makes every signal wake it.
+        previous_wakeup: Optional[int] = None
+        if threading.current_thread() is threading.main_thread():
+            previous_wakeup = signal.set_wakeup_fd(self._wake_w.fileno(),
+                                                   warn_on_full_buffer=False)
         try:
             while not self._stopping:
                 self._run_callbacks()
@@ -346,6 +357,8 @@ class ThreadedEngine(Engine):
                 self._expire_idle()
                 self._sleep(self._wait_timeout())
         finally:
+            if previous_wakeup is not None:
+                signal.set_wakeup_fd(previous_wakeup)
             self._teardown()
 
     def stop(self) -> None:
@@ -506,7 +519,9 @@ class ThreadedEngine(Engine):
                 self._waiting.append((target, args, name))
                 return
             self._threads.add(thread)
-        start_without_signals(thread)  # signals go to the main thread, in run()
+            # Started under the lock, so _teardown never finds a thread it
+            # cannot join yet (start() returns before main() takes the lock).
+            start_without_signals(thread)  # signals go to the main thread
 
     def _add_conn(self, sock: socket.socket, spec: ConnSpec, connected: bool) -> _Conn:
         with self._lock:
@@ -535,7 +550,14 @@ class ThreadedEngine(Engine):
                 except EngineError:
                     break
                 c.peer = _sockets.peer_address(addr)
-                self._spawn(self._serve, (c, lst.listener, None), f"fastnet-conn-{c.id}")
+                with self._lock:
+                    self._accepted += 1
+                self._idle_open(c)
+                # Here, in accept order (a server's FIFO backlog relies on
+                # it), and before the connection's thread starts: one paused
+                # here has nothing read from it until it is resumed.
+                _call(self.handler.on_accept, c.id, lst.listener)
+                self._spawn(self._serve, (c, None), f"fastnet-conn-{c.id}")
         finally:
             with lst.lock:
                 lst.sock.close()
@@ -551,9 +573,10 @@ class ThreadedEngine(Engine):
 
     # -- one connection ---------------------------------------------------
 
-    def _serve(self, c: _Conn, listener: Optional[Listener], addr: Optional[tuple[Any, ...]]) -> None:
-        """A connection's thread: connect (outgoing), report it, read until
-        it closes, then close it and report that."""
+    def _serve(self, c: _Conn, addr: Optional[tuple[Any, ...]]) -> None:
+        """A connection's thread: connect and report it (outgoing; accepted
+        ones were reported by the accept thread), read until it closes, then
+        close it and report that."""
         reason, err = CloseReason.ABORT, 0
         try:
             if addr is not None:
@@ -568,13 +591,6 @@ class ThreadedEngine(Engine):
                 self._idle_open(c)
                 self._flush_pending(c)
                 _call(self.handler.on_connected, c.id)
-            else:
-                with self._lock:
-                    self._accepted += 1
-                self._idle_open(c)
-                # Before the first read, on this thread: a connection paused
-                # here has nothing read until it is resumed.
-                _call(self.handler.on_accept, c.id, listener)
             reason, err = self._read_loop(c)
         finally:
             self._finish(c, reason, err)
