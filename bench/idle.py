@@ -6,7 +6,8 @@ For each engine, a `python -m fastnet.serve` subprocess (pinned to CPU 0)
 receives N connections that then say nothing. Measured with psutil:
 
 * memory per connection: the server's RSS growth / N;
-* idle CPU: server CPU per second while all N sit idle, before any expires.
+* idle CPU: server CPU per second while all N sit idle (measured once the
+  server has settled after accepting them), before any expires.
   The keep-alive check looks only at the connection quiet for longest, and
   the loop sleeps until that one's deadline, so this should be ~0 however
   large N is (a per-tick scan of every connection would show here);
@@ -67,10 +68,21 @@ def measure(engine: str, conns: int, timeout: float) -> dict:
         for _ in range(conns):
             socks.append(socket.create_connection(("127.0.0.1", port)))
         connected_in = time.monotonic() - opened_at
-        # All opened; the first deadline is `timeout` after the first accept.
-        time.sleep(0.5)
+        # All opened. Wait until the server has settled (the threaded engine
+        # is still starting a thread per connection for a while), so the idle
+        # window measures idleness, not set-up.
+        settle_deadline = opened_at + timeout - 2.0
+        while time.monotonic() < settle_deadline:
+            c0, w0 = cpu_seconds(server), time.monotonic()
+            time.sleep(0.25)
+            if (cpu_seconds(server) - c0) / (time.monotonic() - w0) < 0.02:
+                break
+        else:
+            raise RuntimeError(f"{engine}: server still busy {timeout - 2:g}s after the "
+                               "first connect; use a longer --timeout")
         rss1 = server.memory_info().rss
-        idle_window = max(0.5, timeout - (time.monotonic() - opened_at) - 0.5)
+        # The first deadline is `timeout` after the first accept.
+        idle_window = timeout - (time.monotonic() - opened_at) - 0.5
         cpu0, t0 = cpu_seconds(server), time.monotonic()
         time.sleep(idle_window)
         cpu1, t1 = cpu_seconds(server), time.monotonic()
@@ -107,7 +119,7 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--conns", type=int, default=10000)
     ap.add_argument("--engines", default="c,python,threaded")
-    ap.add_argument("--timeout", type=float, default=6.0,
+    ap.add_argument("--timeout", type=float, default=12.0,
                     help="server --idle-timeout: long enough to open every connection")
     args = ap.parse_args()
     limit = raise_nofile(args.conns + 256)
