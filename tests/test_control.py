@@ -143,9 +143,8 @@ def test_shutdown_finishes_every_request_in_flight(engine):
 
 
 def _refused(port: int) -> bool:
-    """Is a new connect refused? A connect that hangs (seen once under heavy
-    load on the threaded engine, racing its listener's shutdown) counts as
-    not refused yet; the caller asks again."""
+    """Is a new connect refused? One that is accepted, or times out, counts
+    as not refused yet; the caller asks again."""
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
     except ConnectionRefusedError:
