@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from .. import codec
 from ..errors import EngineError
-from .base import ConnSpec
+from .base import Buffer, ConnSpec
 
 #: accept() errors that mean "out of descriptors or memory": retrying at once
 #: would spin, so the listener waits until some connection closes.
@@ -87,7 +87,7 @@ def new_decoder(spec: ConnSpec) -> Any:
     return codec.new_decoder(spec.framing, spec.max_size, spec.bare_lf and spec.framing == "line")
 
 
-def framer(spec: ConnSpec) -> Callable[[bytes], bytes] | None:
+def framer(spec: ConnSpec) -> Callable[[Buffer], bytes] | None:
     """The function that frames one outgoing message, or None for raw."""
     if spec.framing == "raw":
         return None

@@ -22,12 +22,15 @@ import heapq
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Optional, Protocol
+from typing import Callable, ClassVar, Optional, Protocol, Union
 
 from .. import limits
 from ..errors import ProtocolError
 
 FRAMINGS = ("raw", "be32", "varint", "line")
+
+#: What send() and write() take: any contiguous bytes-like object.
+Buffer = Union[bytes, bytearray, memoryview]
 
 
 @dataclass(frozen=True)
@@ -257,11 +260,11 @@ class Engine(abc.ABC):
         follows. Returns its id."""
 
     @abc.abstractmethod
-    def send(self, conn: int, message: bytes) -> None:
+    def send(self, conn: int, message: Buffer) -> None:
         """Queue one message, framed per the connection's ConnSpec."""
 
     @abc.abstractmethod
-    def write(self, conn: int, data: bytes) -> None:
+    def write(self, conn: int, data: Buffer) -> None:
         """Queue raw bytes, as they are."""
 
     @abc.abstractmethod

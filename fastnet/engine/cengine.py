@@ -40,7 +40,7 @@ from typing import Any, Optional
 
 from .. import limits, native
 from ..errors import EngineError, FrameTooLarge, LineTooLong, ProtocolError
-from .base import CloseReason, ConnSpec, Engine, EngineHandler, Listener
+from .base import Buffer, CloseReason, ConnSpec, Engine, EngineHandler, Listener
 
 lib = native.require()
 ffi = native.ffi
@@ -54,15 +54,14 @@ _FRAMINGS = {
     "line": lib.FN_FRAME_LINE,
 }
 # Indexed by FN_CLOSE_* code.
-_REASONS = (
-    None,
-    CloseReason.LOCAL,
-    CloseReason.ABORT,
-    CloseReason.PEER,
-    CloseReason.RESET,
-    CloseReason.CONNECT_FAILED,
-    CloseReason.PROTOCOL,
-)
+_REASONS: dict[int, CloseReason] = {
+    lib.FN_CLOSE_LOCAL: CloseReason.LOCAL,
+    lib.FN_CLOSE_ABORT: CloseReason.ABORT,
+    lib.FN_CLOSE_PEER: CloseReason.PEER,
+    lib.FN_CLOSE_RESET: CloseReason.RESET,
+    lib.FN_CLOSE_CONNECT_FAILED: CloseReason.CONNECT_FAILED,
+    lib.FN_CLOSE_PROTOCOL: CloseReason.PROTOCOL,
+}
 _EV_ACCEPT = lib.FN_EV_ACCEPT
 _EV_CONNECTED = lib.FN_EV_CONNECTED
 _EV_MESSAGE = lib.FN_EV_MESSAGE
@@ -93,7 +92,7 @@ def _numeric_host(host: str, port: int, passive: bool) -> str:
     flags = socket.AI_PASSIVE if passive else 0
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
                                proto=socket.IPPROTO_TCP, flags=flags)
-    return infos[0][4][0]
+    return str(infos[0][4][0])
 
 
 def _protocol_error(code: int, value: int, limit: int) -> ProtocolError:
@@ -213,7 +212,7 @@ class CEngine(Engine):
 
     # -- per connection ----------------------------------------------------
 
-    def send(self, conn: int, message: bytes) -> None:
+    def send(self, conn: int, message: Buffer) -> None:
         """Queue one message framed per the connection's spec. EngineError
         (EBADF) if the connection is closed or unknown."""
         if type(message) is not bytes:
@@ -222,7 +221,7 @@ class CEngine(Engine):
         if rc:
             raise _error(-rc)
 
-    def write(self, conn: int, data: bytes) -> None:
+    def write(self, conn: int, data: Buffer) -> None:
         """Queue raw bytes as they are. EngineError(EBADF) as for send."""
         if type(data) is not bytes:
             data = ffi.from_buffer(data)

@@ -56,7 +56,7 @@ from typing import Any, Callable, Optional
 from .. import limits
 from ..errors import EngineError, ProtocolError
 from . import _sockets
-from .base import CloseReason, ConnSpec, Engine, EngineHandler, Listener
+from .base import Buffer, CloseReason, ConnSpec, Engine, EngineHandler, Listener
 
 log = logging.getLogger("fastnet.engine")
 
@@ -209,7 +209,7 @@ class PyEngine(Engine):
 
     # -- output -----------------------------------------------------------
 
-    def send(self, conn: int, message: bytes) -> None:
+    def send(self, conn: int, message: Buffer) -> None:
         c = self._conns.get(conn)
         if c is None:
             raise _sockets.gone(conn)
@@ -219,7 +219,7 @@ class PyEngine(Engine):
         if not self._in_round and self._aio is not None:
             self.flush_soon()
 
-    def write(self, conn: int, data: bytes) -> None:
+    def write(self, conn: int, data: Buffer) -> None:
         c = self._conns.get(conn)
         if c is None:
             raise _sockets.gone(conn)

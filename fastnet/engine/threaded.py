@@ -67,7 +67,7 @@ from .. import limits
 from .._threads import start_without_signals
 from ..errors import EngineError, ProtocolError
 from . import _sockets
-from .base import CloseReason, ConnSpec, Engine, EngineHandler, Listener, TimerHandle
+from .base import Buffer, CloseReason, ConnSpec, Engine, EngineHandler, Listener, TimerHandle
 
 log = logging.getLogger("fastnet.engine")
 
@@ -201,7 +201,7 @@ class ThreadedEngine(Engine):
 
     # -- output -----------------------------------------------------------
 
-    def send(self, conn: int, message: bytes) -> None:
+    def send(self, conn: int, message: Buffer) -> None:
         c = self._conns.get(conn)
         if c is None:
             raise _sockets.gone(conn)
@@ -209,7 +209,7 @@ class ThreadedEngine(Engine):
         if not self._write_out(c, frame(message) if frame is not None else message):
             raise _sockets.gone(conn)
 
-    def write(self, conn: int, data: bytes) -> None:
+    def write(self, conn: int, data: Buffer) -> None:
         c = self._conns.get(conn)
         if c is None or not self._write_out(c, data):
             raise _sockets.gone(conn)

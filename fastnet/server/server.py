@@ -37,7 +37,7 @@ import logging
 import resource
 import threading
 import time
-from typing import Any, Awaitable, Callable, Optional, Union
+from typing import Any, Awaitable, Callable, Optional, Union, cast
 
 from .. import limits
 from .._threads import start_without_signals
@@ -380,7 +380,7 @@ class Server(EngineHandler):
             self._enqueue(c, message)
             return
         try:
-            reply = route.handler(c, message)  # type: ignore[misc]
+            reply = cast(HandlerResult, route.handler(c, message))  # type: ignore[misc]
         except Exception:
             self._handler_failed(c)
             return
@@ -588,7 +588,8 @@ class Server(EngineHandler):
         assert handler is not None and self._aio is not None
         while c._queue:
             message = c._queue.popleft()
-            future = asyncio.run_coroutine_threadsafe(handler(c, message), self._aio)  # type: ignore[arg-type]
+            future: concurrent.futures.Future[HandlerResult] = asyncio.run_coroutine_threadsafe(
+                handler(c, message), self._aio)  # type: ignore[arg-type]
             try:
                 reply = future.result()
             except concurrent.futures.CancelledError:
