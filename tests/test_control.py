@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import threading
@@ -148,7 +149,26 @@ def _refused(port: int) -> bool:
         socket.create_connection(("127.0.0.1", port), timeout=GUARD).close()
     except ConnectionRefusedError:
         return True
+    except ConnectionResetError:
+        pass  # this connect raced the listener's close: try again
     return False
+
+
+def _wait_until_received(proc, count: int) -> None:
+    """Ask the CLI for its counters (SIGUSR1) until it has received count
+    messages: they are then in flight, whatever the machine's load."""
+    deadline = time.monotonic() + GUARD
+    while True:
+        proc.send_signal(signal.SIGUSR1)
+        for text in proc.stderr:
+            if "stats:" in text:
+                break
+        match = re.search(r"messages_in=(\d+)", text)
+        assert match, f"no counters from the server: {text!r}"
+        if int(match.group(1)) >= count:
+            return
+        assert time.monotonic() < deadline, f"the server received {match.group(1)} of {count}"
+        time.sleep(0.01)
 
 
 def test_shutdown_rejects_the_backlog_and_closes_idle_connections(engine):
@@ -175,7 +195,7 @@ def test_cli_sigterm_drains_50_requests_then_exits_0(engine):
         clients = [fastnet.connect("127.0.0.1", port, "frame") for _ in range(50)]
         for i, c in enumerate(clients):
             c.send(b"%d" % i)
-        time.sleep(0.1)  # let the requests reach the server (not a speed assertion)
+        _wait_until_received(proc, 50)
         began = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         wait_for(lambda: _refused(port), "the listener to close")
@@ -191,7 +211,7 @@ def test_cli_drain_deadline_forces_and_exits_1(engine):
                     "--handler", "serve_handlers:never") as (proc, port, line):
         c = fastnet.connect("127.0.0.1", port, "frame")
         c.send(b"forever")
-        time.sleep(0.1)
+        _wait_until_received(proc, 1)
         proc.send_signal(signal.SIGTERM)
         assert_closed(c)
         assert proc.wait(GUARD) == 1
@@ -203,7 +223,7 @@ def test_cli_second_sigint_forces_at_once(engine):
                     "--handler", "serve_handlers:never") as (proc, port, line):
         c = fastnet.connect("127.0.0.1", port, "frame")
         c.send(b"forever")
-        time.sleep(0.1)
+        _wait_until_received(proc, 1)
         began = time.monotonic()
         proc.send_signal(signal.SIGINT)
         wait_for(lambda: _refused(port), "the listener to close")
