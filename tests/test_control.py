@@ -149,8 +149,8 @@ def _refused(port: int) -> bool:
         socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
     except ConnectionRefusedError:
         return True
-    except TimeoutError:
-        return False
+    except (TimeoutError, ConnectionResetError):
+        pass  # a connect that raced the listener's close: ask again
     return False
 
 

@@ -303,7 +303,7 @@ class ThreadedEngine(Engine):
 
     def set_idle_timeout(self, seconds: Optional[float]) -> None:
         """Report on_idle (from the run() thread) for connections silent this
-        long (None or 0: off; rounded up to a millisecond, as on the C
+        long (None or 0: off; at least a millisecond, as on the C
         engine). Costs O(1) per read and, per check, O(connections that
         expired): see the module docstring. Safe from any thread."""
         self._idle_timeout = max(0.001, seconds) if seconds else None
