@@ -295,7 +295,7 @@ def probing_protocol(monkeypatch):
 
 
 def test_probe_unanswered_closes_and_fastnet_client_answers(engine, probing_protocol):
-    interval = 0.2
+    interval = 0.4
     with running_server(engine, "probing", handler=lambda conn, m: m,
                         idle_timeout=None, keepalive_interval=interval) as (server, port):
         raw = socket.create_connection(("127.0.0.1", port), timeout=GUARD)
