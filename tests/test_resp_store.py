@@ -4,7 +4,8 @@ Unit tests run on an injected clock. test_matches_real_redis replays
 hypothesis-generated scripts on redis-server 7.0.15 and on the executor and
 requires byte-identical replies, except: KEYS and SCAN replies are compared
 as sorted sets (hash order is Redis's own; SCAN cursors are compared and
-are 0 since the keyspace is far below COUNT), TTL may differ by 1 and PTTL
+are 0 since the keyspace is far below COUNT; a SCAN from any other cursor
+is only checked to succeed or fail alike), TTL may differ by 1 and PTTL
 by 100 ms (the two clocks start a few ms apart). Expiry amounts are never
 small positives, so no key expires while an example runs.
 """
@@ -307,8 +308,10 @@ def comparable(name: bytes, raw: bytes) -> object:
     return raw
 
 
-def close_enough(name: bytes, ours: bytes, theirs: bytes) -> bool:
-    name = name.lower()
+def close_enough(args: list[bytes], ours: bytes, theirs: bytes) -> bool:
+    name = args[0].lower()
+    if name == b"scan" and args[1:2] != [b"0"] and ours[:1] == theirs[:1] == b"*":
+        return True  # a non-zero cursor means something else to each server
     if name in (b"ttl", b"pttl") and ours[:1] == theirs[:1] == b":":
         slack = 1 if name == b"ttl" else 100
         return abs(int(ours[1:-2]) - int(theirs[1:-2])) <= slack
@@ -324,4 +327,4 @@ def test_matches_real_redis(redis_socket, protocol, script):
     for args in script:
         theirs = redis_call(redis_socket, args)
         ours = execute(session, args)
-        assert close_enough(args[0], ours, theirs), (args, ours, theirs)
+        assert close_enough(args, ours, theirs), (args, ours, theirs)

@@ -103,8 +103,10 @@ def cmd_quit(session: Session, args: list[bytes]) -> bytes:
 
 def cmd_select(session: Session, args: list[bytes]) -> bytes:
     index = _int(args[1])
-    if index is None or not -(2**31) <= index < 2**31:
+    if index is None:
         return NOT_INTEGER
+    if not -(2**31) <= index < 2**31:  # Redis's getIntFromObjectOrReply
+        return _error(b"ERR value is out of range, value must between -2147483648 and 2147483647")
     # One database only: Redis's 1..15 are "out of range" here.
     return OK if index == 0 else _error(b"ERR DB index is out of range")
 
