@@ -282,7 +282,7 @@ VALUES = [b"x", b"", b"-5", b"0", b"01", b" 1", b"1.5", b"100000", b"1700000000"
           b"9223372036854775807", b"-9223372036854775808", b"9223372036854775808", b"-1"]
 WORDS = [b"NX", b"xx", b"GT", b"lt", b"EX", b"px", b"EXAT", b"PXAT", b"KEEPTTL", b"get", b"MATCH",
          b"COUNT", b"type", b"string", b"ASYNC", b"sync", b"*", b"a*", b"[a-b]", b"[^a]", b"\\a", b"?",
-         b"[", b"*[c-a]*", b"a\nb"]
+         b"[", b"*[c-a]*", b"a\nb", b"a\x00b", b"\r\n", b"y" * 130, b"\xff", b"[\x80-\xff]"]
 NAMES = [b"PING", b"echo", b"GET", b"set", b"SET", b"DEL", b"EXISTS", b"INCR", b"DECR", b"INCRBY",
          b"DECRBY", b"MGET", b"MSET", b"APPEND", b"STRLEN", b"EXPIRE", b"PEXPIRE", b"TTL", b"PTTL",
          b"PERSIST", b"KEYS", b"SCAN", b"DBSIZE", b"FLUSHDB", b"SELECT", b"nosuch", b"Get"]
@@ -293,7 +293,9 @@ commands = st.one_of(
     st.builds(lambda key, rest: [b"SET", key, b"v", *rest], st.sampled_from(KEYS),
               st.lists(st.one_of(st.sampled_from(WORDS[:10]), st.sampled_from(VALUES)), max_size=4)),
     st.sampled_from([[b"HELLO", b"4"], [b"HELLO", b"abc"], [b"HELLO", b"2", b"foo"], [b"CLIENT", b"nope"],
-                     [b"CLIENT", b"SETNAME", b"a b"], [b"SELECT", b"16"]]),
+                     [b"CLIENT", b"SETNAME", b"a b"], [b"SELECT", b"16"], [b"CLIENT", b"SETNAME", b"me"],
+                     [b"CLIENT", b"GETNAME"], [b"CLIENT", b"SETNAME", b""], [b"CLIENT", b"GETNAME", b"x"],
+                     [b"HELLO", b"3", b"SETNAME", b"x y"], [b"PING", b"a", b"b"]]),
 )
 
 
@@ -323,6 +325,7 @@ def close_enough(args: list[bytes], ours: bytes, theirs: bytes) -> bool:
 def test_matches_real_redis(redis_socket, protocol, script):
     assert redis_call(redis_socket, [b"FLUSHALL"]) == b"+OK\r\n"
     redis_call(redis_socket, [b"HELLO", b"%d" % protocol])
+    assert redis_call(redis_socket, [b"CLIENT", b"SETNAME", b""]) == b"+OK\r\n"  # the connection outlives examples
     session = Session(Store(), protocol=protocol)
     for args in script:
         theirs = redis_call(redis_socket, args)

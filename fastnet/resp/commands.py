@@ -68,9 +68,12 @@ def _cstr(arg: bytes) -> bytes:
     return arg.split(b"\0", 1)[0]
 
 
-def _error(text: bytes) -> bytes:
+def _error(text: bytes, trim: bool = False) -> bytes:
     """An error reply; like Redis, newlines in quoted input become spaces
-    (an error reply is one line)."""
+    (an error reply is one line). trim: first strip trailing CR/LF, as
+    Redis's addReplyErrorFormat does (its rejectCommandFormat does not)."""
+    if trim:
+        text = text.rstrip(b"\r\n")
     return encode_error(text.replace(b"\r", b" ").replace(b"\n", b" "))
 
 
@@ -139,7 +142,7 @@ def cmd_hello(session: Session, args: list[bytes]) -> bytes:
             index += 2
         else:
             # AUTH is not supported: no users exist, so it is refused here.
-            return _error(b"ERR Syntax error in HELLO option '%s'" % _cstr(args[index]))
+            return _error(b"ERR Syntax error in HELLO option '%s'" % _cstr(args[index]), trim=True)
     if name is not None:
         session.name = name or None
     if version:
@@ -334,7 +337,7 @@ def _expire(session: Session, args: list[bytes], unit_ms: int, name: bytes) -> b
     for option in args[3:]:
         lowered = option.lower()
         if lowered not in (b"nx", b"xx", b"gt", b"lt"):
-            return _error(b"ERR Unsupported option %s" % _cstr(option))
+            return _error(b"ERR Unsupported option %s" % _cstr(option), trim=True)
         seen.add(lowered)
     if b"nx" in seen and seen & {b"xx", b"gt", b"lt"}:
         return _error(b"ERR NX and XX, GT or LT options at the same time are not compatible")
