@@ -106,6 +106,10 @@ def test_resp3_null(session):
     assert run(session, "MGET", "nope", "nope") == b"*2\r\n_\r\n_\r\n"
     assert run(session, "HELLO", "4") == b"-NOPROTO unsupported protocol version\r\n"
     assert session.protocol == 3
+    assert run(session, "HELLO", "2", "AUTH", "bob", "pw", "SETNAME", "a b") == (
+        b"-WRONGPASS invalid username-password pair or user is disabled.\r\n")
+    assert run(session, "HELLO", "2", "AUTH", "default", "any", "SETNAME", "me").startswith(b"*14\r\n")
+    assert (session.protocol, session.name) == (2, b"me")
 
 
 def test_incr_family(session):
@@ -295,7 +299,8 @@ commands = st.one_of(
     st.sampled_from([[b"HELLO", b"4"], [b"HELLO", b"abc"], [b"HELLO", b"2", b"foo"], [b"CLIENT", b"nope"],
                      [b"CLIENT", b"SETNAME", b"a b"], [b"SELECT", b"16"], [b"CLIENT", b"SETNAME", b"me"],
                      [b"CLIENT", b"GETNAME"], [b"CLIENT", b"SETNAME", b""], [b"CLIENT", b"GETNAME", b"x"],
-                     [b"HELLO", b"3", b"SETNAME", b"x y"], [b"PING", b"a", b"b"]]),
+                     [b"HELLO", b"3", b"SETNAME", b"x y"], [b"HELLO", b"3", b"AUTH", b"bob", b"x"],
+                     [b"HELLO", b"2", b"AUTH", b"bob"], [b"PING", b"a", b"b"]]),
 )
 
 

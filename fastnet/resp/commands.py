@@ -133,17 +133,24 @@ def cmd_hello(session: Session, args: list[bytes]) -> bytes:
             return _error(b"NOPROTO unsupported protocol version")
         version, index = parsed, 2
     name = None
+    user: bytes | None = None
     while index < len(args):
         option = args[index].lower()
-        if option == b"setname" and index + 1 < len(args):
+        if option == b"auth" and index + 2 < len(args):
+            user = args[index + 1]
+            index += 3
+        elif option == b"setname" and index + 1 < len(args):
             name = args[index + 1]
-            if not _valid_name(name):
-                return _bad_name()
             index += 2
         else:
-            # AUTH is not supported: no users exist, so it is refused here.
             return _error(b"ERR Syntax error in HELLO option '%s'" % _cstr(args[index]), trim=True)
-    if name is not None:
+    # Like Redis's only user out of the box ("default", nopass): any
+    # password is accepted for it, and no other user exists.
+    if user is not None and user != b"default":
+        return _error(b"WRONGPASS invalid username-password pair or user is disabled.")
+    if name is not None:  # checked after AUTH, as Redis does
+        if not _valid_name(name):
+            return _bad_name()
         session.name = name or None
     if version:
         session.protocol = version
@@ -411,13 +418,17 @@ def cmd_persist(session: Session, args: list[bytes]) -> bytes:
 # --- keyspace ---------------------------------------------------------------
 
 
-def _compile_glob(pattern: bytes) -> list[object]:
+#: A compiled glob token (see _compile_glob).
+Token = int | str | None | tuple[bool, tuple[tuple[int, int], ...]]
+
+
+def _compile_glob(pattern: bytes) -> list[Token]:
     """Redis's stringmatchlen pattern as tokens: None for "?", "*" for a
     star (runs collapsed), an int for a literal byte, and (negated, ranges)
     for a bracket class. Bracket quirks are Redis's: "]" right after "["
     closes an empty class, an unterminated class runs to the pattern's end,
     reversed ranges are swapped, range ends compare as signed C chars."""
-    tokens: list[object] = []
+    tokens: list[Token] = []
     i, n = 0, len(pattern)
     while i < n:
         byte = pattern[i]
@@ -456,18 +467,19 @@ def _signed(byte: int) -> int:
     return byte - 256 if byte >= 128 else byte
 
 
-def _token_matches(token: object, byte: int) -> bool:
+def _token_matches(token: Token, byte: int) -> bool:
     if token is None:
         return True
     if isinstance(token, int):
         return token == byte
-    negated, ranges = token  # type: ignore[misc]
+    assert isinstance(token, tuple)
+    negated, ranges = token
     literal, signed = byte, _signed(byte)
     hit = any(low <= signed <= high or low == high == literal for low, high in ranges)
     return hit != negated
 
 
-def glob_match(tokens: list[object], string: bytes) -> bool:
+def glob_match(tokens: list[Token], string: bytes) -> bool:
     """Whether string matches compiled tokens, as Redis's stringmatchlen.
 
     Iterative, with backtracking to the last star only: O(len(tokens) *
@@ -522,7 +534,7 @@ def cmd_scan(session: Session, args: list[bytes]) -> bytes:
     if cursor is None:
         return _error(b"ERR invalid cursor")
     count = 10
-    tokens: list[object] | None = None
+    tokens: list[Token] | None = None
     type_filter: bytes | None = None
     index = 2
     while index < len(args):
