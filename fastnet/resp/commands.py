@@ -418,6 +418,9 @@ def cmd_persist(session: Session, args: list[bytes]) -> bytes:
 # --- keyspace ---------------------------------------------------------------
 
 
+#: Redis's stringmatchlen stops (no match) past this many nested stars.
+MAX_GLOB_NESTING = 1000
+
 #: A compiled glob token (see _compile_glob).
 Token = int | str | None | tuple[bool, tuple[tuple[int, int], ...]]
 
@@ -492,8 +495,15 @@ def glob_match(tokens: list[Token], string: bytes) -> bool:
     t = s = 0
     star = -1
     mark = 0
+    nesting = 0
     while s < len(string):
         if t < len(tokens) and tokens[t] == "*":
+            if t != len(tokens) - 1:
+                # Redis recurses once per star that still has bytes to match
+                # and gives up past 1000 levels (a no-match): same answer.
+                nesting += 1
+                if nesting > MAX_GLOB_NESTING:
+                    return False
             star, mark = t, s
             t += 1
         elif t < len(tokens) and _token_matches(tokens[t], string[s]):
@@ -627,7 +637,13 @@ def unknown_command(args: list[bytes]) -> bytes:
 
 def execute(session: Session, args: list[bytes]) -> bytes:
     """Run one command (name first, as RespRequestDecoder yields it) and
-    return its reply encoded for ``session.protocol``."""
+    return its reply encoded for ``session.protocol``.
+
+    ValueError for an empty command: the request decoder never yields one
+    (Redis skips them), so an empty list is the caller's mistake.
+    """
+    if not args:
+        raise ValueError("a command has at least its name")
     entry = COMMANDS.get(args[0].lower())
     if entry is None:
         return unknown_command(args)
