@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from fastnet.codec import NEED_DATA, RespReplyDecoder, encode_command
 from fastnet.resp import Session, Store, execute
-from fastnet.resp.commands import _compile_glob, glob_match
+from fastnet.resp.commands import compile_glob, glob_match
 
 
 class Clock:
@@ -206,7 +206,7 @@ def test_scan_survives_deletions(session):
     (b"a*" * 1001, b"a" * 1200, True), (b"a*" * 1001 + b"a", b"a" * 1200, False),
 ])
 def test_glob(pattern, string, expected):
-    assert glob_match(_compile_glob(pattern), string) is expected
+    assert glob_match(compile_glob(pattern), string) is expected
 
 
 def test_keys_and_flush(session):

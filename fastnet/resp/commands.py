@@ -33,7 +33,7 @@ from ..codec._resp_encode import (
 from ..limits import DEFAULT_RESP_MAX_BULK_LEN
 from .store import Store
 
-__all__ = ["COMMANDS", "REDIS_VERSION", "Session", "execute", "glob_match"]
+__all__ = ["COMMANDS", "REDIS_VERSION", "Session", "compile_glob", "execute", "glob_match", "unknown_command"]
 
 #: What HELLO reports: clients gate features on it, so claim what we mimic.
 REDIS_VERSION = b"7.0.15"
@@ -90,21 +90,25 @@ def _null(session: Session) -> bytes:
 
 
 def cmd_ping(session: Session, args: list[bytes]) -> bytes:
+    """PING [message]: +PONG, or message as a bulk string."""
     if len(args) > 2:
         return _error(b"ERR wrong number of arguments for 'ping' command")
     return encode_bulk(args[1]) if len(args) == 2 else b"+PONG\r\n"
 
 
 def cmd_echo(session: Session, args: list[bytes]) -> bytes:
+    """ECHO message: message as a bulk string."""
     return encode_bulk(args[1])
 
 
 def cmd_quit(session: Session, args: list[bytes]) -> bytes:
+    """QUIT: +OK, and the session is marked closing."""
     session.closing = True
     return OK
 
 
 def cmd_select(session: Session, args: list[bytes]) -> bytes:
+    """SELECT index: only database 0 exists."""
     index = _int(args[1])
     if index is None:
         return NOT_INTEGER
@@ -123,6 +127,7 @@ def _bad_name() -> bytes:
 
 
 def cmd_hello(session: Session, args: list[bytes]) -> bytes:
+    """HELLO [protover [AUTH user pass] [SETNAME name]]: switch protocol, reply Redis's server map."""
     version = 0
     index = 1
     if len(args) >= 2:
@@ -167,14 +172,17 @@ def cmd_hello(session: Session, args: list[bytes]) -> bytes:
 
 
 def client_id(session: Session, args: list[bytes]) -> bytes:
+    """CLIENT ID: the session's id."""
     return encode_integer(session.id)
 
 
 def client_getname(session: Session, args: list[bytes]) -> bytes:
+    """CLIENT GETNAME: the session's name, or null."""
     return _null(session) if session.name is None else encode_bulk(session.name)
 
 
 def client_setname(session: Session, args: list[bytes]) -> bytes:
+    """CLIENT SETNAME name: name the session (empty clears it)."""
     if not _valid_name(args[2]):
         return _bad_name()
     session.name = args[2] or None
@@ -190,6 +198,7 @@ CLIENT_SUBCOMMANDS: dict[bytes, tuple[Handler, int]] = {
 
 
 def cmd_client(session: Session, args: list[bytes]) -> bytes:
+    """CLIENT subcommand ...: dispatch through CLIENT_SUBCOMMANDS."""
     sub = args[1].lower()
     entry = CLIENT_SUBCOMMANDS.get(sub)
     if entry is None:
@@ -204,6 +213,7 @@ def cmd_client(session: Session, args: list[bytes]) -> bytes:
 
 
 def cmd_get(session: Session, args: list[bytes]) -> bytes:
+    """GET key: the value, or null."""
     value = session.store.get(args[1])
     return _null(session) if value is None else encode_bulk(value)
 
@@ -225,6 +235,7 @@ _SET_OPTIONS: dict[bytes, tuple[int, int, bool]] = {
 
 
 def cmd_set(session: Session, args: list[bytes]) -> bytes:
+    """SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]."""
     store = session.store
     key, value = args[1], args[2]
     flags = 0
@@ -268,11 +279,13 @@ def cmd_set(session: Session, args: list[bytes]) -> bytes:
 
 
 def cmd_del(session: Session, args: list[bytes]) -> bytes:
+    """DEL key...: how many of the keys existed and were removed."""
     store = session.store
     return encode_integer(sum(store.get(key) is not None and store.delete(key) for key in args[1:]))
 
 
 def cmd_exists(session: Session, args: list[bytes]) -> bytes:
+    """EXISTS key...: how many of the keys exist (repeats count again)."""
     return encode_integer(sum(session.store.exists(key) for key in args[1:]))
 
 
@@ -289,19 +302,23 @@ def _incr(session: Session, key: bytes, by: int) -> bytes:
 
 
 def cmd_incr(session: Session, args: list[bytes]) -> bytes:
+    """INCR key: add 1 to an integer value (missing is 0)."""
     return _incr(session, args[1], 1)
 
 
 def cmd_decr(session: Session, args: list[bytes]) -> bytes:
+    """DECR key: subtract 1."""
     return _incr(session, args[1], -1)
 
 
 def cmd_incrby(session: Session, args: list[bytes]) -> bytes:
+    """INCRBY key increment."""
     by = _int(args[2])
     return NOT_INTEGER if by is None else _incr(session, args[1], by)
 
 
 def cmd_decrby(session: Session, args: list[bytes]) -> bytes:
+    """DECRBY key decrement."""
     by = _int(args[2])
     if by is None:
         return NOT_INTEGER
@@ -311,10 +328,12 @@ def cmd_decrby(session: Session, args: list[bytes]) -> bytes:
 
 
 def cmd_mget(session: Session, args: list[bytes]) -> bytes:
+    """MGET key...: an array of values and nulls."""
     return encode_array([session.store.get(key) for key in args[1:]], session.protocol)
 
 
 def cmd_mset(session: Session, args: list[bytes]) -> bytes:
+    """MSET key value [key value ...]: +OK."""
     if len(args) % 2 == 0:
         return _error(b"ERR wrong number of arguments for 'mset' command")
     for index in range(1, len(args), 2):
@@ -323,6 +342,7 @@ def cmd_mset(session: Session, args: list[bytes]) -> bytes:
 
 
 def cmd_append(session: Session, args: list[bytes]) -> bytes:
+    """APPEND key value: the new length (the TTL is kept)."""
     store = session.store
     old = store.get(args[1]) or b""
     if len(old) + len(args[2]) > DEFAULT_RESP_MAX_BULK_LEN:
@@ -332,6 +352,7 @@ def cmd_append(session: Session, args: list[bytes]) -> bytes:
 
 
 def cmd_strlen(session: Session, args: list[bytes]) -> bytes:
+    """STRLEN key: the value's length, 0 if missing."""
     return encode_integer(len(session.store.get(args[1]) or b""))
 
 
@@ -381,10 +402,12 @@ def _expire(session: Session, args: list[bytes], unit_ms: int, name: bytes) -> b
 
 
 def cmd_expire(session: Session, args: list[bytes]) -> bytes:
+    """EXPIRE key seconds [NX|XX|GT|LT]: 1 if the TTL was set."""
     return _expire(session, args, 1000, b"expire")
 
 
 def cmd_pexpire(session: Session, args: list[bytes]) -> bytes:
+    """PEXPIRE key milliseconds [NX|XX|GT|LT]."""
     return _expire(session, args, 1, b"pexpire")
 
 
@@ -400,14 +423,17 @@ def _ttl(session: Session, key: bytes, in_ms: bool) -> bytes:
 
 
 def cmd_ttl(session: Session, args: list[bytes]) -> bytes:
+    """TTL key: seconds left (rounded), -1 without TTL, -2 if missing."""
     return _ttl(session, args[1], False)
 
 
 def cmd_pttl(session: Session, args: list[bytes]) -> bytes:
+    """PTTL key: milliseconds left, -1 without TTL, -2 if missing."""
     return _ttl(session, args[1], True)
 
 
 def cmd_persist(session: Session, args: list[bytes]) -> bytes:
+    """PERSIST key: 1 if a TTL was removed."""
     store = session.store
     if store.deadline(args[1]) is None:
         return b":0\r\n"
@@ -421,11 +447,11 @@ def cmd_persist(session: Session, args: list[bytes]) -> bytes:
 #: Redis's stringmatchlen stops (no match) past this many nested stars.
 MAX_GLOB_NESTING = 1000
 
-#: A compiled glob token (see _compile_glob).
+#: A compiled glob token (see compile_glob).
 Token = int | str | None | tuple[bool, tuple[tuple[int, int], ...]]
 
 
-def _compile_glob(pattern: bytes) -> list[Token]:
+def compile_glob(pattern: bytes) -> list[Token]:
     """Redis's stringmatchlen pattern as tokens: None for "?", "*" for a
     star (runs collapsed), an int for a literal byte, and (negated, ranges)
     for a bracket class. Bracket quirks are Redis's: "]" right after "["
@@ -520,9 +546,10 @@ def glob_match(tokens: list[Token], string: bytes) -> bool:
 
 
 def cmd_keys(session: Session, args: list[bytes]) -> bytes:
+    """KEYS pattern: every live key matching the glob pattern."""
     keys = session.store.keys()
     if args[1] != b"*":  # Redis's shortcut: "*" matches every key, even b""
-        tokens = _compile_glob(args[1])
+        tokens = compile_glob(args[1])
         keys = [key for key in keys if glob_match(tokens, key)]
     return encode_array(keys, session.protocol)
 
@@ -540,6 +567,7 @@ def _parse_cursor(arg: bytes) -> int | None:
 
 
 def cmd_scan(session: Session, args: list[bytes]) -> bytes:
+    """SCAN cursor [MATCH pattern] [COUNT n] [TYPE type] (cursor: see fastnet.resp.store)."""
     cursor = _parse_cursor(args[1])
     if cursor is None:
         return _error(b"ERR invalid cursor")
@@ -560,7 +588,7 @@ def cmd_scan(session: Session, args: list[bytes]) -> bytes:
                 return SYNTAX_ERROR
             count = parsed
         elif option == b"match":
-            tokens = None if value == b"*" else _compile_glob(value)
+            tokens = None if value == b"*" else compile_glob(value)
         else:
             type_filter = value.lower()
         index += 2
@@ -573,10 +601,12 @@ def cmd_scan(session: Session, args: list[bytes]) -> bytes:
 
 
 def cmd_dbsize(session: Session, args: list[bytes]) -> bytes:
+    """DBSIZE: keys held."""
     return encode_integer(len(session.store))
 
 
 def cmd_flush(session: Session, args: list[bytes]) -> bytes:
+    """FLUSHDB / FLUSHALL [ASYNC|SYNC]: remove every key (always synchronously)."""
     if len(args) == 2 and args[1].lower() in (b"sync", b"async"):
         pass
     elif len(args) != 1:

@@ -83,6 +83,7 @@ class Store:
         return self._data.get(key)
 
     def exists(self, key: bytes) -> bool:
+        """Whether key is held and live."""
         return self.get(key) is not None
 
     def deadline(self, key: bytes) -> int | None:
