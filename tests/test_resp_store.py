@@ -7,7 +7,8 @@ as sorted sets (hash order is Redis's own; SCAN cursors are compared and
 are 0 since the keyspace is far below COUNT; a SCAN from any other cursor
 is only checked to succeed or fail alike), TTL may differ by 1 and PTTL
 by 100 ms (the two clocks start a few ms apart). Expiry amounts are never
-small positives, so no key expires while an example runs.
+small positives, so no key expires while an example runs. Option words are
+C strings to Redis (strcasecmp): b"NX\\0z" is NX, and the scripts check it.
 """
 from __future__ import annotations
 
@@ -293,7 +294,8 @@ VALUES = [b"x", b"", b"-5", b"0", b"01", b" 1", b"1.5", b"100000", b"1700000000"
           b"9223372036854775807", b"-9223372036854775808", b"9223372036854775808", b"-1"]
 WORDS = [b"NX", b"xx", b"GT", b"lt", b"EX", b"px", b"EXAT", b"PXAT", b"KEEPTTL", b"get", b"MATCH",
          b"COUNT", b"type", b"string", b"ASYNC", b"sync", b"*", b"a*", b"[a-b]", b"[^a]", b"\\a", b"?",
-         b"[", b"*[c-a]*", b"a\nb", b"a\x00b", b"\r\n", b"y" * 130, b"\xff", b"[\x80-\xff]"]
+         b"[", b"*[c-a]*", b"a\nb", b"a\x00b", b"\r\n", b"y" * 130, b"\xff", b"[\x80-\xff]",
+         b"NX\x00z", b"ex\x00", b"0\x00", b"COUNT\x00"]
 NAMES = [b"PING", b"echo", b"GET", b"set", b"SET", b"DEL", b"EXISTS", b"INCR", b"DECR", b"INCRBY",
          b"DECRBY", b"MGET", b"MSET", b"APPEND", b"STRLEN", b"EXPIRE", b"PEXPIRE", b"TTL", b"PTTL",
          b"PERSIST", b"KEYS", b"SCAN", b"DBSIZE", b"FLUSHDB", b"SELECT", b"nosuch", b"Get"]

@@ -68,6 +68,11 @@ def _cstr(arg: bytes) -> bytes:
     return arg.split(b"\0", 1)[0]
 
 
+def _option(arg: bytes) -> bytes:
+    """An option word as Redis's strcasecmp sees it: lower case, cut at NUL."""
+    return _cstr(arg).lower()
+
+
 def _error(text: bytes, trim: bool = False) -> bytes:
     """An error reply; like Redis, newlines in quoted input become spaces
     (an error reply is one line). trim: first strip trailing CR/LF, as
@@ -140,7 +145,7 @@ def cmd_hello(session: Session, args: list[bytes]) -> bytes:
     name = None
     user: bytes | None = None
     while index < len(args):
-        option = args[index].lower()
+        option = _option(args[index])
         if option == b"auth" and index + 2 < len(args):
             user = args[index + 1]
             index += 3
@@ -244,7 +249,7 @@ def cmd_set(session: Session, args: list[bytes]) -> bytes:
     # Redis's parseExtendedStringArgumentsOrReply: an option conflicting
     # with one already seen, or missing its value, is a syntax error.
     while index < len(args):
-        option = _SET_OPTIONS.get(args[index].lower())
+        option = _SET_OPTIONS.get(_option(args[index]))
         has_next = index + 1 < len(args)
         if option is None or flags & option[1] or (option[2] and not has_next):
             return SYNTAX_ERROR
@@ -363,7 +368,7 @@ def _expire(session: Session, args: list[bytes], unit_ms: int, name: bytes) -> b
     """EXPIRE / PEXPIRE key amount [NX|XX|GT|LT]: Redis's expireGenericCommand."""
     seen: set[bytes] = set()
     for option in args[3:]:
-        lowered = option.lower()
+        lowered = _option(option)
         if lowered not in (b"nx", b"xx", b"gt", b"lt"):
             return _error(b"ERR Unsupported option %s" % _cstr(option), trim=True)
         seen.add(lowered)
@@ -568,7 +573,7 @@ def _parse_cursor(arg: bytes) -> int | None:
 
 def cmd_scan(session: Session, args: list[bytes]) -> bytes:
     """SCAN cursor [MATCH pattern] [COUNT n] [TYPE type] (cursor: see fastnet.resp.store)."""
-    cursor = _parse_cursor(args[1])
+    cursor = _parse_cursor(_cstr(args[1]))
     if cursor is None:
         return _error(b"ERR invalid cursor")
     count = 10
@@ -576,7 +581,7 @@ def cmd_scan(session: Session, args: list[bytes]) -> bytes:
     type_filter: bytes | None = None
     index = 2
     while index < len(args):
-        option = args[index].lower()
+        option = _option(args[index])
         if index + 1 >= len(args) or option not in (b"count", b"match", b"type"):
             return SYNTAX_ERROR
         value = args[index + 1]
@@ -590,7 +595,7 @@ def cmd_scan(session: Session, args: list[bytes]) -> bytes:
         elif option == b"match":
             tokens = None if value == b"*" else compile_glob(value)
         else:
-            type_filter = value.lower()
+            type_filter = _option(value)
         index += 2
     next_cursor, keys = session.store.scan(cursor, count)
     if tokens is not None:
@@ -607,7 +612,7 @@ def cmd_dbsize(session: Session, args: list[bytes]) -> bytes:
 
 def cmd_flush(session: Session, args: list[bytes]) -> bytes:
     """FLUSHDB / FLUSHALL [ASYNC|SYNC]: remove every key (always synchronously)."""
-    if len(args) == 2 and args[1].lower() in (b"sync", b"async"):
+    if len(args) == 2 and _option(args[1]) in (b"sync", b"async"):
         pass
     elif len(args) != 1:
         return SYNTAX_ERROR
