@@ -1,0 +1,688 @@
+"""The command table: one parsed request in, its encoded reply out.
+
+``execute(session, args)`` looks the command up (case-insensitively), checks
+its arity with Redis's convention (positive: exactly that many arguments,
+name included; negative: at least that many), runs the handler and returns
+the reply encoded for the session's protocol (2 or 3). Replies and error
+texts are redis-server 7.0's, byte for byte (tests/test_resp_store.py
+compares them with a real server). Only strings exist, so WRONGTYPE never
+happens.
+
+Threat model: every argument is untrusted. Handlers never recurse on input
+(KEYS/SCAN patterns are matched iteratively), never allocate from a declared
+size, and refuse values over the bulk limit as Redis does.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..codec._common import INT64_MAX, INT64_MIN
+from ..codec._resp import string2ll
+from ..codec._resp_encode import (
+    encode_array,
+    encode_bulk,
+    encode_error,
+    encode_integer,
+    encode_map,
+    encode_null,
+    encode_reply,
+    encode_simple,
+)
+from ..limits import DEFAULT_RESP_MAX_BULK_LEN
+from .store import Store
+
+__all__ = ["COMMANDS", "REDIS_VERSION", "Session", "compile_glob", "execute", "glob_match", "unknown_command"]
+
+#: What HELLO reports: clients gate features on it, so claim what we mimic.
+REDIS_VERSION = b"7.0.15"
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class Session:
+    """One client's state: its keyspace, protocol (2/3), name and id.
+
+    ``closing`` becomes True after QUIT: the caller writes the reply, then
+    closes the connection.
+    """
+
+    store: Store
+    protocol: int = 2
+    name: bytes | None = None
+    id: int = field(default_factory=lambda: next(_ids))
+    closing: bool = False
+
+
+Handler = Callable[[Session, list[bytes]], bytes]
+
+OK = b"+OK\r\n"
+SYNTAX_ERROR = b"-ERR syntax error\r\n"
+NOT_INTEGER = b"-ERR value is not an integer or out of range\r\n"
+
+
+def _cstr(arg: bytes) -> bytes:
+    """arg as C's %s prints it: up to its first NUL."""
+    return arg.split(b"\0", 1)[0]
+
+
+def _option(arg: bytes) -> bytes:
+    """An option word as Redis's strcasecmp sees it: lower case, cut at NUL."""
+    return _cstr(arg).lower()
+
+
+def _error(text: bytes, trim: bool = False) -> bytes:
+    """An error reply; like Redis, newlines in quoted input become spaces
+    (an error reply is one line). trim: first strip trailing CR/LF, as
+    Redis's addReplyErrorFormat does (its rejectCommandFormat does not)."""
+    if trim:
+        text = text.rstrip(b"\r\n")
+    return encode_error(text.replace(b"\r", b" ").replace(b"\n", b" "))
+
+
+def _int(arg: bytes) -> int | None:
+    """Redis's getLongLongFromObject: strict signed 64-bit decimal."""
+    return string2ll(arg)
+
+
+def _null(session: Session) -> bytes:
+    return encode_null(session.protocol)
+
+
+# --- connection -------------------------------------------------------------
+
+
+def cmd_ping(session: Session, args: list[bytes]) -> bytes:
+    """PING [message]: +PONG, or message as a bulk string."""
+    if len(args) > 2:
+        return _error(b"ERR wrong number of arguments for 'ping' command")
+    return encode_bulk(args[1]) if len(args) == 2 else b"+PONG\r\n"
+
+
+def cmd_echo(session: Session, args: list[bytes]) -> bytes:
+    """ECHO message: message as a bulk string."""
+    return encode_bulk(args[1])
+
+
+def cmd_quit(session: Session, args: list[bytes]) -> bytes:
+    """QUIT: +OK, and the session is marked closing."""
+    session.closing = True
+    return OK
+
+
+def cmd_select(session: Session, args: list[bytes]) -> bytes:
+    """SELECT index: only database 0 exists."""
+    index = _int(args[1])
+    if index is None:
+        return NOT_INTEGER
+    if not -(2**31) <= index < 2**31:  # Redis's getIntFromObjectOrReply
+        return _error(b"ERR value is out of range, value must between -2147483648 and 2147483647")
+    # One database only: Redis's 1..15 are "out of range" here.
+    return OK if index == 0 else _error(b"ERR DB index is out of range")
+
+
+def _valid_name(name: bytes) -> bool:
+    return all(0x21 <= byte <= 0x7E for byte in name)
+
+
+def _bad_name() -> bytes:
+    return _error(b"ERR Client names cannot contain spaces, newlines or special characters.")
+
+
+def cmd_hello(session: Session, args: list[bytes]) -> bytes:
+    """HELLO [protover [AUTH user pass] [SETNAME name]]: switch protocol, reply Redis's server map."""
+    version = 0
+    index = 1
+    if len(args) >= 2:
+        parsed = _int(args[1])
+        if parsed is None:
+            return _error(b"ERR Protocol version is not an integer or out of range")
+        if not 2 <= parsed <= 3:
+            return _error(b"NOPROTO unsupported protocol version")
+        version, index = parsed, 2
+    name = None
+    user: bytes | None = None
+    while index < len(args):
+        option = _option(args[index])
+        if option == b"auth" and index + 2 < len(args):
+            user = args[index + 1]
+            index += 3
+        elif option == b"setname" and index + 1 < len(args):
+            name = args[index + 1]
+            index += 2
+        else:
+            return _error(b"ERR Syntax error in HELLO option '%s'" % _cstr(args[index]), trim=True)
+    # Like Redis's only user out of the box ("default", nopass): any
+    # password is accepted for it, and no other user exists.
+    if user is not None and user != b"default":
+        return _error(b"WRONGPASS invalid username-password pair or user is disabled.")
+    if name is not None:  # checked after AUTH, as Redis does
+        if not _valid_name(name):
+            return _bad_name()
+        session.name = name or None
+    if version:
+        session.protocol = version
+    reply = {
+        b"server": b"redis",
+        b"version": REDIS_VERSION,
+        b"proto": session.protocol,
+        b"id": session.id,
+        b"mode": b"standalone",
+        b"role": b"master",
+        b"modules": [],
+    }
+    return encode_map(reply, session.protocol)
+
+
+def client_id(session: Session, args: list[bytes]) -> bytes:
+    """CLIENT ID: the session's id."""
+    return encode_integer(session.id)
+
+
+def client_getname(session: Session, args: list[bytes]) -> bytes:
+    """CLIENT GETNAME: the session's name, or null."""
+    return _null(session) if session.name is None else encode_bulk(session.name)
+
+
+def client_setname(session: Session, args: list[bytes]) -> bytes:
+    """CLIENT SETNAME name: name the session (empty clears it)."""
+    if not _valid_name(args[2]):
+        return _bad_name()
+    session.name = args[2] or None
+    return OK
+
+
+#: CLIENT's subcommands: name -> (handler, arity counting "CLIENT" itself).
+CLIENT_SUBCOMMANDS: dict[bytes, tuple[Handler, int]] = {
+    b"id": (client_id, 2),
+    b"getname": (client_getname, 2),
+    b"setname": (client_setname, 3),
+}
+
+
+def cmd_client(session: Session, args: list[bytes]) -> bytes:
+    """CLIENT subcommand ...: dispatch through CLIENT_SUBCOMMANDS."""
+    sub = args[1].lower()
+    entry = CLIENT_SUBCOMMANDS.get(sub)
+    if entry is None:
+        return _error(b"ERR unknown subcommand '%s'. Try CLIENT HELP." % _cstr(args[1])[:128])
+    handler, arity = entry
+    if not _arity_ok(arity, len(args)):
+        return _error(b"ERR wrong number of arguments for 'client|%s' command" % sub)
+    return handler(session, args)
+
+
+# --- strings ----------------------------------------------------------------
+
+
+def cmd_get(session: Session, args: list[bytes]) -> bytes:
+    """GET key: the value, or null."""
+    value = session.store.get(args[1])
+    return _null(session) if value is None else encode_bulk(value)
+
+
+# SET's option flags.
+_NX, _XX, _GET, _KEEPTTL, _EX, _PX, _EXAT, _PXAT = (1 << i for i in range(8))
+_EXPIRY_FLAGS = _EX | _PX | _EXAT | _PXAT
+#: option -> (its flag, flags it cannot follow, whether it takes a value).
+_SET_OPTIONS: dict[bytes, tuple[int, int, bool]] = {
+    b"nx": (_NX, _XX, False),
+    b"xx": (_XX, _NX, False),
+    b"get": (_GET, 0, False),
+    b"keepttl": (_KEEPTTL, _EXPIRY_FLAGS, False),
+    b"ex": (_EX, _KEEPTTL | _PX | _EXAT | _PXAT, True),
+    b"px": (_PX, _KEEPTTL | _EX | _EXAT | _PXAT, True),
+    b"exat": (_EXAT, _KEEPTTL | _EX | _PX | _PXAT, True),
+    b"pxat": (_PXAT, _KEEPTTL | _EX | _PX | _EXAT, True),
+}
+
+
+def cmd_set(session: Session, args: list[bytes]) -> bytes:
+    """SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]."""
+    store = session.store
+    key, value = args[1], args[2]
+    flags = 0
+    expire_arg: bytes | None = None
+    index = 3
+    # Redis's parseExtendedStringArgumentsOrReply: an option conflicting
+    # with one already seen, or missing its value, is a syntax error.
+    while index < len(args):
+        option = _SET_OPTIONS.get(_option(args[index]))
+        has_next = index + 1 < len(args)
+        if option is None or flags & option[1] or (option[2] and not has_next):
+            return SYNTAX_ERROR
+        flags |= option[0]
+        if option[2]:
+            expire_arg = args[index + 1]
+            index += 1
+        index += 1
+    deadline: int | None = None
+    if expire_arg is not None:
+        amount = _int(expire_arg)
+        if amount is None:
+            return NOT_INTEGER
+        seconds = bool(flags & (_EX | _EXAT))
+        if amount <= 0 or (seconds and amount > INT64_MAX // 1000):
+            return _error(b"ERR invalid expire time in 'set' command")
+        ms = amount * 1000 if seconds else amount
+        wall = store.wall_clock()
+        if flags & (_EX | _PX):
+            if ms > INT64_MAX - wall:  # Redis's mstime() + ms overflows
+                return _error(b"ERR invalid expire time in 'set' command")
+            ms += wall
+        deadline = store.unix_to_deadline(ms)
+    old = store.get(key)
+    reply = (_null(session) if old is None else encode_bulk(old)) if flags & _GET else OK
+    if (flags & _NX and old is not None) or (flags & _XX and old is None):
+        return reply if flags & _GET else _null(session)
+    store.set(key, value, keep_ttl=bool(flags & _KEEPTTL))
+    if deadline is not None:
+        store.set_deadline(key, deadline)
+    return reply
+
+
+def cmd_del(session: Session, args: list[bytes]) -> bytes:
+    """DEL key...: how many of the keys existed and were removed."""
+    store = session.store
+    return encode_integer(sum(store.get(key) is not None and store.delete(key) for key in args[1:]))
+
+
+def cmd_exists(session: Session, args: list[bytes]) -> bytes:
+    """EXISTS key...: how many of the keys exist (repeats count again)."""
+    return encode_integer(sum(session.store.exists(key) for key in args[1:]))
+
+
+def _incr(session: Session, key: bytes, by: int) -> bytes:
+    store = session.store
+    old = store.get(key)
+    current = 0 if old is None else _int(old)
+    if current is None:
+        return NOT_INTEGER
+    if not INT64_MIN <= current + by <= INT64_MAX:
+        return _error(b"ERR increment or decrement would overflow")
+    store.set(key, b"%d" % (current + by), keep_ttl=True)
+    return encode_integer(current + by)
+
+
+def cmd_incr(session: Session, args: list[bytes]) -> bytes:
+    """INCR key: add 1 to an integer value (missing is 0)."""
+    return _incr(session, args[1], 1)
+
+
+def cmd_decr(session: Session, args: list[bytes]) -> bytes:
+    """DECR key: subtract 1."""
+    return _incr(session, args[1], -1)
+
+
+def cmd_incrby(session: Session, args: list[bytes]) -> bytes:
+    """INCRBY key increment."""
+    by = _int(args[2])
+    return NOT_INTEGER if by is None else _incr(session, args[1], by)
+
+
+def cmd_decrby(session: Session, args: list[bytes]) -> bytes:
+    """DECRBY key decrement."""
+    by = _int(args[2])
+    if by is None:
+        return NOT_INTEGER
+    if by == INT64_MIN:  # cannot be negated in 64 bits
+        return _error(b"ERR decrement would overflow")
+    return _incr(session, args[1], -by)
+
+
+def cmd_mget(session: Session, args: list[bytes]) -> bytes:
+    """MGET key...: an array of values and nulls."""
+    return encode_array([session.store.get(key) for key in args[1:]], session.protocol)
+
+
+def cmd_mset(session: Session, args: list[bytes]) -> bytes:
+    """MSET key value [key value ...]: +OK."""
+    if len(args) % 2 == 0:
+        return _error(b"ERR wrong number of arguments for 'mset' command")
+    for index in range(1, len(args), 2):
+        session.store.set(args[index], args[index + 1])
+    return OK
+
+
+def cmd_append(session: Session, args: list[bytes]) -> bytes:
+    """APPEND key value: the new length (the TTL is kept)."""
+    store = session.store
+    old = store.get(args[1]) or b""
+    if len(old) + len(args[2]) > DEFAULT_RESP_MAX_BULK_LEN:
+        return _error(b"ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+    store.set(args[1], old + args[2], keep_ttl=True)
+    return encode_integer(len(old) + len(args[2]))
+
+
+def cmd_strlen(session: Session, args: list[bytes]) -> bytes:
+    """STRLEN key: the value's length, 0 if missing."""
+    return encode_integer(len(session.store.get(args[1]) or b""))
+
+
+# --- expiry -------------------------------------------------------------------
+
+
+def _expire(session: Session, args: list[bytes], unit_ms: int, name: bytes) -> bytes:
+    """EXPIRE / PEXPIRE key amount [NX|XX|GT|LT]: Redis's expireGenericCommand."""
+    seen: set[bytes] = set()
+    for option in args[3:]:
+        lowered = _option(option)
+        if lowered not in (b"nx", b"xx", b"gt", b"lt"):
+            return _error(b"ERR Unsupported option %s" % _cstr(option), trim=True)
+        seen.add(lowered)
+    if b"nx" in seen and seen & {b"xx", b"gt", b"lt"}:
+        return _error(b"ERR NX and XX, GT or LT options at the same time are not compatible")
+    if {b"gt", b"lt"} <= seen:
+        return _error(b"ERR GT and LT options at the same time are not compatible")
+    amount = _int(args[2])
+    if amount is None:
+        return NOT_INTEGER
+    invalid = _error(b"ERR invalid expire time in '%s' command" % name)
+    if unit_ms == 1000 and not INT64_MIN // 1000 < amount < INT64_MAX // 1000 + 1:
+        return invalid
+    ms = amount * unit_ms
+    store = session.store
+    wall = store.wall_clock()
+    if ms > INT64_MAX - wall:
+        return invalid
+    when = store.unix_to_deadline(ms + wall)
+    key = args[1]
+    if store.get(key) is None:
+        return b":0\r\n"
+    current = store.deadline(key)
+    if (
+        (b"nx" in seen and current is not None)
+        or (b"xx" in seen and current is None)
+        or (b"gt" in seen and (current is None or when <= current))  # no TTL = infinite
+        or (b"lt" in seen and current is not None and when >= current)
+    ):
+        return b":0\r\n"
+    if when <= store.now():
+        store.delete(key)
+    else:
+        store.set_deadline(key, when)
+    return b":1\r\n"
+
+
+def cmd_expire(session: Session, args: list[bytes]) -> bytes:
+    """EXPIRE key seconds [NX|XX|GT|LT]: 1 if the TTL was set."""
+    return _expire(session, args, 1000, b"expire")
+
+
+def cmd_pexpire(session: Session, args: list[bytes]) -> bytes:
+    """PEXPIRE key milliseconds [NX|XX|GT|LT]."""
+    return _expire(session, args, 1, b"pexpire")
+
+
+def _ttl(session: Session, key: bytes, in_ms: bool) -> bytes:
+    store = session.store
+    if store.get(key) is None:
+        return b":-2\r\n"
+    deadline = store.deadline(key)
+    if deadline is None:
+        return b":-1\r\n"
+    left = max(deadline - store.now(), 0)
+    return encode_integer(left if in_ms else (left + 500) // 1000)
+
+
+def cmd_ttl(session: Session, args: list[bytes]) -> bytes:
+    """TTL key: seconds left (rounded), -1 without TTL, -2 if missing."""
+    return _ttl(session, args[1], False)
+
+
+def cmd_pttl(session: Session, args: list[bytes]) -> bytes:
+    """PTTL key: milliseconds left, -1 without TTL, -2 if missing."""
+    return _ttl(session, args[1], True)
+
+
+def cmd_persist(session: Session, args: list[bytes]) -> bytes:
+    """PERSIST key: 1 if a TTL was removed."""
+    store = session.store
+    if store.deadline(args[1]) is None:
+        return b":0\r\n"
+    store.set_deadline(args[1], None)
+    return b":1\r\n"
+
+
+# --- keyspace ---------------------------------------------------------------
+
+
+#: Redis's stringmatchlen stops (no match) past this many nested stars.
+MAX_GLOB_NESTING = 1000
+
+#: A compiled glob token (see compile_glob).
+Token = int | str | None | tuple[bool, tuple[tuple[int, int], ...]]
+
+
+def compile_glob(pattern: bytes) -> list[Token]:
+    """Redis's stringmatchlen pattern as tokens: None for "?", "*" for a
+    star (runs collapsed), an int for a literal byte, and (negated, ranges)
+    for a bracket class. Bracket quirks are Redis's: "]" right after "["
+    closes an empty class, an unterminated class runs to the pattern's end,
+    reversed ranges are swapped, range ends compare as signed C chars."""
+    tokens: list[Token] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        byte = pattern[i]
+        if byte == 0x2A:  # *
+            if not tokens or tokens[-1] != "*":
+                tokens.append("*")
+        elif byte == 0x3F:  # ?
+            tokens.append(None)
+        elif byte == 0x5B:  # [
+            i += 1
+            negated = i < n and pattern[i] == 0x5E
+            i += negated
+            ranges: list[tuple[int, int]] = []
+            while i < n and pattern[i] != 0x5D:
+                if pattern[i] == 0x5C and i + 1 < n:
+                    i += 1
+                    ranges.append((pattern[i], pattern[i]))
+                elif i + 2 < n and pattern[i + 1] == 0x2D:
+                    low, high = _signed(pattern[i]), _signed(pattern[i + 2])
+                    ranges.append((min(low, high), max(low, high)))
+                    i += 2
+                else:
+                    ranges.append((pattern[i], pattern[i]))
+                i += 1
+            tokens.append((negated, tuple(ranges)))
+        elif byte == 0x5C and i + 1 < n:  # backslash escapes the next byte
+            i += 1
+            tokens.append(pattern[i])
+        else:
+            tokens.append(byte)
+        i += 1
+    return tokens
+
+
+def _signed(byte: int) -> int:
+    return byte - 256 if byte >= 128 else byte
+
+
+def _token_matches(token: Token, byte: int) -> bool:
+    if token is None:
+        return True
+    if isinstance(token, int):
+        return token == byte
+    assert isinstance(token, tuple)
+    negated, ranges = token
+    literal, signed = byte, _signed(byte)
+    hit = any(low <= signed <= high or low == high == literal for low, high in ranges)
+    return hit != negated
+
+
+def glob_match(tokens: list[Token], string: bytes) -> bool:
+    """Whether string matches compiled tokens, as Redis's stringmatchlen.
+
+    Iterative, with backtracking to the last star only: O(len(tokens) *
+    len(string)) at worst, so patterns like ``*a*a*a*...b`` cannot blow up
+    (Redis itself recurses per star). As in Redis, the empty string matches
+    only the empty pattern.
+    """
+    if not string:
+        return not tokens
+    t = s = 0
+    star = -1
+    mark = 0
+    nesting = 0
+    while s < len(string):
+        if t < len(tokens) and tokens[t] == "*":
+            if t != len(tokens) - 1:
+                # Redis recurses once per star that still has bytes to match
+                # and gives up past 1000 levels (a no-match): same answer.
+                nesting += 1
+                if nesting > MAX_GLOB_NESTING:
+                    return False
+            star, mark = t, s
+            t += 1
+        elif t < len(tokens) and _token_matches(tokens[t], string[s]):
+            t += 1
+            s += 1
+        elif star >= 0:
+            mark += 1
+            t, s = star + 1, mark
+        else:
+            return False
+    while t < len(tokens) and tokens[t] == "*":
+        t += 1
+    return t == len(tokens)
+
+
+def cmd_keys(session: Session, args: list[bytes]) -> bytes:
+    """KEYS pattern: every live key matching the glob pattern."""
+    keys = session.store.keys()
+    if args[1] != b"*":  # Redis's shortcut: "*" matches every key, even b""
+        tokens = compile_glob(args[1])
+        keys = [key for key in keys if glob_match(tokens, key)]
+    return encode_array(keys, session.protocol)
+
+
+def _parse_cursor(arg: bytes) -> int | None:
+    """Redis's strtoul-based cursor parse: optional sign, decimal digits, no
+    leading blank, fits in 64 bits (a "-" wraps, as in C); b"" is 0."""
+    body = arg[1:] if arg[:1] in (b"+", b"-") else arg
+    if body and not body.isdigit() or (not body and arg):
+        return None
+    value = int(body or b"0")
+    if value >= 2**64:
+        return None
+    return (-value) % 2**64 if arg[:1] == b"-" else value
+
+
+def cmd_scan(session: Session, args: list[bytes]) -> bytes:
+    """SCAN cursor [MATCH pattern] [COUNT n] [TYPE type] (cursor: see fastnet.resp.store)."""
+    cursor = _parse_cursor(_cstr(args[1]))
+    if cursor is None:
+        return _error(b"ERR invalid cursor")
+    count = 10
+    tokens: list[Token] | None = None
+    type_filter: bytes | None = None
+    index = 2
+    while index < len(args):
+        option = _option(args[index])
+        if index + 1 >= len(args) or option not in (b"count", b"match", b"type"):
+            return SYNTAX_ERROR
+        value = args[index + 1]
+        if option == b"count":
+            parsed = _int(value)
+            if parsed is None:
+                return NOT_INTEGER
+            if parsed < 1:
+                return SYNTAX_ERROR
+            count = parsed
+        elif option == b"match":
+            tokens = None if value == b"*" else compile_glob(value)
+        else:
+            type_filter = _option(value)
+        index += 2
+    next_cursor, keys = session.store.scan(cursor, count)
+    if tokens is not None:
+        keys = [key for key in keys if glob_match(tokens, key)]
+    if type_filter is not None and type_filter != b"string":
+        keys = []
+    return encode_reply([b"%d" % next_cursor, keys], session.protocol)
+
+
+def cmd_dbsize(session: Session, args: list[bytes]) -> bytes:
+    """DBSIZE: keys held."""
+    return encode_integer(len(session.store))
+
+
+def cmd_flush(session: Session, args: list[bytes]) -> bytes:
+    """FLUSHDB / FLUSHALL [ASYNC|SYNC]: remove every key (always synchronously)."""
+    if len(args) == 2 and _option(args[1]) in (b"sync", b"async"):
+        pass
+    elif len(args) != 1:
+        return SYNTAX_ERROR
+    session.store.flush()
+    return OK
+
+
+#: name (lower case) -> (handler, arity). Arity counts the command name;
+#: negative means "at least".
+COMMANDS: dict[bytes, tuple[Handler, int]] = {
+    b"ping": (cmd_ping, -1),
+    b"echo": (cmd_echo, 2),
+    b"quit": (cmd_quit, -1),
+    b"select": (cmd_select, 2),
+    b"hello": (cmd_hello, -1),
+    b"client": (cmd_client, -2),
+    b"get": (cmd_get, 2),
+    b"set": (cmd_set, -3),
+    b"del": (cmd_del, -2),
+    b"exists": (cmd_exists, -2),
+    b"incr": (cmd_incr, 2),
+    b"decr": (cmd_decr, 2),
+    b"incrby": (cmd_incrby, 3),
+    b"decrby": (cmd_decrby, 3),
+    b"mget": (cmd_mget, -2),
+    b"mset": (cmd_mset, -3),
+    b"append": (cmd_append, 3),
+    b"strlen": (cmd_strlen, 2),
+    b"expire": (cmd_expire, -3),
+    b"pexpire": (cmd_pexpire, -3),
+    b"ttl": (cmd_ttl, 2),
+    b"pttl": (cmd_pttl, 2),
+    b"persist": (cmd_persist, 2),
+    b"keys": (cmd_keys, 2),
+    b"scan": (cmd_scan, -2),
+    b"dbsize": (cmd_dbsize, 1),
+    b"flushdb": (cmd_flush, -1),
+    b"flushall": (cmd_flush, -1),
+}
+
+
+def _arity_ok(arity: int, argc: int) -> bool:
+    return argc == arity if arity >= 0 else argc >= -arity
+
+
+def unknown_command(args: list[bytes]) -> bytes:
+    """Redis 7.0's text: the name and the first arguments, each quoted and
+    followed by a space, cut once 128 bytes of arguments are quoted."""
+    quoted = b""
+    for arg in args[1:]:
+        if len(quoted) >= 128:
+            break
+        quoted += b"'%s' " % _cstr(arg)[: 128 - len(quoted)]
+    name = _cstr(args[0])[:128]
+    return _error(b"ERR unknown command '%s', with args beginning with: %s" % (name, quoted))
+
+
+def execute(session: Session, args: list[bytes]) -> bytes:
+    """Run one command (name first, as RespRequestDecoder yields it) and
+    return its reply encoded for ``session.protocol``.
+
+    ValueError for an empty command: the request decoder never yields one
+    (Redis skips them), so an empty list is the caller's mistake.
+    """
+    if not args:
+        raise ValueError("a command has at least its name")
+    entry = COMMANDS.get(args[0].lower())
+    if entry is None:
+        return unknown_command(args)
+    handler, arity = entry
+    if not _arity_ok(arity, len(args)):
+        return _error(b"ERR wrong number of arguments for '%s' command" % args[0].lower())
+    return handler(session, args)

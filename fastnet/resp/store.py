@@ -1,0 +1,200 @@
+"""The keyspace: bytes -> bytes with optional per-key expiry.
+
+Deadlines are milliseconds on a monotonic clock (``clock``), so a wall-clock
+step never expires or revives keys; ``wall_clock`` (Unix ms) is only read to
+convert absolute times (EXAT/PXAT) and to reproduce Redis's overflow checks.
+Both are injectable for tests.
+
+Expiry is lazy (every read of a key first drops it if its deadline passed)
+plus :meth:`Store.active_expire`, which visits at most ``budget`` keys with a
+deadline per call, round-robin over a dense list: a caller can run it from a
+timer without ever paying for a full scan of a large keyspace.
+
+SCAN order: every key gets a sequence number when it is created (an
+overwrite keeps it). The cursor is the next sequence number to visit, and
+``_order`` lists (seq, key) by increasing seq, so a SCAN call is a bisect
+plus COUNT steps. Deleted keys leave stale entries that are skipped and
+compacted away once they outnumber the live ones; compaction keeps seq
+values, so cursors stay valid. A key present for the whole iteration is
+returned exactly once; a key created during it may or may not be.
+"""
+from __future__ import annotations
+
+import bisect
+import time
+from typing import Callable
+
+__all__ = ["Store"]
+
+
+def _monotonic_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Store:
+    """One Redis database of string values."""
+
+    def __init__(
+        self,
+        clock: Callable[[], int] = _monotonic_ms,
+        wall_clock: Callable[[], int] = _wall_ms,
+    ) -> None:
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self._data: dict[bytes, bytes] = {}
+        self._seq: dict[bytes, int] = {}
+        self._order_seqs: list[int] = []
+        self._order_keys: list[bytes] = []
+        self._next_seq = 1
+        self._deadlines: dict[bytes, int] = {}
+        # Dense list of the keys with a deadline, for bounded active expiry.
+        self._ttl_keys: list[bytes] = []
+        self._ttl_pos: dict[bytes, int] = {}
+        self._ttl_cursor = 0
+
+    # --- time ----------------------------------------------------------------
+
+    def now(self) -> int:
+        """The monotonic clock, in ms."""
+        return self.clock()
+
+    def unix_to_deadline(self, unix_ms: int) -> int:
+        """A Unix time in ms as a deadline on the monotonic clock."""
+        return unix_ms - self.wall_clock() + self.clock()
+
+    # --- reads ---------------------------------------------------------------
+
+    def _expire_if_due(self, key: bytes) -> bool:
+        """Drop key if its deadline passed; True if it was dropped."""
+        deadline = self._deadlines.get(key)
+        if deadline is not None and deadline <= self.clock():
+            self.delete(key)
+            return True
+        return False
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value of a live key, or None."""
+        if self._expire_if_due(key):
+            return None
+        return self._data.get(key)
+
+    def exists(self, key: bytes) -> bool:
+        """Whether key is held and live."""
+        return self.get(key) is not None
+
+    def deadline(self, key: bytes) -> int | None:
+        """A live key's deadline (monotonic ms), None if it has none or is missing."""
+        if self._expire_if_due(key):
+            return None
+        return self._deadlines.get(key)
+
+    def __len__(self) -> int:
+        """Keys held, including expired ones not yet collected (as DBSIZE)."""
+        return len(self._data)
+
+    def keys(self) -> list[bytes]:
+        """Every live key (expired ones are collected on the way)."""
+        now = self.clock()
+        due = [k for k, d in self._deadlines.items() if d <= now]
+        for key in due:
+            self.delete(key)
+        return list(self._data)
+
+    def scan(self, cursor: int, count: int) -> tuple[int, list[bytes]]:
+        """Up to ``count`` live keys from cursor on; the next cursor (0 at the end)."""
+        index = bisect.bisect_left(self._order_seqs, cursor)
+        found: list[bytes] = []
+        visited = 0
+        total = len(self._order_seqs)
+        while index < total and visited < count:
+            seq, key = self._order_seqs[index], self._order_keys[index]
+            index += 1
+            if self._seq.get(key) != seq:
+                continue  # a stale entry: deleted (and maybe recreated later)
+            visited += 1
+            if not self._expire_if_due(key):
+                found.append(key)
+        return (self._order_seqs[index] if index < total else 0), found
+
+    # --- writes --------------------------------------------------------------
+
+    def set(self, key: bytes, value: bytes, keep_ttl: bool = False) -> None:
+        """Store value; without keep_ttl any deadline is removed (as SET)."""
+        self._expire_if_due(key)
+        if key not in self._data:
+            self._seq[key] = self._next_seq
+            self._order_seqs.append(self._next_seq)
+            self._order_keys.append(key)
+            self._next_seq += 1
+        self._data[key] = value
+        if not keep_ttl:
+            self.set_deadline(key, None)
+
+    def set_deadline(self, key: bytes, deadline: int | None) -> None:
+        """Give an existing key a deadline (monotonic ms), or None to persist it."""
+        if deadline is None:
+            if self._deadlines.pop(key, None) is not None:
+                self._ttl_remove(key)
+            return
+        if key not in self._deadlines:
+            self._ttl_pos[key] = len(self._ttl_keys)
+            self._ttl_keys.append(key)
+        self._deadlines[key] = deadline
+
+    def delete(self, key: bytes) -> bool:
+        """Remove key whether or not it expired; True if it was held."""
+        if self._data.pop(key, None) is None:
+            return False
+        del self._seq[key]
+        if self._deadlines.pop(key, None) is not None:
+            self._ttl_remove(key)
+        if 2 * len(self._data) < len(self._order_seqs) - 64:
+            self._compact_order()
+        return True
+
+    def flush(self) -> None:
+        """Remove every key (FLUSHDB). Sequence numbers keep growing, so a
+        cursor from before the flush ends at once instead of repeating keys."""
+        self._data.clear()
+        self._seq.clear()
+        self._order_seqs.clear()
+        self._order_keys.clear()
+        self._deadlines.clear()
+        self._ttl_keys.clear()
+        self._ttl_pos.clear()
+        self._ttl_cursor = 0
+
+    def active_expire(self, now: int, budget: int) -> int:
+        """Visit at most ``budget`` keys that have a deadline, round-robin,
+        and delete those due at ``now``; return how many were deleted."""
+        removed = 0
+        for _ in range(min(budget, len(self._ttl_keys))):
+            if self._ttl_cursor >= len(self._ttl_keys):
+                self._ttl_cursor = 0
+            key = self._ttl_keys[self._ttl_cursor]
+            if self._deadlines[key] <= now:
+                self.delete(key)  # swaps the last key into this slot: revisit it
+                removed += 1
+            else:
+                self._ttl_cursor += 1
+        return removed
+
+    # --- internals -----------------------------------------------------------
+
+    def _ttl_remove(self, key: bytes) -> None:
+        """Swap-remove key from the dense list of keys with a deadline (O(1))."""
+        pos = self._ttl_pos.pop(key)
+        last = self._ttl_keys.pop()
+        if last != key:
+            self._ttl_keys[pos] = last
+            self._ttl_pos[last] = pos
+
+    def _compact_order(self) -> None:
+        """Drop stale SCAN entries; seq values (and so cursors) are kept."""
+        pairs = [(s, k) for s, k in zip(self._order_seqs, self._order_keys) if self._seq.get(k) == s]
+        self._order_seqs = [s for s, _ in pairs]
+        self._order_keys = [k for _, k in pairs]
