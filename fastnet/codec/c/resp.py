@@ -43,24 +43,8 @@ from .._resp import (
     Verbatim,
 )
 # Encoding has no C hot path: both twins share the Python encoders.
-from .._resp_encode import (
-    encode_array,
-    encode_attribute,
-    encode_big_number,
-    encode_boolean,
-    encode_bulk,
-    encode_command,
-    encode_double,
-    encode_error,
-    encode_integer,
-    encode_map,
-    encode_null,
-    encode_push,
-    encode_reply,
-    encode_set,
-    encode_simple,
-    encode_verbatim,
-)
+from .. import _resp_encode
+from .._resp_encode import *  # noqa: F403 (the encoders: one set, see _resp_encode.__all__)
 
 __all__ = [
     "NEED_DATA",
@@ -70,23 +54,7 @@ __all__ = [
     "RespReplyDecoder",
     "RespRequestDecoder",
     "Verbatim",
-    "encode_array",
-    "encode_attribute",
-    "encode_big_number",
-    "encode_boolean",
-    "encode_bulk",
-    "encode_command",
-    "encode_double",
-    "encode_error",
-    "encode_integer",
-    "encode_map",
-    "encode_null",
-    "encode_push",
-    "encode_reply",
-    "encode_set",
-    "encode_simple",
-    "encode_verbatim",
-]
+] + _resp_encode.__all__
 
 lib = native.require()
 ffi = native.ffi
