@@ -79,6 +79,14 @@ def peer_address(addr: tuple[Any, ...]) -> tuple[str, int]:
     return addr[0], addr[1]
 
 
+def peer_of(sock: socket.socket, conn: int) -> tuple[str, int]:
+    """The peer address of connection ``conn``'s socket, or EngineError."""
+    try:
+        return peer_address(sock.getpeername())
+    except OSError as exc:
+        raise EngineError(exc.errno, f"connection {conn}: {exc.strerror}") from None
+
+
 def new_decoder(spec: ConnSpec) -> Any:
     """The codec decoder for a connection, or None for raw framing (each
     read is one message)."""

@@ -286,10 +286,7 @@ class ThreadedEngine(Engine):
         if c is None:
             raise _sockets.gone(conn)
         if c.peer is None:
-            try:
-                c.peer = _sockets.peer_address(c.sock.getpeername())
-            except OSError as exc:
-                raise EngineError(exc.errno, f"connection {conn}: {exc.strerror}") from None
+            c.peer = _sockets.peer_of(c.sock, conn)
         return c.peer
 
     def fileno(self, conn: int) -> int:
