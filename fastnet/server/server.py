@@ -191,8 +191,6 @@ class Server(EngineHandler):
         self.tcp_keepalive = tcp_keepalive
         self.drain_timeout = drain_timeout
         self.stats_interval = stats_interval
-        self.max_connections = self.backlog = 0
-        self.queue_timeout = 0.0
         self._check_limits(max_connections, backlog, queue_timeout)
         self.max_connections, self.backlog, self.queue_timeout = max_connections, backlog, queue_timeout
         if idle_timeout is not None and idle_timeout <= 0:
@@ -449,7 +447,7 @@ class Server(EngineHandler):
 
     def _idle_tick(self) -> Optional[float]:
         """The engine's idle period: the smallest keep-alive period in use."""
-        periods = [t for t in (self.idle_timeout,) if t]
+        periods = [self.idle_timeout] if self.idle_timeout else []
         if self.keepalive_interval and any(r.protocol.probe for r in self._routes.values()):
             periods.append(self.keepalive_interval)
         return min(periods) if periods else None
