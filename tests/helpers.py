@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -82,3 +84,37 @@ def cli_server(*args: str) -> Iterator[tuple[subprocess.Popen, int, str]]:
         for stream in (proc.stdout, proc.stderr):
             if stream:
                 stream.close()
+
+
+@contextlib.contextmanager
+def redis_server(directory: str) -> Iterator[str]:
+    """A throwaway redis-server on a Unix socket in ``directory`` (no TCP
+    port to race for), stopped by its PID; yields the socket path. The
+    README's test command installs redis-server: in CI its absence fails,
+    elsewhere the test is skipped."""
+    import pytest
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is not installed (the README's test command installs it)")
+        pytest.skip("redis-server is not installed")
+    path = os.path.join(directory, "redis.sock")
+    proc = subprocess.Popen(
+        [binary, "--port", "0", "--unixsocket", path, "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.socket(socket.AF_UNIX) as probe:
+                    probe.connect(path)
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    pytest.fail("redis-server did not start")
+                time.sleep(0.02)
+        yield path
+    finally:
+        proc.terminate()
+        proc.wait(10)

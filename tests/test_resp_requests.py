@@ -17,10 +17,7 @@ from __future__ import annotations
 import array
 import contextlib
 import inspect
-import os
-import shutil
 import socket
-import subprocess
 import time
 import tracemalloc
 from dataclasses import dataclass
@@ -31,6 +28,7 @@ import pytest
 from fastnet import codec, limits
 from fastnet.codec import _resp
 from fastnet.errors import ProtocolError, RespProtocolError
+from helpers import redis_server
 
 MiB = 1024 * 1024
 K64 = 64 * 1024
@@ -209,33 +207,9 @@ def test_cases(impl, case, how):
 
 @pytest.fixture(scope="module")
 def redis_socket(tmp_path_factory):
-    """A throwaway redis-server on a Unix socket (no TCP port to race for)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        # The README's test command installs it; in CI its absence is a failure.
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed (the README's test command installs it)")
-        pytest.skip("redis-server is not installed")
-    path = str(tmp_path_factory.mktemp("redis") / "redis.sock")
-    proc = subprocess.Popen(
-        [binary, "--port", "0", "--unixsocket", path, "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.socket(socket.AF_UNIX) as probe:
-                    probe.connect(path)
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.fail("redis-server did not start")
-                time.sleep(0.02)
+    """A throwaway redis-server's Unix socket path."""
+    with redis_server(str(tmp_path_factory.mktemp("redis"))) as path:
         yield path
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def redis_answer(path: str, data: bytes) -> tuple[bytes, bool]:

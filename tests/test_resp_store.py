@@ -12,11 +12,7 @@ C strings to Redis (strcasecmp): b"NX\\0z" is NX, and the scripts check it.
 """
 from __future__ import annotations
 
-import os
-import shutil
 import socket
-import subprocess
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,6 +21,7 @@ from hypothesis import strategies as st
 from fastnet.codec import NEED_DATA, RespReplyDecoder, encode_command
 from fastnet.resp import Session, Store, execute
 from fastnet.resp.commands import compile_glob, glob_match
+from helpers import redis_server
 
 
 class Clock:
@@ -243,35 +240,13 @@ def RespReplyDecoder_replies(data: bytes) -> list[object]:
 
 @pytest.fixture(scope="module")
 def redis_socket(tmp_path_factory):
-    """A throwaway redis-server on a Unix socket, stopped by its PID."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed (the README's test command installs it)")
-        pytest.skip("redis-server is not installed")
-    path = str(tmp_path_factory.mktemp("redis") / "r.sock")
-    proc = subprocess.Popen(
-        [binary, "--port", "0", "--unixsocket", path, "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                sock = socket.socket(socket.AF_UNIX)
-                sock.connect(path)
-                break
-            except OSError:
-                sock.close()
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.fail("redis-server did not start")
-                time.sleep(0.02)
+    """A connected socket to a throwaway redis-server."""
+    with redis_server(str(tmp_path_factory.mktemp("redis"))) as path:
+        sock = socket.socket(socket.AF_UNIX)
+        sock.connect(path)
         sock.settimeout(10)
         yield sock
         sock.close()
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def redis_call(sock: socket.socket, args: list[bytes]) -> bytes:
