@@ -115,13 +115,14 @@ class Connection:
 class _Route:
     """What a listener's connections run: protocol and handler."""
 
-    __slots__ = ("listener", "protocol", "handler", "is_async")
+    __slots__ = ("listener", "protocol", "handler", "is_async", "probe_reply")
 
     def __init__(self, listener: Listener, protocol: ProtocolSpec,
                  handler: Optional[Handler]) -> None:
         self.listener = listener
         self.protocol = protocol
         self.handler = handler
+        self.probe_reply = protocol.probe_reply  # read per message: one hop
         self.is_async = handler is not None and _is_coroutine_function(handler)
 
 
@@ -372,7 +373,7 @@ class Server(EngineHandler):
     def on_message(self, conn: int, message: bytes) -> None:
         c = self._conns[conn]
         route = c._route
-        if route.protocol.probe_reply is not None and message == route.protocol.probe_reply:
+        if route.probe_reply is not None and message == route.probe_reply:
             return  # a keep-alive answer, not a request
         if route.is_async:
             self._enqueue(c, message)
