@@ -18,6 +18,7 @@ from typing import Optional, Sequence
 from . import limits, native
 from .engine import ENGINE_NAMES
 from .errors import EngineError, NativeUnavailable
+from .resp import RespServer
 from .server import PROTOCOLS, Server
 
 
@@ -83,9 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m fastnet.serve",
         description="Serve one of fastnet's built-in protocols. "
                     "Without a handler each message is echoed back.")
-    p.add_argument("--protocol", choices=sorted(PROTOCOLS), default="echo",
+    p.add_argument("--protocol", choices=sorted([*PROTOCOLS, "resp"]), default="echo",
                    help="echo: raw bytes back; frame: length-prefixed messages; "
-                        "line: \\r\\n-terminated lines (default: %(default)s)")
+                        "line: \\r\\n-terminated lines; resp: a Redis-protocol "
+                        "in-memory key-value store (default: %(default)s)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     p.add_argument("--port", type=int, default=9000,
                    help="port to bind, 0 for any free port (default: %(default)s)")
@@ -95,7 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frame", type=_size, default=limits.DEFAULT_MAX_FRAME,
                    help="largest frame payload accepted, e.g. 1M (default: 16M)")
     p.add_argument("--max-line", type=_size, default=limits.DEFAULT_MAX_LINE,
-                   help="longest line accepted (default: 64K)")
+                   help="longest line accepted, and resp's longest inline "
+                        "command (default: 64K)")
+    p.add_argument("--proto-max-bulk-len", type=_size, default=limits.DEFAULT_RESP_MAX_BULK_LEN,
+                   help="resp: longest bulk argument a client may declare, as "
+                        "Redis's proto-max-bulk-len (default: 512M)")
+    p.add_argument("--max-multibulk-len", type=_size,
+                   default=limits.DEFAULT_RESP_MAX_MULTIBULK_LEN,
+                   help="resp: most arguments one command may declare (default: %(default)s)")
     p.add_argument("--frame-header", choices=("be32", "varint"), default="be32",
                    help="frame length header (default: %(default)s)")
     p.add_argument("--bare-lf", action="store_true",
@@ -116,9 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drain-timeout", type=_seconds, default=limits.DEFAULT_DRAIN_TIMEOUT,
                    help="seconds a graceful shutdown waits for busy connections "
                         "before forcing them (default: %(default)s)")
-    p.add_argument("--idle-timeout", type=_off_or_seconds, default=limits.DEFAULT_IDLE_TIMEOUT,
+    p.add_argument("--idle-timeout", type=_off_or_seconds, default=argparse.SUPPRESS,
                    help="close a peer silent this many seconds; 0 or off: never "
-                        "(default: %(default)s)")
+                        f"(default: {limits.DEFAULT_IDLE_TIMEOUT:g}; resp: never, "
+                        "as Redis's timeout 0)")
     p.add_argument("--keepalive-interval", type=_off_or_seconds, default=None,
                    help="on protocols with a keep-alive probe: probe a peer silent "
                         "this long, close it if silent one more interval (default: off)")
@@ -140,18 +150,31 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    resp = args.protocol == "resp"
+    if resp and args.handler is not None:
+        print("fastnet: --handler does not apply to resp (register commands with "
+              "RespServer.command)", file=sys.stderr)
+        return 2
+    default_idle = None if resp else limits.DEFAULT_IDLE_TIMEOUT
+    options = dict(engine=args.engine, max_connections=args.max_connections,
+                   backlog=args.backlog, queue_timeout=args.queue_timeout,
+                   idle_timeout=getattr(args, "idle_timeout", default_idle),
+                   keepalive_interval=args.keepalive_interval,
+                   tcp_keepalive=args.tcp_keepalive, drain_timeout=args.drain_timeout,
+                   stats_interval=args.stats_interval)
+    server: Server
     try:
-        server = Server(engine=args.engine, max_frame=args.max_frame,
-                        max_line=args.max_line, bare_lf=args.bare_lf,
-                        frame_header=args.frame_header,
-                        max_connections=args.max_connections, backlog=args.backlog,
-                        queue_timeout=args.queue_timeout, idle_timeout=args.idle_timeout,
-                        keepalive_interval=args.keepalive_interval,
-                        tcp_keepalive=args.tcp_keepalive, drain_timeout=args.drain_timeout,
-                        stats_interval=args.stats_interval)
-        listener = server.listen(args.host, args.port, protocol=args.protocol,
-                                 handler=args.handler,  # type: ignore[arg-type]
-                                 backlog=args.listen_backlog)
+        if resp:
+            server = RespServer(max_bulk_len=args.proto_max_bulk_len,
+                                max_multibulk_len=args.max_multibulk_len,
+                                max_inline_len=args.max_line, **options)
+            listener = server.listen(args.host, args.port, backlog=args.listen_backlog)
+        else:
+            server = Server(max_frame=args.max_frame, max_line=args.max_line,
+                            bare_lf=args.bare_lf, frame_header=args.frame_header, **options)
+            listener = server.listen(args.host, args.port, protocol=args.protocol,
+                                     handler=args.handler,  # type: ignore[arg-type]
+                                     backlog=args.listen_backlog)
     except NativeUnavailable as exc:
         print(f"fastnet: {exc}; try --engine python", file=sys.stderr)
         return 2

@@ -81,6 +81,12 @@ class RespError:
         return self.message.split(b" ", 1)[0]
 
 
+class SimpleString(bytes):
+    """Bytes to be sent as a RESP simple string (``+OK``) rather than a bulk
+    string. Encoding only: decoders return both kinds as plain ``bytes``.
+    It must not contain CR or LF (encoding raises ValueError)."""
+
+
 class BigNumber(int):
     """A RESP3 big number (``(<digits>``): an int that remembers its wire type."""
 
@@ -307,6 +313,12 @@ class BatchDecoder(ABC, Generic[T]):
                     raise RespProtocolError(self._error)
                 return empty
         return ready.popleft()
+
+    @property
+    def error(self) -> str | None:
+        """The protocol error that follows the items handed out, not yet
+        raised (the next call raises it), or None."""
+        return self._error if not self._ready else None
 
     def _reset_queue(self) -> None:
         self._ready.clear()

@@ -23,7 +23,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from ..limits import DEFAULT_RESP_MAX_DEPTH
 from ._common import INT64_MAX, INT64_MIN, byte_view, check_limit
-from ._resp import BigNumber, Push, RespError, Verbatim
+from ._resp import BigNumber, Push, RespError, SimpleString, Verbatim
 
 __all__ = [
     "encode_array",
@@ -208,7 +208,8 @@ def encode_reply(value: Any, protocol: int = 2, max_depth: int = DEFAULT_RESP_MA
     bytes-like and str -> bulk string, int -> integer (big number beyond 64
     bits), float -> double, bool -> boolean, None -> null, list and tuple ->
     array, dict -> map, set and frozenset -> set, and RespError, BigNumber,
-    Verbatim, Push -> their own types. TypeError for anything else.
+    Verbatim, Push, SimpleString -> their own types. TypeError for anything
+    else.
     """
     return _encode(b"", iter((value,)), _check_protocol(protocol), max_depth, depth=0)
 
@@ -260,6 +261,8 @@ def _encode_one(value: Any, protocol: int, out: list[bytes]) -> Iterator[Any] | 
             out.append(encode_big_number(value, protocol))
     elif isinstance(value, float):
         out.append(encode_double(value, protocol))
+    elif isinstance(value, SimpleString):
+        out.append(encode_simple(value))
     elif isinstance(value, (bytes, bytearray, memoryview, str)):
         out.append(encode_bulk(value))
     elif isinstance(value, RespError):

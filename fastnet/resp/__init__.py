@@ -1,10 +1,13 @@
-"""A sans-IO Redis command layer: a keyspace (:mod:`.store`) and a command
-table that turns one parsed request into its encoded reply
-(:mod:`.commands`). No sockets, no engine: a server feeds it the commands
-RespRequestDecoder yields and writes back the bytes it returns."""
+"""Redis, served: a keyspace (:mod:`.store`), a command table that turns
+one parsed request into its encoded reply (:mod:`.commands`, sans-IO), and
+:class:`RespServer`, which serves them over fastnet's engines to redis-cli,
+redis-py and redis-benchmark."""
 from __future__ import annotations
 
-from .commands import COMMANDS, Session, execute
+from ..codec._resp import RespError, SimpleString
+from .commands import COMMANDS, Command, Session, execute
+from .server import RESP_PROTOCOL, RespServer
 from .store import Store
 
-__all__ = ["COMMANDS", "Session", "Store", "execute"]
+__all__ = ["COMMANDS", "Command", "RESP_PROTOCOL", "RespError", "RespServer", "Session",
+           "SimpleString", "Store", "execute"]

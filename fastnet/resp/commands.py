@@ -15,8 +15,9 @@ size, and refuse values over the bulk limit as Redis does.
 from __future__ import annotations
 
 import itertools
+import os
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable, NamedTuple, Optional, Protocol
 
 from ..codec._common import INT64_MAX, INT64_MIN
 from ..codec._resp import string2ll
@@ -29,11 +30,23 @@ from ..codec._resp_encode import (
     encode_null,
     encode_reply,
     encode_simple,
+    encode_verbatim,
 )
+from ..codec._resp import SimpleString
 from ..limits import DEFAULT_RESP_MAX_BULK_LEN
 from .store import Store
 
-__all__ = ["COMMANDS", "REDIS_VERSION", "Session", "compile_glob", "execute", "glob_match", "unknown_command"]
+__all__ = [
+    "COMMANDS",
+    "REDIS_VERSION",
+    "Command",
+    "CommandHost",
+    "Session",
+    "compile_glob",
+    "execute",
+    "glob_match",
+    "unknown_command",
+]
 
 #: What HELLO reports: clients gate features on it, so claim what we mimic.
 REDIS_VERSION = b"7.0.15"
@@ -41,9 +54,28 @@ REDIS_VERSION = b"7.0.15"
 _ids = itertools.count(1)
 
 
+#: One section of INFO: its title ("Server") and its fields, in order.
+InfoSection = tuple[str, list[tuple[str, object]]]
+
+
+class CommandHost(Protocol):
+    """What a server tells the commands that describe it (INFO, CONFIG GET,
+    COMMAND). Without a host (sans-IO use) they describe the bare table."""
+
+    commands: dict[bytes, "Command"]
+
+    def config(self) -> dict[bytes, bytes]:
+        """Every CONFIG GET parameter (lower case) and its value."""
+
+    def info(self) -> list[InfoSection]:
+        """INFO's sections before Keyspace (which the store provides)."""
+
+
 @dataclass
 class Session:
-    """One client's state: its keyspace, protocol (2/3), name and id.
+    """One client's state: its keyspace, protocol (2/3), name and id; the
+    server it talks to (``host``) and its connection (``conn``), if any.
+    A custom command receives its client's Session as its first argument.
 
     ``closing`` becomes True after QUIT: the caller writes the reply, then
     closes the connection.
@@ -54,6 +86,8 @@ class Session:
     name: bytes | None = None
     id: int = field(default_factory=lambda: next(_ids))
     closing: bool = False
+    host: Optional[CommandHost] = None
+    conn: Any = None
 
 
 Handler = Callable[[Session, list[bytes]], bytes]
@@ -202,16 +236,24 @@ CLIENT_SUBCOMMANDS: dict[bytes, tuple[Handler, int]] = {
 }
 
 
-def cmd_client(session: Session, args: list[bytes]) -> bytes:
-    """CLIENT subcommand ...: dispatch through CLIENT_SUBCOMMANDS."""
+def _subcommand(session: Session, args: list[bytes], name: bytes,
+                table: dict[bytes, tuple[Handler, int]]) -> bytes:
+    """Dispatch ``NAME subcommand ...`` through table (arity counts NAME),
+    with Redis's errors for an unknown subcommand and a wrong count."""
     sub = args[1].lower()
-    entry = CLIENT_SUBCOMMANDS.get(sub)
+    entry = table.get(sub)
     if entry is None:
-        return _error(b"ERR unknown subcommand '%s'. Try CLIENT HELP." % _cstr(args[1])[:128])
+        return _error(b"ERR unknown subcommand '%s'. Try %s HELP."
+                      % (_cstr(args[1])[:128], name.upper()))
     handler, arity = entry
     if not _arity_ok(arity, len(args)):
-        return _error(b"ERR wrong number of arguments for 'client|%s' command" % sub)
+        return _error(b"ERR wrong number of arguments for '%s|%s' command" % (name, sub))
     return handler(session, args)
+
+
+def cmd_client(session: Session, args: list[bytes]) -> bytes:
+    """CLIENT subcommand ...: dispatch through CLIENT_SUBCOMMANDS."""
+    return _subcommand(session, args, b"client", CLIENT_SUBCOMMANDS)
 
 
 # --- strings ----------------------------------------------------------------
@@ -620,37 +662,173 @@ def cmd_flush(session: Session, args: list[bytes]) -> bytes:
     return OK
 
 
-#: name (lower case) -> (handler, arity). Arity counts the command name;
-#: negative means "at least".
-COMMANDS: dict[bytes, tuple[Handler, int]] = {
-    b"ping": (cmd_ping, -1),
-    b"echo": (cmd_echo, 2),
-    b"quit": (cmd_quit, -1),
-    b"select": (cmd_select, 2),
-    b"hello": (cmd_hello, -1),
-    b"client": (cmd_client, -2),
-    b"get": (cmd_get, 2),
-    b"set": (cmd_set, -3),
-    b"del": (cmd_del, -2),
-    b"exists": (cmd_exists, -2),
-    b"incr": (cmd_incr, 2),
-    b"decr": (cmd_decr, 2),
-    b"incrby": (cmd_incrby, 3),
-    b"decrby": (cmd_decrby, 3),
-    b"mget": (cmd_mget, -2),
-    b"mset": (cmd_mset, -3),
-    b"append": (cmd_append, 3),
-    b"strlen": (cmd_strlen, 2),
-    b"expire": (cmd_expire, -3),
-    b"pexpire": (cmd_pexpire, -3),
-    b"ttl": (cmd_ttl, 2),
-    b"pttl": (cmd_pttl, 2),
-    b"persist": (cmd_persist, 2),
-    b"keys": (cmd_keys, 2),
-    b"scan": (cmd_scan, -2),
-    b"dbsize": (cmd_dbsize, 1),
-    b"flushdb": (cmd_flush, -1),
-    b"flushall": (cmd_flush, -1),
+# --- the server itself ----------------------------------------------------
+
+
+def _info_text(session: Session, wanted: set[bytes]) -> bytes:
+    """INFO's text: the host's sections plus Keyspace, those in wanted
+    (lower-case titles; "all", "everything" and "default" mean every one)."""
+    sections: list[InfoSection] = list(session.host.info()) if session.host else [
+        ("Server", [("redis_version", REDIS_VERSION.decode()), ("process_id", os.getpid())])]
+    store = session.store
+    keyspace: list[tuple[str, object]] = []
+    if len(store):
+        keyspace.append(("db0", f"keys={len(store)},expires={store.expiring},avg_ttl=0"))
+    sections.append(("Keyspace", keyspace))
+    every = not wanted or wanted & {b"all", b"everything", b"default"}
+    chunks = []
+    for title, fields in sections:
+        if every or title.lower().encode() in wanted:
+            lines = [f"# {title}\r\n"] + [f"{key}:{value}\r\n" for key, value in fields]
+            chunks.append("".join(lines))
+    return "\r\n".join(chunks).encode()
+
+
+def cmd_info(session: Session, args: list[bytes]) -> bytes:
+    """INFO [section ...]: the server's description (RESP3: a verbatim "txt" string)."""
+    text = _info_text(session, {_option(arg) for arg in args[1:]})
+    return encode_verbatim(text, b"txt", session.protocol)
+
+
+def config_get(session: Session, args: list[bytes]) -> bytes:
+    """CONFIG GET pattern [pattern ...]: matching parameters and values, each once."""
+    config = session.host.config() if session.host else {}
+    found: dict[bytes, bytes] = {}
+    for pattern in args[2:]:
+        pattern = pattern.lower()
+        if pattern in config:
+            found[pattern] = config[pattern]
+            continue
+        tokens = compile_glob(pattern)
+        for name, value in config.items():
+            if name not in found and glob_match(tokens, name):
+                found[name] = value
+    return encode_map(found, session.protocol)
+
+
+#: CONFIG's subcommands (only GET: settings change through the server's API).
+CONFIG_SUBCOMMANDS: dict[bytes, tuple[Handler, int]] = {b"get": (config_get, -3)}
+
+
+def cmd_config(session: Session, args: list[bytes]) -> bytes:
+    """CONFIG subcommand ...: dispatch through CONFIG_SUBCOMMANDS."""
+    return _subcommand(session, args, b"config", CONFIG_SUBCOMMANDS)
+
+
+def _command_info(name: bytes, command: "Command") -> list[object]:
+    """One command's COMMAND INFO entry, in Redis 7's ten fields (key
+    specs and subcommands are left empty)."""
+    return [name, command.arity, [SimpleString(f.encode()) for f in command.flags],
+            command.first_key, command.last_key, command.step,
+            [SimpleString(c.encode()) for c in command.categories], [], [], []]
+
+
+def _table(session: Session) -> dict[bytes, "Command"]:
+    return session.host.commands if session.host else COMMANDS
+
+
+def command_count(session: Session, args: list[bytes]) -> bytes:
+    """COMMAND COUNT: how many commands the table holds."""
+    return encode_integer(len(_table(session)))
+
+
+def command_list(session: Session, args: list[bytes]) -> bytes:
+    """COMMAND LIST: every command's name (FILTERBY is not supported)."""
+    if len(args) > 2:
+        return SYNTAX_ERROR
+    return encode_array(list(_table(session)), session.protocol)
+
+
+def command_info(session: Session, args: list[bytes]) -> bytes:
+    """COMMAND INFO [name ...]: each named command's entry (null if
+    unknown); every command's without names."""
+    table = _table(session)
+    names = [arg.lower() for arg in args[2:]] or list(table)
+    entries = [_command_info(n, table[n]) if n in table else None for n in names]
+    return encode_reply(entries, session.protocol)
+
+
+def command_docs(session: Session, args: list[bytes]) -> bytes:
+    """COMMAND DOCS [name ...]: no documentation is kept, so an empty map
+    (redis-cli then uses its own built-in help)."""
+    return encode_map({}, session.protocol)
+
+
+def cmd_command(session: Session, args: list[bytes]) -> bytes:
+    """COMMAND [COUNT | LIST | INFO | DOCS ...]: describe the command table."""
+    if len(args) == 1:
+        table = _table(session)
+        return encode_reply([_command_info(n, c) for n, c in table.items()], session.protocol)
+    return _subcommand(session, args, b"command", COMMAND_SUBCOMMANDS)
+
+
+COMMAND_SUBCOMMANDS: dict[bytes, tuple[Handler, int]] = {
+    b"count": (command_count, 2),
+    b"list": (command_list, -2),
+    b"info": (command_info, -2),
+    b"docs": (command_docs, -2),
+}
+
+
+class Command(NamedTuple):
+    """A command as the table holds it, with what COMMAND INFO reports.
+
+    arity counts the command name; negative means "at least". flags and
+    categories are Redis's words for it ("readonly", "fast"; "@read");
+    first_key, last_key and step locate its keys (0, 0, 0: none; a
+    negative last_key counts from the end).
+    """
+
+    handler: Handler
+    arity: int
+    flags: tuple[str, ...] = ()
+    first_key: int = 0
+    last_key: int = 0
+    step: int = 0
+    categories: tuple[str, ...] = ()
+
+
+_READ1 = (("readonly", "fast"), 1, 1, 1, ("@read", "@string", "@fast"))
+_WRITE1 = (("write", "denyoom", "fast"), 1, 1, 1, ("@write", "@string", "@fast"))
+_TTL_WRITE = (("write", "fast"), 1, 1, 1, ("@keyspace", "@write", "@fast"))
+_TTL_READ = (("readonly", "fast"), 1, 1, 1, ("@keyspace", "@read", "@fast"))
+_CONN = ("loading", "stale", "fast")
+_BARE = ("noscript", "loading", "stale", "fast", "no_auth", "allow_busy")
+
+#: name (lower case) -> Command. Flags, key positions and categories are
+#: redis-server 7.0's (COMMAND INFO), so clients that read them see Redis.
+COMMANDS: dict[bytes, Command] = {
+    b"ping": Command(cmd_ping, -1, ("fast",), categories=("@fast", "@connection")),
+    b"echo": Command(cmd_echo, 2, ("fast",), categories=("@fast", "@connection")),
+    b"quit": Command(cmd_quit, -1, _BARE, categories=("@fast", "@connection")),
+    b"select": Command(cmd_select, 2, _CONN, categories=("@fast", "@connection")),
+    b"hello": Command(cmd_hello, -1, _BARE, categories=("@fast", "@connection")),
+    b"client": Command(cmd_client, -2, categories=("@slow",)),
+    b"get": Command(cmd_get, 2, *_READ1),
+    b"set": Command(cmd_set, -3, ("write", "denyoom"), 1, 1, 1, ("@write", "@string", "@slow")),
+    b"del": Command(cmd_del, -2, ("write",), 1, -1, 1, ("@keyspace", "@write", "@slow")),
+    b"exists": Command(cmd_exists, -2, ("readonly", "fast"), 1, -1, 1, ("@keyspace", "@read", "@fast")),
+    b"incr": Command(cmd_incr, 2, *_WRITE1),
+    b"decr": Command(cmd_decr, 2, *_WRITE1),
+    b"incrby": Command(cmd_incrby, 3, *_WRITE1),
+    b"decrby": Command(cmd_decrby, 3, *_WRITE1),
+    b"mget": Command(cmd_mget, -2, ("readonly", "fast"), 1, -1, 1, ("@read", "@string", "@fast")),
+    b"mset": Command(cmd_mset, -3, ("write", "denyoom"), 1, -1, 2, ("@write", "@string", "@slow")),
+    b"append": Command(cmd_append, 3, *_WRITE1),
+    b"strlen": Command(cmd_strlen, 2, *_READ1),
+    b"expire": Command(cmd_expire, -3, *_TTL_WRITE),
+    b"pexpire": Command(cmd_pexpire, -3, *_TTL_WRITE),
+    b"ttl": Command(cmd_ttl, 2, *_TTL_READ),
+    b"pttl": Command(cmd_pttl, 2, *_TTL_READ),
+    b"persist": Command(cmd_persist, 2, *_TTL_WRITE),
+    b"keys": Command(cmd_keys, 2, ("readonly",), categories=("@keyspace", "@read", "@slow", "@dangerous")),
+    b"scan": Command(cmd_scan, -2, ("readonly",), categories=("@keyspace", "@read", "@slow")),
+    b"dbsize": Command(cmd_dbsize, 1, ("readonly", "fast"), categories=("@keyspace", "@read", "@fast")),
+    b"flushdb": Command(cmd_flush, -1, ("write",), categories=("@keyspace", "@write", "@slow", "@dangerous")),
+    b"flushall": Command(cmd_flush, -1, ("write",), categories=("@keyspace", "@write", "@slow", "@dangerous")),
+    b"info": Command(cmd_info, -1, ("loading", "stale"), categories=("@slow", "@dangerous")),
+    b"config": Command(cmd_config, -2, categories=("@slow",)),
+    b"command": Command(cmd_command, -1, ("loading", "stale"), categories=("@slow", "@connection")),
 }
 
 
@@ -670,19 +848,18 @@ def unknown_command(args: list[bytes]) -> bytes:
     return _error(b"ERR unknown command '%s', with args beginning with: %s" % (name, quoted))
 
 
-def execute(session: Session, args: list[bytes]) -> bytes:
-    """Run one command (name first, as RespRequestDecoder yields it) and
-    return its reply encoded for ``session.protocol``.
+def execute(session: Session, args: list[bytes], table: dict[bytes, Command] = COMMANDS) -> bytes:
+    """Run one command (name first, as RespRequestDecoder yields it) from
+    ``table`` and return its reply encoded for ``session.protocol``.
 
     ValueError for an empty command: the request decoder never yields one
     (Redis skips them), so an empty list is the caller's mistake.
     """
     if not args:
         raise ValueError("a command has at least its name")
-    entry = COMMANDS.get(args[0].lower())
+    entry = table.get(args[0].lower())
     if entry is None:
         return unknown_command(args)
-    handler, arity = entry
-    if not _arity_ok(arity, len(args)):
+    if not _arity_ok(entry.arity, len(args)):
         return _error(b"ERR wrong number of arguments for '%s' command" % args[0].lower())
-    return handler(session, args)
+    return entry.handler(session, args)

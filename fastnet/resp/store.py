@@ -55,6 +55,8 @@ class Store:
         self._ttl_keys: list[bytes] = []
         self._ttl_pos: dict[bytes, int] = {}
         self._ttl_cursor = 0
+        #: Keys removed because their deadline passed (INFO's expired_keys).
+        self.expired = 0
 
     # --- time ----------------------------------------------------------------
 
@@ -73,6 +75,7 @@ class Store:
         deadline = self._deadlines.get(key)
         if deadline is not None and deadline <= self.clock():
             self.delete(key)
+            self.expired += 1
             return True
         return False
 
@@ -96,12 +99,18 @@ class Store:
         """Keys held, including expired ones not yet collected (as DBSIZE)."""
         return len(self._data)
 
+    @property
+    def expiring(self) -> int:
+        """Keys held that have a deadline (INFO's expires=)."""
+        return len(self._deadlines)
+
     def keys(self) -> list[bytes]:
         """Every live key (expired ones are collected on the way)."""
         now = self.clock()
         due = [k for k, d in self._deadlines.items() if d <= now]
         for key in due:
             self.delete(key)
+        self.expired += len(due)
         return list(self._data)
 
     def scan(self, cursor: int, count: int) -> tuple[int, list[bytes]]:
@@ -181,6 +190,7 @@ class Store:
                 removed += 1
             else:
                 self._ttl_cursor += 1
+        self.expired += removed
         return removed
 
     # --- internals -----------------------------------------------------------

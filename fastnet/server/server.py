@@ -221,21 +221,25 @@ class Server(EngineHandler):
     # -- set-up ----------------------------------------------------------
 
     def listen(self, host: str = "127.0.0.1", port: int = 9000, *,
-               protocol: str = "echo", handler: Optional[Handler] = None,
+               protocol: Union[str, ProtocolSpec] = "echo", handler: Optional[Handler] = None,
                backlog: int = limits.DEFAULT_LISTEN_BACKLOG) -> Listener:
         """Listen on host:port (0 picks a free port: see the returned
         Listener's ``port``) and serve ``protocol`` there. Without a
         handler every message is echoed back, by the engine itself (in C on
-        the C engine, with no Python call per message).
+        the C engine, with no Python call per message). ``protocol`` is a
+        built-in protocol's name or a ProtocolSpec of a protocol built on
+        the server (as fastnet.resp's).
 
         ``backlog`` here is listen(2)'s: the kernel's queue of completed
         handshakes not yet accepted. The server's own backlog (connections
         accepted over max_connections, waiting) is the constructor's."""
-        try:
+        if isinstance(protocol, ProtocolSpec):
+            spec = protocol
+        elif protocol in PROTOCOLS:
             spec = PROTOCOLS[protocol]
-        except KeyError:
+        else:
             raise ValueError(f"unknown protocol {protocol!r}; "
-                             f"choose from {sorted(PROTOCOLS)}") from None
+                             f"choose from {sorted(PROTOCOLS)}")
         conn_spec = spec.conn_spec(max_frame=self.max_frame, max_line=self.max_line,
                                    bare_lf=self.bare_lf, frame_header=self.frame_header,
                                    echo=handler is None, tcp_keepalive=self.tcp_keepalive)

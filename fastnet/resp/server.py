@@ -1,0 +1,328 @@
+"""RespServer: the Redis protocol served over fastnet's engines.
+
+The engine reads raw bytes (no framing of its own); each connection keeps
+a RespRequestDecoder (the C twin unless told otherwise) and a Session. One
+read is one batch: feed, decode every complete command (one crossing into
+C for the batch, see fastnet.codec.c.resp), run each against the shared
+Store, and send the replies of the whole batch as one write. Pipelined
+commands therefore cost one handler call, one parse call and one send per
+read, not per command.
+
+Like redis-server:
+
+* a protocol error is answered ``-ERR Protocol error: ...`` after the
+  replies of the commands before it, and only that connection is closed;
+* QUIT is answered ``+OK`` and the connection closes once it is written;
+* clients over ``max_connections`` (and the server's backlog) are told
+  ``-ERR max number of clients reached``;
+* ``idle_timeout`` is Redis's ``timeout``: None (the default, Redis's 0)
+  never closes an idle client;
+* keys with a deadline expire lazily on access and by a bounded active
+  step on a timer (``ACTIVE_EXPIRE_PERIOD``), never a full scan.
+
+Commands run on the engine's thread one at a time (the threaded engine
+takes one lock per batch), so every command is atomic, as in Redis.
+"""
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import platform
+import sys
+import threading
+import time
+from typing import Any, Callable, Optional
+
+from .. import __version__, limits
+from ..codec import active as _active_codec
+from ..codec import impls as _codec_impls
+from ..codec._resp_encode import encode_error, encode_reply
+from ..engine.base import Listener
+from ..errors import ProtocolError, RespProtocolError
+from ..server import Connection, ProtocolSpec, Server
+from .commands import COMMANDS, REDIS_VERSION, Command, InfoSection, Session, execute
+from .store import Store
+
+__all__ = ["RESP_PROTOCOL", "RespServer"]
+
+log = logging.getLogger("fastnet.resp")
+
+#: Seconds between active expiry steps, and the keys one step may visit
+#: (it repeats while more than a quarter of those it visited were due, for
+#: at most ACTIVE_EXPIRE_MAX_SECONDS): Redis's hz 10 and 20 keys per loop,
+#: in bigger steps since each costs a Python call.
+ACTIVE_EXPIRE_PERIOD = 0.1
+ACTIVE_EXPIRE_BUDGET = 200
+ACTIVE_EXPIRE_MAX_SECONDS = 0.002
+
+_MAX_CLIENTS = b"-ERR max number of clients reached\r\n"
+_REJECTIONS = {
+    "busy": _MAX_CLIENTS,
+    "queue_timeout": _MAX_CLIENTS,
+    "shutdown": b"-ERR server is shutting down\r\n",
+}
+
+
+def _resp_error(error: ProtocolError) -> Optional[bytes]:
+    # latin-1: Redis quotes any byte as one character ("expected '$', got 'x'").
+    return b"-ERR " + str(error).encode("latin-1", "replace") + b"\r\n"
+
+
+def _resp_rejection(why: str) -> Optional[bytes]:
+    return _REJECTIONS[why]
+
+
+#: The Redis protocol for Server.listen: raw reads, Redis's error forms.
+RESP_PROTOCOL = ProtocolSpec("resp", "raw", _resp_error, _resp_rejection)
+
+_CLIENT = "resp"  # the key of (decoder, session) in Connection.state
+
+
+class RespServer(Server):
+    """A Redis-protocol server over an in-memory keyspace.
+
+    >>> server = RespServer(engine="c")
+    >>> @server.command("HELLOWORLD", arity=2)
+    ... def helloworld(ctx, name):
+    ...     return b"Hello, " + name
+    >>> server.listen("127.0.0.1", 6379)
+    >>> server.run()
+
+    store:             the keyspace (a new empty Store by default), shared by
+                       every client.
+    codec:             the RESP parser twin, "c" or "python" (default: the
+                       active one, see fastnet.codec).
+    max_bulk_len:      longest bulk argument a client may declare (Redis's
+                       proto-max-bulk-len, default 512 MiB).
+    max_multibulk_len: most arguments a command may declare.
+    max_inline_len:    longest inline command line (64 KiB, as Redis).
+    idle_timeout:      Redis's ``timeout``: close a client silent this many
+                       seconds; None (default) never does.
+
+    Every other keyword is Server's (engine, max_connections, backlog,
+    queue_timeout, drain_timeout, tcp_keepalive, stats_interval, ...).
+    """
+
+    def __init__(self, *, store: Optional[Store] = None, codec: Optional[str] = None,
+                 max_bulk_len: int = limits.DEFAULT_RESP_MAX_BULK_LEN,
+                 max_multibulk_len: int = limits.DEFAULT_RESP_MAX_MULTIBULK_LEN,
+                 max_inline_len: int = limits.DEFAULT_RESP_MAX_INLINE_LEN,
+                 idle_timeout: Optional[float] = None, **server_options: Any) -> None:
+        super().__init__(idle_timeout=idle_timeout, **server_options)
+        if codec is not None and codec not in _codec_impls:
+            raise ValueError(f"codec {codec!r} is not available (have {sorted(_codec_impls)})")
+        self.codec = codec or _active_codec.__name__.rsplit(".", 1)[-1]
+        self._decoder_class = _codec_impls[self.codec].resp.RespRequestDecoder
+        # A decoder checks its limits when built: fail here, not per client.
+        self._decoder_limits = dict(max_bulk_len=max_bulk_len,
+                                    max_multibulk_len=max_multibulk_len,
+                                    max_inline_len=max_inline_len)
+        self._decoder_class(**self._decoder_limits)
+        self.max_bulk_len = max_bulk_len
+        self.store = store if store is not None else Store()
+        #: The command table: name (lower case) -> Command. Starts as a copy
+        #: of fastnet.resp.COMMANDS; :meth:`command` adds to it.
+        self.commands: dict[bytes, Command] = dict(COMMANDS)
+        #: Commands run since the server started (INFO's total_commands_processed).
+        self.commands_processed = 0
+        self._started = time.monotonic()
+        # The threaded engine calls in from every connection's thread.
+        self._exec_lock = threading.Lock() if self.engine.name == "threaded" else None
+        self._expiry_armed = False
+
+    # -- set-up ----------------------------------------------------------
+
+    def listen(self, host: str = "127.0.0.1", port: int = 6379, *,  # type: ignore[override]
+               backlog: int = limits.DEFAULT_LISTEN_BACKLOG) -> Listener:
+        """Serve the Redis protocol on host:port (0 picks a free port: see
+        the returned Listener's ``port``). ``backlog`` is listen(2)'s."""
+        serve = self._serve if self._exec_lock is None else self._serve_locked
+        listener = super().listen(host, port, protocol=RESP_PROTOCOL, handler=serve,
+                                  backlog=backlog)
+        if not self._expiry_armed:
+            self._expiry_armed = True
+            self.engine.call_later(ACTIVE_EXPIRE_PERIOD, self._expire_tick)
+        return listener
+
+    def command(self, name: str, arity: int, *, flags: tuple[str, ...] = (),
+                first_key: int = 0, last_key: int = 0, step: int = 0
+                ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Register a command, as a decorator::
+
+            @server.command("HELLOWORLD", arity=2)
+            def helloworld(ctx: Session, name: bytes) -> bytes:
+                return b"Hello, " + name
+
+        The function gets the client's :class:`Session` (its ``store``,
+        ``protocol``, ``name``, ``id`` and ``conn``) and the command's
+        arguments as bytes, one parameter each. ``arity`` is Redis's: it
+        counts the name, so 2 is one argument; -2 is at least one (the
+        function then takes ``*args``). Clients sending another count get
+        Redis's "wrong number of arguments" error without the function
+        being called. Names are case-insensitive; a built-in command of the
+        same name is replaced.
+
+        The return value is sent in its RESP type (fastnet.codec.encode_reply:
+        bytes/str -> bulk, int -> integer, None -> null, list -> array,
+        dict -> map, RespError -> error, SimpleString -> ``+status``). An
+        exception is logged and the client gets ``-ERR`` naming the command
+        and the exception type; the connection stays open.
+
+        Commands run on the engine's thread and block it while they run, so
+        they must be plain functions (coroutine functions are refused with
+        TypeError) and quick, as Redis commands are. flags, first_key,
+        last_key and step are what COMMAND INFO reports.
+        """
+        key = name.lower().encode()
+        if not key or any(byte <= 0x20 or byte >= 0x7F for byte in key):
+            raise ValueError(f"command name must be printable ASCII without spaces, not {name!r}")
+        if arity == 0:
+            raise ValueError("arity counts the command name: it is never 0")
+
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            if inspect.iscoroutinefunction(fn):
+                raise TypeError(f"{name}: RESP commands run on the engine thread; "
+                                "a coroutine function cannot be one")
+
+            def run(session: Session, args: list[bytes]) -> bytes:
+                try:
+                    return encode_reply(fn(session, *args[1:]), session.protocol)
+                except Exception as exc:
+                    log.exception("command %s failed", name)
+                    return encode_error(b"ERR command '%s' failed: %s"
+                                        % (key, type(exc).__name__.encode()))
+
+            self.commands[key] = Command(run, arity, tuple(flags), first_key, last_key, step)
+            return fn
+        return register
+
+    # -- serving (the hot path) ------------------------------------------
+
+    def _serve(self, conn: Connection, data: bytes) -> Optional[bytes]:
+        """One read of one connection: run every complete command in it and
+        return the replies as one write."""
+        client = conn.state.get(_CLIENT)
+        if client is None:
+            client = conn.state[_CLIENT] = (
+                self._decoder_class(**self._decoder_limits),
+                Session(self.store, host=self, conn=conn))
+        decoder, session = client
+        if session.closing:
+            return None  # after QUIT: what follows is not read
+        decoder.feed(data)
+        try:
+            commands = decoder.commands()
+        except RespProtocolError as error:
+            self.on_protocol_error(conn.id, error)
+            return None
+        table = self.commands
+        if len(commands) == 1:
+            reply = execute(session, commands[0], table)
+            self.commands_processed += 1
+        else:
+            replies = []
+            for args in commands:
+                replies.append(execute(session, args, table))
+                if session.closing:
+                    break  # QUIT: Redis runs nothing after it
+            reply = b"".join(replies)
+            self.commands_processed += len(replies)
+        if session.closing:
+            conn.write(reply)
+            conn.close()  # once the replies are written
+            return None
+        if decoder.error is not None:
+            conn.write(reply)
+            self.on_protocol_error(conn.id, RespProtocolError(decoder.error))
+            return None
+        return reply
+
+    def _serve_locked(self, conn: Connection, data: bytes) -> Optional[bytes]:
+        assert self._exec_lock is not None
+        with self._exec_lock:
+            return self._serve(conn, data)
+
+    # -- what INFO, CONFIG GET and COMMAND report (CommandHost) ------------
+
+    def config(self) -> dict[bytes, bytes]:
+        """CONFIG GET's parameters: this server's settings under Redis's names."""
+        listener = next(iter(self.listeners), None)
+        tcp_keepalive = self.tcp_keepalive[0] if self.tcp_keepalive else 0
+        values: dict[str, object] = {
+            "bind": listener.host if listener else "",
+            "port": listener.port if listener else 0,
+            "maxclients": self.max_connections,
+            "timeout": int(self.idle_timeout or 0),
+            "tcp-keepalive": tcp_keepalive,
+            "proto-max-bulk-len": self.max_bulk_len,
+            "databases": 1,
+            "save": "",
+            "appendonly": "no",
+            "maxmemory": 0,
+            "maxmemory-policy": "noeviction",
+            "hz": round(1 / ACTIVE_EXPIRE_PERIOD),
+        }
+        return {k.encode(): str(v).encode() for k, v in values.items()}
+
+    def info(self) -> list[InfoSection]:
+        """INFO's Server, Clients and Stats sections (fastnet's own counters
+        in Stats, prefixed fastnet_)."""
+        stats = self.stats()
+        uptime = int(time.monotonic() - self._started)
+        listener = next(iter(self.listeners), None)
+        server: list[tuple[str, object]] = [
+            ("redis_version", REDIS_VERSION.decode()),
+            ("redis_mode", "standalone"),
+            ("os", f"{platform.system()} {platform.release()} {platform.machine()}"),
+            ("arch_bits", 64 if sys.maxsize > 2**32 else 32),
+            ("multiplexing_api", "threads" if self.engine.name == "threaded" else "epoll"),
+            ("process_id", os.getpid()),
+            ("tcp_port", listener.port if listener else 0),
+            ("server_time_usec", time.time_ns() // 1000),
+            ("uptime_in_seconds", uptime),
+            ("uptime_in_days", uptime // 86400),
+            ("hz", round(1 / ACTIVE_EXPIRE_PERIOD)),
+            ("executable", sys.executable),
+            ("fastnet_version", __version__),
+            ("fastnet_engine", self.engine.name),
+            ("fastnet_codec", self.codec),
+        ]
+        clients: list[tuple[str, object]] = [
+            ("connected_clients", stats["active"]),
+            ("maxclients", self.max_connections),
+            ("blocked_clients", 0),
+            ("fastnet_queued_clients", stats["queued"]),
+        ]
+        rejected = sum(v for k, v in stats.items() if k.startswith("rejected_"))
+        shown = {"active", "queued", "accepted", "bytes_in", "bytes_out"}
+        counters: list[tuple[str, object]] = [
+            ("total_connections_received", stats.get("accepted", 0)),
+            ("total_commands_processed", self.commands_processed),
+            ("total_net_input_bytes", stats.get("bytes_in", 0)),
+            ("total_net_output_bytes", stats.get("bytes_out", 0)),
+            ("rejected_connections", rejected),
+            ("expired_keys", self.store.expired),
+        ]
+        counters += [(f"fastnet_{k}", v) for k, v in sorted(stats.items()) if k not in shown]
+        return [("Server", server), ("Clients", clients), ("Stats", counters)]
+
+    # -- expiry ------------------------------------------------------------
+
+    def _expire_tick(self) -> None:
+        """One active expiry step, then re-arm (see ACTIVE_EXPIRE_*)."""
+        store = self.store
+        if store.expiring:
+            if self._exec_lock is not None:
+                with self._exec_lock:
+                    self._expire_some(store)
+            else:
+                self._expire_some(store)
+        self.engine.call_later(ACTIVE_EXPIRE_PERIOD, self._expire_tick)
+
+    @staticmethod
+    def _expire_some(store: Store) -> None:
+        deadline = time.monotonic() + ACTIVE_EXPIRE_MAX_SECONDS
+        while (store.active_expire(store.now(), ACTIVE_EXPIRE_BUDGET) > ACTIVE_EXPIRE_BUDGET // 4
+               and time.monotonic() < deadline):
+            pass
