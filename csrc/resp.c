@@ -167,6 +167,7 @@ void fn_resp_req_free(fn_resp_req *p)
     if (p) {
         fn_framer_release(&p->raw);
         free(p->tok);
+        free(p->out);
         free(p);
     }
 }
@@ -176,6 +177,11 @@ void fn_resp_req_reset(fn_resp_req *p)
     fn_framer_reset(&p->raw);
     fn_framer_trim(&p->raw, KEEP_BUFFER);
     TRIM_ARRAY(p->tok, p->tok_cap);
+    if (p->out_cap > KEEP_BUFFER) {
+        free(p->out);
+        p->out = NULL;
+        p->out_cap = 0;
+    }
     req_clear(p);
 }
 
@@ -917,4 +923,69 @@ int fn_resp_reply_parse(fn_resp_reply *r)
             r->done_tok = r->ntok;
         }
     }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Requests as a marshal stream                                             */
+
+/* marshal's type codes (CPython Python/marshal.c) and its 32-bit sizes. */
+#define MARSHAL_LIST '['
+#define MARSHAL_BYTES 's'
+#define MARSHAL_MAX_SIZE 0x7fffffffu
+
+static char *put_marshal_header(char *w, char type, uint64_t n)
+{
+    *w++ = type;
+    *w++ = (char)(n & 0xff);
+    *w++ = (char)((n >> 8) & 0xff);
+    *w++ = (char)((n >> 16) & 0xff);
+    *w++ = (char)((n >> 24) & 0xff);
+    return w;
+}
+
+const char *fn_resp_req_marshal(fn_resp_req *p, size_t *len)
+{
+    const uint64_t *t = p->tok;
+    size_t n = p->done_tok, i = 0, need = 5, commands = 0;
+
+    *len = 0;
+    /* First pass: the exact size, and refuse what marshal cannot hold. */
+    while (i < n) {
+        uint64_t argc = t[i++];
+        commands++;
+        need += 5;
+        for (uint64_t a = 0; a < argc; a++, i += 2) {
+            uint64_t arg = t[i + 1] - t[i];
+            if (arg > MARSHAL_MAX_SIZE)
+                return NULL;
+            need += 5 + (size_t)arg;
+        }
+    }
+    if (commands > MARSHAL_MAX_SIZE)
+        return NULL;
+    if (need > p->out_cap) {
+        size_t cap = p->out_cap ? p->out_cap : 4096;
+        while (cap < need)
+            cap *= 2;
+        char *out = malloc(cap);
+        if (!out)
+            return NULL;
+        free(p->out);
+        p->out = out;
+        p->out_cap = cap;
+    }
+    const char *data = fn_resp_req_data(p);
+    char *w = put_marshal_header(p->out, MARSHAL_LIST, commands);
+    for (i = 0; i < n;) {
+        uint64_t argc = t[i++];
+        w = put_marshal_header(w, MARSHAL_LIST, argc);
+        for (uint64_t a = 0; a < argc; a++, i += 2) {
+            size_t arg = (size_t)(t[i + 1] - t[i]);
+            w = put_marshal_header(w, MARSHAL_BYTES, arg);
+            memcpy(w, data + t[i], arg);
+            w += arg;
+        }
+    }
+    *len = (size_t)(w - p->out);
+    return p->out;
 }

@@ -115,6 +115,8 @@ typedef struct fn_resp_req {
     size_t tok_cap;
     int err;                  /* sticky FN_RESP_E_*, 0 if none */
     uint64_t err_value;
+    char *out;                /* owned; fn_resp_req_marshal()'s output */
+    size_t out_cap;
 } fn_resp_req;
 
 typedef struct fn_resp_frame {
@@ -155,6 +157,13 @@ int fn_resp_req_parse(fn_resp_req *p);
 /* The first byte of the batch parse reported (tokens count from here). */
 const char *fn_resp_req_data(const fn_resp_req *p);
 size_t fn_resp_req_buffered(const fn_resp_req *p);
+/* The batch parse reported, as one value in CPython's marshal format (a
+ * list of lists of bytes), so that marshal.loads() builds every argument
+ * in C: one call per batch instead of a Python slice per argument. Sets
+ * *len and returns the bytes (owned by p, valid until the next call on p),
+ * or NULL when out of memory or when an argument is 2 GiB or longer (too
+ * long for marshal's 32-bit sizes; the limits keep max_bulk under that). */
+const char *fn_resp_req_marshal(fn_resp_req *p, size_t *len);
 
 fn_resp_reply *fn_resp_reply_new(const fn_resp_limits *lim);
 void fn_resp_reply_free(fn_resp_reply *r);

@@ -483,6 +483,7 @@ def test_feed_copies_its_input(impl):
     [
         ({"max_bulk_len": -1}, OverflowError),
         ({"max_bulk_len": 2**63}, OverflowError),
+        ({"max_bulk_len": 2**31}, OverflowError),  # a request argument stays under 2 GiB
         ({"max_multibulk_len": 2**31}, OverflowError),
         ({"max_inline_len": -1}, OverflowError),
         ({"max_inline_len": 1.5}, TypeError),

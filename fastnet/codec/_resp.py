@@ -43,7 +43,9 @@ from ._common import INT64_MAX, INT64_MIN
 
 #: Redis's string2ll refuses strings of LONG_STR_SIZE (21) bytes or more.
 LONG_STR_MAX = 20
-#: C's INT_MAX: the most a max_multibulk_len (request) or max_depth may be.
+#: C's INT_MAX: the most a request's max_multibulk_len or max_bulk_len (the
+#: C twin hands arguments over in marshal's format, whose sizes are 32-bit),
+#: or a reply's max_depth, may be.
 INT_MAX = 2**31 - 1
 #: The most a reply's max_multibulk_len may be: a map of that many pairs
 #: still counts its values in a signed 64-bit int.

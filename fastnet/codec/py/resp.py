@@ -171,7 +171,7 @@ class RespRequestDecoder(RequestDecoderBase):
         max_inline_len: int = DEFAULT_RESP_MAX_INLINE_LEN,
     ) -> None:
         super().__init__()
-        self.max_bulk_len = check_limit(max_bulk_len, "max_bulk_len")
+        self.max_bulk_len = check_limit(max_bulk_len, "max_bulk_len", INT_MAX)
         self.max_multibulk_len = check_limit(max_multibulk_len, "max_multibulk_len", INT_MAX)
         self.max_inline_len = check_limit(max_inline_len, "max_inline_len")
         self._buf = bytearray()  # starts at the command in progress
