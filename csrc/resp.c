@@ -989,3 +989,14 @@ const char *fn_resp_req_marshal(fn_resp_req *p, size_t *len)
     *len = (size_t)(w - p->out);
     return p->out;
 }
+
+int fn_resp_req_feed_parse(fn_resp_req *p, const char *data, size_t len)
+{
+    p->out_len = 0;
+    if (fn_resp_req_feed(p, data, len) != 0)
+        return FN_RESP_E_NO_MEMORY;
+    int rc = fn_resp_req_parse(p);
+    if (p->done_tok && !fn_resp_req_marshal(p, &p->out_len))
+        return FN_RESP_E_NO_MEMORY;
+    return rc;
+}

@@ -117,6 +117,7 @@ typedef struct fn_resp_req {
     uint64_t err_value;
     char *out;                /* owned; fn_resp_req_marshal()'s output */
     size_t out_cap;
+    size_t out_len;           /* fn_resp_req_feed_parse(): bytes at out, 0 if none */
 } fn_resp_req;
 
 typedef struct fn_resp_frame {
@@ -164,6 +165,11 @@ size_t fn_resp_req_buffered(const fn_resp_req *p);
  * or NULL when out of memory or when an argument is 2 GiB or longer (too
  * long for marshal's 32-bit sizes; the limits keep max_bulk under that). */
 const char *fn_resp_req_marshal(fn_resp_req *p, size_t *len);
+/* feed, parse and marshal in one call (the server's path: one crossing per
+ * read). Returns parse's result, or FN_RESP_E_NO_MEMORY if the feed or the
+ * marshal failed (the batch is then lost). The batch's marshal stream is
+ * out[0..out_len), out_len 0 when no command completed. */
+int fn_resp_req_feed_parse(fn_resp_req *p, const char *data, size_t len);
 
 fn_resp_reply *fn_resp_reply_new(const fn_resp_limits *lim);
 void fn_resp_reply_free(fn_resp_reply *r);

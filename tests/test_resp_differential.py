@@ -68,9 +68,13 @@ def request_transcript(twin, limits, chunks) -> list[tuple]:
     decoder = twin.RespRequestDecoder(**limits)
     events: list[tuple] = []
     for i, chunk in enumerate(chunks):
-        decoder.feed(chunk)
         try:
-            if i % 2:
+            if i % 3 == 2:  # a server's way: feed and decode in one call
+                events.append(("commands", decoder.feed_commands(chunk)))
+                events.append(("pending error", decoder.error))
+            else:
+                decoder.feed(chunk)
+            if i % 3 == 1:
                 while (command := decoder.next_command()) is not None:
                     events.append(("command", command))
             else:

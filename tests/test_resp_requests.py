@@ -185,14 +185,28 @@ CASES = [
 ]
 
 
+def drive_feed_commands(decoder, chunks):
+    """drive(), through feed_commands (a server's one call per read)."""
+    commands = []
+    for chunk in chunks:
+        try:
+            commands += decoder.feed_commands(chunk)
+            if decoder.error is not None:
+                decoder.commands()  # raises the error that followed them
+        except RespProtocolError as exc:
+            return commands, exc
+    return commands, None
+
+
+@pytest.mark.parametrize("api", ["commands", "feed_commands"])
 @pytest.mark.parametrize("how", ["whole", "bytewise", "trailing"])
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_cases(impl, case, how):
+def test_cases(impl, case, how, api):
     trailing = case.trailing if how == "trailing" else b""
     data = case.data + trailing
     chunks = [data[i : i + 1] for i in range(len(data))] if how == "bytewise" else [data]
     decoder = impl.RespRequestDecoder(**(case.limits or {}))
-    commands, error = drive(decoder, chunks)
+    commands, error = (drive if api == "commands" else drive_feed_commands)(decoder, chunks)
     assert commands == case.commands
     if case.error is None:
         assert error is None

@@ -293,11 +293,13 @@ class BatchDecoder(ABC, Generic[T]):
         """All complete items buffered (see the class docstring)."""
 
     def _take_all(self) -> list[T]:
-        if self._ready:
-            items = list(self._ready)
-            self._ready.clear()
-        else:
-            items = []
+        if not self._ready and self._error is None:  # the usual case, first
+            items = self._decode()
+            if items or self._error is None:
+                return items
+            raise RespProtocolError(self._error)
+        items = list(self._ready)
+        self._ready.clear()
         if self._error is None:
             items += self._decode()
         if not items and self._error is not None:
@@ -350,6 +352,11 @@ class RequestDecoderBase(BatchDecoder[list[bytes]]):
         skips them. Raises RespProtocolError once no command precedes the
         error; it stays raised until reset().
         """
+        return self._take_all()
+
+    def feed_commands(self, data: bytes | bytearray | memoryview) -> list[list[bytes]]:
+        """feed(data), then commands(): a server's one call per read."""
+        self.feed(data)
         return self._take_all()
 
     def next_command(self) -> list[bytes] | None:

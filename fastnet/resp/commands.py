@@ -121,8 +121,11 @@ def _int(arg: bytes) -> int | None:
     return string2ll(arg)
 
 
+_NULL3, _NULL2 = encode_null(3), encode_null(2)
+
+
 def _null(session: Session) -> bytes:
-    return encode_null(session.protocol)
+    return _NULL3 if session.protocol == 3 else _NULL2
 
 
 # --- connection -------------------------------------------------------------
@@ -262,7 +265,9 @@ def cmd_client(session: Session, args: list[bytes]) -> bytes:
 def cmd_get(session: Session, args: list[bytes]) -> bytes:
     """GET key: the value, or null."""
     value = session.store.get(args[1])
-    return _null(session) if value is None else encode_bulk(value)
+    if value is None:
+        return _null(session)
+    return b"$%d\r\n%s\r\n" % (len(value), value)  # encode_bulk, for bytes: per GET
 
 
 # SET's option flags.
@@ -285,6 +290,9 @@ def cmd_set(session: Session, args: list[bytes]) -> bytes:
     """SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]."""
     store = session.store
     key, value = args[1], args[2]
+    if len(args) == 3:  # plain SET, by far the most common: no options to read
+        store.set(key, value)
+        return OK
     flags = 0
     expire_arg: bytes | None = None
     index = 3
@@ -860,6 +868,7 @@ def execute(session: Session, args: list[bytes], table: dict[bytes, Command] = C
     entry = table.get(args[0].lower())
     if entry is None:
         return unknown_command(args)
-    if not _arity_ok(entry.arity, len(args)):
+    arity = entry.arity  # _arity_ok, inlined: this runs once per command
+    if len(args) != arity if arity >= 0 else len(args) < -arity:
         return _error(b"ERR wrong number of arguments for '%s' command" % args[0].lower())
     return entry.handler(session, args)

@@ -210,9 +210,8 @@ class RespServer(Server):
         decoder, session = client
         if session.closing:
             return None  # after QUIT: what follows is not read
-        decoder.feed(data)
         try:
-            commands = decoder.commands()
+            commands = decoder.feed_commands(data)
         except RespProtocolError as error:
             self.on_protocol_error(conn.id, error)
             return None

@@ -81,7 +81,7 @@ class Store:
 
     def get(self, key: bytes) -> bytes | None:
         """The value of a live key, or None."""
-        if self._expire_if_due(key):
+        if key in self._deadlines and self._expire_if_due(key):
             return None
         return self._data.get(key)
 
@@ -133,14 +133,16 @@ class Store:
 
     def set(self, key: bytes, value: bytes, keep_ttl: bool = False) -> None:
         """Store value; without keep_ttl any deadline is removed (as SET)."""
-        self._expire_if_due(key)
+        deadlines = self._deadlines
+        if key in deadlines:
+            self._expire_if_due(key)
         if key not in self._data:
             self._seq[key] = self._next_seq
             self._order_seqs.append(self._next_seq)
             self._order_keys.append(key)
             self._next_seq += 1
         self._data[key] = value
-        if not keep_ttl:
+        if not keep_ttl and key in deadlines:
             self.set_deadline(key, None)
 
     def set_deadline(self, key: bytes, deadline: int | None) -> None:

@@ -34,6 +34,7 @@ from ...limits import (
     RESP_MAX_BIG_NUMBER_DIGITS,
     RESP_MAX_DOUBLE_LEN,
 )
+from ...errors import RespProtocolError
 from .. import _resp
 from .._common import byte_view, check_limit
 from .._resp import (
@@ -147,6 +148,24 @@ class RespRequestDecoder(RequestDecoderBase):
         """Forget buffered bytes, the command in progress and any error."""
         lib.fn_resp_req_reset(self._p)
         self._reset_queue()
+
+    def feed_commands(self, data: bytes | bytearray | memoryview) -> list[list[bytes]]:
+        """feed(data), then commands(): one crossing into C per read."""
+        if self._ready or self._error is not None:
+            return super().feed_commands(data)
+        p = self._p
+        if type(data) is bytes:
+            rc = lib.fn_resp_req_feed_parse(p, data, len(data))
+        else:
+            view = byte_view(data)
+            rc = lib.fn_resp_req_feed_parse(p, ffi.from_buffer(view), len(view))
+        size = p.out_len
+        commands = marshal.loads(ffi.buffer(p.out, size)) if size else []
+        if rc:
+            _fail(self, rc, commands)
+            if not commands:
+                raise RespProtocolError(self._error)
+        return commands
 
     def _decode(self) -> list[list[bytes]]:
         p = self._p
