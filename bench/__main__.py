@@ -2,7 +2,8 @@
 
     python -m bench all [--quick]
     python -m bench echo|frame|resp|idle [--quick] [--reps N] [--seconds S]
-                    [--only SERVER,...] [--matrix KEY=V1,V2 ...] [--profile] [--out DIR]
+                    [--only SERVER,...] [--matrix KEY=V1,V2 ...] [--rate R] [--profile]
+                    [--out DIR]
 
 Writes DIR/<scenario>.json for each scenario run, DIR/report.md covering
 the scenarios of this invocation and DIR/<scenario>-*.png (DIR defaults to
@@ -50,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", action="store_true",
                    help="also profile the fastnet servers (perf, py-spy) and say where "
                         "the time goes")
+    p.add_argument("--rate", type=float, default=0.0, metavar="R",
+                   help="open loop: loadgen sends R requests/s in total, latency measured "
+                        "from each request's intended send time (default: closed loop)")
     p.add_argument("--out", type=Path, default=harness.ROOT / "bench" / "results",
                    help="where JSON, report.md and PNGs go (default: bench/results)")
     return p
@@ -60,7 +64,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     opts = Options(quick=args.quick, reps=args.reps, seconds=args.seconds, warmup=args.warmup,
                    only=set(args.only.split(",")) if args.only else None,
-                   matrix=_matrix(args.matrix), profile=args.profile, out=args.out)
+                   matrix=_matrix(args.matrix), profile=args.profile, rate=args.rate,
+                   out=args.out)
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     args.out.mkdir(parents=True, exist_ok=True)
     harness.build_loadgen()

@@ -45,7 +45,8 @@ class LoadError(RuntimeError):
     """A load run failed (lost connection, bad output, timeout)."""
 
 
-def _pin(cpu: int) -> Callable[[], None]:
+def pinned(cpu: int) -> Callable[[], None]:
+    """A preexec_fn that pins the child to ``cpu`` (if the machine has it)."""
     cpus = {cpu} if cpu < (os.cpu_count() or 1) else None
     return lambda: os.sched_setaffinity(0, cpus) if cpus else None
 
@@ -114,7 +115,7 @@ class RunningServer:
         try:
             self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, cwd=ROOT,
-                                         preexec_fn=_pin(SERVER_CPU))
+                                         preexec_fn=pinned(SERVER_CPU))
         except OSError as exc:
             self.log.close()
             raise ServerUnavailable(f"{argv[0]}: {exc}") from None
@@ -178,7 +179,7 @@ def run_bounded(argv: list[str], timeout: float, *, cpu: int = CLIENT_CPU,
     ``on_stderr_line`` sees each stderr line as it arrives."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, text=True, cwd=ROOT,
-                            preexec_fn=_pin(cpu))
+                            preexec_fn=pinned(cpu))
     fired = threading.Event()
 
     def kill() -> None:

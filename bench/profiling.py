@@ -22,7 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Callable, Optional
 
-from .harness import CLIENT_CPU, RunningServer, _pin
+from .harness import CLIENT_CPU, RunningServer, pinned
 
 PERF_LINE = re.compile(r"^\s*([\d.]+)%\s+(\S+)\s+\[(.)\]\s+(.+?)\s*$")
 PARSING = ("framer", "resp", "varint", "frame", "decode", "encode", "codec")
@@ -71,6 +71,8 @@ def summarise_perf(report: str) -> dict:
         pct, dso, kind, symbol = float(m.group(1)), m.group(2), m.group(3), m.group(4)
         buckets[perf_bucket(dso, kind, symbol)] += pct
         top.append([round(pct, 2), symbol, dso])
+    if top:
+        buckets["(symbols under 0.3% each)"] = max(0.0, 100.0 - sum(buckets.values()))
     return {"buckets": {k: round(v, 1) for k, v in buckets.most_common()}, "top": top[:12]}
 
 
@@ -122,7 +124,7 @@ def summarise_speedscope(doc: dict) -> dict:
 def _record(argv: list[str], run: Callable[[], object]) -> tuple[int, str]:
     """Start a profiler, load the server with run(), then stop it with SIGINT."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            stdin=subprocess.DEVNULL, preexec_fn=_pin(CLIENT_CPU))
+                            stdin=subprocess.DEVNULL, preexec_fn=pinned(CLIENT_CPU))
     try:
         time.sleep(0.5)
         run()

@@ -37,7 +37,17 @@ class Options:
     only: Optional[set[str]] = None
     matrix: dict[str, list[Any]] = field(default_factory=dict)
     profile: bool = False
+    rate: float = 0.0
     out: Path = harness.ROOT / "bench" / "results"
+
+
+@dataclass(frozen=True)
+class Load:
+    """How long to load each cell and how: closed loop (rate 0) or open loop
+    at ``rate`` requests/s in total (loadgen only)."""
+    seconds: float
+    warmup: float
+    rate: float = 0.0
 
 
 class Scenario:
@@ -86,7 +96,8 @@ class LoadScenario(Scenario):
     def cells(self, quick: bool) -> list[Cell]:
         raise NotImplementedError
 
-    def measure(self, server: RunningServer, cell: Cell, seconds: float, warmup: float) -> dict:
+    def measure(self, server: RunningServer, cell: Cell, load: Load) -> dict:
+        """One load run of ``cell`` against ``server``: loadgen's JSON keys."""
         raise NotImplementedError
 
     def targets(self, result: dict) -> list[dict]:
@@ -122,12 +133,14 @@ class LoadScenario(Scenario):
         reps = opts.reps or self.default_reps[q]
         seconds = opts.seconds or self.default_seconds[q]
         warmup = self.default_warmup[q] if opts.warmup is None else opts.warmup
+        load = Load(seconds, warmup, opts.rate)
         cells = [c for c in self.cells(opts.quick)
                  if all(c.get(k) in vs for k, vs in opts.matrix.items() if k in c)]
         specs = [s for s in self.servers() if not opts.only or s.name in opts.only]
         result: dict[str, Any] = {
             "scenario": self.name, "kind": "load", "title": self.title,
             "config": {"reps": reps, "seconds": seconds, "warmup": warmup, "quick": opts.quick,
+                       "rate": opts.rate,
                        "server_cpu": harness.SERVER_CPU, "client_cpu": harness.CLIENT_CPU},
             "references": [r for r in self.references if any(s.name == r for s in specs)],
             "servers": [s.name for s in specs], "failed": {}, "cells": [],
@@ -145,7 +158,7 @@ class LoadScenario(Scenario):
                 runs: dict[str, list[dict]] = {name: [] for name in running}
                 for rep in range(reps):
                     for name, server in running.items():
-                        runs[name].append(self._measure_one(result, server, cell, seconds, warmup))
+                        runs[name].append(self._measure_one(server, cell, load))
                         r = runs[name][-1]
                         log(f"[{self.name}] {self.label(cell)} rep {rep + 1}/{reps} {name}: "
                             + (f"{r['rate']:,.0f}/s p99 {r['p99_us']:.0f} us "
@@ -162,7 +175,7 @@ class LoadScenario(Scenario):
                     if server.spec.profile:
                         log(f"[{self.name}] profiling {name} at {self.label(cell)}")
                         result["profiles"][name] = profiling.profile(
-                            server, lambda s=server: self.measure(s, cell, seconds, warmup),
+                            server, lambda s=server: self.measure(s, cell, load),
                             opts.out / "profiles" / f"{self.name}-{name}")
                         result["profiles"][name]["cell"] = self.label(cell)
         finally:
@@ -173,14 +186,15 @@ class LoadScenario(Scenario):
         result["targets"] = self.targets(result)
         return result
 
-    def _measure_one(self, result: dict, server: RunningServer, cell: Cell,
-                     seconds: float, warmup: float) -> dict:
+    def _measure_one(self, server: RunningServer, cell: Cell, load: Load) -> dict:
         try:
-            r = self.measure(server, cell, seconds, warmup)
+            r = self.measure(server, cell, load)
         except (LoadError, ServerUnavailable) as exc:
             return {"error": str(exc)}
-        r.pop("histogram_full", None)
         r["loadgen_saturated"] = r["client_cpu"] > harness.SATURATED_CPU
+        if r["loadgen_saturated"]:
+            log(f"[{self.name}] WARNING: the load generator used {r['client_cpu']:.0%} of its "
+                f"core at {self.label(cell)} against {server.spec.name}: it may be the limit")
         return r
 
     @staticmethod
@@ -209,6 +223,10 @@ class LoadScenario(Scenario):
         c = result["config"]
         lines = [f"## {result['title']}", "",
                  f"{c['reps']} repetitions of {c['seconds']:g} s (+{c['warmup']:g} s warm-up), "
+                 + (f"open loop at {c['rate']:,.0f} requests/s (latency from each request's "
+                    "intended send time; redis-benchmark cells stay closed loop), "
+                    if c.get("rate") else "closed loop, ")
+                 + 
                  "servers interleaved; median [min-max] over repetitions; ratios are to the "
                  "reference measured in the same repetition. Latency in microseconds. "
                  "⚠ marks a cell where the load generator used more than "
@@ -294,7 +312,8 @@ def ratio_target(result: dict, name: str, server: str, reference: str, *,
     worst, where_worst = min(ratios) if at_least is not None else max(ratios)
     ok = worst >= bound if at_least is not None else worst <= bound
     detail = (f"worst {worst:.2f}x at {where_worst} (target {sign}{bound:g}x"
-              + ("" if ok else f"; short by {abs(worst - bound) / bound:.0%}")
+              + ("" if ok else f"; {'short' if at_least is not None else 'over'} by "
+                                 f"{abs(worst - bound) / bound:.0%}")
               + f"); {len(cells)} cell(s): "
               + ", ".join(f"{r:.2f}x" for r, _ in ratios))
     return {"name": name, "verdict": "PASS" if ok else "MISS", "detail": detail,

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from ..harness import RunningServer, run_loadgen
-from ..scenario import Cell, LoadScenario, ratio_target, register
+from ..scenario import Cell, Load, LoadScenario, ratio_target, register
 from .servers import c_epoll, fastnet, python_peer
 
 
@@ -36,8 +36,9 @@ class Echo(LoadScenario):
                     {"size": 16384, "conns": 50, "pipeline": 1}]
         return self.product(size=[64, 1024, 16384, 102400], conns=[1, 50], pipeline=[1, 16])
 
-    def measure(self, server: RunningServer, cell: Cell, seconds: float, warmup: float) -> dict:
-        return run_loadgen(server, proto="raw", seconds=seconds, warmup=warmup, **cell)
+    def measure(self, server: RunningServer, cell: Cell, load: Load) -> dict:
+        return run_loadgen(server, proto="raw", seconds=load.seconds, warmup=load.warmup,
+                           rate=load.rate, **cell)
 
     def targets(self, result: dict) -> list[dict]:
         fifty = lambda cell: cell["conns"] == 50  # noqa: E731

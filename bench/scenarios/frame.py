@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from ..harness import RunningServer, run_loadgen
-from ..scenario import Cell, LoadScenario, ratio_target, register
+from ..scenario import Cell, Load, LoadScenario, ratio_target, register
 from .servers import fastnet, python_peer
 
 HANDLER = "bench.handlers:frame_handler"
@@ -33,8 +33,9 @@ class Frame(LoadScenario):
             return self.product(size=[64], conns=[50], pipeline=[1, 16])
         return self.product(size=[64], conns=[1, 50], pipeline=[1, 16])
 
-    def measure(self, server: RunningServer, cell: Cell, seconds: float, warmup: float) -> dict:
-        return run_loadgen(server, proto="be32", seconds=seconds, warmup=warmup, **cell)
+    def measure(self, server: RunningServer, cell: Cell, load: Load) -> dict:
+        return run_loadgen(server, proto="be32", seconds=load.seconds, warmup=load.warmup,
+                           rate=load.rate, **cell)
 
     def targets(self, result: dict) -> list[dict]:
         return [ratio_target(

@@ -152,6 +152,7 @@ class Idle(Scenario):
                  "while every connection sits idle (the cost of its keep-alive ticks); expiry "
                  "CPU is detect + close + count per expired connection.", ""]
         lines += [f"- **{n}: {why}**" for n, why in result["failed"].items()]
+        lines += [""] if result["failed"] else []
         lines += ["| server | " + " | ".join(f[1] for f in FIELDS) + " | expired |",
                   "|---|" + "---:|" * (len(FIELDS) + 1)]
         for name, rows in result["rows"].items():

@@ -6,7 +6,7 @@ import shutil
 from typing import ClassVar
 
 from ..harness import RunningServer, ServerSpec, ServerUnavailable, run_loadgen, run_redis_benchmark
-from ..scenario import Cell, LoadScenario, ratio_target, register
+from ..scenario import Cell, Load, LoadScenario, ratio_target, register
 from .servers import fastnet
 
 COMMANDS = ("ping", "set", "get")
@@ -41,11 +41,12 @@ class Resp(LoadScenario):
         return cells + self.product(tool=["loadgen"], cmd=list(COMMANDS), conns=[50],
                                     pipeline=[16] if quick else [1, 16], size=[3])
 
-    def measure(self, server: RunningServer, cell: Cell, seconds: float, warmup: float) -> dict:
+    def measure(self, server: RunningServer, cell: Cell, load: Load) -> dict:
         args = {k: v for k, v in cell.items() if k != "tool"}
         if cell["tool"] == "redis-benchmark":
-            return run_redis_benchmark(server, seconds=seconds, **args)
-        return run_loadgen(server, proto="resp", seconds=seconds, warmup=warmup, **args)
+            return run_redis_benchmark(server, seconds=load.seconds, **args)
+        return run_loadgen(server, proto="resp", seconds=load.seconds, warmup=load.warmup,
+                           rate=load.rate, **args)
 
     def targets(self, result: dict) -> list[dict]:
         return [ratio_target(
