@@ -1,23 +1,45 @@
-/* loadgen.c - a closed-loop echo load generator on fastnet's own C engine.
+/* loadgen.c - fastnet's load generator, on fastnet's own C engine (client mode).
  *
- * It links csrc/loop.c, framer.c and varint.c directly (they are plain C),
- * opens N client connections, keeps `pipeline` messages in flight on each,
- * and sends a new message as each echo completes. Latency is measured per
- * message, from its send to the arrival of its last echoed byte, into a
- * log-linear histogram (64 sub-buckets per power of two: under 1.6% error).
+ * It links csrc/loop.c and friends directly (they are plain C), opens N
+ * client connections and drives them in one of two modes:
  *
- *   loadgen HOST PORT CONNS PIPELINE SIZE SECONDS WARMUP FRAMING
+ *   closed loop  each connection keeps --pipeline requests in flight and sends
+ *                a new one as each reply completes. Latency: send -> reply.
+ *   open loop    (--rate R) a timer-driven sender issues request k at its
+ *                intended time start + k/R, round-robin over the connections,
+ *                whatever the replies are doing. Latency is measured from the
+ *                *intended* send time, so a server that stalls is charged for
+ *                every request it held up (the coordinated-omission correction
+ *                wrk2 made well known). At most --max-inflight requests wait
+ *                per connection; past that the schedule stalls but keeps its
+ *                intended times.
  *
- * FRAMING is "raw" (bytes echoed as they come; a message completes once SIZE
- * more bytes came back) or "be32" (length-prefixed; SIZE is the payload).
- * Prints one JSON object on stdout.
+ * Protocols: raw (bytes echoed as they come: a request completes once --size
+ * more bytes came back; nothing is framed, bytes are just counted), be32
+ * (4-byte big-endian length + --size payload bytes, one message per reply),
+ * resp (pipelined PING / SET key:NNNNNN <size bytes> / GET key:NNNNNN; replies
+ * counted by scanning just enough RESP framing; "-" replies are errors).
+ *
+ * Per request the only work beyond the engine's is one histogram increment:
+ * send times are taken once per poll batch (bytes leave at the next flush
+ * anyway). Latencies go into a log-linear histogram, 64 sub-buckets per
+ * power of two of nanoseconds: a bucket's width is at most 1/64 (1.6%) of
+ * its lower bound.
+ *
+ * Prints "recording" on stderr when the measured window opens (after all
+ * connections are up and --warmup has passed), and one JSON object on stdout
+ * at the end. Exit status 0, 1 on a lost connection or system error, 2 on
+ * bad arguments.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -27,21 +49,44 @@
 #define SUB (1 << SUB_BITS)
 #define BUCKETS (64 * SUB)
 #define MAX_CONNS 65536
-#define MAX_PIPELINE 1024
+#define MAX_INFLIGHT 65536
+#define KEY_DIGITS 6 /* key:NNNNNN, so --keyspace <= 10^6 */
+
+enum proto { P_RAW, P_BE32, P_RESP };
+
+/* Incremental RESP reply scanner: enough framing to know where each reply
+ * ends. `outstanding` counts the elements an aggregate still owes, so nested
+ * arrays need no stack. */
+typedef struct {
+    char type;           /* type byte of the header being read, 0 between headers */
+    int neg;             /* header number had a '-' */
+    uint64_t num;        /* header number ($N, *N) */
+    uint64_t skip;       /* bulk payload + CRLF bytes still to skip */
+    uint64_t outstanding;/* elements the current top-level aggregate still owes */
+    int is_error;        /* the current top-level reply is a '-' error */
+} resp_reader;
 
 typedef struct {
     uint64_t id;
-    uint64_t sent_at[MAX_PIPELINE]; /* ring of send times, oldest first */
-    int head, count;
-    uint64_t partial;               /* raw: echoed bytes of the oldest message */
+    uint64_t *sent_at;   /* ring of send (or intended) times, oldest first */
+    uint32_t head, count;
+    uint64_t partial;    /* raw: bytes of the oldest request already back */
+    resp_reader rd;
 } client;
 
 static uint64_t hist[BUCKETS];
+static uint64_t lat_sum, lat_max;
 static client *clients;
-static int nclients, pipeline, raw;
-static size_t size;
-static char *payload;
-static uint64_t done, errors_seen, recording;
+static int nclients;
+static uint32_t ring_mask, inflight_cap;
+static enum proto proto;
+static size_t size;        /* raw/be32: payload bytes per request */
+static char *request;      /* bytes of one request (resp: a template) */
+static size_t request_len;
+static size_t key_at;      /* resp set/get: offset of the key digits */
+static uint64_t keyspace, next_key;
+static uint64_t done, errors_seen;
+static int recording, open_loop;
 
 static uint64_t now_ns(void)
 {
@@ -54,7 +99,7 @@ static int bucket_of(uint64_t v)
 {
     if (v < SUB)
         return (int)v;
-    int e = 63 - __builtin_clzll(v);           /* e >= SUB_BITS */
+    int e = 63 - __builtin_clzll(v); /* e >= SUB_BITS */
     int sub = (int)((v >> (e - SUB_BITS)) & (SUB - 1));
     return (e - SUB_BITS + 1) * SUB + sub;
 }
@@ -68,16 +113,15 @@ static uint64_t bucket_low(int b)
     return (1ull << e) | (sub << (e - SUB_BITS));
 }
 
+/* The lower bound of the bucket holding the p-th percentile, in ns. */
 static uint64_t percentile(double p)
 {
-    uint64_t total = 0, seen = 0;
-    for (int i = 0; i < BUCKETS; i++)
-        total += hist[i];
-    if (total == 0)
+    uint64_t seen = 0;
+    if (done == 0)
         return 0;
-    uint64_t rank = (uint64_t)(p / 100.0 * (double)total);
-    if (rank >= total)
-        rank = total - 1;
+    uint64_t rank = (uint64_t)(p / 100.0 * (double)done);
+    if (rank >= done)
+        rank = done - 1;
     for (int i = 0; i < BUCKETS; i++) {
         seen += hist[i];
         if (seen > rank)
@@ -96,104 +140,348 @@ static client *find(uint64_t id)
     return c && c->id == id ? c : NULL;
 }
 
-static void send_one(fn_loop *loop, client *c)
+/* Queue one request on c, stamped `at` (its send or intended time). */
+static void send_one(fn_loop *loop, client *c, uint64_t at)
 {
-    int rc = raw ? fn_loop_send(loop, c->id, payload, size)
-                 : fn_loop_send_msg(loop, c->id, payload, size);
+    int rc;
+    if (key_at) {
+        uint64_t k = next_key++;
+        if (next_key == keyspace)
+            next_key = 0;
+        for (int i = KEY_DIGITS - 1; i >= 0; i--, k /= 10)
+            request[key_at + (size_t)i] = (char)('0' + k % 10);
+    }
+    rc = proto == P_BE32 ? fn_loop_send_msg(loop, c->id, request, request_len)
+                         : fn_loop_send(loop, c->id, request, request_len);
     if (rc != 0) {
         errors_seen++;
         return;
     }
-    c->sent_at[(c->head + c->count) % MAX_PIPELINE] = now_ns();
+    c->sent_at[(c->head + c->count) & ring_mask] = at;
     c->count++;
 }
 
-static void complete_one(fn_loop *loop, client *c, uint64_t t)
+static void complete_one(fn_loop *loop, client *c, uint64_t t, int is_error)
 {
-    if (c->count == 0) {
+    if (c->count == 0) { /* a reply nobody asked for */
         errors_seen++;
         return;
     }
-    uint64_t lat = t - c->sent_at[c->head];
-    c->head = (c->head + 1) % MAX_PIPELINE;
+    uint64_t lat = t > c->sent_at[c->head] ? t - c->sent_at[c->head] : 0;
+    c->head = (c->head + 1) & ring_mask;
     c->count--;
     if (recording) {
         hist[bucket_of(lat)]++;
+        lat_sum += lat;
+        if (lat > lat_max)
+            lat_max = lat;
         done++;
+        errors_seen += (uint64_t)is_error;
     }
-    send_one(loop, c);
+    if (!open_loop)
+        send_one(loop, c, t);
+}
+
+/* One RESP element's header or payload ended. */
+static void resp_element_done(fn_loop *loop, client *c, uint64_t t, int array_len)
+{
+    resp_reader *r = &c->rd;
+    if (array_len > 0) {        /* a non-empty array: owes array_len elements */
+        r->outstanding = r->outstanding ? r->outstanding - 1 + (uint64_t)array_len
+                                        : (uint64_t)array_len;
+        return;
+    }
+    if (r->outstanding && --r->outstanding)
+        return;
+    complete_one(loop, c, t, r->is_error);
+    r->is_error = 0;
+}
+
+static void resp_scan(fn_loop *loop, client *c, const char *p, size_t len, uint64_t t)
+{
+    resp_reader *r = &c->rd;
+    const char *end = p + len;
+    while (p < end) {
+        if (r->skip) {
+            size_t avail = (size_t)(end - p);
+            size_t take = avail < r->skip ? avail : (size_t)r->skip;
+            p += take;
+            r->skip -= take;
+            if (r->skip == 0)
+                resp_element_done(loop, c, t, 0);
+            continue;
+        }
+        if (!r->type) {
+            r->type = *p++;
+            r->neg = 0;
+            r->num = 0;
+            if (r->type == '-' && r->outstanding == 0)
+                r->is_error = 1;
+            continue;
+        }
+        if (r->type == '$' || r->type == '*') {
+            char ch = *p++;
+            if (ch >= '0' && ch <= '9')
+                r->num = r->num * 10 + (uint64_t)(ch - '0');
+            else if (ch == '-')
+                r->neg = 1;
+            else if (ch == '\n') {
+                char type = r->type;
+                r->type = 0;
+                if (type == '$' && !r->neg)
+                    r->skip = r->num + 2;
+                else
+                    resp_element_done(loop, c, t,
+                                      type == '*' && !r->neg && r->num ? (int)r->num : 0);
+            }
+            continue;
+        }
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl)
+            return;
+        p = nl + 1;
+        r->type = 0;
+        resp_element_done(loop, c, t, 0);
+    }
+}
+
+static void on_message(fn_loop *loop, client *c, const char *data, size_t len, uint64_t t)
+{
+    switch (proto) {
+    case P_RAW:
+        c->partial += len;
+        while (c->partial >= size) {
+            c->partial -= size;
+            complete_one(loop, c, t, 0);
+        }
+        break;
+    case P_BE32:
+        complete_one(loop, c, t, 0);
+        break;
+    case P_RESP:
+        resp_scan(loop, c, data, len, t);
+        break;
+    }
+}
+
+/* Build the bytes of one request. 0, or -1 for out of memory. */
+static int build_request(const char *cmd)
+{
+    char head[96];
+    int n;
+    if (proto != P_RESP) {
+        request_len = size;
+        request = malloc(size);
+        if (request)
+            memset(request, 'x', size);
+        return request ? 0 : -1;
+    }
+    if (strcmp(cmd, "ping") == 0)
+        n = snprintf(head, sizeof head, "*1\r\n$4\r\nPING\r\n");
+    else if (strcmp(cmd, "get") == 0)
+        n = snprintf(head, sizeof head, "*2\r\n$3\r\nGET\r\n$%d\r\nkey:%0*d\r\n",
+                     4 + KEY_DIGITS, KEY_DIGITS, 0);
+    else
+        n = snprintf(head, sizeof head, "*3\r\n$3\r\nSET\r\n$%d\r\nkey:%0*d\r\n$%zu\r\n",
+                     4 + KEY_DIGITS, KEY_DIGITS, 0, size);
+    if (n < 0 || (size_t)n >= sizeof head)
+        return -1;
+    int is_set = strcmp(cmd, "set") == 0;
+    request_len = (size_t)n + (is_set ? size + 2 : 0);
+    request = malloc(request_len);
+    if (!request)
+        return -1;
+    memcpy(request, head, (size_t)n);
+    if (is_set) {
+        memset(request + n, 'x', size);
+        memcpy(request + (size_t)n + size, "\r\n", 2);
+    }
+    if (strcmp(cmd, "ping") != 0)
+        key_at = (size_t)(strstr(request, "key:") - request) + 4;
+    return 0;
+}
+
+static void usage(const char *argv0)
+{
+    fprintf(stderr,
+            "usage: %s --port P [--host 127.0.0.1] [--conns 1] [--pipeline 1] [--size 64]\n"
+            "          [--seconds 5] [--warmup 1] [--proto raw|be32|resp] [--cmd ping|set|get]\n"
+            "          [--rate R (open loop, requests/s)] [--max-inflight 1024] [--keyspace 100000]\n",
+            argv0);
+}
+
+static void print_json(double secs, double cpu, double rate, const char *cmd)
+{
+    printf("{\"requests\": %" PRIu64 ", \"seconds\": %.3f, \"rate\": %.1f, \"errors\": %" PRIu64
+           ", \"mean_us\": %.2f, \"p50_us\": %.2f, \"p95_us\": %.2f, \"p99_us\": %.2f"
+           ", \"p999_us\": %.2f, \"max_us\": %.2f, \"client_cpu\": %.3f"
+           ", \"mode\": \"%s\", \"target_rate\": %.1f, \"proto\": \"%s\", \"cmd\": \"%s\""
+           ", \"conns\": %d, \"inflight\": %u, \"size\": %zu, \"histogram\": [",
+           done, secs, (double)done / secs, errors_seen,
+           done ? (double)lat_sum / (double)done / 1e3 : 0.0,
+           percentile(50) / 1e3, percentile(95) / 1e3, percentile(99) / 1e3,
+           percentile(99.9) / 1e3, (double)lat_max / 1e3, cpu / secs,
+           open_loop ? "open" : "closed", rate,
+           proto == P_RAW ? "raw" : proto == P_BE32 ? "be32" : "resp",
+           proto == P_RESP ? cmd : "", nclients, inflight_cap, size);
+    const char *sep = "";
+    for (int i = 0; i < BUCKETS; i++) {
+        if (hist[i]) {
+            printf("%s[%.3f, %" PRIu64 "]", sep, bucket_low(i) / 1e3, hist[i]);
+            sep = ", ";
+        }
+    }
+    printf("]}\n");
+}
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec)
+         + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc != 9) {
-        fprintf(stderr, "usage: %s HOST PORT CONNS PIPELINE SIZE SECONDS WARMUP raw|be32\n", argv[0]);
+    const char *host = "127.0.0.1", *cmd = "ping";
+    int port = -1, pipeline = 1, max_inflight = 1024;
+    double seconds = 5, warmup = 1, rate = 0;
+    long long size_arg = 64, keyspace_arg = 100000;
+    static const struct option longopts[] = {
+        {"host", required_argument, 0, 'h'},     {"port", required_argument, 0, 'p'},
+        {"conns", required_argument, 0, 'c'},    {"pipeline", required_argument, 0, 'P'},
+        {"size", required_argument, 0, 's'},     {"seconds", required_argument, 0, 't'},
+        {"warmup", required_argument, 0, 'w'},   {"proto", required_argument, 0, 'x'},
+        {"cmd", required_argument, 0, 'm'},      {"rate", required_argument, 0, 'r'},
+        {"max-inflight", required_argument, 0, 'i'},
+        {"keyspace", required_argument, 0, 'k'}, {0, 0, 0, 0},
+    };
+    const char *proto_name = "raw";
+    int opt;
+    nclients = 1;
+    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'h': host = optarg; break;
+        case 'p': port = atoi(optarg); break;
+        case 'c': nclients = atoi(optarg); break;
+        case 'P': pipeline = atoi(optarg); break;
+        case 's': size_arg = atoll(optarg); break;
+        case 't': seconds = atof(optarg); break;
+        case 'w': warmup = atof(optarg); break;
+        case 'x': proto_name = optarg; break;
+        case 'm': cmd = optarg; break;
+        case 'r': rate = atof(optarg); break;
+        case 'i': max_inflight = atoi(optarg); break;
+        case 'k': keyspace_arg = atoll(optarg); break;
+        default: usage(argv[0]); return 2;
+        }
+    }
+    proto = strcmp(proto_name, "raw") == 0 ? P_RAW : strcmp(proto_name, "be32") == 0 ? P_BE32
+          : strcmp(proto_name, "resp") == 0 ? P_RESP : (enum proto)-1;
+    open_loop = rate > 0;
+    inflight_cap = (uint32_t)(open_loop ? max_inflight : pipeline);
+    if (optind != argc || port < 0 || port > 65535 || (int)proto < 0 || nclients < 1 ||
+        nclients > MAX_CONNS || pipeline < 1 || max_inflight < 1 || inflight_cap > MAX_INFLIGHT ||
+        size_arg < 1 || size_arg > (1ll << 30) || seconds <= 0 || warmup < 0 || rate < 0 ||
+        keyspace_arg < 1 || keyspace_arg > 1000000 ||
+        (strcmp(cmd, "ping") && strcmp(cmd, "set") && strcmp(cmd, "get"))) {
+        usage(argv[0]);
         return 2;
     }
-    const char *host = argv[1];
-    int port = atoi(argv[2]);
-    nclients = atoi(argv[3]);
-    pipeline = atoi(argv[4]);
-    size = (size_t)atol(argv[5]);
-    double seconds = atof(argv[6]), warmup = atof(argv[7]);
-    raw = strcmp(argv[8], "raw") == 0;
-    if (nclients < 1 || nclients > MAX_CONNS || pipeline < 1 || pipeline > MAX_PIPELINE || size < 1) {
-        fprintf(stderr, "bad arguments\n");
-        return 2;
-    }
+    size = (size_t)size_arg;
+    keyspace = (uint64_t)keyspace_arg;
+    ring_mask = 1;
+    while (ring_mask < inflight_cap)
+        ring_mask <<= 1;
+    ring_mask--;
+    /* Sleep to the microsecond in open loop, not the default 50 us slack. */
+    prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)nclients + 64) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    payload = malloc(size);
-    clients = calloc((size_t)nclients, sizeof *clients);
+    int status = 1;
     fn_loop *loop = fn_loop_new();
-    if (!payload || !clients || !loop) {
+    clients = calloc((size_t)nclients, sizeof *clients);
+    if (!loop || !clients || build_request(cmd) < 0) {
         fprintf(stderr, "out of memory\n");
-        return 1;
+        goto out;
     }
-    memset(payload, 'x', size);
     fn_conn_opts opts = {
-        .framing = raw ? FN_FRAME_RAW : FN_FRAME_BE32,
+        .framing = proto == P_BE32 ? FN_FRAME_BE32 : FN_FRAME_RAW,
         .max = size + 16,
         .high_water = (size_t)64 << 20,
         .low_water = (size_t)16 << 20,
     };
     for (int i = 0; i < nclients; i++) {
+        clients[i].sent_at = malloc(((size_t)ring_mask + 1) * sizeof(uint64_t));
+        if (!clients[i].sent_at) {
+            fprintf(stderr, "out of memory\n");
+            goto out;
+        }
         int64_t id = fn_loop_connect(loop, host, port, &opts);
         if (id < 0) {
             fprintf(stderr, "connect: %s\n", strerror((int)-id));
-            return 1;
+            goto out;
         }
         clients[i].id = (uint64_t)id;
         by_fd[(uint64_t)id & (MAX_FD - 1)] = &clients[i];
     }
     enum { NEV = 4096 };
     static fn_event evs[NEV];
-    int connected = 0;
-    uint64_t start = now_ns(), rec_start = 0, end = 0;
+    int connected = 0, epfd = fn_loop_fd(loop);
+    uint64_t t0 = now_ns(), up = 0, rec_start = 0, rec_end = 0, next_req = 0;
     uint64_t warm_ns = (uint64_t)(warmup * 1e9), run_ns = (uint64_t)(seconds * 1e9);
-    struct rusage ru0, ru1;
+    double ns_per_req = open_loop ? 1e9 / rate : 0, cpu0 = 0;
     for (;;) {
         uint64_t t = now_ns();
-        if (!recording && connected == nclients && t - start >= warm_ns) {
+        if (!up && t - t0 > 30ull * 1000000000u) {
+            fprintf(stderr, "gave up: %d of %d connected after 30 s\n", connected, nclients);
+            goto out;
+        }
+        if (up && !recording && t - up >= warm_ns) {
             recording = 1;
             rec_start = t;
-            getrusage(RUSAGE_SELF, &ru0);
+            cpu0 = cpu_seconds();
+            fprintf(stderr, "recording\n");
         }
         if (recording && t - rec_start >= run_ns) {
-            end = t;
+            rec_end = t;
             break;
         }
-        if (t - start > warm_ns + run_ns + 30ull * 1000000000u) {
-            fprintf(stderr, "gave up: %d of %d connected\n", connected, nclients);
-            return 1;
+        int timeout_ms = 10;
+        if (open_loop && up) {
+            /* Issue every request whose intended time has come. */
+            uint64_t stop = up + warm_ns + run_ns;
+            for (;;) {
+                uint64_t due = up + (uint64_t)((double)next_req * ns_per_req);
+                if (due > t || due >= stop)
+                    break;
+                client *c = &clients[next_req % (uint64_t)nclients];
+                if (c->count >= inflight_cap)
+                    break; /* stalled: later requests keep their intended times */
+                send_one(loop, c, due);
+                next_req++;
+            }
+            /* Sleep precisely until the next one is due (or an event). */
+            fn_loop_flush(loop);
+            uint64_t due = up + (uint64_t)((double)next_req * ns_per_req);
+            uint64_t wait = due > t ? due - t : 0;
+            if (wait > 10000000u)
+                wait = 10000000u;
+            if (!fn_loop_has_pending(loop) && wait > 0) {
+                struct pollfd pfd = {.fd = epfd, .events = POLLIN};
+                struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)wait};
+                ppoll(&pfd, 1, &ts, NULL);
+            }
+            timeout_ms = 0;
         }
-        int n = fn_loop_poll(loop, evs, NEV, 10);
+        int n = fn_loop_poll(loop, evs, NEV, timeout_ms);
         if (n < 0) {
             fprintf(stderr, "poll: %s\n", strerror(-n));
-            return 1;
+            goto out;
         }
         t = now_ns();
         for (int i = 0; i < n; i++) {
@@ -203,44 +491,34 @@ int main(int argc, char **argv)
                 continue;
             switch (ev->type) {
             case FN_EV_CONNECTED:
-                connected++;
-                for (int k = 0; k < pipeline; k++)
-                    send_one(loop, c);
+                if (++connected == nclients)
+                    up = t;
+                if (!open_loop)
+                    for (int k = 0; k < pipeline; k++)
+                        send_one(loop, c, t);
                 break;
             case FN_EV_MESSAGE:
-                if (raw) {
-                    c->partial += ev->len;
-                    while (c->partial >= size) {
-                        c->partial -= size;
-                        complete_one(loop, c, t);
-                    }
-                } else {
-                    complete_one(loop, c, t);
-                }
+                on_message(loop, c, ev->data, ev->len, t);
                 break;
             case FN_EV_CLOSED:
             case FN_EV_EOF:
             case FN_EV_ERROR:
                 fprintf(stderr, "connection lost (event %d, code %d, value %" PRIu64 ")\n",
                         ev->type, ev->code, ev->value);
-                return 1;
+                goto out;
             default:
                 break;
             }
         }
     }
-    getrusage(RUSAGE_SELF, &ru1);
-    double secs = (double)(end - rec_start) / 1e9;
-    double cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec)
-               + (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
-    printf("{\"messages\": %" PRIu64 ", \"seconds\": %.3f, \"rate\": %.1f, "
-           "\"p50_us\": %.1f, \"p95_us\": %.1f, \"p99_us\": %.1f, \"p999_us\": %.1f, \"max_us\": %.1f, "
-           "\"client_cpu\": %.3f, \"errors\": %" PRIu64 "}\n",
-           done, secs, (double)done / secs,
-           percentile(50) / 1e3, percentile(95) / 1e3, percentile(99) / 1e3,
-           percentile(99.9) / 1e3, percentile(100) / 1e3, cpu / secs, errors_seen);
+    print_json((double)(rec_end - rec_start) / 1e9, cpu_seconds() - cpu0, rate, cmd);
+    status = 0;
+out:
     fn_loop_free(loop);
+    if (clients)
+        for (int i = 0; i < nclients; i++)
+            free(clients[i].sent_at);
     free(clients);
-    free(payload);
-    return 0;
+    free(request);
+    return status;
 }

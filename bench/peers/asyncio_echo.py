@@ -1,15 +1,20 @@
-"""A raw echo server on asyncio's Protocol API (optionally on uvloop): the
-peer a Python user would otherwise write.
+"""A raw echo server on asyncio (optionally on uvloop): the peer a Python user
+would otherwise write, on either of asyncio's two APIs.
 
-    python -m bench.peers.asyncio_echo PORT [--uvloop]
+    python -m bench.peers.asyncio_echo PORT [--api protocol|streams] [--uvloop]
 
-Prints "listening PORT" once ready.
+protocol: an asyncio.Protocol whose data_received writes the data back.
+streams: asyncio.start_server, a coroutine per connection doing
+read(64 KiB) / write / drain. Prints "listening PORT" once ready; exits 0 on
+SIGTERM or SIGINT.
 """
 from __future__ import annotations
 
+import argparse
 import asyncio
 import signal
-import sys
+
+READ_SIZE = 64 * 1024
 
 
 class Echo(asyncio.Protocol):
@@ -20,9 +25,23 @@ class Echo(asyncio.Protocol):
         self.transport.write(data)  # type: ignore[attr-defined]
 
 
-async def main(port: int) -> None:
+async def echo_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(READ_SIZE):
+            writer.write(data)
+            await writer.drain()
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+
+
+async def main(port: int, api: str) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(Echo, "127.0.0.1", port, backlog=1024)
+    if api == "protocol":
+        server = await loop.create_server(Echo, "127.0.0.1", port, backlog=1024)
+    else:
+        server = await asyncio.start_server(echo_stream, "127.0.0.1", port, backlog=1024)
     stop = loop.create_future()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set_result, None)
@@ -32,7 +51,13 @@ async def main(port: int) -> None:
 
 
 if __name__ == "__main__":
-    if "--uvloop" in sys.argv:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("port", type=int)
+    ap.add_argument("--api", choices=("protocol", "streams"), default="protocol")
+    ap.add_argument("--uvloop", action="store_true")
+    args = ap.parse_args()
+    if args.uvloop:
         import uvloop
         uvloop.install()
-    asyncio.run(main(int(sys.argv[1])))
+    asyncio.run(main(args.port, args.api))

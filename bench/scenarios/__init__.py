@@ -1,0 +1,5 @@
+"""The registered scenarios: importing this package registers every one.
+
+A new scenario is a module here that defines a Scenario subclass decorated
+with ``bench.scenario.register``, and is listed below (in report order)."""
+from . import echo, frame, resp, idle  # noqa: F401  (registration)
