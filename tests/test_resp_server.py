@@ -8,12 +8,15 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import contextlib
 import subprocess
 import sys
-import threading
+import time
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from fastnet import codec
 from fastnet.resp import RespError, RespServer, SimpleString
@@ -57,6 +60,9 @@ class RawClient:
     def call(self, data: bytes, n: int = 1) -> list[object]:
         self.send(data)
         return self.replies(n)
+
+    def read_some(self) -> bytes:
+        return self.sock.recv(1 << 16)
 
     def read_to_eof(self) -> bytes:
         """Everything the server sends until it closes (a reset counts as a
@@ -374,3 +380,114 @@ def test_pipelined_commands_are_one_batch_each_read(served):
         replies = c.call(b"".join(command(b"INCR", b"n") for _ in range(n)), n)
         assert replies == list(range(1, n + 1))
     assert server.commands_processed == n
+
+
+# -- control plane through python -m fastnet.serve --protocol resp -----------
+
+#: (engine, pure): FASTNET_PURE=1 gives the child the Python codec twin (and
+#: the python or threaded engine: the C engine needs the C backend).
+CLI_COMBOS = [("c", False), ("python", False), ("threaded", False), ("python", True)]
+CLI_IDS = [f"{e}-{'py' if pure else 'c'}codec" for e, pure in CLI_COMBOS]
+cli_combos = pytest.mark.parametrize("engine, pure", CLI_COMBOS, ids=CLI_IDS)
+
+
+@contextlib.contextmanager
+def resp_cli(engine: str, pure: bool, *args: str):
+    """`python -m fastnet.serve --protocol resp` with args; yields (proc, port)."""
+    if not pure:
+        _require_codec("c")
+    with cli_server("--protocol", "resp", "--engine", engine, *args, pure=pure) as (proc, port, line):
+        assert f"(engine {engine}, backend {'python' if pure else 'c'})" in line
+        yield proc, port
+
+
+def stop_cleanly(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    assert proc.wait(GUARD) == 0
+
+
+@cli_combos
+def test_cli_max_clients_turns_the_next_one_away_in_redis_words(engine, pure):
+    with resp_cli(engine, pure, "--max-connections", "1", "--backlog", "0") as (proc, port):
+        with RawClient(port) as first:
+            assert first.call(b"PING\r\n") == [b"PONG"]
+            with RawClient(port) as second:
+                assert second.read_to_eof() == b"-ERR max number of clients reached\r\n"
+            r = redis.Redis(port=port, socket_timeout=GUARD, retry=Retry(NoBackoff(), 0))
+            with pytest.raises(redis.ConnectionError, match="max number of clients reached"):
+                r.ping()
+            r.close()
+            (text,) = first.call(b"INFO\r\n")
+            assert b"rejected_connections:2\r\n" in text and b"connected_clients:1\r\n" in text
+            assert b"fastnet_rejected_busy:2\r\n" in text
+            assert first.call(b"CONFIG GET maxclients\r\n") == [[b"maxclients", b"1"]]
+        # The slot is free again.
+        wait_for(lambda: _pings(port), "the freed slot to serve a new client")
+        stop_cleanly(proc)
+
+
+def _pings(port: int) -> bool:
+    with RawClient(port) as c:
+        c.send(b"PING\r\n")
+        return c.read_some() == b"+PONG\r\n"
+
+
+@cli_combos
+def test_cli_sigterm_drains_a_pipeline_of_5000_commands(engine, pure):
+    n, value = 5000, b"v" * 512
+    with resp_cli(engine, pure) as (proc, port):
+        with RawClient(port) as setup:
+            assert setup.call(command(b"SET", b"big", value)) == [b"OK"]
+        # A small receive window keeps most of the 2.5 MB of replies queued
+        # in the server when the signal comes.
+        c = RawClient(port, rcvbuf=4096)
+        c.send(command(b"GET", b"big") * (n - 1) + command(b"ECHO", b"last"))
+        wait_for(lambda: int(info(port)["total_commands_processed"]) >= n + 1,
+                 "the server to run the whole pipeline")
+        proc.send_signal(signal.SIGTERM)
+        replies = c.replies(n)
+        assert replies[:-1] == [value] * (n - 1) and replies[-1] == b"last"
+        assert c.read_to_eof() == b""
+        c.close()
+        assert proc.wait(GUARD) == 0
+
+
+@cli_combos
+def test_cli_idle_timeout_closes_a_silent_client(engine, pure):
+    with resp_cli(engine, pure, "--idle-timeout", "1") as (proc, port):
+        with RawClient(port) as silent:
+            assert silent.call(b"CONFIG GET timeout\r\n") == [[b"timeout", b"1"]]
+            assert silent.read_to_eof() == b""  # closed without a word, as Redis does
+        assert info(port)["fastnet_closed_idle"] == "1"
+        stop_cleanly(proc)
+
+
+def test_cli_without_idle_timeout_never_closes_a_silent_client():
+    # resp's default is Redis's timeout 0. One wait covers every engine.
+    silence = 2.5
+    with contextlib.ExitStack() as stack:
+        clients = []
+        for engine, pure in CLI_COMBOS:
+            proc, port = stack.enter_context(resp_cli(engine, pure))
+            c = stack.enter_context(RawClient(port))
+            assert c.call(b"CONFIG GET timeout\r\n") == [[b"timeout", b"0"]]
+            clients.append((proc, port, c))
+        time.sleep(silence)  # the behaviour under test: nothing happens
+        for proc, port, c in clients:
+            assert c.call(b"PING\r\n") == [b"PONG"]
+            assert "fastnet_closed_idle" not in info(port)
+            stop_cleanly(proc)
+
+
+@cli_combos
+def test_cli_proto_max_bulk_len(engine, pure):
+    with resp_cli(engine, pure, "--proto-max-bulk-len", "1K") as (proc, port):
+        with RawClient(port) as bystander, RawClient(port) as c:
+            assert bystander.call(b"CONFIG GET proto-max-bulk-len\r\n") == [
+                [b"proto-max-bulk-len", b"1024"]]
+            assert c.call(command(b"SET", b"k", b"x" * 1024)) == [b"OK"]
+            c.send(command(b"SET", b"k", b"y" * 2048))
+            assert c.read_to_eof() == b"-ERR Protocol error: invalid bulk length\r\n"
+            assert bystander.call(b"STRLEN k\r\n") == [1024]
+            assert info(port)["fastnet_protocol_errors"] == "1"
+        stop_cleanly(proc)
