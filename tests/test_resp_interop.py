@@ -275,8 +275,7 @@ def test_expired_key_is_gone(r):
 
 #: (engine, pure): the CLI's codec twin follows the child's backend, and the
 #: C engine needs the C backend.
-CLI_COMBOS = [("c", False), ("python", False), ("python", True),
-              ("threaded", False), ("threaded", True)]
+CLI_COMBOS = [("c", False), ("python", False), ("threaded", False), ("python", True)]
 
 
 @pytest.fixture(params=CLI_COMBOS,
