@@ -9,8 +9,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import os
+import pty
+import select
 import shutil
+import signal
 import subprocess
+import time
 
 import pytest
 import redis
@@ -380,3 +385,42 @@ def test_redis_benchmark_csv(resp_cli):
     assert [row["test"] for row in rows] == BENCH_TESTS
     assert all(float(row["rps"]) > 0 for row in rows), rows
     assert cli(port, "DBSIZE") != "0\n"  # SET and MSET really stored keys
+
+
+def test_redis_cli_interactive_on_a_terminal(resp_cli):
+    # Interactive redis-cli asks COMMAND DOCS first (for its hints); it must
+    # then work as against Redis. TERM=dumb: linenoise's plain line mode.
+    proc, port = resp_cli
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: become redis-cli on the terminal
+        os.environ.update(TERM="dumb", HOME="/nonexistent")
+        os.execv(tool("redis-cli"), ["redis-cli", "-p", str(port)])
+    seen = b""
+
+    def expect(text: bytes) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + GUARD
+        while text not in seen:
+            assert time.monotonic() < deadline, f"no {text!r} in {seen!r}"
+            if select.select([fd], [], [], 0.1)[0]:
+                seen += os.read(fd, 4096)
+
+    try:
+        prompt = b"127.0.0.1:%d> " % port
+        expect(prompt)
+        for line, reply in [(b"SET greeting hi", b"OK"), (b"GET greeting", b'"hi"'),
+                            (b"INCR n", b"(integer) 1"), (b"MGET greeting nope", b"2) (nil)"),
+                            (b"NOSUCH", b"(error) ERR unknown command 'NOSUCH', with args beginning with: ")]:
+            seen = b""
+            os.write(fd, line + b"\n")
+            expect(reply + b"\r\n")
+            expect(prompt)
+        os.write(fd, b"quit\n")
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        pid = 0
+    finally:
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)

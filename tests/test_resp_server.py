@@ -310,6 +310,16 @@ def test_quit_replies_ok_then_closes_and_runs_nothing_after_it(served):
     r.close()
 
 
+def test_inline_commands(served):
+    server, port = served
+    with RawClient(port) as c:
+        c.send(b"PING\r\nSET k v\r\nGET k\r\n")
+        assert c.replies(3) == [b"PONG", b"OK", b"v"]
+        # Redis's inline grammar: quotes, escapes, a bare LF, blank lines skipped.
+        c.send(b"SET \"a b\" 'c d'\n\r\n\nGET \"a b\"\r\nECHO \"tab\\there\\x41\"\r\n")
+        assert c.replies(3) == [b"OK", b"c d", b"tab\thereA"]
+
+
 @pytest.mark.parametrize("bad, error", [
     (b"*1\r\nfoo\r\n", b"expected '$', got 'f'"),
     (b"*1\r\n$x\r\n", b"invalid bulk length"),
