@@ -19,7 +19,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from fastnet import codec
-from fastnet.resp import RespError, RespServer, SimpleString
+from fastnet.resp import RespError, RespServer, Session, SimpleString, execute
 from helpers import ENGINES, GUARD, cli_server, running_resp_server, wait_for
 
 CODECS = ["c", "python"]
@@ -100,6 +100,15 @@ def info(port: int) -> dict[str, str]:
 
 def test_default_codec_is_the_active_backend():
     assert RespServer(engine="python").codec == codec.backend
+
+
+@pytest.mark.parametrize("idle_timeout, reported", [(None, b"0"), (0.5, b"1"), (30, b"30")])
+def test_config_get_timeout_is_whole_seconds_and_never_0_for_a_fraction(idle_timeout, reported):
+    # Regression: int(0.5) reported an idle timeout of half a second as 0 ("never").
+    server = RespServer(engine="python", idle_timeout=idle_timeout)
+    session = Session(server.store, host=server)
+    assert execute(session, [b"CONFIG", b"GET", b"timeout"], server.commands) == (
+        b"*2\r\n$7\r\ntimeout\r\n$%d\r\n%s\r\n" % (len(reported), reported))
 
 
 def test_cli_under_fastnet_pure_serves_with_the_python_codec():

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 import os
 import platform
 import sys
@@ -253,7 +254,9 @@ class RespServer(Server):
             "bind": listener.host if listener else "",
             "port": listener.port if listener else 0,
             "maxclients": self.max_connections,
-            "timeout": int(self.idle_timeout or 0),
+            # Redis's timeout is whole seconds and 0 means never: round a
+            # fraction up, so 0.5 is not reported as "never".
+            "timeout": math.ceil(self.idle_timeout or 0),
             "tcp-keepalive": tcp_keepalive,
             "proto-max-bulk-len": self.max_bulk_len,
             "databases": 1,
