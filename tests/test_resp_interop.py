@@ -246,7 +246,7 @@ def test_asyncio_client(resp_server, protocol):
 
 def test_asyncio_concurrent_clients_see_atomic_commands(resp_server, protocol):
     server, port = resp_server
-    clients, rounds = 20, 50
+    clients, rounds = 10, 40
 
     async def worker(i: int) -> None:
         r = redis.asyncio.Redis(port=port, protocol=protocol, socket_timeout=GUARD,

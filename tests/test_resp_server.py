@@ -347,6 +347,24 @@ def test_protocol_error_after_the_replies_before_it_closes_only_that_client(serv
         assert bystander.call(command(b"INFO", b"stats"))[0].count(b"fastnet_protocol_errors:1\r\n") == 1
 
 
+def test_inline_line_over_64k_is_a_protocol_error(served):
+    server, port = served
+    with RawClient(port) as bystander, RawClient(port) as c:
+        c.send(b"PING\r\n" + b"a" * (70 * 1024))
+        assert c.read_to_eof() == b"+PONG\r\n-ERR Protocol error: too big inline request\r\n"
+        assert bystander.call(b"PING\r\n") == [b"PONG"]
+
+
+def test_a_client_that_half_closes_after_its_commands_gets_every_reply(served):
+    # `printf 'SET a 1\r\nGET a\r\n' | nc -N`: the peer's EOF follows its commands.
+    server, port = served
+    with RawClient(port) as c:
+        c.send(b"SET a 1\r\nGET a\r\n" + b"INCR n\r\n" * 100)
+        c.sock.shutdown(socket.SHUT_WR)
+        assert c.read_to_eof() == b"+OK\r\n$1\r\n1\r\n" + b"".join(
+            b":%d\r\n" % i for i in range(1, 101))
+
+
 def test_protocol_error_split_across_reads(served):
     server, port = served
     with RawClient(port) as c:
