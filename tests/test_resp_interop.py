@@ -164,6 +164,10 @@ def test_info_and_config_get(r, resp_server):
     assert info["fastnet_codec"] == server.codec
     assert info["connected_clients"] >= 1
     assert info["total_commands_processed"] >= 2
+    # fastnet's own counters (Server.stats()), prefixed fastnet_:
+    assert info["fastnet_open"] >= 1 and info["fastnet_messages_in"] >= 2
+    assert info["fastnet_queued_clients"] == 0
+    assert info["total_net_input_bytes"] > 0 and info["total_net_output_bytes"] > 0
     assert info["db0"]["keys"] == 1
     assert r.info("server")["redis_mode"] == "standalone"
     assert "connected_clients" not in r.info("server")
