@@ -12,13 +12,15 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, TypeVar
 
 from fastnet import Server
+from fastnet.resp import RespServer
 from fastnet.server import Handler
 
 ENGINES = ["c", "python", "threaded"]
 GUARD = 30.0  # seconds: a failure guard, never a speed assertion
+S = TypeVar("S", bound=Server)
 
 
 @contextlib.contextmanager
@@ -27,6 +29,28 @@ def running_server(engine: str, protocol: str = "echo", handler: Optional[Handle
     """A Server on a free port, run() in a background thread."""
     server = Server(engine=engine, **options)  # type: ignore[arg-type]
     listener = server.listen("127.0.0.1", 0, protocol=protocol, handler=handler)
+    with serving(server):
+        yield server, listener.port
+
+
+@contextlib.contextmanager
+def running_resp_server(engine: str, codec: str,
+                        setup: Optional[Callable[[RespServer], object]] = None,
+                        **options: object) -> Iterator[tuple[RespServer, int]]:
+    """A RespServer on a free port, run() in a background thread. setup(server)
+    runs before it listens (to register custom commands)."""
+    server = RespServer(engine=engine, codec=codec, **options)  # type: ignore[arg-type]
+    if setup is not None:
+        setup(server)
+    listener = server.listen("127.0.0.1", 0)
+    with serving(server):
+        yield server, listener.port
+
+
+@contextlib.contextmanager
+def serving(server: S) -> Iterator[S]:
+    """server.run() in a background thread until the block ends; then
+    server.stop(), and an exception run() raised is raised here."""
     errors: list[BaseException] = []
 
     def run() -> None:
@@ -35,10 +59,10 @@ def running_server(engine: str, protocol: str = "echo", handler: Optional[Handle
         except BaseException as exc:  # surfaced in the test thread below
             errors.append(exc)
 
-    thread = threading.Thread(target=run, name=f"server-{engine}", daemon=True)
+    thread = threading.Thread(target=run, name=f"server-{server.engine.name}", daemon=True)
     thread.start()
     try:
-        yield server, listener.port
+        yield server
     finally:
         server.stop()
         thread.join(GUARD)
@@ -59,11 +83,17 @@ SERVING_LINE = re.compile(r"fastnet serving (\w+) on (\S+):(\d+) \(engine (\w+)"
 
 
 @contextlib.contextmanager
-def cli_server(*args: str) -> Iterator[tuple[subprocess.Popen, int, str]]:
+def cli_server(*args: str, pure: bool = False) -> Iterator[tuple[subprocess.Popen, int, str]]:
     # stderr is a pipe the tests may read (logs); keep them short.
     """`python -m fastnet.serve --port 0 ARGS` in a subprocess; yields the
-    process, the port from its first line, and that line."""
+    process, the port from its first line, and that line. pure: the child
+    runs on the pure-Python twins (FASTNET_PURE=1, and without
+    FASTNET_REQUIRE_NATIVE, which contradicts it), so only the python and
+    threaded engines are available to it."""
     env = dict(os.environ)
+    if pure:
+        env["FASTNET_PURE"] = "1"
+        env.pop("FASTNET_REQUIRE_NATIVE", None)
     here = os.path.dirname(os.path.abspath(__file__))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, env.get("PYTHONPATH")]))
     proc = subprocess.Popen(

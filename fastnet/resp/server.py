@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 import os
 import platform
 import sys
@@ -35,7 +36,7 @@ import time
 from typing import Any, Callable, Optional
 
 from .. import __version__, limits
-from ..codec import active as _active_codec
+from ..codec import backend as _codec_backend
 from ..codec import impls as _codec_impls
 from ..codec._resp_encode import encode_error, encode_reply
 from ..engine.base import Listener
@@ -112,7 +113,7 @@ class RespServer(Server):
         super().__init__(idle_timeout=idle_timeout, **server_options)
         if codec is not None and codec not in _codec_impls:
             raise ValueError(f"codec {codec!r} is not available (have {sorted(_codec_impls)})")
-        self.codec = codec or _active_codec.__name__.rsplit(".", 1)[-1]
+        self.codec = codec or _codec_backend
         self._decoder_class = _codec_impls[self.codec].resp.RespRequestDecoder
         # A decoder checks its limits when built: fail here, not per client.
         self._decoder_limits = dict(max_bulk_len=max_bulk_len,
@@ -252,7 +253,9 @@ class RespServer(Server):
             "bind": listener.host if listener else "",
             "port": listener.port if listener else 0,
             "maxclients": self.max_connections,
-            "timeout": int(self.idle_timeout or 0),
+            # Redis's timeout is whole seconds and 0 means never: round a
+            # fraction up, so 0.5 is not reported as "never".
+            "timeout": math.ceil(self.idle_timeout or 0),
             "tcp-keepalive": tcp_keepalive,
             "proto-max-bulk-len": self.max_bulk_len,
             "databases": 1,
