@@ -163,7 +163,9 @@ def test_info_and_config_get(r, resp_server):
     assert info["fastnet_engine"] == server.engine.name
     assert info["fastnet_codec"] == server.codec
     assert info["connected_clients"] >= 1
-    assert info["total_commands_processed"] >= 2
+    # The SET at least (and HELLO under RESP3); INFO counts after itself and,
+    # as in Redis, redis-py's rejected CLIENT SETINFO calls never count.
+    assert info["total_commands_processed"] >= 1
     # fastnet's own counters (Server.stats()), prefixed fastnet_:
     assert info["fastnet_open"] >= 1 and info["fastnet_messages_in"] >= 2
     assert info["fastnet_queued_clients"] == 0

@@ -20,7 +20,7 @@ from redis.retry import Retry
 
 from fastnet import codec
 from fastnet.resp import RespError, RespServer, Session, SimpleString, execute
-from helpers import ENGINES, GUARD, cli_server, running_resp_server, wait_for
+from helpers import ENGINES, GUARD, cli_server, redis_server, running_resp_server, wait_for
 
 CODECS = ["c", "python"]
 COMBOS = [(e, c) for e in ENGINES for c in CODECS]
@@ -388,6 +388,35 @@ def test_bulk_over_the_limit_is_a_protocol_error(engine, codec_name):
 
 
 # -- control plane: counters ----------------------------------------------------
+
+REJECTED_THEN_INFO = (b"INFO stats\r\nNOSUCH\r\nGET\r\nCLIENT SETINFO x y\r\nCONFIG\r\n"
+                      b"COMMAND NOSUCH\r\nPING\r\nPING\r\nINFO stats\r\n")
+
+
+def _processed(reply: object) -> int:
+    text = bytes(reply).decode()  # type: ignore[arg-type]
+    return int(text.split("total_commands_processed:", 1)[1].split("\r\n", 1)[0])
+
+
+def test_rejected_commands_are_not_counted(served, tmp_path):
+    """As Redis: an unknown command or subcommand, or a wrong argument
+    count, never runs and is not counted; a command counts once it ran (so
+    a later command of the same pipelined batch sees it)."""
+    server, port = served
+    with RawClient(port) as c:
+        replies = c.call(REJECTED_THEN_INFO, 9)
+    with redis_server(str(tmp_path)) as path, socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(GUARD)
+        sock.connect(path)
+        sock.sendall(REJECTED_THEN_INFO)
+        decoder = codec.resp.RespReplyDecoder()
+        theirs: list[object] = []
+        while len(theirs) < 9:
+            decoder.feed(sock.recv(1 << 16))
+            theirs += decoder.replies()
+    assert replies[1:8] == theirs[1:8]  # the rejections, word for word, and the PONGs
+    assert [_processed(replies[0]), _processed(replies[8])] == [0, 3]
+    assert [_processed(theirs[0]), _processed(theirs[8])] == [0, 3]
 
 def test_info_counts_clients_and_commands(served):
     server, port = served

@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple, Optional, Protocol
+from typing import Any, Callable, Mapping, NamedTuple, Optional, Protocol
 
 from ..codec._common import INT64_MAX, INT64_MIN
 from ..codec._resp import string2ll
@@ -45,6 +45,7 @@ __all__ = [
     "compile_glob",
     "execute",
     "glob_match",
+    "resolve",
     "unknown_command",
 ]
 
@@ -62,7 +63,9 @@ class CommandHost(Protocol):
     """What a server tells the commands that describe it (INFO, CONFIG GET,
     COMMAND). Without a host (sans-IO use) they describe the bare table."""
 
-    commands: dict[bytes, "Command"]
+    commands: Mapping[bytes, "Command"]
+    #: Commands run (INFO's total_commands_processed); execute() adds to it.
+    commands_processed: int
 
     def config(self) -> dict[bytes, bytes]:
         """Every CONFIG GET parameter (lower case) and its value."""
@@ -239,24 +242,9 @@ CLIENT_SUBCOMMANDS: dict[bytes, tuple[Handler, int]] = {
 }
 
 
-def _subcommand(session: Session, args: list[bytes], name: bytes,
-                table: dict[bytes, tuple[Handler, int]]) -> bytes:
-    """Dispatch ``NAME subcommand ...`` through table (arity counts NAME),
-    with Redis's errors for an unknown subcommand and a wrong count."""
-    sub = args[1].lower()
-    entry = table.get(sub)
-    if entry is None:
-        return _error(b"ERR unknown subcommand '%s'. Try %s HELP."
-                      % (_cstr(args[1])[:128], name.upper()))
-    handler, arity = entry
-    if not _arity_ok(arity, len(args)):
-        return _error(b"ERR wrong number of arguments for '%s|%s' command" % (name, sub))
-    return handler(session, args)
-
-
-def cmd_client(session: Session, args: list[bytes]) -> bytes:
-    """CLIENT subcommand ...: dispatch through CLIENT_SUBCOMMANDS."""
-    return _subcommand(session, args, b"client", CLIENT_SUBCOMMANDS)
+def _no_subcommand(session: Session, args: list[bytes]) -> bytes:
+    """A container called bare: its arity (-2) never lets this run."""
+    raise AssertionError("unreachable: a container's arity requires a subcommand")
 
 
 # --- strings ----------------------------------------------------------------
@@ -718,11 +706,6 @@ def config_get(session: Session, args: list[bytes]) -> bytes:
 CONFIG_SUBCOMMANDS: dict[bytes, tuple[Handler, int]] = {b"get": (config_get, -3)}
 
 
-def cmd_config(session: Session, args: list[bytes]) -> bytes:
-    """CONFIG subcommand ...: dispatch through CONFIG_SUBCOMMANDS."""
-    return _subcommand(session, args, b"config", CONFIG_SUBCOMMANDS)
-
-
 def _command_info(name: bytes, command: "Command") -> list[object]:
     """One command's COMMAND INFO entry, in Redis 7's ten fields (key
     specs and subcommands are left empty)."""
@@ -731,7 +714,7 @@ def _command_info(name: bytes, command: "Command") -> list[object]:
             [SimpleString(c.encode()) for c in command.categories], [], [], []]
 
 
-def _table(session: Session) -> dict[bytes, "Command"]:
+def _table(session: Session) -> Mapping[bytes, "Command"]:
     return session.host.commands if session.host else COMMANDS
 
 
@@ -763,11 +746,9 @@ def command_docs(session: Session, args: list[bytes]) -> bytes:
 
 
 def cmd_command(session: Session, args: list[bytes]) -> bytes:
-    """COMMAND [COUNT | LIST | INFO | DOCS ...]: describe the command table."""
-    if len(args) == 1:
-        table = _table(session)
-        return encode_reply([_command_info(n, c) for n, c in table.items()], session.protocol)
-    return _subcommand(session, args, b"command", COMMAND_SUBCOMMANDS)
+    """COMMAND: every command's entry (subcommands: COMMAND_SUBCOMMANDS)."""
+    table = _table(session)
+    return encode_reply([_command_info(n, c) for n, c in table.items()], session.protocol)
 
 
 COMMAND_SUBCOMMANDS: dict[bytes, tuple[Handler, int]] = {
@@ -794,6 +775,10 @@ class Command(NamedTuple):
     last_key: int = 0
     step: int = 0
     categories: tuple[str, ...] = ()
+    #: A container's subcommands: name (lower case) -> (handler, arity
+    #: counting the container's name). The handler above then runs only
+    #: for the bare container (COMMAND with no subcommand).
+    subcommands: Optional[dict[bytes, tuple[Handler, int]]] = None
 
 
 _READ1 = (("readonly", "fast"), 1, 1, 1, ("@read", "@string", "@fast"))
@@ -811,7 +796,7 @@ COMMANDS: dict[bytes, Command] = {
     b"quit": Command(cmd_quit, -1, _BARE, categories=("@fast", "@connection")),
     b"select": Command(cmd_select, 2, _CONN, categories=("@fast", "@connection")),
     b"hello": Command(cmd_hello, -1, _BARE, categories=("@fast", "@connection")),
-    b"client": Command(cmd_client, -2, categories=("@slow",)),
+    b"client": Command(_no_subcommand, -2, categories=("@slow",), subcommands=CLIENT_SUBCOMMANDS),
     b"get": Command(cmd_get, 2, *_READ1),
     b"set": Command(cmd_set, -3, ("write", "denyoom"), 1, 1, 1, ("@write", "@string", "@slow")),
     b"del": Command(cmd_del, -2, ("write",), 1, -1, 1, ("@keyspace", "@write", "@slow")),
@@ -835,8 +820,9 @@ COMMANDS: dict[bytes, Command] = {
     b"flushdb": Command(cmd_flush, -1, ("write",), categories=("@keyspace", "@write", "@slow", "@dangerous")),
     b"flushall": Command(cmd_flush, -1, ("write",), categories=("@keyspace", "@write", "@slow", "@dangerous")),
     b"info": Command(cmd_info, -1, ("loading", "stale"), categories=("@slow", "@dangerous")),
-    b"config": Command(cmd_config, -2, categories=("@slow",)),
-    b"command": Command(cmd_command, -1, ("loading", "stale"), categories=("@slow", "@connection")),
+    b"config": Command(_no_subcommand, -2, categories=("@slow",), subcommands=CONFIG_SUBCOMMANDS),
+    b"command": Command(cmd_command, -1, ("loading", "stale"), categories=("@slow", "@connection"),
+                        subcommands=COMMAND_SUBCOMMANDS),
 }
 
 
@@ -856,19 +842,47 @@ def unknown_command(args: list[bytes]) -> bytes:
     return _error(b"ERR unknown command '%s', with args beginning with: %s" % (name, quoted))
 
 
+def resolve(args: list[bytes], table: dict[bytes, Command]) -> Handler | bytes:
+    """The handler that runs args, or the error reply that rejects them
+    (Redis's texts for an unknown command or subcommand and a wrong
+    argument count). A rejected command never runs, and Redis does not
+    count it in total_commands_processed."""
+    entry = table.get(args[0].lower())
+    if entry is None:
+        return unknown_command(args)
+    arity = entry.arity
+    if len(args) != arity if arity >= 0 else len(args) < -arity:
+        return _error(b"ERR wrong number of arguments for '%s' command" % args[0].lower())
+    subcommands = entry.subcommands
+    if subcommands is None or len(args) == 1:
+        return entry.handler
+    name = args[0].lower()
+    sub = args[1].lower()
+    found = subcommands.get(sub)
+    if found is None:
+        return _error(b"ERR unknown subcommand '%s'. Try %s HELP."
+                      % (_cstr(args[1])[:128], name.upper()))
+    handler, arity = found
+    if not _arity_ok(arity, len(args)):
+        return _error(b"ERR wrong number of arguments for '%s|%s' command" % (name, sub))
+    return handler
+
+
 def execute(session: Session, args: list[bytes], table: dict[bytes, Command] = COMMANDS) -> bytes:
     """Run one command (name first, as RespRequestDecoder yields it) from
-    ``table`` and return its reply encoded for ``session.protocol``.
+    ``table`` and return its reply encoded for ``session.protocol``. A
+    command that runs (is not rejected, see :func:`resolve`) is counted in
+    the host's ``commands_processed``.
 
     ValueError for an empty command: the request decoder never yields one
     (Redis skips them), so an empty list is the caller's mistake.
     """
     if not args:
         raise ValueError("a command has at least its name")
-    entry = table.get(args[0].lower())
-    if entry is None:
-        return unknown_command(args)
-    arity = entry.arity  # _arity_ok, inlined: this runs once per command
-    if len(args) != arity if arity >= 0 else len(args) < -arity:
-        return _error(b"ERR wrong number of arguments for '%s' command" % args[0].lower())
-    return entry.handler(session, args)
+    handler = resolve(args, table)
+    if isinstance(handler, bytes):
+        return handler
+    reply = handler(session, args)
+    if session.host is not None:
+        session.host.commands_processed += 1
+    return reply

@@ -33,7 +33,8 @@ import platform
 import sys
 import threading
 import time
-from typing import Any, Callable, Optional
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, Optional
 
 from .. import __version__, limits
 from ..codec import backend as _codec_backend
@@ -42,7 +43,7 @@ from ..codec._resp_encode import encode_error, encode_reply
 from ..engine.base import Listener
 from ..errors import ProtocolError, RespProtocolError
 from ..server import Connection, ProtocolSpec, Server
-from .commands import COMMANDS, REDIS_VERSION, Command, InfoSection, Session, execute
+from .commands import COMMANDS, REDIS_VERSION, Command, Handler, InfoSection, Session, resolve
 from .store import Store
 
 __all__ = ["RESP_PROTOCOL", "RespServer"]
@@ -56,6 +57,9 @@ log = logging.getLogger("fastnet.resp")
 ACTIVE_EXPIRE_PERIOD = 0.1
 ACTIVE_EXPIRE_BUDGET = 200
 ACTIVE_EXPIRE_MAX_SECONDS = 0.002
+
+#: Spellings of command names the fast path remembers (b"GET", b"get", ...).
+FAST_SPELLINGS = 256
 
 _MAX_CLIENTS = b"-ERR max number of clients reached\r\n"
 _REJECTIONS = {
@@ -122,9 +126,12 @@ class RespServer(Server):
         self._decoder_class(**self._decoder_limits)
         self.max_bulk_len = max_bulk_len
         self.store = store if store is not None else Store()
-        #: The command table: name (lower case) -> Command. Starts as a copy
-        #: of fastnet.resp.COMMANDS; :meth:`command` adds to it.
-        self.commands: dict[bytes, Command] = dict(COMMANDS)
+        self._commands: dict[bytes, Command] = dict(COMMANDS)
+        #: The command table, read-only: name (lower case) -> Command. It
+        #: starts as fastnet.resp.COMMANDS; :meth:`command` adds to it.
+        self.commands: Mapping[bytes, Command] = MappingProxyType(self._commands)
+        # Spellings seen (b"GET", b"get") -> (handler, least, most arguments).
+        self._fast: dict[bytes, tuple[Handler, int, int]] = {}
         #: Commands run since the server started (INFO's total_commands_processed).
         self.commands_processed = 0
         self._started = time.monotonic()
@@ -194,7 +201,8 @@ class RespServer(Server):
                     return encode_error(b"ERR command '%s' failed: %s"
                                         % (key, type(exc).__name__.encode()))
 
-            self.commands[key] = Command(run, arity, tuple(flags), first_key, last_key, step)
+            self._commands[key] = Command(run, arity, tuple(flags), first_key, last_key, step)
+            self._fast.clear()  # a spelling may now mean the new command
             return fn
         return register
 
@@ -216,18 +224,23 @@ class RespServer(Server):
         except RespProtocolError as error:
             self.on_protocol_error(conn.id, error)
             return None
-        table = self.commands
-        if len(commands) == 1:
-            reply = execute(session, commands[0], table)
-            self.commands_processed += 1
-        else:
-            replies = []
-            for args in commands:
-                replies.append(execute(session, args, table))
-                if session.closing:
-                    break  # QUIT: Redis runs nothing after it
-            reply = b"".join(replies)
-            self.commands_processed += len(replies)
+        # The fast path: a command spelled as already seen (no lower(), no
+        # table entry to unpack) with a count its arity allows; the rest,
+        # rejections and containers included, go through execute().
+        # Each command is counted once it ran, as Redis does (an INFO
+        # later in the same batch sees it).
+        fast = self._fast
+        replies = []
+        for args in commands:
+            entry = fast.get(args[0])
+            if entry is not None and entry[1] <= len(args) <= entry[2]:
+                replies.append(entry[0](session, args))
+                self.commands_processed += 1
+            else:
+                replies.append(self._execute(session, args))
+            if session.closing:
+                break  # QUIT: Redis runs nothing after it
+        reply = replies[0] if len(replies) == 1 else b"".join(replies)
         if session.closing:
             conn.write(reply)
             conn.close()  # once the replies are written
@@ -236,6 +249,20 @@ class RespServer(Server):
             conn.write(reply)
             self.on_protocol_error(conn.id, RespProtocolError(decoder.error))
             return None
+        return reply
+
+    def _execute(self, session: Session, args: list[bytes]) -> bytes:
+        """execute(), learning the spelling of a plain command for the fast
+        path (at most FAST_SPELLINGS spellings: a client cannot grow it)."""
+        handler = resolve(args, self._commands)
+        if isinstance(handler, bytes):
+            return handler
+        entry = self._commands[args[0].lower()]
+        if entry.subcommands is None and len(self._fast) < FAST_SPELLINGS:
+            low, high = (entry.arity, entry.arity) if entry.arity >= 0 else (-entry.arity, sys.maxsize)
+            self._fast[args[0]] = (handler, low, high)
+        reply = handler(session, args)
+        self.commands_processed += 1
         return reply
 
     def _serve_locked(self, conn: Connection, data: bytes) -> Optional[bytes]:
