@@ -425,3 +425,153 @@ def test_scripts_match_redis(fastnet, redis_port, script, points):
         args = commands[i] if i < len(commands) else None
         assert same_reply(args, mine, real), f"reply {i} to {args!r}: {mine!r} != {real!r}" + context
     assert (our_rest, our_close) == (their_rest, their_close), context
+
+
+# --- Redis's own negative protocol cases (tests/unit/protocol.tcl) -----------------------
+
+
+def observe(port: int, data: bytes, then: bytes = b"") -> tuple[bytes, bool]:
+    """Send data, then (if given) ``then``; read until the server closes, or
+    until the reply to a final ``ECHO <uuid>`` (sent after ``then``) shows
+    the connection kept being served. (reply bytes, closed)."""
+    marker = uuid.uuid4().hex.encode()
+    sentinel = codec.encode_bulk(marker)
+    with connect(port) as sock:
+        with contextlib.suppress(OSError):
+            sock.sendall(data)
+            sock.sendall(then + encode_command(b"ECHO", marker))
+        received = b""
+        while not received.endswith(sentinel):
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                return received, True
+            received += chunk
+        return received[: -len(sentinel)], False
+
+
+def protocol_error(text: str) -> bytes:
+    return b"-ERR Protocol error: " + text.encode("latin-1") + b"\r\n"
+
+
+NEGATIVE_CASES = [
+    # (name, request, what Redis answers, whether it then closes)
+    ("negative-multibulk-then-ping", b"*-10\r\nPING\r\n", b"+PONG\r\n", False),
+    ("invalid-multibulk-length", b"*3000000000\r\n", protocol_error("invalid multibulk length"), True),
+    ("bulk-2000000000", b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$2000000000\r\n",
+     protocol_error("invalid bulk length"), True),
+    ("bulk-blabla", b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$blabla\r\n", protocol_error("invalid bulk length"), True),
+    ("bulk-negative", b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$-10\r\n", protocol_error("invalid bulk length"), True),
+    ("missing-dollar", b"*1\r\nfoo\r\n", protocol_error("expected '$', got 'f'"), True),
+    ("missing-dollar-after-arg", b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\nfooz\r\n",
+     protocol_error("expected '$', got 'f'"), True),
+    ("empty-query", b"\r\nPING\r\n", b"+PONG\r\n", False),
+    ("unbalanced-quotes", b'set """test-key""" test-value\r\nping\r\n',
+     protocol_error("unbalanced quotes in request"), True),
+    ("replies-before-the-error", b"PING\r\nECHO x\r\n*1\r\nfoo\r\n",
+     b"+PONG\r\n$1\r\nx\r\n" + protocol_error("expected '$', got 'f'"), True),
+]
+
+
+@pytest.mark.parametrize("case", NEGATIVE_CASES, ids=[c[0] for c in NEGATIVE_CASES])
+def test_negative_protocol_cases(fastnet, redis_port, case):
+    """Same reply bytes and the same close (or continued service) as
+    redis-server; a client connected before keeps being served."""
+    _, request, expected, closes = case
+    with connect(fastnet.port) as bystander:
+        assert call(bystander, b"SET", b"bystander", b"here") == b"+OK\r\n"
+        for port in (redis_port, fastnet.port):
+            assert observe(port, request) == (expected, closes), port
+        assert call(bystander, b"GET", b"bystander") == b"$4\r\nhere\r\n"
+    assert not fastnet.take_errors()
+
+
+def all_still_open(socks: list[socket.socket], quiet: float = 0.3) -> bool:
+    """Nothing received on any of socks for ``quiet`` seconds, and no EOF."""
+    readable, _, _ = select.select(socks, [], [], quiet)
+    return not readable
+
+
+@pytest.mark.parametrize("request_bytes", [b"*20000000\r\n", b"*1\r\n$536870912\r\n"],
+                         ids=["multibulk-20000000", "bulk-512MiB"])
+def test_declared_sizes_are_not_preallocated(fastnet, redis_port, request_bytes):
+    """protocol.tcl's "Out of range multibulk length" counterpart: a count
+    (or bulk length) at the limit is accepted and the connection waits for
+    the rest, as in Redis; fastnet allocates nothing for it (its RSS, this
+    process's, does not jump), and serves other clients meanwhile."""
+    process = psutil.Process()
+    before = process.memory_info().rss
+    waiting = []
+    try:
+        for port in (redis_port, fastnet.port):
+            for _ in range(4):  # several clients, so a preallocation could not hide
+                waiting.append(connect(port))
+                waiting[-1].sendall(request_bytes)
+        assert all_still_open(waiting)
+        grown = process.memory_info().rss - before
+        assert grown < 64 * MiB, f"RSS grew by {grown / MiB:.0f} MiB"
+        for port in (redis_port, fastnet.port):
+            with connect(port) as bystander:
+                assert call(bystander, b"PING") == b"+PONG\r\n"
+    finally:
+        for sock in waiting:
+            sock.close()
+    assert not fastnet.take_errors()
+
+
+def flood(port: int, prefix: bytes, bystander_port: int) -> tuple[bytes, int]:
+    """Send prefix, then 1 KiB chunks with no newline until the server
+    closes (at most 1 MiB); meanwhile a bystander must get PONG every 64
+    KiB. Returns what the server sent and how many bytes it had been sent
+    when its reply came."""
+    chunk = b"A" * 1024
+    received = b""
+    sent = 0
+    with connect(port) as sock, connect(bystander_port) as bystander:
+        sock.setblocking(False)
+        pending = prefix
+        while sent < MiB:
+            readable, writable, _ = select.select([sock], [sock] if pending else [], [], GUARD)
+            assert readable or writable, "the server neither read nor answered"
+            if readable:
+                try:
+                    data = sock.recv(65536)
+                except ConnectionResetError:
+                    data = b""
+                if not data:
+                    return received, sent
+                received += data
+                pending = b""  # answered: stop writing, wait for the close
+                continue
+            try:
+                n = sock.send(pending)
+            except OSError:  # closed while we wrote: read its last words
+                pending = b""
+                continue
+            sent += n
+            pending = pending[n:] or (chunk if not received else b"")
+            if sent // (64 * 1024) != (sent - n) // (64 * 1024):
+                assert call(bystander, b"PING") == b"+PONG\r\n"
+        raise AssertionError(f"still open after {sent} bytes; received {received!r}")
+
+
+@pytest.mark.parametrize("prefix,error", [
+    (b"\x00", "too big inline request"),
+    (b"*\x00", "too big mbulk count string"),
+    (b"$\x00", "too big inline request"),
+], ids=["nul", "star-nul", "dollar-nul"])
+def test_flood_after_nul_is_refused(fastnet, redis_port, prefix, error):
+    """protocol.tcl's desync regression: a NUL hides every later delimiter
+    from Redis (strchr), so the request can only grow; both servers must
+    refuse it with the same error once it passes the 64 KiB inline limit,
+    close, and keep serving the others."""
+    answers = {}
+    for name, port in (("redis", redis_port), ("fastnet", fastnet.port)):
+        received, sent = flood(port, prefix, port)
+        assert received == protocol_error(error), name
+        assert sent < MiB, name
+        answers[name] = received
+    assert answers["fastnet"] == answers["redis"]
+    assert not fastnet.take_errors()
