@@ -270,6 +270,9 @@ KEYS = [b"a", b"b", b"c", b""]
 VALUES = [b"x", b"", b"-5", b"0", b"01", b" 1", b"1.5", b"100000", b"1700000000", b"4102444800",
           b"9223372036854775807", b"-9223372036854775808", b"9223372036854775808", b"-1", b"a b",
           b'"q"', b"\x00z", b"\r\n", b"\xff"]
+# Longer than Redis's 16 KiB reads and its 32 KiB "big argument" path, yet
+# as a quoted inline line still under the 64 KiB inline limit.
+BIG = b"0123456789abcdef" * 2500
 SET_WORDS = [b"NX", b"xx", b"GET", b"EX", b"px", b"EXAT", b"PXAT", b"KEEPTTL", b"keepttl", b"ex\x00"]
 EXPIRE_WORDS = [b"NX", b"xx", b"GT", b"lt", b"foo"]
 NAMES = [b"PING", b"echo", b"GET", b"set", b"DEL", b"EXISTS", b"INCR", b"decr", b"INCRBY", b"DECRBY",
@@ -290,7 +293,7 @@ FIXED = [
 ]
 
 key = st.sampled_from(KEYS)
-value = st.sampled_from(VALUES)
+value = st.sampled_from(VALUES + [BIG])
 commands = st.one_of(
     st.builds(lambda name, args: [name, *args], st.sampled_from(NAMES),
               st.lists(st.one_of(key, value), max_size=4)),
@@ -319,12 +322,20 @@ def quote(arg: bytes) -> bytes:
     return bytes(out + b'"')
 
 
+#: Inline lines stay under Redis's 64 KiB inline limit: past it, whether
+#: Redis accepts a line depends on how its reads split it (the deliberate
+#: difference tests/test_resp_requests.py documents).
+MAX_INLINE = 60_000
+
+
 def encode_request(args: list[bytes], how: str) -> bytes:
     if how == "inline" and all(_PLAIN.fullmatch(arg) for arg in args):
-        return b" ".join(args) + b"\r\n"
-    if how in ("inline", "quoted"):
-        return b" ".join(quote(arg) for arg in args) + b"\n"
-    return encode_command(*args)
+        line = b" ".join(args) + b"\r\n"
+    elif how in ("inline", "quoted"):
+        line = b" ".join(quote(arg) for arg in args) + b"\n"
+    else:
+        return encode_command(*args)
+    return line if len(line) <= MAX_INLINE else encode_command(*args)
 
 
 _GARBAGE_PIECES = [b"*", b"$", b"\r", b"\n", b"\r\n", b"1", b"3", b"-", b"0", b" ", b'"', b"'", b"\\",
@@ -396,12 +407,17 @@ def exchange(port: int, chunks: list[bytes], ending: str, sentinel: bytes) -> tu
         return received, False
 
 
+def short(value: object) -> str:
+    """repr() with BIG written as <BIG> (failure messages stay readable)."""
+    return repr(value).replace(repr(BIG)[2:-1], "<BIG>")
+
+
 def cut(data: bytes, points: list[int]) -> list[bytes]:
     bounds = [0, *sorted(p % (len(data) + 1) for p in points), len(data)]
     return [data[a:b] for a, b in zip(bounds, bounds[1:])]
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(script=scripts(), points=st.lists(st.integers(0, 10**6), max_size=6))
 def test_scripts_match_redis(fastnet, redis_port, script, points):
     commands, data = script
@@ -418,12 +434,12 @@ def test_scripts_match_redis(fastnet, redis_port, script, points):
     theirs, their_close = exchange(redis_port, chunks, ending, sentinel)
     our_replies, our_rest = split_replies(ours)
     their_replies, their_rest = split_replies(theirs)
-    context = f"\nsent {data!r}\nfastnet {ours!r}\nredis   {theirs!r}"
+    context = "\n".join(["", f"sent {short(data)}", f"fastnet {short(ours)}", f"redis   {short(theirs)}"])
     assert not fastnet.take_errors(), context
     assert len(our_replies) == len(their_replies), context
     for i, (mine, real) in enumerate(zip(our_replies, their_replies)):
         args = commands[i] if i < len(commands) else None
-        assert same_reply(args, mine, real), f"reply {i} to {args!r}: {mine!r} != {real!r}" + context
+        assert same_reply(args, mine, real), f"reply {i} to {short(args)}: {short(mine)} != {short(real)}" + context
     assert (our_rest, our_close) == (their_rest, their_close), context
 
 
@@ -500,9 +516,10 @@ def test_declared_sizes_are_not_preallocated(fastnet, redis_port, request_bytes)
     """protocol.tcl's "Out of range multibulk length" counterpart: a count
     (or bulk length) at the limit is accepted and the connection waits for
     the rest, as in Redis; fastnet allocates nothing for it (its RSS, this
-    process's, does not jump), and serves other clients meanwhile."""
+    process's, does not jump, nor does its address space), and serves
+    other clients meanwhile."""
     process = psutil.Process()
-    before = process.memory_info().rss
+    before = process.memory_info()
     waiting = []
     try:
         for port in (redis_port, fastnet.port):
@@ -510,8 +527,11 @@ def test_declared_sizes_are_not_preallocated(fastnet, redis_port, request_bytes)
                 waiting.append(connect(port))
                 waiting[-1].sendall(request_bytes)
         assert all_still_open(waiting)
-        grown = process.memory_info().rss - before
-        assert grown < 64 * MiB, f"RSS grew by {grown / MiB:.0f} MiB"
+        after = process.memory_info()
+        # RSS catches touched memory; an untouched malloc of the declared
+        # size (4 x 512 MiB, or 4 x 20M pointers) would still show in VMS.
+        assert after.rss - before.rss < 64 * MiB, f"RSS grew by {(after.rss - before.rss) / MiB:.0f} MiB"
+        assert after.vms - before.vms < 1024 * MiB, f"VMS grew by {(after.vms - before.vms) / MiB:.0f} MiB"
         for port in (redis_port, fastnet.port):
             with connect(port) as bystander:
                 assert call(bystander, b"PING") == b"+PONG\r\n"
