@@ -9,9 +9,10 @@ once whole (one batch, one boundary crossing) and once in 16 KiB reads
 (what a server sees). The same buffer goes through ``hiredis.Reader``
 (hiredis parses RESP arrays of bulk strings, so it reads a request buffer
 as "replies"; one gets() call per command, as redis-py drives it), timed
-in the same run: the ratio column is twin / hiredis. Replies: N ``$5
+in the same run, the parsers taking turns: the ratio column is twin /
+hiredis. Replies: N ``$5
 value`` bulk replies through RespReplyDecoder.replies(). Median of
---repeat runs, in ns per message.
+--repeat runs (cyclic GC off while timing, as timeit), in ns per message.
 
 The C twin's cost is split into its parts (DESIGN.md's flat token array):
 the C scan alone (fn_resp_req_parse over the whole buffer), ffi.unpack of
@@ -25,6 +26,7 @@ the lower bound that option could reach.
 from __future__ import annotations
 
 import argparse
+import gc
 import marshal
 import statistics
 import time
@@ -33,16 +35,41 @@ from typing import Callable, Optional
 from fastnet import codec
 
 
+def timed(run: Callable[[], object]) -> float:
+    """One run's wall time in ns, with the cyclic GC off (as timeit does):
+    a collection triggered by earlier garbage would land on whichever
+    parser happens to run then. The result is dropped outside the timing."""
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter_ns()
+        result = run()
+        elapsed = time.perf_counter_ns() - start
+    finally:
+        gc.enable()
+    del result
+    return elapsed
+
+
 def median_ns(run: Callable[[], object], repeat: int, before: Optional[Callable[[], object]] = None) -> float:
     """Median wall time of run() over repeat runs; before() (untimed) first."""
     times = []
     for _ in range(repeat):
         if before is not None:
             before()
-        start = time.perf_counter_ns()
-        run()
-        times.append(time.perf_counter_ns() - start)
+        times.append(timed(run))
     return statistics.median(times)
+
+
+def interleaved_medians(runs: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """Median wall time of each run, the runs taking turns (one of each per
+    round), so a burst of load from elsewhere slows them alike and the
+    ratios between them stay meaningful on a shared machine."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeat):
+        for name, run in runs.items():
+            times[name].append(timed(run))
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def buffers(n: int) -> dict[str, list[list[bytes]]]:
@@ -128,11 +155,9 @@ def main() -> None:
         wire = b"".join(codec.encode_command(*command) for command in expected)
         reads = [wire[i : i + 16384] for i in range(0, len(wire), 16384)]
         print(f"{label}: {len(wire)} bytes")
-        reference = None
+        runs: dict[str, Callable[[], object]] = {}
         if parse_hiredis is not None:
-            assert parse_hiredis(wire) == expected
-            reference = median_ns(lambda: parse_hiredis(wire), repeat) / n
-            print(f"  {'hiredis':7s} whole {reference:7.0f}   (hiredis.Reader, one gets() per command)")
+            runs["hiredis"] = lambda: parse_hiredis(wire)
         for name, twin in codec.impls.items():
             def whole(twin=twin):
                 decoder = twin.RespRequestDecoder()
@@ -147,11 +172,17 @@ def main() -> None:
                     out += decoder.commands()
                 return out
 
-            assert whole() == in_reads() == expected
-            whole_ns = median_ns(whole, repeat) / n
-            ratio = f"   {whole_ns / reference:5.2f}x hiredis" if reference else ""
-            print(f"  {name:7s} whole {whole_ns:7.0f}{ratio}"
-                  f"   in 16 KiB reads {median_ns(in_reads, repeat) / n:7.0f}")
+            runs[name], runs[name + " reads"] = whole, in_reads
+        for run in runs.values():
+            assert run() == expected
+        ns = interleaved_medians(runs, repeat)
+        reference = ns.get("hiredis")
+        if reference is not None:
+            print(f"  {'hiredis':7s} whole {reference / n:7.0f}   (hiredis.Reader, one gets() per command)")
+        for name in codec.impls:
+            ratio = f"   {ns[name] / reference:5.2f}x hiredis" if reference else ""
+            print(f"  {name:7s} whole {ns[name] / n:7.0f}{ratio}"
+                  f"   in 16 KiB reads {ns[name + ' reads'] / n:7.0f}")
         split = c_split(wire, n, repeat)
         if split is not None:
             scan_ns, unpack_ns, walk_ns = split
