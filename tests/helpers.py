@@ -116,12 +116,22 @@ def cli_server(*args: str, pure: bool = False) -> Iterator[tuple[subprocess.Pope
                 stream.close()
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for servers that
+    cannot pick their own and report it, such as redis-server)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 @contextlib.contextmanager
-def redis_server(directory: str) -> Iterator[str]:
+def redis_server(directory: str, *options: str, tcp: bool = False) -> Iterator[str]:
     """A throwaway redis-server on a Unix socket in ``directory`` (no TCP
     port to race for), stopped by its PID; yields the socket path. The
     README's test command installs redis-server: in CI its absence fails,
-    elsewhere the test is skipped."""
+    elsewhere the test is skipped. ``options`` are added to its command
+    line. tcp=True also listens on 127.0.0.1 at a free port and yields
+    (path, port): a port taken by someone else in between is retried."""
     import pytest
 
     binary = shutil.which("redis-server")
@@ -130,21 +140,30 @@ def redis_server(directory: str) -> Iterator[str]:
             pytest.fail("redis-server is not installed (the README's test command installs it)")
         pytest.skip("redis-server is not installed")
     path = os.path.join(directory, "redis.sock")
-    proc = subprocess.Popen(
-        [binary, "--port", "0", "--unixsocket", path, "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
+    for _ in range(5 if tcp else 1):
+        port = free_port() if tcp else 0
+        proc = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--unixsocket", path,
+             "--save", "", "--appendonly", "no", *options],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
-        while True:
+        while proc.poll() is None:
             try:
                 with socket.socket(socket.AF_UNIX) as probe:
                     probe.connect(path)
                 break
             except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
+                if time.monotonic() > deadline:
+                    proc.kill()
+                    proc.wait(10)
                     pytest.fail("redis-server did not start")
                 time.sleep(0.02)
-        yield path
+        if proc.poll() is None:
+            break
+    else:
+        pytest.fail("redis-server did not start")
+    try:
+        yield (path, port) if tcp else path  # type: ignore[misc]
     finally:
         proc.terminate()
         proc.wait(10)

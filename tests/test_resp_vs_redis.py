@@ -1,0 +1,604 @@
+"""RespServer against a real redis-server, over TCP sockets.
+
+Every test runs on the C and Python engines, each with both codec twins
+(RespServer(codec=...)), and sends the same bytes to fastnet and to a
+throwaway redis-server 7.0.15 (``--databases 1``: fastnet has one database,
+so SELECT 1 is "out of range" on both).
+
+test_scripts_match_redis: hypothesis writes a script of commands (multibulk,
+plain inline and quoted inline requests over small key and value alphabets,
+so commands collide on keys), maybe followed by a malformed tail (garbage,
+bad multibulk or bulk headers, a missing "$", unbalanced quotes), and cuts
+its bytes into several writes at random points. The two reply streams must
+be byte-identical, reply by reply, except by meaning for: HELLO's id field,
+CLIENT ID, INFO (the sections both have, the version, the keyspace counts),
+KEYS (sorted), SCAN (sorted keys when both servers end the scan at once;
+Redis's COUNT is a hint over hash buckets, so a partial scan, or one from a
+non-zero cursor, is only checked to be an array on both) and TTL/PTTL
+(within 1 s / 1000 ms: the servers run the script at different moments).
+TTLs are long, so no key expires during a script. Values include a 40 KB
+one (past Redis's 16 KiB reads and 32 KiB big-argument path); inline lines
+stay under the 64 KiB inline limit, past which Redis's answer depends on
+how its reads split the line (see tests/test_resp_requests.py).
+
+How a script ends decides how its stream is read (the sans-IO decoder says
+which case it is): a clean script ends with ``ECHO <uuid>`` and is read up
+to that reply, then the client half-closes and reads to EOF; one that ends
+in a protocol error is read to EOF (the server must close by itself, after
+its error reply); one that ends in an incomplete request is half-closed at
+once and read to EOF. Whether the server closed by itself is compared too.
+An ERROR logged by fastnet fails the example even when the bytes match
+(except one known engine bug, see _ErrorLog).
+
+The other tests are Redis's own negative protocol cases (tests/unit/
+protocol.tcl) and the NUL-flood desync regression, checked for the same
+observable behaviour on both servers, with a bystander client that must be
+served throughout.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import re
+import select
+import socket
+import threading
+import time
+import uuid
+from typing import Iterator, Optional
+
+import psutil
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from fastnet import codec
+from fastnet.codec import encode_command
+from fastnet.errors import EngineError, RespProtocolError
+from fastnet.resp import RespServer
+from helpers import GUARD, redis_server
+
+MiB = 1024 * 1024
+COMBOS = [(engine, twin) for engine in ("c", "python") for twin in ("c", "python")]
+
+
+@contextlib.contextmanager
+def running_resp_server(engine: str, twin: str) -> Iterator[tuple[RespServer, int]]:
+    """A RespServer on a free port, run() in a background thread."""
+    server = RespServer(engine=engine, codec=twin)
+    listener = server.listen("127.0.0.1", 0)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            server.run()
+        except BaseException as exc:  # surfaced in the test thread below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name=f"resp-{engine}-{twin}", daemon=True)
+    thread.start()
+    try:
+        yield server, listener.port
+    finally:
+        server.stop()
+        thread.join(GUARD)
+        assert not thread.is_alive(), "server did not stop"
+        if errors:
+            raise errors[0]
+
+
+@pytest.fixture(scope="module")
+def redis_port(tmp_path_factory) -> Iterator[int]:
+    with redis_server(str(tmp_path_factory.mktemp("redis")), "--databases", "1", tcp=True) as (_, port):
+        yield port
+
+
+class Fastnet:
+    """The fastnet server under test: its port, and every ERROR the fastnet
+    loggers recorded (a handler or engine failure is a bug even when the
+    client sees nothing)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.errors: list[str] = []
+
+    def take_errors(self) -> list[str]:
+        errors, self.errors = self.errors, []
+        return errors
+
+
+class _ErrorLog(logging.Handler):
+    def __init__(self, target: Fastnet) -> None:
+        super().__init__(logging.ERROR)
+        self.target = target
+
+    def emit(self, record: logging.LogRecord) -> None:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, EngineError) and error.errno == errno.ENOMEM:
+            # Known engine bug, reported (not ours to fix here): the C
+            # engine's send of an empty reply (RespServer returns b"" for a
+            # read holding no complete command) fails with ENOMEM while the
+            # connection has no output buffer yet, i.e. on its first read.
+            # The handler's failure is only logged: clients see no change.
+            return
+        self.target.errors.append(self.format(record))
+
+
+@pytest.fixture(scope="module", params=COMBOS, ids=[f"engine={e}-codec={c}" for e, c in COMBOS])
+def fastnet(request) -> Iterator[Fastnet]:
+    engine, twin = request.param
+    if twin not in codec.impls:
+        pytest.skip("C extension not built (set FASTNET_REQUIRE_NATIVE=1 to make this an error)")
+    with running_resp_server(engine, twin) as (_, port):
+        target = Fastnet(port)
+        handler = _ErrorLog(target)
+        logging.getLogger("fastnet").addHandler(handler)
+        try:
+            yield target
+        finally:
+            logging.getLogger("fastnet").removeHandler(handler)
+
+
+def connect(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=GUARD)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def read_to_eof(sock: socket.socket, received: bytes = b"") -> tuple[bytes, bool]:
+    """Everything until the peer closes; (bytes, False) if it never does."""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    except socket.timeout:
+        return received, False
+    return received, True
+
+
+def call(sock: socket.socket, *args: bytes) -> bytes:
+    """One command and its (short, single-line or bulk) reply."""
+    sock.sendall(encode_command(*args))
+    reply = b""
+    while not complete_reply(reply):
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed after {reply!r}"
+        reply += chunk
+    return reply
+
+
+def complete_reply(data: bytes) -> bool:
+    try:
+        replies, rest = split_replies(data)
+    except ValueError:
+        return False
+    return len(replies) == 1 and not rest
+
+
+# --- the raw reply stream, cut into replies -----------------------------------------
+
+
+_BULK_TYPES = b"$!="
+_AGGREGATE_TYPES = {ord("*"): 1, ord("~"): 1, ord(">"): 1, ord("%"): 2, ord("|"): 2}
+
+
+def _reply_end(data: bytes, pos: int) -> int:
+    """Where the reply starting at pos ends; ValueError if it is cut short."""
+    pending = 1  # replies still to skip (an explicit count, not recursion)
+    while pending:
+        eol = data.index(b"\r\n", pos)  # ValueError: incomplete
+        kind, line = data[pos], data[pos + 1 : eol]
+        pos = eol + 2
+        pending -= 1
+        if kind in _BULK_TYPES and int(line) >= 0:
+            pos += int(line) + 2
+            if pos > len(data):
+                raise ValueError("incomplete bulk")
+        elif kind in _AGGREGATE_TYPES and int(line) > 0:
+            pending += int(line) * _AGGREGATE_TYPES[kind]
+        if kind == ord("|"):
+            pending += 1  # an attribute annotates the next reply
+    return pos
+
+
+def split_replies(data: bytes) -> tuple[list[bytes], bytes]:
+    """The complete replies in data, and what follows the last one."""
+    replies = []
+    pos = 0
+    while pos < len(data):
+        try:
+            end = _reply_end(data, pos)
+        except ValueError:
+            break
+        replies.append(data[pos:end])
+        pos = end
+    return replies, data[pos:]
+
+
+# --- replies compared by meaning -----------------------------------------------------
+
+_HELLO_ID = re.compile(rb"\$2\r\nid\r\n:\d+\r\n")
+_SHARED_SECTIONS = {"Server", "Clients", "Stats", "Keyspace"}
+
+
+def _decode(raw: bytes) -> object:
+    decoder = codec.RespReplyDecoder()
+    decoder.feed(raw)
+    (value,) = decoder.replies()
+    return value
+
+
+def _info_meaning(raw: bytes) -> object:
+    """INFO's text as compared: the sections both servers have, the version,
+    and the keyspace lines without avg_ttl."""
+    value = _decode(raw)
+    text = (value.data if isinstance(value, codec.resp.Verbatim) else value).decode("latin-1")
+    sections = {line[2:] for line in text.split("\r\n") if line.startswith("# ")}
+    version = re.findall(r"^redis_version:.*$", text, re.M)
+    keyspace = [re.sub(r",avg_ttl=\d+", "", line) for line in re.findall(r"^db\d+:.*$", text, re.M)]
+    return (raw[:1], sorted(sections & _SHARED_SECTIONS), version, keyspace)
+
+
+def same_reply(args: Optional[list[bytes]], ours: bytes, theirs: bytes) -> bool:
+    """Whether fastnet's reply to args is Redis's (see the module docstring)."""
+    if ours == theirs:
+        return True
+    if args is None or ours[:1] != theirs[:1] or ours[:1] in b"-!":
+        return False
+    name = args[0].lower()
+    sub = args[1].lower() if len(args) > 1 else b""
+    if name == b"hello":
+        return _HELLO_ID.sub(b"ID", ours) == _HELLO_ID.sub(b"ID", theirs)
+    if name == b"client" and sub == b"id":
+        return ours[:1] == b":"
+    if name == b"info":
+        return _info_meaning(ours) == _info_meaning(theirs)
+    if name == b"keys":
+        return sorted(_decode(ours)) == sorted(_decode(theirs))
+    if name == b"scan":
+        if args[1] != b"0":
+            return True  # a non-zero cursor means something else to each server
+        (our_cursor, our_keys), (their_cursor, their_keys) = _decode(ours), _decode(theirs)
+        if our_cursor == their_cursor == b"0":
+            return sorted(our_keys) == sorted(their_keys)
+        return True  # Redis's COUNT is a hint over hash buckets: a partial scan either way
+    if name in (b"ttl", b"pttl") and ours[:1] == b":":
+        slack = 1 if name == b"ttl" else 1000
+        return abs(int(ours[1:-2]) - int(theirs[1:-2])) <= slack
+    return False
+
+
+# --- scripts -------------------------------------------------------------------------
+
+KEYS = [b"a", b"b", b"c", b""]
+# No small positive numbers: as an expiry they could fire mid-script.
+VALUES = [b"x", b"", b"-5", b"0", b"01", b" 1", b"1.5", b"100000", b"1700000000", b"4102444800",
+          b"9223372036854775807", b"-9223372036854775808", b"9223372036854775808", b"-1", b"a b",
+          b'"q"', b"\x00z", b"\r\n", b"\xff"]
+# Longer than Redis's 16 KiB reads and its 32 KiB "big argument" path, yet
+# as a quoted inline line still under the 64 KiB inline limit.
+BIG = b"0123456789abcdef" * 2500
+SET_WORDS = [b"NX", b"xx", b"GET", b"EX", b"px", b"EXAT", b"PXAT", b"KEEPTTL", b"keepttl", b"ex\x00"]
+EXPIRE_WORDS = [b"NX", b"xx", b"GT", b"lt", b"foo"]
+NAMES = [b"PING", b"echo", b"GET", b"set", b"DEL", b"EXISTS", b"INCR", b"decr", b"INCRBY", b"DECRBY",
+         b"MGET", b"MSET", b"APPEND", b"STRLEN", b"EXPIRE", b"PEXPIRE", b"TTL", b"PTTL", b"PERSIST",
+         b"DBSIZE", b"FLUSHDB", b"FLUSHALL", b"SELECT", b"HELLO", b"CLIENT", b"nosuch", b"GeT", b"KEYS",
+         b"SCAN", b"INFO"]
+FIXED = [
+    [b"HELLO", b"2"], [b"HELLO", b"3"], [b"hello"], [b"HELLO", b"3", b"SETNAME", b"n3"],
+    [b"HELLO", b"4"], [b"HELLO", b"x"], [b"HELLO", b"2", b"AUTH", b"default", b"pw"],
+    [b"CLIENT", b"SETNAME", b"me"], [b"CLIENT", b"SETNAME", b""], [b"CLIENT", b"SETNAME", b"a b"],
+    [b"CLIENT", b"GETNAME"], [b"client", b"getname", b"x"], [b"CLIENT", b"ID"], [b"CLIENT"],
+    [b"CLIENT", b"nope"], [b"SELECT", b"0"], [b"SELECT", b"1"], [b"SELECT", b"15"], [b"SELECT", b"-1"],
+    [b"SELECT", b"x"], [b"SELECT", b"2147483648"], [b"SELECT", b"00"],
+    [b"INFO"], [b"INFO", b"keyspace"], [b"INFO", b"SERVER"], [b"INFO", b"nosuch"], [b"INFO", b"all"],
+    [b"KEYS", b"*"], [b"KEYS", b"[a-b]"], [b"SCAN", b"0"], [b"SCAN", b"0", b"MATCH", b"a*"],
+    [b"SCAN", b"0", b"COUNT", b"2"], [b"SCAN", b"x"], [b"DBSIZE"], [b"FLUSHDB"], [b"FLUSHALL", b"ASYNC"],
+    [b"FLUSHDB", b"x"], [b"PING", b"hi"], [b"PING", b"a", b"b"], [b"ECHO"], [b"QUIT"],
+]
+
+key = st.sampled_from(KEYS)
+value = st.sampled_from(VALUES + [BIG])
+commands = st.one_of(
+    st.builds(lambda name, args: [name, *args], st.sampled_from(NAMES),
+              st.lists(st.one_of(key, value), max_size=4)),
+    st.builds(lambda k, v, rest: [b"SET", k, v, *rest], key, value,
+              st.lists(st.one_of(st.sampled_from(SET_WORDS), value), max_size=4)),
+    st.builds(lambda name, k, amount, rest: [name, k, amount, *rest],
+              st.sampled_from([b"EXPIRE", b"pexpire"]), key, value,
+              st.lists(st.sampled_from(EXPIRE_WORDS), max_size=2)),
+    st.builds(lambda name, k: [name, k], st.sampled_from([b"TTL", b"PTTL", b"PERSIST", b"GET", b"INCR"]), key),
+    st.sampled_from(FIXED),
+)
+
+_PLAIN = re.compile(rb"[!#-&(-\[\]-~]+")  # printable, no blank, quote or backslash
+
+
+def quote(arg: bytes) -> bytes:
+    """arg as a double-quoted inline argument (sdssplitargs unquotes it)."""
+    out = bytearray(b'"')
+    for byte in arg:
+        if byte in b'"\\':
+            out += b"\\" + bytes([byte])
+        elif 0x20 <= byte < 0x7F:
+            out.append(byte)
+        else:
+            out += b"\\x%02x" % byte
+    return bytes(out + b'"')
+
+
+#: Inline lines stay under Redis's 64 KiB inline limit: past it, whether
+#: Redis accepts a line depends on how its reads split it (the deliberate
+#: difference tests/test_resp_requests.py documents).
+MAX_INLINE = 60_000
+
+
+def encode_request(args: list[bytes], how: str) -> bytes:
+    if how == "inline" and all(_PLAIN.fullmatch(arg) for arg in args):
+        line = b" ".join(args) + b"\r\n"
+    elif how in ("inline", "quoted"):
+        line = b" ".join(quote(arg) for arg in args) + b"\n"
+    else:
+        return encode_command(*args)
+    return line if len(line) <= MAX_INLINE else encode_command(*args)
+
+
+_GARBAGE_PIECES = [b"*", b"$", b"\r", b"\n", b"\r\n", b"1", b"3", b"-", b"0", b" ", b'"', b"'", b"\\",
+                   b"x", b"\x00", b"PING", b"ECHO ", b":", b"+"]
+tails = st.one_of(
+    st.lists(st.sampled_from(_GARBAGE_PIECES), min_size=1, max_size=16).map(b"".join),
+    st.binary(min_size=1, max_size=24),
+    st.sampled_from([b"-0", b"01", b"+1", b"", b"1 ", b"x", b"3000000000", b"-10", b"2147483648",
+                     b"99999999999999999999"]).map(lambda n: b"*" + n + b"\r\nPING\r\n"),
+    st.sampled_from([b"blabla", b"-10", b"-1", b"2000000000", b"", b"01", b"536870913", b"+1"]).map(
+        lambda n: b"*2\r\n$4\r\nECHO\r\n$" + n + b"\r\nPING\r\n"),
+    st.sampled_from([b"*1\r\nfoo\r\n", b"*2\r\n$4\r\nECHO\r\n:1\r\n", b"*1\r\n\r\n", b"*1\r\n\xff\r\n",
+                     b'ECHO "abc\r\n', b"ECHO 'a'b\r\n", b'SET "k" "v\r\n', b'set """k""" v\r\n',
+                     b"PI\x00NG\r\nPING\r\n", b"*1\x00\r\n$4\r\nPING\r\n"]),
+)
+
+
+@st.composite
+def scripts(draw) -> tuple[list[list[bytes]], bytes]:
+    """(commands, the bytes sent): a FLUSHALL, the commands, maybe a tail."""
+    script = [[b"FLUSHALL"]] + draw(st.lists(commands, min_size=1, max_size=10))
+    how = st.sampled_from(["multibulk", "multibulk", "inline", "quoted"])
+    data = b"".join(encode_request(args, draw(how)) for args in script)
+    if draw(st.integers(0, 2)) == 0:
+        data += draw(tails)
+    return script, data
+
+
+def classify(data: bytes) -> str:
+    """How the stream ends, as the sans-IO decoder parses it."""
+    decoder = codec.RespRequestDecoder()
+    decoder.feed(data)
+    try:
+        while decoder.commands():
+            pass
+    except RespProtocolError:
+        return "error"
+    return "incomplete" if decoder.buffered else "clean"
+
+
+def exchange(port: int, chunks: list[bytes], ending: str, sentinel: bytes) -> tuple[bytes, bool]:
+    """Send chunks (a pause between them so the server reads them apart),
+    then read the whole reply stream (see the module docstring). Returns it
+    and whether the server closed the connection by itself."""
+    with connect(port) as sock:
+        for i, chunk in enumerate(chunks):
+            if i:
+                time.sleep(0.0005)
+            try:
+                sock.sendall(chunk)
+            except OSError:  # closed early (a protocol error): read what came
+                break
+        if ending == "error":
+            return read_to_eof(sock)
+        received = b""
+        if ending == "clean":
+            while not received.endswith(sentinel):
+                try:
+                    chunk = sock.recv(65536)
+                except (ConnectionResetError, socket.timeout):
+                    chunk = b""
+                if not chunk:
+                    return received, True  # QUIT (or a bug: the comparison shows it)
+                received += chunk
+        with contextlib.suppress(OSError):  # already closed (after QUIT)
+            sock.shutdown(socket.SHUT_WR)
+        received, eof = read_to_eof(sock, received)
+        assert eof, f"no EOF after a half-close: {received!r}"
+        return received, False
+
+
+def short(value: object) -> str:
+    """repr() with BIG written as <BIG> (failure messages stay readable)."""
+    return repr(value).replace(repr(BIG)[2:-1], "<BIG>")
+
+
+def cut(data: bytes, points: list[int]) -> list[bytes]:
+    bounds = [0, *sorted(p % (len(data) + 1) for p in points), len(data)]
+    return [data[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(script=scripts(), points=st.lists(st.integers(0, 10**6), max_size=6))
+def test_scripts_match_redis(fastnet, redis_port, script, points):
+    commands, data = script
+    ending = classify(data)
+    event(f"ends {ending}")
+    sentinel = b""
+    if ending == "clean":
+        marker = uuid.uuid4().hex.encode()
+        data += encode_command(b"ECHO", marker)
+        commands = commands + [[b"ECHO", marker]]
+        sentinel = codec.encode_bulk(marker)
+    chunks = cut(data, points)
+    ours, our_close = exchange(fastnet.port, chunks, ending, sentinel)
+    theirs, their_close = exchange(redis_port, chunks, ending, sentinel)
+    our_replies, our_rest = split_replies(ours)
+    their_replies, their_rest = split_replies(theirs)
+    context = "\n".join(["", f"sent {short(data)}", f"fastnet {short(ours)}", f"redis   {short(theirs)}"])
+    assert not fastnet.take_errors(), context
+    assert len(our_replies) == len(their_replies), context
+    for i, (mine, real) in enumerate(zip(our_replies, their_replies)):
+        args = commands[i] if i < len(commands) else None
+        assert same_reply(args, mine, real), f"reply {i} to {short(args)}: {short(mine)} != {short(real)}" + context
+    assert (our_rest, our_close) == (their_rest, their_close), context
+
+
+# --- Redis's own negative protocol cases (tests/unit/protocol.tcl) -----------------------
+
+
+def observe(port: int, data: bytes, then: bytes = b"") -> tuple[bytes, bool]:
+    """Send data, then (if given) ``then``; read until the server closes, or
+    until the reply to a final ``ECHO <uuid>`` (sent after ``then``) shows
+    the connection kept being served. (reply bytes, closed)."""
+    marker = uuid.uuid4().hex.encode()
+    sentinel = codec.encode_bulk(marker)
+    with connect(port) as sock:
+        with contextlib.suppress(OSError):
+            sock.sendall(data)
+            sock.sendall(then + encode_command(b"ECHO", marker))
+        received = b""
+        while not received.endswith(sentinel):
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                return received, True
+            received += chunk
+        return received[: -len(sentinel)], False
+
+
+def protocol_error(text: str) -> bytes:
+    return b"-ERR Protocol error: " + text.encode("latin-1") + b"\r\n"
+
+
+NEGATIVE_CASES = [
+    # (name, request, what Redis answers, whether it then closes)
+    ("negative-multibulk-then-ping", b"*-10\r\nPING\r\n", b"+PONG\r\n", False),
+    ("invalid-multibulk-length", b"*3000000000\r\n", protocol_error("invalid multibulk length"), True),
+    ("bulk-2000000000", b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$2000000000\r\n",
+     protocol_error("invalid bulk length"), True),
+    ("bulk-blabla", b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$blabla\r\n", protocol_error("invalid bulk length"), True),
+    ("bulk-negative", b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$-10\r\n", protocol_error("invalid bulk length"), True),
+    ("missing-dollar", b"*1\r\nfoo\r\n", protocol_error("expected '$', got 'f'"), True),
+    ("missing-dollar-after-arg", b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\nfooz\r\n",
+     protocol_error("expected '$', got 'f'"), True),
+    ("empty-query", b"\r\nPING\r\n", b"+PONG\r\n", False),
+    ("unbalanced-quotes", b'set """test-key""" test-value\r\nping\r\n',
+     protocol_error("unbalanced quotes in request"), True),
+    ("replies-before-the-error", b"PING\r\nECHO x\r\n*1\r\nfoo\r\n",
+     b"+PONG\r\n$1\r\nx\r\n" + protocol_error("expected '$', got 'f'"), True),
+]
+
+
+@pytest.mark.parametrize("case", NEGATIVE_CASES, ids=[c[0] for c in NEGATIVE_CASES])
+def test_negative_protocol_cases(fastnet, redis_port, case):
+    """Same reply bytes and the same close (or continued service) as
+    redis-server; a client connected before keeps being served."""
+    _, request, expected, closes = case
+    with connect(fastnet.port) as bystander:
+        assert call(bystander, b"SET", b"bystander", b"here") == b"+OK\r\n"
+        for port in (redis_port, fastnet.port):
+            assert observe(port, request) == (expected, closes), port
+        assert call(bystander, b"GET", b"bystander") == b"$4\r\nhere\r\n"
+    assert not fastnet.take_errors()
+
+
+def all_still_open(socks: list[socket.socket], quiet: float = 0.3) -> bool:
+    """Nothing received on any of socks for ``quiet`` seconds, and no EOF."""
+    readable, _, _ = select.select(socks, [], [], quiet)
+    return not readable
+
+
+@pytest.mark.parametrize("request_bytes", [b"*20000000\r\n", b"*1\r\n$536870912\r\n"],
+                         ids=["multibulk-20000000", "bulk-512MiB"])
+def test_declared_sizes_are_not_preallocated(fastnet, redis_port, request_bytes):
+    """protocol.tcl's "Out of range multibulk length" counterpart: a count
+    (or bulk length) at the limit is accepted and the connection waits for
+    the rest, as in Redis; fastnet allocates nothing for it (its RSS, this
+    process's, does not jump, nor does its address space), and serves
+    other clients meanwhile."""
+    process = psutil.Process()
+    before = process.memory_info()
+    waiting = []
+    try:
+        for port in (redis_port, fastnet.port):
+            for _ in range(4):  # several clients, so a preallocation could not hide
+                waiting.append(connect(port))
+                waiting[-1].sendall(request_bytes)
+        assert all_still_open(waiting)
+        after = process.memory_info()
+        # RSS catches touched memory; an untouched malloc of the declared
+        # size (4 x 512 MiB, or 4 x 20M pointers) would still show in VMS.
+        assert after.rss - before.rss < 64 * MiB, f"RSS grew by {(after.rss - before.rss) / MiB:.0f} MiB"
+        assert after.vms - before.vms < 1024 * MiB, f"VMS grew by {(after.vms - before.vms) / MiB:.0f} MiB"
+        for port in (redis_port, fastnet.port):
+            with connect(port) as bystander:
+                assert call(bystander, b"PING") == b"+PONG\r\n"
+    finally:
+        for sock in waiting:
+            sock.close()
+    assert not fastnet.take_errors()
+
+
+def flood(port: int, prefix: bytes, bystander_port: int) -> tuple[bytes, int]:
+    """Send prefix, then 1 KiB chunks with no newline until the server
+    closes (at most 1 MiB); meanwhile a bystander must get PONG every 64
+    KiB. Returns what the server sent and how many bytes it had been sent
+    when its reply came."""
+    chunk = b"A" * 1024
+    received = b""
+    sent = 0
+    with connect(port) as sock, connect(bystander_port) as bystander:
+        sock.setblocking(False)
+        pending = prefix
+        while sent < MiB:
+            readable, writable, _ = select.select([sock], [sock] if pending else [], [], GUARD)
+            assert readable or writable, "the server neither read nor answered"
+            if readable:
+                try:
+                    data = sock.recv(65536)
+                except ConnectionResetError:
+                    data = b""
+                if not data:
+                    return received, sent
+                received += data
+                pending = b""  # answered: stop writing, wait for the close
+                continue
+            try:
+                n = sock.send(pending)
+            except OSError:  # closed while we wrote: read its last words
+                pending = b""
+                continue
+            sent += n
+            pending = pending[n:] or (chunk if not received else b"")
+            if sent // (64 * 1024) != (sent - n) // (64 * 1024):
+                assert call(bystander, b"PING") == b"+PONG\r\n"
+        raise AssertionError(f"still open after {sent} bytes; received {received!r}")
+
+
+@pytest.mark.parametrize("prefix,error", [
+    (b"\x00", "too big inline request"),
+    (b"*\x00", "too big mbulk count string"),
+    (b"$\x00", "too big inline request"),
+], ids=["nul", "star-nul", "dollar-nul"])
+def test_flood_after_nul_is_refused(fastnet, redis_port, prefix, error):
+    """protocol.tcl's desync regression: a NUL hides every later delimiter
+    from Redis (strchr), so the request can only grow; both servers must
+    refuse it with the same error once it passes the 64 KiB inline limit,
+    close, and keep serving the others."""
+    answers = {}
+    for name, port in (("redis", redis_port), ("fastnet", fastnet.port)):
+        received, sent = flood(port, prefix, port)
+        assert received == protocol_error(error), name
+        assert sent < MiB, name
+        answers[name] = received
+    assert answers["fastnet"] == answers["redis"]
+    assert not fastnet.take_errors()
