@@ -10,18 +10,15 @@ once whole (one batch, one boundary crossing) and once in 16 KiB reads
 (hiredis parses RESP arrays of bulk strings, so it reads a request buffer
 as "replies"; one gets() call per command, as redis-py drives it), timed
 in the same run, the parsers taking turns: the ratio column is twin /
-hiredis. Replies: N ``$5
-value`` bulk replies through RespReplyDecoder.replies(). Median of
---repeat runs (cyclic GC off while timing, as timeit), in ns per message.
+hiredis. The reads use feed_commands(), one call per read, as RespServer
+does. Replies: N ``$5\r\nvalue`` bulk replies through
+RespReplyDecoder.replies(). Median of --repeat runs (cyclic GC off while
+timing, as timeit), in ns per message.
 
-The C twin's cost is split into its parts (DESIGN.md's flat token array):
-the C scan alone (fn_resp_req_parse over the whole buffer), ffi.unpack of
-the token array, and the Python walk that slices the arguments out.
-
-For reference it also times marshal.loads() of the same commands as a
-marshal stream: what "C writes a form CPython's own C code turns into
-objects" (DESIGN.md's second option) would cost on the Python side alone,
-the lower bound that option could reach.
+The C twin's cost is split into its parts (the boundary, see
+fastnet.codec.c.resp): the C scan alone (fn_resp_req_parse over the whole
+buffer), C writing the batch as a marshal stream (fn_resp_req_marshal),
+and marshal.loads building the Python lists and bytes.
 """
 from __future__ import annotations
 
@@ -114,13 +111,14 @@ def hiredis_reader() -> Optional[Callable[[bytes], list[object]]]:
 
 
 def c_split(wire: bytes, n: int, repeat: int) -> Optional[tuple[float, float, float]]:
-    """The C twin's cost in parts, ns per command: C scan, ffi.unpack, walk."""
+    """The C twin's cost in parts, ns per command: C scan, C marshal, loads."""
     if "c" not in codec.impls:
         return None
     from fastnet.codec.c import resp as c_resp
 
     lib, ffi = c_resp.lib, c_resp.ffi
     state: dict[str, object] = {}
+    size = ffi.new("size_t *")
 
     def fed() -> None:
         decoder = c_resp.RespRequestDecoder()
@@ -134,11 +132,10 @@ def c_split(wire: bytes, n: int, repeat: int) -> Optional[tuple[float, float, fl
     fed()
     scan()
     p = state["decoder"]._p  # type: ignore[attr-defined]
-    unpack_ns = median_ns(lambda: ffi.unpack(p.tok, p.done_tok), repeat)
-    tokens = ffi.unpack(p.tok, p.done_tok)
-    data = ffi.buffer(lib.fn_resp_req_data(p), p.done_bytes)
-    walk_ns = median_ns(lambda: c_resp._commands(tokens, data), repeat)
-    return scan_ns / n, unpack_ns / n, walk_ns / n
+    marshal_ns = median_ns(lambda: lib.fn_resp_req_marshal(p, size), repeat)
+    stream = ffi.buffer(lib.fn_resp_req_marshal(p, size), size[0])
+    loads_ns = median_ns(lambda: marshal.loads(stream), repeat)
+    return scan_ns / n, marshal_ns / n, loads_ns / n
 
 
 def main() -> None:
@@ -168,8 +165,7 @@ def main() -> None:
                 decoder = twin.RespRequestDecoder()
                 out = []
                 for chunk in reads:
-                    decoder.feed(chunk)
-                    out += decoder.commands()
+                    out += decoder.feed_commands(chunk)
                 return out
 
             runs[name], runs[name + " reads"] = whole, in_reads
@@ -185,12 +181,9 @@ def main() -> None:
                   f"   in 16 KiB reads {ns[name + ' reads'] / n:7.0f}")
         split = c_split(wire, n, repeat)
         if split is not None:
-            scan_ns, unpack_ns, walk_ns = split
-            print(f"  c split: C scan {scan_ns:5.0f} + ffi.unpack {unpack_ns:5.0f}"
-                  f" + Python walk {walk_ns:5.0f} = {sum(split):5.0f}")
-        stream = marshal.dumps(expected)
-        print(f"  (reference: marshal.loads of the same commands"
-              f" {median_ns(lambda: marshal.loads(stream), repeat) / n:.0f})")
+            scan_ns, marshal_ns, loads_ns = split
+            print(f"  c split: C scan {scan_ns:5.0f} + C marshal {marshal_ns:5.0f}"
+                  f" + marshal.loads {loads_ns:5.0f} = {sum(split):5.0f}")
 
     replies = codec.encode_bulk(b"value") * n
     print(f"replies: {n} bulk replies")

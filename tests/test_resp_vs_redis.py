@@ -27,8 +27,7 @@ to that reply, then the client half-closes and reads to EOF; one that ends
 in a protocol error is read to EOF (the server must close by itself, after
 its error reply); one that ends in an incomplete request is half-closed at
 once and read to EOF. Whether the server closed by itself is compared too.
-An ERROR logged by fastnet fails the example even when the bytes match
-(except one known engine bug, see _ErrorLog).
+An ERROR logged by fastnet fails the example even when the bytes match.
 
 The other tests are Redis's own negative protocol cases (tests/unit/
 protocol.tcl) and the NUL-flood desync regression, checked for the same
@@ -38,7 +37,6 @@ served throughout.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import re
 import select
@@ -55,7 +53,7 @@ from hypothesis import strategies as st
 
 from fastnet import codec
 from fastnet.codec import encode_command
-from fastnet.errors import EngineError, RespProtocolError
+from fastnet.errors import RespProtocolError
 from fastnet.resp import RespServer
 from helpers import GUARD, redis_server
 
@@ -114,14 +112,6 @@ class _ErrorLog(logging.Handler):
         self.target = target
 
     def emit(self, record: logging.LogRecord) -> None:
-        error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, EngineError) and error.errno == errno.ENOMEM:
-            # Known engine bug, reported (not ours to fix here): the C
-            # engine's send of an empty reply (RespServer returns b"" for a
-            # read holding no complete command) fails with ENOMEM while the
-            # connection has no output buffer yet, i.e. on its first read.
-            # The handler's failure is only logged: clients see no change.
-            return
         self.target.errors.append(self.format(record))
 
 

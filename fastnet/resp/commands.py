@@ -29,7 +29,6 @@ from ..codec._resp_encode import (
     encode_map,
     encode_null,
     encode_reply,
-    encode_simple,
     encode_verbatim,
 )
 from ..codec._resp import SimpleString

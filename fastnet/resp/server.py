@@ -224,6 +224,8 @@ class RespServer(Server):
         except RespProtocolError as error:
             self.on_protocol_error(conn.id, error)
             return None
+        if not commands:
+            return None  # part of a command: nothing to answer yet
         # The fast path: a command spelled as already seen (no lower(), no
         # table entry to unpack) with a count its arity allows; the rest,
         # rejections and containers included, go through execute().
