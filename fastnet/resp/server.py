@@ -60,6 +60,9 @@ ACTIVE_EXPIRE_MAX_SECONDS = 0.002
 
 #: Spellings of command names the fast path remembers (b"GET", b"get", ...).
 FAST_SPELLINGS = 256
+#: Commands that never take the fast path: QUIT ends the batch, INFO reads
+#: the command counter the fast path updates once per batch.
+_SLOW_PATH = frozenset((b"quit", b"info"))
 
 _MAX_CLIENTS = b"-ERR max number of clients reached\r\n"
 _REJECTIONS = {
@@ -145,8 +148,9 @@ class RespServer(Server):
                backlog: int = limits.DEFAULT_LISTEN_BACKLOG) -> Listener:
         """Serve the Redis protocol on host:port (0 picks a free port: see
         the returned Listener's ``port``). ``backlog`` is listen(2)'s."""
-        serve = self._serve if self._exec_lock is None else self._serve_locked
-        listener = super().listen(host, port, protocol=RESP_PROTOCOL, handler=serve,
+        # on_message runs _serve directly; naming it as the handler also
+        # tells the engine not to echo.
+        listener = super().listen(host, port, protocol=RESP_PROTOCOL, handler=self._serve,
                                   backlog=backlog)
         if not self._expiry_armed:
             self._expiry_armed = True
@@ -208,6 +212,23 @@ class RespServer(Server):
 
     # -- serving (the hot path) ------------------------------------------
 
+    def on_message(self, conn: int, message: bytes) -> None:
+        """Every listener of a RespServer serves RESP, so this replaces
+        Server.on_message (its probe, coroutine and route checks) with the
+        RESP batch, one per read."""
+        c = self._conns[conn]
+        try:
+            if self._exec_lock is None:
+                reply = self._serve(c, message)
+            else:
+                with self._exec_lock:
+                    reply = self._serve(c, message)
+        except Exception:
+            self._handler_failed(c)
+            return
+        if reply is not None and not c._closed:
+            self.engine.send(conn, reply)
+
     def _serve(self, conn: Connection, data: bytes) -> Optional[bytes]:
         """One read of one connection: run every complete command in it and
         return the replies as one write."""
@@ -227,21 +248,26 @@ class RespServer(Server):
         if not commands:
             return None  # part of a command: nothing to answer yet
         # The fast path: a command spelled as already seen (no lower(), no
-        # table entry to unpack) with a count its arity allows; the rest,
-        # rejections and containers included, go through execute().
-        # Each command is counted once it ran, as Redis does (an INFO
-        # later in the same batch sees it).
+        # table entry to unpack) with a count its arity allows. The rest go
+        # through _execute(): rejections, containers, and the commands that
+        # end a batch (QUIT) or read its counters (INFO). A command counts
+        # once it ran, as in Redis, so an INFO sees those before it.
         fast = self._fast
-        replies = []
+        replies: list[bytes] = []
+        append = replies.append
+        ran = 0
         for args in commands:
             entry = fast.get(args[0])
             if entry is not None and entry[1] <= len(args) <= entry[2]:
-                replies.append(entry[0](session, args))
-                self.commands_processed += 1
+                append(entry[0](session, args))
+                ran += 1
             else:
-                replies.append(self._execute(session, args))
-            if session.closing:
-                break  # QUIT: Redis runs nothing after it
+                self.commands_processed += ran
+                ran = 0
+                append(self._execute(session, args))
+                if session.closing:
+                    break  # QUIT: Redis runs nothing after it
+        self.commands_processed += ran
         reply = replies[0] if len(replies) == 1 else b"".join(replies)
         if session.closing:
             conn.write(reply)
@@ -259,18 +285,15 @@ class RespServer(Server):
         handler = resolve(args, self._commands)
         if isinstance(handler, bytes):
             return handler
-        entry = self._commands[args[0].lower()]
-        if entry.subcommands is None and len(self._fast) < FAST_SPELLINGS:
+        name = args[0].lower()
+        entry = self._commands[name]
+        if (entry.subcommands is None and name not in _SLOW_PATH
+                and len(self._fast) < FAST_SPELLINGS):
             low, high = (entry.arity, entry.arity) if entry.arity >= 0 else (-entry.arity, sys.maxsize)
             self._fast[args[0]] = (handler, low, high)
         reply = handler(session, args)
         self.commands_processed += 1
         return reply
-
-    def _serve_locked(self, conn: Connection, data: bytes) -> Optional[bytes]:
-        assert self._exec_lock is not None
-        with self._exec_lock:
-            return self._serve(conn, data)
 
     # -- what INFO, CONFIG GET and COMMAND report (CommandHost) ------------
 
