@@ -1234,6 +1234,43 @@ int fn_loop_poll(fn_loop *loop, fn_event *evs, int max, int timeout_ms)
     return n > 0 || rc == 0 ? n : rc;
 }
 
+int fn_loop_poll_batch(fn_loop *loop, fn_batch *b, int timeout_ms)
+{
+    uint64_t *w, *run = NULL;  /* run: the k of the open message record */
+    uint64_t run_conn = 0;
+    size_t used = 0;
+    int i, n;
+    if (!b || !b->words || (!b->blob && b->blob_cap))
+        return -EINVAL;
+    b->nwords = b->blob_len = 0;
+    n = fn_loop_poll(loop, b->evs, b->max, timeout_ms);
+    w = b->words;
+    for (i = 0; i < n; i++) {
+        const fn_event *ev = &b->evs[i];
+        if (ev->type == FN_EV_MESSAGE && ev->len <= FN_BATCH_INLINE &&
+            ev->len <= b->blob_cap - used) {
+            if (!run || run_conn != ev->conn) {
+                *w++ = FN_EV_MESSAGE;
+                *w++ = run_conn = ev->conn;
+                run = w++;
+                *run = 0;
+            }
+            memcpy(b->blob + used, ev->data, ev->len);
+            used += ev->len;
+            *w++ = used;
+            ++*run;
+            continue;
+        }
+        run = NULL;
+        *w++ = ev->type == FN_EV_MESSAGE ? FN_EV_MESSAGE_REF : (uint64_t)ev->type;
+        *w++ = ev->conn;
+        *w++ = (uint64_t)i;
+    }
+    b->nwords = (size_t)(w - b->words);
+    b->blob_len = used;
+    return n;
+}
+
 int fn_loop_has_pending(const fn_loop *loop)
 {
     return loop && (loop->closed_head || loop->lists[L_PENDING].head);
@@ -1283,6 +1320,44 @@ int fn_loop_send_msg(fn_loop *loop, uint64_t conn, const char *data, size_t len)
     c->out_len += total;
     output_queued(loop, c);
     return 0;
+}
+
+static uint64_t word_at(const char *words, size_t i)
+{
+    uint64_t w;
+    memcpy(&w, words + i * sizeof w, sizeof w);  /* bytes need not be aligned */
+    return w;
+}
+
+size_t fn_loop_send_batch(fn_loop *loop, const char *words, size_t nconns,
+                          const char *data, size_t n)
+{
+    size_t i, j = 0, failed = 0, off = 0;
+    uint64_t conn, next_first;
+    if (nconns == 0)
+        return n;
+    conn = word_at(words, 0);
+    next_first = nconns > 1 ? word_at(words, nconns + 1) : UINT64_MAX;
+    for (i = 0; i < n; i++) {
+        uint64_t len = word_at(words, 2 * nconns + i);
+        int rc;
+        while (i >= next_first) {
+            j++;
+            conn = word_at(words, j);
+            next_first = j + 1 < nconns ? word_at(words, nconns + j + 1) : UINT64_MAX;
+        }
+        rc = fn_loop_send_msg(loop, conn, data + off, (size_t)len);
+        off += (size_t)len;
+        if (rc == 0)
+            continue;
+        failed++;
+        if (rc != -EBADF) {
+            fn_conn *c = lookup(loop, conn);
+            if (c)
+                conn_destroy(loop, c, FN_CLOSE_RESET, -rc);
+        }
+    }
+    return failed;
 }
 
 void fn_loop_flush(fn_loop *loop)
