@@ -66,6 +66,7 @@
 #define READ_KEEP (2 * READ_CHUNK) /* an empty input buffer larger than this is freed after its round */
 #define OUT_KEEP (256 * 1024)      /* a drained output buffer larger than this is freed at once */
 #define COLD_NS 1000000000u        /* a connection quiet this long gives its buffers back */
+#define SLICE_NS 10000000u         /* most time a poll goes on with work that makes no event */
 #define OUT_MIN 4096               /* first output allocation */
 #define ACCEPT_BATCH 64            /* accepts per listener per round */
 #define EPOLL_BATCH 256            /* epoll_wait maxevents */
@@ -142,6 +143,7 @@ struct fn_loop {
     uint64_t now_ns;         /* the clock, read once per epoll_wait */
     fn_event *evs;           /* the caller's array during a round, else NULL */
     int nev, maxev;
+    int woken;               /* this poll: the waker fired or a signal came */
     fn_loop_stats stats;
     struct epoll_event ready[EPOLL_BATCH];
 };
@@ -939,6 +941,7 @@ static void drain_waker(fn_loop *loop)
     /* One read: resets an eventfd; a pipe with more left is reported again. */
     if (read(loop->waker, buf, sizeof buf) < 0 && errno == EBADF)
         loop->waker = -1;
+    loop->woken = 1;
 }
 
 static int wait_and_dispatch(fn_loop *loop, int timeout_ms)
@@ -946,8 +949,10 @@ static int wait_and_dispatch(fn_loop *loop, int timeout_ms)
     int i, k;
     k = epoll_wait(loop->epfd, loop->ready, EPOLL_BATCH, timeout_ms < -1 ? -1 : timeout_ms);
     loop->now_ns = clock_ns();
-    if (k < 0)
+    if (k < 0) {
+        loop->woken = 1;  /* EINTR: the caller's signal handlers must run */
         return errno == EINTR ? 0 : -errno;
+    }
     for (i = 0; i < k; i++) {
         uint64_t tag = loop->ready[i].data.u64;
         if (tag == WAKER_TAG) {
@@ -1222,10 +1227,32 @@ int fn_loop_poll(fn_loop *loop, fn_event *evs, int max, int timeout_ms)
     deliver_pending(loop);
     flush_dirty(loop);
     if (room(loop)) {
-        int busy = loop->nev > 0 || fn_loop_has_pending(loop);
-        rc = wait_and_dispatch(loop, busy ? 0 : idle_wait_ms(loop, timeout_ms));
-        expire_idle(loop);
-        flush_dirty(loop);
+        int wait = loop->nev > 0 || fn_loop_has_pending(loop) ? 0 : timeout_ms;
+        uint64_t deadline = wait > 0 ? clock_ns() + (uint64_t)wait * 1000000u : UINT64_MAX;
+        uint64_t end = 0;
+        loop->woken = 0;
+        for (;;) {
+            rc = wait_and_dispatch(loop, wait == 0 ? 0 : idle_wait_ms(loop, wait));
+            expire_idle(loop);
+            flush_dirty(loop);
+            /* Work that made no event for the caller (echo connections):
+             * wait again here rather than return empty-handed (a Python
+             * round costs more than an echo), for at most SLICE_NS after
+             * the first wait, so the caller's signal handlers still run soon
+             * under a steady load (a signal may land while we are not in
+             * epoll_wait); the waker, a signal that interrupts the wait, and
+             * the caller's timeout end it at once. */
+            if (loop->nev || rc || loop->woken || wait == 0 || fn_loop_has_pending(loop) ||
+                loop->now_ns >= deadline)
+                break;
+            if (!end)  /* the slice starts when the first wait ends */
+                end = deadline - loop->now_ns > SLICE_NS ? loop->now_ns + SLICE_NS : deadline;
+            if (loop->now_ns >= end)
+                break;
+            wait = (int)((end - loop->now_ns + 999999u) / 1000000u);
+            trim_read_buffers(loop);  /* no views were handed out */
+            sweep_cold(loop);
+        }
     }
     release_errored(loop);
     n = loop->nev;

@@ -120,7 +120,10 @@ int64_t fn_loop_connect(fn_loop *loop, const char *host, int port,
 
 /* Flush queued output, wait up to timeout_ms (-1: forever, 0: not at all)
  * and fill evs[0..max) with events. Returns how many, or -errno. Does not
- * sleep while messages remain buffered from an earlier call. */
+ * sleep while messages remain buffered from an earlier call. Work that
+ * makes no event (echo) does not end it early: once awake it goes on for up
+ * to 10 ms while there are no events, so it may return 0 before the timeout
+ * (as it does when the waker fires or a signal interrupts the wait). */
 int fn_loop_poll(fn_loop *loop, fn_event *evs, int max, int timeout_ms);
 /* The same poll for a caller that crosses into C per batch, not per event
  * (Python through cffi, where each struct field read, each int made and each
