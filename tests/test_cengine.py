@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import signal
 import socket
 import struct
@@ -852,3 +853,32 @@ def test_batched_send_to_a_closed_connection_raises_ebadf(make_engine, rec):
     assert errors == [errno.EBADF]
     first.close()
     second.close()
+
+
+def test_run_on_the_main_thread_takes_the_signal_wakeup_fd(make_engine, rec):
+    """A signal that lands while C is busy, not in epoll_wait, still wakes
+    the poll: run() makes the engine's waker pipe Python's signal wakeup fd
+    (and gives it back)."""
+    engine = make_engine()
+    seen = []
+
+    def look() -> None:
+        fd = signal.set_wakeup_fd(-1)
+        signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
+        seen.append(fd)
+        engine.stop()
+
+    assert signal.set_wakeup_fd(-1) == -1
+    engine.call_soon_threadsafe(look)
+    engine.run()
+    assert seen == [engine._wake_w]
+    assert signal.set_wakeup_fd(-1) == -1
+
+
+def test_a_pending_wakeup_byte_ends_a_poll_that_would_sleep(make_engine, rec):
+    engine = make_engine()
+    engine.listen("127.0.0.1", 0, ConnSpec())
+    os.write(engine._wake_w, b"\x0a")  # what Python's C signal handler writes
+    started = time.monotonic()
+    assert engine.run_once(5000) == 0
+    assert time.monotonic() - started < 2

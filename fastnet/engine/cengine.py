@@ -6,9 +6,15 @@ Messages arrive as views into C buffers valid until the next poll, and are
 copied into ``bytes`` once, for the handler.
 
 Waking up: ``run()`` sleeps in ``epoll_wait`` with no timeout. ``stop()``
-writes to an eventfd that the C loop watches (``fn_loop_set_waker``), so it
-returns at once, from any thread or a signal handler; the eventfd lives as
+writes to a pipe that the C loop watches (``fn_loop_set_waker``), so it
+returns at once, from any thread or a signal handler; the pipe lives as
 long as this object, so a late ``stop()`` never writes to a reused fd.
+Signals: Python runs a signal's handler only once C returns, and C returns
+early only if the signal interrupts ``epoll_wait``; one that lands while C
+is busy (or just before it sleeps) would wait for the next event. So on the
+main thread ``run()`` makes that pipe Python's signal wakeup fd
+(``signal.set_wakeup_fd``, as asyncio does), unless one is set already:
+every signal then wakes the poll.
 Under asyncio, ``stop()`` resolves a future with ``call_soon_threadsafe``,
 and idle connections are reported by a round that one asyncio timer, at the
 idle deadline of the connection quiet for longest, asks for (the epoll fd
@@ -34,8 +40,10 @@ import collections
 import errno as errnos
 import logging
 import os
+import signal
 import socket
 import struct
+import threading
 import weakref
 from typing import Any, Optional
 
@@ -140,8 +148,9 @@ class CEngine(Engine):
         self._batch = ffi.new("fn_batch *", {
             "evs": self._evs, "max": max_events, "words": self._words,
             "blob": self._blob, "blob_cap": _BLOB_SIZE})
-        self._wakefd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._wakefd, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         weakref.finalize(self, os.close, self._wakefd)
+        weakref.finalize(self, os.close, self._wake_w)
         rc = lib.fn_loop_set_waker(self._loop, self._wakefd)
         if rc < 0:
             raise _error(-rc)
@@ -532,6 +541,7 @@ class CEngine(Engine):
         run_callbacks = self._run_callbacks
         next_timeout = self._next_timeout
         self._running = True
+        wakeup = self._take_signal_wakeup()
         try:
             while not self._stopping:
                 timeout = next_timeout() if self._timers or self._soon else None
@@ -544,8 +554,21 @@ class CEngine(Engine):
                     run_callbacks()
             lib.fn_loop_flush(loop)  # best effort: replies of the last batch
         finally:
+            if wakeup:
+                signal.set_wakeup_fd(-1)
             self._running = False
             self.release()
+
+    def _take_signal_wakeup(self) -> bool:
+        """On the main thread, with no signal wakeup fd set: make our pipe
+        Python's, so a signal wakes the poll (see the module docstring)."""
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        previous = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        if previous != -1:  # someone else's (asyncio's, say): leave it
+            signal.set_wakeup_fd(previous)
+            return False
+        return True
 
     async def run_async(self) -> None:
         """Run inside the running asyncio loop until :meth:`stop`, then close
@@ -645,18 +668,15 @@ class CEngine(Engine):
 
     def _wake(self) -> None:
         try:
-            os.eventfd_write(self._wakefd, 1)
+            os.write(self._wake_w, b"\0")
         except OSError:
-            pass
+            pass  # full: the poll is woken anyway
 
     def stop(self) -> None:
         """Make run()/run_async() return soon. Safe from any thread and from
         signal handlers."""
         self._stopping = True
-        try:
-            os.eventfd_write(self._wakefd, 1)
-        except OSError:
-            pass
+        self._wake()
         aio = self._aio
         if aio is not None:
             try:
