@@ -285,9 +285,11 @@ class CEngine(Engine):
             for i, message in enumerate(out):
                 while j + 1 < len(conns) and firsts[j + 1] <= i:
                     j += 1
-                rc = send_msg(loop, conns[j], message, len(message))
-                if rc and rc != -errnos.EBADF:
-                    lib.fn_loop_close(loop, conns[j], 1)  # as fn_loop_send_batch
+                if send_msg(loop, conns[j], message, len(message)) == -errnos.ENOMEM:
+                    # Once more through fn_loop_send_batch, which closes the
+                    # connection (RESET, ENOMEM) if it fails again.
+                    lib.fn_loop_send_batch(loop, struct.pack("3Q", conns[j], 0, len(message)),
+                                           1, message, 1)
         else:
             nconns = len(conns)
             words = struct.pack(f"{2 * nconns + n}Q", *conns, *firsts, *map(len, out))
