@@ -3,12 +3,17 @@
  *
  * Poll round (fn_loop_poll), in order:
  *   1. free what the previous round may still have had views into: dead
- *      connections, and the input buffers of idle connections;
+ *      connections, input buffers left big by a big message, and the
+ *      buffers of connections quiet for COLD_NS (a busy connection keeps
+ *      its input and output buffers from one message to the next: no
+ *      malloc and free per message);
  *   2. deliver CLOSED events queued outside a round (or when the array was
  *      full), then messages left buffered by a full array (pending list);
  *   3. write queued output (dirty list), like redis's beforeSleep;
  *   4. epoll_wait (not at all if step 2 found work) and handle what is
- *      ready: accept, finish connects, write, read + frame (+ echo);
+ *      ready: accept, finish connects, write, read + frame (+ echo: sent
+ *      straight from the input buffer, as a hand-written echo server
+ *      does, so one recv and one send per readable connection);
  *   5. write again, so echo replies leave before Python runs.
  *
  * Buffer lifetime (the one rule views depend on): a connection's input
@@ -28,7 +33,7 @@
  * of output is not read (it cannot make us buffer unbounded replies); one
  * recv of at most READ_CHUNK per connection per round and at most
  * ACCEPT_BATCH accepts per listener per round keep one peer from starving
- * the others; idle connections own no input buffer.
+ * the others; quiet connections own no buffers.
  *
  * Choices loop.h leaves open:
  *   - input not yet delivered when a connection closes (any reason) is
@@ -58,6 +63,10 @@
 
 #define READ_CHUNK (256 * 1024)    /* most bytes one recv may take */
 #define READ_SMALL (16 * 1024)     /* room reserved unless the last read filled its room */
+#define READ_KEEP (2 * READ_CHUNK) /* an empty input buffer larger than this is freed after its round */
+#define OUT_KEEP (256 * 1024)      /* a drained output buffer larger than this is freed at once */
+#define COLD_NS 1000000000u        /* a connection quiet this long gives its buffers back */
+#define SLICE_NS 10000000u         /* most time a poll goes on with work that makes no event */
 #define OUT_MIN 4096               /* first output allocation */
 #define ACCEPT_BATCH 64            /* accepts per listener per round */
 #define EPOLL_BATCH 256            /* epoll_wait maxevents */
@@ -68,10 +77,12 @@
  * is its index (high half 0); the waker is WAKER_TAG. */
 
 enum { ST_CONNECTING = 1, ST_OPEN = 2 };
-enum { L_DIRTY, L_PENDING, L_READ, L_ERRORED, L_IDLE, N_LISTS };
+enum { L_DIRTY, L_PENDING, L_READ, L_ERRORED, L_IDLE, L_WARM, N_LISTS };
 /* L_ERRORED: echo conns that reported FN_EV_ERROR this round; their close
  * waits until Python has seen the event (and maybe queued an error reply).
- * L_IDLE: open conns, oldest activity first (see fn_loop_set_idle_timeout). */
+ * L_IDLE: open conns, oldest activity first (see fn_loop_set_idle_timeout).
+ * L_WARM: conns that may own buffers, least recently used first (see
+ * sweep_cold). */
 
 typedef struct fn_conn fn_conn;
 
@@ -99,6 +110,7 @@ struct fn_conn {
     uint64_t viewed_round;   /* round that handed out views of `in` */
     uint64_t last_in_ns;     /* when a byte last arrived (or the conn opened) */
     uint64_t idle_mark_ns;   /* last_in_ns, or when FN_EV_IDLE was last reported */
+    uint64_t warm_ns;        /* when it last read or queued output (L_WARM order) */
     unsigned char on[N_LISTS];
     fn_link link[N_LISTS];
     fn_conn *next_dead;      /* closed queue / dead list */
@@ -131,6 +143,7 @@ struct fn_loop {
     uint64_t now_ns;         /* the clock, read once per epoll_wait */
     fn_event *evs;           /* the caller's array during a round, else NULL */
     int nev, maxev;
+    int woken;               /* this poll: the waker fired or a signal came */
     fn_loop_stats stats;
     struct epoll_event ready[EPOLL_BATCH];
 };
@@ -246,6 +259,17 @@ static void idle_touch(fn_loop *loop, fn_conn *c, uint64_t mark)
     c->idle_mark_ns = mark;
     list_remove(loop, L_IDLE, c);
     list_push(loop, L_IDLE, c);
+}
+
+/* c read or queued output: its buffers are in use. It moves to the tail of
+ * the warm list, which stays ordered for the same reason as the idle list. */
+static void warm_touch(fn_loop *loop, fn_conn *c)
+{
+    c->warm_ns = loop->now_ns;
+    if (loop->lists[L_WARM].tail == c)
+        return;
+    list_remove(loop, L_WARM, c);
+    list_push(loop, L_WARM, c);
 }
 
 /* A connection became established. */
@@ -547,7 +571,8 @@ static int out_append(fn_conn *c, const char *data, size_t len)
 /* Output was appended: schedule the write and apply backpressure. */
 static void output_queued(fn_loop *loop, fn_conn *c)
 {
-    if (!c->want_out && c->state == ST_OPEN)
+    warm_touch(loop, c);
+    if (!c->want_out && c->state == ST_OPEN && c->out_len)
         list_push(loop, L_DIRTY, c);
     if (!c->backpressured && c->out_len > c->opts.high_water) {
         c->backpressured = 1;
@@ -583,7 +608,10 @@ static int conn_flush(fn_loop *loop, fn_conn *c)
     if (c->backpressured && c->out_len <= c->opts.low_water)
         c->backpressured = 0;
     if (c->out_len == 0) {
-        out_clear(c);  /* idle connections own no output buffer */
+        /* Kept for the next reply (sweep_cold frees it once the connection
+         * is quiet), unless a burst made it big. */
+        if (c->out_cap > OUT_KEEP)
+            out_clear(c);
         c->want_out = 0;
         if (c->closing && !c->on[L_ERRORED]) {
             conn_finish_close(loop, c);
@@ -657,6 +685,32 @@ static size_t uvarint_len(uint64_t v)
     return n;
 }
 
+/* Echo bytes that are views of c's input: sent straight from there when
+ * nothing is queued before them (one send and no copy, as a hand-written
+ * echo server does); what the socket does not take is queued, and EPOLLOUT
+ * armed at once (a retry now would only meet EAGAIN). A hard error is left
+ * for the flush to find and report, as for queued output. */
+static int echo_write(fn_loop *loop, fn_conn *c, const char *data, size_t len)
+{
+    if (c->out_len == 0 && !c->want_out) {
+        ssize_t w;
+        do
+            w = send(c->fd, data, len, MSG_NOSIGNAL);
+        while (w < 0 && errno == EINTR);
+        if (w >= 0 || errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (w > 0) {
+                loop->stats.bytes_out += (uint64_t)w;
+                data += w;
+                len -= (size_t)w;
+            }
+            if (len == 0)
+                return 0;
+            c->want_out = 1;  /* the socket is full */
+        }
+    }
+    return out_append(c, data, len);
+}
+
 /* Echo every whole message in C. Messages that are contiguous on the wire
  * (BE32, VARINT, strict LINE, RAW) are copied as one span: a message's wire
  * bytes are its header (always the shortest encoding: the framer rejects
@@ -680,7 +734,7 @@ static void conn_echo(fn_loop *loop, fn_conn *c)
             span_len += head + len + tail;
         } else {
             if (span)
-                rc = out_append(c, span, span_len);
+                rc = echo_write(loop, c, span, span_len);
             span = msg - head;
             span_len = head + len + tail;
         }
@@ -688,12 +742,13 @@ static void conn_echo(fn_loop *loop, fn_conn *c)
             break;
     }
     if (rc == 0 && span)
-        rc = out_append(c, span, span_len);
+        rc = echo_write(loop, c, span, span_len);
     if (rc < 0 || r == FN_ERR_NO_MEMORY) {
         conn_destroy(loop, c, FN_CLOSE_RESET, ENOMEM);
         return;
     }
     output_queued(loop, c);
+    sync_events(loop, c);  /* EPOLLOUT if echo_write was left short */
     if (r != FN_NEED_DATA) {
         fn_event *ev = emit(loop, FN_EV_ERROR, c->id);  /* room: checked before the read */
         ev->code = r;
@@ -743,7 +798,8 @@ static void conn_read(fn_loop *loop, fn_conn *c)
     }
     if (room_left > READ_CHUNK)
         room_left = READ_CHUNK;
-    list_push(loop, L_READ, c);  /* buffer trimmed next round if idle */
+    list_push(loop, L_READ, c);  /* buffer trimmed next round if big and empty */
+    warm_touch(loop, c);
     do
         r = recv(c->fd, p, room_left, 0);
     while (r < 0 && errno == EINTR);
@@ -771,12 +827,32 @@ static void conn_read(fn_loop *loop, fn_conn *c)
 }
 
 /* Start of a round: the connections read last round may hold a big input
- * buffer with nothing in it. Drop it (keep one chunk for a bulk sender). */
+ * buffer with nothing in it (after a big message). Drop it; one that fits a
+ * bulk read (READ_CHUNK, plus the tail of a message) is kept for the next. */
 static void trim_read_buffers(fn_loop *loop)
 {
     fn_conn *c;
     while ((c = list_pop(loop, L_READ)))
-        fn_framer_trim(&c->in, c->last_read_full ? READ_CHUNK : 0);
+        fn_framer_trim(&c->in, READ_KEEP);
+}
+
+/* Start of a round: connections that neither read nor queued output for
+ * COLD_NS give their (empty) buffers back, so a quiet connection owns no
+ * memory, while a busy one reuses its buffers instead of a malloc and a free
+ * per message. Only the cold ones are looked at, from the head of the warm
+ * list. Views of their input died with the previous round. */
+static void sweep_cold(fn_loop *loop)
+{
+    fn_conn *c;
+    while ((c = loop->lists[L_WARM].head) && c->warm_ns + COLD_NS <= loop->now_ns) {
+        if (c->out_len) {
+            warm_touch(loop, c);  /* still writing: its buffer is in use */
+            continue;
+        }
+        list_remove(loop, L_WARM, c);
+        fn_framer_trim(&c->in, 0);  /* only if nothing is buffered */
+        out_clear(c);
+    }
 }
 
 /* ---- readiness -------------------------------------------------------- */
@@ -865,6 +941,7 @@ static void drain_waker(fn_loop *loop)
     /* One read: resets an eventfd; a pipe with more left is reported again. */
     if (read(loop->waker, buf, sizeof buf) < 0 && errno == EBADF)
         loop->waker = -1;
+    loop->woken = 1;
 }
 
 static int wait_and_dispatch(fn_loop *loop, int timeout_ms)
@@ -872,8 +949,10 @@ static int wait_and_dispatch(fn_loop *loop, int timeout_ms)
     int i, k;
     k = epoll_wait(loop->epfd, loop->ready, EPOLL_BATCH, timeout_ms < -1 ? -1 : timeout_ms);
     loop->now_ns = clock_ns();
-    if (k < 0)
+    if (k < 0) {
+        loop->woken = 1;  /* EINTR: the caller's signal handlers must run */
         return errno == EINTR ? 0 : -errno;
+    }
     for (i = 0; i < k; i++) {
         uint64_t tag = loop->ready[i].data.u64;
         if (tag == WAKER_TAG) {
@@ -1140,6 +1219,7 @@ int fn_loop_poll(fn_loop *loop, fn_event *evs, int max, int timeout_ms)
     loop->round++;
     free_dead(loop);
     trim_read_buffers(loop);
+    sweep_cold(loop);
     loop->evs = evs;
     loop->nev = 0;
     loop->maxev = max;
@@ -1147,16 +1227,75 @@ int fn_loop_poll(fn_loop *loop, fn_event *evs, int max, int timeout_ms)
     deliver_pending(loop);
     flush_dirty(loop);
     if (room(loop)) {
-        int busy = loop->nev > 0 || fn_loop_has_pending(loop);
-        rc = wait_and_dispatch(loop, busy ? 0 : idle_wait_ms(loop, timeout_ms));
-        expire_idle(loop);
-        flush_dirty(loop);
+        int wait = loop->nev > 0 || fn_loop_has_pending(loop) ? 0 : timeout_ms;
+        uint64_t deadline = wait > 0 ? clock_ns() + (uint64_t)wait * 1000000u : UINT64_MAX;
+        uint64_t end = 0;
+        loop->woken = 0;
+        for (;;) {
+            rc = wait_and_dispatch(loop, wait == 0 ? 0 : idle_wait_ms(loop, wait));
+            expire_idle(loop);
+            flush_dirty(loop);
+            /* Work that made no event for the caller (echo connections):
+             * wait again here rather than return empty-handed (a Python
+             * round costs more than an echo), for at most SLICE_NS after
+             * the first wait, so the caller's signal handlers still run soon
+             * under a steady load (a signal may land while we are not in
+             * epoll_wait); the waker, a signal that interrupts the wait, and
+             * the caller's timeout end it at once. */
+            if (loop->nev || rc || loop->woken || wait == 0 || fn_loop_has_pending(loop) ||
+                loop->now_ns >= deadline)
+                break;
+            if (!end)  /* the slice starts when the first wait ends */
+                end = deadline - loop->now_ns > SLICE_NS ? loop->now_ns + SLICE_NS : deadline;
+            if (loop->now_ns >= end)
+                break;
+            wait = (int)((end - loop->now_ns + 999999u) / 1000000u);
+            trim_read_buffers(loop);  /* no views were handed out */
+            sweep_cold(loop);
+        }
     }
     release_errored(loop);
     n = loop->nev;
     loop->evs = NULL;
     loop->nev = loop->maxev = 0;
     return n > 0 || rc == 0 ? n : rc;
+}
+
+int fn_loop_poll_batch(fn_loop *loop, fn_batch *b, int timeout_ms)
+{
+    uint64_t *w, *run = NULL;  /* run: the k of the open message record */
+    uint64_t run_conn = 0;
+    size_t used = 0;
+    int i, n;
+    if (!b || !b->words || (!b->blob && b->blob_cap))
+        return -EINVAL;
+    b->nwords = b->blob_len = 0;
+    n = fn_loop_poll(loop, b->evs, b->max, timeout_ms);
+    w = b->words;
+    for (i = 0; i < n; i++) {
+        const fn_event *ev = &b->evs[i];
+        if (ev->type == FN_EV_MESSAGE && ev->len <= FN_BATCH_INLINE &&
+            ev->len <= b->blob_cap - used) {
+            if (!run || run_conn != ev->conn) {
+                *w++ = FN_EV_MESSAGE;
+                *w++ = run_conn = ev->conn;
+                run = w++;
+                *run = 0;
+            }
+            memcpy(b->blob + used, ev->data, ev->len);
+            used += ev->len;
+            *w++ = used;
+            ++*run;
+            continue;
+        }
+        run = NULL;
+        *w++ = ev->type == FN_EV_MESSAGE ? FN_EV_MESSAGE_REF : (uint64_t)ev->type;
+        *w++ = ev->conn;
+        *w++ = (uint64_t)i;
+    }
+    b->nwords = (size_t)(w - b->words);
+    b->blob_len = used;
+    return n;
 }
 
 int fn_loop_has_pending(const fn_loop *loop)
@@ -1208,6 +1347,44 @@ int fn_loop_send_msg(fn_loop *loop, uint64_t conn, const char *data, size_t len)
     c->out_len += total;
     output_queued(loop, c);
     return 0;
+}
+
+static uint64_t word_at(const char *words, size_t i)
+{
+    uint64_t w;
+    memcpy(&w, words + i * sizeof w, sizeof w);  /* bytes need not be aligned */
+    return w;
+}
+
+size_t fn_loop_send_batch(fn_loop *loop, const char *words, size_t nconns,
+                          const char *data, size_t n)
+{
+    size_t i, j = 0, failed = 0, off = 0;
+    uint64_t conn, next_first;
+    if (nconns == 0)
+        return n;
+    conn = word_at(words, 0);
+    next_first = nconns > 1 ? word_at(words, nconns + 1) : UINT64_MAX;
+    for (i = 0; i < n; i++) {
+        uint64_t len = word_at(words, 2 * nconns + i);
+        int rc;
+        while (i >= next_first) {
+            j++;
+            conn = word_at(words, j);
+            next_first = j + 1 < nconns ? word_at(words, nconns + j + 1) : UINT64_MAX;
+        }
+        rc = fn_loop_send_msg(loop, conn, data + off, (size_t)len);
+        off += (size_t)len;
+        if (rc == 0)
+            continue;
+        failed++;
+        if (rc != -EBADF) {
+            fn_conn *c = lookup(loop, conn);
+            if (c)
+                conn_destroy(loop, c, FN_CLOSE_RESET, -rc);
+        }
+    }
+    return failed;
 }
 
 void fn_loop_flush(fn_loop *loop)

@@ -120,8 +120,36 @@ int64_t fn_loop_connect(fn_loop *loop, const char *host, int port,
 
 /* Flush queued output, wait up to timeout_ms (-1: forever, 0: not at all)
  * and fill evs[0..max) with events. Returns how many, or -errno. Does not
- * sleep while messages remain buffered from an earlier call. */
+ * sleep while messages remain buffered from an earlier call. Work that
+ * makes no event (echo) does not end it early: once awake it goes on for up
+ * to 10 ms while there are no events, so it may return 0 before the timeout
+ * (as it does when the waker fires or a signal interrupts the wait). */
 int fn_loop_poll(fn_loop *loop, fn_event *evs, int max, int timeout_ms);
+/* The same poll for a caller that crosses into C per batch, not per event
+ * (Python through cffi, where each struct field read, each int made and each
+ * call costs about as much as a small message). The events go to b->evs as
+ * with fn_loop_poll, and are also summed up in b->words (b->nwords of them):
+ *   FN_EV_MESSAGE, conn, k, end_1 .. end_k   k messages of conn in a row, each
+ *       of at most FN_BATCH_INLINE bytes, copied back to back into b->blob:
+ *       message i is blob[end_(i-1) .. end_i), where the end before the first
+ *       is the last end of the previous such record (0 for the first);
+ *   type, conn, index                        any other event (FN_EV_MESSAGE_REF:
+ *       a message that was not copied): its details are in evs[index].
+ * So one read of words and one of blob give every small message, and a
+ * connection's id appears once per run of its messages. b->blob_len: bytes
+ * of blob used. words needs room for 4 * max. */
+#define FN_BATCH_INLINE 4096
+#define FN_EV_MESSAGE_REF 64  /* in fn_batch words only: see evs[index] */
+typedef struct fn_batch {
+    fn_event *evs;      /* room for max events */
+    int max;
+    uint64_t *words;    /* room for 4 * max words */
+    size_t nwords;      /* out */
+    char *blob;         /* room for blob_cap bytes */
+    size_t blob_cap;
+    size_t blob_len;    /* out: bytes of blob used */
+} fn_batch;
+int fn_loop_poll_batch(fn_loop *loop, fn_batch *b, int timeout_ms);
 /* 1 when a poll would return events without waiting (buffered messages or
  * queued CLOSED events). */
 int fn_loop_has_pending(const fn_loop *loop);
@@ -133,6 +161,16 @@ int fn_loop_send(fn_loop *loop, uint64_t conn, const char *data, size_t len);
 int fn_loop_send_msg(fn_loop *loop, uint64_t conn, const char *data, size_t len);
 /* Write queued output now (fn_loop_poll does it before sleeping). */
 void fn_loop_flush(fn_loop *loop);
+/* send_msg for n messages at once, lying back to back in data. The words
+ * (native uint64, given as bytes so a caller can pass one packed string)
+ * are nconns conn ids, then nconns firsts, then n lengths: message i is
+ * lens[i] bytes, and the messages go to the conns in runs, conns[j] getting
+ * messages firsts[j] .. firsts[j+1] - 1 (the last run ends at n). A message
+ * for an unknown or closed conn is dropped (as its output would be); a conn
+ * whose message cannot be queued (ENOMEM, or too long for its header) is
+ * closed with FN_CLOSE_RESET. Returns how many messages were not queued. */
+size_t fn_loop_send_batch(fn_loop *loop, const char *words, size_t nconns,
+                          const char *data, size_t n);
 
 /* graceful (abort=0): stop reading, flush, shutdown(SHUT_WR), close, then
  * FN_EV_CLOSED(FN_CLOSE_LOCAL). abort=1: close at once with RST, then

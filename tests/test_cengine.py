@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import signal
 import socket
 import struct
@@ -644,3 +645,240 @@ def test_accept_emfile_reports_once_and_resumes_after_a_close():
     assert counts[0] < 8 and counts[1] > counts[0]
     # one warning per starvation episode, not one per poll
     assert len(warnings) <= 2
+
+
+# -- batched crossing: fn_loop_poll_batch / fn_loop_send_batch -----------------
+
+lib, ffi = native.lib, native.ffi
+
+
+class RawLoop:
+    """csrc/loop.c driven through cffi directly, for the batch API."""
+
+    def __init__(self, framing: int, blob_cap: int = 1 << 16, max_events: int = 64) -> None:
+        self.loop = ffi.gc(lib.fn_loop_new(), lib.fn_loop_free)
+        self.opts = ffi.new("fn_conn_opts *", {
+            "framing": framing, "max": 1 << 20,
+            "high_water": 1 << 22, "low_water": 1 << 20})
+        self.evs = ffi.new("fn_event[]", max_events)
+        self.words = ffi.new("uint64_t[]", 4 * max_events)
+        self.blob = ffi.new("char[]", max(blob_cap, 1))
+        self.batch = ffi.new("fn_batch *", {
+            "evs": self.evs, "max": max_events, "words": self.words,
+            "blob": self.blob, "blob_cap": blob_cap})
+        lid = lib.fn_loop_listen(self.loop, b"127.0.0.1", 0, 16, self.opts)
+        assert lid >= 0
+        self.port = lib.fn_loop_listener_port(self.loop, lid)
+        self.accepted: list[int] = []
+
+    def poll(self) -> tuple[list[int], bytes]:
+        n = lib.fn_loop_poll_batch(self.loop, self.batch, 10)
+        assert n >= 0
+        return (list(ffi.unpack(self.words, self.batch.nwords)),
+                ffi.unpack(self.blob, self.batch.blob_len))
+
+    def accept(self) -> int:
+        deadline = time.monotonic() + GUARD
+        while not self.accepted:
+            assert time.monotonic() < deadline, "no accept"
+            words, _ = self.poll()
+            self.accepted += [c for t, c in record_kinds(words) if t == lib.FN_EV_ACCEPT]
+        return self.accepted.pop(0)
+
+    def poll_until(self, count: int) -> list[tuple[list[int], bytes]]:
+        """Polls until `count` messages (copied or not) were reported."""
+        rounds, seen = [], 0
+        deadline = time.monotonic() + GUARD
+        while seen < count:
+            assert time.monotonic() < deadline, "timed out"
+            words, blob = self.poll()
+            if words:
+                rounds.append((words, blob))
+                seen += sum(1 for _ in messages_of(words, blob, self.evs))
+        return rounds
+
+
+def messages_of(words: list[int], blob: bytes, evs) -> list[tuple[int, bytes]]:
+    """Decode the words of one poll_batch as cengine does: (conn, message)."""
+    out, i, pos = [], 0, 0
+    while i < len(words):
+        t, conn = words[i], words[i + 1]
+        if t == lib.FN_EV_MESSAGE:
+            k = words[i + 2]
+            for end in words[i + 3:i + 3 + k]:
+                out.append((conn, blob[pos:end]))
+                pos = end
+            i += 3 + k
+        else:
+            if t == lib.FN_EV_MESSAGE_REF:
+                ev = evs[words[i + 2]]
+                assert ev.type == lib.FN_EV_MESSAGE and ev.conn == conn
+                out.append((conn, ffi.unpack(ev.data, ev.len)))
+            i += 3
+    return out
+
+
+def record_kinds(words: list[int]) -> list[tuple[int, int]]:
+    """(type, conn) of each record of one poll_batch."""
+    out, i = [], 0
+    while i < len(words):
+        out.append((words[i], words[i + 1]))
+        i += 3 + (words[i + 2] if words[i] == lib.FN_EV_MESSAGE else 0)
+    return out
+
+
+def test_poll_batch_runs_of_messages_and_references():
+    raw = RawLoop(lib.FN_FRAME_BE32)
+    a, b = client(raw.port), client(raw.port)
+    ca, cb = raw.accept(), raw.accept()
+    big = b"B" * (lib.FN_BATCH_INLINE + 1)
+    a.sendall(be32(b"a1") + be32(b"") + be32(big) + be32(b"a3"))
+    b.sendall(be32(b"b1"))
+    rounds = raw.poll_until(5)
+    got = [m for words, blob in rounds for m in messages_of(words, blob, raw.evs)]
+    assert [m for c, m in got if c == ca] == [b"a1", b"", big, b"a3"]
+    assert [m for c, m in got if c == cb] == [b"b1"]
+    # The big one is a reference into evs; a's small ones come in runs.
+    kinds = [(t, c) for words, _ in rounds for t, c in record_kinds(words)]
+    assert (lib.FN_EV_MESSAGE_REF, ca) in kinds
+    assert kinds.count((lib.FN_EV_MESSAGE, ca)) <= 2
+    a.close()
+    b.close()
+
+
+def test_poll_batch_blob_full_falls_back_to_references():
+    raw = RawLoop(lib.FN_FRAME_LINE, blob_cap=5)
+    s = client(raw.port)
+    raw.accept()
+    s.sendall(b"abc\r\ndef\r\nghi\r\n")
+    rounds = raw.poll_until(3)
+    got = [m for words, blob in rounds for _, m in messages_of(words, blob, raw.evs)]
+    assert got == [b"abc", b"def", b"ghi"]
+    assert all(len(blob) <= 5 for _, blob in rounds)
+    s.close()
+
+
+def test_poll_batch_other_events_point_into_evs():
+    raw = RawLoop(lib.FN_FRAME_LINE)
+    s = client(raw.port)
+    conn = raw.accept()
+    s.shutdown(socket.SHUT_WR)
+    deadline = time.monotonic() + GUARD
+    while True:
+        assert time.monotonic() < deadline
+        words, blob = raw.poll()
+        if words:
+            break
+    assert words == [lib.FN_EV_EOF, conn, 0] and blob == b""
+    assert raw.evs[0].type == lib.FN_EV_EOF
+    s.close()
+
+
+def test_send_batch_runs_and_drops_unknown_connections():
+    raw = RawLoop(lib.FN_FRAME_BE32)
+    a, b = client(raw.port), client(raw.port)
+    ca, cb = raw.accept(), raw.accept()
+    stale = (ca & 0xffffffff) | ((ca >> 32) + 7 << 32)  # right fd, wrong generation
+    messages = [b"1", b"22", b"", b"4444", b"x", b"yy"]
+    conns, firsts = [ca, stale, cb, ca], [0, 2, 3, 5]
+    words = struct.pack(f"{2 * len(conns) + len(messages)}Q",
+                        *conns, *firsts, *map(len, messages))
+    failed = lib.fn_loop_send_batch(raw.loop, words, len(conns), b"".join(messages), len(messages))
+    assert failed == 1  # the stale one's message
+    lib.fn_loop_flush(raw.loop)
+    a.setblocking(True)
+    b.setblocking(True)
+    want_a = be32(b"1") + be32(b"22") + be32(b"yy")
+    want_b = be32(b"4444") + be32(b"x")
+    got_a = got_b = b""
+    while len(got_a) < len(want_a):
+        got_a += a.recv(100)
+    while len(got_b) < len(want_b):
+        got_b += b.recv(100)
+    assert (got_a, got_b) == (want_a, want_b)
+    assert lib.fn_loop_send_batch(raw.loop, b"", 0, b"", 0) == 0
+    a.close()
+    b.close()
+
+
+@pytest.mark.parametrize("count", [1, 3, 4, 40])
+def test_replies_keep_their_order_whatever_the_call(make_engine, rec, count):
+    """Replies queued during a batch (send of small bytes) and those that go
+    at once (write, a bytearray, a big message) reach the wire in call order."""
+    engine, lst = serve(make_engine, ConnSpec(framing="be32"))
+    big = b"L" * (70 * 1024)
+
+    def reply(conn: int, msg: bytes) -> None:
+        engine.send(conn, msg)
+        if msg == b"m1":
+            engine.write(conn, be32(b"raw"))
+            engine.send(conn, bytearray(b"ba"))
+            engine.send(conn, big)
+            assert engine.output_size(conn) >= len(big)
+        engine.send(conn, msg + b"!")
+
+    rec.reply = reply
+    s = client(lst.port)
+    s.sendall(b"".join(be32(b"m%d" % i) for i in range(count)))
+    want = b""
+    for i in range(count):
+        want += be32(b"m%d" % i)
+        if i == 1:
+            want += be32(b"raw") + be32(b"ba") + be32(big)
+        want += be32(b"m%d!" % i)
+    assert read_exactly(engine, s, len(want)) == want
+    s.close()
+
+
+def test_batched_send_to_a_closed_connection_raises_ebadf(make_engine, rec):
+    engine, lst = serve(make_engine, ConnSpec(framing="line"))
+    first = client(lst.port)
+    pump(engine, lambda: rec.accepted(), "accept")
+    (old,) = rec.accepted()
+    engine.close(old, abort=True)
+    pump(engine, lambda: rec.of("close", old), "close")
+    errors = []
+
+    def reply(conn: int, msg: bytes) -> None:
+        try:
+            engine.send(old, b"x")
+        except EngineError as exc:
+            errors.append(exc.errno)
+        engine.send(conn, b"ok")
+
+    rec.reply = reply
+    second = client(lst.port)
+    second.sendall(b"go\r\n")
+    assert read_exactly(engine, second, 4) == b"ok\r\n"
+    assert errors == [errno.EBADF]
+    first.close()
+    second.close()
+
+
+def test_run_on_the_main_thread_takes_the_signal_wakeup_fd(make_engine, rec):
+    """A signal that lands while C is busy, not in epoll_wait, still wakes
+    the poll: run() makes the engine's waker pipe Python's signal wakeup fd
+    (and gives it back)."""
+    engine = make_engine()
+    seen = []
+
+    def look() -> None:
+        fd = signal.set_wakeup_fd(-1)
+        signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
+        seen.append(fd)
+        engine.stop()
+
+    assert signal.set_wakeup_fd(-1) == -1
+    engine.call_soon_threadsafe(look)
+    engine.run()
+    assert seen == [engine._wake_w]
+    assert signal.set_wakeup_fd(-1) == -1
+
+
+def test_a_pending_wakeup_byte_ends_a_poll_that_would_sleep(make_engine, rec):
+    engine = make_engine()
+    engine.listen("127.0.0.1", 0, ConnSpec())
+    os.write(engine._wake_w, b"\x0a")  # what Python's C signal handler writes
+    started = time.monotonic()
+    assert engine.run_once(5000) == 0
+    assert time.monotonic() - started < 2

@@ -6,9 +6,15 @@ Messages arrive as views into C buffers valid until the next poll, and are
 copied into ``bytes`` once, for the handler.
 
 Waking up: ``run()`` sleeps in ``epoll_wait`` with no timeout. ``stop()``
-writes to an eventfd that the C loop watches (``fn_loop_set_waker``), so it
-returns at once, from any thread or a signal handler; the eventfd lives as
+writes to a pipe that the C loop watches (``fn_loop_set_waker``), so it
+returns at once, from any thread or a signal handler; the pipe lives as
 long as this object, so a late ``stop()`` never writes to a reused fd.
+Signals: Python runs a signal's handler only once C returns, and C returns
+early only if the signal interrupts ``epoll_wait``; one that lands while C
+is busy (or just before it sleeps) would wait for the next event. So on the
+main thread ``run()`` makes that pipe Python's signal wakeup fd
+(``signal.set_wakeup_fd``, as asyncio does), unless one is set already:
+every signal then wakes the poll.
 Under asyncio, ``stop()`` resolves a future with ``call_soon_threadsafe``,
 and idle connections are reported by a round that one asyncio timer, at the
 idle deadline of the connection quiet for longest, asks for (the epoll fd
@@ -34,7 +40,10 @@ import collections
 import errno as errnos
 import logging
 import os
+import signal
 import socket
+import struct
+import threading
 import weakref
 from typing import Any, Optional
 
@@ -70,10 +79,18 @@ _EV_ERROR = lib.FN_EV_ERROR
 _EV_CLOSED = lib.FN_EV_CLOSED
 _EV_LISTEN_ERROR = lib.FN_EV_LISTEN_ERROR
 _EV_IDLE = lib.FN_EV_IDLE
+_EV_MESSAGE_REF = lib.FN_EV_MESSAGE_REF
 _HOLDABLE = (_EV_MESSAGE, _EV_EOF, _EV_ERROR)  # held while their connection is paused
 
 #: Default size of the event array one poll fills.
 DEFAULT_MAX_EVENTS = 1024
+#: Bytes of small message payloads one poll copies out (see fn_loop_poll_batch).
+_BLOB_SIZE = 256 * 1024
+#: Messages sent from a handler during a batch and at most this long are
+#: queued here and handed to C in one call when the batch ends
+#: (fn_loop_send_batch); longer ones go at once, without the extra copy.
+_SEND_BATCH_MAX = 64 * 1024
+_SEND_ONE_BY_ONE = 3  # at most this many: a call each is cheaper than packing
 _HOSTLEN = 64  # INET6_ADDRSTRLEN is 46
 
 
@@ -126,8 +143,14 @@ class CEngine(Engine):
         self._loop: Any = ffi.gc(loop, lib.fn_loop_free)
         self._max_events = max_events
         self._evs = ffi.new("fn_event[]", max_events)
-        self._wakefd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._words = ffi.new("uint64_t[]", 4 * max_events)
+        self._blob = ffi.new("char[]", _BLOB_SIZE)
+        self._batch = ffi.new("fn_batch *", {
+            "evs": self._evs, "max": max_events, "words": self._words,
+            "blob": self._blob, "blob_cap": _BLOB_SIZE})
+        self._wakefd, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         weakref.finalize(self, os.close, self._wakefd)
+        weakref.finalize(self, os.close, self._wake_w)
         rc = lib.fn_loop_set_waker(self._loop, self._wakefd)
         if rc < 0:
             raise _error(-rc)
@@ -148,6 +171,12 @@ class CEngine(Engine):
         self._idle_timer: Optional[asyncio.TimerHandle] = None  # under run_async
         self._idle_on = False                           # an idle timeout is set
         self._dispatching = False
+        # During a batch: the messages send() queued, in order, for runs of
+        # connections: _out_conns[j] gets those from _out_firsts[j] on.
+        self._out: Optional[list[bytes]] = None
+        self._out_conns: list[int] = []
+        self._out_firsts: list[int] = []
+        self._out_conn: Optional[int] = None  # the last run's, checked open
         self._paused: set[int] = set()                  # paused by the handler
         # Events C produced after their connection was paused mid-batch,
         # in order (see the module docstring); usually empty.
@@ -214,15 +243,66 @@ class CEngine(Engine):
 
     def send(self, conn: int, message: Buffer) -> None:
         """Queue one message framed per the connection's spec. EngineError
-        (EBADF) if the connection is closed or unknown."""
+        (EBADF) if the connection is closed or unknown.
+
+        From a handler, a small message is queued in Python and handed to C
+        with the others of the batch in one call when the batch ends (each
+        call into C costs as much as a small message): a message to a
+        connection that closed in C while its on_close is still to come is
+        then dropped, as its other output is, rather than raising."""
+        out = self._out
+        if out is not None and type(message) is bytes and len(message) <= _SEND_BATCH_MAX:
+            if conn is not self._out_conn:  # the handler's conn: the same int object
+                self._start_run(conn)
+            out.append(message)
+            return
+        if out:
+            self._send_queued()
         if type(message) is not bytes:
             message = ffi.from_buffer(message)
         rc = lib.fn_loop_send_msg(self._loop, conn, message, len(message))
         if rc:
             raise _error(-rc)
 
+    def _start_run(self, conn: int) -> None:
+        if conn not in self._conns:
+            raise _error(errnos.EBADF)
+        assert self._out is not None
+        self._out_conn = conn
+        self._out_conns.append(conn)
+        self._out_firsts.append(len(self._out))
+
+    def _send_queued(self) -> None:
+        """Hand the messages queued by send() during this batch to C: one
+        call for them all, or one each when there are so few that packing
+        them would cost more."""
+        out = self._out
+        assert out
+        conns, firsts = self._out_conns, self._out_firsts
+        n = len(out)
+        if n <= _SEND_ONE_BY_ONE:
+            send_msg, loop, j = lib.fn_loop_send_msg, self._loop, 0
+            for i, message in enumerate(out):
+                while j + 1 < len(conns) and firsts[j + 1] <= i:
+                    j += 1
+                if send_msg(loop, conns[j], message, len(message)) == -errnos.ENOMEM:
+                    # Once more through fn_loop_send_batch, which closes the
+                    # connection (RESET, ENOMEM) if it fails again.
+                    lib.fn_loop_send_batch(loop, struct.pack("3Q", conns[j], 0, len(message)),
+                                           1, message, 1)
+        else:
+            nconns = len(conns)
+            words = struct.pack(f"{2 * nconns + n}Q", *conns, *firsts, *map(len, out))
+            lib.fn_loop_send_batch(self._loop, words, nconns, b"".join(out), n)
+        out.clear()
+        conns.clear()
+        firsts.clear()
+        self._out_conn = None
+
     def write(self, conn: int, data: Buffer) -> None:
         """Queue raw bytes as they are. EngineError(EBADF) as for send."""
+        if self._out:
+            self._send_queued()  # after the messages sent before it
         if type(data) is not bytes:
             data = ffi.from_buffer(data)
         rc = lib.fn_loop_send(self._loop, conn, data, len(data))
@@ -232,6 +312,9 @@ class CEngine(Engine):
     def close(self, conn: int, abort: bool = False) -> None:
         """Close gracefully (flush first) or with a reset; ``on_close``
         follows. Does nothing for a connection already closing or gone."""
+        if self._out:
+            self._send_queued()  # they go out before the close
+        self._out_conn = None
         lib.fn_loop_close(self._loop, conn, 1 if abort else 0)
         held = self._held.pop(conn, None)
         if held:
@@ -287,6 +370,8 @@ class CEngine(Engine):
 
     def output_size(self, conn: int) -> int:
         """Bytes queued for output on a connection (0 if it is gone)."""
+        if self._out:
+            self._send_queued()
         return lib.fn_loop_output_size(self._loop, conn)
 
     def stats(self) -> dict[str, int]:
@@ -305,37 +390,83 @@ class CEngine(Engine):
     # -- dispatch (the hot path) ---------------------------------------------
 
     def _dispatch(self, n: int) -> None:
-        """Call the handler for evs[0..n), after the events held for
-        connections resumed since. Aliases in locals on purpose."""
-        evs = self._evs
+        """Call the handler for the n events of the last poll, after the
+        events held for connections resumed since.
+
+        The poll summed the events up in words and copied small messages
+        back to back into one blob (fn_loop_poll_batch): per batch, one read
+        of each; per run of a connection's messages, one int for its id; per
+        message, one int (its end in blob) and a slice of blob. Replies sent
+        during the batch go to C in one call at its end (send). Aliases in
+        locals on purpose."""
         handler = self.handler
         on_message = handler.on_message
-        unpack = ffi.unpack
         held = self._held
+        batch = self._batch
+        nwords = batch.nwords if n else 0
+        if nwords:
+            words = ffi.unpack(self._words, nwords)
+            blob = ffi.unpack(self._blob, batch.blob_len)
+        else:
+            words, blob = [], b""
+        pos = i = 0
         self._dispatching = True
+        self._out = []
         try:
             if self._released:
                 self._release_held()
-            for i in range(n):
-                ev = evs[i]
-                t = ev.type
-                try:
-                    if held and ev.conn in held and t in _HOLDABLE:
-                        held[ev.conn].append((t, unpack(ev.data, ev.len) if t == _EV_MESSAGE
-                                              else self._error_of(ev) if t == _EV_ERROR else None))
-                    elif t == _EV_MESSAGE:
-                        on_message(ev.conn, unpack(ev.data, ev.len))
-                    else:
-                        self._dispatch_other(handler, ev, t)
-                except Exception:
-                    log.exception("handler failed on event %d of connection %d", t, ev.conn)
+            while i < nwords:
+                t = words[i]
+                conn = words[i + 1]
+                if t == _EV_MESSAGE:
+                    k = words[i + 2]
+                    i += 3 + k
+                    for end in words[i - k:i]:
+                        message = blob[pos:end]
+                        pos = end
+                        try:
+                            if held and conn in held:
+                                held[conn].append((t, message))
+                            else:
+                                on_message(conn, message)
+                        except Exception:
+                            log.exception("handler failed on event %d of connection %d", t, conn)
+                else:
+                    index = words[i + 2]
+                    i += 3
+                    try:
+                        self._dispatch_slow(t, conn, index)
+                    except Exception:
+                        log.exception("handler failed on event %d of connection %d", t, conn)
             if self._released:
                 self._release_held()
         finally:
+            if self._out and self._loop is not None:
+                self._send_queued()
+            self._out = None
+            self._out_conn = None
             self._dispatching = False
         if held:
             for conn in [conn for conn, events in held.items() if not events]:
                 del held[conn]
+
+    def _dispatch_slow(self, t: int, conn: int, index: int) -> None:
+        """An event other than a message in the blob: its details are in
+        the event array."""
+        ev = self._evs[index]
+        payload: Any = None
+        if t == _EV_MESSAGE_REF:
+            t = _EV_MESSAGE
+            payload = ffi.unpack(ev.data, ev.len)
+        held = self._held
+        if held and conn in held and t in _HOLDABLE:
+            if t == _EV_ERROR:
+                payload = self._error_of(ev)
+            held[conn].append((t, payload))
+        elif t == _EV_MESSAGE:
+            self.handler.on_message(conn, payload)
+        else:
+            self._dispatch_other(self.handler, ev, t)
 
     def _release_held(self) -> None:
         """Dispatch the events held for resumed connections, in order, until
@@ -368,6 +499,7 @@ class CEngine(Engine):
             handler.on_accept(conn, self._listeners[lid])
         elif t == _EV_CLOSED:
             self._conns.pop(conn, None)
+            self._out_conn = None
             self._paused.discard(conn)
             self._held.pop(conn, None)
             handler.on_close(conn, _REASONS[ev.code], ev.value)
@@ -391,7 +523,7 @@ class CEngine(Engine):
         limit) for events, dispatch them, write the replies. Returns how many
         events were dispatched. For tests and for driving the engine from
         another loop."""
-        n = lib.fn_loop_poll(self._loop, self._evs, self._max_events, timeout_ms)
+        n = lib.fn_loop_poll_batch(self._loop, self._batch, timeout_ms)
         if n < 0:
             raise _error(-n)
         if n or self._released:
@@ -405,18 +537,17 @@ class CEngine(Engine):
         loop = self._loop
         if loop is None:
             raise _error(errnos.EBADF)
-        poll = lib.fn_loop_poll
-        evs = self._evs
-        max_events = self._max_events
+        poll = lib.fn_loop_poll_batch
+        batch = self._batch
         dispatch = self._dispatch
         run_callbacks = self._run_callbacks
         next_timeout = self._next_timeout
         self._running = True
+        wakeup = self._take_signal_wakeup()
         try:
             while not self._stopping:
-                timeout = next_timeout()
-                n = poll(loop, evs, max_events,
-                         -1 if timeout is None else int(timeout * 1000 + 0.999))
+                timeout = next_timeout() if self._timers or self._soon else None
+                n = poll(loop, batch, -1 if timeout is None else int(timeout * 1000 + 0.999))
                 if n > 0 or (n == 0 and self._released):
                     dispatch(n)
                 elif n < 0:
@@ -425,8 +556,21 @@ class CEngine(Engine):
                     run_callbacks()
             lib.fn_loop_flush(loop)  # best effort: replies of the last batch
         finally:
+            if wakeup:
+                signal.set_wakeup_fd(-1)
             self._running = False
             self.release()
+
+    def _take_signal_wakeup(self) -> bool:
+        """On the main thread, with no signal wakeup fd set: make our pipe
+        Python's, so a signal wakes the poll (see the module docstring)."""
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        previous = signal.set_wakeup_fd(self._wake_w, warn_on_full_buffer=False)
+        if previous != -1:  # someone else's (asyncio's, say): leave it
+            signal.set_wakeup_fd(previous)
+            return False
+        return True
 
     async def run_async(self) -> None:
         """Run inside the running asyncio loop until :meth:`stop`, then close
@@ -463,7 +607,7 @@ class CEngine(Engine):
         loop = self._loop
         if loop is None or self._stopping:
             return
-        n = lib.fn_loop_poll(loop, self._evs, self._max_events, 0)
+        n = lib.fn_loop_poll_batch(loop, self._batch, 0)
         if n > 0 or (n == 0 and self._released):
             self._dispatch(n)
         elif n < 0:
@@ -526,18 +670,15 @@ class CEngine(Engine):
 
     def _wake(self) -> None:
         try:
-            os.eventfd_write(self._wakefd, 1)
+            os.write(self._wake_w, b"\0")
         except OSError:
-            pass
+            pass  # full: the poll is woken anyway
 
     def stop(self) -> None:
         """Make run()/run_async() return soon. Safe from any thread and from
         signal handlers."""
         self._stopping = True
-        try:
-            os.eventfd_write(self._wakefd, 1)
-        except OSError:
-            pass
+        self._wake()
         aio = self._aio
         if aio is not None:
             try:
