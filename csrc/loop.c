@@ -559,6 +559,8 @@ static char *out_reserve(fn_conn *c, size_t n)
 
 static int out_append(fn_conn *c, const char *data, size_t len)
 {
+    if (len == 0)
+        return 0;  /* nothing to queue (and no buffer to reserve it in) */
     char *p = out_reserve(c, len);
     if (!p)
         return -ENOMEM;
@@ -1337,6 +1339,8 @@ int fn_loop_send_msg(fn_loop *loop, uint64_t conn, const char *data, size_t len)
     if (len > SIZE_MAX - hlen - tlen)
         return -ENOMEM;
     total = hlen + len + tlen;
+    if (total == 0)
+        return 0;  /* an empty raw message: nothing to queue */
     p = out_reserve(c, total);
     if (!p)
         return -ENOMEM;

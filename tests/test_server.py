@@ -247,3 +247,23 @@ def test_client_that_never_reads_does_not_stall_others(engine):
                 c.write(b"ping %d" % i)
                 assert c.recv_exactly(len(b"ping %d" % i)) == b"ping %d" % i
         hog.close()
+
+
+def test_an_empty_raw_reply_sends_nothing_and_keeps_the_connection(engine):
+    """Regression: on the C engine an empty send on a raw connection with no
+    output buffer yet failed with ENOMEM and the connection was reset."""
+    quiet = threading.Event()
+
+    def handler(conn: fastnet.Connection, message: bytes) -> bytes:
+        if message == b"quiet":
+            quiet.set()
+            return b""
+        return message
+
+    with running_server(engine, "echo", handler=handler) as (server, port):
+        with socket.create_connection(("127.0.0.1", port), timeout=GUARD) as sock:
+            sock.sendall(b"quiet")
+            assert quiet.wait(GUARD)
+            sock.sendall(b"loud")
+            assert sock.recv(16) == b"loud"
+        assert server.stats().get("handler_errors", 0) == 0
