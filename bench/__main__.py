@@ -41,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true",
                    help="reduced matrix, fewer and shorter repetitions (all: under 5 minutes)")
     p.add_argument("--reps", type=int, help="repetitions per cell (default: 3, quick 2)")
-    p.add_argument("--seconds", type=float, help="measured seconds per run (default: 5, quick 1)")
-    p.add_argument("--warmup", type=float, help="warm-up seconds per run (default: 1, quick 0.25)")
+    p.add_argument("--seconds", type=float, help="measured seconds per run (default: 2, quick 1)")
+    p.add_argument("--warmup", type=float, help="warm-up seconds per run (default: 0.5, quick 0.25)")
     p.add_argument("--only", help="comma-separated server names to run (references included "
                                   "only if named)")
     p.add_argument("--matrix", action="append", default=[], metavar="KEY=V1,V2",

@@ -87,8 +87,10 @@ class LoadScenario(Scenario):
     dims: ClassVar[tuple[str, ...]]
     references: ClassVar[tuple[str, ...]]
     default_reps: ClassVar[tuple[int, int]] = (3, 2)         # full, quick
-    default_seconds: ClassVar[tuple[float, float]] = (5.0, 1.0)
-    default_warmup: ClassVar[tuple[float, float]] = (1.0, 0.25)
+    # Full runs: 2 s per run keeps the whole matrix (7 servers x 16 echo
+    # cells x 3 repetitions) near half an hour; ratios settle well before.
+    default_seconds: ClassVar[tuple[float, float]] = (2.0, 1.0)
+    default_warmup: ClassVar[tuple[float, float]] = (0.5, 0.25)
 
     def servers(self) -> list[ServerSpec]:
         raise NotImplementedError
