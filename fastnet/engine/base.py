@@ -32,6 +32,10 @@ FRAMINGS = ("raw", "be32", "varint", "line")
 #: What send() and write() take: any contiguous bytes-like object.
 Buffer = Union[bytes, bytearray, memoryview]
 
+#: A handler an engine may call per message itself (Engine.serve_directly):
+#: (its argument, the message) -> the reply to send, or None.
+DirectHandler = Callable[[object, bytes], Optional[Buffer]]
+
 
 @dataclass(frozen=True)
 class ConnSpec:
@@ -258,6 +262,22 @@ class Engine(abc.ABC):
     def connect(self, host: str, port: int, spec: ConnSpec) -> int:
         """Start an outgoing connection; ``on_connected`` or ``on_close``
         follows. Returns its id."""
+
+    def serve_directly(self, conn: int, handler: "DirectHandler", arg: object,
+                       on_error: Callable[[object], None]) -> bool:
+        """Offer to call ``handler(arg, message)`` for each message of
+        ``conn`` (an accepted connection: call this from ``on_accept``)
+        instead of ``EngineHandler.on_message``, and to send what it returns
+        as one message (None: nothing). If it raises, the engine logs nothing
+        and calls ``on_error(arg)``, which is expected to close ``conn``.
+
+        Returns whether the engine took the offer; an engine that did not
+        (the default) keeps calling ``on_message``, so the handler must work
+        either way. An engine that takes it keeps every other event on the
+        usual path: messages held while ``conn`` is paused, EOF, errors,
+        close. After ``close(conn)`` from inside ``handler``, the reply it
+        returns and the messages of ``conn`` not yet delivered are dropped."""
+        return False
 
     @abc.abstractmethod
     def send(self, conn: int, message: Buffer) -> None:

@@ -27,6 +27,15 @@ Output queued on a closing connection goes out before it closes (an error
 reply from ``on_protocol_error``, say). Handler exceptions are logged (``fastnet.engine``) and the batch
 goes on, as asyncio does with callbacks.
 
+Direct handlers (``serve_directly``): for a connection whose handler
+offered a plain function, the dispatch loop calls it per message itself and
+queues what it returns as ``send`` would, without ``on_message`` and
+``send`` (two Python frames a message). Anything else the handler does to
+the engine mid-run (close, pause, write, a send to another connection)
+clears ``_out_conn``, which the loop checks after each call: a closed
+connection's reply and undelivered messages are dropped, a paused one's
+rest is held, as below.
+
 Pausing in the middle of a batch: C frames a whole read at once, so when a
 handler pauses a connection, its later events in the same batch (messages,
 EOF, a framing error) already exist. They are held here, in order, and
@@ -49,7 +58,8 @@ from typing import Any, Optional
 
 from .. import limits, native
 from ..errors import EngineError, FrameTooLarge, LineTooLong, ProtocolError
-from .base import Buffer, CloseReason, ConnSpec, Engine, EngineHandler, Listener
+from .base import (Buffer, CloseReason, ConnSpec, DirectHandler, Engine, EngineHandler,
+                   Listener)
 
 lib = native.require()
 ffi = native.ffi
@@ -182,6 +192,11 @@ class CEngine(Engine):
         # in order (see the module docstring); usually empty.
         self._held: dict[int, collections.deque[tuple[int, Any]]] = {}
         self._released: list[int] = []                  # resumed with events held
+        # Connections whose messages _dispatch hands to a handler itself
+        # (serve_directly): conn -> (handler, its argument, on_error).
+        # Leaves at close(), so a handler that closes its connection stops
+        # its delivery at once.
+        self._direct: dict[int, tuple[DirectHandler, object, Any]] = {}
 
     # -- setup -------------------------------------------------------------
 
@@ -240,6 +255,16 @@ class CEngine(Engine):
         return conn
 
     # -- per connection ----------------------------------------------------
+
+    def serve_directly(self, conn: int, handler: DirectHandler, arg: object,
+                       on_error: Any) -> bool:
+        """Taken: _dispatch calls ``handler(arg, message)`` for each message
+        of ``conn`` in a batch and queues its reply as send() would, which
+        saves the handler's on_message and send() frames per message."""
+        if conn not in self._conns:
+            return False
+        self._direct[conn] = (handler, arg, on_error)
+        return True
 
     def send(self, conn: int, message: Buffer) -> None:
         """Queue one message framed per the connection's spec. EngineError
@@ -314,7 +339,8 @@ class CEngine(Engine):
         follows. Does nothing for a connection already closing or gone."""
         if self._out:
             self._send_queued()  # they go out before the close
-        self._out_conn = None
+        self._out_conn = None  # also tells _dispatch's direct loop to look
+        self._direct.pop(conn, None)
         lib.fn_loop_close(self._loop, conn, 1 if abort else 0)
         held = self._held.pop(conn, None)
         if held:
@@ -330,6 +356,7 @@ class CEngine(Engine):
             self._paused.add(conn)
             if self._dispatching:
                 self._held.setdefault(conn, collections.deque())
+                self._out_conn = None  # _dispatch's direct loop must hold the rest
             return
         self._paused.discard(conn)
         if self._held.get(conn):
@@ -410,8 +437,10 @@ class CEngine(Engine):
         else:
             words, blob = [], b""
         pos = i = 0
+        direct = self._direct
         self._dispatching = True
-        self._out = []
+        out: list[bytes] = []
+        self._out = out
         try:
             if self._released:
                 self._release_held()
@@ -421,7 +450,44 @@ class CEngine(Engine):
                 if t == _EV_MESSAGE:
                     k = words[i + 2]
                     i += 3 + k
-                    for end in words[i - k:i]:
+                    ends = words[i - k:i]
+                    d = direct.get(conn) if direct else None
+                    if d is not None and not (held and conn in held):
+                        # The handler itself, its reply queued as send()
+                        # would. Anything else the handler does to the
+                        # engine (close, pause, write, send elsewhere)
+                        # resets _out_conn, and the slow branch looks.
+                        fn, arg, on_error = d
+                        if self._out_conn is not conn:
+                            self._start_run(conn)
+                        for end in ends:
+                            message = blob[pos:end]
+                            pos = end
+                            if fn is None:  # paused meanwhile: hold the rest
+                                held[conn].append((t, message))
+                                continue
+                            try:
+                                reply = fn(arg, message)
+                            except Exception:
+                                reply = None
+                                self._direct_failed(conn, on_error, arg)
+                            if self._out_conn is not conn:
+                                if conn not in direct:  # closed: drop its reply and the rest
+                                    pos = ends[-1]
+                                    break
+                                if conn in held:
+                                    fn = None
+                                    if reply is not None:
+                                        self.send(conn, reply)
+                                    continue
+                                self._start_run(conn)
+                            if reply is not None:
+                                if type(reply) is bytes and len(reply) <= _SEND_BATCH_MAX:
+                                    out.append(reply)
+                                else:
+                                    self.send(conn, reply)
+                        continue
+                    for end in ends:
                         message = blob[pos:end]
                         pos = end
                         try:
@@ -443,12 +509,21 @@ class CEngine(Engine):
         finally:
             if self._out and self._loop is not None:
                 self._send_queued()
+            self._out_conns.clear()   # runs started for replies that never came
+            self._out_firsts.clear()
             self._out = None
             self._out_conn = None
             self._dispatching = False
         if held:
             for conn in [conn for conn, events in held.items() if not events]:
                 del held[conn]
+
+    def _direct_failed(self, conn: int, on_error: Any, arg: object) -> None:
+        """A direct handler raised: its on_error decides (and closes)."""
+        try:
+            on_error(arg)
+        except Exception:
+            log.exception("on_error failed for connection %d", conn)
 
     def _dispatch_slow(self, t: int, conn: int, index: int) -> None:
         """An event other than a message in the blob: its details are in
@@ -499,6 +574,7 @@ class CEngine(Engine):
             handler.on_accept(conn, self._listeners[lid])
         elif t == _EV_CLOSED:
             self._conns.pop(conn, None)
+            self._direct.pop(conn, None)
             self._out_conn = None
             self._paused.discard(conn)
             self._held.pop(conn, None)
@@ -705,6 +781,7 @@ class CEngine(Engine):
         self._held.clear()
         self._released.clear()
         self._paused.clear()
+        self._direct.clear()
         self._loop = None
         ffi.release(loop)  # fn_loop_free, now rather than at GC
         conns = list(self._conns)

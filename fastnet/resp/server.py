@@ -212,6 +212,11 @@ class RespServer(Server):
 
     # -- serving (the hot path) ------------------------------------------
 
+    def _direct_handler(self, route: Any) -> Optional[Callable[[Any, bytes], Any]]:
+        """The engine may run _serve itself, as on_message below would,
+        unless commands must take the lock (threaded engine)."""
+        return self._serve if self._exec_lock is None else None
+
     def on_message(self, conn: int, message: bytes) -> None:
         """Every listener of a RespServer serves RESP, so this replaces
         Server.on_message (its probe, coroutine and route checks) with the
@@ -226,7 +231,7 @@ class RespServer(Server):
         except Exception:
             self._handler_failed(c)
             return
-        if reply is not None and not c._closed:
+        if reply is not None and not (c._closed or c._closing):
             self.engine.send(conn, reply)
 
     def _serve(self, conn: Connection, data: bytes) -> Optional[bytes]:

@@ -62,7 +62,7 @@ class Connection:
     """
 
     __slots__ = ("id", "listener", "state", "_server", "_route", "_peer",
-                 "_queue", "_busy", "_paused", "_eof", "_closed", "_phase",
+                 "_queue", "_busy", "_paused", "_eof", "_closed", "_closing", "_phase",
                  "_why", "_deadline")
 
     def __init__(self, server: "Server", conn_id: int, route: "_Route") -> None:
@@ -77,6 +77,7 @@ class Connection:
         self._paused = False    # reading paused because _queue is long
         self._eof = False       # the peer will send nothing more
         self._closed = False    # on_close has run
+        self._closing = False   # the handler closed it: what it returns is dropped
         self._phase = _ACTIVE   # _QUEUED in the backlog, _REJECTED turned away
         self._why = ""          # why the server closed it ("" if it did not)
         self._deadline = 0.0    # queued: when it is turned away
@@ -99,13 +100,16 @@ class Connection:
             self._server.engine.write(self.id, data)
 
     def close(self) -> None:
-        """Close after everything already sent has been written."""
+        """Close after everything already sent has been written. A reply
+        the handler returns after this is dropped."""
         if not self._closed:
+            self._closing = True
             self._server.engine.close(self.id)
 
     def abort(self) -> None:
         """Close at once with a reset, dropping unsent output."""
         if not self._closed:
+            self._closing = True
             self._server.engine.close(self.id, abort=True)
 
     def __repr__(self) -> str:
@@ -352,7 +356,11 @@ class Server(EngineHandler):
     # -- engine events ---------------------------------------------------
 
     def on_accept(self, conn: int, listener: Listener) -> None:
-        c = Connection(self, conn, self._routes[listener.id])
+        route = self._routes[listener.id]
+        c = Connection(self, conn, route)
+        direct = self._direct_handler(route)
+        if direct is not None:
+            self.engine.serve_directly(conn, direct, c, self._handler_failed)
         with self._lock:
             self._conns[conn] = c
             if self._draining:
@@ -374,6 +382,16 @@ class Server(EngineHandler):
         # A server makes no outgoing connections.
         self.engine.close(conn, abort=True)
 
+    def _direct_handler(self, route: _Route) -> Optional[Callable[[Any, bytes], Any]]:
+        """What the engine may call per message of this route's connections
+        itself (Engine.serve_directly), or None. It must do what on_message
+        does, so: only a plain handler on a protocol without a probe, and
+        only while on_message is this class's."""
+        if (type(self).on_message is not Server.on_message or route.handler is None
+                or route.is_async or route.probe_reply is not None):
+            return None
+        return route.handler
+
     def on_message(self, conn: int, message: bytes) -> None:
         c = self._conns[conn]
         route = c._route
@@ -387,7 +405,7 @@ class Server(EngineHandler):
         except Exception:
             self._handler_failed(c)
             return
-        if reply is not None and not c._closed:
+        if reply is not None and not (c._closed or c._closing):
             self.engine.send(conn, reply)
 
     def on_eof(self, conn: int) -> None:
@@ -578,7 +596,7 @@ class Server(EngineHandler):
             except Exception:
                 self._handler_failed(c)
                 break
-            if c._closed:
+            if c._closed or c._closing:
                 break
             if reply is not None:
                 self.engine.send(c.id, reply)
@@ -600,7 +618,7 @@ class Server(EngineHandler):
             except Exception:
                 self._handler_failed(c)
                 break
-            if reply is not None and not c._closed:
+            if reply is not None and not (c._closed or c._closing):
                 self.engine.send(c.id, reply)
         self._drained(c)
 
