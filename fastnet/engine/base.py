@@ -22,7 +22,7 @@ import heapq
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Optional, Protocol, Union
+from typing import Any, Callable, ClassVar, Optional, Protocol, Union
 
 from .. import limits
 from ..errors import ProtocolError
@@ -264,7 +264,7 @@ class Engine(abc.ABC):
         follows. Returns its id."""
 
     def serve_directly(self, conn: int, handler: "DirectHandler", arg: object,
-                       on_error: Callable[[object], None]) -> bool:
+                       on_error: Callable[[Any], None]) -> bool:
         """Offer to call ``handler(arg, message)`` for each message of
         ``conn`` (an accepted connection: call this from ``on_accept``)
         instead of ``EngineHandler.on_message``, and to send what it returns

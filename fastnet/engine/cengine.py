@@ -457,6 +457,7 @@ class CEngine(Engine):
                         # would. Anything else the handler does to the
                         # engine (close, pause, write, send elsewhere)
                         # resets _out_conn, and the slow branch looks.
+                        fn: Optional[DirectHandler]
                         fn, arg, on_error = d
                         if self._out_conn is not conn:
                             self._start_run(conn)
