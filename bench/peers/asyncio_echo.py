@@ -10,9 +10,9 @@ SIGTERM or SIGINT.
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
-import signal
+
+from bench.peers._asyncio_server import main
 
 READ_SIZE = 64 * 1024
 
@@ -36,28 +36,5 @@ async def echo_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
         writer.close()
 
 
-async def main(port: int, api: str) -> None:
-    loop = asyncio.get_running_loop()
-    if api == "protocol":
-        server = await loop.create_server(Echo, "127.0.0.1", port, backlog=1024)
-    else:
-        server = await asyncio.start_server(echo_stream, "127.0.0.1", port, backlog=1024)
-    stop = loop.create_future()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set_result, None)
-    print("listening", server.sockets[0].getsockname()[1], flush=True)
-    await stop
-    server.close()
-
-
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("port", type=int)
-    ap.add_argument("--api", choices=("protocol", "streams"), default="protocol")
-    ap.add_argument("--uvloop", action="store_true")
-    args = ap.parse_args()
-    if args.uvloop:
-        import uvloop
-        uvloop.install()
-    asyncio.run(main(args.port, args.api))
+    main(__doc__, Echo, echo_stream)

@@ -18,13 +18,12 @@ streams: asyncio streams, ``readexactly`` for the header and the payload,
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
-import signal
 import struct
 from typing import Any, Optional
 
 from bench.handlers import frame_handler
+from bench.peers._asyncio_server import main
 
 MAX_FRAME = 16 * 1024 * 1024
 HEADER = struct.Struct(">I")
@@ -91,28 +90,5 @@ async def handle_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
         writer.close()
 
 
-async def main(port: int, api: str) -> None:
-    loop = asyncio.get_running_loop()
-    if api == "protocol":
-        server = await loop.create_server(FrameProtocol, "127.0.0.1", port, backlog=1024)
-    else:
-        server = await asyncio.start_server(handle_stream, "127.0.0.1", port, backlog=1024)
-    stop = loop.create_future()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set_result, None)
-    print("listening", server.sockets[0].getsockname()[1], flush=True)
-    await stop
-    server.close()
-
-
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("port", type=int)
-    ap.add_argument("--api", choices=("protocol", "streams"), default="protocol")
-    ap.add_argument("--uvloop", action="store_true")
-    args = ap.parse_args()
-    if args.uvloop:
-        import uvloop
-        uvloop.install()
-    asyncio.run(main(args.port, args.api))
+    main(__doc__, FrameProtocol, handle_stream)
