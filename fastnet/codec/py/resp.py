@@ -154,7 +154,34 @@ class _Fail(Exception):
     """Internal: a protocol error found while scanning (carries the text)."""
 
 
-class RespRequestDecoder(RequestDecoderBase):
+class _Buffer:
+    """The input side both decoders share: a bytearray that starts at the
+    message in progress (each decoder defines _clear_state for the rest)."""
+
+    _buf: bytearray
+    _error: str | None
+    _clear_state: Callable[[], None]
+    _reset_queue: Callable[[], None]
+
+    @property
+    def buffered(self) -> int:
+        """Bytes fed and not yet decoded into complete messages."""
+        return len(self._buf)
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        """Buffer a copy of data; discarded after a protocol error."""
+        view = byte_view(data)
+        if self._error is None:
+            self._buf += view
+
+    def reset(self) -> None:
+        """Forget buffered bytes, the message in progress and any error."""
+        self._buf.clear()
+        self._clear_state()
+        self._reset_queue()
+
+
+class RespRequestDecoder(_Buffer, RequestDecoderBase):
     """Redis requests (multibulk and inline) -> lists of arguments.
 
     Limits (defaults from fastnet.limits, Redis's own): max_bulk_len is the
@@ -185,23 +212,6 @@ class RespRequestDecoder(RequestDecoderBase):
         self._left = 0  # multibulk: arguments still to come
         self._bulk = -1  # multibulk: the awaited argument's length, -1 before its "$" line
         self._args: list[bytes] = []
-
-    @property
-    def buffered(self) -> int:
-        """Bytes fed and not yet decoded into complete commands."""
-        return len(self._buf)
-
-    def feed(self, data: bytes | bytearray | memoryview) -> None:
-        """Buffer a copy of data; discarded after a protocol error."""
-        view = byte_view(data)
-        if self._error is None:
-            self._buf += view
-
-    def reset(self) -> None:
-        """Forget buffered bytes, the command in progress and any error."""
-        self._buf.clear()
-        self._clear_state()
-        self._reset_queue()
 
     def _decode(self) -> list[list[bytes]]:
         buf = self._buf
@@ -330,7 +340,7 @@ _LINE_LIMITS: dict[int, tuple[int | None, str]] = {
 }
 
 
-class RespReplyDecoder(ReplyDecoderBase):
+class RespReplyDecoder(_Buffer, ReplyDecoderBase):
     """Redis replies, RESP2 and RESP3 -> Python values (fastnet.codec._resp).
 
     Limits (defaults from fastnet.limits): max_bulk_len (bulk, blob error and
@@ -361,23 +371,6 @@ class RespReplyDecoder(ReplyDecoderBase):
         self._scan = 0  # where the current line's "\r\n" search resumes
         self._body: tuple[int, int] | None = None  # (type byte, length) of an awaited bulk
         self._assembler = Assembler()
-
-    @property
-    def buffered(self) -> int:
-        """Bytes fed and not yet decoded into complete replies."""
-        return len(self._buf)
-
-    def feed(self, data: bytes | bytearray | memoryview) -> None:
-        """Buffer a copy of data; discarded after a protocol error."""
-        view = byte_view(data)
-        if self._error is None:
-            self._buf += view
-
-    def reset(self) -> None:
-        """Forget buffered bytes, the reply in progress and any error."""
-        self._buf.clear()
-        self._clear_state()
-        self._reset_queue()
 
     def _decode(self) -> list[object]:
         replies: list[object] = []
