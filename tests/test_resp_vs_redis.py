@@ -41,7 +41,6 @@ import logging
 import re
 import select
 import socket
-import threading
 import time
 import uuid
 from typing import Iterator, Optional
@@ -54,36 +53,10 @@ from hypothesis import strategies as st
 from fastnet import codec
 from fastnet.codec import encode_command
 from fastnet.errors import RespProtocolError
-from fastnet.resp import RespServer
-from helpers import GUARD, redis_server
+from helpers import GUARD, redis_server, running_resp_server
 
 MiB = 1024 * 1024
 COMBOS = [(engine, twin) for engine in ("c", "python") for twin in ("c", "python")]
-
-
-@contextlib.contextmanager
-def running_resp_server(engine: str, twin: str) -> Iterator[tuple[RespServer, int]]:
-    """A RespServer on a free port, run() in a background thread."""
-    server = RespServer(engine=engine, codec=twin)
-    listener = server.listen("127.0.0.1", 0)
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            server.run()
-        except BaseException as exc:  # surfaced in the test thread below
-            errors.append(exc)
-
-    thread = threading.Thread(target=run, name=f"resp-{engine}-{twin}", daemon=True)
-    thread.start()
-    try:
-        yield server, listener.port
-    finally:
-        server.stop()
-        thread.join(GUARD)
-        assert not thread.is_alive(), "server did not stop"
-        if errors:
-            raise errors[0]
 
 
 @pytest.fixture(scope="module")
