@@ -16,7 +16,7 @@ RespReplyDecoder.replies(). Median of --repeat runs (cyclic GC off while
 timing, as timeit), in ns per message.
 
 The C twin's cost is split into its parts (the boundary, see
-fastnet.codec.c.resp): the C scan alone (fn_resp_req_parse over the whole
+fastnet.codec.resp.c): the C scan alone (fn_resp_req_parse over the whole
 buffer), C writing the batch as a marshal stream (fn_resp_req_marshal),
 and marshal.loads building the Python lists and bytes.
 """
@@ -112,9 +112,9 @@ def hiredis_reader() -> Optional[Callable[[bytes], list[object]]]:
 
 def c_split(wire: bytes, n: int, repeat: int) -> Optional[tuple[float, float, float]]:
     """The C twin's cost in parts, ns per command: C scan, C marshal, loads."""
-    if "c" not in codec.impls:
+    if "c" not in codec.resp.impls:
         return None
-    from fastnet.codec.c import resp as c_resp
+    from fastnet.codec.resp import c as c_resp
 
     lib, ffi = c_resp.lib, c_resp.ffi
     state: dict[str, object] = {}
@@ -155,7 +155,7 @@ def main() -> None:
         runs: dict[str, Callable[[], object]] = {}
         if parse_hiredis is not None:
             runs["hiredis"] = lambda: parse_hiredis(wire)
-        for name, twin in codec.impls.items():
+        for name, twin in codec.resp.impls.items():
             def whole(twin=twin):
                 decoder = twin.RespRequestDecoder()
                 decoder.feed(wire)
@@ -175,7 +175,7 @@ def main() -> None:
         reference = ns.get("hiredis")
         if reference is not None:
             print(f"  {'hiredis':7s} whole {reference / n:7.0f}   (hiredis.Reader, one gets() per command)")
-        for name in codec.impls:
+        for name in codec.resp.impls:
             ratio = f"   {ns[name] / reference:5.2f}x hiredis" if reference else ""
             print(f"  {name:7s} whole {ns[name] / n:7.0f}{ratio}"
                   f"   in 16 KiB reads {ns[name + ' reads'] / n:7.0f}")
@@ -187,7 +187,7 @@ def main() -> None:
 
     replies = codec.encode_bulk(b"value") * n
     print(f"replies: {n} bulk replies")
-    for name, twin in codec.impls.items():
+    for name, twin in codec.resp.impls.items():
         def reply_batch(twin=twin):
             decoder = twin.RespReplyDecoder()
             decoder.feed(replies)

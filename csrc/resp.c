@@ -665,7 +665,7 @@ static size_t count_digits(const char *s, size_t len, size_t i)
     return i - start;
 }
 
-/* A RESP3 double, as fastnet/codec/_resp.py DOUBLE_RE: inf, -inf, nan,
+/* A RESP3 double, as fastnet/codec/resp/_common.py DOUBLE_RE: inf, -inf, nan,
  * -nan in any case (hiredis), or [+-]digits[.digits][(e|E)[+-]digits]. */
 static int valid_double(const char *s, size_t len)
 {

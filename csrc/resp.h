@@ -3,7 +3,7 @@
  *   fn_resp_req    requests (server side), parsed exactly as redis-server 7
  *                  parses them: networking.c processMultibulkBuffer() and
  *                  processInlineBuffer(), sds.c sdssplitargs(). Redis's
- *                  quirks copied here are listed in fastnet/codec/py/resp.py,
+ *                  quirks copied here are listed in fastnet/codec/resp/py.py,
  *                  the readable twin of this file.
  *   fn_resp_reply  replies (client side), RESP2 and RESP3.
  *
@@ -44,7 +44,7 @@
  * it returns the same code until reset, and bytes fed after it are
  * discarded. The call that finds an error still reports the messages
  * completed before it. The texts for the codes live in Python
- * (fastnet/codec/_resp.py), written once for both twins.
+ * (fastnet/codec/resp/_common.py), written once for both twins.
  */
 #ifndef FASTNET_RESP_H
 #define FASTNET_RESP_H

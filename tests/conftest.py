@@ -10,7 +10,9 @@ from fastnet import codec
 
 @pytest.fixture(params=["c", "python"])
 def impl(request):
-    """The codec twin under test: fastnet.codec.c or fastnet.codec.py."""
+    """The codec twin under test: every codec's C twin or every codec's Python
+    twin (a namespace from fastnet.codec.impls, e.g. impl.RespRequestDecoder
+    is fastnet.codec.resp.c's or fastnet.codec.resp.py's)."""
     if request.param not in codec.impls:
         pytest.skip("C extension not built (set FASTNET_REQUIRE_NATIVE=1 to make this an error)")
     return codec.impls[request.param]

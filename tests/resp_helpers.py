@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from fastnet.codec._resp import BigNumber, Push, RespError, Verbatim
+from fastnet.codec.resp._common import BigNumber, Push, RespError, Verbatim
 from fastnet.errors import RespProtocolError
 
 INT64 = st.integers(-(2**63), 2**63 - 1)

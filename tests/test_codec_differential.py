@@ -1,4 +1,5 @@
-"""Differential tests: fastnet.codec.py and fastnet.codec.c, fed the same
+"""Differential tests: the Python and C twins of the varint and framing
+codecs (fastnet.codec.{varint,framing}.{py,c}), fed the same
 input split at the same random points, must produce the same messages, the
 same `buffered` counts and the same errors (type and args).
 
@@ -12,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastnet import codec
-from fastnet.codec import py as pytwin
 from fastnet.errors import ProtocolError, VarintError
 
+pytwin = codec.impls["python"]
 ctwin = codec.impls.get("c")
 pytestmark = pytest.mark.skipif(ctwin is None, reason="C extension not built")
 

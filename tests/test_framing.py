@@ -6,6 +6,7 @@ time, and followed by trailing partial data that must stay in `buffered`.
 from __future__ import annotations
 
 import array
+import importlib
 import inspect
 import mmap
 from dataclasses import dataclass
@@ -490,3 +491,18 @@ def test_codec_package_reexports_the_active_twin():
     assert codec.active is codec.impls[codec.backend]
     for name in codec.active.__all__:
         assert getattr(codec, name) is getattr(codec.active, name)
+
+
+@pytest.mark.parametrize("package", ["varint", "framing", "resp"])
+def test_codec_laid_out_by_protocol(package):
+    # Each protocol is a package: its public API re-exports the active twin
+    # (c.py or py.py inside it), and both twins are there wherever C is.
+    pkg = importlib.import_module(f"fastnet.codec.{package}")
+    assert pkg.backend == codec.backend
+    assert pkg.active is pkg.impls[pkg.backend]
+    assert set(pkg.impls) == set(codec.impls)
+    for name, twin in pkg.impls.items():
+        assert twin.__name__ == f"fastnet.codec.{package}.{'py' if name == 'python' else 'c'}"
+        assert getattr(codec.impls[name], package) is twin
+    for name in pkg.active.__all__:
+        assert getattr(pkg, name) is getattr(pkg.active, name) is getattr(codec, name)

@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastnet import codec
-from fastnet.codec import py as pytwin
 from fastnet.errors import RespProtocolError
 from resp_helpers import canon, resp2_values, resp3_values, splits
 
+pytwin = codec.impls["python"]
 ctwin = codec.impls.get("c")
 pytestmark = pytest.mark.skipif(ctwin is None, reason="C extension not built")
 

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fastnet import codec, limits
-from fastnet.codec import _resp
-from fastnet.codec._resp import NEED_DATA, BigNumber, Push, RespError, Verbatim
+from fastnet.codec.resp import _common as _resp
+from fastnet.codec.resp._common import NEED_DATA, BigNumber, Push, RespError, Verbatim
 from fastnet.errors import RespProtocolError
 from resp_helpers import canon, drive_replies, resp2_values, resp3_values, splits
 

@@ -5,7 +5,7 @@ a time, and followed by trailing partial data that must stay in `buffered`.
 The expectations are redis-server's: each case marked `redis=True` was
 checked against redis-server 7.0.15 (Debian 7.0.15-1~deb12u1), and
 test_matches_real_redis replays them whenever a redis-server binary is
-installed. The Redis behaviours copied (see fastnet/codec/py/resp.py):
+installed. The Redis behaviours copied (see fastnet/codec/resp/py.py):
 empty lines, blank lines, *0 and *-N are skipped; a bare "\\n" ends an
 inline line; the byte after a count line's "\\r" and the two bytes after a
 bulk are skipped unread; a NUL before a line's delimiter hides it (the
@@ -26,7 +26,7 @@ from unittest.mock import ANY
 import pytest
 
 from fastnet import codec, limits
-from fastnet.codec import _resp
+from fastnet.codec.resp import _common as _resp
 from fastnet.errors import ProtocolError, RespProtocolError
 from helpers import GUARD, redis_server
 
@@ -542,6 +542,9 @@ def test_defaults_come_from_limits_module(impl):
 
 
 def test_codec_package_exports_resp():
-    assert codec.resp is codec.active.resp
-    assert codec.RespRequestDecoder is codec.active.RespRequestDecoder
+    assert codec.resp.active is codec.resp.impls[codec.resp.backend] is codec.active.resp
+    assert codec.RespRequestDecoder is codec.resp.RespRequestDecoder is codec.resp.active.RespRequestDecoder
     assert codec.resp.NEED_DATA is _resp.NEED_DATA
+    # The values and encoders are written once: both twins hand out the same objects.
+    for twin in codec.resp.impls.values():
+        assert twin.RespError is codec.resp.RespError and twin.encode_reply is codec.resp.encode_reply

@@ -1,93 +1,75 @@
 """Sans-IO codecs: bytes in -> messages out; message -> bytes.
 
-Two twins with one API: ``fastnet.codec.c`` (cffi over csrc/) and
-``fastnet.codec.py`` (pure Python, the readable reference). ``impls`` maps
-backend names to the twins available, ``backend`` names the one
-fastnet.native selected, ``active`` is that twin, and its public names are
-re-exported here, and ``resp`` is the active twin's RESP module (the Redis
-protocol: decoders, encoders, reply value types and ``resp.NEED_DATA``).
+One package per protocol, each with its public API in ``__init__`` and its
+two twins inside, ``c.py`` (cffi over csrc/) and ``py.py`` (pure Python, the
+readable reference): ``fastnet.codec.varint`` (LEB128 and zigzag),
+``fastnet.codec.framing`` (length-prefixed frames and lines) and
+``fastnet.codec.resp`` (the Redis protocol). Each package exposes ``impls``
+(backend name -> its twins available), ``backend`` and ``active``, and
+re-exports the active twin's names.
+
+This module re-exports every package's public names. ``backend`` names the
+backend fastnet.native selected (the same for every codec); ``impls`` maps
+each backend name to one namespace holding that backend's twin of every
+codec (``impls["python"].RespRequestDecoder`` is the pure-Python one,
+``impls["python"].resp`` the module ``fastnet.codec.resp.py``), and
+``active`` is the namespace in use. Tests run on both through it.
 """
 from __future__ import annotations
 
 from types import ModuleType
 
 from .. import native
-from ._common import Decoder
-from . import py
-
-impls: dict[str, ModuleType] = {"python": py}
-if native.backend == "c":
-    from . import c
-
-    impls["c"] = c
+from . import _twins, framing, resp, varint
+from .framing import (
+    FRAMINGS,
+    Decoder,
+    LengthPrefixDecoder,
+    LineDecoder,
+    encode_frame,
+    encode_line,
+    new_decoder,
+)
+from .resp import (
+    BigNumber,
+    NEED_DATA,
+    Push,
+    RespError,
+    RespReplyDecoder,
+    RespRequestDecoder,
+    SimpleString,
+    Verbatim,
+    encode_array,
+    encode_attribute,
+    encode_big_number,
+    encode_boolean,
+    encode_bulk,
+    encode_command,
+    encode_double,
+    encode_error,
+    encode_integer,
+    encode_map,
+    encode_null,
+    encode_push,
+    encode_reply,
+    encode_set,
+    encode_simple,
+    encode_verbatim,
+)
+from .varint import (
+    decode_svarint,
+    decode_uvarint,
+    encode_svarint,
+    encode_uvarint,
+    zigzag_decode,
+    zigzag_encode,
+)
 
 backend: str = native.backend
+impls: dict[str, ModuleType] = {
+    name: _twins.combine(name, [varint, framing, resp]) for name in varint.impls
+}
 active: ModuleType = impls[backend]
-
-encode_uvarint = active.encode_uvarint
-decode_uvarint = active.decode_uvarint
-zigzag_encode = active.zigzag_encode
-zigzag_decode = active.zigzag_decode
-encode_svarint = active.encode_svarint
-decode_svarint = active.decode_svarint
-encode_frame = active.encode_frame
-encode_line = active.encode_line
-LengthPrefixDecoder = active.LengthPrefixDecoder
-LineDecoder = active.LineDecoder
-resp: ModuleType = active.resp
-NEED_DATA = active.NEED_DATA
-BigNumber = active.BigNumber
-Push = active.Push
-RespError = active.RespError
-RespReplyDecoder = active.RespReplyDecoder
-RespRequestDecoder = active.RespRequestDecoder
-Verbatim = active.Verbatim
-encode_array = active.encode_array
-encode_attribute = active.encode_attribute
-encode_big_number = active.encode_big_number
-encode_boolean = active.encode_boolean
-encode_bulk = active.encode_bulk
-encode_command = active.encode_command
-encode_double = active.encode_double
-encode_error = active.encode_error
-encode_integer = active.encode_integer
-encode_map = active.encode_map
-encode_null = active.encode_null
-encode_push = active.encode_push
-encode_reply = active.encode_reply
-encode_set = active.encode_set
-encode_simple = active.encode_simple
-encode_verbatim = active.encode_verbatim
-
-FRAMINGS = ("be32", "varint", "line")
-
-
-def new_decoder(
-    framing: str, max_size: int, bare_lf: bool = False, impl: ModuleType | str | None = None
-) -> Decoder:
-    """Return a decoder for framing "be32", "varint" or "line".
-
-    max_size is the frame payload or line content limit; bare_lf (line only)
-    lets a bare "\\n" end a line. impl picks a twin (a module from ``impls``
-    or its name); the default is ``active``. Raw framing needs no decoder:
-    any other framing name is a ValueError.
-    """
-    if impl is None:
-        twin = active
-    elif isinstance(impl, str):
-        if impl not in impls:
-            raise ValueError(f"codec backend {impl!r} is not available (have {sorted(impls)})")
-        twin = impls[impl]
-    else:
-        twin = impl
-    if framing == "line":
-        return twin.LineDecoder(max_size, bare_lf)
-    if framing not in FRAMINGS:
-        raise ValueError(f"unknown framing {framing!r}: expected one of {FRAMINGS}")
-    if bare_lf:
-        raise ValueError("bare_lf applies to line framing only")
-    return twin.LengthPrefixDecoder(max_size, framing)
-
 
 __all__ = [
     "BigNumber",
@@ -100,6 +82,7 @@ __all__ = [
     "RespError",
     "RespReplyDecoder",
     "RespRequestDecoder",
+    "SimpleString",
     "Verbatim",
     "active",
     "backend",
@@ -125,9 +108,11 @@ __all__ = [
     "encode_svarint",
     "encode_uvarint",
     "encode_verbatim",
+    "framing",
     "impls",
     "new_decoder",
     "resp",
+    "varint",
     "zigzag_decode",
     "zigzag_encode",
 ]

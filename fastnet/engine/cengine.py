@@ -130,8 +130,8 @@ def _protocol_error(code: int, value: int, limit: int) -> ProtocolError:
         return LineTooLong(value, limit)
     # FN_ERR_BAD_HEADER: value holds a negative FN_VARINT_* code as a uint64.
     # Imported here (rare path): the codec's messages are the ones to match.
-    from ..codec._common import bad_frame_header
-    from ..codec.c.varint import VARINT_ERRORS
+    from ..codec.framing._common import bad_frame_header
+    from ..codec.varint.c import VARINT_ERRORS
     return bad_frame_header(VARINT_ERRORS[int(ffi.cast("int64_t", value))])
 
 

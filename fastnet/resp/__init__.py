@@ -4,7 +4,7 @@ one parsed request into its encoded reply (:mod:`.commands`, sans-IO), and
 redis-py and redis-benchmark."""
 from __future__ import annotations
 
-from ..codec._resp import RespError, SimpleString
+from ..codec.resp._common import RespError, SimpleString
 from .commands import COMMANDS, Command, Session, execute
 from .server import RESP_PROTOCOL, RespServer
 from .store import Store

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, NamedTuple, Optional, Protocol
 
 from ..codec._common import INT64_MAX, INT64_MIN
-from ..codec._resp import string2ll
-from ..codec._resp_encode import (
+from ..codec.resp._common import string2ll
+from ..codec.resp._encode import (
     encode_array,
     encode_bulk,
     encode_error,
@@ -31,7 +31,7 @@ from ..codec._resp_encode import (
     encode_reply,
     encode_verbatim,
 )
-from ..codec._resp import SimpleString
+from ..codec.resp._common import SimpleString
 from ..limits import DEFAULT_RESP_MAX_BULK_LEN
 from .store import Store
 

@@ -3,7 +3,7 @@
 The engine reads raw bytes (no framing of its own); each connection keeps
 a RespRequestDecoder (the C twin unless told otherwise) and a Session. One
 read is one batch: feed, decode every complete command (one crossing into
-C for the batch, see fastnet.codec.c.resp), run each against the shared
+C for the batch, see fastnet.codec.resp.c), run each against the shared
 Store, and send the replies of the whole batch as one write. Pipelined
 commands therefore cost one handler call, one parse call and one send per
 read, not per command.
@@ -37,9 +37,8 @@ from types import MappingProxyType
 from typing import Any, Callable, Mapping, Optional
 
 from .. import __version__, limits
-from ..codec import backend as _codec_backend
-from ..codec import impls as _codec_impls
-from ..codec._resp_encode import encode_error, encode_reply
+from ..codec import resp as _resp_codec
+from ..codec.resp import encode_error, encode_reply
 from ..engine.base import Listener
 from ..errors import ProtocolError, RespProtocolError
 from ..server import Connection, ProtocolSpec, Server
@@ -118,10 +117,10 @@ class RespServer(Server):
                  max_inline_len: int = limits.DEFAULT_RESP_MAX_INLINE_LEN,
                  idle_timeout: Optional[float] = None, **server_options: Any) -> None:
         super().__init__(idle_timeout=idle_timeout, **server_options)
-        if codec is not None and codec not in _codec_impls:
-            raise ValueError(f"codec {codec!r} is not available (have {sorted(_codec_impls)})")
-        self.codec = codec or _codec_backend
-        self._decoder_class = _codec_impls[self.codec].resp.RespRequestDecoder
+        if codec is not None and codec not in _resp_codec.impls:
+            raise ValueError(f"codec {codec!r} is not available (have {sorted(_resp_codec.impls)})")
+        self.codec = codec or _resp_codec.backend
+        self._decoder_class = _resp_codec.impls[self.codec].RespRequestDecoder
         # A decoder checks its limits when built: fail here, not per client.
         self._decoder_limits = dict(max_bulk_len=max_bulk_len,
                                     max_multibulk_len=max_multibulk_len,

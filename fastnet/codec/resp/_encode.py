@@ -3,7 +3,7 @@ few joins, with no hot loop for C to take over yet).
 
 ``encode_command(*args)`` writes a request as a multibulk. Replies:
 ``encode_reply(value, protocol)`` maps a Python value to its RESP type (the
-inverse of RespReplyDecoder, see fastnet.codec._resp), and one helper per
+inverse of RespReplyDecoder, see fastnet.codec.resp._common), and one helper per
 type writes that type explicitly.
 
 ``protocol`` is 2 or 3. With 2, RESP3-only types are written the way
@@ -21,9 +21,9 @@ from __future__ import annotations
 from itertools import chain
 from typing import Any, Iterable, Iterator, Mapping
 
-from ..limits import DEFAULT_RESP_MAX_DEPTH
-from ._common import INT64_MAX, INT64_MIN, byte_view, check_limit
-from ._resp import BigNumber, Push, RespError, SimpleString, Verbatim
+from ...limits import DEFAULT_RESP_MAX_DEPTH
+from .._common import INT64_MAX, INT64_MIN, byte_view, check_limit
+from ._common import BigNumber, Push, RespError, SimpleString, Verbatim
 
 __all__ = [
     "encode_array",
@@ -203,7 +203,7 @@ def encode_attribute(attributes: Mapping[Any, Any], max_depth: int = DEFAULT_RES
 
 
 def encode_reply(value: Any, protocol: int = 2, max_depth: int = DEFAULT_RESP_MAX_DEPTH) -> bytes:
-    """value in its RESP type (the table in fastnet.codec._resp, read backwards).
+    """value in its RESP type (the table in fastnet.codec.resp._common, read backwards).
 
     bytes-like and str -> bulk string, int -> integer (big number beyond 64
     bits), float -> double, bool -> boolean, None -> null, list and tuple ->

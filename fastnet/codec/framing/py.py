@@ -15,14 +15,11 @@ from typing import Callable, Iterator
 
 from ...errors import FrameTooLarge, LineTooLong, ProtocolError, VarintError, VarintTruncated
 from ...limits import DEFAULT_MAX_FRAME, DEFAULT_MAX_LINE, VARINT_MAX_BYTES
-from .._common import (
-    bad_frame_header,
-    byte_view,
-    check_be32_payload,
-    check_header,
-    check_uint64,
-)
-from .varint import decode_uvarint, encode_uvarint
+from .._common import byte_view, check_uint64
+from ._common import bad_frame_header, check_be32_payload, check_header
+from ..varint.py import decode_uvarint, encode_uvarint
+
+__all__ = ["LengthPrefixDecoder", "LineDecoder", "encode_frame", "encode_line"]
 
 
 def encode_frame(payload: bytes | bytearray | memoryview, header: str = "be32") -> bytes:

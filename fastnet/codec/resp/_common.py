@@ -38,8 +38,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Generic, Iterator, TypeVar
 
-from ..errors import RespProtocolError
-from ._common import INT64_MAX, INT64_MIN
+from ...errors import RespProtocolError
+from .._common import INT64_MAX, INT64_MIN
 
 #: Redis's string2ll refuses strings of LONG_STR_SIZE (21) bytes or more.
 LONG_STR_MAX = 20

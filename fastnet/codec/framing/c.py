@@ -1,4 +1,4 @@
-"""Framing over csrc/framer.c (see fastnet.codec.py.framing for the reference).
+"""Framing over csrc/framer.c (see fastnet.codec.framing.py for the reference).
 
 Each decoder owns one heap fn_framer (freed by ffi.gc). Input is passed to C
 as a view (ffi.from_buffer), never copied into an ffi.new array; arguments
@@ -12,16 +12,11 @@ from typing import Any, Iterator
 from ... import native
 from ...errors import FrameTooLarge, LineTooLong, ProtocolError
 from ...limits import DEFAULT_MAX_FRAME, DEFAULT_MAX_LINE
-from .._common import (
-    bad_frame_header,
-    byte_view,
-    check_be32_payload,
-    check_header,
-    check_uint64,
-)
+from .._common import byte_view, check_uint64
+from ._common import bad_frame_header, check_be32_payload, check_header
 # Appending b"\r\n" has no C hot path: both twins share the Python encode_line.
-from ..py.framing import encode_line
-from .varint import VARINT_ERRORS
+from .py import encode_line
+from ..varint.c import VARINT_ERRORS
 
 __all__ = ["LengthPrefixDecoder", "LineDecoder", "encode_frame", "encode_line"]
 

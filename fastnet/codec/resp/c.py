@@ -1,4 +1,4 @@
-"""RESP over csrc/resp.c (see fastnet.codec.py.resp for the reference).
+"""RESP over csrc/resp.c (see fastnet.codec.resp.py for the reference).
 
 The boundary (DESIGN.md: cffi cannot build Python objects from C): C scans
 every complete message buffered into a flat token array; what crosses
@@ -16,7 +16,7 @@ which is why a request's max_bulk_len stops at 2 GiB - 1.
 
 Replies (the client side) are (type byte, a, b) token triples in
 pre-order, walked in Python once per batch and assembled by the shared
-fastnet.codec._resp.Assembler, so both twins build values the same way.
+fastnet.codec.resp._common.Assembler, so both twins build values the same way.
 bench/resp_boundary.py measures the C and the Python twin.
 """
 from __future__ import annotations
@@ -35,9 +35,9 @@ from ...limits import (
     RESP_MAX_DOUBLE_LEN,
 )
 from ...errors import RespProtocolError
-from .. import _resp
+from . import _common as _resp
 from .._common import byte_view, check_limit
-from .._resp import (
+from ._common import (
     INT_MAX,
     MAX_PAIRS,
     NEED_DATA,
@@ -50,8 +50,8 @@ from .._resp import (
     Verbatim,
 )
 # Encoding has no C hot path: both twins share the Python encoders.
-from .. import _resp_encode
-from .._resp_encode import *  # noqa: F403 (the encoders: one set, see _resp_encode.__all__)
+from . import _encode
+from ._encode import *  # noqa: F403 (the encoders: one set, see _encode.__all__)
 
 __all__ = [
     "NEED_DATA",
@@ -61,7 +61,7 @@ __all__ = [
     "RespReplyDecoder",
     "RespRequestDecoder",
     "Verbatim",
-] + _resp_encode.__all__
+] + _encode.__all__
 
 lib = native.require()
 ffi = native.ffi
@@ -113,7 +113,7 @@ def _fail(decoder: Any, rc: int, items: list[Any]) -> None:
 class RespRequestDecoder(RequestDecoderBase):
     """Redis requests (multibulk and inline) -> lists of arguments.
 
-    Same contract, limits and errors as fastnet.codec.py.resp.RespRequestDecoder.
+    Same contract, limits and errors as fastnet.codec.resp.py.RespRequestDecoder.
     """
 
     def __init__(
@@ -188,7 +188,7 @@ _AGGREGATES = frozenset(int(kind) for kind in _resp.Kind)
 class RespReplyDecoder(ReplyDecoderBase):
     """Redis replies, RESP2 and RESP3 -> Python values.
 
-    Same contract, limits and errors as fastnet.codec.py.resp.RespReplyDecoder.
+    Same contract, limits and errors as fastnet.codec.resp.py.RespReplyDecoder.
     """
 
     def __init__(

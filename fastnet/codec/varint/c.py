@@ -1,9 +1,20 @@
-"""Varints and zigzag over csrc/varint.c (see fastnet.codec.py.varint for the rules)."""
+"""Varints and zigzag over csrc/varint.c (see fastnet.codec.varint.py for the rules)."""
 from __future__ import annotations
 
 from ... import native
 from ...errors import VarintError, VarintOverflow, VarintOverlong, VarintTruncated
-from .._common import byte_view, check_int64, check_offset, check_uint64, varint_error
+from .._common import byte_view, check_int64, check_offset, check_uint64
+from ._common import varint_error
+
+
+__all__ = [
+    "decode_svarint",
+    "decode_uvarint",
+    "encode_svarint",
+    "encode_uvarint",
+    "zigzag_decode",
+    "zigzag_encode",
+]
 
 lib = native.require()
 ffi = native.ffi

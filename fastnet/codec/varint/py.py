@@ -11,7 +11,17 @@ from __future__ import annotations
 
 from ...errors import VarintOverflow, VarintOverlong, VarintTruncated
 from ...limits import VARINT_MAX_BYTES
-from .._common import byte_view, check_int64, check_offset, check_uint64, varint_error
+from .._common import byte_view, check_int64, check_offset, check_uint64
+from ._common import varint_error
+
+__all__ = [
+    "decode_svarint",
+    "decode_uvarint",
+    "encode_svarint",
+    "encode_uvarint",
+    "zigzag_decode",
+    "zigzag_encode",
+]
 
 
 def encode_uvarint(value: int) -> bytes:

@@ -20,7 +20,7 @@ read passes; byte by byte it fails). Here a line longer than the limit fails
 however the input is split, which is what Redis does when bytes trickle in.
 
 RespReplyDecoder parses RESP2 and RESP3 replies (client side); see
-fastnet.codec._resp for the values it returns and the error texts.
+fastnet.codec.resp._common for the values it returns and the error texts.
 
 Both keep their state across feeds: a bulk arriving in many reads is never
 rescanned, a line's delimiter search resumes where it stopped, and the
@@ -41,9 +41,9 @@ from ...limits import (
     RESP_MAX_BIG_NUMBER_DIGITS,
     RESP_MAX_DOUBLE_LEN,
 )
-from .. import _resp
+from . import _common as _resp
 from .._common import byte_view, check_limit
-from .._resp import (
+from ._common import (
     INT_MAX,
     MAX_PAIRS,
     BIG_NUMBER_RE,
@@ -60,8 +60,8 @@ from .._resp import (
     Verbatim,
     string2ll,
 )
-from .. import _resp_encode
-from .._resp_encode import *  # noqa: F403 (the encoders: one set, see _resp_encode.__all__)
+from . import _encode
+from ._encode import *  # noqa: F403 (the encoders: one set, see _encode.__all__)
 
 __all__ = [
     "NEED_DATA",
@@ -71,7 +71,7 @@ __all__ = [
     "RespReplyDecoder",
     "RespRequestDecoder",
     "Verbatim",
-] + _resp_encode.__all__
+] + _encode.__all__
 
 # --- requests -----------------------------------------------------------------
 
@@ -341,7 +341,7 @@ _LINE_LIMITS: dict[int, tuple[int | None, str]] = {
 
 
 class RespReplyDecoder(_Buffer, ReplyDecoderBase):
-    """Redis replies, RESP2 and RESP3 -> Python values (fastnet.codec._resp).
+    """Redis replies, RESP2 and RESP3 -> Python values (fastnet.codec.resp._common).
 
     Limits (defaults from fastnet.limits): max_bulk_len (bulk, blob error and
     verbatim strings), max_multibulk_len (elements, or pairs, an aggregate
