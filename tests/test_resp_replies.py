@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from fastnet import codec, limits
 from fastnet.codec.resp import _common as _resp
-from fastnet.codec.resp._common import NEED_DATA, BigNumber, Push, RespError, Verbatim
+from fastnet.codec.resp._common import NEED_DATA, BigNumber, Push, RespError, SimpleString, Verbatim
 from fastnet.errors import RespProtocolError
 from resp_helpers import canon, drive_replies, resp2_values, resp3_values, splits
 
@@ -419,6 +419,27 @@ def test_protocol_independent_encoders():
 def test_encoders_refuse(call, exc):
     with pytest.raises(exc):
         call()
+
+
+def test_value_types_take_str():
+    # Regression: SimpleString("OK") raised "string argument without an
+    # encoding", and RespError("ERR x") was built but failed when encoded.
+    assert SimpleString("OK") == b"OK" and type(SimpleString("OK")) is SimpleString
+    assert SimpleString(bytearray(b"OK")) == SimpleString(memoryview(b"OK")) == b"OK"
+    assert RespError("ERR bad") == RespError(b"ERR bad")
+    assert RespError("ERR bad").message == b"ERR bad" and RespError("ERR bad").code == b"ERR"
+    assert RespError("ERR é").message == "ERR é".encode()
+    assert codec.encode_reply([SimpleString("OK"), RespError("ERR bad")]) == b"*2\r\n+OK\r\n-ERR bad\r\n"
+    assert hash(RespError("E")) == hash(RespError(b"E"))
+
+
+@pytest.mark.parametrize("bad", [3, None, 2.5, [b"OK"]])
+def test_value_types_refuse_non_text_at_once(bad):
+    # Refused when built, naming the type: an int is never taken as bytes(n).
+    with pytest.raises(TypeError, match=f"SimpleString must be bytes-like or str, not {type(bad).__name__}"):
+        SimpleString(bad)
+    with pytest.raises(TypeError, match=f"RespError message must be bytes-like or str, not {type(bad).__name__}"):
+        RespError(bad)
 
 
 def test_encoding_a_cycle_fails_instead_of_looping():

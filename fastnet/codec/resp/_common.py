@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Generic, Iterator, TypeVar
 
 from ...errors import RespProtocolError
-from .._common import INT64_MAX, INT64_MIN
+from .._common import INT64_MAX, INT64_MIN, byte_view
 
 #: Redis's string2ll refuses strings of LONG_STR_SIZE (21) bytes or more.
 LONG_STR_MAX = 20
@@ -68,14 +68,36 @@ class NeedData(enum.Enum):
 NEED_DATA = NeedData.NEED_DATA
 
 
-@dataclass(frozen=True)
+#: What the encoders and the value types take as text: bytes-like, or str (UTF-8).
+Text = bytes | bytearray | memoryview | str
+
+
+def to_bytes(value: object, what: str = "value") -> bytes:
+    """str as UTF-8, any bytes-like object as its bytes; else a TypeError
+    naming ``what`` (an int is refused, never taken as bytes(n))."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    try:
+        return byte_view(value).tobytes()
+    except TypeError:
+        raise TypeError(f"{what} must be bytes-like or str, not {type(value).__name__}") from None
+
+
+@dataclass(frozen=True, init=False)
 class RespError:
     """An error reply (``-ERR ...`` or a RESP3 blob error ``!``), as a value.
 
-    ``message`` is the whole text, code included (``b"ERR unknown command"``).
+    ``message`` is the whole text, code included (``b"ERR unknown command"``);
+    it may be given as str (kept as its UTF-8 bytes). Anything else is a
+    TypeError at once.
     """
 
     message: bytes
+
+    def __init__(self, message: Text) -> None:
+        object.__setattr__(self, "message", to_bytes(message, "RespError message"))
 
     @property
     def code(self) -> bytes:
@@ -86,7 +108,12 @@ class RespError:
 class SimpleString(bytes):
     """Bytes to be sent as a RESP simple string (``+OK``) rather than a bulk
     string. Encoding only: decoders return both kinds as plain ``bytes``.
-    It must not contain CR or LF (encoding raises ValueError)."""
+    ``SimpleString("OK")`` takes str as UTF-8 and any bytes-like object as
+    its bytes; anything else (an int too) is a TypeError at once. It must
+    not contain CR or LF (encoding raises ValueError)."""
+
+    def __new__(cls, text: Text = b"") -> "SimpleString":
+        return super().__new__(cls, to_bytes(text, "SimpleString"))
 
 
 class BigNumber(int):

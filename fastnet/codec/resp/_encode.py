@@ -22,8 +22,8 @@ from itertools import chain
 from typing import Any, Iterable, Iterator, Mapping
 
 from ...limits import DEFAULT_RESP_MAX_DEPTH
-from .._common import INT64_MAX, INT64_MIN, byte_view, check_limit
-from ._common import BigNumber, Push, RespError, SimpleString, Verbatim
+from .._common import INT64_MAX, INT64_MIN, check_limit
+from ._common import BigNumber, Push, RespError, SimpleString, Text, Verbatim, to_bytes
 
 __all__ = [
     "encode_array",
@@ -44,16 +44,6 @@ __all__ = [
     "encode_verbatim",
 ]
 
-Text = bytes | bytearray | memoryview | str
-
-
-def _to_bytes(value: object) -> bytes:
-    """str as UTF-8, any bytes-like object as its bytes; else TypeError."""
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        return value.encode()
-    return byte_view(value).tobytes()
 
 
 def _check_protocol(protocol: int) -> int:
@@ -63,7 +53,7 @@ def _check_protocol(protocol: int) -> int:
 
 
 def _line(value: Text, what: str) -> bytes:
-    data = _to_bytes(value)
+    data = to_bytes(value)
     if b"\r" in data or b"\n" in data:
         raise ValueError(f"a {what} cannot contain b'\\r' or b'\\n'")
     return data
@@ -86,7 +76,7 @@ def encode_command(*args: Text | int | float) -> bytes:
         elif isinstance(arg, float):
             data = repr(arg).encode()
         else:
-            data = _to_bytes(arg)
+            data = to_bytes(arg)
         parts += (b"$%d\r\n" % len(data), data, b"\r\n")
     return b"".join(parts)
 
@@ -102,7 +92,7 @@ def encode_error(message: Text | RespError, protocol: int = 2) -> bytes:
     A message with "\\r" or "\\n" is a RESP3 blob error (``!``), and a
     ValueError in RESP2.
     """
-    data = message.message if isinstance(message, RespError) else _to_bytes(message)
+    data = message.message if isinstance(message, RespError) else to_bytes(message)
     if b"\r" in data or b"\n" in data:
         if _check_protocol(protocol) == 2:
             raise ValueError("a RESP2 error cannot contain b'\\r' or b'\\n'")
@@ -121,7 +111,7 @@ def encode_integer(value: int) -> bytes:
 
 def encode_bulk(data: Text) -> bytes:
     """``$<length>`` and the bytes."""
-    data = _to_bytes(data)
+    data = to_bytes(data)
     return b"$%d\r\n%s\r\n" % (len(data), data)
 
 
@@ -160,8 +150,8 @@ def encode_big_number(value: int, protocol: int = 2) -> bytes:
 def encode_verbatim(data: Text, format: Text = b"txt", protocol: int = 2) -> bytes:
     """``=<length>`` then ``<format>:<data>``; format is 3 bytes (``txt``,
     ``mkd``). In RESP2 a bulk string of data alone."""
-    data = _to_bytes(data)
-    fmt = _to_bytes(format)
+    data = to_bytes(data)
+    fmt = to_bytes(format)
     if len(fmt) != 3:
         raise ValueError(f"a verbatim format is 3 bytes, got {fmt!r}")
     if _check_protocol(protocol) == 2:
