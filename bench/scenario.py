@@ -23,6 +23,12 @@ from . import harness, plots, profiling
 from .harness import LoadError, RunningServer, ServerSpec, ServerUnavailable, log
 
 Cell = dict[str, Any]
+#: What a cell's label says, for the report and --help.
+CELL_GLOSSARY = (
+    "A cell such as \"64 B, 50 conns, P16\" is 64-byte messages over 50 concurrent "
+    "connections, each with 16 requests in flight: P16 is the pipeline depth (a connection "
+    "keeps 16 requests outstanding, sending one more per reply), and P1 is one request at "
+    "a time, each waiting for its reply (pure round trips).")
 METRICS = ("rate", "mean_us", "p50_us", "p95_us", "p99_us", "p999_us", "max_us",
            "server_cpu_us", "client_cpu")
 
@@ -51,9 +57,20 @@ class Load:
 
 
 class Scenario:
-    """A named benchmark: run() -> result dict, markdown(result), plot(result)."""
+    """A named benchmark: run() -> result dict, markdown(result), plot(result).
+
+    ``server_names()`` and ``matrix()`` say what ``--only`` and ``--matrix``
+    take (``python -m bench --help`` lists them for every scenario)."""
     name: ClassVar[str]
     title: ClassVar[str]
+
+    def server_names(self) -> list[str]:
+        """The names ``--only`` selects among."""
+        return []
+
+    def matrix(self) -> dict[str, list[Any]]:
+        """Each ``--matrix`` key and the values the scenario's cells take."""
+        return {}
 
     def run(self, opts: Options) -> dict:
         raise NotImplementedError
@@ -97,6 +114,13 @@ class LoadScenario(Scenario):
 
     def cells(self, quick: bool) -> list[Cell]:
         raise NotImplementedError
+
+    def server_names(self) -> list[str]:
+        return [spec.name for spec in self.servers()]
+
+    def matrix(self) -> dict[str, list[Any]]:
+        cells = self.cells(False) + self.cells(True)
+        return {key: sorted({c[key] for c in cells if key in c}) for key in self.dims}
 
     def measure(self, server: RunningServer, cell: Cell, load: Load) -> dict:
         """One load run of ``cell`` against ``server``: loadgen's JSON keys."""
@@ -268,7 +292,7 @@ class LoadScenario(Scenario):
         return "\n".join(lines)
 
     def plot(self, result: dict, outdir: Path) -> list[Path]:
-        return plots.load_plots(result, outdir)
+        return plots.load_plots(result, outdir, self.label)
 
 
 def fmt(s: Optional[dict], pattern: str = "{:,.0f}") -> str:

@@ -9,7 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from matplotlib.container import ErrorbarContainer
+
 from helpers import GUARD
+
+from bench import plots, scenarios  # noqa: F401  (scenarios: registration)
+from bench.scenario import CELL_GLOSSARY, METRICS, SCENARIOS, LoadScenario
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = ("fastnet-c", "asyncio-protocol")
@@ -47,7 +53,89 @@ def test_echo_scenario_writes_json_markdown_and_plots(tmp_path):
 
     report = (tmp_path / "report.md").read_text()
     assert "## echo (raw bytes)" in report and "### Targets" in report
+    assert CELL_GLOSSARY in report and "P1 is one request at a time" in report
     assert report.count("| 64 B, 1 conn, P1 |") == len(SERVERS)
     for png in ("echo-throughput.png", "echo-latency.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({png})" in report
+
+
+def bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=GUARD)
+
+
+def test_help_lists_every_scenarios_servers_and_matrix_keys():
+    run = bench("--help")
+    assert run.returncode == 0, run.stderr
+    text = " ".join(run.stdout.split())  # unwrapped
+    assert len(SCENARIOS) >= 4
+    for name, scenario in SCENARIOS.items():
+        assert f"{name}: {scenario.title}" in text
+        assert scenario.server_names() and scenario.matrix()
+        for server in scenario.server_names():
+            assert server in text, (name, server)
+        for key, values in scenario.matrix().items():
+            assert f"{key}={','.join(map(str, values))}" in text, (name, key)
+    assert "P16 is the pipeline depth" in text and "P1 is one request at a time" in text
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (("echo", "--only", "fastnet-C"), "--only: fastnet-C is not in echo"),
+    (("frame", "--matrix", "sizes=64"), "--matrix: sizes is not in frame"),
+])
+def test_a_selection_that_matches_nothing_is_refused(args, says, tmp_path):
+    run = bench(*args, "--out", str(tmp_path))
+    assert run.returncode != 0 and says in run.stderr and "--help" in run.stderr
+    assert not list(tmp_path.iterdir())  # refused before anything ran
+
+
+def fake_result(scenario: LoadScenario) -> dict:
+    """A result of the shape LoadScenario.run() returns, for two connection
+    counts at pipeline 1 and 16, where a 1-connection cell is 100x slower."""
+    cells = []
+    for conns in (1, 50):
+        for pipeline in (1, 16):
+            cell = {"size": 64, "conns": conns, "pipeline": pipeline}
+            summary = {}
+            for i, server in enumerate(("fastnet-c", "asyncio-protocol")):
+                base = (1 + i) * conns * pipeline * 100.0
+                summary[server] = {m: {"median": base, "min": base * 0.9, "max": base * 1.2}
+                                   for m in METRICS}
+            cells.append({"cell": cell, "label": scenario.label(cell), "summary": summary,
+                          "runs": {}})
+    return {"scenario": scenario.name, "title": scenario.title, "config": {"reps": 3},
+            "servers": ["fastnet-c", "asyncio-protocol"], "cells": cells}
+
+
+def whiskers(ax) -> list[tuple[float, float]]:
+    """(bottom, top) of every error bar drawn on ax, sorted."""
+    return sorted((round(lo[1], 6), round(hi[1], 6)) for c in ax.containers
+                  if isinstance(c, ErrorbarContainer) for lo, hi in c.lines[2][0].get_segments())
+
+
+def test_plots_give_each_connection_count_its_own_panel_with_min_max_whiskers():
+    echo = SCENARIOS["echo"]
+    assert isinstance(echo, LoadScenario)
+    result = fake_result(echo)
+    figs = plots.figures(result, echo.label)
+    try:
+        panels = [ax for ax in figs["throughput"].axes if ax.get_title()]
+        assert [ax.get_title() for ax in panels] == [
+            "1 conn, P1", "1 conn, P16", "50 conns, P1", "50 conns, P16"]
+        one_conn = panels[0]
+        # The 1-connection cell fills its own axis (linear, from zero) instead of
+        # being a sliver beside the 50-connection cells.
+        assert one_conn.get_yscale() == "linear" and one_conn.get_ylim()[0] == 0
+        assert one_conn.get_ylim()[1] < 2 * 2 * 100.0 * 1.2 * 1.5
+        assert whiskers(one_conn) == [(90.0, 120.0), (180.0, 240.0)]  # each server's min-max
+
+        latency = [ax for ax in figs["latency"].axes if ax.get_title()]
+        assert len(latency) == 4 * len(plots.PERCENTILES)
+        for ax in latency:
+            assert ax.get_yscale() == "log" and "not from 0" in ax.get_ylabel()
+        assert "do not start at zero" in figs["latency"].texts[0].get_text()
+        assert whiskers(latency[0]) == [(90.0, 120.0), (180.0, 240.0)]
+    finally:
+        for fig in figs.values():
+            plots.plt.close(fig)

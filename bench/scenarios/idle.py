@@ -26,6 +26,7 @@ import resource
 import socket
 import statistics
 import time
+from typing import Any
 
 from ..harness import RunningServer, log
 from ..scenario import Options, Scenario, register
@@ -107,13 +108,18 @@ class Idle(Scenario):
     name = "idle"
     title = "idle (keep-alive cost of idle connections)"
 
+    def server_names(self) -> list[str]:
+        return [f"fastnet-{e}" for e in ENGINES]
+
+    def matrix(self) -> dict[str, list[Any]]:
+        return {"conns": [2000, 10000]}  # quick, full; any N works (the first value given)
+
     def run(self, opts: Options) -> dict:
         conns = (opts.matrix.get("conns") or [2000 if opts.quick else 10000])[0]
         timeout = 5.0 if opts.quick and conns <= 2000 else max(12.0, conns / 1000)
         reps = opts.reps or (1 if opts.quick else 2)
         limit = raise_nofile(conns + 256)
-        names = [f"fastnet-{e}" for e in ENGINES
-                 if not opts.only or f"fastnet-{e}" in opts.only]
+        names = [n for n in self.server_names() if not opts.only or n in opts.only]
         result: dict = {"scenario": self.name, "kind": "idle", "title": self.title,
                         "config": {"conns": conns, "idle_timeout": timeout, "reps": reps},
                         "servers": names, "failed": {}, "rows": {n: [] for n in names}}
