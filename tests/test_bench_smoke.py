@@ -1,6 +1,6 @@
 """The benchmark framework end to end on one tiny cell: it builds the load
 generator, starts and stops the servers, and writes JSON, markdown and PNGs
-of the right shape. Never asserts a speed (DESIGN.md: speed is asserted in
+of the right shape. Never asserts a speed (ARCHITECTURE.md: speed is asserted in
 benchmarks, not in tests)."""
 from __future__ import annotations
 

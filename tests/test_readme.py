@@ -304,3 +304,19 @@ def test_sh_block(block, tmp_path):
                 f"{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
     if "creates" in directives:
         assert (ROOT / directives["creates"]).is_file(), f"{directives['creates']} was not written"
+
+
+# --- links --------------------------------------------------------------------
+
+
+def test_readme_links_resolve_in_the_repository():
+    # A user reads the README in the repository: every relative link and image
+    # must be there (the design document included, not a page outside the tree).
+    text = README.read_text()
+    links = [target for target in re.findall(r"\]\(([^)\s]+)\)", text)
+             if not re.match(r"[a-z]+:", target)]
+    assert "ARCHITECTURE.md" in links
+    for target in links:
+        path = target.split("#", 1)[0]
+        assert (ROOT / path).exists(), f"README.md links {target}, which is not in the repository"
+    assert "../" not in "".join(links)

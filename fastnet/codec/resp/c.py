@@ -1,6 +1,6 @@
 """RESP over csrc/resp.c (see fastnet.codec.resp.py for the reference).
 
-The boundary (DESIGN.md: cffi cannot build Python objects from C): C scans
+The boundary (ARCHITECTURE.md: cffi cannot build Python objects from C): C scans
 every complete message buffered into a flat token array; what crosses
 depends on what Python must build from it.
 
