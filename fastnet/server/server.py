@@ -861,8 +861,9 @@ class Server:
 
     def _handler_failed(self, c: Connection) -> None:
         """The handler (or session) raised, or returned what is not a
-        reply: log its name and the error, count it, answer in the
-        protocol's error form where it has one, and close this connection."""
+        reply: log its name and the error, count it, and close this
+        connection once the replies before are written, after the
+        protocol's error form where it has one."""
         failed = c._route.handler if c._route.handler is not None else c.session
         error = sys.exc_info()[1]
         log.error("%s failed on connection %d: %s: %s; closing it", _callable_name(failed),
@@ -879,11 +880,11 @@ class Server:
             log.exception("the handler_error form of %s failed", c.protocol.name)
         c._closing = True
         try:
+            # Replies to the messages before this one are owed: they go out
+            # first, then the error form, then the close.
             if reply is not None:
                 self.engine.write(c.id, reply)
-                self.engine.close(c.id)
-            else:
-                self.engine.close(c.id, abort=True)
+            self.engine.close(c.id)
         except EngineError:
             pass  # already closing
 
