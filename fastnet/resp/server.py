@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Optional, Union
+from typing import Any, Callable, Mapping, Optional, Union, cast
 
 from .. import __version__, limits
 from ..codec import backend as _codec_backend
@@ -44,7 +44,7 @@ from ..engine.base import Listener
 from ..errors import ProtocolError, RespProtocolError
 from ..server import Connection, ProtocolSpec, ProtocolUnit, Server, get, register
 from ..server import Session as ServerSession
-from ..server.options import Option, count, size
+from ..server.options import Option, size
 from ..server.protocols import MAX_LINE
 from ..server.server import Hook, threaded_callbacks
 from .commands import COMMANDS, REDIS_VERSION, Command, Handler, InfoSection, Session, resolve
@@ -163,35 +163,8 @@ class _LockedRespSession(RespSession):
 
 
 def _resp_session(conn: Connection, handler: Any) -> ServerSession:
-    host = conn.server
-    if not isinstance(host, RespServer):
-        raise TypeError("the resp protocol is served by fastnet.resp.RespServer, "
-                        f"not {type(host).__name__}")
+    host = cast(RespServer, conn.server)  # RESP's server_class
     return (_LockedRespSession if host._exec_lock is not None else RespSession)(conn, host)
-
-
-PROTO_MAX_BULK_LEN = Option(
-    "--proto-max-bulk-len", type=size, default=limits.DEFAULT_RESP_MAX_BULK_LEN,
-    metavar="SIZE", help="longest bulk argument a client may declare, as Redis's "
-    "proto-max-bulk-len (default: 512M)")
-MAX_MULTIBULK_LEN = Option(
-    "--max-multibulk-len", type=count, default=limits.DEFAULT_RESP_MAX_MULTIBULK_LEN,
-    metavar="N", help="most arguments one command may declare (default: %(default)s)")
-
-
-def _make_resp_server(values: Mapping[str, Any], server_options: dict[str, Any]) -> "RespServer":
-    return RespServer(max_bulk_len=values["proto_max_bulk_len"],
-                      max_multibulk_len=values["max_multibulk_len"],
-                      max_inline_len=values["max_line"], **server_options)
-
-
-#: The Redis protocol as a registered unit (``--protocol resp``).
-RESP = register(ProtocolUnit(
-    RESP_PROTOCOL, help="a Redis-protocol in-memory key-value store (register commands "
-    "with RespServer.command; idle timeout off by default, as Redis's timeout 0)",
-    session=_resp_session, echo=False, takes_handler=False,
-    options=(MAX_LINE, PROTO_MAX_BULK_LEN, MAX_MULTIBULK_LEN),
-    make_server=_make_resp_server, needs_asyncio=lambda handler: False))
 
 
 class RespServer(Server):
@@ -426,3 +399,28 @@ class RespServer(Server):
         while (store.active_expire(store.now(), ACTIVE_EXPIRE_BUDGET) > ACTIVE_EXPIRE_BUDGET // 4
                and time.monotonic() < deadline):
             pass
+
+
+PROTO_MAX_BULK_LEN = Option(
+    "--proto-max-bulk-len", type=size, default=limits.DEFAULT_RESP_MAX_BULK_LEN,
+    metavar="SIZE", help="longest bulk argument a client may declare, as Redis's "
+    "proto-max-bulk-len (default: 512M)")
+MAX_MULTIBULK_LEN = Option(
+    "--max-multibulk-len", type=size, default=limits.DEFAULT_RESP_MAX_MULTIBULK_LEN,
+    metavar="N", help="most arguments one command may declare (default: %(default)s)")
+
+
+def _make_resp_server(values: Mapping[str, Any], server_options: dict[str, Any]) -> "RespServer":
+    return RespServer(max_bulk_len=values["proto_max_bulk_len"],
+                      max_multibulk_len=values["max_multibulk_len"],
+                      max_inline_len=values["max_line"], **server_options)
+
+
+#: The Redis protocol as a registered unit (``--protocol resp``).
+RESP = register(ProtocolUnit(
+    RESP_PROTOCOL, help="a Redis-protocol in-memory key-value store (register commands "
+    "with RespServer.command; idle timeout off by default, as Redis's timeout 0)",
+    session=_resp_session, echo=False, takes_handler=False,
+    options=(MAX_LINE, PROTO_MAX_BULK_LEN, MAX_MULTIBULK_LEN),
+    make_server=_make_resp_server, server_class=RespServer,
+    needs_asyncio=lambda handler: False))

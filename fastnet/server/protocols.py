@@ -218,6 +218,9 @@ class ProtocolUnit:
                unit's options by dest and server_options the common ones
                (engine, max_connections, ...; idle_timeout only if given).
                Default: a plain Server, the values passed as keywords.
+    server_class: the Server subclass that serves it (its sessions need
+               what that class holds, as resp's need RespServer's keyspace),
+               or None for any Server.
     needs_asyncio: ``needs_asyncio(handler)``: whether sessions made with
                this handler are ``is_async`` (``Server.run`` then runs an
                asyncio loop). Default: the handler is a coroutine function.
@@ -233,6 +236,7 @@ class ProtocolUnit:
     options: tuple[Option, ...] = ()
     takes_handler: bool = True
     make_server: Optional[Callable[[Mapping[str, Any], dict[str, Any]], "Server"]] = None
+    server_class: Optional[type] = None
     needs_asyncio: Callable[[Any], bool] = field(default=lambda handler: _is_coroutine_function(handler))
     check: Callable[[Mapping[str, Any]], Optional[str]] = field(
         default=lambda values: None)

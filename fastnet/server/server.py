@@ -325,6 +325,10 @@ class Server:
         handshakes not yet accepted. The server's own backlog (connections
         accepted over max_connections, waiting) is the constructor's."""
         unit = get(protocol)
+        if unit.server_class is not None and not isinstance(self, unit.server_class):
+            raise ValueError(f"the {unit.name} protocol is served by "
+                             f"{unit.server_class.__module__}.{unit.server_class.__qualname__}, "
+                             f"not {type(self).__name__}")
         if handler is not None and not callable(handler):
             raise TypeError(f"handler must be callable, not {type(handler).__name__}")
         for name, hook in (("on_connect", on_connect), ("on_close", on_close)):
@@ -864,7 +868,9 @@ class Server:
         reply: log its name and the error, count it, and close this
         connection once the replies before are written, after the
         protocol's error form where it has one."""
-        failed = c._route.handler if c._route.handler is not None else c.session
+        route = c._route
+        failed = (route.handler if route.handler is not None
+                  else c.session if c.session is not None else route.unit.session)
         error = sys.exc_info()[1]
         log.error("%s failed on connection %d: %s: %s; closing it", _callable_name(failed),
                   c.id, type(error).__name__, error, exc_info=error)
