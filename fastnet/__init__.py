@@ -6,10 +6,10 @@ the pure-Python twins are (see fastnet.native for the environment switches).
 from __future__ import annotations
 
 from .native import backend
-from .client import Client, connect
+from .client import AsyncClient, Client, connect, open_connection
 from .errors import FastnetError, ProtocolError
 from .server import Connection, Server
 
-__all__ = ["backend", "Client", "connect", "Connection", "FastnetError",
+__all__ = ["backend", "AsyncClient", "Client", "connect", "open_connection", "Connection", "FastnetError",
            "ProtocolError", "Server", "__version__"]
 __version__ = "0.1.0"

@@ -26,9 +26,12 @@ S = TypeVar("S", bound=Server)
 @contextlib.contextmanager
 def running_server(engine: str, protocol: str = "echo", handler: Optional[Handler] = None,
                    **options: object) -> Iterator[tuple[Server, int]]:
-    """A Server on a free port, run() in a background thread."""
+    """A Server on a free port, run() in a background thread (on_connect
+    and on_close go to listen(), every other option to Server)."""
+    hooks = {k: options.pop(k) for k in ("on_connect", "on_close") if k in options}
     server = Server(engine=engine, **options)  # type: ignore[arg-type]
-    listener = server.listen("127.0.0.1", 0, protocol=protocol, handler=handler)
+    listener = server.listen("127.0.0.1", 0, protocol=protocol, handler=handler,
+                             **hooks)  # type: ignore[arg-type]
     with serving(server):
         yield server, listener.port
 

@@ -21,3 +21,11 @@ async def never(conn, message: bytes) -> bytes:
     log.info("started %r", message)
     await asyncio.Event().wait()
     return message
+
+
+def to_str(conn, message: bytes) -> str:
+    """A handler that returns a str (a mistake): its connection is closed,
+    the server goes on."""
+    if message == b"ok":
+        return message  # type: ignore[return-value]
+    return message.decode()

@@ -92,3 +92,73 @@ def test_memory_bounded_under_a_peer_that_never_reads(engine):
             h.close()
         proc.terminate()
         assert proc.wait(GUARD) == 0
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fastnet.serve", *args],
+                          capture_output=True, text=True, timeout=GUARD)
+
+
+@pytest.mark.parametrize("args, words", [
+    (("--port", "-1"), ["--port", "-1 is not a port", "1-65535", "0 for any free port"]),
+    (("--port", "70000"), ["--port", "70000 is not a port"]),
+    (("--port", "http"), ["--port", "'http' is not a port number"]),
+    (("--max-connections", "0"), ["--max-connections", "at least 1"]),
+    (("--protocol", "frame", "--max-frame", "1.5M"),
+     ["--max-frame", "'1.5M' is not a size", "K, M or G", "16M"]),
+    (("--protocol", "frame", "--max-frame", "0"), ["--max-frame", "at least 1 byte"]),
+    (("--protocol", "line", "--frame-header", "varint"),
+     ["--frame-header does not apply to --protocol line", "frame"]),
+    (("--protocol", "echo", "--bare-lf"), ["--bare-lf does not apply to --protocol echo"]),
+    (("--protocol", "frame", "--max-frame", "10G"),
+     ["--max-frame", "4-byte length header", "--frame-header varint"]),
+    (("--protocol", "resp", "--handler", "os:getcwd"),
+     ["--handler does not apply to --protocol resp"]),
+    (("--queue-timeout", "nan"), ["--queue-timeout", "positive number of seconds"]),
+])
+def test_bad_flags_are_named_in_plain_words(args, words):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in result.stderr, (word, result.stderr)
+    assert "max_connections" not in result.stderr  # the Python argument's name
+
+
+def test_a_varint_header_takes_a_large_max_frame():
+    with cli_server("--protocol", "frame", "--frame-header", "varint",
+                    "--max-frame", "10G") as (proc, port, line):
+        with fastnet.connect("127.0.0.1", port, "frame", frame_header="varint") as c:
+            c.send(b"big enough")
+            assert c.recv() == b"big enough"
+        proc.terminate()
+        assert proc.wait(GUARD) == 0
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_port_in_use_is_said_once_on_every_engine(engine):
+    with cli_server("--protocol", "echo") as (proc, port, line):
+        result = run_cli("--port", str(port), "--engine", engine)
+        assert result.returncode == 2
+        assert result.stderr.count("in use") == 1, result.stderr
+        assert result.stderr.count("cannot listen") == 1, result.stderr
+        assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+        proc.terminate()
+        assert proc.wait(GUARD) == 0
+
+
+def test_protocols_and_their_options_come_from_the_registry(monkeypatch):
+    from fastnet import serve
+    from fastnet.server import PROTOCOLS, Option, ProtocolSpec, ProtocolUnit
+
+    monkeypatch.setitem(PROTOCOLS, "shout", ProtocolUnit(
+        ProtocolSpec("shout", "line"), help="lines, shouted",
+        options=(Option("--volume", type=int, default=11, help="how loud"),)))
+    parser = serve.build_parser()
+    text = parser.format_help()
+    assert "shout: lines, shouted" in text and "[shout] how loud" in text
+    args = parser.parse_args(["--protocol", "shout"])
+    assert serve._unit_values(parser, args, PROTOCOLS["shout"]) == {"volume": 11}
+    with pytest.raises(SystemExit):
+        args = parser.parse_args(["--protocol", "frame", "--volume", "3"])
+        serve._unit_values(parser, args, PROTOCOLS["frame"])

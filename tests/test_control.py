@@ -12,7 +12,7 @@ import time
 import pytest
 
 import fastnet
-from fastnet.server import PROTOCOLS, ProtocolSpec
+from fastnet.server import PROTOCOLS, ProtocolSpec, ProtocolUnit
 from helpers import ENGINES, GUARD, cli_server, running_server, wait_for
 
 pytestmark = pytest.mark.parametrize("engine", ENGINES)
@@ -290,7 +290,7 @@ def probing_protocol(monkeypatch):
     """A length-prefixed protocol with a keep-alive probe (the later wire
     protocol and HTTP/2 have one; the built-in echo protocols do not)."""
     spec = ProtocolSpec("probing", "be32", probe=b"\x00PING", probe_reply=b"\x00PONG")
-    monkeypatch.setitem(PROTOCOLS, "probing", spec)
+    monkeypatch.setitem(PROTOCOLS, "probing", ProtocolUnit(spec))
     return spec
 
 

@@ -40,15 +40,16 @@ def read_until_closed(sock: socket.socket) -> list[bytes]:
 
 
 def count_on_message(server: fastnet.Server) -> list[int]:
-    """Count the engine's on_message calls (the engine looks the method up
-    on the server object per batch)."""
+    """Count the engine's on_message calls (the engine looks the callback
+    up on its handler, the server's private adapter, per batch)."""
     calls = [0]
-    on_message = server.on_message
+    events = server.engine.handler
+    on_message = events.on_message
 
     def counting(conn: int, message: bytes) -> None:
         calls[0] += 1
         on_message(conn, message)
-    server.on_message = counting  # type: ignore[method-assign]
+    events.on_message = counting  # type: ignore[method-assign]
     return calls
 
 

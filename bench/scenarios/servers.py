@@ -4,11 +4,16 @@ from __future__ import annotations
 import importlib.util
 import sys
 
+from fastnet.server import get as protocol_unit
+
 from ..harness import ROOT, ServerSpec, ServerUnavailable, compile_c
 
 
 def fastnet(name: str, protocol: str, engine: str, *extra: str) -> ServerSpec:
-    """``python -m fastnet.serve`` with one protocol and engine, port picked by the OS."""
+    """``python -m fastnet.serve`` with one registered protocol and engine,
+    port picked by the OS (an unknown protocol fails here, naming the
+    registry's choices)."""
+    protocol_unit(protocol)
     return ServerSpec(name, lambda port: [
         sys.executable, "-m", "fastnet.serve", "--protocol", protocol, "--engine", engine,
         "--port", str(port), "--log-level", "WARNING", "--idle-timeout", "off",

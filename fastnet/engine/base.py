@@ -19,6 +19,7 @@ import asyncio
 import collections
 import enum
 import heapq
+import inspect
 import logging
 import time
 from dataclasses import dataclass
@@ -31,6 +32,20 @@ FRAMINGS = ("raw", "be32", "varint", "line")
 
 #: What send() and write() take: any contiguous bytes-like object.
 Buffer = Union[bytes, bytearray, memoryview]
+
+
+
+def check_reply(reply: object) -> Buffer:
+    """``reply`` if it is bytes-like (what send() takes), else TypeError
+    naming its type; a coroutine returned where a reply was due is closed,
+    so Python does not also warn that it was never awaited."""
+    if isinstance(reply, (bytes, bytearray, memoryview)):
+        return reply
+    if inspect.iscoroutine(reply):
+        reply.close()
+    raise TypeError(f"returned {type(reply).__name__}: a reply must be bytes, "
+                    "bytearray, memoryview or None")
+
 
 #: A handler an engine may call per message itself (Engine.serve_directly):
 #: (its argument, the message) -> the reply to send, or None.

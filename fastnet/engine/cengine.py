@@ -59,7 +59,7 @@ from typing import Any, Optional
 from .. import limits, native
 from ..errors import EngineError, FrameTooLarge, LineTooLong, ProtocolError
 from .base import (Buffer, CloseReason, ConnSpec, DirectHandler, Engine, EngineHandler,
-                   Listener)
+                   Listener, check_reply)
 
 lib = native.require()
 ffi = native.ffi
@@ -469,6 +469,8 @@ class CEngine(Engine):
                                 continue
                             try:
                                 reply = fn(arg, message)
+                                if reply is not None and type(reply) is not bytes:
+                                    reply = check_reply(reply)  # TypeError names what came
                             except Exception:
                                 reply = None
                                 self._direct_failed(conn, on_error, arg)

@@ -34,18 +34,22 @@ import sys
 import threading
 import time
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, Union, cast
 
 from .. import __version__, limits
 from ..codec import resp as _resp_codec
 from ..codec.resp import encode_error, encode_reply
 from ..engine.base import Listener
 from ..errors import ProtocolError, RespProtocolError
-from ..server import Connection, ProtocolSpec, Server
+from ..server import Connection, ProtocolSpec, ProtocolUnit, Server, get, register
+from ..server import Session as ServerSession
+from ..server.options import Option, size
+from ..server.protocols import MAX_LINE
+from ..server.server import Hook, threaded_callbacks
 from .commands import COMMANDS, REDIS_VERSION, Command, Handler, InfoSection, Session, resolve
 from .store import Store
 
-__all__ = ["RESP_PROTOCOL", "RespServer"]
+__all__ = ["RESP", "RESP_PROTOCOL", "RespServer", "RespSession"]
 
 log = logging.getLogger("fastnet.resp")
 
@@ -80,10 +84,86 @@ def _resp_rejection(why: str) -> Optional[bytes]:
     return _REJECTIONS[why]
 
 
-#: The Redis protocol for Server.listen: raw reads, Redis's error forms.
-RESP_PROTOCOL = ProtocolSpec("resp", "raw", _resp_error, _resp_rejection)
+def _resp_handler_error(error: BaseException) -> Optional[bytes]:
+    return b"-ERR internal error\r\n"
 
-_CLIENT = "resp"  # the key of (decoder, session) in Connection.state
+
+#: The Redis protocol's wire: raw reads, Redis's error forms.
+RESP_PROTOCOL = ProtocolSpec("resp", "raw", _resp_error, _resp_rejection,
+                             handler_error=_resp_handler_error)
+
+
+class RespSession(ServerSession):
+    """One client of a RespServer: its request decoder and its command
+    Session. One read is one batch (see the module's docstring)."""
+
+    def __init__(self, conn: Connection, host: "RespServer") -> None:
+        super().__init__(conn)
+        self.host = host
+        self.decoder = host._decoder_class(**host._decoder_limits)
+        self.client = Session(host.store, host=host, conn=conn)
+        self._fast = host._fast  # the server's dict itself: command() clears it in place
+
+    def feed(self, data: bytes) -> Optional[bytes]:
+        """One read of one connection: run every complete command in it and
+        return the replies as one write."""
+        session = self.client
+        if session.closing:
+            return None  # after QUIT: what follows is not read
+        decoder = self.decoder
+        try:
+            commands = decoder.feed_commands(data)
+        except RespProtocolError as error:
+            self.conn.protocol_error(error)
+            return None
+        if not commands:
+            return None  # part of a command: nothing to answer yet
+        # The fast path: a command spelled as already seen (no lower(), no
+        # table entry to unpack) with a count its arity allows. The rest go
+        # through _execute(): rejections, containers, and the commands that
+        # end a batch (QUIT) or read its counters (INFO). A command counts
+        # once it ran, as in Redis, so an INFO sees those before it.
+        fast = self._fast
+        host = self.host
+        replies: list[bytes] = []
+        append = replies.append
+        ran = 0
+        for args in commands:
+            entry = fast.get(args[0])
+            if entry is not None and entry[1] <= len(args) <= entry[2]:
+                append(entry[0](session, args))
+                ran += 1
+            else:
+                host.commands_processed += ran
+                ran = 0
+                append(host._execute(session, args))
+                if session.closing:
+                    break  # QUIT: Redis runs nothing after it
+        host.commands_processed += ran
+        reply = replies[0] if len(replies) == 1 else b"".join(replies)
+        if session.closing:
+            self.conn.write(reply)
+            self.conn.close()  # once the replies are written
+            return None
+        if decoder.error is not None:
+            self.conn.write(reply)
+            self.conn.protocol_error(RespProtocolError(decoder.error))
+            return None
+        return reply
+
+
+class _LockedRespSession(RespSession):
+    """The threaded engine calls in from every connection's thread: each
+    batch takes the server's lock, so every command stays atomic."""
+
+    def feed(self, data: bytes) -> Optional[bytes]:
+        with self.host._exec_lock:  # type: ignore[union-attr]
+            return super().feed(data)
+
+
+def _resp_session(conn: Connection, handler: Any) -> ServerSession:
+    host = cast(RespServer, conn.server)  # RESP's server_class
+    return (_LockedRespSession if host._exec_lock is not None else RespSession)(conn, host)
 
 
 class RespServer(Server):
@@ -138,19 +218,25 @@ class RespServer(Server):
         self.commands_processed = 0
         self._started = time.monotonic()
         # The threaded engine calls in from every connection's thread.
-        self._exec_lock = threading.Lock() if self.engine.name == "threaded" else None
+        self._exec_lock = threading.Lock() if threaded_callbacks(self.engine) else None
         self._expiry_armed = False
 
     # -- set-up ----------------------------------------------------------
 
     def listen(self, host: str = "127.0.0.1", port: int = 6379, *,  # type: ignore[override]
+               protocol: Union[str, ProtocolUnit, ProtocolSpec] = "resp",
+               handler: None = None, on_connect: Optional[Hook] = None,
+               on_close: Optional[Hook] = None,
                backlog: int = limits.DEFAULT_LISTEN_BACKLOG) -> Listener:
         """Serve the Redis protocol on host:port (0 picks a free port: see
-        the returned Listener's ``port``). ``backlog`` is listen(2)'s."""
-        # on_message runs _serve directly; naming it as the handler also
-        # tells the engine not to echo.
-        listener = super().listen(host, port, protocol=RESP_PROTOCOL, handler=self._serve,
-                                  backlog=backlog)
+        the returned Listener's ``port``). ``backlog`` is listen(2)'s;
+        on_connect and on_close are Server.listen's hooks. Commands are
+        added with :meth:`command`, not a handler."""
+        if get(protocol) is not RESP or handler is not None:
+            raise ValueError("a RespServer serves the resp protocol, with commands "
+                             "registered by RespServer.command (no handler)")
+        listener = super().listen(host, port, protocol=RESP, on_connect=on_connect,
+                                  on_close=on_close, backlog=backlog)
         if not self._expiry_armed:
             self._expiry_armed = True
             self.engine.call_later(ACTIVE_EXPIRE_PERIOD, self._expire_tick)
@@ -209,79 +295,7 @@ class RespServer(Server):
             return fn
         return register
 
-    # -- serving (the hot path) ------------------------------------------
-
-    def _direct_handler(self, route: Any) -> Optional[Callable[[Any, bytes], Any]]:
-        """The engine may run _serve itself, as on_message below would,
-        unless commands must take the lock (threaded engine)."""
-        return self._serve if self._exec_lock is None else None
-
-    def on_message(self, conn: int, message: bytes) -> None:
-        """Every listener of a RespServer serves RESP, so this replaces
-        Server.on_message (its probe, coroutine and route checks) with the
-        RESP batch, one per read."""
-        c = self._conns[conn]
-        try:
-            if self._exec_lock is None:
-                reply = self._serve(c, message)
-            else:
-                with self._exec_lock:
-                    reply = self._serve(c, message)
-        except Exception:
-            self._handler_failed(c)
-            return
-        if reply is not None and not (c._closed or c._closing):
-            self.engine.send(conn, reply)
-
-    def _serve(self, conn: Connection, data: bytes) -> Optional[bytes]:
-        """One read of one connection: run every complete command in it and
-        return the replies as one write."""
-        client = conn.state.get(_CLIENT)
-        if client is None:
-            client = conn.state[_CLIENT] = (
-                self._decoder_class(**self._decoder_limits),
-                Session(self.store, host=self, conn=conn))
-        decoder, session = client
-        if session.closing:
-            return None  # after QUIT: what follows is not read
-        try:
-            commands = decoder.feed_commands(data)
-        except RespProtocolError as error:
-            self.on_protocol_error(conn.id, error)
-            return None
-        if not commands:
-            return None  # part of a command: nothing to answer yet
-        # The fast path: a command spelled as already seen (no lower(), no
-        # table entry to unpack) with a count its arity allows. The rest go
-        # through _execute(): rejections, containers, and the commands that
-        # end a batch (QUIT) or read its counters (INFO). A command counts
-        # once it ran, as in Redis, so an INFO sees those before it.
-        fast = self._fast
-        replies: list[bytes] = []
-        append = replies.append
-        ran = 0
-        for args in commands:
-            entry = fast.get(args[0])
-            if entry is not None and entry[1] <= len(args) <= entry[2]:
-                append(entry[0](session, args))
-                ran += 1
-            else:
-                self.commands_processed += ran
-                ran = 0
-                append(self._execute(session, args))
-                if session.closing:
-                    break  # QUIT: Redis runs nothing after it
-        self.commands_processed += ran
-        reply = replies[0] if len(replies) == 1 else b"".join(replies)
-        if session.closing:
-            conn.write(reply)
-            conn.close()  # once the replies are written
-            return None
-        if decoder.error is not None:
-            conn.write(reply)
-            self.on_protocol_error(conn.id, RespProtocolError(decoder.error))
-            return None
-        return reply
+    # -- serving (RespSession.feed runs the batch) ------------------------
 
     def _execute(self, session: Session, args: list[bytes]) -> bytes:
         """execute(), learning the spelling of a plain command for the fast
@@ -334,7 +348,7 @@ class RespServer(Server):
             ("redis_mode", "standalone"),
             ("os", f"{platform.system()} {platform.release()} {platform.machine()}"),
             ("arch_bits", 64 if sys.maxsize > 2**32 else 32),
-            ("multiplexing_api", "threads" if self.engine.name == "threaded" else "epoll"),
+            ("multiplexing_api", "threads" if threaded_callbacks(self.engine) else "epoll"),
             ("process_id", os.getpid()),
             ("tcp_port", listener.port if listener else 0),
             ("server_time_usec", time.time_ns() // 1000),
@@ -384,3 +398,28 @@ class RespServer(Server):
         while (store.active_expire(store.now(), ACTIVE_EXPIRE_BUDGET) > ACTIVE_EXPIRE_BUDGET // 4
                and time.monotonic() < deadline):
             pass
+
+
+PROTO_MAX_BULK_LEN = Option(
+    "--proto-max-bulk-len", type=size, default=limits.DEFAULT_RESP_MAX_BULK_LEN,
+    metavar="SIZE", help="longest bulk argument a client may declare, as Redis's "
+    "proto-max-bulk-len (default: 512M)")
+MAX_MULTIBULK_LEN = Option(
+    "--max-multibulk-len", type=size, default=limits.DEFAULT_RESP_MAX_MULTIBULK_LEN,
+    metavar="N", help="most arguments one command may declare (default: %(default)s)")
+
+
+def _make_resp_server(values: Mapping[str, Any], server_options: dict[str, Any]) -> "RespServer":
+    return RespServer(max_bulk_len=values["proto_max_bulk_len"],
+                      max_multibulk_len=values["max_multibulk_len"],
+                      max_inline_len=values["max_line"], **server_options)
+
+
+#: The Redis protocol as a registered unit (``--protocol resp``).
+RESP = register(ProtocolUnit(
+    RESP_PROTOCOL, help="a Redis-protocol in-memory key-value store (register commands "
+    "with RespServer.command; idle timeout off by default, as Redis's timeout 0)",
+    session=_resp_session, echo=False, takes_handler=False,
+    options=(MAX_LINE, PROTO_MAX_BULK_LEN, MAX_MULTIBULK_LEN),
+    make_server=_make_resp_server, server_class=RespServer,
+    needs_asyncio=lambda handler: False))

@@ -1,15 +1,19 @@
-"""The Server: listeners, connections, the Python handler, and the policy.
+"""The Server: listeners, connections, sessions, and the policy.
 
-The engine moves bytes and frames them; the Server decides what happens to
-each message (the user's handler, or the engine's own echo), answers
-framing errors in the protocol's form, and runs the control plane:
+The engine moves bytes and frames them; the Server hands each message to
+the connection's session (the protocol unit's, see
+:mod:`fastnet.server.protocols`: for the message protocols, the user's
+handler), sends what it answers, answers framing errors and failed
+handlers in the protocol's form, and runs the control plane:
 
 * a connection limit with a FIFO backlog (``max_connections``,
   ``backlog``, ``queue_timeout``): connections over the limit wait unread,
   oldest promoted first; beyond the backlog they are turned away at once;
-* graceful shutdown (``shutdown``): stop accepting, turn the backlog away,
-  let requests already received finish and their replies be written, close
-  each connection as soon as it is idle, force the rest at a deadline;
+* graceful shutdown (``shutdown``, and SIGINT/SIGTERM under ``run()`` on
+  the main thread): stop accepting, turn the backlog away, write each
+  session's goodbye, let requests already received finish and their
+  replies be written, close each connection as soon as it is idle, force
+  the rest at a deadline;
 * keep-alive: a peer silent for ``idle_timeout`` is closed, and on
   protocols with a probe a quiet peer is probed after
   ``keepalive_interval`` and closed if it does not answer;
@@ -18,9 +22,10 @@ framing errors in the protocol's form, and runs the control plane:
 A handler is ``handler(conn, message) -> bytes | None`` or the same as an
 ``async def``. A returned value is sent back as one message; ``None`` sends
 nothing (the handler may call ``conn.send`` itself, any number of times).
-Messages of one connection are handled in order, one at a time; coroutine
-handlers of different connections run concurrently, so a slow one never
-stalls the others.
+Anything else returned, or an exception, closes that connection alone.
+Messages of one connection are handled in order, one at a time, unless the
+protocol's session is ``multiplexed``; coroutine handlers of different
+connections run concurrently, so a slow one never stalls the others.
 
 Threads: with the C and Python engines everything here runs on the
 engine's thread. The threaded engine calls in from every connection's
@@ -32,48 +37,64 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
-import inspect
+import contextlib
 import logging
 import resource
+import signal
+import sys
 import threading
 import time
-from typing import Any, Awaitable, Callable, Optional, Union, cast
+from typing import Any, Awaitable, Callable, Coroutine, Iterator, Optional, Union
 
 from .. import limits
 from .._threads import start_without_signals
 from ..engine import engine_class
-from ..engine.base import CloseReason, EngineHandler, Listener, TimerHandle
+from ..engine.base import CloseReason, DirectHandler, Engine, Listener, TimerHandle
 from ..errors import EngineError, ProtocolError
-from .protocols import PROTOCOLS, ProtocolSpec
+from .protocols import ProtocolSpec, ProtocolUnit, Reply, Session, check_reply, get
 
 log = logging.getLogger("fastnet.server")
 
-HandlerResult = Union[bytes, bytearray, memoryview, None]
+HandlerResult = Reply
 Handler = Callable[["Connection", bytes],
                    Union[HandlerResult, Awaitable[HandlerResult]]]
+#: on_connect / on_close hooks of Server.listen.
+Hook = Callable[["Connection"], None]
 
 _QUEUED, _ACTIVE, _REJECTED = "queued", "active", "rejected"
 
 
-class Connection:
-    """One client connection, as a handler sees it.
+def threaded_callbacks(engine: Engine) -> bool:
+    """Whether ``engine`` calls the server from many threads (one per
+    connection) rather than from its own one: the one place the server and
+    the protocols ask (the engine's capability flag, where it has one)."""
+    flag = getattr(engine, "threaded_callbacks", None)
+    return bool(flag) if flag is not None else engine.name == "threaded"
 
-    ``state`` is a dict for the handler's own per-connection data.
+
+class Connection:
+    """One client connection, as a handler (or a protocol's session) sees it.
+
+    ``state`` is a dict for the handler's own per-connection data;
+    ``session`` is the protocol's :class:`~fastnet.server.protocols.Session`
+    for this connection; ``server`` the Server it belongs to.
     """
 
-    __slots__ = ("id", "listener", "state", "_server", "_route", "_peer",
-                 "_queue", "_busy", "_paused", "_eof", "_closed", "_closing", "_phase",
-                 "_why", "_deadline")
+    __slots__ = ("id", "listener", "state", "server", "session", "_route", "_peer",
+                 "_queue", "_busy", "_inflight", "_paused", "_eof", "_closed", "_closing",
+                 "_phase", "_why", "_deadline", "_opened", "_feed", "_feed_arg")
 
     def __init__(self, server: "Server", conn_id: int, route: "_Route") -> None:
         self.id = conn_id
         self.listener = route.listener
         self.state: dict[str, Any] = {}
-        self._server = server
+        self.server = server
+        self.session: Optional[Session] = None
         self._route = route
         self._peer: Optional[tuple[str, int]] = None
         self._queue: collections.deque[bytes] = collections.deque()
         self._busy = False      # a coroutine handler is working through _queue
+        self._inflight = 0      # multiplexed: requests running
         self._paused = False    # reading paused because _queue is long
         self._eof = False       # the peer will send nothing more
         self._closed = False    # on_close has run
@@ -81,58 +102,82 @@ class Connection:
         self._phase = _ACTIVE   # _QUEUED in the backlog, _REJECTED turned away
         self._why = ""          # why the server closed it ("" if it did not)
         self._deadline = 0.0    # queued: when it is turned away
+        self._opened = False    # session.opened() and on_connect have run
+        self._feed: Optional[DirectHandler] = None  # session.direct(): what a message goes to
+        self._feed_arg: object = None
 
     @property
     def peer(self) -> tuple[str, int]:
         """The client's (host, port)."""
         if self._peer is None:
-            self._peer = self._server.engine.peer(self.id)
+            self._peer = self.server.engine.peer(self.id)
         return self._peer
 
-    def send(self, message: bytes) -> None:
+    @property
+    def protocol(self) -> ProtocolSpec:
+        """The protocol this connection speaks."""
+        return self._route.unit.spec
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection is gone, or closing because the handler
+        (or the server) closed it: sends are dropped from then on."""
+        return self._closed or self._closing
+
+    def send(self, message: Reply) -> None:
         """Send one message, framed by this connection's protocol."""
         if not self._closed:
-            self._server.engine.send(self.id, message)
+            self.server.engine.send(self.id, message)  # type: ignore[arg-type]
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: Reply) -> None:
         """Send raw bytes, without framing."""
         if not self._closed:
-            self._server.engine.write(self.id, data)
+            self.server.engine.write(self.id, data)  # type: ignore[arg-type]
 
     def close(self) -> None:
         """Close after everything already sent has been written. A reply
         the handler returns after this is dropped."""
         if not self._closed:
             self._closing = True
-            self._server.engine.close(self.id)
+            self.server.engine.close(self.id)
 
     def abort(self) -> None:
         """Close at once with a reset, dropping unsent output."""
         if not self._closed:
             self._closing = True
-            self._server.engine.close(self.id, abort=True)
+            self.server.engine.close(self.id, abort=True)
+
+    def protocol_error(self, error: ProtocolError) -> None:
+        """The peer broke the protocol (for sessions that parse their own
+        bytes): log and count it, send the protocol's error form and close
+        this connection once what was sent before is written."""
+        self.server._protocol_error(self, error)
+
+    def idle(self) -> None:
+        """A session that said it was not :meth:`Session.idle` calls this
+        once it is: the server closes the connection now if it is draining
+        (or the peer has half-closed)."""
+        self.server._after_request(self)
 
     def __repr__(self) -> str:
         return f"<Connection {self.id} on {self.listener.host}:{self.listener.port}>"
 
 
 class _Route:
-    """What a listener's connections run: protocol and handler."""
+    """What a listener's connections run: protocol unit, handler, hooks."""
 
-    __slots__ = ("listener", "protocol", "handler", "is_async", "probe_reply")
+    __slots__ = ("listener", "unit", "handler", "on_connect", "on_close", "probe_reply",
+                 "echo")
 
-    def __init__(self, listener: Listener, protocol: ProtocolSpec,
-                 handler: Optional[Handler]) -> None:
+    def __init__(self, listener: Listener, unit: ProtocolUnit, handler: Any,
+                 on_connect: Optional[Hook], on_close: Optional[Hook], echo: bool) -> None:
         self.listener = listener
-        self.protocol = protocol
+        self.unit = unit
         self.handler = handler
-        self.probe_reply = protocol.probe_reply  # read per message: one hop
-        self.is_async = handler is not None and _is_coroutine_function(handler)
-
-
-def _is_coroutine_function(fn: Any) -> bool:
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
-        getattr(fn, "__call__", None))
+        self.on_connect = on_connect
+        self.on_close = on_close
+        self.echo = echo  # the engine echoes: no session
+        self.probe_reply = unit.spec.probe_reply  # read per message: one hop
 
 
 def raise_open_file_limit(wanted: int) -> int:
@@ -147,12 +192,41 @@ def raise_open_file_limit(wanted: int) -> int:
     return soft
 
 
-class Server(EngineHandler):
+def _callable_name(fn: object) -> str:
+    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    module = getattr(fn, "__module__", None)
+    return f"{module}.{name}" if module else str(name)
+
+
+class _EngineEvents:
+    """The server's EngineHandler: the engine's callbacks, kept off
+    Server's public surface. Each attribute is the server's private method
+    itself, so an event costs no extra call."""
+
+    on_accept: Callable[[int, Listener], None]
+    on_connected: Callable[[int], None]
+    on_message: Callable[[int, bytes], None]
+    on_eof: Callable[[int], None]
+    on_protocol_error: Callable[[int, ProtocolError], None]
+    on_close: Callable[[int, CloseReason, int], None]
+    on_idle: Callable[[int, float], None]
+
+    def __init__(self, server: "Server") -> None:
+        self.on_accept = server._on_accept
+        self.on_connected = server._on_connected
+        self.on_message = server._on_message
+        self.on_eof = server._on_eof
+        self.on_protocol_error = server._on_protocol_error
+        self.on_close = server._on_close
+        self.on_idle = server._on_idle
+
+
+class Server:
     """A fastnet server: one engine, one or more listeners.
 
     >>> server = Server(engine="c", max_connections=1000)
     >>> server.listen("127.0.0.1", 9000, protocol="frame", handler=upper)
-    >>> server.run()          # until server.shutdown() or server.stop()
+    >>> server.run()          # until SIGINT/SIGTERM, server.shutdown() or server.stop()
 
     engine:             "c" (epoll in C), "python" (select.epoll) or "threaded".
     max_frame:          largest payload a "frame" message may declare.
@@ -188,7 +262,15 @@ class Server(EngineHandler):
                  tcp_keepalive: Optional[tuple[int, int, int]] = None,
                  drain_timeout: float = limits.DEFAULT_DRAIN_TIMEOUT,
                  stats_interval: Optional[float] = None) -> None:
-        self.engine = engine_class(engine)(self)
+        self._check_limits(max_connections, backlog, queue_timeout)
+        if idle_timeout is not None and idle_timeout <= 0:
+            raise ValueError("idle_timeout must be positive (or None for never)")
+        if keepalive_interval is not None and keepalive_interval <= 0:
+            raise ValueError("keepalive_interval must be positive (or None)")
+        if frame_header not in ("be32", "varint"):
+            raise ValueError(f"frame_header must be 'be32' or 'varint', not {frame_header!r}")
+        self._engine_events = _EngineEvents(self)
+        self.engine = engine_class(engine)(self._engine_events)
         self.max_frame = max_frame
         self.max_line = max_line
         self.bare_lf = bare_lf
@@ -196,16 +278,12 @@ class Server(EngineHandler):
         self.tcp_keepalive = tcp_keepalive
         self.drain_timeout = drain_timeout
         self.stats_interval = stats_interval
-        self._check_limits(max_connections, backlog, queue_timeout)
         self.max_connections, self.backlog, self.queue_timeout = max_connections, backlog, queue_timeout
-        if idle_timeout is not None and idle_timeout <= 0:
-            raise ValueError("idle_timeout must be positive (or None for never)")
-        if keepalive_interval is not None and keepalive_interval <= 0:
-            raise ValueError("keepalive_interval must be positive (or None)")
         self.idle_timeout = idle_timeout
         self.keepalive_interval = keepalive_interval
         raise_open_file_limit(max_connections + backlog + 64)
 
+        self._threaded = threaded_callbacks(self.engine)
         self._routes: dict[int, _Route] = {}
         self._conns: dict[int, Connection] = {}
         self._backlog: collections.OrderedDict[int, Connection] = collections.OrderedDict()
@@ -215,6 +293,7 @@ class Server(EngineHandler):
         self._lock = threading.RLock()
         self._aio: Optional[asyncio.AbstractEventLoop] = None  # loop running coroutine handlers
         self._aio_thread: Optional[threading.Thread] = None    # its thread, threaded engine only
+        self._tasks: set[asyncio.Task[None]] = set()  # asyncio keeps only weak references
         self._queue_timer: Optional[TimerHandle] = None
         self._drain_timer: Optional[TimerHandle] = None
         self._draining = False
@@ -225,33 +304,44 @@ class Server(EngineHandler):
     # -- set-up ----------------------------------------------------------
 
     def listen(self, host: str = "127.0.0.1", port: int = 9000, *,
-               protocol: Union[str, ProtocolSpec] = "echo", handler: Optional[Handler] = None,
+               protocol: Union[str, ProtocolUnit, ProtocolSpec] = "echo",
+               handler: Optional[Any] = None,
+               on_connect: Optional[Hook] = None, on_close: Optional[Hook] = None,
                backlog: int = limits.DEFAULT_LISTEN_BACKLOG) -> Listener:
         """Listen on host:port (0 picks a free port: see the returned
-        Listener's ``port``) and serve ``protocol`` there. Without a
-        handler every message is echoed back, by the engine itself (in C on
-        the C engine, with no Python call per message). ``protocol`` is a
-        built-in protocol's name or a ProtocolSpec of a protocol built on
-        the server (as fastnet.resp's).
+        Listener's ``port``) and serve ``protocol`` there: a registered
+        protocol's name (fastnet.server.protocols), or a unit or spec.
+
+        ``handler`` is what the protocol's session runs: for echo, frame
+        and line ``handler(conn, message) -> bytes | None`` (plain or
+        ``async def``); without one every message is echoed back by the
+        engine itself (in C on the C engine, with no Python call per
+        message). ``on_connect(conn)`` runs once a connection is served
+        (after a wait in the backlog, if any), ``on_close(conn)`` once it
+        is gone (only after on_connect ran); an exception in on_connect
+        closes that connection as a handler's would.
 
         ``backlog`` here is listen(2)'s: the kernel's queue of completed
         handshakes not yet accepted. The server's own backlog (connections
         accepted over max_connections, waiting) is the constructor's."""
-        if isinstance(protocol, ProtocolSpec):
-            spec = protocol
-        elif protocol in PROTOCOLS:
-            spec = PROTOCOLS[protocol]
-        else:
-            raise ValueError(f"unknown protocol {protocol!r}; "
-                             f"choose from {sorted(PROTOCOLS)}")
-        conn_spec = spec.conn_spec(max_frame=self.max_frame, max_line=self.max_line,
-                                   bare_lf=self.bare_lf, frame_header=self.frame_header,
-                                   echo=handler is None, tcp_keepalive=self.tcp_keepalive)
+        unit = get(protocol)
+        if unit.server_class is not None and not isinstance(self, unit.server_class):
+            raise ValueError(f"the {unit.name} protocol is served by "
+                             f"{unit.server_class.__module__}.{unit.server_class.__qualname__}, "
+                             f"not {type(self).__name__}")
+        if handler is not None and not callable(handler):
+            raise TypeError(f"handler must be callable, not {type(handler).__name__}")
+        for name, hook in (("on_connect", on_connect), ("on_close", on_close)):
+            if hook is not None and not callable(hook):
+                raise TypeError(f"{name} must be callable, not {type(hook).__name__}")
+        echo = handler is None and unit.echo
+        conn_spec = unit.spec.conn_spec(max_frame=self.max_frame, max_line=self.max_line,
+                                        bare_lf=self.bare_lf, frame_header=self.frame_header,
+                                        echo=echo, tcp_keepalive=self.tcp_keepalive)
         listener = self.engine.listen(host, port, conn_spec, backlog)
-        self._routes[listener.id] = _Route(listener, spec, handler)
+        self._routes[listener.id] = _Route(listener, unit, handler, on_connect, on_close, echo)
         self.engine.set_idle_timeout(self._idle_tick())
         return listener
-
     @property
     def listeners(self) -> list[Listener]:
         """Every listener, in the order they were added."""
@@ -287,22 +377,47 @@ class Server(EngineHandler):
 
     # -- running ---------------------------------------------------------
 
-    def run(self) -> None:
+    def run(self, *, handle_signals: bool = True) -> None:
         """Serve until :meth:`shutdown` has drained or :meth:`stop`.
         Coroutine handlers run on an asyncio loop (the engine runs inside
-        it, or beside it for the threaded engine)."""
-        needs_aio = any(route.is_async for route in self._routes.values())
+        it, or beside it for the threaded engine).
+
+        On the main thread (and unless ``handle_signals`` is False),
+        SIGINT and SIGTERM start a graceful :meth:`shutdown`, as
+        ``python -m fastnet.serve`` does, and a second one forces it; the
+        previous handlers are back once run() returns."""
+        needs_aio = any(not route.echo and route.unit.needs_asyncio(route.handler)
+                        for route in self._routes.values())
         self._start_stats_timer()
-        if not needs_aio:
-            self.engine.run()
-        elif self.engine.name == "threaded":
-            self._start_aio_thread()
-            try:
+        with self._signals_drain(handle_signals):
+            if not needs_aio:
                 self.engine.run()
-            finally:
-                self._stop_aio_thread()
-        else:
-            asyncio.run(self.run_async())
+            elif self._threaded:
+                self._start_aio_thread()
+                try:
+                    self.engine.run()
+                finally:
+                    self._stop_aio_thread()
+            else:
+                asyncio.run(self.run_async())
+
+    @contextlib.contextmanager
+    def _signals_drain(self, wanted: bool) -> Iterator[None]:
+        if not wanted or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def on_signal(signum: int, frame: object) -> None:
+            log.info("%s: shutting down", signal.Signals(signum).name)
+            self.shutdown()  # a second one forces
+
+        previous = {signum: signal.signal(signum, on_signal)
+                    for signum in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
     async def run_async(self) -> None:
         """Serve inside the running asyncio loop until :meth:`shutdown` has
@@ -353,20 +468,21 @@ class Server(EngineHandler):
         items = sorted(self.stats().items())
         log.info("stats: %s", " ".join(f"{k}={v}" for k, v in items))
 
-    # -- engine events ---------------------------------------------------
+    # -- engine events (the EngineHandler, through _EngineEvents) --------
 
-    def on_accept(self, conn: int, listener: Listener) -> None:
+    def _on_accept(self, conn: int, listener: Listener) -> None:
         route = self._routes[listener.id]
         c = Connection(self, conn, route)
-        direct = self._direct_handler(route)
-        if direct is not None:
-            self.engine.serve_directly(conn, direct, c, self._handler_failed)
         with self._lock:
             self._conns[conn] = c
             if self._draining:
                 self._reject(c, "shutdown")
-            elif self._active < self.max_connections:
+                return
+            if not route.echo and not self._start_session(c):
+                return
+            if self._active < self.max_connections:
                 self._active += 1
+                self._open(c)
             elif len(self._backlog) < self.backlog:
                 # Nothing is read from it until a slot frees.
                 self.engine.pause_reading(conn)
@@ -378,60 +494,85 @@ class Server(EngineHandler):
             else:
                 self._reject(c, "busy")
 
-    def on_connected(self, conn: int) -> None:
+    def _start_session(self, c: Connection) -> bool:
+        """Make the connection's session and offer the engine the direct
+        path for it; False (and the connection closing) if that failed."""
+        route = c._route
+        try:
+            session = c.session = route.unit.session(c, route.handler)
+            c._feed, c._feed_arg = session.direct()
+        except Exception:
+            self._handler_failed(c)
+            return False
+        if not session.is_async and route.probe_reply is None:
+            # The engine may call it per message itself: what _on_message
+            # does, less the probe and coroutine checks that do not apply.
+            self.engine.serve_directly(c.id, c._feed, c._feed_arg, self._handler_failed)
+        return True
+
+    def _open(self, c: Connection) -> None:
+        """The connection is served from now on: the session and the hook hear of it."""
+        if c.session is None and c._route.on_connect is None:
+            return
+        c._opened = True
+        try:
+            if c.session is not None:
+                c.session.opened()
+            if c._route.on_connect is not None:
+                c._route.on_connect(c)
+        except Exception:
+            self._handler_failed(c)
+
+    def _on_connected(self, conn: int) -> None:
         # A server makes no outgoing connections.
         self.engine.close(conn, abort=True)
 
-    def _direct_handler(self, route: _Route) -> Optional[Callable[[Any, bytes], Any]]:
-        """What the engine may call per message of this route's connections
-        itself (Engine.serve_directly), or None. It must do what on_message
-        does, so: only a plain handler on a protocol without a probe, and
-        only while on_message is this class's."""
-        if (type(self).on_message is not Server.on_message or route.handler is None
-                or route.is_async or route.probe_reply is not None):
-            return None
-        return route.handler
-
-    def on_message(self, conn: int, message: bytes) -> None:
+    def _on_message(self, conn: int, message: bytes) -> None:
         c = self._conns[conn]
-        route = c._route
-        if route.probe_reply is not None and message == route.probe_reply:
+        if c._route.probe_reply is not None and message == c._route.probe_reply:
             return  # a keep-alive answer, not a request
-        if route.is_async:
-            self._enqueue(c, message)
+        session = c.session
+        if session is None or c._closing:
+            return  # its session failed to start, or the handler closed it
+        if session.is_async:
+            self._enqueue(c, session, message)
             return
         try:
-            reply = cast(HandlerResult, route.handler(c, message))  # type: ignore[misc]
+            reply = c._feed(c._feed_arg, message)  # type: ignore[misc]
+            if reply is not None and type(reply) is not bytes:
+                reply = check_reply(reply)
         except Exception:
             self._handler_failed(c)
             return
         if reply is not None and not (c._closed or c._closing):
             self.engine.send(conn, reply)
 
-    def on_eof(self, conn: int) -> None:
+    def _on_eof(self, conn: int) -> None:
         c = self._conns[conn]
         c._eof = True
-        if not c._busy:
+        if self._idle(c):
             self.engine.close(conn)
 
-    def on_protocol_error(self, conn: int, error: ProtocolError) -> None:
-        c = self._conns[conn]
+    def _on_protocol_error(self, conn: int, error: ProtocolError) -> None:
+        self._protocol_error(self._conns[conn], error)
+
+    def _protocol_error(self, c: Connection, error: ProtocolError) -> None:
         try:
             host, port = c.peer
         except OSError:
             host, port = "?", 0
-        log.warning("closing connection %d from %s:%d: %s", conn, host, port, error)
+        log.warning("closing connection %d from %s:%d: %s", c.id, host, port, error)
         self._count("protocol_errors")
         c._why = c._why or "protocol"
-        reply = c._route.protocol.error_reply(error)
+        reply = c.protocol.error_reply(error)
         try:
             if reply is not None:
-                self.engine.write(conn, reply)
-            self.engine.close(conn)
+                self.engine.write(c.id, reply)
+            self.engine.close(c.id)
         except EngineError:
             pass  # an echo connection the engine is already closing
 
-    def on_close(self, conn: int, reason: CloseReason, errno: int) -> None:
+    def _on_close(self, conn: int, reason: CloseReason, errno: int) -> None:
         with self._lock:
             c = self._conns.pop(conn, None)
             if c is None:
@@ -448,15 +589,25 @@ class Server(EngineHandler):
                 self._drained_all()
         if reason is CloseReason.RESET:
             log.debug("connection %d reset by peer (errno %d)", conn, errno)
+        if c._opened:
+            try:
+                if c.session is not None:
+                    c.session.closed()
+                if c._route.on_close is not None:
+                    c._route.on_close(c)
+            except Exception:
+                log.exception("%s failed in on_close of connection %d",
+                              _callable_name(c._route.on_close or c.session), conn)
+                self._count("handler_errors")
 
-    def on_idle(self, conn: int, silent: float) -> None:
+    def _on_idle(self, conn: int, silent: float) -> None:
         c = self._conns.get(conn)
         if c is None or c._phase != _ACTIVE:
             return  # waiting connections answer to queue_timeout instead
-        if c._busy or self.engine.output_size(conn):
+        if not self._idle(c) or self.engine.output_size(conn):
             return  # a request in progress, or a reply still going out: not idle
         idle, interval = self.idle_timeout, self.keepalive_interval
-        probe = c._route.protocol.probe
+        probe = c.protocol.probe
         # The engine reports every tick (the smaller of the two periods) of
         # silence; allow for its millisecond rounding.
         slack = 0.005
@@ -471,13 +622,20 @@ class Server(EngineHandler):
     def _idle_tick(self) -> Optional[float]:
         """The engine's idle period: the smallest keep-alive period in use."""
         periods = [self.idle_timeout] if self.idle_timeout else []
-        if self.keepalive_interval and any(r.protocol.probe for r in self._routes.values()):
+        if self.keepalive_interval and any(r.unit.spec.probe for r in self._routes.values()):
             periods.append(self.keepalive_interval)
         return min(periods) if periods else None
 
     def _close_for(self, c: Connection, why: str) -> None:
         c._why = why
         self.engine.close(c.id)
+
+    @staticmethod
+    def _idle(c: Connection) -> bool:
+        """Nothing in flight on the connection: no request running, and its
+        session holds no work of its own."""
+        return (not c._busy and not c._inflight
+                and (c.session is None or c.session.idle()))
 
     # -- connection limit and backlog ------------------------------------
 
@@ -486,7 +644,7 @@ class Server(EngineHandler):
         c._phase = _REJECTED
         c._why = "rejected"
         self._counters["rejected_" + why] += 1
-        reply = c._route.protocol.rejection(why)
+        reply = c.protocol.rejection(why)
         if reply is not None:
             self.engine.write(c.id, reply)
         self.engine.close(c.id)
@@ -498,6 +656,7 @@ class Server(EngineHandler):
             c._phase = _ACTIVE
             self._active += 1
             self.engine.pause_reading(c.id, False)
+            self._open(c)
 
     def _arm_queue_timer(self) -> None:
         head = next(iter(self._backlog.values()))
@@ -535,19 +694,38 @@ class Server(EngineHandler):
                 self._reject(c, "shutdown")
             busy = 0
             for c in list(self._conns.values()):
-                if c._phase != _ACTIVE:
+                if c._phase != _ACTIVE or c._closed or c._closing:
                     continue
-                if c._busy:
-                    busy += 1
-                    self.engine.pause_reading(c.id)  # finish what was received, read no more
-                else:
+                if c.session is not None and not self._say_goodbye(c):
+                    continue
+                if self._idle(c):
                     self._close_for(c, "drained")
+                else:
+                    busy += 1
+                    assert c.session is not None
+                    if not c.session.multiplexed:
+                        # Finish what was received, read no more (a
+                        # multiplexed session reads on: its requests in
+                        # flight may need more input, and it refuses new ones).
+                        self.engine.pause_reading(c.id)
             log.info("shutting down: %d connection(s) busy, waiting up to %gs",
                      busy, timeout)
             if not self._conns:
                 self._drained_all()
             else:
                 self._drain_timer = self.engine.call_later(timeout, self._force)
+
+    def _say_goodbye(self, c: Connection) -> bool:
+        """The session's drain(): write its goodbye. False if it failed."""
+        assert c.session is not None
+        try:
+            goodbye = c.session.drain()
+            if goodbye is not None:
+                self.engine.write(c.id, check_reply(goodbye))
+        except Exception:
+            self._handler_failed(c)
+            return False
+        return True
 
     def _force(self) -> None:
         with self._lock:
@@ -570,7 +748,10 @@ class Server(EngineHandler):
 
     # -- coroutine handlers ----------------------------------------------
 
-    def _enqueue(self, c: Connection, message: bytes) -> None:
+    def _enqueue(self, c: Connection, session: Session, message: bytes) -> None:
+        if session.multiplexed:
+            self._start_one(c, message)
+            return
         c._queue.append(message)
         if len(c._queue) >= limits.MAX_PENDING_MESSAGES and not c._paused:
             c._paused = True
@@ -578,74 +759,140 @@ class Server(EngineHandler):
         if c._busy:
             return
         c._busy = True
-        if self.engine.name == "threaded":
+        if self._threaded:
             # We are on the connection's own thread: run each coroutine on the
             # shared asyncio loop and wait for it here, keeping order.
             self._drain_blocking(c)
+        elif self._aio is None:
+            self._no_loop(c)
         else:
-            assert self._aio is not None, "coroutine handler outside run_async()"
-            self._aio.create_task(self._drain(c))
+            self._spawn(self._drain(c))
+
+    def _no_loop(self, c: Connection) -> None:
+        try:
+            raise RuntimeError("a coroutine session runs only under run() or run_async()")
+        except RuntimeError:
+            self._handler_failed(c)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        assert self._aio is not None
+        task = self._aio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _request(self, c: Connection, message: bytes) -> bool:
+        """Run one coroutine request and send its reply; False if it failed
+        (the connection is then closing)."""
+        try:
+            reply = await c._feed(c._feed_arg, message)  # type: ignore[misc]
+            if reply is not None:
+                reply = check_reply(reply)
+        except Exception:
+            self._handler_failed(c)
+            return False
+        if reply is not None and not (c._closed or c._closing):
+            self.engine.send(c.id, reply)
+            self.engine.flush_soon()
+        return True
 
     async def _drain(self, c: Connection) -> None:
-        handler = c._route.handler
-        assert handler is not None
         while c._queue:
-            message = c._queue.popleft()
-            try:
-                reply = await handler(c, message)  # type: ignore[misc]
-            except Exception:
-                self._handler_failed(c)
+            if not await self._request(c, c._queue.popleft()):
                 break
             if c._closed or c._closing:
                 break
-            if reply is not None:
-                self.engine.send(c.id, reply)
-                self.engine.flush_soon()
             self._maybe_resume(c)
-        self._drained(c)
+        c._busy = False
+        self._after_request(c)
 
     def _drain_blocking(self, c: Connection) -> None:
-        handler = c._route.handler
-        assert handler is not None and self._aio is not None
+        assert self._aio is not None
         while c._queue:
-            message = c._queue.popleft()
-            future: concurrent.futures.Future[HandlerResult] = asyncio.run_coroutine_threadsafe(
-                handler(c, message), self._aio)  # type: ignore[arg-type]
+            future: concurrent.futures.Future[bool] = asyncio.run_coroutine_threadsafe(
+                self._request(c, c._queue.popleft()), self._aio)
             try:
-                reply = future.result()
+                ok = future.result()
             except concurrent.futures.CancelledError:
                 return  # stopping (_cancel_coroutine_handlers): the connection is being reset
-            except Exception:
-                self._handler_failed(c)
+            if not ok or c._closed or c._closing:
                 break
-            if reply is not None and not (c._closed or c._closing):
-                self.engine.send(c.id, reply)
-        self._drained(c)
+            self._maybe_resume(c)
+        c._busy = False
+        self._after_request(c)
+
+    def _start_one(self, c: Connection, message: bytes) -> None:
+        """A multiplexed session: this request runs beside the others of
+        its connection (at most MAX_PENDING_MESSAGES before reading pauses)."""
+        with self._lock:
+            c._inflight += 1
+            if c._inflight >= limits.MAX_PENDING_MESSAGES and not c._paused:
+                c._paused = True
+                self.engine.pause_reading(c.id)
+        if self._aio is None:
+            c._inflight -= 1
+            self._no_loop(c)
+        elif self._threaded:
+            asyncio.run_coroutine_threadsafe(self._one(c, message), self._aio)
+        else:
+            self._spawn(self._one(c, message))
+
+    async def _one(self, c: Connection, message: bytes) -> None:
+        try:
+            await self._request(c, message)
+        finally:
+            with self._lock:
+                c._inflight -= 1
+            self._after_request(c)
 
     def _maybe_resume(self, c: Connection) -> None:
-        if (c._paused and len(c._queue) < limits.MAX_PENDING_MESSAGES // 2
+        if (c._paused and len(c._queue) + c._inflight < limits.MAX_PENDING_MESSAGES // 2
                 and not c._closed and not self._draining):
             c._paused = False
             self.engine.pause_reading(c.id, False)
 
-    def _drained(self, c: Connection) -> None:
+    def _after_request(self, c: Connection) -> None:
+        """A request finished (or a session became idle): resume reading,
+        or close the connection if it is draining or half-closed and idle."""
         with self._lock:
-            c._busy = False
-            if c._closed:
+            if c._closed or c._closing:
                 return
             self._maybe_resume(c)
-            if self._draining:
-                self._close_for(c, "drained")
-            elif c._eof:
-                self.engine.close(c.id)
+            if (self._draining or c._eof) and self._idle(c):
+                if self._draining:
+                    self._close_for(c, "drained")
+                else:
+                    self.engine.close(c.id)
 
     def _handler_failed(self, c: Connection) -> None:
-        log.exception("handler failed on connection %d; closing it", c.id)
+        """The handler (or session) raised, or returned what is not a
+        reply: log its name and the error, count it, and close this
+        connection once the replies before are written, after the
+        protocol's error form where it has one."""
+        route = c._route
+        failed = (route.handler if route.handler is not None
+                  else c.session if c.session is not None else route.unit.session)
+        error = sys.exc_info()[1]
+        log.error("%s failed on connection %d: %s: %s; closing it", _callable_name(failed),
+                  c.id, type(error).__name__, error, exc_info=error)
         self._count("handler_errors")
         c._queue.clear()
-        if not c._closed:
-            c._why = "handler_error"
-            self.engine.close(c.id, abort=True)
+        if c._closed:
+            return
+        c._why = c._why or "handler_error"
+        reply = None
+        try:
+            reply = c.protocol.handler_error(error) if error is not None else None
+        except Exception:
+            log.exception("the handler_error form of %s failed", c.protocol.name)
+        c._closing = True
+        try:
+            # Replies to the messages before this one are owed: they go out
+            # first, then the error form, then the close.
+            if reply is not None:
+                self.engine.write(c.id, reply)
+            self.engine.close(c.id)
+        except EngineError:
+            pass  # already closing
 
     def _cancel_coroutine_handlers(self) -> None:
         """Threaded engine: cancel the coroutine handlers still running, as
