@@ -49,6 +49,7 @@ import logging
 import os
 import select
 import socket
+import threading
 import time
 import weakref
 from typing import Any, Callable, Optional
@@ -69,6 +70,7 @@ _ERRHUP = select.EPOLLERR | select.EPOLLHUP
 ACCEPT_BATCH = 64
 
 _READ_CHUNK = limits.READ_CHUNK
+_get_ident = threading.get_ident
 
 
 class _Conn:
@@ -114,9 +116,11 @@ class _Listen:
 class PyEngine(Engine):
     """The pure-Python epoll engine (single-threaded).
 
-    Engine methods must be called from the engine's thread (inside handler
-    callbacks, or from coroutines on the asyncio loop running
-    :meth:`run_async`); only :meth:`stop` is safe from anywhere.
+    Engine methods are for the engine's thread (handler callbacks, timers,
+    coroutines on the asyncio loop running :meth:`run_async`), except the
+    thread-safe ones listed in :mod:`fastnet.engine.base`: from another
+    thread those are queued to the engine's thread and the epoll wait is
+    woken (the eventfd) to carry them out.
 
     Under :meth:`run_async`, output queued from outside a poll round (a
     coroutine calling :meth:`send`, :meth:`write`, :meth:`close`, ...) is
@@ -125,6 +129,7 @@ class PyEngine(Engine):
     """
 
     name = "python"
+    runs_in_asyncio = True
 
     def __init__(self, handler: EngineHandler) -> None:
         super().__init__(handler)
@@ -210,6 +215,12 @@ class PyEngine(Engine):
     # -- output -----------------------------------------------------------
 
     def send(self, conn: int, message: Buffer) -> None:
+        """Queue one message (thread-safe: see engine.base)."""
+        owner = self._owner
+        if owner is not None and owner != _get_ident():
+            data = bytes(message)
+            self._from_thread(conn, lambda: self.send(conn, data))
+            return
         c = self._conns.get(conn)
         if c is None:
             raise _sockets.gone(conn)
@@ -220,6 +231,12 @@ class PyEngine(Engine):
             self.flush_soon()
 
     def write(self, conn: int, data: Buffer) -> None:
+        """Queue raw bytes (thread-safe: see engine.base)."""
+        owner = self._owner
+        if owner is not None and owner != _get_ident():
+            copy = bytes(data)
+            self._from_thread(conn, lambda: self.write(conn, copy))
+            return
         c = self._conns.get(conn)
         if c is None:
             raise _sockets.gone(conn)
@@ -241,7 +258,11 @@ class PyEngine(Engine):
 
     def close(self, conn: int, abort: bool = False) -> None:
         """Close gracefully, or with abort at once (RST, output dropped). An
-        abort also cuts short a graceful close that is still flushing."""
+        abort also cuts short a graceful close that is still flushing.
+        Thread-safe."""
+        if self._foreign():
+            self._from_thread(conn, lambda: self.close(conn, abort), strict=False)
+            return
         c = self._conns.get(conn)
         if c is None:
             return
@@ -252,7 +273,11 @@ class PyEngine(Engine):
             self._begin_close(c, CloseReason.LOCAL)
 
     def pause_reading(self, conn: int, paused: bool = True) -> None:
-        """Stop (or resume) reading, and delivering messages already read."""
+        """Stop (or resume) reading, and delivering messages already read.
+        Thread-safe."""
+        if self._foreign():
+            self._from_thread(conn, lambda: self.pause_reading(conn, paused), strict=False)
+            return
         c = self._conns.get(conn)
         if c is None or c.paused == paused:
             return
@@ -315,6 +340,7 @@ class PyEngine(Engine):
         ready sockets, report idle connections, run due timers and
         thread-safe callbacks, then write the output and deliver closes."""
         self._start()
+        self._owner = _get_ident()
         try:
             while not self._stopping:
                 self._settle()
@@ -330,7 +356,10 @@ class PyEngine(Engine):
                 finally:
                     self._in_round = False
         finally:
-            self._shutdown()
+            try:
+                self._shutdown()
+            finally:
+                self._owner = None
 
     async def run_async(self) -> None:
         """Run inside the running asyncio loop (the epoll fd is registered
@@ -338,6 +367,7 @@ class PyEngine(Engine):
         as plain calls on the loop's thread."""
         self._start()
         loop = asyncio.get_running_loop()
+        self._owner = _get_ident()
         self._aio = loop
         self._aio_done = loop.create_future()
         loop.add_reader(self._ep.fileno(), self._async_round)
@@ -353,7 +383,10 @@ class PyEngine(Engine):
                 self._idle_timer = None
             loop.remove_reader(self._ep.fileno())
             self._aio = None
-            self._shutdown()
+            try:
+                self._shutdown()
+            finally:
+                self._owner = None
 
     def stop(self) -> None:
         """Make run()/run_async() return soon. Safe from any thread and from
@@ -368,6 +401,9 @@ class PyEngine(Engine):
             os.eventfd_write(self._wake_fd, 1)
         except OSError:
             pass  # the counter is full: a wake-up is pending anyway
+
+    def _is_open(self, conn: int) -> bool:
+        return conn in self._conns
 
     # -- the poll round ---------------------------------------------------
 

@@ -139,7 +139,7 @@ class RespServer(Server):
         self.commands_processed = 0
         self._started = time.monotonic()
         # The threaded engine calls in from every connection's thread.
-        self._exec_lock = threading.Lock() if self.engine.name == "threaded" else None
+        self._exec_lock = threading.Lock() if self.engine.callbacks_from_many_threads else None
         self._expiry_armed = False
 
     # -- set-up ----------------------------------------------------------
@@ -335,7 +335,7 @@ class RespServer(Server):
             ("redis_mode", "standalone"),
             ("os", f"{platform.system()} {platform.release()} {platform.machine()}"),
             ("arch_bits", 64 if sys.maxsize > 2**32 else 32),
-            ("multiplexing_api", "threads" if self.engine.name == "threaded" else "epoll"),
+            ("multiplexing_api", "threads" if self.engine.callbacks_from_many_threads else "epoll"),
             ("process_id", os.getpid()),
             ("tcp_port", listener.port if listener else 0),
             ("server_time_usec", time.time_ns() // 1000),

@@ -295,7 +295,7 @@ class Server(EngineHandler):
         self._start_stats_timer()
         if not needs_aio:
             self.engine.run()
-        elif self.engine.name == "threaded":
+        elif not self.engine.runs_in_asyncio:
             self._start_aio_thread()
             try:
                 self.engine.run()
@@ -578,7 +578,7 @@ class Server(EngineHandler):
         if c._busy:
             return
         c._busy = True
-        if self.engine.name == "threaded":
+        if self.engine.callbacks_from_many_threads:
             # We are on the connection's own thread: run each coroutine on the
             # shared asyncio loop and wait for it here, keeping order.
             self._drain_blocking(c)

@@ -1,6 +1,8 @@
-"""The engines, through the base interface only, over real sockets on
-127.0.0.1. Every test runs on each engine in ENGINES; timeouts are failure
-guards, never speed assertions."""
+"""The engine contract: every engine, through the base interface only, over
+real sockets on 127.0.0.1. Every test runs on each engine (the ``engine``
+fixture of conftest.py, as the codecs' ``impl``); engines differ only where
+their capability flags say so. Timeouts are failure guards, never speed
+assertions."""
 from __future__ import annotations
 
 import asyncio
@@ -23,10 +25,7 @@ from fastnet import codec, limits
 from fastnet.engine import CloseReason, ConnSpec, Engine, Listener, engine_class
 from fastnet.errors import EngineError, FrameTooLarge, ProtocolError
 
-ENGINES = ["c", "python", "threaded"]
 GUARD = 30.0  # seconds: a failure guard only
-
-pytestmark = pytest.mark.parametrize("name", ENGINES)
 
 
 class Recorder:
@@ -112,9 +111,9 @@ class Recorder:
 
 
 @pytest.fixture
-def rec(name: str) -> Recorder:
+def rec(engine: str) -> Recorder:
     recorder = Recorder()
-    recorder.engine = engine_class(name)(recorder)
+    recorder.engine = engine_class(engine)(recorder)
     return recorder
 
 
@@ -187,7 +186,7 @@ def read_until_closed(sock: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
-def test_raw_echo(name, rec):
+def test_raw_echo(engine, rec):
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(echo=True))
     with running(rec.engine), client(listener.port) as c:
         for payload in (b"x", b"hello world", bytes(range(256)) * 100):
@@ -198,7 +197,7 @@ def test_raw_echo(name, rec):
 
 
 @pytest.mark.parametrize("framing", ["be32", "varint", "line"])
-def test_framed_echo(name, rec, framing):
+def test_framed_echo(engine, rec, framing):
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing=framing, echo=True))
     messages = [b"", b"a", b"hello", b"z" * 70_000] if framing != "line" else [b"", b"a", b"hello"]
     with running(rec.engine), client(listener.port) as c:
@@ -208,7 +207,7 @@ def test_framed_echo(name, rec, framing):
     assert stats["messages_in"] == len(messages)
 
 
-def test_handler_gets_whole_messages_and_replies(name, rec):
+def test_handler_gets_whole_messages_and_replies(engine, rec):
     rec.message_hook = lambda conn, m: rec.engine.send(conn, b"got " + m)
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="be32"))
     with running(rec.engine), client(listener.port) as c:
@@ -223,7 +222,7 @@ def test_handler_gets_whole_messages_and_replies(name, rec):
     assert all(type(m) is bytes for m in messages)
 
 
-def test_raw_handler_gets_bytes(name, rec):
+def test_raw_handler_gets_bytes(engine, rec):
     rec.message_hook = lambda conn, m: rec.engine.write(conn, m[::-1])
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec())
     with running(rec.engine), client(listener.port) as c:
@@ -232,7 +231,7 @@ def test_raw_handler_gets_bytes(name, rec):
     assert [(type(e[2]), e[2]) for e in rec.of("message")] == [(bytes, b"abc")]
 
 
-def test_handler_exception_is_logged_and_the_connection_goes_on(name, rec, caplog):
+def test_handler_exception_is_logged_and_the_connection_goes_on(engine, rec, caplog):
     def on_message(conn: int, message: bytes) -> None:
         if message == b"boom":
             raise ProtocolError("a handler bug, not the peer's")
@@ -247,7 +246,7 @@ def test_handler_exception_is_logged_and_the_connection_goes_on(name, rec, caplo
     assert any("handler failed" in r.getMessage() and r.exc_info for r in caplog.records)
 
 
-def test_half_close_echo_returns_every_byte_then_eof(name, rec):
+def test_half_close_echo_returns_every_byte_then_eof(engine, rec):
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(echo=True))
     data = bytes(range(256)) * 2000  # 512 000 bytes
     with running(rec.engine), client(listener.port) as c:
@@ -261,7 +260,7 @@ def test_half_close_echo_returns_every_byte_then_eof(name, rec):
     assert rec.of("eof") == []
 
 
-def test_half_close_with_handler_keeps_write_side_open(name, rec):
+def test_half_close_with_handler_keeps_write_side_open(engine, rec):
     replies: list[int] = []
 
     def on_eof(conn: int) -> None:
@@ -283,7 +282,7 @@ def test_half_close_with_handler_keeps_write_side_open(name, rec):
 
 
 @pytest.mark.parametrize("echo", [False, True])
-def test_oversized_frame_closes_only_that_connection(name, rec, echo):
+def test_oversized_frame_closes_only_that_connection(engine, rec, echo):
     rec.message_hook = lambda conn, m: rec.engine.send(conn, m)
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="be32", max_size=1024, echo=echo))
     with running(rec.engine), client(listener.port) as good, client(listener.port) as bad:
@@ -301,7 +300,7 @@ def test_oversized_frame_closes_only_that_connection(name, rec, echo):
     assert (reason, err) == ((CloseReason.PROTOCOL if echo else CloseReason.LOCAL), 0)
 
 
-def test_error_reply_written_before_echo_connection_closes(name, rec):
+def test_error_reply_written_before_echo_connection_closes(engine, rec):
     rec.error_hook = lambda conn, e: rec.engine.write(conn, b"-ERR " + str(e).encode() + b"\r\n")
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="line", max_size=8, echo=True))
     with running(rec.engine), client(listener.port) as c:
@@ -312,7 +311,7 @@ def test_error_reply_written_before_echo_connection_closes(name, rec):
     assert rec.of("close")[0][2] is CloseReason.PROTOCOL
 
 
-def test_peer_reset_mid_message(name, rec):
+def test_peer_reset_mid_message(engine, rec):
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="be32"))
     with running(rec.engine), client(listener.port) as other:
         victim = client(listener.port)
@@ -329,7 +328,7 @@ def test_peer_reset_mid_message(name, rec):
     assert conn == rec.of("message")[0][1]
 
 
-def test_abort_resets_the_peer(name, rec):
+def test_abort_resets_the_peer(engine, rec):
     rec.message_hook = lambda conn, m: rec.engine.close(conn, abort=True)
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec())
     with running(rec.engine), client(listener.port) as c:
@@ -341,7 +340,7 @@ def test_abort_resets_the_peer(name, rec):
     assert (reason, err) == (CloseReason.ABORT, 0)
 
 
-def test_reader_that_never_reads_does_not_stall_others(name, rec):
+def test_reader_that_never_reads_does_not_stall_others(engine, rec):
     high, low = 1 << 20, 256 << 10
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(echo=True, high_water=high, low_water=low))
     with running(rec.engine):
@@ -369,7 +368,7 @@ def test_reader_that_never_reads_does_not_stall_others(name, rec):
         hog.close()
 
 
-def test_pause_holds_messages_already_read_until_resumed(name, rec):
+def test_pause_holds_messages_already_read_until_resumed(engine, rec):
     def on_message(conn: int, message: bytes) -> None:
         if message == b"pause me":
             rec.engine.pause_reading(conn)
@@ -392,7 +391,7 @@ def test_pause_holds_messages_already_read_until_resumed(name, rec):
         assert recv_messages(a, "line", 2) == [b"ok second", b"ok third"]
 
 
-def test_unlisten_refuses_new_connections(name, rec):
+def test_unlisten_refuses_new_connections(engine, rec):
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(echo=True))
 
     def on_message(conn: int, message: bytes) -> None:
@@ -413,7 +412,7 @@ def test_unlisten_refuses_new_connections(name, rec):
         assert recv_exactly(kept, 12) == b"still served"
 
 
-def test_stop_from_a_signal_handler(name, rec):
+def test_stop_from_a_signal_handler(engine, rec):
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(echo=True))
     previous = signal.signal(signal.SIGUSR1, lambda signum, frame: rec.engine.stop())
 
@@ -435,7 +434,7 @@ def test_stop_from_a_signal_handler(name, rec):
     assert [e[2] for e in rec.of("close")] == [CloseReason.ABORT]
 
 
-def test_a_closed_connection_id_stays_dead(name, rec):
+def test_a_closed_connection_id_stays_dead(engine, rec):
     probes: list[Any] = []
 
     def on_message(conn: int, message: bytes) -> None:
@@ -465,7 +464,7 @@ def test_a_closed_connection_id_stays_dead(name, rec):
     assert [e[1:3] for e in rec.of("close")][0] == (old, CloseReason.LOCAL)
 
 
-def test_ids_are_never_reused(name, rec):
+def test_ids_are_never_reused(engine, rec):
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(echo=True))
     with running(rec.engine):
         for _ in range(20):
@@ -478,18 +477,19 @@ def test_ids_are_never_reused(name, rec):
     assert rec.engine.stats()["open"] == 0
 
 
-def runs_inside_asyncio(name: str, engine: Engine) -> bool:
-    """True for the engines with run_async; on the threaded engine, check
-    that it refuses as documented (NotImplementedError) and return False."""
-    if name != "threaded":
+def runs_inside_asyncio(engine: Engine) -> bool:
+    """True for the engines with run_async (runs_in_asyncio); on the others,
+    check that it refuses as documented (NotImplementedError) and return
+    False."""
+    if engine.runs_in_asyncio:
         return True
     with pytest.raises(NotImplementedError, match="cannot run inside asyncio"):
         asyncio.run(engine.run_async())
     return False
 
 
-def test_run_async_inside_asyncio(name, rec):
-    if not runs_inside_asyncio(name, rec.engine):
+def test_run_async_inside_asyncio(engine, rec):
+    if not runs_inside_asyncio(rec.engine):
         return
 
     def on_message(conn: int, message: bytes) -> None:
@@ -524,7 +524,7 @@ def test_run_async_inside_asyncio(name, rec):
         b"now a\r\n", b"later a\r\n", b"now b\r\n", b"later b\r\n"]
 
 
-def test_stop_from_another_thread_closes_everything(name, rec):
+def test_stop_from_another_thread_closes_everything(engine, rec):
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(echo=True))
     with running(rec.engine) as thread:
         clients = [client(listener.port) for _ in range(3)]
@@ -543,7 +543,7 @@ def test_stop_from_another_thread_closes_everything(name, rec):
         client(listener.port)
 
 
-def test_connect_to_a_listening_socket(name, rec):
+def test_connect_to_a_listening_socket(engine, rec):
     rec.connected_hook = lambda conn: rec.engine.send(conn, b"hello")
     rec.message_hook = lambda conn, m: rec.engine.close(conn)
     with socket.create_server(("127.0.0.1", 0)) as server:
@@ -564,7 +564,7 @@ def test_connect_to_a_listening_socket(name, rec):
     assert rec.engine.stats()["connected"] == 1
 
 
-def test_connect_to_a_closed_port_fails(name, rec):
+def test_connect_to_a_closed_port_fails(engine, rec):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]   # bound, not listening: connects are refused
@@ -619,8 +619,8 @@ assert not thread.is_alive()
 """
 
 
-def test_out_of_descriptors_pauses_accepting_until_a_close(name):
-    out = subprocess.run([sys.executable, "-c", _EMFILE_SCRIPT, name], capture_output=True,
+def test_out_of_descriptors_pauses_accepting_until_a_close(engine):
+    out = subprocess.run([sys.executable, "-c", _EMFILE_SCRIPT, engine], capture_output=True,
                          text=True, timeout=GUARD, cwd=os.path.dirname(os.path.dirname(__file__)))
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.splitlines() == [f"served {i}" for i in range(8)]
@@ -636,7 +636,7 @@ IDLE = 0.2   # seconds of silence: configuration, not a speed assertion
 MS = 0.002   # the C engine reports whole milliseconds
 
 
-def test_idle_is_reported_after_the_timeout_and_again_after_another(name, rec):
+def test_idle_is_reported_after_the_timeout_and_again_after_another(engine, rec):
     rec.engine.set_idle_timeout(IDLE)
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec())
     with running(rec.engine), client(listener.port):
@@ -647,7 +647,7 @@ def test_idle_is_reported_after_the_timeout_and_again_after_another(name, rec):
     assert second[2] - first[2] >= IDLE - MS       # one more timeout of silence
 
 
-def test_a_read_resets_the_idle_clock(name, rec):
+def test_a_read_resets_the_idle_clock(engine, rec):
     rec.engine.set_idle_timeout(IDLE)
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec())
     with running(rec.engine), client(listener.port) as c:
@@ -676,7 +676,7 @@ def small_window_client(port: int) -> socket.socket:
     return sock
 
 
-def test_a_closing_connection_is_not_reported_idle(name, rec):
+def test_a_closing_connection_is_not_reported_idle(engine, rec):
     def on_message(conn: int, message: bytes) -> None:
         # Close gracefully, then queue more than the sockets hold: the close
         # cannot finish while the peer reads nothing (on the threaded
@@ -699,8 +699,8 @@ def test_a_closing_connection_is_not_reported_idle(name, rec):
         assert [e for e in rec.of("close") if e[1] == closing] == []   # still closing
 
 
-def test_idle_reports_under_run_async(name, rec):
-    if not runs_inside_asyncio(name, rec.engine):
+def test_idle_reports_under_run_async(engine, rec):
+    if not runs_inside_asyncio(rec.engine):
         return
     rec.engine.set_idle_timeout(IDLE)
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec())
@@ -725,7 +725,7 @@ def test_idle_reports_under_run_async(name, rec):
 
 # -- timers ---------------------------------------------------------------------
 
-def test_call_later_runs_in_order_on_the_engine_thread_and_cancel_works(name, rec, caplog):
+def test_call_later_runs_in_order_on_the_engine_thread_and_cancel_works(engine, rec, caplog):
     engine = rec.engine
     ran: list[tuple[str, threading.Thread]] = []
     done = threading.Event()
@@ -752,7 +752,7 @@ def test_call_later_runs_in_order_on_the_engine_thread_and_cancel_works(name, re
     assert any("timer callback" in r.getMessage() and r.exc_info for r in caplog.records)
 
 
-def test_call_soon_threadsafe_wakes_a_sleeping_run(name, rec):
+def test_call_soon_threadsafe_wakes_a_sleeping_run(engine, rec):
     engine = rec.engine
     ran: list[tuple[str, threading.Thread]] = []
     done = threading.Event()
@@ -770,8 +770,8 @@ def test_call_soon_threadsafe_wakes_a_sleeping_run(name, rec):
     assert ran == [("soon", thread), ("later", thread)]
 
 
-def test_timers_under_run_async(name, rec):
-    if not runs_inside_asyncio(name, rec.engine):
+def test_timers_under_run_async(engine, rec):
+    if not runs_inside_asyncio(rec.engine):
         return
     engine = rec.engine
     ran: list[tuple[str, threading.Thread]] = []
@@ -813,7 +813,7 @@ def socket_options(engine: Engine, conn: int) -> tuple[int, int, int, int]:
                 sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT))
 
 
-def test_fileno_and_tcp_keepalive(name, rec):
+def test_fileno_and_tcp_keepalive(engine, rec):
     with socket.socket() as fresh:
         defaults = (fresh.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
                     fresh.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
@@ -863,7 +863,7 @@ def test_fileno_and_tcp_keepalive(name, rec):
 
 # -- pausing in on_accept -------------------------------------------------------
 
-def test_a_connection_paused_in_on_accept_is_not_read_until_resumed(name, rec):
+def test_a_connection_paused_in_on_accept_is_not_read_until_resumed(engine, rec):
     """A server's backlog: nothing may be read from a waiting connection."""
     waiting_listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="line"))
     control = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="line"))
@@ -895,3 +895,177 @@ def test_a_connection_paused_in_on_accept_is_not_read_until_resumed(name, rec):
             ctl.sendall(resume)
             assert recv_messages(waiting, "line", 1) == [b"ok early"]
             assert rec.engine.stats()["bytes_in"] == sent + len(resume) + len(b"early\r\n")
+
+
+# -- the push path ------------------------------------------------------------------
+
+@contextlib.contextmanager
+def serving_with_asyncio(engine: Engine) -> Iterator[asyncio.AbstractEventLoop]:
+    """The engine serving beside an asyncio loop, yielded: under run_async
+    inside that loop (engines that run in asyncio), else run() on its own
+    thread with the loop on another (as a Server runs coroutine handlers
+    there). Stopped and checked at exit."""
+    if not engine.runs_in_asyncio:
+        aio = asyncio.new_event_loop()
+        aio_thread = threading.Thread(target=aio.run_forever, name="asyncio", daemon=True)
+        aio_thread.start()
+        try:
+            with running(engine):
+                yield aio
+        finally:
+            aio.call_soon_threadsafe(aio.stop)
+            aio_thread.join(GUARD)
+            aio.close()
+        return
+    ready: list[asyncio.AbstractEventLoop] = []
+    errors: list[BaseException] = []
+    started = threading.Event()
+
+    async def main() -> None:
+        ready.append(asyncio.get_running_loop())
+        started.set()
+        await engine.run_async()
+
+    def run() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # surfaced in the test thread below
+            errors.append(exc)
+            started.set()
+
+    thread = threading.Thread(target=run, name="engine-asyncio", daemon=True)
+    thread.start()
+    assert started.wait(GUARD)
+    try:
+        if errors:
+            raise errors[0]
+        yield ready[0]
+    finally:
+        engine.stop()
+        thread.join(GUARD)
+        assert not thread.is_alive(), "run_async() did not return after stop()"
+        if errors:
+            raise errors[0]
+
+
+#: Where a push comes from: (origin, how the engine runs). "callback": from
+#: on_message itself; "timer": engine.call_later; "thread": the test's own
+#: thread, once the first reply arrived (the engine is asleep by then);
+#: "coroutine": a coroutine the callback started, after an await; "task": a
+#: ticker task started beside the engine, knowing nothing of its rounds.
+PUSH_ORIGINS = [("callback", "run"), ("timer", "run"), ("thread", "run"),
+                ("timer", "asyncio"), ("thread", "asyncio"), ("coroutine", "asyncio"),
+                ("task", "asyncio")]
+
+
+@pytest.mark.parametrize("origin,mode", PUSH_ORIGINS, ids=[f"{o}-{m}" for o, m in PUSH_ORIGINS])
+def test_a_push_from_anywhere_is_written_without_further_input(engine, rec, origin, mode):
+    """The client sends one line and then only reads. A send and a write
+    from the origin must reach it, and then, once it has them, a close from
+    the same origin: it never sends the input that once made the C engine
+    flush, and the close comes only after the push arrived (a close makes
+    every engine flush, so it must not help the push along)."""
+    engine_ = rec.engine
+    listener = engine_.listen("127.0.0.1", 0, ConnSpec(framing="line"))
+    first: list[int] = []
+    got_push = threading.Event()
+    aio_box: list[asyncio.AbstractEventLoop] = []
+
+    def push(conn: int) -> None:
+        engine_.send(conn, b"push")
+        engine_.write(conn, b"raw\r\n")
+
+    def close_when_pushed(conn: int) -> None:  # a timer that re-arms itself
+        if got_push.is_set():
+            engine_.close(conn)
+        else:
+            engine_.call_later(0.005, lambda: close_when_pushed(conn))
+
+    async def from_a_coroutine(conn: int) -> None:
+        await asyncio.sleep(0.01)
+        push(conn)
+        while not got_push.is_set():
+            await asyncio.sleep(0.005)
+        engine_.close(conn)
+
+    async def ticker() -> None:
+        while not first:
+            await asyncio.sleep(0.005)
+        push(first[0])
+        while not got_push.is_set():
+            await asyncio.sleep(0.005)
+        engine_.close(first[0])
+
+    def on_message(conn: int, message: bytes) -> None:
+        first.append(conn)
+        engine_.send(conn, b"ack")
+        if origin == "callback":
+            push(conn)
+            engine_.close(conn)
+        elif origin == "timer":
+            engine_.call_later(0.01, lambda: (push(conn), close_when_pushed(conn)))
+        elif origin == "coroutine":
+            if engine_.runs_in_asyncio:
+                asyncio.get_running_loop().create_task(from_a_coroutine(conn))
+            else:
+                asyncio.run_coroutine_threadsafe(from_a_coroutine(conn), aio_box[0])
+
+    rec.message_hook = on_message
+
+    def talk() -> None:
+        with client(listener.port) as sock:
+            sock.sendall(b"hi\r\n")
+            assert recv_exactly(sock, 5) == b"ack\r\n"
+            if origin == "thread":
+                # Let the engine fall asleep first (past the C poll's 10 ms
+                # of spinning): not needed to pass, needed to mean something.
+                time.sleep(0.05)
+                push(first[0])  # from this thread, not the engine's
+            assert recv_exactly(sock, 11) == b"push\r\nraw\r\n"
+            got_push.set()
+            if origin == "thread":
+                time.sleep(0.05)
+                engine_.close(first[0])
+            assert read_until_closed(sock) == b""
+        # ... and on_close follows, with nothing more from the peer.
+        assert rec.wait_event("close", first[0])[2] is CloseReason.LOCAL
+
+    if mode == "run":
+        with running(engine_):
+            talk()
+    else:
+        with serving_with_asyncio(engine_) as aio:
+            aio_box.append(aio)
+            if origin == "task":
+                asyncio.run_coroutine_threadsafe(ticker(), aio)
+            talk()
+
+
+def test_output_from_another_thread_keeps_its_order_and_raises_for_a_closed_connection(engine, rec):
+    """Many sends from a foreign thread, interleaved with replies the engine
+    thread makes: each side's messages arrive in the order it sent them;
+    once on_close was seen, a send from that thread raises EBADF."""
+    engine_ = rec.engine
+    listener = engine_.listen("127.0.0.1", 0, ConnSpec(framing="line"))
+    rec.message_hook = lambda conn, m: engine_.send(conn, b"echo " + m)
+    with running(engine_):
+        with client(listener.port) as sock:
+            sock.sendall(b"0\r\n")
+            assert recv_messages(sock, "line", 1) == [b"echo 0"]
+            conn = rec.accepted_on(listener)
+
+            def pusher() -> None:
+                for i in range(200):
+                    engine_.send(conn, b"push %d" % i)
+
+            thread = threading.Thread(target=pusher)
+            thread.start()
+            sock.sendall(b"".join(b"%d\r\n" % i for i in range(1, 51)))
+            thread.join(GUARD)
+            got = recv_messages(sock, "line", 250)
+        assert [m for m in got if m.startswith(b"push")] == [b"push %d" % i for i in range(200)]
+        assert [m for m in got if m.startswith(b"echo")] == [b"echo %d" % i for i in range(1, 51)]
+        rec.wait_event("close", conn)
+        with pytest.raises(EngineError) as err:
+            engine_.send(conn, b"too late")
+        assert err.value.errno == errno.EBADF
