@@ -17,12 +17,14 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Optional
 
 import pytest
 
 from fastnet import codec, limits
 from fastnet.engine import CloseReason, ConnSpec, Engine, Listener, engine_class
+from fastnet.engine.base import (TRANSITIONS, ConnEvent, ConnState, LifecycleError,
+                                 next_state)
 from fastnet.errors import EngineError, FrameTooLarge, ProtocolError
 
 GUARD = 30.0  # seconds: a failure guard only
@@ -35,7 +37,14 @@ class Recorder:
     def __init__(self) -> None:
         self.engine: Engine = None  # type: ignore[assignment]
         self.events: list[tuple[Any, ...]] = []
-        self.cond = threading.Condition()
+        # Reentrant: connect() and close() record under it (see attach).
+        self.cond = threading.Condition(threading.RLock())
+        # The lifecycle as engine.base.TRANSITIONS allows it: each
+        # connection's state, every (state, event) pair seen, and what broke
+        # the table (checked when the test ends).
+        self.states: dict[int, ConnState] = {}
+        self.walked: set[tuple[Optional[ConnState], ConnEvent]] = set()
+        self.violations: list[str] = []
         # Default reactions: messages are not answered, EOF and protocol
         # errors close the connection.
         self.accept_hook: Callable[[int, Listener], None] = lambda conn, listener: None
@@ -44,9 +53,41 @@ class Recorder:
         self.eof_hook: Callable[[int], None] = lambda conn: self.engine.close(conn)
         self.error_hook: Callable[[int, ProtocolError], None] = lambda conn, e: self.engine.close(conn)
 
+    def attach(self, engine: Engine) -> None:
+        """Drive ``engine``, and see its connect() and close() calls as
+        lifecycle events (recorded before the call: what they cause may be
+        reported from another thread before they return)."""
+        self.engine = engine
+        connect, close = engine.connect, engine.close
+
+        def connect_(host: str, port: int, spec: ConnSpec) -> int:
+            with self.cond:  # its callbacks wait until CONNECT is recorded
+                conn = connect(host, port, spec)
+                self._step(conn, ConnEvent.CONNECT)
+                return conn
+
+        def close_(conn: int, abort: bool = False) -> None:
+            with self.cond:
+                if self.states.get(conn) not in (None, ConnState.CLOSED):
+                    self._step(conn, ConnEvent.CLOSE)  # else a documented no-op
+            close(conn, abort)
+
+        engine.connect = connect_  # type: ignore[method-assign]
+        engine.close = close_  # type: ignore[method-assign]
+
+    def _step(self, conn: int, event: ConnEvent) -> None:
+        state = self.states.get(conn)
+        self.walked.add((state, event))
+        try:
+            self.states[conn] = next_state(state, event)
+        except LifecycleError as exc:
+            self.violations.append(f"connection {conn}: {exc}")
+
     def _record(self, *event: Any) -> None:
         with self.cond:
             self.events.append(event)
+            if event[0] in _LIFECYCLE:
+                self._step(event[1], _LIFECYCLE[event[0]])
             self.cond.notify_all()
 
     def on_accept(self, conn: int, listener: Listener) -> None:
@@ -110,11 +151,19 @@ class Recorder:
         return found[0]
 
 
+_LIFECYCLE = {"accept": ConnEvent.ACCEPT, "connected": ConnEvent.CONNECTED,
+              "message": ConnEvent.MESSAGE, "idle": ConnEvent.IDLE, "eof": ConnEvent.EOF,
+              "error": ConnEvent.PROTOCOL_ERROR, "close": ConnEvent.CLOSED}
+
+
 @pytest.fixture
-def rec(engine: str) -> Recorder:
+def rec(engine: str) -> Iterator[Recorder]:
+    """A Recorder driving the engine under test; at the end, every
+    connection must have followed the lifecycle table."""
     recorder = Recorder()
-    recorder.engine = engine_class(engine)(recorder)
-    return recorder
+    recorder.attach(engine_class(engine)(recorder))
+    yield recorder
+    assert not recorder.violations, recorder.violations
 
 
 @contextlib.contextmanager
@@ -1069,3 +1118,132 @@ def test_output_from_another_thread_keeps_its_order_and_raises_for_a_closed_conn
         with pytest.raises(EngineError) as err:
             engine_.send(conn, b"too late")
         assert err.value.errno == errno.EBADF
+
+
+# -- the lifecycle table ------------------------------------------------------------
+
+def test_the_table_refuses_what_no_engine_may_do():
+    for state, event in [(None, ConnEvent.MESSAGE), (ConnState.CLOSING, ConnEvent.MESSAGE),
+                         (ConnState.CLOSING, ConnEvent.IDLE), (ConnState.EOF, ConnEvent.MESSAGE),
+                         (ConnState.EOF, ConnEvent.PROTOCOL_ERROR), (ConnState.CLOSED, ConnEvent.CLOSED),
+                         (ConnState.CONNECTING, ConnEvent.MESSAGE)]:
+        with pytest.raises(LifecycleError):
+            next_state(state, event)
+    assert next_state(ConnState.EOF, ConnEvent.CLOSED) is ConnState.CLOSED  # on_close after EOF
+
+
+def test_nothing_but_on_close_follows_a_close_from_the_handler(engine, rec):
+    """Three messages in one read (one batch on the C engine); the handler
+    closes its connection on the first: the other two are never delivered."""
+    rec.message_hook = lambda conn, m: rec.engine.close(conn)
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="line"))
+    with running(rec.engine):
+        with client(listener.port) as sock:
+            sock.sendall(b"one\r\ntwo\r\nthree\r\n")
+            assert read_until_closed(sock) == b""
+        conn = rec.accepted_on(listener)
+        rec.wait_event("close", conn)
+    assert [e[2] for e in rec.of("message")] == [b"one"]
+
+
+def test_every_transition_of_the_table_is_walked(engine, rec):
+    """Drive connections through every (state, event) pair of
+    engine.base.TRANSITIONS; the recorder checks each step against the
+    table and collects the pairs it saw, which must be all of them. Closes
+    are made on the engine's thread (call_soon_threadsafe), as a server's
+    control plane makes them."""
+    eng = rec.engine
+    rec.eof_hook = lambda conn: None            # EOF and errors leave the connection open
+    rec.error_hook = lambda conn, e: None
+    line = eng.listen("127.0.0.1", 0, ConnSpec(framing="line", max_size=16))
+    echo = eng.listen("127.0.0.1", 0, ConnSpec(framing="line", max_size=16, echo=True))
+    eng.set_idle_timeout(0.05)
+    by_peer_port: dict[int, int] = {}   # filled on the engine's thread
+
+    def note_peer(conn: int, listener: Listener) -> None:
+        with rec.cond:
+            by_peer_port[eng.peer(conn)[1]] = conn
+            rec.cond.notify_all()
+    rec.accept_hook = note_peer
+
+    def on_engine_thread(fn: Callable[[], None]) -> None:
+        eng.call_soon_threadsafe(fn)
+
+    def connect_on_engine_thread(port: int) -> int:
+        """connect() is for the engine's thread: call it there, wait for the id."""
+        box: list[int] = []
+        done = threading.Event()
+        on_engine_thread(lambda: (box.append(eng.connect("127.0.0.1", port, ConnSpec(framing="line"))),
+                                  done.set()))
+        assert done.wait(GUARD)
+        return box[0]
+
+    def idle_in(conn: int, count: int = 1) -> None:
+        rec.wait_for(lambda: len(rec.idle_reports(conn)) >= count, f"idle report {count} of {conn}")
+
+    # CONNECTING -> CLOSE -> CLOSED, before the engine runs.
+    early = eng.connect("127.0.0.1", line.port, ConnSpec(framing="line"))
+    eng.close(early)
+    with running(eng):
+        rec.wait_event("close", early)
+        # CONNECTING -> CONNECTED -> OPEN, then OPEN -> CLOSE -> CLOSING -> CLOSE again.
+        out = connect_on_engine_thread(line.port)
+        rec.wait_event("connected", out)
+        on_engine_thread(lambda: (eng.close(out), eng.close(out)))
+        rec.wait_event("close", out)
+        # CONNECTING -> CLOSED: a refused connect.
+        with socket.socket() as spare:
+            spare.bind(("127.0.0.1", 0))
+            refused_port = spare.getsockname()[1]
+        refused = connect_on_engine_thread(refused_port)
+        rec.wait_event("close", refused)
+        socks: list[socket.socket] = []
+
+        def next_accept(on: Listener) -> int:
+            """The id of the connection accepted for the newest client."""
+            port = socks[-1].getsockname()[1]
+            rec.wait_for(lambda: port in by_peer_port, f"the accept of the client on :{port}")
+            return by_peer_port[port]
+
+        # ACCEPT, MESSAGE, IDLE, EOF, IDLE in EOF, CLOSE from EOF.
+        socks.append(client(line.port))
+        a = next_accept(line)
+        socks[-1].sendall(b"hello\r\n")
+        rec.wait_event("message", a)
+        idle_in(a)
+        socks[-1].shutdown(socket.SHUT_WR)
+        rec.wait_event("eof", a)
+        n = len(rec.idle_reports(a))
+        idle_in(a, n + 1)
+        on_engine_thread(lambda: eng.close(a))
+        rec.wait_event("close", a)
+        # PROTOCOL_ERROR, IDLE in ERROR, CLOSE from ERROR.
+        socks.append(client(line.port))
+        b = next_accept(line)
+        socks[-1].sendall(b"x" * 40 + b"\r\n")
+        rec.wait_event("error", b)
+        n = len(rec.idle_reports(b))
+        idle_in(b, n + 1)
+        on_engine_thread(lambda: eng.close(b))
+        rec.wait_event("close", b)
+        # OPEN -> CLOSED: the peer resets.
+        socks.append(client(line.port))
+        c = next_accept(line)
+        socks[-1].setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        socks[-1].close()
+        rec.wait_event("close", c)
+        # ERROR -> CLOSED: an echo connection closes itself after a framing error.
+        socks.append(client(echo.port))
+        d = next_accept(echo)
+        socks[-1].sendall(b"y" * 40 + b"\r\n")
+        rec.wait_event("close", d)
+        # EOF -> CLOSED: half-closed, then the engine shuts down (ABORT).
+        socks.append(client(line.port))
+        e = next_accept(line)
+        socks[-1].shutdown(socket.SHUT_WR)
+        rec.wait_event("eof", e)
+    rec.wait_event("close", e)
+    for sock in socks:
+        sock.close()
+    missing = set(TRANSITIONS) - rec.walked
+    assert not missing, sorted((s.value if s else None, ev.value) for s, ev in missing)

@@ -269,6 +269,9 @@ class PyEngine(Engine):
         if abort:
             _sockets.set_abort_linger(c.sock)
             self._finalize(c, CloseReason.ABORT, 0)
+        elif c.connecting:
+            # As in C: nothing was sent yet, and on_connected must not follow.
+            self._finalize(c, CloseReason.LOCAL, 0)
         elif c.closing is None:
             self._begin_close(c, CloseReason.LOCAL)
 

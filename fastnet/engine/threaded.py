@@ -578,10 +578,16 @@ class ThreadedEngine(Engine):
         reason, err = CloseReason.ABORT, 0
         try:
             if addr is not None:
-                try:
-                    c.sock.connect(addr)
-                except OSError as exc:
-                    reason, err = CloseReason.CONNECT_FAILED, exc.errno or errno.ECONNREFUSED
+                if c.close_req is None:
+                    try:
+                        c.sock.connect(addr)
+                    except OSError as exc:
+                        reason, err = CloseReason.CONNECT_FAILED, exc.errno or errno.ECONNREFUSED
+                        return
+                if c.close_req is not None:
+                    # Closed while connecting: as in C, nothing was sent and
+                    # on_connected does not follow.
+                    reason = CloseReason.LOCAL if c.close_req is CloseReason.LOCAL else CloseReason.ABORT
                     return
                 _sockets.tune(c.sock, c.spec)
                 with self._lock:
@@ -730,7 +736,7 @@ class ThreadedEngine(Engine):
         with self._lock:
             del self._conns[c.id]
             self._idle.pop(c, None)
-            if reason is not CloseReason.CONNECT_FAILED:
+            if c.connected:  # it was established (accepted, or connected)
                 self._closed += 1
         try:
             _call(self.handler.on_close, c.id, reason, err)
