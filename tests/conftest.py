@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from fastnet import codec
+from helpers import ENGINES, require_engine
 
 
 @pytest.fixture(params=["c", "python"])
@@ -16,3 +17,12 @@ def impl(request):
     if request.param not in codec.impls:
         pytest.skip("C extension not built (set FASTNET_REQUIRE_NATIVE=1 to make this an error)")
     return codec.impls[request.param]
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request):
+    """The engine under test, by name ("c", "python", "threaded"); the c
+    engine is skipped without the C extension, never under
+    FASTNET_REQUIRE_NATIVE=1 (helpers.require_engine)."""
+    require_engine(request.param)
+    return request.param

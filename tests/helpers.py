@@ -14,12 +14,25 @@ import threading
 import time
 from typing import Callable, Iterator, Optional, TypeVar
 
-from fastnet import Server
+import pytest
+
+from fastnet import Server, native
 from fastnet.resp import RespServer
 from fastnet.server import Handler
 
 ENGINES = ["c", "python", "threaded"]
 GUARD = 30.0  # seconds: a failure guard, never a speed assertion
+
+
+def require_engine(name: str) -> None:
+    """Skip a case on the c engine when the C extension is not in use
+    (FASTNET_PURE=1, or not built). Never under FASTNET_REQUIRE_NATIVE=1,
+    where a missing extension already fails at import: then it fails here."""
+    if name != "c" or native.backend == "c":
+        return
+    if os.environ.get("FASTNET_REQUIRE_NATIVE", "") not in ("", "0"):
+        pytest.fail(f"the c engine is required but unavailable ({native.unavailable_reason})")
+    pytest.skip(f"the c engine needs the C extension ({native.unavailable_reason})")
 S = TypeVar("S", bound=Server)
 
 
@@ -29,6 +42,7 @@ def running_server(engine: str, protocol: str = "echo", handler: Optional[Handle
     """A Server on a free port, run() in a background thread (on_connect
     and on_close go to listen(), every other option to Server)."""
     hooks = {k: options.pop(k) for k in ("on_connect", "on_close") if k in options}
+    require_engine(engine)
     server = Server(engine=engine, **options)  # type: ignore[arg-type]
     listener = server.listen("127.0.0.1", 0, protocol=protocol, handler=handler,
                              **hooks)  # type: ignore[arg-type]
@@ -42,6 +56,7 @@ def running_resp_server(engine: str, codec: str,
                         **options: object) -> Iterator[tuple[RespServer, int]]:
     """A RespServer on a free port, run() in a background thread. setup(server)
     runs before it listens (to register custom commands)."""
+    require_engine(engine)
     server = RespServer(engine=engine, codec=codec, **options)  # type: ignore[arg-type]
     if setup is not None:
         setup(server)
@@ -93,6 +108,8 @@ def cli_server(*args: str, pure: bool = False) -> Iterator[tuple[subprocess.Pope
     runs on the pure-Python twins (FASTNET_PURE=1, and without
     FASTNET_REQUIRE_NATIVE, which contradicts it), so only the python and
     threaded engines are available to it."""
+    if not pure:  # the child's engine: --engine's, or the default (c)
+        require_engine(args[args.index("--engine") + 1] if "--engine" in args else "c")
     env = dict(os.environ)
     if pure:
         env["FASTNET_PURE"] = "1"

@@ -1,6 +1,7 @@
-"""The direct path (Engine.serve_directly): the C engine calls a plain
-handler itself and queues its reply, without Server.on_message. Every
-Server semantic must hold on it, and on the engines that do not take it."""
+"""The direct path (Engine.serve_directly): an engine with ``direct_path``
+(C, Python) calls a plain handler itself and queues its reply, without
+Server.on_message. Every Server semantic must hold on it, and on the
+engines that do not take it."""
 from __future__ import annotations
 
 import socket
@@ -53,14 +54,14 @@ def count_on_message(server: fastnet.Server) -> list[int]:
     return calls
 
 
-def test_the_c_engine_calls_a_plain_handler_without_on_message(engine):
+def test_a_direct_path_engine_calls_a_plain_handler_without_on_message(engine):
     with running_server(engine, "frame", handler=lambda conn, m: m.upper()) as (server, port):
         calls = count_on_message(server)
         with fastnet.connect("127.0.0.1", port, "frame") as c:
             for i in range(20):
                 c.send(b"m%d" % i)
             assert [c.recv() for _ in range(20)] == [b"M%d" % i for i in range(20)]
-    assert (calls[0] == 0) == (engine == "c")
+    assert (calls[0] == 0) == server.engine.direct_path
 
 
 def test_coroutine_handler_is_not_served_directly(engine):
@@ -185,3 +186,37 @@ def test_connection_closed_by_its_handler_gets_no_reply_after_close(engine):
             c.send(b"still")
             assert c.recv() == b"still"
     assert b"after" not in seen
+
+
+def test_frames_split_anywhere_are_answered_in_order(engine):
+    """Frames of many sizes (empty to several reads long), sent in pieces
+    that cut headers and payloads anywhere, and byte by byte: every reply,
+    in order (the Python engine's direct path cuts whole frames out of a
+    read itself and leaves the rest to the decoder)."""
+    sizes = [0, 1, 3, 4, 5, 100, 4096, 70000, 2, 0, 300000, 7]
+    payloads = [bytes([65 + i % 26]) * size for i, size in enumerate(sizes)]
+    wire = b"".join(frame(p) for p in payloads)
+    with running_server(engine, "frame", handler=lambda conn, m: m[::-1]) as (server, port):
+        with socket.create_connection(("127.0.0.1", port), timeout=GUARD) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for b in wire[:40]:          # the first frames a byte at a time
+                sock.sendall(bytes([b]))
+            pos, step = 40, 1
+            while pos < len(wire):       # then pieces of growing, odd sizes
+                sock.sendall(wire[pos:pos + step])
+                pos += step
+                step = step * 3 + 1
+            assert read_frames(sock, len(payloads)) == [p[::-1] for p in payloads]
+
+
+def test_an_oversized_frame_after_good_ones_answers_them_then_closes(engine):
+    wire = frame(b"one") + frame(b"two") + struct.pack(">I", 1 << 20) + b"x" * 100
+    with running_server(engine, "frame", handler=lambda conn, m: m.upper(),
+                        max_frame=1000) as (server, port):
+        with socket.create_connection(("127.0.0.1", port), timeout=GUARD) as sock:
+            sock.sendall(wire)
+            assert read_until_closed(sock) == [b"ONE", b"TWO"]
+        with fastnet.connect("127.0.0.1", port, "frame") as c:  # the server lives on
+            c.send(b"still")
+            assert c.recv() == b"STILL"
+        assert server.stats()["protocol_errors"] == 1

@@ -8,9 +8,29 @@ its ``on_*`` methods from the thread that runs the engine (for the threaded
 engine: from each connection's own thread).
 
 Connections are named by ``int`` ids that are never reused while an engine
-lives. Engine methods may be called from inside handler callbacks and from
-coroutines on the engine's asyncio loop; only :meth:`Engine.stop` may be
-called from any thread or a signal handler.
+lives. What an engine may report about one connection, and in which order,
+is the table :data:`TRANSITIONS` (its states are :class:`ConnState`); the
+contract tests walk it on every engine.
+
+Threads. Handler callbacks run on the engine's thread: the one in ``run()``,
+or the asyncio loop's under ``run_async()`` (on an engine with
+``callbacks_from_many_threads``, each connection's own thread). Thread-safe
+on every engine, from any thread: :meth:`Engine.send`, :meth:`Engine.write`,
+:meth:`Engine.close`, :meth:`Engine.pause_reading`, :meth:`Engine.call_later`,
+:meth:`Engine.call_soon_threadsafe` and :meth:`Engine.stop` (the last two
+also from signal handlers). Called from a thread other than the engine's,
+the first five are queued, in call order, to the engine's thread, which is
+woken to carry them out: the data is copied at the call, ``EngineError``
+(EBADF) is raised at once for a connection already known to be gone, and a
+call that finds its connection gone when it runs is dropped. Every other
+method is for the engine's thread only (callbacks, timers, coroutines on its
+asyncio loop), or for set-up before it runs.
+
+The push path. Output is written promptly whatever its origin, without
+waiting for input from the peer: from a callback, before the engine sleeps
+again; from a timer, a coroutine or task on the engine's asyncio loop, or
+another thread, by a flush the engine schedules itself (``flush_soon`` is
+never needed, only allowed).
 """
 from __future__ import annotations
 
@@ -18,15 +38,18 @@ import abc
 import asyncio
 import collections
 import enum
+import errno
 import heapq
 import inspect
 import logging
+import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Optional, Protocol, Union
+from types import MappingProxyType
+from typing import Any, Callable, ClassVar, Mapping, Optional, Protocol, Union
 
 from .. import limits
-from ..errors import ProtocolError
+from ..errors import EngineError, ProtocolError
 
 FRAMINGS = ("raw", "be32", "varint", "line")
 
@@ -103,6 +126,79 @@ class CloseReason(enum.Enum):
     PROTOCOL = "protocol"              # echo connection: framing error, output flushed
 
 
+class ConnState(enum.Enum):
+    """Where a connection is in its life, as its EngineHandler sees it."""
+
+    CONNECTING = "connecting"  # Engine.connect() returned its id
+    OPEN = "open"              # on_accept / on_connected: reading and writing
+    EOF = "eof"                # on_eof: nothing more is read; writing goes on
+    ERROR = "error"            # on_protocol_error: nothing more is read; writing goes on
+    CLOSING = "closing"        # Engine.close() was called: only on_close follows
+    CLOSED = "closed"          # on_close: gone, its id never reused
+
+
+class ConnEvent(enum.Enum):
+    """What moves a connection between states: a callback the engine makes
+    (``on_*``), or a call the handler makes (``connect``, ``close``)."""
+
+    CONNECT = "connect"                # Engine.connect()
+    ACCEPT = "on_accept"
+    CONNECTED = "on_connected"
+    MESSAGE = "on_message"
+    IDLE = "on_idle"
+    EOF = "on_eof"
+    PROTOCOL_ERROR = "on_protocol_error"
+    CLOSE = "close"                    # Engine.close(), graceful or abort
+    CLOSED = "on_close"
+
+
+_S, _E = ConnState, ConnEvent
+#: The connection lifecycle: (state, event) -> the next state; ``None`` is
+#: the state before the connection exists. A pair that is not here is a
+#: broken engine. Notably: on_close may follow on_eof or on_protocol_error
+#: without a close() (the peer reset, an echo connection finished, the
+#: engine shut down); on_idle may come after on_eof and on_protocol_error
+#: (the connection is still open) but never once close() was called; a
+#: failed connect goes from CONNECTING straight to CLOSED; calling close()
+#: again does nothing (an abort cuts a graceful close short).
+TRANSITIONS: Mapping[tuple[Optional[ConnState], ConnEvent], ConnState] = MappingProxyType({
+    (None, _E.CONNECT): _S.CONNECTING,
+    (None, _E.ACCEPT): _S.OPEN,
+    (_S.CONNECTING, _E.CONNECTED): _S.OPEN,
+    (_S.CONNECTING, _E.CLOSE): _S.CLOSING,
+    (_S.CONNECTING, _E.CLOSED): _S.CLOSED,
+    (_S.OPEN, _E.MESSAGE): _S.OPEN,
+    (_S.OPEN, _E.IDLE): _S.OPEN,
+    (_S.OPEN, _E.EOF): _S.EOF,
+    (_S.OPEN, _E.PROTOCOL_ERROR): _S.ERROR,
+    (_S.OPEN, _E.CLOSE): _S.CLOSING,
+    (_S.OPEN, _E.CLOSED): _S.CLOSED,
+    (_S.EOF, _E.IDLE): _S.EOF,
+    (_S.EOF, _E.CLOSE): _S.CLOSING,
+    (_S.EOF, _E.CLOSED): _S.CLOSED,
+    (_S.ERROR, _E.IDLE): _S.ERROR,
+    (_S.ERROR, _E.CLOSE): _S.CLOSING,
+    (_S.ERROR, _E.CLOSED): _S.CLOSED,
+    (_S.CLOSING, _E.CLOSE): _S.CLOSING,
+    (_S.CLOSING, _E.CLOSED): _S.CLOSED,
+})
+del _S, _E
+
+
+class LifecycleError(AssertionError):
+    """An engine reported something its TRANSITIONS table does not allow."""
+
+
+def next_state(state: Optional[ConnState], event: ConnEvent) -> ConnState:
+    """The state after ``event`` in ``state`` (None: before the connection
+    exists); LifecycleError if the table does not allow it."""
+    try:
+        return TRANSITIONS[(state, event)]
+    except KeyError:
+        raise LifecycleError(
+            f"{event.value} is not allowed in state {state.value if state else None}") from None
+
+
 @dataclass(frozen=True)
 class Listener:
     """A listening socket of an engine."""
@@ -147,6 +243,8 @@ class EngineHandler(Protocol):
 
 log = logging.getLogger("fastnet.engine")
 
+_get_ident = threading.get_ident
+
 
 class TimerHandle:
     """A callback scheduled with :meth:`Engine.call_later`."""
@@ -176,27 +274,73 @@ class Engine(abc.ABC):
     no longer than :meth:`_next_timeout`.
     """
 
-    #: "c", "python" or "threaded"
+    #: "c", "python" or "threaded"; for logs and reports. Servers and
+    #: clients decide by the capability flags below, never by the name.
     name: ClassVar[str]
+    #: Handler callbacks run on many threads at once (one per connection):
+    #: the handler must be thread-safe, and a callback may block.
+    callbacks_from_many_threads: ClassVar[bool] = False
+    #: run_async() runs the engine inside the running asyncio loop (else it
+    #: raises NotImplementedError: run coroutines on a loop of their own).
+    runs_in_asyncio: ClassVar[bool] = False
+    #: serve_directly() takes its offer: the engine calls a plain handler
+    #: per message itself.
+    direct_path: ClassVar[bool] = False
 
     def __init__(self, handler: EngineHandler) -> None:
         self.handler = handler
         self._timers: list[TimerHandle] = []   # a heap, under run()
         self._soon: collections.deque[Callable[[], None]] = collections.deque()
         self._timer_aio: Optional[asyncio.AbstractEventLoop] = None
+        # The ident of the thread running the engine (None: not running);
+        # calls from any other thread are queued to it (_from_thread).
+        self._owner: Optional[int] = None
+
+    # -- threads -------------------------------------------------------------
+
+    def _foreign(self) -> bool:
+        """Called from a thread other than the running engine's?"""
+        owner = self._owner
+        return owner is not None and owner != _get_ident()
+
+    def _from_thread(self, conn: int, call: Callable[[], None], strict: bool = True) -> None:
+        """Carry out ``call`` (an engine method on ``conn``) on the engine's
+        thread: queued in order, the engine woken. With ``strict`` (output),
+        EBADF now if ``conn`` is known to be gone; either way, dropped if it
+        is gone when the call runs."""
+        if strict and not self._is_open(conn):
+            raise EngineError(errno.EBADF, f"connection {conn} is closed or unknown")
+
+        def run() -> None:
+            try:
+                call()
+            except EngineError:
+                pass  # it closed meanwhile: as its other queued output, dropped
+        self.call_soon_threadsafe(run)
+
+    def _is_open(self, conn: int) -> bool:
+        """Is ``conn`` open (or connecting, or closing)? Safe from any
+        thread: a dict lookup (each engine)."""
+        return True
 
     # -- timers ------------------------------------------------------------
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle:
         """Call ``callback()`` on the engine's thread after ``delay``
-        seconds. Call this from the engine's thread (handlers, timers)."""
+        seconds. Thread-safe."""
         handle = TimerHandle(time.monotonic() + max(0.0, delay), callback)
+        if self._foreign():
+            self.call_soon_threadsafe(lambda: self._schedule(handle))
+        else:
+            self._schedule(handle)
+        return handle
+
+    def _schedule(self, handle: TimerHandle) -> None:
         aio = self._timer_aio
         if aio is not None:
-            aio.call_later(max(0.0, delay), self._fire, handle)
+            aio.call_later(max(0.0, handle.when - time.monotonic()), self._fire, handle)
         else:
             heapq.heappush(self._timers, handle)
-        return handle
 
     def call_soon_threadsafe(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` on the engine's thread soon. Safe from any
@@ -296,25 +440,28 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def send(self, conn: int, message: Buffer) -> None:
-        """Queue one message, framed per the connection's ConnSpec."""
+        """Queue one message, framed per the connection's ConnSpec.
+        Thread-safe; written promptly from anywhere (module docstring)."""
 
     @abc.abstractmethod
     def write(self, conn: int, data: Buffer) -> None:
-        """Queue raw bytes, as they are."""
+        """Queue raw bytes, as they are. Thread-safe, as send()."""
 
     @abc.abstractmethod
     def close(self, conn: int, abort: bool = False) -> None:
         """Close a connection: gracefully (stop reading, flush what is
         queued, then close) or, with abort, at once with a reset. Closing a
-        connection that is already closing or gone does nothing."""
+        connection that is already closing or gone does nothing.
+        Thread-safe."""
 
     def flush_soon(self) -> None:
-        """Make sure output queued from outside a poll round (by a coroutine,
-        say) is written soon. Engines that write at once need nothing."""
+        """Make sure output queued from outside a poll round is written
+        soon. Never needed (every engine schedules that flush itself, see
+        the module docstring), allowed from the engine's thread."""
 
     @abc.abstractmethod
     def pause_reading(self, conn: int, paused: bool = True) -> None:
-        """Stop (or resume) reading from a connection."""
+        """Stop (or resume) reading from a connection. Thread-safe."""
 
     @abc.abstractmethod
     def peer(self, conn: int) -> tuple[str, int]:

@@ -102,6 +102,15 @@ _BLOB_SIZE = 256 * 1024
 _SEND_BATCH_MAX = 64 * 1024
 _SEND_ONE_BY_ONE = 3  # at most this many: a call each is cheaper than packing
 _HOSTLEN = 64  # INET6_ADDRSTRLEN is 46
+_get_ident = threading.get_ident
+
+
+class _Discard(collections.deque):  # type: ignore[type-arg]
+    """The held-events queue of a connection closed mid-batch: what is
+    appended is dropped."""
+
+    def append(self, item: Any) -> None:
+        pass
 
 
 def _error(err: int) -> EngineError:
@@ -137,10 +146,13 @@ def _protocol_error(code: int, value: int, limit: int) -> ProtocolError:
 
 class CEngine(Engine):
     """The C epoll engine. Single-threaded: call its methods from the thread
-    that runs it (handlers, or coroutines on its asyncio loop); only
-    :meth:`stop` may be called from anywhere."""
+    that runs it (handlers, timers, coroutines on its asyncio loop), except
+    the thread-safe ones listed in :mod:`fastnet.engine.base`, which from
+    another thread are queued to it and wake its poll (the waker pipe)."""
 
     name = "c"
+    runs_in_asyncio = True
+    direct_path = True
 
     def __init__(self, handler: EngineHandler, max_events: int = DEFAULT_MAX_EVENTS) -> None:
         """``max_events`` is the size of the event array one poll fills."""
@@ -275,6 +287,11 @@ class CEngine(Engine):
         call into C costs as much as a small message): a message to a
         connection that closed in C while its on_close is still to come is
         then dropped, as its other output is, rather than raising."""
+        owner = self._owner
+        if owner is not None and owner != _get_ident():
+            data = bytes(message)
+            self._from_thread(conn, lambda: self.send(conn, data))
+            return
         out = self._out
         if out is not None and type(message) is bytes and len(message) <= _SEND_BATCH_MAX:
             if conn is not self._out_conn:  # the handler's conn: the same int object
@@ -288,6 +305,8 @@ class CEngine(Engine):
         rc = lib.fn_loop_send_msg(self._loop, conn, message, len(message))
         if rc:
             raise _error(-rc)
+        if out is None and self._aio is not None:
+            self.flush_soon()  # from outside a round: a timer, a coroutine, a task
 
     def _start_run(self, conn: int) -> None:
         if conn not in self._conns:
@@ -325,31 +344,52 @@ class CEngine(Engine):
         self._out_conn = None
 
     def write(self, conn: int, data: Buffer) -> None:
-        """Queue raw bytes as they are. EngineError(EBADF) as for send."""
-        if self._out:
+        """Queue raw bytes as they are. EngineError(EBADF) as for send;
+        thread-safe as send."""
+        owner = self._owner
+        if owner is not None and owner != _get_ident():
+            copy = bytes(data)
+            self._from_thread(conn, lambda: self.write(conn, copy))
+            return
+        out = self._out
+        if out:
             self._send_queued()  # after the messages sent before it
         if type(data) is not bytes:
             data = ffi.from_buffer(data)
         rc = lib.fn_loop_send(self._loop, conn, data, len(data))
         if rc:
             raise _error(-rc)
+        if out is None and self._aio is not None:
+            self.flush_soon()
 
     def close(self, conn: int, abort: bool = False) -> None:
         """Close gracefully (flush first) or with a reset; ``on_close``
-        follows. Does nothing for a connection already closing or gone."""
+        follows. Does nothing for a connection already closing or gone.
+        Thread-safe."""
+        if self._foreign():
+            self._from_thread(conn, lambda: self.close(conn, abort), strict=False)
+            return
         if self._out:
             self._send_queued()  # they go out before the close
         self._out_conn = None  # also tells _dispatch's direct loop to look
         self._direct.pop(conn, None)
-        lib.fn_loop_close(self._loop, conn, 1 if abort else 0)
+        if lib.fn_loop_close(self._loop, conn, 1 if abort else 0) < 0:
+            return
         held = self._held.pop(conn, None)
         if held:
             held.clear()  # undelivered input is dropped, as in C
+        if self._dispatching:
+            # Its events later in this batch (C framed them already) are
+            # dropped too: nothing but on_close follows a close().
+            self._held[conn] = _Discard()
         self._kick()
 
     def pause_reading(self, conn: int, paused: bool = True) -> None:
         """Stop (or resume) reading, and delivering already buffered
-        messages. Does nothing for a connection that is gone."""
+        messages. Does nothing for a connection that is gone. Thread-safe."""
+        if self._foreign():
+            self._from_thread(conn, lambda: self.pause_reading(conn, paused), strict=False)
+            return
         if lib.fn_loop_pause(self._loop, conn, 1 if paused else 0) < 0:
             return
         if paused:
@@ -413,6 +453,9 @@ class CEngine(Engine):
             "open": s.open, "bytes_in": s.bytes_in, "bytes_out": s.bytes_out,
             "messages_in": s.messages_in,
         }
+
+    def _is_open(self, conn: int) -> bool:
+        return conn in self._conns
 
     # -- dispatch (the hot path) ---------------------------------------------
 
@@ -622,6 +665,7 @@ class CEngine(Engine):
         run_callbacks = self._run_callbacks
         next_timeout = self._next_timeout
         self._running = True
+        self._owner = _get_ident()
         wakeup = self._take_signal_wakeup()
         try:
             while not self._stopping:
@@ -638,7 +682,10 @@ class CEngine(Engine):
             if wakeup:
                 signal.set_wakeup_fd(-1)
             self._running = False
-            self.release()
+            try:
+                self.release()
+            finally:
+                self._owner = None
 
     def _take_signal_wakeup(self) -> bool:
         """On the main thread, with no signal wakeup fd set: make our pipe
@@ -662,6 +709,7 @@ class CEngine(Engine):
         self._done = aio.create_future()
         self._aio = aio
         self._running = True
+        self._owner = _get_ident()
         if self._stopping:
             self._done.set_result(None)
         aio.add_reader(fd, self._on_readable)
@@ -678,7 +726,10 @@ class CEngine(Engine):
             self._aio = None
             self._running = False
             lib.fn_loop_flush(loop)
-            self.release()
+            try:
+                self.release()
+            finally:
+                self._owner = None
 
     def _on_readable(self) -> None:
         """asyncio callback: one non-blocking round."""

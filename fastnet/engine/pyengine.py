@@ -49,6 +49,8 @@ import logging
 import os
 import select
 import socket
+import struct
+import threading
 import time
 import weakref
 from typing import Any, Callable, Optional
@@ -56,7 +58,8 @@ from typing import Any, Callable, Optional
 from .. import limits
 from ..errors import EngineError, ProtocolError
 from . import _sockets
-from .base import Buffer, CloseReason, ConnSpec, Engine, EngineHandler, Listener
+from .base import (Buffer, CloseReason, ConnSpec, DirectHandler, Engine, EngineHandler,
+                   Listener)
 
 log = logging.getLogger("fastnet.engine")
 
@@ -69,6 +72,8 @@ _ERRHUP = select.EPOLLERR | select.EPOLLHUP
 ACCEPT_BATCH = 64
 
 _READ_CHUNK = limits.READ_CHUNK
+_get_ident = threading.get_ident
+_BE32 = struct.Struct(">I")
 
 
 class _Conn:
@@ -77,7 +82,7 @@ class _Conn:
 
     __slots__ = ("id", "sock", "fd", "spec", "dec", "frame", "echo", "out", "mask",
                  "read_done", "paused", "bp", "want_out", "connecting", "closing",
-                 "closed", "peer", "last_in")
+                 "closed", "peer", "last_in", "direct", "be32")
 
     def __init__(self, conn_id: int, sock: socket.socket, spec: ConnSpec) -> None:
         self.id = conn_id
@@ -98,6 +103,9 @@ class _Conn:
         self.closed = False
         self.peer: Optional[tuple[str, int]] = None
         self.last_in = 0.0           # when its last byte arrived (or it opened)
+        # serve_directly: (handler, its argument, on_error), or None.
+        self.direct: Optional[tuple[DirectHandler, object, Callable[[Any], None]]] = None
+        self.be32 = spec.framing == "be32"
 
 
 class _Listen:
@@ -114,9 +122,11 @@ class _Listen:
 class PyEngine(Engine):
     """The pure-Python epoll engine (single-threaded).
 
-    Engine methods must be called from the engine's thread (inside handler
-    callbacks, or from coroutines on the asyncio loop running
-    :meth:`run_async`); only :meth:`stop` is safe from anywhere.
+    Engine methods are for the engine's thread (handler callbacks, timers,
+    coroutines on the asyncio loop running :meth:`run_async`), except the
+    thread-safe ones listed in :mod:`fastnet.engine.base`: from another
+    thread those are queued to the engine's thread and the epoll wait is
+    woken (the eventfd) to carry them out.
 
     Under :meth:`run_async`, output queued from outside a poll round (a
     coroutine calling :meth:`send`, :meth:`write`, :meth:`close`, ...) is
@@ -125,6 +135,8 @@ class PyEngine(Engine):
     """
 
     name = "python"
+    runs_in_asyncio = True
+    direct_path = True
 
     def __init__(self, handler: EngineHandler) -> None:
         super().__init__(handler)
@@ -207,9 +219,27 @@ class PyEngine(Engine):
             self._finalize(c, CloseReason.CONNECT_FAILED, err)
         return c.id
 
+    def serve_directly(self, conn: int, handler: DirectHandler, arg: object,
+                       on_error: Callable[[Any], None]) -> bool:
+        """Taken for framed and raw connections (not echo ones): each read's
+        messages go to ``handler(arg, message)`` straight from the read
+        buffer, their replies framed into the output queue, with no
+        on_message or send() in between (see _serve_be32)."""
+        c = self._conns.get(conn)
+        if c is None or c.echo:
+            return False
+        c.direct = (handler, arg, on_error)
+        return True
+
     # -- output -----------------------------------------------------------
 
     def send(self, conn: int, message: Buffer) -> None:
+        """Queue one message (thread-safe: see engine.base)."""
+        owner = self._owner
+        if owner is not None and owner != _get_ident():
+            data = bytes(message)
+            self._from_thread(conn, lambda: self.send(conn, data))
+            return
         c = self._conns.get(conn)
         if c is None:
             raise _sockets.gone(conn)
@@ -220,6 +250,12 @@ class PyEngine(Engine):
             self.flush_soon()
 
     def write(self, conn: int, data: Buffer) -> None:
+        """Queue raw bytes (thread-safe: see engine.base)."""
+        owner = self._owner
+        if owner is not None and owner != _get_ident():
+            copy = bytes(data)
+            self._from_thread(conn, lambda: self.write(conn, copy))
+            return
         c = self._conns.get(conn)
         if c is None:
             raise _sockets.gone(conn)
@@ -241,18 +277,29 @@ class PyEngine(Engine):
 
     def close(self, conn: int, abort: bool = False) -> None:
         """Close gracefully, or with abort at once (RST, output dropped). An
-        abort also cuts short a graceful close that is still flushing."""
+        abort also cuts short a graceful close that is still flushing.
+        Thread-safe."""
+        if self._foreign():
+            self._from_thread(conn, lambda: self.close(conn, abort), strict=False)
+            return
         c = self._conns.get(conn)
         if c is None:
             return
         if abort:
             _sockets.set_abort_linger(c.sock)
             self._finalize(c, CloseReason.ABORT, 0)
+        elif c.connecting:
+            # As in C: nothing was sent yet, and on_connected must not follow.
+            self._finalize(c, CloseReason.LOCAL, 0)
         elif c.closing is None:
             self._begin_close(c, CloseReason.LOCAL)
 
     def pause_reading(self, conn: int, paused: bool = True) -> None:
-        """Stop (or resume) reading, and delivering messages already read."""
+        """Stop (or resume) reading, and delivering messages already read.
+        Thread-safe."""
+        if self._foreign():
+            self._from_thread(conn, lambda: self.pause_reading(conn, paused), strict=False)
+            return
         c = self._conns.get(conn)
         if c is None or c.paused == paused:
             return
@@ -315,6 +362,7 @@ class PyEngine(Engine):
         ready sockets, report idle connections, run due timers and
         thread-safe callbacks, then write the output and deliver closes."""
         self._start()
+        self._owner = _get_ident()
         try:
             while not self._stopping:
                 self._settle()
@@ -330,7 +378,10 @@ class PyEngine(Engine):
                 finally:
                     self._in_round = False
         finally:
-            self._shutdown()
+            try:
+                self._shutdown()
+            finally:
+                self._owner = None
 
     async def run_async(self) -> None:
         """Run inside the running asyncio loop (the epoll fd is registered
@@ -338,6 +389,7 @@ class PyEngine(Engine):
         as plain calls on the loop's thread."""
         self._start()
         loop = asyncio.get_running_loop()
+        self._owner = _get_ident()
         self._aio = loop
         self._aio_done = loop.create_future()
         loop.add_reader(self._ep.fileno(), self._async_round)
@@ -353,7 +405,10 @@ class PyEngine(Engine):
                 self._idle_timer = None
             loop.remove_reader(self._ep.fileno())
             self._aio = None
-            self._shutdown()
+            try:
+                self._shutdown()
+            finally:
+                self._owner = None
 
     def stop(self) -> None:
         """Make run()/run_async() return soon. Safe from any thread and from
@@ -368,6 +423,9 @@ class PyEngine(Engine):
             os.eventfd_write(self._wake_fd, 1)
         except OSError:
             pass  # the counter is full: a wake-up is pending anyway
+
+    def _is_open(self, conn: int) -> bool:
+        return conn in self._conns
 
     # -- the poll round ---------------------------------------------------
 
@@ -435,14 +493,86 @@ class PyEngine(Engine):
             self._messages_in += 1
             if c.echo:
                 self._echo(c, self._rview[:n])
+            elif c.direct is not None:
+                self._serve_one(c, bytes(self._rview[:n]))
             else:
                 try:
                     self.handler.on_message(c.id, bytes(self._rview[:n]))
                 except Exception:
                     log.exception("handler failed in on_message of connection %d", c.id)
             return
-        dec.feed(self._rview[:n])
+        if c.be32 and c.direct is not None and not dec.buffered:
+            pos = self._serve_be32(c, n)
+            if pos == n:
+                return
+            dec.feed(self._rview[pos:n])  # a partial frame, a bad header, or paused
+        else:
+            dec.feed(self._rview[:n])
         self._dispatch(c)
+
+    def _serve_be32(self, c: _Conn, n: int) -> int:
+        """The direct path's hot loop, for a read that starts on a frame
+        boundary (nothing buffered): cut the be32 frames out of the read
+        buffer by offset, call the handler on each, frame its reply into
+        the output queue. Stops at a frame that is not whole, or declares
+        more than the limit, or once the handler paused or closed its
+        connection, and returns the offset reached: the rest goes to the
+        decoder, which holds a partial frame and raises for a bad one
+        exactly as it would have. The asyncio peer it is measured against
+        (bench/peers/frame_peers.py) cuts frames the same way."""
+        assert c.direct is not None
+        handler, arg, _ = c.direct
+        rbuf, view, out = self._rbuf, self._rview, c.out
+        unpack_from, pack, limit = _BE32.unpack_from, _BE32.pack, c.spec.max_size
+        pos = count = 0
+        while n - pos >= 4:
+            (size,) = unpack_from(rbuf, pos)
+            stop = pos + 4 + size
+            if stop > n or size > limit:
+                break
+            message = bytes(view[pos + 4:stop])
+            pos = stop
+            count += 1
+            try:
+                reply = handler(arg, message)
+                if reply is not None and c.closing is None and not c.closed:
+                    if type(reply) is not bytes:
+                        reply = bytes(memoryview(reply))  # TypeError for a non-buffer
+                    out += pack(len(reply))
+                    out += reply
+            except Exception:
+                self._direct_failed(c)
+            if c.read_done or c.paused:  # closed (the rest is dropped) or paused (held)
+                if c.read_done:
+                    pos = n
+                break
+        self._messages_in += count
+        if out:
+            self._dirty.add(c)
+        return pos
+
+    def _serve_one(self, c: _Conn, message: bytes) -> None:
+        """The direct path, one message (raw reads, and the decoder's)."""
+        assert c.direct is not None
+        try:
+            reply = c.direct[0](c.direct[1], message)
+            if reply is not None and c.closing is None and not c.closed:
+                if type(reply) is not bytes:
+                    reply = bytes(memoryview(reply))  # TypeError for a non-buffer
+                frame = c.frame
+                c.out += frame(reply) if frame is not None else reply
+                self._dirty.add(c)
+        except Exception:
+            self._direct_failed(c)
+
+    def _direct_failed(self, c: _Conn) -> None:
+        """A direct handler raised, or returned what is not bytes-like: its
+        on_error decides (and closes)."""
+        assert c.direct is not None
+        try:
+            c.direct[2](c.direct[1])
+        except Exception:
+            log.exception("on_error failed for connection %d", c.id)
 
     def _echo(self, c: _Conn, data: memoryview) -> None:
         """Raw echo of one read. With nothing queued, send straight from the
@@ -488,6 +618,18 @@ class PyEngine(Engine):
                 self._protocol_error(c, err)
                 return
             self._messages_in += count
+            return
+        if c.direct is not None:
+            while not (c.paused or c.read_done):
+                try:
+                    message = dec.next_message()
+                except ProtocolError as err:
+                    self._protocol_error(c, err)
+                    return
+                if message is None:
+                    return
+                self._messages_in += 1
+                self._serve_one(c, message)
             return
         on_message, cid = self.handler.on_message, c.id
         while not (c.paused or c.read_done):

@@ -139,6 +139,7 @@ class ThreadedEngine(Engine):
     for the threading rules handlers must follow."""
 
     name = "threaded"
+    callbacks_from_many_threads = True
 
     def __init__(self, handler: EngineHandler) -> None:
         super().__init__(handler)
@@ -577,10 +578,16 @@ class ThreadedEngine(Engine):
         reason, err = CloseReason.ABORT, 0
         try:
             if addr is not None:
-                try:
-                    c.sock.connect(addr)
-                except OSError as exc:
-                    reason, err = CloseReason.CONNECT_FAILED, exc.errno or errno.ECONNREFUSED
+                if c.close_req is None:
+                    try:
+                        c.sock.connect(addr)
+                    except OSError as exc:
+                        reason, err = CloseReason.CONNECT_FAILED, exc.errno or errno.ECONNREFUSED
+                        return
+                if c.close_req is not None:
+                    # Closed while connecting: as in C, nothing was sent and
+                    # on_connected does not follow.
+                    reason = CloseReason.LOCAL if c.close_req is CloseReason.LOCAL else CloseReason.ABORT
                     return
                 _sockets.tune(c.sock, c.spec)
                 with self._lock:
@@ -627,6 +634,8 @@ class ThreadedEngine(Engine):
                     return CloseReason.PEER, 0    # every echo has been written
                 _call(self.handler.on_eof, cid)
                 return self._wait_close(c)
+            if c.close_req is not None:   # close() from another thread mid-recv
+                return c.close_req, c.close_errno
             if dec is None:
                 with lock:
                     self._bytes_in += n
@@ -714,21 +723,33 @@ class ThreadedEngine(Engine):
             return c.close_req, c.close_errno  # type: ignore[return-value]
 
     def _finish(self, c: _Conn, reason: CloseReason, err: int) -> None:
-        """Close the socket (after any write in flight: graceful closes send
-        a FIN after the last byte) and report it."""
+        """Report the close, then close the socket (after any write in
+        flight: graceful closes send a FIN after the last byte).
+
+        on_close runs before the peer can see the FIN or RST, as on the
+        event-loop engines (which close the socket after the round that
+        delivers on_close): a peer that saw its connection closed by the
+        handler finds the handler's bookkeeping of that close done."""
         with c.lock, c.cv:
-            if reason in _GRACEFUL:
-                c.shutdown(socket.SHUT_WR)
-            c.closed = True
+            c.closed = True       # no more writes; shutdown() is ours alone now
             c.close_req = c.close_req or reason
-            c.sock.close()
         with self._lock:
             del self._conns[c.id]
             self._idle.pop(c, None)
-            if reason is not CloseReason.CONNECT_FAILED:
+            if c.connected:  # it was established (accepted, or connected)
                 self._closed += 1
-            self._freed.notify_all()
-        _call(self.handler.on_close, c.id, reason, err)
+        try:
+            _call(self.handler.on_close, c.id, reason, err)
+        finally:
+            with c.lock, c.cv:
+                if reason in _GRACEFUL:
+                    try:
+                        c.sock.shutdown(socket.SHUT_WR)
+                    except OSError:
+                        pass
+                c.sock.close()
+            with self._lock:
+                self._freed.notify_all()  # a descriptor is free
 
 
 def _call(callback: Any, conn: int, *args: Any) -> None:

@@ -45,7 +45,7 @@ from ..server import Connection, ProtocolSpec, ProtocolUnit, Server, get, regist
 from ..server import Session as ServerSession
 from ..server.options import Option, size
 from ..server.protocols import MAX_LINE
-from ..server.server import Hook, threaded_callbacks
+from ..server.server import Hook
 from .commands import COMMANDS, REDIS_VERSION, Command, Handler, InfoSection, Session, resolve
 from .store import Store
 
@@ -218,7 +218,7 @@ class RespServer(Server):
         self.commands_processed = 0
         self._started = time.monotonic()
         # The threaded engine calls in from every connection's thread.
-        self._exec_lock = threading.Lock() if threaded_callbacks(self.engine) else None
+        self._exec_lock = threading.Lock() if self.engine.callbacks_from_many_threads else None
         self._expiry_armed = False
 
     # -- set-up ----------------------------------------------------------
@@ -348,7 +348,7 @@ class RespServer(Server):
             ("redis_mode", "standalone"),
             ("os", f"{platform.system()} {platform.release()} {platform.machine()}"),
             ("arch_bits", 64 if sys.maxsize > 2**32 else 32),
-            ("multiplexing_api", "threads" if threaded_callbacks(self.engine) else "epoll"),
+            ("multiplexing_api", "threads" if self.engine.callbacks_from_many_threads else "epoll"),
             ("process_id", os.getpid()),
             ("tcp_port", listener.port if listener else 0),
             ("server_time_usec", time.time_ns() // 1000),

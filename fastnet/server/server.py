@@ -49,7 +49,7 @@ from typing import Any, Awaitable, Callable, Coroutine, Iterator, Optional, Unio
 from .. import limits
 from .._threads import start_without_signals
 from ..engine import engine_class
-from ..engine.base import CloseReason, DirectHandler, Engine, Listener, TimerHandle
+from ..engine.base import CloseReason, DirectHandler, Listener, TimerHandle
 from ..errors import EngineError, ProtocolError
 from .protocols import ProtocolSpec, ProtocolUnit, Reply, Session, check_reply, get
 
@@ -62,14 +62,6 @@ Handler = Callable[["Connection", bytes],
 Hook = Callable[["Connection"], None]
 
 _QUEUED, _ACTIVE, _REJECTED = "queued", "active", "rejected"
-
-
-def threaded_callbacks(engine: Engine) -> bool:
-    """Whether ``engine`` calls the server from many threads (one per
-    connection) rather than from its own one: the one place the server and
-    the protocols ask (the engine's capability flag, where it has one)."""
-    flag = getattr(engine, "threaded_callbacks", None)
-    return bool(flag) if flag is not None else engine.name == "threaded"
 
 
 class Connection:
@@ -283,7 +275,7 @@ class Server:
         self.keepalive_interval = keepalive_interval
         raise_open_file_limit(max_connections + backlog + 64)
 
-        self._threaded = threaded_callbacks(self.engine)
+        self._threaded = self.engine.callbacks_from_many_threads
         self._routes: dict[int, _Route] = {}
         self._conns: dict[int, Connection] = {}
         self._backlog: collections.OrderedDict[int, Connection] = collections.OrderedDict()
@@ -392,7 +384,7 @@ class Server:
         with self._signals_drain(handle_signals):
             if not needs_aio:
                 self.engine.run()
-            elif self._threaded:
+            elif not self.engine.runs_in_asyncio:
                 self._start_aio_thread()
                 try:
                     self.engine.run()
@@ -759,7 +751,7 @@ class Server:
         if c._busy:
             return
         c._busy = True
-        if self._threaded:
+        if self.engine.callbacks_from_many_threads:
             # We are on the connection's own thread: run each coroutine on the
             # shared asyncio loop and wait for it here, keeping order.
             self._drain_blocking(c)

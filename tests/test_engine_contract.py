@@ -1,6 +1,8 @@
-"""The engines, through the base interface only, over real sockets on
-127.0.0.1. Every test runs on each engine in ENGINES; timeouts are failure
-guards, never speed assertions."""
+"""The engine contract: every engine, through the base interface only, over
+real sockets on 127.0.0.1. Every test runs on each engine (the ``engine``
+fixture of conftest.py, as the codecs' ``impl``); engines differ only where
+their capability flags say so. Timeouts are failure guards, never speed
+assertions."""
 from __future__ import annotations
 
 import asyncio
@@ -15,18 +17,17 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Optional
 
 import pytest
 
 from fastnet import codec, limits
 from fastnet.engine import CloseReason, ConnSpec, Engine, Listener, engine_class
+from fastnet.engine.base import (TRANSITIONS, ConnEvent, ConnState, LifecycleError,
+                                 next_state)
 from fastnet.errors import EngineError, FrameTooLarge, ProtocolError
 
-ENGINES = ["c", "python", "threaded"]
 GUARD = 30.0  # seconds: a failure guard only
-
-pytestmark = pytest.mark.parametrize("name", ENGINES)
 
 
 class Recorder:
@@ -36,7 +37,14 @@ class Recorder:
     def __init__(self) -> None:
         self.engine: Engine = None  # type: ignore[assignment]
         self.events: list[tuple[Any, ...]] = []
-        self.cond = threading.Condition()
+        # Reentrant: connect() and close() record under it (see attach).
+        self.cond = threading.Condition(threading.RLock())
+        # The lifecycle as engine.base.TRANSITIONS allows it: each
+        # connection's state, every (state, event) pair seen, and what broke
+        # the table (checked when the test ends).
+        self.states: dict[int, ConnState] = {}
+        self.walked: set[tuple[Optional[ConnState], ConnEvent]] = set()
+        self.violations: list[str] = []
         # Default reactions: messages are not answered, EOF and protocol
         # errors close the connection.
         self.accept_hook: Callable[[int, Listener], None] = lambda conn, listener: None
@@ -45,9 +53,41 @@ class Recorder:
         self.eof_hook: Callable[[int], None] = lambda conn: self.engine.close(conn)
         self.error_hook: Callable[[int, ProtocolError], None] = lambda conn, e: self.engine.close(conn)
 
+    def attach(self, engine: Engine) -> None:
+        """Drive ``engine``, and see its connect() and close() calls as
+        lifecycle events (recorded before the call: what they cause may be
+        reported from another thread before they return)."""
+        self.engine = engine
+        connect, close = engine.connect, engine.close
+
+        def connect_(host: str, port: int, spec: ConnSpec) -> int:
+            with self.cond:  # its callbacks wait until CONNECT is recorded
+                conn = connect(host, port, spec)
+                self._step(conn, ConnEvent.CONNECT)
+                return conn
+
+        def close_(conn: int, abort: bool = False) -> None:
+            with self.cond:
+                if self.states.get(conn) not in (None, ConnState.CLOSED):
+                    self._step(conn, ConnEvent.CLOSE)  # else a documented no-op
+            close(conn, abort)
+
+        engine.connect = connect_  # type: ignore[method-assign]
+        engine.close = close_  # type: ignore[method-assign]
+
+    def _step(self, conn: int, event: ConnEvent) -> None:
+        state = self.states.get(conn)
+        self.walked.add((state, event))
+        try:
+            self.states[conn] = next_state(state, event)
+        except LifecycleError as exc:
+            self.violations.append(f"connection {conn}: {exc}")
+
     def _record(self, *event: Any) -> None:
         with self.cond:
             self.events.append(event)
+            if event[0] in _LIFECYCLE:
+                self._step(event[1], _LIFECYCLE[event[0]])
             self.cond.notify_all()
 
     def on_accept(self, conn: int, listener: Listener) -> None:
@@ -111,11 +151,19 @@ class Recorder:
         return found[0]
 
 
+_LIFECYCLE = {"accept": ConnEvent.ACCEPT, "connected": ConnEvent.CONNECTED,
+              "message": ConnEvent.MESSAGE, "idle": ConnEvent.IDLE, "eof": ConnEvent.EOF,
+              "error": ConnEvent.PROTOCOL_ERROR, "close": ConnEvent.CLOSED}
+
+
 @pytest.fixture
-def rec(name: str) -> Recorder:
+def rec(engine: str) -> Iterator[Recorder]:
+    """A Recorder driving the engine under test; at the end, every
+    connection must have followed the lifecycle table."""
     recorder = Recorder()
-    recorder.engine = engine_class(name)(recorder)
-    return recorder
+    recorder.attach(engine_class(engine)(recorder))
+    yield recorder
+    assert not recorder.violations, recorder.violations
 
 
 @contextlib.contextmanager
@@ -187,7 +235,7 @@ def read_until_closed(sock: socket.socket) -> bytes:
     return b"".join(chunks)
 
 
-def test_raw_echo(name, rec):
+def test_raw_echo(engine, rec):
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(echo=True))
     with running(rec.engine), client(listener.port) as c:
         for payload in (b"x", b"hello world", bytes(range(256)) * 100):
@@ -198,7 +246,7 @@ def test_raw_echo(name, rec):
 
 
 @pytest.mark.parametrize("framing", ["be32", "varint", "line"])
-def test_framed_echo(name, rec, framing):
+def test_framed_echo(engine, rec, framing):
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing=framing, echo=True))
     messages = [b"", b"a", b"hello", b"z" * 70_000] if framing != "line" else [b"", b"a", b"hello"]
     with running(rec.engine), client(listener.port) as c:
@@ -208,7 +256,7 @@ def test_framed_echo(name, rec, framing):
     assert stats["messages_in"] == len(messages)
 
 
-def test_handler_gets_whole_messages_and_replies(name, rec):
+def test_handler_gets_whole_messages_and_replies(engine, rec):
     rec.message_hook = lambda conn, m: rec.engine.send(conn, b"got " + m)
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="be32"))
     with running(rec.engine), client(listener.port) as c:
@@ -223,7 +271,7 @@ def test_handler_gets_whole_messages_and_replies(name, rec):
     assert all(type(m) is bytes for m in messages)
 
 
-def test_raw_handler_gets_bytes(name, rec):
+def test_raw_handler_gets_bytes(engine, rec):
     rec.message_hook = lambda conn, m: rec.engine.write(conn, m[::-1])
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec())
     with running(rec.engine), client(listener.port) as c:
@@ -232,7 +280,7 @@ def test_raw_handler_gets_bytes(name, rec):
     assert [(type(e[2]), e[2]) for e in rec.of("message")] == [(bytes, b"abc")]
 
 
-def test_handler_exception_is_logged_and_the_connection_goes_on(name, rec, caplog):
+def test_handler_exception_is_logged_and_the_connection_goes_on(engine, rec, caplog):
     def on_message(conn: int, message: bytes) -> None:
         if message == b"boom":
             raise ProtocolError("a handler bug, not the peer's")
@@ -247,7 +295,7 @@ def test_handler_exception_is_logged_and_the_connection_goes_on(name, rec, caplo
     assert any("handler failed" in r.getMessage() and r.exc_info for r in caplog.records)
 
 
-def test_half_close_echo_returns_every_byte_then_eof(name, rec):
+def test_half_close_echo_returns_every_byte_then_eof(engine, rec):
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(echo=True))
     data = bytes(range(256)) * 2000  # 512 000 bytes
     with running(rec.engine), client(listener.port) as c:
@@ -261,7 +309,7 @@ def test_half_close_echo_returns_every_byte_then_eof(name, rec):
     assert rec.of("eof") == []
 
 
-def test_half_close_with_handler_keeps_write_side_open(name, rec):
+def test_half_close_with_handler_keeps_write_side_open(engine, rec):
     replies: list[int] = []
 
     def on_eof(conn: int) -> None:
@@ -283,7 +331,7 @@ def test_half_close_with_handler_keeps_write_side_open(name, rec):
 
 
 @pytest.mark.parametrize("echo", [False, True])
-def test_oversized_frame_closes_only_that_connection(name, rec, echo):
+def test_oversized_frame_closes_only_that_connection(engine, rec, echo):
     rec.message_hook = lambda conn, m: rec.engine.send(conn, m)
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="be32", max_size=1024, echo=echo))
     with running(rec.engine), client(listener.port) as good, client(listener.port) as bad:
@@ -301,7 +349,7 @@ def test_oversized_frame_closes_only_that_connection(name, rec, echo):
     assert (reason, err) == ((CloseReason.PROTOCOL if echo else CloseReason.LOCAL), 0)
 
 
-def test_error_reply_written_before_echo_connection_closes(name, rec):
+def test_error_reply_written_before_echo_connection_closes(engine, rec):
     rec.error_hook = lambda conn, e: rec.engine.write(conn, b"-ERR " + str(e).encode() + b"\r\n")
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="line", max_size=8, echo=True))
     with running(rec.engine), client(listener.port) as c:
@@ -312,7 +360,7 @@ def test_error_reply_written_before_echo_connection_closes(name, rec):
     assert rec.of("close")[0][2] is CloseReason.PROTOCOL
 
 
-def test_peer_reset_mid_message(name, rec):
+def test_peer_reset_mid_message(engine, rec):
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="be32"))
     with running(rec.engine), client(listener.port) as other:
         victim = client(listener.port)
@@ -329,7 +377,7 @@ def test_peer_reset_mid_message(name, rec):
     assert conn == rec.of("message")[0][1]
 
 
-def test_abort_resets_the_peer(name, rec):
+def test_abort_resets_the_peer(engine, rec):
     rec.message_hook = lambda conn, m: rec.engine.close(conn, abort=True)
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec())
     with running(rec.engine), client(listener.port) as c:
@@ -341,7 +389,7 @@ def test_abort_resets_the_peer(name, rec):
     assert (reason, err) == (CloseReason.ABORT, 0)
 
 
-def test_reader_that_never_reads_does_not_stall_others(name, rec):
+def test_reader_that_never_reads_does_not_stall_others(engine, rec):
     high, low = 1 << 20, 256 << 10
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(echo=True, high_water=high, low_water=low))
     with running(rec.engine):
@@ -369,7 +417,7 @@ def test_reader_that_never_reads_does_not_stall_others(name, rec):
         hog.close()
 
 
-def test_pause_holds_messages_already_read_until_resumed(name, rec):
+def test_pause_holds_messages_already_read_until_resumed(engine, rec):
     def on_message(conn: int, message: bytes) -> None:
         if message == b"pause me":
             rec.engine.pause_reading(conn)
@@ -392,7 +440,7 @@ def test_pause_holds_messages_already_read_until_resumed(name, rec):
         assert recv_messages(a, "line", 2) == [b"ok second", b"ok third"]
 
 
-def test_unlisten_refuses_new_connections(name, rec):
+def test_unlisten_refuses_new_connections(engine, rec):
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(echo=True))
 
     def on_message(conn: int, message: bytes) -> None:
@@ -413,7 +461,7 @@ def test_unlisten_refuses_new_connections(name, rec):
         assert recv_exactly(kept, 12) == b"still served"
 
 
-def test_stop_from_a_signal_handler(name, rec):
+def test_stop_from_a_signal_handler(engine, rec):
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(echo=True))
     previous = signal.signal(signal.SIGUSR1, lambda signum, frame: rec.engine.stop())
 
@@ -435,7 +483,7 @@ def test_stop_from_a_signal_handler(name, rec):
     assert [e[2] for e in rec.of("close")] == [CloseReason.ABORT]
 
 
-def test_a_closed_connection_id_stays_dead(name, rec):
+def test_a_closed_connection_id_stays_dead(engine, rec):
     probes: list[Any] = []
 
     def on_message(conn: int, message: bytes) -> None:
@@ -465,7 +513,7 @@ def test_a_closed_connection_id_stays_dead(name, rec):
     assert [e[1:3] for e in rec.of("close")][0] == (old, CloseReason.LOCAL)
 
 
-def test_ids_are_never_reused(name, rec):
+def test_ids_are_never_reused(engine, rec):
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(echo=True))
     with running(rec.engine):
         for _ in range(20):
@@ -478,18 +526,19 @@ def test_ids_are_never_reused(name, rec):
     assert rec.engine.stats()["open"] == 0
 
 
-def runs_inside_asyncio(name: str, engine: Engine) -> bool:
-    """True for the engines with run_async; on the threaded engine, check
-    that it refuses as documented (NotImplementedError) and return False."""
-    if name != "threaded":
+def runs_inside_asyncio(engine: Engine) -> bool:
+    """True for the engines with run_async (runs_in_asyncio); on the others,
+    check that it refuses as documented (NotImplementedError) and return
+    False."""
+    if engine.runs_in_asyncio:
         return True
     with pytest.raises(NotImplementedError, match="cannot run inside asyncio"):
         asyncio.run(engine.run_async())
     return False
 
 
-def test_run_async_inside_asyncio(name, rec):
-    if not runs_inside_asyncio(name, rec.engine):
+def test_run_async_inside_asyncio(engine, rec):
+    if not runs_inside_asyncio(rec.engine):
         return
 
     def on_message(conn: int, message: bytes) -> None:
@@ -524,7 +573,7 @@ def test_run_async_inside_asyncio(name, rec):
         b"now a\r\n", b"later a\r\n", b"now b\r\n", b"later b\r\n"]
 
 
-def test_stop_from_another_thread_closes_everything(name, rec):
+def test_stop_from_another_thread_closes_everything(engine, rec):
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(echo=True))
     with running(rec.engine) as thread:
         clients = [client(listener.port) for _ in range(3)]
@@ -543,7 +592,7 @@ def test_stop_from_another_thread_closes_everything(name, rec):
         client(listener.port)
 
 
-def test_connect_to_a_listening_socket(name, rec):
+def test_connect_to_a_listening_socket(engine, rec):
     rec.connected_hook = lambda conn: rec.engine.send(conn, b"hello")
     rec.message_hook = lambda conn, m: rec.engine.close(conn)
     with socket.create_server(("127.0.0.1", 0)) as server:
@@ -564,7 +613,7 @@ def test_connect_to_a_listening_socket(name, rec):
     assert rec.engine.stats()["connected"] == 1
 
 
-def test_connect_to_a_closed_port_fails(name, rec):
+def test_connect_to_a_closed_port_fails(engine, rec):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]   # bound, not listening: connects are refused
@@ -619,8 +668,8 @@ assert not thread.is_alive()
 """
 
 
-def test_out_of_descriptors_pauses_accepting_until_a_close(name):
-    out = subprocess.run([sys.executable, "-c", _EMFILE_SCRIPT, name], capture_output=True,
+def test_out_of_descriptors_pauses_accepting_until_a_close(engine):
+    out = subprocess.run([sys.executable, "-c", _EMFILE_SCRIPT, engine], capture_output=True,
                          text=True, timeout=GUARD, cwd=os.path.dirname(os.path.dirname(__file__)))
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.splitlines() == [f"served {i}" for i in range(8)]
@@ -636,7 +685,7 @@ IDLE = 0.2   # seconds of silence: configuration, not a speed assertion
 MS = 0.002   # the C engine reports whole milliseconds
 
 
-def test_idle_is_reported_after_the_timeout_and_again_after_another(name, rec):
+def test_idle_is_reported_after_the_timeout_and_again_after_another(engine, rec):
     rec.engine.set_idle_timeout(IDLE)
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec())
     with running(rec.engine), client(listener.port):
@@ -647,7 +696,7 @@ def test_idle_is_reported_after_the_timeout_and_again_after_another(name, rec):
     assert second[2] - first[2] >= IDLE - MS       # one more timeout of silence
 
 
-def test_a_read_resets_the_idle_clock(name, rec):
+def test_a_read_resets_the_idle_clock(engine, rec):
     rec.engine.set_idle_timeout(IDLE)
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec())
     with running(rec.engine), client(listener.port) as c:
@@ -676,7 +725,7 @@ def small_window_client(port: int) -> socket.socket:
     return sock
 
 
-def test_a_closing_connection_is_not_reported_idle(name, rec):
+def test_a_closing_connection_is_not_reported_idle(engine, rec):
     def on_message(conn: int, message: bytes) -> None:
         # Close gracefully, then queue more than the sockets hold: the close
         # cannot finish while the peer reads nothing (on the threaded
@@ -699,8 +748,8 @@ def test_a_closing_connection_is_not_reported_idle(name, rec):
         assert [e for e in rec.of("close") if e[1] == closing] == []   # still closing
 
 
-def test_idle_reports_under_run_async(name, rec):
-    if not runs_inside_asyncio(name, rec.engine):
+def test_idle_reports_under_run_async(engine, rec):
+    if not runs_inside_asyncio(rec.engine):
         return
     rec.engine.set_idle_timeout(IDLE)
     listener = rec.engine.listen("127.0.0.1", 0, ConnSpec())
@@ -725,7 +774,7 @@ def test_idle_reports_under_run_async(name, rec):
 
 # -- timers ---------------------------------------------------------------------
 
-def test_call_later_runs_in_order_on_the_engine_thread_and_cancel_works(name, rec, caplog):
+def test_call_later_runs_in_order_on_the_engine_thread_and_cancel_works(engine, rec, caplog):
     engine = rec.engine
     ran: list[tuple[str, threading.Thread]] = []
     done = threading.Event()
@@ -752,7 +801,7 @@ def test_call_later_runs_in_order_on_the_engine_thread_and_cancel_works(name, re
     assert any("timer callback" in r.getMessage() and r.exc_info for r in caplog.records)
 
 
-def test_call_soon_threadsafe_wakes_a_sleeping_run(name, rec):
+def test_call_soon_threadsafe_wakes_a_sleeping_run(engine, rec):
     engine = rec.engine
     ran: list[tuple[str, threading.Thread]] = []
     done = threading.Event()
@@ -770,8 +819,8 @@ def test_call_soon_threadsafe_wakes_a_sleeping_run(name, rec):
     assert ran == [("soon", thread), ("later", thread)]
 
 
-def test_timers_under_run_async(name, rec):
-    if not runs_inside_asyncio(name, rec.engine):
+def test_timers_under_run_async(engine, rec):
+    if not runs_inside_asyncio(rec.engine):
         return
     engine = rec.engine
     ran: list[tuple[str, threading.Thread]] = []
@@ -813,7 +862,7 @@ def socket_options(engine: Engine, conn: int) -> tuple[int, int, int, int]:
                 sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT))
 
 
-def test_fileno_and_tcp_keepalive(name, rec):
+def test_fileno_and_tcp_keepalive(engine, rec):
     with socket.socket() as fresh:
         defaults = (fresh.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
                     fresh.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
@@ -863,7 +912,7 @@ def test_fileno_and_tcp_keepalive(name, rec):
 
 # -- pausing in on_accept -------------------------------------------------------
 
-def test_a_connection_paused_in_on_accept_is_not_read_until_resumed(name, rec):
+def test_a_connection_paused_in_on_accept_is_not_read_until_resumed(engine, rec):
     """A server's backlog: nothing may be read from a waiting connection."""
     waiting_listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="line"))
     control = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="line"))
@@ -895,3 +944,306 @@ def test_a_connection_paused_in_on_accept_is_not_read_until_resumed(name, rec):
             ctl.sendall(resume)
             assert recv_messages(waiting, "line", 1) == [b"ok early"]
             assert rec.engine.stats()["bytes_in"] == sent + len(resume) + len(b"early\r\n")
+
+
+# -- the push path ------------------------------------------------------------------
+
+@contextlib.contextmanager
+def serving_with_asyncio(engine: Engine) -> Iterator[asyncio.AbstractEventLoop]:
+    """The engine serving beside an asyncio loop, yielded: under run_async
+    inside that loop (engines that run in asyncio), else run() on its own
+    thread with the loop on another (as a Server runs coroutine handlers
+    there). Stopped and checked at exit."""
+    if not engine.runs_in_asyncio:
+        aio = asyncio.new_event_loop()
+        aio_thread = threading.Thread(target=aio.run_forever, name="asyncio", daemon=True)
+        aio_thread.start()
+        try:
+            with running(engine):
+                yield aio
+        finally:
+            aio.call_soon_threadsafe(aio.stop)
+            aio_thread.join(GUARD)
+            aio.close()
+        return
+    ready: list[asyncio.AbstractEventLoop] = []
+    errors: list[BaseException] = []
+    started = threading.Event()
+
+    async def main() -> None:
+        ready.append(asyncio.get_running_loop())
+        started.set()
+        await engine.run_async()
+
+    def run() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # surfaced in the test thread below
+            errors.append(exc)
+            started.set()
+
+    thread = threading.Thread(target=run, name="engine-asyncio", daemon=True)
+    thread.start()
+    assert started.wait(GUARD)
+    try:
+        if errors:
+            raise errors[0]
+        yield ready[0]
+    finally:
+        engine.stop()
+        thread.join(GUARD)
+        assert not thread.is_alive(), "run_async() did not return after stop()"
+        if errors:
+            raise errors[0]
+
+
+#: Where a push comes from: (origin, how the engine runs). "callback": from
+#: on_message itself; "timer": engine.call_later; "thread": the test's own
+#: thread, once the first reply arrived (the engine is asleep by then);
+#: "coroutine": a coroutine the callback started, after an await; "task": a
+#: ticker task started beside the engine, knowing nothing of its rounds.
+PUSH_ORIGINS = [("callback", "run"), ("timer", "run"), ("thread", "run"),
+                ("timer", "asyncio"), ("thread", "asyncio"), ("coroutine", "asyncio"),
+                ("task", "asyncio")]
+
+
+@pytest.mark.parametrize("origin,mode", PUSH_ORIGINS, ids=[f"{o}-{m}" for o, m in PUSH_ORIGINS])
+def test_a_push_from_anywhere_is_written_without_further_input(engine, rec, origin, mode):
+    """The client sends one line and then only reads. A send and a write
+    from the origin must reach it, and then, once it has them, a close from
+    the same origin: it never sends the input that once made the C engine
+    flush, and the close comes only after the push arrived (a close makes
+    every engine flush, so it must not help the push along)."""
+    engine_ = rec.engine
+    listener = engine_.listen("127.0.0.1", 0, ConnSpec(framing="line"))
+    first: list[int] = []
+    got_push = threading.Event()
+    aio_box: list[asyncio.AbstractEventLoop] = []
+
+    def push(conn: int) -> None:
+        engine_.send(conn, b"push")
+        engine_.write(conn, b"raw\r\n")
+
+    def close_when_pushed(conn: int) -> None:  # a timer that re-arms itself
+        if got_push.is_set():
+            engine_.close(conn)
+        else:
+            engine_.call_later(0.005, lambda: close_when_pushed(conn))
+
+    async def from_a_coroutine(conn: int) -> None:
+        await asyncio.sleep(0.01)
+        push(conn)
+        while not got_push.is_set():
+            await asyncio.sleep(0.005)
+        engine_.close(conn)
+
+    async def ticker() -> None:
+        while not first:
+            await asyncio.sleep(0.005)
+        push(first[0])
+        while not got_push.is_set():
+            await asyncio.sleep(0.005)
+        engine_.close(first[0])
+
+    def on_message(conn: int, message: bytes) -> None:
+        first.append(conn)
+        engine_.send(conn, b"ack")
+        if origin == "callback":
+            push(conn)
+            engine_.close(conn)
+        elif origin == "timer":
+            engine_.call_later(0.01, lambda: (push(conn), close_when_pushed(conn)))
+        elif origin == "coroutine":
+            if engine_.runs_in_asyncio:
+                asyncio.get_running_loop().create_task(from_a_coroutine(conn))
+            else:
+                asyncio.run_coroutine_threadsafe(from_a_coroutine(conn), aio_box[0])
+
+    rec.message_hook = on_message
+
+    def talk() -> None:
+        with client(listener.port) as sock:
+            sock.sendall(b"hi\r\n")
+            assert recv_exactly(sock, 5) == b"ack\r\n"
+            if origin == "thread":
+                # Let the engine fall asleep first (past the C poll's 10 ms
+                # of spinning): not needed to pass, needed to mean something.
+                time.sleep(0.05)
+                push(first[0])  # from this thread, not the engine's
+            assert recv_exactly(sock, 11) == b"push\r\nraw\r\n"
+            got_push.set()
+            if origin == "thread":
+                time.sleep(0.05)
+                engine_.close(first[0])
+            assert read_until_closed(sock) == b""
+        # ... and on_close follows, with nothing more from the peer.
+        assert rec.wait_event("close", first[0])[2] is CloseReason.LOCAL
+
+    if mode == "run":
+        with running(engine_):
+            talk()
+    else:
+        with serving_with_asyncio(engine_) as aio:
+            aio_box.append(aio)
+            if origin == "task":
+                asyncio.run_coroutine_threadsafe(ticker(), aio)
+            talk()
+
+
+def test_output_from_another_thread_keeps_its_order_and_raises_for_a_closed_connection(engine, rec):
+    """Many sends from a foreign thread, interleaved with replies the engine
+    thread makes: each side's messages arrive in the order it sent them;
+    once on_close was seen, a send from that thread raises EBADF."""
+    engine_ = rec.engine
+    listener = engine_.listen("127.0.0.1", 0, ConnSpec(framing="line"))
+    rec.message_hook = lambda conn, m: engine_.send(conn, b"echo " + m)
+    with running(engine_):
+        with client(listener.port) as sock:
+            sock.sendall(b"0\r\n")
+            assert recv_messages(sock, "line", 1) == [b"echo 0"]
+            conn = rec.accepted_on(listener)
+
+            def pusher() -> None:
+                for i in range(200):
+                    engine_.send(conn, b"push %d" % i)
+
+            thread = threading.Thread(target=pusher)
+            thread.start()
+            sock.sendall(b"".join(b"%d\r\n" % i for i in range(1, 51)))
+            thread.join(GUARD)
+            got = recv_messages(sock, "line", 250)
+        assert [m for m in got if m.startswith(b"push")] == [b"push %d" % i for i in range(200)]
+        assert [m for m in got if m.startswith(b"echo")] == [b"echo %d" % i for i in range(1, 51)]
+        rec.wait_event("close", conn)
+        with pytest.raises(EngineError) as err:
+            engine_.send(conn, b"too late")
+        assert err.value.errno == errno.EBADF
+
+
+# -- the lifecycle table ------------------------------------------------------------
+
+def test_the_table_refuses_what_no_engine_may_do():
+    for state, event in [(None, ConnEvent.MESSAGE), (ConnState.CLOSING, ConnEvent.MESSAGE),
+                         (ConnState.CLOSING, ConnEvent.IDLE), (ConnState.EOF, ConnEvent.MESSAGE),
+                         (ConnState.EOF, ConnEvent.PROTOCOL_ERROR), (ConnState.CLOSED, ConnEvent.CLOSED),
+                         (ConnState.CONNECTING, ConnEvent.MESSAGE)]:
+        with pytest.raises(LifecycleError):
+            next_state(state, event)
+    assert next_state(ConnState.EOF, ConnEvent.CLOSED) is ConnState.CLOSED  # on_close after EOF
+
+
+def test_nothing_but_on_close_follows_a_close_from_the_handler(engine, rec):
+    """Three messages in one read (one batch on the C engine); the handler
+    closes its connection on the first: the other two are never delivered."""
+    rec.message_hook = lambda conn, m: rec.engine.close(conn)
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="line"))
+    with running(rec.engine):
+        with client(listener.port) as sock:
+            sock.sendall(b"one\r\ntwo\r\nthree\r\n")
+            assert read_until_closed(sock) == b""
+        conn = rec.accepted_on(listener)
+        rec.wait_event("close", conn)
+    assert [e[2] for e in rec.of("message")] == [b"one"]
+
+
+def test_every_transition_of_the_table_is_walked(engine, rec):
+    """Drive connections through every (state, event) pair of
+    engine.base.TRANSITIONS; the recorder checks each step against the
+    table and collects the pairs it saw, which must be all of them. Closes
+    are made on the engine's thread (call_soon_threadsafe), as a server's
+    control plane makes them."""
+    eng = rec.engine
+    rec.eof_hook = lambda conn: None            # EOF and errors leave the connection open
+    rec.error_hook = lambda conn, e: None
+    line = eng.listen("127.0.0.1", 0, ConnSpec(framing="line", max_size=16))
+    echo = eng.listen("127.0.0.1", 0, ConnSpec(framing="line", max_size=16, echo=True))
+    eng.set_idle_timeout(0.05)
+    by_peer_port: dict[int, int] = {}   # filled on the engine's thread
+
+    def note_peer(conn: int, listener: Listener) -> None:
+        with rec.cond:
+            by_peer_port[eng.peer(conn)[1]] = conn
+            rec.cond.notify_all()
+    rec.accept_hook = note_peer
+
+    def on_engine_thread(fn: Callable[[], None]) -> None:
+        eng.call_soon_threadsafe(fn)
+
+    def connect_on_engine_thread(port: int) -> int:
+        """connect() is for the engine's thread: call it there, wait for the id."""
+        box: list[int] = []
+        done = threading.Event()
+        on_engine_thread(lambda: (box.append(eng.connect("127.0.0.1", port, ConnSpec(framing="line"))),
+                                  done.set()))
+        assert done.wait(GUARD)
+        return box[0]
+
+    def idle_in(conn: int, count: int = 1) -> None:
+        rec.wait_for(lambda: len(rec.idle_reports(conn)) >= count, f"idle report {count} of {conn}")
+
+    # CONNECTING -> CLOSE -> CLOSED, before the engine runs.
+    early = eng.connect("127.0.0.1", line.port, ConnSpec(framing="line"))
+    eng.close(early)
+    with running(eng):
+        rec.wait_event("close", early)
+        # CONNECTING -> CONNECTED -> OPEN, then OPEN -> CLOSE -> CLOSING -> CLOSE again.
+        out = connect_on_engine_thread(line.port)
+        rec.wait_event("connected", out)
+        on_engine_thread(lambda: (eng.close(out), eng.close(out)))
+        rec.wait_event("close", out)
+        # CONNECTING -> CLOSED: a refused connect.
+        with socket.socket() as spare:
+            spare.bind(("127.0.0.1", 0))
+            refused_port = spare.getsockname()[1]
+        refused = connect_on_engine_thread(refused_port)
+        rec.wait_event("close", refused)
+        socks: list[socket.socket] = []
+
+        def next_accept(on: Listener) -> int:
+            """The id of the connection accepted for the newest client."""
+            port = socks[-1].getsockname()[1]
+            rec.wait_for(lambda: port in by_peer_port, f"the accept of the client on :{port}")
+            return by_peer_port[port]
+
+        # ACCEPT, MESSAGE, IDLE, EOF, IDLE in EOF, CLOSE from EOF.
+        socks.append(client(line.port))
+        a = next_accept(line)
+        socks[-1].sendall(b"hello\r\n")
+        rec.wait_event("message", a)
+        idle_in(a)
+        socks[-1].shutdown(socket.SHUT_WR)
+        rec.wait_event("eof", a)
+        n = len(rec.idle_reports(a))
+        idle_in(a, n + 1)
+        on_engine_thread(lambda: eng.close(a))
+        rec.wait_event("close", a)
+        # PROTOCOL_ERROR, IDLE in ERROR, CLOSE from ERROR.
+        socks.append(client(line.port))
+        b = next_accept(line)
+        socks[-1].sendall(b"x" * 40 + b"\r\n")
+        rec.wait_event("error", b)
+        n = len(rec.idle_reports(b))
+        idle_in(b, n + 1)
+        on_engine_thread(lambda: eng.close(b))
+        rec.wait_event("close", b)
+        # OPEN -> CLOSED: the peer resets.
+        socks.append(client(line.port))
+        c = next_accept(line)
+        socks[-1].setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        socks[-1].close()
+        rec.wait_event("close", c)
+        # ERROR -> CLOSED: an echo connection closes itself after a framing error.
+        socks.append(client(echo.port))
+        d = next_accept(echo)
+        socks[-1].sendall(b"y" * 40 + b"\r\n")
+        rec.wait_event("close", d)
+        # EOF -> CLOSED: half-closed, then the engine shuts down (ABORT).
+        socks.append(client(line.port))
+        e = next_accept(line)
+        socks[-1].shutdown(socket.SHUT_WR)
+        rec.wait_event("eof", e)
+    rec.wait_event("close", e)
+    for sock in socks:
+        sock.close()
+    missing = set(TRANSITIONS) - rec.walked
+    assert not missing, sorted((s.value if s else None, ev.value) for s, ev in missing)
