@@ -25,6 +25,10 @@ GitHub):
     matching REGEX (stdout or stderr), then exit 0 on SIGINT.
   * ``creates: PATH``: the file must exist afterwards (relative to the
     repository root).
+  * ``file: NAME`` (a block in any language, e.g. a ```proto schema): the
+    block is not run but saved as NAME in the directory where every later
+    block runs (a python block's working directory, a sh block's
+    ``{tmp}``), so that they can use it.
 
   ``{tmp}`` in a directive is a fresh temporary directory.
 
@@ -55,7 +59,7 @@ from helpers import GUARD
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-DIRECTIVES = ("run", "banner", "creates")
+DIRECTIVES = ("run", "banner", "creates", "file")
 CHECK = "# ->"
 _FENCE = re.compile(r"^```(\S*)\s*$")
 _MARKER = re.compile(r"<!--\s*(test-command|readme-test)\b(.*?)-->", re.S)
@@ -126,14 +130,38 @@ def test_readme_has_the_blocks_this_file_knows_how_to_run():
     assert sum(b.lang == "python" for b in BLOCKS) >= 3
     assert sum(b.marker == "test-command" for b in BLOCKS) == 1
     for b in BLOCKS:
-        assert b.lang in ("python", "sh"), (
+        assert b.lang in ("python", "sh") or "file" in b.directives, (
             f"README.md:{b.line}: a ```{b.lang} block: tests/test_readme.py runs python and "
-            "sh blocks only (see its docstring)")
+            "sh blocks, and saves a block marked 'file: NAME' (see its docstring)")
+        if "file" in b.directives:
+            assert re.fullmatch(r"[\w.-]+", b.directives["file"]), (
+                f"README.md:{b.line}: file: takes a plain file name")
     # The parser finds a marker and its directives, and refuses a bad one.
     (sample,) = readme_blocks("<!-- readme-test\nrun: x --y\n-->\n```sh\nx\n```\n")
     assert (sample.marker, sample.directives, sample.line) == ("readme-test", {"run": "x --y"}, 5)
     with pytest.raises(AssertionError, match="unknown readme-test directive"):
         readme_blocks("<!-- readme-test\nskip: yes\n-->\n```sh\nx\n```\n")
+
+
+def save_files_before(block: Block, directory: Path) -> None:
+    """Write every ``file: NAME`` block that comes before ``block`` into directory."""
+    for earlier in BLOCKS:
+        if earlier.line >= block.line:
+            break
+        if "file" in earlier.directives:
+            (directory / earlier.directives["file"]).write_text(earlier.code)
+
+
+def test_file_blocks_are_saved_for_the_blocks_after_them(tmp_path, monkeypatch):
+    text = ("<!-- readme-test\nfile: hello.proto\n-->\n```proto\nsyntax = \"proto3\";\n```\n\n"
+            "```python\nprint(open('hello.proto').read())\n```\n")
+    blocks = readme_blocks(text)
+    assert [b.directives for b in blocks] == [{"file": "hello.proto"}, {}]
+    monkeypatch.setitem(globals(), "BLOCKS", blocks)
+    save_files_before(blocks[0], tmp_path)
+    assert not list(tmp_path.iterdir())  # only blocks after it see it
+    save_files_before(blocks[1], tmp_path)
+    assert (tmp_path / "hello.proto").read_text() == 'syntax = "proto3";\n'
 
 
 def _env() -> dict[str, str]:
@@ -211,9 +239,10 @@ def test_checked_program_turns_arrows_into_checks():
 
 
 @needs_c
-@pytest.mark.parametrize("block", [b for b in BLOCKS if b.lang == "python"], ids=lambda b: b.id)
+@pytest.mark.parametrize("block", [b for b in BLOCKS if b.lang == "python" and "file" not in b.directives], ids=lambda b: b.id)
 def test_python_block(block, tmp_path):
     assert not block.directives, f"README.md:{block.line}: python blocks take no directives"
+    save_files_before(block, tmp_path)
     source = tmp_path / "block.py"
     source.write_text(block.code)
     entry = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
@@ -274,7 +303,7 @@ def _run_server(argv: list[str], banner: str) -> None:
 
 
 @needs_c
-@pytest.mark.parametrize("block", [b for b in BLOCKS if b.lang == "sh"], ids=lambda b: b.id)
+@pytest.mark.parametrize("block", [b for b in BLOCKS if b.lang == "sh" and "file" not in b.directives], ids=lambda b: b.id)
 def test_sh_block(block, tmp_path):
     if block.marker == "test-command":
         run = subprocess.run([str(ROOT / ".ci" / "run"), "--print"], capture_output=True,
@@ -285,6 +314,7 @@ def test_sh_block(block, tmp_path):
             if step.startswith("python -m pip install"):
                 _check_install(step)
         return
+    save_files_before(block, tmp_path)
     directives = {k: v.replace("{tmp}", str(tmp_path)) for k, v in block.directives.items()}
     steps = sh_steps(block.code)
     if "run" in directives:

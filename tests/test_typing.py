@@ -40,3 +40,18 @@ def test_the_package_says_it_is_typed():
     # PEP 561: without py.typed, users' mypy ignores fastnet's annotations.
     assert (ROOT / "fastnet" / "py.typed").is_file()
     assert 'fastnet = ["py.typed"]' in (ROOT / "pyproject.toml").read_text()
+
+
+def test_the_codec_api_is_typed_for_users(tmp_path):
+    # The codec packages pick their twin at import; a type checker must still
+    # see real signatures through them (an Any would accept these lines).
+    source = tmp_path / "user.py"
+    source.write_text(
+        "from fastnet import codec\n"
+        "from fastnet.codec.resp import RespRequestDecoder\n"
+        "a: str = codec.encode_uvarint(1)\n"
+        "b: int = codec.LengthPrefixDecoder(10).next_message()\n"
+        "c: bytes = RespRequestDecoder().commands()\n")
+    run = mypy("--config-file", str(ROOT / "pyproject.toml"), "--no-incremental", str(source))
+    errors = re.findall(r"user\.py:(\d+): error: Incompatible types in assignment", run.stdout)
+    assert errors == ["3", "4", "5"], run.stdout + run.stderr

@@ -10,6 +10,7 @@ it. ``new_decoder`` builds a decoder by framing name, as the engines do.
 from __future__ import annotations
 
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from ... import native
 from .. import _twins
@@ -19,10 +20,13 @@ impls: dict[str, ModuleType] = _twins.load(__name__)
 backend: str = native.backend
 active: ModuleType = impls[backend]
 
-encode_frame = active.encode_frame
-encode_line = active.encode_line
-LengthPrefixDecoder = active.LengthPrefixDecoder
-LineDecoder = active.LineDecoder
+if TYPE_CHECKING:  # the twins share one API: type checkers read the reference's
+    from .py import LengthPrefixDecoder, LineDecoder, encode_frame, encode_line
+else:
+    encode_frame = active.encode_frame
+    encode_line = active.encode_line
+    LengthPrefixDecoder = active.LengthPrefixDecoder
+    LineDecoder = active.LineDecoder
 
 FRAMINGS = ("be32", "varint", "line")
 

@@ -12,6 +12,7 @@ written once, shared by both twins (_common.py, _encode.py).
 from __future__ import annotations
 
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from ... import native
 from .. import _twins
@@ -39,8 +40,11 @@ impls: dict[str, ModuleType] = _twins.load(__name__)
 backend: str = native.backend
 active: ModuleType = impls[backend]
 
-RespRequestDecoder = active.RespRequestDecoder
-RespReplyDecoder = active.RespReplyDecoder
+if TYPE_CHECKING:  # the twins share one API: type checkers read the reference's
+    from .py import RespReplyDecoder, RespRequestDecoder
+else:
+    RespRequestDecoder = active.RespRequestDecoder
+    RespReplyDecoder = active.RespReplyDecoder
 
 __all__ = [
     "BigNumber",

@@ -8,6 +8,7 @@ to the twins available, ``backend`` names the one in use, ``active`` is it.
 from __future__ import annotations
 
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from ... import native
 from .. import _twins
@@ -16,12 +17,22 @@ impls: dict[str, ModuleType] = _twins.load(__name__)
 backend: str = native.backend
 active: ModuleType = impls[backend]
 
-encode_uvarint = active.encode_uvarint
-decode_uvarint = active.decode_uvarint
-zigzag_encode = active.zigzag_encode
-zigzag_decode = active.zigzag_decode
-encode_svarint = active.encode_svarint
-decode_svarint = active.decode_svarint
+if TYPE_CHECKING:  # the twins share one API: type checkers read the reference's
+    from .py import (
+        decode_svarint,
+        decode_uvarint,
+        encode_svarint,
+        encode_uvarint,
+        zigzag_decode,
+        zigzag_encode,
+    )
+else:
+    encode_uvarint = active.encode_uvarint
+    decode_uvarint = active.decode_uvarint
+    zigzag_encode = active.zigzag_encode
+    zigzag_decode = active.zigzag_decode
+    encode_svarint = active.encode_svarint
+    decode_svarint = active.decode_svarint
 
 __all__ = [
     "active",
