@@ -1,13 +1,15 @@
 """``python -m fastnet.serve``: run a fastnet server from the command line.
 
 Prints one line naming the address, protocol and engine, then serves.
-The protocols, and each one's own options, come from the registry
-(fastnet.server.units()): a flag of one protocol given with another is an
-error, as are combinations that mean nothing.
 SIGTERM or SIGINT starts a graceful shutdown (stop accepting, finish what
 was received, close idle connections); a second SIGINT forces it. Exit
 status 0 when everything drained, 1 when connections had to be forced at
 the --drain-timeout deadline. SIGUSR1 logs the counters once.
+
+The protocols, and each one's own options, come from the registry
+(fastnet.server.units()): a flag of one protocol given with another is an
+error, as are combinations that mean nothing (the unit's check); every
+error names the flag and what it accepts, and exits 2.
 """
 from __future__ import annotations
 
@@ -46,9 +48,13 @@ def _handler(text: str) -> object:
     if not module or not name:
         raise argparse.ArgumentTypeError("expected MODULE:FUNCTION")
     try:
-        return getattr(importlib.import_module(module), name)
+        handler = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
         raise argparse.ArgumentTypeError(f"cannot load {text}: {exc}") from None
+    if not callable(handler):
+        raise argparse.ArgumentTypeError(
+            f"{text} is a {type(handler).__name__}, not a function")
+    return handler
 
 
 def _common_options(p: argparse.ArgumentParser) -> None:

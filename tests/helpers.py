@@ -187,3 +187,14 @@ def redis_server(directory: str, *options: str, tcp: bool = False) -> Iterator[s
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def read_all(sock: socket.socket) -> bytes:
+    """Every byte until the server closes (or resets) the connection."""
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except ConnectionResetError:
+        pass
+    return data

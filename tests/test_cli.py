@@ -114,6 +114,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
      ["--max-frame", "4-byte length header", "--frame-header varint"]),
     (("--protocol", "resp", "--handler", "os:getcwd"),
      ["--handler does not apply to --protocol resp"]),
+    (("--handler", "os:sep"), ["--handler", "os:sep is a str, not a function"]),
     (("--queue-timeout", "nan"), ["--queue-timeout", "positive number of seconds"]),
 ])
 def test_bad_flags_are_named_in_plain_words(args, words):

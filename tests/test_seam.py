@@ -14,7 +14,7 @@ import pytest
 
 import fastnet
 from fastnet.server import PROTOCOLS, ProtocolSpec, ProtocolUnit, Session
-from helpers import ENGINES, GUARD, running_resp_server, running_server, wait_for
+from helpers import ENGINES, GUARD, read_all, running_resp_server, running_server, wait_for
 
 pytestmark = pytest.mark.parametrize("engine", ENGINES)
 
@@ -22,16 +22,6 @@ pytestmark = pytest.mark.parametrize("engine", ENGINES)
 def register(monkeypatch: pytest.MonkeyPatch, unit: ProtocolUnit) -> ProtocolUnit:
     monkeypatch.setitem(PROTOCOLS, unit.name, unit)
     return unit
-
-
-def read_all(sock: socket.socket) -> bytes:
-    data = b""
-    try:
-        while chunk := sock.recv(65536):
-            data += chunk
-    except ConnectionResetError:
-        pass
-    return data
 
 
 # -- public lifecycle -------------------------------------------------------
