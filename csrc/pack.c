@@ -137,13 +137,41 @@ static int valid_utf8(const unsigned char *s, size_t n)
 /* ------------------------------------------------------------------------ */
 /* Decoding: MessagePack -> marshal                                           */
 
+/* Short map keys repeat (a list of records): the first is written with
+ * FN_MARSHAL_FLAG_REF and the others as references to it, so
+ * marshal.loads builds each distinct key once per object, as msgpack
+ * interns keys. Open addressing; a full table just stops sharing. */
+#define KEY_SLOTS 512
+#define KEY_MAX_LEN 64
+#define KEY_PROBES 8
+
+typedef struct key_slot {
+    uint32_t gen;
+    uint32_t ref;
+    uint32_t hash;
+    uint32_t len;
+    size_t off;               /* from the object's first byte */
+} key_slot;
+
+/* A new object: forget its predecessor's keys and references. */
+static void new_object(fn_pack_dec *d)
+{
+    d->nrefs = 0;
+    if (++d->key_gen == 0) {
+        if (d->keys)
+            memset(d->keys, 0, KEY_SLOTS * sizeof(key_slot));
+        d->key_gen = 1;
+    }
+}
+
 static void dec_clear(fn_pack_dec *d)
 {
+    new_object(d);
     d->pos = 0;
     d->drop = 0;
     d->depth = 0;
     d->out_len = 0;
-    d->has_ext = 0;
+    d->fallback = 0;
     d->obj_len = 0;
     d->err = 0;
 }
@@ -167,6 +195,7 @@ void fn_pack_dec_free(fn_pack_dec *d)
     fn_framer_release(&d->raw);
     free(d->stack);
     free(d->out);
+    free(d->keys);
     free(d);
 }
 
@@ -187,7 +216,8 @@ static void dec_drop(fn_pack_dec *d)
     d->drop = 0;
     d->pos = 0;
     d->out_len = 0;
-    d->has_ext = 0;
+    d->fallback = 0;
+    new_object(d);
     if (d->out_cap > KEEP_BYTES) {
         free(d->out);
         d->out = NULL;
@@ -218,24 +248,26 @@ size_t fn_pack_dec_buffered(const fn_pack_dec *d)
     return d->raw.end - d->raw.start - d->drop;
 }
 
-static int emit(fn_pack_dec *d, const void *p, size_t n)
+static inline int emit(fn_pack_dec *d, const void *p, size_t n)
 {
-    if (grow(&d->out, &d->out_cap, d->out_len, n))
+    if (d->out_cap - d->out_len < n && grow(&d->out, &d->out_cap, d->out_len, n))
         return FN_E_NOMEM;
     memcpy(d->out + d->out_len, p, n);
     d->out_len += n;
     return 0;
 }
 
-static int emit_sized(fn_pack_dec *d, char type, const void *p, size_t n)
+static int emit_sized(fn_pack_dec *d, int type, const void *p, size_t n)
 {
     char head[5];
 
-    if (n > FN_MARSHAL_MAX_SIZE)
-        return FN_E_PACK_TOO_BIG;
+    if (n > FN_MARSHAL_MAX_SIZE) {
+        d->fallback = 1; /* too long for marshal: the Python twin decodes this object */
+        return emit(d, "N", 1);
+    }
     if (grow(&d->out, &d->out_cap, d->out_len, 5 + n))
         return FN_E_NOMEM;
-    fn_marshal_header(head, type, (uint32_t)n);
+    fn_marshal_header(head, (char)type, (uint32_t)n);
     memcpy(d->out + d->out_len, head, 5);
     memcpy(d->out + d->out_len + 5, p, n);
     d->out_len += 5 + n;
@@ -280,13 +312,14 @@ static int emit_double(fn_pack_dec *d, double v)
     return emit(d, buf, 9);
 }
 
-static int emit_str(fn_pack_dec *d, const unsigned char *s, size_t n)
+/* A str (flag: FN_MARSHAL_FLAG_REF or 0). */
+static int emit_str(fn_pack_dec *d, const unsigned char *s, size_t n, int flag)
 {
     if (d->flags & FN_PACK_RAW)
-        return emit_sized(d, FN_MARSHAL_STRING, s, n);
+        return emit_sized(d, FN_MARSHAL_STRING | flag, s, n);
     if (is_ascii(s, n)) {
         if (n < 256) {
-            char head[2] = {FN_MARSHAL_SHORT_ASCII, (char)n};
+            char head[2] = {(char)(FN_MARSHAL_SHORT_ASCII | flag), (char)n};
             if (grow(&d->out, &d->out_cap, d->out_len, 2 + n))
                 return FN_E_NOMEM;
             memcpy(d->out + d->out_len, head, 2);
@@ -294,11 +327,51 @@ static int emit_str(fn_pack_dec *d, const unsigned char *s, size_t n)
             d->out_len += 2 + n;
             return 0;
         }
-        return emit_sized(d, FN_MARSHAL_ASCII, s, n);
+        return emit_sized(d, FN_MARSHAL_ASCII | flag, s, n);
     }
     if (!valid_utf8(s, n))
         return FN_E_PACK_UTF8;
-    return emit_sized(d, FN_MARSHAL_UNICODE, s, n);
+    return emit_sized(d, FN_MARSHAL_UNICODE | flag, s, n);
+}
+
+/* A str that is a map key: a reference to an equal key of this object
+ * when there is one (base: the object's first byte). */
+static int emit_key(fn_pack_dec *d, const unsigned char *base, const unsigned char *s, size_t n)
+{
+    key_slot *keys = d->keys;
+    uint32_t h = 2166136261u;
+    size_t i;
+
+    if (n > KEY_MAX_LEN)
+        return emit_str(d, s, n, 0);
+    if (!keys) {
+        keys = d->keys = calloc(KEY_SLOTS, sizeof(key_slot));
+        if (!keys)
+            return emit_str(d, s, n, 0);
+    }
+    for (i = 0; i < n; i++)
+        h = (h ^ s[i]) * 16777619u;
+    i = h;
+    for (int probe = 0; probe < KEY_PROBES; probe++, i++) {
+        key_slot *k = &keys[i & (KEY_SLOTS - 1)];
+        if (k->gen != d->key_gen) {
+            int rc = emit_str(d, s, n, FN_MARSHAL_FLAG_REF);
+            if (rc)
+                return rc;
+            k->gen = d->key_gen;
+            k->ref = d->nrefs++;
+            k->hash = h;
+            k->len = (uint32_t)n;
+            k->off = (size_t)(s - base);
+            return 0;
+        }
+        if (k->hash == h && k->len == n && memcmp(base + k->off, s, n) == 0) {
+            char ref[5];
+            fn_marshal_header(ref, FN_MARSHAL_REF, k->ref);
+            return emit(d, ref, 5);
+        }
+    }
+    return emit_str(d, s, n, 0);
 }
 
 /* Open a container of n items (a map: n pairs). */
@@ -321,7 +394,7 @@ static int open_container(fn_pack_dec *d, int map, uint64_t n, int in_key)
         if (n > d->lim.max_array)
             return FN_E_PACK_LIMIT;
         if (n > FN_MARSHAL_MAX_SIZE)
-            return FN_E_PACK_TOO_BIG;
+            d->fallback = 1; /* the stream is never loaded: its count may be clipped */
         kind = (in_key || (d->flags & FN_PACK_TUPLES)) ? K_TUPLE : K_ARRAY;
         if (kind == K_TUPLE && n < 256) {
             head[0] = FN_MARSHAL_SMALL_TUPLE;
@@ -329,7 +402,8 @@ static int open_container(fn_pack_dec *d, int map, uint64_t n, int in_key)
             if (emit(d, head, 2))
                 return FN_E_NOMEM;
         } else {
-            fn_marshal_header(head, kind == K_TUPLE ? FN_MARSHAL_TUPLE : FN_MARSHAL_LIST, (uint32_t)n);
+            fn_marshal_header(head, kind == K_TUPLE ? FN_MARSHAL_TUPLE : FN_MARSHAL_LIST,
+                              (uint32_t)(n & FN_MARSHAL_MAX_SIZE));
             if (emit(d, head, 5))
                 return FN_E_NOMEM;
         }
@@ -402,8 +476,8 @@ static int check_timestamp(const fn_pack_dec *d, const unsigned char *p, uint64_
 /* A str, bin or ext: type byte, hdr length bytes, (ext) a type code, the
  * payload. kind: 0 str, 1 bin, 2 ext; fixed: an ext's size from its type
  * byte (hdr 0). */
-static int sized(fn_pack_dec *d, const unsigned char *p, size_t avail, size_t hdr, int kind,
-                 uint64_t fixed)
+static int sized(fn_pack_dec *d, const unsigned char *base, const unsigned char *p, size_t avail,
+                 size_t hdr, int kind, uint64_t fixed)
 {
     uint64_t n, limit;
     size_t head = 1 + hdr + (kind == 2);
@@ -418,13 +492,17 @@ static int sized(fn_pack_dec *d, const unsigned char *p, size_t avail, size_t hd
     if (avail - head < n || avail < head)
         return 0;
     if (kind == 0) {
-        rc = emit_str(d, p + head, (size_t)n);
+        const fn_pack_frame *top = d->depth ? &d->stack[d->depth - 1] : NULL;
+        if (top && top->kind == K_MAP && top->left % 2 == 0)
+            rc = emit_key(d, base, p + head, (size_t)n);
+        else
+            rc = emit_str(d, p + head, (size_t)n, 0);
     } else if (kind == 1) {
         rc = emit_sized(d, FN_MARSHAL_STRING, p + head, (size_t)n);
     } else {
         if (p[head - 1] == 0xff && (rc = check_timestamp(d, p + head, n)) != 0)
             return rc;
-        d->has_ext = 1;
+        d->fallback = 1;
         rc = emit(d, "N", 1);
     }
     if (rc)
@@ -498,7 +576,7 @@ static int dec_item(fn_pack_dec *d, const unsigned char *buf, size_t end)
     if (b < 0xA0)
         return container(d, b < 0x90, b & 0x0F, 1);
     if (b < 0xC0)
-        return sized(d, p, avail, 0, 0, b & 0x1F);
+        return sized(d, buf, p, avail, 0, 0, b & 0x1F);
     switch (b) {
     case 0xC0:
     case 0xC2:
@@ -508,20 +586,20 @@ static int dec_item(fn_pack_dec *d, const unsigned char *buf, size_t end)
         d->pos++;
         return attach(d, 0);
     case 0xC1: return FN_E_PACK_RESERVED;
-    case 0xC4: return sized(d, p, avail, 1, 1, 0);
-    case 0xC5: return sized(d, p, avail, 2, 1, 0);
-    case 0xC6: return sized(d, p, avail, 4, 1, 0);
-    case 0xC7: return sized(d, p, avail, 1, 2, 0);
-    case 0xC8: return sized(d, p, avail, 2, 2, 0);
-    case 0xC9: return sized(d, p, avail, 4, 2, 0);
-    case 0xD4: return sized(d, p, avail, 0, 2, 1);
-    case 0xD5: return sized(d, p, avail, 0, 2, 2);
-    case 0xD6: return sized(d, p, avail, 0, 2, 4);
-    case 0xD7: return sized(d, p, avail, 0, 2, 8);
-    case 0xD8: return sized(d, p, avail, 0, 2, 16);
-    case 0xD9: return sized(d, p, avail, 1, 0, 0);
-    case 0xDA: return sized(d, p, avail, 2, 0, 0);
-    case 0xDB: return sized(d, p, avail, 4, 0, 0);
+    case 0xC4: return sized(d, buf, p, avail, 1, 1, 0);
+    case 0xC5: return sized(d, buf, p, avail, 2, 1, 0);
+    case 0xC6: return sized(d, buf, p, avail, 4, 1, 0);
+    case 0xC7: return sized(d, buf, p, avail, 1, 2, 0);
+    case 0xC8: return sized(d, buf, p, avail, 2, 2, 0);
+    case 0xC9: return sized(d, buf, p, avail, 4, 2, 0);
+    case 0xD4: return sized(d, buf, p, avail, 0, 2, 1);
+    case 0xD5: return sized(d, buf, p, avail, 0, 2, 2);
+    case 0xD6: return sized(d, buf, p, avail, 0, 2, 4);
+    case 0xD7: return sized(d, buf, p, avail, 0, 2, 8);
+    case 0xD8: return sized(d, buf, p, avail, 0, 2, 16);
+    case 0xD9: return sized(d, buf, p, avail, 1, 0, 0);
+    case 0xDA: return sized(d, buf, p, avail, 2, 0, 0);
+    case 0xDB: return sized(d, buf, p, avail, 4, 0, 0);
     case 0xDC: return avail < 3 ? 0 : container(d, 0, be16(p + 1), 3);
     case 0xDD: return avail < 5 ? 0 : container(d, 0, be32(p + 1), 5);
     case 0xDE: return avail < 3 ? 0 : container(d, 1, be16(p + 1), 3);
@@ -609,9 +687,9 @@ void fn_pack_enc_free(fn_pack_enc *e)
     free(e);
 }
 
-static int put(fn_pack_enc *e, const void *p, size_t n)
+static inline int put(fn_pack_enc *e, const void *p, size_t n)
 {
-    if (grow(&e->out, &e->out_cap, e->out_len, n))
+    if (e->out_cap - e->out_len < n && grow(&e->out, &e->out_cap, e->out_len, n))
         return FN_E_NOMEM;
     memcpy(e->out + e->out_len, p, n);
     e->out_len += n;
@@ -619,14 +697,18 @@ static int put(fn_pack_enc *e, const void *p, size_t n)
 }
 
 /* A type byte and a big-endian length of size bytes. */
-static int put_head(fn_pack_enc *e, unsigned type, uint64_t n, int size)
+static inline int put_head(fn_pack_enc *e, unsigned type, uint64_t n, int size)
 {
-    unsigned char h[9];
+    unsigned char *w;
 
-    h[0] = (unsigned char)type;
+    if (e->out_cap - e->out_len < 9 && grow(&e->out, &e->out_cap, e->out_len, 9))
+        return FN_E_NOMEM;
+    w = (unsigned char *)e->out + e->out_len;
+    w[0] = (unsigned char)type;
     for (int i = 0; i < size; i++)
-        h[1 + i] = (unsigned char)(n >> (8 * (size - 1 - i)));
-    return put(e, h, (size_t)(1 + size));
+        w[1 + i] = (unsigned char)(n >> (8 * (size - 1 - i)));
+    e->out_len += (size_t)(1 + size);
+    return 0;
 }
 
 static int put_int(fn_pack_enc *e, int negative, uint64_t m)
@@ -739,6 +821,9 @@ int fn_pack_encode(fn_pack_enc *e, const char *m, size_t len, uint64_t max_depth
     int rc;
 
     e->out_len = 0;
+    /* MessagePack is rarely longer than marshal: one allocation, usually. */
+    if (grow(&e->out, &e->out_cap, 0, len + 64))
+        return FN_E_NOMEM;
     for (;;) {
         uint32_t height = 0;
         int64_t ref = -1;

@@ -58,7 +58,6 @@
 #define FN_E_PACK_LIMIT -512        /* a length or the depth over its limit */
 #define FN_E_PACK_MAP_KEY -513      /* a map as a key, or a non-str key with FN_PACK_STRICT_KEYS */
 #define FN_E_PACK_EXTRA -514        /* fn_pack_unpackb(): bytes after the object */
-#define FN_E_PACK_TOO_BIG -515      /* a str/bin over marshal's 2 GiB sizes */
 #define FN_E_PACK_TIMESTAMP -516    /* a timestamp (ext -1) of a wrong size, or its value out of range */
 
 /* Flags */
@@ -95,10 +94,14 @@ typedef struct fn_pack_dec {
     char *out;                /* owned; the object's marshal stream */
     size_t out_len;
     size_t out_cap;
-    int has_ext;              /* the object holds an ext (written as None): Python decodes it */
+    int fallback;             /* Python decodes the object: it holds an ext (written as None)
+                                 or a str/bin/array over marshal's 2**31 - 1 */
     size_t obj_len;           /* FN_PACK_OBJECT: the object's bytes at fn_pack_dec_data() */
     uint64_t work;            /* items transcoded (each once: the O(bytes fed) bound) */
     int err;                  /* sticky error, 0 if none */
+    void *keys;               /* owned; the object's short map keys seen so far */
+    uint32_t key_gen;         /* keys entries of other generations are empty */
+    uint32_t nrefs;           /* marshal references written for this object */
 } fn_pack_dec;
 
 fn_pack_dec *fn_pack_dec_new(const fn_pack_limits *lim, int flags);
@@ -109,7 +112,7 @@ void fn_pack_dec_reset(fn_pack_dec *d);
  * or FN_E_NOMEM. Discarded after an error. */
 int fn_pack_dec_feed(fn_pack_dec *d, const char *data, size_t len);
 /* Drop the object returned last, then transcode the next one: FN_PACK_OBJECT
- * (out, out_len, has_ext, obj_len set), FN_PACK_NEED_DATA, or a sticky
+ * (out, out_len, fallback, obj_len set), FN_PACK_NEED_DATA, or a sticky
  * FN_E_* code (the failing object's bytes so far start at fn_pack_dec_data()). */
 int fn_pack_dec_next(fn_pack_dec *d);
 /* The first byte of the object in progress (or returned last). */

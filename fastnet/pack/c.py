@@ -142,7 +142,7 @@ def unpackb(data: bytes | bytearray | memoryview, **options: Any) -> Any:
     except AttributeError:
         dec = _new_decoder()
     rc = _unpackb_c(dec, data, len(data), limits, flags)
-    if rc == _OBJECT and not dec.has_ext:
+    if rc == _OBJECT and not dec.fallback:
         try:
             return _loads(_buffer(dec.out, dec.out_len))
         except (ValueError, TypeError, EOFError):
@@ -202,7 +202,7 @@ class Unpacker:
         if rc == _NEED_DATA:
             raise StopIteration
         if rc == _OBJECT:
-            if not d.has_ext:
+            if not d.fallback:
                 try:
                     return _loads(_buffer(d.out, d.out_len))
                 except (ValueError, TypeError, EOFError):

@@ -598,11 +598,13 @@ class Unpacker:
         self._stack: list[list[Any]] = []
         self._error: Optional[UnpackError] = None
         self._items = [0]
+        #: bytes of the object in progress already parsed into _stack
+        self._partial = 0
 
     @property
     def buffered(self) -> int:
-        """Bytes fed and not yet part of a returned object or an open container."""
-        return len(self._buf)
+        """Bytes fed and not yet returned in an object."""
+        return self._partial + len(self._buf)
 
     @property
     def work(self) -> int:
@@ -614,7 +616,7 @@ class Unpacker:
         view = byte_view(data)
         if self._error is not None:
             return
-        size = len(self._buf) + len(view)
+        size = self._partial + len(self._buf) + len(view)
         if size > self._o.max_buffer_size:
             raise BufferFull("max_buffer_size", size, self._o.max_buffer_size)
         self._buf += view
@@ -624,6 +626,7 @@ class Unpacker:
         self._buf = bytearray()
         self._stack = []
         self._error = None
+        self._partial = 0
 
     def __iter__(self) -> Iterator[Any]:
         return self
@@ -639,5 +642,7 @@ class Unpacker:
             raise
         del buf[:pos]
         if obj is _NEED:
+            self._partial += pos
             raise StopIteration
+        self._partial = 0
         return obj
