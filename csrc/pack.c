@@ -184,6 +184,7 @@ fn_pack_dec *fn_pack_dec_new(const fn_pack_limits *lim, int flags)
         return NULL;
     d->lim = *lim;
     d->flags = flags;
+    d->key_gen = 1; /* calloc'd key slots (generation 0) are empty */
     fn_framer_init(&d->raw, FN_FRAME_RAW, 0, 0);
     return d;
 }
@@ -334,20 +335,27 @@ static int emit_str(fn_pack_dec *d, const unsigned char *s, size_t n, int flag)
     return emit_sized(d, FN_MARSHAL_UNICODE | flag, s, n);
 }
 
-/* A str that is a map key: a reference to an equal key of this object
- * when there is one (base: the object's first byte). */
-static int emit_key(fn_pack_dec *d, const unsigned char *base, const unsigned char *s, size_t n)
+/* A str or bin (flag: FN_MARSHAL_FLAG_REF or 0). */
+static int emit_str_or_bin(fn_pack_dec *d, int bin, const unsigned char *s, size_t n, int flag)
+{
+    return bin ? emit_sized(d, FN_MARSHAL_STRING | flag, s, n) : emit_str(d, s, n, flag);
+}
+
+/* A str or bin that is a map key: a reference to an equal key of this
+ * object when there is one (base: the object's first byte). */
+static int emit_key(fn_pack_dec *d, const unsigned char *base, int bin, const unsigned char *s,
+                    size_t n)
 {
     key_slot *keys = d->keys;
-    uint32_t h = 2166136261u;
+    uint32_t h = 2166136261u ^ (uint32_t)bin, len = (uint32_t)n | (bin ? 0x80000000u : 0);
     size_t i;
 
     if (n > KEY_MAX_LEN)
-        return emit_str(d, s, n, 0);
+        return emit_str_or_bin(d, bin, s, n, 0);
     if (!keys) {
         keys = d->keys = calloc(KEY_SLOTS, sizeof(key_slot));
         if (!keys)
-            return emit_str(d, s, n, 0);
+            return emit_str_or_bin(d, bin, s, n, 0);
     }
     for (i = 0; i < n; i++)
         h = (h ^ s[i]) * 16777619u;
@@ -355,23 +363,23 @@ static int emit_key(fn_pack_dec *d, const unsigned char *base, const unsigned ch
     for (int probe = 0; probe < KEY_PROBES; probe++, i++) {
         key_slot *k = &keys[i & (KEY_SLOTS - 1)];
         if (k->gen != d->key_gen) {
-            int rc = emit_str(d, s, n, FN_MARSHAL_FLAG_REF);
+            int rc = emit_str_or_bin(d, bin, s, n, FN_MARSHAL_FLAG_REF);
             if (rc)
                 return rc;
             k->gen = d->key_gen;
             k->ref = d->nrefs++;
             k->hash = h;
-            k->len = (uint32_t)n;
+            k->len = len;
             k->off = (size_t)(s - base);
             return 0;
         }
-        if (k->hash == h && k->len == n && memcmp(base + k->off, s, n) == 0) {
+        if (k->hash == h && k->len == len && memcmp(base + k->off, s, n) == 0) {
             char ref[5];
             fn_marshal_header(ref, FN_MARSHAL_REF, k->ref);
             return emit(d, ref, 5);
         }
     }
-    return emit_str(d, s, n, 0);
+    return emit_str_or_bin(d, bin, s, n, 0);
 }
 
 /* Open a container of n items (a map: n pairs). */
@@ -491,14 +499,13 @@ static int sized(fn_pack_dec *d, const unsigned char *base, const unsigned char 
         return FN_E_PACK_LIMIT;
     if (avail - head < n || avail < head)
         return 0;
-    if (kind == 0) {
+    if (kind != 2) {
         const fn_pack_frame *top = d->depth ? &d->stack[d->depth - 1] : NULL;
+        int bytes = kind == 1 || (d->flags & FN_PACK_RAW); /* both make a bytes object */
         if (top && top->kind == K_MAP && top->left % 2 == 0)
-            rc = emit_key(d, base, p + head, (size_t)n);
+            rc = emit_key(d, base, bytes, p + head, (size_t)n);
         else
-            rc = emit_str(d, p + head, (size_t)n, 0);
-    } else if (kind == 1) {
-        rc = emit_sized(d, FN_MARSHAL_STRING, p + head, (size_t)n);
+            rc = emit_str_or_bin(d, bytes, p + head, (size_t)n, 0);
     } else {
         if (p[head - 1] == 0xff && (rc = check_timestamp(d, p + head, n)) != 0)
             return rc;
