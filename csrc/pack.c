@@ -134,6 +134,19 @@ static int valid_utf8(const unsigned char *s, size_t n)
     return 1;
 }
 
+/* 1 if UTF-8 (surrogatepass) text s[0..n) encodes a surrogate (ED A0..BF). */
+static int has_surrogate(const char *s, size_t n)
+{
+    const char *end = s + n, *p = s;
+
+    while ((p = memchr(p, 0xED, (size_t)(end - p))) != NULL) {
+        if (p + 1 < end && (unsigned char)p[1] >= 0xA0)
+            return 1;
+        p++;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Decoding: MessagePack -> marshal                                           */
 
@@ -258,13 +271,22 @@ static inline int emit(fn_pack_dec *d, const void *p, size_t n)
     return 0;
 }
 
+/* One byte. */
+static inline int put1(fn_pack_dec *d, char c)
+{
+    if (d->out_len == d->out_cap && grow(&d->out, &d->out_cap, d->out_len, 1))
+        return FN_E_NOMEM;
+    d->out[d->out_len++] = c;
+    return 0;
+}
+
 static int emit_sized(fn_pack_dec *d, int type, const void *p, size_t n)
 {
     char head[5];
 
     if (n > FN_MARSHAL_MAX_SIZE) {
         d->fallback = 1; /* too long for marshal: the Python twin decodes this object */
-        return emit(d, "N", 1);
+        return put1(d, FN_MARSHAL_NONE);
     }
     if (grow(&d->out, &d->out_cap, d->out_len, 5 + n))
         return FN_E_NOMEM;
@@ -276,14 +298,18 @@ static int emit_sized(fn_pack_dec *d, int type, const void *p, size_t n)
 }
 
 /* An int: TYPE_INT when it fits 32 bits, else TYPE_LONG's 15-bit digits. */
-static int emit_int(fn_pack_dec *d, int negative, uint64_t magnitude)
+static inline int emit_int(fn_pack_dec *d, int negative, uint64_t magnitude)
 {
-    char buf[1 + 4 + 2 * 5];
-    char *w = buf;
+    char *w, *start;
 
+    if (d->out_cap - d->out_len < 15 && grow(&d->out, &d->out_cap, d->out_len, 15))
+        return FN_E_NOMEM;
+    w = start = d->out + d->out_len;
     if (magnitude <= (negative ? 0x80000000u : 0x7fffffffu)) {
         uint32_t v = negative ? (uint32_t)(0u - (uint32_t)magnitude) : (uint32_t)magnitude;
-        w = fn_marshal_header(w, FN_MARSHAL_INT, v);
+        fn_marshal_header(w, FN_MARSHAL_INT, v);
+        d->out_len += 5;
+        return 0;
     } else {
         int32_t digits = 0;
         char *count = w + 1;
@@ -298,19 +324,24 @@ static int emit_int(fn_pack_dec *d, int negative, uint64_t magnitude)
         }
         fn_marshal_put32(count, (uint32_t)(negative ? -digits : digits));
     }
-    return emit(d, buf, (size_t)(w - buf));
+    d->out_len += (size_t)(w - start);
+    return 0;
 }
 
 static int emit_double(fn_pack_dec *d, double v)
 {
-    char buf[9];
     uint64_t bits;
+    char *w;
 
+    if (d->out_cap - d->out_len < 9 && grow(&d->out, &d->out_cap, d->out_len, 9))
+        return FN_E_NOMEM;
+    w = d->out + d->out_len;
     memcpy(&bits, &v, 8);
-    buf[0] = FN_MARSHAL_BINARY_FLOAT;
+    w[0] = FN_MARSHAL_BINARY_FLOAT;
     for (int i = 0; i < 8; i++)
-        buf[1 + i] = (char)((bits >> (8 * i)) & 0xff);
-    return emit(d, buf, 9);
+        w[1 + i] = (char)((bits >> (8 * i)) & 0xff);
+    d->out_len += 9;
+    return 0;
 }
 
 /* A str (flag: FN_MARSHAL_FLAG_REF or 0). */
@@ -330,7 +361,7 @@ static int emit_str(fn_pack_dec *d, const unsigned char *s, size_t n, int flag)
         }
         return emit_sized(d, FN_MARSHAL_ASCII | flag, s, n);
     }
-    if (!valid_utf8(s, n))
+    if ((d->flags & FN_PACK_LOADS_UTF8) ? has_surrogate((const char *)s, n) : !valid_utf8(s, n))
         return FN_E_PACK_UTF8;
     return emit_sized(d, FN_MARSHAL_UNICODE | flag, s, n);
 }
@@ -396,7 +427,7 @@ static int open_container(fn_pack_dec *d, int map, uint64_t n, int in_key)
         if (in_key)
             return FN_E_PACK_MAP_KEY;
         kind = K_MAP;
-        if (emit(d, "{", 1))
+        if (put1(d, FN_MARSHAL_DICT))
             return FN_E_NOMEM;
     } else {
         if (n > d->lim.max_array)
@@ -417,7 +448,7 @@ static int open_container(fn_pack_dec *d, int map, uint64_t n, int in_key)
         }
     }
     if (n == 0)
-        return map ? (emit(d, "0", 1) ? FN_E_NOMEM : 0) : 0;
+        return map ? put1(d, FN_MARSHAL_NULL) : 0;
     if (grow_items((void **)&d->stack, &d->stack_cap, d->depth, sizeof *d->stack))
         return FN_E_NOMEM;
     d->stack[d->depth].left = map ? 2 * n : n;
@@ -429,7 +460,7 @@ static int open_container(fn_pack_dec *d, int map, uint64_t n, int in_key)
 
 /* The item just transcoded completes the containers it ends. A scalar key
  * of a map under FN_PACK_STRICT_KEYS must be a str or a bin. Returns 1. */
-static int attach(fn_pack_dec *d, int stringy)
+static int attach_slow(fn_pack_dec *d, int stringy)
 {
     while (d->depth) {
         fn_pack_frame *top = &d->stack[d->depth - 1];
@@ -438,11 +469,24 @@ static int attach(fn_pack_dec *d, int stringy)
         stringy = 1; /* a closing container was checked at its header */
         if (--top->left)
             return 1;
-        if (top->kind == K_MAP && emit(d, "0", 1))
+        if (top->kind == K_MAP && put1(d, FN_MARSHAL_NULL))
             return FN_E_NOMEM;
         d->depth--;
     }
     return 1;
+}
+
+static inline int attach(fn_pack_dec *d, int stringy)
+{
+    /* the common case: an item inside an array that goes on */
+    if (d->depth) {
+        fn_pack_frame *top = &d->stack[d->depth - 1];
+        if (top->kind != K_MAP && top->left > 1) {
+            top->left--;
+            return 1;
+        }
+    }
+    return attach_slow(d, stringy);
 }
 
 /* A container header of hdr bytes declaring n items. */
@@ -510,7 +554,7 @@ static int sized(fn_pack_dec *d, const unsigned char *base, const unsigned char 
         if (p[head - 1] == 0xff && (rc = check_timestamp(d, p + head, n)) != 0)
             return rc;
         d->fallback = 1;
-        rc = emit(d, "N", 1);
+        rc = put1(d, FN_MARSHAL_NONE);
     }
     if (rc)
         return rc;
@@ -588,7 +632,7 @@ static int dec_item(fn_pack_dec *d, const unsigned char *buf, size_t end)
     case 0xC0:
     case 0xC2:
     case 0xC3:
-        if (emit(d, b == 0xC0 ? "N" : b == 0xC2 ? "F" : "T", 1))
+        if (put1(d, b == 0xC0 ? FN_MARSHAL_NONE : b == 0xC2 ? FN_MARSHAL_FALSE : FN_MARSHAL_TRUE))
             return FN_E_NOMEM;
         d->pos++;
         return attach(d, 0);
@@ -645,8 +689,8 @@ int fn_pack_dec_next(fn_pack_dec *d)
     return rc;
 }
 
-int fn_pack_unpackb(fn_pack_dec *d, const char *data, size_t len, const fn_pack_limits *lim,
-                    int flags)
+int64_t fn_pack_unpackb(fn_pack_dec *d, const char *data, size_t len, const fn_pack_limits *lim,
+                        int flags)
 {
     int rc;
 
@@ -656,9 +700,13 @@ int fn_pack_unpackb(fn_pack_dec *d, const char *data, size_t len, const fn_pack_
     rc = dec_run(d, (const unsigned char *)data, len);
     if (rc == FN_PACK_NEED_DATA)
         return FN_E_TRUNCATED;
-    if (rc == FN_PACK_OBJECT && d->obj_len != len)
+    if (rc != FN_PACK_OBJECT)
+        return rc;
+    if (d->obj_len != len)
         return FN_E_PACK_EXTRA;
-    return rc;
+    if (d->fallback)
+        return FN_E_PACK_FALLBACK;
+    return (int64_t)d->out_len;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -772,19 +820,6 @@ static int put_bin(fn_pack_enc *e, const char *s, size_t n, int flags)
     return rc ? rc : put(e, s, n);
 }
 
-/* 1 if UTF-8 (surrogatepass) text s[0..n) encodes a surrogate (ED A0..BF). */
-static int has_surrogate(const char *s, size_t n)
-{
-    const char *end = s + n, *p = s;
-
-    while ((p = memchr(p, 0xED, (size_t)(end - p))) != NULL) {
-        if (p + 1 < end && (unsigned char)p[1] >= 0xA0)
-            return 1;
-        p++;
-    }
-    return 0;
-}
-
 /* A dict of count pairs closes: write its header, widening it in place
  * (moving its pairs; the caller moves their references) when count >= 16. */
 static int close_dict(fn_pack_enc *e, const enc_frame *f)
@@ -819,7 +854,7 @@ static int close_dict(fn_pack_enc *e, const enc_frame *f)
     return 0;
 }
 
-int fn_pack_encode(fn_pack_enc *e, const char *m, size_t len, uint64_t max_depth, int flags)
+int64_t fn_pack_encode(fn_pack_enc *e, const char *m, size_t len, uint64_t max_depth, int flags)
 {
     const unsigned char *u = (const unsigned char *)m;
     size_t p = 0, depth = 0, nrefs = 0;
@@ -1034,7 +1069,7 @@ int fn_pack_encode(fn_pack_enc *e, const char *m, size_t len, uint64_t max_depth
                 refs[ref].open = 0;
             }
             if (depth == 0)
-                return p == len ? FN_OK : FN_E_PACK_MARSHAL;
+                return p == len ? (int64_t)e->out_len : FN_E_PACK_MARSHAL;
             f = &stack[depth - 1];
             if (height > f->height)
                 f->height = height;

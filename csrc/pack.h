@@ -59,6 +59,7 @@
 #define FN_E_PACK_MAP_KEY -513      /* a map as a key, or a non-str key with FN_PACK_STRICT_KEYS */
 #define FN_E_PACK_EXTRA -514        /* fn_pack_unpackb(): bytes after the object */
 #define FN_E_PACK_TIMESTAMP -516    /* a timestamp (ext -1) of a wrong size, or its value out of range */
+#define FN_E_PACK_FALLBACK -517     /* fn_pack_unpackb: a whole, valid object marshal cannot carry */
 
 /* Flags */
 #define FN_PACK_RAW 1               /* decode: str as bytes */
@@ -66,6 +67,9 @@
 #define FN_PACK_STRICT_KEYS 4       /* decode: map keys must be str or bin */
 #define FN_PACK_NO_BIN 8            /* encode: bytes as str (use_bin_type=False) */
 #define FN_PACK_TS_DATETIME 16      /* decode: timestamps become datetimes (range-checked) */
+#define FN_PACK_LOADS_UTF8 32       /* fn_pack_unpackb: refuse only surrogates in a str and leave
+                                       the rest of UTF-8 validation to marshal.loads (which
+                                       accepts surrogates and refuses every other invalid form) */
 
 typedef struct fn_pack_limits {
     uint64_t max_depth;
@@ -121,9 +125,11 @@ const char *fn_pack_dec_data(const fn_pack_dec *d);
  * what follows it). */
 size_t fn_pack_dec_buffered(const fn_pack_dec *d);
 /* Transcode exactly one object from data[0..len) with these limits and
- * flags (data is not copied; d's buffer is untouched): FN_PACK_OBJECT, FN_E_TRUNCATED, FN_E_PACK_EXTRA (out holds
- * the object, obj_len its size) or another FN_E_* code. Not sticky. */
-int fn_pack_unpackb(fn_pack_dec *d, const char *data, size_t len, const fn_pack_limits *lim,
+ * flags (data is not copied; d's buffer is untouched). Returns the length
+ * of its marshal stream at out (>= 0), or FN_E_PACK_FALLBACK (an ext, or
+ * a str/bin/array over marshal's sizes), FN_E_TRUNCATED, FN_E_PACK_EXTRA
+ * (obj_len: the object's size) or another FN_E_* code. Not sticky. */
+int64_t fn_pack_unpackb(fn_pack_dec *d, const char *data, size_t len, const fn_pack_limits *lim,
                     int flags);
 
 typedef struct fn_pack_enc {
@@ -139,8 +145,8 @@ typedef struct fn_pack_enc {
 fn_pack_enc *fn_pack_enc_new(void);
 void fn_pack_enc_free(fn_pack_enc *e);
 /* Transcode one marshal (version <= 4) object m[0..len) to MessagePack at
- * out[0..out_len): FN_OK or an FN_E_* code. */
-int fn_pack_encode(fn_pack_enc *e, const char *m, size_t len, uint64_t max_depth, int flags);
+ * out[0..out_len). Returns out_len (>= 0) or an FN_E_* code. */
+int64_t fn_pack_encode(fn_pack_enc *e, const char *m, size_t len, uint64_t max_depth, int flags);
 /* cdef: end */
 
 #endif

@@ -147,12 +147,13 @@ def bridge_costs(reps: int) -> dict[str, float]:
                            ("byte", bytes(range(256)) * 4096, 1 << 20)):
         stream = marshal.dumps(obj, 4)
         packed = c.packb(obj)
-        lib.fn_pack_unpackb(dec, packed, len(packed), limits, flags)
-        back = bytes(ffi.buffer(dec.out, dec.out_len))
+        n = lib.fn_pack_unpackb(dec, packed, len(packed), limits, flags | lib.FN_PACK_LOADS_UTF8)
+        back = bytes(ffi.buffer(dec.out, n))
         parts = {
             "marshal.dumps": lambda: marshal.dumps(obj, 4),
             "C marshal->msgpack": lambda: lib.fn_pack_encode(enc, stream, len(stream), 512, 0),
-            "C msgpack->marshal": lambda: lib.fn_pack_unpackb(dec, packed, len(packed), limits, flags),
+            "C msgpack->marshal": lambda: lib.fn_pack_unpackb(dec, packed, len(packed), limits,
+                                                              flags | lib.FN_PACK_LOADS_UTF8),
             "marshal.loads": lambda: marshal.loads(back),
         }
         for part, run in parts.items():

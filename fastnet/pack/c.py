@@ -48,6 +48,7 @@ ffi = native.ffi
 _OBJECT = lib.FN_PACK_OBJECT
 _NEED_DATA = lib.FN_PACK_NEED_DATA
 _NOMEM = lib.FN_E_NOMEM
+_LOADS_UTF8 = lib.FN_PACK_LOADS_UTF8
 _dumps = marshal.dumps
 _loads = marshal.loads
 _encode = lib.fn_pack_encode
@@ -90,10 +91,10 @@ def packb(
         enc = _tls.enc
     except AttributeError:
         enc = _new_encoder()
-    rc = _encode(enc, stream, len(stream), max_depth, 0 if use_bin_type else lib.FN_PACK_NO_BIN)
-    if rc == 0:
-        return _unpack(enc.out, enc.out_len)
-    if rc == _NOMEM:
+    n = _encode(enc, stream, len(stream), max_depth, 0 if use_bin_type else lib.FN_PACK_NO_BIN)
+    if n >= 0:
+        return _unpack(enc.out, n)
+    if n == _NOMEM:
         raise MemoryError("fn_pack_encode: out of memory")
     return py.packb(obj, default=default, use_bin_type=use_bin_type, datetime=datetime,
                     max_depth=max_depth)
@@ -141,13 +142,13 @@ def unpackb(data: bytes | bytearray | memoryview, **options: Any) -> Any:
         dec = _tls.dec
     except AttributeError:
         dec = _new_decoder()
-    rc = _unpackb_c(dec, data, len(data), limits, flags)
-    if rc == _OBJECT and not dec.fallback:
+    n = _unpackb_c(dec, data, len(data), limits, flags | _LOADS_UTF8)
+    if n >= 0:
         try:
-            return _loads(_buffer(dec.out, dec.out_len))
+            return _loads(_buffer(dec.out, n))
         except (ValueError, TypeError, EOFError):
-            pass  # nested past marshal's own limit: the twin decides
-    elif rc == _NOMEM:
+            pass  # invalid UTF-8, or nested past marshal's own limit: the twin decides
+    elif n == _NOMEM:
         raise MemoryError("fn_pack_unpackb: out of memory")
     return py._unpackb(data, o)
 

@@ -23,6 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fn_pack_limits lim = {64, 1 << 20, 1 << 20, 1 << 20, 1 << 16, 1 << 16};
     int flags, whole, rc = 0;
+    int64_t once;
     size_t step, fed = 0, calls = 0;
     fn_pack_dec *one, *stream;
     fn_pack_enc *enc;
@@ -40,7 +41,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!one || !stream || !enc)
         abort();
 
-    whole = fn_pack_unpackb(one, (const char *)data, size, &lim, flags);
+    once = fn_pack_unpackb(one, (const char *)data, size, &lim, flags);
+    whole = once >= 0 || once == FN_E_PACK_FALLBACK ? FN_PACK_OBJECT : (int)once;
+    assert(once < 0 || (size_t)once == one->out_len);
 
     /* Stream the same bytes in pieces of step bytes until the first object
      * or error. */
@@ -66,11 +69,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             /* marshal -> MessagePack -> marshal is the identity: the
              * encoder writes what the decoder read (in canonical form) */
             fn_pack_dec *again = fn_pack_dec_new(&lim, flags);
-            int erc = fn_pack_encode(enc, one->out, one->out_len, 64, 0);
+            int64_t erc = fn_pack_encode(enc, one->out, one->out_len, 64, 0);
             if (!again)
                 abort();
-            assert(erc == FN_OK);
-            assert(fn_pack_unpackb(again, enc->out, enc->out_len, &lim, flags) == FN_PACK_OBJECT);
+            assert(erc >= 0 && (size_t)erc == enc->out_len);
+            assert(fn_pack_unpackb(again, enc->out, enc->out_len, &lim, flags) == (int64_t)one->out_len);
             assert(again->out_len == one->out_len);
             assert(memcmp(again->out, one->out, one->out_len) == 0);
             fn_pack_dec_free(again);
@@ -84,8 +87,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     /* The input as an untrusted marshal stream. */
-    rc = fn_pack_encode(enc, (const char *)data, size, 64, flags & FN_PACK_RAW ? FN_PACK_NO_BIN : 0);
-    assert(rc == FN_OK || (rc <= -500 && rc > -600) || rc == FN_E_NOMEM);
+    once = fn_pack_encode(enc, (const char *)data, size, 64, flags & FN_PACK_RAW ? FN_PACK_NO_BIN : 0);
+    assert(once >= 0 || (once <= -500 && once > -600) || once == FN_E_NOMEM);
+
+    /* Leaving UTF-8 to marshal.loads changes nothing but which invalid
+     * str is refused here: the same stream or FN_E_PACK_UTF8. */
+    if (whole == FN_PACK_OBJECT && !one->fallback && !(flags & FN_PACK_RAW)) {
+        size_t out_len = one->out_len;
+        char *copy = malloc(out_len ? out_len : 1);
+        if (!copy)
+            abort();
+        memcpy(copy, one->out, out_len);
+        once = fn_pack_unpackb(one, (const char *)data, size, &lim, flags | FN_PACK_LOADS_UTF8);
+        assert(once == (int64_t)out_len || once == FN_E_PACK_EXTRA);
+        assert(memcmp(copy, one->out, out_len) == 0);
+        free(copy);
+    }
 
     fn_pack_dec_free(one);
     fn_pack_dec_free(stream);
