@@ -81,7 +81,7 @@ def packb(
     if max_depth is not DEFAULT_MAX_DEPTH:
         check_limit(max_depth, "max_depth")
     try:
-        stream = _dumps(obj, 4)
+        stream = _dumps(obj, 4)  # type: ignore[arg-type]
     except ValueError:
         # unmarshallable (a datetime, ExtType, subclass, object for
         # default=...) or nested past marshal's own limit

@@ -176,6 +176,9 @@ def _make_packer(
         else:
             raise _too_long("map", n)
 
+    # list and tuple subclasses met so far (not ExtType): packed as arrays
+    array_types: set[type] = set()
+
     def pack(obj: Any, buf: bytearray, depth: int) -> None:
         t = type(obj)
         if t is str:
@@ -204,17 +207,6 @@ def _make_packer(
                 if exc.obj is obj:
                     raise SelfContaining() from None
                 raise
-        elif t is list or t is tuple:
-            if depth <= 0:
-                raise _TooDeep(obj)
-            pack_array_header(len(obj), buf)
-            try:
-                for item in obj:
-                    pack(item, buf, depth - 1)
-            except _TooDeep as exc:
-                if exc.obj is obj:
-                    raise SelfContaining() from None
-                raise
         elif t is float:
             buf += _Bd(0xCB, obj)
         elif obj is None:
@@ -225,6 +217,19 @@ def _make_packer(
             buf.append(0xC2)
         elif t is bytes:
             pack_bin(obj, len(obj), buf)
+        elif t is list or t is tuple or t in array_types:
+            # one Python frame per nesting level: max_depth 512 stays far
+            # from the interpreter's recursion limit
+            if depth <= 0:
+                raise _TooDeep(obj)
+            pack_array_header(len(obj), buf)
+            try:
+                for item in obj:
+                    pack(item, buf, depth - 1)
+            except _TooDeep as exc:
+                if exc.obj is obj:
+                    raise SelfContaining() from None
+                raise
         else:
             pack_other(obj, buf, depth)
 
@@ -240,19 +245,10 @@ def _make_packer(
             if -(2**63) <= v < 2**64:
                 return pack(v, buf, depth)
         elif isinstance(obj, (str, float, dict)):
-            return pack(t_base(obj), buf, depth)
+            return pack(_as_base(obj), buf, depth)
         elif isinstance(obj, (list, tuple)):
-            if depth <= 0:
-                raise _TooDeep(obj)
-            pack_array_header(len(obj), buf)
-            try:
-                for item in obj:
-                    pack(item, buf, depth - 1)
-            except _TooDeep as exc:
-                if exc.obj is obj:
-                    raise SelfContaining() from None
-                raise
-            return None
+            array_types.add(type(obj))
+            return pack(obj, buf, depth)
         elif pack_datetime and isinstance(obj, _dt.datetime) and obj.tzinfo is not None:
             return pack_ext(-1, Timestamp.from_datetime(obj).to_bytes(), buf)
         else:
@@ -288,7 +284,7 @@ def _make_packer(
 _EXACT = frozenset((str, int, dict, list, tuple, float, bool, bytes))
 
 
-def t_base(obj: Any) -> Any:
+def _as_base(obj: Any) -> Any:
     """A str, float or dict subclass instance as its exact base type."""
     if isinstance(obj, str):
         return str(obj)
