@@ -766,58 +766,98 @@ static inline int put_head(fn_pack_enc *e, unsigned type, uint64_t n, int size)
     return 0;
 }
 
-static int put_int(fn_pack_enc *e, int negative, uint64_t m)
+/* Room for n more bytes of output. */
+static inline int room(fn_pack_enc *e, size_t n)
 {
+    if (e->out_cap - e->out_len < n && grow(&e->out, &e->out_cap, e->out_len, n))
+        return FN_E_NOMEM;
+    return 0;
+}
+
+/* Write v big-endian in size bytes at w; return the position after. */
+static inline unsigned char *be_put(unsigned char *w, uint64_t v, int size)
+{
+    for (int i = size - 1; i >= 0; i--)
+        *w++ = (unsigned char)(v >> (8 * i));
+    return w;
+}
+
+static inline int put_int(fn_pack_enc *e, int negative, uint64_t m)
+{
+    unsigned char *w, *start;
+
+    if (room(e, 9))
+        return FN_E_NOMEM;
+    w = start = (unsigned char *)e->out + e->out_len;
     if (!negative) {
-        if (m < 0x80)
-            return put_head(e, (unsigned)m, 0, 0);
-        if (m < 0x100)
-            return put_head(e, 0xCC, m, 1);
-        if (m < 0x10000)
-            return put_head(e, 0xCD, m, 2);
-        if (m < 0x100000000ull)
-            return put_head(e, 0xCE, m, 4);
-        return put_head(e, 0xCF, m, 8);
+        if (m < 0x80) {
+            *w++ = (unsigned char)m;
+        } else if (m < 0x100) {
+            *w++ = 0xCC;
+            *w++ = (unsigned char)m;
+        } else if (m < 0x10000) {
+            *w++ = 0xCD;
+            w = be_put(w, m, 2);
+        } else if (m < 0x100000000ull) {
+            *w++ = 0xCE;
+            w = be_put(w, m, 4);
+        } else {
+            *w++ = 0xCF;
+            w = be_put(w, m, 8);
+        }
+    } else if (m <= 0x20) {
+        *w++ = (unsigned char)(0x100 - m);
+    } else if (m <= 0x80) {
+        *w++ = 0xD0;
+        *w++ = (unsigned char)(0 - m);
+    } else if (m <= 0x8000) {
+        *w++ = 0xD1;
+        w = be_put(w, 0 - m, 2);
+    } else if (m <= 0x80000000ull) {
+        *w++ = 0xD2;
+        w = be_put(w, 0 - m, 4);
+    } else {
+        *w++ = 0xD3;
+        w = be_put(w, 0 - m, 8);
     }
-    if (m <= 0x20)
-        return put_head(e, (unsigned)(0x100 - m), 0, 0);
-    if (m <= 0x80)
-        return put_head(e, 0xD0, 0 - m, 1);
-    if (m <= 0x8000)
-        return put_head(e, 0xD1, 0 - m, 2);
-    if (m <= 0x80000000ull)
-        return put_head(e, 0xD2, 0 - m, 4);
-    return put_head(e, 0xD3, 0 - m, 8);
+    e->out_len += (size_t)(w - start);
+    return 0;
 }
 
-static int put_str(fn_pack_enc *e, const char *s, size_t n, int flags)
+/* A str (or, bin: a bin) of n bytes: the smallest header, then the bytes. */
+static inline int put_raw(fn_pack_enc *e, const char *s, size_t n, int bin, int flags)
 {
-    int rc;
+    unsigned char *w;
 
-    if (n < 32)
-        rc = put_head(e, 0xA0 | (unsigned)n, 0, 0);
-    else if (n < 256 && !(flags & FN_PACK_NO_BIN))
-        rc = put_head(e, 0xD9, n, 1);
-    else if (n < 0x10000)
-        rc = put_head(e, 0xDA, n, 2);
-    else
-        rc = put_head(e, 0xDB, n, 4);
-    return rc ? rc : put(e, s, n);
-}
-
-static int put_bin(fn_pack_enc *e, const char *s, size_t n, int flags)
-{
-    int rc;
-
-    if (flags & FN_PACK_NO_BIN)
-        return put_str(e, s, n, flags);
-    if (n < 0x100)
-        rc = put_head(e, 0xC4, n, 1);
-    else if (n < 0x10000)
-        rc = put_head(e, 0xC5, n, 2);
-    else
-        rc = put_head(e, 0xC6, n, 4);
-    return rc ? rc : put(e, s, n);
+    if (room(e, n + 5))
+        return FN_E_NOMEM;
+    w = (unsigned char *)e->out + e->out_len;
+    if (bin && !(flags & FN_PACK_NO_BIN)) {
+        if (n < 0x100) {
+            *w++ = 0xC4;
+            *w++ = (unsigned char)n;
+        } else if (n < 0x10000) {
+            *w++ = 0xC5;
+            w = be_put(w, n, 2);
+        } else {
+            *w++ = 0xC6;
+            w = be_put(w, n, 4);
+        }
+    } else if (n < 32) {
+        *w++ = (unsigned char)(0xA0 | n);
+    } else if (n < 256 && !(flags & FN_PACK_NO_BIN)) {
+        *w++ = 0xD9;
+        *w++ = (unsigned char)n;
+    } else if (n < 0x10000) {
+        *w++ = 0xDA;
+        w = be_put(w, n, 2);
+    } else {
+        *w++ = 0xDB;
+        w = be_put(w, n, 4);
+    }
+    memcpy(w, s, n);
+    e->out_len = (size_t)((char *)w + n - e->out);
+    return 0;
 }
 
 /* A dict of count pairs closes: write its header, widening it in place
@@ -871,10 +911,13 @@ int64_t fn_pack_encode(fn_pack_enc *e, const char *m, size_t len, uint64_t max_d
         int64_t ref = -1;
         unsigned code;
 
-        if (depth && stack[depth - 1].dict && stack[depth - 1].items % 2 == 0 && p < len &&
-            u[p] == FN_MARSHAL_NULL) {
-            /* a dict ends: it is the item just finished */
-            enc_frame *f = &stack[--depth];
+        if (p < len && u[p] == FN_MARSHAL_NULL) {
+            /* a dict ends (TYPE_NULL means nothing else): it is the item
+             * just finished */
+            enc_frame *f;
+            if (!depth || !stack[depth - 1].dict || stack[depth - 1].items % 2)
+                return FN_E_PACK_MARSHAL;
+            f = &stack[--depth];
             p++;
             if ((rc = close_dict(e, f)) != 0)
                 return rc;
@@ -894,7 +937,8 @@ int64_t fn_pack_encode(fn_pack_enc *e, const char *m, size_t len, uint64_t max_d
         code = u[p++];
         if (code & FN_MARSHAL_FLAG_REF) {
             code &= ~(unsigned)FN_MARSHAL_FLAG_REF;
-            if (grow_items((void **)&e->refs, &e->refs_cap, nrefs, sizeof *refs))
+            if (nrefs >= e->refs_cap &&
+                grow_items((void **)&e->refs, &e->refs_cap, nrefs, sizeof *refs))
                 return FN_E_NOMEM;
             refs = e->refs;
             ref = (int64_t)nrefs++;
@@ -983,7 +1027,7 @@ int64_t fn_pack_encode(fn_pack_enc *e, const char *m, size_t len, uint64_t max_d
                 return FN_E_PACK_MARSHAL;
             if ((code == FN_MARSHAL_UNICODE || code == FN_MARSHAL_INTERNED) && has_surrogate(m + p, n))
                 return FN_E_PACK_SURROGATE;
-            rc = code == FN_MARSHAL_STRING ? put_bin(e, m + p, n, flags) : put_str(e, m + p, n, flags);
+            rc = put_raw(e, m + p, n, code == FN_MARSHAL_STRING, flags);
             p += n;
             break;
         }
