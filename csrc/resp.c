@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "marshal.h"
 #include "resp.h"
 
 #define MODE_INLINE 1
@@ -928,21 +929,6 @@ int fn_resp_reply_parse(fn_resp_reply *r)
 /* ------------------------------------------------------------------------ */
 /* Requests as a marshal stream                                             */
 
-/* marshal's type codes (CPython Python/marshal.c) and its 32-bit sizes. */
-#define MARSHAL_LIST '['
-#define MARSHAL_BYTES 's'
-#define MARSHAL_MAX_SIZE 0x7fffffffu
-
-static char *put_marshal_header(char *w, char type, uint64_t n)
-{
-    *w++ = type;
-    *w++ = (char)(n & 0xff);
-    *w++ = (char)((n >> 8) & 0xff);
-    *w++ = (char)((n >> 16) & 0xff);
-    *w++ = (char)((n >> 24) & 0xff);
-    return w;
-}
-
 const char *fn_resp_req_marshal(fn_resp_req *p, size_t *len)
 {
     const uint64_t *t = p->tok;
@@ -956,12 +942,12 @@ const char *fn_resp_req_marshal(fn_resp_req *p, size_t *len)
         need += 5;
         for (uint64_t a = 0; a < argc; a++, i += 2) {
             uint64_t arg = t[i + 1] - t[i];
-            if (arg > MARSHAL_MAX_SIZE)
+            if (arg > FN_MARSHAL_MAX_SIZE)
                 return NULL;
             need += 5 + (size_t)arg;
         }
     }
-    if (commands > MARSHAL_MAX_SIZE)
+    if (commands > FN_MARSHAL_MAX_SIZE)
         return NULL;
     if (need > p->out_cap) {
         size_t cap = p->out_cap ? p->out_cap : 4096;
@@ -975,13 +961,13 @@ const char *fn_resp_req_marshal(fn_resp_req *p, size_t *len)
         p->out_cap = cap;
     }
     const char *data = fn_resp_req_data(p);
-    char *w = put_marshal_header(p->out, MARSHAL_LIST, commands);
+    char *w = fn_marshal_header(p->out, FN_MARSHAL_LIST, (uint32_t)commands);
     for (i = 0; i < n;) {
         uint64_t argc = t[i++];
-        w = put_marshal_header(w, MARSHAL_LIST, argc);
+        w = fn_marshal_header(w, FN_MARSHAL_LIST, (uint32_t)argc);
         for (uint64_t a = 0; a < argc; a++, i += 2) {
             size_t arg = (size_t)(t[i + 1] - t[i]);
-            w = put_marshal_header(w, MARSHAL_BYTES, arg);
+            w = fn_marshal_header(w, FN_MARSHAL_STRING, (uint32_t)arg);
             memcpy(w, data + t[i], arg);
             w += arg;
         }

@@ -94,3 +94,100 @@ class EngineError(FastnetError, OSError):
 
 class ConnectionClosed(FastnetError, ConnectionError):
     """The peer closed the connection before a whole message arrived."""
+
+
+# --- MessagePack (fastnet.pack) ---------------------------------------------
+
+
+class PackError(FastnetError, ValueError):
+    """packb() was given an object it cannot pack (the local caller's fault)."""
+
+
+class PackTypeError(PackError, TypeError):
+    """An object of a type MessagePack has no form for (and no default= for it)."""
+
+
+class PackOverflow(PackError, OverflowError):
+    """An int outside [-2**63, 2**64), or a length over the format's 2**32 - 1."""
+
+
+class PackDepthError(PackError):
+    """Containers nested deeper than max_depth."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
+
+    def __str__(self) -> str:
+        return f"containers nested deeper than max_depth={self.limit}"
+
+
+class SelfContaining(PackError):
+    """A container that contains itself (a reference cycle) cannot be packed."""
+
+    def __str__(self) -> str:
+        return "a container contains itself: a reference cycle cannot be packed"
+
+
+class UnpackError(ProtocolError):
+    """The bytes given to unpackb() or an Unpacker are not valid MessagePack."""
+
+
+class UnpackTruncated(UnpackError):
+    """unpackb(): the input ends inside an object."""
+
+    def __str__(self) -> str:
+        return "input ends inside an object (truncated MessagePack)"
+
+
+class ExtraData(UnpackError):
+    """unpackb(): bytes follow the one object. ``unpacked`` is that object,
+    ``extra`` the bytes after it."""
+
+    def __init__(self, unpacked: object, extra: bytes) -> None:
+        super().__init__(unpacked, extra)
+        self.unpacked = unpacked
+        self.extra = extra
+
+    def __str__(self) -> str:
+        return f"{len(self.extra)} bytes of extra data after the object"
+
+
+class UnpackLimitExceeded(UnpackError):
+    """A declared length, a nesting depth or the input size is over a limit.
+    ``limit`` names it (an Unpacker/unpackb option), ``size`` is what the
+    input asked for, ``maximum`` the limit's value."""
+
+    def __init__(self, limit: str, size: int, maximum: int) -> None:
+        super().__init__(limit, size, maximum)
+        self.limit = limit
+        self.size = size
+        self.maximum = maximum
+
+    def __str__(self) -> str:
+        return f"{self.size} exceeds {self.limit}={self.maximum}"
+
+
+class BufferFull(UnpackLimitExceeded):
+    """Unpacker.feed() would buffer more than max_buffer_size bytes."""
+
+
+class InvalidUtf8(UnpackError):
+    """A str whose bytes are not UTF-8 (unpack with raw=True to get bytes)."""
+
+
+class ReservedByte(UnpackError):
+    """The byte 0xc1, which MessagePack reserves ("never used")."""
+
+    def __str__(self) -> str:
+        return "reserved type byte 0xc1"
+
+
+class BadMapKey(UnpackError):
+    """A map key that cannot be one: unhashable (a map), or not str/bytes
+    with strict_map_key=True."""
+
+
+class BadTimestamp(UnpackError):
+    """A timestamp extension (type -1) of a wrong size, with nanoseconds over
+    999999999, or outside the datetime range."""

@@ -76,3 +76,30 @@ RESP_MAX_DOUBLE_LEN = 325
 #: Most digits of a RESP3 big number ("(<digits>"): CPython's default
 #: int_max_str_digits, so converting one to an int can never be refused.
 RESP_MAX_BIG_NUMBER_DIGITS = 4300
+
+# --- MessagePack (fastnet.pack) ---------------------------------------------
+# Read by both twins; the C side takes every one as an argument.
+
+#: Most containers (arrays, maps) open at once, when packing and when
+#: unpacking. 512 nested containers are accepted, the 513th is an error.
+DEFAULT_PACK_MAX_DEPTH = 512
+
+#: Most bytes an Unpacker buffers, and the longest input unpackb accepts
+#: (msgpack-python's max_buffer_size default).
+DEFAULT_PACK_MAX_BUFFER_SIZE = 100 * 1024 * 1024
+
+#: Longest str, bin and ext payload an input may declare (bytes). A declared
+#: length is checked against these as soon as its header is read, and never
+#: used to preallocate anything.
+DEFAULT_PACK_MAX_STR_LEN = DEFAULT_PACK_MAX_BUFFER_SIZE
+DEFAULT_PACK_MAX_BIN_LEN = DEFAULT_PACK_MAX_BUFFER_SIZE
+DEFAULT_PACK_MAX_EXT_LEN = DEFAULT_PACK_MAX_BUFFER_SIZE
+
+#: Most elements an array, and pairs a map, may declare. Every element takes
+#: at least one byte, so these never admit more than the buffer can hold.
+DEFAULT_PACK_MAX_ARRAY_LEN = DEFAULT_PACK_MAX_BUFFER_SIZE
+DEFAULT_PACK_MAX_MAP_LEN = DEFAULT_PACK_MAX_BUFFER_SIZE // 2
+
+#: The format's own ceiling: a str, bin, ext, array or map holds at most
+#: 2**32 - 1 bytes or elements (32-bit lengths).
+PACK_MAX_LEN = 2**32 - 1
