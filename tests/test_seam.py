@@ -14,9 +14,9 @@ import pytest
 
 import fastnet
 from fastnet.server import PROTOCOLS, ProtocolSpec, ProtocolUnit, Session
-from helpers import ENGINES, GUARD, read_all, running_resp_server, running_server, wait_for
+from helpers import AVAILABLE_ENGINES, GUARD, read_all, running_resp_server, running_server, wait_for
 
-pytestmark = pytest.mark.parametrize("engine", ENGINES)
+pytestmark = pytest.mark.parametrize("engine", AVAILABLE_ENGINES)
 
 
 def register(monkeypatch: pytest.MonkeyPatch, unit: ProtocolUnit) -> ProtocolUnit:
