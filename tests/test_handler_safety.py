@@ -14,9 +14,9 @@ import struct
 import pytest
 
 import fastnet
-from helpers import ENGINES, GUARD, cli_server, read_all, running_server, wait_for
+from helpers import AVAILABLE_ENGINES, GUARD, cli_server, read_all, running_server, wait_for
 
-pytestmark = pytest.mark.parametrize("engine", ENGINES)
+pytestmark = pytest.mark.parametrize("engine", AVAILABLE_ENGINES)
 
 
 def frame(payload: bytes) -> bytes:

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 import fastnet
-from helpers import ENGINES, GUARD
+from helpers import AVAILABLE_ENGINES, GUARD
 
 SCRIPT = """
 import logging, sys
@@ -27,7 +27,7 @@ print("run returned", flush=True)
 """
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", AVAILABLE_ENGINES)
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_run_drains_on_a_signal_in_a_script(engine, signum):
     env = dict(os.environ)

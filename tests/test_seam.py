@@ -14,9 +14,9 @@ import pytest
 
 import fastnet
 from fastnet.server import PROTOCOLS, ProtocolSpec, ProtocolUnit, Session
-from helpers import ENGINES, GUARD, read_all, running_resp_server, running_server, wait_for
+from helpers import AVAILABLE_ENGINES, GUARD, read_all, running_resp_server, running_server, wait_for
 
-pytestmark = pytest.mark.parametrize("engine", ENGINES)
+pytestmark = pytest.mark.parametrize("engine", AVAILABLE_ENGINES)
 
 
 def register(monkeypatch: pytest.MonkeyPatch, unit: ProtocolUnit) -> ProtocolUnit:
@@ -213,3 +213,45 @@ def test_open_connection_sends_and_receives_whole_messages(engine, protocol):
 def test_open_connection_refuses_an_unknown_protocol(engine):
     with pytest.raises(ValueError, match="unknown protocol 'nope'"):
         asyncio.run(fastnet.open_connection("127.0.0.1", 1, protocol="nope"))
+
+
+def test_on_connect_waits_for_a_slot_in_the_backlog(engine):
+    connected: list[int] = []
+    with running_server(engine, "frame", handler=lambda conn, m: m,
+                        on_connect=lambda conn: connected.append(conn.id),
+                        max_connections=1, backlog=1) as (server, port):
+        first = fastnet.connect("127.0.0.1", port, "frame")
+        first.send(b"1")
+        assert first.recv() == b"1"
+        second = fastnet.connect("127.0.0.1", port, "frame")
+        second.send(b"2")  # waits, unread, in the backlog
+        wait_for(lambda: server.stats()["queued"] == 1, "the second to wait")
+        assert len(connected) == 1
+        first.close()
+        assert second.recv() == b"2"
+        second.close()
+    assert len(connected) == 2 and connected[0] != connected[1]
+
+
+class Prober(Session):
+    def feed(self, data: bytes) -> bytes:
+        return data
+
+
+def test_open_connection_answers_probes_while_it_waits(engine, monkeypatch):
+    register(monkeypatch, ProtocolUnit(
+        ProtocolSpec("probed", "be32", probe=b"\0PING", probe_reply=b"\0PONG"), echo=False,
+        session=lambda conn, handler: Prober(conn)))
+    interval = 0.4
+
+    async def talk(port: int) -> bytes:
+        async with await fastnet.open_connection("127.0.0.1", port, protocol="probed") as c:
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(c.recv(), 6 * interval)  # probes answered meanwhile
+            await c.send(b"still here")
+            return await asyncio.wait_for(c.recv(), GUARD)
+
+    with running_server(engine, "probed", idle_timeout=None,
+                        keepalive_interval=interval) as (server, port):
+        assert asyncio.run(talk(port)) == b"still here"
+        assert server.stats().get("closed_keepalive", 0) == 0

@@ -512,8 +512,6 @@ class CEngine(Engine):
                                 continue
                             try:
                                 reply = fn(arg, message)
-                                if reply is not None and type(reply) is not bytes:
-                                    reply = check_reply(reply)  # TypeError names what came
                             except Exception:
                                 reply = None
                                 self._direct_failed(conn, on_error, arg)
@@ -523,15 +521,18 @@ class CEngine(Engine):
                                     break
                                 if conn in held:
                                     fn = None
-                                    if reply is not None:
-                                        self.send(conn, reply)
+                                    if reply is not None and not self._send_direct_reply(
+                                            conn, reply, on_error, arg):
+                                        pos = ends[-1]  # conn is closing: drop the rest
+                                        break
                                     continue
                                 self._start_run(conn)
                             if reply is not None:
                                 if type(reply) is bytes and len(reply) <= _SEND_BATCH_MAX:
                                     out.append(reply)
-                                else:
-                                    self.send(conn, reply)
+                                elif not self._send_direct_reply(conn, reply, on_error, arg):
+                                    pos = ends[-1]  # not a reply: conn is closing, drop the rest
+                                    break
                         continue
                     for end in ends:
                         message = blob[pos:end]
@@ -563,6 +564,17 @@ class CEngine(Engine):
         if held:
             for conn in [conn for conn, events in held.items() if not events]:
                 del held[conn]
+
+    def _send_direct_reply(self, conn: int, reply: object, on_error: Any, arg: object) -> bool:
+        """send() a direct handler's reply that is not small bytes; if it is
+        not bytes-like at all, on_error decides as for an exception (the
+        TypeError names what came). False then."""
+        try:
+            self.send(conn, check_reply(reply))
+        except TypeError:
+            self._direct_failed(conn, on_error, arg)
+            return False
+        return True
 
     def _direct_failed(self, conn: int, on_error: Any, arg: object) -> None:
         """A direct handler raised: its on_error decides (and closes)."""

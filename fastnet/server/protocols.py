@@ -29,7 +29,7 @@ from typing import (TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Optional, 
                     cast)
 
 from .. import limits
-from ..engine.base import ConnSpec, DirectHandler, check_reply
+from ..engine.base import ConnSpec, DirectHandler
 from ..errors import ProtocolError
 from .options import Option, size
 

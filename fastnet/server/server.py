@@ -49,9 +49,9 @@ from typing import Any, Awaitable, Callable, Coroutine, Iterator, Optional, Unio
 from .. import limits
 from .._threads import start_without_signals
 from ..engine import engine_class
-from ..engine.base import CloseReason, DirectHandler, Listener, TimerHandle
+from ..engine.base import CloseReason, DirectHandler, Listener, TimerHandle, check_reply
 from ..errors import EngineError, ProtocolError
-from .protocols import ProtocolSpec, ProtocolUnit, Reply, Session, check_reply, get
+from .protocols import ProtocolSpec, ProtocolUnit, Reply, Session, get
 
 log = logging.getLogger("fastnet.server")
 
