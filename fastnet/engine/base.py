@@ -303,6 +303,13 @@ class Engine(abc.ABC):
                 pass  # it closed meanwhile: as its other queued output, dropped
         self.call_soon_threadsafe(run)
 
+    def _output_from_thread(self, method: Callable[[int, Buffer], None], conn: int,
+                            data: Buffer) -> None:
+        """send() or write() from a foreign thread: a copy of the data,
+        queued to the engine's thread."""
+        copy = bytes(data)
+        self._from_thread(conn, lambda: method(conn, copy))
+
     def _is_open(self, conn: int) -> bool:
         """Is ``conn`` open (or connecting, or closing)? Safe from any
         thread: a dict lookup (each engine)."""

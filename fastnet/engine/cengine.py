@@ -289,8 +289,7 @@ class CEngine(Engine):
         then dropped, as its other output is, rather than raising."""
         owner = self._owner
         if owner is not None and owner != _get_ident():
-            data = bytes(message)
-            self._from_thread(conn, lambda: self.send(conn, data))
+            self._output_from_thread(self.send, conn, message)
             return
         out = self._out
         if out is not None and type(message) is bytes and len(message) <= _SEND_BATCH_MAX:
@@ -348,8 +347,7 @@ class CEngine(Engine):
         thread-safe as send."""
         owner = self._owner
         if owner is not None and owner != _get_ident():
-            copy = bytes(data)
-            self._from_thread(conn, lambda: self.write(conn, copy))
+            self._output_from_thread(self.write, conn, data)
             return
         out = self._out
         if out:
