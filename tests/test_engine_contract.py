@@ -25,7 +25,8 @@ from fastnet import codec, limits
 from fastnet.engine import CloseReason, ConnSpec, Engine, Listener, engine_class
 from fastnet.engine.base import (TRANSITIONS, ConnEvent, ConnState, LifecycleError,
                                  next_state)
-from fastnet.errors import EngineError, FrameTooLarge, ProtocolError
+from fastnet.errors import (BadFrameHeader, EngineError, FrameTooLarge, LineTooLong,
+                            ProtocolError, VarintOverlong)
 
 GUARD = 30.0  # seconds: a failure guard only
 
@@ -1247,3 +1248,87 @@ def test_every_transition_of_the_table_is_walked(engine, rec):
         sock.close()
     missing = set(TRANSITIONS) - rec.walked
     assert not missing, sorted((s.value if s else None, ev.value) for s, ev in missing)
+
+
+# -- moved from test_cengine.py: contract tests that ran on the C engine only ------
+
+def test_be32_echo_split_byte_by_byte_and_many_in_one_send(engine, rec):
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="be32", echo=True, max_size=1000))
+    split = encode("be32", b"abc") + encode("be32", b"") + encode("be32", b"x" * 300)
+    many = b"".join(encode("be32", b"m%d" % i) for i in range(5000))
+    with running(rec.engine), client(listener.port) as c:
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(len(split)):
+            c.sendall(split[i:i + 1])
+        assert recv_exactly(c, len(split)) == split
+        reader = threading.Thread(target=lambda: got.append(recv_exactly(c, len(many))))
+        got: list[bytes] = []
+        reader.start()  # read while sending: the echo must not deadlock on full buffers
+        c.sendall(many)
+        reader.join(GUARD)
+        assert got == [many]
+        stats = rec.engine.stats()
+    assert stats["messages_in"] == 3 + 5000
+
+
+def test_framing_errors_are_the_codec_exceptions(engine, rec):
+    """What on_protocol_error gets is what the codec raises: a varint header
+    that is overlong is BadFrameHeader(cause VarintOverlong); a line over
+    the limit is LineTooLong naming it. The echo connection echoes the good
+    frame before it, then closes by itself (PROTOCOL)."""
+    varint = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="varint", echo=True))
+    line = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="line", max_size=8))
+    with running(rec.engine), client(varint.port) as sv, client(line.port) as sl:
+        sv.sendall(b"\x01a\x80\x00")   # one good frame, then an overlong header
+        sl.sendall(b"short\r\n" + b"L" * 20)
+        assert read_until_closed(sv) == b"\x01a"
+        rec.wait_for(lambda: len(rec.of("error")) == 2, "two protocol errors")
+        rec.wait_for(lambda: len(rec.of("close")) == 2, "both closed")
+    errors = {type(e[2]): e[2] for e in rec.of("error")}
+    assert isinstance(errors[BadFrameHeader].cause, VarintOverlong)
+    assert errors[LineTooLong].limit == 8 and errors[LineTooLong].size > 8
+    assert sorted(e[2].value for e in rec.of("close")) == ["local", "protocol"]
+
+
+def test_ipv6_loopback(engine, rec):
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    try:
+        listener = rec.engine.listen("::1", 0, ConnSpec(framing="raw", echo=True))
+    except EngineError:
+        pytest.skip("::1 unavailable on this machine")
+    peers: list[tuple[str, int]] = []
+    rec.accept_hook = lambda conn, lst: peers.append(rec.engine.peer(conn))
+    with running(rec.engine), socket.create_connection(("::1", listener.port), timeout=GUARD) as c:
+        c.sendall(b"six")
+        assert recv_exactly(c, 3) == b"six"
+    assert peers[0][0] == "::1"
+
+
+@pytest.mark.parametrize("count", [1, 3, 4, 40])
+def test_replies_keep_their_order_whatever_the_call(engine, rec, count):
+    """Replies a handler makes with send (small bytes: batched on the C
+    engine), write, a bytearray and a big message reach the wire in call
+    order, however many messages the batch held."""
+    eng = rec.engine
+    listener = eng.listen("127.0.0.1", 0, ConnSpec(framing="be32"))
+    big = b"L" * (70 * 1024)
+
+    def reply(conn: int, msg: bytes) -> None:
+        eng.send(conn, msg)
+        if msg == b"m1":
+            eng.write(conn, encode("be32", b"raw"))
+            eng.send(conn, bytearray(b"ba"))
+            eng.send(conn, big)
+        eng.send(conn, msg + b"!")
+
+    rec.message_hook = reply
+    want = b""
+    for i in range(count):
+        want += encode("be32", b"m%d" % i)
+        if i == 1:
+            want += encode("be32", b"raw") + encode("be32", b"ba") + encode("be32", big)
+        want += encode("be32", b"m%d!" % i)
+    with running(eng), client(listener.port) as c:
+        c.sendall(b"".join(encode("be32", b"m%d" % i) for i in range(count)))
+        assert recv_exactly(c, len(want)) == want
