@@ -419,8 +419,10 @@ class Engine(abc.ABC):
         """Offer to call ``handler(arg, message)`` for each message of
         ``conn`` (an accepted connection: call this from ``on_accept``)
         instead of ``EngineHandler.on_message``, and to send what it returns
-        as one message (None: nothing). If it raises, the engine logs nothing
-        and calls ``on_error(arg)``, which is expected to close ``conn``.
+        as one message (None: nothing). If it raises, or returns anything
+        but a bytes-like object or None, the engine logs nothing and calls
+        ``on_error(arg)``, which is expected to close ``conn``. Engines
+        with ``direct_path`` take the offer.
 
         Returns whether the engine took the offer; an engine that did not
         (the default) keeps calling ``on_message``, so the handler must work

@@ -371,16 +371,16 @@ class CEngine(Engine):
             self._send_queued()  # they go out before the close
         self._out_conn = None  # also tells _dispatch's direct loop to look
         self._direct.pop(conn, None)
-        if lib.fn_loop_close(self._loop, conn, 1 if abort else 0) < 0:
-            return
+        rc = lib.fn_loop_close(self._loop, conn, 1 if abort else 0)
         held = self._held.pop(conn, None)
         if held:
             held.clear()  # undelivered input is dropped, as in C
-        if self._dispatching:
+        if self._dispatching and conn in self._conns:
             # Its events later in this batch (C framed them already) are
             # dropped too: nothing but on_close follows a close().
             self._held[conn] = _Discard()
-        self._kick()
+        if rc == 0:
+            self._kick()
 
     def pause_reading(self, conn: int, paused: bool = True) -> None:
         """Stop (or resume) reading, and delivering already buffered

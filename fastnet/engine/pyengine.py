@@ -502,20 +502,24 @@ class PyEngine(Engine):
         (bench/peers/frame_peers.py) cuts frames the same way."""
         assert c.direct is not None
         handler, arg, _ = c.direct
-        rbuf, view, out = self._rbuf, self._rview, c.out
+        # One copy of the read, sliced per message (a bytes slice is one
+        # allocation; bytes(memoryview slice) two).
+        data, out = self._rview[:n].tobytes(), c.out
         unpack_from, pack, limit = _BE32.unpack_from, _BE32.pack, c.spec.max_size
         pos = count = 0
         while n - pos >= 4:
-            (size,) = unpack_from(rbuf, pos)
+            (size,) = unpack_from(data, pos)
             stop = pos + 4 + size
             if stop > n or size > limit:
                 break
-            message = bytes(view[pos + 4:stop])
+            message = data[pos + 4:stop]
             pos = stop
             count += 1
             try:
                 reply = handler(arg, message)
-                if reply is not None and c.closing is None and not c.closed:
+                # read_done: the handler closed its connection (nothing else
+                # sets it during a read): its reply is dropped.
+                if reply is not None and not c.read_done:
                     if type(reply) is not bytes:
                         reply = bytes(memoryview(reply))  # TypeError for a non-buffer
                     out += pack(len(reply))
