@@ -1332,3 +1332,53 @@ def test_replies_keep_their_order_whatever_the_call(engine, rec, count):
     with running(eng), client(listener.port) as c:
         c.sendall(b"".join(encode("be32", b"m%d" % i) for i in range(count)))
         assert recv_exactly(c, len(want)) == want
+
+
+def test_serve_directly_keeps_every_rule_of_on_message(engine, rec):
+    """A handler offered with serve_directly (taken exactly by engines with
+    direct_path; the others call on_message, which here does the same): its
+    replies in order, a pause mid-read holds the rest until resumed, an
+    exception goes to on_error (which aborts that connection only)."""
+    eng = rec.engine
+    listener = eng.listen("127.0.0.1", 0, ConnSpec(framing="be32"))
+    taken: list[bool] = []
+    failed: list[int] = []
+
+    def handler(conn: Any, message: bytes) -> Optional[bytes]:
+        if message == b"pause":
+            eng.pause_reading(conn)
+            eng.call_later(0.02, lambda: eng.pause_reading(conn, False))
+        elif message == b"boom":
+            raise RuntimeError("a handler bug")
+        return message.upper()
+
+    def on_error(conn: Any) -> None:
+        failed.append(conn)
+        eng.close(conn, abort=True)
+
+    def on_message(conn: int, message: bytes) -> None:  # where the offer was not taken
+        try:
+            reply = handler(conn, message)
+        except RuntimeError:
+            on_error(conn)
+            return
+        if reply is not None:
+            eng.send(conn, reply)
+
+    rec.accept_hook = lambda conn, lst: taken.append(eng.serve_directly(conn, handler, conn, on_error))
+    rec.message_hook = on_message
+    words = [b"a", b"pause", b"b", b"c" * 5000, b"d"]
+    with running(eng):
+        with client(listener.port) as good, client(listener.port) as bad:
+            good.sendall(b"".join(encode("be32", w) for w in words))
+            assert recv_messages(good, "be32", len(words)) == [w.upper() for w in words]
+            bad.sendall(encode("be32", b"x") + encode("be32", b"boom") + encode("be32", b"y"))
+            # The abort drops what is still queued: X only if it left before.
+            assert read_until_closed(bad) in (b"", encode("be32", b"X"))
+            conn = rec.accepted_on(listener)
+            good.sendall(encode("be32", b"still"))
+            assert recv_messages(good, "be32", 1) == [b"STILL"]
+        rec.wait_for(lambda: len(rec.of("close")) == 2, "both closed")
+    assert taken == [eng.direct_path] * 2
+    assert len(failed) == 1 and failed[0] != conn
+    assert [e[2] for e in rec.of("close") if e[1] == failed[0]] == [CloseReason.ABORT]
