@@ -18,13 +18,15 @@ or the asyncio loop's under ``run_async()`` (on an engine with
 on every engine, from any thread: :meth:`Engine.send`, :meth:`Engine.write`,
 :meth:`Engine.close`, :meth:`Engine.pause_reading`, :meth:`Engine.call_later`,
 :meth:`Engine.call_soon_threadsafe` and :meth:`Engine.stop` (the last two
-also from signal handlers). Called from a thread other than the engine's,
-the first five are queued, in call order, to the engine's thread, which is
-woken to carry them out: the data is copied at the call, ``EngineError``
-(EBADF) is raised at once for a connection already known to be gone, and a
-call that finds its connection gone when it runs is dropped. Every other
-method is for the engine's thread only (callbacks, timers, coroutines on its
-asyncio loop), or for set-up before it runs.
+also from signal handlers). On the C and Python engines, the first five
+called from a thread other than the engine's are queued, in call order, to
+the engine's thread, which is woken to carry them out: the data is copied
+at the call, send and write raise ``EngineError`` (EBADF) at once for a
+connection already known to be gone, and a call that finds its connection
+gone when it runs is dropped. (The threaded engine carries them out on the
+calling thread: its writes are synchronous, under a lock per connection.)
+Every other method is for the engine's thread only (callbacks, timers,
+coroutines on its asyncio loop), or for set-up before it runs.
 
 The push path. Output is written promptly whatever its origin, without
 waiting for input from the peer: from a callback, before the engine sleeps
