@@ -1,4 +1,7 @@
-"""CEngine (csrc/loop.c) driven directly, with real sockets on 127.0.0.1.
+"""CEngine (csrc/loop.c) driven directly, with real sockets on 127.0.0.1:
+what only the C engine has (run_once stepping, the event array and its
+overflow, the batched crossings, the waker and the signal wakeup fd). What
+every engine must do is in test_engine_contract.py, which runs on it too.
 
 Most tests step the engine from the test thread (``run_once``) and use
 non-blocking client sockets, so nothing depends on timing: every wait is a
@@ -6,7 +9,6 @@ loop on a condition, with a generous deadline only as a failure guard.
 """
 from __future__ import annotations
 
-import asyncio
 import errno
 import os
 import signal
@@ -14,7 +16,6 @@ import socket
 import struct
 import subprocess
 import sys
-import threading
 import time
 from typing import Callable, Optional
 
@@ -27,13 +28,7 @@ if native.lib is None:
 
 from fastnet.engine.base import CloseReason, ConnSpec, Listener  # noqa: E402
 from fastnet.engine.cengine import CEngine  # noqa: E402
-from fastnet.errors import (  # noqa: E402
-    BadFrameHeader,
-    EngineError,
-    FrameTooLarge,
-    LineTooLong,
-    VarintOverlong,
-)
+from fastnet.errors import EngineError  # noqa: E402
 
 GUARD = 20.0  # seconds: only ever reached when a test is failing
 
@@ -201,28 +196,6 @@ def test_raw_echo_in_c(make_engine, rec):
     assert st["bytes_in"] == st["bytes_out"] == len(data) + 5
 
 
-def test_be32_echo_split_byte_by_byte(make_engine):
-    engine, lst = serve(make_engine, ConnSpec(framing="be32", echo=True, max_size=1000))
-    s = client(lst.port)
-    wire = be32(b"abc") + be32(b"") + be32(b"x" * 300)
-    for i in range(len(wire)):
-        s.sendall(wire[i:i + 1])
-        engine.run_once(0)
-    assert read_exactly(engine, s, len(wire)) == wire
-    assert engine.stats()["messages_in"] == 3
-
-
-def test_be32_echo_many_messages_in_one_send(make_engine):
-    engine, lst = serve(make_engine, ConnSpec(framing="be32", echo=True))
-    s = client(lst.port)
-    wire = b"".join(be32(b"m%d" % i) for i in range(5000))
-    got = bytearray()
-    send_all(engine, s, wire, got)
-    got += read_exactly(engine, s, len(wire) - len(got))
-    assert got == wire
-    assert engine.stats()["messages_in"] == 5000
-
-
 def test_varint_and_line_echo(make_engine):
     engine = make_engine()
     v = engine.listen("127.0.0.1", 0, ConnSpec(framing="varint", echo=True))
@@ -241,21 +214,6 @@ def test_varint_and_line_echo(make_engine):
 # -- Python handler path -------------------------------------------------------
 
 
-def test_handler_receives_whole_messages_and_replies(make_engine, rec):
-    engine, lst = serve(make_engine, ConnSpec(framing="be32"))
-    rec.reply = lambda conn, msg: engine.send(conn, msg.upper())
-    s = client(lst.port)
-    wire = be32(b"hello") + be32(b"") + be32(b"w" * 70000)
-    send_all(engine, s, wire[:3])
-    send_all(engine, s, wire[3:20])
-    send_all(engine, s, wire[20:])
-    expected = be32(b"HELLO") + be32(b"") + be32(b"W" * 70000)
-    assert read_exactly(engine, s, len(expected)) == expected
-    (conn,) = rec.accepted()
-    assert rec.messages(conn) == [b"hello", b"", b"w" * 70000]
-    assert engine.peer(conn) == s.getsockname()
-
-
 def test_line_framing_to_handler(make_engine, rec):
     engine, lst = serve(make_engine, ConnSpec(framing="line", max_size=100))
     rec.reply = lambda conn, msg: engine.send(conn, b"<" + msg + b">")
@@ -264,122 +222,6 @@ def test_line_framing_to_handler(make_engine, rec):
     assert read_exactly(engine, s, 23) == b"<PING>\r\n<SET a\nb>\r\n<>\r\n"
     engine.write(rec.accepted()[0], b"raw")
     assert read_exactly(engine, s, 3) == b"raw"
-
-
-# -- EOF, errors, resets -----------------------------------------------------
-
-
-def test_half_close_echo_gets_everything_then_eof(make_engine, rec):
-    engine, lst = serve(make_engine, ConnSpec(framing="be32", echo=True))
-    s = client(lst.port)
-    wire = b"".join(be32(b"z" * 1000) for _ in range(500))
-    got = bytearray()
-    send_all(engine, s, wire, got)
-    s.shutdown(socket.SHUT_WR)
-    got += read_to_eof(engine, s)
-    assert got == wire
-    pump(engine, lambda: rec.of("close"), "close")
-    (conn,) = rec.accepted()
-    assert rec.of("close") == [("close", conn, CloseReason.PEER, 0)]
-    assert not rec.of("eof"), "echo connections close without on_eof"
-
-
-def test_half_close_handler_replies_after_eof(make_engine, rec):
-    engine, lst = serve(make_engine, ConnSpec(framing="line"))
-
-    def on_eof(conn: int) -> None:
-        rec.events.append(("eof", conn))
-        engine.send(conn, b"count=%d" % len(rec.messages(conn)))
-        engine.write(conn, b"x" * 500000)
-        engine.close(conn)
-
-    rec.on_eof = on_eof  # type: ignore[method-assign]
-    s = client(lst.port)
-    s.sendall(b"a\r\nb\r\npartial")
-    s.shutdown(socket.SHUT_WR)
-    got = read_to_eof(engine, s)
-    assert got == b"count=2\r\n" + b"x" * 500000
-    pump(engine, lambda: rec.of("close"), "close")
-    (conn,) = rec.accepted()
-    assert [e[0] for e in rec.events] == ["accept", "message", "message", "eof", "close"]
-    assert rec.of("close")[0][2] is CloseReason.LOCAL
-
-
-def test_oversized_frame_closes_only_that_connection(make_engine, rec):
-    engine, lst = serve(make_engine, ConnSpec(framing="be32", max_size=100))
-    rec.reply = lambda conn, msg: engine.send(conn, msg)
-
-    def on_protocol_error(conn: int, error: Exception) -> None:
-        rec.events.append(("error", conn, error))
-        engine.write(conn, b"-ERR too large")
-        engine.close(conn)
-
-    rec.on_protocol_error = on_protocol_error  # type: ignore[method-assign]
-    bad, good = client(lst.port), client(lst.port)
-    pump(engine, lambda: len(rec.accepted()) == 2, "two accepts")
-    bad.sendall(be32(b"ok") + struct.pack(">I", 1000) + b"more")
-    assert read_to_eof(engine, bad) == be32(b"ok") + b"-ERR too large"
-    (err,) = rec.of("error")
-    assert isinstance(err[2], FrameTooLarge)
-    assert (err[2].size, err[2].limit) == (1000, 100)
-    good.sendall(be32(b"still here"))
-    assert read_exactly(engine, good, 14) == be32(b"still here")
-    assert [e[2] for e in rec.of("close")] == [CloseReason.LOCAL]
-    assert engine.stats()["open"] == 1
-
-
-def test_protocol_errors_map_to_codec_exceptions(make_engine, rec):
-    engine = make_engine()
-    v = engine.listen("127.0.0.1", 0, ConnSpec(framing="varint", echo=True))
-    line = engine.listen("127.0.0.1", 0, ConnSpec(framing="line", max_size=8))
-    sv, sl = client(v.port), client(line.port)
-    sv.sendall(b"\x01a\x80\x00")   # one good frame, then an overlong header
-    sl.sendall(b"short\r\n" + b"L" * 20)
-    assert read_to_eof(engine, sv) == b"\x01a"
-    pump(engine, lambda: len(rec.of("error")) == 2, "two protocol errors")
-    errors = {type(e[2]): e[2] for e in rec.of("error")}
-    assert isinstance(errors[BadFrameHeader].cause, VarintOverlong)
-    assert errors[LineTooLong].limit == 8 and errors[LineTooLong].size > 8
-    pump(engine, lambda: rec.of("close"), "echo close")
-    assert [e[2] for e in rec.of("close")] == [CloseReason.PROTOCOL]
-
-
-def test_echo_protocol_error_reply_goes_out_before_the_close(make_engine, rec):
-    engine, lst = serve(make_engine, ConnSpec(framing="line", max_size=8, echo=True))
-    peers = []
-
-    def on_protocol_error(conn: int, error: Exception) -> None:
-        rec.events.append(("error", conn, error))
-        peers.append(engine.peer(conn))  # still open while we handle it
-        engine.write(conn, b"-ERR " + str(error).encode() + b"\r\n")
-        engine.close(conn)  # already closing: does nothing
-
-    rec.on_protocol_error = on_protocol_error  # type: ignore[method-assign]
-    s = client(lst.port)
-    s.sendall(b"ok\r\n" + b"x" * 50 + b"\r\n")
-    got = read_to_eof(engine, s)
-    assert got == b"ok\r\n-ERR line of at least 50 bytes exceeds max_line_length=8\r\n"
-    assert peers == [s.getsockname()]
-    pump(engine, lambda: rec.of("close"), "close")
-    assert [e[2] for e in rec.of("close")] == [CloseReason.PROTOCOL]
-
-
-def test_peer_reset_is_counted_and_isolated(make_engine, rec):
-    engine, lst = serve(make_engine, ConnSpec(framing="be32", echo=True))
-    victim, other = client(lst.port), client(lst.port)
-    pump(engine, lambda: len(rec.accepted()) == 2, "two accepts")
-    victim.sendall(struct.pack(">I", 50) + b"half a mess")
-    engine.run_once(10)
-    victim.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    victim.close()
-    pump(engine, lambda: rec.of("close"), "close after reset")
-    ((_, conn, reason, err),) = rec.of("close")
-    assert conn == rec.accepted()[0]
-    assert reason is CloseReason.RESET and err == errno.ECONNRESET
-    other.sendall(be32(b"fine"))
-    assert read_exactly(engine, other, 8) == be32(b"fine")
-    st = engine.stats()
-    assert st["closed"] == 1 and st["open"] == 1
 
 
 # -- backpressure ---------------------------------------------------------------
@@ -426,84 +268,6 @@ def test_backpressure_bounds_output_and_others_are_served(make_engine, rec):
     assert echoed == b"h" * sent
 
 
-def test_pause_reading_holds_messages(make_engine, rec):
-    engine, lst = serve(make_engine, ConnSpec(framing="line"))
-    s = client(lst.port)
-    pump(engine, lambda: rec.accepted(), "accept")
-    (conn,) = rec.accepted()
-    engine.pause_reading(conn)
-    s.sendall(b"a\r\nb\r\n")
-    for _ in range(5):
-        engine.run_once(10)
-    assert rec.messages(conn) == []
-    engine.pause_reading(conn, False)
-    pump(engine, lambda: len(rec.messages(conn)) == 2, "messages after resume")
-    assert rec.messages(conn) == [b"a", b"b"]
-
-
-# -- outgoing connections -------------------------------------------------------
-
-
-def test_connect_to_python_server(make_engine, rec):
-    engine = make_engine()
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(GUARD)
-    conn = engine.connect("127.0.0.1", server.getsockname()[1], ConnSpec(framing="be32"))
-    engine.send(conn, b"queued before connect")
-    peer, _ = server.accept()
-    pump(engine, lambda: rec.of("connected"), "connected")
-    assert rec.of("connected") == [("connected", conn)]
-    peer.settimeout(GUARD)
-    expected = be32(b"queued before connect")
-    got = b""
-    while len(got) < len(expected):
-        engine.run_once(10)
-        got += peer.recv(100)
-    assert got == expected
-    peer.sendall(be32(b"reply") + be32(b"two"))
-    pump(engine, lambda: len(rec.messages(conn)) == 2, "replies")
-    assert rec.messages(conn) == [b"reply", b"two"]
-    assert engine.stats()["connected"] == 1
-    peer.close()
-    server.close()
-
-
-def test_connect_refused(make_engine, rec):
-    engine = make_engine()
-    probe = socket.create_server(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    conn = engine.connect("127.0.0.1", port, ConnSpec())
-    pump(engine, lambda: rec.of("close"), "connect failure")
-    assert rec.of("close") == [("close", conn, CloseReason.CONNECT_FAILED, errno.ECONNREFUSED)]
-    assert engine.stats()["open"] == 0
-
-
-def test_stale_id_after_close(make_engine, rec):
-    engine, lst = serve(make_engine, ConnSpec(framing="raw", echo=False))
-    s1 = client(lst.port)
-    pump(engine, lambda: rec.accepted(), "accept")
-    (old,) = rec.accepted()
-    engine.close(old, abort=True)
-    engine.close(old)  # closing twice does nothing
-    pump(engine, lambda: rec.of("close"), "close")
-    assert rec.of("close") == [("close", old, CloseReason.ABORT, 0)]
-    s1.close()
-    s2 = client(lst.port)  # very likely reuses the fd
-    pump(engine, lambda: len(rec.accepted()) == 2, "second accept")
-    new = rec.accepted()[1]
-    assert new != old
-    with pytest.raises(EngineError) as info:
-        engine.send(old, b"x")
-    assert info.value.errno == errno.EBADF
-    with pytest.raises(EngineError):
-        engine.peer(old)
-    engine.pause_reading(old)  # does nothing
-    assert engine.output_size(old) == 0
-    engine.write(new, b"fresh")
-    assert read_exactly(engine, s2, 5) == b"fresh"
-
-
 # -- event array overflow ------------------------------------------------------
 
 
@@ -535,75 +299,6 @@ def test_poll_does_not_sleep_while_messages_are_buffered(make_engine, rec):
 
 
 # -- running ------------------------------------------------------------------
-
-
-def test_run_in_thread_and_stop_from_another(make_engine, rec):
-    engine, lst = serve(make_engine, ConnSpec(framing="be32", echo=True))
-    t = threading.Thread(target=engine.run)
-    t.start()
-    with socket.create_connection(("127.0.0.1", lst.port), timeout=GUARD) as s:
-        s.sendall(be32(b"threaded"))
-        got = b""
-        while len(got) < 12:
-            got += s.recv(100)
-        assert got == be32(b"threaded")
-        engine.stop()  # wakes the sleeping epoll_wait
-        t.join(GUARD)
-        assert not t.is_alive()
-        assert s.recv(100) == b""  # run() closed every socket on return
-    assert rec.of("close")[-1][2] is CloseReason.ABORT
-
-
-def test_stop_from_a_signal_handler(make_engine, rec):
-    engine, lst = serve(make_engine, ConnSpec(framing="raw", echo=True))
-    s = client(lst.port)
-    old = signal.signal(signal.SIGALRM, lambda *_: engine.stop())
-    try:
-        signal.setitimer(signal.ITIMER_REAL, 0.05)
-        engine.run()  # sleeps in epoll_wait until the signal arrives
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-    assert rec.of("close") == [("close", rec.accepted()[0], CloseReason.ABORT, 0)]
-    s.setblocking(True)
-    s.settimeout(GUARD)
-    assert s.recv(10) == b""
-
-
-def test_run_async_with_coroutine_replies(make_engine, rec):
-    engine, lst = serve(make_engine, ConnSpec(framing="line"))
-
-    async def reply_later(conn: int, msg: bytes) -> None:
-        await asyncio.sleep(0)
-        engine.send(conn, msg[::-1])
-        engine.flush_soon()
-
-    async def main() -> bytes:
-        rec.reply = lambda conn, msg: asyncio.get_running_loop().create_task(reply_later(conn, msg))
-        runner = asyncio.get_running_loop().create_task(engine.run_async())
-        reader, writer = await asyncio.open_connection("127.0.0.1", lst.port)
-        writer.write(b"abc\r\nxyz\r\n")
-        got = await asyncio.wait_for(reader.readexactly(10), GUARD)
-        engine.stop()
-        await asyncio.wait_for(runner, GUARD)
-        writer.close()
-        return got
-
-    assert asyncio.run(main()) == b"cba\r\nzyx\r\n"
-
-
-def test_ipv6_loopback(make_engine, rec):
-    if not socket.has_ipv6:
-        pytest.skip("no IPv6")
-    engine = make_engine()
-    try:
-        lst = engine.listen("::1", 0, ConnSpec(framing="raw", echo=True))
-    except EngineError:
-        pytest.skip("::1 unavailable")
-    s = client(lst.port, "::1")
-    s.sendall(b"six")
-    assert read_exactly(engine, s, 3) == b"six"
-    assert engine.peer(rec.accepted()[0])[0] == "::1"
 
 
 _EMFILE_SCRIPT = r"""
@@ -799,35 +494,6 @@ def test_send_batch_runs_and_drops_unknown_connections():
     assert lib.fn_loop_send_batch(raw.loop, b"", 0, b"", 0) == 0
     a.close()
     b.close()
-
-
-@pytest.mark.parametrize("count", [1, 3, 4, 40])
-def test_replies_keep_their_order_whatever_the_call(make_engine, rec, count):
-    """Replies queued during a batch (send of small bytes) and those that go
-    at once (write, a bytearray, a big message) reach the wire in call order."""
-    engine, lst = serve(make_engine, ConnSpec(framing="be32"))
-    big = b"L" * (70 * 1024)
-
-    def reply(conn: int, msg: bytes) -> None:
-        engine.send(conn, msg)
-        if msg == b"m1":
-            engine.write(conn, be32(b"raw"))
-            engine.send(conn, bytearray(b"ba"))
-            engine.send(conn, big)
-            assert engine.output_size(conn) >= len(big)
-        engine.send(conn, msg + b"!")
-
-    rec.reply = reply
-    s = client(lst.port)
-    s.sendall(b"".join(be32(b"m%d" % i) for i in range(count)))
-    want = b""
-    for i in range(count):
-        want += be32(b"m%d" % i)
-        if i == 1:
-            want += be32(b"raw") + be32(b"ba") + be32(big)
-        want += be32(b"m%d!" % i)
-    assert read_exactly(engine, s, len(want)) == want
-    s.close()
 
 
 def test_batched_send_to_a_closed_connection_raises_ebadf(make_engine, rec):

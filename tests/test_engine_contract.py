@@ -25,7 +25,8 @@ from fastnet import codec, limits
 from fastnet.engine import CloseReason, ConnSpec, Engine, Listener, engine_class
 from fastnet.engine.base import (TRANSITIONS, ConnEvent, ConnState, LifecycleError,
                                  next_state)
-from fastnet.errors import EngineError, FrameTooLarge, ProtocolError
+from fastnet.errors import (BadFrameHeader, EngineError, FrameTooLarge, LineTooLong,
+                            ProtocolError, VarintOverlong)
 
 GUARD = 30.0  # seconds: a failure guard only
 
@@ -1247,3 +1248,137 @@ def test_every_transition_of_the_table_is_walked(engine, rec):
         sock.close()
     missing = set(TRANSITIONS) - rec.walked
     assert not missing, sorted((s.value if s else None, ev.value) for s, ev in missing)
+
+
+# -- moved from test_cengine.py: contract tests that ran on the C engine only ------
+
+def test_be32_echo_split_byte_by_byte_and_many_in_one_send(engine, rec):
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="be32", echo=True, max_size=1000))
+    split = encode("be32", b"abc") + encode("be32", b"") + encode("be32", b"x" * 300)
+    many = b"".join(encode("be32", b"m%d" % i) for i in range(5000))
+    with running(rec.engine), client(listener.port) as c:
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(len(split)):
+            c.sendall(split[i:i + 1])
+        assert recv_exactly(c, len(split)) == split
+        reader = threading.Thread(target=lambda: got.append(recv_exactly(c, len(many))))
+        got: list[bytes] = []
+        reader.start()  # read while sending: the echo must not deadlock on full buffers
+        c.sendall(many)
+        reader.join(GUARD)
+        assert got == [many]
+        stats = rec.engine.stats()
+    assert stats["messages_in"] == 3 + 5000
+
+
+def test_framing_errors_are_the_codec_exceptions(engine, rec):
+    """What on_protocol_error gets is what the codec raises: a varint header
+    that is overlong is BadFrameHeader(cause VarintOverlong); a line over
+    the limit is LineTooLong naming it. The echo connection echoes the good
+    frame before it, then closes by itself (PROTOCOL)."""
+    varint = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="varint", echo=True))
+    line = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="line", max_size=8))
+    with running(rec.engine), client(varint.port) as sv, client(line.port) as sl:
+        sv.sendall(b"\x01a\x80\x00")   # one good frame, then an overlong header
+        sl.sendall(b"short\r\n" + b"L" * 20)
+        assert read_until_closed(sv) == b"\x01a"
+        rec.wait_for(lambda: len(rec.of("error")) == 2, "two protocol errors")
+        rec.wait_for(lambda: len(rec.of("close")) == 2, "both closed")
+    errors = {type(e[2]): e[2] for e in rec.of("error")}
+    assert isinstance(errors[BadFrameHeader].cause, VarintOverlong)
+    assert errors[LineTooLong].limit == 8 and errors[LineTooLong].size > 8
+    assert sorted(e[2].value for e in rec.of("close")) == ["local", "protocol"]
+
+
+def test_ipv6_loopback(engine, rec):
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    try:
+        listener = rec.engine.listen("::1", 0, ConnSpec(framing="raw", echo=True))
+    except EngineError:
+        pytest.skip("::1 unavailable on this machine")
+    peers: list[tuple[str, int]] = []
+    rec.accept_hook = lambda conn, lst: peers.append(rec.engine.peer(conn))
+    with running(rec.engine), socket.create_connection(("::1", listener.port), timeout=GUARD) as c:
+        c.sendall(b"six")
+        assert recv_exactly(c, 3) == b"six"
+    assert peers[0][0] == "::1"
+
+
+@pytest.mark.parametrize("count", [1, 3, 4, 40])
+def test_replies_keep_their_order_whatever_the_call(engine, rec, count):
+    """Replies a handler makes with send (small bytes: batched on the C
+    engine), write, a bytearray and a big message reach the wire in call
+    order, however many messages the batch held."""
+    eng = rec.engine
+    listener = eng.listen("127.0.0.1", 0, ConnSpec(framing="be32"))
+    big = b"L" * (70 * 1024)
+
+    def reply(conn: int, msg: bytes) -> None:
+        eng.send(conn, msg)
+        if msg == b"m1":
+            eng.write(conn, encode("be32", b"raw"))
+            eng.send(conn, bytearray(b"ba"))
+            eng.send(conn, big)
+        eng.send(conn, msg + b"!")
+
+    rec.message_hook = reply
+    want = b""
+    for i in range(count):
+        want += encode("be32", b"m%d" % i)
+        if i == 1:
+            want += encode("be32", b"raw") + encode("be32", b"ba") + encode("be32", big)
+        want += encode("be32", b"m%d!" % i)
+    with running(eng), client(listener.port) as c:
+        c.sendall(b"".join(encode("be32", b"m%d" % i) for i in range(count)))
+        assert recv_exactly(c, len(want)) == want
+
+
+def test_serve_directly_keeps_every_rule_of_on_message(engine, rec):
+    """A handler offered with serve_directly (taken exactly by engines with
+    direct_path; the others call on_message, which here does the same): its
+    replies in order, a pause mid-read holds the rest until resumed, an
+    exception goes to on_error (which aborts that connection only)."""
+    eng = rec.engine
+    listener = eng.listen("127.0.0.1", 0, ConnSpec(framing="be32"))
+    taken: list[bool] = []
+    failed: list[int] = []
+
+    def handler(conn: Any, message: bytes) -> Optional[bytes]:
+        if message == b"pause":
+            eng.pause_reading(conn)
+            eng.call_later(0.02, lambda: eng.pause_reading(conn, False))
+        elif message == b"boom":
+            raise RuntimeError("a handler bug")
+        return message.upper()
+
+    def on_error(conn: Any) -> None:
+        failed.append(conn)
+        eng.close(conn, abort=True)
+
+    def on_message(conn: int, message: bytes) -> None:  # where the offer was not taken
+        try:
+            reply = handler(conn, message)
+        except RuntimeError:
+            on_error(conn)
+            return
+        if reply is not None:
+            eng.send(conn, reply)
+
+    rec.accept_hook = lambda conn, lst: taken.append(eng.serve_directly(conn, handler, conn, on_error))
+    rec.message_hook = on_message
+    words = [b"a", b"pause", b"b", b"c" * 5000, b"d"]
+    with running(eng):
+        with client(listener.port) as good, client(listener.port) as bad:
+            good.sendall(b"".join(encode("be32", w) for w in words))
+            assert recv_messages(good, "be32", len(words)) == [w.upper() for w in words]
+            bad.sendall(encode("be32", b"x") + encode("be32", b"boom") + encode("be32", b"y"))
+            # The abort drops what is still queued: X only if it left before.
+            assert read_until_closed(bad) in (b"", encode("be32", b"X"))
+            conn = rec.accepted_on(listener)
+            good.sendall(encode("be32", b"still"))
+            assert recv_messages(good, "be32", 1) == [b"STILL"]
+        rec.wait_for(lambda: len(rec.of("close")) == 2, "both closed")
+    assert taken == [eng.direct_path] * 2
+    assert len(failed) == 1 and failed[0] != conn
+    assert [e[2] for e in rec.of("close") if e[1] == failed[0]] == [CloseReason.ABORT]

@@ -18,13 +18,15 @@ or the asyncio loop's under ``run_async()`` (on an engine with
 on every engine, from any thread: :meth:`Engine.send`, :meth:`Engine.write`,
 :meth:`Engine.close`, :meth:`Engine.pause_reading`, :meth:`Engine.call_later`,
 :meth:`Engine.call_soon_threadsafe` and :meth:`Engine.stop` (the last two
-also from signal handlers). Called from a thread other than the engine's,
-the first five are queued, in call order, to the engine's thread, which is
-woken to carry them out: the data is copied at the call, ``EngineError``
-(EBADF) is raised at once for a connection already known to be gone, and a
-call that finds its connection gone when it runs is dropped. Every other
-method is for the engine's thread only (callbacks, timers, coroutines on its
-asyncio loop), or for set-up before it runs.
+also from signal handlers). On the C and Python engines, the first five
+called from a thread other than the engine's are queued, in call order, to
+the engine's thread, which is woken to carry them out: the data is copied
+at the call, send and write raise ``EngineError`` (EBADF) at once for a
+connection already known to be gone, and a call that finds its connection
+gone when it runs is dropped. (The threaded engine carries them out on the
+calling thread: its writes are synchronous, under a lock per connection.)
+Every other method is for the engine's thread only (callbacks, timers,
+coroutines on its asyncio loop), or for set-up before it runs.
 
 The push path. Output is written promptly whatever its origin, without
 waiting for input from the peer: from a callback, before the engine sleeps
@@ -318,6 +320,13 @@ class Engine(abc.ABC):
                 pass  # it closed meanwhile: as its other queued output, dropped
         self.call_soon_threadsafe(run)
 
+    def _output_from_thread(self, method: Callable[[int, Buffer], None], conn: int,
+                            data: Buffer) -> None:
+        """send() or write() from a foreign thread: a copy of the data,
+        queued to the engine's thread."""
+        copy = bytes(data)
+        self._from_thread(conn, lambda: method(conn, copy))
+
     def _is_open(self, conn: int) -> bool:
         """Is ``conn`` open (or connecting, or closing)? Safe from any
         thread: a dict lookup (each engine)."""
@@ -427,8 +436,10 @@ class Engine(abc.ABC):
         """Offer to call ``handler(arg, message)`` for each message of
         ``conn`` (an accepted connection: call this from ``on_accept``)
         instead of ``EngineHandler.on_message``, and to send what it returns
-        as one message (None: nothing). If it raises, the engine logs nothing
-        and calls ``on_error(arg)``, which is expected to close ``conn``.
+        as one message (None: nothing). If it raises, or returns anything
+        but a bytes-like object or None, the engine logs nothing and calls
+        ``on_error(arg)``, which is expected to close ``conn``. Engines
+        with ``direct_path`` take the offer.
 
         Returns whether the engine took the offer; an engine that did not
         (the default) keeps calling ``on_message``, so the handler must work

@@ -289,8 +289,7 @@ class CEngine(Engine):
         then dropped, as its other output is, rather than raising."""
         owner = self._owner
         if owner is not None and owner != _get_ident():
-            data = bytes(message)
-            self._from_thread(conn, lambda: self.send(conn, data))
+            self._output_from_thread(self.send, conn, message)
             return
         out = self._out
         if out is not None and type(message) is bytes and len(message) <= _SEND_BATCH_MAX:
@@ -348,8 +347,7 @@ class CEngine(Engine):
         thread-safe as send."""
         owner = self._owner
         if owner is not None and owner != _get_ident():
-            copy = bytes(data)
-            self._from_thread(conn, lambda: self.write(conn, copy))
+            self._output_from_thread(self.write, conn, data)
             return
         out = self._out
         if out:
@@ -373,16 +371,16 @@ class CEngine(Engine):
             self._send_queued()  # they go out before the close
         self._out_conn = None  # also tells _dispatch's direct loop to look
         self._direct.pop(conn, None)
-        if lib.fn_loop_close(self._loop, conn, 1 if abort else 0) < 0:
-            return
+        rc = lib.fn_loop_close(self._loop, conn, 1 if abort else 0)
         held = self._held.pop(conn, None)
         if held:
             held.clear()  # undelivered input is dropped, as in C
-        if self._dispatching:
+        if self._dispatching and conn in self._conns:
             # Its events later in this batch (C framed them already) are
             # dropped too: nothing but on_close follows a close().
             self._held[conn] = _Discard()
-        self._kick()
+        if rc == 0:
+            self._kick()
 
     def pause_reading(self, conn: int, paused: bool = True) -> None:
         """Stop (or resume) reading, and delivering already buffered

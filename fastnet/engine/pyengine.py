@@ -25,15 +25,12 @@ nothing. Output queued on a connection that is closing gracefully still goes
 out first.
 
 Idle detection (``set_idle_timeout``, ``on_idle``) follows csrc/loop.h and
-costs what it costs there. Every open, non-closing connection sits in one
-OrderedDict, oldest activity first, valued with its idle mark (its last byte,
-its accept or connect, or its last report). A read moves the connection to
-the end, O(1); marks come from a clock that never goes back, so the dict
-stays in deadline order and a check looks only at its head: the cost grows
-with the connections that expire, never with the connections that are open
-(10,000 quiet connections cost nothing until their deadlines). The epoll
-wait sleeps no longer than until the head's deadline (and the next timer);
-under asyncio one ``call_later`` at the head's deadline does the check.
+costs what it costs there: the IdleClock shared with the threaded engine
+(engine/_accounting.py), O(1) per read, a check looking only at the
+connections that expired (10,000 quiet connections cost nothing until their
+deadlines). The epoll wait sleeps no longer than until the head's deadline
+(and the next timer); under asyncio one ``call_later`` at the head's
+deadline does the check.
 
 Timers (``call_later``, ``call_soon_threadsafe``) run after every round, on
 the loop's thread; ``_wake`` writes to the eventfd that ``stop`` uses, which
@@ -43,7 +40,6 @@ never writes to a reused descriptor.
 from __future__ import annotations
 
 import asyncio
-import collections
 import errno
 import logging
 import os
@@ -58,6 +54,7 @@ from typing import Any, Callable, Optional
 from .. import limits
 from ..errors import EngineError, ProtocolError
 from . import _sockets
+from ._accounting import Counters, IdleClock
 from .base import (Buffer, CloseReason, ConnSpec, DirectHandler, Engine, EngineHandler,
                    Listener)
 
@@ -166,12 +163,11 @@ class PyEngine(Engine):
         self._flush_scheduled = False
         # Open, non-closing connections -> idle mark, oldest mark first (see
         # the module docstring); kept whether or not a timeout is set.
-        self._idle: collections.OrderedDict[_Conn, float] = collections.OrderedDict()
-        self._idle_timeout: Optional[float] = None
+        self._idle_clock: IdleClock[_Conn] = IdleClock()
+        self._idle = self._idle_clock.marks         # inlined by the read path
         self._idle_timer: Optional[asyncio.TimerHandle] = None  # under run_async
         self._now = 0.0                             # when this round's poll returned
-        self._accepted = self._connected = self._closed = 0
-        self._bytes_in = self._bytes_out = self._messages_in = 0
+        self._n = Counters()
 
     # -- listening and connecting ---------------------------------------
 
@@ -235,31 +231,23 @@ class PyEngine(Engine):
 
     def send(self, conn: int, message: Buffer) -> None:
         """Queue one message (thread-safe: see engine.base)."""
+        self._output(self.send, conn, message, True)
+
+    def write(self, conn: int, data: Buffer) -> None:
+        """Queue raw bytes (thread-safe: see engine.base)."""
+        self._output(self.write, conn, data, False)
+
+    def _output(self, method: Callable[[int, Buffer], None], conn: int, data: Buffer,
+                framed: bool) -> None:
         owner = self._owner
         if owner is not None and owner != _get_ident():
-            data = bytes(message)
-            self._from_thread(conn, lambda: self.send(conn, data))
+            self._output_from_thread(method, conn, data)
             return
         c = self._conns.get(conn)
         if c is None:
             raise _sockets.gone(conn)
         frame = c.frame
-        c.out += frame(message) if frame is not None else message
-        self._dirty.add(c)
-        if not self._in_round and self._aio is not None:
-            self.flush_soon()
-
-    def write(self, conn: int, data: Buffer) -> None:
-        """Queue raw bytes (thread-safe: see engine.base)."""
-        owner = self._owner
-        if owner is not None and owner != _get_ident():
-            copy = bytes(data)
-            self._from_thread(conn, lambda: self.write(conn, copy))
-            return
-        c = self._conns.get(conn)
-        if c is None:
-            raise _sockets.gone(conn)
-        c.out += data
+        c.out += frame(data) if framed and frame is not None else data
         self._dirty.add(c)
         if not self._in_round and self._aio is not None:
             self.flush_soon()
@@ -337,22 +325,14 @@ class PyEngine(Engine):
         at least a millisecond, as on the C engine). Costs O(1) per read
         and, per check, O(connections that expired): see the module
         docstring."""
-        self._idle_timeout = max(0.001, seconds) if seconds else None
+        self._idle_clock.set_timeout(seconds)
         if self._aio is not None:
             self._arm_idle_timer(rearm=True)
 
     def stats(self) -> dict[str, int]:
         """Counters. ``open`` = accepted + connected - closed: connects that
         fail are counted in none of them."""
-        return {
-            "accepted": self._accepted,
-            "connected": self._connected,
-            "closed": self._closed,
-            "open": self._accepted + self._connected - self._closed,
-            "bytes_in": self._bytes_in,
-            "bytes_out": self._bytes_out,
-            "messages_in": self._messages_in,
-        }
+        return self._n.as_stats()
 
     # -- running ----------------------------------------------------------
 
@@ -481,7 +461,7 @@ class PyEngine(Engine):
                 self._set_mask(c)
                 self._call_handler(self.handler.on_eof, c.id)
             return
-        self._bytes_in += n
+        self._n.bytes_in += n
         # O(1) per read: c is in _idle (it is open and, since it still
         # reads, not closing); it becomes the newest.
         c.last_in = now = self._now
@@ -490,7 +470,7 @@ class PyEngine(Engine):
         idle.move_to_end(c)
         dec = c.dec
         if dec is None:
-            self._messages_in += 1
+            self._n.messages_in += 1
             if c.echo:
                 self._echo(c, self._rview[:n])
             elif c.direct is not None:
@@ -522,20 +502,24 @@ class PyEngine(Engine):
         (bench/peers/frame_peers.py) cuts frames the same way."""
         assert c.direct is not None
         handler, arg, _ = c.direct
-        rbuf, view, out = self._rbuf, self._rview, c.out
+        # One copy of the read, sliced per message (a bytes slice is one
+        # allocation; bytes(memoryview slice) two).
+        data, out = self._rview[:n].tobytes(), c.out
         unpack_from, pack, limit = _BE32.unpack_from, _BE32.pack, c.spec.max_size
         pos = count = 0
         while n - pos >= 4:
-            (size,) = unpack_from(rbuf, pos)
+            (size,) = unpack_from(data, pos)
             stop = pos + 4 + size
             if stop > n or size > limit:
                 break
-            message = bytes(view[pos + 4:stop])
+            message = data[pos + 4:stop]
             pos = stop
             count += 1
             try:
                 reply = handler(arg, message)
-                if reply is not None and c.closing is None and not c.closed:
+                # read_done: the handler closed its connection (nothing else
+                # sets it during a read): its reply is dropped.
+                if reply is not None and not c.read_done:
                     if type(reply) is not bytes:
                         reply = bytes(memoryview(reply))  # TypeError for a non-buffer
                     out += pack(len(reply))
@@ -546,7 +530,7 @@ class PyEngine(Engine):
                 if c.read_done:
                     pos = n
                 break
-        self._messages_in += count
+        self._n.messages_in += count
         if out:
             self._dirty.add(c)
         return pos
@@ -591,7 +575,7 @@ class PyEngine(Engine):
         except OSError as exc:
             self._finalize(c, CloseReason.RESET, exc.errno or errno.ECONNRESET)
             return
-        self._bytes_out += sent
+        self._n.bytes_out += sent
         if sent < len(data):
             c.out += data[sent:]
             self._dirty.add(c)  # _write arms EPOLLOUT and applies backpressure
@@ -614,24 +598,12 @@ class PyEngine(Engine):
                     count += 1
                     out += frame(message)
             except ProtocolError as err:
-                self._messages_in += count
+                self._n.messages_in += count
                 self._protocol_error(c, err)
                 return
-            self._messages_in += count
+            self._n.messages_in += count
             return
-        if c.direct is not None:
-            while not (c.paused or c.read_done):
-                try:
-                    message = dec.next_message()
-                except ProtocolError as err:
-                    self._protocol_error(c, err)
-                    return
-                if message is None:
-                    return
-                self._messages_in += 1
-                self._serve_one(c, message)
-            return
-        on_message, cid = self.handler.on_message, c.id
+        on_message, cid, direct = self.handler.on_message, c.id, c.direct
         while not (c.paused or c.read_done):
             # Only the decoder's errors are the peer's fault; a handler's
             # exception (even a ProtocolError) is logged and the loop goes on.
@@ -642,7 +614,10 @@ class PyEngine(Engine):
                 return
             if message is None:
                 return
-            self._messages_in += 1
+            self._n.messages_in += 1
+            if direct is not None:
+                self._serve_one(c, message)
+                continue
             try:
                 on_message(cid, message)
             except Exception:
@@ -672,7 +647,7 @@ class PyEngine(Engine):
                 return
             if n:
                 del out[:n]
-                self._bytes_out += n
+                self._n.bytes_out += n
         if not out and c.closing is not None:
             try:
                 c.sock.shutdown(socket.SHUT_WR)
@@ -767,42 +742,21 @@ class PyEngine(Engine):
 
     # -- idle detection ---------------------------------------------------
 
-    def _idle_deadline(self) -> Optional[float]:
-        """When the connection quiet for longest reaches the idle timeout
-        (None: no timeout, or no connection)."""
-        timeout = self._idle_timeout
-        if timeout is None or not self._idle:
-            return None
-        return next(iter(self._idle.values())) + timeout
-
     def _expire_idle(self) -> None:
-        """Report every connection whose silence reached the idle timeout.
-        Only expired connections are looked at, from the head: each one
-        reported is marked now and moves to the end, so the loop ends at the
-        first connection that has not expired."""
-        timeout = self._idle_timeout
-        idle = self._idle
-        if timeout is None or not idle:
+        """Report every connection whose silence reached the idle timeout
+        (only expired ones are looked at: IdleClock.due). A handler may
+        close any of them meanwhile: those are not reported."""
+        if self._idle_clock.timeout is None or not self._idle:
             return
-        now = time.monotonic()
         on_idle = self.handler.on_idle
-        while idle:
-            c, mark = next(iter(idle.items()))
-            if mark + timeout > now:
-                break
-            idle[c] = now
-            idle.move_to_end(c)
-            # The handler may close c (or others): they leave the dict.
-            self._call_handler(on_idle, c.id, now - c.last_in)
+        for c, silent in self._idle_clock.due(time.monotonic()):
+            if c.closing is None and not c.closed:
+                self._call_handler(on_idle, c.id, silent)
 
     def _poll_timeout(self) -> float:
         """Seconds epoll may sleep (-1: no limit): until the next timer or
         the idle head's deadline, whichever is first."""
-        timeout = self._next_timeout()
-        deadline = self._idle_deadline()
-        if deadline is not None:
-            until = max(0.0, deadline - time.monotonic())
-            timeout = until if timeout is None else min(timeout, until)
+        timeout = self._idle_clock.wait(self._next_timeout(), time.monotonic())
         return -1 if timeout is None else timeout
 
     def _arm_idle_timer(self, rearm: bool = False) -> None:
@@ -819,7 +773,7 @@ class PyEngine(Engine):
             self._idle_timer = None
         if self._idle_timer is not None:
             return
-        deadline = self._idle_deadline()
+        deadline = self._idle_clock.deadline()
         if deadline is not None:
             self._idle_timer = aio.call_later(max(0.0, deadline - time.monotonic()),
                                               self._async_idle)
@@ -860,7 +814,7 @@ class PyEngine(Engine):
             c = self._add_conn(sock, lst.spec)
             c.peer = _sockets.peer_address(addr)
             self._set_mask(c)
-            self._accepted += 1
+            self._n.accepted += 1
             self._idle_open(c)
             # A handler that pauses c here (a server's backlog) does it
             # before anything is read: c's fd was not in this round's events.
@@ -884,7 +838,7 @@ class PyEngine(Engine):
             return
         c.connecting = False
         _sockets.tune(c.sock, c.spec)
-        self._connected += 1
+        self._n.connected += 1
         self._idle_open(c)
         self._set_mask(c)
         if c.out or c.closing is not None:
@@ -941,7 +895,7 @@ class PyEngine(Engine):
         self._ep.unregister(c.fd)
         self._bury(c.sock)
         if not c.connecting:
-            self._closed += 1   # it was established (accepted or connected)
+            self._n.closed += 1   # it was established (accepted or connected)
         self._deferred.append((c.id, reason, err))
         self.flush_soon()
 

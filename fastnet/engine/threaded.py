@@ -38,20 +38,16 @@ and ``call_soon_threadsafe()`` wake it with a one-byte send, which takes no
 lock, so both are safe from signal handlers (a threading.Event's ``set``
 takes a lock that the interrupted thread may be holding).
 
-Idle detection costs what it costs in csrc/loop.c: open, non-closing
-connections sit in one OrderedDict, oldest activity first, valued with
-their idle mark (last byte, accept or connect, or last report). A read
-moves its connection to the end, O(1), under the engine lock it already
-takes to count the bytes; marks come from a clock that never goes back, so
-the dict stays in deadline order and a check looks only at its head: the
-cost grows with the connections that expire, never with the connections
-that are open. The run() thread reports them without holding any engine
-lock (the handler's own lock, a Server's RLock, is taken inside on_idle, and
-connection threads take it in their callbacks).
+Idle detection costs what it costs in csrc/loop.c: the IdleClock shared
+with PyEngine (engine/_accounting.py), whose marks a read moves, O(1),
+under the engine lock it already takes to count the bytes; a check looks
+only at the connections that expired. The run() thread reports them
+without holding any engine lock (the handler's own lock, a Server's RLock,
+is taken inside on_idle, and connection threads take it in their
+callbacks).
 """
 from __future__ import annotations
 
-import collections
 import errno
 import heapq
 import logging
@@ -67,6 +63,7 @@ from .. import limits
 from .._threads import start_without_signals
 from ..errors import EngineError, ProtocolError
 from . import _sockets
+from ._accounting import Counters, IdleClock
 from .base import Buffer, CloseReason, ConnSpec, Engine, EngineHandler, Listener, TimerHandle
 
 log = logging.getLogger("fastnet.engine")
@@ -163,10 +160,9 @@ class ThreadedEngine(Engine):
         self._timer_lock = threading.Lock()
         # Open, non-closing connections -> idle mark, oldest first (module
         # docstring); guarded by _lock.
-        self._idle: collections.OrderedDict[_Conn, float] = collections.OrderedDict()
-        self._idle_timeout: Optional[float] = None
-        self._accepted = self._connected = self._closed = 0
-        self._bytes_in = self._bytes_out = self._messages_in = 0
+        self._idle_clock: IdleClock[_Conn] = IdleClock()
+        self._idle = self._idle_clock.marks          # inlined by the read loop
+        self._n = Counters()                         # guarded by _lock
 
     # -- listening and connecting ---------------------------------------
 
@@ -232,7 +228,7 @@ class ThreadedEngine(Engine):
                 self._broken(c, exc.errno or errno.ECONNRESET)
                 return True
         with self._lock:
-            self._bytes_out += len(data)
+            self._n.bytes_out += len(data)
         return True
 
     def _broken(self, c: _Conn, err: int) -> None:
@@ -304,7 +300,7 @@ class ThreadedEngine(Engine):
         long (None or 0: off; at least a millisecond, as on the C
         engine). Costs O(1) per read and, per check, O(connections that
         expired): see the module docstring. Safe from any thread."""
-        self._idle_timeout = max(0.001, seconds) if seconds else None
+        self._idle_clock.set_timeout(seconds)
         self._wake()  # the run() thread recomputes how long it may sleep
 
     def output_size(self, conn: int) -> int:
@@ -317,15 +313,7 @@ class ThreadedEngine(Engine):
         """Counters. ``open`` = accepted + connected - closed: connects that
         fail are counted in none of them."""
         with self._lock:
-            return {
-                "accepted": self._accepted,
-                "connected": self._connected,
-                "closed": self._closed,
-                "open": self._accepted + self._connected - self._closed,
-                "bytes_in": self._bytes_in,
-                "bytes_out": self._bytes_out,
-                "messages_in": self._messages_in,
-            }
+            return self._n.as_stats()
 
     # -- running ----------------------------------------------------------
 
@@ -382,14 +370,8 @@ class ThreadedEngine(Engine):
         """How long the run() thread may sleep: until the next timer or the
         idle head's deadline, whichever is first (None: no limit)."""
         timeout = self._next_timeout()
-        idle_timeout = self._idle_timeout
-        if idle_timeout is not None:
-            with self._lock:
-                head = next(iter(self._idle.values()), None)
-            if head is not None:
-                until = max(0.0, head + idle_timeout - time.monotonic())
-                timeout = until if timeout is None else min(timeout, until)
-        return timeout
+        with self._lock:
+            return self._idle_clock.wait(timeout, time.monotonic())
 
     # -- timers (the run() thread) ----------------------------------------
 
@@ -439,7 +421,7 @@ class ThreadedEngine(Engine):
             idle = self._idle
             idle[c] = now
             first = len(idle) == 1
-        if first and self._idle_timeout is not None:
+        if first and self._idle_clock.timeout is not None:
             self._wake()  # the run() thread may be sleeping with no deadline
 
     def _idle_forget(self, c: _Conn) -> None:
@@ -453,20 +435,10 @@ class ThreadedEngine(Engine):
         """Report every connection whose silence reached the idle timeout,
         looking only at expired ones (from the head). They are collected
         under the lock and reported after it is released."""
-        timeout = self._idle_timeout
-        if timeout is None:
+        if self._idle_clock.timeout is None:
             return
-        due: list[tuple[_Conn, float]] = []
         with self._lock:
-            idle = self._idle
-            now = time.monotonic()
-            while idle:
-                c, mark = next(iter(idle.items()))
-                if mark + timeout > now:
-                    break
-                idle[c] = now
-                idle.move_to_end(c)
-                due.append((c, now - c.last_in))
+            due = self._idle_clock.due(time.monotonic())
         on_idle = self.handler.on_idle
         for c, silent in due:
             if c.close_req is None:  # it may have begun closing meanwhile
@@ -549,7 +521,7 @@ class ThreadedEngine(Engine):
                     break
                 c.peer = _sockets.peer_address(addr)
                 with self._lock:
-                    self._accepted += 1
+                    self._n.accepted += 1
                 self._idle_open(c)
                 # Here, in accept order (a server's FIFO backlog relies on
                 # it), and before the connection's thread starts: one paused
@@ -566,8 +538,8 @@ class ThreadedEngine(Engine):
         log.warning("listener %s:%d: accept failed: %s; not accepting until a connection closes",
                     lst.listener.host, lst.listener.port, exc.strerror)
         with self._freed:
-            closed = self._closed
-            self._freed.wait_for(lambda: self._closed != closed or lst.closed or self._tearing_down)
+            closed = self._n.closed
+            self._freed.wait_for(lambda: self._n.closed != closed or lst.closed or self._tearing_down)
 
     # -- one connection ---------------------------------------------------
 
@@ -591,7 +563,7 @@ class ThreadedEngine(Engine):
                     return
                 _sockets.tune(c.sock, c.spec)
                 with self._lock:
-                    self._connected += 1
+                    self._n.connected += 1
                 self._idle_open(c)
                 self._flush_pending(c)
                 _call(self.handler.on_connected, c.id)
@@ -638,8 +610,8 @@ class ThreadedEngine(Engine):
                 return c.close_req, c.close_errno
             if dec is None:
                 with lock:
-                    self._bytes_in += n
-                    self._messages_in += 1
+                    self._n.bytes_in += n
+                    self._n.messages_in += 1
                     if c in idle:  # O(1): it becomes the newest
                         c.last_in = idle[c] = time.monotonic()
                         idle.move_to_end(c)
@@ -649,7 +621,7 @@ class ThreadedEngine(Engine):
                     _call(on_message, cid, bytes(view[:n]))
                 continue
             with lock:
-                self._bytes_in += n
+                self._n.bytes_in += n
                 if c in idle:
                     c.last_in = idle[c] = time.monotonic()
                     idle.move_to_end(c)
@@ -667,7 +639,7 @@ class ThreadedEngine(Engine):
                     # Counted before the handler can reply: a peer that
                     # got the answer sees the message counted.
                     with self._lock:
-                        self._messages_in += 1
+                        self._n.messages_in += 1
                     _call(on_message, cid, message)
             except ProtocolError as error:   # only the decoder's: _call catches the handler's
                 return self._protocol_error(c, error)
@@ -691,7 +663,7 @@ class ThreadedEngine(Engine):
             out.append(frame(message))
         if out:
             with self._lock:
-                self._messages_in += len(out)
+                self._n.messages_in += len(out)
             self._write_out(c, b"".join(out))
         if error is not None:
             raise error
@@ -737,7 +709,7 @@ class ThreadedEngine(Engine):
             del self._conns[c.id]
             self._idle.pop(c, None)
             if c.connected:  # it was established (accepted, or connected)
-                self._closed += 1
+                self._n.closed += 1
         try:
             _call(self.handler.on_close, c.id, reason, err)
         finally:
