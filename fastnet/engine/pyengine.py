@@ -56,7 +56,7 @@ from ..errors import EngineError, ProtocolError
 from . import _sockets
 from ._accounting import Counters, IdleClock
 from .base import (Buffer, CloseReason, ConnSpec, DirectHandler, Engine, EngineHandler,
-                   Listener)
+                   Listener, check_reply)
 
 log = logging.getLogger("fastnet.engine")
 
@@ -521,7 +521,7 @@ class PyEngine(Engine):
                 # sets it during a read): its reply is dropped.
                 if reply is not None and not c.read_done:
                     if type(reply) is not bytes:
-                        reply = bytes(memoryview(reply))  # TypeError for a non-buffer
+                        reply = bytes(check_reply(reply))  # TypeError naming a non-buffer
                     out += pack(len(reply))
                     out += reply
             except Exception:
@@ -542,7 +542,7 @@ class PyEngine(Engine):
             reply = c.direct[0](c.direct[1], message)
             if reply is not None and c.closing is None and not c.closed:
                 if type(reply) is not bytes:
-                    reply = bytes(memoryview(reply))  # TypeError for a non-buffer
+                    reply = bytes(check_reply(reply))  # TypeError naming a non-buffer
                 frame = c.frame
                 c.out += frame(reply) if frame is not None else reply
                 self._dirty.add(c)
