@@ -500,6 +500,19 @@ def test_threads_share_nothing(impl):
     assert not failures
 
 
+def test_option_checks(impl):
+    with pytest.raises(TypeError):
+        impl.packb([], max_depth="deep")
+    with pytest.raises(OverflowError):
+        impl.packb([], max_depth=-1)
+    with pytest.raises(TypeError):
+        impl.packb([], default=5)
+    with pytest.raises(ValueError):
+        impl.unpackb(b"\x01", timestamp=7)
+    with pytest.raises(TypeError):
+        impl.Unpacker(ext_hook=3)
+
+
 def test_package_api():
     assert pack.backend in pack.impls
     assert pack.packb is pack.impls[pack.backend].packb
