@@ -20,7 +20,7 @@ attempt on top of the Python twin's own time.
 
 Measured on the anchor document (bench/scenarios/pack.py; quiet-moment
 timeit minima, ARCHITECTURE.md has the table): marshal.dumps 9.2 µs and the
-C transcoding 4.1 µs against msgpack.packb's 14.1; the C transcoding 6.8 µs
+C transcoding 3.9 µs against msgpack.packb's 14.1; the C transcoding 6.8 µs
 and marshal.loads 12.4 µs against msgpack.unpackb's 23.5. marshal version 4
 beats version 2 both ways (short-ASCII records), and writing each repeated
 map key as a marshal reference cut loads from 19.0 to 12.4 µs. A walk in
