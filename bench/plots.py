@@ -50,6 +50,21 @@ def _spread(entry: dict, server: str, metric: str) -> tuple[float, float, float]
     return value["median"], value["median"] - value["min"], value["max"] - value["median"]
 
 
+def grouped_bars(ax: Any, labels: list[str], series: dict[str, list[float]],
+                 log: bool = False) -> None:
+    """Bars for a micro benchmark: one group per label, one bar per series
+    (a value of 0 draws nothing), a logarithmic axis if ``log``."""
+    width = 0.8 / max(1, len(series))
+    for i, (name, values) in enumerate(series.items()):
+        xs = [x + (i - (len(series) - 1) / 2) * width for x in range(len(labels))]
+        ax.bar(xs, values, width, label=name)
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=7)
+    if log:
+        ax.set_yscale("log")
+    ax.grid(axis="y", alpha=0.3)
+
+
 def _grouped(ax: Any, entries: list[dict], servers: list[str], metric: str, label: Label,
              bars: bool) -> None:
     """One group per cell, one mark per server: a bar (from zero) or a dot,

@@ -1045,10 +1045,16 @@ int64_t fn_pack_encode(fn_pack_enc *e, const char *m, size_t len, uint64_t max_d
                 return FN_E_PACK_CYCLE;
             if (depth + r.height > max_depth)
                 return FN_E_PACK_DEPTH;
-            if (grow(&e->out, &e->out_cap, e->out_len, r.end - r.start))
+            if (room(e, r.end - r.start))
                 return FN_E_NOMEM;
-            memcpy(e->out + e->out_len, e->out + r.start, r.end - r.start);
-            e->out_len += r.end - r.start;
+            if (r.end - r.start <= 16) {
+                /* most references are to a key or a small int: no libc call */
+                for (size_t i = r.start; i < r.end; i++)
+                    e->out[e->out_len++] = e->out[i];
+            } else {
+                memcpy(e->out + e->out_len, e->out + r.start, r.end - r.start);
+                e->out_len += r.end - r.start;
+            }
             height = r.height;
             rc = 0;
             break;

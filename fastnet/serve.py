@@ -196,6 +196,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     signal.signal(signal.SIGUSR1,
                   lambda signum, frame: server.engine.call_soon_threadsafe(server.log_stats))
+    # run() drains on SIGINT/SIGTERM; a signal that arrives between the
+    # banner and run() must drain too, not kill the process.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda signum, frame: server.shutdown())
     host = f"[{listener.host}]" if ":" in listener.host else listener.host
     print(f"fastnet serving {unit.name} on {host}:{listener.port} "
           f"(engine {args.engine}, backend {native.backend})", flush=True)

@@ -246,6 +246,20 @@ def test_truncated_and_extra(impl):
     assert info.value.extra == b"\x01\x02"
 
 
+def test_repeated_keys_share_only_keys(impl):
+    """The C twin writes a repeated map key as a marshal reference: equal
+    keys may be one object, values never are."""
+    rows = impl.unpackb(impl.packb([{"k": [], "b": {}} for _ in range(3)]))
+    assert rows == [{"k": [], "b": {}}] * 3
+    rows[0]["k"].append(1)
+    rows[1]["b"]["x"] = 2
+    assert rows[2] == {"k": [], "b": {}} and rows[0]["k"] == [1]
+    raw = impl.unpackb(msgpack.packb([{"k": 1, b"k": 2}, {"k": 3, b"k": 4}]), raw=True)
+    assert raw == [{b"k": 2}, {b"k": 4}]
+    mixed = impl.unpackb(msgpack.packb([{"k": 1, b"k": 2}, {b"k": 3, "k": 4}]))
+    assert mixed == [{"k": 1, b"k": 2}, {b"k": 3, "k": 4}]
+
+
 def test_reserved_byte(impl):
     with pytest.raises(errors.ReservedByte):
         impl.unpackb(b"\x91\xc1")
@@ -498,6 +512,19 @@ def test_threads_share_nothing(impl):
     for t in threads:
         t.join(timeout=120)
     assert not failures
+
+
+def test_option_checks(impl):
+    with pytest.raises(TypeError):
+        impl.packb([], max_depth="deep")
+    with pytest.raises(OverflowError):
+        impl.packb([], max_depth=-1)
+    with pytest.raises(TypeError):
+        impl.packb([], default=5)
+    with pytest.raises(ValueError):
+        impl.unpackb(b"\x01", timestamp=7)
+    with pytest.raises(TypeError):
+        impl.Unpacker(ext_hook=3)
 
 
 def test_package_api():

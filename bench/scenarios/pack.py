@@ -174,8 +174,11 @@ class PackScenario(Scenario):
     name = "pack"
     title = "pack (MessagePack encode/decode)"
 
+    def server_names(self) -> list[str]:
+        return list(peers())
+
     def run(self, opts: Options) -> dict:
-        reps = opts.reps or (5 if opts.quick else 15)
+        reps = opts.reps or (5 if opts.quick else 25)
         budget = 5e6 if opts.quick else 20e6
         available = {k: v for k, v in peers().items()
                      if v is not None and (not opts.only or k in opts.only)}
@@ -201,7 +204,8 @@ class PackScenario(Scenario):
                     times[key].append(_batch_ns(run, n))
             for (pname, op), values in times.items():
                 entry[f"{op}_ns"][pname] = {"median": statistics.median(values),
-                                            "min": min(values), "max": max(values)}
+                                            "min": min(values), "max": max(values),
+                                            "rounds": values}
             result["workloads"].append(entry)
         result["bridge"] = bridge_costs(reps)
         result["targets"] = self.targets(result)
@@ -209,11 +213,15 @@ class PackScenario(Scenario):
 
     @staticmethod
     def ratio(entry: dict, op: str, peer: str, other: str) -> Optional[float]:
-        """ops/s of peer over ops/s of other (time of other / time of peer)."""
+        """ops/s of peer over ops/s of other: the median over rounds of the
+        ratio within each round (time of other / time of peer, measured
+        back to back), so a burst of load that slows one round slows both
+        sides of its ratio."""
         t = entry[f"{op}_ns"]
         if peer not in t or other not in t:
             return None
-        return t[other]["median"] / t[peer]["median"]
+        pairs = zip(t[other]["rounds"], t[peer]["rounds"])
+        return statistics.median(o / p for o, p in pairs)
 
     def targets(self, result: dict) -> list[dict]:
         anchor = next(w for w in result["workloads"] if w["name"] == "anchor")
@@ -236,8 +244,10 @@ class PackScenario(Scenario):
                  f"Micro benchmark, one process, peers interleaved batch by batch "
                  f"({cfg['reps']} rounds of ~{cfg['batch_ms']:g} ms batches per peer and "
                  f"operation, cyclic GC off while timing), median ops/s. Ratios are to "
-                 f"{result['reference']} (C extension) in the same rounds. The machine is shared "
-                 f"with other work: expect a few percent of noise in every figure.", ""]
+                 f"{result['reference']} (C extension): the median over rounds of the ratio "
+                 f"within each round. The machine is shared with other work (a 2-core VM, "
+                 f"load average 5-10 during these runs): single figures swing by 2x and more "
+                 f"between rounds; the paired ratios are what to read.", ""]
         for w in result["workloads"]:
             lines += [f"### {w['name']}", "",
                       "| peer | encode ops/s | × msgpack | decode ops/s | × msgpack | size (B) |",
@@ -271,7 +281,7 @@ class PackScenario(Scenario):
         return "\n".join(lines) + "\n"
 
     def plot(self, result: dict, outdir: Path) -> list[Path]:
-        from ..plots import _grouped, plt
+        from ..plots import grouped_bars, plt
 
         outdir.mkdir(parents=True, exist_ok=True)
         labels = [w["name"] for w in result["workloads"]]
@@ -286,7 +296,7 @@ class PackScenario(Scenario):
                     series[peer] = [1e9 / w[f"{what}_ns"][peer]["median"] if peer in w[f"{what}_ns"]
                                     else 0 for w in result["workloads"]]
             fig, ax = plt.subplots(figsize=(10, 4.5))
-            _grouped(ax, labels, series, log=True)
+            grouped_bars(ax, labels, series, log=True)
             ax.set_title(f"fastnet.pack: {title} per workload")
             ax.set_ylabel(ylabel)
             ax.legend(fontsize=7, ncol=4)

@@ -16,7 +16,7 @@ import datetime as _dt
 import struct
 from typing import Any, Callable, Iterator, Optional
 
-from ..codec._common import byte_view
+from ..codec._common import byte_view, check_limit
 from ..errors import (
     BadMapKey,
     BufferFull,
@@ -315,6 +315,8 @@ def packb(
     PackOverflow, PackDepthError (over max_depth nested containers),
     SelfContaining, PackError (a str with lone surrogates, a naive datetime).
     """
+    if max_depth is not DEFAULT_MAX_DEPTH:
+        check_limit(max_depth, "max_depth")
     key = (default, bool(use_bin_type), bool(datetime))
     pack = _PACKERS.get(key)
     if pack is None:
