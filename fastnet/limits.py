@@ -76,3 +76,15 @@ RESP_MAX_DOUBLE_LEN = 325
 #: Most digits of a RESP3 big number ("(<digits>"): CPython's default
 #: int_max_str_digits, so converting one to an int can never be refused.
 RESP_MAX_BIG_NUMBER_DIGITS = 4300
+
+# --- Protocol Buffers (fastnet.proto) -------------------------------------
+
+#: Most submessages (and groups) nested inside one top-level message on
+#: decode: google.protobuf's default recursion limit (upb parses 100 levels
+#: below the top-level message and refuses the 101st).
+PROTO_MAX_DEPTH = 100
+
+#: Largest serialized message the decoders accept (bytes). protobuf itself
+#: stops at 2 GiB; a server should not need more than this, and the C
+#: twin's marshal bridge has 32-bit sizes.
+DEFAULT_PROTO_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
