@@ -562,6 +562,10 @@ static int close_len(fn_proto_ctx *c, size_t mark)
     return 0;
 }
 
+/* The order upb's deterministic serialization writes map entries in (it
+ * encodes backwards over its sorted entries): integers and bools by their
+ * 64-bit two's complement, largest first; strings by memcmp, where one is
+ * a prefix of the other the longer first. */
 static int cmp_key(const void *a, const void *b)
 {
     const mapkey *x = a, *y = b;
@@ -570,9 +574,9 @@ static int cmp_key(const void *a, const void *b)
         int r = n ? memcmp(x->p, y->p, n) : 0;
         if (r)
             return r;
-        return x->len < y->len ? -1 : x->len > y->len;
+        return x->len < y->len ? 1 : -(x->len > y->len);
     }
-    return x->k < y->k ? -1 : x->k > y->k;
+    return x->k < y->k ? 1 : -(x->k > y->k);
 }
 
 static int push_eframe(work *w, size_t *sp, uint32_t msg, uint32_t node,
@@ -621,12 +625,9 @@ static int sort_map(work *w, const fn_proto_field *kf, uint32_t dict, size_t bas
             int rc = node_int(k, &neg, &mag);
             if (rc)
                 return rc;
-            uint64_t v = neg ? (uint64_t)0 - mag : mag;
-            int is_signed = kf->type != T_UINT32 && kf->type != T_UINT64
-                            && kf->type != T_FIXED32 && kf->type != T_FIXED64 && kf->type != T_BOOL;
-            e->k = is_signed ? v ^ 0x8000000000000000ull : v;
-            if (neg && !is_signed)
-                e->k = 0;  /* out of range: put_value reports it */
+            if (kf->type == T_BOOL)
+                mag = mag != 0;   /* (over 64 bits is FN_E_PROTO_RANGE above) */
+            e->k = neg ? (uint64_t)0 - mag : mag;
         }
         node = k->next;           /* the value */
         node = w->nodes[node].next;
@@ -1110,6 +1111,13 @@ static int push_dframe(dstate *d, uint32_t msg, uint32_t seg, int single, uint32
                         rc = 1;
                     if (rc) {
                         int append = (f->flags & FN_PROTO_F_REPEATED) || f->sub >= 0;
+                        if (f->oneof) {
+                            /* a oneof keeps its last member: the others are unset */
+                            const fn_proto_field *g = s->fields + m->first;
+                            for (uint32_t k = 0; k < m->count; k++)
+                                if (g[k].oneof == f->oneof && k != index)
+                                    heads[2 * k] = heads[2 * k + 1] = 0;
+                        }
                         if ((rc = add_occ(w, &d->nocc, vstart, vend, wt, heads + 2 * index, append)))
                             return rc;
                         continue;

@@ -60,6 +60,7 @@ typedef struct fn_proto_field {
     uint32_t number;
     uint8_t type;                   /* descriptor.proto's FieldDescriptorProto.Type */
     uint8_t flags;
+    uint16_t oneof;                 /* 1 + index of its (real) oneof in the message, 0 if none */
     int32_t sub;                    /* message index (message, group, map entry), else -1 */
 } fn_proto_field;
 

@@ -68,8 +68,10 @@ class Codec:
             self._msgs[i].first = first
             self._msgs[i].count = len(m.fields)
             self._msgs[i].map_entry = int(m.map_entry)
+            oneofs = {name: i + 1 for i, name in enumerate(m.oneofs)}
             for f in m.fields:
                 cf = self._fields[first]
+                cf.oneof = oneofs.get(f.oneof, 0) if f.oneof else 0
                 cf.number = f.number
                 cf.type = int(f.type)
                 cf.flags = sum(c for py, c in _FLAGS if f.flags & py)

@@ -10,6 +10,7 @@ scalar keeps its last value.
 """
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from typing import Any, Optional, Sequence
@@ -82,6 +83,9 @@ class Codec:
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
         self._lookup = [{f.number: i for i, f in enumerate(m.fields)} for m in schema.messages]
+        #: per message, per field: the other members of its oneof
+        self._rivals = [[[j for j, g in enumerate(m.fields) if f.oneof and g.oneof == f.oneof
+                          and g is not f] for f in m.fields] for m in schema.messages]
 
     # -- encoding ------------------------------------------------------------
 
@@ -179,10 +183,10 @@ class Codec:
         for key in v:
             kb = bytearray()
             self._scalar(f.sub, 0, kf.type, key, kb)
-            keys.append((_sort_key(kf.type, key), kb, key))
-        keys.sort(key=lambda k: k[0])
+            keys.append((kf.type == T.TYPE_STRING, key, kb))
+        keys.sort(key=_MAP_ORDER)
         ktag = 1 << 3 | WIRE_TYPE[kf.type]
-        for _, kb, key in keys:
+        for _, key, kb in keys:
             body = bytearray()
             _uvarint(body, ktag)
             body += kb
@@ -300,7 +304,7 @@ class Codec:
             return pos
         raise _Fail("wire_type")
 
-    def _entry_is_clean(self, index: int, buf: bytes, pos: int, end: int) -> bool:
+    def _entry_is_clean(self, index: int, buf: bytes, pos: int, end: int, depth: int) -> bool:
         """Whether a map entry holds only its key and value fields (upb keeps
         an entry with anything else among the unknown fields)."""
         kf, vf = self.schema.messages[index].fields
@@ -310,7 +314,7 @@ class Codec:
             tag, pos = _read_tag(buf, pos, end)
             if tag & 7 == 4:
                 raise _Fail("group")
-            pos = self._skip(buf, pos, end, tag, 0)
+            pos = self._skip(buf, pos, end, tag, depth + 1)
             if tag != kt and tag != vt:
                 clean = False
         return clean
@@ -320,6 +324,7 @@ class Codec:
         m = self.schema.messages[index]
         fields = m.fields
         lookup = self._lookup[index]
+        rivals = self._rivals[index]
         occ: list[Any] = [None] * len(fields)
         unknown: Optional[list[tuple[int, int]]] = None
         for pos, end in segments:
@@ -342,14 +347,19 @@ class Codec:
                     f = fields[slot]
                     ft = WIRE_TYPE[f.type]
                     if ft == wt or (wt == 2 and f.flags & F_REPEATED and f.type in PACKABLE):
-                        if f.flags & F_MAP and not self._entry_is_clean(f.sub, buf, vstart, vend):
+                        if f.flags & F_MAP and not self._entry_is_clean(f.sub, buf, vstart, vend,
+                                                                          depth):
                             pass
                         elif f.flags & F_REPEATED or ft == 2 and f.sub >= 0 or ft == 3:
+                            for r in rivals[slot]:
+                                occ[r] = None   # a oneof keeps its last member
                             if occ[slot] is None:
                                 occ[slot] = []
                             occ[slot].append((wt, vstart, vend))
                             continue
                         else:
+                            for r in rivals[slot]:
+                                occ[r] = None
                             occ[slot] = (wt, vstart, vend)
                             continue
                 if unknown is None:
@@ -457,7 +467,18 @@ def _is_zero(t: T, body: bytearray) -> bool:
     return not any(body)
 
 
-def _sort_key(t: T, key: Any) -> Any:
-    """How deterministic serialization orders map keys (strings by their
-    UTF-8 bytes, which is code point order, numbers by value)."""
-    return key
+def _map_order(a: tuple[bool, Any, bytearray], b: tuple[bool, Any, bytearray]) -> int:
+    """The order upb's deterministic serialization writes map entries in:
+    integer and bool keys by their 64-bit two's complement, largest first;
+    strings by their bytes, where one is a prefix of the other the longer first."""
+    if a[0]:
+        x, y = a[1].encode("utf-8"), b[1].encode("utf-8")
+        n = min(len(x), len(y))
+        if x[:n] != y[:n]:
+            return -1 if x[:n] < y[:n] else 1
+        return len(y) - len(x)
+    x, y = int(a[1]) & _MASK64, int(b[1]) & _MASK64
+    return (x < y) - (x > y)
+
+
+_MAP_ORDER = functools.cmp_to_key(_map_order)
