@@ -574,9 +574,13 @@ static int cmp_key(const void *a, const void *b)
         int r = n ? memcmp(x->p, y->p, n) : 0;
         if (r)
             return r;
-        return x->len < y->len ? 1 : -(x->len > y->len);
+        if (x->len != y->len)
+            return x->len < y->len ? 1 : -1;
+    } else if (x->k != y->k) {
+        return x->k < y->k ? 1 : -1;
     }
-    return x->k < y->k ? 1 : -(x->k > y->k);
+    /* equal keys (only a raw marshal stream can repeat one): keep their order */
+    return x->key < y->key ? -1 : x->key > y->key;
 }
 
 static int push_eframe(work *w, size_t *sp, uint32_t msg, uint32_t node,
