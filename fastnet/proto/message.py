@@ -152,9 +152,6 @@ class Message:
             parts.append(f"<unknown {len(self._unknown)} bytes>")
         return f"{type(self).__name__}({', '.join(parts)})"
 
-    def __reduce__(self) -> Any:
-        return (type(self).FromString, (self.SerializeToString(),))
-
     # -- dicts -------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
