@@ -133,3 +133,7 @@ class ProtoMessageTooLarge(ProtoDecodeError):
 
 class ProtoBadUtf8(ProtoDecodeError, UnicodeError):
     """A ``string`` field whose bytes are not valid UTF-8."""
+
+
+class ProtoJsonError(ProtocolError):
+    """JSON that does not map to the message (proto3 JSON mapping)."""

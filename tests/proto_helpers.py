@@ -21,7 +21,7 @@ from fastnet.proto import descriptor as fd
 
 HERE = Path(__file__).resolve().parent
 PROTO_DIR = HERE / "proto_wire"
-SCHEMAS = ("kinds.proto", "legacy.proto")
+SCHEMAS = ("kinds.proto", "legacy.proto", "wkt.proto")
 
 
 def protoc_set(files: tuple[str, ...] = SCHEMAS, include: Path = PROTO_DIR) -> bytes:

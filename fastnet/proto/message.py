@@ -41,6 +41,8 @@ class Message:
     _codec: ClassVar[Any]
     _names: ClassVar[dict[str, FieldEntry]]
     _sub_classes: ClassVar[dict[str, type["Message"]]]
+    _schema: ClassVar[Schema]
+    _namespace: ClassVar[dict[str, Any]]
     _unknown: Optional[bytes]
 
     def _flat(self) -> tuple[Any, ...]:
@@ -169,6 +171,21 @@ class Message:
     def from_dict(cls: type[M], data: dict[str, Any]) -> M:
         """The message with the fields of ``data`` (as to_dict() returns them)."""
         return cls(**data)
+
+    # -- the proto3 JSON mapping (fastnet.proto.json_format) ----------------
+
+    def to_json(self, indent: Optional[int] = 2, preserve_names: bool = False) -> str:
+        """The message as proto3 JSON text (see fastnet.proto.json_format)."""
+        from . import json_format
+
+        return json_format.to_json(self, indent, preserve_names)
+
+    @classmethod
+    def from_json(cls: type[M], text: str | bytes, ignore_unknown_fields: bool = False) -> M:
+        """A message from proto3 JSON text (ProtoJsonError when it does not map)."""
+        from . import json_format
+
+        return json_format.from_json(cls, text, ignore_unknown_fields)
 
     # -- internals ---------------------------------------------------------
 
@@ -348,7 +365,7 @@ def build(files: list[FileDescriptorProto], impl: ModuleType | str | None = None
         by_name[name].__module__ = "fastnet.proto.generated"
     classes: list[type[Message]] = []
     for index, entry in enumerate(schema.messages):
-        classes.append(_make_class(entry, index, codec))
+        classes.append(_make_class(entry, index, codec, schema, by_name))
         by_name[entry.full_name] = classes[-1]
     for cls in classes:
         cls._sub_classes = {}
@@ -384,12 +401,14 @@ def build(files: list[FileDescriptorProto], impl: ModuleType | str | None = None
     return root
 
 
-def _make_class(entry: MessageEntry, index: int, codec: Any) -> type[Message]:
+def _make_class(entry: MessageEntry, index: int, codec: Any, schema: Schema,
+                by_name: dict[str, Any]) -> type[Message]:
     slots = tuple(_slot(f) for f in entry.fields)
     for f in entry.fields:
         if keyword.iskeyword(f.name):
             raise ValueError(f"{entry.full_name}.{f.name}: a Python keyword cannot be a field")
     ns = {"__slots__": slots, "_entry": entry, "_index": index, "_codec": codec,
+          "_schema": schema, "_namespace": by_name,
           "_names": {f.name: f for f in entry.fields},
           "__module__": "fastnet.proto.generated",
           "__qualname__": entry.full_name.rsplit(".", 1)[-1]}
