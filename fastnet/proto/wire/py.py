@@ -3,36 +3,51 @@
 Both twins work in the same order, so they fail on the same input with the
 same error: a message's bytes are first scanned whole (framing checked,
 each field's last or every occurrence noted, unknown fields set aside),
-then its fields are built in number order, submessages last-to-first never
-(each in turn, depth first). A singular submessage that occurs more than
-once is decoded from all its occurrences as one (protobuf's merge), a
-scalar keeps its last value.
+then its fields are built in number order, each submessage in turn (depth
+first). A singular submessage that occurs more than once is decoded from
+all its occurrences as one (protobuf's merge), a scalar keeps its last
+value, a oneof its last member.
+
+Speed: each message's fields are compiled once into plans (tag bytes,
+writer, zero encoding), varints of one byte take a fast path, and a
+varint's value is read once, in the scan.
 """
 from __future__ import annotations
 
-import functools
 import math
 import struct
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from ... import limits
 from ..descriptor import FieldType as T
-from . import _table
 from ._errors import decode_error, encode_error
 from ._table import F_MAP, F_PACKED, F_PRESENCE, F_REPEATED, PACKABLE, WIRE_TYPE, Schema
 
 _MASK64 = (1 << 64) - 1
 #: The smallest magnitude that rounds to infinity as a float32.
 _FLOAT_OVERFLOW = 2.0**128 - 2.0**103
+_FLT_MAX = struct.unpack("<f", b"\xff\xff\x7f\x7f")[0]
 _FIXED = {T.TYPE_FIXED32: struct.Struct("<I"), T.TYPE_SFIXED32: struct.Struct("<i"),
           T.TYPE_FLOAT: struct.Struct("<f"), T.TYPE_FIXED64: struct.Struct("<Q"),
           T.TYPE_SFIXED64: struct.Struct("<q"), T.TYPE_DOUBLE: struct.Struct("<d")}
 _VARINT_TYPES = frozenset(t for t, w in WIRE_TYPE.items() if w == 0)
-_INTS = frozenset(_table.INT_RANGE) - {T.TYPE_BOOL}
+_RANGE = {T.TYPE_INT32: (-2**31, 2**31 - 1), T.TYPE_SINT32: (-2**31, 2**31 - 1),
+          T.TYPE_SFIXED32: (-2**31, 2**31 - 1), T.TYPE_ENUM: (-2**31, 2**31 - 1),
+          T.TYPE_UINT32: (0, 2**32 - 1), T.TYPE_FIXED32: (0, 2**32 - 1),
+          T.TYPE_INT64: (-2**63, 2**63 - 1), T.TYPE_SINT64: (-2**63, 2**63 - 1),
+          T.TYPE_SFIXED64: (-2**63, 2**63 - 1),
+          T.TYPE_UINT64: (0, 2**64 - 1), T.TYPE_FIXED64: (0, 2**64 - 1)}
+
+# field plan kinds
+_SCALAR, _OPTIONAL, _PACKED, _UNPACKED, _MESSAGE, _GROUP, _MESSAGES, _GROUPS, _MAP = range(9)
 
 
 class _Fail(Exception):
     """Internal: a decode error's cause, turned into fastnet's error at the top."""
+
+
+class _Bad(Exception):
+    """Internal: an encode error's cause, given its field at the top."""
 
 
 def _uvarint(out: bytearray, v: int) -> None:
@@ -42,39 +57,116 @@ def _uvarint(out: bytearray, v: int) -> None:
     out.append(v)
 
 
-def _read_varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
-    """A varint of up to 10 bytes (overlong encodings allowed, bits past 64
-    dropped, as protobuf reads them)."""
-    value = shift = 0
-    for i in range(10):
-        if pos >= end:
-            raise _Fail("truncated")
-        b = buf[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        if b < 0x80:
-            return value & _MASK64, pos
-        shift += 7
-    raise _Fail("varint")
+def _varint_bytes(v: int) -> bytes:
+    out = bytearray()
+    _uvarint(out, v)
+    return bytes(out)
 
 
-def _read_tag(buf: bytes, pos: int, end: int) -> tuple[int, int]:
-    """A field tag: a varint that fits in 32 bits (at most 5 bytes)."""
-    value = shift = 0
-    for i in range(5):
-        if pos >= end:
-            raise _Fail("truncated")
-        b = buf[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        if b < 0x80:
-            if value > 0xFFFFFFFF:
-                raise _Fail("tag")
-            if value >> 3 == 0:
-                raise _Fail("tag")
-            return value, pos
-        shift += 7
-    raise _Fail("tag")
+# -- writers: one value of a type, no tag; _Bad on a wrong type or range ---
+
+def _int_writer(t: T) -> Callable[[bytearray, Any], None]:
+    lo, hi = _RANGE[t]
+    zigzag = t in (T.TYPE_SINT32, T.TYPE_SINT64)
+    fixed = _FIXED.get(t)
+
+    def write(out: bytearray, v: Any) -> None:
+        if not isinstance(v, int):
+            raise _Bad("type")
+        if fixed is None and 0 <= v < 0x40:
+            out.append(v << 1 if zigzag else v)
+            return
+        if not lo <= v <= hi:
+            raise _Bad("range")
+        if fixed is not None:
+            out += fixed.pack(v)
+            return
+        if zigzag:
+            v = (v << 1) ^ (v >> 63) if v < 0 else v << 1
+        elif v < 0:
+            v += 1 << 64
+        _uvarint(out, v)
+
+    return write
+
+
+def _write_bool(out: bytearray, v: Any) -> None:
+    if not isinstance(v, int):
+        raise _Bad("type")
+    out.append(1 if v else 0)
+
+
+def _float_writer(t: T) -> Callable[[bytearray, Any], None]:
+    pack = _FIXED[t].pack
+    single = t == T.TYPE_FLOAT
+
+    def write(out: bytearray, v: Any) -> None:
+        if type(v) is not float:
+            if not isinstance(v, (float, int)):
+                raise _Bad("type")
+            if isinstance(v, int) and not -2**64 < v < 2**64:
+                raise _Bad("range")
+            v = float(v)
+        if single and abs(v) > _FLT_MAX and not math.isinf(v):
+            v = math.copysign(math.inf if abs(v) >= _FLOAT_OVERFLOW else _FLT_MAX, v)
+        out += pack(v)
+
+    return write
+
+
+def _write_string(out: bytearray, v: Any) -> None:
+    if type(v) is not str and not isinstance(v, str):
+        raise _Bad("type")
+    try:
+        data = v.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _Bad("utf8") from None
+    n = len(data)
+    if n < 0x80:
+        out.append(n)
+    else:
+        _uvarint(out, n)
+    out += data
+
+
+def _write_bytes(out: bytearray, v: Any) -> None:
+    if not isinstance(v, (bytes, bytearray, memoryview)):
+        raise _Bad("type")
+    n = len(v)
+    if n < 0x80:
+        out.append(n)
+    else:
+        _uvarint(out, n)
+    out += v
+
+
+def _writer(t: T) -> Callable[[bytearray, Any], None]:
+    if t in _RANGE:
+        return _int_writer(t)
+    if t == T.TYPE_BOOL:
+        return _write_bool
+    if t in (T.TYPE_FLOAT, T.TYPE_DOUBLE):
+        return _float_writer(t)
+    if t == T.TYPE_STRING:
+        return _write_string
+    return _write_bytes
+
+
+#: The encoding of each type's zero value (proto3 does not write it; floats
+#: compare by bits, as upb does, so -0.0 is written).
+_ZERO_BYTES = {t: b"\x00" * {0: 1, 1: 8, 5: 4, 2: 1}.get(w, 1) for t, w in WIRE_TYPE.items()}
+
+
+# -- map order ---------------------------------------------------------------
+
+def _map_order(key: Any, is_string: bool) -> Any:
+    """The sort key of the order upb's deterministic serialization writes map
+    entries in: integer and bool keys by their 64-bit two's complement,
+    largest first; strings by their bytes, and where one is a prefix of the
+    other the longer first (a sentinel above every byte gives that)."""
+    if is_string:
+        return key.encode("utf-8").decode("latin-1") + "\u0100"
+    return -(int(key) & _MASK64)
 
 
 class Codec:
@@ -86,13 +178,35 @@ class Codec:
         #: per message, per field: the other members of its oneof
         self._rivals = [[[j for j, g in enumerate(m.fields) if f.oneof and g.oneof == f.oneof
                           and g is not f] for f in m.fields] for m in schema.messages]
+        self._plans = [self._plan(i) for i in range(len(schema.messages))]
+        self._max_depth = limits.PROTO_MAX_DEPTH
+
+    def _plan(self, index: int) -> list[tuple[Any, ...]]:
+        plans = []
+        for slot, f in enumerate(self.schema.messages[index].fields):
+            t = f.type
+            if f.flags & F_MAP:
+                kind = _MAP
+            elif f.flags & F_REPEATED:
+                kind = (_GROUPS if t == T.TYPE_GROUP else _MESSAGES if f.sub >= 0
+                        else _PACKED if f.flags & F_PACKED else _UNPACKED)
+            elif f.sub >= 0:
+                kind = _GROUP if t == T.TYPE_GROUP else _MESSAGE
+            else:
+                kind = _OPTIONAL if f.flags & F_PRESENCE else _SCALAR
+            wt = 2 if kind in (_PACKED, _MESSAGE, _MESSAGES, _MAP) else WIRE_TYPE[t]
+            tag = _varint_bytes(f.number << 3 | wt)
+            writer = _writer(t) if f.sub < 0 else None
+            plans.append((slot, kind, tag, writer, _ZERO_BYTES[t], f.sub,
+                          _varint_bytes(f.number << 3 | 4)))
+        return plans
 
     # -- encoding ------------------------------------------------------------
 
     def encode(self, index: int, flat: Sequence[Any]) -> bytes:
-        """The wire bytes of message ``index`` given its flat form, fields in
-        number order, maps sorted by key, unknown fields last (what
-        google.protobuf writes with deterministic=True)."""
+        """The wire bytes of message ``index`` given its flat form: fields in
+        number order, map entries in upb's deterministic order, unknown
+        fields last (what google.protobuf writes with deterministic=True)."""
         out = bytearray()
         self._encode(index, flat, out, 0)
         return bytes(out)
@@ -104,154 +218,114 @@ class Codec:
                             limits.PROTO_MAX_DEPTH)
 
     def _encode(self, index: int, flat: Sequence[Any], out: bytearray, depth: int) -> None:
-        m = self.schema.messages[index]
-        if not isinstance(flat, (list, tuple)) or len(flat) != len(m.fields) + 1:
-            raise TypeError(f"{m.full_name}: not a flat message")
-        for slot, f in enumerate(m.fields):
-            v = flat[slot]
-            t = f.type
-            if f.flags & F_REPEATED:
-                if f.flags & F_MAP:
+        plans = self._plans[index]
+        if not isinstance(flat, (list, tuple)) or len(flat) != len(plans) + 1:
+            raise TypeError(f"{self.schema.messages[index].full_name}: not a flat message")
+        slot = 0
+        try:
+            for slot, kind, tag, write, zero, sub, end_tag in plans:
+                v = flat[slot]
+                if kind == _SCALAR:
+                    at = len(out)
+                    out += tag
+                    write(out, v)
+                    if len(out) - at - len(tag) == len(zero) and out[at + len(tag):] == zero:
+                        del out[at:]
+                elif kind == _OPTIONAL:
+                    if v is not None:
+                        out += tag
+                        write(out, v)
+                elif kind == _MAP:
                     self._encode_map(index, slot, v, out, depth)
-                    continue
-                if not isinstance(v, (list, tuple)):
-                    raise self._fail("type", index, slot)
-                if not v:
-                    continue
-                if t == T.TYPE_MESSAGE or t == T.TYPE_GROUP:
+                elif kind >= _MESSAGE:
+                    if kind == _MESSAGE or kind == _GROUP:
+                        if v is not None:
+                            self._encode_sub(index, slot, v, out, depth)
+                        continue
+                    if not isinstance(v, (list, tuple)):
+                        raise _Bad("type")
                     for item in v:
                         self._encode_sub(index, slot, item, out, depth)
-                elif f.flags & F_PACKED:
-                    body = bytearray()
-                    for item in v:
-                        self._scalar(index, slot, t, item, body)
-                    _uvarint(out, f.number << 3 | 2)
-                    _uvarint(out, len(body))
-                    out += body
                 else:
-                    tag = f.number << 3 | WIRE_TYPE[t]
-                    for item in v:
-                        _uvarint(out, tag)
-                        self._scalar(index, slot, t, item, out)
-                continue
-            if t == T.TYPE_MESSAGE or t == T.TYPE_GROUP:
-                if v is not None:
-                    self._encode_sub(index, slot, v, out, depth)
-                continue
-            if v is None and f.flags & F_PRESENCE:
-                continue
-            body = bytearray()
-            self._scalar(index, slot, t, v, body)
-            if not f.flags & F_PRESENCE and _is_zero(t, body):
-                continue
-            _uvarint(out, f.number << 3 | WIRE_TYPE[t])
-            out += body
+                    if not isinstance(v, (list, tuple)):
+                        raise _Bad("type")
+                    if not v:
+                        continue
+                    if kind == _PACKED:
+                        body = bytearray()
+                        for item in v:
+                            write(body, item)
+                        out += tag
+                        _uvarint(out, len(body))
+                        out += body
+                    else:
+                        for item in v:
+                            out += tag
+                            write(out, item)
+        except _Bad as exc:
+            raise self._fail(exc.args[0], index, slot) from None
         unknown = flat[-1]
         if unknown:
             if not isinstance(unknown, (bytes, bytearray, memoryview)):
-                raise TypeError(f"{m.full_name}: unknown fields must be bytes")
+                raise TypeError(f"{self.schema.messages[index].full_name}: not a flat message")
             out += unknown
 
     def _encode_sub(self, index: int, slot: int, v: Any, out: bytearray, depth: int) -> None:
-        f = self.schema.messages[index].fields[slot]
+        _, kind, tag, _, _, sub, end_tag = self._plans[index][slot]
         if depth + 1 > limits.PROTO_MAX_DEPTH:
-            raise self._fail("depth", index, slot)
-        if not isinstance(v, (list, tuple)):
-            raise self._fail("type", index, slot)
+            raise _Bad("depth")
+        if not isinstance(v, (list, tuple)) or len(v) != len(self._plans[sub]) + 1:
+            raise _Bad("type")
+        out += tag
+        if kind == _GROUP or kind == _GROUPS:
+            self._encode(sub, v, out, depth + 1)
+            out += end_tag
+            return
         body = bytearray()
-        self._encode(f.sub, v, body, depth + 1)
-        if f.type == T.TYPE_GROUP:
-            _uvarint(out, f.number << 3 | 3)
-            out += body
-            _uvarint(out, f.number << 3 | 4)
-        else:
-            _uvarint(out, f.number << 3 | 2)
-            _uvarint(out, len(body))
-            out += body
+        self._encode(sub, v, body, depth + 1)
+        _uvarint(out, len(body))
+        out += body
 
     def _encode_map(self, index: int, slot: int, v: Any, out: bytearray, depth: int) -> None:
-        f = self.schema.messages[index].fields[slot]
         if not isinstance(v, dict):
-            raise self._fail("type", index, slot)
+            raise _Bad("type")
         if not v:
             return
-        entry = self.schema.messages[f.sub]
-        kf, vf = entry.fields
+        _, _, tag, _, _, sub, _ = self._plans[index][slot]
+        (_, _, ktag, kwrite, _, _, _), (_, vkind, vtag, vwrite, _, vsub, _) = self._plans[sub]
         if depth + 1 > limits.PROTO_MAX_DEPTH:
-            raise self._fail("depth", index, slot)
+            raise _Bad("depth")
+        is_string = self.schema.messages[sub].fields[0].type == T.TYPE_STRING
         keys = []
         for key in v:
-            kb = bytearray()
-            self._scalar(f.sub, 0, kf.type, key, kb)
-            keys.append((kf.type == T.TYPE_STRING, key, kb))
-        keys.sort(key=_MAP_ORDER)
-        ktag = 1 << 3 | WIRE_TYPE[kf.type]
-        for _, key, kb in keys:
-            body = bytearray()
-            _uvarint(body, ktag)
-            body += kb
+            kb = bytearray(ktag)
+            try:
+                kwrite(kb, key)
+            except _Bad as exc:
+                raise self._fail(exc.args[0], sub, 0) from None
+            keys.append((_map_order(key, is_string), kb, key))
+        keys.sort(key=lambda k: k[0])
+        for _, body, key in keys:
             value = v[key]
-            if vf.type == T.TYPE_MESSAGE:
+            if vkind == _MESSAGE:
                 if depth + 2 > limits.PROTO_MAX_DEPTH:
-                    raise self._fail("depth", index, slot)
-                if not isinstance(value, (list, tuple)):
-                    raise self._fail("type", f.sub, 1)
-                sub = bytearray()
-                self._encode(vf.sub, value, sub, depth + 2)
-                _uvarint(body, 2 << 3 | 2)
-                _uvarint(body, len(sub))
-                body += sub
+                    raise _Bad("depth")
+                if not isinstance(value, (list, tuple)) or len(value) != len(self._plans[vsub]) + 1:
+                    raise self._fail("type", sub, 1)
+                inner = bytearray()
+                self._encode(vsub, value, inner, depth + 2)
+                body += vtag
+                _uvarint(body, len(inner))
+                body += inner
             else:
-                _uvarint(body, 2 << 3 | WIRE_TYPE[vf.type])
-                self._scalar(f.sub, 1, vf.type, value, body)
-            _uvarint(out, f.number << 3 | 2)
+                body += vtag
+                try:
+                    vwrite(body, value)
+                except _Bad as exc:
+                    raise self._fail(exc.args[0], sub, 1) from None
+            out += tag
             _uvarint(out, len(body))
             out += body
-
-    def _scalar(self, index: int, slot: int, t: T, v: Any, out: bytearray) -> None:
-        """Append one value of type t (no tag), checking its type and range."""
-        if t in _INTS:
-            if not isinstance(v, int):
-                raise self._fail("type", index, slot)
-            lo, hi = _table.INT_RANGE[t]
-            if not lo <= v <= hi:
-                raise self._fail("range", index, slot)
-            if t in _VARINT_TYPES:
-                if t == T.TYPE_SINT32 or t == T.TYPE_SINT64:
-                    v = (v << 1) ^ (v >> 63) if v < 0 else v << 1
-                elif v < 0:
-                    v += 1 << 64
-                _uvarint(out, v)
-            else:
-                out += _FIXED[t].pack(v)
-        elif t == T.TYPE_BOOL:
-            if not isinstance(v, int):
-                raise self._fail("type", index, slot)
-            out.append(1 if v else 0)
-        elif t == T.TYPE_DOUBLE or t == T.TYPE_FLOAT:
-            if not isinstance(v, (float, int)):
-                raise self._fail("type", index, slot)
-            try:
-                v = float(v)
-            except OverflowError:
-                raise self._fail("range", index, slot) from None
-            if t == T.TYPE_FLOAT and abs(v) >= _FLOAT_OVERFLOW and not math.isinf(v):
-                v = math.copysign(math.inf, v)
-            out += _FIXED[t].pack(v)
-        elif t == T.TYPE_STRING:
-            if not isinstance(v, str):
-                raise self._fail("type", index, slot)
-            try:
-                data = v.encode("utf-8")
-            except UnicodeEncodeError:
-                raise self._fail("utf8", index, slot) from None
-            _uvarint(out, len(data))
-            out += data
-        else:  # bytes
-            if not isinstance(v, (bytes, bytearray, memoryview)):
-                raise self._fail("type", index, slot)
-            _uvarint(out, len(v))
-            out += v
 
     # -- decoding ------------------------------------------------------------
 
@@ -264,7 +338,7 @@ class Codec:
             if len(buf) > max_message_size:
                 raise _Fail("size")
             self._max_depth = max_depth
-            return self._decode(index, buf, [(0, len(buf))], 0, False)
+            return self._decode(index, buf, [(0, len(buf))], 0)  # type: ignore[no-any-return]
         except _Fail as exc:
             raise decode_error(exc.args[0], max_depth, len(buf), max_message_size) from None
 
@@ -277,14 +351,15 @@ class Codec:
                 raise _Fail("group")
             start = pos
             tag, pos = _read_tag(buf, pos, end)
-            pos = self._skip(buf, pos, end, tag, depth)
-            if tag & 7 == 4:
+            wt = tag & 7
+            if wt == 4:
                 if tag >> 3 != number:
                     raise _Fail("group")
                 return start, pos
+            pos = self._skip(buf, pos, end, tag, depth)
 
     def _skip(self, buf: bytes, pos: int, end: int, tag: int, depth: int) -> int:
-        """Skip one value of the tag's wire type (4: nothing follows an end tag)."""
+        """Skip one value of the tag's wire type (not an end tag)."""
         wt = tag & 7
         if wt == 0:
             return _read_varint(buf, pos, end)[1]
@@ -300,29 +375,44 @@ class Codec:
             return pos
         if wt == 3:
             return self._skip_group(buf, pos, end, tag >> 3, depth + 1)[1]
-        if wt == 4:
-            return pos
         raise _Fail("wire_type")
 
-    def _entry_is_clean(self, index: int, buf: bytes, pos: int, end: int, depth: int) -> bool:
-        """Whether a map entry holds only its key and value fields (upb keeps
-        an entry with anything else among the unknown fields)."""
+    def _scan_entry(self, index: int, buf: bytes, pos: int, end: int, depth: int) -> Any:
+        """A map entry's key (last occurrence) and value occurrences, or None
+        when it holds anything else (upb keeps such an entry among the
+        unknown fields). Framing errors are the entry's errors."""
         kf, vf = self.schema.messages[index].fields
         kt, vt = 8 | WIRE_TYPE[kf.type], 16 | WIRE_TYPE[vf.type]
+        key: Any = None
+        values: list[Any] = []
         clean = True
         while pos < end:
             tag, pos = _read_tag(buf, pos, end)
-            if tag & 7 == 4:
+            wt = tag & 7
+            if wt == 4:
                 raise _Fail("group")
-            pos = self._skip(buf, pos, end, tag, depth + 1)
-            if tag != kt and tag != vt:
+            start = pos
+            if wt == 0:
+                v, pos = _read_varint(buf, pos, end)
+                occ: Any = (0, v, 0)
+            else:
+                pos = self._skip(buf, pos, end, tag, depth + 1)
+                if wt == 2:
+                    start = pos - _read_varint(buf, start, end)[0]
+                occ = (wt, start, pos)
+            if tag == kt:
+                key = occ
+            elif tag == vt:
+                if vf.sub >= 0:
+                    values.append(occ)
+                else:
+                    values = [occ]
+            else:
                 clean = False
-        return clean
+        return (key, values) if clean else None
 
-    def _decode(self, index: int, buf: bytes, segments: list[tuple[int, int]], depth: int,
-                map_entry: bool) -> Any:
-        m = self.schema.messages[index]
-        fields = m.fields
+    def _decode(self, index: int, buf: bytes, segments: list[tuple[int, int]], depth: int) -> Any:
+        fields = self.schema.messages[index].fields
         lookup = self._lookup[index]
         rivals = self._rivals[index]
         occ: list[Any] = [None] * len(fields)
@@ -330,37 +420,57 @@ class Codec:
         for pos, end in segments:
             while pos < end:
                 start = pos
-                tag, pos = _read_tag(buf, pos, end)
+                tag = buf[pos]
+                if tag < 0x80 and tag >= 8:
+                    pos += 1
+                else:
+                    tag, pos = _read_tag(buf, pos, end)
                 wt = tag & 7
-                if wt == 4:
+                if wt == 0:
+                    if pos < end and buf[pos] < 0x80:
+                        vstart: Any = buf[pos]
+                        pos += 1
+                    else:
+                        vstart, pos = _read_varint(buf, pos, end)
+                    vend = 0
+                elif wt == 2:
+                    if pos < end and buf[pos] < 0x80:
+                        n = buf[pos]
+                        pos += 1
+                    else:
+                        n, pos = _read_varint(buf, pos, end)
+                    if n > end - pos:
+                        raise _Fail("truncated")
+                    vstart = pos
+                    pos += n
+                    vend = pos
+                elif wt == 4:
                     raise _Fail("group")
-                vstart = pos
-                if wt == 3:
+                elif wt == 3:
+                    vstart = pos
                     vend, pos = self._skip_group(buf, pos, end, tag >> 3, depth + 1)
                 else:
+                    vstart = pos
                     pos = self._skip(buf, pos, end, tag, depth)
-                    if wt == 2:
-                        vstart = pos - _read_varint(buf, vstart, end)[0]
                     vend = pos
                 slot = lookup.get(tag >> 3)
                 if slot is not None:
                     f = fields[slot]
                     ft = WIRE_TYPE[f.type]
                     if ft == wt or (wt == 2 and f.flags & F_REPEATED and f.type in PACKABLE):
-                        if f.flags & F_MAP and not self._entry_is_clean(f.sub, buf, vstart, vend,
-                                                                          depth):
-                            pass
-                        elif f.flags & F_REPEATED or ft == 2 and f.sub >= 0 or ft == 3:
+                        record: Any = (wt, vstart, vend)
+                        if f.flags & F_MAP:
+                            record = self._scan_entry(f.sub, buf, vstart, vend, depth)
+                        if record is not None:
                             for r in rivals[slot]:
                                 occ[r] = None   # a oneof keeps its last member
-                            if occ[slot] is None:
-                                occ[slot] = []
-                            occ[slot].append((wt, vstart, vend))
-                            continue
-                        else:
-                            for r in rivals[slot]:
-                                occ[r] = None
-                            occ[slot] = (wt, vstart, vend)
+                            if f.flags & F_REPEATED or f.sub >= 0:
+                                if occ[slot] is None:
+                                    occ[slot] = [record]
+                                else:
+                                    occ[slot].append(record)
+                            else:
+                                occ[slot] = record
                             continue
                 if unknown is None:
                     unknown = []
@@ -373,9 +483,16 @@ class Codec:
                 d: dict[Any, Any] = {}
                 if o is not None:
                     self._check_depth(depth + 1)
-                    for _, s, e in o:
-                        key, value = self._decode(f.sub, buf, [(s, e)], depth + 1, True)
-                        d[key] = value
+                    entry = self.schema.messages[f.sub]
+                    kf, vf = entry.fields
+                    for key, values in o:
+                        k = kf.default if key is None else _value(kf.type, buf, *key)
+                        if vf.sub >= 0:
+                            self._check_depth(depth + 2)
+                            d[k] = self._decode(vf.sub, buf, [(s, e) for _, s, e in values],
+                                                depth + 2)
+                        else:
+                            d[k] = vf.default if not values else _value(vf.type, buf, *values[0])
                 out[slot] = d
             elif f.sub >= 0:
                 if f.flags & F_REPEATED:
@@ -383,12 +500,11 @@ class Codec:
                     if o is not None:
                         self._check_depth(depth + 1)
                         for _, s, e in o:
-                            items.append(self._decode(f.sub, buf, [(s, e)], depth + 1, False))
+                            items.append(self._decode(f.sub, buf, [(s, e)], depth + 1))
                     out[slot] = items
-                elif o is not None or map_entry:
+                elif o is not None:
                     self._check_depth(depth + 1)
-                    segs = [] if o is None else [(s, e) for _, s, e in o]
-                    out[slot] = self._decode(f.sub, buf, segs, depth + 1, False)
+                    out[slot] = self._decode(f.sub, buf, [(s, e) for _, s, e in o], depth + 1)
             elif f.flags & F_REPEATED:
                 items = []
                 if o is not None:
@@ -396,16 +512,14 @@ class Codec:
                         if wt == 2 and t in PACKABLE:
                             _unpack(t, buf, s, e, items)
                         else:
-                            items.append(_value(t, buf, s, e))
+                            items.append(_value(t, buf, wt, s, e))
                 out[slot] = items
             elif o is None:
                 out[slot] = None if f.flags & F_PRESENCE else f.default
             else:
-                out[slot] = _value(t, buf, o[1], o[2])
-        if map_entry:
-            return out[0], out[1]
+                out[slot] = _value(t, buf, *o)
         if unknown is not None:
-            out[-1] = b"".join(buf[s:e] for s, e in unknown)
+            out[-1] = b"".join([buf[s:e] for s, e in unknown])
         return out
 
     def _check_depth(self, depth: int) -> None:
@@ -413,25 +527,64 @@ class Codec:
             raise _Fail("depth")
 
 
-def _value(t: T, buf: bytes, s: int, e: int) -> Any:
-    """One value of type t from buf[s:e] (framing already checked)."""
-    if t in _VARINT_TYPES:
-        v = _read_varint(buf, s, e)[0]
-        if t == T.TYPE_INT64:
-            return v - (1 << 64) if v >> 63 else v
-        if t == T.TYPE_INT32 or t == T.TYPE_ENUM:
-            v &= 0xFFFFFFFF
-            return v - (1 << 32) if v >> 31 else v
-        if t == T.TYPE_UINT32:
-            return v & 0xFFFFFFFF
-        if t == T.TYPE_SINT32:
-            v &= 0xFFFFFFFF
-            return (v >> 1) ^ -(v & 1)
-        if t == T.TYPE_SINT64:
-            return (v >> 1) ^ -(v & 1)
-        if t == T.TYPE_BOOL:
-            return v != 0
-        return v
+def _read_varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+    """A varint of up to 10 bytes (overlong encodings allowed, bits past 64
+    dropped, as protobuf reads them)."""
+    value = shift = 0
+    for _ in range(10):
+        if pos >= end:
+            raise _Fail("truncated")
+        b = buf[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value & _MASK64, pos
+        shift += 7
+    raise _Fail("varint")
+
+
+def _read_tag(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+    """A field tag: a varint that fits in 32 bits (at most 5 bytes), field
+    number not 0."""
+    value = shift = 0
+    for _ in range(5):
+        if pos >= end:
+            raise _Fail("truncated")
+        b = buf[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            if value > 0xFFFFFFFF or value >> 3 == 0:
+                raise _Fail("tag")
+            return value, pos
+        shift += 7
+    raise _Fail("tag")
+
+
+def _convert(t: T, v: int) -> Any:
+    """A varint's value as type t."""
+    if t == T.TYPE_INT32 or t == T.TYPE_ENUM:
+        v &= 0xFFFFFFFF
+        return v - (1 << 32) if v >> 31 else v
+    if t == T.TYPE_INT64:
+        return v - (1 << 64) if v >> 63 else v
+    if t == T.TYPE_UINT32:
+        return v & 0xFFFFFFFF
+    if t == T.TYPE_SINT32:
+        v &= 0xFFFFFFFF
+        return (v >> 1) ^ -(v & 1)
+    if t == T.TYPE_SINT64:
+        return (v >> 1) ^ -(v & 1)
+    if t == T.TYPE_BOOL:
+        return v != 0
+    return v
+
+
+def _value(t: T, buf: bytes, wt: int, s: int, e: int) -> Any:
+    """One value of type t: a varint's value (wt 0: s is the value), else
+    buf[s:e] (framing already checked)."""
+    if wt == 0:
+        return _convert(t, s)
     if t == T.TYPE_STRING:
         try:
             return buf[s:e].decode("utf-8")
@@ -445,40 +598,20 @@ def _value(t: T, buf: bytes, s: int, e: int) -> Any:
 def _unpack(t: T, buf: bytes, s: int, e: int, items: list[Any]) -> None:
     """The values of a packed field's body buf[s:e], appended to items."""
     if t in _VARINT_TYPES:
+        plain = t == T.TYPE_INT32 or t == T.TYPE_INT64 or t == T.TYPE_UINT32 or t == T.TYPE_UINT64
         while s < e:
-            start = s
+            b = buf[s]
+            if b < 0x80:
+                s += 1
+                items.append(b if plain else _convert(t, b))
+                continue
             try:
-                s = _read_varint(buf, s, e)[1]
+                v, s = _read_varint(buf, s, e)
             except _Fail:
                 raise _Fail("packed") from None
-            items.append(_value(t, buf, start, s))
+            items.append(_convert(t, v))
         return
     fmt = _FIXED[t]
     if (e - s) % fmt.size:
         raise _Fail("packed")
-    items.extend(v for (v,) in fmt.iter_unpack(buf[s:e]))
-
-
-def _is_zero(t: T, body: bytearray) -> bool:
-    """Whether an encoded value is its type's proto3 default (not written).
-    Floats compare by bits, as upb does: -0.0 is written."""
-    if t == T.TYPE_STRING or t == T.TYPE_BYTES:
-        return len(body) == 1
-    return not any(body)
-
-
-def _map_order(a: tuple[bool, Any, bytearray], b: tuple[bool, Any, bytearray]) -> int:
-    """The order upb's deterministic serialization writes map entries in:
-    integer and bool keys by their 64-bit two's complement, largest first;
-    strings by their bytes, where one is a prefix of the other the longer first."""
-    if a[0]:
-        x, y = a[1].encode("utf-8"), b[1].encode("utf-8")
-        n = min(len(x), len(y))
-        if x[:n] != y[:n]:
-            return -1 if x[:n] < y[:n] else 1
-        return len(y) - len(x)
-    x, y = int(a[1]) & _MASK64, int(b[1]) & _MASK64
-    return (x < y) - (x > y)
-
-
-_MAP_ORDER = functools.cmp_to_key(_map_order)
+    items.extend([v for (v,) in fmt.iter_unpack(buf[s:e])])
