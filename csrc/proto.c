@@ -41,10 +41,8 @@ static int packable(int t) { return WIRE[t] == 0 || WIRE[t] == 1 || WIRE[t] == 5
 /* ------------------------------------------------------------------------ */
 /* Growable arrays                                                          */
 
-static int grow(void **arr, size_t *cap, size_t need, size_t size)
+static int grow_slow(void **arr, size_t *cap, size_t need, size_t size)
 {
-    if (need <= *cap)
-        return 0;
     size_t cap2 = *cap ? *cap : 64;
     while (cap2 < need) {
         if (cap2 > SIZE_MAX / 2 / size)
@@ -57,6 +55,11 @@ static int grow(void **arr, size_t *cap, size_t need, size_t size)
     *arr = p;
     *cap = cap2;
     return 0;
+}
+
+static inline int grow(void **arr, size_t *cap, size_t need, size_t size)
+{
+    return need <= *cap ? 0 : grow_slow(arr, cap, need, size);
 }
 
 /* A marshal node (encoder input), in pre-order: a container's first child
@@ -154,14 +157,19 @@ void fn_proto_ctx_free(fn_proto_ctx *c)
 /* ------------------------------------------------------------------------ */
 /* Output                                                                   */
 
-static int reserve(fn_proto_ctx *c, size_t n)
+static int reserve_slow(fn_proto_ctx *c, size_t n)
 {
     if (c->out_len + n < c->out_len)
         return FN_E_NOMEM;
-    return grow((void **)&c->out, &c->out_cap, c->out_len + n, 1);
+    return grow_slow((void **)&c->out, &c->out_cap, c->out_len + n, 1);
 }
 
-static void put_u8(fn_proto_ctx *c, uint8_t b) { c->out[c->out_len++] = b; }
+static inline int reserve(fn_proto_ctx *c, size_t n)
+{
+    return c->out_cap - c->out_len >= n ? 0 : reserve_slow(c, n);
+}
+
+static inline void put_u8(fn_proto_ctx *c, uint8_t b) { c->out[c->out_len++] = b; }
 
 static void put_bytes(fn_proto_ctx *c, const void *p, size_t n)
 {
@@ -170,10 +178,14 @@ static void put_bytes(fn_proto_ctx *c, const void *p, size_t n)
     c->out_len += n;
 }
 
-static void put_le(fn_proto_ctx *c, uint64_t v, int n)
+/* n (2, 4 or 8) little-endian bytes of v; room reserved by the caller. */
+static inline void put_le(fn_proto_ctx *c, uint64_t v, int n)
 {
-    for (int i = 0; i < n; i++)
-        c->out[c->out_len++] = (uint8_t)(v >> (8 * i));
+    uint8_t b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(v >> (8 * i));   /* compilers make this one store */
+    memcpy(c->out + c->out_len, b, (size_t)n);
+    c->out_len += (size_t)n;
 }
 
 static int varint_len(uint64_t v)
@@ -186,7 +198,7 @@ static int varint_len(uint64_t v)
     return n;
 }
 
-static void put_varint(fn_proto_ctx *c, uint64_t v)
+static inline void put_varint(fn_proto_ctx *c, uint64_t v)
 {
     while (v > 0x7f) {
         c->out[c->out_len++] = (uint8_t)(v | 0x80);
@@ -286,8 +298,12 @@ static int64_t parse_marshal(work *w, const uint8_t *s, size_t len)
         if (grow((void **)&w->nodes, &w->nodes_cap, n + 1, sizeof(mnode)))
             return FN_E_NOMEM;
         mnode *x = &w->nodes[n];
-        memset(x, 0, sizeof *x);
         x->kind = t;
+        x->neg = 0;
+        x->count = 0;
+        x->next = 0;
+        x->p = NULL;
+        x->u = 0;
         switch (t) {
         case M_NONE: case M_TRUE: case M_FALSE:
             break;
@@ -858,9 +874,14 @@ fail_here:
 /* Decoder                                                                  */
 
 /* A varint of up to 10 bytes (overlong forms allowed, bits past 64 dropped). */
-static int read_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v)
+static inline int read_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v)
 {
     const uint8_t *p = *pp;
+    if (p < end && *p < 0x80) {
+        *v = *p;
+        *pp = p + 1;
+        return 0;
+    }
     uint64_t value = 0;
     for (int i = 0; i < 10; i++) {
         if (p >= end)
@@ -876,9 +897,14 @@ static int read_varint(const uint8_t **pp, const uint8_t *end, uint64_t *v)
     return FN_E_PROTO_VARINT;
 }
 
-static int read_tag(const uint8_t **pp, const uint8_t *end, uint32_t *tag)
+static inline int read_tag(const uint8_t **pp, const uint8_t *end, uint32_t *tag)
 {
     const uint8_t *p = *pp;
+    if (p < end && *p < 0x80 && *p >= 8) {
+        *tag = *p;
+        *pp = p + 1;
+        return 0;
+    }
     uint64_t value = 0;
     for (int i = 0; i < 5; i++) {
         if (p >= end)
@@ -1144,7 +1170,7 @@ static int push_dframe(dstate *d, uint32_t msg, uint32_t seg, int single, uint32
 }
 
 /* marshal an integer: 'i' when it fits 32 bits signed, else 'l' digits. */
-static int emit_int(fn_proto_ctx *c, int neg, uint64_t mag)
+static inline int emit_int(fn_proto_ctx *c, int neg, uint64_t mag)
 {
     int rc = reserve(c, 20);
     if (rc)

@@ -78,7 +78,7 @@ typedef struct fn_proto_schema {
 } fn_proto_schema;
 
 typedef struct fn_proto_ctx {
-    uint8_t *out;                   /* owned: the last call's output */
+    char *out;                      /* owned: the last call's output */
     size_t out_len;
     size_t out_cap;
     int32_t err_msg;                /* encode errors: message and field index, or -1 */

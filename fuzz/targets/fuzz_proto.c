@@ -110,7 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(flat2, a->out, (size_t)n2);
     int64_t e2 = fn_proto_encode(b, &SCHEMA, msg, flat2, (size_t)n2, 100);
     CHECK(e2 == e && memcmp(b->out, wire, (size_t)e) == 0);
-    int64_t n3 = fn_proto_decode(a, &SCHEMA, msg, b->out, (size_t)e2, 100, 1 << 26);
+    int64_t n3 = fn_proto_decode(a, &SCHEMA, msg, (const uint8_t *)b->out, (size_t)e2, 100, 1 << 26);
     CHECK(n3 == n2 && memcmp(a->out, flat2, (size_t)n2) == 0);
     free(flat2);
     free(wire);

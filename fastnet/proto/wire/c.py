@@ -110,7 +110,7 @@ class Codec:
                                 limits.PROTO_MAX_DEPTH)
         if n < 0:
             raise self._encode_error(ctx, index, n)
-        return ffi.buffer(ctx.out, n)[:]  # type: ignore[no-any-return]
+        return ffi.unpack(ctx.out, n)  # type: ignore[no-any-return]
 
     def _encode_error(self, ctx: Any, index: int, code: int) -> Exception:
         if code == lib.FN_E_NOMEM:
@@ -132,10 +132,12 @@ class Codec:
             ctx = self._local.ctx
         except AttributeError:
             ctx = self._ctx()
-        n = lib.fn_proto_decode(ctx, self._schema, index, ffi.from_buffer(data), len(data),
-                                max_depth, max_message_size)
+        # bytes go to C as they are; other buffers through from_buffer
+        src = data if type(data) is bytes else ffi.from_buffer(data)
+        n = lib.fn_proto_decode(ctx, self._schema, index, src, len(data), max_depth,
+                                max_message_size)
         if n < 0:
             if n == lib.FN_E_NOMEM:
                 raise MemoryError("protobuf decoder")
             raise decode_error(_DECODE_CAUSES[n], max_depth, len(data), max_message_size)
-        return marshal.loads(ffi.buffer(ctx.out, n))  # type: ignore[no-any-return]
+        return marshal.loads(ffi.unpack(ctx.out, n))  # type: ignore[no-any-return]
