@@ -31,6 +31,8 @@ _ENCODE_CAUSES = {
     lib.FN_E_PROTO_TYPE: "type", lib.FN_E_PROTO_RANGE: "range",
     lib.FN_E_PROTO_BAD_STR: "utf8", lib.FN_E_PROTO_ENC_DEPTH: "depth",
 }
+#: Decoded streams this long or longer reach marshal.loads as a view, not a copy.
+_VIEW_AT = 4096
 #: marshal's sizes are 32-bit.
 _MAX_SIZE = 2**31 - 1
 
@@ -140,4 +142,7 @@ class Codec:
             if n == lib.FN_E_NOMEM:
                 raise MemoryError("protobuf decoder")
             raise decode_error(_DECODE_CAUSES[n], max_depth, len(data), max_message_size)
-        return marshal.loads(ffi.unpack(ctx.out, n))  # type: ignore[no-any-return]
+        # small streams: one copy into bytes is cheaper than a buffer object;
+        # big ones (a large bytes field) are read in place
+        stream = ffi.unpack(ctx.out, n) if n < _VIEW_AT else ffi.buffer(ctx.out, n)
+        return marshal.loads(stream)  # type: ignore[no-any-return]
