@@ -297,18 +297,19 @@ class _Parser:
             return cls(value=self.scalar(cls, cls._entry.fields[0], value, where))
         if not isinstance(value, dict):
             raise self.fail(where, f"expected an object, got {type(value).__name__}")
-        by_name = {}
-        for f in cls._entry.fields:
-            by_name[f.json_name] = f
-            by_name[f.name] = f
+        by_name: dict[str, FieldEntry] = {}
+        for field in cls._entry.fields:
+            by_name[field.json_name] = field
+            by_name[field.name] = field
         msg = cls()
         seen: dict[str, str] = {}
         for key, item in value.items():
-            f = by_name.get(key)
-            if f is None:
+            found = by_name.get(key)
+            if found is None:
                 if self.ignore_unknown:
                     continue
                 raise self.fail(where, f"no field {key!r}")
+            f = found
             if f.oneof and item is not None:
                 rival = next((seen[g.name] for g in cls._entry.fields
                               if g.oneof == f.oneof and g is not f and g.name in seen), None)

@@ -45,6 +45,10 @@ class Message:
     _namespace: ClassVar[dict[str, Any]]
     _unknown: Optional[bytes]
 
+    def __init__(self, **fields: Any) -> None:
+        """Keyword construction: field name=value (each class generates its own)."""
+        raise NotImplementedError
+
     def _flat(self) -> tuple[Any, ...]:
         raise NotImplementedError
 
@@ -115,9 +119,9 @@ class Message:
     def ClearField(self, name: str) -> None:
         """Reset a field (or every member of a oneof) to its unset state."""
         if name in self._entry.oneofs:
-            for f in self._entry.fields:
-                if f.oneof == name:
-                    setattr(self, "_p_" + f.name, None)
+            for member in self._entry.fields:
+                if member.oneof == name:
+                    setattr(self, "_p_" + member.name, None)
             return
         f = self._names.get(name)
         if f is None:
@@ -146,7 +150,8 @@ class Message:
             return NotImplemented
         return self._flat() == other._flat()  # type: ignore[attr-defined]
 
-    __hash__ = None  # type: ignore[assignment]  (mutable, as google's messages)
+    # mutable, so unhashable (as google.protobuf's messages)
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         parts = [f"{name}={value!r}" for name, value in self.ListFields()]
@@ -340,9 +345,9 @@ def _generate(cls: type[Message], classes: list[type[Message]], schema: Schema) 
     code += "def _from_flat(v):\n    o = _new(_cls)\n    " + ", ".join(targets) + " = v\n"
     code += "\n".join(fix) + ("\n" if fix else "") + "    return o\n"
     exec(compile(code, f"<fastnet.proto {entry.full_name}>", "exec"), env)
-    cls.__init__ = env["__init__"]  # type: ignore[misc]
-    cls._flat = env["_flat"]  # type: ignore[method-assign]
-    cls._from_flat = staticmethod(env["_from_flat"])  # type: ignore[assignment]
+    setattr(cls, "__init__", env["__init__"])
+    setattr(cls, "_flat", env["_flat"])
+    setattr(cls, "_from_flat", staticmethod(env["_from_flat"]))
 
 
 class Namespace(SimpleNamespace):

@@ -183,13 +183,16 @@ def _add_enum(schema: Schema, name: str, enum: Any) -> None:
     schema.enums[name] = {str(v.name): int(v.number or 0) for v in enum.value}
 
 
-def _compile_message(schema: Schema, descriptors: list[DescriptorProto], name: str, msg: DescriptorProto, syntax: str) -> MessageEntry:
+def _compile_message(schema: Schema, descriptors: list[DescriptorProto], name: str,
+                     msg: DescriptorProto, syntax: str) -> MessageEntry:
     entry = MessageEntry(full_name=name, syntax=syntax, descriptor=msg,
                          map_entry=option_varint(msg.options, 7) == 1)
     real_oneofs = {fd.oneof_index for fd in msg.field
                    if fd.oneof_index is not None and not fd.proto3_optional}
     entry.oneofs = [str(o.name) for i, o in enumerate(msg.oneof_decl) if i in real_oneofs]
     for fd in sorted(msg.field, key=lambda f: f.number or 0):
+        if fd.type is None:
+            raise ValueError(f"{name}.{fd.name}: no type (descriptors must be resolved)")
         t = FieldType(fd.type)
         flags = 0
         sub = -1

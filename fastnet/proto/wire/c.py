@@ -101,7 +101,7 @@ class Codec:
         """The wire bytes of message ``index`` given its flat form (as the
         Python twin's Codec.encode)."""
         try:
-            stream = marshal.dumps(flat, 2)
+            stream = marshal.dumps(flat, 2)  # type: ignore[arg-type]
         except ValueError:
             stream = marshal.dumps(_normalize(flat), 2)
         try:
