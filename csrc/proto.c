@@ -1154,8 +1154,12 @@ static int push_dframe(dstate *d, uint32_t msg, uint32_t seg, int single, uint32
                     }
                 }
             }
-            /* unknown (or a wire type the field cannot have): kept raw */
-            if ((rc = add_occ(w, &d->nocc, start, p, wt, heads + 2 * m->count, 1)))
+            /* unknown (or a wire type the field cannot have): kept raw; a run
+             * of them is one occurrence, so they cost no memory per field */
+            uint32_t *uh = heads + 2 * m->count;
+            if (uh[0] && w->occs[uh[1]].end == start)
+                w->occs[uh[1]].end = p;
+            else if ((rc = add_occ(w, &d->nocc, start, p, wt, uh, 1)))
                 return rc;
         }
     }
@@ -1324,6 +1328,18 @@ static int emit_repeated(fn_proto_ctx *c, const work *w, int t, uint32_t head)
         }
         size_t size = WIRE[t] == 1 ? 8 : WIRE[t] == 5 ? 4 : 0;
         const uint8_t *p = x->p;
+        if (t == T_INT32 || t == T_ENUM) {
+            /* the common packed case: every value is a 5-byte 'i' */
+            if ((rc = reserve(c, 5 * (size_t)(x->end - p))))
+                return rc;
+            while (p < x->end) {
+                uint64_t v = 0;
+                read_varint(&p, x->end, &v);
+                put_u8(c, M_INT);
+                put_le(c, (uint32_t)v, 4);
+            }
+            continue;
+        }
         while (p < x->end) {
             const uint8_t *q = p;
             if (size)

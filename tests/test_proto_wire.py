@@ -486,3 +486,20 @@ def test_large_messages(impl):
     data = L(**kw).SerializeToString()
     assert data == G(**kw).SerializeToString()
     assert L.FromString(data) == L(**kw)
+
+
+def test_decode_takes_any_buffer(impl):
+    S = ns_of(impl).fastnet.test.Small
+    data = S(id=7, name="buffer").SerializeToString()
+    for buf in (bytearray(data), memoryview(data), memoryview(b"xx" + data)[2:]):
+        assert S.FromString(buf) == S(id=7, name="buffer")
+
+
+def test_runs_of_unknown_fields_come_back_whole(impl):
+    S = ns_of(impl).fastnet.test.Small
+    unknown = b"".join(b"\xa0\x06" + bytes([i]) for i in range(100)) + b"\x08\x01"
+    unknown += b"\xa8\x06\x05" * 3
+    msg = S.FromString(unknown)
+    assert msg.id == 1
+    assert msg.SerializeToString() == GOOGLE["fastnet.test.Small"].FromString(
+        unknown).SerializeToString(deterministic=True)

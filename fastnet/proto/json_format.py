@@ -32,7 +32,7 @@ from typing import Any, Optional, TypeVar
 from ..errors import ProtoJsonError
 from .descriptor import FieldType as T
 from .message import Message
-from .wire._table import F_MAP, F_REPEATED, FieldEntry
+from .wire._table import F_MAP, F_REPEATED, FLOAT_OVERFLOW, INT_RANGE, FieldEntry
 
 M = TypeVar("M", bound=Message)
 
@@ -40,23 +40,12 @@ _INT64 = frozenset({T.TYPE_INT64, T.TYPE_UINT64, T.TYPE_FIXED64, T.TYPE_SFIXED64
                     T.TYPE_SINT64})
 _INT32 = frozenset({T.TYPE_INT32, T.TYPE_UINT32, T.TYPE_FIXED32, T.TYPE_SFIXED32,
                     T.TYPE_SINT32})
-_RANGES = {T.TYPE_INT32: (-2**31, 2**31 - 1), T.TYPE_SINT32: (-2**31, 2**31 - 1),
-           T.TYPE_SFIXED32: (-2**31, 2**31 - 1), T.TYPE_UINT32: (0, 2**32 - 1),
-           T.TYPE_FIXED32: (0, 2**32 - 1), T.TYPE_INT64: (-2**63, 2**63 - 1),
-           T.TYPE_SINT64: (-2**63, 2**63 - 1), T.TYPE_SFIXED64: (-2**63, 2**63 - 1),
-           T.TYPE_UINT64: (0, 2**64 - 1), T.TYPE_FIXED64: (0, 2**64 - 1),
-           T.TYPE_ENUM: (-2**31, 2**31 - 1)}
 _WRAPPERS = {f"google.protobuf.{n}Value" for n in
              ("Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool", "String", "Bytes")}
-_TYPE_URL_PREFIX = "type.googleapis.com/"
 #: Timestamp's range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
 _TS_MIN, _TS_MAX = -62135596800, 253402300799
 _DURATION_MAX = 315576000000
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-#: The smallest magnitude that rounds to infinity as a float32. Below it a
-#: float field reads the number (rounded); google.protobuf refuses anything
-#: over FLT_MAX, so it cannot read back the 3.4028235e+38 it writes for FLT_MAX.
-_FLOAT_OVERFLOW = 2.0**128 - 2.0**103
 
 
 def to_json(msg: Message, indent: Optional[int] = 2, preserve_names: bool = False) -> str:
@@ -389,7 +378,7 @@ class _Parser:
             number = int(number)
         if not isinstance(number, int):
             raise self.fail(where, f"expected an integer, got {type(value).__name__}")
-        lo, hi = _RANGES[f.type]
+        lo, hi = INT_RANGE[f.type]
         if not lo <= number <= hi:
             raise self.fail(where, f"{number} out of range for {f.type.name[5:].lower()}")
         return number
@@ -420,7 +409,10 @@ class _Parser:
                 raise self.fail(where, f"expected a number, got {type(value).__name__}")
             if not math.isfinite(number):
                 raise self.fail(where, "numbers out of range must be written as strings")
-            if t == T.TYPE_FLOAT and abs(number) >= _FLOAT_OVERFLOW:
+            # a float reads any number that rounds to a finite float32;
+            # google.protobuf refuses anything over FLT_MAX, so it cannot
+            # read back the 3.4028235e+38 it writes for FLT_MAX
+            if t == T.TYPE_FLOAT and abs(number) >= FLOAT_OVERFLOW:
                 raise self.fail(where, f"{number} out of range for float")
             return number
         if t == T.TYPE_BOOL:

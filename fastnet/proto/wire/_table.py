@@ -54,8 +54,10 @@ INT_RANGE = {
     T.TYPE_INT64: (-2**63, 2**63 - 1), T.TYPE_SINT64: (-2**63, 2**63 - 1),
     T.TYPE_SFIXED64: (-2**63, 2**63 - 1),
     T.TYPE_UINT64: (0, 2**64 - 1), T.TYPE_FIXED64: (0, 2**64 - 1),
-    T.TYPE_BOOL: (-2**63, 2**64 - 1),
 }
+#: The smallest magnitude that rounds to infinity as a float32 (2^128 - 2^103);
+#: below it, past FLT_MAX, a value rounds to FLT_MAX.
+FLOAT_OVERFLOW = 2.0**128 - 2.0**103
 
 
 @dataclass

@@ -21,22 +21,16 @@ from typing import Any, Callable, Optional, Sequence
 from ... import limits
 from ..descriptor import FieldType as T
 from ._errors import decode_error, encode_error
+from . import _table
 from ._table import F_MAP, F_PACKED, F_PRESENCE, F_REPEATED, PACKABLE, WIRE_TYPE, Schema
 
 _MASK64 = (1 << 64) - 1
-#: The smallest magnitude that rounds to infinity as a float32.
-_FLOAT_OVERFLOW = 2.0**128 - 2.0**103
 _FLT_MAX = struct.unpack("<f", b"\xff\xff\x7f\x7f")[0]
 _FIXED = {T.TYPE_FIXED32: struct.Struct("<I"), T.TYPE_SFIXED32: struct.Struct("<i"),
           T.TYPE_FLOAT: struct.Struct("<f"), T.TYPE_FIXED64: struct.Struct("<Q"),
           T.TYPE_SFIXED64: struct.Struct("<q"), T.TYPE_DOUBLE: struct.Struct("<d")}
 _VARINT_TYPES = frozenset(t for t, w in WIRE_TYPE.items() if w == 0)
-_RANGE = {T.TYPE_INT32: (-2**31, 2**31 - 1), T.TYPE_SINT32: (-2**31, 2**31 - 1),
-          T.TYPE_SFIXED32: (-2**31, 2**31 - 1), T.TYPE_ENUM: (-2**31, 2**31 - 1),
-          T.TYPE_UINT32: (0, 2**32 - 1), T.TYPE_FIXED32: (0, 2**32 - 1),
-          T.TYPE_INT64: (-2**63, 2**63 - 1), T.TYPE_SINT64: (-2**63, 2**63 - 1),
-          T.TYPE_SFIXED64: (-2**63, 2**63 - 1),
-          T.TYPE_UINT64: (0, 2**64 - 1), T.TYPE_FIXED64: (0, 2**64 - 1)}
+_RANGE = _table.INT_RANGE
 
 # field plan kinds
 _SCALAR, _OPTIONAL, _PACKED, _UNPACKED, _MESSAGE, _GROUP, _MESSAGES, _GROUPS, _MAP = range(9)
@@ -108,7 +102,7 @@ def _float_writer(t: T) -> Callable[[bytearray, Any], None]:
                 raise _Bad("range")
             v = float(v)
         if single and abs(v) > _FLT_MAX and not math.isinf(v):
-            v = math.copysign(math.inf if abs(v) >= _FLOAT_OVERFLOW else _FLT_MAX, v)
+            v = math.copysign(math.inf if abs(v) >= _table.FLOAT_OVERFLOW else _FLT_MAX, v)
         out += pack(v)
 
     return write
@@ -473,8 +467,11 @@ class Codec:
                                 occ[slot] = record
                             continue
                 if unknown is None:
-                    unknown = []
-                unknown.append((start, pos))
+                    unknown = [(start, pos)]
+                elif unknown[-1][1] == start:
+                    unknown[-1] = (unknown[-1][0], pos)   # a run of unknown fields
+                else:
+                    unknown.append((start, pos))
         out: list[Any] = [None] * (len(fields) + 1)
         for slot, f in enumerate(fields):
             o = occ[slot]
