@@ -192,3 +192,16 @@ def test_grpcio_uses_messages_as_serializers(ns):
         assert reply == Small(id=42, name="ABC", value=-5)
     finally:
         server.stop(grace=None).wait(timeout=30)
+
+
+def test_a_message_without_fields(impl, ns):
+    from fastnet.proto import descriptor as d
+
+    # its unknown fields are its only slot
+    E = message.build([d.FileDescriptorProto(name="e.proto", package="e", syntax="proto3",
+                                             message_type=[d.DescriptorProto(name="E")])],
+                      impl).e.E
+    assert E().SerializeToString() == b""
+    assert E.FromString(b"") == E() and repr(E.FromString(b"")) == "E()"
+    back = E.FromString(ns.fastnet.test.Small(id=1).SerializeToString())
+    assert back.SerializeToString() == b"\x08\x01"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import struct
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -538,3 +539,93 @@ def test_proto2_bytes_accepted_and_rejected_as_google(data):
     if first[0] == "error" and first[1][1] == "utf8":
         return  # deliberate: proto2 strings must be UTF-8 in fastnet, not in upb
     assert (first[0] == "ok") == (theirs is not None), (data.hex(), first)
+
+
+# -- every message of the gRPC testing protos ---------------------------------------
+
+# The issue's corpus: ../shared/grpc-testing beside the repository (for a
+# worktree under wt/, beside its parent).
+_ROOT = Path(__file__).resolve().parent.parent
+GRPC_TESTING = next((p / "shared" / "grpc-testing" / "src" for p in (_ROOT.parent, _ROOT.parent.parent)
+                     if (p / "shared" / "grpc-testing" / "src").is_dir()), None)
+
+
+def _grpc_testing_schema():
+    from proto_helpers import google_classes, protoc_set, to_fastnet
+
+    if GRPC_TESTING is None:
+        return [], {}
+    data = protoc_set(("proto/grpc/testing/messages.proto",), GRPC_TESTING)
+    return to_fastnet(data), google_classes(data)
+
+
+@st.composite
+def google_instance(draw, cls, depth=0):
+    """A random instance of a google.protobuf class, any schema (values by
+    field type, submessages to depth 2, one member per oneof at most)."""
+    from google.protobuf.descriptor import FieldDescriptor as FD
+
+    msg = cls()
+    scalar = {FD.TYPE_DOUBLE: f64, FD.TYPE_FLOAT: f32, FD.TYPE_INT64: i64, FD.TYPE_UINT64: u64,
+              FD.TYPE_INT32: i32, FD.TYPE_FIXED64: u64, FD.TYPE_FIXED32: u32,
+              FD.TYPE_BOOL: st.booleans(), FD.TYPE_STRING: text, FD.TYPE_BYTES: blob,
+              FD.TYPE_UINT32: u32, FD.TYPE_SFIXED32: i32, FD.TYPE_SFIXED64: i64,
+              FD.TYPE_SINT32: i32, FD.TYPE_SINT64: i64}
+
+    def value(fd):
+        if fd.type == FD.TYPE_ENUM:
+            return draw(st.sampled_from([v.number for v in fd.enum_type.values] + [0]))
+        return draw(scalar[fd.type])
+
+    for fd in cls.DESCRIPTOR.fields:
+        if not draw(st.booleans()):
+            continue
+        if fd.message_type is not None and fd.message_type.GetOptions().map_entry:
+            kf, vf = fd.message_type.fields_by_name["key"], fd.message_type.fields_by_name["value"]
+            for _ in range(draw(st.integers(0, 2))):
+                key = value(kf)
+                if vf.message_type is not None:
+                    if depth < 2:
+                        getattr(msg, fd.name)[key].CopyFrom(
+                            draw(google_instance(vf.message_type._concrete_class, depth + 1)))
+                else:
+                    getattr(msg, fd.name)[key] = value(vf)
+        elif fd.message_type is not None:
+            if depth >= 2:
+                continue
+            sub = fd.message_type._concrete_class
+            if fd.is_repeated:
+                for _ in range(draw(st.integers(0, 2))):
+                    getattr(msg, fd.name).add().CopyFrom(draw(google_instance(sub, depth + 1)))
+            else:
+                getattr(msg, fd.name).CopyFrom(draw(google_instance(sub, depth + 1)))
+        elif fd.is_repeated:
+            getattr(msg, fd.name).extend([value(fd) for _ in range(draw(st.integers(0, 3)))])
+        else:
+            setattr(msg, fd.name, value(fd))
+    return msg
+
+
+@st.composite
+def grpc_testing_case(draw):
+    _, classes = GRPC_TESTING_SCHEMA
+    name = draw(st.sampled_from(sorted(n for n in classes if not n.endswith("Entry"))))
+    return name, draw(google_instance(classes[name]))
+
+
+GRPC_TESTING_SCHEMA = _grpc_testing_schema()
+GRPC_NAMESPACES = {twin: message.build(GRPC_TESTING_SCHEMA[0], impl)
+                   for twin, impl in wire.impls.items()}
+
+
+@pytest.mark.skipif(GRPC_TESTING is None, reason="../shared/grpc-testing not found")
+@SETTINGS
+@given(case=grpc_testing_case())
+def test_grpc_testing_messages_as_google(impl, case):
+    name, theirs = case
+    data = theirs.SerializeToString(deterministic=True)
+    cls = GRPC_NAMESPACES["c" if impl is wire.impls.get("c") else "python"][name]
+    ours = cls.FromString(data)
+    assert ours.SerializeToString() == data
+    assert cls.from_dict(ours.to_dict()) == ours
+    assert type(theirs).FromString(ours.SerializeToString()) == theirs

@@ -342,7 +342,7 @@ def _generate(cls: type[Message], classes: list[type[Message]], schema: Schema) 
     targets.append("o._unknown")
     code = "\n".join(init) + "\n"
     code += "def _flat(self):\n    return (" + ", ".join(flat_items) + ",)\n"
-    code += "def _from_flat(v):\n    o = _new(_cls)\n    " + ", ".join(targets) + " = v\n"
+    code += "def _from_flat(v):\n    o = _new(_cls)\n    " + ", ".join(targets) + ", = v\n"
     code += "\n".join(fix) + ("\n" if fix else "") + "    return o\n"
     exec(compile(code, f"<fastnet.proto {entry.full_name}>", "exec"), env)
     setattr(cls, "__init__", env["__init__"])

@@ -110,7 +110,9 @@ class Codec:
             ctx = self._ctx()
         n = lib.fn_proto_encode(ctx, self._schema, index, stream, len(stream),
                                 limits.PROTO_MAX_DEPTH)
-        if n < 0:
+        if n <= 0:
+            if n == 0:
+                return b""  # (ctx.out may still be NULL)
             raise self._encode_error(ctx, index, n)
         return ffi.unpack(ctx.out, n)  # type: ignore[no-any-return]
 
