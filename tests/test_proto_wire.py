@@ -629,3 +629,27 @@ def test_grpc_testing_messages_as_google(impl, case):
     assert ours.SerializeToString() == data
     assert cls.from_dict(ours.to_dict()) == ours
     assert type(theirs).FromString(ours.SerializeToString()) == theirs
+
+
+def test_descriptor_proto_reads_and_writes_protocs_descriptor_sets(impl):
+    """descriptor.proto itself (proto2: defaults, closed enums, nested types,
+    extension ranges) over the FileDescriptorSet protoc writes for the test
+    corpus: parsed and written back byte for byte."""
+    import grpc_tools
+    from proto_helpers import protoc_set, to_fastnet
+
+    include = Path(grpc_tools.__file__).resolve().parent / "_proto"
+    desc_set = protoc_set(("google/protobuf/descriptor.proto",), include)
+    ns = message.build(to_fastnet(desc_set), impl)
+    FDS = ns.google.protobuf.FileDescriptorSet
+    data = protoc_set()
+    ours = FDS.FromString(data)
+    assert ours.SerializeToString() == data
+    from google.protobuf import descriptor_pb2
+
+    assert [f.name for f in ours.file] == [
+        f.name for f in descriptor_pb2.FileDescriptorSet.FromString(data).file]
+    field = ours.file[0].message_type[0].field[0]
+    assert (field.name, field.label, field.type) == ("a", 1, 5)
+    assert not ours.file[0].message_type[0].HasField("options")
+
