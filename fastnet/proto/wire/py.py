@@ -173,7 +173,6 @@ class Codec:
         self._rivals = [[[j for j, g in enumerate(m.fields) if f.oneof and g.oneof == f.oneof
                           and g is not f] for f in m.fields] for m in schema.messages]
         self._plans = [self._plan(i) for i in range(len(schema.messages))]
-        self._max_depth = limits.PROTO_MAX_DEPTH
 
     def _plan(self, index: int) -> list[tuple[Any, ...]]:
         plans = []
@@ -331,14 +330,15 @@ class Codec:
         try:
             if len(buf) > max_message_size:
                 raise _Fail("size")
-            self._max_depth = max_depth
-            return self._decode(index, buf, [(0, len(buf))], 0)  # type: ignore[no-any-return]
+            # depths count up from -max_depth, so "too deep" is depth > 0 and
+            # the codec holds no per-call state (threads may share it)
+            return self._decode(index, buf, [(0, len(buf))], -max_depth)  # type: ignore[no-any-return]
         except _Fail as exc:
             raise decode_error(exc.args[0], max_depth, len(buf), max_message_size) from None
 
     def _skip_group(self, buf: bytes, pos: int, end: int, number: int, depth: int) -> tuple[int, int]:
         """Skip a group's body from pos; return where its end tag starts and ends."""
-        if depth > self._max_depth:
+        if depth > 0:
             raise _Fail("depth")
         while True:
             if pos >= end:
@@ -520,7 +520,7 @@ class Codec:
         return out
 
     def _check_depth(self, depth: int) -> None:
-        if depth > self._max_depth:
+        if depth > 0:
             raise _Fail("depth")
 
 
