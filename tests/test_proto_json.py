@@ -173,3 +173,13 @@ def test_module_functions(impl):
     assert json_format.to_json_value(s) == {"id": 1, "name": "x"}
     assert json_format.from_json_value(S, {"id": "1"}) == S(id=1)
     assert json_format.to_json(s, indent=None) == '{"id": 1, "name": "x"}'
+
+
+def test_proto2_presence_groups_and_defaults_as_google(impl):
+    L = ns_of(impl).fastnet.test2.Legacy
+    G = GOOGLE["fastnet.test2.Legacy"]
+    for msg in (L(key=1), L(key=1, count=42, values=[1], item=L.Item(x=3, y="q"), level=1,
+                             tiny=-math.inf, raw=b"z")):
+        theirs = G.FromString(msg.SerializeToString())
+        assert json.loads(msg.to_json()) == json.loads(gjson.MessageToJson(theirs))
+        assert L.from_json(gjson.MessageToJson(theirs)) == msg
