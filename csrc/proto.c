@@ -93,9 +93,10 @@ typedef struct mapkey {
 } mapkey;
 
 typedef struct occ {
-    const uint8_t *p;        /* value start */
+    const uint8_t *p;        /* value start; NULL: bytes made here, in work.synth */
     const uint8_t *end;      /* value end */
     uint32_t next;           /* next occurrence of the same field, 0 if none */
+    uint32_t soff, slen;     /* p == NULL: synth[soff .. soff + slen) */
     uint8_t wt;
 } occ;
 
@@ -120,6 +121,7 @@ typedef struct work {
     uint32_t *heads; size_t heads_cap;
     dframe *df; size_t df_cap;
     uint32_t *groups; size_t groups_cap;
+    uint8_t *synth; size_t synth_len, synth_cap;   /* unknown fields made from closed enums */
 } work;
 
 fn_proto_ctx *fn_proto_ctx_new(void)
@@ -149,6 +151,7 @@ void fn_proto_ctx_free(fn_proto_ctx *c)
     free(w->heads);
     free(w->df);
     free(w->groups);
+    free(w->synth);
     free(w);
     free(c->out);
     free(c);
@@ -1038,11 +1041,56 @@ static int add_occ(work *w, uint32_t *nocc, const uint8_t *p, const uint8_t *end
     o->end = end;
     o->wt = (uint8_t)wt;
     o->next = 0;
+    o->soff = o->slen = 0;
     if (append && head[0])
         w->occs[head[1]].next = i;
     else
         head[0] = i;
     head[1] = i;
+    return 0;
+}
+
+/* Whether closed enum field f defines number v. */
+static int closed_known(const fn_proto_schema *s, const fn_proto_field *f, int32_t v)
+{
+    const int32_t *a = s->closed + f->closed_first;
+    uint32_t lo = 0, hi = f->closed_count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (a[mid] < v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < f->closed_count && a[lo] == v;
+}
+
+/* Append bytes made here (a closed enum's undefined number, as upb writes
+ * it: a varint field) to the unknown chain at uh, merged with the previous
+ * such piece when they touch. */
+static int add_synth(work *w, uint32_t *nocc, uint32_t *uh, uint32_t number, uint64_t v)
+{
+    uint8_t tmp[20];
+    size_t n = 0;
+    uint64_t t = (uint64_t)number << 3;
+    while (t > 0x7f) { tmp[n++] = (uint8_t)(t | 0x80); t >>= 7; }
+    tmp[n++] = (uint8_t)t;
+    while (v > 0x7f) { tmp[n++] = (uint8_t)(v | 0x80); v >>= 7; }
+    tmp[n++] = (uint8_t)v;
+    if (grow((void **)&w->synth, &w->synth_cap, w->synth_len + n, 1))
+        return FN_E_NOMEM;
+    memcpy(w->synth + w->synth_len, tmp, n);
+    if (uh[0] && !w->occs[uh[1]].p
+        && w->occs[uh[1]].soff + w->occs[uh[1]].slen == w->synth_len) {
+        w->occs[uh[1]].slen += (uint32_t)n;
+    } else {
+        int rc = add_occ(w, nocc, NULL, NULL, 0, uh, 1);
+        if (rc)
+            return rc;
+        w->occs[uh[1]].soff = (uint32_t)w->synth_len;
+        w->occs[uh[1]].slen = (uint32_t)n;
+    }
+    w->synth_len += n;
     return 0;
 }
 
@@ -1053,20 +1101,27 @@ static int entry_clean(work *w, const fn_proto_schema *s, const fn_proto_field *
 {
     const fn_proto_field *kf = &s->fields[s->msgs[f->sub].first], *vf = kf + 1;
     uint32_t kt = 8 | WIRE[kf->type], vt = 16 | WIRE[vf->type];
-    int clean = 1, rc;
+    int clean = 1, undefined = 0, rc;
     while (p < end) {
         uint32_t tag;
-        const uint8_t *gend;
+        const uint8_t *gend, *vp;
         if ((rc = read_tag(&p, end, &tag)))
             return rc;
         if ((tag & 7) == 4)
             return FN_E_PROTO_GROUP;
+        vp = p;
         if ((rc = skip_value(w, &p, end, tag, depth + 2, max_depth, &gend)))
             return rc;
         if (tag != kt && tag != vt)
             clean = 0;
+        else if (tag == vt && (vf->flags & FN_PROTO_F_CLOSED)) {
+            uint64_t v = 0;
+            read_varint(&vp, end, &v);
+            undefined = !closed_known(s, vf, (int32_t)(uint32_t)v);   /* the last one counts */
+        }
     }
-    return clean;
+    /* upb keeps an entry whose closed enum value is undefined unknown too */
+    return clean && !undefined;
 }
 
 typedef struct dstate {
@@ -1137,6 +1192,26 @@ static int push_dframe(dstate *d, uint32_t msg, uint32_t seg, int single, uint32
                         rc = entry_clean(w, s, f, vstart, vend, depth, d->max_depth);
                         if (rc < 0)
                             return rc;
+                    } else if ((f->flags & FN_PROTO_F_CLOSED) && wt == 0) {
+                        uint64_t v = 0;
+                        const uint8_t *q = vstart;
+                        read_varint(&q, vend, &v);
+                        rc = closed_known(s, f, (int32_t)(uint32_t)v);
+                    } else if (f->flags & FN_PROTO_F_CLOSED) {
+                        /* packed: undefined numbers become unknown varint
+                         * fields now; the emit pass skips them */
+                        const uint8_t *q = vstart;
+                        while (q < vend) {
+                            uint64_t v;
+                            if (read_varint(&q, vend, &v))
+                                return FN_E_PROTO_PACKED;
+                            int32_t e = (int32_t)(uint32_t)v;
+                            if (!closed_known(s, f, e)
+                                && (rc = add_synth(w, &d->nocc, heads + 2 * m->count, f->number,
+                                                   (uint64_t)(int64_t)e)))
+                                return rc;
+                        }
+                        rc = 1;
                     } else
                         rc = 1;
                     if (rc) {
@@ -1157,7 +1232,7 @@ static int push_dframe(dstate *d, uint32_t msg, uint32_t seg, int single, uint32
             /* unknown (or a wire type the field cannot have): kept raw; a run
              * of them is one occurrence, so they cost no memory per field */
             uint32_t *uh = heads + 2 * m->count;
-            if (uh[0] && w->occs[uh[1]].end == start)
+            if (uh[0] && w->occs[uh[1]].p && w->occs[uh[1]].end == start)
                 w->occs[uh[1]].end = p;
             else if ((rc = add_occ(w, &d->nocc, start, p, wt, uh, 1)))
                 return rc;
@@ -1278,8 +1353,11 @@ static int emit_default(fn_proto_ctx *c, int t)
 }
 
 /* Count a repeated scalar's values over its occurrences, checking packed bodies. */
-static int count_values(const work *w, int t, uint32_t head, uint64_t *count)
+static int count_values(const work *w, const fn_proto_schema *s, const fn_proto_field *f,
+                        uint32_t head, uint64_t *count)
 {
+    int t = f->type;
+    int closed = (f->flags & FN_PROTO_F_CLOSED) != 0;
     uint64_t n = 0;
     for (uint32_t o = head; o; o = w->occs[o].next) {
         const occ *x = &w->occs[o];
@@ -1300,17 +1378,20 @@ static int count_values(const work *w, int t, uint32_t head, uint64_t *count)
             uint64_t v;
             if (read_varint(&p, x->end, &v))
                 return FN_E_PROTO_PACKED;
-            n++;
+            n += !closed || closed_known(s, f, (int32_t)(uint32_t)v);
         }
     }
     *count = n;
     return 0;
 }
 
-static int emit_repeated(fn_proto_ctx *c, const work *w, int t, uint32_t head)
+static int emit_repeated(fn_proto_ctx *c, const work *w, const fn_proto_schema *s,
+                         const fn_proto_field *f, uint32_t head)
 {
     uint64_t n;
-    int rc = count_values(w, t, head, &n);
+    int t = f->type;
+    int closed = (f->flags & FN_PROTO_F_CLOSED) != 0;
+    int rc = count_values(w, s, f, head, &n);
     if (rc)
         return rc;
     if (n > 0x7fffffffu)
@@ -1335,6 +1416,8 @@ static int emit_repeated(fn_proto_ctx *c, const work *w, int t, uint32_t head)
             while (p < x->end) {
                 uint64_t v = 0;
                 read_varint(&p, x->end, &v);
+                if (closed && !closed_known(s, f, (int32_t)(uint32_t)v))
+                    continue;   /* it went to the unknown fields */
                 put_u8(c, M_INT);
                 put_le(c, (uint32_t)v, 4);
             }
@@ -1371,6 +1454,7 @@ int64_t fn_proto_decode(fn_proto_ctx *c, const fn_proto_schema *s, uint32_t msg,
     /* occurrence 0 means "none"; occurrence 1 is the whole input */
     if (grow((void **)&w->occs, &w->occs_cap, 2, sizeof(occ)))
         return FN_E_NOMEM;
+    w->synth_len = 0;
     w->occs[1].p = data;
     w->occs[1].end = data + len;
     w->occs[1].next = 0;
@@ -1410,13 +1494,19 @@ int64_t fn_proto_decode(fn_proto_ctx *c, const fn_proto_schema *s, uint32_t msg,
                 } else {
                     size_t total = 0;
                     for (uint32_t o = head; o; o = w->occs[o].next)
-                        total += (size_t)(w->occs[o].end - w->occs[o].p);
+                        total += w->occs[o].p ? (size_t)(w->occs[o].end - w->occs[o].p)
+                                              : w->occs[o].slen;
                     if ((rc = reserve(c, 5 + total)))
                         goto fail;
                     put_u8(c, M_STRING);
                     put_le(c, total, 4);
-                    for (uint32_t o = head; o; o = w->occs[o].next)
-                        put_bytes(c, w->occs[o].p, (size_t)(w->occs[o].end - w->occs[o].p));
+                    for (uint32_t o = head; o; o = w->occs[o].next) {
+                        const occ *x = &w->occs[o];
+                        if (x->p)
+                            put_bytes(c, x->p, (size_t)(x->end - x->p));
+                        else
+                            put_bytes(c, w->synth + x->soff, x->slen);
+                    }
                 }
             }
             d.nocc = F->occ_mark;
@@ -1459,7 +1549,7 @@ int64_t fn_proto_decode(fn_proto_ctx *c, const fn_proto_schema *s, uint32_t msg,
             continue;
         }
         if (f->flags & FN_PROTO_F_REPEATED)
-            rc = emit_repeated(c, w, f->type, head);
+            rc = emit_repeated(c, w, s, f, head);
         else if (tail)
             rc = emit_value(c, f->type, w->occs[tail].p, w->occs[tail].end);
         else if (f->flags & FN_PROTO_F_PRESENCE) {

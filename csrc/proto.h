@@ -55,6 +55,8 @@
 #define FN_PROTO_F_PRESENCE 4       /* None is unset; set defaults are written */
 #define FN_PROTO_F_UTF8 8           /* string */
 #define FN_PROTO_F_MAP 16           /* repeated map entries; a dict in the flat form */
+#define FN_PROTO_F_CLOSED 32        /* a closed (proto2) enum: numbers it does not define
+                                       are unknown fields, as upb keeps them */
 
 typedef struct fn_proto_field {
     uint32_t number;
@@ -62,6 +64,8 @@ typedef struct fn_proto_field {
     uint8_t flags;
     uint16_t oneof;                 /* 1 + index of its (real) oneof in the message, 0 if none */
     int32_t sub;                    /* message index (message, group, map entry), else -1 */
+    uint32_t closed_first;          /* FN_PROTO_F_CLOSED: its numbers, sorted, are */
+    uint32_t closed_count;          /* closed[closed_first .. + closed_count) */
 } fn_proto_field;
 
 typedef struct fn_proto_msg {
@@ -75,6 +79,8 @@ typedef struct fn_proto_schema {
     uint32_t nmsgs;
     const fn_proto_field *fields;
     uint32_t nfields;
+    const int32_t *closed;          /* the closed enums' numbers */
+    uint32_t nclosed;
 } fn_proto_schema;
 
 typedef struct fn_proto_ctx {

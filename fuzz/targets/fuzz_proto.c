@@ -1,8 +1,8 @@
 /* fuzz_proto.c - libFuzzer target for csrc/proto.c (decoder and encoder).
  *
  * The schema below uses every field type, singular, repeated (packed and
- * not), with presence, a oneof, a map with message values, a group and a
- * recursive submessage. For each input it checks:
+ * not), with presence, a oneof, a map with message values, a group, a
+ * recursive submessage and closed enums (singular and packed). For each input it checks:
  *   - decode returns a flat form or a proto error code, never anything else;
  *   - decoding is deterministic (same bytes, same result);
  *   - a flat form that decoded re-encodes without error, and a second
@@ -25,33 +25,47 @@ enum { M_TOP, M_INNER, M_ENTRY, M_GROUP, M_COUNT };
 #define PR FN_PROTO_F_PRESENCE
 #define U FN_PROTO_F_UTF8
 #define MAP FN_PROTO_F_MAP
+#define CL FN_PROTO_F_CLOSED
+
+/* the closed enum's numbers (sorted) */
+static const int32_t CLOSED[] = {-2, 1, 5};
 
 static const fn_proto_field FIELDS[] = {
-    /* M_TOP: number, type, flags, oneof, sub */
-    {1, 1, 0, 0, -1}, {2, 2, 0, 0, -1}, {3, 3, 0, 0, -1}, {4, 4, 0, 0, -1},
-    {5, 5, 0, 0, -1}, {6, 6, 0, 0, -1}, {7, 7, 0, 0, -1}, {8, 8, 0, 0, -1},
-    {9, 9, U, 0, -1}, {10, 11, 0, 0, M_INNER}, {11, 10, 0, 0, M_GROUP}, {12, 12, 0, 0, -1},
-    {13, 13, 0, 0, -1}, {14, 14, 0, 0, -1}, {15, 15, 0, 0, -1}, {16, 16, 0, 0, -1},
-    {17, 17, 0, 0, -1}, {18, 18, 0, 0, -1},
-    {21, 1, R | P, 0, -1}, {22, 2, R | P, 0, -1}, {23, 3, R | P, 0, -1}, {25, 5, R | P, 0, -1},
-    {26, 6, R, 0, -1}, {28, 8, R | P, 0, -1}, {29, 9, R | U, 0, -1}, {30, 11, R, 0, M_INNER},
-    {32, 12, R, 0, -1}, {37, 17, R | P, 0, -1}, {38, 18, R, 0, -1},
-    {41, 5, PR, 0, -1}, {42, 9, PR | U, 0, -1},
-    {51, 5, PR, 1, -1}, {52, 9, PR | U, 1, -1}, {53, 11, 0, 1, M_INNER},
-    {61, 11, R | MAP, 0, M_ENTRY},
+    /* M_TOP: number, type, flags, oneof, sub, closed_first, closed_count */
+    {1, 1, 0, 0, -1, 0, 0}, {2, 2, 0, 0, -1, 0, 0}, {3, 3, 0, 0, -1, 0, 0},
+    {4, 4, 0, 0, -1, 0, 0},
+    {5, 5, 0, 0, -1, 0, 0}, {6, 6, 0, 0, -1, 0, 0}, {7, 7, 0, 0, -1, 0, 0},
+    {8, 8, 0, 0, -1, 0, 0},
+    {9, 9, U, 0, -1, 0, 0}, {10, 11, 0, 0, M_INNER, 0, 0}, {11, 10, 0, 0, M_GROUP, 0, 0},
+    {12, 12, 0, 0, -1, 0, 0},
+    {13, 13, 0, 0, -1, 0, 0}, {14, 14, CL, 0, -1, 0, 3}, {15, 15, 0, 0, -1, 0, 0},
+    {16, 16, 0, 0, -1, 0, 0},
+    {17, 17, 0, 0, -1, 0, 0}, {18, 18, 0, 0, -1, 0, 0},
+    {21, 1, R | P, 0, -1, 0, 0}, {22, 2, R | P, 0, -1, 0, 0}, {23, 3, R | P, 0, -1, 0, 0},
+    {25, 5, R | P, 0, -1, 0, 0},
+    {26, 6, R, 0, -1, 0, 0}, {28, 8, R | P, 0, -1, 0, 0}, {29, 9, R | U, 0, -1, 0, 0},
+    {30, 11, R, 0, M_INNER, 0, 0},
+    {32, 12, R, 0, -1, 0, 0}, {34, 14, R | P | CL, 0, -1, 0, 3}, {37, 17, R | P, 0, -1, 0, 0},
+    {38, 18, R, 0, -1, 0, 0},
+    {41, 5, PR, 0, -1, 0, 0}, {42, 9, PR | U, 0, -1, 0, 0},
+    {51, 5, PR, 1, -1, 0, 0}, {52, 9, PR | U, 1, -1, 0, 0}, {53, 11, 0, 1, M_INNER, 0, 0},
+    {61, 11, R | MAP, 0, M_ENTRY, 0, 0},
     /* M_INNER */
-    {1, 5, 0, 0, -1}, {2, 9, U, 0, -1}, {3, 11, 0, 0, M_INNER}, {4, 18, R | P, 0, -1},
+    {1, 5, 0, 0, -1, 0, 0}, {2, 9, U, 0, -1, 0, 0}, {3, 11, 0, 0, M_INNER, 0, 0},
+    {4, 18, R | P, 0, -1, 0, 0},
     /* M_ENTRY: map<string, Inner> */
-    {1, 9, U, 0, -1}, {2, 11, 0, 0, M_INNER},
+    {1, 9, U, 0, -1, 0, 0}, {2, 11, 0, 0, M_INNER, 0, 0},
     /* M_GROUP */
-    {12, 5, PR, 0, -1}, {13, 10, 0, 0, M_GROUP},
+    {12, 5, PR, 0, -1, 0, 0}, {13, 10, 0, 0, M_GROUP, 0, 0},
+
 };
 
 static const fn_proto_msg MSGS[M_COUNT] = {
-    {0, 35, 0}, {35, 4, 0}, {39, 2, 1}, {41, 2, 0},
+    {0, 36, 0}, {36, 4, 0}, {40, 2, 1}, {42, 2, 0},
 };
 
-static const fn_proto_schema SCHEMA = {MSGS, M_COUNT, FIELDS, sizeof FIELDS / sizeof FIELDS[0]};
+static const fn_proto_schema SCHEMA = {MSGS, M_COUNT, FIELDS, sizeof FIELDS / sizeof FIELDS[0],
+                                       CLOSED, sizeof CLOSED / sizeof CLOSED[0]};
 
 static int is_proto_error(int64_t rc)
 {
@@ -110,7 +124,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(flat2, a->out, (size_t)n2);
     int64_t e2 = fn_proto_encode(b, &SCHEMA, msg, flat2, (size_t)n2, 100);
     CHECK(e2 == e && memcmp(b->out, wire, (size_t)e) == 0);
-    int64_t n3 = fn_proto_decode(a, &SCHEMA, msg, (const uint8_t *)b->out, (size_t)e2, 100, 1 << 26);
+    int64_t n3 = fn_proto_decode(a, &SCHEMA, msg, (const uint8_t *)b->out, (size_t)e2, 100,
+                                 1 << 26);
     CHECK(n3 == n2 && memcmp(a->out, flat2, (size_t)n2) == 0);
     free(flat2);
     free(wire);

@@ -71,6 +71,7 @@ class FieldEntry:
     enum: Optional[str] = None          # full name of an enum field's type
     oneof: Optional[str] = None         # the (real) oneof it belongs to
     default: Any = None                 # value read while unset
+    closed: Optional[frozenset[int]] = None   # a closed (proto2) enum's numbers
     json_name: str = ""
     descriptor: Optional[FieldDescriptorProto] = None
 
@@ -92,6 +93,8 @@ class Schema:
     messages: list[MessageEntry] = dc_field(default_factory=list)
     index: dict[str, int] = dc_field(default_factory=dict)
     enums: dict[str, dict[str, int]] = dc_field(default_factory=dict)
+    #: proto2 enums are closed: a number they do not define is an unknown field
+    closed: dict[str, frozenset[int]] = dc_field(default_factory=dict)
 
 
 def _enum_default(schema: Schema, fd: FieldDescriptorProto) -> int:
@@ -164,7 +167,7 @@ def compile_schema(files: list[FileDescriptorProto]) -> Schema:
         schema.index[name] = len(pending)
         pending.append((name, msg, syntax))
         for enum in msg.enum_type:
-            _add_enum(schema, f"{name}.{enum.name}", enum)
+            _add_enum(schema, f"{name}.{enum.name}", enum, syntax)
         for nested in msg.nested_type:
             collect(name, nested, syntax)
 
@@ -172,7 +175,7 @@ def compile_schema(files: list[FileDescriptorProto]) -> Schema:
         syntax = f.syntax or "proto2"
         prefix = f.package or ""
         for enum in f.enum_type:
-            _add_enum(schema, f"{prefix}.{enum.name}" if prefix else str(enum.name), enum)
+            _add_enum(schema, f"{prefix}.{enum.name}" if prefix else str(enum.name), enum, syntax)
         for msg in f.message_type:
             collect(prefix, msg, syntax)
     descriptors = [msg for _, msg, _ in pending]
@@ -181,8 +184,10 @@ def compile_schema(files: list[FileDescriptorProto]) -> Schema:
     return schema
 
 
-def _add_enum(schema: Schema, name: str, enum: Any) -> None:
+def _add_enum(schema: Schema, name: str, enum: Any, syntax: str) -> None:
     schema.enums[name] = {str(v.name): int(v.number or 0) for v in enum.value}
+    if syntax == "proto2":
+        schema.closed[name] = frozenset(schema.enums[name].values())
 
 
 def _compile_message(schema: Schema, descriptors: list[DescriptorProto], name: str,
@@ -227,6 +232,7 @@ def _compile_message(schema: Schema, descriptors: list[DescriptorProto], name: s
         entry.fields.append(FieldEntry(
             number=int(fd.number or 0), name=str(fd.name), type=t, flags=flags, sub=sub,
             enum=(fd.type_name or "").lstrip(".") if t == T.TYPE_ENUM else None,
+            closed=schema.closed.get((fd.type_name or "").lstrip(".")) if t == T.TYPE_ENUM else None,
             oneof=oneof, default=default, json_name=fd.json_name or _json_name(str(fd.name)),
             descriptor=fd))
     return entry

@@ -65,6 +65,7 @@ class Codec:
         fields = [f for m in schema.messages for f in m.fields]
         self._msgs = ffi.new("fn_proto_msg[]", max(1, len(schema.messages)))
         self._fields = ffi.new("fn_proto_field[]", max(1, len(fields)))
+        closed: list[int] = []
         first = 0
         for i, m in enumerate(schema.messages):
             self._msgs[i].first = first
@@ -78,12 +79,20 @@ class Codec:
                 cf.type = int(f.type)
                 cf.flags = sum(c for py, c in _FLAGS if f.flags & py)
                 cf.sub = f.sub
+                if f.closed is not None:
+                    cf.flags |= lib.FN_PROTO_F_CLOSED
+                    cf.closed_first = len(closed)
+                    cf.closed_count = len(f.closed)
+                    closed.extend(sorted(f.closed))
                 first += 1
         self._schema = ffi.new("fn_proto_schema *")
         self._schema.msgs = self._msgs
         self._schema.nmsgs = len(schema.messages)
         self._schema.fields = self._fields
         self._schema.nfields = len(fields)
+        self._closed = ffi.new("int32_t[]", closed or [0])
+        self._schema.closed = self._closed
+        self._schema.nclosed = len(closed)
         self._local = threading.local()
 
     def _ctx(self) -> Any:

@@ -403,6 +403,8 @@ class Codec:
                     values = [occ]
             else:
                 clean = False
+        if values and vf.closed is not None and _convert(T.TYPE_ENUM, values[0][1]) not in vf.closed:
+            clean = False   # upb keeps an entry with an undefined closed enum unknown too
         return (key, values) if clean else None
 
     def _decode(self, index: int, buf: bytes, segments: list[tuple[int, int]], depth: int) -> Any:
@@ -455,6 +457,10 @@ class Codec:
                         record: Any = (wt, vstart, vend)
                         if f.flags & F_MAP:
                             record = self._scan_entry(f.sub, buf, vstart, vend, depth)
+                        elif f.closed is not None:
+                            if unknown is None:
+                                unknown = []
+                            record = _closed(f, record, buf, unknown)
                         if record is not None:
                             for r in rivals[slot]:
                                 occ[r] = None   # a oneof keeps its last member
@@ -468,7 +474,7 @@ class Codec:
                             continue
                 if unknown is None:
                     unknown = [(start, pos)]
-                elif unknown[-1][1] == start:
+                elif unknown and type(unknown[-1]) is tuple and unknown[-1][1] == start:
                     unknown[-1] = (unknown[-1][0], pos)   # a run of unknown fields
                 else:
                     unknown.append((start, pos))
@@ -506,7 +512,9 @@ class Codec:
                 items = []
                 if o is not None:
                     for wt, s, e in o:
-                        if wt == 2 and t in PACKABLE:
+                        if wt < 0:
+                            items.extend(s)   # a closed enum's packed numbers it defines
+                        elif wt == 2 and t in PACKABLE:
                             _unpack(t, buf, s, e, items)
                         else:
                             items.append(_value(t, buf, wt, s, e))
@@ -515,13 +523,32 @@ class Codec:
                 out[slot] = None if f.flags & F_PRESENCE else f.default
             else:
                 out[slot] = _value(t, buf, *o)
-        if unknown is not None:
-            out[-1] = b"".join([buf[s:e] for s, e in unknown])
+        if unknown:
+            out[-1] = b"".join([buf[u[0]:u[1]] if type(u) is tuple else u for u in unknown])
         return out
 
     def _check_depth(self, depth: int) -> None:
         if depth > 0:
             raise _Fail("depth")
+
+
+def _closed(f: Any, record: tuple[int, Any, int], buf: bytes, unknown: list[Any]) -> Any:
+    """A closed enum field's occurrence: None when its number is not defined
+    (then it is an unknown field, as upb keeps it); a packed body keeps the
+    numbers defined and each other one becomes an unknown varint field."""
+    wt, s, e = record
+    if wt == 0:
+        return record if _convert(T.TYPE_ENUM, s) in f.closed else None
+    values: list[int] = []
+    _unpack(T.TYPE_ENUM, buf, s, e, values)
+    tag = _varint_bytes(f.number << 3)
+    known = []
+    for v in values:
+        if v in f.closed:
+            known.append(v)
+        else:
+            unknown.append(tag + _varint_bytes(v & _MASK64))
+    return (-1, known, 0)
 
 
 def _read_varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
