@@ -412,7 +412,8 @@ class Codec:
         lookup = self._lookup[index]
         rivals = self._rivals[index]
         occ: list[Any] = [None] * len(fields)
-        unknown: Optional[list[tuple[int, int]]] = None
+        # unknown fields: (start, end) spans of buf, or bytes made from closed enums
+        unknown: Optional[list[Any]] = None
         for pos, end in segments:
             while pos < end:
                 start = pos
