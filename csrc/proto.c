@@ -21,6 +21,27 @@ static const uint8_t WIRE[19] = {0, 1, 5, 0, 0, 0, 1, 5, 0, 2, 3, 2, 2, 0, 0, 5,
 /* The smallest magnitude that rounds to infinity as a float (2^128 - 2^103). */
 #define FLOAT_OVERFLOW 340282356779733661637539395458142568448.0
 
+/* NaNs cross between float and double by their bits (sign, payload, the
+ * quiet bit), so a signaling NaN in a float field comes back as it was, as
+ * upb keeps it; a conversion by the FPU would quiet it. */
+static double nan_to_double(uint32_t f)
+{
+    uint64_t b = (uint64_t)(f >> 31) << 63 | 0x7ff0000000000000ull | (uint64_t)(f & 0x7fffffu) << 29;
+    double d;
+    memcpy(&d, &b, 8);
+    return d;
+}
+
+static uint32_t nan_to_float(double d)
+{
+    uint64_t b;
+    memcpy(&b, &d, 8);
+    uint32_t m = (uint32_t)((b >> 29) & 0x7fffffu);
+    if (!m)
+        m = 0x400000u;   /* a payload only in the low bits: keep it a (quiet) NaN */
+    return (uint32_t)(b >> 63) << 31 | 0x7f800000u | m;
+}
+
 static int packable(int t) { return WIRE[t] == 0 || WIRE[t] == 1 || WIRE[t] == 5; }
 
 /* marshal's type codes (CPython Python/marshal.c) */
@@ -527,14 +548,18 @@ static int put_value(fn_proto_ctx *c, int t, const mnode *x, int *zero)
     }
     default: { /* T_FLOAT: past float's range (after rounding) is infinity */
         float f;
-        if (isfinite(d) && fabs(d) >= FLOAT_OVERFLOW)
-            f = d > 0 ? INFINITY : -INFINITY;
-        else if (isfinite(d) && fabs(d) > FLT_MAX)
-            f = d > 0 ? FLT_MAX : -FLT_MAX;   /* rounds down to the largest float */
-        else
-            f = (float)d;
         uint32_t bits;
-        memcpy(&bits, &f, 4);
+        if (isnan(d)) {
+            bits = nan_to_float(d);
+        } else {
+            if (isfinite(d) && fabs(d) >= FLOAT_OVERFLOW)
+                f = d > 0 ? INFINITY : -INFINITY;
+            else if (isfinite(d) && fabs(d) > FLT_MAX)
+                f = d > 0 ? FLT_MAX : -FLT_MAX;   /* rounds down to the largest float */
+            else
+                f = (float)d;
+            memcpy(&bits, &f, 4);
+        }
         put_le(c, bits, 4);
         *zero = bits == 0;
         return 0;
@@ -1314,6 +1339,8 @@ static int emit_value(fn_proto_ctx *c, int t, const uint8_t *p, const uint8_t *e
         uint32_t u = rd32(p);
         if (t == T_FIXED32) return emit_int(c, 0, u);
         if (t == T_SFIXED32) return emit_signed(c, (int32_t)u);
+        if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x7fffffu))
+            return emit_double(c, nan_to_double(u));
         float f;
         memcpy(&f, &u, 4);
         return emit_double(c, (double)f);

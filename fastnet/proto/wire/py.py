@@ -101,8 +101,12 @@ def _float_writer(t: T) -> Callable[[bytearray, Any], None]:
             if isinstance(v, int) and not -2**64 < v < 2**64:
                 raise _Bad("range")
             v = float(v)
-        if single and abs(v) > _FLT_MAX and not math.isinf(v):
-            v = math.copysign(math.inf if abs(v) >= _table.FLOAT_OVERFLOW else _FLT_MAX, v)
+        if single:
+            if v != v:
+                out += _nan_to_float(v)
+                return
+            if abs(v) > _FLT_MAX and not math.isinf(v):
+                v = math.copysign(math.inf if abs(v) >= _table.FLOAT_OVERFLOW else _FLT_MAX, v)
         out += pack(v)
 
     return write
@@ -617,7 +621,30 @@ def _value(t: T, buf: bytes, wt: int, s: int, e: int) -> Any:
             raise _Fail("utf8") from None
     if t == T.TYPE_BYTES:
         return buf[s:e]
+    if t == T.TYPE_FLOAT:
+        return _float(buf[s:s + 4])
     return _FIXED[t].unpack_from(buf, s)[0]
+
+
+_U32, _U64, _F64 = struct.Struct("<I"), struct.Struct("<Q"), struct.Struct("<d")
+
+
+def _float(raw: bytes) -> float:
+    """A float32 as a Python float; a NaN by its bits (sign, payload, quiet
+    bit), as the C twin does, since the FPU's conversion quiets a signaling
+    NaN and upb keeps it as it came."""
+    (u,) = _U32.unpack(raw)
+    if u & 0x7F800000 == 0x7F800000 and u & 0x7FFFFF:
+        bits = (u >> 31) << 63 | 0x7FF0000000000000 | (u & 0x7FFFFF) << 29
+        return float(_F64.unpack(_U64.pack(bits))[0])
+    return float(_FIXED[T.TYPE_FLOAT].unpack(raw)[0])
+
+
+def _nan_to_float(v: float) -> bytes:
+    """A NaN double as float32 bytes by its bits (see _float)."""
+    (b,) = _U64.unpack(_F64.pack(v))
+    m = (b >> 29) & 0x7FFFFF or 0x400000
+    return _U32.pack((b >> 63) << 31 | 0x7F800000 | m)
 
 
 def _unpack(t: T, buf: bytes, s: int, e: int, items: list[Any]) -> None:
@@ -639,4 +666,7 @@ def _unpack(t: T, buf: bytes, s: int, e: int, items: list[Any]) -> None:
     fmt = _FIXED[t]
     if (e - s) % fmt.size:
         raise _Fail("packed")
+    if t == T.TYPE_FLOAT:
+        items.extend([_float(buf[i:i + 4]) for i in range(s, e, 4)])
+        return
     items.extend([v for (v,) in fmt.iter_unpack(buf[s:e])])
