@@ -191,3 +191,44 @@ class BadMapKey(UnpackError):
 class BadTimestamp(UnpackError):
     """A timestamp extension (type -1) of a wrong size, with nanoseconds over
     999999999, or outside the datetime range."""
+class ProtoDecodeError(ProtocolError):
+    """Bytes that are not a valid serialized Protocol Buffers message.
+
+    ``cause`` names the rule that was broken (one word, the same from both
+    wire twins); ``str()`` explains it.
+    """
+
+    def __init__(self, cause: str, detail: str) -> None:
+        super().__init__(cause, detail)
+        self.cause = cause
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"invalid protobuf message ({self.cause}): {self.detail}"
+
+
+class ProtoDepthExceeded(ProtoDecodeError):
+    """Submessages and groups nested deeper than the decoder's max_depth."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__("depth", f"submessages nested deeper than max_depth={limit}")
+        self.args = (limit,)
+        self.limit = limit
+
+
+class ProtoMessageTooLarge(ProtoDecodeError):
+    """A serialized message over the decoder's max_message_size."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__("size", f"message of {size} bytes exceeds max_message_size={limit}")
+        self.args = (size, limit)
+        self.size = size
+        self.limit = limit
+
+
+class ProtoBadUtf8(ProtoDecodeError, UnicodeError):
+    """A ``string`` field whose bytes are not valid UTF-8."""
+
+
+class ProtoJsonError(ProtocolError):
+    """JSON that does not map to the message (proto3 JSON mapping)."""

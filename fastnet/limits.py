@@ -103,3 +103,14 @@ DEFAULT_PACK_MAX_MAP_LEN = DEFAULT_PACK_MAX_BUFFER_SIZE // 2
 #: The format's own ceiling: a str, bin, ext, array or map holds at most
 #: 2**32 - 1 bytes or elements (32-bit lengths).
 PACK_MAX_LEN = 2**32 - 1
+# --- Protocol Buffers (fastnet.proto) -------------------------------------
+
+#: Most submessages (and groups) nested inside one top-level message on
+#: decode: google.protobuf's default recursion limit (upb parses 100 levels
+#: below the top-level message and refuses the 101st).
+PROTO_MAX_DEPTH = 100
+
+#: Largest serialized message the decoders accept (bytes). protobuf itself
+#: stops at 2 GiB; a server should not need more than this, and the C
+#: twin's marshal bridge has 32-bit sizes.
+DEFAULT_PROTO_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
