@@ -99,6 +99,35 @@ def test_a_session_pushes_on_open_and_answers(engine, monkeypatch):
             assert c.recv() == b"ABC"
 
 
+class Failing(Session):
+    """Answers "ok", and raises on "boom"."""
+
+    def feed(self, data: bytes) -> bytes:
+        if data == b"boom":
+            raise RuntimeError("boom")
+        return b"ok"
+
+
+def test_a_session_that_raises_closes_only_its_connection(engine, monkeypatch):
+    # Regression: on the direct path the engine hands on_error the session
+    # (Session.direct's argument), and the server took it for the Connection
+    # (AttributeError inside the error handler on the C engine).
+    register(monkeypatch, ProtocolUnit(ProtocolSpec("failing", "be32"), echo=False,
+                                       session=lambda conn, handler: Failing(conn)))
+    with running_server(engine, "failing") as (server, port):
+        with fastnet.connect("127.0.0.1", port, "failing") as bad, \
+                fastnet.connect("127.0.0.1", port, "failing") as good:
+            bad.send(b"fine")
+            assert bad.recv() == b"ok"
+            bad.send(b"boom")
+            with pytest.raises(fastnet.errors.ConnectionClosed):
+                bad.recv()
+            good.send(b"still")
+            assert good.recv() == b"ok"
+        wait_for(lambda: server.stats().get("closed_handler_error") == 1, "the close counted")
+        assert server.stats()["handler_errors"] == 1
+
+
 class Concurrent(Session):
     """Records how many requests of its connection run at once; with
     ``until`` set, each waits until that many are running."""

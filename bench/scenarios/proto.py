@@ -61,6 +61,9 @@ class Proto(Scenario):
     name = "proto"
     title = "proto (Protocol Buffers serialize and parse)"
 
+    def server_names(self) -> list[str]:
+        return list(PEERS)
+
     def run(self, opts: Options) -> dict:
         reps = opts.reps or (3 if opts.quick else 7)
         seconds = opts.seconds or (0.1 if opts.quick else 0.3)

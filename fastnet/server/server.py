@@ -499,7 +499,10 @@ class Server:
         if not session.is_async and route.probe_reply is None:
             # The engine may call it per message itself: what _on_message
             # does, less the probe and coroutine checks that do not apply.
-            self.engine.serve_directly(c.id, c._feed, c._feed_arg, self._handler_failed)
+            # on_error gets the direct path's argument (the session, for
+            # most protocols), not the Connection: bind the connection.
+            self.engine.serve_directly(c.id, c._feed, c._feed_arg,
+                                       lambda _arg, c=c: self._handler_failed(c))
         return True
 
     def _open(self, c: Connection) -> None:
