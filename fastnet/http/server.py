@@ -523,8 +523,7 @@ def _make_http_server(values: Mapping[str, Any], server_options: dict[str, Any])
 
 #: HTTP/1.1 as a registered unit (``--protocol http``).
 HTTP = register(ProtocolUnit(
-    HTTP_PROTOCOL, help="HTTP/1.1 (--handler MODULE:APP, a fastnet.http.App or a "
-    "function of a Request; without one, the kata: GET / is Hello, World!)",
+    HTTP_PROTOCOL, help="HTTP/1.1 (--handler: an App; default: the kata)",
     session=_http_session, echo=False,
     options=(MAX_REQUEST_LINE, MAX_HEADER_BYTES, MAX_HEADER_FIELDS, MAX_BODY, HEADER_TIMEOUT),
     make_server=_make_http_server, needs_asyncio=is_async_handler))
