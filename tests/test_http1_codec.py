@@ -13,9 +13,10 @@ from fastnet.codec import http1
 from fastnet.codec.http1 import ConnectionState, Event, Role, State
 
 
-@pytest.fixture(params=sorted(http1.impls))
-def twin(request):
-    return http1.impls[request.param]
+@pytest.fixture
+def twin(impl):
+    """The http1 twin under test (conftest's impl: "c" and "python")."""
+    return impl.http1
 
 
 def parse_whole(parser, data):

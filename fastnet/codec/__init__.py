@@ -20,7 +20,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from .. import native
-from . import _twins, framing, resp, varint
+from . import _twins, framing, http1, resp, varint
 from .framing import (
     FRAMINGS,
     Decoder,
@@ -67,7 +67,7 @@ from .varint import (
 
 backend: str = native.backend
 impls: dict[str, ModuleType] = {
-    name: _twins.combine(name, [varint, framing, resp]) for name in varint.impls
+    name: _twins.combine(name, [varint, framing, resp, http1]) for name in varint.impls
 }
 active: ModuleType = impls[backend]
 
@@ -109,6 +109,7 @@ __all__ = [
     "encode_uvarint",
     "encode_verbatim",
     "framing",
+    "http1",
     "impls",
     "new_decoder",
     "resp",

@@ -3,24 +3,29 @@ offsets of the caller's buffer, chunked bodies, and the connection's state
 machine (:mod:`.state`) that fastnet.http's server and client share.
 
 ``impls`` maps backend names to the twins available, ``backend`` names the
-one in use, ``active`` is it. Only the pure-Python twin (``py``) exists so
-far; the C twin (csrc/http1.c) will join it under the same API and errors.
+one in use, ``active`` is it: ``c`` (cffi over csrc/http1.c) unless
+fastnet.native fell back to ``py`` (pure Python, the readable reference).
 """
 from __future__ import annotations
 
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-from . import py
+from ... import native
+from .. import _twins
 from ._common import HeaderSpans, RequestHead, ResponseHead
 from .state import TRANSITIONS, ConnectionState, Event, Role, State
 
-impls: dict[str, ModuleType] = {"python": py}
-backend: str = "python"
+impls: dict[str, ModuleType] = _twins.load(__name__)
+backend: str = native.backend
 active: ModuleType = impls[backend]
 
-ChunkedDecoder = py.ChunkedDecoder
-RequestHeadParser = py.RequestHeadParser
-ResponseHeadParser = py.ResponseHeadParser
+if TYPE_CHECKING:  # the twins share one API: type checkers read the reference's
+    from .py import ChunkedDecoder, RequestHeadParser, ResponseHeadParser
+else:
+    ChunkedDecoder = active.ChunkedDecoder
+    RequestHeadParser = active.RequestHeadParser
+    ResponseHeadParser = active.ResponseHeadParser
 
 __all__ = [
     "ChunkedDecoder",

@@ -149,9 +149,12 @@ class RequestHeadParser(_HeadParser):
         """The head at buf[start:end] once complete (None: more bytes needed)."""
         if end is None:
             end = len(buf)
+        if not 0 <= start <= end <= len(buf):
+            raise ValueError(f"start {start} and end {end} must fit the buffer ({len(buf)} bytes)")
         origin = start
         if self.error is None:
-            while buf[start:start + 2] == b"\r\n" and start - origin < self.max_request_line:
+            while (start + 2 <= end and buf[start:start + 2] == b"\r\n"
+                   and start - origin < self.max_request_line):
                 start += 2  # skipped: the caller sees it in head.start
         head_end = self._find(buf, origin, start, end)
         if head_end < 0:
@@ -188,6 +191,8 @@ class ResponseHeadParser(_HeadParser):
         """The head at buf[start:end] once complete (None: more bytes needed)."""
         if end is None:
             end = len(buf)
+        if not 0 <= start <= end <= len(buf):
+            raise ValueError(f"start {start} and end {end} must fit the buffer ({len(buf)} bytes)")
         head_end = self._find(buf, start, start, end)
         if head_end < 0:
             return None
@@ -247,6 +252,8 @@ class ChunkedDecoder:
             raise self.error
         if end is None:
             end = len(buf)
+        if not 0 <= start <= end <= len(buf):
+            raise ValueError(f"start {start} and end {end} must fit the buffer ({len(buf)} bytes)")
         try:
             return self._decode(buf, start, end)
         except HttpError as error:
