@@ -279,3 +279,16 @@ def test_transition_not_in_the_table_sticks():
     assert state.server is State.ERROR
     with pytest.raises(ValueError):
         state.process(Role.SERVER, Event.CLOSE)
+
+
+def test_errors_leave_a_bytearray_resizable(twin):
+    """The server drops consumed bytes from its bytearray after an error:
+    no view of it may outlive the call (regression: BufferError in C)."""
+    buf = bytearray(b"200000\r\n")
+    with pytest.raises(errors.HttpBodyTooLarge):
+        twin.ChunkedDecoder().decode(buf)
+    del buf[:2]
+    head = bytearray(b"GET / HTTP/1.1\r\nA : b\r\n\r\n")
+    with pytest.raises(errors.HttpMalformed):
+        twin.RequestHeadParser().parse(head)
+    del head[:2]

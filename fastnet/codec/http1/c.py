@@ -194,7 +194,13 @@ class ChunkedDecoder:
             end = len(buf)
         if not 0 <= start <= end <= len(buf):
             raise ValueError(f"start {start} and end {end} must fit the buffer ({len(buf)} bytes)")
-        view = ffi.from_buffer(buf)
+        # Released before returning or raising: a bytearray the caller
+        # resizes next must not be held by a view (BufferError).
+        with ffi.from_buffer(buf) as view:
+            return self._decode(buf, view, start, end)
+
+    def _decode(self, buf: Buffer, view: object, start: int,
+                end: int) -> tuple[list[tuple[int, int]], int, bool]:
         out: list[tuple[int, int]] = []
         pos = start
         sp, n_ptr, pos_ptr = self._spans, self._n, self._pos
