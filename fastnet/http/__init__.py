@@ -11,7 +11,8 @@
 from __future__ import annotations
 
 from .app import App, Headers, Request, Response, kata_app
+from .client import Client, ClientResponse, get, request
 from .server import HTTP, HTTP_PROTOCOL, HttpLimits, HttpServer, HttpSession
 
-__all__ = ["App", "HTTP", "HTTP_PROTOCOL", "Headers", "HttpLimits", "HttpServer", "HttpSession",
-           "Request", "Response", "kata_app"]
+__all__ = ["App", "Client", "ClientResponse", "HTTP", "HTTP_PROTOCOL", "Headers", "HttpLimits", "HttpServer", "HttpSession",
+           "Request", "Response", "get", "kata_app", "request"]
