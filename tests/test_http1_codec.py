@@ -269,14 +269,14 @@ def test_cycle_close():
     state.process(Role.SERVER, Event.END)
     assert (state.client, state.server) == (State.MUST_CLOSE, State.MUST_CLOSE)
     state.process(Role.SERVER, Event.CLOSE)
-    assert state.server is State.CLOSED
+    assert state.server == State.CLOSED
 
 
 def test_transition_not_in_the_table_sticks():
     state = ConnectionState()
     with pytest.raises(ValueError, match="server cannot send response in state idle"):
         state.process(Role.SERVER, Event.RESPONSE)
-    assert state.server is State.ERROR
+    assert state.server == State.ERROR
     with pytest.raises(ValueError):
         state.process(Role.SERVER, Event.CLOSE)
 

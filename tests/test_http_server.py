@@ -12,6 +12,7 @@ import socket
 import subprocess
 import threading
 import time
+import types
 import urllib.request
 
 import h11
@@ -367,3 +368,48 @@ def test_cli_serves_the_kata_with_its_options():
         with connect(port) as s:
             s.sendall(request("GET", "/" + "a" * 120))
             assert Reader(s).response()[0] == 414
+
+
+def test_kata_fast_path_answers_as_the_general_path():
+    """KataSession's prebuilt 200 is byte for byte what HttpSession writes
+    for the same request (Date aside), and what it does not take (a
+    pipelined pair, Connection: close, a split head, a bad one) goes the
+    general way."""
+    from fastnet.http.server import _DEFAULT_LIMITS, _KATA, HttpSession, KataSession
+
+    class Conn:
+        peer = ("127.0.0.1", 1)
+        closed = False
+
+        def __init__(self) -> None:
+            self.out: list[bytes] = []
+            self.timers: list[float] = []
+            later = lambda delay, fn: self.timers.append(delay) or types.SimpleNamespace(
+                cancel=lambda: None)
+            self.server = types.SimpleNamespace(engine=types.SimpleNamespace(call_later=later))
+
+        def write(self, data: bytes) -> None:
+            self.out.append(data)
+
+        def close(self) -> None:
+            pass
+
+        def protocol_error(self, error: Exception) -> None:
+            self.out.append(b"error %d" % error.status_hint)
+
+    def undated(data):
+        return re.sub(rb"Date: [^\r]*\r\n", b"", data or b"")
+
+    cases = [request(), request() + request(), request("GET", "/", "Connection: close"),
+             request("GET", "/x"), request("HEAD", "/"), b"GET / HTTP/1.1\r\nHost: x\r\n",
+             b"GET /  HTTP/1.1\r\n\r\n"]
+    for data in cases:
+        fast_conn, slow_conn = Conn(), Conn()
+        fast = KataSession(fast_conn, _KATA, _DEFAULT_LIMITS)
+        slow = HttpSession(slow_conn, _KATA, _DEFAULT_LIMITS)
+        assert undated(fast.feed(data)) == undated(slow.feed(data)), data
+        assert [undated(o) for o in fast_conn.out] == [undated(o) for o in slow_conn.out]
+        assert fast.buf == slow.buf
+    split = KataSession(Conn(), _KATA, _DEFAULT_LIMITS)
+    assert split.feed(b"GET / HT") is None and split.conn.timers == [60.0]
+    assert undated(split.feed(b"TP/1.1\r\nHost: x\r\n\r\n")).endswith(b"Hello, World!")

@@ -98,7 +98,7 @@ class Request:
         raw, _, self.query = target.partition("?")
         if "://" in raw:  # absolute-form: the path is after the authority
             raw = "/" + raw.split("://", 1)[1].partition("/")[2]
-        self.path = unquote(raw, errors="surrogateescape")
+        self.path = unquote(raw, errors="surrogateescape") if "%" in raw else raw
         self.version = version
         self.headers = headers
         self.body = body

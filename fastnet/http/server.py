@@ -109,6 +109,20 @@ _NO_BODY_STATUS = frozenset((204, 304))
 _OWN_FIELDS = frozenset(("content-length", "transfer-encoding", "connection", "date"))
 
 
+_FRAMING_FIELDS = frozenset((b"host", b"connection", b"transfer-encoding", b"content-length"))
+_VERSIONS = ("HTTP/1.0", "HTTP/1.1")
+_STATUS_LINES: dict[int, bytes] = {}
+
+
+def _status_line(status: int) -> bytes:
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        line = b"HTTP/1.1 %d %s\r\n" % (status, reason_phrase(status).encode())
+        if len(_STATUS_LINES) < 1000:
+            _STATUS_LINES[status] = line
+    return line
+
+
 def _tokens(values: list[str]) -> list[str]:
     return [t.strip().lower() for v in values for t in v.split(",") if t.strip()]
 
@@ -244,36 +258,45 @@ class HttpSession(Session):
 
     def _start(self, buf: bytearray, head: http1.RequestHead) -> _Pending:
         """A request from its head; its body's framing checked."""
-        fields = Headers([(buf[a:b].decode("latin-1"), buf[c:d].decode("latin-1"))
-                          for a, b, c, d in head.headers])
+        items = []
+        framing: dict[bytes, list[str]] = {}
+        for a, b, c, d in head.headers:
+            name = bytes(buf[a:b])
+            value = buf[c:d].decode("latin-1")
+            items.append((name.decode("latin-1"), value))
+            low = name.lower()
+            if low in _FRAMING_FIELDS:
+                framing.setdefault(low, []).append(value)
+        fields = Headers(items)
         method = buf[head.method_start:head.method_end].decode("latin-1")
         target = buf[head.target_start:head.target_end].decode("latin-1")
-        version = "HTTP/1.%d" % head.minor
+        version = _VERSIONS[head.minor] if head.minor < 2 else "HTTP/1.%d" % head.minor
         request = Request(method, target, fields, b"", version, self.conn.peer)
-        hosts = fields.get_all("host")
+        hosts = framing.get(b"host", ())
         if head.minor >= 1 and len(hosts) != 1:
             raise HttpMalformed("an HTTP/1.1 request needs exactly one Host field, "
                                 f"not {len(hosts)}")
-        connection = _tokens(fields.get_all("connection"))
+        connection = _tokens(framing[b"connection"]) if b"connection" in framing else ()
         keep_alive = ("close" not in connection if head.minor >= 1
                       else "keep-alive" in connection)
         self.state.process(Role.CLIENT, Event.REQUEST)
         if not keep_alive:
             self.state.no_keep_alive()
-        codings = _tokens(fields.get_all("transfer-encoding"))
-        lengths = fields.get_all("content-length")
-        if codings:
-            if lengths:
+        if b"transfer-encoding" in framing:
+            codings = _tokens(framing[b"transfer-encoding"])
+            if b"content-length" in framing:
                 raise HttpMalformed("both Content-Length and Transfer-Encoding")
             if head.minor == 0:
                 raise HttpMalformed("Transfer-Encoding in an HTTP/1.0 request")
             unknown = [c for c in codings if c != "chunked"]
             if unknown:
                 raise HttpUnsupportedCoding(f"transfer coding {unknown[0]!r} is not supported")
-            if len(codings) > 1:
-                raise HttpMalformed("chunked applied more than once")
+            if len(codings) != 1:
+                raise HttpMalformed("chunked applied more than once" if codings
+                                    else "an empty Transfer-Encoding")
             return _Pending(request, 0, True, keep_alive)
         length = 0
+        lengths = framing.get(b"content-length")
         if lengths:
             values = {v.strip() for v in ",".join(lengths).split(",")}
             if len(values) != 1:
@@ -349,14 +372,13 @@ class HttpSession(Session):
             keep = False  # no chunked for 1.0: the close ends the body
         if not keep:
             self.state.no_keep_alive()
-        parts = [b"HTTP/1.1 %d %s\r\n" % (response.status, reason_phrase(response.status).encode())]
+        parts = [_status_line(response.status)]
         for name, value in response.headers:
             if name.lower() in _OWN_FIELDS:
                 continue
-            line = f"{name}: {value}\r\n"
-            if "\n" in line[:-2] or "\r" in line[:-2]:
+            if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
                 raise ValueError(f"header {name!r} holds a CR or LF")
-            parts.append(line.encode("latin-1"))
+            parts.append(f"{name}: {value}\r\n".encode("latin-1"))
         if response.status in _NO_BODY_STATUS or response.status < 200:
             pass
         elif length is not None:
@@ -469,6 +491,57 @@ class HttpSession(Session):
         self._finish_stream(chunked)
 
 
+_KATA_SIMPLE_FIELDS = frozenset((b"connection", b"transfer-encoding", b"content-length",
+                                  b"expect"))
+_kata_cache: list[Any] = [b"", b""]
+
+
+def _kata_reply() -> bytes:
+    """The kata's 200, as the general path writes it, rebuilt once a second."""
+    date = http_date()
+    if _kata_cache[0] != date:
+        _kata_cache[0] = date
+        _kata_cache[1] = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                          b"Content-Length: 13\r\nDate: " + date + b"\r\n\r\nHello, World!")
+    return cast(bytes, _kata_cache[1])
+
+
+class KataSession(HttpSession):
+    """The built-in kata's session: a read that is exactly one plain
+    ``GET / HTTP/1.1`` (one Host, no body, no Connection or Expect) is
+    answered with the prebuilt 200, without a Request or a state-machine
+    step (the cycle would end where it began, IDLE/IDLE). Anything else
+    takes the general path, which answers it byte for byte the same."""
+
+    def feed(self, data: bytes) -> Union[bytes, None, Awaitable[Optional[bytes]]]:
+        if self.buf or self.pending is not None or self.done or self.draining:
+            return super().feed(data)
+        try:
+            head = self.parser.parse(data)
+        except HttpError:
+            return super().feed(data)  # the error is sticky: the general path reports it
+        if head is None:
+            self.buf += data  # the parser's place is kept relative to this start
+            self._arm_timer()
+            return None
+        self._heads += 1
+        if (head.end == len(data) and head.minor == 1
+                and data[head.method_start:head.method_end] == b"GET"
+                and data[head.target_start:head.target_end] == b"/"):
+            hosts = 0
+            for a, b, _, _ in head.headers:
+                name = data[a:b].lower()
+                if name == b"host":
+                    hosts += 1
+                elif name in _KATA_SIMPLE_FIELDS:
+                    hosts = 2
+                    break
+            if hosts == 1:
+                return _kata_reply()
+        self.parser.reset()
+        return super().feed(data)
+
+
 class HttpServer(Server):
     """A Server whose HTTP listeners use these request limits (a plain
     Server serves ``protocol="http"`` with the defaults):
@@ -495,7 +568,9 @@ _DEFAULT_LIMITS = HttpLimits()
 def _http_session(conn: Connection, handler: Any) -> Session:
     host = conn.server
     http_limits = host.http_limits if isinstance(host, HttpServer) else _DEFAULT_LIMITS
-    return HttpSession(conn, handler if handler is not None else _KATA, http_limits)
+    if handler is None:
+        return KataSession(conn, _KATA, http_limits)
+    return HttpSession(conn, handler, http_limits)
 
 
 _KATA = kata_app()

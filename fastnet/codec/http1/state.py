@@ -8,17 +8,19 @@ to IDLE when the connection is kept alive, to MUST_CLOSE otherwise.
 """
 from __future__ import annotations
 
-import enum
+from typing import Final
 
 
-class Role(enum.Enum):
-    """Who sends the event."""
+class Role:
+    """Who sends the event. (Plain str constants, not enum members: an
+    Enum member's hash is a Python call, and the table is looked up several
+    times per request.)"""
 
-    CLIENT = "client"
-    SERVER = "server"
+    CLIENT: Final = "client"
+    SERVER: Final = "server"
 
 
-class State(enum.Enum):
+class State:
     """One side's state in the current request/response cycle."""
 
     IDLE = "idle"                    # nothing of this cycle sent yet
@@ -30,7 +32,7 @@ class State(enum.Enum):
     ERROR = "error"                  # a transition not in the table happened
 
 
-class Event(enum.Enum):
+class Event:
     """What a side does."""
 
     REQUEST = "request"              # a request head
@@ -44,7 +46,7 @@ class Event(enum.Enum):
 _C, _S = Role.CLIENT, Role.SERVER
 
 #: (role, its state, event) -> its new state. Nothing else is allowed.
-TRANSITIONS: dict[tuple[Role, State, Event], State] = {
+TRANSITIONS: dict[tuple[str, str, str], str] = {
     (_C, State.IDLE, Event.REQUEST): State.SEND_BODY,
     (_C, State.SEND_BODY, Event.DATA): State.SEND_BODY,
     (_C, State.SEND_BODY, Event.END): State.DONE,
@@ -54,7 +56,7 @@ TRANSITIONS: dict[tuple[Role, State, Event], State] = {
     (_S, State.SEND_BODY, Event.DATA): State.SEND_BODY,
     (_S, State.SEND_BODY, Event.END): State.DONE,
     **{(role, state, Event.CLOSE): State.CLOSED
-       for role in Role for state in (State.IDLE, State.DONE, State.MUST_CLOSE, State.CLOSED)},
+       for role in (_C, _S) for state in (State.IDLE, State.DONE, State.MUST_CLOSE, State.CLOSED)},
 }
 
 
@@ -68,41 +70,41 @@ class ConnectionState:
         self.states = {Role.CLIENT: State.IDLE, Role.SERVER: State.IDLE}
         self.keep_alive = True
 
-    def process(self, role: Role, event: Event) -> None:
+    def process(self, role: str, event: str) -> None:
         """Apply ``event`` sent by ``role``; ValueError (the local caller's
         misuse) for a pair the table does not have, and that side stays ERROR."""
-        self._move(role, event)
-        if event is Event.REQUEST:
-            self._move(Role.SERVER, event)
         states = self.states
-        if not self.keep_alive:
-            for side, state in states.items():
-                if state is State.DONE:
-                    states[side] = State.MUST_CLOSE
-        elif states[Role.CLIENT] is State.DONE and states[Role.SERVER] is State.DONE:
-            states[Role.CLIENT] = states[Role.SERVER] = State.IDLE
+        new = self._move(role, event)
+        if event == Event.REQUEST:
+            self._move(Role.SERVER, event)
+        elif new == State.DONE:
+            if not self.keep_alive:
+                states[role] = State.MUST_CLOSE
+            elif states[Role.CLIENT] == State.DONE and states[Role.SERVER] == State.DONE:
+                states[Role.CLIENT] = states[Role.SERVER] = State.IDLE
 
-    def _move(self, role: Role, event: Event) -> None:
+    def _move(self, role: str, event: str) -> str:
         state = self.states[role]
         new = TRANSITIONS.get((role, state, event))
         if new is None:
             self.states[role] = State.ERROR
-            raise ValueError(f"{role.value} cannot send {event.value} in state {state.value}")
+            raise ValueError(f"{role} cannot send {event} in state {state}")
         self.states[role] = new
+        return new
 
     def no_keep_alive(self) -> None:
         """The connection ends with this cycle."""
         self.keep_alive = False
         for side, state in self.states.items():
-            if state is State.DONE:
+            if state == State.DONE:
                 self.states[side] = State.MUST_CLOSE
 
     @property
-    def client(self) -> State:
+    def client(self) -> str:
         """The client side's state."""
         return self.states[Role.CLIENT]
 
     @property
-    def server(self) -> State:
+    def server(self) -> str:
         """The server side's state."""
         return self.states[Role.SERVER]
