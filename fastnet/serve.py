@@ -196,6 +196,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     signal.signal(signal.SIGUSR1,
                   lambda signum, frame: server.engine.call_soon_threadsafe(server.log_stats))
+    # A SIGINT/SIGTERM right after the banner (before run() installs its
+    # own, identical handlers) is a graceful shutdown too, not a traceback.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda signum, frame: server.shutdown())
     host = f"[{listener.host}]" if ":" in listener.host else listener.host
     print(f"fastnet serving {unit.name} on {host}:{listener.port} "
           f"(engine {args.engine}, backend {native.backend})", flush=True)
