@@ -413,3 +413,23 @@ def test_kata_fast_path_answers_as_the_general_path():
     split = KataSession(Conn(), _KATA, _DEFAULT_LIMITS)
     assert split.feed(b"GET / HT") is None and split.conn.timers == [60.0]
     assert undated(split.feed(b"TP/1.1\r\nHost: x\r\n\r\n")).endswith(b"Hello, World!")
+
+
+@pytest.mark.parametrize("handler", ["kata", "app"])
+def test_wrk_runs_without_errors(handler):
+    wrk = shutil.which("wrk")
+    assert wrk, "wrk is a test dependency (the README's apt-get line)"
+    app = None
+    if handler == "app":
+        app = App()
+
+        @app.route("GET", "/")
+        def hello(req: Request) -> bytes:
+            return b"Hello, World!"
+    with running_http("c", app) as (server, port):
+        done = subprocess.run([wrk, "-t1", "-c10", "-d1s", f"http://127.0.0.1:{port}/"],
+                              capture_output=True, text=True, timeout=GUARD)
+        assert done.returncode == 0, done.stderr
+        assert re.search(r"\d+ requests in", done.stdout), done.stdout
+        assert "Non-2xx" not in done.stdout and "Socket errors" not in done.stdout, done.stdout
+    assert server.stats().get("protocol_errors", 0) == 0
