@@ -433,3 +433,22 @@ def test_wrk_runs_without_errors(handler):
         assert re.search(r"\d+ requests in", done.stdout), done.stdout
         assert "Non-2xx" not in done.stdout and "Socket errors" not in done.stdout, done.stdout
     assert server.stats().get("protocol_errors", 0) == 0
+
+
+def test_pipelined_good_then_bad_in_one_read(engine):
+    with running_http(engine, echo_app()) as (server, port), connect(port) as s:
+        s.sendall(request("GET", "/items/1") + b"BAD REQUEST LINE\r\n\r\n")
+        reader = Reader(s)
+        assert reader.response()[2] == b"item 1 q="
+        status, headers, _ = reader.response()
+        assert (status, headers["connection"]) == (400, "close")
+        assert reader.closed()
+
+
+def test_streamed_response_with_connection_close_closes(engine):
+    with running_http(engine, echo_app()) as (server, port), connect(port) as s:
+        s.sendall(request("GET", "/stream", "Connection: close"))
+        reader = Reader(s)
+        status, headers, body = reader.response()
+        assert (body, headers["connection"]) == (b"one two three", "close")
+        assert reader.closed()

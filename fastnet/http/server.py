@@ -339,21 +339,21 @@ class HttpSession(Session):
     # -- answering ------------------------------------------------------------
 
     def _fail(self, error: HttpError) -> None:
+        """Bad input: the responses owed, then the error's, then the close."""
+        out, self._out = self._out, []
         self.done = True
-        out = self._flush()
         if out:
-            self.conn.write(out)
+            self.conn.write(b"".join(out))
         self.conn.protocol_error(error)
-        return None
 
     def _flush(self) -> Optional[bytes]:
-        out = self._out
-        if not out:
-            return None
-        self._out = []
-        reply = out[0] if len(out) == 1 else b"".join(out)
+        """What this read answered, as the reply to return; written and
+        followed by the close instead once the connection is done."""
+        out, self._out = self._out, []
+        reply = (out[0] if len(out) == 1 else b"".join(out)) if out else None
         if self.done:
-            self.conn.write(reply)
+            if reply is not None:
+                self.conn.write(reply)
             self.conn.close()  # once the responses are written
             return None
         return reply
