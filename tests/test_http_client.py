@@ -85,6 +85,24 @@ def wait_listening(port: int, proc: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
+def serving_process(argv: list[str], port: int, stop: int, cwd) -> Iterator[None]:
+    """A server process, until it listens on port; then ended with signal
+    ``stop`` (killed if it outlives GUARD). Its output goes to cwd/server.log."""
+    with open(cwd / "server.log", "wb") as out:
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_listening(port, proc)
+            yield
+        finally:
+            proc.send_signal(stop)
+            try:
+                proc.wait(GUARD)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(GUARD)
+
+
+@contextlib.contextmanager
 def nginx(tmp_path) -> Iterator[int]:
     exe = shutil.which("nginx") or "/usr/sbin/nginx"
     assert os.path.exists(exe), "nginx is a test dependency (the README's apt-get line)"
@@ -108,18 +126,9 @@ http {{
     }}
 }}
 """)
-    proc = subprocess.Popen([exe, "-c", str(conf), "-p", str(tmp_path), "-g", "daemon off;"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_listening(port, proc)
+    with serving_process([exe, "-c", str(conf), "-p", str(tmp_path), "-g", "daemon off;"],
+                         port, signal.SIGQUIT, tmp_path):
         yield port
-    finally:
-        proc.send_signal(signal.SIGQUIT)
-        try:
-            proc.wait(GUARD)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(GUARD)
 
 
 UVICORN_APP = '''
@@ -150,19 +159,10 @@ async def app(scope, receive, send):
 def uvicorn(tmp_path) -> Iterator[int]:
     (tmp_path / "uviapp.py").write_text(UVICORN_APP)
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "uviapp:app", "--host", "127.0.0.1",
-                             "--port", str(port), "--http", "httptools", "--log-level", "warning"],
-                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_listening(port, proc)
+    with serving_process([sys.executable, "-m", "uvicorn", "uviapp:app", "--host", "127.0.0.1",
+                          "--port", str(port), "--http", "httptools", "--log-level", "warning"],
+                         port, signal.SIGINT, tmp_path):
         yield port
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(GUARD)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(GUARD)
 
 
 def test_stdlib_server_200_301_404_chunked_keep_alive():
