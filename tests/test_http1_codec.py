@@ -9,7 +9,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fastnet import errors, limits
-from fastnet.codec import http1
 from fastnet.codec.http1 import ConnectionState, Event, Role, State
 
 

@@ -3,7 +3,6 @@ split at the same random points: identical heads, spans and errors (type
 and text)."""
 from __future__ import annotations
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

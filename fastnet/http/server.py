@@ -130,14 +130,13 @@ def _tokens(values: list[str]) -> list[str]:
 class _Pending:
     """A request whose head has arrived, its body not yet whole."""
 
-    __slots__ = ("request", "length", "chunked", "parts", "keep_alive")
+    __slots__ = ("request", "length", "chunked", "parts")
 
-    def __init__(self, request: Request, length: int, chunked: bool, keep_alive: bool) -> None:
+    def __init__(self, request: Request, length: int, chunked: bool) -> None:
         self.request = request
         self.length = length          # Content-Length bytes still to come
         self.chunked = chunked
         self.parts: list[bytes] = []  # chunked body so far
-        self.keep_alive = keep_alive
 
 
 class HttpSession(Session):
@@ -294,7 +293,7 @@ class HttpSession(Session):
             if len(codings) != 1:
                 raise HttpMalformed("chunked applied more than once" if codings
                                     else "an empty Transfer-Encoding")
-            return _Pending(request, 0, True, keep_alive)
+            return _Pending(request, 0, True)
         length = 0
         lengths = framing.get(b"content-length")
         if lengths:
@@ -308,7 +307,7 @@ class HttpSession(Session):
             if length > self.limits.max_body:
                 raise HttpBodyTooLarge(f"body of {length} bytes exceeds "
                                        f"max_body={self.limits.max_body}")
-        return _Pending(request, length, False, keep_alive)
+        return _Pending(request, length, False)
 
     @staticmethod
     def _expects_continue(request: Request) -> bool:
@@ -358,7 +357,8 @@ class HttpSession(Session):
             return None
         return reply
 
-    def _result(self, request: Request, result: Any) -> Response:
+    @staticmethod
+    def _result(result: Any) -> Response:
         if isinstance(result, Response):
             return result
         if isinstance(result, (bytes, bytearray, memoryview, str)):
@@ -408,7 +408,7 @@ class HttpSession(Session):
 
     def _answer(self, request: Request, result: Any) -> None:
         try:
-            response = self._result(request, result)
+            response = self._result(result)
             body = response.body
             if isinstance(body, (bytes, bytearray, memoryview)):
                 self._out.append(self._whole(request, response, body))
@@ -424,7 +424,7 @@ class HttpSession(Session):
 
     async def _answer_async(self, request: Request, result: Any) -> None:
         try:
-            response = self._result(request, result)
+            response = self._result(result)
             body = response.body
         except Exception:
             self._failed(request)
