@@ -3,8 +3,9 @@
 One package per protocol, each with its public API in ``__init__`` and its
 two twins inside, ``c.py`` (cffi over csrc/) and ``py.py`` (pure Python, the
 readable reference): ``fastnet.codec.varint`` (LEB128 and zigzag),
-``fastnet.codec.framing`` (length-prefixed frames and lines) and
-``fastnet.codec.resp`` (the Redis protocol). Each package exposes ``impls``
+``fastnet.codec.framing`` (length-prefixed frames and lines),
+``fastnet.codec.resp`` (the Redis protocol) and ``fastnet.codec.http1``
+(HTTP/1.1 heads and chunked bodies). Each package exposes ``impls``
 (backend name -> its twins available), ``backend`` and ``active``, and
 re-exports the active twin's names.
 
@@ -30,6 +31,7 @@ from .framing import (
     encode_line,
     new_decoder,
 )
+from .http1 import ChunkedDecoder, RequestHeadParser, ResponseHeadParser
 from .resp import (
     BigNumber,
     NEED_DATA,
@@ -73,15 +75,18 @@ active: ModuleType = impls[backend]
 
 __all__ = [
     "BigNumber",
+    "ChunkedDecoder",
     "Decoder",
     "FRAMINGS",
     "LengthPrefixDecoder",
     "LineDecoder",
     "NEED_DATA",
     "Push",
+    "RequestHeadParser",
     "RespError",
     "RespReplyDecoder",
     "RespRequestDecoder",
+    "ResponseHeadParser",
     "SimpleString",
     "Verbatim",
     "active",
