@@ -232,3 +232,64 @@ class ProtoBadUtf8(ProtoDecodeError, UnicodeError):
 
 class ProtoJsonError(ProtocolError):
     """JSON that does not map to the message (proto3 JSON mapping)."""
+
+
+# --- HTTP/1.1 (fastnet.http) ------------------------------------------------
+
+
+class HttpError(ProtocolError):
+    """An HTTP/1.1 peer broke the protocol. ``status_hint`` is the status a
+    server answers it with (400, 408, 413, 414, 431, 501, 505), as h11's
+    error_status_hint; ``str()`` says which rule or limit was broken."""
+
+    status_hint = 400
+
+    def __init__(self, message: str, status_hint: int | None = None) -> None:
+        super().__init__(message)
+        if status_hint is not None:
+            self.status_hint = status_hint
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class HttpMalformed(HttpError):
+    """A start line, header field or chunk that breaks RFC 9112's grammar,
+    or framing a server must refuse (the request-smuggling cases): 400."""
+
+
+class HttpRequestLineTooLong(HttpError):
+    """A request line longer than max_request_line: 414."""
+
+    status_hint = 414
+
+
+class HttpHeadersTooLarge(HttpError):
+    """A head over max_header_bytes, or with more than max_header_fields
+    fields: 431."""
+
+    status_hint = 431
+
+
+class HttpBodyTooLarge(HttpError):
+    """A body over max_body: 413."""
+
+    status_hint = 413
+
+
+class HttpUnsupportedCoding(HttpError):
+    """A transfer coding other than chunked: 501."""
+
+    status_hint = 501
+
+
+class HttpVersionNotSupported(HttpError):
+    """An HTTP major version other than 1 (an HTTP/2 preface included): 505."""
+
+    status_hint = 505
+
+
+class HttpTimeout(HttpError):
+    """A request head that did not arrive within header_timeout: 408."""
+
+    status_hint = 408

@@ -114,3 +114,34 @@ PROTO_MAX_DEPTH = 100
 #: stops at 2 GiB; a server should not need more than this, and the C
 #: twin's marshal bridge has 32-bit sizes.
 DEFAULT_PROTO_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+
+# --- HTTP/1.1 (fastnet.http, fastnet.codec.http1) ----------------------------
+# Read by both twins. Defaults follow nginx where it has one.
+
+#: Longest request line, its CRLF excluded (nginx's large_client_header_buffers
+#: size, 8 KiB): longer is 414 URI Too Long.
+DEFAULT_HTTP_MAX_REQUEST_LINE = 8 * 1024
+
+#: Most bytes of a request's or response's head (start line, fields and the
+#: blank line): more is 431 Request Header Fields Too Large.
+DEFAULT_HTTP_MAX_HEADER_BYTES = 64 * 1024
+
+#: Most header fields of one head (and of one chunked body's trailers).
+DEFAULT_HTTP_MAX_HEADER_FIELDS = 100
+
+#: Largest request body the server accepts, by Content-Length or chunked
+#: (nginx's client_max_body_size, 1 MiB): more is 413 Content Too Large.
+DEFAULT_HTTP_MAX_BODY = 1024 * 1024
+
+#: Largest response body the client reads (bytes).
+DEFAULT_HTTP_CLIENT_MAX_BODY = 1024 * 1024 * 1024
+
+#: Seconds a request head may take to arrive once its first byte has
+#: (nginx's client_header_timeout): later is 408, the slowloris guard.
+DEFAULT_HTTP_HEADER_TIMEOUT = 60.0
+
+#: Longest chunk-size line of a chunked body (size and extensions), CRLF excluded.
+HTTP_MAX_CHUNK_LINE = 4096
+
+#: Seconds an overloaded server asks a client to wait (503's Retry-After).
+HTTP_RETRY_AFTER = 1

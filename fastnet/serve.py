@@ -196,8 +196,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     signal.signal(signal.SIGUSR1,
                   lambda signum, frame: server.engine.call_soon_threadsafe(server.log_stats))
-    # run() drains on SIGINT/SIGTERM; a signal that arrives between the
-    # banner and run() must drain too, not kill the process.
+    # A SIGINT/SIGTERM right after the banner (before run() installs its
+    # own, identical handlers) is a graceful shutdown too, not a traceback.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda signum, frame: server.shutdown())
     host = f"[{listener.host}]" if ":" in listener.host else listener.host

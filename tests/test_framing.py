@@ -493,7 +493,7 @@ def test_codec_package_reexports_the_active_twin():
         assert getattr(codec, name) is getattr(codec.active, name)
 
 
-@pytest.mark.parametrize("package", ["varint", "framing", "resp"])
+@pytest.mark.parametrize("package", ["varint", "framing", "resp", "http1"])
 def test_codec_laid_out_by_protocol(package):
     # Each protocol is a package: its public API re-exports the active twin
     # (c.py or py.py inside it), and both twins are there wherever C is.

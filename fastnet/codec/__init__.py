@@ -3,8 +3,9 @@
 One package per protocol, each with its public API in ``__init__`` and its
 two twins inside, ``c.py`` (cffi over csrc/) and ``py.py`` (pure Python, the
 readable reference): ``fastnet.codec.varint`` (LEB128 and zigzag),
-``fastnet.codec.framing`` (length-prefixed frames and lines) and
-``fastnet.codec.resp`` (the Redis protocol). Each package exposes ``impls``
+``fastnet.codec.framing`` (length-prefixed frames and lines),
+``fastnet.codec.resp`` (the Redis protocol) and ``fastnet.codec.http1``
+(HTTP/1.1 heads and chunked bodies). Each package exposes ``impls``
 (backend name -> its twins available), ``backend`` and ``active``, and
 re-exports the active twin's names.
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from .. import native
-from . import _twins, framing, resp, varint
+from . import _twins, framing, http1, resp, varint
 from .framing import (
     FRAMINGS,
     Decoder,
@@ -30,6 +31,7 @@ from .framing import (
     encode_line,
     new_decoder,
 )
+from .http1 import ChunkedDecoder, RequestHeadParser, ResponseHeadParser
 from .resp import (
     BigNumber,
     NEED_DATA,
@@ -67,21 +69,24 @@ from .varint import (
 
 backend: str = native.backend
 impls: dict[str, ModuleType] = {
-    name: _twins.combine(name, [varint, framing, resp]) for name in varint.impls
+    name: _twins.combine(name, [varint, framing, resp, http1]) for name in varint.impls
 }
 active: ModuleType = impls[backend]
 
 __all__ = [
     "BigNumber",
+    "ChunkedDecoder",
     "Decoder",
     "FRAMINGS",
     "LengthPrefixDecoder",
     "LineDecoder",
     "NEED_DATA",
     "Push",
+    "RequestHeadParser",
     "RespError",
     "RespReplyDecoder",
     "RespRequestDecoder",
+    "ResponseHeadParser",
     "SimpleString",
     "Verbatim",
     "active",
@@ -109,6 +114,7 @@ __all__ = [
     "encode_uvarint",
     "encode_verbatim",
     "framing",
+    "http1",
     "impls",
     "new_decoder",
     "resp",
