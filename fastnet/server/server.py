@@ -501,8 +501,9 @@ class Server:
             # does, less the probe and coroutine checks that do not apply.
             # on_error gets the direct path's argument (the session, for
             # most protocols), not the Connection: bind the connection.
-            self.engine.serve_directly(c.id, c._feed, c._feed_arg,
-                                       lambda _arg, c=c: self._handler_failed(c))
+            def on_error(_arg: object) -> None:
+                self._handler_failed(c)
+            self.engine.serve_directly(c.id, c._feed, c._feed_arg, on_error)
         return True
 
     def _open(self, c: Connection) -> None:
