@@ -653,7 +653,7 @@ static void conn_deliver(fn_loop *loop, fn_conn *c)
             continue;
         }
         list_remove(loop, L_PENDING, c);
-        if (r == FN_ERR_NO_MEMORY) {
+        if (r == FN_E_NOMEM) {
             conn_destroy(loop, c, FN_CLOSE_RESET, ENOMEM);
             return;
         }
@@ -745,7 +745,7 @@ static void conn_echo(fn_loop *loop, fn_conn *c)
     }
     if (rc == 0 && span)
         rc = echo_write(loop, c, span, span_len);
-    if (rc < 0 || r == FN_ERR_NO_MEMORY) {
+    if (rc < 0 || r == FN_E_NOMEM) {
         conn_destroy(loop, c, FN_CLOSE_RESET, ENOMEM);
         return;
     }

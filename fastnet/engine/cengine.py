@@ -124,11 +124,11 @@ def _numeric_host(host: str, port: int, passive: bool) -> str:
 
 def _protocol_error(code: int, value: int, limit: int) -> ProtocolError:
     """The exception the Python codec twin raises for FN_EV_ERROR(code, value)."""
-    if code == lib.FN_ERR_FRAME_TOO_LARGE:
+    if code == lib.FN_E_FRAMER_TOO_LARGE:
         return FrameTooLarge(value, limit)
-    if code == lib.FN_ERR_LINE_TOO_LONG:
+    if code == lib.FN_E_FRAMER_LINE_TOO_LONG:
         return LineTooLong(value, limit)
-    # FN_ERR_BAD_HEADER: value holds a negative FN_VARINT_* code as a uint64.
+    # FN_E_FRAMER_BAD_HEADER: value holds a negative FN_VARINT_* code as a uint64.
     # Imported here (rare path): the codec's messages are the ones to match.
     from ..codec._common import bad_frame_header
     from ..codec.c.varint import VARINT_ERRORS

@@ -69,27 +69,27 @@ ffi = native.ffi
 #: fn_resp_*_parse() error codes -> the message (a function of the parser
 #: for the codes whose text carries a detail).
 _MESSAGES: dict[int, Any] = {
-    lib.FN_RESP_E_MULTIBULK_LEN: _resp.INVALID_MULTIBULK_LEN,
-    lib.FN_RESP_E_BULK_LEN: _resp.INVALID_BULK_LEN,
-    lib.FN_RESP_E_INLINE_TOO_BIG: _resp.TOO_BIG_INLINE,
-    lib.FN_RESP_E_MBULK_COUNT_TOO_BIG: _resp.TOO_BIG_MBULK_COUNT,
-    lib.FN_RESP_E_BULK_COUNT_TOO_BIG: _resp.TOO_BIG_BULK_COUNT,
-    lib.FN_RESP_E_UNBALANCED: _resp.UNBALANCED_QUOTES,
-    lib.FN_RESP_E_EXPECTED_DOLLAR: lambda d: _resp.expected_dollar(d._p.err_value),
-    lib.FN_RESP_E_TYPE_BYTE: lambda d: _resp.bad_type_byte(d._p.err_value),
-    lib.FN_RESP_E_INTEGER: _resp.BAD_INTEGER,
-    lib.FN_RESP_E_BULK: _resp.BAD_BULK_LEN,
-    lib.FN_RESP_E_BULK_RANGE: lambda d: _resp.bulk_too_long(d.max_bulk_len),
-    lib.FN_RESP_E_COUNT: _resp.BAD_COUNT,
-    lib.FN_RESP_E_COUNT_RANGE: lambda d: _resp.count_too_big(d.max_multibulk_len),
-    lib.FN_RESP_E_DOUBLE: _resp.BAD_DOUBLE,
-    lib.FN_RESP_E_BOOL: _resp.BAD_BOOL,
-    lib.FN_RESP_E_NULL: _resp.BAD_NULL,
-    lib.FN_RESP_E_BIG_NUMBER: _resp.BAD_BIG_NUMBER,
-    lib.FN_RESP_E_VERBATIM: _resp.BAD_VERBATIM,
-    lib.FN_RESP_E_CRLF: _resp.MISSING_CRLF,
-    lib.FN_RESP_E_DEPTH: lambda d: _resp.too_deep(d.max_depth),
-    lib.FN_RESP_E_LINE: lambda d: _resp.line_too_long(d.max_line_len),
+    lib.FN_E_RESP_MULTIBULK_LEN: _resp.INVALID_MULTIBULK_LEN,
+    lib.FN_E_RESP_BULK_LEN: _resp.INVALID_BULK_LEN,
+    lib.FN_E_RESP_INLINE_TOO_BIG: _resp.TOO_BIG_INLINE,
+    lib.FN_E_RESP_MBULK_COUNT_TOO_BIG: _resp.TOO_BIG_MBULK_COUNT,
+    lib.FN_E_RESP_BULK_COUNT_TOO_BIG: _resp.TOO_BIG_BULK_COUNT,
+    lib.FN_E_RESP_UNBALANCED: _resp.UNBALANCED_QUOTES,
+    lib.FN_E_RESP_EXPECTED_DOLLAR: lambda d: _resp.expected_dollar(d._p.err_value),
+    lib.FN_E_RESP_TYPE_BYTE: lambda d: _resp.bad_type_byte(d._p.err_value),
+    lib.FN_E_RESP_INTEGER: _resp.BAD_INTEGER,
+    lib.FN_E_RESP_BULK: _resp.BAD_BULK_LEN,
+    lib.FN_E_RESP_BULK_RANGE: lambda d: _resp.bulk_too_long(d.max_bulk_len),
+    lib.FN_E_RESP_COUNT: _resp.BAD_COUNT,
+    lib.FN_E_RESP_COUNT_RANGE: lambda d: _resp.count_too_big(d.max_multibulk_len),
+    lib.FN_E_RESP_DOUBLE: _resp.BAD_DOUBLE,
+    lib.FN_E_RESP_BOOL: _resp.BAD_BOOL,
+    lib.FN_E_RESP_NULL: _resp.BAD_NULL,
+    lib.FN_E_RESP_BIG_NUMBER: _resp.BAD_BIG_NUMBER,
+    lib.FN_E_RESP_VERBATIM: _resp.BAD_VERBATIM,
+    lib.FN_E_RESP_CRLF: _resp.MISSING_CRLF,
+    lib.FN_E_RESP_DEPTH: lambda d: _resp.too_deep(d.max_depth),
+    lib.FN_E_RESP_LINE: lambda d: _resp.line_too_long(d.max_line_len),
 }
 
 
@@ -102,7 +102,7 @@ def _fail(decoder: Any, rc: int, items: list[Any]) -> None:
     """Record parse's error code rc. Out of memory is no protocol error: the
     items decoded before it are queued and MemoryError is raised (and, C's
     error being sticky, raised again until reset)."""
-    if rc == lib.FN_RESP_E_NO_MEMORY:
+    if rc == lib.FN_E_NOMEM:
         decoder._ready.extend(items)
         items.clear()
         raise MemoryError("fn_resp: out of memory")
