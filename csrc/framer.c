@@ -169,7 +169,7 @@ static int next_raw(fn_framer *f, const char **msg, size_t *len)
         return FN_NEED_DATA;
     *msg = f->buf + f->start;
     *len = f->end - f->start;
-    f->start = f->end;
+    f->start = f->scan = f->end;
     return FN_MESSAGE;
 }
 
@@ -214,6 +214,7 @@ static int next_length_prefixed(fn_framer *f, const char **msg, size_t *len)
     *msg = f->buf + f->start + f->header;
     *len = (size_t)f->body;
     f->start += (size_t)f->header + (size_t)f->body;
+    f->scan = f->start;  /* unused by this kind, but start <= scan holds for all */
     f->header = 0;
     f->body = 0;
     return FN_MESSAGE;
