@@ -132,6 +132,7 @@ static void set_limits(fn_resp_limits *dst, const fn_resp_limits *src)
     dst->max_depth = clamp(src->max_depth);
     dst->max_double = clamp(src->max_double);
     dst->max_big_number = clamp(src->max_big_number);
+    dst->max_query = clamp(src->max_query);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -401,6 +402,19 @@ unbalanced:
     return FN_E_RESP_UNBALANCED;
 }
 
+/* A part of the command in progress is complete (its count line, an
+ * argument, its inline line): FN_E_RESP_QUERY_BUFFER if the command now
+ * holds more than max_query (resp.h), else 0. Checked at these points only,
+ * which do not move with how the input is split; the part still arriving
+ * is bounded by its own limit (max_bulk, max_line). */
+static int check_query(const fn_resp_req *p)
+{
+    uint64_t held = (uint64_t)(p->pos - p->done_bytes)
+                  + 8 * (uint64_t)(p->ntok - p->done_tok);
+
+    return held > p->lim.max_query ? FN_E_RESP_QUERY_BUFFER : 0;
+}
+
 static int parse_inline(fn_resp_req *p)
 {
     size_t newline, len;
@@ -414,8 +428,8 @@ static int parse_inline(fn_resp_req *p)
     rc = split_args(p, p->pos, len);
     if (rc < 0)
         return rc;
-    p->pos = newline + 1;
-    return 1;
+    p->pos = p->scan = newline + 1;
+    return check_query(p) ? FN_E_RESP_QUERY_BUFFER : 1;
 }
 
 /* A "*<count>" or "$<length>" line: 1 with *cr at its "\r" once the byte
@@ -445,13 +459,15 @@ static int parse_multibulk(fn_resp_req *p)
             || (n > 0 && (uint64_t)n > p->lim.max_count))
             return FN_E_RESP_MULTIBULK_LEN;
         p->pos = p->scan = cr + 2;
-        if (n <= 0)
-            return 1;  /* "*0", "*-1": an empty command, skipped */
+        if (n <= 0)  /* "*0", "*-1": an empty command, skipped */
+            return check_query(p) ? FN_E_RESP_QUERY_BUFFER : 1;
         /* Never trust a declared count: reserve min(n, FN_RESP_PREALLOC). */
         if (req_reserve(p, 1 + 2 * (size_t)(n < FN_RESP_PREALLOC ? n : FN_RESP_PREALLOC)) < 0
             || push_tok(p, (uint64_t)n) < 0)
             return FN_E_NOMEM;
         p->left = n;
+        if ((rc = check_query(p)) < 0)
+            return rc;
     }
     while (p->left) {
         if (p->bulk < 0) {
@@ -477,6 +493,8 @@ static int parse_multibulk(fn_resp_req *p)
         p->pos = p->scan = p->pos + (size_t)p->bulk + 2;
         p->bulk = -1;
         p->left--;
+        if ((rc = check_query(p)) < 0)
+            return rc;
     }
     return 1;
 }

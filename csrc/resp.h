@@ -84,6 +84,9 @@
 #define FN_E_RESP_CRLF -318              /* a bulk not followed by "\r\n" */
 #define FN_E_RESP_DEPTH -319             /* over max_depth */
 #define FN_E_RESP_LINE -320              /* a simple string or error over max_line */
+/* requests: the command in progress holds more than max_query (Redis's
+ * client-query-buffer-limit) */
+#define FN_E_RESP_QUERY_BUFFER -321
 /* both: out of memory is status.h's FN_E_NOMEM (sticky too: a line may be
  * half decoded in place) */
 
@@ -97,6 +100,15 @@ typedef struct fn_resp_limits {
     uint64_t max_depth;       /* replies: most aggregates open at once */
     uint64_t max_double;      /* replies: longest double */
     uint64_t max_big_number;  /* replies: most digits of a big number */
+    uint64_t max_query;       /* requests: most memory one command may hold
+                                 (Redis's client-query-buffer-limit), counted
+                                 as the bytes of its finished parts plus 8 per
+                                 token (argc, then 2 per argument); checked as
+                                 each part (count line, argument, inline
+                                 line) completes, so the outcome does not
+                                 depend on how the input is split. The part
+                                 still arriving is bounded by max_bulk or
+                                 max_line. Replies ignore it. */
 } fn_resp_limits;
 
 typedef struct fn_resp_req {

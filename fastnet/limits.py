@@ -76,3 +76,10 @@ RESP_MAX_DOUBLE_LEN = 325
 #: Most digits of a RESP3 big number ("(<digits>"): CPython's default
 #: int_max_str_digits, so converting one to an int can never be refused.
 RESP_MAX_BIG_NUMBER_DIGITS = 4300
+
+#: Most memory one unfinished RESP request may hold: the bytes of its
+#: finished parts plus 8 per token the C twin keeps (argc, then 2 per
+#: argument), checked as each part completes (Redis's
+#: client-query-buffer-limit, 1 GiB as there). Past it the connection is
+#: closed without a reply, as Redis closes it.
+DEFAULT_CLIENT_QUERY_BUFFER_LIMIT = 1024 * 1024 * 1024

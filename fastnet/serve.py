@@ -105,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-multibulk-len", type=_size,
                    default=limits.DEFAULT_RESP_MAX_MULTIBULK_LEN,
                    help="resp: most arguments one command may declare (default: %(default)s)")
+    p.add_argument("--client-query-buffer-limit", type=_size,
+                   default=limits.DEFAULT_CLIENT_QUERY_BUFFER_LIMIT,
+                   help="resp: most memory one unfinished command may hold before "
+                        "the client is closed, as Redis's client-query-buffer-limit "
+                        "(default: 1G)")
     p.add_argument("--frame-header", choices=("be32", "varint"), default="be32",
                    help="frame length header (default: %(default)s)")
     p.add_argument("--bare-lf", action="store_true",
@@ -167,7 +172,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if resp:
             server = RespServer(max_bulk_len=args.proto_max_bulk_len,
                                 max_multibulk_len=args.max_multibulk_len,
-                                max_inline_len=args.max_line, **options)
+                                max_inline_len=args.max_line,
+                                client_query_buffer_limit=args.client_query_buffer_limit,
+                                **options)
             listener = server.listen(args.host, args.port, backlog=args.listen_backlog)
         else:
             server = Server(max_frame=args.max_frame, max_line=args.max_line,

@@ -38,7 +38,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Generic, Iterator, TypeVar
 
-from ..errors import RespProtocolError
+from ..errors import ClientQueryBufferLimit, RespProtocolError
 from ._common import INT64_MAX, INT64_MIN
 
 #: Redis's string2ll refuses strings of LONG_STR_SIZE (21) bytes or more.
@@ -121,6 +121,12 @@ TOO_BIG_INLINE = "Protocol error: too big inline request"
 TOO_BIG_MBULK_COUNT = "Protocol error: too big mbulk count string"
 TOO_BIG_BULK_COUNT = "Protocol error: too big bulk count string"
 UNBALANCED_QUOTES = "Protocol error: unbalanced quotes in request"
+
+
+def query_buffer_limit(limit: int) -> str:
+    """The text of ClientQueryBufferLimit: Redis sends nothing (it logs
+    "Closing client that reached max query buffer length")."""
+    return f"client query buffer limit reached: a command holds more than client_query_buffer_limit={limit} bytes"
 
 
 def expected_dollar(byte: int) -> str:
@@ -287,6 +293,7 @@ class BatchDecoder(ABC, Generic[T]):
     def __init__(self) -> None:
         self._ready: deque[T] = deque()  # decoded, not yet handed out
         self._error: str | None = None
+        self._error_class: type[RespProtocolError] = RespProtocolError
 
     @abstractmethod
     def _decode(self) -> list[T]:
@@ -297,13 +304,13 @@ class BatchDecoder(ABC, Generic[T]):
             items = self._decode()
             if items or self._error is None:
                 return items
-            raise RespProtocolError(self._error)
+            raise self._error_class(self._error)
         items = list(self._ready)
         self._ready.clear()
         if self._error is None:
             items += self._decode()
         if not items and self._error is not None:
-            raise RespProtocolError(self._error)
+            raise self._error_class(self._error)
         return items
 
     def _take_one(self, empty: object) -> object:
@@ -314,7 +321,7 @@ class BatchDecoder(ABC, Generic[T]):
                 ready.extend(self._decode())
             if not ready:
                 if self._error is not None:
-                    raise RespProtocolError(self._error)
+                    raise self._error_class(self._error)
                 return empty
         return ready.popleft()
 
@@ -324,9 +331,16 @@ class BatchDecoder(ABC, Generic[T]):
         raised (the next call raises it), or None."""
         return self._error if not self._ready else None
 
+    def error_exception(self) -> RespProtocolError | None:
+        """:attr:`error` as the exception the next call raises (its class
+        says more than the text: ClientQueryBufferLimit), or None."""
+        error = self.error
+        return None if error is None else self._error_class(error)
+
     def _reset_queue(self) -> None:
         self._ready.clear()
         self._error = None
+        self._error_class = RespProtocolError
 
 
 class RequestDecoderBase(BatchDecoder[list[bytes]]):

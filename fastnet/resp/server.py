@@ -41,7 +41,7 @@ from ..codec import backend as _codec_backend
 from ..codec import impls as _codec_impls
 from ..codec._resp_encode import encode_error, encode_reply
 from ..engine.base import Listener
-from ..errors import ProtocolError, RespProtocolError
+from ..errors import ClientQueryBufferLimit, ProtocolError, RespProtocolError
 from ..server import Connection, ProtocolSpec, Server
 from .commands import COMMANDS, REDIS_VERSION, Command, Handler, InfoSection, Session, resolve
 from .store import Store
@@ -73,6 +73,8 @@ _REJECTIONS = {
 
 
 def _resp_error(error: ProtocolError) -> Optional[bytes]:
+    if isinstance(error, ClientQueryBufferLimit):
+        return None  # Redis closes such a client without a word
     # latin-1: Redis quotes any byte as one character ("expected '$', got 'x'").
     return b"-ERR " + str(error).encode("latin-1", "replace") + b"\r\n"
 
@@ -105,6 +107,10 @@ class RespServer(Server):
                        proto-max-bulk-len, default 512 MiB).
     max_multibulk_len: most arguments a command may declare.
     max_inline_len:    longest inline command line (64 KiB, as Redis).
+    client_query_buffer_limit: most memory one unfinished command may hold
+                       (1 GiB, as Redis's client-query-buffer-limit); past it
+                       the client is closed without a reply, logged and
+                       counted as closed_query_buffer_limit.
     idle_timeout:      Redis's ``timeout``: close a client silent this many
                        seconds; None (default) never does.
 
@@ -116,6 +122,7 @@ class RespServer(Server):
                  max_bulk_len: int = limits.DEFAULT_RESP_MAX_BULK_LEN,
                  max_multibulk_len: int = limits.DEFAULT_RESP_MAX_MULTIBULK_LEN,
                  max_inline_len: int = limits.DEFAULT_RESP_MAX_INLINE_LEN,
+                 client_query_buffer_limit: int = limits.DEFAULT_CLIENT_QUERY_BUFFER_LIMIT,
                  idle_timeout: Optional[float] = None, **server_options: Any) -> None:
         super().__init__(idle_timeout=idle_timeout, **server_options)
         if codec is not None and codec not in _codec_impls:
@@ -125,9 +132,11 @@ class RespServer(Server):
         # A decoder checks its limits when built: fail here, not per client.
         self._decoder_limits = dict(max_bulk_len=max_bulk_len,
                                     max_multibulk_len=max_multibulk_len,
-                                    max_inline_len=max_inline_len)
+                                    max_inline_len=max_inline_len,
+                                    client_query_buffer_limit=client_query_buffer_limit)
         self._decoder_class(**self._decoder_limits)
         self.max_bulk_len = max_bulk_len
+        self.client_query_buffer_limit = client_query_buffer_limit
         self.store = store if store is not None else Store()
         self._commands: dict[bytes, Command] = dict(COMMANDS)
         #: The command table, read-only: name (lower case) -> Command. It
@@ -278,9 +287,10 @@ class RespServer(Server):
             conn.write(reply)
             conn.close()  # once the replies are written
             return None
-        if decoder.error is not None:
+        pending = decoder.error_exception()
+        if pending is not None:
             conn.write(reply)
-            self.on_protocol_error(conn.id, RespProtocolError(decoder.error))
+            self.on_protocol_error(conn.id, pending)
             return None
         return reply
 
@@ -315,6 +325,7 @@ class RespServer(Server):
             "timeout": math.ceil(self.idle_timeout or 0),
             "tcp-keepalive": tcp_keepalive,
             "proto-max-bulk-len": self.max_bulk_len,
+            "client-query-buffer-limit": self.client_query_buffer_limit,
             "databases": 1,
             "save": "",
             "appendonly": "no",

@@ -422,7 +422,7 @@ class Server(EngineHandler):
             host, port = "?", 0
         log.warning("closing connection %d from %s:%d: %s", conn, host, port, error)
         self._count("protocol_errors")
-        c._why = c._why or "protocol"
+        c._why = c._why or error.close_reason
         reply = c._route.protocol.error_reply(error)
         try:
             if reply is not None:

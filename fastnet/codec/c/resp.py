@@ -26,6 +26,7 @@ from typing import Any
 
 from ... import native
 from ...limits import (
+    DEFAULT_CLIENT_QUERY_BUFFER_LIMIT,
     DEFAULT_RESP_MAX_BULK_LEN,
     DEFAULT_RESP_MAX_DEPTH,
     DEFAULT_RESP_MAX_INLINE_LEN,
@@ -34,7 +35,7 @@ from ...limits import (
     RESP_MAX_BIG_NUMBER_DIGITS,
     RESP_MAX_DOUBLE_LEN,
 )
-from ...errors import RespProtocolError
+from ...errors import ClientQueryBufferLimit
 from .. import _resp
 from .._common import byte_view, check_limit
 from .._resp import (
@@ -90,6 +91,7 @@ _MESSAGES: dict[int, Any] = {
     lib.FN_E_RESP_CRLF: _resp.MISSING_CRLF,
     lib.FN_E_RESP_DEPTH: lambda d: _resp.too_deep(d.max_depth),
     lib.FN_E_RESP_LINE: lambda d: _resp.line_too_long(d.max_line_len),
+    lib.FN_E_RESP_QUERY_BUFFER: lambda d: _resp.query_buffer_limit(d.client_query_buffer_limit),
 }
 
 
@@ -108,6 +110,8 @@ def _fail(decoder: Any, rc: int, items: list[Any]) -> None:
         raise MemoryError("fn_resp: out of memory")
     message = _MESSAGES[rc]
     decoder._error = message if isinstance(message, str) else message(decoder)
+    if rc == lib.FN_E_RESP_QUERY_BUFFER:
+        decoder._error_class = ClientQueryBufferLimit
 
 
 class RespRequestDecoder(RequestDecoderBase):
@@ -121,12 +125,16 @@ class RespRequestDecoder(RequestDecoderBase):
         max_bulk_len: int = DEFAULT_RESP_MAX_BULK_LEN,
         max_multibulk_len: int = DEFAULT_RESP_MAX_MULTIBULK_LEN,
         max_inline_len: int = DEFAULT_RESP_MAX_INLINE_LEN,
+        client_query_buffer_limit: int = DEFAULT_CLIENT_QUERY_BUFFER_LIMIT,
     ) -> None:
         super().__init__()
         self.max_bulk_len = check_limit(max_bulk_len, "max_bulk_len", INT_MAX)
         self.max_multibulk_len = check_limit(max_multibulk_len, "max_multibulk_len", INT_MAX)
         self.max_inline_len = check_limit(max_inline_len, "max_inline_len")
-        limits = _limits(max_bulk=max_bulk_len, max_count=max_multibulk_len, max_line=max_inline_len)
+        self.client_query_buffer_limit = check_limit(
+            client_query_buffer_limit, "client_query_buffer_limit")
+        limits = _limits(max_bulk=max_bulk_len, max_count=max_multibulk_len,
+                         max_line=max_inline_len, max_query=client_query_buffer_limit)
         parser = lib.fn_resp_req_new(limits)
         if parser == ffi.NULL:
             raise MemoryError("fn_resp_req_new failed")
@@ -164,7 +172,7 @@ class RespRequestDecoder(RequestDecoderBase):
         if rc:
             _fail(self, rc, commands)
             if not commands:
-                raise RespProtocolError(self._error)
+                raise self._error_class(self._error)
         return commands
 
     def _decode(self) -> list[list[bytes]]:
