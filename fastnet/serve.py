@@ -142,6 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the kernel's TCP keep-alive on every connection: seconds "
                         "idle before the first probe, seconds between probes, "
                         "probes before reset (default: off)")
+    p.add_argument("--send-timeout", type=_off_or_seconds, default=limits.DEFAULT_SEND_TIMEOUT,
+                   help="abort a connection whose output made no progress this many "
+                        "seconds (a peer that stopped reading); 0 or off: never "
+                        "(default: %(default)g)")
     p.add_argument("--stats-interval", type=_off_or_seconds, default=None,
                    help="log the counters every this many seconds (default: off)")
     p.add_argument("--log-level", default="INFO",
@@ -166,7 +170,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                    idle_timeout=getattr(args, "idle_timeout", default_idle),
                    keepalive_interval=args.keepalive_interval,
                    tcp_keepalive=args.tcp_keepalive, drain_timeout=args.drain_timeout,
-                   stats_interval=args.stats_interval)
+                   stats_interval=args.stats_interval, send_timeout=args.send_timeout)
     server: Server
     try:
         if resp:

@@ -170,6 +170,10 @@ class Server(EngineHandler):
                         keep-alive on every accepted socket, or None.
     drain_timeout:      default deadline of :meth:`shutdown`, in seconds.
     stats_interval:     log the counters this often (None: never).
+    send_timeout:       abort a connection whose queued output made no
+                        progress for this long, closing or not (60 s, as
+                        nginx's send_timeout; None: never), counted as
+                        closed_send_timeout.
 
     The process's open-file limit is raised (up to the hard limit) to fit
     max_connections + backlog, as Redis does for maxclients.
@@ -187,8 +191,13 @@ class Server(EngineHandler):
                  keepalive_interval: Optional[float] = None,
                  tcp_keepalive: Optional[tuple[int, int, int]] = None,
                  drain_timeout: float = limits.DEFAULT_DRAIN_TIMEOUT,
-                 stats_interval: Optional[float] = None) -> None:
+                 stats_interval: Optional[float] = None,
+                 send_timeout: Optional[float] = limits.DEFAULT_SEND_TIMEOUT) -> None:
         self.engine = engine_class(engine)(self)
+        if send_timeout is not None and not send_timeout > 0:
+            raise ValueError("send_timeout must be positive (or None for never)")
+        self.send_timeout = send_timeout
+        self.engine.set_send_timeout(send_timeout)
         self.max_frame = max_frame
         self.max_line = max_line
         self.bare_lf = bare_lf

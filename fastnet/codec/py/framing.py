@@ -40,11 +40,16 @@ def encode_frame(payload: bytes | bytearray | memoryview, header: str = "be32") 
     return prefix + view
 
 
+#: The ValueError's text for a line payload holding a line break (every
+#: engine's send() on a line connection raises it too).
+LINE_BREAK = "a line cannot contain b'\\r' or b'\\n'"
+
+
 def encode_line(payload: bytes | bytearray | memoryview) -> bytes:
     """Return payload + b"\\r\\n"; ValueError if payload holds "\\r" or "\\n"."""
     data = byte_view(payload).tobytes()
     if b"\n" in data or b"\r" in data:
-        raise ValueError("a line cannot contain b'\\r' or b'\\n'")
+        raise ValueError(LINE_BREAK)
     return data + b"\r\n"
 
 
