@@ -80,6 +80,11 @@ size_t fn_framer_buffered(const fn_framer *f)
     return f->end - f->start;
 }
 
+uint64_t fn_framer_error_value(const fn_framer *f)
+{
+    return f->err_value;
+}
+
 /* Make need bytes writable at buf + end. Compacts when that is cheap (the
  * unconsumed bytes fill at most half the buffer), otherwise grows the buffer
  * to max(2 * cap, used + need): geometric growth, driven only by bytes that

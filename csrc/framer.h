@@ -63,6 +63,9 @@
 #define FN_E_FRAMER_LINE_TOO_LONG -201 /* err_value = bytes of content seen so far (> max) */
 #define FN_E_FRAMER_BAD_HEADER -202    /* err_value = varint error (FN_E_VARINT_*) */
 
+/* The layout is in the cdef so the white-box tests (tests/test_framing.py)
+ * and the fuzz target can check the buffer's invariants; fastnet's Python
+ * code reads none of it and calls the functions below. */
 typedef struct fn_framer {
     int kind;
     int flags;
@@ -105,6 +108,8 @@ int fn_framer_next(fn_framer *f, const char **msg, size_t *len);
 
 /* Bytes buffered and not yet returned as messages. */
 size_t fn_framer_buffered(const fn_framer *f);
+/* The detail of the sticky error (see the FN_E_FRAMER_* codes), 0 if none. */
+uint64_t fn_framer_error_value(const fn_framer *f);
 
 /* Write the frame header for a payload of len bytes to out (room for 10
  * bytes); return its length: 4 for BE32, 1..10 for VARINT, 0 for RAW/LINE

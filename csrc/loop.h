@@ -33,6 +33,10 @@
  * loop never spins on it and never stops accepting for good. A retry that
  * fails again is reported again.
  *
+ * fn_loop is opaque. fn_event, fn_batch, fn_conn_opts and fn_loop_stats
+ * are the boundary's data, written and read by Python by design (one
+ * struct per batch, no call per field).
+ *
  * Return codes follow status.h: >= 0 success; FN_E_NOMEM, FN_E_ARG (a bad
  * argument), FN_E_LIMIT, loop's own block below, or FN_E_SYS - errno for a
  * failed system call. FN_EV_CLOSED and FN_EV_LISTEN_ERROR carry a plain

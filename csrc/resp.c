@@ -1018,3 +1018,38 @@ int fn_resp_req_feed_parse(fn_resp_req *p, const char *data, size_t len)
         return FN_E_NOMEM;
     return rc;
 }
+
+/* ------------------------------------------------------------------------ */
+/* Accessors (Python reads no struct field)                                 */
+
+const char *fn_resp_req_output(const fn_resp_req *p, size_t *len)
+{
+    *len = p->out_len;
+    return p->out;
+}
+
+size_t fn_resp_req_done_tokens(const fn_resp_req *p)
+{
+    return p->done_tok;
+}
+
+uint64_t fn_resp_req_error_value(const fn_resp_req *p)
+{
+    return p->err_value;
+}
+
+const int64_t *fn_resp_reply_tokens(const fn_resp_reply *r, size_t *n)
+{
+    *n = r->done_tok;
+    return r->tok;
+}
+
+size_t fn_resp_reply_done_bytes(const fn_resp_reply *r)
+{
+    return r->done_bytes;
+}
+
+uint64_t fn_resp_reply_error_value(const fn_resp_reply *r)
+{
+    return r->err_value;
+}

@@ -111,6 +111,9 @@ typedef struct fn_resp_limits {
                                  max_line. Replies ignore it. */
 } fn_resp_limits;
 
+/* The parsers' layouts are in the cdef for the white-box tests (resume
+ * points, token capacity) and the fuzz targets; fastnet's Python code reads
+ * none of it and calls the accessors below. */
 typedef struct fn_resp_req {
     fn_framer raw;            /* FN_FRAME_RAW: the bytes not yet dropped */
     fn_resp_limits lim;
@@ -183,6 +186,12 @@ const char *fn_resp_req_marshal(fn_resp_req *p, size_t *len);
  * marshal failed (the batch is then lost). The batch's marshal stream is
  * out[0..out_len), out_len 0 when no command completed. */
 int fn_resp_req_feed_parse(fn_resp_req *p, const char *data, size_t len);
+/* feed_parse's marshal stream: *len bytes (0 when no command completed). */
+const char *fn_resp_req_output(const fn_resp_req *p, size_t *len);
+/* Tokens of the batch parse reported (0: no command completed). */
+size_t fn_resp_req_done_tokens(const fn_resp_req *p);
+/* The detail of the sticky error (the byte found, ...), 0 if none. */
+uint64_t fn_resp_req_error_value(const fn_resp_req *p);
 
 fn_resp_reply *fn_resp_reply_new(const fn_resp_limits *lim);
 void fn_resp_reply_free(fn_resp_reply *r);
@@ -191,6 +200,11 @@ int fn_resp_reply_feed(fn_resp_reply *r, const char *data, size_t len);
 int fn_resp_reply_parse(fn_resp_reply *r);
 const char *fn_resp_reply_data(const fn_resp_reply *r);
 size_t fn_resp_reply_buffered(const fn_resp_reply *r);
+/* The batch parse reported: *n tokens (three per element, see above) over
+ * its first fn_resp_reply_done_bytes() bytes at fn_resp_reply_data(). */
+const int64_t *fn_resp_reply_tokens(const fn_resp_reply *r, size_t *n);
+size_t fn_resp_reply_done_bytes(const fn_resp_reply *r);
+uint64_t fn_resp_reply_error_value(const fn_resp_reply *r);
 /* cdef: end */
 
 /* Tokens reserved up front for a declared count (redis and hiredis:

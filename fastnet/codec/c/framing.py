@@ -95,7 +95,7 @@ class _Decoder:
 
     def _error(self, rc: int) -> ProtocolError:
         """The exception for fn_framer_next's (sticky) error code rc."""
-        value = self._f.err_value
+        value = lib.fn_framer_error_value(self._f)
         if rc == lib.FN_E_FRAMER_TOO_LARGE:
             return FrameTooLarge(value, self._max_size)
         if rc == lib.FN_E_FRAMER_LINE_TOO_LONG:

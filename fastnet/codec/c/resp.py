@@ -76,8 +76,8 @@ _MESSAGES: dict[int, Any] = {
     lib.FN_E_RESP_MBULK_COUNT_TOO_BIG: _resp.TOO_BIG_MBULK_COUNT,
     lib.FN_E_RESP_BULK_COUNT_TOO_BIG: _resp.TOO_BIG_BULK_COUNT,
     lib.FN_E_RESP_UNBALANCED: _resp.UNBALANCED_QUOTES,
-    lib.FN_E_RESP_EXPECTED_DOLLAR: lambda d: _resp.expected_dollar(d._p.err_value),
-    lib.FN_E_RESP_TYPE_BYTE: lambda d: _resp.bad_type_byte(d._p.err_value),
+    lib.FN_E_RESP_EXPECTED_DOLLAR: lambda d: _resp.expected_dollar(d._error_value()),
+    lib.FN_E_RESP_TYPE_BYTE: lambda d: _resp.bad_type_byte(d._error_value()),
     lib.FN_E_RESP_INTEGER: _resp.BAD_INTEGER,
     lib.FN_E_RESP_BULK: _resp.BAD_BULK_LEN,
     lib.FN_E_RESP_BULK_RANGE: lambda d: _resp.bulk_too_long(d.max_bulk_len),
@@ -141,6 +141,9 @@ class RespRequestDecoder(RequestDecoderBase):
         self._p: Any = ffi.gc(parser, lib.fn_resp_req_free)
         self._size: Any = ffi.new("size_t *")
 
+    def _error_value(self) -> int:
+        return lib.fn_resp_req_error_value(self._p)
+
     @property
     def buffered(self) -> int:
         """Bytes fed and not yet decoded into complete commands."""
@@ -167,8 +170,9 @@ class RespRequestDecoder(RequestDecoderBase):
         else:
             view = byte_view(data)
             rc = lib.fn_resp_req_feed_parse(p, ffi.from_buffer(view), len(view))
-        size = p.out_len
-        commands = marshal.loads(ffi.buffer(p.out, size)) if size else []
+        out = lib.fn_resp_req_output(p, self._size)
+        size = self._size[0]
+        commands = marshal.loads(ffi.buffer(out, size)) if size else []
         if rc:
             _fail(self, rc, commands)
             if not commands:
@@ -179,7 +183,7 @@ class RespRequestDecoder(RequestDecoderBase):
         p = self._p
         rc = lib.fn_resp_req_parse(p)
         commands: list[list[bytes]] = []
-        if p.done_tok:
+        if lib.fn_resp_req_done_tokens(p):
             size = self._size
             stream = lib.fn_resp_req_marshal(p, size)
             if stream == ffi.NULL:
@@ -223,6 +227,7 @@ class RespReplyDecoder(ReplyDecoderBase):
         if parser == ffi.NULL:
             raise MemoryError("fn_resp_reply_new failed")
         self._p: Any = ffi.gc(parser, lib.fn_resp_reply_free)
+        self._ntok: Any = ffi.new("size_t *")
 
     @property
     def buffered(self) -> int:
@@ -240,14 +245,18 @@ class RespReplyDecoder(ReplyDecoderBase):
         lib.fn_resp_reply_reset(self._p)
         self._reset_queue()
 
+    def _error_value(self) -> int:
+        return lib.fn_resp_reply_error_value(self._p)
+
     def _decode(self) -> list[object]:
         p = self._p
         rc = lib.fn_resp_reply_parse(p)
-        ntok = p.done_tok
+        tok = lib.fn_resp_reply_tokens(p, self._ntok)
+        ntok = self._ntok[0]
         replies: list[object] = []
         if ntok:
-            data = ffi.buffer(lib.fn_resp_reply_data(p), p.done_bytes)
-            replies = _replies(ffi.unpack(p.tok, ntok), data)
+            data = ffi.buffer(lib.fn_resp_reply_data(p), lib.fn_resp_reply_done_bytes(p))
+            replies = _replies(ffi.unpack(tok, ntok), data)
         if rc:
             _fail(self, rc, replies)
         return replies
