@@ -183,3 +183,30 @@ def test_resp_replies(guard, case, how):
             break
     assert canon(replies) == canon(case.replies)
     assert (None if error is None else str(error)) == case.error
+
+
+@pytest.mark.parametrize("claimed", [0, 1, 4096])
+def test_send_batch_reads_no_byte_past_its_data(guard, claimed):
+    """fn_loop_send_batch reads its caller's data as the lengths say: with
+    the data ending at the guard, lengths claiming `claimed` bytes more are
+    refused (FN_E_ARG) before any byte is read, and exact ones are queued."""
+    import struct
+
+    from test_cengine import RawLoop, client
+
+    lib, ffi = native.lib, native.ffi
+    raw = RawLoop(lib.FN_FRAME_BE32)
+    peer = client(raw.port)
+    conn = raw.accept()
+    data = b"0123456789"
+    view = guard.view(data)
+    try:
+        ptr = ffi.from_buffer(view)
+        words = struct.pack("4Q", conn, 0, 4, len(data) - 4 + claimed)
+        rc = lib.fn_loop_send_batch(raw.loop, words, 1, ptr, len(data), 2)
+        assert rc == (0 if claimed == 0 else lib.FN_E_ARG)
+        assert lib.fn_loop_output_size(raw.loop, conn) == (2 * 4 + len(data) if claimed == 0 else 0)
+    finally:
+        del ptr
+        view.release()
+    peer.close()
