@@ -20,7 +20,9 @@ and idle connections are reported by a round that one asyncio timer, at the
 idle deadline of the connection quiet for longest, asks for (the epoll fd
 says nothing when nothing arrives).
 
-Errors: C returns ``-errno``; it becomes :class:`~fastnet.errors.EngineError`.
+Errors: C returns status.h codes (``FN_E_SYS - errno`` for a failed system
+call); each becomes :class:`~fastnet.errors.EngineError` with its errno, and
+a line break in a line payload the codec's ValueError.
 ``send``/``write``/``peer`` on a connection that is closed or unknown raise
 ``EngineError(EBADF)``; ``close``/``pause_reading`` on one do nothing.
 Output queued on a closing connection goes out before it closes (an error
