@@ -12,6 +12,8 @@ import sys
 
 import atheris
 
+from diff_input import config_and_chunks
+
 with atheris.instrument_imports():
     from fastnet import codec
     from fastnet.codec import py as pytwin
@@ -51,12 +53,7 @@ def varint(twin, data: bytes) -> object:
 
 
 def test_one_input(raw: bytes) -> None:
-    fdp = atheris.FuzzedDataProvider(raw)
-    config = fdp.ConsumeInt(1)
-    cuts = sorted(fdp.ConsumeIntInRange(0, 255) for _ in range(fdp.ConsumeIntInRange(0, 8)))
-    data = fdp.ConsumeBytes(fdp.remaining_bytes())
-    points = [0] + [min(c, len(data)) for c in cuts] + [len(data)]
-    chunks = [data[a:b] for a, b in zip(points, points[1:])]
+    config, data, chunks = config_and_chunks(raw)
     expected = transcript(pytwin, config, chunks)
     got = transcript(ctwin, config, chunks)
     if got != expected:

@@ -21,23 +21,6 @@ static const uint64_t COUNT[4] = {0, 1, 3, ((uint64_t)1 << 62) - 1};
 static const uint64_t LINE[4] = {0, 4, 16, 512u << 20};
 static const uint64_t DEPTH[4] = {0, 1, 4, 128};
 
-typedef struct run {
-    uint8_t *rec;
-    size_t len, cap;
-    int err;
-    uint64_t err_value;
-} run;
-
-static void put(run *r, const void *p, size_t n)
-{
-    if (r->len + n > r->cap) {
-        r->cap = (r->len + n) * 2;
-        r->rec = realloc(r->rec, r->cap);
-        CHECK(r->rec != NULL);
-    }
-    memcpy(r->rec + r->len, p, n);
-    r->len += n;
-}
 
 static int has_span(int64_t t)
 {
@@ -61,7 +44,7 @@ static void check_layout(const fn_resp_reply *r)
 }
 
 /* The batch's tokens; each top-level value is whole. */
-static void record(const fn_resp_reply *r, run *out)
+static void record(const fn_resp_reply *r, fuzz_rec *out)
 {
     const char *data = fn_resp_reply_data(r);
     uint64_t open = 0;  /* values still owed by the aggregates read so far */
@@ -71,7 +54,7 @@ static void record(const fn_resp_reply *r, run *out)
 
         if (open)
             open--;
-        put(out, t, 8);
+        fuzz_put(out, t, 8);
         if (has_span(t[0])) {
             CHECK(t[1] >= 0 && t[1] <= t[2] && (uint64_t)t[2] <= r->done_bytes);
             if (t[0] == '$' || t[0] == '=')
@@ -80,10 +63,10 @@ static void record(const fn_resp_reply *r, run *out)
                 CHECK((uint64_t)(t[2] - t[1]) <= r->lim.max_line);
             if (t[0] == '=')
                 CHECK(t[2] - t[1] >= 4 && data[t[1] + 3] == ':');
-            put(out, &(uint64_t){(uint64_t)(t[2] - t[1])}, 8);
-            put(out, data + t[1], (size_t)(t[2] - t[1]));
+            fuzz_put(out, &(uint64_t){(uint64_t)(t[2] - t[1])}, 8);
+            fuzz_put(out, data + t[1], (size_t)(t[2] - t[1]));
         } else {
-            put(out, t + 1, 16);
+            fuzz_put(out, t + 1, 16);
             if (is_aggregate(t[0])) {
                 uint64_t pairs = t[0] == '%' ? (uint64_t)t[1] / 2 : (uint64_t)t[1];
 
@@ -96,7 +79,7 @@ static void record(const fn_resp_reply *r, run *out)
     CHECK(open == 0);
 }
 
-static void parse(fn_resp_reply *r, run *out)
+static void parse(fn_resp_reply *r, fuzz_rec *out)
 {
     int rc = fn_resp_reply_parse(r);
 
@@ -120,7 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fn_resp_limits lim = {0};
     fn_resp_reply *r;
-    run whole = {0}, split = {0};
+    fuzz_rec whole = {0}, split = {0};
     fuzz_rng rng;
 
     if (size < 1)
@@ -156,9 +139,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         parse(r, &split);
         off += n;
     }
-    CHECK(split.len == whole.len);
-    CHECK(whole.len == 0 || memcmp(split.rec, whole.rec, whole.len) == 0);
-    CHECK(split.err == whole.err && split.err_value == whole.err_value);
+    CHECK(fuzz_same(&split, &whole));
 
     fn_resp_reply_free(r);
     free(whole.rec);

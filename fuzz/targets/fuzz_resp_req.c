@@ -24,23 +24,6 @@ static const uint64_t COUNT[4] = {0, 1, 3, 2147483647};
 static const uint64_t LINE[4] = {0, 4, 16, 65536};
 static const uint64_t QUERY[4] = {48, 256, 4096, 1u << 30};
 
-typedef struct run {
-    uint8_t *rec;   /* per command: 8-byte argc, per argument 8-byte length and bytes */
-    size_t len, cap;
-    int err;
-    uint64_t err_value;
-} run;
-
-static void put(run *r, const void *p, size_t n)
-{
-    if (r->len + n > r->cap) {
-        r->cap = (r->len + n) * 2;
-        r->rec = realloc(r->rec, r->cap);
-        CHECK(r->rec != NULL);
-    }
-    memcpy(r->rec + r->len, p, n);
-    r->len += n;
-}
 
 static void check_layout(const fn_resp_req *p)
 {
@@ -64,7 +47,7 @@ static void check_held(const fn_resp_req *p)
 }
 
 /* The batch's commands, from its tokens. */
-static void record_tokens(const fn_resp_req *p, run *r)
+static void record_tokens(const fn_resp_req *p, fuzz_rec *r)
 {
     const char *data = fn_resp_req_data(p);
     size_t i = 0;
@@ -74,14 +57,14 @@ static void record_tokens(const fn_resp_req *p, run *r)
 
         CHECK(argc >= 1 && i + 2 * argc <= p->done_tok);
         CHECK(argc <= p->lim.max_count || argc <= p->lim.max_line / 2 + 1);
-        put(r, &argc, 8);
+        fuzz_put(r, &argc, 8);
         for (uint64_t a = 0; a < argc; a++, i += 2) {
             uint64_t start = p->tok[i], end = p->tok[i + 1];
 
             CHECK(start <= end && end <= p->done_bytes);
             CHECK(end - start <= p->lim.max_bulk || end - start <= p->lim.max_line);
-            put(r, &(uint64_t){end - start}, 8);
-            put(r, data + start, (size_t)(end - start));
+            fuzz_put(r, &(uint64_t){end - start}, 8);
+            fuzz_put(r, data + start, (size_t)(end - start));
         }
     }
 }
@@ -94,7 +77,7 @@ static uint64_t u32_at(const char *s)
 }
 
 /* The batch's commands, from the marshal stream (a list of lists of bytes). */
-static void record_marshal(const char *s, size_t n, run *r)
+static void record_marshal(const char *s, size_t n, fuzz_rec *r)
 {
     const char *end = s + n;
     uint64_t commands;
@@ -108,7 +91,7 @@ static void record_marshal(const char *s, size_t n, run *r)
         CHECK(end - s >= 5 && s[0] == '[');
         argc = u32_at(s + 1);
         s += 5;
-        put(r, &argc, 8);
+        fuzz_put(r, &argc, 8);
         for (uint64_t a = 0; a < argc; a++) {
             uint64_t len;
 
@@ -116,15 +99,15 @@ static void record_marshal(const char *s, size_t n, run *r)
             len = u32_at(s + 1);
             s += 5;
             CHECK((uint64_t)(end - s) >= len);
-            put(r, &len, 8);
-            put(r, s, (size_t)len);
+            fuzz_put(r, &len, 8);
+            fuzz_put(r, s, (size_t)len);
             s += len;
         }
     }
     CHECK(s == end);
 }
 
-static void after_parse(fn_resp_req *p, run *r, int rc)
+static void after_parse(fn_resp_req *p, fuzz_rec *r, int rc)
 {
     check_layout(p);
     if (rc == FN_OK) {
@@ -144,7 +127,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fn_resp_limits lim = {0};
     fn_resp_req *p;
-    run whole = {0}, split = {0};
+    fuzz_rec whole = {0}, split = {0};
     fuzz_rng rng;
     int rc;
 
@@ -185,9 +168,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             record_marshal(p->out, p->out_len, &split);
         off += n;
     }
-    CHECK(split.len == whole.len);
-    CHECK(whole.len == 0 || memcmp(split.rec, whole.rec, whole.len) == 0);
-    CHECK(split.err == whole.err && split.err_value == whole.err_value);
+    CHECK(fuzz_same(&split, &whole));
 
     fn_resp_req_free(p);
     free(whole.rec);

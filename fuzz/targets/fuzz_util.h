@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define CHECK(cond)                                                          \
     do {                                                                     \
@@ -54,6 +55,32 @@ static inline size_t fuzz_chunk(fuzz_rng *r, size_t left)
     size_t n = (x & 3) ? 1 + (size_t)(x >> 8) % 8 : 1 + (size_t)(x >> 8) % (left ? left : 1);
 
     return n < left ? n : left;
+}
+
+/* A growable record of what a parser produced, to compare two runs. */
+typedef struct fuzz_rec {
+    uint8_t *rec;
+    size_t len, cap;
+    int err;             /* the first error code seen, 0 if none */
+    uint64_t err_value;  /* its detail */
+} fuzz_rec;
+
+static inline void fuzz_put(fuzz_rec *r, const void *p, size_t n)
+{
+    if (r->len + n > r->cap) {
+        r->cap = (r->len + n) * 2;
+        r->rec = realloc(r->rec, r->cap);
+        CHECK(r->rec != NULL);
+    }
+    memcpy(r->rec + r->len, p, n);
+    r->len += n;
+}
+
+/* Two runs recorded the same things and ended with the same error. */
+static inline int fuzz_same(const fuzz_rec *a, const fuzz_rec *b)
+{
+    return a->len == b->len && (a->len == 0 || memcmp(a->rec, b->rec, a->len) == 0)
+        && a->err == b->err && a->err_value == b->err_value;
 }
 
 #endif
