@@ -91,7 +91,10 @@ def test_the_sanitizer_is_live(sanitized):
 
 
 def test_codec_and_engine_tests_pass_under_asan_and_ubsan(sanitized):
-    proc = run_python(sanitized, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+    # Not the threaded engine: it runs no C of its own (its codec calls are
+    # the codec tests'), and ASan's slowness widens the race behind
+    # test_direct's known threaded flake (issue 9).
+    proc = run_python(sanitized, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "not threaded",
                       "--rootdir", str(ROOT), *(str(TESTS / t) for t in SANITIZED_TESTS))
     output = proc.stdout + proc.stderr
     assert "AddressSanitizer" not in output and "runtime error:" not in output, output[-6000:]

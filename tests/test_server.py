@@ -297,3 +297,20 @@ def test_send_timeout_settings(engine):
     assert build_parser().parse_args(["--send-timeout", "2.5"]).send_timeout == 2.5
     with pytest.raises(ValueError, match="send_timeout"):
         fastnet.Server(engine=engine, send_timeout=0)
+
+
+def test_a_drain_forces_a_close_stuck_behind_unread_output(engine):
+    """With no send timeout, a graceful close waiting on output its peer
+    never reads is still bounded: the drain deadline resets it and counts
+    it as forced."""
+    big = b"z" * (8 << 20)
+    with running_server(engine, "line", handler=lambda conn, m: big, send_timeout=None) as (server, port):
+        stuck = socket.socket()
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(("127.0.0.1", port))
+        stuck.sendall(b"flood\r\n")
+        wait_for(lambda: server.stats()["messages_in"] == 1, "the request to arrive")
+        server.shutdown(0.3)
+        wait_for(lambda: server.stats().get("closed_forced") == 1, "the forced close")
+        assert server.forced_closes == 1
+        stuck.close()
