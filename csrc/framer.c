@@ -80,10 +80,15 @@ size_t fn_framer_buffered(const fn_framer *f)
     return f->end - f->start;
 }
 
+uint64_t fn_framer_error_value(const fn_framer *f)
+{
+    return f->err_value;
+}
+
 /* Make need bytes writable at buf + end. Compacts when that is cheap (the
  * unconsumed bytes fill at most half the buffer), otherwise grows the buffer
  * to max(2 * cap, used + need): geometric growth, driven only by bytes that
- * are buffered or about to be written. Returns 0, or -1 if out of memory. */
+ * are buffered or about to be written. Returns 0, or FN_E_NOMEM. */
 static int ensure_room(fn_framer *f, size_t need)
 {
     size_t used = f->end - f->start;
@@ -102,7 +107,7 @@ static int ensure_room(fn_framer *f, size_t need)
         return 0;
     }
     if (need > SIZE_MAX - used)
-        return -1;
+        return FN_E_NOMEM;
     want = used + need;
     newcap = f->cap > SIZE_MAX / 2 ? SIZE_MAX : f->cap * 2;
     if (newcap < want)
@@ -112,11 +117,11 @@ static int ensure_room(fn_framer *f, size_t need)
     if (f->start == 0) {
         nb = realloc(f->buf, newcap);  /* may extend in place */
         if (!nb)
-            return -1;
+            return FN_E_NOMEM;
     } else {
         nb = malloc(newcap);
         if (!nb)
-            return -1;
+            return FN_E_NOMEM;
         memcpy(nb, f->buf + f->start, used);
         free(f->buf);
         f->scan -= f->start;
@@ -133,7 +138,7 @@ int fn_framer_feed(fn_framer *f, const char *data, size_t len)
     if (f->err || len == 0)
         return 0;  /* after an error, input is discarded */
     if (ensure_room(f, len) < 0)
-        return FN_ERR_NO_MEMORY;
+        return FN_E_NOMEM;
     memcpy(f->buf + f->end, data, len);
     f->end += len;
     return 0;
@@ -169,7 +174,7 @@ static int next_raw(fn_framer *f, const char **msg, size_t *len)
         return FN_NEED_DATA;
     *msg = f->buf + f->start;
     *len = f->end - f->start;
-    f->start = f->end;
+    f->start = f->scan = f->end;
     return FN_MESSAGE;
 }
 
@@ -195,10 +200,10 @@ static int next_length_prefixed(fn_framer *f, const char **msg, size_t *len)
              * prove it malformed (varint.h checks bytes in input order). */
             int rc = fn_uvarint_decode(h, avail, &value);
 
-            if (rc == FN_VARINT_TRUNCATED)
+            if (rc == FN_E_VARINT_TRUNCATED)
                 return FN_NEED_DATA;
             if (rc < 0)
-                return fail(f, FN_ERR_BAD_HEADER, (uint64_t)(int64_t)rc);
+                return fail(f, FN_E_FRAMER_BAD_HEADER, (uint64_t)(int64_t)rc);
             f->body = value;
             f->header = rc;
         }
@@ -206,7 +211,7 @@ static int next_length_prefixed(fn_framer *f, const char **msg, size_t *len)
          * us wait for (or buffer) a frame we will refuse anyway. */
         if (f->body > f->max) {
             f->header = 0;
-            return fail(f, FN_ERR_FRAME_TOO_LARGE, f->body);
+            return fail(f, FN_E_FRAMER_TOO_LARGE, f->body);
         }
     }
     if ((uint64_t)(avail - (size_t)f->header) < f->body)
@@ -214,6 +219,7 @@ static int next_length_prefixed(fn_framer *f, const char **msg, size_t *len)
     *msg = f->buf + f->start + f->header;
     *len = (size_t)f->body;
     f->start += (size_t)f->header + (size_t)f->body;
+    f->scan = f->start;  /* unused by this kind, but start <= scan holds for all */
     f->header = 0;
     f->body = 0;
     return FN_MESSAGE;
@@ -246,7 +252,7 @@ static int next_line(fn_framer *f, const char **msg, size_t *len)
         }
         content = stop - f->start;
         if ((uint64_t)content > f->max)
-            return fail(f, FN_ERR_LINE_TOO_LONG, content);
+            return fail(f, FN_E_FRAMER_LINE_TOO_LONG, content);
         *msg = f->buf + f->start;
         *len = content;
         f->start = f->scan = i + 1;
@@ -258,7 +264,7 @@ static int next_line(fn_framer *f, const char **msg, size_t *len)
     if (content && f->buf[f->end - 1] == '\r')
         content--;
     if ((uint64_t)content > f->max)
-        return fail(f, FN_ERR_LINE_TOO_LONG, content);
+        return fail(f, FN_E_FRAMER_LINE_TOO_LONG, content);
     return FN_NEED_DATA;
 }
 
@@ -284,7 +290,7 @@ int fn_frame_header(int kind, uint64_t len, uint8_t *out)
     switch (kind) {
     case FN_FRAME_BE32:
         if (len > UINT32_MAX)
-            return -1;
+            return FN_E_FRAMER_TOO_LARGE;
         out[0] = (uint8_t)(len >> 24);
         out[1] = (uint8_t)(len >> 16);
         out[2] = (uint8_t)(len >> 8);

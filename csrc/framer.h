@@ -45,6 +45,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "status.h"
+
 /* cdef: begin */
 #define FN_FRAME_RAW 0
 #define FN_FRAME_BE32 1
@@ -53,14 +55,17 @@
 
 #define FN_LINE_BARE_LF 1
 
-/* fn_framer_next() results */
+/* fn_framer_next() results: >= 0, or framer's block of status.h (-200 ..
+ * -299). Out of memory (feed) is status.h's FN_E_NOMEM. */
 #define FN_NEED_DATA 0
 #define FN_MESSAGE 1
-#define FN_ERR_FRAME_TOO_LARGE -1   /* err_value = declared length */
-#define FN_ERR_LINE_TOO_LONG -2     /* err_value = bytes of content seen so far (> max) */
-#define FN_ERR_BAD_HEADER -3        /* err_value = varint error (FN_VARINT_*) */
-#define FN_ERR_NO_MEMORY -4
+#define FN_E_FRAMER_TOO_LARGE -200     /* err_value = declared length */
+#define FN_E_FRAMER_LINE_TOO_LONG -201 /* err_value = bytes of content seen so far (> max) */
+#define FN_E_FRAMER_BAD_HEADER -202    /* err_value = varint error (FN_E_VARINT_*) */
 
+/* The layout is in the cdef so the white-box tests (tests/test_framing.py)
+ * and the fuzz target can check the buffer's invariants; fastnet's Python
+ * code reads none of it and calls the functions below. */
 typedef struct fn_framer {
     int kind;
     int flags;
@@ -87,7 +92,7 @@ void fn_framer_free(fn_framer *f);
 /* Forget all buffered bytes and any error; keeps kind, max and flags. */
 void fn_framer_reset(fn_framer *f);
 
-/* Append a copy of data[0..len). Returns 0, or FN_ERR_NO_MEMORY. */
+/* Append a copy of data[0..len). Returns 0, or FN_E_NOMEM. */
 int fn_framer_feed(fn_framer *f, const char *data, size_t len);
 
 /* Make at least min_room bytes writable after the buffered data and return a
@@ -103,11 +108,13 @@ int fn_framer_next(fn_framer *f, const char **msg, size_t *len);
 
 /* Bytes buffered and not yet returned as messages. */
 size_t fn_framer_buffered(const fn_framer *f);
+/* The detail of the sticky error (see the FN_E_FRAMER_* codes), 0 if none. */
+uint64_t fn_framer_error_value(const fn_framer *f);
 
 /* Write the frame header for a payload of len bytes to out (room for 10
  * bytes); return its length: 4 for BE32, 1..10 for VARINT, 0 for RAW/LINE
- * (a LINE message is followed by "\r\n" instead), or -1 for BE32 when len
- * does not fit in 32 bits. */
+ * (a LINE message is followed by "\r\n" instead), or FN_E_FRAMER_TOO_LARGE
+ * for BE32 when len does not fit in 32 bits. */
 int fn_frame_header(int kind, uint64_t len, uint8_t *out);
 /* cdef: end */
 

@@ -77,12 +77,14 @@
  * is its index (high half 0); the waker is WAKER_TAG. */
 
 enum { ST_CONNECTING = 1, ST_OPEN = 2 };
-enum { L_DIRTY, L_PENDING, L_READ, L_ERRORED, L_IDLE, L_WARM, N_LISTS };
+enum { L_DIRTY, L_PENDING, L_READ, L_ERRORED, L_IDLE, L_WARM, L_SEND, N_LISTS };
 /* L_ERRORED: echo conns that reported FN_EV_ERROR this round; their close
  * waits until Python has seen the event (and maybe queued an error reply).
  * L_IDLE: open conns, oldest activity first (see fn_loop_set_idle_timeout).
  * L_WARM: conns that may own buffers, least recently used first (see
- * sweep_cold). */
+ * sweep_cold).
+ * L_SEND: conns with output pending, longest without write progress first
+ * (see fn_loop_set_send_timeout). */
 
 typedef struct fn_conn fn_conn;
 
@@ -111,6 +113,7 @@ struct fn_conn {
     uint64_t last_in_ns;     /* when a byte last arrived (or the conn opened) */
     uint64_t idle_mark_ns;   /* last_in_ns, or when FN_EV_IDLE was last reported */
     uint64_t warm_ns;        /* when it last read or queued output (L_WARM order) */
+    uint64_t send_mark_ns;   /* output pending since, or last write progress (L_SEND order) */
     unsigned char on[N_LISTS];
     fn_link link[N_LISTS];
     fn_conn *next_dead;      /* closed queue / dead list */
@@ -135,6 +138,9 @@ struct fn_loop {
     fn_listener *listeners;  /* indexed by listener id, never reused */
     size_t nlisteners, caplisteners;
     int starved;             /* listeners currently starved */
+    uint64_t starve_retry_ns; /* when starved listeners are tried again */
+    uint64_t accept_retry_ns; /* fn_loop_set_accept_retry, 0: only on a close */
+    uint64_t send_ns;        /* send timeout, 0: off */
     fn_list lists[N_LISTS];
     fn_conn *closed_head, *closed_tail; /* CLOSED events not yet delivered */
     fn_conn *dead;           /* CLOSED delivered; free next round */
@@ -151,6 +157,33 @@ struct fn_loop {
 /* ---- small helpers ---------------------------------------------------- */
 
 static int room(const fn_loop *loop) { return loop->nev < loop->maxev; }
+
+/* a + b, or UINT64_MAX where that would wrap: a deadline far away stays
+ * far away (an idle timeout of 1.8e10 s must not land in the past). */
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+static uint64_t ms_to_ns(uint64_t ms)
+{
+    return ms > UINT64_MAX / 1000000u ? UINT64_MAX : ms * 1000000u;
+}
+
+/* A failed system call's return code (status.h): out of memory is
+ * FN_E_NOMEM wherever it comes from. */
+static int sys_error(int err)
+{
+    return err == ENOMEM ? FN_E_NOMEM : FN_E_SYS - err;
+}
+
+/* The errno a FN_EV_CLOSED event carries for a send that could not queue. */
+static int errno_of(int rc)
+{
+    if (rc <= FN_E_SYS)
+        return FN_E_SYS - rc;
+    return rc == FN_E_NOMEM ? ENOMEM : rc == FN_E_LOOP_TOO_LONG ? EMSGSIZE : EINVAL;
+}
 
 static uint64_t clock_ns(void)
 {
@@ -289,14 +322,14 @@ static int valid_opts(const fn_conn_opts *o)
            o->keepalive_idle >= 0 && o->keepalive_interval >= 0 && o->keepalive_count >= 0;
 }
 
-/* Numeric IPv4 or IPv6 address -> sockaddr. 0 or -EINVAL. */
+/* Numeric IPv4 or IPv6 address -> sockaddr. 0 or FN_E_ARG. */
 static int parse_addr(const char *host, int port, struct sockaddr_storage *ss,
                       socklen_t *len)
 {
     struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
     if (!host || port < 0 || port > 65535)
-        return -EINVAL;
+        return FN_E_ARG;
     memset(ss, 0, sizeof *ss);
     if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
         v4->sin_family = AF_INET;
@@ -310,7 +343,7 @@ static int parse_addr(const char *host, int port, struct sockaddr_storage *ss,
         *len = sizeof *v6;
         return 0;
     }
-    return -EINVAL;
+    return FN_E_ARG;
 }
 
 /* ---- epoll interest --------------------------------------------------- */
@@ -381,7 +414,7 @@ static int ensure_slot(fn_loop *loop, int fd)
         cap *= 2;
     s = realloc(loop->slots, cap * sizeof *s);
     if (!s)
-        return -ENOMEM;
+        return FN_E_NOMEM;
     memset(s + loop->nslots, 0, (cap - loop->nslots) * sizeof *s);
     loop->slots = s;
     loop->nslots = cap;
@@ -507,11 +540,12 @@ static void conn_begin_close(fn_loop *loop, fn_conn *c, int code)
         list_push(loop, L_DIRTY, c);  /* the next flush finishes the close */
 }
 
-static void conn_abort(fn_loop *loop, fn_conn *c)
+/* Close at once with a RST (nothing queued is sent). */
+static void conn_abort(fn_loop *loop, fn_conn *c, int code)
 {
     struct linger lg = {1, 0};
     (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-    conn_destroy(loop, c, FN_CLOSE_ABORT, 0);
+    conn_destroy(loop, c, code, 0);
 }
 
 /* The socket reported HUP/ERR while we are not reading it. Level-triggered
@@ -563,7 +597,7 @@ static int out_append(fn_conn *c, const char *data, size_t len)
         return 0;  /* nothing to queue (and no buffer to reserve it in) */
     char *p = out_reserve(c, len);
     if (!p)
-        return -ENOMEM;
+        return FN_E_NOMEM;
     if (len)
         memcpy(p, data, len);
     c->out_len += len;
@@ -584,8 +618,18 @@ static void output_queued(fn_loop *loop, fn_conn *c)
 
 /* Write as much output as the socket takes. Returns 1 if the conn is still
  * there, 0 if it was closed (error, or a graceful close completed). */
+/* Output is still pending after a write: a conn that made progress (or
+ * just got output to wait on) starts its send timeout anew, at the tail. */
+static void send_touch(fn_loop *loop, fn_conn *c)
+{
+    c->send_mark_ns = loop->now_ns;
+    list_remove(loop, L_SEND, c);
+    list_push(loop, L_SEND, c);
+}
+
 static int conn_flush(fn_loop *loop, fn_conn *c)
 {
+    size_t before = c->out_len;
     list_remove(loop, L_DIRTY, c);
     if (c->state != ST_OPEN)
         return 1;  /* connecting: flushed once connected */
@@ -610,6 +654,7 @@ static int conn_flush(fn_loop *loop, fn_conn *c)
     if (c->backpressured && c->out_len <= c->opts.low_water)
         c->backpressured = 0;
     if (c->out_len == 0) {
+        list_remove(loop, L_SEND, c);
         /* Kept for the next reply (sweep_cold frees it once the connection
          * is quiet), unless a burst made it big. */
         if (c->out_cap > OUT_KEEP)
@@ -621,6 +666,8 @@ static int conn_flush(fn_loop *loop, fn_conn *c)
         }
     } else {
         c->want_out = 1;
+        if (c->out_len < before || !c->on[L_SEND])
+            send_touch(loop, c);
     }
     sync_events(loop, c);
     return 1;
@@ -653,7 +700,7 @@ static void conn_deliver(fn_loop *loop, fn_conn *c)
             continue;
         }
         list_remove(loop, L_PENDING, c);
-        if (r == FN_ERR_NO_MEMORY) {
+        if (r == FN_E_NOMEM) {
             conn_destroy(loop, c, FN_CLOSE_RESET, ENOMEM);
             return;
         }
@@ -745,7 +792,7 @@ static void conn_echo(fn_loop *loop, fn_conn *c)
     }
     if (rc == 0 && span)
         rc = echo_write(loop, c, span, span_len);
-    if (rc < 0 || r == FN_ERR_NO_MEMORY) {
+    if (rc < 0 || r == FN_E_NOMEM) {
         conn_destroy(loop, c, FN_CLOSE_RESET, ENOMEM);
         return;
     }
@@ -903,6 +950,8 @@ static void starve_listener(fn_loop *loop, size_t id, int err)
     fn_event *ev;
     loop->listeners[id].starved = 1;
     loop->starved++;
+    loop->starve_retry_ns = loop->accept_retry_ns ? sat_add(loop->now_ns, loop->accept_retry_ns)
+                                                  : UINT64_MAX;
     listener_set_events(loop, id, 0);
     ev = emit(loop, FN_EV_LISTEN_ERROR, id);
     ev->value = (uint64_t)err;
@@ -953,7 +1002,7 @@ static int wait_and_dispatch(fn_loop *loop, int timeout_ms)
     loop->now_ns = clock_ns();
     if (k < 0) {
         loop->woken = 1;  /* EINTR: the caller's signal handlers must run */
-        return errno == EINTR ? 0 : -errno;
+        return errno == EINTR ? 0 : sys_error(errno);
     }
     for (i = 0; i < k; i++) {
         uint64_t tag = loop->ready[i].data.u64;
@@ -970,20 +1019,50 @@ static int wait_and_dispatch(fn_loop *loop, int timeout_ms)
     return 0;
 }
 
-/* How long epoll_wait may sleep: the caller's timeout, cut short by the
- * idle deadline of the connection quiet for longest. */
-static int idle_wait_ms(fn_loop *loop, int timeout_ms)
+/* The earliest timer deadline: the idle head's, the send-timeout head's,
+ * the starved listeners' retry; UINT64_MAX for none. */
+static uint64_t next_deadline(const fn_loop *loop)
 {
-    fn_conn *c = loop->lists[L_IDLE].head;
-    uint64_t deadline, now, ms;
-    if (!loop->idle_ns || !c)
+    const fn_conn *idle = loop->lists[L_IDLE].head, *send = loop->lists[L_SEND].head;
+    uint64_t deadline = loop->starved ? loop->starve_retry_ns : UINT64_MAX, d;
+    if (loop->idle_ns && idle && (d = sat_add(idle->idle_mark_ns, loop->idle_ns)) < deadline)
+        deadline = d;
+    if (loop->send_ns && send && (d = sat_add(send->send_mark_ns, loop->send_ns)) < deadline)
+        deadline = d;
+    return deadline;
+}
+
+/* How long epoll_wait may sleep: the caller's timeout, cut short by the
+ * next timer deadline. */
+static int timer_wait_ms(fn_loop *loop, int timeout_ms)
+{
+    uint64_t deadline = next_deadline(loop), now, ms;
+    if (deadline == UINT64_MAX)
         return timeout_ms;
-    deadline = c->idle_mark_ns + loop->idle_ns;
     now = clock_ns();
     ms = deadline <= now ? 0 : (deadline - now + 999999u) / 1000000u;
     if (ms > 0x7fffffff)
         ms = 0x7fffffff;
     return timeout_ms < 0 || (uint64_t)timeout_ms > ms ? (int)ms : timeout_ms;
+}
+
+/* Abort the connections whose output made no progress for the send
+ * timeout (a peer that stopped reading, a close that cannot finish). */
+static void expire_send(fn_loop *loop)
+{
+    fn_conn *c;
+    if (!loop->send_ns)
+        return;
+    while ((c = loop->lists[L_SEND].head) &&
+           sat_add(c->send_mark_ns, loop->send_ns) <= loop->now_ns)
+        conn_abort(loop, c, FN_CLOSE_SEND_TIMEOUT);
+}
+
+/* Starved listeners whose retry delay passed are polled again. */
+static void retry_starved(fn_loop *loop)
+{
+    if (loop->starved && loop->starve_retry_ns <= loop->now_ns)
+        wake_starved_listeners(loop);
 }
 
 /* Report the connections whose silence reached the idle timeout: only the
@@ -994,7 +1073,7 @@ static void expire_idle(fn_loop *loop)
     if (!loop->idle_ns)
         return;
     while (room(loop) && (c = loop->lists[L_IDLE].head) &&
-           c->idle_mark_ns + loop->idle_ns <= loop->now_ns) {
+           sat_add(c->idle_mark_ns, loop->idle_ns) <= loop->now_ns) {
         emit(loop, FN_EV_IDLE, c->id)->value = (loop->now_ns - c->last_in_ns) / 1000000u;
         idle_touch(loop, c, loop->now_ns);
     }
@@ -1070,14 +1149,14 @@ void fn_loop_free(fn_loop *loop)
 
 int fn_loop_fd(const fn_loop *loop)
 {
-    return loop ? loop->epfd : -EBADF;
+    return loop ? loop->epfd : FN_E_ARG;
 }
 
 int fn_loop_set_waker(fn_loop *loop, int fd)
 {
     struct epoll_event ev;
     if (!loop)
-        return -EBADF;
+        return FN_E_ARG;
     if (loop->waker >= 0)
         (void)epoll_ctl(loop->epfd, EPOLL_CTL_DEL, loop->waker, NULL);
     loop->waker = -1;
@@ -1086,7 +1165,7 @@ int fn_loop_set_waker(fn_loop *loop, int fd)
     ev.events = EPOLLIN;
     ev.data.u64 = WAKER_TAG;
     if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-        return -errno;
+        return sys_error(errno);
     loop->waker = fd;
     return 0;
 }
@@ -1099,22 +1178,22 @@ int fn_loop_listen(fn_loop *loop, const char *host, int port, int backlog,
     socklen_t len;
     int fd, rc;
     if (!loop)
-        return -EBADF;
+        return FN_E_ARG;
     if (!valid_opts(opts) || (rc = parse_addr(host, port, &ss, &len)) < 0)
-        return -EINVAL;
+        return FN_E_ARG;
     if (loop->nlisteners == loop->caplisteners) {
         size_t cap = loop->caplisteners ? loop->caplisteners * 2 : 4;
         fn_listener *l = realloc(loop->listeners, cap * sizeof *l);
         if (!l)
-            return -ENOMEM;
+            return FN_E_NOMEM;
         loop->listeners = l;
         loop->caplisteners = cap;
     }
     if (loop->nlisteners > INT32_MAX)
-        return -EMFILE;
+        return FN_E_LIMIT;
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return -errno;
+        return sys_error(errno);
     set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
     if (ss.ss_family == AF_INET6)
         set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);  /* "::" means IPv6 only, as in asyncio */
@@ -1122,7 +1201,7 @@ int fn_loop_listen(fn_loop *loop, const char *host, int port, int backlog,
     ev.data.u64 = loop->nlisteners;
     if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, backlog) < 0 ||
         epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-        rc = -errno;
+        rc = sys_error(errno);
         close(fd);
         return rc;
     }
@@ -1138,9 +1217,9 @@ int fn_loop_listener_port(const fn_loop *loop, int listener)
     socklen_t len = sizeof ss;
     if (!loop || listener < 0 || (size_t)listener >= loop->nlisteners ||
         loop->listeners[listener].fd < 0)
-        return -EBADF;
+        return FN_E_LOOP_NO_CONN;
     if (getsockname(loop->listeners[listener].fd, (struct sockaddr *)&ss, &len) < 0)
-        return -errno;
+        return sys_error(errno);
     if (ss.ss_family == AF_INET6)
         return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     return ntohs(((struct sockaddr_in *)&ss)->sin_port);
@@ -1150,10 +1229,10 @@ int fn_loop_unlisten(fn_loop *loop, int listener)
 {
     fn_listener *l;
     if (!loop || listener < 0 || (size_t)listener >= loop->nlisteners)
-        return -EBADF;
+        return FN_E_LOOP_NO_CONN;
     l = &loop->listeners[listener];
     if (l->fd < 0)
-        return -EBADF;
+        return FN_E_LOOP_NO_CONN;
     (void)epoll_ctl(loop->epfd, EPOLL_CTL_DEL, l->fd, NULL);
     close(l->fd);
     l->fd = -1;
@@ -1181,12 +1260,12 @@ int64_t fn_loop_connect(fn_loop *loop, const char *host, int port,
     fn_conn *c;
     int fd, r, err = 0;
     if (!loop)
-        return -EBADF;
+        return FN_E_ARG;
     if (!valid_opts(opts) || parse_addr(host, port, &ss, &len) < 0)
-        return -EINVAL;
+        return FN_E_ARG;
     fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return -errno;
+        return sys_error(errno);
     set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
     r = connect(fd, (struct sockaddr *)&ss, len);
     if (r < 0) {
@@ -1195,14 +1274,14 @@ int64_t fn_loop_connect(fn_loop *loop, const char *host, int port,
             err = 0;
         else if (!remote_connect_error(err)) {
             close(fd);
-            return -err;
+            return sys_error(err);
         }
     }
     /* Even an immediate success is reported through EPOLLOUT, so
      * FN_EV_CONNECTED always comes from a poll. */
     c = conn_new(loop, fd, opts, ST_CONNECTING);
     if (!c)
-        return -errno;
+        return sys_error(errno);
     if (err) {
         uint64_t id = c->id;
         conn_destroy(loop, c, FN_CLOSE_CONNECT_FAILED, err);
@@ -1215,9 +1294,9 @@ int fn_loop_poll(fn_loop *loop, fn_event *evs, int max, int timeout_ms)
 {
     int n, rc = 0;
     if (!loop)
-        return -EBADF;
+        return FN_E_ARG;
     if (!evs || max <= 0)
-        return -EINVAL;
+        return FN_E_ARG;
     loop->round++;
     free_dead(loop);
     trim_read_buffers(loop);
@@ -1234,8 +1313,10 @@ int fn_loop_poll(fn_loop *loop, fn_event *evs, int max, int timeout_ms)
         uint64_t end = 0;
         loop->woken = 0;
         for (;;) {
-            rc = wait_and_dispatch(loop, wait == 0 ? 0 : idle_wait_ms(loop, wait));
+            rc = wait_and_dispatch(loop, wait == 0 ? 0 : timer_wait_ms(loop, wait));
             expire_idle(loop);
+            expire_send(loop);
+            retry_starved(loop);
             flush_dirty(loop);
             /* Work that made no event for the caller (echo connections):
              * wait again here rather than return empty-handed (a Python
@@ -1270,7 +1351,7 @@ int fn_loop_poll_batch(fn_loop *loop, fn_batch *b, int timeout_ms)
     size_t used = 0;
     int i, n;
     if (!b || !b->words || (!b->blob && b->blob_cap))
-        return -EINVAL;
+        return FN_E_ARG;
     b->nwords = b->blob_len = 0;
     n = fn_loop_poll(loop, b->evs, b->max, timeout_ms);
     w = b->words;
@@ -1315,9 +1396,9 @@ int fn_loop_send(fn_loop *loop, uint64_t conn, const char *data, size_t len)
 {
     fn_conn *c = writable_conn(loop, conn);
     if (!c)
-        return -EBADF;
+        return FN_E_LOOP_NO_CONN;
     if (out_append(c, data, len) < 0)
-        return -ENOMEM;
+        return FN_E_NOMEM;
     output_queued(loop, c);
     return 0;
 }
@@ -1330,20 +1411,23 @@ int fn_loop_send_msg(fn_loop *loop, uint64_t conn, const char *data, size_t len)
     char *p;
     int h;
     if (!c)
-        return -EBADF;
+        return FN_E_LOOP_NO_CONN;
+    if (c->opts.framing == FN_FRAME_LINE && len &&
+        (memchr(data, '\r', len) || memchr(data, '\n', len)))
+        return FN_E_LOOP_LINE_BREAK;  /* it would go out as more than one line */
     h = fn_frame_header(c->opts.framing, len, head);
     if (h < 0)
-        return -EINVAL;  /* BE32: len does not fit the header */
+        return FN_E_LOOP_TOO_LONG;  /* BE32: len does not fit the header */
     hlen = (size_t)h;
     tlen = c->opts.framing == FN_FRAME_LINE ? 2 : 0;
     if (len > SIZE_MAX - hlen - tlen)
-        return -ENOMEM;
+        return FN_E_NOMEM;
     total = hlen + len + tlen;
     if (total == 0)
         return 0;  /* an empty raw message: nothing to queue */
     p = out_reserve(c, total);
     if (!p)
-        return -ENOMEM;
+        return FN_E_NOMEM;
     memcpy(p, head, hlen);
     if (len)
         memcpy(p + hlen, data, len);
@@ -1360,13 +1444,37 @@ static uint64_t word_at(const char *words, size_t i)
     return w;
 }
 
-size_t fn_loop_send_batch(fn_loop *loop, const char *words, size_t nconns,
-                          const char *data, size_t n)
+int64_t fn_loop_send_batch(fn_loop *loop, const char *words, size_t nconns,
+                           const char *data, size_t data_len, size_t n)
 {
-    size_t i, j = 0, failed = 0, off = 0;
-    uint64_t conn, next_first;
+    size_t i, j = 0, off = 0;
+    int64_t failed = 0;
+    uint64_t conn, next_first, total = 0, prev = 0;
+    if (!loop || (n && (!words || !data)))
+        return FN_E_ARG;
     if (nconns == 0)
-        return n;
+        return n == 0 ? 0 : FN_E_ARG;
+    if (n > INT64_MAX || nconns > SIZE_MAX / sizeof(uint64_t) / 3 ||
+        n > SIZE_MAX / sizeof(uint64_t) - 2 * nconns)
+        return FN_E_ARG;
+    /* Check the caller's words before trusting any: the runs start at 0
+     * and never go backwards or past n, and the lengths add up to exactly
+     * data_len, so no message is read past the data. */
+    for (j = 0; j < nconns; j++) {
+        uint64_t first = word_at(words, nconns + j);
+        if ((j == 0 && first != 0) || first < prev || first >= n)
+            return FN_E_ARG;
+        prev = first;
+    }
+    for (i = 0; i < n; i++) {
+        uint64_t len = word_at(words, 2 * nconns + i);
+        if (len > data_len - total)
+            return FN_E_ARG;
+        total += len;
+    }
+    if (total != data_len)
+        return FN_E_ARG;
+    j = 0;
     conn = word_at(words, 0);
     next_first = nconns > 1 ? word_at(words, nconns + 1) : UINT64_MAX;
     for (i = 0; i < n; i++) {
@@ -1382,10 +1490,10 @@ size_t fn_loop_send_batch(fn_loop *loop, const char *words, size_t nconns,
         if (rc == 0)
             continue;
         failed++;
-        if (rc != -EBADF) {
+        if (rc != FN_E_LOOP_NO_CONN) {
             fn_conn *c = lookup(loop, conn);
             if (c)
-                conn_destroy(loop, c, FN_CLOSE_RESET, -rc);
+                conn_destroy(loop, c, FN_CLOSE_RESET, errno_of(rc));
         }
     }
     return failed;
@@ -1401,9 +1509,9 @@ int fn_loop_close(fn_loop *loop, uint64_t conn, int abort)
 {
     fn_conn *c = loop ? lookup(loop, conn) : NULL;
     if (!c)
-        return -EBADF;
+        return FN_E_LOOP_NO_CONN;
     if (abort)
-        conn_abort(loop, c);
+        conn_abort(loop, c, FN_CLOSE_ABORT);
     else if (c->state == ST_CONNECTING)
         conn_destroy(loop, c, FN_CLOSE_LOCAL, 0);  /* nothing was sent yet */
     else if (!c->closing)
@@ -1415,7 +1523,7 @@ int fn_loop_pause(fn_loop *loop, uint64_t conn, int paused)
 {
     fn_conn *c = loop ? lookup(loop, conn) : NULL;
     if (!c)
-        return -EBADF;
+        return FN_E_LOOP_NO_CONN;
     c->paused = paused != 0;
     if (c->paused)
         list_remove(loop, L_PENDING, c);  /* buffered messages wait too */
@@ -1439,11 +1547,11 @@ int fn_loop_peer(const fn_loop *loop, uint64_t conn, char *host, size_t hostlen,
     const fn_conn *c = loop ? lookup(loop, conn) : NULL;
     const void *addr;
     if (!c)
-        return -EBADF;
+        return FN_E_LOOP_NO_CONN;
     if (!host || !port)
-        return -EINVAL;
+        return FN_E_ARG;
     if (getpeername(c->fd, (struct sockaddr *)&ss, &len) < 0)
-        return -errno;
+        return sys_error(errno);
     if (ss.ss_family == AF_INET6) {
         addr = &((struct sockaddr_in6 *)&ss)->sin6_addr;
         *port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
@@ -1454,25 +1562,37 @@ int fn_loop_peer(const fn_loop *loop, uint64_t conn, char *host, size_t hostlen,
     if (hostlen > INT32_MAX)
         hostlen = INT32_MAX;
     if (!inet_ntop(ss.ss_family, addr, host, (socklen_t)hostlen))
-        return -errno;
+        return sys_error(errno);
     return 0;
 }
 
 void fn_loop_set_idle_timeout(fn_loop *loop, uint64_t ms)
 {
     if (loop)
-        loop->idle_ns = ms > UINT64_MAX / 1000000u ? UINT64_MAX / 2 : ms * 1000000u;
+        loop->idle_ns = ms_to_ns(ms);  /* deadlines saturate: never wrap */
+}
+
+void fn_loop_set_send_timeout(fn_loop *loop, uint64_t ms)
+{
+    if (loop)
+        loop->send_ns = ms_to_ns(ms);
+}
+
+void fn_loop_set_accept_retry(fn_loop *loop, uint64_t ms)
+{
+    if (loop)
+        loop->accept_retry_ns = ms_to_ns(ms);
 }
 
 int fn_loop_idle_wait_ms(fn_loop *loop)
 {
-    return loop ? idle_wait_ms(loop, -1) : -1;
+    return loop ? timer_wait_ms(loop, -1) : -1;
 }
 
 int fn_loop_conn_fd(const fn_loop *loop, uint64_t conn)
 {
     const fn_conn *c = loop ? lookup(loop, conn) : NULL;
-    return c ? c->fd : -EBADF;
+    return c ? c->fd : FN_E_LOOP_NO_CONN;
 }
 
 void fn_loop_get_stats(const fn_loop *loop, fn_loop_stats *out)

@@ -27,8 +27,20 @@
  * FN_EV_ERROR (an error reply) is flushed before the close.
  *
  * An accept that fails for lack of descriptors (EMFILE/ENFILE/ENOBUFS/ENOMEM)
- * is reported once as FN_EV_LISTEN_ERROR and that listener is not polled again
- * until some connection closes, so the loop never spins on it.
+ * is reported as FN_EV_LISTEN_ERROR and that listener is not polled again
+ * until some connection closes or the accept retry delay has passed
+ * (fn_loop_set_accept_retry; nginx and Redis retry on a timer too), so the
+ * loop never spins on it and never stops accepting for good. A retry that
+ * fails again is reported again.
+ *
+ * fn_loop is opaque. fn_event, fn_batch, fn_conn_opts and fn_loop_stats
+ * are the boundary's data, written and read by Python by design (one
+ * struct per batch, no call per field).
+ *
+ * Return codes follow status.h: >= 0 success; FN_E_NOMEM, FN_E_ARG (a bad
+ * argument), FN_E_LIMIT, loop's own block below, or FN_E_SYS - errno for a
+ * failed system call. FN_EV_CLOSED and FN_EV_LISTEN_ERROR carry a plain
+ * errno in `value`.
  */
 #ifndef FASTNET_LOOP_H
 #define FASTNET_LOOP_H
@@ -37,8 +49,16 @@
 #include <stdint.h>
 
 #include "framer.h"
+#include "status.h"
 
 /* cdef: begin */
+/* loop's block of status.h, -400 .. -499 */
+#define FN_E_LOOP_NO_CONN -400    /* unknown or closed connection (or listener) */
+#define FN_E_LOOP_LINE_BREAK -401 /* send_msg on a LINE conn: the payload holds "\r" or "\n" */
+#define FN_E_LOOP_TOO_LONG -402   /* send_msg: the payload does not fit the frame header */
+/* A failed system call: FN_E_SYS - errno (below every module's block). */
+#define FN_E_SYS -1000
+
 /* event types */
 #define FN_EV_ACCEPT 1     /* conn accepted on listener `value` */
 #define FN_EV_CONNECTED 2  /* outgoing conn established */
@@ -58,6 +78,8 @@
 #define FN_CLOSE_RESET 4          /* socket error (ECONNRESET, EPIPE, ...) */
 #define FN_CLOSE_CONNECT_FAILED 5 /* outgoing connect failed */
 #define FN_CLOSE_PROTOCOL 6       /* echo conn: framing error, output flushed */
+#define FN_CLOSE_SEND_TIMEOUT 7   /* output pending and no write progress for the
+                                   * send timeout (also while closing): aborted */
 
 typedef struct fn_event {
     int type;
@@ -101,25 +123,25 @@ int fn_loop_fd(const fn_loop *loop);
 /* Register fd (owned by the caller, non-blocking: an eventfd or a pipe's read
  * end) as the loop's waker: when it is readable, fn_loop_poll reads it once
  * and returns, so a write to it from another thread or a signal handler ends
- * a sleeping poll. One waker per loop; fd -1 removes it. 0 or -errno. */
+ * a sleeping poll. One waker per loop; fd -1 removes it. 0 or a status.h code. */
 int fn_loop_set_waker(fn_loop *loop, int fd);
 
 /* Bind and listen. host is a numeric IPv4/IPv6 address. Returns a listener
- * id >= 0 or -errno. */
+ * id >= 0 or a status.h code. */
 int fn_loop_listen(fn_loop *loop, const char *host, int port, int backlog,
                    const fn_conn_opts *opts);
-/* The port a listener is bound to (useful with port 0), or -errno. */
+/* The port a listener is bound to (useful with port 0), or a status.h code. */
 int fn_loop_listener_port(const fn_loop *loop, int listener);
-/* Stop listening: close the socket (new connects are refused). 0 or -errno. */
+/* Stop listening: close the socket (new connects are refused). 0 or a status.h code. */
 int fn_loop_unlisten(fn_loop *loop, int listener);
 
 /* Start a non-blocking connect; FN_EV_CONNECTED or FN_EV_CLOSED follows.
- * Returns a conn id (> 0) or -errno. */
+ * Returns a conn id (> 0) or a status.h code. */
 int64_t fn_loop_connect(fn_loop *loop, const char *host, int port,
                         const fn_conn_opts *opts);
 
 /* Flush queued output, wait up to timeout_ms (-1: forever, 0: not at all)
- * and fill evs[0..max) with events. Returns how many, or -errno. Does not
+ * and fill evs[0..max) with events. Returns how many, or a status.h code. Does not
  * sleep while messages remain buffered from an earlier call. Work that
  * makes no event (echo) does not end it early: once awake it goes on for up
  * to 10 ms while there are no events, so it may return 0 before the timeout
@@ -156,31 +178,36 @@ int fn_loop_has_pending(const fn_loop *loop);
 
 /* Queue bytes for output, as they are (send) or framed per the connection's
  * framing (send_msg: length header first, or "\r\n" after a LINE).
- * 0, -EBADF (unknown/closed conn) or -ENOMEM. */
+ * 0, FN_E_LOOP_NO_CONN, FN_E_NOMEM; send_msg also FN_E_LOOP_LINE_BREAK (a
+ * LINE payload holding "\r" or "\n": it would be two lines) and
+ * FN_E_LOOP_TOO_LONG (over 4 GiB with a BE32 header). */
 int fn_loop_send(fn_loop *loop, uint64_t conn, const char *data, size_t len);
 int fn_loop_send_msg(fn_loop *loop, uint64_t conn, const char *data, size_t len);
 /* Write queued output now (fn_loop_poll does it before sleeping). */
 void fn_loop_flush(fn_loop *loop);
-/* send_msg for n messages at once, lying back to back in data. The words
- * (native uint64, given as bytes so a caller can pass one packed string)
- * are nconns conn ids, then nconns firsts, then n lengths: message i is
- * lens[i] bytes, and the messages go to the conns in runs, conns[j] getting
- * messages firsts[j] .. firsts[j+1] - 1 (the last run ends at n). A message
- * for an unknown or closed conn is dropped (as its output would be); a conn
- * whose message cannot be queued (ENOMEM, or too long for its header) is
- * closed with FN_CLOSE_RESET. Returns how many messages were not queued. */
-size_t fn_loop_send_batch(fn_loop *loop, const char *words, size_t nconns,
-                          const char *data, size_t n);
+/* send_msg for n messages at once, lying back to back in data (data_len
+ * bytes). The words (native uint64, given as bytes so a caller can pass one
+ * packed string; 2 * nconns + n of them) are nconns conn ids, then nconns
+ * firsts, then n lengths: message i is lens[i] bytes, and the messages go to
+ * the conns in runs, conns[j] getting messages firsts[j] .. firsts[j+1] - 1
+ * (the last run ends at n). Checked before anything is queued: firsts start
+ * at 0, never decrease and stay below n, and the lengths add up to exactly
+ * data_len (FN_E_ARG otherwise). A message for an unknown or closed conn is
+ * dropped (as its output would be); a conn whose message cannot be queued
+ * (out of memory, too long for its header, a line break in a LINE payload)
+ * is closed with FN_CLOSE_RESET. Returns how many messages were not queued. */
+int64_t fn_loop_send_batch(fn_loop *loop, const char *words, size_t nconns,
+                           const char *data, size_t data_len, size_t n);
 
 /* graceful (abort=0): stop reading, flush, shutdown(SHUT_WR), close, then
  * FN_EV_CLOSED(FN_CLOSE_LOCAL). abort=1: close at once with RST, then
- * FN_EV_CLOSED(FN_CLOSE_ABORT). 0 or -EBADF. */
+ * FN_EV_CLOSED(FN_CLOSE_ABORT). 0 or FN_E_LOOP_NO_CONN. */
 int fn_loop_close(fn_loop *loop, uint64_t conn, int abort);
-/* Stop (1) or resume (0) reading from a connection. 0 or -EBADF. */
+/* Stop (1) or resume (0) reading from a connection. 0 or FN_E_LOOP_NO_CONN. */
 int fn_loop_pause(fn_loop *loop, uint64_t conn, int paused);
 /* Bytes queued for output on a connection, or 0 if unknown. */
 size_t fn_loop_output_size(const fn_loop *loop, uint64_t conn);
-/* Peer address as text ("1.2.3.4" / "::1") and port; 0 or -errno. */
+/* Peer address as text ("1.2.3.4" / "::1") and port; 0 or a status.h code. */
 int fn_loop_peer(const fn_loop *loop, uint64_t conn, char *host, size_t hostlen, int *port);
 
 void fn_loop_get_stats(const fn_loop *loop, fn_loop_stats *out);
@@ -192,11 +219,22 @@ void fn_loop_get_stats(const fn_loop *loop, fn_loop_stats *out);
  * expire, not with the connections that are open. epoll_wait sleeps no
  * longer than until the head's deadline. Closing connections are exempt. */
 void fn_loop_set_idle_timeout(fn_loop *loop, uint64_t ms);
-/* Milliseconds (rounded up) until the idle deadline of the connection quiet
- * for longest, 0 if it has passed, -1 if there is none: for a caller that
- * sleeps outside fn_loop_poll (asyncio), so it polls in time to report it. */
+/* Abort (FN_CLOSE_SEND_TIMEOUT) a connection that has output pending and
+ * has made no write progress for ms milliseconds (0: never), closing or
+ * not: a peer that stops reading cannot hold a descriptor and its output
+ * forever (nginx's send_timeout). Kept on a list ordered like the idle
+ * one: the cost grows with the connections that expire. */
+void fn_loop_set_send_timeout(fn_loop *loop, uint64_t ms);
+/* Poll starved listeners (FN_EV_LISTEN_ERROR) again after ms milliseconds
+ * (0: only when a connection closes). */
+void fn_loop_set_accept_retry(fn_loop *loop, uint64_t ms);
+/* Milliseconds (rounded up) until the next timer deadline (the idle one of
+ * the connection quiet for longest, the send timeout, the accept retry), 0
+ * if it has passed, -1 if there is none: for a caller that sleeps outside
+ * fn_loop_poll (asyncio), so it polls in time. Deadlines saturate: a huge
+ * timeout never wraps into the past. */
 int fn_loop_idle_wait_ms(fn_loop *loop);
-/* The connection's socket, for getsockopt/setsockopt, or -EBADF. */
+/* The connection's socket, for getsockopt/setsockopt, or FN_E_LOOP_NO_CONN. */
 int fn_loop_conn_fd(const fn_loop *loop, uint64_t conn);
 /* cdef: end */
 

@@ -133,6 +133,7 @@ static void set_limits(fn_resp_limits *dst, const fn_resp_limits *src)
     dst->max_depth = clamp(src->max_depth);
     dst->max_double = clamp(src->max_double);
     dst->max_big_number = clamp(src->max_big_number);
+    dst->max_query = clamp(src->max_query);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -230,13 +231,13 @@ size_t fn_resp_req_buffered(const fn_resp_req *p)
     return buffered_bytes(&p->raw) - p->done_bytes;
 }
 
-/* Reserve room for need more request tokens. 0 or FN_RESP_E_NO_MEMORY. */
+/* Reserve room for need more request tokens. 0 or FN_E_NOMEM. */
 static int req_reserve(fn_resp_req *p, size_t need)
 {
     uint64_t *tok = reserve(p->tok, &p->tok_cap, p->ntok, need, sizeof *tok);
 
     if (!tok)
-        return FN_RESP_E_NO_MEMORY;
+        return FN_E_NOMEM;
     p->tok = tok;
     return 0;
 }
@@ -244,7 +245,7 @@ static int req_reserve(fn_resp_req *p, size_t need)
 static int push_tok(fn_resp_req *p, uint64_t t)
 {
     if (p->ntok == p->tok_cap && req_reserve(p, 1) < 0)
-        return FN_RESP_E_NO_MEMORY;
+        return FN_E_NOMEM;
     p->tok[p->ntok++] = t;
     return 0;
 }
@@ -324,7 +325,7 @@ static int split_args(fn_resp_req *p, size_t off, size_t len)
 /* The byte at i, or 0 past the end: the NUL sdssplitargs() would see. */
 #define AT(i) ((i) < len ? (unsigned char)s[i] : 0)
     if (push_tok(p, 0) < 0)
-        return FN_RESP_E_NO_MEMORY;
+        return FN_E_NOMEM;
     for (;;) {
         size_t start;
         int in_double = 0, in_single = 0, done = 0;
@@ -387,7 +388,7 @@ static int split_args(fn_resp_req *p, size_t off, size_t len)
                 r++;
         }
         if (push_tok(p, off + start) < 0 || push_tok(p, off + w) < 0)
-            return FN_RESP_E_NO_MEMORY;
+            return FN_E_NOMEM;
         argc++;
     }
 #undef AT
@@ -399,13 +400,26 @@ static int split_args(fn_resp_req *p, size_t off, size_t len)
 
 unbalanced:
     p->ntok = first;
-    return FN_RESP_E_UNBALANCED;
+    return FN_E_RESP_UNBALANCED;
+}
+
+/* A part of the command in progress is complete (its count line, an
+ * argument, its inline line): FN_E_RESP_QUERY_BUFFER if the command now
+ * holds more than max_query (resp.h), else 0. Checked at these points only,
+ * which do not move with how the input is split; the part still arriving
+ * is bounded by its own limit (max_bulk, max_line). */
+static int check_query(const fn_resp_req *p)
+{
+    uint64_t held = (uint64_t)(p->pos - p->done_bytes)
+                  + 8 * (uint64_t)(p->ntok - p->done_tok);
+
+    return held > p->lim.max_query ? FN_E_RESP_QUERY_BUFFER : 0;
 }
 
 static int parse_inline(fn_resp_req *p)
 {
     size_t newline, len;
-    int rc = find_line_end(p, '\n', FN_RESP_E_INLINE_TOO_BIG, &newline);
+    int rc = find_line_end(p, '\n', FN_E_RESP_INLINE_TOO_BIG, &newline);
 
     if (rc <= 0)
         return rc;
@@ -415,8 +429,8 @@ static int parse_inline(fn_resp_req *p)
     rc = split_args(p, p->pos, len);
     if (rc < 0)
         return rc;
-    p->pos = newline + 1;
-    return 1;
+    p->pos = p->scan = newline + 1;
+    return check_query(p) ? FN_E_RESP_QUERY_BUFFER : 1;
 }
 
 /* A "*<count>" or "$<length>" line: 1 with *cr at its "\r" once the byte
@@ -438,34 +452,36 @@ static int parse_multibulk(fn_resp_req *p)
     int rc;
 
     if (p->left == 0) {
-        rc = count_line(p, FN_RESP_E_MBULK_COUNT_TOO_BIG, &cr);
+        rc = count_line(p, FN_E_RESP_MBULK_COUNT_TOO_BIG, &cr);
         if (rc <= 0)
             return rc;
         /* base[pos] is the "*" that chose this mode, so cr > pos. */
         if (!string2ll(base + p->pos + 1, cr - p->pos - 1, &n)
             || (n > 0 && (uint64_t)n > p->lim.max_count))
-            return FN_RESP_E_MULTIBULK_LEN;
+            return FN_E_RESP_MULTIBULK_LEN;
         p->pos = p->scan = cr + 2;
-        if (n <= 0)
-            return 1;  /* "*0", "*-1": an empty command, skipped */
+        if (n <= 0)  /* "*0", "*-1": an empty command, skipped */
+            return check_query(p) ? FN_E_RESP_QUERY_BUFFER : 1;
         /* Never trust a declared count: reserve min(n, FN_RESP_PREALLOC). */
         if (req_reserve(p, 1 + 2 * (size_t)(n < FN_RESP_PREALLOC ? n : FN_RESP_PREALLOC)) < 0
             || push_tok(p, (uint64_t)n) < 0)
-            return FN_RESP_E_NO_MEMORY;
+            return FN_E_NOMEM;
         p->left = n;
+        if ((rc = check_query(p)) < 0)
+            return rc;
     }
     while (p->left) {
         if (p->bulk < 0) {
-            rc = count_line(p, FN_RESP_E_BULK_COUNT_TOO_BIG, &cr);
+            rc = count_line(p, FN_E_RESP_BULK_COUNT_TOO_BIG, &cr);
             if (rc <= 0)
                 return rc;
             if (base[p->pos] != '$') {
                 p->err_value = (unsigned char)base[p->pos];
-                return FN_RESP_E_EXPECTED_DOLLAR;
+                return FN_E_RESP_EXPECTED_DOLLAR;
             }
             if (!string2ll(base + p->pos + 1, cr - p->pos - 1, &n) || n < 0
                 || (uint64_t)n > p->lim.max_bulk)
-                return FN_RESP_E_BULK_LEN;
+                return FN_E_RESP_BULK_LEN;
             p->pos = p->scan = cr + 2;
             p->bulk = n;
         }
@@ -474,10 +490,12 @@ static int parse_multibulk(fn_resp_req *p)
         if ((uint64_t)(buffered_bytes(&p->raw) - p->pos) < (uint64_t)p->bulk + 2)
             return 0;
         if (push_tok(p, p->pos) < 0 || push_tok(p, p->pos + (size_t)p->bulk) < 0)
-            return FN_RESP_E_NO_MEMORY;
+            return FN_E_NOMEM;
         p->pos = p->scan = p->pos + (size_t)p->bulk + 2;
         p->bulk = -1;
         p->left--;
+        if ((rc = check_query(p)) < 0)
+            return rc;
     }
     return 1;
 }
@@ -492,12 +510,12 @@ int fn_resp_req_parse(fn_resp_req *p)
 
         if (p->mode == 0) {
             if (p->pos == buffered_bytes(&p->raw))
-                return FN_RESP_OK;
+                return FN_OK;
             p->mode = base_of(&p->raw)[p->pos] == '*' ? MODE_MULTIBULK : MODE_INLINE;
         }
         rc = p->mode == MODE_INLINE ? parse_inline(p) : parse_multibulk(p);
         if (rc == 0)
-            return FN_RESP_OK;
+            return FN_OK;
         if (rc < 0)
             return p->err = rc;
         /* A command is complete (or skipped). */
@@ -609,7 +627,7 @@ size_t fn_resp_reply_buffered(const fn_resp_reply *r)
     return buffered_bytes(&r->raw) - r->done_bytes;
 }
 
-/* Emit one token, unless inside an attribute. 0 or FN_RESP_E_NO_MEMORY. */
+/* Emit one token, unless inside an attribute. 0 or FN_E_NOMEM. */
 static int emit(fn_resp_reply *r, int type, int64_t a, int64_t b)
 {
     int64_t *tok;
@@ -618,7 +636,7 @@ static int emit(fn_resp_reply *r, int type, int64_t a, int64_t b)
         return 0;
     tok = reserve(r->tok, &r->tok_cap, r->ntok, 3, sizeof *tok);
     if (!tok)
-        return FN_RESP_E_NO_MEMORY;
+        return FN_E_NOMEM;
     r->tok = tok;
     r->tok[r->ntok++] = type;
     r->tok[r->ntok++] = a;
@@ -716,28 +734,28 @@ static int line_limit(const fn_resp_reply *r, int type, uint64_t *limit)
     switch (type) {
     case '+': case '-':
         *limit = r->lim.max_line;
-        return FN_RESP_E_LINE;
+        return FN_E_RESP_LINE;
     case ':':
         *limit = FN_RESP_LONG_STR_MAX;
-        return FN_RESP_E_INTEGER;
+        return FN_E_RESP_INTEGER;
     case ',':
         *limit = r->lim.max_double;
-        return FN_RESP_E_DOUBLE;
+        return FN_E_RESP_DOUBLE;
     case '#':
         *limit = 1;
-        return FN_RESP_E_BOOL;
+        return FN_E_RESP_BOOL;
     case '_':
         *limit = 0;
-        return FN_RESP_E_NULL;
+        return FN_E_RESP_NULL;
     case '(':
         *limit = r->lim.max_big_number + 1;  /* and a sign */
-        return FN_RESP_E_BIG_NUMBER;
+        return FN_E_RESP_BIG_NUMBER;
     case '$': case '!': case '=':
         *limit = FN_RESP_LONG_STR_MAX;
-        return FN_RESP_E_BULK;
+        return FN_E_RESP_BULK;
     case '*': case '%': case '~': case '>': case '|':
         *limit = FN_RESP_LONG_STR_MAX;
-        return FN_RESP_E_COUNT;
+        return FN_E_RESP_COUNT;
     default:
         return 0;
     }
@@ -788,14 +806,14 @@ static int open_aggregate(fn_resp_reply *r, int type, int64_t n)
     fn_resp_frame *f;
 
     if ((uint64_t)r->depth >= r->lim.max_depth)
-        return FN_RESP_E_DEPTH;
+        return FN_E_RESP_DEPTH;
     if (type != '|' && emit(r, type, (int64_t)values, 0) < 0)
-        return FN_RESP_E_NO_MEMORY;
+        return FN_E_NOMEM;
     if (values == 0)
         return type == '|' ? 2 : value_done(r);
     f = reserve(r->stack, &r->stack_cap, r->depth, 1, sizeof *f);
     if (!f)
-        return FN_RESP_E_NO_MEMORY;
+        return FN_E_NOMEM;
     r->stack = f;
     f = &r->stack[r->depth++];
     f->left = values;
@@ -816,11 +834,11 @@ static int reply_body(fn_resp_reply *r)
     if ((uint64_t)(buffered_bytes(&r->raw) - start) < (uint64_t)r->body + 2)
         return 0;
     if (base[start + len] != '\r' || base[start + len + 1] != '\n')
-        return FN_RESP_E_CRLF;
+        return FN_E_RESP_CRLF;
     if (type == '=' && (len < 4 || base[start + 3] != ':'))
-        return FN_RESP_E_VERBATIM;
+        return FN_E_RESP_VERBATIM;
     if (emit(r, type == '!' ? '-' : type, (int64_t)start, (int64_t)(start + len)) < 0)
-        return FN_RESP_E_NO_MEMORY;
+        return FN_E_NOMEM;
     r->pos = r->scan = start + len + 2;
     r->body = -1;
     return value_done(r);
@@ -845,7 +863,7 @@ static int reply_element(fn_resp_reply *r)
     err = line_limit(r, type, &limit);
     if (!err) {
         r->err_value = (uint64_t)type;
-        return FN_RESP_E_TYPE_BYTE;
+        return FN_E_RESP_TYPE_BYTE;
     }
     rc = reply_line(r, limit, err, &end);
     if (rc <= 0)
@@ -860,17 +878,17 @@ static int reply_element(fn_resp_reply *r)
         break;
     case ':':
         if (!string2ll(s, len, &v))
-            return FN_RESP_E_INTEGER;
+            return FN_E_RESP_INTEGER;
         rc = emit(r, type, v, 0);
         break;
     case ',':
         if (!valid_double(s, len))
-            return FN_RESP_E_DOUBLE;
+            return FN_E_RESP_DOUBLE;
         rc = emit(r, type, (int64_t)start, (int64_t)end);
         break;
     case '#':
         if (len != 1 || (s[0] != 't' && s[0] != 'f'))
-            return FN_RESP_E_BOOL;
+            return FN_E_RESP_BOOL;
         rc = emit(r, type, s[0] == 't', 0);
         break;
     case '_':
@@ -878,30 +896,30 @@ static int reply_element(fn_resp_reply *r)
         break;
     case '(':
         if (!valid_big_number(s, len, r->lim.max_big_number))
-            return FN_RESP_E_BIG_NUMBER;
+            return FN_E_RESP_BIG_NUMBER;
         rc = emit(r, type, (int64_t)start, (int64_t)end);
         break;
     case '$': case '!': case '=':
         if (!string2ll(s, len, &v) || v < -1 || (v == -1 && type != '$'))
-            return FN_RESP_E_BULK;
+            return FN_E_RESP_BULK;
         if (v == -1) {
             rc = emit(r, '_', 0, 0);  /* $-1: the RESP2 null bulk */
             break;
         }
         if ((uint64_t)v > r->lim.max_bulk)
-            return FN_RESP_E_BULK_RANGE;
+            return FN_E_RESP_BULK_RANGE;
         r->body = v;
         r->body_type = type;
         return reply_body(r);
     default:  /* * % ~ > | */
         if (!string2ll(s, len, &v) || v < -1 || (v == -1 && type != '*'))
-            return FN_RESP_E_COUNT;
+            return FN_E_RESP_COUNT;
         if (v == -1) {
             rc = emit(r, '_', 0, 0);  /* *-1: the RESP2 null array */
             break;
         }
         if ((uint64_t)v > r->lim.max_count)
-            return FN_RESP_E_COUNT_RANGE;
+            return FN_E_RESP_COUNT_RANGE;
         return open_aggregate(r, type, v);
     }
     return rc < 0 ? rc : value_done(r);
@@ -916,7 +934,7 @@ int fn_resp_reply_parse(fn_resp_reply *r)
         int rc = reply_element(r);
 
         if (rc == 0)
-            return FN_RESP_OK;
+            return FN_OK;
         if (rc < 0)
             return r->err = rc;
         if (rc == 1) {
@@ -980,9 +998,44 @@ int fn_resp_req_feed_parse(fn_resp_req *p, const char *data, size_t len)
 {
     p->out_len = 0;
     if (fn_resp_req_feed(p, data, len) != 0)
-        return FN_RESP_E_NO_MEMORY;
+        return FN_E_NOMEM;
     int rc = fn_resp_req_parse(p);
     if (p->done_tok && !fn_resp_req_marshal(p, &p->out_len))
-        return FN_RESP_E_NO_MEMORY;
+        return FN_E_NOMEM;
     return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Accessors (Python reads no struct field)                                 */
+
+const char *fn_resp_req_output(const fn_resp_req *p, size_t *len)
+{
+    *len = p->out_len;
+    return p->out;
+}
+
+size_t fn_resp_req_done_tokens(const fn_resp_req *p)
+{
+    return p->done_tok;
+}
+
+uint64_t fn_resp_req_error_value(const fn_resp_req *p)
+{
+    return p->err_value;
+}
+
+const int64_t *fn_resp_reply_tokens(const fn_resp_reply *r, size_t *n)
+{
+    *n = r->done_tok;
+    return r->tok;
+}
+
+size_t fn_resp_reply_done_bytes(const fn_resp_reply *r)
+{
+    return r->done_bytes;
+}
+
+uint64_t fn_resp_reply_error_value(const fn_resp_reply *r)
+{
+    return r->err_value;
 }

@@ -53,38 +53,42 @@
 #include <stdint.h>
 
 #include "framer.h"
+#include "status.h"
 
 /* cdef: begin */
 /* Redis's string2ll() refuses numbers written with 21 bytes or more. */
 #define FN_RESP_LONG_STR_MAX 20
 
-/* fn_resp_*_parse() results; err_value holds a detail where noted. */
-#define FN_RESP_OK 0
+/* fn_resp_*_parse() results: FN_OK, or resp's block of status.h (-300 ..
+ * -399); err_value holds a detail where noted. */
 /* requests: Redis's protocol errors */
-#define FN_RESP_E_MULTIBULK_LEN -1      /* invalid multibulk length */
-#define FN_RESP_E_BULK_LEN -2           /* invalid bulk length */
-#define FN_RESP_E_INLINE_TOO_BIG -3     /* too big inline request */
-#define FN_RESP_E_MBULK_COUNT_TOO_BIG -4 /* too big mbulk count string */
-#define FN_RESP_E_BULK_COUNT_TOO_BIG -5 /* too big bulk count string */
-#define FN_RESP_E_UNBALANCED -6         /* unbalanced quotes in request */
-#define FN_RESP_E_EXPECTED_DOLLAR -7    /* err_value = the byte found */
+#define FN_E_RESP_MULTIBULK_LEN -300      /* invalid multibulk length */
+#define FN_E_RESP_BULK_LEN -301           /* invalid bulk length */
+#define FN_E_RESP_INLINE_TOO_BIG -302     /* too big inline request */
+#define FN_E_RESP_MBULK_COUNT_TOO_BIG -303 /* too big mbulk count string */
+#define FN_E_RESP_BULK_COUNT_TOO_BIG -304 /* too big bulk count string */
+#define FN_E_RESP_UNBALANCED -305         /* unbalanced quotes in request */
+#define FN_E_RESP_EXPECTED_DOLLAR -306    /* err_value = the byte found */
 /* replies */
-#define FN_RESP_E_TYPE_BYTE -8          /* err_value = the byte */
-#define FN_RESP_E_INTEGER -9
-#define FN_RESP_E_BULK -10              /* not a length */
-#define FN_RESP_E_BULK_RANGE -11        /* over max_bulk */
-#define FN_RESP_E_COUNT -12             /* not a count */
-#define FN_RESP_E_COUNT_RANGE -13       /* over max_count */
-#define FN_RESP_E_DOUBLE -14
-#define FN_RESP_E_BOOL -15
-#define FN_RESP_E_NULL -16
-#define FN_RESP_E_BIG_NUMBER -17
-#define FN_RESP_E_VERBATIM -18
-#define FN_RESP_E_CRLF -19              /* a bulk not followed by "\r\n" */
-#define FN_RESP_E_DEPTH -20             /* over max_depth */
-#define FN_RESP_E_LINE -21              /* a simple string or error over max_line */
-/* both: out of memory (sticky too: a line may be half decoded in place) */
-#define FN_RESP_E_NO_MEMORY -22
+#define FN_E_RESP_TYPE_BYTE -307          /* err_value = the byte */
+#define FN_E_RESP_INTEGER -308
+#define FN_E_RESP_BULK -309              /* not a length */
+#define FN_E_RESP_BULK_RANGE -310        /* over max_bulk */
+#define FN_E_RESP_COUNT -311             /* not a count */
+#define FN_E_RESP_COUNT_RANGE -312       /* over max_count */
+#define FN_E_RESP_DOUBLE -313
+#define FN_E_RESP_BOOL -314
+#define FN_E_RESP_NULL -315
+#define FN_E_RESP_BIG_NUMBER -316
+#define FN_E_RESP_VERBATIM -317
+#define FN_E_RESP_CRLF -318              /* a bulk not followed by "\r\n" */
+#define FN_E_RESP_DEPTH -319             /* over max_depth */
+#define FN_E_RESP_LINE -320              /* a simple string or error over max_line */
+/* requests: the command in progress holds more than max_query (Redis's
+ * client-query-buffer-limit) */
+#define FN_E_RESP_QUERY_BUFFER -321
+/* both: out of memory is status.h's FN_E_NOMEM (sticky too: a line may be
+ * half decoded in place) */
 
 /* Limits, all passed in from Python (fastnet/limits.py has the defaults).
  * Lengths and counts above INT64_MAX are treated as INT64_MAX. */
@@ -96,8 +100,20 @@ typedef struct fn_resp_limits {
     uint64_t max_depth;       /* replies: most aggregates open at once */
     uint64_t max_double;      /* replies: longest double */
     uint64_t max_big_number;  /* replies: most digits of a big number */
+    uint64_t max_query;       /* requests: most memory one command may hold
+                                 (Redis's client-query-buffer-limit), counted
+                                 as the bytes of its finished parts plus 8 per
+                                 token (argc, then 2 per argument); checked as
+                                 each part (count line, argument, inline
+                                 line) completes, so the outcome does not
+                                 depend on how the input is split. The part
+                                 still arriving is bounded by max_bulk or
+                                 max_line. Replies ignore it. */
 } fn_resp_limits;
 
+/* The parsers' layouts are in the cdef for the white-box tests (resume
+ * points, token capacity) and the fuzz targets; fastnet's Python code reads
+ * none of it and calls the accessors below. */
 typedef struct fn_resp_req {
     fn_framer raw;            /* FN_FRAME_RAW: the bytes not yet dropped */
     fn_resp_limits lim;
@@ -151,9 +167,9 @@ fn_resp_req *fn_resp_req_new(const fn_resp_limits *lim);
 void fn_resp_req_free(fn_resp_req *p);
 /* Forget buffered bytes, the command in progress and any error. */
 void fn_resp_req_reset(fn_resp_req *p);
-/* Append a copy of data[0..len). Returns 0, or FN_ERR_NO_MEMORY (framer.h). */
+/* Append a copy of data[0..len). Returns 0, or FN_E_NOMEM (framer.h). */
 int fn_resp_req_feed(fn_resp_req *p, const char *data, size_t len);
-/* Parse every complete command buffered: FN_RESP_OK or a sticky error. */
+/* Parse every complete command buffered: FN_OK or a sticky error. */
 int fn_resp_req_parse(fn_resp_req *p);
 /* The first byte of the batch parse reported (tokens count from here). */
 const char *fn_resp_req_data(const fn_resp_req *p);
@@ -166,10 +182,16 @@ size_t fn_resp_req_buffered(const fn_resp_req *p);
  * long for marshal's 32-bit sizes; the limits keep max_bulk under that). */
 const char *fn_resp_req_marshal(fn_resp_req *p, size_t *len);
 /* feed, parse and marshal in one call (the server's path: one crossing per
- * read). Returns parse's result, or FN_RESP_E_NO_MEMORY if the feed or the
+ * read). Returns parse's result, or FN_E_NOMEM if the feed or the
  * marshal failed (the batch is then lost). The batch's marshal stream is
  * out[0..out_len), out_len 0 when no command completed. */
 int fn_resp_req_feed_parse(fn_resp_req *p, const char *data, size_t len);
+/* feed_parse's marshal stream: *len bytes (0 when no command completed). */
+const char *fn_resp_req_output(const fn_resp_req *p, size_t *len);
+/* Tokens of the batch parse reported (0: no command completed). */
+size_t fn_resp_req_done_tokens(const fn_resp_req *p);
+/* The detail of the sticky error (the byte found, ...), 0 if none. */
+uint64_t fn_resp_req_error_value(const fn_resp_req *p);
 
 fn_resp_reply *fn_resp_reply_new(const fn_resp_limits *lim);
 void fn_resp_reply_free(fn_resp_reply *r);
@@ -178,6 +200,11 @@ int fn_resp_reply_feed(fn_resp_reply *r, const char *data, size_t len);
 int fn_resp_reply_parse(fn_resp_reply *r);
 const char *fn_resp_reply_data(const fn_resp_reply *r);
 size_t fn_resp_reply_buffered(const fn_resp_reply *r);
+/* The batch parse reported: *n tokens (three per element, see above) over
+ * its first fn_resp_reply_done_bytes() bytes at fn_resp_reply_data(). */
+const int64_t *fn_resp_reply_tokens(const fn_resp_reply *r, size_t *n);
+size_t fn_resp_reply_done_bytes(const fn_resp_reply *r);
+uint64_t fn_resp_reply_error_value(const fn_resp_reply *r);
 /* cdef: end */
 
 /* Tokens reserved up front for a declared count (redis and hiredis:

@@ -24,16 +24,16 @@ int fn_uvarint_decode(const uint8_t *buf, size_t len, uint64_t *value)
         uint8_t b = buf[i];
 
         if (i == FN_VARINT_MAX_BYTES - 1 && b > 1)
-            return FN_VARINT_OVERFLOW;
+            return FN_E_VARINT_OVERFLOW;
         v |= (uint64_t)(b & 0x7f) << (7 * i);
         if (!(b & 0x80)) {
             if (b == 0 && i > 0)
-                return FN_VARINT_OVERLONG;
+                return FN_E_VARINT_OVERLONG;
             *value = v;
             return (int)i + 1;
         }
     }
-    return FN_VARINT_TRUNCATED;
+    return FN_E_VARINT_TRUNCATED;
 }
 
 uint64_t fn_zigzag_encode(int64_t value)

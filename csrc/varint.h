@@ -19,12 +19,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "status.h"
+
 /* cdef: begin */
 #define FN_VARINT_MAX_BYTES 10
 
-#define FN_VARINT_TRUNCATED -1
-#define FN_VARINT_OVERLONG -2
-#define FN_VARINT_OVERFLOW -3
+/* fn_uvarint_decode() errors: varint's block of status.h, -100 .. -199. */
+#define FN_E_VARINT_TRUNCATED -100
+#define FN_E_VARINT_OVERLONG -101
+#define FN_E_VARINT_OVERFLOW -102
 
 /* Write the encoding of value to out (room for FN_VARINT_MAX_BYTES);
  * return the number of bytes written (1..10). */
@@ -32,7 +35,7 @@ int fn_uvarint_encode(uint64_t value, uint8_t *out);
 
 /* Decode one varint from buf[0..len). On success store it in *value and
  * return the number of bytes consumed (1..10); otherwise return one of
- * FN_VARINT_TRUNCATED / FN_VARINT_OVERLONG / FN_VARINT_OVERFLOW. */
+ * FN_E_VARINT_TRUNCATED / FN_E_VARINT_OVERLONG / FN_E_VARINT_OVERFLOW. */
 int fn_uvarint_decode(const uint8_t *buf, size_t len, uint64_t *value);
 
 uint64_t fn_zigzag_encode(int64_t value);

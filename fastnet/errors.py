@@ -23,7 +23,12 @@ class NativeUnavailable(ImportError, FastnetError):
 
 
 class ProtocolError(FastnetError, ValueError):
-    """The remote peer sent bytes that break the protocol."""
+    """The remote peer sent bytes that break the protocol.
+
+    A server that closes the connection for it counts ``closed_`` +
+    ``close_reason`` ("protocol" unless a subclass says otherwise)."""
+
+    close_reason = "protocol"
 
 
 class VarintError(ProtocolError):
@@ -86,6 +91,14 @@ class RespProtocolError(ProtocolError):
     ``b"-ERR " + str(exc).encode("latin-1")`` (latin-1: one character per byte,
     since ``expected '$', got '<byte>'`` may quote any byte).
     """
+
+
+class ClientQueryBufferLimit(RespProtocolError):
+    """A RESP request in progress holds more than client_query_buffer_limit
+    bytes. Redis closes such a client without a reply, and so does
+    RespServer (counted as closed_query_buffer_limit)."""
+
+    close_reason = "query_buffer_limit"
 
 
 class EngineError(FastnetError, OSError):

@@ -77,6 +77,27 @@ RESP_MAX_DOUBLE_LEN = 325
 #: int_max_str_digits, so converting one to an int can never be refused.
 RESP_MAX_BIG_NUMBER_DIGITS = 4300
 
+#: Most memory one unfinished RESP request may hold: the bytes of its
+#: finished parts plus 8 per token the C twin keeps (argc, then 2 per
+#: argument), checked as each part completes (Redis's
+#: client-query-buffer-limit, 1 GiB as there). Past it the connection is
+#: closed without a reply, as Redis closes it.
+DEFAULT_CLIENT_QUERY_BUFFER_LIMIT = 1024 * 1024 * 1024
+
+#: Seconds a connection with output pending may go without write progress
+#: (its peer stopped reading, or a graceful close cannot finish) before it is
+#: aborted and counted as closed_send_timeout (nginx's send_timeout, 60 s).
+DEFAULT_SEND_TIMEOUT = 60.0
+
+#: Seconds after which a listener starved of descriptors or memory (EMFILE,
+#: ENFILE, ENOBUFS, ENOMEM on accept) is tried again, if no connection
+#: closed before (nginx waits 500 ms too).
+ACCEPT_RETRY_DELAY = 0.5
+
+#: The longest one engine sleep, in seconds: epoll and poll take int
+#: milliseconds (about 24.8 days). A longer timeout is waited out in steps.
+MAX_POLL_WAIT = (2**31 - 1) / 1000
+
 # --- MessagePack (fastnet.pack) ---------------------------------------------
 # Read by both twins; the C side takes every one as an argument.
 

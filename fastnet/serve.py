@@ -99,6 +99,11 @@ def _common_options(p: argparse.ArgumentParser) -> None:
                    help="the kernel's TCP keep-alive on every connection: seconds "
                         "idle before the first probe, seconds between probes, "
                         "probes before reset (default: off)")
+    p.add_argument("--send-timeout", type=options.off_or_seconds,
+                   default=limits.DEFAULT_SEND_TIMEOUT, metavar="SECONDS",
+                   help="abort a connection whose output made no progress this many "
+                        "seconds (a peer that stopped reading); 0 or off: never "
+                        "(default: %(default)g)")
     p.add_argument("--stats-interval", type=options.off_or_seconds, default=None,
                    metavar="SECONDS",
                    help="log the counters every this many seconds (default: off)")
@@ -172,7 +177,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         backlog=args.backlog, queue_timeout=args.queue_timeout,
         keepalive_interval=args.keepalive_interval,
         tcp_keepalive=args.tcp_keepalive, drain_timeout=args.drain_timeout,
-        stats_interval=args.stats_interval)
+        stats_interval=args.stats_interval, send_timeout=args.send_timeout)
     if hasattr(args, "idle_timeout"):
         server_options["idle_timeout"] = args.idle_timeout
     try:

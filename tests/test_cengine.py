@@ -216,10 +216,11 @@ def test_varint_and_line_echo(make_engine):
 
 def test_line_framing_to_handler(make_engine, rec):
     engine, lst = serve(make_engine, ConnSpec(framing="line", max_size=100))
-    rec.reply = lambda conn, msg: engine.send(conn, b"<" + msg + b">")
+    # A lone "\n" is line content; a reply holding one could not be a line.
+    rec.reply = lambda conn, msg: engine.send(conn, b"<" + msg.replace(b"\n", b"|") + b">")
     s = client(lst.port)
     s.sendall(b"PING\r\nSET a\nb\r\n\r\n")
-    assert read_exactly(engine, s, 23) == b"<PING>\r\n<SET a\nb>\r\n<>\r\n"
+    assert read_exactly(engine, s, 23) == b"<PING>\r\n<SET a|b>\r\n<>\r\n"
     engine.write(rec.accepted()[0], b"raw")
     assert read_exactly(engine, s, 3) == b"raw"
 
@@ -478,7 +479,8 @@ def test_send_batch_runs_and_drops_unknown_connections():
     conns, firsts = [ca, stale, cb, ca], [0, 2, 3, 5]
     words = struct.pack(f"{2 * len(conns) + len(messages)}Q",
                         *conns, *firsts, *map(len, messages))
-    failed = lib.fn_loop_send_batch(raw.loop, words, len(conns), b"".join(messages), len(messages))
+    data = b"".join(messages)
+    failed = lib.fn_loop_send_batch(raw.loop, words, len(conns), data, len(data), len(messages))
     assert failed == 1  # the stale one's message
     lib.fn_loop_flush(raw.loop)
     a.setblocking(True)
@@ -491,9 +493,34 @@ def test_send_batch_runs_and_drops_unknown_connections():
     while len(got_b) < len(want_b):
         got_b += b.recv(100)
     assert (got_a, got_b) == (want_a, want_b)
-    assert lib.fn_loop_send_batch(raw.loop, b"", 0, b"", 0) == 0
+    assert lib.fn_loop_send_batch(raw.loop, b"", 0, b"", 0, 0) == 0
     a.close()
     b.close()
+
+
+@pytest.mark.parametrize("lens, firsts, data_len", [
+    ([3, 4], [0], 6),          # the lengths claim more than the data holds
+    ([3, 4], [0], 8),          # or less
+    ([2**63, 2**63], [0], 0),  # a sum that wraps
+    ([1, 1], [1], 2),          # the first run does not start at 0
+    ([1, 1, 1], [0, 2, 1], 3),  # runs going backwards
+    ([1, 1], [0, 2], 2),       # a run starting past the last message
+])
+def test_send_batch_checks_its_words_before_queuing_anything(lens, firsts, data_len):
+    """Regression: fn_loop_send_batch trusted its caller's lengths and read
+    past the data when they claimed more. It now takes the total and checks
+    every word first: FN_E_ARG, and nothing queued."""
+    raw = RawLoop(lib.FN_FRAME_BE32)
+    a = client(raw.port)
+    conn = raw.accept()
+    conns = [conn] * len(firsts)
+    words = struct.pack(f"{2 * len(conns) + len(lens)}Q", *conns, *firsts, *lens)
+    data = b"x" * min(data_len, 64)
+    rc = lib.fn_loop_send_batch(raw.loop, words, len(conns), data, data_len if data_len <= 64 else 0,
+                                len(lens))
+    assert rc == lib.FN_E_ARG
+    assert lib.fn_loop_output_size(raw.loop, conn) == 0
+    a.close()
 
 
 def test_batched_send_to_a_closed_connection_raises_ebadf(make_engine, rec):
@@ -548,3 +575,19 @@ def test_a_pending_wakeup_byte_ends_a_poll_that_would_sleep(make_engine, rec):
     started = time.monotonic()
     assert engine.run_once(5000) == 0
     assert time.monotonic() - started < 2
+
+
+def test_huge_idle_timeout_saturates_instead_of_wrapping():
+    """Regression: idle_mark_ns + idle_ns wrapped for a timeout near 1.8e10 s,
+    so the deadline lay in the past and every poll reported every
+    connection idle. Deadlines saturate now: the wait is (nearly) forever."""
+    raw = RawLoop(lib.FN_FRAME_RAW)
+    s = client(raw.port)
+    raw.accept()
+    for ms in (18_000_000_000_000, 18_446_744_073_709, 2**64 - 1):
+        lib.fn_loop_set_idle_timeout(raw.loop, ms)
+        # As far as an int goes, or no deadline at all (saturated: never).
+        assert lib.fn_loop_idle_wait_ms(raw.loop) in (0x7fffffff, -1)
+        words, _ = raw.poll()
+        assert lib.FN_EV_IDLE not in [t for t, _ in record_kinds(words)]
+    s.close()

@@ -1382,3 +1382,129 @@ def test_serve_directly_keeps_every_rule_of_on_message(engine, rec):
     assert taken == [eng.direct_path] * 2
     assert len(failed) == 1 and failed[0] != conn
     assert [e[2] for e in rec.of("close") if e[1] == failed[0]] == [CloseReason.ABORT]
+
+@pytest.mark.parametrize("payload", [b"two\r\nlines", b"a\nb", b"cr\r", b"\n"])
+def test_a_line_payload_with_cr_or_lf_is_refused_with_one_valueerror(engine, rec, payload):
+    """Regression: the C engine sent b"a\\nb" on a line connection as two
+    lines; the Python engines raised ValueError. Every engine now raises
+    the same ValueError from send(), queues nothing, and keeps serving."""
+    raised: list[str] = []
+
+    def on_message(conn: int, message: bytes) -> None:
+        try:
+            rec.engine.send(conn, payload)
+        except ValueError as exc:
+            raised.append(str(exc))
+        rec.engine.send(conn, b"ok " + message)
+
+    rec.message_hook = on_message
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="line"))
+    with running(rec.engine), client(listener.port) as c:
+        c.sendall(b"x\r\n")
+        assert recv_messages(c, "line", 1) == [b"ok x"]
+        c.sendall(b"y\r\n")
+        assert recv_messages(c, "line", 1) == [b"ok y"]
+    with pytest.raises(ValueError) as info:
+        codec.encode_line(payload)
+    assert raised == [str(info.value)] * 2
+
+
+def test_huge_idle_timeout_never_fires_and_never_breaks_the_loop(engine, rec):
+    """Regression: an idle timeout of 1.8e10 s wrapped in C (an idle event
+    per connection per poll) and overflowed epoll's timeout in Python
+    (OverflowError out of run()). It now means "practically never"."""
+    rec.message_hook = lambda conn, m: rec.engine.send(conn, b"ok " + m)
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="line"))
+    rec.engine.set_idle_timeout(18_446_744_073.0)  # ms * 1e6 is within 0.7 s of 2**64
+    with running(rec.engine), client(listener.port) as c:
+        for word in (b"a", b"b", b"c"):
+            c.sendall(word + b"\r\n")
+            assert recv_messages(c, "line", 1) == [b"ok " + word]
+    assert rec.of("idle") == []
+
+
+def _fill_descriptors() -> list[int]:
+    """Open descriptors until EMFILE; the caller closes them."""
+    fds: list[int] = []
+    try:
+        while True:
+            fds.append(os.open(os.devnull, os.O_RDONLY))
+    except OSError as exc:
+        assert exc.errno == errno.EMFILE
+    return fds
+
+
+def test_a_listener_starved_by_emfile_is_retried_on_a_timer(engine, rec, caplog):
+    """Regression: after accept failed with EMFILE the C engine polled that
+    listener again only when a connection closed: descriptors freed any
+    other way left it deaf for good. Every engine now retries it after
+    limits.ACCEPT_RETRY_DELAY, with a log line, as nginx and Redis do."""
+    import resource
+
+    rec.message_hook = lambda conn, m: rec.engine.send(conn, b"ok " + m)
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="line"))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with running(rec.engine):
+        c = socket.socket()  # its descriptor exists before the others run out
+        c.settimeout(GUARD)
+        fds: list[int] = []
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 1024), hard))
+            fds = _fill_descriptors()
+            c.connect(("127.0.0.1", listener.port))  # the kernel's backlog takes it
+            deadline = time.monotonic() + GUARD
+            while "accept failed" not in caplog.text:
+                assert time.monotonic() < deadline, "the engine never tried to accept"
+                time.sleep(0.01)
+        finally:
+            for fd in fds:
+                os.close(fd)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        # Descriptors are free again and no connection closed: only the
+        # retry timer can get the pending connection accepted.
+        c.sendall(b"x\r\n")
+        assert recv_messages(c, "line", 1) == [b"ok x"]
+        c.close()
+    assert rec.of("accept")
+    assert "retrying in" in caplog.text
+
+
+def _stuck_client(port: int) -> socket.socket:
+    """A client that will never read: a small receive buffer, so the
+    server's output stops making progress soon."""
+    c = socket.socket()
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    c.settimeout(GUARD)
+    c.connect(("127.0.0.1", port))
+    return c
+
+
+@pytest.mark.parametrize("closing", [False, True], ids=["open", "closing"])
+def test_output_stuck_for_the_send_timeout_aborts_the_connection(engine, rec, closing):
+    """Regression: a peer that stops reading held its connection, its fd
+    and up to the high-water mark of output forever, and a graceful close
+    waiting for that output never finished. Past the send timeout without
+    write progress the connection is aborted (SEND_TIMEOUT), on every
+    engine, closing or not; other connections are served meanwhile."""
+    big = b"x" * (8 << 20)
+
+    def on_message(conn: int, message: bytes) -> None:
+        if message == b"flood":
+            rec.engine.write(conn, big)
+            if closing:
+                rec.engine.close(conn)
+        else:
+            rec.engine.send(conn, b"ok " + message)
+
+    rec.message_hook = on_message
+    listener = rec.engine.listen("127.0.0.1", 0, ConnSpec(framing="line"))
+    rec.engine.set_send_timeout(0.3)
+    with running(rec.engine), _stuck_client(listener.port) as stuck, client(listener.port) as other:
+        stuck.sendall(b"flood\r\n")
+        _, conn, reason, _ = rec.wait_event("close")
+        assert reason is CloseReason.SEND_TIMEOUT
+        other.sendall(b"still here\r\n")
+        assert recv_messages(other, "line", 1) == [b"ok still here"]
+        with pytest.raises(OSError):  # reset: the output was dropped
+            while stuck.recv(1 << 16):
+                pass

@@ -30,6 +30,7 @@ request_limits = st.fixed_dictionaries(
         "max_bulk_len": st.integers(0, 64),
         "max_multibulk_len": st.integers(0, 8),
         "max_inline_len": st.integers(0, 64),
+        "client_query_buffer_limit": st.integers(0, 400),
     },
 )
 request_tokens = st.sampled_from([
@@ -81,7 +82,7 @@ def request_transcript(twin, limits, chunks) -> list[tuple]:
                 while batch := decoder.commands():
                     events.append(("commands", batch))
         except RespProtocolError as exc:
-            events.append(("error", str(exc)))
+            events.append(("error", type(exc).__name__, str(exc)))
         events.append(("buffered", decoder.buffered))
     return events
 
@@ -93,7 +94,7 @@ def request_summary(events) -> tuple:
             commands.append(event[1])
         elif event[0] == "commands":
             commands += event[1]
-    errors = [e[1] for e in events if e[0] == "error"]
+    errors = [e[1:] for e in events if e[0] == "error"]
     return commands, errors[:1]
 
 

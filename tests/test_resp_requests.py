@@ -548,3 +548,57 @@ def test_codec_package_exports_resp():
     # The values and encoders are written once: both twins hand out the same objects.
     for twin in codec.resp.impls.values():
         assert twin.RespError is codec.resp.RespError and twin.encode_reply is codec.resp.encode_reply
+
+
+# --- client_query_buffer_limit: the memory one unfinished command holds -------
+
+def test_unfinished_command_is_capped_by_client_query_buffer_limit(impl):
+    """Regression: `*2147483647` then empty bulks forever was buffered without
+    limit (60 MB fed: no error, 368 MB reserved). The command now holds at
+    most client_query_buffer_limit: its bytes plus 8 per token (argc, then 2
+    per argument), checked as each part completes."""
+    from fastnet.errors import ClientQueryBufferLimit
+
+    decoder = impl.RespRequestDecoder(client_query_buffer_limit=1000)
+    decoder.feed(b"*2147483647\r\n")  # 13 bytes + 8 (argc) = 21
+    assert decoder.commands() == []
+    decoder.feed(b"$0\r\n\r\n" * 44)  # each argument: 6 bytes + 16 = 22 -> 989
+    assert decoder.commands() == []
+    decoder.feed(b"$0\r\n\r\n")  # 1011 > 1000
+    with pytest.raises(ClientQueryBufferLimit, match="client_query_buffer_limit=1000") as info:
+        decoder.commands()
+    assert isinstance(info.value, RespProtocolError)
+    decoder.feed(b"*1\r\n$4\r\nPING\r\n")  # sticky: input after it is dropped
+    with pytest.raises(ClientQueryBufferLimit):
+        decoder.commands()
+    decoder.reset()
+    decoder.feed(b"*1\r\n$4\r\nPING\r\n")
+    assert decoder.commands() == [[b"PING"]]
+
+
+def test_client_query_buffer_limit_counts_one_command_only(impl):
+    """Complete commands do not count: 100 pipelined PINGs (36 bytes held
+    each, the 3 tokens included) pass a 40-byte limit; one bulk over it does
+    not, in one read or byte by byte."""
+    from fastnet.errors import ClientQueryBufferLimit
+
+    ping = b"*1\r\n$4\r\nPING\r\n"  # 14 bytes, 3 tokens: 38 at its end
+    decoder = impl.RespRequestDecoder(client_query_buffer_limit=38)
+    assert decoder.feed_commands(ping * 100) == [[b"PING"]] * 100
+    for chunks in ([b"*1\r\n$5\r\nHELLO\r\n"], [bytes([b]) for b in b"*1\r\n$5\r\nHELLO\r\n"]):
+        decoder.reset()
+        with pytest.raises(ClientQueryBufferLimit):
+            for chunk in chunks:
+                decoder.feed_commands(chunk)
+    # An inline command counts its line and its tokens: 7 + 8 * 5 = 47.
+    assert impl.RespRequestDecoder(client_query_buffer_limit=47).feed_commands(b"GET k\r\n") == [
+        [b"GET", b"k"]]
+    with pytest.raises(ClientQueryBufferLimit):
+        impl.RespRequestDecoder(client_query_buffer_limit=46).feed_commands(b"GET k\r\n")
+
+
+def test_client_query_buffer_limit_default_is_redis(impl):
+    params = inspect.signature(impl.RespRequestDecoder).parameters
+    default = params["client_query_buffer_limit"].default
+    assert default is limits.DEFAULT_CLIENT_QUERY_BUFFER_LIMIT == 1024 * MiB
+    assert impl.RespRequestDecoder().client_query_buffer_limit == default

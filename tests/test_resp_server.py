@@ -387,6 +387,44 @@ def test_bulk_over_the_limit_is_a_protocol_error(engine, codec_name):
         assert server.stats()["protocol_errors"] == 1
 
 
+def _read_until_closed(c: RawClient) -> bytes:
+    """What arrives before the server closes; a reset (the server closed
+    with our bytes unread, as Redis does too) ends it like EOF."""
+    chunks = []
+    try:
+        while data := c.sock.recv(1 << 16):
+            chunks.append(data)
+    except ConnectionResetError:
+        pass
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize("engine, codec_name", COMBOS, ids=COMBO_IDS)
+def test_unfinished_command_over_client_query_buffer_limit_is_closed_counted_logged(
+        engine, codec_name, caplog):
+    """Regression: `*2147483647` and empty bulks forever grew the server
+    without limit. Past client_query_buffer_limit the client is closed
+    without a reply (as Redis), logged and counted; others are served."""
+    _require_codec(codec_name)
+    with running_resp_server(engine, codec_name, client_query_buffer_limit=4096) as (server, port):
+        with RawClient(port) as bystander, RawClient(port) as c:
+            assert bystander.call(b"CONFIG GET client-query-buffer-limit\r\n") == [
+                [b"client-query-buffer-limit", b"4096"]]
+            c.send(b"PING\r\n*2147483647\r\n")
+            assert c.replies(1) == [b"PONG"]
+            try:
+                for _ in range(100):  # 100 * 22 bytes held per argument > 4096
+                    c.send(b"$0\r\n\r\n" * 10)
+            except OSError:
+                pass  # closed while still sending: what is asserted next
+            assert _read_until_closed(c) == b""
+            assert bystander.call(b"PING\r\n") == [b"PONG"]
+        wait_for(lambda: server.stats().get("closed_query_buffer_limit") == 1,
+                 "the close to be counted")
+        assert server.stats()["protocol_errors"] == 1
+    assert "client_query_buffer_limit=4096" in caplog.text
+
+
 # -- control plane: counters ----------------------------------------------------
 
 REJECTED_THEN_INFO = (b"INFO stats\r\nNOSUCH\r\nGET\r\nCLIENT SETINFO x y\r\nCONFIG\r\n"
@@ -565,4 +603,16 @@ def test_cli_proto_max_bulk_len(engine, pure):
             assert c.read_to_eof() == b"-ERR Protocol error: invalid bulk length\r\n"
             assert bystander.call(b"STRLEN k\r\n") == [1024]
             assert info(port)["fastnet_protocol_errors"] == "1"
+        stop_cleanly(proc)
+
+
+@cli_combos
+def test_cli_client_query_buffer_limit(engine, pure):
+    with resp_cli(engine, pure, "--client-query-buffer-limit", "2K") as (proc, port):
+        with RawClient(port) as bystander, RawClient(port) as c:
+            assert bystander.call(b"CONFIG GET client-query-buffer-limit\r\n") == [
+                [b"client-query-buffer-limit", b"2048"]]
+            c.send(b"*2147483647\r\n" + b"$0\r\n\r\n" * 200)
+            assert _read_until_closed(c) == b""
+            assert info(port)["fastnet_closed_query_buffer_limit"] == "1"
         stop_cleanly(proc)

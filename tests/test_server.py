@@ -267,3 +267,50 @@ def test_an_empty_raw_reply_sends_nothing_and_keeps_the_connection(engine):
             sock.sendall(b"loud")
             assert sock.recv(16) == b"loud"
         assert server.stats().get("handler_errors", 0) == 0
+
+
+def test_a_peer_that_stops_reading_is_aborted_at_the_send_timeout_and_counted(engine):
+    """Regression: output for a peer that never reads stayed queued (and the
+    connection open) forever; the server skipped its idle close because
+    output was pending. Past send_timeout without progress it is aborted
+    and counted as closed_send_timeout; the others are served."""
+    big = b"y" * (8 << 20)
+    with running_server(engine, "line", handler=lambda conn, m: big if m == b"flood" else m,
+                        send_timeout=0.3) as (server, port):
+        stuck = socket.socket()
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(("127.0.0.1", port))
+        stuck.sendall(b"flood\r\n")
+        wait_for(lambda: server.stats().get("closed_send_timeout") == 1, "the abort to be counted")
+        with fastnet.connect("127.0.0.1", port, "line") as c:
+            c.send(b"hi")
+            assert c.recv() == b"hi"
+        stuck.close()
+
+
+def test_send_timeout_settings(engine):
+    from fastnet import limits
+    from fastnet.serve import build_parser
+
+    assert fastnet.Server(engine=engine).send_timeout == limits.DEFAULT_SEND_TIMEOUT == 60.0
+    assert build_parser().parse_args(["--send-timeout", "off"]).send_timeout is None
+    assert build_parser().parse_args(["--send-timeout", "2.5"]).send_timeout == 2.5
+    with pytest.raises(ValueError, match="send_timeout"):
+        fastnet.Server(engine=engine, send_timeout=0)
+
+
+def test_a_drain_forces_a_close_stuck_behind_unread_output(engine):
+    """With no send timeout, a graceful close waiting on output its peer
+    never reads is still bounded: the drain deadline resets it and counts
+    it as forced."""
+    big = b"z" * (8 << 20)
+    with running_server(engine, "line", handler=lambda conn, m: big, send_timeout=None) as (server, port):
+        stuck = socket.socket()
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(("127.0.0.1", port))
+        stuck.sendall(b"flood\r\n")
+        wait_for(lambda: server.stats()["messages_in"] == 1, "the request to arrive")
+        server.shutdown(0.3)
+        wait_for(lambda: server.stats().get("closed_forced") == 1, "the forced close")
+        assert server.forced_closes == 1
+        stuck.close()

@@ -15,7 +15,8 @@ from ..errors import EngineError
 from .base import Buffer, ConnSpec
 
 #: accept() errors that mean "out of descriptors or memory": retrying at once
-#: would spin, so the listener waits until some connection closes.
+#: would spin, so the listener waits until some connection closes or
+#: limits.ACCEPT_RETRY_DELAY has passed.
 RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 _LINGER_ABORT = struct.pack("ii", 1, 0)

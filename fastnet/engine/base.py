@@ -126,6 +126,7 @@ class CloseReason(enum.Enum):
     RESET = "reset"                    # socket error: ECONNRESET, EPIPE, ...
     CONNECT_FAILED = "connect_failed"  # an outgoing connect failed
     PROTOCOL = "protocol"              # echo connection: framing error, output flushed
+    SEND_TIMEOUT = "send_timeout"      # output pending, no write progress for the send timeout
 
 
 class ConnState(enum.Enum):
@@ -492,6 +493,13 @@ class Engine(abc.ABC):
         """Report ``on_idle`` for connections silent this long (None: off).
         Detection costs O(1) per read and, per check, O(connections that
         expired): never a scan of every open connection."""
+
+    @abc.abstractmethod
+    def set_send_timeout(self, seconds: Optional[float]) -> None:
+        """Abort (reason SEND_TIMEOUT) a connection whose output has made no
+        write progress for this long (None: never), a closing one too: a
+        peer that stops reading cannot hold a descriptor and its queued
+        output forever."""
 
     @abc.abstractmethod
     def run(self) -> None:

@@ -20,7 +20,9 @@ and idle connections are reported by a round that one asyncio timer, at the
 idle deadline of the connection quiet for longest, asks for (the epoll fd
 says nothing when nothing arrives).
 
-Errors: C returns ``-errno``; it becomes :class:`~fastnet.errors.EngineError`.
+Errors: C returns status.h codes (``FN_E_SYS - errno`` for a failed system
+call); each becomes :class:`~fastnet.errors.EngineError` with its errno, and
+a line break in a line payload the codec's ValueError.
 ``send``/``write``/``peer`` on a connection that is closed or unknown raise
 ``EngineError(EBADF)``; ``close``/``pause_reading`` on one do nothing.
 Output queued on a closing connection goes out before it closes (an error
@@ -57,6 +59,7 @@ import weakref
 from typing import Any, Optional
 
 from .. import limits, native
+from ..codec.framing._common import LINE_BREAK
 from ..errors import EngineError, FrameTooLarge, LineTooLong, ProtocolError
 from .base import (Buffer, CloseReason, ConnSpec, DirectHandler, Engine, EngineHandler,
                    Listener, check_reply)
@@ -80,6 +83,7 @@ _REASONS: dict[int, CloseReason] = {
     lib.FN_CLOSE_RESET: CloseReason.RESET,
     lib.FN_CLOSE_CONNECT_FAILED: CloseReason.CONNECT_FAILED,
     lib.FN_CLOSE_PROTOCOL: CloseReason.PROTOCOL,
+    lib.FN_CLOSE_SEND_TIMEOUT: CloseReason.SEND_TIMEOUT,
 }
 _EV_ACCEPT = lib.FN_EV_ACCEPT
 _EV_CONNECTED = lib.FN_EV_CONNECTED
@@ -114,8 +118,37 @@ class _Discard(collections.deque):  # type: ignore[type-arg]
 
 
 def _error(err: int) -> EngineError:
-    """The exception for an errno returned (negated) by C."""
+    """The exception for an errno."""
     return EngineError(err, os.strerror(err))
+
+
+#: loop.h's own return codes (status.h) -> the errno EngineError carries.
+_ERRNOS = {
+    lib.FN_E_LOOP_NO_CONN: errnos.EBADF,
+    lib.FN_E_NOMEM: errnos.ENOMEM,
+    lib.FN_E_ARG: errnos.EINVAL,
+    lib.FN_E_LIMIT: errnos.EMFILE,
+    lib.FN_E_LOOP_TOO_LONG: errnos.EMSGSIZE,
+}
+_E_SYS = lib.FN_E_SYS
+_E_LINE_BREAK = lib.FN_E_LOOP_LINE_BREAK
+
+
+def _ms(seconds: Optional[float]) -> int:
+    """Seconds (None or 0: off) as C's uint64 milliseconds: at least 1,
+    saturating at the largest (C saturates its deadlines too)."""
+    if not seconds:
+        return 0
+    return max(1, min(2**64 - 1, int(min(seconds, 2.0**64) * 1000)))
+
+
+def _status_error(code: int) -> Exception:
+    """The exception for a negative return code of csrc/loop.c: a failed
+    system call (FN_E_SYS - errno) or one of loop.h's own codes. A line
+    break in a line payload is the ValueError every engine raises."""
+    if code == _E_LINE_BREAK:
+        return ValueError(LINE_BREAK)
+    return _error(_E_SYS - code if code <= _E_SYS else _ERRNOS.get(code, errnos.EINVAL))
 
 
 def _numeric_host(host: str, port: int, passive: bool) -> str:
@@ -133,11 +166,11 @@ def _numeric_host(host: str, port: int, passive: bool) -> str:
 
 def _protocol_error(code: int, value: int, limit: int) -> ProtocolError:
     """The exception the Python codec twin raises for FN_EV_ERROR(code, value)."""
-    if code == lib.FN_ERR_FRAME_TOO_LARGE:
+    if code == lib.FN_E_FRAMER_TOO_LARGE:
         return FrameTooLarge(value, limit)
-    if code == lib.FN_ERR_LINE_TOO_LONG:
+    if code == lib.FN_E_FRAMER_LINE_TOO_LONG:
         return LineTooLong(value, limit)
-    # FN_ERR_BAD_HEADER: value holds a negative FN_VARINT_* code as a uint64.
+    # FN_E_FRAMER_BAD_HEADER: value holds a negative FN_VARINT_* code as a uint64.
     # Imported here (rare path): the codec's messages are the ones to match.
     from ..codec.framing._common import bad_frame_header
     from ..codec.varint.c import VARINT_ERRORS
@@ -163,6 +196,7 @@ class CEngine(Engine):
         if loop == ffi.NULL:
             raise _error(ffi.errno or errnos.ENOMEM)
         self._loop: Any = ffi.gc(loop, lib.fn_loop_free)
+        lib.fn_loop_set_accept_retry(loop, _ms(limits.ACCEPT_RETRY_DELAY))
         self._max_events = max_events
         self._evs = ffi.new("fn_event[]", max_events)
         self._words = ffi.new("uint64_t[]", 4 * max_events)
@@ -175,7 +209,7 @@ class CEngine(Engine):
         weakref.finalize(self, os.close, self._wake_w)
         rc = lib.fn_loop_set_waker(self._loop, self._wakefd)
         if rc < 0:
-            raise _error(-rc)
+            raise _status_error(rc)
         self._stopping = False
         self._running = False  # inside run()/run_async(): release() must wait
         self._listeners: dict[int, Listener] = {}       # kept after unlisten
@@ -191,7 +225,8 @@ class CEngine(Engine):
         self._round_scheduled = False
         self._flush_scheduled = False
         self._idle_timer: Optional[asyncio.TimerHandle] = None  # under run_async
-        self._idle_on = False                           # an idle timeout is set
+        self._idle_on = False                           # an idle or send timeout is set
+        self._idle_ms = self._send_ms = 0
         self._dispatching = False
         # During a batch: the messages send() queued, in order, for runs of
         # connections: _out_conns[j] gets those from _out_firsts[j] on.
@@ -240,10 +275,10 @@ class CEngine(Engine):
         lid = lib.fn_loop_listen(self._loop, numeric.encode(), port, backlog,
                                  self._conn_opts(spec))
         if lid < 0:
-            raise _error(-lid)
+            raise _status_error(lid)
         real_port = lib.fn_loop_listener_port(self._loop, lid)
         if real_port < 0:
-            raise _error(-real_port)
+            raise _status_error(real_port)
         listener = Listener(lid, numeric, real_port)
         self._listeners[lid] = listener
         self._listener_specs[lid] = spec
@@ -253,7 +288,7 @@ class CEngine(Engine):
         """Close a listening socket; new connects are refused from now on."""
         rc = lib.fn_loop_unlisten(self._loop, listener.id)
         if rc < 0:
-            raise _error(-rc)
+            raise _status_error(rc)
 
     def connect(self, host: str, port: int, spec: ConnSpec) -> int:
         """Start an outgoing connection (a name is resolved first, which may
@@ -261,7 +296,7 @@ class CEngine(Engine):
         numeric = _numeric_host(host, port, passive=False)
         conn = lib.fn_loop_connect(self._loop, numeric.encode(), port, self._conn_opts(spec))
         if conn < 0:
-            raise _error(-conn)
+            raise _status_error(conn)
         self._conns[conn] = spec
         self._kick()
         return conn
@@ -293,6 +328,8 @@ class CEngine(Engine):
             return
         out = self._out
         if out is not None and type(message) is bytes and len(message) <= _SEND_BATCH_MAX:
+            if (b"\n" in message or b"\r" in message) and self._is_line(conn):
+                raise ValueError(LINE_BREAK)  # as C would say, but now
             if conn is not self._out_conn:  # the handler's conn: the same int object
                 self._start_run(conn)
             out.append(message)
@@ -303,9 +340,13 @@ class CEngine(Engine):
             message = ffi.from_buffer(message)
         rc = lib.fn_loop_send_msg(self._loop, conn, message, len(message))
         if rc:
-            raise _error(-rc)
+            raise _status_error(rc)
         if out is None and self._aio is not None:
             self.flush_soon()  # from outside a round: a timer, a coroutine, a task
+
+    def _is_line(self, conn: int) -> bool:
+        spec = self._conns.get(conn)
+        return spec is not None and spec.framing == "line"
 
     def _start_run(self, conn: int) -> None:
         if conn not in self._conns:
@@ -328,15 +369,16 @@ class CEngine(Engine):
             for i, message in enumerate(out):
                 while j + 1 < len(conns) and firsts[j + 1] <= i:
                     j += 1
-                if send_msg(loop, conns[j], message, len(message)) == -errnos.ENOMEM:
+                if send_msg(loop, conns[j], message, len(message)) == lib.FN_E_NOMEM:
                     # Once more through fn_loop_send_batch, which closes the
                     # connection (RESET, ENOMEM) if it fails again.
                     lib.fn_loop_send_batch(loop, struct.pack("3Q", conns[j], 0, len(message)),
-                                           1, message, 1)
+                                           1, message, len(message), 1)
         else:
             nconns = len(conns)
             words = struct.pack(f"{2 * nconns + n}Q", *conns, *firsts, *map(len, out))
-            lib.fn_loop_send_batch(self._loop, words, nconns, b"".join(out), n)
+            data = b"".join(out)
+            lib.fn_loop_send_batch(self._loop, words, nconns, data, len(data), n)
         out.clear()
         conns.clear()
         firsts.clear()
@@ -356,7 +398,7 @@ class CEngine(Engine):
             data = ffi.from_buffer(data)
         rc = lib.fn_loop_send(self._loop, conn, data, len(data))
         if rc:
-            raise _error(-rc)
+            raise _status_error(rc)
         if out is None and self._aio is not None:
             self.flush_soon()
 
@@ -407,7 +449,7 @@ class CEngine(Engine):
         """The remote (host, port) of a connection."""
         rc = lib.fn_loop_peer(self._loop, conn, self._host, _HOSTLEN, self._port)
         if rc < 0:
-            raise _error(-rc)
+            raise _status_error(rc)
         return ffi.string(self._host).decode(), self._port[0]
 
     def fileno(self, conn: int) -> int:
@@ -416,18 +458,32 @@ class CEngine(Engine):
             raise _error(errnos.EBADF)
         fd = lib.fn_loop_conn_fd(self._loop, conn)
         if fd < 0:
-            raise _error(-fd)
+            raise _status_error(fd)
         return fd
 
     def set_idle_timeout(self, seconds: Optional[float]) -> None:
         """Report on_idle for connections silent this long (None or 0: off).
         The C loop keeps open connections on a list ordered by last
         activity and looks only at its head (see fn_loop_set_idle_timeout)."""
-        ms = 0 if not seconds else max(1, int(seconds * 1000))
         if self._loop is None:
             raise _error(errnos.EBADF)
-        lib.fn_loop_set_idle_timeout(self._loop, ms)
-        self._idle_on = ms > 0
+        self._idle_ms = _ms(seconds)
+        lib.fn_loop_set_idle_timeout(self._loop, self._idle_ms)
+        self._rearm_idle_timer()
+
+    def set_send_timeout(self, seconds: Optional[float]) -> None:
+        """Abort a connection whose output made no progress for this long
+        (None or 0: never); see fn_loop_set_send_timeout."""
+        if self._loop is None:
+            raise _error(errnos.EBADF)
+        self._send_ms = _ms(seconds)
+        lib.fn_loop_set_send_timeout(self._loop, self._send_ms)
+        self._rearm_idle_timer()
+
+    def _rearm_idle_timer(self, retry: bool = False) -> None:
+        """A timer setting changed, or a deadline may have come sooner
+        (retry: a starved listener's accept retry)."""
+        self._idle_on = retry or self._idle_ms > 0 or self._send_ms > 0
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
@@ -645,8 +701,11 @@ class CEngine(Engine):
             handler.on_protocol_error(conn, self._error_of(ev))
         elif t == _EV_LISTEN_ERROR:
             err = ev.value
-            log.warning("listener %d: accept failed: %s (%s); not accepting until a "
-                        "connection closes", conn, os.strerror(err), errnos.errorcode.get(err, err))
+            log.warning("listener %d: accept failed: %s (%s); retrying in %gs or when a "
+                        "connection closes", conn, os.strerror(err), errnos.errorcode.get(err, err),
+                        limits.ACCEPT_RETRY_DELAY)
+            if self._aio is not None:
+                self._rearm_idle_timer(retry=True)  # the retry is a deadline too
 
     # -- running -------------------------------------------------------------
 
@@ -657,7 +716,7 @@ class CEngine(Engine):
         another loop."""
         n = lib.fn_loop_poll_batch(self._loop, self._batch, timeout_ms)
         if n < 0:
-            raise _error(-n)
+            raise _status_error(n)
         if n or self._released:
             self._dispatch(n)
         self._run_callbacks()
@@ -684,7 +743,7 @@ class CEngine(Engine):
                 if n > 0 or (n == 0 and self._released):
                     dispatch(n)
                 elif n < 0:
-                    raise _error(-n)
+                    raise _status_error(n)
                 if self._timers or self._soon:
                     run_callbacks()
             lib.fn_loop_flush(loop)  # best effort: replies of the last batch
@@ -751,7 +810,7 @@ class CEngine(Engine):
         if n > 0 or (n == 0 and self._released):
             self._dispatch(n)
         elif n < 0:
-            self._fail(_error(-n))
+            self._fail(_status_error(n))
             return
         lib.fn_loop_flush(loop)
         if lib.fn_loop_has_pending(loop):
@@ -767,6 +826,10 @@ class CEngine(Engine):
         if not self._idle_on or aio is None or loop is None or self._idle_timer is not None:
             return
         ms = lib.fn_loop_idle_wait_ms(loop)
+        if self._send_ms and (ms < 0 or ms > self._send_ms):
+            # A send deadline set after this timer is at least a send timeout
+            # away: waking within one re-arms in time for it.
+            ms = self._send_ms
         if ms >= 0:
             self._idle_timer = aio.call_later(ms / 1000, self._on_idle_timer)
 

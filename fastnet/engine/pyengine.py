@@ -40,6 +40,7 @@ never writes to a reused descriptor.
 from __future__ import annotations
 
 import asyncio
+import collections
 import errno
 import logging
 import os
@@ -165,6 +166,10 @@ class PyEngine(Engine):
         # the module docstring); kept whether or not a timeout is set.
         self._idle_clock: IdleClock[_Conn] = IdleClock()
         self._idle = self._idle_clock.marks         # inlined by the read path
+        # Connections with output pending -> when it last made progress (or
+        # became pending), oldest first: the send timeout's list.
+        self._sending: collections.OrderedDict[_Conn, float] = collections.OrderedDict()
+        self._send_timeout: Optional[float] = None
         self._idle_timer: Optional[asyncio.TimerHandle] = None  # under run_async
         self._now = 0.0                             # when this round's poll returned
         self._n = Counters()
@@ -326,6 +331,14 @@ class PyEngine(Engine):
         and, per check, O(connections that expired): see the module
         docstring."""
         self._idle_clock.set_timeout(seconds)
+        if self._aio is not None:
+            self._arm_idle_timer(rearm=True)
+
+    def set_send_timeout(self, seconds: Optional[float]) -> None:
+        """Abort a connection whose output made no progress for this long
+        (None or 0: never), closing or not. Kept like the idle list: O(1)
+        per write, per check O(connections that expired)."""
+        self._send_timeout = max(0.001, seconds) if seconds else None
         if self._aio is not None:
             self._arm_idle_timer(rearm=True)
 
@@ -648,6 +661,11 @@ class PyEngine(Engine):
             if n:
                 del out[:n]
                 self._n.bytes_out += n
+            if not out:
+                self._sending.pop(c, None)
+            elif n or c not in self._sending:  # progress, or newly pending
+                self._sending[c] = time.monotonic()
+                self._sending.move_to_end(c)
         if not out and c.closing is not None:
             try:
                 c.sock.shutdown(socket.SHUT_WR)
@@ -742,10 +760,39 @@ class PyEngine(Engine):
 
     # -- idle detection ---------------------------------------------------
 
+    def _idle_deadline(self) -> Optional[float]:
+        """When the connection quiet for longest reaches the idle timeout,
+        or the one whose output is stuck longest the send timeout, whichever
+        is first (None: neither)."""
+        deadlines = []
+        idle = self._idle_clock.deadline()
+        if idle is not None:
+            deadlines.append(idle)
+        if self._send_timeout is not None and self._sending:
+            deadlines.append(next(iter(self._sending.values())) + self._send_timeout)
+        return min(deadlines) if deadlines else None
+
+    def _expire_send(self) -> None:
+        """Abort the connections whose output made no progress for the send
+        timeout, looking only at expired ones (from the head)."""
+        timeout = self._send_timeout
+        sending = self._sending
+        if timeout is None or not sending:
+            return
+        now = time.monotonic()
+        while sending:
+            c, mark = next(iter(sending.items()))
+            if mark + timeout > now:
+                break
+            _sockets.set_abort_linger(c.sock)
+            self._finalize(c, CloseReason.SEND_TIMEOUT, 0)  # leaves _sending
+
     def _expire_idle(self) -> None:
-        """Report every connection whose silence reached the idle timeout
-        (only expired ones are looked at: IdleClock.due). A handler may
-        close any of them meanwhile: those are not reported."""
+        """Abort connections stuck past the send timeout, then report every
+        connection whose silence reached the idle timeout (only expired ones
+        are looked at: IdleClock.due). A handler may close any of them
+        meanwhile: those are not reported."""
+        self._expire_send()
         if self._idle_clock.timeout is None or not self._idle:
             return
         on_idle = self.handler.on_idle
@@ -756,8 +803,13 @@ class PyEngine(Engine):
     def _poll_timeout(self) -> float:
         """Seconds epoll may sleep (-1: no limit): until the next timer or
         the idle head's deadline, whichever is first."""
-        timeout = self._idle_clock.wait(self._next_timeout(), time.monotonic())
-        return -1 if timeout is None else timeout
+        timeout = self._next_timeout()
+        deadline = self._idle_deadline()
+        if deadline is not None:
+            until = max(0.0, deadline - time.monotonic())
+            timeout = until if timeout is None else min(timeout, until)
+        # epoll takes int milliseconds: a longer sleep just wakes and waits on.
+        return -1 if timeout is None else min(timeout, limits.MAX_POLL_WAIT)
 
     def _arm_idle_timer(self, rearm: bool = False) -> None:
         """Under run_async: make sure one asyncio timer is pending at (or
@@ -773,7 +825,7 @@ class PyEngine(Engine):
             self._idle_timer = None
         if self._idle_timer is not None:
             return
-        deadline = self._idle_clock.deadline()
+        deadline = self._idle_deadline()
         if deadline is not None:
             self._idle_timer = aio.call_later(max(0.0, deadline - time.monotonic()),
                                               self._async_idle)
@@ -824,12 +876,24 @@ class PyEngine(Engine):
 
     def _starve(self, lst: _Listen, exc: OSError) -> None:
         """Out of descriptors: stop polling this listener (it would be ready
-        again at once) until some connection closes."""
-        log.warning("listener %s:%d: accept failed: %s; not accepting until a connection closes",
-                    lst.listener.host, lst.listener.port, exc.strerror)
+        again at once) until some connection closes or ACCEPT_RETRY_DELAY
+        has passed (a retry that fails again starves it again)."""
+        log.warning("listener %s:%d: accept failed: %s; retrying in %gs or when a connection "
+                    "closes", lst.listener.host, lst.listener.port, exc.strerror,
+                    limits.ACCEPT_RETRY_DELAY)
         lst.suspended = True
         self._ep.unregister(lst.fd)
+        if not self._starved:
+            self.call_later(limits.ACCEPT_RETRY_DELAY, self._wake_starved)
         self._starved.append(lst)
+
+    def _wake_starved(self) -> None:
+        """Poll the starved listeners again."""
+        for lst in self._starved:
+            if self._listeners.get(lst.listener.id) is lst:
+                lst.suspended = False
+                self._ep.register(lst.fd, _IN)
+        self._starved.clear()
 
     def _finish_connect(self, c: _Conn) -> None:
         err = c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
@@ -890,6 +954,7 @@ class PyEngine(Engine):
         del self._conns[c.id]
         del self._by_fd[c.fd]
         self._idle.pop(c, None)
+        self._sending.pop(c, None)
         self._dirty.discard(c)
         self._redispatch.discard(c)
         self._ep.unregister(c.fd)
@@ -910,10 +975,7 @@ class PyEngine(Engine):
             sock.close()
         self._graveyard.clear()
         # Descriptors were freed: starved listeners may accept again.
-        for lst in self._starved:
-            lst.suspended = False
-            self._ep.register(lst.fd, _IN)
-        self._starved.clear()
+        self._wake_starved()
 
     # -- life cycle -------------------------------------------------------
 

@@ -55,6 +55,7 @@ import math
 import select
 import signal
 import socket
+import struct
 import threading
 import time
 from typing import Any, Callable, Optional
@@ -163,6 +164,7 @@ class ThreadedEngine(Engine):
         self._idle_clock: IdleClock[_Conn] = IdleClock()
         self._idle = self._idle_clock.marks          # inlined by the read loop
         self._n = Counters()                         # guarded by _lock
+        self._send_timeout: Optional[float] = None  # SO_SNDTIMEO on every socket
 
     # -- listening and connecting ---------------------------------------
 
@@ -225,18 +227,23 @@ class ThreadedEngine(Engine):
             try:
                 c.sock.sendall(data)
             except OSError as exc:
-                self._broken(c, exc.errno or errno.ECONNRESET)
+                if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+                    # SO_SNDTIMEO: no progress for the send timeout.
+                    _sockets.set_abort_linger(c.sock)
+                    self._broken(c, 0, CloseReason.SEND_TIMEOUT)
+                else:
+                    self._broken(c, exc.errno or errno.ECONNRESET)
                 return True
         with self._lock:
             self._n.bytes_out += len(data)
         return True
 
-    def _broken(self, c: _Conn, err: int) -> None:
-        """A write failed: the connection closes with RESET (its thread is
-        woken to do it)."""
+    def _broken(self, c: _Conn, err: int, reason: CloseReason = CloseReason.RESET) -> None:
+        """A write failed: the connection closes with RESET, or the given
+        reason (its thread is woken to do it)."""
         with c.cv:
             if c.close_req is None or c.close_req in _GRACEFUL:
-                c.close_req, c.close_errno = CloseReason.RESET, err
+                c.close_req, c.close_errno = reason, err
             self._idle_forget(c)
             c.shutdown(socket.SHUT_RDWR)
             c.cv.notify_all()
@@ -303,6 +310,25 @@ class ThreadedEngine(Engine):
         self._idle_clock.set_timeout(seconds)
         self._wake()  # the run() thread recomputes how long it may sleep
 
+    def set_send_timeout(self, seconds: Optional[float]) -> None:
+        """Abort a connection whose write made no progress for this long
+        (None or 0: never): SO_SNDTIMEO on each socket, so a blocked sendall
+        gives up after that long without progress. Safe from any thread."""
+        self._send_timeout = max(0.001, seconds) if seconds else None
+        with self._lock:
+            conns = list(self._conns.values())
+        for c in conns:
+            self._apply_send_timeout(c.sock)
+
+    def _apply_send_timeout(self, sock: socket.socket) -> None:
+        seconds = min(self._send_timeout or 0.0, limits.MAX_POLL_WAIT)
+        whole = int(seconds)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO,
+                            struct.pack("ll", whole, int((seconds - whole) * 1e6)))
+        except OSError:
+            pass  # closed meanwhile
+
     def output_size(self, conn: int) -> int:
         """Bytes queued for output on a connection: writes are synchronous,
         so only what was sent before an outgoing connect completed."""
@@ -362,7 +388,7 @@ class ThreadedEngine(Engine):
 
     def _sleep(self, timeout: Optional[float]) -> None:
         """Wait for a wake-up, at most ``timeout`` seconds (None: no limit)."""
-        ms = None if timeout is None else math.ceil(timeout * 1000)
+        ms = None if timeout is None else math.ceil(min(timeout, limits.MAX_POLL_WAIT) * 1000)
         if self._wake_poll.poll(ms):
             self._wake_r.recv(64)
 
@@ -501,7 +527,9 @@ class ThreadedEngine(Engine):
             c = _Conn(self._next_conn, sock, spec, connected)
             self._next_conn += 1
             self._conns[c.id] = c
-            return c
+        if self._send_timeout is not None:
+            self._apply_send_timeout(sock)
+        return c
 
     def _accept_loop(self, lst: _Listen) -> None:
         try:
@@ -534,12 +562,14 @@ class ThreadedEngine(Engine):
 
     def _wait_for_descriptor(self, lst: _Listen, exc: OSError) -> None:
         """Out of descriptors: retrying at once would spin, so wait until some
-        connection closes."""
-        log.warning("listener %s:%d: accept failed: %s; not accepting until a connection closes",
-                    lst.listener.host, lst.listener.port, exc.strerror)
+        connection closes, or ACCEPT_RETRY_DELAY."""
+        log.warning("listener %s:%d: accept failed: %s; retrying in %gs or when a connection "
+                    "closes", lst.listener.host, lst.listener.port, exc.strerror,
+                    limits.ACCEPT_RETRY_DELAY)
         with self._freed:
             closed = self._n.closed
-            self._freed.wait_for(lambda: self._n.closed != closed or lst.closed or self._tearing_down)
+            self._freed.wait_for(lambda: self._n.closed != closed or lst.closed or self._tearing_down,
+                                 limits.ACCEPT_RETRY_DELAY)
 
     # -- one connection ---------------------------------------------------
 

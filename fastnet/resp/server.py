@@ -40,7 +40,7 @@ from .. import __version__, limits
 from ..codec import resp as _resp_codec
 from ..codec.resp import encode_error, encode_reply
 from ..engine.base import Listener
-from ..errors import ProtocolError, RespProtocolError
+from ..errors import ClientQueryBufferLimit, ProtocolError, RespProtocolError
 from ..server import Connection, ProtocolSpec, ProtocolUnit, Server, get, register
 from ..server import Session as ServerSession
 from ..server.options import Option, size
@@ -76,6 +76,8 @@ _REJECTIONS = {
 
 
 def _resp_error(error: ProtocolError) -> Optional[bytes]:
+    if isinstance(error, ClientQueryBufferLimit):
+        return None  # Redis closes such a client without a word
     # latin-1: Redis quotes any byte as one character ("expected '$', got 'x'").
     return b"-ERR " + str(error).encode("latin-1", "replace") + b"\r\n"
 
@@ -145,9 +147,10 @@ class RespSession(ServerSession):
             self.conn.write(reply)
             self.conn.close()  # once the replies are written
             return None
-        if decoder.error is not None:
+        pending = decoder.error_exception()
+        if pending is not None:
             self.conn.write(reply)
-            self.conn.protocol_error(RespProtocolError(decoder.error))
+            self.conn.protocol_error(pending)
             return None
         return reply
 
@@ -184,6 +187,10 @@ class RespServer(Server):
                        proto-max-bulk-len, default 512 MiB).
     max_multibulk_len: most arguments a command may declare.
     max_inline_len:    longest inline command line (64 KiB, as Redis).
+    client_query_buffer_limit: most memory one unfinished command may hold
+                       (1 GiB, as Redis's client-query-buffer-limit); past it
+                       the client is closed without a reply, logged and
+                       counted as closed_query_buffer_limit.
     idle_timeout:      Redis's ``timeout``: close a client silent this many
                        seconds; None (default) never does.
 
@@ -195,6 +202,7 @@ class RespServer(Server):
                  max_bulk_len: int = limits.DEFAULT_RESP_MAX_BULK_LEN,
                  max_multibulk_len: int = limits.DEFAULT_RESP_MAX_MULTIBULK_LEN,
                  max_inline_len: int = limits.DEFAULT_RESP_MAX_INLINE_LEN,
+                 client_query_buffer_limit: int = limits.DEFAULT_CLIENT_QUERY_BUFFER_LIMIT,
                  idle_timeout: Optional[float] = None, **server_options: Any) -> None:
         super().__init__(idle_timeout=idle_timeout, **server_options)
         if codec is not None and codec not in _resp_codec.impls:
@@ -204,9 +212,11 @@ class RespServer(Server):
         # A decoder checks its limits when built: fail here, not per client.
         self._decoder_limits = dict(max_bulk_len=max_bulk_len,
                                     max_multibulk_len=max_multibulk_len,
-                                    max_inline_len=max_inline_len)
+                                    max_inline_len=max_inline_len,
+                                    client_query_buffer_limit=client_query_buffer_limit)
         self._decoder_class(**self._decoder_limits)
         self.max_bulk_len = max_bulk_len
+        self.client_query_buffer_limit = client_query_buffer_limit
         self.store = store if store is not None else Store()
         self._commands: dict[bytes, Command] = dict(COMMANDS)
         #: The command table, read-only: name (lower case) -> Command. It
@@ -328,6 +338,7 @@ class RespServer(Server):
             "timeout": math.ceil(self.idle_timeout or 0),
             "tcp-keepalive": tcp_keepalive,
             "proto-max-bulk-len": self.max_bulk_len,
+            "client-query-buffer-limit": self.client_query_buffer_limit,
             "databases": 1,
             "save": "",
             "appendonly": "no",
@@ -407,12 +418,18 @@ PROTO_MAX_BULK_LEN = Option(
 MAX_MULTIBULK_LEN = Option(
     "--max-multibulk-len", type=size, default=limits.DEFAULT_RESP_MAX_MULTIBULK_LEN,
     metavar="N", help="most arguments one command may declare (default: %(default)s)")
+CLIENT_QUERY_BUFFER_LIMIT = Option(
+    "--client-query-buffer-limit", type=size, default=limits.DEFAULT_CLIENT_QUERY_BUFFER_LIMIT,
+    metavar="SIZE", help="most memory one unfinished command may hold before the client is "
+    "closed, as Redis's client-query-buffer-limit (default: 1G)")
 
 
 def _make_resp_server(values: Mapping[str, Any], server_options: dict[str, Any]) -> "RespServer":
     return RespServer(max_bulk_len=values["proto_max_bulk_len"],
                       max_multibulk_len=values["max_multibulk_len"],
-                      max_inline_len=values["max_line"], **server_options)
+                      max_inline_len=values["max_line"],
+                      client_query_buffer_limit=values["client_query_buffer_limit"],
+                      **server_options)
 
 
 #: The Redis protocol as a registered unit (``--protocol resp``).
@@ -420,6 +437,6 @@ RESP = register(ProtocolUnit(
     RESP_PROTOCOL, help="a Redis-protocol in-memory key-value store (register commands "
     "with RespServer.command; idle timeout off by default, as Redis's timeout 0)",
     session=_resp_session, echo=False, takes_handler=False,
-    options=(MAX_LINE, PROTO_MAX_BULK_LEN, MAX_MULTIBULK_LEN),
+    options=(MAX_LINE, PROTO_MAX_BULK_LEN, MAX_MULTIBULK_LEN, CLIENT_QUERY_BUFFER_LIMIT),
     make_server=_make_resp_server, server_class=RespServer,
     needs_asyncio=lambda handler: False))

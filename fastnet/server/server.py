@@ -236,6 +236,10 @@ class Server:
                         keep-alive on every accepted socket, or None.
     drain_timeout:      default deadline of :meth:`shutdown`, in seconds.
     stats_interval:     log the counters this often (None: never).
+    send_timeout:       abort a connection whose queued output made no
+                        progress for this long, closing or not (60 s, as
+                        nginx's send_timeout; None: never), counted as
+                        closed_send_timeout.
 
     The process's open-file limit is raised (up to the hard limit) to fit
     max_connections + backlog, as Redis does for maxclients.
@@ -253,7 +257,8 @@ class Server:
                  keepalive_interval: Optional[float] = None,
                  tcp_keepalive: Optional[tuple[int, int, int]] = None,
                  drain_timeout: float = limits.DEFAULT_DRAIN_TIMEOUT,
-                 stats_interval: Optional[float] = None) -> None:
+                 stats_interval: Optional[float] = None,
+                 send_timeout: Optional[float] = limits.DEFAULT_SEND_TIMEOUT) -> None:
         self._check_limits(max_connections, backlog, queue_timeout)
         if idle_timeout is not None and idle_timeout <= 0:
             raise ValueError("idle_timeout must be positive (or None for never)")
@@ -261,8 +266,12 @@ class Server:
             raise ValueError("keepalive_interval must be positive (or None)")
         if frame_header not in ("be32", "varint"):
             raise ValueError(f"frame_header must be 'be32' or 'varint', not {frame_header!r}")
+        if send_timeout is not None and not send_timeout > 0:
+            raise ValueError("send_timeout must be positive (or None for never)")
         self._engine_events = _EngineEvents(self)
         self.engine = engine_class(engine)(self._engine_events)
+        self.send_timeout = send_timeout
+        self.engine.set_send_timeout(send_timeout)
         self.max_frame = max_frame
         self.max_line = max_line
         self.bare_lf = bare_lf
@@ -559,7 +568,7 @@ class Server:
             host, port = "?", 0
         log.warning("closing connection %d from %s:%d: %s", c.id, host, port, error)
         self._count("protocol_errors")
-        c._why = c._why or "protocol"
+        c._why = c._why or error.close_reason
         reply = c.protocol.error_reply(error)
         try:
             if reply is not None:

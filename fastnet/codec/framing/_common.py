@@ -10,6 +10,10 @@ from ..varint._common import varint_error
 #: Largest payload a 4-byte big-endian header can declare.
 BE32_MAX = 2**32 - 1
 #: Length-prefix header names accepted by encode_frame and LengthPrefixDecoder.
+#: The ValueError's text for a line payload holding a line break (every
+#: engine's send() on a line connection raises it too).
+LINE_BREAK = "a line cannot contain b'\\r' or b'\\n'"
+
 HEADERS = ("be32", "varint")
 
 

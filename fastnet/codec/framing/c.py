@@ -90,12 +90,12 @@ class _Decoder:
 
     def _error(self, rc: int) -> ProtocolError:
         """The exception for fn_framer_next's (sticky) error code rc."""
-        value = self._f.err_value
-        if rc == lib.FN_ERR_FRAME_TOO_LARGE:
+        value = lib.fn_framer_error_value(self._f)
+        if rc == lib.FN_E_FRAMER_TOO_LARGE:
             return FrameTooLarge(value, self._max_size)
-        if rc == lib.FN_ERR_LINE_TOO_LONG:
+        if rc == lib.FN_E_FRAMER_LINE_TOO_LONG:
             return LineTooLong(value, self._max_size)
-        if rc == lib.FN_ERR_BAD_HEADER:
+        if rc == lib.FN_E_FRAMER_BAD_HEADER:
             # err_value holds the negative FN_VARINT_* code as a uint64.
             return bad_frame_header(VARINT_ERRORS[int(ffi.cast("int64_t", value))])
         raise AssertionError(f"fn_framer_next returned unknown code {rc}")

@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 from ...errors import FrameTooLarge, LineTooLong, ProtocolError, VarintError, VarintTruncated
 from ...limits import DEFAULT_MAX_FRAME, DEFAULT_MAX_LINE, VARINT_MAX_BYTES
 from .._common import byte_view, check_uint64
-from ._common import bad_frame_header, check_be32_payload, check_header
+from ._common import LINE_BREAK, bad_frame_header, check_be32_payload, check_header
 from ..varint.py import decode_uvarint, encode_uvarint
 
 __all__ = ["LengthPrefixDecoder", "LineDecoder", "encode_frame", "encode_line"]
@@ -41,7 +41,7 @@ def encode_line(payload: bytes | bytearray | memoryview) -> bytes:
     """Return payload + b"\\r\\n"; ValueError if payload holds "\\r" or "\\n"."""
     data = byte_view(payload).tobytes()
     if b"\n" in data or b"\r" in data:
-        raise ValueError("a line cannot contain b'\\r' or b'\\n'")
+        raise ValueError(LINE_BREAK)
     return data + b"\r\n"
 
 

@@ -150,6 +150,12 @@ TOO_BIG_BULK_COUNT = "Protocol error: too big bulk count string"
 UNBALANCED_QUOTES = "Protocol error: unbalanced quotes in request"
 
 
+def query_buffer_limit(limit: int) -> str:
+    """The text of ClientQueryBufferLimit: Redis sends nothing (it logs
+    "Closing client that reached max query buffer length")."""
+    return f"client query buffer limit reached: a command holds more than client_query_buffer_limit={limit} bytes"
+
+
 def expected_dollar(byte: int) -> str:
     """Redis's text for a multibulk argument that does not start with "$".
 
@@ -314,6 +320,7 @@ class BatchDecoder(ABC, Generic[T]):
     def __init__(self) -> None:
         self._ready: deque[T] = deque()  # decoded, not yet handed out
         self._error: str | None = None
+        self._error_class: type[RespProtocolError] = RespProtocolError
 
     @abstractmethod
     def _decode(self) -> list[T]:
@@ -324,13 +331,13 @@ class BatchDecoder(ABC, Generic[T]):
             items = self._decode()
             if items or self._error is None:
                 return items
-            raise RespProtocolError(self._error)
+            raise self._error_class(self._error)
         items = list(self._ready)
         self._ready.clear()
         if self._error is None:
             items += self._decode()
         if not items and self._error is not None:
-            raise RespProtocolError(self._error)
+            raise self._error_class(self._error)
         return items
 
     def _take_one(self, empty: object) -> object:
@@ -341,7 +348,7 @@ class BatchDecoder(ABC, Generic[T]):
                 ready.extend(self._decode())
             if not ready:
                 if self._error is not None:
-                    raise RespProtocolError(self._error)
+                    raise self._error_class(self._error)
                 return empty
         return ready.popleft()
 
@@ -351,9 +358,16 @@ class BatchDecoder(ABC, Generic[T]):
         raised (the next call raises it), or None."""
         return self._error if not self._ready else None
 
+    def error_exception(self) -> RespProtocolError | None:
+        """:attr:`error` as the exception the next call raises (its class
+        says more than the text: ClientQueryBufferLimit), or None."""
+        error = self.error
+        return None if error is None else self._error_class(error)
+
     def _reset_queue(self) -> None:
         self._ready.clear()
         self._error = None
+        self._error_class = RespProtocolError
 
 
 class RequestDecoderBase(BatchDecoder[list[bytes]]):

@@ -26,6 +26,7 @@ from typing import Any
 
 from ... import native
 from ...limits import (
+    DEFAULT_CLIENT_QUERY_BUFFER_LIMIT,
     DEFAULT_RESP_MAX_BULK_LEN,
     DEFAULT_RESP_MAX_DEPTH,
     DEFAULT_RESP_MAX_INLINE_LEN,
@@ -34,7 +35,7 @@ from ...limits import (
     RESP_MAX_BIG_NUMBER_DIGITS,
     RESP_MAX_DOUBLE_LEN,
 )
-from ...errors import RespProtocolError
+from ...errors import ClientQueryBufferLimit
 from . import _common as _resp
 from .._common import byte_view, check_limit
 from ._common import (
@@ -69,27 +70,28 @@ ffi = native.ffi
 #: fn_resp_*_parse() error codes -> the message (a function of the parser
 #: for the codes whose text carries a detail).
 _MESSAGES: dict[int, Any] = {
-    lib.FN_RESP_E_MULTIBULK_LEN: _resp.INVALID_MULTIBULK_LEN,
-    lib.FN_RESP_E_BULK_LEN: _resp.INVALID_BULK_LEN,
-    lib.FN_RESP_E_INLINE_TOO_BIG: _resp.TOO_BIG_INLINE,
-    lib.FN_RESP_E_MBULK_COUNT_TOO_BIG: _resp.TOO_BIG_MBULK_COUNT,
-    lib.FN_RESP_E_BULK_COUNT_TOO_BIG: _resp.TOO_BIG_BULK_COUNT,
-    lib.FN_RESP_E_UNBALANCED: _resp.UNBALANCED_QUOTES,
-    lib.FN_RESP_E_EXPECTED_DOLLAR: lambda d: _resp.expected_dollar(d._p.err_value),
-    lib.FN_RESP_E_TYPE_BYTE: lambda d: _resp.bad_type_byte(d._p.err_value),
-    lib.FN_RESP_E_INTEGER: _resp.BAD_INTEGER,
-    lib.FN_RESP_E_BULK: _resp.BAD_BULK_LEN,
-    lib.FN_RESP_E_BULK_RANGE: lambda d: _resp.bulk_too_long(d.max_bulk_len),
-    lib.FN_RESP_E_COUNT: _resp.BAD_COUNT,
-    lib.FN_RESP_E_COUNT_RANGE: lambda d: _resp.count_too_big(d.max_multibulk_len),
-    lib.FN_RESP_E_DOUBLE: _resp.BAD_DOUBLE,
-    lib.FN_RESP_E_BOOL: _resp.BAD_BOOL,
-    lib.FN_RESP_E_NULL: _resp.BAD_NULL,
-    lib.FN_RESP_E_BIG_NUMBER: _resp.BAD_BIG_NUMBER,
-    lib.FN_RESP_E_VERBATIM: _resp.BAD_VERBATIM,
-    lib.FN_RESP_E_CRLF: _resp.MISSING_CRLF,
-    lib.FN_RESP_E_DEPTH: lambda d: _resp.too_deep(d.max_depth),
-    lib.FN_RESP_E_LINE: lambda d: _resp.line_too_long(d.max_line_len),
+    lib.FN_E_RESP_MULTIBULK_LEN: _resp.INVALID_MULTIBULK_LEN,
+    lib.FN_E_RESP_BULK_LEN: _resp.INVALID_BULK_LEN,
+    lib.FN_E_RESP_INLINE_TOO_BIG: _resp.TOO_BIG_INLINE,
+    lib.FN_E_RESP_MBULK_COUNT_TOO_BIG: _resp.TOO_BIG_MBULK_COUNT,
+    lib.FN_E_RESP_BULK_COUNT_TOO_BIG: _resp.TOO_BIG_BULK_COUNT,
+    lib.FN_E_RESP_UNBALANCED: _resp.UNBALANCED_QUOTES,
+    lib.FN_E_RESP_EXPECTED_DOLLAR: lambda d: _resp.expected_dollar(d._error_value()),
+    lib.FN_E_RESP_TYPE_BYTE: lambda d: _resp.bad_type_byte(d._error_value()),
+    lib.FN_E_RESP_INTEGER: _resp.BAD_INTEGER,
+    lib.FN_E_RESP_BULK: _resp.BAD_BULK_LEN,
+    lib.FN_E_RESP_BULK_RANGE: lambda d: _resp.bulk_too_long(d.max_bulk_len),
+    lib.FN_E_RESP_COUNT: _resp.BAD_COUNT,
+    lib.FN_E_RESP_COUNT_RANGE: lambda d: _resp.count_too_big(d.max_multibulk_len),
+    lib.FN_E_RESP_DOUBLE: _resp.BAD_DOUBLE,
+    lib.FN_E_RESP_BOOL: _resp.BAD_BOOL,
+    lib.FN_E_RESP_NULL: _resp.BAD_NULL,
+    lib.FN_E_RESP_BIG_NUMBER: _resp.BAD_BIG_NUMBER,
+    lib.FN_E_RESP_VERBATIM: _resp.BAD_VERBATIM,
+    lib.FN_E_RESP_CRLF: _resp.MISSING_CRLF,
+    lib.FN_E_RESP_DEPTH: lambda d: _resp.too_deep(d.max_depth),
+    lib.FN_E_RESP_LINE: lambda d: _resp.line_too_long(d.max_line_len),
+    lib.FN_E_RESP_QUERY_BUFFER: lambda d: _resp.query_buffer_limit(d.client_query_buffer_limit),
 }
 
 
@@ -102,12 +104,14 @@ def _fail(decoder: Any, rc: int, items: list[Any]) -> None:
     """Record parse's error code rc. Out of memory is no protocol error: the
     items decoded before it are queued and MemoryError is raised (and, C's
     error being sticky, raised again until reset)."""
-    if rc == lib.FN_RESP_E_NO_MEMORY:
+    if rc == lib.FN_E_NOMEM:
         decoder._ready.extend(items)
         items.clear()
         raise MemoryError("fn_resp: out of memory")
     message = _MESSAGES[rc]
     decoder._error = message if isinstance(message, str) else message(decoder)
+    if rc == lib.FN_E_RESP_QUERY_BUFFER:
+        decoder._error_class = ClientQueryBufferLimit
 
 
 class RespRequestDecoder(RequestDecoderBase):
@@ -121,17 +125,24 @@ class RespRequestDecoder(RequestDecoderBase):
         max_bulk_len: int = DEFAULT_RESP_MAX_BULK_LEN,
         max_multibulk_len: int = DEFAULT_RESP_MAX_MULTIBULK_LEN,
         max_inline_len: int = DEFAULT_RESP_MAX_INLINE_LEN,
+        client_query_buffer_limit: int = DEFAULT_CLIENT_QUERY_BUFFER_LIMIT,
     ) -> None:
         super().__init__()
         self.max_bulk_len = check_limit(max_bulk_len, "max_bulk_len", INT_MAX)
         self.max_multibulk_len = check_limit(max_multibulk_len, "max_multibulk_len", INT_MAX)
         self.max_inline_len = check_limit(max_inline_len, "max_inline_len")
-        limits = _limits(max_bulk=max_bulk_len, max_count=max_multibulk_len, max_line=max_inline_len)
+        self.client_query_buffer_limit = check_limit(
+            client_query_buffer_limit, "client_query_buffer_limit")
+        limits = _limits(max_bulk=max_bulk_len, max_count=max_multibulk_len,
+                         max_line=max_inline_len, max_query=client_query_buffer_limit)
         parser = lib.fn_resp_req_new(limits)
         if parser == ffi.NULL:
             raise MemoryError("fn_resp_req_new failed")
         self._p: Any = ffi.gc(parser, lib.fn_resp_req_free)
         self._size: Any = ffi.new("size_t *")
+
+    def _error_value(self) -> int:
+        return lib.fn_resp_req_error_value(self._p)
 
     @property
     def buffered(self) -> int:
@@ -159,19 +170,20 @@ class RespRequestDecoder(RequestDecoderBase):
         else:
             view = byte_view(data)
             rc = lib.fn_resp_req_feed_parse(p, ffi.from_buffer(view), len(view))
-        size = p.out_len
-        commands = marshal.loads(ffi.buffer(p.out, size)) if size else []
+        out = lib.fn_resp_req_output(p, self._size)
+        size = self._size[0]
+        commands = marshal.loads(ffi.buffer(out, size)) if size else []
         if rc:
             _fail(self, rc, commands)
             if not commands:
-                raise RespProtocolError(self._error)
+                raise self._error_class(self._error)
         return commands
 
     def _decode(self) -> list[list[bytes]]:
         p = self._p
         rc = lib.fn_resp_req_parse(p)
         commands: list[list[bytes]] = []
-        if p.done_tok:
+        if lib.fn_resp_req_done_tokens(p):
             size = self._size
             stream = lib.fn_resp_req_marshal(p, size)
             if stream == ffi.NULL:
@@ -215,6 +227,7 @@ class RespReplyDecoder(ReplyDecoderBase):
         if parser == ffi.NULL:
             raise MemoryError("fn_resp_reply_new failed")
         self._p: Any = ffi.gc(parser, lib.fn_resp_reply_free)
+        self._ntok: Any = ffi.new("size_t *")
 
     @property
     def buffered(self) -> int:
@@ -232,14 +245,18 @@ class RespReplyDecoder(ReplyDecoderBase):
         lib.fn_resp_reply_reset(self._p)
         self._reset_queue()
 
+    def _error_value(self) -> int:
+        return lib.fn_resp_reply_error_value(self._p)
+
     def _decode(self) -> list[object]:
         p = self._p
         rc = lib.fn_resp_reply_parse(p)
-        ntok = p.done_tok
+        tok = lib.fn_resp_reply_tokens(p, self._ntok)
+        ntok = self._ntok[0]
         replies: list[object] = []
         if ntok:
-            data = ffi.buffer(lib.fn_resp_reply_data(p), p.done_bytes)
-            replies = _replies(ffi.unpack(p.tok, ntok), data)
+            data = ffi.buffer(lib.fn_resp_reply_data(p), lib.fn_resp_reply_done_bytes(p))
+            replies = _replies(ffi.unpack(tok, ntok), data)
         if rc:
             _fail(self, rc, replies)
         return replies

@@ -33,6 +33,7 @@ import re
 from typing import Callable
 
 from ...limits import (
+    DEFAULT_CLIENT_QUERY_BUFFER_LIMIT,
     DEFAULT_RESP_MAX_BULK_LEN,
     DEFAULT_RESP_MAX_DEPTH,
     DEFAULT_RESP_MAX_INLINE_LEN,
@@ -41,6 +42,7 @@ from ...limits import (
     RESP_MAX_BIG_NUMBER_DIGITS,
     RESP_MAX_DOUBLE_LEN,
 )
+from ...errors import ClientQueryBufferLimit, RespProtocolError
 from . import _common as _resp
 from .._common import byte_view, check_limit
 from ._common import (
@@ -151,7 +153,8 @@ def split_args(line: bytes) -> list[bytes] | None:
 
 
 class _Fail(Exception):
-    """Internal: a protocol error found while scanning (carries the text)."""
+    """Internal: a protocol error found while scanning (carries the text,
+    and the exception class when it is not RespProtocolError)."""
 
 
 class _Buffer:
@@ -188,7 +191,9 @@ class RespRequestDecoder(_Buffer, RequestDecoderBase):
     longest argument a multibulk request may declare ("invalid bulk length"
     above it), max_multibulk_len the most arguments (at most INT_MAX;
     "invalid multibulk length" above it), max_inline_len the longest inline
-    line or "*"/"$" line before its delimiter ("too big ...").
+    line or "*"/"$" line before its delimiter ("too big ..."),
+    client_query_buffer_limit the most memory one command may hold
+    (ClientQueryBufferLimit above it; fastnet.limits says how it is counted).
     """
 
     def __init__(
@@ -196,15 +201,19 @@ class RespRequestDecoder(_Buffer, RequestDecoderBase):
         max_bulk_len: int = DEFAULT_RESP_MAX_BULK_LEN,
         max_multibulk_len: int = DEFAULT_RESP_MAX_MULTIBULK_LEN,
         max_inline_len: int = DEFAULT_RESP_MAX_INLINE_LEN,
+        client_query_buffer_limit: int = DEFAULT_CLIENT_QUERY_BUFFER_LIMIT,
     ) -> None:
         super().__init__()
         self.max_bulk_len = check_limit(max_bulk_len, "max_bulk_len", INT_MAX)
         self.max_multibulk_len = check_limit(max_multibulk_len, "max_multibulk_len", INT_MAX)
         self.max_inline_len = check_limit(max_inline_len, "max_inline_len")
+        self.client_query_buffer_limit = check_limit(
+            client_query_buffer_limit, "client_query_buffer_limit")
         self._buf = bytearray()  # starts at the command in progress
         self._clear_state()
 
     def _clear_state(self) -> None:
+        self._start = 0  # the first byte of the command in progress
         self._pos = 0  # next byte to parse
         self._scan = 0  # where the current line's delimiter search resumes
         self._mode = _NONE
@@ -223,6 +232,7 @@ class RespRequestDecoder(_Buffer, RequestDecoderBase):
                     if self._pos == len(buf):
                         break
                     self._mode = _MULTIBULK if buf[self._pos] == 0x2A else _INLINE
+                    self._start = self._pos
                 command = self._inline() if self._mode == _INLINE else self._multibulk()
                 if command is None:
                     break
@@ -232,11 +242,21 @@ class RespRequestDecoder(_Buffer, RequestDecoderBase):
                     commands.append(command)
         except _Fail as exc:
             self._error = exc.args[0]
+            self._error_class = exc.args[1] if len(exc.args) > 1 else RespProtocolError
         if done:
             del buf[:done]
+            self._start -= done
             self._pos -= done
             self._scan -= done
         return commands
+
+    def _check_query(self, tokens: int) -> None:
+        """A part of the command (count line, argument, inline line) is
+        complete: fail if the command now holds more than the limit, counted
+        as the C twin holds it (its bytes, 8 per token)."""
+        limit = self.client_query_buffer_limit
+        if self._pos - self._start + 8 * tokens > limit:
+            raise _Fail(_resp.query_buffer_limit(limit), ClientQueryBufferLimit)
 
     def _find(self, delimiter: bytes, message: str) -> int:
         """The index of the current line's delimiter, or -1 while it has not
@@ -270,6 +290,7 @@ class RespRequestDecoder(_Buffer, RequestDecoderBase):
         if args is None:
             raise _Fail(_resp.UNBALANCED_QUOTES)
         self._pos = newline + 1
+        self._check_query(1 + 2 * len(args) if args else 0)
         return args
 
     def _count_line(self, message: str) -> tuple[int, bytes, int] | None:
@@ -294,8 +315,10 @@ class RespRequestDecoder(_Buffer, RequestDecoderBase):
                 raise _Fail(_resp.INVALID_MULTIBULK_LEN)
             self._scan = self._pos
             if count <= 0:
+                self._check_query(0)
                 return []
             self._left = count
+            self._check_query(1)
         while self._left:
             if self._bulk < 0:
                 line = self._count_line(_resp.TOO_BIG_BULK_COUNT)
@@ -316,6 +339,7 @@ class RespRequestDecoder(_Buffer, RequestDecoderBase):
             self._pos = self._scan = end + 2
             self._bulk = -1
             self._left -= 1
+            self._check_query(1 + 2 * len(self._args))
         args, self._args = self._args, []
         return args
 

@@ -21,9 +21,9 @@ ffi = native.ffi
 
 #: fn_uvarint_decode's error codes -> the exception each one means.
 VARINT_ERRORS: dict[int, type[VarintError]] = {
-    lib.FN_VARINT_TRUNCATED: VarintTruncated,
-    lib.FN_VARINT_OVERLONG: VarintOverlong,
-    lib.FN_VARINT_OVERFLOW: VarintOverflow,
+    lib.FN_E_VARINT_TRUNCATED: VarintTruncated,
+    lib.FN_E_VARINT_OVERLONG: VarintOverlong,
+    lib.FN_E_VARINT_OVERFLOW: VarintOverflow,
 }
 
 
