@@ -99,7 +99,7 @@ class Lab:
                  tb: Optional[TracebackType]) -> None:
         self.close()
         if isinstance(v, _Interrupted):
-            raise KeyboardInterrupt from None
+            raise KeyboardInterrupt(str(v)) from None
 
     def _on_signal(self, signum: int, frame: Optional[FrameType]) -> None:
         raise _Interrupted(signal.Signals(signum).name)

@@ -1,0 +1,84 @@
+"""Kata 6: TCP against UDP under induced loss and delay, with iperf3 as the reference.
+
+One :class:`~fastnet.lab.netlab.Lab` for the whole run. For each RTT and
+each loss rate the four measurements (fastnet TCP, fastnet UDP, iperf3 TCP,
+iperf3 UDP) run back to back, and the whole sweep is repeated ``reps``
+times, so load from elsewhere on the machine lands on all four alike;
+each reported value is the median over repetitions, with the range.
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from . import measure
+from .netlab import Lab
+
+
+@dataclass
+class Plan:
+    """What one ``loss`` run measures."""
+    rtts_ms: tuple[float, ...] = (1.0, 10.0, 50.0)
+    losses: tuple[float, ...] = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
+    seconds: float = 2.0
+    reps: int = 2
+    rate_mbit: float = 100.0
+    udp_rate_bps: float = 50e6
+    iperf3: bool = True
+    #: Congestion controls for fastnet's TCP sender; iperf3 runs the first one.
+    ccs: tuple[str, ...] = ("cubic", "bbr")
+    jitter_ms: float = 0.0
+
+
+QUICK = Plan(rtts_ms=(10.0,), losses=(0.0, 0.1), seconds=1.0, reps=1)
+
+
+def _median_point(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One point from its repetitions: numbers are medians, goodput also keeps its range."""
+    out: dict[str, Any] = dict(runs[0])
+    for key, value in runs[0].items():
+        values = [r.get(key) for r in runs]
+        if isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and all(isinstance(v, (int, float)) for v in values):
+            out[key] = statistics.median(values)  # type: ignore[type-var]
+    good = [r["goodput_bps"] for r in runs]
+    out["goodput_bps_min"], out["goodput_bps_max"] = min(good), max(good)
+    out["reps"] = len(runs)
+    return out
+
+
+def run(plan: Plan, log: Optional[Callable[[str], None]] = None) -> list[dict[str, Any]]:
+    """Measure every point of ``plan``; one dict per (tool, proto, rtt, loss)."""
+    say = log or (lambda s: None)
+    raw: dict[tuple[str, str, Optional[str], float, float], list[dict[str, Any]]] = {}
+    with Lab(rate_mbit=plan.rate_mbit) as lab:
+        for rep in range(plan.reps):
+            for rtt in plan.rtts_ms:
+                lab.set_delay(rtt / 2, plan.jitter_ms)
+                for loss in plan.losses:
+                    lab.set_loss(loss)
+                    runs = [measure.tcp_run(lab, plan.seconds, cc) for cc in plan.ccs]
+                    runs.append(measure.udp_run(lab, plan.seconds, plan.udp_rate_bps))
+                    if plan.iperf3:
+                        runs += [measure.iperf3_run(lab, plan.seconds, cc=plan.ccs[0]),
+                                 measure.iperf3_run(lab, plan.seconds, plan.udp_rate_bps)]
+                    stats = lab.relay_stats()
+                    lab_drops = lab.link_drops() + stats.get("dropped_full", 0)
+                    for r in runs:
+                        r.update(rtt_ms=rtt, loss_configured=loss, rep=rep,
+                                 link_mbit=plan.rate_mbit, delay_line_drops_total=lab_drops)
+                        raw.setdefault((r["tool"], r["proto"], r["cc"], rtt, loss), []).append(r)
+                        say(f"rep {rep + 1}/{plan.reps} rtt {rtt:g} ms loss {loss:.1%}: "
+                            f"{r['tool']} {r['proto']} {r['cc'] or ''} {r['goodput_bps'] / 1e6:.1f} Mbit/s "
+                            f"(measured loss {_pct(r.get('loss_measured'))})")
+    return [_median_point(v) for v in raw.values()]
+
+
+def _pct(x: Optional[float]) -> str:
+    return "-" if x is None else f"{x:.2%}"
+
+
+def main_log(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
