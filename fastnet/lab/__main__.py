@@ -47,7 +47,9 @@ def _capture(args: argparse.Namespace) -> int:
 
     try:
         capture_and_annotate(expr, iface=args.iface, count=args.count, timeout=args.timeout,
-                             pcap_path=args.write, on_packet=show)
+                             pcap_path=args.write, on_packet=show,
+                             on_ready=lambda: print(f"fastnet.lab: capturing on {args.iface}, "
+                                                    f"filter {expr!r}", file=sys.stderr, flush=True))
     except KeyboardInterrupt:
         pass
     return 0

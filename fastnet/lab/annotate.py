@@ -239,7 +239,16 @@ class Annotator:
             if acks_fin:
                 self._step(peer, "rcv_ack_of_fin")
             if fin:
-                self._step(me, "snd_fin")
+                if peer.fin_seq is not None and not peer.fin_acked and not acks_fin \
+                        and me.state == "CLOSE_WAIT":
+                    # A FIN that does not acknowledge the peer's: it left before the
+                    # peer's FIN arrived (a simultaneous close). Revise what was
+                    # inferred: this side sent from ESTABLISHED, then got the peer's FIN.
+                    me.state = "ESTABLISHED"
+                    self._step(me, "snd_fin")
+                    self._step(me, "rcv_fin")
+                else:
+                    self._step(me, "snd_fin")
                 self._step(peer, "rcv_fin")
         if acks_syn:
             peer.syn_acked = True

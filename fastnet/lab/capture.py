@@ -93,10 +93,11 @@ class Capture:
 def capture_and_annotate(expression: str, iface: str = "lo", count: Optional[int] = None,
                          timeout: Optional[float] = None, pcap_path: Optional[str] = None,
                          on_packet: Optional[Callable[[dict[str, Any]], None]] = None,
-                         ) -> list[dict[str, Any]]:
+                         on_ready: Optional[Callable[[], None]] = None) -> list[dict[str, Any]]:
     """Capture until ``count`` packets or ``timeout`` seconds, annotating each as it arrives.
 
-    ``on_packet`` is called with each annotation (the CLI prints it at once);
+    ``on_packet`` is called with each annotation (the CLI prints it at once),
+    ``on_ready`` once the filtered socket is bound (nothing sent earlier is seen);
     with ``pcap_path`` every accepted frame is also written there.
     """
     from .annotate import Annotator
@@ -109,6 +110,8 @@ def capture_and_annotate(expression: str, iface: str = "lo", count: Optional[int
     with Capture(expression, iface=iface) as cap, \
             (open(pcap_path, "wb") if pcap_path else _NullFile()) as f:
         writer = PcapWriter(f, linktype=cap.linktype) if pcap_path else None
+        if on_ready is not None:
+            on_ready()
         while count is None or len(out) < count:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
