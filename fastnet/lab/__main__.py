@@ -67,15 +67,18 @@ def _loss(args: argparse.Namespace) -> int:
         plan.iperf3 = False
     if plan.iperf3:
         require_tools("iperf3")
-    points = loss.run(plan, log=None if args.json else loss.main_log)
+    command = "python -m fastnet.lab loss" + (" --quick" if args.quick else "") + \
+        (f" --out {args.out}" if args.out else "")
+
+    def save(points: list[dict[str, Any]]) -> None:
+        if args.out:
+            path = report.write(points, args.out, plan, command)
+            print(f"report written to {path}", file=sys.stderr, flush=True)
+
+    points = loss.run(plan, log=None if args.json else loss.main_log, on_rep=save)
     if args.json:
         for p in points:
             print(json.dumps(p))
-    if args.out:
-        command = "python -m fastnet.lab loss" + (" --quick" if args.quick else "") + \
-            f" --out {args.out}"
-        path = report.write(points, args.out, plan, command)
-        print(f"report written to {path}", file=sys.stderr)
     if not args.json:
         print(report.conclusions(points, plan.udp_rate_bps))
     return 0

@@ -63,11 +63,19 @@ def udp_in(netns: str, addr: str, port: int) -> socket.socket:
     finally:
         os.close(fd)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
+    big_buffers(s)
     s.bind((addr, port))
     s.setblocking(False)
     return s
+
+
+SO_SNDBUFFORCE, SO_RCVBUFFORCE = 32, 33
+
+
+def big_buffers(s: socket.socket, size: int = 8 << 20) -> None:
+    """Socket buffers of ``size`` bytes past net.core.[rw]mem_max (root may), so bursts queue."""
+    s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, size)
+    s.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, size)
 
 
 class Direction:

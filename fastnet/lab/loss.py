@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import statistics
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -23,7 +24,7 @@ class Plan:
     rtts_ms: tuple[float, ...] = (1.0, 10.0, 50.0)
     losses: tuple[float, ...] = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
     seconds: float = 2.0
-    reps: int = 2
+    reps: int = 3
     rate_mbit: float = 100.0
     udp_rate_bps: float = 50e6
     iperf3: bool = True
@@ -49,8 +50,14 @@ def _median_point(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def run(plan: Plan, log: Optional[Callable[[str], None]] = None) -> list[dict[str, Any]]:
-    """Measure every point of ``plan``; one dict per (tool, proto, rtt, loss)."""
+def run(plan: Plan, log: Optional[Callable[[str], None]] = None,
+        on_rep: Optional[Callable[[list[dict[str, Any]]], None]] = None) -> list[dict[str, Any]]:
+    """Measure every point of ``plan``; one dict per (tool, proto, cc, rtt, loss).
+
+    ``on_rep`` gets the points measured so far after each repetition (the
+    CLI rewrites its report then, so a long run interrupted late keeps its data).
+    An iperf3 run that fails is logged and left out of its point's median.
+    """
     say = log or (lambda s: None)
     raw: dict[tuple[str, str, Optional[str], float, float], list[dict[str, Any]]] = {}
     with Lab(rate_mbit=plan.rate_mbit) as lab:
@@ -62,17 +69,23 @@ def run(plan: Plan, log: Optional[Callable[[str], None]] = None) -> list[dict[st
                     runs = [measure.tcp_run(lab, plan.seconds, cc) for cc in plan.ccs]
                     runs.append(measure.udp_run(lab, plan.seconds, plan.udp_rate_bps))
                     if plan.iperf3:
-                        runs += [measure.iperf3_run(lab, plan.seconds, cc=plan.ccs[0]),
-                                 measure.iperf3_run(lab, plan.seconds, plan.udp_rate_bps)]
-                    stats = lab.relay_stats()
-                    lab_drops = lab.link_drops() + stats.get("dropped_full", 0)
+                        for rate in (None, plan.udp_rate_bps):
+                            try:
+                                runs.append(measure.iperf3_run(lab, plan.seconds, rate,
+                                                               cc=plan.ccs[0]))
+                            except measure.Iperf3Failed as exc:
+                                say(f"rtt {rtt:g} ms loss {loss:.1%}: {exc}")
+                    lab_drops = lab.link_drops() + lab.relay_stats().get("dropped_full", 0)
                     for r in runs:
                         r.update(rtt_ms=rtt, loss_configured=loss, rep=rep,
                                  link_mbit=plan.rate_mbit, delay_line_drops_total=lab_drops)
                         raw.setdefault((r["tool"], r["proto"], r["cc"], rtt, loss), []).append(r)
-                        say(f"rep {rep + 1}/{plan.reps} rtt {rtt:g} ms loss {loss:.1%}: "
-                            f"{r['tool']} {r['proto']} {r['cc'] or ''} {r['goodput_bps'] / 1e6:.1f} Mbit/s "
+                        say(f"{time.strftime('%H:%M:%S')} rep {rep + 1}/{plan.reps} rtt {rtt:g} ms "
+                            f"loss {loss:.1%}: {r['tool']} {r['proto']} {r['cc'] or ''} "
+                            f"{r['goodput_bps'] / 1e6:.1f} Mbit/s "
                             f"(measured loss {_pct(r.get('loss_measured'))})")
+            if on_rep is not None:
+                on_rep([_median_point(v) for v in raw.values()])
     return [_median_point(v) for v in raw.values()]
 
 

@@ -22,6 +22,7 @@ import threading
 import time
 from typing import Any, Optional
 
+from .delayline import big_buffers
 from .netlab import ADDR_B, GUARD_S, Lab
 
 CHUNK = 64 * 1024
@@ -122,7 +123,7 @@ def tcp_run(lab: Lab, seconds: float, cc: str = "cubic") -> dict[str, Any]:
 def udp_run(lab: Lab, seconds: float, rate_bps: float) -> dict[str, Any]:
     """Datagrams A -> B at ``rate_bps`` (payload bits) for ``seconds``; what arrived and how."""
     rx_sock = lab.socket_b(socket.SOCK_DGRAM)
-    rx_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    big_buffers(rx_sock)
     rx_sock.bind((ADDR_B, 0))
     rx_sock.settimeout(0.1)
     port = rx_sock.getsockname()[1]
@@ -143,7 +144,7 @@ def udp_run(lab: Lab, seconds: float, rate_bps: float) -> dict[str, Any]:
     rx = threading.Thread(target=receive, daemon=True)
     rx.start()
     tx = lab.socket_a(socket.SOCK_DGRAM)
-    tx.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+    big_buffers(tx)
     tx.connect((ADDR_B, port))
     pps = rate_bps / (UDP_PAYLOAD * 8)
     pad = b"\x00" * (UDP_PAYLOAD - UDP_HEADER.size)
@@ -209,9 +210,29 @@ def udp_stats(arrivals: list[tuple[int, int, int]], sent: int, elapsed: float) -
             "rtt_measured_ms": 2 * delays[len(delays) // 2] / 1e6 if delays else None}
 
 
+class Iperf3Failed(RuntimeError):
+    """One iperf3 run did not produce a result (the sweep records it and goes on)."""
+
+
 def iperf3_run(lab: Lab, seconds: float, udp_rate_bps: Optional[float] = None,
-               cc: str = "cubic") -> dict[str, Any]:
-    """iperf3 in the same setup: server in B, client in A; TCP (with ``cc``), or UDP at ``udp_rate_bps``."""
+               cc: str = "cubic", attempts: int = 3) -> dict[str, Any]:
+    """iperf3 in the same setup: server in B, client in A; TCP (with ``cc``), or UDP at ``udp_rate_bps``.
+
+    iperf3 3.12 opens a UDP test with a single datagram and never resends it,
+    so under loss a run can hang at the start; such a run is abandoned after
+    a guard and started again, up to ``attempts`` times.
+    """
+    for attempt in range(attempts):
+        try:
+            return _iperf3_once(lab, seconds, udp_rate_bps, cc)
+        except Iperf3Failed:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _iperf3_once(lab: Lab, seconds: float, udp_rate_bps: Optional[float],
+                 cc: str) -> dict[str, Any]:
     server = subprocess.Popen(lab.exec_b() + ["iperf3", "-s", "-1", "--forceflush", "-B", ADDR_B, "-p", "5201"],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -226,9 +247,16 @@ def iperf3_run(lab: Lab, seconds: float, udp_rate_bps: Optional[float] = None,
         else:
             cmd += ["-C", cc]
         lab.wire_counters(reset=True)
-        client = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + GUARD_S)
+        try:
+            client = subprocess.run(cmd, capture_output=True, text=True,
+                                    timeout=seconds + GUARD_S)
+        except subprocess.TimeoutExpired:
+            raise Iperf3Failed(f"iperf3 did not finish within {seconds + GUARD_S:g} s") from None
         counters = lab.wire_counters()
-        result = json.loads(client.stdout)
+        try:
+            result = json.loads(client.stdout)
+        except ValueError:
+            raise Iperf3Failed(f"iperf3 printed no JSON: {client.stderr.strip()[:200]}") from None
     finally:
         if server.poll() is None:
             server.terminate()
@@ -236,7 +264,7 @@ def iperf3_run(lab: Lab, seconds: float, udp_rate_bps: Optional[float] = None,
         if server.stdout:
             server.stdout.close()
     if "error" in result:
-        raise RuntimeError(f"iperf3: {result['error']}")
+        raise Iperf3Failed(f"iperf3: {result['error']}")
     end = result["end"]
     if udp_rate_bps is None:
         return {"proto": "tcp", "tool": "iperf3", "cc": cc,

@@ -205,11 +205,20 @@ table inet {NFT_TABLE} {{
         return json.loads(line or "{}")
 
     def link_drops(self) -> int:
-        """Packets the kernel dropped on the TUN devices' queues (the relay fell behind)."""
+        """Packets lost inside the lab rather than by the loss rule, since it was built.
+
+        The TUN devices' queue overflows (the relay fell behind) and UDP
+        datagrams dropped for a full socket buffer in either namespace (the
+        relay's sockets, or a receiver that fell behind).
+        """
         total = 0
         for ns, dev in ((self.ns_a, "ta"), (self.ns_b, "tb")):
             info = json.loads(_run("ip", "-n", ns, "-s", "-j", "link", "show", dev))
             total += info[0]["stats64"]["tx"]["dropped"]
+            snmp = _run("ip", "netns", "exec", ns, "cat", "/proc/net/snmp").splitlines()
+            udp = [line.split() for line in snmp if line.startswith("Udp:")]
+            if len(udp) == 2:
+                total += int(dict(zip(udp[0], udp[1])).get("RcvbufErrors", 0))
         return total
 
     # -- sockets in a namespace ------------------------------------------------
