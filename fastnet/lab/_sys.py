@@ -65,6 +65,15 @@ def setns(fd: int, nstype: int = CLONE_NEWNET) -> None:
         raise OSError(err, f"setns: {os.strerror(err)}")
 
 
+def enter_netns(name: str) -> None:
+    """Move the calling thread into network namespace ``name`` (from ``ip netns add``)."""
+    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        setns(fd)
+    finally:
+        os.close(fd)
+
+
 def in_netns(name: str, fn: Callable[[], T]) -> T:
     """Run ``fn()`` inside network namespace ``name`` (from ``ip netns add``) and return its result."""
     result: list[T] = []
@@ -72,11 +81,7 @@ def in_netns(name: str, fn: Callable[[], T]) -> T:
 
     def body() -> None:
         try:
-            fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
-            try:
-                setns(fd)
-            finally:
-                os.close(fd)
+            enter_netns(name)
             result.append(fn())
         except BaseException as exc:  # re-raised in the caller's thread
             error.append(exc)

@@ -7,6 +7,7 @@ packet can slip into the queue in between.
 """
 from __future__ import annotations
 
+import contextlib
 import select
 import socket
 import struct
@@ -107,9 +108,10 @@ def capture_and_annotate(expression: str, iface: str = "lo", count: Optional[int
     out: list[dict[str, Any]] = []
     annotator = Annotator()
     deadline = None if timeout is None else time.monotonic() + timeout
-    with Capture(expression, iface=iface) as cap, \
-            (open(pcap_path, "wb") if pcap_path else _NullFile()) as f:
-        writer = PcapWriter(f, linktype=cap.linktype) if pcap_path else None
+    with Capture(expression, iface=iface) as cap, contextlib.ExitStack() as files:
+        writer = None
+        if pcap_path:
+            writer = PcapWriter(files.enter_context(open(pcap_path, "wb")), linktype=cap.linktype)
         if on_ready is not None:
             on_ready()
         while count is None or len(out) < count:
@@ -131,10 +133,3 @@ def capture_and_annotate(expression: str, iface: str = "lo", count: Optional[int
                 on_packet(a)
     return out
 
-
-class _NullFile:
-    def __enter__(self) -> "_NullFile":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass

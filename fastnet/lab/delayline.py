@@ -31,7 +31,7 @@ import sys
 import time
 from typing import Deque
 
-from ._sys import setns
+from ._sys import enter_netns
 
 TUNSETIFF = 0x400454CA
 IFF_TUN = 0x0001
@@ -46,22 +46,15 @@ TUN_MTU = 1400
 
 def open_tun(netns: str, name: str) -> int:
     """Create TUN device ``name`` in ``netns`` (gone when the descriptor closes); return the fd."""
-    fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
-    try:
-        setns(fd)
-    finally:
-        os.close(fd)
+    enter_netns(netns)
     tun = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
     fcntl.ioctl(tun, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
     return tun
 
 
 def udp_in(netns: str, addr: str, port: int) -> socket.socket:
-    fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
-    try:
-        setns(fd)
-    finally:
-        os.close(fd)
+    """A non-blocking UDP socket in ``netns`` bound to ``addr:port``, with large buffers."""
+    enter_netns(netns)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     big_buffers(s)
     s.bind((addr, port))

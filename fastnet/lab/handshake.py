@@ -23,15 +23,20 @@ REPLY = b"hello from the server\n"
 GUARD_S = 10.0
 
 
+def _read_line(sock: socket.socket) -> bytes:
+    got = b""
+    while not got.endswith(b"\n"):
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    return got
+
+
 def _serve(listener: socket.socket) -> None:
     conn, _ = listener.accept()
     with conn:
-        got = b""
-        while not got.endswith(b"\n"):
-            chunk = conn.recv(4096)
-            if not chunk:
-                break
-            got += chunk
+        _read_line(conn)
         conn.sendall(REPLY)
         while conn.recv(4096):  # until the client's FIN
             pass
@@ -52,12 +57,7 @@ def run_handshake(pcap_path: Optional[str] = None, host: str = "127.0.0.1") -> d
         server.start()
         with socket.create_connection((host, port), timeout=GUARD_S) as client:
             client.sendall(REQUEST)
-            got = b""
-            while not got.endswith(b"\n"):
-                chunk = client.recv(4096)
-                if not chunk:
-                    break
-                got += chunk
+            _read_line(client)
         server.join(GUARD_S)
         listener.close()
         deadline = time.monotonic() + GUARD_S

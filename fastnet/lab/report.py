@@ -212,7 +212,7 @@ def plot(points: list[dict[str, Any]], path: str) -> None:
     fig, axes = plt.subplots(1, len(rtts), figsize=(5 * len(rtts), 4), squeeze=False, sharey=True)
     for ax, rtt in zip(axes[0], rtts):
         ccs = _ccs(points)
-        series = [("fastnet", "tcp", c, m) for c, m in zip(ccs, ("o-", "D-", "P-"))]
+        series: list[tuple[str, str, Optional[str], str]] = [("fastnet", "tcp", c, m) for c, m in zip(ccs, ("o-", "D-", "P-"))]
         series += [("iperf3", "tcp", ccs[0], "s--"), ("fastnet", "udp", None, "^-"),
                    ("iperf3", "udp", None, "v--")]
         for tool, proto, cc, style in series:
