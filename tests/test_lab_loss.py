@@ -137,6 +137,9 @@ def test_report_has_its_shape(tmp_path):
     png = (tmp_path / "goodput.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert "At 4 ms RTT, fastnet's TCP with cubic" in report.conclusions(points, plan.udp_rate_bps)
+    fields, again, command = report.load(str(tmp_path))  # what --render reads back
+    assert again == json.loads(json.dumps(points)) and command == "test"
+    assert fields["losses"] == [0.0, 0.1] and fields["ccs"] == ["cubic"]
     assert lab_namespaces() == []
 
 

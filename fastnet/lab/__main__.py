@@ -58,6 +58,13 @@ def _capture(args: argparse.Namespace) -> int:
 def _loss(args: argparse.Namespace) -> int:
     from . import loss, report
 
+    if args.render:
+        fields, points, command = report.load(args.render)
+        kwargs: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                                  for k, v in fields.items()}
+        plan = loss.Plan(**kwargs)
+        print(f"report written to {report.write(points, args.render, plan, command)}")
+        return 0
     plan = loss.QUICK if args.quick else loss.Plan()
     if args.seconds:
         plan.seconds = args.seconds
@@ -105,6 +112,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     lo.add_argument("--seconds", type=float, help="seconds per measurement")
     lo.add_argument("--reps", type=int, help="repetitions of the whole sweep")
     lo.add_argument("--no-iperf3", action="store_true", help="skip the iperf3 reference runs")
+    lo.add_argument("--render", metavar="DIR", help="only rewrite DIR's report from its loss.json")
     args = p.parse_args(argv)
     try:
         return {"handshake": _handshake, "capture": _capture, "loss": _loss}[args.cmd](args)

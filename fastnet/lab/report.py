@@ -6,6 +6,7 @@ the MSS the sender reported (TCP_INFO) and the configured base RTT.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -153,7 +154,8 @@ def write(points: list[dict[str, Any]], out_dir: str, plan: Any, command: str) -
     """Write loss.json, goodput.png and loss.md into ``out_dir``; return the markdown path."""
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "loss.json"), "w") as f:
-        json.dump(points, f, indent=1, default=str)
+        json.dump({"command": command, "plan": dataclasses.asdict(plan), "points": points}, f,
+                  indent=1, default=str)
     plot(points, os.path.join(out_dir, "goodput.png"))
     md = [f"# TCP against UDP under loss and delay\n",
           f"`{command}`: {plan.reps} repetition(s) x {plan.seconds:g} s per measurement, the four "
@@ -194,12 +196,20 @@ def write(points: list[dict[str, Any]], out_dir: str, plan: Any, command: str) -
     md.append("\n## Conclusions (generated from the data above)\n")
     md.append(conclusions(points, plan.udp_rate_bps))
     drops = max((p.get("delay_line_drops_total", 0) for p in points), default=0)
-    md.append(f"\nPackets the delay line lost by falling behind (TUN queue overflows and full "
-              f"holding queues), whole run: {drops}.\n")
+    md.append(f"\nPackets lost inside the lab rather than by the loss rule, whole run (TUN queue "
+              f"overflows, full holding queues in the delay line, and UDP receive-buffer "
+              f"overflows in either namespace, the receivers' included): {drops}.\n")
     path = os.path.join(out_dir, "loss.md")
     with open(path, "w") as f:
         f.write("\n".join(md) + "\n")
     return path
+
+
+def load(out_dir: str) -> tuple[dict[str, Any], list[dict[str, Any]], str]:
+    """Read back ``out_dir``/loss.json: (plan fields, points, the command that measured them)."""
+    with open(os.path.join(out_dir, "loss.json")) as f:
+        data = json.load(f)
+    return data["plan"], data["points"], data["command"]
 
 
 def plot(points: list[dict[str, Any]], path: str) -> None:
