@@ -72,6 +72,14 @@ def test_loss_is_applied_within_tolerance():
     assert r["duplicates"] == 0 and r["reordered"] == 0  # no jitter configured: order kept
 
 
+def test_commands_sent_back_to_back_are_all_answered():
+    need_root()
+    with Lab() as lab:  # two commands in one read of the relay's stdin, then a question
+        lab.set_delay(1.0)
+        lab.set_delay(2.0)
+        assert lab.relay_stats()["held"] == 0
+
+
 def test_no_loss_configured_means_none_on_the_wire():
     need_root()
     with Lab() as lab:

@@ -106,6 +106,7 @@ def main(argv: list[str]) -> int:
     send_errors = 0
     print("ready", flush=True)
     stdin = sys.stdin.fileno()
+    commands = b""
     rlist = [tun_a, tun_b, sock_a.fileno(), sock_b.fileno(), stdin]
     while True:
         now = time.monotonic()
@@ -115,18 +116,29 @@ def main(argv: list[str]) -> int:
         now = time.monotonic()
         for fd in ready:
             if fd == stdin:
-                line = sys.stdin.readline()
-                words = line.split()
-                if not words or words[0] == "quit":
+                # os.read, not sys.stdin: a buffered reader can swallow two
+                # commands at once, and select() would never report the second.
+                chunk = os.read(stdin, 4096)
+                if not chunk:
                     return 0
-                if words[0] == "delay":
-                    delay, jitter = float(words[1]) / 1e3, float(words[2]) / 1e3
-                elif words[0] == "stats":
-                    print(json.dumps({"forwarded": {"a_to_b": ab.forwarded, "b_to_a": ba.forwarded},
-                                      "dropped_full": ab.dropped_full + ba.dropped_full,
-                                      "sent": sent, "delivered": delivered,
-                                      "send_errors": send_errors,
-                                      "held": len(ab.held) + len(ba.held)}), flush=True)
+                commands += chunk
+                while b"\n" in commands:
+                    line, commands = commands.split(b"\n", 1)
+                    words = line.decode().split()
+                    if not words:
+                        continue
+                    if words[0] == "quit":
+                        return 0
+                    if words[0] == "delay":
+                        delay, jitter = float(words[1]) / 1e3, float(words[2]) / 1e3
+                    elif words[0] == "stats":
+                        print(json.dumps({
+                            "forwarded": {"a_to_b": ab.forwarded, "b_to_a": ba.forwarded},
+                            "dropped_full": ab.dropped_full + ba.dropped_full,
+                            "sent": sent, "delivered": delivered, "send_errors": send_errors,
+                            "held": len(ab.held) + len(ba.held)}), flush=True)
+                    if len(commands) > 4096:  # nothing grows without bound
+                        return 2
                 continue
             if fd in (tun_a, tun_b):
                 d = ab if fd == tun_a else ba
