@@ -1,9 +1,9 @@
 """Kata 6: TCP against UDP under induced loss and delay, with iperf3 as the reference.
 
 One :class:`~fastnet.lab.netlab.Lab` for the whole run. For each RTT and
-each loss rate the four measurements (fastnet TCP, fastnet UDP, iperf3 TCP,
-iperf3 UDP) run back to back, and the whole sweep is repeated ``reps``
-times, so load from elsewhere on the machine lands on all four alike;
+each loss rate the measurements (fastnet TCP with each congestion control,
+fastnet UDP, iperf3 TCP, iperf3 UDP) run back to back, and the whole sweep is repeated ``reps``
+times, so load from elsewhere on the machine lands on all of them alike;
 each reported value is the median over repetitions, with the range.
 """
 from __future__ import annotations

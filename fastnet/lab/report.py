@@ -158,7 +158,7 @@ def write(points: list[dict[str, Any]], out_dir: str, plan: Any, command: str) -
                   indent=1, default=str)
     plot(points, os.path.join(out_dir, "goodput.png"))
     md = [f"# TCP against UDP under loss and delay\n",
-          f"`{command}`: {plan.reps} repetition(s) x {plan.seconds:g} s per measurement, the four "
+          f"`{command}`: {plan.reps} repetition(s) x {plan.seconds:g} s per measurement, the "
           f"measurements of a point back to back; values are medians over repetitions (goodput "
           f"range in brackets). Wire: a veth pair limited to {plan.rate_mbit:g} Mbit/s by tbf, "
           f"random loss by nftables on the data direction, delay by fastnet's TUN delay line. "
