@@ -19,6 +19,7 @@ import pytest
 from fastnet.lab import Annotator, Capture, PcapWriter, bpf, decode, read_pcap
 from fastnet.lab.capture import capture_and_annotate
 from fastnet.lab.handshake import run_handshake
+from fastnet.lab.netlab import lab_namespaces
 from fastnet.lab.packet import ACK, FIN, PSH, RST, SYN
 
 from lab_helpers import need_root, syn_options, tcp_frame, tshark_fields
@@ -155,6 +156,19 @@ def test_handshake_annotation_matches_tshark(tmp_path):
     assert any(p["server_state"] == "LAST_ACK" for p in packets)
     assert "final ACK" in meanings[-1]
     assert (packets[-1]["client_state"], packets[-1]["server_state"]) == ("TIME_WAIT", "CLOSED")
+
+
+def test_handshake_between_namespaces_through_the_delay_line(tmp_path):
+    need_root()
+    pcap = str(tmp_path / "ns.pcap")
+    result = run_handshake(pcap, rtt_ms=20.0)
+    theirs = tshark_fields(pcap, FIELDS)  # a raw-IP pcap (captured on the TUN device)
+    assert_same_as_tshark(result["packets"], theirs)
+    rtt = result["connection"]["handshake_rtt_s"]
+    assert rtt >= 0.020  # a floor: the delay line holds each way 10 ms; load only adds
+    assert (result["packets"][-1]["client_state"], result["packets"][-1]["server_state"]) == (
+        "TIME_WAIT", "CLOSED")
+    assert lab_namespaces() == []
 
 
 def test_pcap_opens_in_tshark_without_warnings(tmp_path):

@@ -15,7 +15,7 @@ def _handshake(args: argparse.Namespace) -> int:
     from .handshake import run_handshake
 
     t0 = time.monotonic()
-    result = run_handshake(args.write)
+    result = run_handshake(args.write, rtt_ms=args.rtt)
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
@@ -33,7 +33,9 @@ def _handshake(args: argparse.Namespace) -> int:
 
 
 def _us(seconds: Optional[float]) -> str:
-    return "-" if seconds is None else f"{seconds * 1e6:.1f} us"
+    if seconds is None:
+        return "-"
+    return f"{seconds * 1e3:.2f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.1f} us"
 
 
 def _capture(args: argparse.Namespace) -> int:
@@ -97,6 +99,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     h = sub.add_parser("handshake", help="one TCP connection on loopback, every packet annotated")
     h.add_argument("--json", action="store_true", help="print the annotations as JSON")
     h.add_argument("-w", "--write", metavar="FILE", help="also write the packets to a pcap file")
+    h.add_argument("--rtt", type=float, metavar="MS",
+                   help="run between two network namespaces with this RTT (the delay line)")
     c = sub.add_parser("capture", help="capture and annotate TCP or UDP traffic on an interface")
     c.add_argument("--port", type=int, help="the port to capture (TCP or UDP)")
     c.add_argument("--filter", help="a capture expression instead of --port (e.g. 'tcp and host 10.0.0.1')")

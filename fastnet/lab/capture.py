@@ -26,6 +26,13 @@ SO_RCVBUF = socket.SO_RCVBUF
 ARPHRD_NONE = 0xFFFE  # TUN devices: raw IP, no link header
 
 
+def _hardware_type(iface: str) -> int:
+    """The ARPHRD_* type of ``iface`` in this thread's namespace (sysfs shows the mount's)."""
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0) as probe:  # protocol 0: receives nothing
+        probe.bind((iface, 0))
+        return int(probe.getsockname()[3])
+
+
 class Capture:
     """A filtered capture on one interface (``lo`` by default).
 
@@ -41,8 +48,7 @@ class Capture:
         self.iface = iface
         self.expression = expression
         socket.if_nametoindex(iface)  # OSError now if the interface does not exist
-        hatype = int(open(f"/sys/class/net/{iface}/type").read())
-        self.linktype = LINKTYPE_RAW if hatype in (ARPHRD_NONE, 65534) else LINKTYPE_ETHERNET
+        self.linktype = LINKTYPE_RAW if _hardware_type(iface) == ARPHRD_NONE else LINKTYPE_ETHERNET
         link_header = 0 if self.linktype == LINKTYPE_RAW else 14
         self.program = bpf.compile_filter(expression, link_header=link_header, snaplen=snaplen,
                                           skip_outgoing=iface == "lo")

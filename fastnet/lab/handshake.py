@@ -1,17 +1,22 @@
-"""Kata 5: one TCP connection on loopback, captured and annotated packet by packet.
+"""Kata 5: one TCP connection, captured and annotated packet by packet.
 
-A listener and a client (threads of this process, 127.0.0.1, a free port)
-make one connection; the client sends a request, the server answers, the
-client closes first (the active close, so the client ends in TIME_WAIT),
-the server closes on end of file. A capture on ``lo`` filtered to that
-port runs the whole time and stops once both sides are closed.
+A listener and a client (threads of this process, a free port) make one
+connection; the client sends a request, the server answers, the client
+closes first (the active close, so the client ends in TIME_WAIT), the
+server closes on end of file. A capture filtered to that port runs the
+whole time and stops once both sides are closed.
+
+By default both ends are on loopback (127.0.0.1, captured on ``lo``). With
+``rtt_ms`` they are in the two namespaces of a :class:`~fastnet.lab.netlab.Lab`,
+the client in A, the server in B, with the delay line holding every packet
+half the RTT each way; the capture runs in A on its TUN device (raw IP).
 """
 from __future__ import annotations
 
 import socket
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .annotate import Annotator
 from .capture import Capture
@@ -42,20 +47,37 @@ def _serve(listener: socket.socket) -> None:
             pass
 
 
-def run_handshake(pcap_path: Optional[str] = None, host: str = "127.0.0.1") -> dict[str, Any]:
+def run_handshake(pcap_path: Optional[str] = None,
+                  rtt_ms: Optional[float] = None) -> dict[str, Any]:
     """Make one annotated connection; return {"packets": [...], "connection": {...}}."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((host, 0))
+    if rtt_ms is None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        return _converse(listener, lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM),
+                         lambda expr: Capture(expr, iface="lo"), pcap_path)
+    from .netlab import ADDR_B, Lab
+
+    with Lab() as lab:
+        lab.set_delay(rtt_ms / 2)
+        listener = lab.socket_b(socket.SOCK_STREAM)
+        listener.bind((ADDR_B, 0))
+        return _converse(listener, lambda: lab.socket_a(socket.SOCK_STREAM),
+                         lambda expr: lab.in_a(lambda: Capture(expr, iface="ta")), pcap_path)
+
+
+def _converse(listener: socket.socket, make_client: Callable[[], socket.socket],
+              open_capture: Callable[[str], Capture], pcap_path: Optional[str]) -> dict[str, Any]:
     listener.listen(1)
-    port = listener.getsockname()[1]
+    addr = listener.getsockname()
     frames: list[tuple[int, bytes]] = []
     annotator = Annotator()
     annotations: list[dict[str, Any]] = []
-    with Capture(f"tcp port {port}", iface="lo") as cap:
+    with open_capture(f"tcp port {addr[1]}") as cap:
         server = threading.Thread(target=_serve, args=(listener,), daemon=True)
         server.start()
-        with socket.create_connection((host, port), timeout=GUARD_S) as client:
+        with make_client() as client:
+            client.settimeout(GUARD_S)
+            client.connect(addr)
             client.sendall(REQUEST)
             _read_line(client)
         server.join(GUARD_S)
@@ -68,14 +90,14 @@ def run_handshake(pcap_path: Optional[str] = None, host: str = "127.0.0.1") -> d
                 if conn is not None and conn.sides[conn.server].state == "CLOSED":
                     break
                 continue
-            pkt = decode(*item)
+            pkt = decode(item[0], item[1], cap.linktype)
             if pkt is None:
                 continue
             frames.append(item)
             annotations.append(annotator.feed(pkt))
     if pcap_path:
         with open(pcap_path, "wb") as f:
-            w = PcapWriter(f)
+            w = PcapWriter(f, linktype=cap.linktype)
             for ts, data in frames:
                 w.write(ts, data)
     conn = next(iter(annotator.connections.values()))
