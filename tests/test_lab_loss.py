@@ -169,3 +169,14 @@ def test_without_root_the_message_names_the_capability():
                        capture_output=True, text=True, timeout=60, cwd="/", env=env)
     assert p.returncode == 77
     assert "CAP_NET_ADMIN and CAP_SYS_ADMIN" in p.stderr
+
+
+def test_noisy_points_are_measured_again(monkeypatch):
+    need_root()
+    monkeypatch.setattr(loss, "NOISY_SPREAD", -1.0)  # every point counts as noisy
+    plan = loss.Plan(rtts_ms=(2.0,), losses=(0.0,), seconds=0.3, reps=1, noisy_reps=1,
+                     iperf3=False, ccs=("cubic",))
+    points = loss.run(plan)
+    assert sorted((p["proto"], p["reps"]) for p in points) == [("tcp", 2), ("udp", 2)]
+    monkeypatch.setattr(loss, "NOISY_SPREAD", 1e9)  # none is
+    assert all(p["reps"] == 1 for p in loss.run(plan))

@@ -31,9 +31,15 @@ class Plan:
     #: Congestion controls for fastnet's TCP sender; iperf3 runs the first one.
     ccs: tuple[str, ...] = ("cubic", "bbr")
     jitter_ms: float = 0.0
+    #: Extra repetitions of a point whose TCP goodput ranged over more than
+    #: NOISY_SPREAD times its median after ``reps`` (short runs at long RTTs
+    #: see few loss events, so their spread is wide).
+    noisy_reps: int = 2
 
 
-QUICK = Plan(rtts_ms=(10.0,), losses=(0.0, 0.1), seconds=1.0, reps=1)
+#: (max - min) / median of a TCP series' goodput above which a point is re-measured.
+NOISY_SPREAD = 1.0
+QUICK = Plan(rtts_ms=(10.0,), losses=(0.0, 0.1), seconds=1.0, reps=1, noisy_reps=0)
 
 
 def _median_point(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -60,33 +66,48 @@ def run(plan: Plan, log: Optional[Callable[[str], None]] = None,
     """
     say = log or (lambda s: None)
     raw: dict[tuple[str, str, Optional[str], float, float], list[dict[str, Any]]] = {}
+
+    def point(lab: Lab, rtt: float, loss: float, rep: int, label: str) -> None:
+        lab.set_delay(rtt / 2, plan.jitter_ms)
+        lab.set_loss(loss)
+        runs = [measure.tcp_run(lab, plan.seconds, cc) for cc in plan.ccs]
+        runs.append(measure.udp_run(lab, plan.seconds, plan.udp_rate_bps))
+        if plan.iperf3:
+            for rate in (None, plan.udp_rate_bps):
+                try:
+                    runs.append(measure.iperf3_run(lab, plan.seconds, rate, cc=plan.ccs[0]))
+                except measure.Iperf3Failed as exc:
+                    say(f"rtt {rtt:g} ms loss {loss:.1%}: {exc}")
+        lab_drops = lab.link_drops() + lab.relay_stats().get("dropped_full", 0)
+        for r in runs:
+            r.update(rtt_ms=rtt, loss_configured=loss, rep=rep,
+                     link_mbit=plan.rate_mbit, delay_line_drops_total=lab_drops)
+            raw.setdefault((r["tool"], r["proto"], r["cc"], rtt, loss), []).append(r)
+            say(f"{time.strftime('%H:%M:%S')} {label} rtt {rtt:g} ms loss {loss:.1%}: "
+                f"{r['tool']} {r['proto']} {r['cc'] or ''} {r['goodput_bps'] / 1e6:.1f} Mbit/s "
+                f"(measured loss {_pct(r.get('loss_measured'))})")
+
     with Lab(rate_mbit=plan.rate_mbit) as lab:
         for rep in range(plan.reps):
             for rtt in plan.rtts_ms:
-                lab.set_delay(rtt / 2, plan.jitter_ms)
                 for loss in plan.losses:
-                    lab.set_loss(loss)
-                    runs = [measure.tcp_run(lab, plan.seconds, cc) for cc in plan.ccs]
-                    runs.append(measure.udp_run(lab, plan.seconds, plan.udp_rate_bps))
-                    if plan.iperf3:
-                        for rate in (None, plan.udp_rate_bps):
-                            try:
-                                runs.append(measure.iperf3_run(lab, plan.seconds, rate,
-                                                               cc=plan.ccs[0]))
-                            except measure.Iperf3Failed as exc:
-                                say(f"rtt {rtt:g} ms loss {loss:.1%}: {exc}")
-                    lab_drops = lab.link_drops() + lab.relay_stats().get("dropped_full", 0)
-                    for r in runs:
-                        r.update(rtt_ms=rtt, loss_configured=loss, rep=rep,
-                                 link_mbit=plan.rate_mbit, delay_line_drops_total=lab_drops)
-                        raw.setdefault((r["tool"], r["proto"], r["cc"], rtt, loss), []).append(r)
-                        say(f"{time.strftime('%H:%M:%S')} rep {rep + 1}/{plan.reps} rtt {rtt:g} ms "
-                            f"loss {loss:.1%}: {r['tool']} {r['proto']} {r['cc'] or ''} "
-                            f"{r['goodput_bps'] / 1e6:.1f} Mbit/s "
-                            f"(measured loss {_pct(r.get('loss_measured'))})")
+                    point(lab, rtt, loss, rep, f"rep {rep + 1}/{plan.reps}")
+            if on_rep is not None:
+                on_rep([_median_point(v) for v in raw.values()])
+        noisy = sorted({(k[3], k[4]) for k, runs in raw.items()
+                        if k[:2] == ("fastnet", "tcp") and _spread(runs) > NOISY_SPREAD})
+        for extra in range(plan.noisy_reps if noisy else 0):
+            for rtt, loss in noisy:
+                point(lab, rtt, loss, plan.reps + extra, f"noisy {extra + 1}/{plan.noisy_reps}")
             if on_rep is not None:
                 on_rep([_median_point(v) for v in raw.values()])
     return [_median_point(v) for v in raw.values()]
+
+
+def _spread(runs: list[dict[str, Any]]) -> float:
+    good = [r["goodput_bps"] for r in runs]
+    mid = statistics.median(good)
+    return (max(good) - min(good)) / mid if mid > 0 else 0.0
 
 
 def _pct(x: Optional[float]) -> str:

@@ -159,8 +159,9 @@ def write(points: list[dict[str, Any]], out_dir: str, plan: Any, command: str) -
     plot(points, os.path.join(out_dir, "goodput.png"))
     md = [f"# TCP against UDP under loss and delay\n",
           f"`{command}`: {plan.reps} repetition(s) x {plan.seconds:g} s per measurement, the "
-          f"measurements of a point back to back; values are medians over repetitions (goodput "
-          f"range in brackets). Wire: a veth pair limited to {plan.rate_mbit:g} Mbit/s by tbf, "
+          f"measurements of a point back to back; a point whose TCP goodput ranged over more "
+          f"than its median got {plan.noisy_reps} more; values are medians over "
+          f"repetitions (goodput range in brackets). Wire: a veth pair limited to {plan.rate_mbit:g} Mbit/s by tbf, "
           f"random loss by nftables on the data direction, delay by fastnet's TUN delay line. "
           f"UDP offered at {plan.udp_rate_bps / 1e6:g} Mbit/s. The machine is a shared, loaded "
           f"2-core VM: absolute rates are noisy, compare the columns of one row.\n",
