@@ -59,6 +59,7 @@ class Capture:
             self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUF, rcvbuf)
             self.sock.bind((iface, ETH_P_ALL))
             self.snaplen = snaplen
+            self.untimestamped = 0
             self.stats()  # start counting from here
         except BaseException:
             self.sock.close()
@@ -74,12 +75,14 @@ class Capture:
             if not ready:
                 return None
         data, ancdata, _flags, _addr = self.sock.recvmsg(self.snaplen, socket.CMSG_SPACE(16))
-        ts_ns = time.time_ns()
         for level, kind, value in ancdata:
             if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
                 sec, nsec = struct.unpack("qq", value[:16])
-                ts_ns = sec * 1_000_000_000 + nsec
-        return ts_ns, data
+                return sec * 1_000_000_000 + nsec, data
+        # No kernel timestamp (seen on a TUN device for an outgoing SYN): the
+        # time of reading, counted, so a reader that lags is not silent about it.
+        self.untimestamped += 1
+        return time.time_ns(), data
 
     def stats(self) -> tuple[int, int]:
         """(delivered, dropped) since the previous call (the kernel resets them on read)."""
