@@ -16,9 +16,9 @@ from diff_input import config_and_chunks
 
 with atheris.instrument_imports():
     from fastnet import codec
-    from fastnet.codec import py as pytwin
     from fastnet.errors import ProtocolError
 
+pytwin = codec.impls["python"]  # every codec's Python twin
 ctwin = codec.impls["c"]  # FASTNET_REQUIRE_NATIVE=1 (fuzz/run sets it): never absent
 LIMITS = (0, 1, 3, 8, 64, 300, 65536, 2**64 - 1)
 

@@ -19,9 +19,9 @@ from diff_input import config_and_chunks
 
 with atheris.instrument_imports():
     from fastnet import codec
-    from fastnet.codec import py as pytwin
     from fastnet.errors import RespProtocolError
 
+pytwin = codec.impls["python"]  # every codec's Python twin
 ctwin = codec.impls["c"]
 SMALL = (0, 5, 64, 1 << 20)
 
