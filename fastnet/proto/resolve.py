@@ -1,0 +1,564 @@
+"""Name resolution and checks: parsed files to the descriptors protoc writes.
+
+The phases are protoc's (DescriptorBuilder), so errors come out in the same
+order with the same text and position:
+
+1. build: every symbol entered in one table (duplicate names, field numbers
+   out of range, use of reserved numbers and names);
+2. cross-link: type names resolved with protobuf's scoping rules (the
+   innermost scope first; a compound name's first part found, the rest must
+   exist inside it), extendees, methods, defaults, duplicate numbers;
+3. when those found nothing: options interpreted (:mod:`.options`) and the
+   rules of proto3, maps, enums and JSON names checked.
+
+Every error is collected as ``(file, line, column, message)``; the caller
+raises :class:`~fastnet.errors.ProtoSchemaError` with all of them.
+"""
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+from . import descriptor as d
+from .parser import INT32_MAX, MAX_FIELD_NUMBER, ParsedFile, json_name
+
+T = d.FieldType
+L = d.FieldLabel
+
+#: Field numbers protobuf keeps for itself (FieldDescriptor::kFirstReservedNumber..).
+FIRST_RESERVED = 19000
+LAST_RESERVED = 19999
+
+_AGGREGATES = ("message", "package", "enum", "service")
+_TYPES = ("message", "enum")
+
+
+@dataclass
+class Symbol:
+    kind: str       # package, message, enum, enum_value, field, oneof, extension, service, method
+    full: str
+    file: ParsedFile
+    obj: object = None
+    parent: str = ""          # the enclosing message/package (enum values: the enum's parent)
+
+
+class Issue(Exception):
+    """One error: file path, 0-based position (None when protoc gives none), text."""
+
+    def __init__(self, path: str, pos: Optional[tuple[int, int]], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.pos = pos
+        self.message = message
+
+    def __str__(self) -> str:
+        if self.pos is None:
+            return f"{self.path}: {self.message}"
+        return f"{self.path}:{self.pos[0] + 1}:{self.pos[1] + 1}: {self.message}"
+
+
+def walk_messages(prefix: str, messages: list[d.DescriptorProto]
+                  ) -> Iterator[tuple[str, d.DescriptorProto]]:
+    """(full name, message) for every message, depth first, parents first."""
+    for msg in messages:
+        full = f"{prefix}.{msg.name}" if prefix else msg.name or ""
+        yield full, msg
+        yield from walk_messages(full, msg.nested_type)
+
+
+class Pool:
+    """Every symbol of the files built so far, by full name (no leading dot)."""
+
+    def __init__(self) -> None:
+        self.symbols: dict[str, Symbol] = {}
+        self.files: dict[str, ParsedFile] = {}
+        self.issues: list[Issue] = []
+        #: transitive public imports: what each file makes visible
+        self.visible: dict[str, set[str]] = {}
+        #: the last symbol a lookup found but could not see (not imported)
+        self._hidden: Optional[Symbol] = None
+
+    # --- helpers ---------------------------------------------------------
+
+    def error(self, pf: ParsedFile, element: object, what: str, message: str) -> None:
+        pos = pf.pos.get((id(element), what))
+        if pos is None:
+            pos = pf.pos.get((id(element), "name"))
+        self.issues.append(Issue(pf.path, pos, message))
+
+    def message(self, full: str) -> Optional[d.DescriptorProto]:
+        sym = self.symbols.get(full)
+        if sym is not None and sym.kind == "message":
+            assert isinstance(sym.obj, d.DescriptorProto)
+            return sym.obj
+        return None
+
+    def enum(self, full: str) -> Optional[d.EnumDescriptorProto]:
+        sym = self.symbols.get(full)
+        if sym is not None and sym.kind == "enum":
+            assert isinstance(sym.obj, d.EnumDescriptorProto)
+            return sym.obj
+        return None
+
+    def syntax_of(self, full: str) -> str:
+        sym = self.symbols.get(full)
+        if sym is None:
+            return "proto2"
+        return sym.file.proto.syntax or "proto2"
+
+    def extensions_of(self, extendee: str) -> list[d.FieldDescriptorProto]:
+        return [s.obj for s in self.symbols.values()              # type: ignore[misc]
+                if s.kind == "extension" and getattr(s.obj, "extendee", None) == "." + extendee]
+
+    # --- phase 1: symbols --------------------------------------------------
+
+    def add(self, pf: ParsedFile, kind: str, full: str, obj: object, parent: str,
+            what: str = "name") -> bool:
+        old = self.symbols.get(full)
+        if old is not None:
+            if kind == "package" and old.kind == "package":
+                return True
+            name = full.rsplit(".", 1)[-1]
+            if kind == "package":
+                self.issues.append(Issue(pf.path, None, f'"{full}" is already defined (as '
+                                         f'something other than a package) in file '
+                                         f'"{old.file.path}".'))
+            elif old.file is not pf:
+                self.error(pf, obj, what, f'"{full}" is already defined in file '
+                                          f'"{old.file.path}".')
+            elif parent:
+                self.error(pf, obj, what, f'"{name}" is already defined in "{parent}".')
+            else:
+                self.error(pf, obj, what, f'"{name}" is already defined.')
+            return False
+        self.symbols[full] = Symbol(kind, full, pf, obj, parent)
+        return True
+
+    def build(self, pf: ParsedFile) -> None:
+        """Phase 1 for one file (its imports were built before it)."""
+        fd = pf.proto
+        self.files[pf.path] = pf
+        visible = {pf.path}
+        for i, dep in enumerate(fd.dependency):
+            visible.add(dep)
+            visible |= self._public_closure(dep)
+        self.visible[pf.path] = visible
+        package = fd.package or ""
+        if package:
+            parts = package.split(".")
+            for i in range(len(parts)):
+                self.add(pf, "package", ".".join(parts[:i + 1]), fd, "")
+        for msg in fd.message_type:
+            self._build_message(pf, package, msg)
+        for enum in fd.enum_type:
+            self._build_enum(pf, package, enum)
+        for ext in fd.extension:
+            self._build_field(pf, package, ext, "extension")
+        for svc in fd.service:
+            full = f"{package}.{svc.name}" if package else svc.name or ""
+            self.add(pf, "service", full, svc, package)
+            for method in svc.method:
+                self.add(pf, "method", f"{full}.{method.name}", method, full)
+
+    def _public_closure(self, path: str) -> set[str]:
+        out: set[str] = set()
+        pf = self.files.get(path)
+        if pf is None:
+            return out
+        for index in pf.proto.public_dependency:
+            dep = pf.proto.dependency[index]
+            out.add(dep)
+            out |= self._public_closure(dep)
+        return out
+
+    def _build_message(self, pf: ParsedFile, scope: str, msg: d.DescriptorProto) -> None:
+        full = f"{scope}.{msg.name}" if scope else msg.name or ""
+        self.add(pf, "message", full, msg, scope)
+        for fld in msg.field:
+            self._build_field(pf, full, fld, "field")
+        for nested in msg.nested_type:
+            self._build_message(pf, full, nested)
+        for enum in msg.enum_type:
+            self._build_enum(pf, full, enum)
+        for ext in msg.extension:
+            self._build_field(pf, full, ext, "extension")
+        for oneof in msg.oneof_decl:
+            self.add(pf, "oneof", f"{full}.{oneof.name}", oneof, full)
+        if pf.proto.syntax == "proto3" and msg.extension_range:
+            self.error(pf, msg.extension_range[0], "number",
+                       "Extension ranges are not allowed in proto3.")
+        for rng in msg.reserved_range:
+            assert rng.start is not None and rng.end is not None
+            if rng.end <= rng.start:
+                self.error(pf, rng, "number",
+                           "Reserved range end number must be greater than start number.")
+        for rng in msg.extension_range:
+            assert rng.start is not None and rng.end is not None
+            if rng.start <= 0:
+                self.error(pf, rng, "number", "Extension numbers must be positive integers.")
+            elif rng.end <= rng.start:
+                self.error(pf, rng, "number",
+                           "Extension range end number must be greater than start number.")
+        for fld in msg.field:
+            for rng in msg.reserved_range:
+                assert rng.start is not None and rng.end is not None
+                if fld.number is not None and rng.start <= fld.number < rng.end:
+                    self.error(pf, rng, "number",
+                               f'Field "{fld.name}" uses reserved number {fld.number}.')
+            if fld.name in msg.reserved_name:
+                self.error(pf, fld, "name", f'Field name "{fld.name}" is reserved.')
+
+    def _build_field(self, pf: ParsedFile, scope: str, fld: d.FieldDescriptorProto,
+                     kind: str) -> None:
+        full = f"{scope}.{fld.name}" if scope else fld.name or ""
+        self.add(pf, kind, full, fld, scope)
+        number = fld.number or 0
+        if number <= 0:
+            self.error(pf, fld, "number", "Field numbers must be positive integers.")
+        elif number > MAX_FIELD_NUMBER:
+            self.error(pf, fld, "number",
+                       f"Field numbers cannot be greater than {MAX_FIELD_NUMBER}.")
+
+    def _build_enum(self, pf: ParsedFile, scope: str, enum: d.EnumDescriptorProto) -> None:
+        full = f"{scope}.{enum.name}" if scope else enum.name or ""
+        self.add(pf, "enum", full, enum, scope)
+        for value in enum.value:
+            value_full = f"{scope}.{value.name}" if scope else value.name or ""
+            old = self.symbols.get(value_full)
+            if self.add(pf, "enum_value", value_full, value, scope):
+                continue
+            if old is not None and old.kind == "enum_value" and old.obj not in enum.value:
+                where = f'"{scope}"' if scope else "the global scope"
+                self.error(pf, value, "name",
+                           "Note that enum values use C++ scoping rules, meaning that enum "
+                           "values are siblings of their type, not children of it.  Therefore, "
+                           f'"{value.name}" must be unique within {where}, not just within '
+                           f'"{enum.name}".')
+        for rng in enum.reserved_range:
+            assert rng.start is not None and rng.end is not None
+            if rng.end < rng.start:
+                self.error(pf, rng, "number",
+                           "Reserved range end number must be greater than start number.")
+        for value in enum.value:
+            for rng in enum.reserved_range:
+                assert rng.start is not None and rng.end is not None
+                if value.number is not None and rng.start <= value.number <= rng.end:
+                    self.error(pf, value, "number",
+                               f'Enum value "{value.name}" uses reserved number '
+                               f'{value.number}.')
+            if value.name in enum.reserved_name:
+                self.error(pf, value, "name",
+                           f'Enum value "{value.name}" is reserved.')
+
+    # --- phase 2: cross-link ---------------------------------------------
+
+    def lookup(self, pf: ParsedFile, name: str, relative_to: str, types_only: bool
+               ) -> tuple[Optional[Symbol], str]:
+        """protoc's LookupSymbol: the symbol and, when not found, the name
+        that was last tried (for the "is resolved to" message)."""
+        if name.startswith("."):
+            return self._visible(pf, name[1:]), ""
+        first = name.split(".", 1)[0]
+        scope = relative_to
+        while True:
+            dot = scope.rfind(".")
+            if dot < 0:
+                if scope == "":
+                    break
+                scope = ""
+            else:
+                scope = scope[:dot]
+            candidate = f"{scope}.{first}" if scope else first
+            sym = self._visible(pf, candidate)
+            if sym is not None:
+                if len(first) < len(name):
+                    if sym.kind in _AGGREGATES:
+                        full = (f"{scope}.{name}" if scope else name)
+                        found = self._visible(pf, full)
+                        return found, "" if found else full
+                elif not types_only or sym.kind in _TYPES:
+                    return sym, ""
+            if scope == "":
+                break
+        return None, ""
+
+    def _visible(self, pf: ParsedFile, full: str) -> Optional[Symbol]:
+        sym = self.symbols.get(full)
+        if sym is None:
+            return None
+        if sym.kind == "package" or sym.file.path in self.visible[pf.path]:
+            return sym
+        self._hidden = sym
+        return None
+
+    def resolve_type(self, pf: ParsedFile, element: object, what: str, name: str,
+                     relative_to: str, types_only: bool = True) -> Optional[Symbol]:
+        self._hidden = None
+        sym, tried = self.lookup(pf, name, relative_to, types_only)
+        if sym is not None:
+            return sym
+        hidden = self._hidden
+        if tried:
+            self.error(pf, element, what,
+                       f'"{name}" is resolved to "{tried}", which is not defined. The innermost '
+                       f"scope is searched first in name resolution. Consider using a leading "
+                       f"'.'(i.e., \".{name}\") to start from the outermost scope.")
+        elif hidden is not None:
+            self.error(pf, element, what,
+                       f'"{name}" seems to be defined in "{hidden.file.path}", which is not '
+                       f'imported by "{pf.path}".  To use it here, please add the necessary '
+                       f"import.")
+        else:
+            self.error(pf, element, what, f'"{name}" is not defined.')
+        return None
+
+    def cross_link(self, pf: ParsedFile) -> None:
+        fd = pf.proto
+        package = fd.package or ""
+        for full, msg in walk_messages(package, fd.message_type):
+            by_number: dict[int, d.FieldDescriptorProto] = {}
+            for fld in msg.field:
+                self._link_field(pf, f"{full}.{fld.name}", fld)
+                if fld.number is None or not 0 < fld.number <= MAX_FIELD_NUMBER:
+                    continue
+                other = by_number.get(fld.number)
+                if other is not None:
+                    self.error(pf, fld, "number",
+                               f'Field number {fld.number} has already been used in "{full}" '
+                               f'by field "{other.name}". Next available field number is '
+                               f"{self._next_free(msg)}.")
+                else:
+                    by_number[fld.number] = fld
+            for ext in msg.extension:
+                self._link_field(pf, f"{full}.{ext.name}", ext)
+        for ext in fd.extension:
+            self._link_field(pf, f"{package}.{ext.name}" if package else ext.name or "", ext)
+        for svc in fd.service:
+            svc_full = f"{package}.{svc.name}" if package else svc.name or ""
+            for method in svc.method:
+                for which in ("input_type", "output_type"):
+                    sym = self.resolve_type(pf, method, which, getattr(method, which),
+                                            f"{svc_full}.{method.name}", types_only=False)
+                    if sym is None:
+                        continue
+                    if sym.kind != "message":
+                        self.error(pf, method, which,
+                                   f'"{getattr(method, which)}" is not a message type.')
+                        continue
+                    setattr(method, which, "." + sym.full)
+
+    def _next_free(self, msg: d.DescriptorProto) -> int:
+        used = {f.number for f in msg.field}
+        n = 1
+        while (n in used or any(r.start <= n < r.end for r in msg.reserved_range)  # type: ignore
+               or any(r.start <= n < r.end for r in msg.extension_range)):          # type: ignore
+            n += 1
+        return n
+
+    def _link_field(self, pf: ParsedFile, full: str, fld: d.FieldDescriptorProto) -> None:
+        if fld.json_name is None:
+            fld.json_name = json_name(fld.name or "")
+        if fld.extendee is not None:
+            sym = self.resolve_type(pf, fld, "extendee", fld.extendee, full, types_only=False)
+            if sym is not None:
+                if sym.kind != "message":
+                    self.error(pf, fld, "extendee", f'"{fld.extendee}" is not a message type.')
+                else:
+                    fld.extendee = "." + sym.full
+                    msg = sym.obj
+                    assert isinstance(msg, d.DescriptorProto)
+                    if not any(r.start <= (fld.number or 0) < r.end   # type: ignore[operator]
+                               for r in msg.extension_range):
+                        self.error(pf, fld, "number", f'"{sym.full}" does not declare '
+                                                      f"{fld.number} as an extension number.")
+        if fld.type_name is not None:
+            name = fld.type_name
+            sym = self.resolve_type(pf, fld, "type", name, full)
+            if sym is None:
+                return
+            fld.type_name = "." + sym.full
+            if fld.type is None:
+                fld.type = T.TYPE_MESSAGE if sym.kind == "message" else T.TYPE_ENUM
+            elif fld.type == T.TYPE_GROUP and sym.kind != "message":
+                self.error(pf, fld, "type", f'"{name}" is not a message type.')
+                return
+        self._link_default(pf, fld)
+
+    def _link_default(self, pf: ParsedFile, fld: d.FieldDescriptorProto) -> None:
+        raw = fld.default_value
+        if raw is None:
+            return
+        if fld.type in (T.TYPE_MESSAGE, T.TYPE_GROUP):
+            self.error(pf, fld, "default", "Messages can't have default values.")
+        elif fld.type == T.TYPE_ENUM:
+            enum = self.enum((fld.type_name or ".")[1:])
+            if enum is not None and not any(v.name == raw for v in enum.value):
+                self.error(pf, fld, "default", f'Enum type "{(fld.type_name or "")[1:]}" has '
+                                               f'no value named "{raw}".')
+        elif fld.type == T.TYPE_STRING:
+            fld.default_value = raw.encode("latin-1").decode("utf-8")
+        elif fld.type == T.TYPE_BYTES:
+            fld.default_value = c_escape(raw.encode("latin-1"))
+        elif fld.type == T.TYPE_DOUBLE:
+            fld.default_value = simple_dtoa(float(raw))
+        elif fld.type == T.TYPE_FLOAT:
+            fld.default_value = simple_ftoa(float(raw))
+
+    # --- phase 3: rules checked once everything resolved ------------------
+
+    def validate(self, pf: ParsedFile) -> None:
+        fd = pf.proto
+        proto3 = fd.syntax == "proto3"
+        package = fd.package or ""
+        for full, msg in walk_messages(package, fd.message_type):
+            for fld in msg.field + msg.extension:
+                self._validate_field(pf, fld, proto3)
+            if proto3:
+                self._json_conflicts(pf, msg)
+        for ext in fd.extension:
+            self._validate_field(pf, ext, proto3)
+        for enum in self._all_enums(fd):
+            self._validate_enum(pf, enum, proto3)
+
+    def _all_enums(self, fd: d.FileDescriptorProto) -> Iterator[d.EnumDescriptorProto]:
+        yield from fd.enum_type
+        for _, msg in walk_messages("", fd.message_type):
+            yield from msg.enum_type
+
+    def _validate_field(self, pf: ParsedFile, fld: d.FieldDescriptorProto, proto3: bool
+                        ) -> None:
+        number = fld.number or 0
+        if FIRST_RESERVED <= number <= LAST_RESERVED and fld.extendee is None:
+            self.issues.append(Issue(pf.path, None,
+                                     f"Field numbers {FIRST_RESERVED} through {LAST_RESERVED} "
+                                     "are reserved for the protocol buffer library "
+                                     "implementation."))
+        if proto3 and fld.default_value is not None:
+            self.error(pf, fld, "default", "Explicit default values are not allowed in proto3.")
+        if proto3 and fld.extendee is not None and not fld.extendee.startswith(
+                ".google.protobuf.") and not fld.extendee.endswith("Options"):
+            self.error(pf, fld, "extendee",
+                       "Extensions in proto3 are only allowed for defining options.")
+        if fld.type == T.TYPE_MESSAGE and fld.label == L.LABEL_REPEATED:
+            entry = self.message((fld.type_name or ".")[1:])
+            if entry is not None and d.option_varint(entry.options, 7):
+                key = entry.field[0]
+                if key.type in (T.TYPE_FLOAT, T.TYPE_DOUBLE, T.TYPE_BYTES, T.TYPE_MESSAGE,
+                                T.TYPE_GROUP):
+                    self.error(pf, fld, "type", "Key in map fields cannot be float/double, "
+                                                "bytes or message types.")
+                elif key.type == T.TYPE_ENUM:
+                    self.error(pf, fld, "type", "Key in map fields cannot be enum types.")
+        if proto3 and fld.type == T.TYPE_ENUM and fld.type_name is not None:
+            if self.syntax_of(fld.type_name[1:]) != "proto3":
+                self.error(pf, fld, "type",
+                           f'Enum type "{fld.type_name[1:]}" is not an open enum, but is used '
+                           f'in "{self._owner(fld)}" which is a proto3 message type.')
+
+    def _owner(self, fld: d.FieldDescriptorProto) -> str:
+        for full, sym in self.symbols.items():
+            if sym.obj is fld:
+                return sym.parent
+        return ""
+
+    def _json_conflicts(self, pf: ParsedFile, msg: d.DescriptorProto) -> None:
+        seen: dict[str, d.FieldDescriptorProto] = {}
+        for fld in msg.field:
+            key = json_name(fld.name or "")
+            other = seen.get(key)
+            if other is not None:
+                self.error(pf, fld, "name",
+                           f'The default JSON name of field "{fld.name}" '
+                           f'("{json_name(fld.name or "")}") conflicts with the default JSON '
+                           f'name of field "{other.name}".')
+            else:
+                seen[key] = fld
+
+    def _validate_enum(self, pf: ParsedFile, enum: d.EnumDescriptorProto, proto3: bool) -> None:
+        if proto3 and enum.value and enum.value[0].number != 0:
+            self.error(pf, enum.value[0], "number",
+                       "The first enum value must be zero for open enums.")
+        allow_alias = d.option_varint(enum.options, 2)
+        by_number: dict[int, d.EnumValueDescriptorProto] = {}
+        aliased = False
+        for value in enum.value:
+            assert value.number is not None
+            other = by_number.get(value.number)
+            if other is None:
+                by_number[value.number] = value
+                continue
+            aliased = True
+            if not allow_alias:
+                free = 0
+                while free in by_number:
+                    free += 1
+                self.error(pf, value, "number",
+                           f'"{value.name}" uses the same enum value as "{other.name}". If this '
+                           "is intended, set 'option allow_alias = true;' to the enum "
+                           f"definition. The next available enum value is {free}.")
+        if allow_alias and not aliased:
+            self.issues.append(Issue(pf.path, pf.pos.get((id(pf), "eof")),
+                                     f'"{enum.name}" declares support for enum aliases but no '
+                                     "enum values share field numbers. Please remove the "
+                                     "unnecessary 'option allow_alias = true;' declaration."))
+
+
+def c_escape(data: bytes) -> str:
+    """protoc's CEscape (how a bytes default is written in a descriptor)."""
+    out = []
+    for byte in data:
+        ch = chr(byte)
+        if ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch in "\"'\\":
+            out.append("\\" + ch)
+        elif byte < 0x20 or byte >= 0x7F:
+            out.append(f"\\{byte:03o}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _special(value: float) -> Optional[str]:
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return None
+
+
+def simple_dtoa(value: float) -> str:
+    """protoc's SimpleDtoa: the shortest of %.15g / %.17g that round-trips."""
+    special = _special(value)
+    if special is not None:
+        return special
+    text = "%.15g" % value
+    return text if float(text) == value else "%.17g" % value
+
+
+def to_float32(value: float) -> float:
+    """``value`` rounded to single precision (inf when out of its range)."""
+    try:
+        return float(struct.unpack("<f", struct.pack("<f", value))[0])
+    except OverflowError:
+        return math.copysign(math.inf, value)
+
+
+def simple_ftoa(value: float) -> str:
+    """protoc's SimpleFtoa: %.6g unless it does not round-trip as a float, %.9g."""
+    value = to_float32(value)
+    special = _special(value)
+    if special is not None:
+        return special
+    text = "%.6g" % value
+    return text if to_float32(float(text)) == value else "%.9g" % value
+
+
+__all__ = ["Pool", "Issue", "Symbol", "walk_messages", "c_escape", "simple_dtoa",
+           "simple_ftoa", "INT32_MAX"]
