@@ -54,25 +54,27 @@ class _Loader:
             chain = " -> ".join(self.stack[self.stack.index(name):] + [name])
             raise ProtoSchemaError([f"{self.stack[-1]}: File recursively imports itself: "
                                     f"{chain}"])
-        text = self.find(name).read_text(encoding="utf-8")
+        found = self.find(name)
         try:
-            pf = parse(text, name)
+            pf = parse(found.read_text(encoding="utf-8"), name)
         except ParseError as exc:
-            raise ProtoSchemaError([str(Issue(name, exc.pos, exc.message))]) from None
+            raise ProtoSchemaError([str(Issue(str(found), exc.pos, exc.message))]) from None
+        pf.disk = str(found)
         self.stack.append(name)
         for dep, pos in zip(pf.proto.dependency, pf.import_pos):
             try:
                 self.load(dep)
             except ProtoSchemaError as exc:
                 raise ProtoSchemaError(exc.errors + [str(Issue(
-                    name, pos, f'Import "{dep}" was not found or had errors.'))]) from None
+                    str(found), pos, f'Import "{dep}" was not found or had errors.'))]) from None
         self.stack.pop()
         self.pool.build(pf)
         self.fail()
         self.pool.cross_link(pf)
         self.fail()
         self.options.interpret(pf)
-        self.pool.validate(pf)
+        self.fail()
+        self.pool.validate(pf, self.options.option)
         self.fail()
         self.loaded[name] = pf
         return pf

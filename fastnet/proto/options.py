@@ -74,6 +74,10 @@ class OptionError(Exception):
         self.message = message
 
 
+class _TextError(Exception):
+    """An error inside an aggregate (text format) value."""
+
+
 class Interpreter:
     """Interprets the option statements of files built into ``pool``, then
     serializes them all (serializing needs every option field's own
@@ -99,6 +103,13 @@ class Interpreter:
                 self._check_packed(pf, site.target, root)
             self.values[id(site.target)] = root
             self.targets.append((site.target, root))
+
+    def option(self, element: object, number: int) -> Optional[Value]:
+        """The last value of top-level option field ``number`` interpreted
+        for ``element`` (None when not set)."""
+        root = self.values.get(id(element))
+        entry = root.fields.get(number) if root is not None else None
+        return entry[1][-1] if entry and entry[1] else None
 
     def _check_packed(self, pf: ParsedFile, fld: d.FieldDescriptorProto, root: MessageValue
                       ) -> None:
@@ -178,7 +189,11 @@ class Interpreter:
                                   '{ <proto text format> }". To set fields within it, use syntax '
                                   f'like "{label.rsplit(".", 1)[-1]}.foo = value".')
             assert isinstance(raw, list)
-            return self._aggregate(pf, (fld.type_name or ".")[1:], raw)
+            try:
+                return self._aggregate(pf, (fld.type_name or ".")[1:], raw)
+            except _TextError as exc:
+                raise OptionError(value.pos, f'Error while parsing option value for '
+                                  f'"{fld.name}": {exc}') from None
         if t in _INT_RANGES:
             low, high, name = _INT_RANGES[t]
             if kind not in ("pos_int", "neg_int") or (kind == "neg_int" and low == 0):
@@ -246,13 +261,13 @@ class Interpreter:
                     fld = next((f for f in (msg.field if msg else []) if f.type == T.TYPE_GROUP
                                 and (f.type_name or "").endswith("." + entry.name)), None)
             if fld is None:
-                raise OptionError(entry.pos, f'Error while parsing option value: Message type '
-                                  f'"{type_name}" has no field named "{entry.name}".')
+                raise _TextError(f'Message type "{type_name}" has no field named '
+                                 f'"{entry.name}".')
             items = entry.value if isinstance(entry.value, list) else [entry.value]
             values = out.values(fld)
             if fld.label != L.LABEL_REPEATED and (values or len(items) > 1):
-                raise OptionError(entry.pos, f'Error while parsing option value: Non-repeated '
-                                  f'field "{entry.name}" is specified multiple times.')
+                raise _TextError(f'Non-repeated field "{entry.name}" is specified multiple '
+                                 "times.")
             for item in items:
                 values.append(self._text_value(pf, fld, item))
         return out
@@ -276,8 +291,11 @@ class Interpreter:
     def serialize_all(self) -> None:
         """Write every interpreted element's ``options`` bytes."""
         for target, root in self.targets:
-            # options stripped down to nothing are left out, as protoc does
-            target.options = self.encode(root) or None     # type: ignore[attr-defined]
+            # options stripped down to nothing are left out, as protoc does,
+            # unless the parser made them (an rpc with a { } body)
+            encoded = self.encode(root)
+            if encoded or target.options != b"":           # type: ignore[attr-defined]
+                target.options = encoded or None           # type: ignore[attr-defined]
 
     def _source_only(self, fld: d.FieldDescriptorProto) -> bool:
         opts = self.values.get(id(fld))
@@ -410,4 +428,4 @@ def _scopes(pf: ParsedFile) -> dict[int, str]:
 
 
 def _issue(pf: ParsedFile, exc: OptionError) -> Issue:
-    return Issue(pf.path, exc.pos, exc.message)
+    return Issue(pf.disk, exc.pos, exc.message)

@@ -87,7 +87,8 @@ class ParsedFile:
     """A parsed file: the descriptor, and what resolution needs."""
 
     proto: d.FileDescriptorProto
-    path: str
+    path: str                  # the name imports use (relative to its include dir)
+    disk: str = ""             # where it was read from, as protoc prints it in errors
     #: (id(element), what) -> position; what is "name", "number", "type",
     #: "extendee", "default", "input_type", "output_type" or "element".
     pos: dict[tuple[int, str], Pos] = field(default_factory=dict)
@@ -785,7 +786,7 @@ class _Parser:
             if which == "output_type":
                 self.expect("returns")
             self.expect("(")
-            if self.at("stream") and self.tokens[self.i + 1].text not in (")", "."):
+            if self.at("stream"):
                 self.next()
                 setattr(method, "client_streaming" if which == "input_type"
                         else "server_streaming", True)
@@ -795,6 +796,7 @@ class _Parser:
             self.expect(")")
         options: list[Option] = []
         if self.accept("{"):
+            method.options = b""        # protoc writes an empty MethodOptions for a { } body
             while not self.accept("}"):
                 if self.cur.kind == END:
                     raise self.error("Reached end of input in method options (missing '}').")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 from . import descriptor as d
 from .parser import INT32_MAX, MAX_FIELD_NUMBER, ParsedFile, json_name
@@ -86,7 +86,7 @@ class Pool:
         pos = pf.pos.get((id(element), what))
         if pos is None:
             pos = pf.pos.get((id(element), "name"))
-        self.issues.append(Issue(pf.path, pos, message))
+        self.issues.append(Issue(pf.disk, pos, message))
 
     def message(self, full: str) -> Optional[d.DescriptorProto]:
         sym = self.symbols.get(full)
@@ -122,7 +122,7 @@ class Pool:
                 return True
             name = full.rsplit(".", 1)[-1]
             if kind == "package":
-                self.issues.append(Issue(pf.path, None, f'"{full}" is already defined (as '
+                self.issues.append(Issue(pf.disk, None, f'"{full}" is already defined (as '
                                          f'something other than a package) in file '
                                          f'"{old.file.path}".'))
             elif old.file is not pf:
@@ -408,7 +408,8 @@ class Pool:
 
     # --- phase 3: rules checked once everything resolved ------------------
 
-    def validate(self, pf: ParsedFile) -> None:
+    def validate(self, pf: ParsedFile, option: Callable[[object, int], object]) -> None:
+        """Phase 3; ``option(element, number)`` reads an interpreted option."""
         fd = pf.proto
         proto3 = fd.syntax == "proto3"
         package = fd.package or ""
@@ -420,7 +421,7 @@ class Pool:
         for ext in fd.extension:
             self._validate_field(pf, ext, proto3)
         for enum in self._all_enums(fd):
-            self._validate_enum(pf, enum, proto3)
+            self._validate_enum(pf, enum, proto3, bool(option(enum, 2)))   # allow_alias
 
     def _all_enums(self, fd: d.FileDescriptorProto) -> Iterator[d.EnumDescriptorProto]:
         yield from fd.enum_type
@@ -431,7 +432,7 @@ class Pool:
                         ) -> None:
         number = fld.number or 0
         if FIRST_RESERVED <= number <= LAST_RESERVED and fld.extendee is None:
-            self.issues.append(Issue(pf.path, None,
+            self.issues.append(Issue(pf.disk, None,
                                      f"Field numbers {FIRST_RESERVED} through {LAST_RESERVED} "
                                      "are reserved for the protocol buffer library "
                                      "implementation."))
@@ -476,11 +477,11 @@ class Pool:
             else:
                 seen[key] = fld
 
-    def _validate_enum(self, pf: ParsedFile, enum: d.EnumDescriptorProto, proto3: bool) -> None:
+    def _validate_enum(self, pf: ParsedFile, enum: d.EnumDescriptorProto, proto3: bool,
+                       allow_alias: bool) -> None:
         if proto3 and enum.value and enum.value[0].number != 0:
             self.error(pf, enum.value[0], "number",
                        "The first enum value must be zero for open enums.")
-        allow_alias = d.option_varint(enum.options, 2)
         by_number: dict[int, d.EnumValueDescriptorProto] = {}
         aliased = False
         for value in enum.value:
@@ -499,7 +500,7 @@ class Pool:
                            "is intended, set 'option allow_alias = true;' to the enum "
                            f"definition. The next available enum value is {free}.")
         if allow_alias and not aliased:
-            self.issues.append(Issue(pf.path, pf.pos.get((id(pf), "eof")),
+            self.issues.append(Issue(pf.disk, pf.pos.get((id(pf), "eof")),
                                      f'"{enum.name}" declares support for enum aliases but no '
                                      "enum values share field numbers. Please remove the "
                                      "unnecessary 'option allow_alias = true;' declaration."))
@@ -539,6 +540,8 @@ def simple_dtoa(value: float) -> str:
     if special is not None:
         return special
     text = "%.15g" % value
+    if abs(value) < 2.2250738585072014e-308 and value:
+        return "%.17g" % value          # strtod reports ERANGE for subnormals: no round trip
     return text if float(text) == value else "%.17g" % value
 
 
@@ -557,6 +560,8 @@ def simple_ftoa(value: float) -> str:
     if special is not None:
         return special
     text = "%.6g" % value
+    if abs(value) < 1.1754943508222875e-38 and value:
+        return "%.9g" % value           # strtof reports ERANGE for subnormals: no round trip
     return text if to_float32(float(text)) == value else "%.9g" % value
 
 
