@@ -1,5 +1,51 @@
 """Protocol Buffers: a .proto front end, message classes and a wire codec.
 
 ``descriptor`` is the schema model every part shares (mirrors of
-descriptor.proto).
+descriptor.proto). The front end (``frontend``: ``lexer``, ``parser``,
+``resolve``, ``options``, ``writer``) turns .proto files into the
+FileDescriptorProtos protoc would produce::
+
+    files = fastnet.proto.parse_files(["x.proto"], include=["."])
+    data = fastnet.proto.descriptor_set(["x.proto"])   # protoc's bytes
+
+``load()`` gives a module-like namespace of message classes.
 """
+from __future__ import annotations
+
+import importlib
+import os
+import types
+from typing import Any, Iterable, Sequence, Union
+
+from .descriptor import FileDescriptorProto
+from .frontend import WKT_DIR, parse_files
+from .writer import encode_set
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def descriptor_set(paths: Iterable[PathLike], include: Sequence[PathLike] = (".",)) -> bytes:
+    """The serialized FileDescriptorSet of ``paths`` and all they import:
+    the bytes ``protoc --descriptor_set_out=x --include_imports`` writes."""
+    return encode_set(parse_files(paths, include))
+
+
+def load(path: PathLike, include: Sequence[PathLike] = (".",)) -> Any:
+    """Parse ``path`` (and its imports, found in ``include`` then among the
+    bundled well-known types) and return a module-like namespace of its
+    message classes, built by :func:`fastnet.proto.message.build` from the
+    FileDescriptorProtos (imports first, ``path`` last).
+
+    Until the message classes exist, the namespace holds ``files`` (those
+    descriptors) and ``descriptor_set`` (their serialized set)."""
+    files: list[FileDescriptorProto] = parse_files([path], include)
+    try:
+        message = importlib.import_module(__name__ + ".message")   # the message classes
+    except ModuleNotFoundError as exc:
+        if exc.name != __name__ + ".message":
+            raise
+        return types.SimpleNamespace(files=files, descriptor_set=encode_set(files))
+    return message.build(files)
+
+
+__all__ = ["parse_files", "descriptor_set", "load", "WKT_DIR"]

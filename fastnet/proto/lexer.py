@@ -107,6 +107,7 @@ def tokenize(text: str) -> list[Token]:
 def _number(text: str, pos: int, line: int, col: int) -> tuple[int, str, object]:
     end = len(text)
     stop = pos
+    value: object
     if text.startswith(("0x", "0X"), pos):
         stop = pos + 2
         while stop < end and text[stop] in _HEX:

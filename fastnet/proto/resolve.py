@@ -194,12 +194,13 @@ class Pool:
             if rng.end <= rng.start:
                 self.error(pf, rng, "number",
                            "Reserved range end number must be greater than start number.")
-        for rng in msg.extension_range:
-            assert rng.start is not None and rng.end is not None
-            if rng.start <= 0:
-                self.error(pf, rng, "number", "Extension numbers must be positive integers.")
-            elif rng.end <= rng.start:
-                self.error(pf, rng, "number",
+        for ext_range in msg.extension_range:
+            assert ext_range.start is not None and ext_range.end is not None
+            if ext_range.start <= 0:
+                self.error(pf, ext_range, "number",
+                           "Extension numbers must be positive integers.")
+            elif ext_range.end <= ext_range.start:
+                self.error(pf, ext_range, "number",
                            "Extension range end number must be greater than start number.")
         for fld in msg.field:
             for rng in msg.reserved_range:
