@@ -69,8 +69,8 @@ class _Loader:
                     str(found), pos, f'Import "{dep}" was not found or had errors.'))]) from None
         self.stack.pop()
         self.pool.build(pf)
-        self.fail()
-        self.pool.cross_link(pf)
+        self.pool.cross_link(pf)     # also after build errors, as protoc
+        self.pool.suggest_numbers(pf)
         self.fail()
         self.options.interpret(pf)
         self.fail()

@@ -79,6 +79,7 @@ def tokenize(text: str) -> list[Token]:
         if text.startswith("/*", pos):
             stop = text.find("*/", pos + 2)
             if stop < 0:
+                advance(end - pos)
                 raise LexError(line, col, "End-of-file inside block comment.")
             advance(stop + 2 - pos)
             continue
@@ -157,7 +158,9 @@ def _string(text: str, pos: int, line: int, col: int) -> tuple[int, bytes]:
     i, end = pos + 1, len(text)
     while True:
         if i >= end or text[i] == "\n":
-            raise LexError(line, col, "Unexpected end of string.")
+            newline_col = col + len(text[pos:i].expandtabs(8))
+            raise LexError(line, newline_col,
+                           'Multiline strings are not allowed. Did you miss a "?.')
         ch = text[i]
         if ch == quote:
             return i + 1, bytes(out)

@@ -197,12 +197,12 @@ class Interpreter:
         if t in _INT_RANGES:
             low, high, name = _INT_RANGES[t]
             if kind not in ("pos_int", "neg_int") or (kind == "neg_int" and low == 0):
-                article = "non-negative integer" if low == 0 else "integer"
-                raise OptionError(value.pos, f"Value must be {article} for {name} option "
-                                  f'"{label}".')
+                raise OptionError(value.pos, f"Value must be integer, from {low} to {high}, for "
+                                  f'{name} option "{label}".')
             assert isinstance(raw, int)
             if not low <= raw <= high:
-                raise OptionError(value.pos, f'Value out of range for {name} option "{label}".')
+                raise OptionError(value.pos, f"Value out of range, {low} to {high}, for {name} "
+                                  f'option "{label}".')
             return raw
         if t in (T.TYPE_FLOAT, T.TYPE_DOUBLE):
             name = "float" if t == T.TYPE_FLOAT else "double"

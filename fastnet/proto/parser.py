@@ -185,12 +185,7 @@ class _Parser:
         return self.next()
 
     def end_statement(self) -> None:
-        if self.at(";"):
-            self.next()
-            return
-        # protoc points after the previous token when the ";" is missing
-        prev = self.tokens[self.i - 1] if self.i else self.cur
-        raise ParseError((prev.line, prev.col + len(prev.text)), 'Expected ";".')
+        self.expect(";")
 
     def ident(self, message: str = "Expected identifier.") -> Token:
         if self.cur.kind != IDENT:
@@ -552,7 +547,7 @@ class _Parser:
             tok = self.next()
             label = d.FieldLabel["LABEL_" + tok.text.upper()]
             if self.syntax == "proto3" and label == d.FieldLabel.LABEL_REQUIRED:
-                raise self.error("Required fields are not allowed in proto3.", tok)
+                raise self.error("Required fields are not allowed in proto3.")
             if self.syntax == "proto3" and label == d.FieldLabel.LABEL_OPTIONAL:
                 fld.proto3_optional = True
         if extendee is not None:
@@ -574,8 +569,7 @@ class _Parser:
         if group:
             self.next()
             if self.syntax == "proto3":
-                raise self.error("Group syntax is no longer supported in editions/proto3.",
-                                 type_tok)
+                raise self.error("Groups are not supported in proto3 syntax.", type_tok)
             fld.type = d.FieldType.TYPE_GROUP
         else:
             self.field_type(fld)
@@ -614,7 +608,7 @@ class _Parser:
                         nested: list[d.DescriptorProto], oneof_index: Optional[int]) -> None:
         map_tok = self.next()
         if oneof_index is not None:
-            raise self.error("Map fields are not allowed in oneofs.", map_tok)
+            raise self.error("Map fields are not allowed in oneofs.")
         if label is not None:
             raise self.error("Field labels (required/optional/repeated) are not allowed on map "
                              "fields.", map_tok)
@@ -694,7 +688,7 @@ class _Parser:
                     end = self.integer("Expected integer.")
                     end = -end if negative else end
             rng = cls(start=start, end=end + end_add)
-            self.mark(rng, "number", tok)
+            self.mark(rng, "number", tok if not negative else self.tokens[self.i - 1])
             ranges.append(rng)
             if not self.accept(","):
                 break

@@ -77,6 +77,8 @@ class Pool:
         self.issues: list[Issue] = []
         #: transitive public imports: what each file makes visible
         self.visible: dict[str, set[str]] = {}
+        #: per message with unusable field numbers: where the first one is, how many
+        self.bad_numbers: dict[str, tuple[d.DescriptorProto, tuple[int, int], int]] = {}
         #: the last symbol a lookup found but could not see (not imported)
         self._hidden: Optional[Symbol] = None
 
@@ -178,6 +180,8 @@ class Pool:
         self.add(pf, "message", full, msg, scope)
         for fld in msg.field:
             self._build_field(pf, full, fld, "field")
+            if not 0 < (fld.number or 0) <= MAX_FIELD_NUMBER:
+                self._bad_number(pf, full, msg, fld)
         for nested in msg.nested_type:
             self._build_message(pf, full, nested)
         for enum in msg.enum_type:
@@ -208,8 +212,38 @@ class Pool:
                 if fld.number is not None and rng.start <= fld.number < rng.end:
                     self.error(pf, rng, "number",
                                f'Field "{fld.name}" uses reserved number {fld.number}.')
+                    self._bad_number(pf, full, msg, rng)
             if fld.name in msg.reserved_name:
                 self.error(pf, fld, "name", f'Field name "{fld.name}" is reserved.')
+
+    def _bad_number(self, pf: ParsedFile, full: str, msg: d.DescriptorProto,
+                    element: object) -> None:
+        old = self.bad_numbers.get(full)
+        if old is None:
+            pos = pf.pos.get((id(element), "number"), (0, 0))
+            self.bad_numbers[full] = (msg, pos, 1)
+        else:
+            self.bad_numbers[full] = (old[0], old[1], old[2] + 1)
+
+    def suggest_numbers(self, pf: ParsedFile) -> None:
+        """protoc's closing hint for each message whose fields had unusable
+        numbers: as many free numbers as there were such fields."""
+        for full, (msg, pos, count) in self.bad_numbers.items():
+            used = {f.number for f in msg.field if 0 < (f.number or 0) <= MAX_FIELD_NUMBER}
+            free: list[str] = []
+            n = 1
+            while len(free) < count:
+                if n not in used and not self._in_ranges(msg, n):
+                    free.append(str(n))
+                n += 1
+            self.issues.append(Issue(pf.disk, pos, f"Suggested field numbers for {full}: "
+                                     + ", ".join(free)))
+        self.bad_numbers.clear()
+
+    @staticmethod
+    def _in_ranges(msg: d.DescriptorProto, n: int) -> bool:
+        return (any(r.start <= n < r.end for r in msg.reserved_range)       # type: ignore
+                or any(r.start <= n < r.end for r in msg.extension_range))  # type: ignore
 
     def _build_field(self, pf: ParsedFile, scope: str, fld: d.FieldDescriptorProto,
                      kind: str) -> None:
@@ -230,7 +264,8 @@ class Pool:
             old = self.symbols.get(value_full)
             if self.add(pf, "enum_value", value_full, value, scope):
                 continue
-            if old is not None and old.kind == "enum_value" and old.obj not in enum.value:
+            if old is not None and old.kind == "enum_value" and all(
+                    old.obj is not v for v in enum.value):
                 where = f'"{scope}"' if scope else "the global scope"
                 self.error(pf, value, "name",
                            "Note that enum values use C++ scoping rules, meaning that enum "
@@ -246,7 +281,7 @@ class Pool:
             for rng in enum.reserved_range:
                 assert rng.start is not None and rng.end is not None
                 if value.number is not None and rng.start <= value.number <= rng.end:
-                    self.error(pf, value, "number",
+                    self.error(pf, rng, "number",
                                f'Enum value "{value.name}" uses reserved number '
                                f'{value.number}.')
             if value.name in enum.reserved_name:
@@ -301,16 +336,16 @@ class Pool:
         if sym is not None:
             return sym
         hidden = self._hidden
-        if tried:
-            self.error(pf, element, what,
-                       f'"{name}" is resolved to "{tried}", which is not defined. The innermost '
-                       f"scope is searched first in name resolution. Consider using a leading "
-                       f"'.'(i.e., \".{name}\") to start from the outermost scope.")
-        elif hidden is not None:
+        if hidden is not None:
             self.error(pf, element, what,
                        f'"{name}" seems to be defined in "{hidden.file.path}", which is not '
                        f'imported by "{pf.path}".  To use it here, please add the necessary '
                        f"import.")
+        elif tried:
+            self.error(pf, element, what,
+                       f'"{name}" is resolved to "{tried}", which is not defined. The innermost '
+                       f"scope is searched first in name resolution. Consider using a leading "
+                       f"'.'(i.e., \".{name}\") to start from the outermost scope.")
         else:
             self.error(pf, element, what, f'"{name}" is not defined.')
         return None
@@ -353,8 +388,7 @@ class Pool:
     def _next_free(self, msg: d.DescriptorProto) -> int:
         used = {f.number for f in msg.field}
         n = 1
-        while (n in used or any(r.start <= n < r.end for r in msg.reserved_range)  # type: ignore
-               or any(r.start <= n < r.end for r in msg.extension_range)):          # type: ignore
+        while n in used or self._in_ranges(msg, n):
             n += 1
         return n
 
