@@ -1,0 +1,401 @@
+"""The .proto front end against protoc, the oracle.
+
+Every schema of the corpus (tests/proto/: our own schemas covering every
+construct of proto2 and proto3, the gRPC health and interop schemas, and
+google's well-known types) is compiled by fastnet and by protoc
+(``python -m grpc_tools.protoc --descriptor_set_out --include_imports``):
+the FileDescriptorSets must be byte-identical, and equal once decoded by
+google.protobuf (which names the first differing field when they are not).
+Every error case is compiled by both too: fastnet's error lines are
+protoc's, text and position (for syntax errors, the first line: fastnet
+stops at the first one, protoc goes on).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+from google.protobuf import descriptor_pb2
+
+import fastnet.proto
+from fastnet.errors import ProtoSchemaError
+from fastnet.proto import descriptor as d
+from fastnet.proto.frontend import WKT_DIR, parse_files
+from fastnet.proto.parser import json_name, map_entry_name
+from fastnet.proto.writer import encode_set
+
+import grpc_tools
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "tests" / "proto"
+PROTOC_INCLUDE = Path(grpc_tools.__file__).parent / "_proto"
+WELL_KNOWN = ["any", "api", "descriptor", "duration", "empty", "field_mask", "source_context",
+              "struct", "timestamp", "type", "wrappers"]
+
+#: (include dir, files) compiled together into one set
+SCHEMAS = {
+    "everything2": (CORPUS, ["corpus/everything2.proto"]),
+    "everything3": (CORPUS, ["corpus/everything3.proto"]),
+    "health": (CORPUS, ["grpc/health/v1/health.proto"]),
+    "grpc_testing": (CORPUS, ["src/proto/grpc/testing/test.proto"]),
+    "several_inputs": (CORPUS, ["grpc/health/v1/health.proto", "corpus/everything3.proto",
+                                "corpus/sub/dep2.proto"]),
+}
+
+
+def protoc(include: Path, files: list[str], out: Path, cwd: Path = ROOT
+           ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", f"-I{include}",
+         f"--descriptor_set_out={out}", "--include_imports", *files],
+        capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def assert_same_set(mine: bytes, theirs: bytes) -> None:
+    ours = descriptor_pb2.FileDescriptorSet.FromString(mine)
+    ref = descriptor_pb2.FileDescriptorSet.FromString(theirs)
+    assert [f.name for f in ours.file] == [f.name for f in ref.file]
+    for got, want in zip(ours.file, ref.file):
+        assert got == want, f"{want.name} differs"
+    assert mine == theirs
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMAS))
+def test_corpus_equals_protoc(name: str, tmp_path: Path) -> None:
+    include, files = SCHEMAS[name]
+    result = protoc(include, [str(include / f) for f in files], tmp_path / "protoc.pb")
+    assert result.returncode == 0, result.stderr
+    mine = encode_set(parse_files([include / f for f in files], [include]))
+    assert_same_set(mine, (tmp_path / "protoc.pb").read_bytes())
+
+
+@pytest.mark.parametrize("name", WELL_KNOWN)
+def test_well_known_types_equal_protoc(name: str, tmp_path: Path) -> None:
+    """The bundled copies resolve with no include path and describe what
+    protoc's own copies do."""
+    path = f"google/protobuf/{name}.proto"
+    result = protoc(PROTOC_INCLUDE, [str(PROTOC_INCLUDE / path)], tmp_path / "protoc.pb")
+    assert result.returncode == 0, result.stderr
+    mine = encode_set(parse_files([path], include=[]))
+    assert_same_set(mine, (tmp_path / "protoc.pb").read_bytes())
+
+
+def test_well_known_types_import_without_include_path(tmp_path: Path) -> None:
+    (tmp_path / "svc.proto").write_text(
+        'syntax = "proto3";\nimport "google/protobuf/empty.proto";\n'
+        "import \"google/protobuf/timestamp.proto\";\n"
+        "message At { google.protobuf.Timestamp when = 1; }\n"
+        "service S { rpc Now(google.protobuf.Empty) returns (At); }\n")
+    files = parse_files([tmp_path / "svc.proto"], [tmp_path])
+    assert [f.name for f in files] == ["google/protobuf/empty.proto",
+                                       "google/protobuf/timestamp.proto", "svc.proto"]
+    method = files[-1].service[0].method[0]
+    assert (method.input_type, method.output_type) == (".google.protobuf.Empty", ".At")
+
+
+def test_descriptors_as_the_contract_has_them() -> None:
+    """A few facts of the schema model read directly (the same objects the
+    wire codec compiles)."""
+    files = parse_files([CORPUS / "corpus/everything3.proto"], [CORPUS])
+    top = files[-1]
+    assert top.syntax == "proto3" and top.package == "fastnet.corpus.p3"
+    msg = next(m for m in top.message_type if m.name == "AllTypes")
+    by_name = {f.name: f for f in msg.field}
+    o_int32 = by_name["o_int32"]
+    assert o_int32.proto3_optional and msg.oneof_decl[o_int32.oneof_index].name == "_o_int32"
+    assert by_name["f_int32"].json_name == "int32Custom"
+    assert d.option_varint(by_name["r_unpacked"].options, 2) == 0          # packed=false
+    entry = next(m for m in msg.nested_type if m.name == "MStringInt32Entry")
+    assert d.option_varint(entry.options, 7) == 1                          # map_entry
+    assert by_name["m_string_int32"].type_name == ".fastnet.corpus.p3.AllTypes.MStringInt32Entry"
+    assert by_name["f_enum"].type == d.FieldType.TYPE_ENUM
+    assert by_name["any"].type_name == ".google.protobuf.Any"
+    # the map entry sits among the nested types where its field was declared
+    assert [m.name for m in msg.nested_type] == [
+        "MStringInt32Entry", "MInt32MessageEntry", "MBoolEnumEntry", "MUint64BytesEntry",
+        "Nested"]
+
+
+def test_names() -> None:
+    assert json_name("foo_bar_baz") == "fooBarBaz"
+    assert json_name("_x") == "X"
+    assert json_name("a__b") == "aB"
+    assert map_entry_name("snake_case_map") == "SnakeCaseMapEntry"
+    assert map_entry_name("by_name") == "ByNameEntry"
+
+
+def test_cli_writes_protocs_bytes(tmp_path: Path) -> None:
+    files = ["corpus/everything2.proto", "grpc/health/v1/health.proto"]
+    result = protoc(CORPUS, [str(CORPUS / f) for f in files], tmp_path / "protoc.pb")
+    assert result.returncode == 0, result.stderr
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    run = subprocess.run(
+        [sys.executable, "-m", "fastnet.proto", "descriptor-set",
+         *[str(CORPUS / f) for f in files], "-I", str(CORPUS), "-o", str(tmp_path / "out.pb")],
+        capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert (tmp_path / "out.pb").read_bytes() == (tmp_path / "protoc.pb").read_bytes()
+
+
+def test_cli_reports_errors_as_protoc(tmp_path: Path) -> None:
+    (tmp_path / "bad.proto").write_text('syntax = "proto3";\nmessage A { Nope n = 1; }\n')
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    run = subprocess.run(
+        [sys.executable, "-m", "fastnet.proto", "descriptor-set", "bad.proto",
+         "-o", "out.pb"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert run.returncode == 1
+    assert run.stderr == 'bad.proto:2:13: "Nope" is not defined.\n'
+    assert not (tmp_path / "out.pb").exists()
+
+
+def test_descriptor_set_helper_and_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                        ) -> None:
+    path = CORPUS / "grpc/health/v1/health.proto"
+    data = fastnet.proto.descriptor_set([path], [CORPUS])
+    assert data == encode_set(parse_files([path], [CORPUS]))
+    # without message classes, load() hands back the descriptors
+    monkeypatch.setitem(sys.modules, "fastnet.proto.message", None)
+    ns = fastnet.proto.load(path, include=[CORPUS])
+    assert [f.name for f in ns.files] == ["grpc/health/v1/health.proto"]
+    assert ns.descriptor_set == data
+    # with them, load() calls message.build(files) and returns what it builds
+    seen: list[list[d.FileDescriptorProto]] = []
+    fake = types.ModuleType("fastnet.proto.message")
+    fake.build = lambda files: seen.append(files) or "built"          # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fastnet.proto.message", fake)
+    assert fastnet.proto.load(path, include=[CORPUS]) == "built"
+    assert [f.name for f in seen[0]] == ["grpc/health/v1/health.proto"]
+
+
+def test_input_outside_include_path(tmp_path: Path) -> None:
+    (tmp_path / "x.proto").write_text('syntax = "proto3";\n')
+    with pytest.raises(ProtoSchemaError, match="does not reside within any path"):
+        parse_files([tmp_path / "x.proto"], [CORPUS])
+
+
+def test_import_cycle(tmp_path: Path) -> None:
+    (tmp_path / "a.proto").write_text('syntax = "proto3";\nimport "b.proto";\n')
+    (tmp_path / "b.proto").write_text('syntax = "proto3";\nimport "a.proto";\n')
+    with pytest.raises(ProtoSchemaError, match=r"File recursively imports itself: "
+                                               r"a\.proto -> b\.proto -> a\.proto"):
+        parse_files([tmp_path / "a.proto"], [tmp_path])
+
+
+#: name -> (source of <name>.proto, fastnet's first error line)
+ERRORS = {
+    'dup_number': (
+        'syntax = "proto3";\nmessage A {\n  int32 a = 1;\n  int32 b = 1;\n}\n',
+        'dup_number.proto:4:13: Field number 1 has already been used in "A" by field "a". Next available field number is 2.'),
+    'dup_name': (
+        'syntax = "proto3";\nmessage A {\n  int32 a = 1;\n  string a = 2;\n}\n',
+        'dup_name.proto:4:10: "a" is already defined in "A".'),
+    'dup_message': (
+        'syntax = "proto3";\npackage p;\nmessage A {}\nmessage A {}\n',
+        'dup_message.proto:4:9: "A" is already defined in "p".'),
+    'number_zero': (
+        'syntax = "proto3";\nmessage A { int32 a = 0; }\n',
+        'number_zero.proto:2:23: Field numbers must be positive integers.'),
+    'number_too_big': (
+        'syntax = "proto3";\nmessage A { int32 a = 536870912; }\n',
+        'number_too_big.proto:2:23: Field numbers cannot be greater than 536870911.'),
+    'number_reserved_range': (
+        'syntax = "proto3";\nmessage A { int32 a = 19500; }\n',
+        'number_reserved_range.proto: Field numbers 19000 through 19999 are reserved for the protocol buffer library implementation.'),
+    'unknown_type': (
+        'syntax = "proto3";\npackage p;\nmessage A {\n  Missing m = 1;\n}\n',
+        'unknown_type.proto:4:3: "Missing" is not defined.'),
+    'unknown_nested': (
+        'syntax = "proto3";\nmessage A { B.C a = 1; message B {} }\n',
+        'unknown_nested.proto:2:13: "B.C" is resolved to "A.B.C", which is not defined. The innermost scope is searched first in name resolution. Consider using a leading \'.\'(i.e., ".B.C") to start from the outermost scope.'),
+    'not_a_type': (
+        'syntax = "proto3";\nmessage A { int32 x = 1; x y = 2; }\n',
+        'not_a_type.proto:2:26: "x" is not defined.'),
+    'map_float_key': (
+        'syntax = "proto3";\nmessage A { map<float, int32> m = 1; }\n',
+        'map_float_key.proto:2:13: Key in map fields cannot be float/double, bytes or message types.'),
+    'map_bytes_key': (
+        'syntax = "proto3";\nmessage A { map<bytes, int32> m = 1; }\n',
+        'map_bytes_key.proto:2:13: Key in map fields cannot be float/double, bytes or message types.'),
+    'map_message_key': (
+        'syntax = "proto3";\nmessage A { map<A, int32> m = 1; }\n',
+        'map_message_key.proto:2:13: Key in map fields cannot be float/double, bytes or message types.'),
+    'map_enum_key': (
+        'syntax = "proto3";\nenum E { Z = 0; }\nmessage A { map<E, int32> m = 1; }\n',
+        'map_enum_key.proto:3:13: Key in map fields cannot be enum types.'),
+    'oneof_repeated': (
+        'syntax = "proto3";\nmessage A {\n  oneof o {\n    repeated int32 x = 1;\n  }\n}\n',
+        'oneof_repeated.proto:4:5: Fields in oneofs must not have labels (required / optional / repeated).'),
+    'oneof_map': (
+        'syntax = "proto3";\nmessage A { oneof o { map<int32, int32> m = 1; } }\n',
+        'oneof_map.proto:2:26: Map fields are not allowed in oneofs.'),
+    'reserved_number': (
+        'syntax = "proto3";\nmessage A {\n  reserved 2 to 4;\n  int32 a = 3;\n}\n',
+        'reserved_number.proto:3:12: Field "a" uses reserved number 3.'),
+    'reserved_name': (
+        'syntax = "proto3";\nmessage A {\n  reserved "a";\n  int32 a = 3;\n}\n',
+        'reserved_name.proto:4:9: Field name "a" is reserved.'),
+    'enum_reserved_number': (
+        'syntax = "proto3";\nenum E { Z = 0; X = 5; reserved 5; }\n',
+        'enum_reserved_number.proto:2:33: Enum value "X" uses reserved number 5.'),
+    'enum_first_not_zero': (
+        'syntax = "proto3";\nenum E { X = 1; }\n',
+        'enum_first_not_zero.proto:2:14: The first enum value must be zero for open enums.'),
+    'enum_alias': (
+        'syntax = "proto3";\nenum E { Z = 0; Y = 0; }\n',
+        'enum_alias.proto:2:21: "Y" uses the same enum value as "Z". If this is intended, set \'option allow_alias = true;\' to the enum definition. The next available enum value is 1.'),
+    'enum_value_scope': (
+        'syntax = "proto3";\nenum E { Z = 0; }\nenum F { Z = 0; }\n',
+        'enum_value_scope.proto:3:10: "Z" is already defined.'),
+    'proto3_required': (
+        'syntax = "proto3";\nmessage A { required int32 a = 1; }\n',
+        'proto3_required.proto:2:22: Required fields are not allowed in proto3.'),
+    'proto3_default': (
+        'syntax = "proto3";\nmessage A { int32 a = 1 [default = 3]; }\n',
+        'proto3_default.proto:2:36: Explicit default values are not allowed in proto3.'),
+    'proto3_group': (
+        'syntax = "proto3";\nmessage A { optional group G = 1 {} }\n',
+        'proto3_group.proto:2:22: Groups are not supported in proto3 syntax.'),
+    'proto3_extension_range': (
+        'syntax = "proto3";\nmessage A { extensions 5 to 10; }\n',
+        'proto3_extension_range.proto:2:24: Extension ranges are not allowed in proto3.'),
+    'proto2_no_label': (
+        'syntax = "proto2";\nmessage A { int32 x = 1; }\n',
+        'proto2_no_label.proto:2:13: Expected "required", "optional", or "repeated".'),
+    'missing_semicolon': (
+        'syntax = "proto2";\nmessage A { optional int32 x = 1 }\n',
+        'missing_semicolon.proto:2:34: Expected ";".'),
+    'bad_syntax': (
+        'syntax = "proto4";\n',
+        'bad_syntax.proto:1:10: Unrecognized syntax identifier "proto4".  This parser only recognizes "proto2" and "proto3".'),
+    'json_conflict': (
+        'syntax = "proto3";\nmessage A { int32 foo_bar = 1; int32 fooBar = 2; }\n',
+        'json_conflict.proto:2:38: The default JSON name of field "fooBar" ("fooBar") conflicts with the default JSON name of field "foo_bar".'),
+    'unknown_option': (
+        'syntax = "proto3";\nmessage A { int32 a = 1 [nope = 1]; }\n',
+        'unknown_option.proto:2:26: Option "nope" unknown. Ensure that your proto definition file imports the proto which defines the option (i.e. via import option after edition 2024).'),
+    'unknown_custom_option': (
+        'syntax = "proto3";\noption (nope) = 1;\n',
+        'unknown_custom_option.proto:2:8: Option "(nope)" unknown. Ensure that your proto definition file imports the proto which defines the option (i.e. via import option after edition 2024).'),
+    'option_bad_value': (
+        'syntax = "proto3";\nmessage A { int32 a = 1 [deprecated = 1]; }\n',
+        'option_bad_value.proto:2:39: Value must be identifier for boolean option "google.protobuf.FieldOptions.deprecated".'),
+    'option_bad_enum': (
+        'syntax = "proto3";\noption optimize_for = FASTEST;\n',
+        'option_bad_enum.proto:2:23: Enum type "google.protobuf.FileOptions.OptimizeMode" has no value named "FASTEST" for option "google.protobuf.FileOptions.optimize_for".'),
+    'packed_singular': (
+        'syntax = "proto3";\nmessage A { int32 a = 1 [packed = true]; }\n',
+        'packed_singular.proto:2:13: [packed = true] can only be specified for repeated primitive fields.'),
+    'extend_not_in_range': (
+        'syntax = "proto2";\nmessage A { extensions 10 to 20; }\nextend A { optional int32 x = 5; }\n',
+        'extend_not_in_range.proto:3:31: "A" does not declare 5 as an extension number.'),
+    'method_not_message': (
+        'syntax = "proto3";\nenum E { Z = 0; }\nmessage M {}\nservice S { rpc Call(E) returns (M); }\n',
+        'method_not_message.proto:4:22: "E" is not a message type.'),
+    'method_unknown': (
+        'syntax = "proto3";\nservice S { rpc Call(Nope) returns (Nope); }\n',
+        'method_unknown.proto:2:22: "Nope" is not defined.'),
+    'default_bad_enum': (
+        'syntax = "proto2";\nenum E { Z = 0; }\nmessage A { optional E e = 1 [default = Q]; }\n',
+        'default_bad_enum.proto:3:41: Enum type "E" has no value named "Q".'),
+    'default_message': (
+        'syntax = "proto2";\nmessage A { optional A a = 1 [default = x]; }\n',
+        "default_message.proto:2:41: Messages can't have default values."),
+    'default_out_of_range': (
+        'syntax = "proto2";\nmessage A { optional int32 a = 1 [default = 2147483648]; }\n',
+        'default_out_of_range.proto:2:45: Integer out of range.'),
+    'unsigned_negative_default': (
+        'syntax = "proto2";\nmessage A { optional uint32 a = 1 [default = -1]; }\n',
+        "unsigned_negative_default.proto:2:47: Unsigned field can't have negative default value."),
+    'group_lowercase': (
+        'syntax = "proto2";\nmessage A { optional group g = 1 {} }\n',
+        'group_lowercase.proto:2:28: Group names must start with a capital letter.'),
+    'unterminated_string': (
+        'syntax = "proto3";\noption java_package = "abc;\n',
+        'unterminated_string.proto:2:28: Multiline strings are not allowed. Did you miss a "?.'),
+    'unterminated_comment': (
+        'syntax = "proto3";\n/* never closed\n',
+        'unterminated_comment.proto:3:1: End-of-file inside block comment.'),
+    'tab_column': (
+        'syntax = "proto3";\nmessage A {\n\tint32 a = 1;\n\tint32\tb = 1;\n}\n',
+        'tab_column.proto:4:21: Field number 1 has already been used in "A" by field "a". Next available field number is 2.'),
+    'option_already_set': (
+        'syntax = "proto3";\noption java_package = "a";\noption java_package = "b";\n',
+        'option_already_set.proto:3:8: Option "java_package" was already set.'),
+    'option_type_int_range': (
+        'syntax = "proto2";\nimport "google/protobuf/descriptor.proto";\nextend google.protobuf.FileOptions { optional int32 small = 50000; }\noption (small) = 3000000000;\n',
+        'option_type_int_range.proto:4:18: Value out of range, -2147483648 to 2147483647, for int32 option "small".'),
+    'option_string_for_int': (
+        'syntax = "proto2";\nimport "google/protobuf/descriptor.proto";\nextend google.protobuf.FileOptions { optional int32 small = 50000; }\noption (small) = "x";\n',
+        'option_string_for_int.proto:4:18: Value must be integer, from -2147483648 to 2147483647, for int32 option "small".'),
+    'reserved_range_backwards': (
+        'syntax = "proto3";\nmessage A { reserved 5 to 3; }\n',
+        'reserved_range_backwards.proto:2:22: Reserved range end number must be greater than start number.'),
+    'proto3_extend_non_option': (
+        'syntax = "proto3";\nimport "google/protobuf/any.proto";\nextend google.protobuf.Any { int32 x = 100; }\n',
+        'proto3_extend_non_option.proto:3:40: "google.protobuf.Any" does not declare 100 as an extension number.'),
+    'not_imported': (
+        'syntax = "proto3";\nimport "middle.proto";\nmessage A { o.Other x = 1; }\n',
+        'not_imported.proto:3:13: "o.Other" seems to be defined in "other.proto", which is not imported by "not_imported.proto".  To use it here, please add the necessary import.'),
+    'import_missing': (
+        'syntax = "proto3";\nimport "missing.proto";\n',
+        'missing.proto: File not found.'),
+    'multiple_package': (
+        'syntax = "proto3";\npackage a;\npackage b;\n',
+        'multiple_package.proto:3:1: Multiple package definitions.'),
+    'top_level_junk': (
+        'syntax = "proto3";\nfoo bar;\n',
+        'top_level_junk.proto:2:1: Expected top-level statement (e.g. "message").'),
+    'resolved_innermost': (
+        'syntax = "proto3";\npackage a.b;\nmessage b { }\nmessage M { b.c x = 1; }\nmessage c {}\n',
+        'resolved_innermost.proto:4:13: "b.c" is resolved to "a.b.b.c", which is not defined. The innermost scope is searched first in name resolution. Consider using a leading \'.\'(i.e., ".b.c") to start from the outermost scope.'),
+}
+
+#: cases where protoc goes on after a syntax error and fastnet stops
+SYNTAX = {"missing_semicolon", "bad_syntax", "unterminated_string", "unterminated_comment",
+          "top_level_junk", "proto2_no_label", "oneof_repeated", "oneof_map",
+          "proto3_required", "proto3_group", "group_lowercase", "default_out_of_range",
+          "unsigned_negative_default", "multiple_package"}
+
+
+@pytest.mark.parametrize("name", sorted(ERRORS))
+def test_error_as_protoc(name: str, tmp_path: Path) -> None:
+    source, first = ERRORS[name]
+    (tmp_path / "other.proto").write_text('syntax = "proto3";\npackage o;\nmessage Other {}\n')
+    (tmp_path / "middle.proto").write_text('syntax = "proto3";\nimport "other.proto";\n')
+    (tmp_path / f"{name}.proto").write_text(source)
+    with pytest.raises(ProtoSchemaError) as info:
+        parse_files([tmp_path / f"{name}.proto"], [tmp_path])
+    prefix = f"{tmp_path}/"
+    mine = [line[len(prefix):] if line.startswith(prefix) else line for line in info.value.errors]
+    assert isinstance(info.value, ValueError)
+    assert mine[0] == first
+    result = subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", "-I.", "--descriptor_set_out=out.pb",
+         f"{name}.proto"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 1
+    theirs = [line for line in result.stderr.splitlines()
+              if line.strip() and "warning" not in line.lower()]
+    if name in SYNTAX:
+        assert mine == theirs[:1]
+    else:
+        assert mine == theirs
+
+
+def test_every_error_is_listed(tmp_path: Path) -> None:
+    """Errors of one phase are all reported, in protoc's order."""
+    (tmp_path / "many.proto").write_text(
+        'syntax = "proto3";\nmessage A {\n  int32 a = 0;\n  int32 b = 536870912;\n'
+        "  int32 a = 4;\n  int32 e = 4;\n  Unknown u = 6;\n  reserved 9;\n  int32 z = 9;\n}\n")
+    with pytest.raises(ProtoSchemaError) as info:
+        parse_files([tmp_path / "many.proto"], [tmp_path])
+    result = subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", f"-I{tmp_path}",
+         f"--descriptor_set_out={tmp_path / 'out.pb'}", str(tmp_path / "many.proto")],
+        capture_output=True, text=True, timeout=120)
+    assert info.value.errors == result.stderr.splitlines()
+    assert len(info.value.errors) == 7
+    assert str(info.value) == result.stderr.rstrip("\n")
