@@ -90,18 +90,25 @@ class ParsedFile:
     path: str                  # the name imports use (relative to its include dir)
     disk: str = ""             # where it was read from, as protoc prints it in errors
     #: (id(element), what) -> position; what is "name", "number", "type",
-    #: "extendee", "default", "input_type", "output_type" or "element".
+    #: "extendee", "default", "json_name", "input_type", "output_type",
+    #: or "element" (a field's first token).
     pos: dict[tuple[int, str], Pos] = field(default_factory=dict)
     option_sites: list[OptionSite] = field(default_factory=list)
+    #: errors that protoc's parser reports and goes on after (the file still fails)
+    errors: list[tuple[Pos, str]] = field(default_factory=list)
     import_pos: list[Pos] = field(default_factory=list)
     keep: list[object] = field(default_factory=list)   # keeps ids in ``pos`` alive
 
 
 class ParseError(Exception):
+    """A syntax error; ``earlier`` are the errors the parser had reported
+    and gone on from before it (protoc's order)."""
+
     def __init__(self, pos: Pos, message: str) -> None:
         super().__init__(message)
         self.pos = pos
         self.message = message
+        self.earlier: list[tuple[Pos, str]] = []
 
 
 def parse(text: str, path: str) -> ParsedFile:
@@ -110,7 +117,12 @@ def parse(text: str, path: str) -> ParsedFile:
         tokens = tokenize(text)
     except LexError as exc:
         raise ParseError((exc.line, exc.col), exc.message) from None
-    return _Parser(tokens, path).parse_file()
+    parser = _Parser(tokens, path)
+    try:
+        return parser.parse_file()
+    except ParseError as exc:
+        exc.earlier = parser.out.errors
+        raise
 
 
 def json_name(name: str) -> str:
@@ -267,7 +279,6 @@ class _Parser:
             else:
                 raise self.error("Expected top-level statement (e.g. \"message\").")
         self.site(fd, "FileOptions", file_options)
-        self.out.pos[(id(self.out), "eof")] = (self.cur.line, self.cur.col)
         return self.out
 
     def site(self, target: object, kind: str, options: list[Option]) -> None:
@@ -745,7 +756,26 @@ class _Parser:
                 enum.value.append(value)
                 self.end_statement()
         self.site(enum, "EnumOptions", options)
+        self.check_allow_alias(enum, options)
         return enum
+
+    def check_allow_alias(self, enum: d.EnumDescriptorProto, options: list[Option]) -> None:
+        """protoc's parser refuses an ``allow_alias`` that changes nothing,
+        pointing at the token after the enum."""
+        after = (self.cur.line, self.cur.col)
+        for opt in options:
+            if opt.name != [("allow_alias", False)] or opt.value.kind != "ident":
+                continue
+            numbers = [v.number for v in enum.value]
+            if opt.value.value == "false":
+                self.out.errors.append((after, f'"{enum.name}" declares \'option allow_alias '
+                                        "= false;' which has no effect. Please remove the "
+                                        "declaration."))
+            elif opt.value.value == "true" and len(set(numbers)) == len(numbers):
+                self.out.errors.append((after, f'"{enum.name}" declares support for enum '
+                                        "aliases but no enum values share field numbers. "
+                                        "Please remove the unnecessary 'option allow_alias = "
+                                        "true;' declaration."))
 
     # --- services --------------------------------------------------------
 

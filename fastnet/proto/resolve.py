@@ -79,6 +79,8 @@ class Pool:
         self.visible: dict[str, set[str]] = {}
         #: per message with unusable field numbers: where the first one is, how many
         self.bad_numbers: dict[str, tuple[d.DescriptorProto, tuple[int, int], int]] = {}
+        #: extendee -> number -> the field or extension that holds it
+        self.extension_numbers: dict[str, dict[int, str]] = {}
         #: the last symbol a lookup found but could not see (not imported)
         self._hidden: Optional[Symbol] = None
 
@@ -176,8 +178,13 @@ class Pool:
         return out
 
     def _build_message(self, pf: ParsedFile, scope: str, msg: d.DescriptorProto) -> None:
+        """protoc's BuildMessage, in its order: oneofs, fields, nested types,
+        enums, extension ranges, extensions, reserved ranges, then the
+        checks of numbers against ranges."""
         full = f"{scope}.{msg.name}" if scope else msg.name or ""
         self.add(pf, "message", full, msg, scope)
+        for oneof in msg.oneof_decl:
+            self.add(pf, "oneof", f"{full}.{oneof.name}", oneof, full)
         for fld in msg.field:
             self._build_field(pf, full, fld, "field")
             if not 0 < (fld.number or 0) <= MAX_FIELD_NUMBER:
@@ -186,18 +193,9 @@ class Pool:
             self._build_message(pf, full, nested)
         for enum in msg.enum_type:
             self._build_enum(pf, full, enum)
-        for ext in msg.extension:
-            self._build_field(pf, full, ext, "extension")
-        for oneof in msg.oneof_decl:
-            self.add(pf, "oneof", f"{full}.{oneof.name}", oneof, full)
         if pf.proto.syntax == "proto3" and msg.extension_range:
             self.error(pf, msg.extension_range[0], "number",
                        "Extension ranges are not allowed in proto3.")
-        for rng in msg.reserved_range:
-            assert rng.start is not None and rng.end is not None
-            if rng.end <= rng.start:
-                self.error(pf, rng, "number",
-                           "Reserved range end number must be greater than start number.")
         for ext_range in msg.extension_range:
             assert ext_range.start is not None and ext_range.end is not None
             if ext_range.start <= 0:
@@ -206,15 +204,56 @@ class Pool:
             elif ext_range.end <= ext_range.start:
                 self.error(pf, ext_range, "number",
                            "Extension range end number must be greater than start number.")
+        for ext in msg.extension:
+            self._build_field(pf, full, ext, "extension")
+        for rng in msg.reserved_range:
+            assert rng.start is not None and rng.end is not None
+            if rng.end <= rng.start:
+                self.error(pf, rng, "number",
+                           "Reserved range end number must be greater than start number.")
         for fld in msg.field:
+            number = fld.number or 0
+            for ext_range in msg.extension_range:
+                assert ext_range.start is not None and ext_range.end is not None
+                if ext_range.start <= number < ext_range.end:
+                    self.error(pf, ext_range, "number",
+                               f"Extension range {ext_range.start} to {ext_range.end - 1} "
+                               f'includes field "{fld.name}" ({number}).')
+                    self._bad_number(pf, full, msg, ext_range)
             for rng in msg.reserved_range:
                 assert rng.start is not None and rng.end is not None
-                if fld.number is not None and rng.start <= fld.number < rng.end:
+                if rng.start <= number < rng.end:
                     self.error(pf, rng, "number",
-                               f'Field "{fld.name}" uses reserved number {fld.number}.')
+                               f'Field "{fld.name}" uses reserved number {number}.')
                     self._bad_number(pf, full, msg, rng)
             if fld.name in msg.reserved_name:
                 self.error(pf, fld, "name", f'Field name "{fld.name}" is reserved.')
+        self._overlaps(pf, msg.extension_range, msg.reserved_range)
+
+    def _overlaps(self, pf: ParsedFile, ext_ranges: list[d.ExtensionRange],
+                  reserved: list[d.ReservedRange]) -> None:
+        for i, one in enumerate(ext_ranges):
+            assert one.start is not None and one.end is not None
+            for res in reserved:
+                assert res.start is not None and res.end is not None
+                if one.end > res.start and res.end > one.start:
+                    self.error(pf, one, "number",
+                               f"Extension range {one.start} to {one.end - 1} overlaps with "
+                               f"reserved range {res.start} to {res.end - 1}.")
+            for other in ext_ranges[i + 1:]:
+                assert other.start is not None and other.end is not None
+                if one.end > other.start and other.end > one.start:
+                    self.error(pf, one, "number",
+                               f"Extension range {other.start} to {other.end - 1} overlaps "
+                               f"with already-defined range {one.start} to {one.end - 1}.")
+        for i, one in enumerate(reserved):
+            assert one.start is not None and one.end is not None
+            for other in reserved[i + 1:]:
+                assert other.start is not None and other.end is not None
+                if one.end > other.start and other.end > one.start:
+                    self.error(pf, one, "number",
+                               f"Reserved range {other.start} to {other.end - 1} overlaps "
+                               f"with already-defined range {one.start} to {one.end - 1}.")
 
     def _bad_number(self, pf: ParsedFile, full: str, msg: d.DescriptorProto,
                     element: object) -> None:
@@ -277,6 +316,14 @@ class Pool:
             if rng.end < rng.start:
                 self.error(pf, rng, "number",
                            "Reserved range end number must be greater than start number.")
+        for i, one in enumerate(enum.reserved_range):
+            assert one.start is not None and one.end is not None
+            for other in enum.reserved_range[i + 1:]:
+                assert other.start is not None and other.end is not None
+                if one.end >= other.start and other.end >= one.start:
+                    self.error(pf, one, "number",
+                               f"Reserved range {other.start} to {other.end} overlaps with "
+                               f"already-defined range {one.start} to {one.end}.")
         for value in enum.value:
             for rng in enum.reserved_range:
                 assert rng.start is not None and rng.end is not None
@@ -341,7 +388,7 @@ class Pool:
                        f'"{name}" seems to be defined in "{hidden.file.path}", which is not '
                        f'imported by "{pf.path}".  To use it here, please add the necessary '
                        f"import.")
-        elif tried:
+        elif tried and tried != name:     # found in an inner scope, not where the name says
             self.error(pf, element, what,
                        f'"{name}" is resolved to "{tried}", which is not defined. The innermost '
                        f"scope is searched first in name resolution. Consider using a leading "
@@ -408,6 +455,7 @@ class Pool:
                                for r in msg.extension_range):
                         self.error(pf, fld, "number", f'"{sym.full}" does not declare '
                                                       f"{fld.number} as an extension number.")
+                    self._extension_number(pf, fld, full, sym.full, msg)
         if fld.type_name is not None:
             name = fld.type_name
             sym = self.resolve_type(pf, fld, "type", name, full)
@@ -420,6 +468,20 @@ class Pool:
                 self.error(pf, fld, "type", f'"{name}" is not a message type.')
                 return
         self._link_default(pf, fld)
+
+    def _extension_number(self, pf: ParsedFile, fld: d.FieldDescriptorProto, full: str,
+                          extendee: str, msg: d.DescriptorProto) -> None:
+        """An extension's number must be free in its extendee (fields and
+        other extensions alike)."""
+        taken = self.extension_numbers.setdefault(extendee, {
+            f.number: f"{extendee}.{f.name}" for f in msg.field if f.number is not None})
+        assert fld.number is not None
+        other = taken.get(fld.number)
+        if other is not None:
+            self.error(pf, fld, "number", f"Extension number {fld.number} has already been "
+                                          f'used in "{extendee}" by extension "{other}".')
+        else:
+            taken[fld.number] = full
 
     def _link_default(self, pf: ParsedFile, fld: d.FieldDescriptorProto) -> None:
         raw = fld.default_value
@@ -518,14 +580,12 @@ class Pool:
             self.error(pf, enum.value[0], "number",
                        "The first enum value must be zero for open enums.")
         by_number: dict[int, d.EnumValueDescriptorProto] = {}
-        aliased = False
         for value in enum.value:
             assert value.number is not None
             other = by_number.get(value.number)
             if other is None:
                 by_number[value.number] = value
                 continue
-            aliased = True
             if not allow_alias:
                 free = 0
                 while free in by_number:
@@ -534,11 +594,6 @@ class Pool:
                            f'"{value.name}" uses the same enum value as "{other.name}". If this '
                            "is intended, set 'option allow_alias = true;' to the enum "
                            f"definition. The next available enum value is {free}.")
-        if allow_alias and not aliased:
-            self.issues.append(Issue(pf.disk, pf.pos.get((id(pf), "eof")),
-                                     f'"{enum.name}" declares support for enum aliases but no '
-                                     "enum values share field numbers. Please remove the "
-                                     "unnecessary 'option allow_alias = true;' declaration."))
 
 
 def c_escape(data: bytes) -> str:
