@@ -352,6 +352,72 @@ ERRORS = {
     'resolved_innermost': (
         'syntax = "proto3";\npackage a.b;\nmessage b { }\nmessage M { b.c x = 1; }\nmessage c {}\n',
         'resolved_innermost.proto:4:13: "b.c" is resolved to "a.b.b.c", which is not defined. The innermost scope is searched first in name resolution. Consider using a leading \'.\'(i.e., ".b.c") to start from the outermost scope.'),
+    'import_twice': (
+        'syntax = "proto3";\nimport "other.proto";\nimport "other.proto";\n',
+        'import_twice.proto:3:1: Import "other.proto" was listed twice.'),
+    'json_name_on_extension': (
+        'syntax = "proto2";\nmessage A { extensions 10 to 20; }\nextend A { optional int32 x = 10 [json_name = "y"]; }\n',
+        'json_name_on_extension.proto:3:35: option json_name is not allowed on extension fields.'),
+    'repeated_default': (
+        'syntax = "proto2";\nmessage A { repeated int32 x = 1 [default = 1]; }\n',
+        "repeated_default.proto:2:45: Repeated fields can't have default values."),
+    'required_extension': (
+        'syntax = "proto2";\npackage p;\nmessage A { extensions 10 to 20; }\nextend A { required int32 x = 10; }\n',
+        'required_extension.proto:4:21: The extension p.x cannot be required.'),
+    'string_default_not_string': (
+        'syntax = "proto2";\nmessage A { optional string s = 1 [default = 5]; }\n',
+        'string_default_not_string.proto:2:46: Expected string for field default value.'),
+    'empty_oneof': (
+        'syntax = "proto3";\nmessage A { oneof o { } }\n',
+        'empty_oneof.proto:2:23: Expected type name.'),
+    'extension_range_overlap': (
+        'syntax = "proto2";\nmessage A { extensions 10 to 20; extensions 15 to 30; }\n',
+        'extension_range_overlap.proto:2:24: Extension range 15 to 30 overlaps with already-defined range 10 to 20.'),
+    'extension_range_vs_reserved': (
+        'syntax = "proto2";\nmessage A { extensions 10 to 20; reserved 15 to 30; }\n',
+        'extension_range_vs_reserved.proto:2:24: Extension range 10 to 20 overlaps with reserved range 15 to 30.'),
+    'reserved_overlap': (
+        'syntax = "proto3";\nmessage A { reserved 10 to 20, 15 to 30; }\n',
+        'reserved_overlap.proto:2:22: Reserved range 15 to 30 overlaps with already-defined range 10 to 20.'),
+    'enum_reserved_overlap': (
+        'syntax = "proto3";\nenum E { Z = 0; reserved 1 to 5, 3 to 9; }\n',
+        'enum_reserved_overlap.proto:2:26: Reserved range 3 to 9 overlaps with already-defined range 1 to 5.'),
+    'extension_range_includes_field': (
+        'syntax = "proto2";\nmessage A { optional int32 a = 15; extensions 10 to 20; }\n',
+        'extension_range_includes_field.proto:2:47: Extension range 10 to 20 includes field "a" (15).'),
+    'extension_number_taken': (
+        'syntax = "proto2";\nmessage A { extensions 5 to 9; }\nextend A { optional int32 x = 5; optional int32 y = 5; }\n',
+        'extension_number_taken.proto:3:53: Extension number 5 has already been used in "A" by extension "x".'),
+    'useless_allow_alias': (
+        'syntax = "proto3";\nenum E {\n  option allow_alias = true;\n  Z = 0;\n}\nmessage After {}\n',
+        'useless_allow_alias.proto:6:1: "E" declares support for enum aliases but no enum values share field numbers. Please remove the unnecessary \'option allow_alias = true;\' declaration.'),
+    'allow_alias_false': (
+        'syntax = "proto3";\nenum E { option allow_alias = false; Z = 0; }\n',
+        'allow_alias_false.proto:3:1: "E" declares \'option allow_alias = false;\' which has no effect. Please remove the declaration.'),
+    'alias_full_names': (
+        'syntax = "proto3";\npackage p.q;\nmessage M { enum E { Z = 0; Y = 0; } }\n',
+        'alias_full_names.proto:3:33: "p.q.M.Y" uses the same enum value as "p.q.M.Z". If this is intended, set \'option allow_alias = true;\' to the enum definition. The next available enum value is 1.'),
+    'oneof_field_name_clash': (
+        'syntax = "proto3";\nmessage A { oneof o { int32 a = 1; } int32 o = 2; }\n',
+        'oneof_field_name_clash.proto:2:44: "o" is already defined in "A".'),
+    'number_before_name': (
+        'syntax = "proto3";\nmessage M0 {\n  double alpha = 1;\n  double alpha = 0;\n}\n',
+        'number_before_name.proto:4:18: Field numbers must be positive integers.'),
+    'validation_order': (
+        'syntax = "proto3";\nenum E { X = 1; }\nmessage M0 { enum F { Y = 1; } map<double, int32> m = 3; int32 foo_bar = 4; int32 fooBar = 5; }\n',
+        'validation_order.proto:3:83: The default JSON name of field "fooBar" ("fooBar") conflicts with the default JSON name of field "foo_bar".'),
+    'reserved_numbers_last': (
+        'syntax = "proto3";\nmessage M0 { int32 a = 19000; int32 b = 19999; }\n',
+        'reserved_numbers_last.proto: Field numbers 19000 through 19999 are reserved for the protocol buffer library implementation.'),
+    'bad_option_in_aggregate': (
+        'syntax = "proto2";\nimport "google/protobuf/descriptor.proto";\nmessage L { optional int32 max = 1; }\nextend google.protobuf.MessageOptions { optional L lim = 50000; }\nmessage A { option (lim) = { max: 1 min: 2 }; }\n',
+        'bad_option_in_aggregate.proto:5:28: Error while parsing option value for "lim": Message type "L" has no field named "min".'),
+    'partial_option_then_whole': (
+        'syntax = "proto2";\nimport "google/protobuf/descriptor.proto";\nmessage L { optional int32 max = 1; }\nextend google.protobuf.MessageOptions { optional L lim = 50000; }\nmessage A { option (lim).max = 1; option (lim) = { max: 2 }; }\n',
+        'partial_option_then_whole.proto:5:42: Option "(lim)" was already set.'),
+    'option_on_atomic': (
+        'syntax = "proto3";\nmessage A { option deprecated.x = true; }\n',
+        'option_on_atomic.proto:2:20: Option "deprecated" is an atomic type, not a message.'),
 }
 
 #: cases where protoc goes on after a syntax error and fastnet stops

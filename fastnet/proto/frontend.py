@@ -58,11 +58,7 @@ class _Loader:
         try:
             pf = parse(found.read_text(encoding="utf-8"), name)
         except ParseError as exc:
-            raise ProtoSchemaError([str(Issue(str(found), pos, message)) for pos, message
-                                    in exc.earlier + [(exc.pos, exc.message)]]) from None
-        if pf.errors:
-            raise ProtoSchemaError([str(Issue(str(found), pos, message))
-                                    for pos, message in pf.errors])
+            raise ProtoSchemaError([str(Issue(str(found), exc.pos, exc.message))]) from None
         pf.disk = str(found)
         self.stack.append(name)
         for dep, pos in zip(pf.proto.dependency, pf.import_pos):

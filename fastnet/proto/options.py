@@ -133,7 +133,7 @@ class Interpreter:
         current = root
         label = ""
         for i, (part, is_ext) in enumerate(opt.name):
-            written = opt.name_text() if i == 0 else label + "." + (f"({part})" if is_ext else part)
+            written = ".".join(f"({p})" if ext else p for p, ext in opt.name[:i + 1])
             fld: Optional[d.FieldDescriptorProto]
             if is_ext:
                 sym, _ = self.pool.lookup(pf, part, scope, types_only=False)

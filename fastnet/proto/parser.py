@@ -94,21 +94,15 @@ class ParsedFile:
     #: or "element" (a field's first token).
     pos: dict[tuple[int, str], Pos] = field(default_factory=dict)
     option_sites: list[OptionSite] = field(default_factory=list)
-    #: errors that protoc's parser reports and goes on after (the file still fails)
-    errors: list[tuple[Pos, str]] = field(default_factory=list)
     import_pos: list[Pos] = field(default_factory=list)
     keep: list[object] = field(default_factory=list)   # keeps ids in ``pos`` alive
 
 
 class ParseError(Exception):
-    """A syntax error; ``earlier`` are the errors the parser had reported
-    and gone on from before it (protoc's order)."""
-
     def __init__(self, pos: Pos, message: str) -> None:
         super().__init__(message)
         self.pos = pos
         self.message = message
-        self.earlier: list[tuple[Pos, str]] = []
 
 
 def parse(text: str, path: str) -> ParsedFile:
@@ -117,12 +111,7 @@ def parse(text: str, path: str) -> ParsedFile:
         tokens = tokenize(text)
     except LexError as exc:
         raise ParseError((exc.line, exc.col), exc.message) from None
-    parser = _Parser(tokens, path)
-    try:
-        return parser.parse_file()
-    except ParseError as exc:
-        exc.earlier = parser.out.errors
-        raise
+    return _Parser(tokens, path).parse_file()
 
 
 def json_name(name: str) -> str:
@@ -412,6 +401,8 @@ class _Parser:
                 self.next()
                 if fld.default_value is not None:
                     raise self.error('Already set option "default".', tok)
+                if fld.label == d.FieldLabel.LABEL_REPEATED:
+                    raise self.error("Repeated fields can't have default values.")
                 self.mark(fld, "default", self.cur)
                 fld.default_value = self.default_value(fld)
             elif fld is not None and self.at("json_name") and self.tokens[self.i + 1].text == "=":
@@ -419,7 +410,10 @@ class _Parser:
                 self.next()
                 if fld.json_name is not None:
                     raise self.error('Already set option "json_name".', tok)
-                self.mark(fld, "json_name", self.cur)
+                if fld.extendee is not None:
+                    raise self.error("option json_name is not allowed on extension fields.",
+                                     tok)
+                self.mark(fld, "json_name", tok)
                 fld.json_name = self.string().decode("utf-8")
             else:
                 options.append(self.option_assignment())
@@ -432,6 +426,8 @@ class _Parser:
         by the resolver, which knows the final type)."""
         T = d.FieldType
         if fld.type in (T.TYPE_STRING, T.TYPE_BYTES):
+            if self.cur.kind != STRING:
+                raise self.error("Expected string for field default value.")
             raw = self.string()
             return raw.decode("latin-1")     # bytes kept 1:1; re-encoded by the resolver
         if fld.type == T.TYPE_BOOL:
@@ -532,6 +528,8 @@ class _Parser:
         index = len(msg.oneof_decl)
         msg.oneof_decl.append(oneof)
         self.expect("{")
+        if self.at("}"):
+            raise self.error("Expected type name.")      # a oneof needs a field
         options: list[Option] = []
         while not self.accept("}"):
             if self.cur.kind == END:
@@ -761,21 +759,18 @@ class _Parser:
 
     def check_allow_alias(self, enum: d.EnumDescriptorProto, options: list[Option]) -> None:
         """protoc's parser refuses an ``allow_alias`` that changes nothing,
-        pointing at the token after the enum."""
-        after = (self.cur.line, self.cur.col)
+        pointing at the token after the enum (and parses no further)."""
         for opt in options:
             if opt.name != [("allow_alias", False)] or opt.value.kind != "ident":
                 continue
             numbers = [v.number for v in enum.value]
             if opt.value.value == "false":
-                self.out.errors.append((after, f'"{enum.name}" declares \'option allow_alias '
-                                        "= false;' which has no effect. Please remove the "
-                                        "declaration."))
-            elif opt.value.value == "true" and len(set(numbers)) == len(numbers):
-                self.out.errors.append((after, f'"{enum.name}" declares support for enum '
-                                        "aliases but no enum values share field numbers. "
-                                        "Please remove the unnecessary 'option allow_alias = "
-                                        "true;' declaration."))
+                raise self.error(f'"{enum.name}" declares \'option allow_alias = false;\' which '
+                                 "has no effect. Please remove the declaration.")
+            if opt.value.value == "true" and len(set(numbers)) == len(numbers):
+                raise self.error(f'"{enum.name}" declares support for enum aliases but no enum '
+                                 "values share field numbers. Please remove the unnecessary "
+                                 "'option allow_alias = true;' declaration.")
 
     # --- services --------------------------------------------------------
 

@@ -81,6 +81,8 @@ class Pool:
         self.bad_numbers: dict[str, tuple[d.DescriptorProto, tuple[int, int], int]] = {}
         #: extendee -> number -> the field or extension that holds it
         self.extension_numbers: dict[str, dict[int, str]] = {}
+        #: 19000..19999 uses found by validate(), reported only when nothing else is wrong
+        self._reserved_numbers: list[Issue] = []
         #: the last symbol a lookup found but could not see (not imported)
         self._hidden: Optional[Symbol] = None
 
@@ -149,6 +151,11 @@ class Pool:
             visible.add(dep)
             visible |= self._public_closure(dep)
         self.visible[pf.path] = visible
+        listed: set[str] = set()
+        for dep, pos in zip(fd.dependency, pf.import_pos):
+            if dep in listed:
+                self.issues.append(Issue(pf.disk, pos, f'Import "{dep}" was listed twice.'))
+            listed.add(dep)
         package = fd.package or ""
         if package:
             parts = package.split(".")
@@ -287,13 +294,15 @@ class Pool:
     def _build_field(self, pf: ParsedFile, scope: str, fld: d.FieldDescriptorProto,
                      kind: str) -> None:
         full = f"{scope}.{fld.name}" if scope else fld.name or ""
-        self.add(pf, kind, full, fld, scope)
         number = fld.number or 0
         if number <= 0:
             self.error(pf, fld, "number", "Field numbers must be positive integers.")
         elif number > MAX_FIELD_NUMBER:
             self.error(pf, fld, "number",
                        f"Field numbers cannot be greater than {MAX_FIELD_NUMBER}.")
+        if kind == "extension" and fld.label == L.LABEL_REQUIRED:
+            self.error(pf, fld, "type", f"The extension {full} cannot be required.")
+        self.add(pf, kind, full, fld, scope)
 
     def _build_enum(self, pf: ParsedFile, scope: str, enum: d.EnumDescriptorProto) -> None:
         full = f"{scope}.{enum.name}" if scope else enum.name or ""
@@ -506,30 +515,40 @@ class Pool:
     # --- phase 3: rules checked once everything resolved ------------------
 
     def validate(self, pf: ParsedFile, option: Callable[[object, int], object]) -> None:
-        """Phase 3; ``option(element, number)`` reads an interpreted option."""
+        """Phase 3; ``option(element, number)`` reads an interpreted option.
+        The order is protoc's: top-level messages (each: JSON names, its
+        enums, its fields, then its nested messages), top-level enums,
+        extensions; field numbers in 19000..19999 only when nothing else
+        was wrong (protoc checks them last, with no position)."""
         fd = pf.proto
         proto3 = fd.syntax == "proto3"
-        package = fd.package or ""
-        for full, msg in walk_messages(package, fd.message_type):
-            for fld in msg.field + msg.extension:
-                self._validate_field(pf, fld, proto3)
-            if proto3:
-                self._json_conflicts(pf, msg)
+        self._reserved_numbers = []
+        for msg in fd.message_type:
+            self._validate_message(pf, fd.package or "", msg, proto3, option)
+        for enum in fd.enum_type:
+            self._validate_enum(pf, fd.package or "", enum, proto3, bool(option(enum, 2)))
         for ext in fd.extension:
             self._validate_field(pf, ext, proto3)
-        for enum in self._all_enums(fd):
-            self._validate_enum(pf, enum, proto3, bool(option(enum, 2)))   # allow_alias
+        if not self.issues:
+            self.issues.extend(self._reserved_numbers)
 
-    def _all_enums(self, fd: d.FileDescriptorProto) -> Iterator[d.EnumDescriptorProto]:
-        yield from fd.enum_type
-        for _, msg in walk_messages("", fd.message_type):
-            yield from msg.enum_type
+    def _validate_message(self, pf: ParsedFile, scope: str, msg: d.DescriptorProto,
+                          proto3: bool, option: Callable[[object, int], object]) -> None:
+        full = f"{scope}.{msg.name}" if scope else msg.name or ""
+        if proto3:
+            self._json_conflicts(pf, msg)
+        for enum in msg.enum_type:
+            self._validate_enum(pf, full, enum, proto3, bool(option(enum, 2)))  # allow_alias
+        for fld in msg.field + msg.extension:
+            self._validate_field(pf, fld, proto3)
+        for nested in msg.nested_type:
+            self._validate_message(pf, full, nested, proto3, option)
 
     def _validate_field(self, pf: ParsedFile, fld: d.FieldDescriptorProto, proto3: bool
                         ) -> None:
         number = fld.number or 0
         if FIRST_RESERVED <= number <= LAST_RESERVED and fld.extendee is None:
-            self.issues.append(Issue(pf.disk, None,
+            self._reserved_numbers.append(Issue(pf.disk, None,
                                      f"Field numbers {FIRST_RESERVED} through {LAST_RESERVED} "
                                      "are reserved for the protocol buffer library "
                                      "implementation."))
@@ -574,8 +593,9 @@ class Pool:
             else:
                 seen[key] = fld
 
-    def _validate_enum(self, pf: ParsedFile, enum: d.EnumDescriptorProto, proto3: bool,
-                       allow_alias: bool) -> None:
+    def _validate_enum(self, pf: ParsedFile, scope: str, enum: d.EnumDescriptorProto,
+                       proto3: bool, allow_alias: bool) -> None:
+        prefix = scope + "." if scope else ""     # enum values are siblings of their enum
         if proto3 and enum.value and enum.value[0].number != 0:
             self.error(pf, enum.value[0], "number",
                        "The first enum value must be zero for open enums.")
@@ -591,7 +611,8 @@ class Pool:
                 while free in by_number:
                     free += 1
                 self.error(pf, value, "number",
-                           f'"{value.name}" uses the same enum value as "{other.name}". If this '
+                           f'"{prefix}{value.name}" uses the same enum value as '
+                           f'"{prefix}{other.name}". If this '
                            "is intended, set 'option allow_alias = true;' to the enum "
                            f"definition. The next available enum value is {free}.")
 
