@@ -253,14 +253,14 @@ class Pool:
                     self.error(pf, one, "number",
                                f"Extension range {other.start} to {other.end - 1} overlaps "
                                f"with already-defined range {one.start} to {one.end - 1}.")
-        for i, one in enumerate(reserved):
-            assert one.start is not None and one.end is not None
-            for other in reserved[i + 1:]:
-                assert other.start is not None and other.end is not None
-                if one.end > other.start and other.end > one.start:
-                    self.error(pf, one, "number",
-                               f"Reserved range {other.start} to {other.end - 1} overlaps "
-                               f"with already-defined range {one.start} to {one.end - 1}.")
+        for i, first in enumerate(reserved):
+            assert first.start is not None and first.end is not None
+            for later in reserved[i + 1:]:
+                assert later.start is not None and later.end is not None
+                if first.end > later.start and later.end > first.start:
+                    self.error(pf, first, "number",
+                               f"Reserved range {later.start} to {later.end - 1} overlaps "
+                               f"with already-defined range {first.start} to {first.end - 1}.")
 
     def _bad_number(self, pf: ParsedFile, full: str, msg: d.DescriptorProto,
                     element: object) -> None:
