@@ -40,6 +40,7 @@ WELL_KNOWN = ["any", "api", "descriptor", "duration", "empty", "field_mask", "so
 SCHEMAS = {
     "everything2": (CORPUS, ["corpus/everything2.proto"]),
     "everything3": (CORPUS, ["corpus/everything3.proto"]),
+    "options2": (CORPUS, ["corpus/options2.proto"]),
     "health": (CORPUS, ["grpc/health/v1/health.proto"]),
     "grpc_testing": (CORPUS, ["src/proto/grpc/testing/test.proto"]),
     "several_inputs": (CORPUS, ["grpc/health/v1/health.proto", "corpus/everything3.proto",
@@ -418,6 +419,18 @@ ERRORS = {
     'option_on_atomic': (
         'syntax = "proto3";\nmessage A { option deprecated.x = true; }\n',
         'option_on_atomic.proto:2:20: Option "deprecated" is an atomic type, not a message.'),
+    'jstype_on_string': (
+        'syntax = "proto2";\nmessage A { optional string b = 2 [jstype = JS_NUMBER]; }\n',
+        'jstype_on_string.proto:2:22: jstype is only allowed on int64, uint64, sint64, fixed64 or sfixed64 fields.'),
+    'lazy_on_scalar': (
+        'syntax = "proto2";\nmessage A { optional int32 b = 2 [lazy = true]; }\n',
+        'lazy_on_scalar.proto:2:22: [lazy = true] can only be specified for submessage fields.'),
+    'aggregate_cut_by_hash': (
+        'syntax = "proto2";\nimport "google/protobuf/descriptor.proto";\nmessage L { optional int32 max = 1; optional L sub = 3; }\nextend google.protobuf.MessageOptions { optional L lim = 50000; }\nmessage A { option (lim) = { max: 1 sub { max: 3 # c\n } }; }\n',
+        'aggregate_cut_by_hash.proto:5:28: Error while parsing option value for "lim": Expected identifier, got: '),
+    'aggregate_unknown_field': (
+        'syntax = "proto2";\nimport "google/protobuf/descriptor.proto";\nmessage L { optional int32 max = 1; }\nextend google.protobuf.MessageOptions { optional L lim = 50000; }\nmessage A { option (lim) = { min: 1 }; }\n',
+        'aggregate_unknown_field.proto:5:28: Error while parsing option value for "lim": Message type "L" has no field named "min".'),
 }
 
 #: cases where protoc goes on after a syntax error and fastnet stops

@@ -99,8 +99,6 @@ class Interpreter:
                     self._one(pf, root, opt, scopes.get(id(site.target), ""))
                 except OptionError as exc:
                     self.pool.issues.append(_issue(pf, exc))
-            if isinstance(site.target, d.FieldDescriptorProto):
-                self._check_packed(pf, site.target, root)
             self.values[id(site.target)] = root
             self.targets.append((site.target, root))
 
@@ -110,15 +108,6 @@ class Interpreter:
         root = self.values.get(id(element))
         entry = root.fields.get(number) if root is not None else None
         return entry[1][-1] if entry and entry[1] else None
-
-    def _check_packed(self, pf: ParsedFile, fld: d.FieldDescriptorProto, root: MessageValue
-                      ) -> None:
-        packed = root.fields.get(2)           # FieldOptions.packed
-        if packed and packed[1][-1] and (
-                fld.label != L.LABEL_REPEATED
-                or fld.type in (T.TYPE_STRING, T.TYPE_BYTES, T.TYPE_MESSAGE, T.TYPE_GROUP)):
-            self.pool.error(pf, fld, "type", "[packed = true] can only be specified for "
-                                             "repeated primitive fields.")
 
     def _field_by_name(self, type_name: str, name: str) -> Optional[d.FieldDescriptorProto]:
         msg = self.pool.message(type_name)
@@ -182,6 +171,9 @@ class Interpreter:
                label: str) -> Value:
         kind, raw = value.kind, value.value
         t = fld.type
+        if kind == "aggregate_error":
+            raise OptionError(value.pos, f'Error while parsing option value for "{fld.name}": '
+                              f"{raw}")
         if t in (T.TYPE_MESSAGE, T.TYPE_GROUP):
             if kind != "aggregate":
                 raise OptionError(value.pos, f'Option "{label}" is a message. To set the entire '

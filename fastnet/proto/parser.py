@@ -39,8 +39,9 @@ Pos = tuple[int, int]
 @dataclass
 class OptionValue:
     """The right-hand side of an option, as UninterpretedOption keeps it:
-    ``kind`` is "ident", "pos_int", "neg_int", "double", "string" or
-    "aggregate" (value: a list of :class:`TextField`)."""
+    ``kind`` is "ident", "pos_int", "neg_int", "double", "string",
+    "aggregate" (value: a list of :class:`TextField`) or "aggregate_error"
+    (value: why the text format did not parse)."""
 
     kind: str
     value: object
@@ -317,7 +318,7 @@ class _Parser:
         tok = self.cur
         pos = (tok.line, tok.col)
         if self.at("{"):
-            return OptionValue("aggregate", self.aggregate(), pos)
+            return self.aggregate_block(pos)
         negative = self.accept("-")
         tok = self.cur
         if tok.kind == IDENT:
@@ -347,19 +348,49 @@ class _Parser:
             return OptionValue("string", self.string(), pos)
         raise self.error("Expected integer." if negative else "Expected option value.")
 
-    def aggregate(self) -> list[TextField]:
-        close = "}" if self.next().text == "{" else ">"
+    def aggregate_block(self, pos: Pos) -> OptionValue:
+        """An aggregate option value, ``{ ... }`` in text format. protoc keeps
+        the tokens up to the matching brace as text and parses them when it
+        interprets the option, so a text-format ``#`` comment hides the rest
+        of the block (there are no line breaks left) and a malformed block
+        is an option error, reported then."""
+        depth, j, cut = 0, self.i, None
+        while True:
+            tok = self.tokens[j]
+            if tok.kind == END:
+                raise self.error("Unexpected end of stream while parsing aggregate value.", tok)
+            if tok.kind == SYMBOL and tok.text == "{":
+                depth += 1
+            elif tok.kind == SYMBOL and tok.text == "}":
+                depth -= 1
+                if depth == 0:
+                    break
+            elif tok.kind == SYMBOL and tok.text == "#" and cut is None:
+                cut = j
+            j += 1
+        body = self.tokens[self.i + 1:j if cut is None else cut]
+        saved = self.tokens, self.i
+        self.tokens, self.i = body + [Token(END, "", tok.line, tok.col)], 0
+        try:
+            value = OptionValue("aggregate", self.text_fields(END), pos)
+        except ParseError as exc:
+            value = OptionValue("aggregate_error", exc.message, pos)
+        finally:
+            self.tokens, self.i = saved
+        self.i = j + 1
+        return value
+
+    def text_fields(self, close: str) -> list[TextField]:
+        """Text-format fields up to ``close`` ("}", ">" or the END kind)."""
         fields: list[TextField] = []
-        while not self.accept(close):
-            if self.cur.kind == END:
-                raise self.error("Unexpected end of stream while parsing aggregate value.")
+        while not (self.cur.kind == END if close == END else self.accept(close)):
             tok = self.cur
             if self.accept("["):
-                name = self.full_ident()
+                name = self.full_ident(f"Expected identifier, got: {self.cur.text}")
                 self.expect("]")
                 is_ext = True
             else:
-                name = self.ident().text
+                name = self.ident(f"Expected identifier, got: {tok.text}").text
                 is_ext = False
             value: Union[OptionValue, list[OptionValue]]
             if self.accept(":"):
@@ -375,7 +406,7 @@ class _Parser:
                     value = self.text_value()
             else:
                 if not (self.at("{") or self.at("<")):
-                    raise self.error('Expected ":".')
+                    raise self.error(f'Expected ":", found "{self.cur.text}".')
                 value = self.text_value()
             fields.append(TextField(name, is_ext, value, (tok.line, tok.col)))
             if not self.accept(","):
@@ -384,8 +415,9 @@ class _Parser:
 
     def text_value(self) -> OptionValue:
         if self.at("{") or self.at("<"):
-            tok = self.cur
-            return OptionValue("aggregate", self.aggregate(), (tok.line, tok.col))
+            tok = self.next()
+            return OptionValue("aggregate", self.text_fields("}" if tok.text == "{" else ">"),
+                               (tok.line, tok.col))
         return self.option_value()
 
     def bracket_options(self, fld: Optional[d.FieldDescriptorProto] = None) -> list[Option]:

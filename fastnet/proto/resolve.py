@@ -528,7 +528,7 @@ class Pool:
         for enum in fd.enum_type:
             self._validate_enum(pf, fd.package or "", enum, proto3, bool(option(enum, 2)))
         for ext in fd.extension:
-            self._validate_field(pf, ext, proto3)
+            self._validate_field(pf, ext, proto3, option)
         if not self.issues:
             self.issues.extend(self._reserved_numbers)
 
@@ -540,13 +540,21 @@ class Pool:
         for enum in msg.enum_type:
             self._validate_enum(pf, full, enum, proto3, bool(option(enum, 2)))  # allow_alias
         for fld in msg.field + msg.extension:
-            self._validate_field(pf, fld, proto3)
+            self._validate_field(pf, fld, proto3, option)
         for nested in msg.nested_type:
             self._validate_message(pf, full, nested, proto3, option)
 
-    def _validate_field(self, pf: ParsedFile, fld: d.FieldDescriptorProto, proto3: bool
-                        ) -> None:
+    def _validate_field(self, pf: ParsedFile, fld: d.FieldDescriptorProto, proto3: bool,
+                        option: Callable[[object, int], object]) -> None:
         number = fld.number or 0
+        # FieldOptions: packed 2, lazy 5, jstype 6, unverified_lazy 15
+        if (option(fld, 5) or option(fld, 15)) and fld.type != T.TYPE_MESSAGE:
+            self.error(pf, fld, "type",
+                       "[lazy = true] can only be specified for submessage fields.")
+        if option(fld, 2) and (fld.label != L.LABEL_REPEATED or fld.type in (
+                T.TYPE_STRING, T.TYPE_BYTES, T.TYPE_MESSAGE, T.TYPE_GROUP)):
+            self.error(pf, fld, "type",
+                       "[packed = true] can only be specified for repeated primitive fields.")
         if FIRST_RESERVED <= number <= LAST_RESERVED and fld.extendee is None:
             self._reserved_numbers.append(Issue(pf.disk, None,
                                      f"Field numbers {FIRST_RESERVED} through {LAST_RESERVED} "
@@ -568,6 +576,10 @@ class Pool:
                                                 "bytes or message types.")
                 elif key.type == T.TYPE_ENUM:
                     self.error(pf, fld, "type", "Key in map fields cannot be enum types.")
+        if option(fld, 6) and fld.type not in (T.TYPE_INT64, T.TYPE_UINT64, T.TYPE_SINT64,
+                                               T.TYPE_FIXED64, T.TYPE_SFIXED64):
+            self.error(pf, fld, "type", "jstype is only allowed on int64, uint64, sint64, "
+                                        "fixed64 or sfixed64 fields.")
         if proto3 and fld.type == T.TYPE_ENUM and fld.type_name is not None:
             if self.syntax_of(fld.type_name[1:]) != "proto3":
                 self.error(pf, fld, "type",
