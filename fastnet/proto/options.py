@@ -21,6 +21,7 @@ from typing import Optional, Union
 from . import descriptor as d
 from .parser import Option, OptionValue, ParsedFile, TextField
 from .resolve import Issue, Pool, to_float32, walk_messages
+from .writer import uvarint
 
 T = d.FieldType
 L = d.FieldLabel
@@ -307,7 +308,7 @@ class Interpreter:
                 continue
             if fld.label == L.LABEL_REPEATED and self._packed(fld) and items:
                 body = b"".join(_scalar(fld, v) for v in items)
-                out += _tag(number, 2) + _uvarint(len(body)) + body
+                out += _tag(number, 2) + uvarint(len(body)) + body
                 continue
             for item in items:
                 if isinstance(item, MessageValue):
@@ -315,7 +316,7 @@ class Interpreter:
                     if fld.type == T.TYPE_GROUP:
                         out += _tag(number, 3) + body + _tag(number, 4)
                     else:
-                        out += _tag(number, 2) + _uvarint(len(body)) + body
+                        out += _tag(number, 2) + uvarint(len(body)) + body
                 else:
                     out += _tag(number, _WIRE.get(fld.type, 0)) + _scalar(fld, item)  # type: ignore[arg-type]
         return bytes(out)
@@ -350,24 +351,16 @@ _WIRE = {
 
 
 def _tag(number: int, wire: int) -> bytes:
-    return _uvarint(number << 3 | wire)
+    return uvarint(number << 3 | wire)
 
 
-def _uvarint(value: int) -> bytes:
-    out = bytearray()
-    value &= (1 << 64) - 1
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def _scalar(fld: d.FieldDescriptorProto, value: Value) -> bytes:
     t = fld.type
     if t in (T.TYPE_STRING, T.TYPE_BYTES):
         assert isinstance(value, bytes)
-        return _uvarint(len(value)) + value
+        return uvarint(len(value)) + value
     if t == T.TYPE_DOUBLE:
         return struct.pack("<d", value)
     if t == T.TYPE_FLOAT:
@@ -378,8 +371,8 @@ def _scalar(fld: d.FieldDescriptorProto, value: Value) -> bytes:
     if t in (T.TYPE_FIXED32, T.TYPE_SFIXED32):
         return struct.pack("<I", value & (1 << 32) - 1)
     if t == T.TYPE_SINT32 or t == T.TYPE_SINT64:
-        return _uvarint((value << 1) ^ (value >> 63))
-    return _uvarint(value)
+        return uvarint((value << 1) ^ (value >> 63))
+    return uvarint(value)
 
 
 def _scopes(pf: ParsedFile) -> dict[int, str]:

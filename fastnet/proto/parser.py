@@ -12,7 +12,7 @@ line and column of the token an error points at.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Iterator, Optional, Union
 
 from . import descriptor as d
 from .lexer import END, FLOAT, IDENT, INT, STRING, SYMBOL, LexError, Token, tokenize
@@ -223,6 +223,29 @@ class _Parser:
     def mark(self, element: object, what: str, tok: Token) -> None:
         self.out.pos[(id(element), what)] = (tok.line, tok.col)
         self.out.keep.append(element)
+
+    def block(self, what: str, options: Optional[list[Option]]) -> Iterator[None]:
+        """Walk the statements of a ``{ ... }`` block (the "{" consumed):
+        empty statements skipped, ``option`` statements collected into
+        ``options`` (when the block allows them), and a yield at each other
+        statement for the caller to parse."""
+        while not self.accept("}"):
+            if self.cur.kind == END:
+                raise self.error(f"Reached end of input in {what} (missing '}}').")
+            if self.accept(";"):
+                continue
+            if options is not None and self.at("option"):
+                self.next()
+                options.append(self.option_statement())
+                continue
+            yield
+
+    def named(self, element: object, message: str) -> Token:
+        """Read the element's name (an identifier), set and locate it."""
+        tok = self.ident(message)
+        setattr(element, "name", tok.text)
+        self.mark(element, "name", tok)
+        return tok
 
     # --- file ------------------------------------------------------------
 
@@ -501,27 +524,18 @@ class _Parser:
     def parse_message(self) -> d.DescriptorProto:
         self.expect("message")
         msg = d.DescriptorProto()
-        tok = self.ident()
-        msg.name = tok.text
-        self.mark(msg, "name", tok)
+        self.named(msg, "Expected message name.")
         self.expect("{")
         self.message_body(msg)
         return msg
 
     def message_body(self, msg: d.DescriptorProto) -> None:
         options: list[Option] = []
-        while not self.accept("}"):
-            if self.cur.kind == END:
-                raise self.error("Reached end of input in message definition (missing '}').")
-            if self.accept(";"):
-                continue
+        for _ in self.block("message definition", options):
             if self.at("message"):
                 msg.nested_type.append(self.parse_message())
             elif self.at("enum"):
                 msg.enum_type.append(self.parse_enum())
-            elif self.at("option"):
-                self.next()
-                options.append(self.option_statement())
             elif self.at("oneof"):
                 self.parse_oneof(msg)
             elif self.at("extensions"):
@@ -554,24 +568,14 @@ class _Parser:
     def parse_oneof(self, msg: d.DescriptorProto) -> None:
         self.next()
         oneof = d.OneofDescriptorProto()
-        tok = self.ident("Expected oneof name.")
-        oneof.name = tok.text
-        self.mark(oneof, "name", tok)
+        self.named(oneof, "Expected oneof name.")
         index = len(msg.oneof_decl)
         msg.oneof_decl.append(oneof)
         self.expect("{")
         if self.at("}"):
             raise self.error("Expected type name.")      # a oneof needs a field
         options: list[Option] = []
-        while not self.accept("}"):
-            if self.cur.kind == END:
-                raise self.error("Reached end of input in oneof definition (missing '}').")
-            if self.accept(";"):
-                continue
-            if self.at("option"):
-                self.next()
-                options.append(self.option_statement())
-                continue
+        for _ in self.block("oneof definition", options):
             if self.at("required") or self.at("optional") or self.at("repeated"):
                 raise self.error("Fields in oneofs must not have labels (required / optional "
                                  "/ repeated).")
@@ -743,11 +747,7 @@ class _Parser:
         name += self.full_ident()
         target = Token(IDENT, name, tok.line, tok.col)
         self.expect("{")
-        while not self.accept("}"):
-            if self.cur.kind == END:
-                raise self.error("Reached end of input in extend definition (missing '}').")
-            if self.accept(";"):
-                continue
+        for _ in self.block("extend definition", None):
             self.parse_field(extensions, nested, None, None, extendee=target)
 
     # --- enums -----------------------------------------------------------
@@ -755,27 +755,16 @@ class _Parser:
     def parse_enum(self) -> d.EnumDescriptorProto:
         self.next()
         enum = d.EnumDescriptorProto()
-        tok = self.ident("Expected enum name.")
-        enum.name = tok.text
-        self.mark(enum, "name", tok)
+        self.named(enum, "Expected enum name.")
         self.expect("{")
         options: list[Option] = []
-        while not self.accept("}"):
-            if self.cur.kind == END:
-                raise self.error("Reached end of input in enum definition (missing '}').")
-            if self.accept(";"):
-                continue
-            if self.at("option"):
-                self.next()
-                options.append(self.option_statement())
-            elif self.at("reserved"):
+        for _ in self.block("enum definition", options):
+            if self.at("reserved"):
                 self.parse_reserved(enum.reserved_range, enum.reserved_name,
                                     d.EnumReservedRange, 0)
             else:
                 value = d.EnumValueDescriptorProto()
-                name_tok = self.ident("Expected enum constant name.")
-                value.name = name_tok.text
-                self.mark(value, "name", name_tok)
+                self.named(value, "Expected enum constant name.")
                 self.expect("=", 'Missing numeric value for enum constant.')
                 self.mark(value, "number", self.cur)
                 negative = self.accept("-")
@@ -809,20 +798,10 @@ class _Parser:
     def parse_service(self) -> d.ServiceDescriptorProto:
         self.next()
         svc = d.ServiceDescriptorProto()
-        tok = self.ident("Expected service name.")
-        svc.name = tok.text
-        self.mark(svc, "name", tok)
+        self.named(svc, "Expected service name.")
         self.expect("{")
         options: list[Option] = []
-        while not self.accept("}"):
-            if self.cur.kind == END:
-                raise self.error("Reached end of input in service definition (missing '}').")
-            if self.accept(";"):
-                continue
-            if self.at("option"):
-                self.next()
-                options.append(self.option_statement())
-                continue
+        for _ in self.block("service definition", options):
             self.expect("rpc")
             svc.method.append(self.parse_method())
         self.site(svc, "ServiceOptions", options)
@@ -830,9 +809,7 @@ class _Parser:
 
     def parse_method(self) -> d.MethodDescriptorProto:
         method = d.MethodDescriptorProto()
-        tok = self.ident("Expected method name.")
-        method.name = tok.text
-        self.mark(method, "name", tok)
+        self.named(method, "Expected method name.")
         for which in ("input_type", "output_type"):
             if which == "output_type":
                 self.expect("returns")
@@ -848,13 +825,8 @@ class _Parser:
         options: list[Option] = []
         if self.accept("{"):
             method.options = b""        # protoc writes an empty MethodOptions for a { } body
-            while not self.accept("}"):
-                if self.cur.kind == END:
-                    raise self.error("Reached end of input in method options (missing '}').")
-                if self.accept(";"):
-                    continue
+            for _ in self.block("method options", options):
                 self.expect("option")
-                options.append(self.option_statement())
         else:
             self.end_statement()
         self.site(method, "MethodOptions", options)

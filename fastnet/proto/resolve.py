@@ -95,18 +95,18 @@ class Pool:
         self.issues.append(Issue(pf.disk, pos, message))
 
     def message(self, full: str) -> Optional[d.DescriptorProto]:
-        sym = self.symbols.get(full)
-        if sym is not None and sym.kind == "message":
-            assert isinstance(sym.obj, d.DescriptorProto)
-            return sym.obj
-        return None
+        obj = self._of_kind(full, "message")
+        assert obj is None or isinstance(obj, d.DescriptorProto)
+        return obj
 
     def enum(self, full: str) -> Optional[d.EnumDescriptorProto]:
+        obj = self._of_kind(full, "enum")
+        assert obj is None or isinstance(obj, d.EnumDescriptorProto)
+        return obj
+
+    def _of_kind(self, full: str, kind: str) -> object:
         sym = self.symbols.get(full)
-        if sym is not None and sym.kind == "enum":
-            assert isinstance(sym.obj, d.EnumDescriptorProto)
-            return sym.obj
-        return None
+        return sym.obj if sym is not None and sym.kind == kind else None
 
     def syntax_of(self, full: str) -> str:
         sym = self.symbols.get(full)

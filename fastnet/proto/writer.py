@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from ..codec.py.varint import encode_uvarint
 from . import descriptor as d
 
 # per class: (attribute, field number, kind); kind is "str", "int" (varint,
@@ -47,14 +48,9 @@ _LAYOUT: dict[type, list[tuple[str, int, str]]] = {
 }
 
 
-def _uvarint(value: int) -> bytes:
-    out = bytearray()
-    value &= (1 << 64) - 1
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+def uvarint(value: int) -> bytes:
+    """A varint; negative numbers as their 64-bit two's complement (10 bytes)."""
+    return encode_uvarint(value & (1 << 64) - 1)
 
 
 def encode(message: Any) -> bytes:
@@ -66,7 +62,7 @@ def encode(message: Any) -> bytes:
             continue
         for item in value if isinstance(value, list) else [value]:
             if kind == "int" or kind == "bool":
-                out += _uvarint(number << 3) + _uvarint(int(item))
+                out += uvarint(number << 3) + uvarint(int(item))
                 continue
             if kind == "str":
                 body = item.encode("utf-8")
@@ -74,7 +70,7 @@ def encode(message: Any) -> bytes:
                 body = item
             else:
                 body = encode(item)
-            out += _uvarint(number << 3 | 2) + _uvarint(len(body)) + body
+            out += uvarint(number << 3 | 2) + uvarint(len(body)) + body
     return bytes(out)
 
 
