@@ -18,7 +18,7 @@ from typing import Iterable, Sequence, Union
 from ..errors import ProtoSchemaError
 from . import descriptor as d
 from .options import Interpreter
-from .parser import ParsedFile, ParseError, parse
+from .parser import ParsedFile, parse
 from .resolve import Issue, Pool
 
 #: The bundled well-known types (google/protobuf/*.proto).
@@ -55,10 +55,10 @@ class _Loader:
             raise ProtoSchemaError([f"{self.stack[-1]}: File recursively imports itself: "
                                     f"{chain}"])
         found = self.find(name)
-        try:
-            pf = parse(found.read_text(encoding="utf-8"), name)
-        except ParseError as exc:
-            raise ProtoSchemaError([str(Issue(str(found), exc.pos, exc.message))]) from None
+        pf = parse(found.read_text(encoding="utf-8"), name)
+        if pf.errors:
+            raise ProtoSchemaError([str(Issue(str(found), pos, message))
+                                    for pos, message in pf.errors])
         pf.disk = str(found)
         self.stack.append(name)
         for dep, pos in zip(pf.proto.dependency, pf.import_pos):

@@ -4,13 +4,15 @@ a tab advancing the column to the next multiple of 8; errors print both
 1-based).
 
 Comments of both kinds (``//`` to the end of the line, ``/* ... */``) are
-skipped. Schemas are trusted input, but a malformed one still ends in a
-:class:`~fastnet.errors.ProtoSchemaError` naming the position, never an
+skipped. Errors are recorded and tokenizing goes on, as protoc's tokenizer
+does, so a malformed schema ends in a
+:class:`~fastnet.errors.ProtoSchemaError` naming each position, never an
 IndexError.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 IDENT = "ident"
 INT = "int"
@@ -39,21 +41,27 @@ class Token:
     value: object = None   # int / float / bytes (decoded string)
 
 
-class LexError(Exception):
-    """Raised inside the tokenizer; the parser turns it into a positioned error."""
+@dataclass
+class LexIssue:
+    """An error the tokenizer found and went on after, as protoc's does. It
+    is reported when the parser reaches token ``index`` (protoc reads one
+    token ahead, so that is when protoc prints it)."""
 
-    def __init__(self, line: int, col: int, message: str) -> None:
-        super().__init__(message)
-        self.line = line
-        self.col = col
-        self.message = message
+    index: int
+    line: int
+    col: int
+    message: str
 
 
-def tokenize(text: str) -> list[Token]:
-    """Every token of ``text``, ending with one END token."""
+def tokenize(text: str) -> tuple[list[Token], list[LexIssue]]:
+    """Every token of ``text``, ending with one END token, and the errors."""
     tokens: list[Token] = []
+    issues: list[LexIssue] = []
     pos, end = 0, len(text)
     line = col = 0
+
+    def report(at_line: int, at_col: int, message: str) -> None:
+        issues.append(LexIssue(len(tokens), at_line, at_col, message))
 
     def advance(n: int) -> None:
         nonlocal pos, line, col
@@ -79,8 +87,11 @@ def tokenize(text: str) -> list[Token]:
         if text.startswith("/*", pos):
             stop = text.find("*/", pos + 2)
             if stop < 0:
+                start_line, start_col = line, col
                 advance(end - pos)
-                raise LexError(line, col, "End-of-file inside block comment.")
+                report(line, col, "End-of-file inside block comment.")
+                report(start_line, start_col, "  Comment started here.")
+                break
             advance(stop + 2 - pos)
             continue
         start_line, start_col = line, col
@@ -91,21 +102,29 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(Token(IDENT, text[pos:stop], start_line, start_col))
             advance(stop - pos)
         elif ch in _DIGITS or (ch == "." and pos + 1 < end and text[pos + 1] in _DIGITS):
-            stop, kind, value = _number(text, pos, start_line, start_col)
+            stop, kind, value = _number(text, pos, start_line, start_col, report)
             tokens.append(Token(kind, text[pos:stop], start_line, start_col, value))
             advance(stop - pos)
         elif ch in "\"'":
-            stop, value = _string(text, pos, start_line, start_col)
+            stop, value = _string(text, pos, start_line, start_col, report)
             tokens.append(Token(STRING, text[pos:stop], start_line, start_col, value))
             advance(stop - pos)
         else:
             tokens.append(Token(SYMBOL, ch, start_line, start_col))
             advance(1)
     tokens.append(Token(END, "", line, col))
-    return tokens
+    return tokens, issues
 
 
-def _number(text: str, pos: int, line: int, col: int) -> tuple[int, str, object]:
+Report = Callable[[int, int, str], None]
+
+#: The value of an integer token that does not parse (protoc then reports
+#: "Integer out of range." where it is used): above every limit.
+_UNPARSABLE = 1 << 64
+
+
+def _number(text: str, pos: int, line: int, col: int, report: Report
+            ) -> tuple[int, str, object]:
     end = len(text)
     stop = pos
     value: object
@@ -114,8 +133,8 @@ def _number(text: str, pos: int, line: int, col: int) -> tuple[int, str, object]
         while stop < end and text[stop] in _HEX:
             stop += 1
         if stop == pos + 2:
-            raise LexError(line, col, '"0x" must be followed by hex digits.')
-        kind, value = INT, int(text[pos + 2:stop], 16)
+            report(line, col + 2, '"0x" must be followed by hex digits.')
+        kind, value = INT, int(text[pos + 2:stop] or "0", 16)
     else:
         while stop < end and text[stop] in _DIGITS:
             stop += 1
@@ -135,32 +154,37 @@ def _number(text: str, pos: int, line: int, col: int) -> tuple[int, str, object]
                 while stop < end and text[stop] in _DIGITS:
                     stop += 1
             else:
-                raise LexError(line, col, '"e" must be followed by exponent.')
-        literal = text[pos:stop]
+                report(line, col + (exp - pos), '"e" must be followed by exponent.')
+                stop = exp
+                is_float = True
+        literal = text[pos:stop].rstrip("eE+-")
         if stop < end and text[stop] in "fF" and is_float:
             stop += 1
         if is_float:
             kind, value = FLOAT, float(literal)
         elif len(literal) > 1 and literal[0] == "0":
-            if any(c not in _OCTAL for c in literal):
-                raise LexError(line, col, "Numbers starting with leading zero must be in octal.")
-            kind, value = INT, int(literal, 8)
+            bad = next((k for k, c in enumerate(literal) if c not in _OCTAL), None)
+            if bad is not None:
+                report(line, col + bad, "Numbers starting with leading zero must be in octal.")
+                kind, value = INT, _UNPARSABLE
+            else:
+                kind, value = INT, int(literal, 8)
         else:
             kind, value = INT, int(literal)
     if stop < end and text[stop] in _IDENT_CHARS:
-        raise LexError(line, col + (stop - pos), "Need space between number and identifier.")
+        report(line, col + (stop - pos), "Need space between number and identifier.")
     return stop, kind, value
 
 
-def _string(text: str, pos: int, line: int, col: int) -> tuple[int, bytes]:
+def _string(text: str, pos: int, line: int, col: int, report: Report) -> tuple[int, bytes]:
+    """The string token at ``pos``; an unterminated one ends at the line end."""
     quote = text[pos]
     out = bytearray()
     i, end = pos + 1, len(text)
     while True:
         if i >= end or text[i] == "\n":
-            newline_col = col + len(text[pos:i].expandtabs(8))
-            raise LexError(line, newline_col,
-                           'Multiline strings are not allowed. Did you miss a "?.')
+            report(line, col + (i - pos), 'Multiline strings are not allowed. Did you miss a "?.')
+            return i, bytes(out)
         ch = text[i]
         if ch == quote:
             return i + 1, bytes(out)
@@ -188,12 +212,15 @@ def _string(text: str, pos: int, line: int, col: int) -> tuple[int, bytes]:
         elif esc in ("u", "U"):
             width = 4 if esc == "u" else 8
             digits = text[i + 1:i + 1 + width]
-            if len(digits) != width or any(c not in _HEX for c in digits):
-                raise LexError(line, col, "Expected four hex digits for \\u escape sequence."
-                               if esc == "u" else "Expected eight hex digits up to 10ffff "
-                               "for \\U escape sequence")
+            if len(digits) != width or any(c not in _HEX for c in digits) or int(
+                    digits, 16) > 0x10FFFF:
+                report(line, col + (i - pos), "Expected four hex digits for \\u escape sequence."
+                       if esc == "u" else "Expected eight hex digits up to 10ffff for \\U "
+                       "escape sequence")
+                i += 1
+                continue
             out += chr(int(digits, 16)).encode("utf-8", "surrogatepass")
             i += 1 + width
         else:
-            raise LexError(line, col, "Invalid escape sequence in string literal.")
+            report(line, col + (i - pos), "Invalid escape sequence in string literal.")
 

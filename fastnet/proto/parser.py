@@ -12,10 +12,10 @@ line and column of the token an error points at.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Optional, Union
+from typing import Callable, Optional, Union
 
 from . import descriptor as d
-from .lexer import END, FLOAT, IDENT, INT, STRING, SYMBOL, LexError, Token, tokenize
+from .lexer import END, FLOAT, IDENT, INT, STRING, SYMBOL, LexIssue, Token, tokenize
 
 #: Highest field number (FieldDescriptor::kMaxNumber); ranges ending at
 #: ``max`` end (exclusively) one past it.
@@ -95,11 +95,15 @@ class ParsedFile:
     #: or "element" (a field's first token).
     pos: dict[tuple[int, str], Pos] = field(default_factory=dict)
     option_sites: list[OptionSite] = field(default_factory=list)
+    #: syntax errors, in protoc's order (the file is unusable when there are any)
+    errors: list[tuple[Pos, str]] = field(default_factory=list)
     import_pos: list[Pos] = field(default_factory=list)
     keep: list[object] = field(default_factory=list)   # keeps ids in ``pos`` alive
 
 
 class ParseError(Exception):
+    """A statement that did not parse (the parser records it and skips on)."""
+
     def __init__(self, pos: Pos, message: str) -> None:
         super().__init__(message)
         self.pos = pos
@@ -107,12 +111,11 @@ class ParseError(Exception):
 
 
 def parse(text: str, path: str) -> ParsedFile:
-    """Parse one file; a syntax error raises :class:`ParseError` (the first one)."""
-    try:
-        tokens = tokenize(text)
-    except LexError as exc:
-        raise ParseError((exc.line, exc.col), exc.message) from None
-    return _Parser(tokens, path).parse_file()
+    """Parse one file. Syntax errors are collected in ``errors`` the way
+    protoc's parser reports them: a statement that fails is skipped (to its
+    ";" or past its "{ }" block) and parsing goes on."""
+    tokens, lex_issues = tokenize(text)
+    return _Parser(tokens, lex_issues, path).parse_file()
 
 
 def json_name(name: str) -> str:
@@ -147,11 +150,15 @@ def map_entry_name(field_name: str) -> str:
 
 
 class _Parser:
-    def __init__(self, tokens: list[Token], path: str) -> None:
+    def __init__(self, tokens: list[Token], lex_issues: list[LexIssue], path: str) -> None:
         self.tokens = tokens
         self.i = 0
         self.syntax = "proto2"
         self.out = ParsedFile(d.FileDescriptorProto(name=path), path)
+        self.lex_issues = lex_issues
+        self.lex_done = 0          # lex issues reported so far
+        self.in_block = False      # parsing an aggregate's tokens, not the file's
+        self.report_lex()
 
     # --- token helpers ---------------------------------------------------
 
@@ -167,7 +174,49 @@ class _Parser:
         tok = self.tokens[self.i]
         if tok.kind != END:
             self.i += 1
+            self.report_lex()
         return tok
+
+    def report_lex(self) -> None:
+        """Record the tokenizer's errors up to the current token, when
+        protoc's tokenizer (one token ahead) would print them."""
+        if self.in_block:
+            return
+        issues = self.lex_issues
+        while self.lex_done < len(issues) and issues[self.lex_done].index <= self.i:
+            issue = issues[self.lex_done]
+            self.out.errors.append(((issue.line, issue.col), issue.message))
+            self.lex_done += 1
+
+    def statement(self, parse_one: Callable[[], object]) -> bool:
+        """Parse one statement; when it fails, record why, skip the rest of
+        it (protoc's SkipStatement) and return False."""
+        try:
+            parse_one()
+        except ParseError as exc:
+            self.out.errors.append((exc.pos, exc.message))
+            self.skip_statement()
+            return False
+        return True
+
+    def skip_statement(self) -> None:
+        """Up to and including the next ";", or past the next "{ }" block,
+        or up to (not including) a "}" that closes the enclosing block."""
+        depth = 0
+        while self.cur.kind != END:
+            tok = self.next() if not (self.at("}") and depth == 0) else None
+            if tok is None:
+                return
+            if tok.kind != SYMBOL:
+                continue
+            if tok.text == ";" and depth == 0:
+                return
+            if tok.text == "{":
+                depth += 1
+            elif tok.text == "}":
+                depth -= 1
+                if depth == 0:
+                    return
 
     def error(self, message: str, tok: Optional[Token] = None) -> ParseError:
         tok = tok or self.cur
@@ -224,11 +273,12 @@ class _Parser:
         self.out.pos[(id(element), what)] = (tok.line, tok.col)
         self.out.keep.append(element)
 
-    def block(self, what: str, options: Optional[list[Option]]) -> Iterator[None]:
-        """Walk the statements of a ``{ ... }`` block (the "{" consumed):
-        empty statements skipped, ``option`` statements collected into
-        ``options`` (when the block allows them), and a yield at each other
-        statement for the caller to parse."""
+    def block(self, what: str, options: Optional[list[Option]],
+              parse_one: Callable[[], object]) -> None:
+        """The statements of a ``{ ... }`` block (the "{" consumed): empty
+        statements skipped, ``option`` statements collected into ``options``
+        (when the block allows them), ``parse_one`` for every other one; a
+        statement that fails is recorded and skipped."""
         while not self.accept("}"):
             if self.cur.kind == END:
                 raise self.error(f"Reached end of input in {what} (missing '}}').")
@@ -236,9 +286,9 @@ class _Parser:
                 continue
             if options is not None and self.at("option"):
                 self.next()
-                options.append(self.option_statement())
+                self.statement(lambda: options.append(self.option_statement()))
                 continue
-            yield
+            self.statement(parse_one)
 
     def named(self, element: object, message: str) -> Token:
         """Read the element's name (an identifier), set and locate it."""
@@ -251,31 +301,22 @@ class _Parser:
 
     def parse_file(self) -> ParsedFile:
         fd = self.out.proto
-        if self.at("syntax"):
-            self.next()
-            self.expect("=")
-            tok = self.cur
-            syntax = self.string().decode("utf-8", "replace")
-            if syntax not in ("proto2", "proto3"):
-                raise self.error(f'Unrecognized syntax identifier "{syntax}".  This parser '
-                                 'only recognizes "proto2" and "proto3".', tok)
-            self.end_statement()
-            self.syntax = syntax
-        elif self.at("edition"):
-            raise self.error("fastnet does not support editions; use syntax = \"proto2\" "
-                             "or \"proto3\".")
+        try:
+            self.parse_syntax()
+        except ParseError as exc:         # protoc parses no further either
+            self.out.errors.append((exc.pos, exc.message))
+            return self.out
         if self.syntax == "proto3":
             fd.syntax = "proto3"
         file_options: list[Option] = []
-        while self.cur.kind != END:
-            if self.accept(";"):
-                continue
+
+        def one() -> None:
             if self.at("import"):
                 self.parse_import()
             elif self.at("package"):
                 tok = self.next()
-                if fd.package is not None:
-                    raise self.error("Multiple package definitions.", tok)
+                if fd.package is not None:      # reported, and parsing goes on
+                    self.out.errors.append(((tok.line, tok.col), "Multiple package definitions."))
                 fd.package = self.full_ident()
                 self.end_statement()
             elif self.at("option"):
@@ -291,8 +332,30 @@ class _Parser:
                 self.parse_extend(fd.extension, fd.message_type, "")
             else:
                 raise self.error("Expected top-level statement (e.g. \"message\").")
+
+        while self.cur.kind != END:
+            if self.accept(";"):
+                continue
+            if not self.statement(one) and self.at("}"):
+                self.out.errors.append(((self.cur.line, self.cur.col), 'Unmatched "}".'))
+                self.next()
         self.site(fd, "FileOptions", file_options)
         return self.out
+
+    def parse_syntax(self) -> None:
+        if self.at("syntax"):
+            self.next()
+            self.expect("=")
+            tok = self.cur
+            syntax = self.string().decode("utf-8", "replace")
+            if syntax not in ("proto2", "proto3"):
+                raise self.error(f'Unrecognized syntax identifier "{syntax}".  This parser '
+                                 'only recognizes "proto2" and "proto3".', tok)
+            self.end_statement()
+            self.syntax = syntax
+        elif self.at("edition"):
+            raise self.error('fastnet does not support editions; use syntax = "proto2" or '
+                             '"proto3".')
 
     def site(self, target: object, kind: str, options: list[Option]) -> None:
         if options:
@@ -356,12 +419,13 @@ class _Parser:
         if tok.kind == INT:
             self.next()
             assert isinstance(tok.value, int)
+            # protoc keeps an integer too big for 64 bits as a double
             if negative:
                 if tok.value > 1 << 63:
-                    raise self.error("Integer out of range.", tok)
+                    return OptionValue("double", -float(tok.value), pos)
                 return OptionValue("neg_int", -tok.value, pos)
             if tok.value >= 1 << 64:
-                raise self.error("Integer out of range.", tok)
+                return OptionValue("double", float(tok.value), pos)
             return OptionValue("pos_int", tok.value, pos)
         if tok.kind == FLOAT:
             self.next()
@@ -394,13 +458,16 @@ class _Parser:
         body = self.tokens[self.i + 1:j if cut is None else cut]
         saved = self.tokens, self.i
         self.tokens, self.i = body + [Token(END, "", tok.line, tok.col)], 0
+        self.in_block = True
         try:
             value = OptionValue("aggregate", self.text_fields(END), pos)
         except ParseError as exc:
             value = OptionValue("aggregate_error", exc.message, pos)
         finally:
             self.tokens, self.i = saved
+            self.in_block = False
         self.i = j + 1
+        self.report_lex()
         return value
 
     def text_fields(self, close: str) -> list[TextField]:
@@ -531,7 +598,8 @@ class _Parser:
 
     def message_body(self, msg: d.DescriptorProto) -> None:
         options: list[Option] = []
-        for _ in self.block("message definition", options):
+
+        def one() -> None:
             if self.at("message"):
                 msg.nested_type.append(self.parse_message())
             elif self.at("enum"):
@@ -546,6 +614,8 @@ class _Parser:
                 self.parse_extend(msg.extension, msg.nested_type, msg.name or "")
             else:
                 self.parse_field(msg.field, msg.nested_type, msg, None)
+
+        self.block("message definition", options, one)
         self.site(msg, "MessageOptions", options)
         self.add_synthetic_oneofs(msg)
 
@@ -572,14 +642,19 @@ class _Parser:
         index = len(msg.oneof_decl)
         msg.oneof_decl.append(oneof)
         self.expect("{")
-        if self.at("}"):
-            raise self.error("Expected type name.")      # a oneof needs a field
         options: list[Option] = []
-        for _ in self.block("oneof definition", options):
+
+        def one() -> None:
             if self.at("required") or self.at("optional") or self.at("repeated"):
-                raise self.error("Fields in oneofs must not have labels (required / optional "
-                                 "/ repeated).")
+                # protoc reports it and reads the field as if the label were not there
+                tok = self.next()
+                self.out.errors.append(((tok.line, tok.col), "Fields in oneofs must not have "
+                                        "labels (required / optional / repeated)."))
             self.parse_field(msg.field, msg.nested_type, msg, index)
+
+        if self.at("}"):        # protoc's loop reads a field before it looks for the "}"
+            self.statement(one)
+        self.block("oneof definition", options, one)
         self.site(oneof, "OneofOptions", options)
 
     def parse_field(self, fields: list[d.FieldDescriptorProto],
@@ -747,8 +822,8 @@ class _Parser:
         name += self.full_ident()
         target = Token(IDENT, name, tok.line, tok.col)
         self.expect("{")
-        for _ in self.block("extend definition", None):
-            self.parse_field(extensions, nested, None, None, extendee=target)
+        self.block("extend definition", None,
+                   lambda: self.parse_field(extensions, nested, None, None, extendee=target))
 
     # --- enums -----------------------------------------------------------
 
@@ -758,7 +833,8 @@ class _Parser:
         self.named(enum, "Expected enum name.")
         self.expect("{")
         options: list[Option] = []
-        for _ in self.block("enum definition", options):
+
+        def one() -> None:
             if self.at("reserved"):
                 self.parse_reserved(enum.reserved_range, enum.reserved_name,
                                     d.EnumReservedRange, 0)
@@ -774,6 +850,8 @@ class _Parser:
                 self.site(value, "EnumValueOptions", self.bracket_options())
                 enum.value.append(value)
                 self.end_statement()
+
+        self.block("enum definition", options, one)
         self.site(enum, "EnumOptions", options)
         self.check_allow_alias(enum, options)
         return enum
@@ -801,9 +879,12 @@ class _Parser:
         self.named(svc, "Expected service name.")
         self.expect("{")
         options: list[Option] = []
-        for _ in self.block("service definition", options):
+
+        def one() -> None:
             self.expect("rpc")
             svc.method.append(self.parse_method())
+
+        self.block("service definition", options, one)
         self.site(svc, "ServiceOptions", options)
         return svc
 
@@ -825,8 +906,7 @@ class _Parser:
         options: list[Option] = []
         if self.accept("{"):
             method.options = b""        # protoc writes an empty MethodOptions for a { } body
-            for _ in self.block("method options", options):
-                self.expect("option")
+            self.block("method options", options, lambda: self.expect("option"))
         else:
             self.end_statement()
         self.site(method, "MethodOptions", options)
