@@ -26,7 +26,7 @@ from fastnet.errors import ProtoSchemaError
 from fastnet.proto import descriptor as d
 from fastnet.proto.frontend import WKT_DIR, parse_files
 from fastnet.proto.parser import json_name, map_entry_name
-from fastnet.proto.writer import encode_set
+from fastnet.proto.writer import decode_set, encode_set
 
 import grpc_tools
 
@@ -70,8 +70,27 @@ def test_corpus_equals_protoc(name: str, tmp_path: Path) -> None:
     include, files = SCHEMAS[name]
     result = protoc(include, [str(include / f) for f in files], tmp_path / "protoc.pb")
     assert result.returncode == 0, result.stderr
-    mine = encode_set(parse_files([include / f for f in files], [include]))
-    assert_same_set(mine, (tmp_path / "protoc.pb").read_bytes())
+    parsed = parse_files([include / f for f in files], [include])
+    theirs = (tmp_path / "protoc.pb").read_bytes()
+    assert_same_set(encode_set(parsed), theirs)
+    # and read back, protoc's set is the very objects fastnet built
+    assert decode_set(theirs) == parsed
+
+
+def test_decode_set_refuses_truncated_input() -> None:
+    data = fastnet.proto.descriptor_set([CORPUS / "grpc/health/v1/health.proto"], [CORPUS])
+    for cut in (1, 5, len(data) // 2, len(data) - 1):
+        with pytest.raises(ValueError):
+            decode_set(data[:cut])
+
+
+def test_input_named_relative_to_include_path(tmp_path: Path) -> None:
+    """As protoc: an input that is not on disk is a name inside -I."""
+    assert [f.name for f in parse_files(["grpc/health/v1/health.proto"], [CORPUS])] == [
+        "grpc/health/v1/health.proto"]
+    with pytest.raises(ProtoSchemaError, match="Could not make proto path relative: "
+                                               "nope/x.proto: No such file or directory"):
+        parse_files(["nope/x.proto"], [CORPUS])
 
 
 @pytest.mark.parametrize("name", WELL_KNOWN)

@@ -80,15 +80,21 @@ class _Loader:
         return pf
 
     def virtual_name(self, path: PathLike) -> str:
-        """The name protoc gives an input file: relative to its include dir."""
+        """The name protoc gives an input file: its path relative to the
+        include dir that holds it; a path that is not on disk is taken as
+        that name already (as protoc does) when an include dir has it."""
         target = Path(path)
+        if not target.exists():
+            if not target.is_absolute() and any((directory / target).is_file()
+                                                for directory in self.include):
+                return target.as_posix()
+            raise ProtoSchemaError([f"Could not make proto path relative: {path}: No such "
+                                    "file or directory"])
         for directory in self.include[:-1]:
             try:
                 return (target.resolve().relative_to(directory.resolve())).as_posix()
             except ValueError:
                 continue
-        if not target.is_absolute() and (WKT_DIR / target).is_file():
-            return target.as_posix()
         raise ProtoSchemaError([f"{path}: File does not reside within any path specified "
                                 "using --proto_path (or -I).  You must specify a --proto_path "
                                 "which encompasses this file.  Note that the proto_path must "

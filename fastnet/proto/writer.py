@@ -1,16 +1,19 @@
-"""Descriptors to bytes: the protobuf encoding of descriptor.proto's messages.
+"""Descriptors to bytes and back: the protobuf encoding of descriptor.proto's
+messages.
 
 Fields go out in field-number order, as protoc (C++) serializes them;
 ``options`` are already serialized (:mod:`.options`) and are written as
 they are. ``encode_set`` of the files protoc would list gives the bytes of
-``protoc --descriptor_set_out=x --include_imports``.
+``protoc --descriptor_set_out=x --include_imports``; ``decode_set`` reads
+such a set back (a descriptor set is a schema: trusted input, but a
+malformed one is a ValueError, never an IndexError).
 """
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
-from ..codec.py.varint import encode_uvarint
+from ..codec.py.varint import decode_uvarint, encode_uvarint
+from ..errors import VarintError
 from . import descriptor as d
 
 # per class: (attribute, field number, kind); kind is "str", "int" (varint,
@@ -79,8 +82,81 @@ def encode_set(files: list[d.FileDescriptorProto]) -> bytes:
     return encode(d.FileDescriptorSet(file=list(files)))
 
 
-def copy(message: Any) -> Any:
-    """A deep copy of a descriptor object."""
-    return dataclasses.replace(message, **{
-        f.name: [copy(v) if dataclasses.is_dataclass(v) else v for v in getattr(message, f.name)]
-        for f in dataclasses.fields(message) if isinstance(getattr(message, f.name), list)})
+def decode_set(data: bytes) -> list[d.FileDescriptorProto]:
+    """The files of a serialized FileDescriptorSet (unknown fields, such as
+    ``source_code_info``, are skipped)."""
+    result = decode(d.FileDescriptorSet, data)
+    assert isinstance(result, d.FileDescriptorSet)
+    return result.file
+
+
+#: the nested descriptor class behind each "msg" attribute
+_NESTED: dict[tuple[type, str], type] = {
+    (d.FileDescriptorSet, "file"): d.FileDescriptorProto,
+    (d.FileDescriptorProto, "message_type"): d.DescriptorProto,
+    (d.FileDescriptorProto, "enum_type"): d.EnumDescriptorProto,
+    (d.FileDescriptorProto, "service"): d.ServiceDescriptorProto,
+    (d.FileDescriptorProto, "extension"): d.FieldDescriptorProto,
+    (d.DescriptorProto, "field"): d.FieldDescriptorProto,
+    (d.DescriptorProto, "nested_type"): d.DescriptorProto,
+    (d.DescriptorProto, "enum_type"): d.EnumDescriptorProto,
+    (d.DescriptorProto, "extension_range"): d.ExtensionRange,
+    (d.DescriptorProto, "extension"): d.FieldDescriptorProto,
+    (d.DescriptorProto, "oneof_decl"): d.OneofDescriptorProto,
+    (d.DescriptorProto, "reserved_range"): d.ReservedRange,
+    (d.EnumDescriptorProto, "value"): d.EnumValueDescriptorProto,
+    (d.EnumDescriptorProto, "reserved_range"): d.EnumReservedRange,
+    (d.ServiceDescriptorProto, "method"): d.MethodDescriptorProto,
+}
+_ENUMS: dict[tuple[str, type], type] = {("label", d.FieldDescriptorProto): d.FieldLabel,
+          ("type", d.FieldDescriptorProto): d.FieldType}
+
+
+def decode(cls: type, data: bytes) -> Any:
+    """One descriptor object of class ``cls`` from its serialized form."""
+    out = cls()
+    by_number = {number: (attr, kind) for attr, number, kind in _LAYOUT[cls]}
+    pos, end = 0, len(data)
+    while pos < end:
+        key, pos = _read_varint(data, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            raw_int, pos = _read_varint(data, pos)
+            value: Any = raw_int
+        elif wire == 2:
+            size, pos = _read_varint(data, pos)
+            if pos + size > end:
+                raise ValueError("descriptor set: truncated length-delimited field")
+            value, pos = data[pos:pos + size], pos + size
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+            continue
+        else:
+            raise ValueError(f"descriptor set: unsupported wire type {wire}")
+        if number not in by_number:
+            continue
+        attr, kind = by_number[number]
+        if kind == "int":
+            value = value - (1 << 64) if value >= 1 << 63 else value
+            enum = _ENUMS.get((attr, cls))
+            value = enum(value) if enum is not None else value
+        elif kind == "bool":
+            value = bool(value)
+        elif kind == "str":
+            value = bytes(value).decode("utf-8")
+        elif kind == "raw":
+            value = bytes(value)
+        else:
+            value = decode(_NESTED[(cls, attr)], bytes(value))
+        if isinstance(getattr(out, attr), list):
+            getattr(out, attr).append(value)
+        else:
+            setattr(out, attr, value)
+    return out
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    try:
+        return decode_uvarint(data, pos)
+    except VarintError as exc:
+        raise ValueError(f"descriptor set: {exc}") from None
