@@ -471,6 +471,12 @@ ERRORS = {
     'big_integer_option_is_double': (
         'syntax = "proto2";\nimport "google/protobuf/descriptor.proto";\nextend google.protobuf.FileOptions { optional int64 i = 50001; }\noption (i) = -99999999999999999999;\n',
         'big_integer_option_is_double.proto:4:14: Value must be integer, from -9223372036854775808 to 9223372036854775807, for int64 option "i".'),
+    'alias_next_free_above': (
+        'syntax = "proto2";\nenum E { A = 0; B = 3; C = 2; D = 2; }\n',
+        'alias_next_free_above.proto:2:35: "D" uses the same enum value as "C". If this is intended, set \'option allow_alias = true;\' to the enum definition. The next available enum value is 4.'),
+    'alias_no_free_value': (
+        'syntax = "proto2";\nenum E { A = 0; B = 2147483646; C = 2147483647; D = 2147483646; }\n',
+        'alias_no_free_value.proto:2:53: "D" uses the same enum value as "B". If this is intended, set \'option allow_alias = true;\' to the enum definition.'),
 }
 
 @pytest.mark.parametrize("name", sorted(ERRORS))

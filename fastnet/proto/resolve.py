@@ -619,14 +619,15 @@ class Pool:
                 by_number[value.number] = value
                 continue
             if not allow_alias:
-                free = 0
-                while free in by_number:
-                    free += 1
+                # protoc suggests the first free value above the repeated one, if any
+                used = {v.number for v in enum.value}
+                free = next((n for n in range(value.number + 1, INT32_MAX + 1)
+                             if n not in used), None)
+                hint = "" if free is None else f" The next available enum value is {free}."
                 self.error(pf, value, "number",
                            f'"{prefix}{value.name}" uses the same enum value as '
-                           f'"{prefix}{other.name}". If this '
-                           "is intended, set 'option allow_alias = true;' to the enum "
-                           f"definition. The next available enum value is {free}.")
+                           f'"{prefix}{other.name}". If this is intended, set \'option '
+                           f"allow_alias = true;' to the enum definition.{hint}")
 
 
 def c_escape(data: bytes) -> str:
