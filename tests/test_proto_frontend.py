@@ -41,6 +41,7 @@ SCHEMAS = {
     "everything2": (CORPUS, ["corpus/everything2.proto"]),
     "everything3": (CORPUS, ["corpus/everything3.proto"]),
     "options2": (CORPUS, ["corpus/options2.proto"]),
+    "scoping": (CORPUS, ["corpus/scope/outer.proto"]),
     "health": (CORPUS, ["grpc/health/v1/health.proto"]),
     "grpc_testing": (CORPUS, ["src/proto/grpc/testing/test.proto"]),
     "several_inputs": (CORPUS, ["grpc/health/v1/health.proto", "corpus/everything3.proto",
@@ -477,6 +478,9 @@ ERRORS = {
     'alias_no_free_value': (
         'syntax = "proto2";\nenum E { A = 0; B = 2147483646; C = 2147483647; D = 2147483646; }\n',
         'alias_no_free_value.proto:2:53: "D" uses the same enum value as "B". If this is intended, set \'option allow_alias = true;\' to the enum definition.'),
+    'scoping_traps': (
+        'syntax = "proto3";\npackage scope.outer;\nmessage Node {\n  message Node { Node child = 1; }\n  scope.Other o = 1;\n  repeated Node.Node nodes = 2;\n}\nmessage scope {}\nmessage Other {}\n',
+        'scoping_traps.proto:5:3: "scope.Other" is resolved to "scope.outer.scope.Other", which is not defined. The innermost scope is searched first in name resolution. Consider using a leading \'.\'(i.e., ".scope.Other") to start from the outermost scope.'),
 }
 
 @pytest.mark.parametrize("name", sorted(ERRORS))
