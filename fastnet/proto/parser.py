@@ -98,7 +98,6 @@ class ParsedFile:
     #: syntax errors, in protoc's order (the file is unusable when there are any)
     errors: list[tuple[Pos, str]] = field(default_factory=list)
     import_pos: list[Pos] = field(default_factory=list)
-    keep: list[object] = field(default_factory=list)   # keeps ids in ``pos`` alive
 
 
 class ParseError(Exception):
@@ -270,8 +269,8 @@ class _Parser:
         return value
 
     def mark(self, element: object, what: str, tok: Token) -> None:
+        # every element marked lives in the file's tree, so its id stays unique
         self.out.pos[(id(element), what)] = (tok.line, tok.col)
-        self.out.keep.append(element)
 
     def block(self, what: str, options: Optional[list[Option]],
               parse_one: Callable[[], object]) -> None:

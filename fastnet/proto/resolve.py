@@ -114,10 +114,6 @@ class Pool:
             return "proto2"
         return sym.file.proto.syntax or "proto2"
 
-    def extensions_of(self, extendee: str) -> list[d.FieldDescriptorProto]:
-        return [s.obj for s in self.symbols.values()              # type: ignore[misc]
-                if s.kind == "extension" and getattr(s.obj, "extendee", None) == "." + extendee]
-
     # --- phase 1: symbols --------------------------------------------------
 
     def add(self, pf: ParsedFile, kind: str, full: str, obj: object, parent: str,
@@ -688,6 +684,3 @@ def simple_ftoa(value: float) -> str:
         return "%.9g" % value           # strtof reports ERANGE for subnormals: no round trip
     return text if to_float32(float(text)) == value else "%.9g" % value
 
-
-__all__ = ["Pool", "Issue", "Symbol", "walk_messages", "c_escape", "simple_dtoa",
-           "simple_ftoa", "INT32_MAX"]
