@@ -481,6 +481,9 @@ ERRORS = {
     'scoping_traps': (
         'syntax = "proto3";\npackage scope.outer;\nmessage Node {\n  message Node { Node child = 1; }\n  scope.Other o = 1;\n  repeated Node.Node nodes = 2;\n}\nmessage scope {}\nmessage Other {}\n',
         'scoping_traps.proto:5:3: "scope.Other" is resolved to "scope.outer.scope.Other", which is not defined. The innermost scope is searched first in name resolution. Consider using a leading \'.\'(i.e., ".scope.Other") to start from the outermost scope.'),
+    'skip_steps_over_a_brace': (
+        'syntax = "proto2";\nmessage M2 {\n  enum M2E {\n    option allow_alias = true;\n    A = 1;\n  }\n  message N {\n    oneof o { double a = 1; }\n  }\n}\n',
+        'skip_steps_over_a_brace.proto:7:3: "M2E" declares support for enum aliases but no enum values share field numbers. Please remove the unnecessary \'option allow_alias = true;\' declaration.'),
 }
 
 @pytest.mark.parametrize("name", sorted(ERRORS))

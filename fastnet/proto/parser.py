@@ -199,23 +199,35 @@ class _Parser:
         return True
 
     def skip_statement(self) -> None:
-        """Up to and including the next ";", or past the next "{ }" block,
-        or up to (not including) a "}" that closes the enclosing block."""
-        depth = 0
+        """protoc's SkipStatement: up to and including the next ";", or past
+        the next "{ }" block, or up to (not including) a "}" that closes the
+        enclosing block."""
         while self.cur.kind != END:
-            tok = self.next() if not (self.at("}") and depth == 0) else None
-            if tok is None:
-                return
-            if tok.kind != SYMBOL:
-                continue
-            if tok.text == ";" and depth == 0:
-                return
-            if tok.text == "{":
-                depth += 1
-            elif tok.text == "}":
+            if self.cur.kind == SYMBOL:
+                if self.accept(";"):
+                    return
+                if self.accept("{"):
+                    self.skip_rest_of_block()
+                    return
+                if self.at("}"):
+                    return
+            self.next()
+
+    def skip_rest_of_block(self) -> None:
+        """protoc's SkipRestOfBlock, without its recursion: past the "}" that
+        closes the block. Like protoc, after a nested block closes it steps
+        over one more token, whatever it is (even the "}" of the block)."""
+        depth = 1
+        while self.cur.kind != END:
+            if self.accept("}"):
                 depth -= 1
                 if depth == 0:
                     return
+                self.next()
+            elif self.accept("{"):
+                depth += 1
+            else:
+                self.next()
 
     def error(self, message: str, tok: Optional[Token] = None) -> ParseError:
         tok = tok or self.cur
