@@ -484,6 +484,9 @@ ERRORS = {
     'skip_steps_over_a_brace': (
         'syntax = "proto2";\nmessage M2 {\n  enum M2E {\n    option allow_alias = true;\n    A = 1;\n  }\n  message N {\n    oneof o { double a = 1; }\n  }\n}\n',
         'skip_steps_over_a_brace.proto:7:3: "M2E" declares support for enum aliases but no enum values share field numbers. Please remove the unnecessary \'option allow_alias = true;\' declaration.'),
+    'no_hint_for_nested': (
+        'syntax = "proto2";\nmessage M1 { optional int32 b = 0; message N { optional double a = 0; } }\n',
+        'no_hint_for_nested.proto:2:33: Field numbers must be positive integers.'),
 }
 
 @pytest.mark.parametrize("name", sorted(ERRORS))

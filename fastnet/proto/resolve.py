@@ -260,6 +260,8 @@ class Pool:
 
     def _bad_number(self, pf: ParsedFile, full: str, msg: d.DescriptorProto,
                     element: object) -> None:
+        if all(top is not msg for top in pf.proto.message_type):
+            return          # protoc prints its hint for top-level messages only
         old = self.bad_numbers.get(full)
         if old is None:
             pos = pf.pos.get((id(element), "number"), (0, 0))
