@@ -11,6 +11,7 @@ FileDescriptorSet bytes, or both reject it with the same error lines.
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -183,7 +184,11 @@ def schemas(draw: st.DrawFn) -> str:
     return "\n".join(out) + "\n"
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+#: examples per run; FASTNET_PROTO_EXAMPLES=500 (with --timeout 0) for a longer hunt
+EXAMPLES = int(os.environ.get("FASTNET_PROTO_EXAMPLES", "60"))
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.data_too_large,
                                                                   HealthCheck.function_scoped_fixture])
 @given(source=schemas())
