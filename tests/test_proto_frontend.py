@@ -487,6 +487,9 @@ ERRORS = {
     'no_hint_for_nested': (
         'syntax = "proto2";\nmessage M1 { optional int32 b = 0; message N { optional double a = 0; } }\n',
         'no_hint_for_nested.proto:2:33: Field numbers must be positive integers.'),
+    'unresolved_field_number_unchecked': (
+        'syntax = "proto2";\nmessage M0 {\n  optional double alpha = 1;\n  oneof o { Missing pick0 = 1; }\n}\n',
+        'unresolved_field_number_unchecked.proto:4:13: "Missing" is not defined.'),
 }
 
 @pytest.mark.parametrize("name", sorted(ERRORS))

@@ -410,8 +410,8 @@ class Pool:
         for full, msg in walk_messages(package, fd.message_type):
             by_number: dict[int, d.FieldDescriptorProto] = {}
             for fld in msg.field:
-                self._link_field(pf, f"{full}.{fld.name}", fld)
-                if fld.number is None or not 0 < fld.number <= MAX_FIELD_NUMBER:
+                linked = self._link_field(pf, f"{full}.{fld.name}", fld)
+                if not linked or fld.number is None or not 0 < fld.number <= MAX_FIELD_NUMBER:
                     continue
                 other = by_number.get(fld.number)
                 if other is not None:
@@ -446,35 +446,48 @@ class Pool:
             n += 1
         return n
 
-    def _link_field(self, pf: ParsedFile, full: str, fld: d.FieldDescriptorProto) -> None:
+    def _link_field(self, pf: ParsedFile, full: str, fld: d.FieldDescriptorProto) -> bool:
+        """protoc's CrossLinkField: extendee, type, default, then (for an
+        extension) its number in the extendee. False when a name did not
+        resolve (protoc then leaves the number unchecked)."""
         if fld.json_name is None:
             fld.json_name = json_name(fld.name or "")
+        extendee: Optional[Symbol] = None
         if fld.extendee is not None:
-            sym = self.resolve_type(pf, fld, "extendee", fld.extendee, full, types_only=False)
-            if sym is not None:
-                if sym.kind != "message":
-                    self.error(pf, fld, "extendee", f'"{fld.extendee}" is not a message type.')
-                else:
-                    fld.extendee = "." + sym.full
-                    msg = sym.obj
-                    assert isinstance(msg, d.DescriptorProto)
-                    if not any(r.start <= (fld.number or 0) < r.end   # type: ignore[operator]
-                               for r in msg.extension_range):
-                        self.error(pf, fld, "number", f'"{sym.full}" does not declare '
-                                                      f"{fld.number} as an extension number.")
-                    self._extension_number(pf, fld, full, sym.full, msg)
+            extendee = self.resolve_type(pf, fld, "extendee", fld.extendee, full,
+                                         types_only=False)
+            if extendee is None:
+                return False
+            if extendee.kind != "message":
+                self.error(pf, fld, "extendee", f'"{fld.extendee}" is not a message type.')
+                return False
+            fld.extendee = "." + extendee.full
+            msg = extendee.obj
+            assert isinstance(msg, d.DescriptorProto)
+            if not self._in_ranges_of(msg.extension_range, fld.number or 0):
+                self.error(pf, fld, "number", f'"{extendee.full}" does not declare '
+                                              f"{fld.number} as an extension number.")
         if fld.type_name is not None:
             name = fld.type_name
             sym = self.resolve_type(pf, fld, "type", name, full)
             if sym is None:
-                return
+                return False
             fld.type_name = "." + sym.full
             if fld.type is None:
                 fld.type = T.TYPE_MESSAGE if sym.kind == "message" else T.TYPE_ENUM
             elif fld.type == T.TYPE_GROUP and sym.kind != "message":
                 self.error(pf, fld, "type", f'"{name}" is not a message type.')
-                return
+                return False
         self._link_default(pf, fld)
+        if extendee is not None:
+            assert isinstance(extendee.obj, d.DescriptorProto)
+            self._extension_number(pf, fld, full, extendee.full, extendee.obj)
+        return True
+
+    @staticmethod
+    def _in_ranges_of(ranges: list[d.ExtensionRange], number: int) -> bool:
+        return any(r.start is not None and r.end is not None and r.start <= number < r.end
+                   for r in ranges)
 
     def _extension_number(self, pf: ParsedFile, fld: d.FieldDescriptorProto, full: str,
                           extendee: str, msg: d.DescriptorProto) -> None:
