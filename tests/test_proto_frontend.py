@@ -198,12 +198,37 @@ def test_input_outside_include_path(tmp_path: Path) -> None:
         parse_files([tmp_path / "x.proto"], [CORPUS])
 
 
-def test_import_cycle(tmp_path: Path) -> None:
-    (tmp_path / "a.proto").write_text('syntax = "proto3";\nimport "b.proto";\n')
-    (tmp_path / "b.proto").write_text('syntax = "proto3";\nimport "a.proto";\n')
-    with pytest.raises(ProtoSchemaError, match=r"File recursively imports itself: "
-                                               r"a\.proto -> b\.proto -> a\.proto"):
-        parse_files([tmp_path / "a.proto"], [tmp_path])
+IMPORT_CASES = {
+    "cycle": ({"a.proto": 'syntax = "proto3";\nimport "b.proto";\nmessage A { B b = 1; }\n',
+               "b.proto": 'syntax = "proto3";\nimport "a.proto";\nmessage B { A a = 1; }\n'},
+              ["a.proto"]),
+    "failed_imports": (
+        {"c.proto": 'syntax = "proto3";\nimport "bad.proto";\nimport "missing.proto";\n'
+                    'import "good.proto";\nmessage A { B b = 1; G g = 2; }\n',
+         "bad.proto": 'syntax = "proto3";\nmessage B { Nope n = 1; }\n',
+         "good.proto": 'syntax = "proto3";\nmessage G { }\n'},
+        ["c.proto"]),
+    "first_failing_input": ({"x.proto": 'syntax = "proto3";\nmessage X { Nope n = 1; }\n',
+                             "y.proto": 'syntax = "proto3";\nmessage Y { Nope n = 1; }\n'},
+                            ["x.proto", "y.proto"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(IMPORT_CASES))
+def test_import_errors_as_protoc(name: str, tmp_path: Path) -> None:
+    """A file whose import failed is still checked (the imported names are
+    then undefined); a cycle is named; the first input that fails ends it."""
+    files, inputs = IMPORT_CASES[name]
+    for file_name, source in files.items():
+        (tmp_path / file_name).write_text(source)
+    with pytest.raises(ProtoSchemaError) as info:
+        parse_files([tmp_path / i for i in inputs], [tmp_path])
+    result = subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", f"-I{tmp_path}",
+         f"--descriptor_set_out={tmp_path / 'out.pb'}", *[str(tmp_path / i) for i in inputs]],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert info.value.errors == result.stderr.splitlines()
 
 
 #: name -> (source of <name>.proto, fastnet's first error line)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Sequence, Union
+from typing import Iterable, Optional, Sequence, Union
 
 from ..errors import ProtoSchemaError
 from . import descriptor as d
@@ -29,55 +29,76 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 class _Loader:
+    """Loads files as protoc's importer does: a file whose import failed is
+    still built (its names from that import are then undefined), a file
+    that failed is left out of the pool, and every error is kept in the
+    order protoc prints it."""
+
     def __init__(self, include: Sequence[PathLike]) -> None:
         self.include = [Path(p) for p in include] + [WKT_DIR]
         self.pool = Pool()
         self.options = Interpreter(self.pool)
-        self.loaded: dict[str, ParsedFile] = {}
-        self.stack: list[str] = []
+        #: name -> the built file, or None when it failed
+        self.loaded: dict[str, Optional[ParsedFile]] = {}
+        self.stack: list[ParsedFile] = []        # files whose imports are being loaded
+        self.errors: list[str] = []
 
-    def fail(self) -> None:
-        if self.pool.issues:
-            raise ProtoSchemaError([str(issue) for issue in self.pool.issues])
-
-    def find(self, name: str) -> Path:
+    def find(self, name: str) -> Optional[Path]:
         for directory in self.include:
             candidate = directory / name
             if candidate.is_file():
                 return candidate
-        raise ProtoSchemaError([f"{name}: File not found."])
+        return None
 
-    def load(self, name: str) -> ParsedFile:
+    def load(self, name: str) -> Optional[ParsedFile]:
+        """The built file, or None (its errors recorded) when it failed."""
         if name in self.loaded:
             return self.loaded[name]
-        if name in self.stack:
-            chain = " -> ".join(self.stack[self.stack.index(name):] + [name])
-            raise ProtoSchemaError([f"{self.stack[-1]}: File recursively imports itself: "
-                                    f"{chain}"])
+        names = [pf.path for pf in self.stack]
+        if name in names:
+            start = names.index(name)
+            chain = " -> ".join(names[start:] + [name])
+            first = self.stack[start]
+            pos = first.import_pos[first.proto.dependency.index(
+                names[start + 1] if start + 1 < len(names) else name)]
+            self.errors.append(str(Issue(first.disk, pos,
+                                         f"File recursively imports itself: {chain}")))
+            return None
         found = self.find(name)
+        if found is None:
+            self.errors.append(f"{name}: File not found.")
+            return self.failed(name)
         pf = parse(found.read_text(encoding="utf-8"), name)
-        if pf.errors:
-            raise ProtoSchemaError([str(Issue(str(found), pos, message))
-                                    for pos, message in pf.errors])
         pf.disk = str(found)
-        self.stack.append(name)
-        for dep, pos in zip(pf.proto.dependency, pf.import_pos):
-            try:
-                self.load(dep)
-            except ProtoSchemaError as exc:
-                raise ProtoSchemaError(exc.errors + [str(Issue(
-                    str(found), pos, f'Import "{dep}" was not found or had errors.'))]) from None
+        if pf.errors:
+            self.errors.extend(str(Issue(pf.disk, pos, message)) for pos, message in pf.errors)
+            return self.failed(name)
+        self.stack.append(pf)
+        unusable = [(dep, pos) for dep, pos in zip(pf.proto.dependency, pf.import_pos)
+                    if self.load(dep) is None]
         self.stack.pop()
+        for dep, pos in unusable:
+            self.pool.issues.append(Issue(pf.disk, pos,
+                                          f'Import "{dep}" was not found or had errors.'))
         self.pool.build(pf)
         self.pool.cross_link(pf)     # also after build errors, as protoc
         self.pool.suggest_numbers(pf)
-        self.fail()
-        self.options.interpret(pf)
-        self.fail()
-        self.pool.validate(pf, self.options.option)
-        self.fail()
+        if not self.pool.issues:
+            self.options.interpret(pf)
+        if not self.pool.issues:
+            self.pool.validate(pf, self.options.option)
+        if self.pool.issues:
+            self.errors.extend(str(issue) for issue in self.pool.issues)
+            self.pool.issues.clear()
+            self.pool.forget(pf)
+            return self.failed(name)
         self.loaded[name] = pf
         return pf
+
+    def failed(self, name: str) -> Optional[ParsedFile]:
+        """Remember that ``name`` failed; None, for ``load`` to return."""
+        self.loaded[name] = None
+        return None
 
     def virtual_name(self, path: PathLike) -> str:
         """The name protoc gives an input file: its path relative to the
@@ -115,9 +136,11 @@ def parse_files(paths: Iterable[PathLike], include: Sequence[PathLike] = (".",)
     """
     loader = _Loader(include)
     names = [loader.virtual_name(p) for p in paths]
-    loader.load(DESCRIPTOR_PROTO)
+    if loader.load(DESCRIPTOR_PROTO) is None:
+        raise ProtoSchemaError(loader.errors)
     for name in names:
-        loader.load(name)
+        if loader.load(name) is None:     # protoc stops at the first input that fails
+            raise ProtoSchemaError(loader.errors)
     loader.options.serialize_all()
     out: list[d.FileDescriptorProto] = []
     seen: set[str] = set()
@@ -127,6 +150,7 @@ def parse_files(paths: Iterable[PathLike], include: Sequence[PathLike] = (".",)
             return
         seen.add(name)
         pf = loader.loaded[name]
+        assert pf is not None
         for dep in pf.proto.dependency:
             visit(dep)
         out.append(pf.proto)

@@ -114,6 +114,13 @@ class Pool:
             return "proto2"
         return sym.file.proto.syntax or "proto2"
 
+    def forget(self, pf: ParsedFile) -> None:
+        """Take a file that failed out of the pool: files importing it see
+        none of its names (protoc never adds a failed file)."""
+        self.symbols = {full: sym for full, sym in self.symbols.items() if sym.file is not pf}
+        self.files.pop(pf.path, None)
+        self.extension_numbers.clear()
+
     # --- phase 1: symbols --------------------------------------------------
 
     def add(self, pf: ParsedFile, kind: str, full: str, obj: object, parent: str,
