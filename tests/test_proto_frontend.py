@@ -515,6 +515,9 @@ ERRORS = {
     'unresolved_field_number_unchecked': (
         'syntax = "proto2";\nmessage M0 {\n  optional double alpha = 1;\n  oneof o { Missing pick0 = 1; }\n}\n',
         'unresolved_field_number_unchecked.proto:4:13: "Missing" is not defined.'),
+    'next_available_with_zero': (
+        'syntax = "proto2";\nmessage M { optional int32 f0 = 3; optional int32 f1 = 3; optional int32 f2 = 0; optional int32 f3 = 1; optional int32 f4 = 2; }\n',
+        'next_available_with_zero.proto:2:79: Field numbers must be positive integers.'),
 }
 
 @pytest.mark.parametrize("name", sorted(ERRORS))

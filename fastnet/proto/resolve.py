@@ -448,6 +448,8 @@ class Pool:
 
     def _next_free(self, msg: d.DescriptorProto) -> int:
         used = {f.number for f in msg.field}
+        if any((number or 0) <= 0 for number in used):
+            return 1        # what protoc answers whenever a field has number 0
         n = 1
         while n in used or self._in_ranges(msg, n):
             n += 1
