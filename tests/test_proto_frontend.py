@@ -518,6 +518,9 @@ ERRORS = {
     'next_available_with_zero': (
         'syntax = "proto2";\nmessage M { optional int32 f0 = 3; optional int32 f1 = 3; optional int32 f2 = 0; optional int32 f3 = 1; optional int32 f4 = 2; }\n',
         'next_available_with_zero.proto:2:79: Field numbers must be positive integers.'),
+    'nested_cross_linked_first': (
+        'syntax = "proto2";\nmessage M1 {\n  oneof c { double p0 = 1; double p1 = 1; }\n  message N {\n    optional double a = 1;\n    oneof d { double q = 1; }\n  }\n}\n',
+        'nested_cross_linked_first.proto:6:26: Field number 1 has already been used in "M1.N" by field "a". Next available field number is 2.'),
 }
 
 @pytest.mark.parametrize("name", sorted(ERRORS))

@@ -412,24 +412,12 @@ class Pool:
         return None
 
     def cross_link(self, pf: ParsedFile) -> None:
+        """Phase 2, in protoc's order: messages (each after its nested
+        messages), file extensions, services."""
         fd = pf.proto
         package = fd.package or ""
-        for full, msg in walk_messages(package, fd.message_type):
-            by_number: dict[int, d.FieldDescriptorProto] = {}
-            for fld in msg.field:
-                linked = self._link_field(pf, f"{full}.{fld.name}", fld)
-                if not linked or fld.number is None or not 0 < fld.number <= MAX_FIELD_NUMBER:
-                    continue
-                other = by_number.get(fld.number)
-                if other is not None:
-                    self.error(pf, fld, "number",
-                               f'Field number {fld.number} has already been used in "{full}" '
-                               f'by field "{other.name}". Next available field number is '
-                               f"{self._next_free(msg)}.")
-                else:
-                    by_number[fld.number] = fld
-            for ext in msg.extension:
-                self._link_field(pf, f"{full}.{ext.name}", ext)
+        for msg in fd.message_type:
+            self._cross_link_message(pf, package, msg)
         for ext in fd.extension:
             self._link_field(pf, f"{package}.{ext.name}" if package else ext.name or "", ext)
         for svc in fd.service:
@@ -445,6 +433,26 @@ class Pool:
                                    f'"{getattr(method, which)}" is not a message type.')
                         continue
                     setattr(method, which, "." + sym.full)
+
+    def _cross_link_message(self, pf: ParsedFile, scope: str, msg: d.DescriptorProto) -> None:
+        full = f"{scope}.{msg.name}" if scope else msg.name or ""
+        for nested in msg.nested_type:
+            self._cross_link_message(pf, full, nested)
+        by_number: dict[int, d.FieldDescriptorProto] = {}
+        for fld in msg.field:
+            linked = self._link_field(pf, f"{full}.{fld.name}", fld)
+            if not linked or fld.number is None or not 0 < fld.number <= MAX_FIELD_NUMBER:
+                continue
+            other = by_number.get(fld.number)
+            if other is not None:
+                self.error(pf, fld, "number",
+                           f'Field number {fld.number} has already been used in "{full}" by '
+                           f'field "{other.name}". Next available field number is '
+                           f"{self._next_free(msg)}.")
+            else:
+                by_number[fld.number] = fld
+        for ext in msg.extension:
+            self._link_field(pf, f"{full}.{ext.name}", ext)
 
     def _next_free(self, msg: d.DescriptorProto) -> int:
         used = {f.number for f in msg.field}
