@@ -521,6 +521,9 @@ ERRORS = {
     'nested_cross_linked_first': (
         'syntax = "proto2";\nmessage M1 {\n  oneof c { double p0 = 1; double p1 = 1; }\n  message N {\n    optional double a = 1;\n    oneof d { double q = 1; }\n  }\n}\n',
         'nested_cross_linked_first.proto:6:26: Field number 1 has already been used in "M1.N" by field "a". Next available field number is 2.'),
+    'zero_numbers_collide_too': (
+        'syntax = "proto2";\nmessage M1 {\n  optional double a = 0;\n  optional double b = 0;\n}\n',
+        'zero_numbers_collide_too.proto:3:23: Field numbers must be positive integers.'),
 }
 
 @pytest.mark.parametrize("name", sorted(ERRORS))

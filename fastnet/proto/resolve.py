@@ -441,7 +441,7 @@ class Pool:
         by_number: dict[int, d.FieldDescriptorProto] = {}
         for fld in msg.field:
             linked = self._link_field(pf, f"{full}.{fld.name}", fld)
-            if not linked or fld.number is None or not 0 < fld.number <= MAX_FIELD_NUMBER:
+            if not linked or fld.number is None:    # invalid numbers are registered too
                 continue
             other = by_number.get(fld.number)
             if other is not None:
