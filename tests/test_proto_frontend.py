@@ -524,6 +524,9 @@ ERRORS = {
     'zero_numbers_collide_too': (
         'syntax = "proto2";\nmessage M1 {\n  optional double a = 0;\n  optional double b = 0;\n}\n',
         'zero_numbers_collide_too.proto:3:23: Field numbers must be positive integers.'),
+    'three_suggestions_at_most': (
+        'syntax = "proto2";\nmessage M { optional int32 f0 = 0; optional int32 f1 = 536870912; optional int32 f2 = 0; optional int32 f3 = 0; }\n',
+        'three_suggestions_at_most.proto:2:33: Field numbers must be positive integers.'),
 }
 
 @pytest.mark.parametrize("name", sorted(ERRORS))

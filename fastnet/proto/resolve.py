@@ -278,12 +278,12 @@ class Pool:
 
     def suggest_numbers(self, pf: ParsedFile) -> None:
         """protoc's closing hint for each message whose fields had unusable
-        numbers: as many free numbers as there were such fields."""
+        numbers: as many free numbers as there were such fields, up to three."""
         for full, (msg, pos, count) in self.bad_numbers.items():
             used = {f.number for f in msg.field if 0 < (f.number or 0) <= MAX_FIELD_NUMBER}
             free: list[str] = []
             n = 1
-            while len(free) < count:
+            while len(free) < min(count, 3):      # protoc suggests three at most
                 if n not in used and not self._in_ranges(msg, n):
                     free.append(str(n))
                 n += 1
