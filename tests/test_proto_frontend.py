@@ -527,6 +527,12 @@ ERRORS = {
     'three_suggestions_at_most': (
         'syntax = "proto2";\nmessage M { optional int32 f0 = 0; optional int32 f1 = 536870912; optional int32 f2 = 0; optional int32 f3 = 0; }\n',
         'three_suggestions_at_most.proto:2:33: Field numbers must be positive integers.'),
+    'map_value_closed_enum': (
+        'syntax = "proto2";\nenum Top { TOP = 1; }\nmessage M1 {\n  map<int32, Top> alpha = 1;\n}\n',
+        'map_value_closed_enum.proto:4:3: Enum value in map must define 0 as the first value.'),
+    'map_value_unknown_type': (
+        'syntax = "proto3";\nmessage M1 {\n  map<int32, Nope> alpha = 1;\n}\n',
+        'map_value_unknown_type.proto: "Nope" is not defined.'),
 }
 
 @pytest.mark.parametrize("name", sorted(ERRORS))

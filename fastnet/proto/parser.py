@@ -746,12 +746,10 @@ class _Parser:
         self.expect("<")
         key = d.FieldDescriptorProto(name="key", number=1, label=d.FieldLabel.LABEL_OPTIONAL,
                                      json_name="key")
-        self.mark(key, "type", self.cur)
-        self.field_type(key)
+        self.field_type(key)      # unmarked: protoc has no position for the entry's fields
         self.expect(",")
         value = d.FieldDescriptorProto(name="value", number=2,
                                        label=d.FieldLabel.LABEL_OPTIONAL, json_name="value")
-        self.mark(value, "type", self.cur)
         self.field_type(value)
         self.expect(">")
         name_tok = self.ident("Expected field name.")

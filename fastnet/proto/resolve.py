@@ -604,6 +604,12 @@ class Pool:
                                                 "bytes or message types.")
                 elif key.type == T.TYPE_ENUM:
                     self.error(pf, fld, "type", "Key in map fields cannot be enum types.")
+                value = entry.field[1]
+                value_enum = self.enum((value.type_name or ".")[1:]) \
+                    if value.type == T.TYPE_ENUM else None
+                if value_enum is not None and value_enum.value and value_enum.value[0].number:
+                    self.error(pf, fld, "type",
+                               "Enum value in map must define 0 as the first value.")
         if option(fld, 6) and fld.type not in (T.TYPE_INT64, T.TYPE_UINT64, T.TYPE_SINT64,
                                                T.TYPE_FIXED64, T.TYPE_SFIXED64):
             self.error(pf, fld, "type", "jstype is only allowed on int64, uint64, sint64, "
