@@ -306,3 +306,18 @@ class HttpTimeout(HttpError):
     """A request head that did not arrive within header_timeout: 408."""
 
     status_hint = 408
+class ProtoSchemaError(FastnetError, ValueError):
+    """A .proto schema that protoc would reject (fastnet.proto's front end).
+
+    ``errors`` lists every error found, each as protoc prints it:
+    ``file:line:col: message`` (``file: message`` where protoc gives no
+    position); ``str()`` is those lines. A schema is the local caller's
+    input, not a peer's, so this is not a :class:`ProtocolError`.
+    """
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__(errors)
+        self.errors = list(errors)
+
+    def __str__(self) -> str:
+        return "\n".join(self.errors)
