@@ -17,7 +17,6 @@ import threading
 import pytest
 
 from fastnet.lab import Annotator, Capture, PcapWriter, bpf, decode, read_pcap
-from fastnet.lab.capture import capture_and_annotate
 from fastnet.lab.handshake import run_handshake
 from fastnet.lab.netlab import lab_namespaces
 from fastnet.lab.packet import ACK, FIN, PSH, RST, SYN

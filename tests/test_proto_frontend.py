@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from google.protobuf import descriptor_pb2
 import fastnet.proto
 from fastnet.errors import ProtoSchemaError
 from fastnet.proto import descriptor as d
-from fastnet.proto.frontend import WKT_DIR, parse_files
+from fastnet.proto.frontend import parse_files
 from fastnet.proto.parser import json_name, map_entry_name
 from fastnet.proto.writer import decode_set, encode_set
 

@@ -157,7 +157,7 @@ def write(points: list[dict[str, Any]], out_dir: str, plan: Any, command: str) -
         json.dump({"command": command, "plan": dataclasses.asdict(plan), "points": points}, f,
                   indent=1, default=str)
     plot(points, os.path.join(out_dir, "goodput.png"))
-    md = [f"# TCP against UDP under loss and delay\n",
+    md = ["# TCP against UDP under loss and delay\n",
           f"`{command}`: {plan.reps} repetition(s) x {plan.seconds:g} s per measurement, the "
           f"measurements of a point back to back; a point whose TCP goodput ranged over more "
           f"than its median got {plan.noisy_reps} more; values are medians over "

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 from typing import Any, Iterable, Sequence, Union
 
-from .descriptor import FileDescriptorProto
 from .frontend import WKT_DIR, parse_files
 from .writer import encode_set
 
