@@ -232,3 +232,44 @@ class ProtoBadUtf8(ProtoDecodeError, UnicodeError):
 
 class ProtoJsonError(ProtocolError):
     """JSON that does not map to the message (proto3 JSON mapping)."""
+
+
+class WireFrameError(ProtocolError):
+    """A fastnet wire frame header that breaks the layout (fastnet.codec.wire)."""
+
+    def __init__(self, value: int) -> None:
+        super().__init__(value)
+        self.value = value
+
+
+class WireBadMagic(WireFrameError):
+    """A frame that does not start with the wire magic byte 0xFB."""
+
+    def __str__(self) -> str:
+        return f"wire frame starts with 0x{self.value:02x}, not the magic 0xfb"
+
+
+class WireBadVersion(WireFrameError):
+    """A frame header whose protocol_version byte is 0."""
+
+    def __str__(self) -> str:
+        return "wire frame declares protocol_version 0"
+
+
+class WireBadType(WireFrameError):
+    """A frame type this codec does not know (a new type needs a new version)."""
+
+    def __str__(self) -> str:
+        return f"unknown wire frame type {self.value}"
+
+
+class WireBodyTooLarge(WireFrameError):
+    """A frame header declaring a body longer than max_body."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        ProtocolError.__init__(self, size, limit)
+        self.value = self.size = size
+        self.limit = limit
+
+    def __str__(self) -> str:
+        return f"wire frame body of {self.size} bytes exceeds max_body={self.limit}"

@@ -114,3 +114,13 @@ PROTO_MAX_DEPTH = 100
 #: stops at 2 GiB; a server should not need more than this, and the C
 #: twin's marshal bridge has 32-bit sizes.
 DEFAULT_PROTO_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+
+# --- The wire protocol (fastnet.wire) ---------------------------------------
+# Read by both frame codec twins; the C side takes the limit as an argument.
+
+#: Largest frame body a wire peer accepts (bytes), checked as soon as a
+#: header is complete; also the most a compressed body may expand to.
+DEFAULT_WIRE_MAX_BODY = 16 * 1024 * 1024
+
+#: The header's body length field is 32 bits: no frame carries more.
+WIRE_MAX_BODY = 2**32 - 1

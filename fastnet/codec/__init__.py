@@ -20,7 +20,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from .. import native
-from . import _twins, framing, resp, varint
+from . import _twins, framing, resp, varint, wire
 from .framing import (
     FRAMINGS,
     Decoder,
@@ -67,7 +67,7 @@ from .varint import (
 
 backend: str = native.backend
 impls: dict[str, ModuleType] = {
-    name: _twins.combine(name, [varint, framing, resp]) for name in varint.impls
+    name: _twins.combine(name, [varint, framing, resp, wire]) for name in varint.impls
 }
 active: ModuleType = impls[backend]
 
@@ -113,6 +113,7 @@ __all__ = [
     "new_decoder",
     "resp",
     "varint",
+    "wire",
     "zigzag_decode",
     "zigzag_encode",
 ]
