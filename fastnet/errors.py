@@ -273,3 +273,31 @@ class WireBodyTooLarge(WireFrameError):
 
     def __str__(self) -> str:
         return f"wire frame body of {self.size} bytes exceeds max_body={self.limit}"
+
+
+class WireDecompressError(ProtocolError):
+    """A compressed wire body that is corrupt, or that declares or expands to
+    more than max_body bytes (checked while decompressing: at most the
+    limit is ever produced)."""
+
+    def __init__(self, codec: str, detail: str) -> None:
+        super().__init__(codec, detail)
+        self.codec = codec
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.codec} body: {self.detail}"
+
+
+class WireRemoteError(FastnetError, RuntimeError):
+    """The wire server answered with an ERROR frame: its code (an
+    ``fastnet.wire.ErrorCode`` value), the error's type name and message."""
+
+    def __init__(self, code: int, type_name: str, message: str) -> None:
+        super().__init__(code, type_name, message)
+        self.code = code
+        self.type_name = type_name
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"wire error {self.code} ({self.type_name}): {self.message}"
