@@ -8,10 +8,16 @@ the limit. The actual length must equal the declared one.
 
 ``compress`` returns None when a body is below the codec's threshold or
 when compressing did not make it smaller: a frame is never sent bigger.
+The thresholds are the break-even sizes on a 1 Gbit/s link measured by
+``python -m bench compress`` (bench/report/compress.json, fastnet.pack
+documents): lz4 pays from 1 KiB, zstd (level 3) from 4 KiB; zlib (level 6)
+never pays there, and from 256 B on 100 Mbit/s and slower, so its
+threshold is that one (offered last).
 """
 from __future__ import annotations
 
 import io
+import threading
 import zlib
 from typing import Callable, NamedTuple, Optional
 
@@ -39,23 +45,29 @@ def _zlib_decompress(data: bytes, limit: int) -> bytes:
 
 
 CODECS: dict[str, Codec] = {
-    "zlib": Codec(1, "zlib", 512, lambda b: zlib.compress(b, 6), _zlib_decompress),
+    "zlib": Codec(1, "zlib", 256, lambda b: zlib.compress(b, 6), _zlib_decompress),
 }
 
 try:
     import zstandard
 
-    _ZC = zstandard.ZstdCompressor(level=3)
-    _ZD = zstandard.ZstdDecompressor()
+    _zstd = threading.local()  # zstandard's contexts are not thread-safe: one per thread
+
+    def _zstd_compress(data: bytes) -> bytes:
+        if not hasattr(_zstd, "c"):
+            _zstd.c = zstandard.ZstdCompressor(level=3)
+        return bytes(_zstd.c.compress(data))
 
     def _zstd_decompress(data: bytes, limit: int) -> bytes:
+        if not hasattr(_zstd, "d"):
+            _zstd.d = zstandard.ZstdDecompressor()
         try:
-            with _ZD.stream_reader(io.BytesIO(data)) as reader:
+            with _zstd.d.stream_reader(io.BytesIO(data)) as reader:
                 return reader.read(limit + 1)
         except zstandard.ZstdError as exc:
             raise WireDecompressError("zstd", f"corrupt stream ({exc})") from None
 
-    CODECS["zstd"] = Codec(2, "zstd", 256, _ZC.compress, _zstd_decompress)
+    CODECS["zstd"] = Codec(2, "zstd", 4096, _zstd_compress, _zstd_decompress)
 except ImportError:  # pragma: no cover - the test extra installs it
     pass
 
@@ -68,7 +80,7 @@ try:
         except RuntimeError as exc:
             raise WireDecompressError("lz4", f"corrupt stream ({exc})") from None
 
-    CODECS["lz4"] = Codec(3, "lz4", 512, lambda b: lz4.frame.compress(b, store_size=False),
+    CODECS["lz4"] = Codec(3, "lz4", 1024, lambda b: lz4.frame.compress(b, store_size=False),
                           _lz4_decompress)
 except ImportError:  # pragma: no cover - the test extra installs it
     pass
