@@ -7,6 +7,7 @@ from typing import Any, Optional, Sequence
 
 from .. import pack
 from ..codec.wire import FLAG_CODEC_MASK, FLAG_METADATA, encode_wire_frame
+from ..codec.wire._common import frame_bytes
 from ..errors import WireDecompressError
 from . import compression
 from .compression import BY_ID, CODECS, Codec
@@ -62,7 +63,7 @@ def encode_message(type_: int, obj: Any, *, version: int, request_id: int = 0,
         packed = compression.compress(codec, body, threshold)
         if packed is not None:
             body, flags = packed, flags | codec.id
-    return encode_wire_frame(type_, body, version=version, flags=flags, request_id=request_id)
+    return frame_bytes(type_, body, version, flags, request_id)
 
 
 def decode_message(flags: int, body: bytes, *, version: int, codecs: Sequence[str],

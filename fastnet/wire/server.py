@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Optional, Union
 
 from .. import pack
-from ..codec.wire import (ERROR, FLAG_CODEC_MASK, GOAWAY, HELLO, PING, PONG, REQUEST, RESPONSE,
+from ..codec.wire import (FLAG_CODEC_MASK, FLAG_METADATA, GOAWAY, HELLO, PING, PONG, REQUEST, RESPONSE,
                           Frame, WireDecoder, encode_wire_frame)
 from ..errors import ProtocolError, WireFrameError
 from ..limits import DEFAULT_WIRE_MAX_BODY
@@ -177,6 +177,8 @@ class WireSession(Session):
         return True
 
     def _decode(self, frame: Frame) -> tuple[Any, dict[Any, Any]]:
+        if not frame.flags & (FLAG_CODEC_MASK | FLAG_METADATA):  # plain body, no metadata
+            return pack.unpackb(frame.body), {}
         return decode_message(frame.flags, frame.body, version=self.version or MIN_VERSION,
                               codecs=self.codecs, limit=self.config.max_body)
 

@@ -2,6 +2,7 @@
 and flag names, and the argument checks of encode_wire_frame."""
 from __future__ import annotations
 
+import struct
 from typing import NamedTuple
 
 from ...limits import WIRE_MAX_BODY
@@ -56,6 +57,18 @@ def check_header_fields(version: int, type: int, flags: int, request_id: int, si
         raise ValueError(f"unknown frame type {type}")
     if size > WIRE_MAX_BODY:
         raise OverflowError(f"a wire frame cannot carry {size} bytes (max {WIRE_MAX_BODY})")
+
+
+_HEADER = struct.Struct(">BBBBII")
+
+
+def frame_bytes(type: int, body: bytes, version: int, flags: int, request_id: int) -> bytes:
+    """A frame from fields the caller already knows to be valid (the wire
+    session's own replies): no per-field checks but the body's length
+    (OverflowError above WIRE_MAX_BODY)."""
+    if len(body) > WIRE_MAX_BODY:
+        raise OverflowError(f"a wire frame cannot carry {len(body)} bytes (max {WIRE_MAX_BODY})")
+    return _HEADER.pack(MAGIC, version, type, flags, request_id, len(body)) + body
 
 
 def type_name(value: object) -> str:
