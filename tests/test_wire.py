@@ -71,6 +71,30 @@ def test_matrix(engine, client, server_max, compress):
             assert c.call(5) == {"got": 5}  # the connection stayed open
 
 
+@pytest.mark.parametrize("compress", [True, False], ids=["lz4", "plain"])
+@pytest.mark.parametrize("server_max", [1, 2])
+@pytest.mark.parametrize("client", sorted(CLIENTS))
+def test_matrix_asyncio_client(engine, client, server_max, compress):
+    server, port = start(engine, max_version=server_max)
+    codecs = ["lz4"] if compress else []
+    big = b"bytes " * 3000
+
+    async def main():
+        c = await wire.open_connection("127.0.0.1", port, codecs=codecs, **CLIENTS[client])
+        assert c.version == min(server_max, CLIENTS[client]["max_version"])
+        assert c.codecs == (codecs if c.version == 2 else [])
+        replies = await asyncio.gather(*(c.call([i, big]) for i in range(20)))
+        assert replies == [{"got": [i, big]} for i in range(20)]
+        with pytest.raises(WireRemoteError) as info:
+            await c.call("boom")
+        assert info.value.code == ErrorCode.HANDLER
+        assert await c.call(1) == {"got": 1}
+        await c.close()
+
+    with serving(server):
+        asyncio.run(main())
+
+
 def test_compression_is_used_and_never_bigger(engine):
     server, port = start(engine, handler=lambda r: r)
     with serving(server):

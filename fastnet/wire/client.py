@@ -178,6 +178,11 @@ class AsyncWireClient:
         """The negotiated protocol version."""
         return self._neg.version
 
+    @property
+    def codecs(self) -> list[str]:
+        """The compression codecs both sides speak (v2), preferred first."""
+        return list(self._neg.codecs)
+
     async def _start(self) -> None:
         loop = asyncio.get_running_loop()
         self._task = loop.create_task(self._read())
