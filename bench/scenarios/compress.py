@@ -103,7 +103,10 @@ class CompressScenario(Scenario):
     def run(self, opts: Options) -> dict:
         reps = opts.reps or (3 if opts.quick else 9)
         budget = 2e6 if opts.quick else 10e6
-        codecs = {k: v for k, v in _levels().items() if not opts.only or k in opts.only}
+        levels = _levels()
+        # --only names of other scenarios (bench all --only fastnet-c) select none: all run
+        chosen = set(levels) & (opts.only or set())
+        codecs = {k: v for k, v in levels.items() if not chosen or k in chosen}
         sizes = SIZES[::2] if opts.quick else SIZES
         cells = []
         for kind in KINDS:

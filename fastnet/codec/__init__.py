@@ -4,7 +4,8 @@ One package per protocol, each with its public API in ``__init__`` and its
 two twins inside, ``c.py`` (cffi over csrc/) and ``py.py`` (pure Python, the
 readable reference): ``fastnet.codec.varint`` (LEB128 and zigzag),
 ``fastnet.codec.framing`` (length-prefixed frames and lines) and
-``fastnet.codec.resp`` (the Redis protocol). Each package exposes ``impls``
+``fastnet.codec.resp`` (the Redis protocol) and ``fastnet.codec.wire``
+(the fastnet wire protocol's frames). Each package exposes ``impls``
 (backend name -> its twins available), ``backend`` and ``active``, and
 re-exports the active twin's names.
 
@@ -56,6 +57,7 @@ from .resp import (
     encode_simple,
     encode_verbatim,
 )
+from .wire import WireDecoder, encode_wire_frame
 from .varint import (
     decode_svarint,
     decode_uvarint,
@@ -84,6 +86,7 @@ __all__ = [
     "RespRequestDecoder",
     "SimpleString",
     "Verbatim",
+    "WireDecoder",
     "active",
     "backend",
     "decode_svarint",
@@ -108,6 +111,7 @@ __all__ = [
     "encode_svarint",
     "encode_uvarint",
     "encode_verbatim",
+    "encode_wire_frame",
     "framing",
     "impls",
     "new_decoder",

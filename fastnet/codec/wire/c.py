@@ -11,7 +11,7 @@ from ...limits import DEFAULT_WIRE_MAX_BODY
 from .._common import byte_view, check_limit
 from ._common import Frame, check_header_fields
 
-__all__ = ["Frame", "WireDecoder", "encode_wire_frame"]
+__all__ = ["WireDecoder", "encode_wire_frame"]
 
 lib = native.require()
 ffi = native.ffi

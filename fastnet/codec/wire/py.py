@@ -16,7 +16,7 @@ from ...limits import DEFAULT_WIRE_MAX_BODY
 from .._common import byte_view, check_limit
 from ._common import GOAWAY, HEADER_SIZE, HELLO, MAGIC, Frame, check_header_fields
 
-__all__ = ["Frame", "WireDecoder", "encode_wire_frame"]
+__all__ = ["WireDecoder", "encode_wire_frame"]
 
 
 def encode_wire_frame(
