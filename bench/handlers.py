@@ -13,3 +13,8 @@ from typing import Any
 def frame_handler(conn: Any, message: bytes) -> bytes:
     """Echo one message: the reply is the message itself."""
     return message
+
+
+def wire_handler(request: Any) -> Any:
+    """The wire protocol's handle(request): the reply is the request itself."""
+    return request

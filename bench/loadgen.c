@@ -18,7 +18,11 @@
  * more bytes came back; nothing is framed, bytes are just counted), be32
  * (4-byte big-endian length + --size payload bytes, one message per reply),
  * resp (pipelined PING / SET key:NNNNNN <size bytes> / GET key:NNNNNN; replies
- * counted by scanning just enough RESP framing; "-" replies are errors).
+ * counted by scanning just enough RESP framing; "-" replies are errors),
+ * wire (a fastnet wire v1 REQUEST, no HELLO, whose body is a MessagePack bin
+ * of --size bytes; an echo handler's RESPONSE has the request's length, so
+ * replies are counted by bytes as raw's are), be32pack (be32 whose payload
+ * is that MessagePack bin: the msgpack + length prefix peer's input).
  *
  * Per request the only work beyond the engine's is one histogram increment:
  * send times are taken once per poll batch (bytes leave at the next flush
@@ -52,7 +56,7 @@
 #define MAX_INFLIGHT 65536
 #define KEY_DIGITS 6 /* key:NNNNNN, so --keyspace <= 10^6 */
 
-enum proto { P_RAW, P_BE32, P_RESP };
+enum proto { P_RAW, P_BE32, P_RESP, P_WIRE, P_BE32PACK };
 
 /* Incremental RESP reply scanner: enough framing to know where each reply
  * ends. `outstanding` counts the elements an aggregate still owes, so nested
@@ -151,7 +155,7 @@ static void send_one(fn_loop *loop, client *c, uint64_t at)
         for (int i = KEY_DIGITS - 1; i >= 0; i--, k /= 10)
             request[key_at + (size_t)i] = (char)('0' + k % 10);
     }
-    rc = proto == P_BE32 ? fn_loop_send_msg(loop, c->id, request, request_len)
+    rc = proto == P_BE32 || proto == P_BE32PACK ? fn_loop_send_msg(loop, c->id, request, request_len)
                          : fn_loop_send(loop, c->id, request, request_len);
     if (rc != 0) {
         errors_seen++;
@@ -249,13 +253,15 @@ static void on_message(fn_loop *loop, client *c, const char *data, size_t len, u
 {
     switch (proto) {
     case P_RAW:
+    case P_WIRE:
         c->partial += len;
-        while (c->partial >= size) {
-            c->partial -= size;
+        while (c->partial >= request_len) {
+            c->partial -= request_len;
             complete_one(loop, c, t, 0);
         }
         break;
     case P_BE32:
+    case P_BE32PACK:
         complete_one(loop, c, t, 0);
         break;
     case P_RESP:
@@ -269,6 +275,42 @@ static int build_request(const char *cmd)
 {
     char head[96];
     int n;
+    if (proto == P_WIRE || proto == P_BE32PACK) {
+        size_t bin = size < 256 ? 2 : size < 65536 ? 3 : 5;
+        size_t head_len = proto == P_WIRE ? 12 : 0;
+        size_t body = bin + size;
+        uint8_t *r;
+        request_len = head_len + body;
+        request = malloc(request_len);
+        if (!request)
+            return -1;
+        r = (uint8_t *)request;
+        if (proto == P_WIRE) {
+            const uint8_t h[8] = {0xFB, 1, 2, 0, 0, 0, 0, 0};
+            memcpy(r, h, 8);
+            r[8] = (uint8_t)(body >> 24);
+            r[9] = (uint8_t)(body >> 16);
+            r[10] = (uint8_t)(body >> 8);
+            r[11] = (uint8_t)body;
+        }
+        r += head_len;
+        if (bin == 2) {
+            r[0] = 0xc4;
+            r[1] = (uint8_t)size;
+        } else if (bin == 3) {
+            r[0] = 0xc5;
+            r[1] = (uint8_t)(size >> 8);
+            r[2] = (uint8_t)size;
+        } else {
+            r[0] = 0xc6;
+            r[1] = (uint8_t)(size >> 24);
+            r[2] = (uint8_t)(size >> 16);
+            r[3] = (uint8_t)(size >> 8);
+            r[4] = (uint8_t)size;
+        }
+        memset(r + bin, 'x', size);
+        return 0;
+    }
     if (proto != P_RESP) {
         request_len = size;
         request = malloc(size);
@@ -305,7 +347,7 @@ static void usage(const char *argv0)
 {
     fprintf(stderr,
             "usage: %s --port P [--host 127.0.0.1] [--conns 1] [--pipeline 1] [--size 64]\n"
-            "          [--seconds 5] [--warmup 1] [--proto raw|be32|resp] [--cmd ping|set|get]\n"
+            "          [--seconds 5] [--warmup 1] [--proto raw|be32|resp|wire|be32pack] [--cmd ping|set|get]\n"
             "          [--rate R (open loop, requests/s)] [--max-inflight 1024] [--keyspace 100000]\n",
             argv0);
 }
@@ -322,7 +364,8 @@ static void print_json(double secs, double cpu, double rate, const char *cmd)
            percentile(50) / 1e3, percentile(95) / 1e3, percentile(99) / 1e3,
            percentile(99.9) / 1e3, (double)lat_max / 1e3, cpu / secs,
            open_loop ? "open" : "closed", rate,
-           proto == P_RAW ? "raw" : proto == P_BE32 ? "be32" : "resp",
+           proto == P_RAW ? "raw" : proto == P_BE32 ? "be32" : proto == P_WIRE ? "wire"
+           : proto == P_BE32PACK ? "be32pack" : "resp",
            proto == P_RESP ? cmd : "", nclients, inflight_cap, size);
     const char *sep = "";
     for (int i = 0; i < BUCKETS; i++) {
@@ -378,7 +421,8 @@ int main(int argc, char **argv)
         }
     }
     proto = strcmp(proto_name, "raw") == 0 ? P_RAW : strcmp(proto_name, "be32") == 0 ? P_BE32
-          : strcmp(proto_name, "resp") == 0 ? P_RESP : (enum proto)-1;
+          : strcmp(proto_name, "resp") == 0 ? P_RESP : strcmp(proto_name, "wire") == 0 ? P_WIRE
+          : strcmp(proto_name, "be32pack") == 0 ? P_BE32PACK : (enum proto)-1;
     open_loop = rate > 0;
     inflight_cap = (uint32_t)(open_loop ? max_inflight : pipeline);
     if (optind != argc || port < 0 || port > 65535 || (int)proto < 0 || nclients < 1 ||
@@ -410,8 +454,8 @@ int main(int argc, char **argv)
         goto out;
     }
     fn_conn_opts opts = {
-        .framing = proto == P_BE32 ? FN_FRAME_BE32 : FN_FRAME_RAW,
-        .max = size + 16,
+        .framing = proto == P_BE32 || proto == P_BE32PACK ? FN_FRAME_BE32 : FN_FRAME_RAW,
+        .max = size + 32,
         .high_water = (size_t)64 << 20,
         .low_water = (size_t)16 << 20,
     };

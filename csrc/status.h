@@ -15,6 +15,7 @@
  *     resp    -300 .. -399        http1   -700 .. -799
  *     loop    -400 .. -499        h2      -800 .. -899
  *                                 hpack   -900 .. -999
+ *                                 wire   -1100 .. -1199
  *
  * Modules define their codes as FN_E_<MODULE>_<CAUSE> in their own header.
  * Python reads every value from `lib` (cffi), never types a number twice.

@@ -321,3 +321,70 @@ class ProtoSchemaError(FastnetError, ValueError):
 
     def __str__(self) -> str:
         return "\n".join(self.errors)
+class WireFrameError(ProtocolError):
+    """A fastnet wire frame header that breaks the layout (fastnet.codec.wire)."""
+
+    def __init__(self, value: int) -> None:
+        super().__init__(value)
+        self.value = value
+
+
+class WireBadMagic(WireFrameError):
+    """A frame that does not start with the wire magic byte 0xFB."""
+
+    def __str__(self) -> str:
+        return f"wire frame starts with 0x{self.value:02x}, not the magic 0xfb"
+
+
+class WireBadVersion(WireFrameError):
+    """A frame header whose protocol_version byte is 0."""
+
+    def __str__(self) -> str:
+        return "wire frame declares protocol_version 0"
+
+
+class WireBadType(WireFrameError):
+    """A frame type this codec does not know (a new type needs a new version)."""
+
+    def __str__(self) -> str:
+        return f"unknown wire frame type {self.value}"
+
+
+class WireBodyTooLarge(WireFrameError):
+    """A frame header declaring a body longer than max_body."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        ProtocolError.__init__(self, size, limit)
+        self.value = self.size = size
+        self.limit = limit
+
+    def __str__(self) -> str:
+        return f"wire frame body of {self.size} bytes exceeds max_body={self.limit}"
+
+
+class WireDecompressError(ProtocolError):
+    """A compressed wire body that is corrupt, or that declares or expands to
+    more than max_body bytes (checked while decompressing: at most the
+    limit is ever produced)."""
+
+    def __init__(self, codec: str, detail: str) -> None:
+        super().__init__(codec, detail)
+        self.codec = codec
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.codec} body: {self.detail}"
+
+
+class WireRemoteError(FastnetError, RuntimeError):
+    """The wire server answered with an ERROR frame: its code (an
+    ``fastnet.wire.ErrorCode`` value), the error's type name and message."""
+
+    def __init__(self, code: int, type_name: str, message: str) -> None:
+        super().__init__(code, type_name, message)
+        self.code = code
+        self.type_name = type_name
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"wire error {self.code} ({self.type_name}): {self.message}"

@@ -166,3 +166,12 @@ HTTP_MAX_CHUNK_LINE = 4096
 
 #: Seconds an overloaded server asks a client to wait (503's Retry-After).
 HTTP_RETRY_AFTER = 1
+# --- The wire protocol (fastnet.wire) ---------------------------------------
+# Read by both frame codec twins; the C side takes the limit as an argument.
+
+#: Largest frame body a wire peer accepts (bytes), checked as soon as a
+#: header is complete; also the most a compressed body may expand to.
+DEFAULT_WIRE_MAX_BODY = 16 * 1024 * 1024
+
+#: The header's body length field is 32 bits: no frame carries more.
+WIRE_MAX_BODY = 2**32 - 1

@@ -29,3 +29,8 @@ def to_str(conn, message: bytes) -> str:
     if message == b"ok":
         return message  # type: ignore[return-value]
     return message.decode()
+
+
+def wire_double(request):
+    """The wire protocol's handle(request): request * 2."""
+    return request * 2

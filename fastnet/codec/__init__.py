@@ -4,8 +4,9 @@ One package per protocol, each with its public API in ``__init__`` and its
 two twins inside, ``c.py`` (cffi over csrc/) and ``py.py`` (pure Python, the
 readable reference): ``fastnet.codec.varint`` (LEB128 and zigzag),
 ``fastnet.codec.framing`` (length-prefixed frames and lines),
-``fastnet.codec.resp`` (the Redis protocol) and ``fastnet.codec.http1``
-(HTTP/1.1 heads and chunked bodies). Each package exposes ``impls``
+``fastnet.codec.resp`` (the Redis protocol), ``fastnet.codec.http1``
+(HTTP/1.1 heads and chunked bodies) and ``fastnet.codec.wire`` (the
+fastnet wire protocol's frames). Each package exposes ``impls``
 (backend name -> its twins available), ``backend`` and ``active``, and
 re-exports the active twin's names.
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from .. import native
-from . import _twins, framing, http1, resp, varint
+from . import _twins, framing, http1, resp, varint, wire
 from .framing import (
     FRAMINGS,
     Decoder,
@@ -58,6 +59,7 @@ from .resp import (
     encode_simple,
     encode_verbatim,
 )
+from .wire import WireDecoder, encode_wire_frame
 from .varint import (
     decode_svarint,
     decode_uvarint,
@@ -69,7 +71,7 @@ from .varint import (
 
 backend: str = native.backend
 impls: dict[str, ModuleType] = {
-    name: _twins.combine(name, [varint, framing, resp, http1]) for name in varint.impls
+    name: _twins.combine(name, [varint, framing, resp, http1, wire]) for name in varint.impls
 }
 active: ModuleType = impls[backend]
 
@@ -89,6 +91,7 @@ __all__ = [
     "ResponseHeadParser",
     "SimpleString",
     "Verbatim",
+    "WireDecoder",
     "active",
     "backend",
     "decode_svarint",
@@ -113,12 +116,14 @@ __all__ = [
     "encode_svarint",
     "encode_uvarint",
     "encode_verbatim",
+    "encode_wire_frame",
     "framing",
     "http1",
     "impls",
     "new_decoder",
     "resp",
     "varint",
+    "wire",
     "zigzag_decode",
     "zigzag_encode",
 ]
