@@ -114,3 +114,25 @@ PROTO_MAX_DEPTH = 100
 #: stops at 2 GiB; a server should not need more than this, and the C
 #: twin's marshal bridge has 32-bit sizes.
 DEFAULT_PROTO_MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+
+# --- HTTP/2 (fastnet.codec.hpack, fastnet.codec.h2frame) -------------------
+# Read by both twins; the C side takes every one as an argument.
+
+#: SETTINGS_HEADER_TABLE_SIZE's initial value (RFC 9113 6.5.2): the HPACK
+#: dynamic table size both ends start with.
+H2_DEFAULT_HEADER_TABLE_SIZE = 4096
+
+#: The largest dynamic table our HPACK decoder lets a peer's encoder use
+#: (the SETTINGS_HEADER_TABLE_SIZE we advertise). Also the most an encoder
+#: of ours keeps, whatever a peer allows (its memory is ours).
+DEFAULT_H2_MAX_HEADER_TABLE_SIZE = 64 * 1024
+
+#: Most bytes of a decoded header list, counted as RFC 9113 6.5.2 does
+#: (name + value + 32 per field), checked as each field is decoded, so a
+#: small block that repeats a large table entry (an HPACK bomb) is stopped
+#: before it is expanded.
+DEFAULT_H2_MAX_HEADER_LIST_SIZE = 64 * 1024
+
+#: Largest HPACK integer accepted (RFC 7541 5.1 sets no ceiling; every
+#: value HTTP/2 carries in one fits in 32 bits).
+HPACK_MAX_INTEGER = 2**32 - 1
