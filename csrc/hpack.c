@@ -384,8 +384,9 @@ static int64_t decode(fn_hpack_decoder *d, const uint8_t *in, size_t len, size_t
         used += (uint64_t)name_len + value_len + ENTRY_OVERHEAD;
         if (used > limit)
             return FN_E_HPACK_LIST_TOO_LARGE;
-        /* a field costs at most 1 + 2 * 5 + 1 bytes of marshal beyond its strings */
-        if ((rc = out_reserve(d, (size_t)name_len + value_len + 12)) < 0)
+        /* a field's marshal: a 2-byte tuple header, two 5-byte string
+         * headers, a 1-byte None if never indexed (13 < the 32 it counts) */
+        if ((rc = out_reserve(d, (size_t)name_len + value_len + 13)) < 0)
             return rc;
         char *w = d->out + d->out_len;
         *w++ = FN_MARSHAL_SMALL_TUPLE;
