@@ -298,3 +298,20 @@ class HeaderListTooLarge(HpackError):
 
     def __str__(self) -> str:
         return f"decoded header list exceeds max_header_list_size={self.limit}"
+
+
+class H2FrameError(ProtocolError):
+    """An HTTP/2 frame that breaks a frame-level rule of RFC 9113 sections 4
+    and 6, treated as a connection error: ``error_code`` is what GOAWAY
+    carries, ``frames`` the well-formed frames decoded before it (a caller
+    acts on them before it closes), ``section`` the rule broken. Sticky."""
+
+    def __init__(self, error_code: H2ErrorCode, section: str, message: str) -> None:
+        super().__init__(error_code, section, message)
+        self.error_code = error_code
+        self.section = section
+        self.message = message
+        self.frames: list[object] = []
+
+    def __str__(self) -> str:
+        return f"{self.error_code.name} (RFC 9113 {self.section}): {self.message}"

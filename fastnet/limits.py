@@ -136,3 +136,13 @@ DEFAULT_H2_MAX_HEADER_LIST_SIZE = 64 * 1024
 #: Largest HPACK integer accepted (RFC 7541 5.1 sets no ceiling; every
 #: value HTTP/2 carries in one fits in 32 bits).
 HPACK_MAX_INTEGER = 2**32 - 1
+
+#: SETTINGS_MAX_FRAME_SIZE's initial value and floor, and its ceiling
+#: (RFC 9113 6.5.2): the largest frame payload a peer may send us until it
+#: has our SETTINGS, and the range a peer's setting must lie in.
+H2_DEFAULT_MAX_FRAME_SIZE = 2**14
+H2_MAX_MAX_FRAME_SIZE = 2**24 - 1
+
+#: Largest flow-control window (RFC 9113 6.9.1) and stream id (4.1).
+H2_MAX_WINDOW_SIZE = 2**31 - 1
+H2_MAX_STREAM_ID = 2**31 - 1
