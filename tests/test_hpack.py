@@ -313,3 +313,12 @@ def test_twins_encode_alike(lists, size, huffman, sensitive):
         fields = [hpack.NeverIndexed(*f) if next(flags, False) else f for f in headers]
         assert c.encode(fields) == py.encode(fields)
         assert c.table_size == py.table_size
+
+
+def test_bench_h2codec_runs_and_reports_every_peer(capsys):
+    from bench import h2codec
+
+    h2codec.main(["--blocks", "20", "--frames", "20", "--repeat", "1"])
+    out = capsys.readouterr().out
+    for peer in ["fastnet python", "hpack", "hyperframe"] + [f"fastnet {n}" for n in hpack.impls]:
+        assert peer in out

@@ -66,9 +66,12 @@ def fields(headers: Iterable[tuple[Text, Text]]) -> list[tuple[bytes, bytes, boo
     out = []
     for field in headers:
         name, value = field
-        name, value = as_bytes(name), as_bytes(value)
+        if type(name) is not bytes:  # the common case costs no call
+            name = as_bytes(name)
+        if type(value) is not bytes:
+            value = as_bytes(value)
         sensitive = (
-            isinstance(field, NeverIndexed)
+            type(field) is NeverIndexed
             or name in _SENSITIVE
             or (name == b"cookie" and len(value) < 20)
         )

@@ -6,6 +6,7 @@ request bridge): marshal.loads turns it into the list of tuples at once.
 from __future__ import annotations
 
 import marshal
+from array import array
 from collections.abc import Iterable
 
 from ... import native
@@ -74,7 +75,7 @@ class Decoder:
         max_header_list_size: int = DEFAULT_H2_MAX_HEADER_LIST_SIZE,
     ) -> None:
         self._allowed = check_limit(max_table_size, "max_table_size", DEFAULT_H2_MAX_HEADER_TABLE_SIZE)
-        self.max_header_list_size = check_limit(max_header_list_size, "max_header_list_size")
+        self.max_header_list_size = max_header_list_size
         decoder = lib.fn_hpack_decoder_new(self._allowed)
         if decoder == ffi.NULL:
             raise MemoryError("fn_hpack_decoder_new")
@@ -94,6 +95,15 @@ class Decoder:
         lib.fn_hpack_decoder_set_allowed(self._d, self._allowed)
 
     @property
+    def max_header_list_size(self) -> int:
+        """The most bytes a decoded header list may count (RFC 9113 6.5.2)."""
+        return self._max_header_list_size
+
+    @max_header_list_size.setter
+    def max_header_list_size(self, size: int) -> None:
+        self._max_header_list_size = check_limit(size, "max_header_list_size")
+
+    @property
     def table_size(self) -> int:
         """Bytes the dynamic table holds now, counted as RFC 7541 4.1 does."""
         return int(lib.fn_hpack_decoder_table_size(self._d))
@@ -102,10 +112,10 @@ class Decoder:
         """Decode one complete header block (HEADERS plus its CONTINUATIONs)."""
         if self._error is not None:
             raise self._error
-        view = byte_view(block)
+        view = block if type(block) is bytes else byte_view(block)
         n = lib.fn_hpack_decode(
             self._d, ffi.from_buffer("uint8_t[]", view), len(view),
-            check_limit(self.max_header_list_size, "max_header_list_size"), self._out, self._never,
+            self._max_header_list_size, self._out, self._never,
         )
         if n < 0:
             if n == lib.FN_E_NOMEM:
@@ -138,6 +148,8 @@ class Encoder:
             raise MemoryError("fn_hpack_encoder_new")
         self._e = ffi.gc(encoder, lib.fn_hpack_encoder_free)
         self._huffman = bool(huffman)
+        self._out = ffi.new("uint8_t[]", 256)  # reused while big enough
+        self._cap = 256
 
     @property
     def huffman(self) -> bool:
@@ -159,19 +171,20 @@ class Encoder:
         """One header block for headers ((name, value) pairs of bytes or str)."""
         triples = fields(headers)
         parts: list[bytes] = []
-        lens: list[int] = []
+        lens = array("I")
         for name, value, _ in triples:
             parts += (name, value)
-            lens += (len(name), len(value))
+            lens.append(len(name))  # OverflowError past 2**32 - 1
+            lens.append(len(value))
         data = b"".join(parts)
-        if any(n > 0xFFFFFFFF for n in lens):
-            raise OverflowError("a header name or value is longer than 2**32 - 1 bytes")
         cap = lib.fn_hpack_encode_bound(len(triples), len(data))
-        out = ffi.new("uint8_t[]", cap)
+        if cap > self._cap:
+            self._out = ffi.new("uint8_t[]", cap)
+            self._cap = cap
         n = lib.fn_hpack_encode(
-            self._e, data, ffi.new("uint32_t[]", lens),
-            bytes(t[2] for t in triples), len(triples), out, cap,
+            self._e, data, ffi.from_buffer("uint32_t[]", lens) if lens else ffi.NULL,
+            bytes(t[2] for t in triples), len(triples), self._out, self._cap,
         )
         if n < 0:
             raise MemoryError("fn_hpack_encode")
-        return ffi.buffer(out, n)[:]
+        return ffi.buffer(self._out, n)[:]

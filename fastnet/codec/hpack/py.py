@@ -159,7 +159,7 @@ class Decoder:
         max_header_list_size: int = DEFAULT_H2_MAX_HEADER_LIST_SIZE,
     ) -> None:
         self._allowed = check_limit(max_table_size, "max_table_size", DEFAULT_H2_MAX_HEADER_TABLE_SIZE)
-        self.max_header_list_size = check_limit(max_header_list_size, "max_header_list_size")
+        self.max_header_list_size = max_header_list_size
         self._table = _Table(self._allowed)
         self._error: HpackError | None = None
 
@@ -171,6 +171,15 @@ class Decoder:
     @max_table_size.setter
     def max_table_size(self, size: int) -> None:
         self._allowed = check_limit(size, "max_table_size", DEFAULT_H2_MAX_HEADER_TABLE_SIZE)
+
+    @property
+    def max_header_list_size(self) -> int:
+        """The most bytes a decoded header list may count (RFC 9113 6.5.2)."""
+        return self._max_header_list_size
+
+    @max_header_list_size.setter
+    def max_header_list_size(self, size: int) -> None:
+        self._max_header_list_size = check_limit(size, "max_header_list_size")
 
     @property
     def table_size(self) -> int:
@@ -190,7 +199,7 @@ class Decoder:
     def _decode(self, data: memoryview) -> list[tuple[bytes, bytes]]:
         table = self._table
         headers: list[tuple[bytes, bytes]] = []
-        budget = self.max_header_list_size
+        budget = self._max_header_list_size
         pos = 0
         end = len(data)
         while pos < end:
