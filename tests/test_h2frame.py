@@ -318,3 +318,28 @@ def test_encode_checks_its_arguments(fr):
         fr.encode(Frame(FrameType.PRIORITY, 1, weight=0))
     with pytest.raises(OverflowError):
         fr.encode(Frame(FrameType.DATA, 1, Flag.PADDED, pad_length=256))
+
+
+def outcome(decoder, pieces):
+    frames = []
+    try:
+        for piece in pieces:
+            frames += decoder.receive(piece)
+    except H2FrameError as exc:
+        return frames + exc.frames, (exc.error_code, exc.section, exc.message)
+    return frames, None
+
+
+@twin_settings
+@given(junk=st.binary(max_size=400), cuts=st.lists(st.integers(0, 10**4), max_size=8),
+       size=st.sampled_from([2**14, 2**20]))
+def test_garbage_whole_or_split_gives_the_same_frames_or_error(fr, junk, cuts, size):
+    # Only H2FrameError may escape, and where the input is cut changes
+    # nothing: the same frames, then the same error or none.
+    stream = raw(FrameType.SETTINGS, 0, 0, b"\x00\x03\x00\x00\x00\x64") + junk
+    points = sorted({c % (len(stream) + 1) for c in cuts})
+    pieces = [stream[a:b] for a, b in zip([0] + points, points + [len(stream)])]
+    whole = outcome(fr.FrameDecoder(size), [stream])
+    assert outcome(fr.FrameDecoder(size), pieces) == whole
+    for frame in whole[0]:
+        fr.encode(frame)  # every decoded frame encodes again
