@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent
 CSRC = ROOT / "csrc"
 
 # Order matters: a header may use types declared by an earlier one.
-HEADERS = ["status.h", "varint.h", "framer.h", "resp.h", "loop.h", "pack.h", "proto.h", "hpack.h"]
+HEADERS = ["status.h", "varint.h", "framer.h", "resp.h", "loop.h", "pack.h", "proto.h", "hpack.h", "h2frame.h"]
 
 _CDEF_RE = re.compile(r"/\* cdef: begin \*/(.*?)/\* cdef: end \*/", re.S)
 

@@ -343,3 +343,28 @@ def test_garbage_whole_or_split_gives_the_same_frames_or_error(fr, junk, cuts, s
     assert outcome(fr.FrameDecoder(size), pieces) == whole
     for frame in whole[0]:
         fr.encode(frame)  # every decoded frame encodes again
+
+
+@pytest.mark.skipif("c" not in h2frame.impls, reason="needs the C twin")
+@settings(deadline=None, max_examples=400)
+@given(groups=st.lists(hyper_frames(), max_size=6), junk=st.binary(max_size=200),
+       mutations=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), max_size=4),
+       cuts=st.lists(st.integers(0, 10**5), max_size=8), size=st.sampled_from([2**14, 2**20]))
+def test_twins_agree_on_mutated_streams_split_anywhere(groups, junk, mutations, cuts, size):
+    stream = bytearray(b"".join(f.serialize() for g in groups for f in g) + junk)
+    for at, byte in mutations:
+        if stream:
+            stream[at % len(stream)] = byte
+    stream = bytes(stream)
+    points = sorted({c % (len(stream) + 1) for c in cuts})
+    pieces = [stream[a:b] for a, b in zip([0] + points, points + [len(stream)])]
+    c = outcome(h2frame.impls["c"].FrameDecoder(size), pieces)
+    assert c == outcome(h2frame.impls["python"].FrameDecoder(size), pieces)
+    assert c == outcome(h2frame.impls["c"].FrameDecoder(size), [stream])
+
+
+@pytest.mark.skipif("c" not in h2frame.impls, reason="needs the C twin")
+def test_c_parses_more_frames_than_one_batch():
+    pings = b"".join(raw(FrameType.PING, 0, 0, i.to_bytes(8, "big")) for i in range(200))
+    frames = h2frame.impls["c"].FrameDecoder().receive(pings)
+    assert [int.from_bytes(f.data, "big") for f in frames] == list(range(200))
