@@ -14,8 +14,9 @@ Frames: the frames of one unary RPC each way (request HEADERS, DATA with
 END_STREAM; response HEADERS, DATA, trailing HEADERS), plus a
 WINDOW_UPDATE and a PING, repeated to --frames frames in one buffer, decoded
 in 16 KiB reads by one FrameDecoder and encoded one by one. Peers: the
-Python twin of fastnet.codec.h2frame and ``hyperframe`` (Frame.parse_frame_header
-+ parse_body, as h2 drives it). ns per frame.
+twins of fastnet.codec.h2frame (both encode with the same Python function:
+its two rows differ by noise only) and ``hyperframe``
+(Frame.parse_frame_header + parse_body, as h2 drives it). ns per frame.
 
 Every round runs each peer once, in turn (interleaved), median of --repeat
 rounds; the ratio column is peer / the reference peer named in the table.
