@@ -6,6 +6,8 @@ from __future__ import annotations
 from enum import IntEnum
 
 from ...errors import H2ErrorCode, H2FrameError
+from ...limits import H2_DEFAULT_MAX_FRAME_SIZE, H2_MAX_MAX_FRAME_SIZE
+from .._common import check_limit
 
 #: The frame header's size (RFC 9113 4.1).
 HEADER_SIZE = 9
@@ -141,3 +143,12 @@ def frame_error(rule: str) -> H2FrameError:
     """The connection error of one rule, with the message both twins use."""
     section, code, message = RULES[rule]
     return H2FrameError(code, section, message)
+
+
+def check_max_frame_size(size: object) -> int:
+    """A SETTINGS_MAX_FRAME_SIZE of ours: an int in 2**14 .. 2**24-1
+    (OverflowError above, ValueError below, TypeError for a non-int)."""
+    size = check_limit(size, "max_frame_size", H2_MAX_MAX_FRAME_SIZE)
+    if size < H2_DEFAULT_MAX_FRAME_SIZE:
+        raise ValueError(f"max_frame_size must be at least {H2_DEFAULT_MAX_FRAME_SIZE}")
+    return size

@@ -21,7 +21,7 @@ from __future__ import annotations
 from ...errors import H2FrameError
 from ...limits import H2_DEFAULT_MAX_FRAME_SIZE, H2_MAX_MAX_FRAME_SIZE, H2_MAX_STREAM_ID, H2_MAX_WINDOW_SIZE
 from .._common import byte_view, check_limit
-from ._common import HEADER_SIZE, STREAM_RULES, Flag, Frame, FrameType, Setting, frame_error
+from ._common import HEADER_SIZE, STREAM_RULES, Flag, check_max_frame_size, Frame, FrameType, Setting, frame_error
 
 __all__ = ["Flag", "Frame", "FrameDecoder", "FrameType", "Setting", "encode"]
 
@@ -54,10 +54,7 @@ class FrameDecoder:
 
     @max_frame_size.setter
     def max_frame_size(self, size: int) -> None:
-        check_limit(size, "max_frame_size", H2_MAX_MAX_FRAME_SIZE)
-        if size < H2_DEFAULT_MAX_FRAME_SIZE:
-            raise ValueError(f"max_frame_size must be at least {H2_DEFAULT_MAX_FRAME_SIZE}")
-        self._max_frame_size = size
+        self._max_frame_size = check_max_frame_size(size)
 
     def receive(self, data: bytes | bytearray | memoryview) -> list[Frame]:
         """Buffer data; return every frame now complete, in order."""
