@@ -13,6 +13,8 @@ keeps working for callers that do not know fastnet.
 """
 from __future__ import annotations
 
+from enum import IntEnum
+
 
 class FastnetError(Exception):
     """Base class of every exception fastnet raises on purpose."""
@@ -388,3 +390,82 @@ class WireRemoteError(FastnetError, RuntimeError):
 
     def __str__(self) -> str:
         return f"wire error {self.code} ({self.type_name}): {self.message}"
+class H2ErrorCode(IntEnum):
+    """HTTP/2 error codes (RFC 9113 section 7), as RST_STREAM and GOAWAY carry them."""
+
+    NO_ERROR = 0x0
+    PROTOCOL_ERROR = 0x1
+    INTERNAL_ERROR = 0x2
+    FLOW_CONTROL_ERROR = 0x3
+    SETTINGS_TIMEOUT = 0x4
+    STREAM_CLOSED = 0x5
+    FRAME_SIZE_ERROR = 0x6
+    REFUSED_STREAM = 0x7
+    CANCEL = 0x8
+    COMPRESSION_ERROR = 0x9
+    CONNECT_ERROR = 0xA
+    ENHANCE_YOUR_CALM = 0xB
+    INADEQUATE_SECURITY = 0xC
+    HTTP_1_1_REQUIRED = 0xD
+
+
+class HpackError(ProtocolError):
+    """A header block HPACK cannot decode. The decoder's dynamic table is
+    then out of step with the peer's encoder, so this is a connection error
+    (RFC 9113 4.3): ``error_code`` is what GOAWAY carries."""
+
+    error_code: H2ErrorCode = H2ErrorCode.COMPRESSION_ERROR
+
+
+class HpackTruncated(HpackError):
+    """The header block ends inside a field representation (RFC 7541 6)."""
+
+
+class HpackIntegerOverflow(HpackError):
+    """An HPACK integer exceeds limits.HPACK_MAX_INTEGER (RFC 7541 5.1)."""
+
+
+class HpackBadIndex(HpackError):
+    """An index of 0 or past the static and dynamic tables (RFC 7541 2.3.3)."""
+
+
+class HpackBadHuffman(HpackError):
+    """A Huffman string holding EOS, or padded with more than 7 bits or with
+    bits other than EOS's leading ones (RFC 7541 5.2)."""
+
+
+class HpackBadTableSizeUpdate(HpackError):
+    """A dynamic table size update above the SETTINGS_HEADER_TABLE_SIZE we
+    allow, or after the first field of a block (RFC 7541 4.2, 6.3)."""
+
+
+class HeaderListTooLarge(HpackError):
+    """The decoded header list would exceed max_header_list_size (counted as
+    RFC 9113 6.5.2 does). Decoding stops there, so the table is lost too:
+    the connection ends with ENHANCE_YOUR_CALM, as for other floods."""
+
+    error_code = H2ErrorCode.ENHANCE_YOUR_CALM
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
+
+    def __str__(self) -> str:
+        return f"decoded header list exceeds max_header_list_size={self.limit}"
+
+
+class H2FrameError(ProtocolError):
+    """An HTTP/2 frame that breaks a frame-level rule of RFC 9113 sections 4
+    and 6, treated as a connection error: ``error_code`` is what GOAWAY
+    carries, ``frames`` the well-formed frames decoded before it (a caller
+    acts on them before it closes), ``section`` the rule broken. Sticky."""
+
+    def __init__(self, error_code: H2ErrorCode, section: str, message: str) -> None:
+        super().__init__(error_code, section, message)
+        self.error_code = error_code
+        self.section = section
+        self.message = message
+        self.frames: list[object] = []
+
+    def __str__(self) -> str:
+        return f"{self.error_code.name} (RFC 9113 {self.section}): {self.message}"

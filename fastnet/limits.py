@@ -175,3 +175,34 @@ DEFAULT_WIRE_MAX_BODY = 16 * 1024 * 1024
 
 #: The header's body length field is 32 bits: no frame carries more.
 WIRE_MAX_BODY = 2**32 - 1
+# --- HTTP/2 (fastnet.codec.hpack, fastnet.codec.h2frame) -------------------
+# Read by both twins; the C side takes every one as an argument.
+
+#: SETTINGS_HEADER_TABLE_SIZE's initial value (RFC 9113 6.5.2): the HPACK
+#: dynamic table size both ends start with.
+H2_DEFAULT_HEADER_TABLE_SIZE = 4096
+
+#: The largest dynamic table our HPACK decoder lets a peer's encoder use
+#: (the SETTINGS_HEADER_TABLE_SIZE we advertise). Also the most an encoder
+#: of ours keeps, whatever a peer allows (its memory is ours).
+DEFAULT_H2_MAX_HEADER_TABLE_SIZE = 64 * 1024
+
+#: Most bytes of a decoded header list, counted as RFC 9113 6.5.2 does
+#: (name + value + 32 per field), checked as each field is decoded, so a
+#: small block that repeats a large table entry (an HPACK bomb) is stopped
+#: before it is expanded.
+DEFAULT_H2_MAX_HEADER_LIST_SIZE = 64 * 1024
+
+#: Largest HPACK integer accepted (RFC 7541 5.1 sets no ceiling; every
+#: value HTTP/2 carries in one fits in 32 bits).
+HPACK_MAX_INTEGER = 2**32 - 1
+
+#: SETTINGS_MAX_FRAME_SIZE's initial value and floor, and its ceiling
+#: (RFC 9113 6.5.2): the largest frame payload a peer may send us until it
+#: has our SETTINGS, and the range a peer's setting must lie in.
+H2_DEFAULT_MAX_FRAME_SIZE = 2**14
+H2_MAX_MAX_FRAME_SIZE = 2**24 - 1
+
+#: Largest flow-control window (RFC 9113 6.9.1) and stream id (4.1).
+H2_MAX_WINDOW_SIZE = 2**31 - 1
+H2_MAX_STREAM_ID = 2**31 - 1
