@@ -5,7 +5,8 @@ its arity with Redis's convention (positive: exactly that many arguments,
 name included; negative: at least that many), runs the handler and returns
 the reply encoded for the session's protocol (2 or 3). Replies and error
 texts are redis-server 7.0's, byte for byte (tests/test_resp_store.py
-compares them with a real server). Only strings exist, so WRONGTYPE never
+compares them with a real server). Inside MULTI, execute() queues what
+intercept() says to queue; EXEC runs it without anything in between. Only strings exist, so WRONGTYPE never
 happens.
 
 Threat model: every argument is untrusted. Handlers never recurse on input
@@ -33,7 +34,7 @@ from ..codec.resp._encode import (
 )
 from ..codec.resp._common import SimpleString
 from ..limits import DEFAULT_RESP_MAX_BULK_LEN
-from .store import Store
+from .store import Store, Watcher
 
 __all__ = [
     "COMMANDS",
@@ -42,8 +43,10 @@ __all__ = [
     "CommandHost",
     "Session",
     "compile_glob",
+    "discard",
     "execute",
     "glob_match",
+    "intercept",
     "resolve",
     "unknown_command",
 ]
@@ -90,11 +93,18 @@ class Session:
     closing: bool = False
     host: Optional[CommandHost] = None
     conn: Any = None
+    #: Inside MULTI: the queued (handler, arguments); None outside.
+    multi: Optional[list[tuple["Handler", list[bytes]]]] = None
+    #: A command was refused while queuing: EXEC answers EXECABORT.
+    multi_failed: bool = False
+    #: The keys this client WATCHes.
+    watcher: Watcher = field(default_factory=Watcher)
 
 
 Handler = Callable[[Session, list[bytes]], bytes]
 
 OK = b"+OK\r\n"
+QUEUED = b"+QUEUED\r\n"
 SYNTAX_ERROR = b"-ERR syntax error\r\n"
 NOT_INTEGER = b"-ERR value is not an integer or out of range\r\n"
 
@@ -244,6 +254,93 @@ CLIENT_SUBCOMMANDS: dict[bytes, tuple[Handler, int]] = {
 def _no_subcommand(session: Session, args: list[bytes]) -> bytes:
     """A container called bare: its arity (-2) never lets this run."""
     raise AssertionError("unreachable: a container's arity requires a subcommand")
+
+
+# --- transactions -------------------------------------------------------------
+
+#: Commands that run at once inside MULTI instead of being queued (Redis's
+#: processCommand list).
+RUN_IN_MULTI = frozenset((b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"))
+_EXECABORT = b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+
+
+def intercept(session: Session, args: list[bytes], handler: Handler | bytes) -> bytes | None:
+    """The reply to args when it does not run now, None when handler runs.
+    A refused command (handler is its error) is answered its error, and
+    inside MULTI makes EXEC answer EXECABORT; a refused EXEC aborts the
+    transaction itself (Redis's execCommandAbort, inside MULTI or not).
+    Inside MULTI the rest is queued (+QUEUED), except RUN_IN_MULTI."""
+    if isinstance(handler, bytes):
+        if args[0].lower() == b"exec":
+            discard(session)
+            return _error(b"EXECABORT Transaction discarded because of: " + handler[5:-2])
+        if session.multi is not None:
+            session.multi_failed = True
+        return handler
+    queued = session.multi
+    if queued is None or args[0].lower() in RUN_IN_MULTI:
+        return None
+    queued.append((handler, args))
+    return QUEUED
+
+
+def discard(session: Session) -> None:
+    """Leave MULTI, dropping what was queued, and UNWATCH."""
+    session.multi = None
+    session.multi_failed = False
+    session.watcher.unwatch()
+
+
+def cmd_multi(session: Session, args: list[bytes]) -> bytes:
+    """MULTI: queue the commands that follow until EXEC or DISCARD."""
+    if session.multi is not None:
+        return _error(b"ERR MULTI calls can not be nested")
+    session.multi = []
+    return OK
+
+
+def cmd_exec(session: Session, args: list[bytes]) -> bytes:
+    """EXEC: run the queued commands, an array of their replies; a null
+    array if a WATCHed key changed; EXECABORT if one was refused."""
+    queued = session.multi
+    if queued is None:
+        return _error(b"ERR EXEC without MULTI")
+    failed = session.multi_failed
+    session.watcher.expire_due()
+    dirty = session.watcher.dirty
+    discard(session)
+    if failed:
+        return _EXECABORT
+    if dirty:
+        return b"_\r\n" if session.protocol == 3 else b"*-1\r\n"
+    replies = [b"*%d\r\n" % len(queued)]
+    replies += [handler(session, queued_args) for handler, queued_args in queued]
+    if session.host is not None:
+        session.host.commands_processed += len(queued)
+    return b"".join(replies)
+
+
+def cmd_discard(session: Session, args: list[bytes]) -> bytes:
+    """DISCARD: leave MULTI without running anything."""
+    if session.multi is None:
+        return _error(b"ERR DISCARD without MULTI")
+    discard(session)
+    return OK
+
+
+def cmd_watch(session: Session, args: list[bytes]) -> bytes:
+    """WATCH key...: EXEC fails if one of them is written before it."""
+    if session.multi is not None:
+        return _error(b"ERR WATCH inside MULTI is not allowed")
+    for key in args[1:]:
+        session.store.watch(key, session.watcher)
+    return OK
+
+
+def cmd_unwatch(session: Session, args: list[bytes]) -> bytes:
+    """UNWATCH: forget every WATCHed key."""
+    session.watcher.unwatch()
+    return OK
 
 
 # --- strings ----------------------------------------------------------------
@@ -796,6 +893,16 @@ COMMANDS: dict[bytes, Command] = {
     b"select": Command(cmd_select, 2, _CONN, categories=("@fast", "@connection")),
     b"hello": Command(cmd_hello, -1, _BARE, categories=("@fast", "@connection")),
     b"client": Command(_no_subcommand, -2, categories=("@slow",), subcommands=CLIENT_SUBCOMMANDS),
+    b"multi": Command(cmd_multi, 1, ("noscript", "loading", "stale", "fast", "allow_busy"),
+                      categories=("@fast", "@transaction")),
+    b"exec": Command(cmd_exec, 1, ("noscript", "loading", "stale", "skip_slowlog"),
+                     categories=("@slow", "@transaction")),
+    b"discard": Command(cmd_discard, 1, ("noscript", "loading", "stale", "fast", "allow_busy"),
+                        categories=("@fast", "@transaction")),
+    b"watch": Command(cmd_watch, -2, ("noscript", "loading", "stale", "fast", "allow_busy"),
+                      1, -1, 1, ("@fast", "@transaction")),
+    b"unwatch": Command(cmd_unwatch, 1, ("noscript", "loading", "stale", "fast", "allow_busy"),
+                        categories=("@fast", "@transaction")),
     b"get": Command(cmd_get, 2, *_READ1),
     b"set": Command(cmd_set, -3, ("write", "denyoom"), 1, 1, 1, ("@write", "@string", "@slow")),
     b"del": Command(cmd_del, -2, ("write",), 1, -1, 1, ("@keyspace", "@write", "@slow")),
@@ -879,8 +986,10 @@ def execute(session: Session, args: list[bytes], table: dict[bytes, Command] = C
     if not args:
         raise ValueError("a command has at least its name")
     handler = resolve(args, table)
-    if isinstance(handler, bytes):
-        return handler
+    refused = intercept(session, args, handler)
+    if refused is not None:
+        return refused
+    assert not isinstance(handler, bytes)
     reply = handler(session, args)
     if session.host is not None:
         session.host.commands_processed += 1

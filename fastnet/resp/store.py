@@ -17,6 +17,11 @@ plus COUNT steps. Deleted keys leave stale entries that are skipped and
 compacted away once they outnumber the live ones; compaction keeps seq
 values, so cursors stay valid. A key present for the whole iteration is
 returned exactly once; a key created during it may or may not be.
+
+WATCH: a :class:`Watcher` (one per client) registers keys with
+:meth:`Store.watch`; every write of a watched key (set, a deadline set or
+removed, delete, lazy or active expiry, a flush of a key held) marks its
+watchers ``dirty``, as Redis's signalModifiedKey does, so EXEC can refuse.
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ import bisect
 import time
 from typing import Callable
 
-__all__ = ["Store"]
+__all__ = ["Store", "Watcher"]
 
 
 def _monotonic_ms() -> int:
@@ -33,6 +38,34 @@ def _monotonic_ms() -> int:
 
 def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+class Watcher:
+    """One client's WATCHed keys (with the Store, the database, of each)
+    and whether any was written since."""
+
+    __slots__ = ("keys", "dirty")
+
+    def __init__(self) -> None:
+        self.keys: set[tuple["Store", bytes]] = set()
+        self.dirty = False
+
+    def unwatch(self) -> None:
+        """Forget every watched key; the dirty flag is cleared (UNWATCH)."""
+        for store, key in self.keys:
+            watching = store._watchers.get(key)
+            if watching is not None:
+                watching.discard(self)
+                if not watching:
+                    del store._watchers[key]
+        self.keys.clear()
+        self.dirty = False
+
+    def expire_due(self) -> None:
+        """Expire the watched keys whose deadline passed: EXEC sees a key
+        that expired since WATCH as changed, as Redis does."""
+        for store, key in list(self.keys):
+            store.exists(key)
 
 
 class Store:
@@ -57,6 +90,8 @@ class Store:
         self._ttl_cursor = 0
         #: Keys removed because their deadline passed (INFO's expired_keys).
         self.expired = 0
+        # WATCHed key -> the watchers of it (see the module's docstring).
+        self._watchers: dict[bytes, set[Watcher]] = {}
 
     # --- time ----------------------------------------------------------------
 
@@ -136,6 +171,8 @@ class Store:
         deadlines = self._deadlines
         if key in deadlines:
             self._expire_if_due(key)
+        if self._watchers:
+            self._touch(key)
         if key not in self._data:
             self._seq[key] = self._next_seq
             self._order_seqs.append(self._next_seq)
@@ -147,6 +184,8 @@ class Store:
 
     def set_deadline(self, key: bytes, deadline: int | None) -> None:
         """Give an existing key a deadline (monotonic ms), or None to persist it."""
+        if self._watchers:
+            self._touch(key)
         if deadline is None:
             if self._deadlines.pop(key, None) is not None:
                 self._ttl_remove(key)
@@ -160,6 +199,8 @@ class Store:
         """Remove key whether or not it expired; True if it was held."""
         if self._data.pop(key, None) is None:
             return False
+        if self._watchers:
+            self._touch(key)
         del self._seq[key]
         if self._deadlines.pop(key, None) is not None:
             self._ttl_remove(key)
@@ -170,6 +211,8 @@ class Store:
     def flush(self) -> None:
         """Remove every key (FLUSHDB). Sequence numbers keep growing, so a
         cursor from before the flush ends at once instead of repeating keys."""
+        for key in [k for k in self._watchers if k in self._data]:
+            self._touch(key)
         self._data.clear()
         self._seq.clear()
         self._order_seqs.clear()
@@ -194,6 +237,20 @@ class Store:
                 self._ttl_cursor += 1
         self.expired += removed
         return removed
+
+    # --- WATCH ---------------------------------------------------------------
+
+    def watch(self, key: bytes, watcher: Watcher) -> None:
+        """Mark watcher dirty at the next write of key (a due key is first
+        expired: a key that was already gone has not changed)."""
+        if key in self._deadlines:
+            self._expire_if_due(key)
+        self._watchers.setdefault(key, set()).add(watcher)
+        watcher.keys.add((self, key))
+
+    def _touch(self, key: bytes) -> None:
+        for watcher in self._watchers.get(key, ()):
+            watcher.dirty = True
 
     # --- internals -----------------------------------------------------------
 
