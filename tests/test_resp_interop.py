@@ -253,6 +253,26 @@ def test_eval_is_refused_before_anything_runs(r):
     assert r.exists("scripted") == 0
 
 
+def test_hashes_lists_sets_through_redis_py(r):
+    assert r.hset("h", mapping={"a": "1", "b": "2"}) == 2
+    assert r.hget("h", "a") == "1" and r.hgetall("h") == {"a": "1", "b": "2"}
+    assert r.hincrby("h", "a", 5) == 6 and r.hlen("h") == 2 and r.hexists("h", "b")
+    assert r.hdel("h", "a", "b") == 2 and r.exists("h") == 0  # emptied: gone
+    assert r.rpush("l", "a", "b", "c") == 3 and r.lpush("l", "z") == 4
+    assert r.lrange("l", 0, -1) == ["z", "a", "b", "c"] and r.lindex("l", -1) == "c"
+    assert r.lpop("l") == "z" and r.rpop("l", 2) == ["c", "b"] and r.llen("l") == 1
+    assert r.sadd("s", "x", "y", "x") == 2 and r.smembers("s") == {"x", "y"}
+    assert r.sismember("s", "x") and r.srem("s", "x") == 1 and r.scard("s") == 1
+    assert [r.type(k) for k in ("h", "l", "s", "nothing")] == ["none", "list", "set", "none"]
+    r.set("str", "v")
+    for wrong in (lambda: r.lpush("str", "x"), lambda: r.hget("l", "f"), lambda: r.get("s"),
+                  lambda: r.incr("l"), lambda: r.sadd("l", "x")):
+        with pytest.raises(redis.ResponseError, match="^WRONGTYPE Operation against a key"):
+            wrong()
+    assert r.mget("str", "l") == ["v", None]  # MGET answers null for other types
+    assert r.get("str") == "v" and r.llen("l") == 1
+
+
 # -- redis-py, asyncio --------------------------------------------------------
 
 def test_asyncio_client(resp_server, protocol):

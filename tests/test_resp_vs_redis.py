@@ -205,6 +205,16 @@ def _info_meaning(raw: bytes) -> object:
     return (raw[:1], sorted(sections & _SHARED_SECTIONS), version, keyspace)
 
 
+def _unordered(name: bytes, raw: bytes) -> object:
+    """A collection reply as a sorted list (HGETALL's pairs kept together)."""
+    value = _decode(raw)
+    if isinstance(value, dict):
+        return sorted(value.items())
+    if name == b"hgetall":
+        return sorted(zip(value[::2], value[1::2]))
+    return sorted(value)
+
+
 def same_exec(queued: list[list[bytes]], ours: bytes, theirs: bytes) -> bool:
     """EXEC's array compared reply by reply, each by same_reply."""
     header = ours[: ours.index(b"\r\n") + 2]
@@ -236,6 +246,8 @@ def same_reply(args: Optional[list[bytes]], ours: bytes, theirs: bytes,
         return _info_meaning(ours) == _info_meaning(theirs)
     if name == b"keys":
         return sorted(_decode(ours)) == sorted(_decode(theirs))
+    if name in UNORDERED:
+        return _unordered(name, ours) == _unordered(name, theirs)
     if name == b"scan":
         if args[1] != b"0":
             return True  # a non-zero cursor means something else to each server
@@ -265,6 +277,14 @@ NAMES = [b"PING", b"echo", b"GET", b"set", b"DEL", b"EXISTS", b"INCR", b"decr", 
          b"MGET", b"MSET", b"APPEND", b"STRLEN", b"EXPIRE", b"PEXPIRE", b"TTL", b"PTTL", b"PERSIST",
          b"DBSIZE", b"FLUSHDB", b"FLUSHALL", b"SELECT", b"HELLO", b"CLIENT", b"nosuch", b"GeT", b"KEYS",
          b"SCAN", b"INFO", b"MULTI", b"exec", b"EXEC", b"DISCARD", b"WATCH", b"UNWATCH"]
+#: The commands of the other types (hashes, lists, sets) and TYPE.
+TYPE_NAMES = [b"TYPE", b"HSET", b"hmset", b"HSETNX", b"HGET", b"HMGET", b"HGETALL", b"HKEYS", b"HVALS",
+              b"HDEL", b"HEXISTS", b"HLEN", b"HSTRLEN", b"HINCRBY", b"LPUSH", b"RPUSH", b"LPUSHX",
+              b"RPUSHX", b"LPOP", b"RPOP", b"LLEN", b"LRANGE", b"LINDEX", b"SADD", b"SREM", b"SMEMBERS",
+              b"SISMEMBER", b"SMISMEMBER", b"SCARD"]
+NUMBERS = [b"0", b"1", b"2", b"-1", b"-2", b"3", b"100", b"-100", b"x"]
+#: Replies whose order is the server's hash table order (compared sorted).
+UNORDERED = {b"smembers", b"hgetall", b"hkeys", b"hvals"}
 FIXED = [
     [b"HELLO", b"2"], [b"HELLO", b"3"], [b"hello"], [b"HELLO", b"3", b"SETNAME", b"n3"],
     [b"HELLO", b"4"], [b"HELLO", b"x"], [b"HELLO", b"2", b"AUTH", b"default", b"pw"],
@@ -292,6 +312,8 @@ commands = st.one_of(
               st.lists(st.sampled_from(EXPIRE_WORDS), max_size=2)),
     st.builds(lambda name, k: [name, k], st.sampled_from([b"TTL", b"PTTL", b"PERSIST", b"GET", b"INCR"]), key),
     st.sampled_from(FIXED),
+    st.builds(lambda name, k, rest: [name, k, *rest], st.sampled_from(TYPE_NAMES), key,
+              st.lists(st.one_of(key, value, st.sampled_from(NUMBERS)), max_size=4)),
 )
 
 _PLAIN = re.compile(rb"[!#-&(-\[\]-~]+")  # printable, no blank, quote or backslash

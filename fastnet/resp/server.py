@@ -46,9 +46,9 @@ from ..server import Session as ServerSession
 from ..server.options import Option, size
 from ..server.protocols import MAX_LINE
 from ..server.server import Hook
-from .commands import (COMMANDS, REDIS_VERSION, Command, Handler, InfoSection, Session,
-                       intercept, resolve)
-from .store import Store
+from .commands import (COMMANDS, REDIS_VERSION, WRONGTYPE, Command, Handler, InfoSection, Session,
+                       call, intercept, resolve)
+from .store import Store, WrongType
 
 __all__ = ["RESP", "RESP_PROTOCOL", "RespServer", "RespSession"]
 
@@ -134,7 +134,10 @@ class RespSession(ServerSession):
         for args in commands:
             entry = None if queuing else fast.get(args[0])
             if entry is not None and entry[1] <= len(args) <= entry[2]:
-                append(entry[0](session, args))
+                try:
+                    append(entry[0](session, args))
+                except WrongType:
+                    append(WRONGTYPE)
                 ran += 1
             else:
                 host.commands_processed += ran
@@ -298,6 +301,8 @@ class RespServer(Server):
             def run(session: Session, args: list[bytes]) -> bytes:
                 try:
                     return encode_reply(fn(session, *args[1:]), session.protocol)
+                except WrongType:
+                    raise  # call() answers WRONGTYPE
                 except Exception as exc:
                     log.exception("command %s failed", name)
                     return encode_error(b"ERR command '%s' failed: %s"
@@ -324,7 +329,7 @@ class RespServer(Server):
                 and len(self._fast) < FAST_SPELLINGS):
             low, high = (entry.arity, entry.arity) if entry.arity >= 0 else (-entry.arity, sys.maxsize)
             self._fast[args[0]] = (handler, low, high)
-        reply = handler(session, args)
+        reply = call(handler, session, args)
         self.commands_processed += 1
         return reply
 

@@ -1,4 +1,11 @@
-"""The keyspace: bytes -> bytes with optional per-key expiry.
+"""The keyspace: bytes -> a value with optional per-key expiry.
+
+A value is a string (bytes), a hash (dict of bytes to bytes), a list (a
+deque of bytes) or a set (a set of bytes). :meth:`Store.get` is for string
+commands: it raises :class:`WrongType` on any other type, which the command
+layer answers with Redis's WRONGTYPE error; :meth:`Store.lookup` returns any
+type. A command that changes a container in place calls
+:meth:`Store.modified` (WATCH sees it) and deletes the key once it is empty.
 
 Deadlines are milliseconds on a monotonic clock (``clock``), so a wall-clock
 step never expires or revives keys; ``wall_clock`` (Unix ms) is only read to
@@ -27,9 +34,13 @@ from __future__ import annotations
 
 import bisect
 import time
-from typing import Callable
+from typing import Any, Callable
 
-__all__ = ["Store", "Watcher"]
+__all__ = ["Store", "Watcher", "WrongType"]
+
+
+class WrongType(Exception):
+    """A command met a key holding another type (Redis's WRONGTYPE)."""
 
 
 def _monotonic_ms() -> int:
@@ -78,7 +89,7 @@ class Store:
     ) -> None:
         self.clock = clock
         self.wall_clock = wall_clock
-        self._data: dict[bytes, bytes] = {}
+        self._data: dict[bytes, Any] = {}
         self._seq: dict[bytes, int] = {}
         self._order_seqs: list[int] = []
         self._order_keys: list[bytes] = []
@@ -115,14 +126,24 @@ class Store:
         return False
 
     def get(self, key: bytes) -> bytes | None:
-        """The value of a live key, or None."""
+        """The string value of a live key, or None; WrongType if the key
+        holds another type."""
+        if key in self._deadlines and self._expire_if_due(key):
+            return None
+        value = self._data.get(key)
+        if value is None or type(value) is bytes:
+            return value
+        raise WrongType(key)
+
+    def lookup(self, key: bytes) -> Any:
+        """The value of a live key, of any type, or None."""
         if key in self._deadlines and self._expire_if_due(key):
             return None
         return self._data.get(key)
 
     def exists(self, key: bytes) -> bool:
         """Whether key is held and live."""
-        return self.get(key) is not None
+        return self.lookup(key) is not None
 
     def deadline(self, key: bytes) -> int | None:
         """A live key's deadline (monotonic ms), None if it has none or is missing."""
@@ -166,8 +187,8 @@ class Store:
 
     # --- writes --------------------------------------------------------------
 
-    def set(self, key: bytes, value: bytes, keep_ttl: bool = False) -> None:
-        """Store value; without keep_ttl any deadline is removed (as SET)."""
+    def set(self, key: bytes, value: Any, keep_ttl: bool = False) -> None:
+        """Store value (any type); without keep_ttl any deadline is removed (as SET)."""
         deadlines = self._deadlines
         if key in deadlines:
             self._expire_if_due(key)
@@ -181,6 +202,11 @@ class Store:
         self._data[key] = value
         if not keep_ttl and key in deadlines:
             self.set_deadline(key, None)
+
+    def modified(self, key: bytes) -> None:
+        """A container under key was changed in place (WATCH sees it)."""
+        if self._watchers:
+            self._touch(key)
 
     def set_deadline(self, key: bytes, deadline: int | None) -> None:
         """Give an existing key a deadline (monotonic ms), or None to persist it."""
