@@ -281,7 +281,8 @@ NAMES = [b"PING", b"echo", b"GET", b"set", b"DEL", b"EXISTS", b"INCR", b"decr", 
 TYPE_NAMES = [b"TYPE", b"HSET", b"hmset", b"HSETNX", b"HGET", b"HMGET", b"HGETALL", b"HKEYS", b"HVALS",
               b"HDEL", b"HEXISTS", b"HLEN", b"HSTRLEN", b"HINCRBY", b"LPUSH", b"RPUSH", b"LPUSHX",
               b"RPUSHX", b"LPOP", b"RPOP", b"LLEN", b"LRANGE", b"LINDEX", b"SADD", b"SREM", b"SMEMBERS",
-              b"SISMEMBER", b"SMISMEMBER", b"SCARD"]
+              b"SISMEMBER", b"SMISMEMBER", b"SCARD", b"SETNX", b"GETSET", b"GETDEL",
+              b"MSETNX", b"UNLINK", b"TOUCH", b"RENAME", b"RENAMENX", b"LSET", b"LTRIM"]
 NUMBERS = [b"0", b"1", b"2", b"-1", b"-2", b"3", b"100", b"-100", b"x"]
 #: Replies whose order is the server's hash table order (compared sorted).
 UNORDERED = {b"smembers", b"hgetall", b"hkeys", b"hvals"}
@@ -314,6 +315,9 @@ commands = st.one_of(
     st.sampled_from(FIXED),
     st.builds(lambda name, k, rest: [name, k, *rest], st.sampled_from(TYPE_NAMES), key,
               st.lists(st.one_of(key, value, st.sampled_from(NUMBERS)), max_size=4)),
+    # Amounts from VALUES only: no small positive TTL that could fire mid-script.
+    st.builds(lambda name, k, amount, v: [name, k, amount, v], st.sampled_from([b"SETEX", b"psetex"]),
+              key, st.sampled_from(VALUES), value),
 )
 
 _PLAIN = re.compile(rb"[!#-&(-\[\]-~]+")  # printable, no blank, quote or backslash

@@ -1052,6 +1052,141 @@ def cmd_scard(session: Session, args: list[bytes]) -> bytes:
     return encode_integer(len(_typed(session, args[1], set) or ()))
 
 
+# --- string and key extras ---------------------------------------------------
+
+
+def cmd_setnx(session: Session, args: list[bytes]) -> bytes:
+    """SETNX key value: 1 if the key was missing and is now set."""
+    if session.store.lookup(args[1]) is not None:
+        return b":0\r\n"
+    session.store.set(args[1], args[2])
+    return b":1\r\n"
+
+
+def _setex(session: Session, args: list[bytes], unit_ms: int) -> bytes:
+    """SETEX / PSETEX key amount value (Redis's setGenericCommand checks)."""
+    amount = _int(args[2])
+    if amount is None:
+        return NOT_INTEGER
+    store = session.store
+    wall = store.wall_clock()
+    if amount <= 0 or (unit_ms == 1000 and amount > INT64_MAX // 1000) or amount * unit_ms > INT64_MAX - wall:
+        return _error(b"ERR invalid expire time in '%s' command" % args[0].lower())
+    store.set(args[1], args[3])
+    store.set_deadline(args[1], store.unix_to_deadline(amount * unit_ms + wall))
+    return OK
+
+
+def cmd_setex(session: Session, args: list[bytes]) -> bytes:
+    """SETEX key seconds value: SET with a TTL."""
+    return _setex(session, args, 1000)
+
+
+def cmd_psetex(session: Session, args: list[bytes]) -> bytes:
+    """PSETEX key milliseconds value."""
+    return _setex(session, args, 1)
+
+
+def cmd_getset(session: Session, args: list[bytes]) -> bytes:
+    """GETSET key value: the old value (or null); the TTL is dropped."""
+    old = session.store.get(args[1])
+    session.store.set(args[1], args[2])
+    return _null(session) if old is None else encode_bulk(old)
+
+
+def cmd_getdel(session: Session, args: list[bytes]) -> bytes:
+    """GETDEL key: the value (or null), and the key is deleted."""
+    old = session.store.get(args[1])
+    if old is None:
+        return _null(session)
+    session.store.delete(args[1])
+    return encode_bulk(old)
+
+
+def cmd_msetnx(session: Session, args: list[bytes]) -> bytes:
+    """MSETNX key value [key value ...]: 1 if none existed and all were set."""
+    if len(args) % 2 == 0:
+        return _error(b"ERR wrong number of arguments for 'msetnx' command")
+    store = session.store
+    if any(store.lookup(args[i]) is not None for i in range(1, len(args), 2)):
+        return b":0\r\n"
+    for index in range(1, len(args), 2):
+        store.set(args[index], args[index + 1])
+    return b":1\r\n"
+
+
+def cmd_touch(session: Session, args: list[bytes]) -> bytes:
+    """TOUCH key...: how many of the keys exist."""
+    return cmd_exists(session, args)
+
+
+def _rename(session: Session, args: list[bytes], nx: bool) -> bytes:
+    store = session.store
+    source, target = args[1], args[2]
+    value = store.lookup(source)
+    if value is None:
+        return _error(b"ERR no such key")
+    if source == target:
+        return b":0\r\n" if nx else OK
+    if nx and store.lookup(target) is not None:
+        return b":0\r\n"
+    deadline = store.deadline(source)
+    store.delete(source)
+    store.delete(target)
+    store.set(target, value)
+    if deadline is not None:
+        store.set_deadline(target, deadline)
+    return b":1\r\n" if nx else OK
+
+
+def cmd_rename(session: Session, args: list[bytes]) -> bytes:
+    """RENAME key newkey: move the value and its TTL (newkey is replaced)."""
+    return _rename(session, args, False)
+
+
+def cmd_renamenx(session: Session, args: list[bytes]) -> bytes:
+    """RENAMENX key newkey: 1 if moved, 0 if newkey exists."""
+    return _rename(session, args, True)
+
+
+def cmd_lset(session: Session, args: list[bytes]) -> bytes:
+    """LSET key index element: +OK, or an error for a missing key or index."""
+    items = _typed(session, args[1], deque)
+    if items is None:
+        return _error(b"ERR no such key")
+    index = _int(args[2])
+    if index is None:
+        return NOT_INTEGER
+    if not -len(items) <= index < len(items):
+        return _error(b"ERR index out of range")
+    items[index] = args[3]
+    session.store.modified(args[1])
+    return OK
+
+
+def cmd_ltrim(session: Session, args: list[bytes]) -> bytes:
+    """LTRIM key start stop: keep only that range (Redis's index rules)."""
+    start, stop = _int(args[2]), _int(args[3])
+    if start is None or stop is None:
+        return NOT_INTEGER
+    items = _typed(session, args[1], deque)
+    if items is None:
+        return OK
+    size = len(items)
+    start = max(start + size if start < 0 else start, 0)
+    stop = stop + size if stop < 0 else stop
+    if start > stop or start >= size:
+        left, right = size, 0
+    else:
+        left, right = start, size - min(stop, size - 1) - 1
+    for _ in range(left):
+        items.popleft()
+    for _ in range(right):
+        items.pop()
+    _changed(session, args[1], items)
+    return OK
+
+
 # --- the server itself ----------------------------------------------------
 
 
@@ -1207,6 +1342,18 @@ COMMANDS: dict[bytes, Command] = {
     b"unwatch": Command(cmd_unwatch, 1, ("noscript", "loading", "stale", "fast", "allow_busy"),
                         categories=("@fast", "@transaction")),
     b"get": Command(cmd_get, 2, *_READ1),
+    b"setnx": Command(cmd_setnx, 3, *_WRITE1),
+    b"setex": Command(cmd_setex, 4, ("write", "denyoom"), 1, 1, 1, ("@write", "@string", "@slow")),
+    b"psetex": Command(cmd_psetex, 4, ("write", "denyoom"), 1, 1, 1, ("@write", "@string", "@slow")),
+    b"getset": Command(cmd_getset, 3, *_WRITE1),
+    b"getdel": Command(cmd_getdel, 2, ("write", "fast"), 1, 1, 1, ("@write", "@string", "@fast")),
+    b"msetnx": Command(cmd_msetnx, -3, ("write", "denyoom"), 1, -1, 2, ("@write", "@string", "@slow")),
+    b"unlink": Command(cmd_del, -2, ("write", "fast"), 1, -1, 1, ("@keyspace", "@write", "@fast")),
+    b"touch": Command(cmd_touch, -2, ("readonly", "fast"), 1, -1, 1, ("@keyspace", "@read", "@fast")),
+    b"rename": Command(cmd_rename, 3, ("write",), 1, 2, 1, ("@keyspace", "@write", "@slow")),
+    b"renamenx": Command(cmd_renamenx, 3, ("write", "fast"), 1, 2, 1, ("@keyspace", "@write", "@fast")),
+    b"lset": Command(cmd_lset, 4, ("write", "denyoom"), 1, 1, 1, ("@write", "@list", "@slow")),
+    b"ltrim": Command(cmd_ltrim, 4, ("write",), 1, 1, 1, ("@write", "@list", "@slow")),
     b"type": Command(cmd_type, 2, ("readonly", "fast"), 1, 1, 1, ("@keyspace", "@read", "@fast")),
     b"hset": Command(cmd_hset, -4, *_HWRITE),
     b"hmset": Command(cmd_hmset, -4, *_HWRITE),
