@@ -22,6 +22,7 @@ import redis
 import redis.asyncio
 
 from fastnet import codec
+from fastnet.resp import COMMANDS
 from helpers import ENGINES, GUARD, cli_server, running_resp_server, wait_for
 
 CODECS = ["c", "python"]
@@ -205,6 +206,73 @@ def test_an_error_inside_a_pipeline_does_not_stop_it(r):
     assert "unknown command 'NOSUCH'" in str(results[3])
 
 
+def test_transaction_pipeline_runs_all_or_reports(r):
+    """r.pipeline() is MULTI/EXEC: the queued commands run together and a
+    runtime error inside does not roll the others back (Redis's rule)."""
+    r.set("acct", 100)
+    r.set("text", "x")
+    with r.pipeline() as pipe:
+        pipe.decrby("acct", 30).incrby("other", 30).incr("text").get("acct")
+        results = pipe.execute(raise_on_error=False)
+    assert results[:2] == [70, 30] and results[3] == "70"
+    assert isinstance(results[2], redis.ResponseError)
+
+
+def test_failed_transfer_is_not_applied(r, resp_server):
+    """The issue's regression: a transfer whose transaction fails leaves
+    both accounts as they were, on a WATCH conflict (another client wrote
+    the watched key) and on a command refused while queuing (EXECABORT)."""
+    server, port = resp_server
+    r.set("acct", 100)
+    r.set("other", 0)
+    other = redis.Redis(port=port, socket_timeout=GUARD)
+    with r.pipeline() as pipe:
+        pipe.watch("acct")
+        balance = int(pipe.get("acct"))
+        other.set("acct", balance - 50)  # a concurrent spender
+        pipe.multi()
+        pipe.decrby("acct", 30).incrby("other", 30)
+        with pytest.raises(redis.WatchError):
+            pipe.execute()
+    assert (r.get("acct"), r.get("other")) == ("50", "0")
+    with r.pipeline() as pipe:
+        pipe.decrby("acct", 30).incrby("other", 30).execute_command("NOSUCH")
+        with pytest.raises(redis.ResponseError, match="EXECABORT|unknown command"):
+            pipe.execute()
+    assert (r.get("acct"), r.get("other")) == ("50", "0")
+    other.close()
+
+
+def test_eval_is_refused_before_anything_runs(r):
+    """EVAL and EVALSHA are out of scope: the unknown-command error, and
+    nothing of the script runs (r.lock() therefore fails plainly)."""
+    with pytest.raises(redis.ResponseError, match="unknown command 'EVAL'"):
+        r.eval("redis.call('SET', KEYS[1], 'v')", 1, "scripted")
+    with pytest.raises(redis.ResponseError, match="unknown command 'EVALSHA'"):
+        r.evalsha("0" * 40, 1, "scripted")
+    assert r.exists("scripted") == 0
+
+
+def test_hashes_lists_sets_through_redis_py(r):
+    assert r.hset("h", mapping={"a": "1", "b": "2"}) == 2
+    assert r.hget("h", "a") == "1" and r.hgetall("h") == {"a": "1", "b": "2"}
+    assert r.hincrby("h", "a", 5) == 6 and r.hlen("h") == 2 and r.hexists("h", "b")
+    assert r.hdel("h", "a", "b") == 2 and r.exists("h") == 0  # emptied: gone
+    assert r.rpush("l", "a", "b", "c") == 3 and r.lpush("l", "z") == 4
+    assert r.lrange("l", 0, -1) == ["z", "a", "b", "c"] and r.lindex("l", -1) == "c"
+    assert r.lpop("l") == "z" and r.rpop("l", 2) == ["c", "b"] and r.llen("l") == 1
+    assert r.sadd("s", "x", "y", "x") == 2 and r.smembers("s") == {"x", "y"}
+    assert r.sismember("s", "x") and r.srem("s", "x") == 1 and r.scard("s") == 1
+    assert [r.type(k) for k in ("h", "l", "s", "nothing")] == ["none", "list", "set", "none"]
+    r.set("str", "v")
+    for wrong in (lambda: r.lpush("str", "x"), lambda: r.hget("l", "f"), lambda: r.get("s"),
+                  lambda: r.incr("l"), lambda: r.sadd("l", "x")):
+        with pytest.raises(redis.ResponseError, match="^WRONGTYPE Operation against a key"):
+            wrong()
+    assert r.mget("str", "l") == ["v", None]  # MGET answers null for other types
+    assert r.get("str") == "v" and r.llen("l") == 1
+
+
 # -- redis-py, asyncio --------------------------------------------------------
 
 def test_asyncio_client(resp_server, protocol):
@@ -331,7 +399,7 @@ def test_redis_cli_commands(resp_cli):
     assert cli(port, "GET", "missing") == "\n"
     assert cli(port, "MGET", "greeting", "missing", "n") == "hello world\n\n5\n"
     assert cli(port, "NOSUCH").startswith("ERR unknown command 'NOSUCH'")
-    assert cli(port, "COMMAND", "COUNT") == "31\n"
+    assert cli(port, "COMMAND", "COUNT") == f"{len(COMMANDS)}\n"
     server_info = cli(port, "INFO", "server")
     assert server_info.startswith("# Server\r\n") and "redis_version:7.0.15\r\n" in server_info
     assert f"tcp_port:{port}\r\n" in server_info and "# Clients" not in server_info

@@ -15,7 +15,8 @@ CLIENT ID, INFO (the sections both have, the version, the keyspace counts),
 KEYS (sorted), SCAN (sorted keys when both servers end the scan at once;
 Redis's COUNT is a hint over hash buckets, so a partial scan, or one from a
 non-zero cursor, is only checked to be an array on both) and TTL/PTTL
-(within 1 s / 1000 ms: the servers run the script at different moments).
+(within 1 s / 1000 ms: the servers run the script at different moments);
+an EXEC's array is compared reply by reply by the same rules.
 TTLs are long, so no key expires during a script. Values include a 40 KB
 one (past Redis's 16 KiB reads and 32 KiB big-argument path); inline lines
 stay under the 64 KiB inline limit, past which Redis's answer depends on
@@ -204,10 +205,35 @@ def _info_meaning(raw: bytes) -> object:
     return (raw[:1], sorted(sections & _SHARED_SECTIONS), version, keyspace)
 
 
-def same_reply(args: Optional[list[bytes]], ours: bytes, theirs: bytes) -> bool:
-    """Whether fastnet's reply to args is Redis's (see the module docstring)."""
+def _unordered(name: bytes, raw: bytes) -> object:
+    """A collection reply as a sorted list (HGETALL's pairs kept together)."""
+    value = _decode(raw)
+    if isinstance(value, dict):
+        return sorted(value.items())
+    if name == b"hgetall":
+        return sorted(zip(value[::2], value[1::2]))
+    return sorted(value)
+
+
+def same_exec(queued: list[list[bytes]], ours: bytes, theirs: bytes) -> bool:
+    """EXEC's array compared reply by reply, each by same_reply."""
+    header = ours[: ours.index(b"\r\n") + 2]
+    if not theirs.startswith(header) or int(header[1:-2]) != len(queued):
+        return False
+    our_replies, _ = split_replies(ours[len(header):])
+    their_replies, _ = split_replies(theirs[len(header):])
+    return len(our_replies) == len(their_replies) and all(
+        same_reply(args, a, b) for args, a, b in zip(queued, our_replies, their_replies))
+
+
+def same_reply(args: Optional[list[bytes]], ours: bytes, theirs: bytes,
+               queued: Optional[list[list[bytes]]] = None) -> bool:
+    """Whether fastnet's reply to args is Redis's (see the module
+    docstring); queued: the commands an EXEC ran."""
     if ours == theirs:
         return True
+    if args is not None and args[0].lower() == b"exec" and ours[:1] == b"*" and queued is not None:
+        return same_exec(queued, ours, theirs)
     if args is None or ours[:1] != theirs[:1] or ours[:1] in b"-!":
         return False
     name = args[0].lower()
@@ -220,6 +246,8 @@ def same_reply(args: Optional[list[bytes]], ours: bytes, theirs: bytes) -> bool:
         return _info_meaning(ours) == _info_meaning(theirs)
     if name == b"keys":
         return sorted(_decode(ours)) == sorted(_decode(theirs))
+    if name in UNORDERED:
+        return _unordered(name, ours) == _unordered(name, theirs)
     if name == b"scan":
         if args[1] != b"0":
             return True  # a non-zero cursor means something else to each server
@@ -248,7 +276,16 @@ EXPIRE_WORDS = [b"NX", b"xx", b"GT", b"lt", b"foo"]
 NAMES = [b"PING", b"echo", b"GET", b"set", b"DEL", b"EXISTS", b"INCR", b"decr", b"INCRBY", b"DECRBY",
          b"MGET", b"MSET", b"APPEND", b"STRLEN", b"EXPIRE", b"PEXPIRE", b"TTL", b"PTTL", b"PERSIST",
          b"DBSIZE", b"FLUSHDB", b"FLUSHALL", b"SELECT", b"HELLO", b"CLIENT", b"nosuch", b"GeT", b"KEYS",
-         b"SCAN", b"INFO"]
+         b"SCAN", b"INFO", b"MULTI", b"exec", b"EXEC", b"DISCARD", b"WATCH", b"UNWATCH"]
+#: The commands of the other types (hashes, lists, sets) and TYPE.
+TYPE_NAMES = [b"TYPE", b"HSET", b"hmset", b"HSETNX", b"HGET", b"HMGET", b"HGETALL", b"HKEYS", b"HVALS",
+              b"HDEL", b"HEXISTS", b"HLEN", b"HSTRLEN", b"HINCRBY", b"LPUSH", b"RPUSH", b"LPUSHX",
+              b"RPUSHX", b"LPOP", b"RPOP", b"LLEN", b"LRANGE", b"LINDEX", b"SADD", b"SREM", b"SMEMBERS",
+              b"SISMEMBER", b"SMISMEMBER", b"SCARD", b"SETNX", b"GETSET", b"GETDEL",
+              b"MSETNX", b"UNLINK", b"TOUCH", b"RENAME", b"RENAMENX", b"LSET", b"LTRIM"]
+NUMBERS = [b"0", b"1", b"2", b"-1", b"-2", b"3", b"100", b"-100", b"x"]
+#: Replies whose order is the server's hash table order (compared sorted).
+UNORDERED = {b"smembers", b"hgetall", b"hkeys", b"hvals"}
 FIXED = [
     [b"HELLO", b"2"], [b"HELLO", b"3"], [b"hello"], [b"HELLO", b"3", b"SETNAME", b"n3"],
     [b"HELLO", b"4"], [b"HELLO", b"x"], [b"HELLO", b"2", b"AUTH", b"default", b"pw"],
@@ -260,6 +297,8 @@ FIXED = [
     [b"KEYS", b"*"], [b"KEYS", b"[a-b]"], [b"SCAN", b"0"], [b"SCAN", b"0", b"MATCH", b"a*"],
     [b"SCAN", b"0", b"COUNT", b"2"], [b"SCAN", b"x"], [b"DBSIZE"], [b"FLUSHDB"], [b"FLUSHALL", b"ASYNC"],
     [b"FLUSHDB", b"x"], [b"PING", b"hi"], [b"PING", b"a", b"b"], [b"ECHO"], [b"QUIT"],
+    [b"MULTI"], [b"MULTI"], [b"EXEC"], [b"EXEC"], [b"DISCARD"], [b"WATCH", b"a"], [b"WATCH", b"a", b"b"],
+    [b"UNWATCH"], [b"EXEC", b"x"],
 ]
 
 key = st.sampled_from(KEYS)
@@ -274,6 +313,11 @@ commands = st.one_of(
               st.lists(st.sampled_from(EXPIRE_WORDS), max_size=2)),
     st.builds(lambda name, k: [name, k], st.sampled_from([b"TTL", b"PTTL", b"PERSIST", b"GET", b"INCR"]), key),
     st.sampled_from(FIXED),
+    st.builds(lambda name, k, rest: [name, k, *rest], st.sampled_from(TYPE_NAMES), key,
+              st.lists(st.one_of(key, value, st.sampled_from(NUMBERS)), max_size=4)),
+    # Amounts from VALUES only: no small positive TTL that could fire mid-script.
+    st.builds(lambda name, k, amount, v: [name, k, amount, v], st.sampled_from([b"SETEX", b"psetex"]),
+              key, st.sampled_from(VALUES), value),
 )
 
 _PLAIN = re.compile(rb"[!#-&(-\[\]-~]+")  # printable, no blank, quote or backslash
@@ -407,9 +451,15 @@ def test_scripts_match_redis(fastnet, redis_port, script, points):
     context = "\n".join(["", f"sent {short(data)}", f"fastnet {short(ours)}", f"redis   {short(theirs)}"])
     assert not fastnet.take_errors(), context
     assert len(our_replies) == len(their_replies), context
+    queued: list[list[bytes]] = []  # since MULTI, the commands Redis answered +QUEUED
     for i, (mine, real) in enumerate(zip(our_replies, their_replies)):
         args = commands[i] if i < len(commands) else None
-        assert same_reply(args, mine, real), f"reply {i} to {short(args)}: {short(mine)} != {short(real)}" + context
+        assert same_reply(args, mine, real, queued), \
+            f"reply {i} to {short(args)}: {short(mine)} != {short(real)}" + context
+        if args is not None and args[0].lower() == b"multi" and real == b"+OK\r\n":
+            queued = []
+        elif real == b"+QUEUED\r\n":
+            queued.append(args)
     assert (our_rest, our_close) == (their_rest, their_close), context
 
 
@@ -565,3 +615,57 @@ def test_flood_after_nul_is_refused(fastnet, redis_port, prefix, error):
         answers[name] = received
     assert answers["fastnet"] == answers["redis"]
     assert not fastnet.take_errors()
+
+
+# --- transactions with two clients (WATCH races) -----------------------------------------
+
+#: What the watching client does (around MULTI/EXEC) and what the other writes.
+TX_STEPS = st.one_of(
+    st.builds(lambda k: (0, [b"WATCH", k]), key),
+    st.sampled_from([(0, [b"MULTI"]), (0, [b"EXEC"]), (0, [b"DISCARD"]), (0, [b"UNWATCH"])]),
+    st.builds(lambda k, v: (0, [b"SET", k, v]), key, st.sampled_from(VALUES)),
+    st.builds(lambda k: (0, [b"INCR", k]), key),
+    st.builds(lambda k: (0, [b"GET", k]), key),
+    st.builds(lambda name, k, v: (1, [name, k, v]), st.sampled_from([b"SET", b"APPEND"]), key,
+              st.sampled_from(VALUES)),
+    st.builds(lambda name, k: (1, [name, k]), st.sampled_from([b"DEL", b"INCR", b"PERSIST", b"GET"]), key),
+    st.builds(lambda k: (1, [b"SET", k, b"v", b"NX"]), key),
+    st.builds(lambda k: (1, [b"EXPIRE", k, b"1000"]), key),
+    st.sampled_from([(1, [b"FLUSHDB"]), (1, [b"EXISTS", b"a", b"b"])]),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(TX_STEPS, min_size=1, max_size=14))
+def test_watch_races_match_redis(fastnet, redis_port, steps):
+    """Client 0 watches and runs transactions while client 1 writes between
+    its commands, one command at a time: every reply (EXEC's null array
+    after a conflicting write, or its results) is Redis's."""
+    answers = {}
+    for name, port in (("fastnet", fastnet.port), ("redis", redis_port)):
+        with connect(port) as watcher, connect(port) as writer:
+            call(writer, b"FLUSHALL")
+            socks = (watcher, writer)
+            answers[name] = [call(socks[who], *args) for who, args in steps]
+            answers[name].append(call(watcher, b"EXEC"))  # close any open MULTI
+    assert answers["fastnet"] == answers["redis"], steps
+    assert not fastnet.take_errors()
+
+
+def test_watched_key_that_expires_fails_exec(fastnet, redis_port):
+    """A WATCHed key whose deadline passes before EXEC counts as changed
+    (Redis 7.0), though no client touched it; a key that was already gone
+    when watched does not."""
+    answers = {}
+    for name, port in (("fastnet", fastnet.port), ("redis", redis_port)):
+        with connect(port) as sock:
+            call(sock, b"FLUSHALL")
+            call(sock, b"SET", b"k", b"v", b"PX", b"100")
+            watched = time.monotonic()
+            replies = [call(sock, b"WATCH", b"k"), call(sock, b"MULTI"), call(sock, b"GET", b"k")]
+            time.sleep(max(0.0, watched + 0.3 - time.monotonic()))  # the deadline passes
+            replies.append(call(sock, b"EXEC"))
+            replies += [call(sock, b"WATCH", b"k"), call(sock, b"MULTI"), call(sock, b"EXEC")]
+            answers[name] = replies
+    assert answers["fastnet"] == answers["redis"]
+    assert answers["redis"][3] == b"*-1\r\n" and answers["redis"][-1] == b"*0\r\n"

@@ -5,8 +5,10 @@ its arity with Redis's convention (positive: exactly that many arguments,
 name included; negative: at least that many), runs the handler and returns
 the reply encoded for the session's protocol (2 or 3). Replies and error
 texts are redis-server 7.0's, byte for byte (tests/test_resp_store.py
-compares them with a real server). Only strings exist, so WRONGTYPE never
-happens.
+compares them with a real server). Inside MULTI, execute() queues what
+intercept() says to queue; EXEC runs it without anything in between.
+Strings, hashes, lists and sets exist; a command meeting a key of another
+type answers WRONGTYPE (see call()) before it changes anything.
 
 Threat model: every argument is untrusted. Handlers never recurse on input
 (KEYS/SCAN patterns are matched iteratively), never allocate from a declared
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, NamedTuple, Optional, Protocol
 
@@ -29,11 +32,12 @@ from ..codec.resp._encode import (
     encode_map,
     encode_null,
     encode_reply,
+    encode_set,
     encode_verbatim,
 )
 from ..codec.resp._common import SimpleString
 from ..limits import DEFAULT_RESP_MAX_BULK_LEN
-from .store import Store
+from .store import Store, Watcher, WrongType
 
 __all__ = [
     "COMMANDS",
@@ -41,9 +45,13 @@ __all__ = [
     "Command",
     "CommandHost",
     "Session",
+    "WRONGTYPE",
+    "call",
     "compile_glob",
+    "discard",
     "execute",
     "glob_match",
+    "intercept",
     "resolve",
     "unknown_command",
 ]
@@ -90,13 +98,30 @@ class Session:
     closing: bool = False
     host: Optional[CommandHost] = None
     conn: Any = None
+    #: Inside MULTI: the queued (handler, arguments); None outside.
+    multi: Optional[list[tuple["Handler", list[bytes]]]] = None
+    #: A command was refused while queuing: EXEC answers EXECABORT.
+    multi_failed: bool = False
+    #: The keys this client WATCHes.
+    watcher: Watcher = field(default_factory=Watcher)
 
 
 Handler = Callable[[Session, list[bytes]], bytes]
 
 OK = b"+OK\r\n"
+WRONGTYPE = b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
+QUEUED = b"+QUEUED\r\n"
 SYNTAX_ERROR = b"-ERR syntax error\r\n"
 NOT_INTEGER = b"-ERR value is not an integer or out of range\r\n"
+
+
+def call(handler: "Handler", session: "Session", args: list[bytes]) -> bytes:
+    """handler's reply to args; WRONGTYPE if it met a key of another type
+    (handlers check types before they change anything)."""
+    try:
+        return handler(session, args)
+    except WrongType:
+        return WRONGTYPE
 
 
 def _cstr(arg: bytes) -> bytes:
@@ -246,6 +271,93 @@ def _no_subcommand(session: Session, args: list[bytes]) -> bytes:
     raise AssertionError("unreachable: a container's arity requires a subcommand")
 
 
+# --- transactions -------------------------------------------------------------
+
+#: Commands that run at once inside MULTI instead of being queued (Redis's
+#: processCommand list).
+RUN_IN_MULTI = frozenset((b"exec", b"discard", b"multi", b"watch", b"quit", b"reset"))
+_EXECABORT = b"-EXECABORT Transaction discarded because of previous errors.\r\n"
+
+
+def intercept(session: Session, args: list[bytes], handler: Handler | bytes) -> bytes | None:
+    """The reply to args when it does not run now, None when handler runs.
+    A refused command (handler is its error) is answered its error, and
+    inside MULTI makes EXEC answer EXECABORT; a refused EXEC aborts the
+    transaction itself (Redis's execCommandAbort, inside MULTI or not).
+    Inside MULTI the rest is queued (+QUEUED), except RUN_IN_MULTI."""
+    if isinstance(handler, bytes):
+        if args[0].lower() == b"exec":
+            discard(session)
+            return _error(b"EXECABORT Transaction discarded because of: " + handler[5:-2])
+        if session.multi is not None:
+            session.multi_failed = True
+        return handler
+    queued = session.multi
+    if queued is None or args[0].lower() in RUN_IN_MULTI:
+        return None
+    queued.append((handler, args))
+    return QUEUED
+
+
+def discard(session: Session) -> None:
+    """Leave MULTI, dropping what was queued, and UNWATCH."""
+    session.multi = None
+    session.multi_failed = False
+    session.watcher.unwatch()
+
+
+def cmd_multi(session: Session, args: list[bytes]) -> bytes:
+    """MULTI: queue the commands that follow until EXEC or DISCARD."""
+    if session.multi is not None:
+        return _error(b"ERR MULTI calls can not be nested")
+    session.multi = []
+    return OK
+
+
+def cmd_exec(session: Session, args: list[bytes]) -> bytes:
+    """EXEC: run the queued commands, an array of their replies; a null
+    array if a WATCHed key changed; EXECABORT if one was refused."""
+    queued = session.multi
+    if queued is None:
+        return _error(b"ERR EXEC without MULTI")
+    failed = session.multi_failed
+    session.watcher.expire_due()
+    dirty = session.watcher.dirty
+    discard(session)
+    if failed:
+        return _EXECABORT
+    if dirty:
+        return b"_\r\n" if session.protocol == 3 else b"*-1\r\n"
+    replies = [b"*%d\r\n" % len(queued)]
+    replies += [call(handler, session, queued_args) for handler, queued_args in queued]
+    if session.host is not None:
+        session.host.commands_processed += len(queued)
+    return b"".join(replies)
+
+
+def cmd_discard(session: Session, args: list[bytes]) -> bytes:
+    """DISCARD: leave MULTI without running anything."""
+    if session.multi is None:
+        return _error(b"ERR DISCARD without MULTI")
+    discard(session)
+    return OK
+
+
+def cmd_watch(session: Session, args: list[bytes]) -> bytes:
+    """WATCH key...: EXEC fails if one of them is written before it."""
+    if session.multi is not None:
+        return _error(b"ERR WATCH inside MULTI is not allowed")
+    for key in args[1:]:
+        session.store.watch(key, session.watcher)
+    return OK
+
+
+def cmd_unwatch(session: Session, args: list[bytes]) -> bytes:
+    """UNWATCH: forget every WATCHed key."""
+    session.watcher.unwatch()
+    return OK
+
+
 # --- strings ----------------------------------------------------------------
 
 
@@ -310,7 +422,7 @@ def cmd_set(session: Session, args: list[bytes]) -> bytes:
                 return _error(b"ERR invalid expire time in 'set' command")
             ms += wall
         deadline = store.unix_to_deadline(ms)
-    old = store.get(key)
+    old = store.get(key) if flags & _GET else store.lookup(key)  # GET needs a string
     reply = (_null(session) if old is None else encode_bulk(old)) if flags & _GET else OK
     if (flags & _NX and old is not None) or (flags & _XX and old is None):
         return reply if flags & _GET else _null(session)
@@ -323,7 +435,7 @@ def cmd_set(session: Session, args: list[bytes]) -> bytes:
 def cmd_del(session: Session, args: list[bytes]) -> bytes:
     """DEL key...: how many of the keys existed and were removed."""
     store = session.store
-    return encode_integer(sum(store.get(key) is not None and store.delete(key) for key in args[1:]))
+    return encode_integer(sum(store.lookup(key) is not None and store.delete(key) for key in args[1:]))
 
 
 def cmd_exists(session: Session, args: list[bytes]) -> bytes:
@@ -371,7 +483,8 @@ def cmd_decrby(session: Session, args: list[bytes]) -> bytes:
 
 def cmd_mget(session: Session, args: list[bytes]) -> bytes:
     """MGET key...: an array of values and nulls."""
-    return encode_array([session.store.get(key) for key in args[1:]], session.protocol)
+    values = [session.store.lookup(key) for key in args[1:]]
+    return encode_array([v if type(v) is bytes else None for v in values], session.protocol)
 
 
 def cmd_mset(session: Session, args: list[bytes]) -> bytes:
@@ -426,7 +539,7 @@ def _expire(session: Session, args: list[bytes], unit_ms: int, name: bytes) -> b
         return invalid
     when = store.unix_to_deadline(ms + wall)
     key = args[1]
-    if store.get(key) is None:
+    if store.lookup(key) is None:
         return b":0\r\n"
     current = store.deadline(key)
     if (
@@ -455,7 +568,7 @@ def cmd_pexpire(session: Session, args: list[bytes]) -> bytes:
 
 def _ttl(session: Session, key: bytes, in_ms: bool) -> bytes:
     store = session.store
-    if store.get(key) is None:
+    if store.lookup(key) is None:
         return b":-2\r\n"
     deadline = store.deadline(key)
     if deadline is None:
@@ -637,8 +750,8 @@ def cmd_scan(session: Session, args: list[bytes]) -> bytes:
     next_cursor, keys = session.store.scan(cursor, count)
     if tokens is not None:
         keys = [key for key in keys if glob_match(tokens, key)]
-    if type_filter is not None and type_filter != b"string":
-        keys = []
+    if type_filter is not None:
+        keys = [key for key in keys if type_name(session.store.lookup(key)) == type_filter]
     return encode_reply([b"%d" % next_cursor, keys], session.protocol)
 
 
@@ -654,6 +767,423 @@ def cmd_flush(session: Session, args: list[bytes]) -> bytes:
     elif len(args) != 1:
         return SYNTAX_ERROR
     session.store.flush()
+    return OK
+
+
+# --- types: hashes, lists, sets ------------------------------------------------
+
+
+def type_name(value: object) -> bytes:
+    """TYPE's word for a value (b"none" for a missing key)."""
+    if value is None:
+        return b"none"
+    return _TYPE_NAMES[type(value)]
+
+
+_TYPE_NAMES: dict[type, bytes] = {bytes: b"string", dict: b"hash", deque: b"list", set: b"set"}
+
+
+def _typed(session: Session, key: bytes, kind: type) -> Any:
+    """The value under key if it is of kind, None if missing; WrongType otherwise."""
+    value = session.store.lookup(key)
+    if value is None or type(value) is kind:
+        return value
+    raise WrongType(key)
+
+
+def _created(session: Session, key: bytes, kind: type) -> Any:
+    """The container under key, made (empty, stored) if missing."""
+    value = _typed(session, key, kind)
+    if value is None:
+        value = kind()
+        session.store.set(key, value)
+    return value
+
+
+def _changed(session: Session, key: bytes, value: Any) -> None:
+    """A container was changed in place: WATCH sees it; an empty one goes."""
+    if value:
+        session.store.modified(key)
+    else:
+        session.store.delete(key)
+
+
+def cmd_type(session: Session, args: list[bytes]) -> bytes:
+    """TYPE key: string, hash, list, set or none."""
+    return b"+%s\r\n" % type_name(session.store.lookup(args[1]))
+
+
+def cmd_hset(session: Session, args: list[bytes]) -> bytes:
+    """HSET key field value [field value ...]: how many fields were new."""
+    if len(args) % 2:
+        return _error(b"ERR wrong number of arguments for '%s' command" % args[0].lower())
+    hash_ = _created(session, args[1], dict)
+    before = len(hash_)
+    for index in range(2, len(args), 2):
+        hash_[args[index]] = args[index + 1]
+    session.store.modified(args[1])
+    return encode_integer(len(hash_) - before)
+
+
+def cmd_hmset(session: Session, args: list[bytes]) -> bytes:
+    """HMSET key field value [field value ...]: +OK."""
+    reply = cmd_hset(session, args)
+    return reply if reply[:1] == b"-" else OK
+
+
+def cmd_hsetnx(session: Session, args: list[bytes]) -> bytes:
+    """HSETNX key field value: 1 if the field was new and set."""
+    hash_ = _typed(session, args[1], dict)
+    if hash_ is not None and args[2] in hash_:
+        return b":0\r\n"
+    _created(session, args[1], dict)[args[2]] = args[3]
+    session.store.modified(args[1])
+    return b":1\r\n"
+
+
+def cmd_hget(session: Session, args: list[bytes]) -> bytes:
+    """HGET key field: the value, or null."""
+    hash_ = _typed(session, args[1], dict) or {}
+    value = hash_.get(args[2])
+    return _null(session) if value is None else encode_bulk(value)
+
+
+def cmd_hmget(session: Session, args: list[bytes]) -> bytes:
+    """HMGET key field...: values and nulls."""
+    hash_ = _typed(session, args[1], dict) or {}
+    return encode_array([hash_.get(f) for f in args[2:]], session.protocol)
+
+
+def cmd_hgetall(session: Session, args: list[bytes]) -> bytes:
+    """HGETALL key: every field and value (a map in RESP3)."""
+    return encode_map(_typed(session, args[1], dict) or {}, session.protocol)
+
+
+def cmd_hkeys(session: Session, args: list[bytes]) -> bytes:
+    """HKEYS key: the fields."""
+    return encode_array(list(_typed(session, args[1], dict) or ()), session.protocol)
+
+
+def cmd_hvals(session: Session, args: list[bytes]) -> bytes:
+    """HVALS key: the values."""
+    return encode_array(list((_typed(session, args[1], dict) or {}).values()), session.protocol)
+
+
+def cmd_hdel(session: Session, args: list[bytes]) -> bytes:
+    """HDEL key field...: how many fields were removed."""
+    hash_ = _typed(session, args[1], dict)
+    if hash_ is None:
+        return b":0\r\n"
+    removed = sum(hash_.pop(f, None) is not None for f in args[2:])
+    if removed:
+        _changed(session, args[1], hash_)
+    return encode_integer(removed)
+
+
+def cmd_hexists(session: Session, args: list[bytes]) -> bytes:
+    """HEXISTS key field: 1 if the field is set."""
+    return encode_integer(int(args[2] in (_typed(session, args[1], dict) or {})))
+
+
+def cmd_hlen(session: Session, args: list[bytes]) -> bytes:
+    """HLEN key: how many fields."""
+    return encode_integer(len(_typed(session, args[1], dict) or ()))
+
+
+def cmd_hstrlen(session: Session, args: list[bytes]) -> bytes:
+    """HSTRLEN key field: the value's length, 0 if missing."""
+    return encode_integer(len((_typed(session, args[1], dict) or {}).get(args[2], b"")))
+
+
+def cmd_hincrby(session: Session, args: list[bytes]) -> bytes:
+    """HINCRBY key field increment: the new integer value."""
+    by = _int(args[3])
+    if by is None:
+        return NOT_INTEGER
+    hash_ = _typed(session, args[1], dict) or {}
+    old = hash_.get(args[2], b"0")
+    current = _int(old)
+    if current is None:
+        return _error(b"ERR hash value is not an integer")
+    if not INT64_MIN <= current + by <= INT64_MAX:
+        return _error(b"ERR increment or decrement would overflow")
+    _created(session, args[1], dict)[args[2]] = b"%d" % (current + by)
+    session.store.modified(args[1])
+    return encode_integer(current + by)
+
+
+def _push(session: Session, args: list[bytes], left: bool, only_existing: bool) -> bytes:
+    if only_existing and _typed(session, args[1], deque) is None:
+        return b":0\r\n"
+    items = _created(session, args[1], deque)
+    (items.extendleft if left else items.extend)(args[2:])
+    session.store.modified(args[1])
+    return encode_integer(len(items))
+
+
+def cmd_lpush(session: Session, args: list[bytes]) -> bytes:
+    """LPUSH key element...: the list's new length."""
+    return _push(session, args, True, False)
+
+
+def cmd_rpush(session: Session, args: list[bytes]) -> bytes:
+    """RPUSH key element...: the list's new length."""
+    return _push(session, args, False, False)
+
+
+def cmd_lpushx(session: Session, args: list[bytes]) -> bytes:
+    """LPUSHX key element...: as LPUSH, only onto an existing list."""
+    return _push(session, args, True, True)
+
+
+def cmd_rpushx(session: Session, args: list[bytes]) -> bytes:
+    """RPUSHX key element...: as RPUSH, only onto an existing list."""
+    return _push(session, args, False, True)
+
+
+def _pop(session: Session, args: list[bytes], left: bool) -> bytes:
+    if len(args) > 3:
+        return _error(b"ERR wrong number of arguments for '%s' command" % args[0].lower())
+    count = None
+    if len(args) == 3:
+        count = _int(args[2])
+        if count is None or count < 0:
+            return _error(b"ERR value is out of range, must be positive")
+    items = _typed(session, args[1], deque)
+    if items is None:
+        return _null(session) if count is None else (b"_\r\n" if session.protocol == 3 else b"*-1\r\n")
+    pop = items.popleft if left else items.pop
+    if count is None:
+        reply = encode_bulk(pop())
+    else:
+        reply = encode_array([pop() for _ in range(min(count, len(items)))], session.protocol)
+    _changed(session, args[1], items)
+    return reply
+
+
+def cmd_lpop(session: Session, args: list[bytes]) -> bytes:
+    """LPOP key [count]: the first element(s), null if the key is missing."""
+    return _pop(session, args, True)
+
+
+def cmd_rpop(session: Session, args: list[bytes]) -> bytes:
+    """RPOP key [count]: the last element(s)."""
+    return _pop(session, args, False)
+
+
+def cmd_llen(session: Session, args: list[bytes]) -> bytes:
+    """LLEN key: the list's length."""
+    return encode_integer(len(_typed(session, args[1], deque) or ()))
+
+
+def cmd_lrange(session: Session, args: list[bytes]) -> bytes:
+    """LRANGE key start stop: the elements from start to stop (inclusive; negative from the end)."""
+    start, stop = _int(args[2]), _int(args[3])
+    if start is None or stop is None:
+        return NOT_INTEGER
+    items = _typed(session, args[1], deque) or deque()
+    size = len(items)
+    start = max(start + size if start < 0 else start, 0)
+    stop = min(stop + size if stop < 0 else stop, size - 1)
+    if start > stop:
+        return encode_array([], session.protocol)
+    if start > size - 1 - stop:  # nearer the end: deque walks from there
+        items.rotate(-start)
+        found = list(itertools.islice(items, stop - start + 1))
+        items.rotate(start)
+    else:
+        found = list(itertools.islice(items, start, stop + 1))
+    return encode_array(found, session.protocol)
+
+
+def cmd_lindex(session: Session, args: list[bytes]) -> bytes:
+    """LINDEX key index: the element there, or null."""
+    items = _typed(session, args[1], deque)
+    if items is None:
+        return _null(session)
+    index = _int(args[2])
+    if index is None:
+        return NOT_INTEGER
+    if not -len(items) <= index < len(items):
+        return _null(session)
+    return encode_bulk(items[index])
+
+
+def cmd_sadd(session: Session, args: list[bytes]) -> bytes:
+    """SADD key member...: how many members were new."""
+    members = _created(session, args[1], set)
+    before = len(members)
+    members.update(args[2:])
+    session.store.modified(args[1])
+    return encode_integer(len(members) - before)
+
+
+def cmd_srem(session: Session, args: list[bytes]) -> bytes:
+    """SREM key member...: how many members were removed."""
+    members = _typed(session, args[1], set)
+    if members is None:
+        return b":0\r\n"
+    before = len(members)
+    members.difference_update(args[2:])
+    if len(members) != before:
+        _changed(session, args[1], members)
+    return encode_integer(before - len(members))
+
+
+def cmd_smembers(session: Session, args: list[bytes]) -> bytes:
+    """SMEMBERS key: every member (a set in RESP3)."""
+    members = _typed(session, args[1], set) or set()
+    return encode_set(members, session.protocol)
+
+
+def cmd_sismember(session: Session, args: list[bytes]) -> bytes:
+    """SISMEMBER key member: 1 if member is in the set."""
+    return encode_integer(int(args[2] in (_typed(session, args[1], set) or ())))
+
+
+def cmd_smismember(session: Session, args: list[bytes]) -> bytes:
+    """SMISMEMBER key member...: 1 or 0 for each member."""
+    members = _typed(session, args[1], set) or set()
+    return encode_array([int(m in members) for m in args[2:]], session.protocol)
+
+
+def cmd_scard(session: Session, args: list[bytes]) -> bytes:
+    """SCARD key: how many members."""
+    return encode_integer(len(_typed(session, args[1], set) or ()))
+
+
+# --- string and key extras ---------------------------------------------------
+
+
+def cmd_setnx(session: Session, args: list[bytes]) -> bytes:
+    """SETNX key value: 1 if the key was missing and is now set."""
+    if session.store.lookup(args[1]) is not None:
+        return b":0\r\n"
+    session.store.set(args[1], args[2])
+    return b":1\r\n"
+
+
+def _setex(session: Session, args: list[bytes], unit_ms: int) -> bytes:
+    """SETEX / PSETEX key amount value (Redis's setGenericCommand checks)."""
+    amount = _int(args[2])
+    if amount is None:
+        return NOT_INTEGER
+    store = session.store
+    wall = store.wall_clock()
+    if amount <= 0 or (unit_ms == 1000 and amount > INT64_MAX // 1000) or amount * unit_ms > INT64_MAX - wall:
+        return _error(b"ERR invalid expire time in '%s' command" % args[0].lower())
+    store.set(args[1], args[3])
+    store.set_deadline(args[1], store.unix_to_deadline(amount * unit_ms + wall))
+    return OK
+
+
+def cmd_setex(session: Session, args: list[bytes]) -> bytes:
+    """SETEX key seconds value: SET with a TTL."""
+    return _setex(session, args, 1000)
+
+
+def cmd_psetex(session: Session, args: list[bytes]) -> bytes:
+    """PSETEX key milliseconds value."""
+    return _setex(session, args, 1)
+
+
+def cmd_getset(session: Session, args: list[bytes]) -> bytes:
+    """GETSET key value: the old value (or null); the TTL is dropped."""
+    old = session.store.get(args[1])
+    session.store.set(args[1], args[2])
+    return _null(session) if old is None else encode_bulk(old)
+
+
+def cmd_getdel(session: Session, args: list[bytes]) -> bytes:
+    """GETDEL key: the value (or null), and the key is deleted."""
+    old = session.store.get(args[1])
+    if old is None:
+        return _null(session)
+    session.store.delete(args[1])
+    return encode_bulk(old)
+
+
+def cmd_msetnx(session: Session, args: list[bytes]) -> bytes:
+    """MSETNX key value [key value ...]: 1 if none existed and all were set."""
+    if len(args) % 2 == 0:
+        return _error(b"ERR wrong number of arguments for 'msetnx' command")
+    store = session.store
+    if any(store.lookup(args[i]) is not None for i in range(1, len(args), 2)):
+        return b":0\r\n"
+    for index in range(1, len(args), 2):
+        store.set(args[index], args[index + 1])
+    return b":1\r\n"
+
+
+def cmd_touch(session: Session, args: list[bytes]) -> bytes:
+    """TOUCH key...: how many of the keys exist."""
+    return cmd_exists(session, args)
+
+
+def _rename(session: Session, args: list[bytes], nx: bool) -> bytes:
+    store = session.store
+    source, target = args[1], args[2]
+    value = store.lookup(source)
+    if value is None:
+        return _error(b"ERR no such key")
+    if source == target:
+        return b":0\r\n" if nx else OK
+    if nx and store.lookup(target) is not None:
+        return b":0\r\n"
+    deadline = store.deadline(source)
+    store.delete(source)
+    store.delete(target)
+    store.set(target, value)
+    if deadline is not None:
+        store.set_deadline(target, deadline)
+    return b":1\r\n" if nx else OK
+
+
+def cmd_rename(session: Session, args: list[bytes]) -> bytes:
+    """RENAME key newkey: move the value and its TTL (newkey is replaced)."""
+    return _rename(session, args, False)
+
+
+def cmd_renamenx(session: Session, args: list[bytes]) -> bytes:
+    """RENAMENX key newkey: 1 if moved, 0 if newkey exists."""
+    return _rename(session, args, True)
+
+
+def cmd_lset(session: Session, args: list[bytes]) -> bytes:
+    """LSET key index element: +OK, or an error for a missing key or index."""
+    items = _typed(session, args[1], deque)
+    if items is None:
+        return _error(b"ERR no such key")
+    index = _int(args[2])
+    if index is None:
+        return NOT_INTEGER
+    if not -len(items) <= index < len(items):
+        return _error(b"ERR index out of range")
+    items[index] = args[3]
+    session.store.modified(args[1])
+    return OK
+
+
+def cmd_ltrim(session: Session, args: list[bytes]) -> bytes:
+    """LTRIM key start stop: keep only that range (Redis's index rules)."""
+    start, stop = _int(args[2]), _int(args[3])
+    if start is None or stop is None:
+        return NOT_INTEGER
+    items = _typed(session, args[1], deque)
+    if items is None:
+        return OK
+    size = len(items)
+    start = max(start + size if start < 0 else start, 0)
+    stop = stop + size if stop < 0 else stop
+    if start > stop or start >= size:
+        left, right = size, 0
+    else:
+        left, right = start, size - min(stop, size - 1) - 1
+    for _ in range(left):
+        items.popleft()
+    for _ in range(right):
+        items.pop()
+    _changed(session, args[1], items)
     return OK
 
 
@@ -785,6 +1315,11 @@ _WRITE1 = (("write", "denyoom", "fast"), 1, 1, 1, ("@write", "@string", "@fast")
 _TTL_WRITE = (("write", "fast"), 1, 1, 1, ("@keyspace", "@write", "@fast"))
 _TTL_READ = (("readonly", "fast"), 1, 1, 1, ("@keyspace", "@read", "@fast"))
 _CONN = ("loading", "stale", "fast")
+_HWRITE = (("write", "denyoom", "fast"), 1, 1, 1, ("@write", "@hash", "@fast"))
+_HREAD = (("readonly", "fast"), 1, 1, 1, ("@read", "@hash", "@fast"))
+_LWRITE = (("write", "denyoom", "fast"), 1, 1, 1, ("@write", "@list", "@fast"))
+_SWRITE = (("write", "denyoom", "fast"), 1, 1, 1, ("@write", "@set", "@fast"))
+_SREAD = (("readonly", "fast"), 1, 1, 1, ("@read", "@set", "@fast"))
 _BARE = ("noscript", "loading", "stale", "fast", "no_auth", "allow_busy")
 
 #: name (lower case) -> Command. Flags, key positions and categories are
@@ -796,7 +1331,58 @@ COMMANDS: dict[bytes, Command] = {
     b"select": Command(cmd_select, 2, _CONN, categories=("@fast", "@connection")),
     b"hello": Command(cmd_hello, -1, _BARE, categories=("@fast", "@connection")),
     b"client": Command(_no_subcommand, -2, categories=("@slow",), subcommands=CLIENT_SUBCOMMANDS),
+    b"multi": Command(cmd_multi, 1, ("noscript", "loading", "stale", "fast", "allow_busy"),
+                      categories=("@fast", "@transaction")),
+    b"exec": Command(cmd_exec, 1, ("noscript", "loading", "stale", "skip_slowlog"),
+                     categories=("@slow", "@transaction")),
+    b"discard": Command(cmd_discard, 1, ("noscript", "loading", "stale", "fast", "allow_busy"),
+                        categories=("@fast", "@transaction")),
+    b"watch": Command(cmd_watch, -2, ("noscript", "loading", "stale", "fast", "allow_busy"),
+                      1, -1, 1, ("@fast", "@transaction")),
+    b"unwatch": Command(cmd_unwatch, 1, ("noscript", "loading", "stale", "fast", "allow_busy"),
+                        categories=("@fast", "@transaction")),
     b"get": Command(cmd_get, 2, *_READ1),
+    b"setnx": Command(cmd_setnx, 3, *_WRITE1),
+    b"setex": Command(cmd_setex, 4, ("write", "denyoom"), 1, 1, 1, ("@write", "@string", "@slow")),
+    b"psetex": Command(cmd_psetex, 4, ("write", "denyoom"), 1, 1, 1, ("@write", "@string", "@slow")),
+    b"getset": Command(cmd_getset, 3, *_WRITE1),
+    b"getdel": Command(cmd_getdel, 2, ("write", "fast"), 1, 1, 1, ("@write", "@string", "@fast")),
+    b"msetnx": Command(cmd_msetnx, -3, ("write", "denyoom"), 1, -1, 2, ("@write", "@string", "@slow")),
+    b"unlink": Command(cmd_del, -2, ("write", "fast"), 1, -1, 1, ("@keyspace", "@write", "@fast")),
+    b"touch": Command(cmd_touch, -2, ("readonly", "fast"), 1, -1, 1, ("@keyspace", "@read", "@fast")),
+    b"rename": Command(cmd_rename, 3, ("write",), 1, 2, 1, ("@keyspace", "@write", "@slow")),
+    b"renamenx": Command(cmd_renamenx, 3, ("write", "fast"), 1, 2, 1, ("@keyspace", "@write", "@fast")),
+    b"lset": Command(cmd_lset, 4, ("write", "denyoom"), 1, 1, 1, ("@write", "@list", "@slow")),
+    b"ltrim": Command(cmd_ltrim, 4, ("write",), 1, 1, 1, ("@write", "@list", "@slow")),
+    b"type": Command(cmd_type, 2, ("readonly", "fast"), 1, 1, 1, ("@keyspace", "@read", "@fast")),
+    b"hset": Command(cmd_hset, -4, *_HWRITE),
+    b"hmset": Command(cmd_hmset, -4, *_HWRITE),
+    b"hsetnx": Command(cmd_hsetnx, 4, *_HWRITE),
+    b"hget": Command(cmd_hget, 3, *_HREAD),
+    b"hmget": Command(cmd_hmget, -3, *_HREAD),
+    b"hgetall": Command(cmd_hgetall, 2, ("readonly",), 1, 1, 1, ("@read", "@hash", "@slow")),
+    b"hkeys": Command(cmd_hkeys, 2, ("readonly",), 1, 1, 1, ("@read", "@hash", "@slow")),
+    b"hvals": Command(cmd_hvals, 2, ("readonly",), 1, 1, 1, ("@read", "@hash", "@slow")),
+    b"hdel": Command(cmd_hdel, -3, ("write", "fast"), 1, 1, 1, ("@write", "@hash", "@fast")),
+    b"hexists": Command(cmd_hexists, 3, *_HREAD),
+    b"hlen": Command(cmd_hlen, 2, *_HREAD),
+    b"hstrlen": Command(cmd_hstrlen, 3, *_HREAD),
+    b"hincrby": Command(cmd_hincrby, 4, *_HWRITE),
+    b"lpush": Command(cmd_lpush, -3, *_LWRITE),
+    b"rpush": Command(cmd_rpush, -3, *_LWRITE),
+    b"lpushx": Command(cmd_lpushx, -3, *_LWRITE),
+    b"rpushx": Command(cmd_rpushx, -3, *_LWRITE),
+    b"lpop": Command(cmd_lpop, -2, ("write", "fast"), 1, 1, 1, ("@write", "@list", "@fast")),
+    b"rpop": Command(cmd_rpop, -2, ("write", "fast"), 1, 1, 1, ("@write", "@list", "@fast")),
+    b"llen": Command(cmd_llen, 2, ("readonly", "fast"), 1, 1, 1, ("@read", "@list", "@fast")),
+    b"lrange": Command(cmd_lrange, 4, ("readonly",), 1, 1, 1, ("@read", "@list", "@slow")),
+    b"lindex": Command(cmd_lindex, 3, ("readonly",), 1, 1, 1, ("@read", "@list", "@slow")),
+    b"sadd": Command(cmd_sadd, -3, *_SWRITE),
+    b"srem": Command(cmd_srem, -3, ("write", "fast"), 1, 1, 1, ("@write", "@set", "@fast")),
+    b"smembers": Command(cmd_smembers, 2, ("readonly",), 1, 1, 1, ("@read", "@set", "@slow")),
+    b"sismember": Command(cmd_sismember, 3, *_SREAD),
+    b"smismember": Command(cmd_smismember, -3, *_SREAD),
+    b"scard": Command(cmd_scard, 2, *_SREAD),
     b"set": Command(cmd_set, -3, ("write", "denyoom"), 1, 1, 1, ("@write", "@string", "@slow")),
     b"del": Command(cmd_del, -2, ("write",), 1, -1, 1, ("@keyspace", "@write", "@slow")),
     b"exists": Command(cmd_exists, -2, ("readonly", "fast"), 1, -1, 1, ("@keyspace", "@read", "@fast")),
@@ -879,9 +1465,11 @@ def execute(session: Session, args: list[bytes], table: dict[bytes, Command] = C
     if not args:
         raise ValueError("a command has at least its name")
     handler = resolve(args, table)
-    if isinstance(handler, bytes):
-        return handler
-    reply = handler(session, args)
+    refused = intercept(session, args, handler)
+    if refused is not None:
+        return refused
+    assert not isinstance(handler, bytes)
+    reply = call(handler, session, args)
     if session.host is not None:
         session.host.commands_processed += 1
     return reply

@@ -46,8 +46,9 @@ from ..server import Session as ServerSession
 from ..server.options import Option, size
 from ..server.protocols import MAX_LINE
 from ..server.server import Hook
-from .commands import COMMANDS, REDIS_VERSION, Command, Handler, InfoSection, Session, resolve
-from .store import Store
+from .commands import (COMMANDS, REDIS_VERSION, WRONGTYPE, Command, Handler, InfoSection, Session,
+                       call, intercept, resolve)
+from .store import Store, WrongType
 
 __all__ = ["RESP", "RESP_PROTOCOL", "RespServer", "RespSession"]
 
@@ -64,8 +65,9 @@ ACTIVE_EXPIRE_MAX_SECONDS = 0.002
 #: Spellings of command names the fast path remembers (b"GET", b"get", ...).
 FAST_SPELLINGS = 256
 #: Commands that never take the fast path: QUIT ends the batch, INFO reads
-#: the command counter the fast path updates once per batch.
-_SLOW_PATH = frozenset((b"quit", b"info"))
+#: the command counter the fast path updates once per batch, MULTI makes
+#: the rest of the batch go through _execute() (which queues).
+_SLOW_PATH = frozenset((b"quit", b"info", b"multi"))
 
 _MAX_CLIENTS = b"-ERR max number of clients reached\r\n"
 _REJECTIONS = {
@@ -130,15 +132,20 @@ class RespSession(ServerSession):
         replies: list[bytes] = []
         append = replies.append
         ran = 0
+        queuing = session.multi is not None  # inside MULTI: no fast path
         for args in commands:
-            entry = fast.get(args[0])
+            entry = None if queuing else fast.get(args[0])
             if entry is not None and entry[1] <= len(args) <= entry[2]:
-                append(entry[0](session, args))
+                try:
+                    append(entry[0](session, args))
+                except WrongType:
+                    append(WRONGTYPE)
                 ran += 1
             else:
                 host.commands_processed += ran
                 ran = 0
                 append(host._execute(session, args))
+                queuing = session.multi is not None
                 if session.closing:
                     break  # QUIT: Redis runs nothing after it
         host.commands_processed += ran
@@ -154,6 +161,11 @@ class RespSession(ServerSession):
             return None
         return reply
 
+    def closed(self) -> None:
+        """The client is gone: its WATCHes go with it."""
+        self.client.watcher.unwatch()
+        super().closed()
+
 
 class _LockedRespSession(RespSession):
     """The threaded engine calls in from every connection's thread: each
@@ -162,6 +174,10 @@ class _LockedRespSession(RespSession):
     def feed(self, data: bytes) -> Optional[bytes]:
         with self.host._exec_lock:  # type: ignore[union-attr]
             return super().feed(data)
+
+    def closed(self) -> None:
+        with self.host._exec_lock:  # type: ignore[union-attr]
+            super().closed()
 
 
 def _resp_session(conn: Connection, handler: Any) -> ServerSession:
@@ -295,6 +311,8 @@ class RespServer(Server):
             def run(session: Session, args: list[bytes]) -> bytes:
                 try:
                     return encode_reply(fn(session, *args[1:]), session.protocol)
+                except WrongType:
+                    raise  # call() answers WRONGTYPE
                 except Exception as exc:
                     log.exception("command %s failed", name)
                     return encode_error(b"ERR command '%s' failed: %s"
@@ -311,15 +329,17 @@ class RespServer(Server):
         """execute(), learning the spelling of a plain command for the fast
         path (at most FAST_SPELLINGS spellings: a client cannot grow it)."""
         handler = resolve(args, self._commands)
-        if isinstance(handler, bytes):
-            return handler
+        refused = intercept(session, args, handler)
+        if refused is not None:
+            return refused
+        assert not isinstance(handler, bytes)
         name = args[0].lower()
         entry = self._commands[name]
         if (entry.subcommands is None and name not in _SLOW_PATH
                 and len(self._fast) < FAST_SPELLINGS):
             low, high = (entry.arity, entry.arity) if entry.arity >= 0 else (-entry.arity, sys.maxsize)
             self._fast[args[0]] = (handler, low, high)
-        reply = handler(session, args)
+        reply = call(handler, session, args)
         self.commands_processed += 1
         return reply
 

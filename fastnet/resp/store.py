@@ -1,4 +1,11 @@
-"""The keyspace: bytes -> bytes with optional per-key expiry.
+"""The keyspace: bytes -> a value with optional per-key expiry.
+
+A value is a string (bytes), a hash (dict of bytes to bytes), a list (a
+deque of bytes) or a set (a set of bytes). :meth:`Store.get` is for string
+commands: it raises :class:`WrongType` on any other type, which the command
+layer answers with Redis's WRONGTYPE error; :meth:`Store.lookup` returns any
+type. A command that changes a container in place calls
+:meth:`Store.modified` (WATCH sees it) and deletes the key once it is empty.
 
 Deadlines are milliseconds on a monotonic clock (``clock``), so a wall-clock
 step never expires or revives keys; ``wall_clock`` (Unix ms) is only read to
@@ -17,14 +24,23 @@ plus COUNT steps. Deleted keys leave stale entries that are skipped and
 compacted away once they outnumber the live ones; compaction keeps seq
 values, so cursors stay valid. A key present for the whole iteration is
 returned exactly once; a key created during it may or may not be.
+
+WATCH: a :class:`Watcher` (one per client) registers keys with
+:meth:`Store.watch`; every write of a watched key (set, a deadline set or
+removed, delete, lazy or active expiry, a flush of a key held) marks its
+watchers ``dirty``, as Redis's signalModifiedKey does, so EXEC can refuse.
 """
 from __future__ import annotations
 
 import bisect
 import time
-from typing import Callable
+from typing import Any, Callable
 
-__all__ = ["Store"]
+__all__ = ["Store", "Watcher", "WrongType"]
+
+
+class WrongType(Exception):
+    """A command met a key holding another type (Redis's WRONGTYPE)."""
 
 
 def _monotonic_ms() -> int:
@@ -33,6 +49,34 @@ def _monotonic_ms() -> int:
 
 def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+class Watcher:
+    """One client's WATCHed keys (with the Store, the database, of each)
+    and whether any was written since."""
+
+    __slots__ = ("keys", "dirty")
+
+    def __init__(self) -> None:
+        self.keys: set[tuple["Store", bytes]] = set()
+        self.dirty = False
+
+    def unwatch(self) -> None:
+        """Forget every watched key; the dirty flag is cleared (UNWATCH)."""
+        for store, key in self.keys:
+            watching = store._watchers.get(key)
+            if watching is not None:
+                watching.discard(self)
+                if not watching:
+                    del store._watchers[key]
+        self.keys.clear()
+        self.dirty = False
+
+    def expire_due(self) -> None:
+        """Expire the watched keys whose deadline passed: EXEC sees a key
+        that expired since WATCH as changed, as Redis does."""
+        for store, key in list(self.keys):
+            store.exists(key)
 
 
 class Store:
@@ -45,7 +89,7 @@ class Store:
     ) -> None:
         self.clock = clock
         self.wall_clock = wall_clock
-        self._data: dict[bytes, bytes] = {}
+        self._data: dict[bytes, Any] = {}
         self._seq: dict[bytes, int] = {}
         self._order_seqs: list[int] = []
         self._order_keys: list[bytes] = []
@@ -57,6 +101,8 @@ class Store:
         self._ttl_cursor = 0
         #: Keys removed because their deadline passed (INFO's expired_keys).
         self.expired = 0
+        # WATCHed key -> the watchers of it (see the module's docstring).
+        self._watchers: dict[bytes, set[Watcher]] = {}
 
     # --- time ----------------------------------------------------------------
 
@@ -80,14 +126,24 @@ class Store:
         return False
 
     def get(self, key: bytes) -> bytes | None:
-        """The value of a live key, or None."""
+        """The string value of a live key, or None; WrongType if the key
+        holds another type."""
+        if key in self._deadlines and self._expire_if_due(key):
+            return None
+        value = self._data.get(key)
+        if value is None or type(value) is bytes:
+            return value
+        raise WrongType(key)
+
+    def lookup(self, key: bytes) -> Any:
+        """The value of a live key, of any type, or None."""
         if key in self._deadlines and self._expire_if_due(key):
             return None
         return self._data.get(key)
 
     def exists(self, key: bytes) -> bool:
         """Whether key is held and live."""
-        return self.get(key) is not None
+        return self.lookup(key) is not None
 
     def deadline(self, key: bytes) -> int | None:
         """A live key's deadline (monotonic ms), None if it has none or is missing."""
@@ -131,11 +187,13 @@ class Store:
 
     # --- writes --------------------------------------------------------------
 
-    def set(self, key: bytes, value: bytes, keep_ttl: bool = False) -> None:
-        """Store value; without keep_ttl any deadline is removed (as SET)."""
+    def set(self, key: bytes, value: Any, keep_ttl: bool = False) -> None:
+        """Store value (any type); without keep_ttl any deadline is removed (as SET)."""
         deadlines = self._deadlines
         if key in deadlines:
             self._expire_if_due(key)
+        if self._watchers:
+            self._touch(key)
         if key not in self._data:
             self._seq[key] = self._next_seq
             self._order_seqs.append(self._next_seq)
@@ -145,8 +203,15 @@ class Store:
         if not keep_ttl and key in deadlines:
             self.set_deadline(key, None)
 
+    def modified(self, key: bytes) -> None:
+        """A container under key was changed in place (WATCH sees it)."""
+        if self._watchers:
+            self._touch(key)
+
     def set_deadline(self, key: bytes, deadline: int | None) -> None:
         """Give an existing key a deadline (monotonic ms), or None to persist it."""
+        if self._watchers:
+            self._touch(key)
         if deadline is None:
             if self._deadlines.pop(key, None) is not None:
                 self._ttl_remove(key)
@@ -160,6 +225,8 @@ class Store:
         """Remove key whether or not it expired; True if it was held."""
         if self._data.pop(key, None) is None:
             return False
+        if self._watchers:
+            self._touch(key)
         del self._seq[key]
         if self._deadlines.pop(key, None) is not None:
             self._ttl_remove(key)
@@ -170,6 +237,8 @@ class Store:
     def flush(self) -> None:
         """Remove every key (FLUSHDB). Sequence numbers keep growing, so a
         cursor from before the flush ends at once instead of repeating keys."""
+        for key in [k for k in self._watchers if k in self._data]:
+            self._touch(key)
         self._data.clear()
         self._seq.clear()
         self._order_seqs.clear()
@@ -194,6 +263,20 @@ class Store:
                 self._ttl_cursor += 1
         self.expired += removed
         return removed
+
+    # --- WATCH ---------------------------------------------------------------
+
+    def watch(self, key: bytes, watcher: Watcher) -> None:
+        """Mark watcher dirty at the next write of key (a due key is first
+        expired: a key that was already gone has not changed)."""
+        if key in self._deadlines:
+            self._expire_if_due(key)
+        self._watchers.setdefault(key, set()).add(watcher)
+        watcher.keys.add((self, key))
+
+    def _touch(self, key: bytes) -> None:
+        for watcher in self._watchers.get(key, ()):
+            watcher.dirty = True
 
     # --- internals -----------------------------------------------------------
 
