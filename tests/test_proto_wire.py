@@ -569,18 +569,15 @@ def test_proto2_bytes_accepted_and_rejected_as_google(data):
 
 # -- every message of the gRPC testing protos ---------------------------------------
 
-# The corpus: ../shared/grpc-testing beside the repository (for a
-# worktree under wt/, beside its parent).
+# The gRPC interop protos (published schemas, copied into the repository's
+# corpus beside the front end's).
 _ROOT = Path(__file__).resolve().parent.parent
-GRPC_TESTING = next((p / "shared" / "grpc-testing" / "src" for p in (_ROOT.parent, _ROOT.parent.parent)
-                     if (p / "shared" / "grpc-testing" / "src").is_dir()), None)
+GRPC_TESTING = _ROOT / "tests" / "proto" / "src"
 
 
 def _grpc_testing_schema():
     from proto_helpers import google_classes, protoc_set, to_fastnet
 
-    if GRPC_TESTING is None:
-        return [], {}
     data = protoc_set(("proto/grpc/testing/messages.proto",), GRPC_TESTING)
     return to_fastnet(data), google_classes(data)
 
@@ -644,7 +641,6 @@ GRPC_NAMESPACES = {twin: message.build(GRPC_TESTING_SCHEMA[0], impl)
                    for twin, impl in wire.impls.items()}
 
 
-@pytest.mark.skipif(GRPC_TESTING is None, reason="../shared/grpc-testing not found")
 @SETTINGS
 @given(case=grpc_testing_case())
 def test_grpc_testing_messages_as_google(impl, case):
