@@ -12,7 +12,7 @@ import threading
 import pytest
 
 import fastnet
-from helpers import ENGINES, GUARD, running_server, wait_for
+from helpers import ENGINES, GUARD, require_engine, running_server, wait_for
 
 pytestmark = pytest.mark.parametrize("engine", ENGINES)
 
@@ -289,6 +289,7 @@ def test_a_peer_that_stops_reading_is_aborted_at_the_send_timeout_and_counted(en
 
 
 def test_send_timeout_settings(engine):
+    require_engine(engine)  # it builds a Server on that engine itself
     from fastnet import limits
     from fastnet.serve import build_parser
 
