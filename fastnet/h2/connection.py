@@ -765,7 +765,8 @@ class H2Connection:
 
     def _settings_acked(self, events: list[Event]) -> None:
         if not self._unacked_settings:
-            raise _conn_error(E.PROTOCOL_ERROR, "6.5.3", "SETTINGS ACK without SETTINGS sent")
+            self._charge_control("SETTINGS ACK")
+            return  # nothing to apply (the RFC names no error for it)
         values = self._unacked_settings.pop(0)
         for key, value in values.items():
             if key in self.local_settings and value != self.local_settings[key]:
@@ -818,7 +819,7 @@ class H2Connection:
         return stream
 
     def _block_frames(self, stream_id: int, headers: HeaderInput, flags: int) -> None:
-        block = self._encoder.encode(_lower(headers))
+        block = self._encoder.encode(header_list(headers))
         size = self.remote_settings[Setting.MAX_FRAME_SIZE]
         out = self._out
         if len(block) <= size:
@@ -985,7 +986,8 @@ class H2Connection:
         return self._dead
 
 
-def _lower(headers: HeaderInput) -> list[tuple[bytes, bytes]]:
+def header_list(headers: HeaderInput) -> list[tuple[bytes, bytes]]:
+    """headers as (name, value) bytes pairs, names lowercased (str as latin-1)."""
     out = []
     for name, value in headers:
         if type(name) is not bytes:
@@ -997,7 +999,7 @@ def _lower(headers: HeaderInput) -> list[tuple[bytes, bytes]]:
 
 
 def _check_value(name: bytes, value: bytes) -> None:
-    if name.translate(None, _NAME_OK):
+    if not name or name.translate(None, _NAME_OK):
         raise _Violation(E.PROTOCOL_ERROR, f"invalid field name {name[:40]!r}")
     if value and _BAD_VALUE.search(value):
         raise _Violation(E.PROTOCOL_ERROR, f"invalid value of field {name[:40]!r}")
