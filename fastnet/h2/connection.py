@@ -439,7 +439,10 @@ class H2Connection:
         return stream_id >= self._next_local
 
     def _reset(self, stream: _Stream, code: int, events: list[Event]) -> None:
-        """A stream error (5.4.2): RST_STREAM and the stream is closed."""
+        """A stream error (5.4.2): RST_STREAM and the stream is closed. It
+        counts as a stream ended early (a flood of malformed requests is a
+        rapid reset too)."""
+        self._charge_reset()
         self._out += _RST.pack(0, 4, FrameType.RST_STREAM, 0, stream.id, code)
         if stream.state != S.CLOSED:
             stream.state = S.CLOSED
@@ -448,6 +451,7 @@ class H2Connection:
 
     def _reset_closed(self, stream_id: int, code: int) -> None:
         """A stream error on a stream no longer open."""
+        self._charge_reset()
         self._out += _RST.pack(0, 4, FrameType.RST_STREAM, 0, stream_id, code)
 
     def _closed_frame(self, stream_id: int, frame_name: str, events: list[Event]) -> None:
@@ -628,7 +632,6 @@ class H2Connection:
         limit = min(self.local_settings[Setting.MAX_CONCURRENT_STREAMS],
                     self._advertised.get(Setting.MAX_CONCURRENT_STREAMS, 2**31 - 1))
         if self._remote_open >= limit:
-            self._charge_reset()
             self._closed[stream_id] = _RESET_BY_US
             self._reset_closed(stream_id, E.REFUSED_STREAM)  # 5.1.2
             events.append(StreamReset(stream_id, E.REFUSED_STREAM, False))

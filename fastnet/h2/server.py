@@ -306,6 +306,8 @@ class H2Session(Session):
         pending = self._pending
         h2 = self.h2
         for event in events:
+            if self.done:
+                break
             kind = type(event)
             if kind is RequestReceived:
                 pending[event.stream_id] = _Pending(event.headers)  # type: ignore[attr-defined]
