@@ -28,7 +28,8 @@ from fastnet.h2 import H2Server, open_connection, serve_streams
 from fastnet.h2.connection import PREFACE
 from fastnet.http import App, Client, Response
 
-from helpers import AVAILABLE_ENGINES, GUARD, free_port, running_server, serving, wait_for
+from helpers import (AVAILABLE_ENGINES, GUARD, free_port, require_engine, running_server, serving,
+                     wait_for)
 
 ENGINES = AVAILABLE_ENGINES
 
@@ -276,6 +277,7 @@ def test_stream_bodies_stream_both_ways_with_flow_control(engine: str) -> None:
             got = await stream.read_all(total)
             assert got == payload and stream.trailers == [(b"x-total", b"done")]
 
+    require_engine(engine)
     server = H2Server(engine=engine, stream_window=16384, connection_window=65535)
     listener = server.listen("127.0.0.1", 0, protocol="h2", handler=serve_streams(handler))
     with serving(server):
@@ -335,6 +337,7 @@ def test_streams_past_max_concurrent_streams_are_refused(engine: str) -> None:
         await asyncio.get_running_loop().run_in_executor(None, release.wait, GUARD)
         stream.send_headers([(b":status", b"200")], end_stream=True)
 
+    require_engine(engine)
     server = H2Server(engine=engine, max_concurrent_streams=2)
     listener = server.listen("127.0.0.1", 0, protocol="h2", handler=serve_streams(handler))
     with serving(server):
@@ -362,6 +365,7 @@ def test_drain_sends_goaway_and_lets_open_streams_finish(engine: str) -> None:
         stream.send_headers([(b":status", b"200")])
         await stream.send_data(b"finished", end_stream=True)
 
+    require_engine(engine)
     server = Server(engine=engine)
     listener = server.listen("127.0.0.1", 0, protocol="h2", handler=serve_streams(handler))
     with serving(server):
