@@ -647,7 +647,7 @@ def _make_h2_server(values: Mapping[str, Any], server_options: dict[str, Any]) -
 
 #: HTTP/2 with prior knowledge as a registered unit (``--protocol h2``).
 H2 = register(ProtocolUnit(
-    H2_PROTOCOL, help="HTTP/2 cleartext, prior knowledge (--handler: an App; default: the kata)",
+    H2_PROTOCOL, help="HTTP/2 cleartext (--handler: an App; default: the kata)",
     session=_h2_session, echo=False,
     options=(MAX_CONCURRENT_STREAMS, STREAM_WINDOW, CONNECTION_WINDOW, WINDOW_TIMEOUT, MAX_BODY),
     make_server=_make_h2_server, needs_asyncio=is_async_handler))
