@@ -441,6 +441,7 @@ def test_a_protocol_error_closes_only_that_connection(engine: str) -> None:
             if not data:
                 break
             frames += decoder.receive(data)
+        bad.close()
         assert [f.error_code for f in frames if f.type == FrameType.GOAWAY] == [E.PROTOCOL_ERROR]
         wait_for(lambda: server.stats()["protocol_errors"] >= 1, "the protocol error counted")
         assert curl("--http2-prior-knowledge", f"http://127.0.0.1:{port}/")[1] == 200
