@@ -3,19 +3,17 @@ protos (grpc_tools.protoc, at test time), and a fastnet.grpc.Server run on
 a free port in a background thread."""
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib
 import subprocess
 import sys
 import tempfile
-import threading
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Iterator
 
 import fastnet.grpc
-from helpers import GUARD
+from helpers import GUARD, serving
 
 PROTO_ROOT = Path(__file__).resolve().parent / "proto"
 TESTING = "src/proto/grpc/testing"
@@ -43,24 +41,7 @@ def pb2() -> SimpleNamespace:
 
 @contextlib.contextmanager
 def serving_grpc(server: fastnet.grpc.Server) -> Iterator[int]:
-    """Serve ``server`` on 127.0.0.1 (a free port) while the block runs."""
-    import grpc_h2shim  # fastnet.h2 serving is not on this branch yet
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    port: list[int] = []
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        srv = loop.run_until_complete(grpc_h2shim.serve(server._serve_stream))
-        port.append(srv.sockets[0].getsockname()[1])
-        ready.set()
-        loop.run_forever()
-        srv.close()
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    assert ready.wait(GUARD)
-    try:
-        yield port[0]
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        t.join(GUARD)
+    """Serve ``server`` on 127.0.0.1 (a free port) in a thread while the block runs."""
+    listener = server.listen("127.0.0.1", 0)
+    with serving(server):
+        yield listener.port

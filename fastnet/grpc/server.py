@@ -47,7 +47,7 @@ from typing import (Any, AsyncIterator, Awaitable, Callable, Iterable, Iterator,
 from .. import limits
 from ..errors import GrpcBadHeader, GrpcError, GrpcStatusCode, GrpcUnknownEncoding, H2StreamReset
 from ..h2 import ServerStream, serve_streams
-from ..server import Server as _BaseServer
+from ..h2.server import H2Server
 from . import protocol as p
 from .protocol import Metadata, MetadataValue, StatusCode
 from .service import GenericHandler, HandlerCallDetails, Service, handler_function
@@ -629,7 +629,7 @@ def _parse_address(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
-class Server(_BaseServer):
+class Server(H2Server):
     """A fastnet Server that serves gRPC (grpcio's server API as well).
 
     ::
@@ -645,7 +645,8 @@ class Server(_BaseServer):
     or an Executor runs every plain handler there. ``compression``: the
     responses' encoding when the client accepts it (gzip, deflate).
     ``hooks``: the call-path hooks (module docstring). Other keyword
-    arguments are fastnet.Server's."""
+    arguments are fastnet.h2's H2Server's (max_concurrent_streams, stream_window, ...)
+    and fastnet.Server's (engine, max_connections, ...)."""
 
     def __init__(self, *, thread_pool: Union[bool, int, concurrent.futures.Executor] = False,
                  max_receive_message_length: int = limits.DEFAULT_GRPC_MAX_RECEIVE_MESSAGE,
