@@ -193,6 +193,16 @@ class ServicerContext:
     def disable_next_message_compression(self) -> None:
         self._call.skip_compression = True
 
+    def request_compressed(self) -> bool:
+        """Whether the request message last received came compressed
+        (fastnet's; the interop suite's compression cases ask it)."""
+        return self._call.last_request_compressed
+
+    @property
+    def call(self) -> "ServerCall":
+        """The call behind this context (what hooks see)."""
+        return self._call
+
     def cancel(self) -> None:
         """End the call as CANCELLED (the client sees RST_STREAM)."""
         self._call.cancel(reset=True)
@@ -245,6 +255,8 @@ class ServerCall:
         self.headers_sent = False
         self.encoding: Optional[str] = None      # responses' grpc-encoding
         self.skip_compression = False
+        #: Whether the request message last decoded came compressed.
+        self.last_request_compressed = False
         self.context = ServicerContext(self)
         self._request_encoding: Optional[str] = None
         self._accept: frozenset[str] = frozenset()
@@ -413,8 +425,9 @@ class ServerCall:
                 decoder.end()
                 return
             self.bytes_in += len(chunk)
-            for payload in decoder.feed(chunk):
+            for compressed, payload in decoder.feed_flagged(chunk):
                 self.messages_in += 1
+                self.last_request_compressed = compressed
                 try:
                     message = deserialize(payload) if deserialize is not None else payload
                 except Exception:
