@@ -498,6 +498,7 @@ class ServerCall:
         fn = handler_function(handler)
         ctx = self.context
         pool = self.server._pool_size is not None
+        arg: Any
         if inspect.isasyncgenfunction(fn) or inspect.iscoroutinefunction(fn):
             arg = self.requests() if handler.request_streaming else await self._one_request()
             if inspect.isasyncgenfunction(fn):
@@ -513,7 +514,7 @@ class ServerCall:
                 await self.send(result)
             return
         if handler.request_streaming:
-            arg: Any = _BlockingIterator(self.requests(), loop, self)
+            arg = _BlockingIterator(self.requests(), loop, self)
         else:
             arg = await self._one_request()
         if not pool and not handler.request_streaming:
@@ -682,10 +683,11 @@ class Server(H2Server):
         self._services: list[Service] = []
         self._generic: list[Any] = []
         self._pool: Optional[concurrent.futures.Executor] = None
+        self._pool_size: Optional[int]
         if isinstance(thread_pool, concurrent.futures.Executor):
             self._pool, self._pool_size = thread_pool, 0
         elif thread_pool is True:
-            self._pool_size: Optional[int] = limits.DEFAULT_GRPC_THREAD_POOL
+            self._pool_size = limits.DEFAULT_GRPC_THREAD_POOL
         elif thread_pool:
             self._pool_size = int(thread_pool)
         else:
