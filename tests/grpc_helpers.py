@@ -15,7 +15,7 @@ from typing import Iterator
 import fastnet.grpc
 from helpers import GUARD, serving
 
-PROTO_ROOT = Path(__file__).resolve().parent / "proto"
+PROTO_ROOT = Path(fastnet.grpc.service.PROTOS)  # the copies fastnet ships
 TESTING = "src/proto/grpc/testing"
 _generated: dict[str, SimpleNamespace] = {}
 

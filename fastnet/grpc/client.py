@@ -431,7 +431,48 @@ class _AsyncMultiCallable:
                          request, *self._kinds)
 
 
-class AsyncChannel:
+class _ChannelMethods:
+    """grpcio's channel methods (what generated stubs call) and stub()."""
+
+    def _multicallable(self, method: str, request_streaming: bool, response_streaming: bool,
+                       serializer: Optional[Callable[..., Any]],
+                       deserializer: Optional[Callable[..., Any]]) -> Any:
+        raise NotImplementedError
+
+    def unary_unary(self, method: str, request_serializer: Optional[Callable[..., Any]] = None,
+                    response_deserializer: Optional[Callable[..., Any]] = None,
+                    **_ignored: Any) -> Any:
+        return self._multicallable(method, False, False, request_serializer,
+                                   response_deserializer)
+
+    def unary_stream(self, method: str, request_serializer: Optional[Callable[..., Any]] = None,
+                     response_deserializer: Optional[Callable[..., Any]] = None,
+                     **_ignored: Any) -> Any:
+        return self._multicallable(method, False, True, request_serializer,
+                                   response_deserializer)
+
+    def stream_unary(self, method: str, request_serializer: Optional[Callable[..., Any]] = None,
+                     response_deserializer: Optional[Callable[..., Any]] = None,
+                     **_ignored: Any) -> Any:
+        return self._multicallable(method, True, False, request_serializer,
+                                   response_deserializer)
+
+    def stream_stream(self, method: str, request_serializer: Optional[Callable[..., Any]] = None,
+                      response_deserializer: Optional[Callable[..., Any]] = None,
+                      **_ignored: Any) -> Any:
+        return self._multicallable(method, True, True, request_serializer,
+                                   response_deserializer)
+
+    def stub(self, service: Service) -> Any:
+        """A stub for ``service``: one attribute per rpc, named as in the .proto."""
+        attrs = {}
+        for m in service.methods.values():
+            attrs[m.name] = self._multicallable(m.path, m.client_streaming, m.server_streaming,
+                                                _serialize, m.response.FromString)
+        return type(f"{service.name}Stub", (), attrs)()
+
+
+class AsyncChannel(_ChannelMethods):
     """An asyncio gRPC channel to ``target`` (``host:port``): one HTTP/2
     connection, opened on the first call, its streams concurrent.
     ``compression``: the requests' encoding (gzip, deflate)."""
@@ -457,33 +498,11 @@ class AsyncChannel:
                         raise RpcError(StatusCode.UNAVAILABLE, f"failed to connect: {e}") from None
         return self._conn
 
-    def unary_unary(self, method: str, request_serializer: Optional[Callable[..., Any]] = None,
-                    response_deserializer: Optional[Callable[..., Any]] = None,
-                    **_ignored: Any) -> _AsyncMultiCallable:
-        return _AsyncMultiCallable(self, method, False, False, request_serializer,
-                                   response_deserializer)
-
-    def unary_stream(self, method: str, request_serializer: Optional[Callable[..., Any]] = None,
-                     response_deserializer: Optional[Callable[..., Any]] = None,
-                     **_ignored: Any) -> _AsyncMultiCallable:
-        return _AsyncMultiCallable(self, method, False, True, request_serializer,
-                                   response_deserializer)
-
-    def stream_unary(self, method: str, request_serializer: Optional[Callable[..., Any]] = None,
-                     response_deserializer: Optional[Callable[..., Any]] = None,
-                     **_ignored: Any) -> _AsyncMultiCallable:
-        return _AsyncMultiCallable(self, method, True, False, request_serializer,
-                                   response_deserializer)
-
-    def stream_stream(self, method: str, request_serializer: Optional[Callable[..., Any]] = None,
-                      response_deserializer: Optional[Callable[..., Any]] = None,
-                      **_ignored: Any) -> _AsyncMultiCallable:
-        return _AsyncMultiCallable(self, method, True, True, request_serializer,
-                                   response_deserializer)
-
-    def stub(self, service: Service) -> Any:
-        """A stub for ``service``: one attribute per rpc, named as in the .proto."""
-        return _stub(self, service)
+    def _multicallable(self, method: str, request_streaming: bool, response_streaming: bool,
+                       serializer: Optional[Callable[..., Any]],
+                       deserializer: Optional[Callable[..., Any]]) -> Any:
+        return _AsyncMultiCallable(self, method, request_streaming, response_streaming,
+                                   serializer, deserializer)
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -495,15 +514,6 @@ class AsyncChannel:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-
-def _stub(channel: Any, service: Service) -> Any:
-    attrs = {}
-    for m in service.methods.values():
-        kind = ("stream_" if m.client_streaming else "unary_") + \
-            ("stream" if m.server_streaming else "unary")
-        attrs[m.name] = getattr(channel, kind)(m.path, _serialize, m.response.FromString)
-    return type(f"{service.name}Stub", (), attrs)()
 
 
 def _serialize(message: Any) -> bytes:
@@ -580,6 +590,17 @@ async def _sync(fn: Callable[[], Any]) -> Any:
     return fn()
 
 
+async def _begin_unary(call: _Call, request: Any) -> None:
+    await call.start()
+    await call.send(request)
+    call.done_writing()
+
+
+async def _unary_unary(call: _Call, request: Any) -> Any:
+    await _begin_unary(call, request)
+    return await call.recv_one()
+
+
 class _MultiCallable:
     def __init__(self, channel: "Channel", path: str, request_streaming: bool,
                  response_streaming: bool, serializer: Optional[Callable[..., Any]],
@@ -596,11 +617,11 @@ class _MultiCallable:
 
     def _start(self, request: Any, call: _Call) -> None:
         run = self._channel._run
-        run(call.start())
         if not self._kinds[0]:
-            run(call.send(request))
-            run(_sync(call.done_writing))
-        elif self._kinds[1]:
+            run(_begin_unary(call, request))
+            return
+        run(call.start())
+        if self._kinds[1]:
             # bidi: a thread feeds the requests while the caller reads responses
             def feed() -> None:
                 try:
@@ -622,6 +643,8 @@ class _MultiCallable:
                  metadata: Optional[Metadata] = None, compression: Any = None,
                  **_ignored: Any) -> Any:
         call = self._call(timeout, metadata, compression)
+        if self._kinds == (False, False):   # one hop to the loop and back for the whole call
+            return self._channel._run(_unary_unary(call, request))
         self._start(request, call)
         if self._kinds[1]:
             return Call(self._channel, call)
@@ -658,7 +681,7 @@ class Future(Call):
         return bool(self._future.done())
 
 
-class Channel:
+class Channel(_ChannelMethods):
     """A blocking gRPC channel to ``target`` (``host:port``), grpcio's
     channel methods and ``stub(service)``; its calls run on one asyncio
     loop in a background thread. Close it (or use ``with``)."""
@@ -673,33 +696,11 @@ class Channel:
     def _run(self, coro: Any) -> Any:
         return self._loop.run(coro)
 
-    def unary_unary(self, method: str, request_serializer: Optional[Callable[..., Any]] = None,
-                    response_deserializer: Optional[Callable[..., Any]] = None,
-                    **_ignored: Any) -> _MultiCallable:
-        return _MultiCallable(self, method, False, False, request_serializer,
-                              response_deserializer)
-
-    def unary_stream(self, method: str, request_serializer: Optional[Callable[..., Any]] = None,
-                     response_deserializer: Optional[Callable[..., Any]] = None,
-                     **_ignored: Any) -> _MultiCallable:
-        return _MultiCallable(self, method, False, True, request_serializer,
-                              response_deserializer)
-
-    def stream_unary(self, method: str, request_serializer: Optional[Callable[..., Any]] = None,
-                     response_deserializer: Optional[Callable[..., Any]] = None,
-                     **_ignored: Any) -> _MultiCallable:
-        return _MultiCallable(self, method, True, False, request_serializer,
-                              response_deserializer)
-
-    def stream_stream(self, method: str, request_serializer: Optional[Callable[..., Any]] = None,
-                      response_deserializer: Optional[Callable[..., Any]] = None,
-                      **_ignored: Any) -> _MultiCallable:
-        return _MultiCallable(self, method, True, True, request_serializer,
-                              response_deserializer)
-
-    def stub(self, service: Service) -> Any:
-        """A stub for ``service``: one attribute per rpc, named as in the .proto."""
-        return _stub(self, service)
+    def _multicallable(self, method: str, request_streaming: bool, response_streaming: bool,
+                       serializer: Optional[Callable[..., Any]],
+                       deserializer: Optional[Callable[..., Any]]) -> Any:
+        return _MultiCallable(self, method, request_streaming, response_streaming, serializer,
+                              deserializer)
 
     def close(self) -> None:
         try:
