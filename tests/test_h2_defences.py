@@ -19,7 +19,8 @@ from fastnet.h2.events import ConnectionTerminated, RequestReceived
 from fastnet.http import App, Response
 
 from h2_helpers import REQUEST, Flag, Frame, FrameType, Peer, Setting, assert_connection_error, goaway
-from helpers import GUARD, running_server
+from fastnet.h2 import H2Server
+from helpers import GUARD, require_engine, running_server, serving
 
 
 def _calm(peer: Peer, frames: list[Frame], batch: int = 50) -> list:
@@ -179,8 +180,7 @@ def test_a_rapid_reset_client_is_sent_away_and_others_are_served(engine: str) ->
 
 @pytest.mark.parametrize("engine", ["c", "python"])
 def test_a_peer_that_never_opens_its_window_has_its_stream_reset(engine: str) -> None:
-    from fastnet.h2 import H2Server
-    from helpers import serving
+    require_engine(engine)
     server = H2Server(engine=engine, window_timeout=0.3)
     listener = server.listen("127.0.0.1", 0, protocol="h2", handler=_app())
     with serving(server):
@@ -198,10 +198,9 @@ def test_a_peer_that_never_opens_its_window_has_its_stream_reset(engine: str) ->
         assert _get(listener.port) == b"Hello, World!"
 
 
-@pytest.mark.parametrize("engine", ["c"])
+@pytest.mark.parametrize("engine", ["c", "python"])
 def test_responses_waiting_for_windows_are_bounded_per_connection(engine: str) -> None:
-    from fastnet.h2 import H2Server
-    from helpers import serving
+    require_engine(engine)
     server = H2Server(engine=engine, max_pending_output=1_000_000)
     listener = server.listen("127.0.0.1", 0, protocol="h2", handler=_app())
     with serving(server):

@@ -195,6 +195,8 @@ class H2Connection:
         self._decoder = Decoder(limits.H2_DEFAULT_HEADER_TABLE_SIZE,
                                 ours[Setting.MAX_HEADER_LIST_SIZE])
         self._encoder = Encoder()
+        self._cached_fields: Optional[list[tuple[bytes, bytes]]] = None
+        self._cached_block = b""
         self._out = bytearray()
         self._streams: dict[int, _Stream] = {}
         self._closed: dict[int, int] = {}        # recently closed: id -> why
@@ -795,6 +797,7 @@ class H2Connection:
                         events.append(WindowUpdated(stream.id, delta))
             elif key == Setting.HEADER_TABLE_SIZE:
                 self._encoder.set_max_table_size(min(value, limits.DEFAULT_H2_MAX_HEADER_TABLE_SIZE))
+                self._cached_fields = None  # the next block starts with a size update
             elif key == Setting.ENABLE_PUSH:
                 if self.client_side and value != 0:
                     raise _conn_error(E.PROTOCOL_ERROR, "6.5.2",
@@ -821,8 +824,21 @@ class H2Connection:
             raise ValueError(f"stream {stream_id} is not open")
         return stream
 
+    def _encode(self, fields: list[tuple[bytes, bytes]]) -> bytes:
+        """HPACK-encode fields; a list encoded as nothing but one-byte
+        indexed fields left the table as it was, so the same list next time
+        is the same block (a server's responses repeat: no encoder call)."""
+        if fields == self._cached_fields:
+            return self._cached_block
+        block = self._encoder.encode(fields)
+        if len(block) == len(fields) and min(block, default=0x80) >= 0x80:
+            self._cached_fields, self._cached_block = fields, block
+        else:
+            self._cached_fields = None
+        return block
+
     def _block_frames(self, stream_id: int, headers: HeaderInput, flags: int) -> None:
-        block = self._encoder.encode(header_list(headers))
+        block = self._encode(header_list(headers))
         size = self.remote_settings[Setting.MAX_FRAME_SIZE]
         out = self._out
         if len(block) <= size:

@@ -291,11 +291,11 @@ class H2Session(Session):
     def _finished(self) -> None:
         """A stream was served to its end (or reset): close if that was the last."""
         if self.idle() and (self.draining or self.h2.goaway_received is not None):
+            out = self.h2.data_to_send()  # the stream's last frames go before the close
+            if out:
+                self.conn.write(out)
             if self.h2.goaway_received is not None:
                 self.done = True
-                out = self.h2.data_to_send()
-                if out:
-                    self.conn.write(out)
                 self.conn.close()
             else:
                 self.conn.idle()

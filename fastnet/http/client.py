@@ -10,18 +10,21 @@ timeout. Only ``http://`` URLs (no TLS).
 from __future__ import annotations
 
 import socket
-from typing import Iterable, Mapping, Optional, Union
+from typing import Any, Iterable, Mapping, Optional, Union
 from urllib.parse import urljoin, urlsplit
 
 from .. import limits
 from ..codec import http1
 from ..codec.http1 import ConnectionState, Event, Role
 from ..errors import ConnectionClosed, HttpBodyTooLarge, HttpMalformed
-from .app import Headers
+from .app import Headers, reason_phrase
 
 __all__ = ["Client", "ClientResponse", "get", "request"]
 
 _REDIRECTS = frozenset((301, 302, 303, 307, 308))
+#: Request fields HTTP/2 does not carry (RFC 9113 8.2.2).
+_H2_DROPPED = frozenset(("connection", "keep-alive", "proxy-connection", "transfer-encoding",
+                         "upgrade", "te"))
 FieldsIn = Union[Mapping[str, str], Iterable[tuple[str, str]], None]
 
 
@@ -70,14 +73,18 @@ class Client:
     connections kept per (host, port). ``timeout`` is each connect, send
     and receive's, in seconds; ``follow_redirects`` follows 301, 302, 303,
     307 and 308 up to ``max_redirects`` times (else they are returned);
-    ``max_body`` bounds a response body (HttpBodyTooLarge). Use it as a
-    context manager, or :meth:`close` it."""
+    ``max_body`` bounds a response body (HttpBodyTooLarge). ``http2``:
+    speak HTTP/2 (cleartext, prior knowledge), one connection per host,
+    one stream per request. Use it as a context manager, or
+    :meth:`close` it."""
 
     def __init__(self, *, timeout: float = 30.0, max_idle: int = 4,
                  follow_redirects: bool = False, max_redirects: int = 10,
                  max_body: int = limits.DEFAULT_HTTP_CLIENT_MAX_BODY,
-                 headers: FieldsIn = None) -> None:
+                 headers: FieldsIn = None, http2: bool = False) -> None:
         self.timeout = timeout
+        self.http2 = http2
+        self._h2: dict[tuple[str, int], Any] = {}  # (host, port) -> fastnet.h2 BlockingConnection
         self.max_idle = max_idle
         self.follow_redirects = follow_redirects
         self.max_redirects = max_redirects
@@ -97,6 +104,9 @@ class Client:
             for conn in conns:
                 conn.sock.close()
         self._idle.clear()
+        for h2conn in self._h2.values():
+            h2conn.close()
+        self._h2.clear()
 
     def get(self, url: str, headers: FieldsIn = None) -> ClientResponse:
         """GET url."""
@@ -130,8 +140,10 @@ class Client:
         authority = f"[{host}]" if ":" in host else host
         if parts.port and parts.port != 80:
             authority += f":{parts.port}"
-        data = self._encode(method, target, authority, headers, body)
         key = (host, port)
+        if self.http2:
+            return self._h2_one(key, method, target, authority, headers, body, url)
+        data = self._encode(method, target, authority, headers, body)
         idle = self._idle.get(key)
         if idle:
             conn = idle.pop()
@@ -148,6 +160,44 @@ class Client:
         except BaseException:
             conn.sock.close()
             raise
+
+    def _h2_one(self, key: tuple[str, int], method: str, target: str, authority: str,
+                headers: Headers, body: Optional[bytes], url: str) -> ClientResponse:
+        """One exchange over the host's HTTP/2 connection (opened on first
+        use, prior knowledge), one stream."""
+        from ..h2.blocking import BlockingConnection
+        fields = [(b":method", method.encode("latin-1")), (b":scheme", b"http"),
+                  (b":path", target.encode("latin-1"))]
+        extra: list[tuple[bytes, bytes]] = []
+        for name, value in Headers(self.headers.items() + headers.items()):
+            low = name.lower()
+            if low == "host":
+                authority = value
+            elif low not in _H2_DROPPED:
+                extra.append((low.encode("latin-1"), value.encode("latin-1")))
+        fields.append((b":authority", authority.encode("latin-1")))
+        conn = self._h2.get(key)
+        if conn is not None and not conn.usable:
+            conn.close()
+            conn = None
+        if conn is None:
+            sock = socket.create_connection(key, timeout=self.timeout)
+            conn = self._h2[key] = BlockingConnection(sock, self.max_body)
+        conn.sock.settimeout(self.timeout)
+        try:
+            answer, data, _ = conn.request(fields + extra, body)
+        except BaseException:
+            del self._h2[key]
+            conn.close()
+            raise
+        status = 0
+        out = []
+        for field, content in answer:
+            if field == b":status":
+                status = int(content)
+            elif field[:1] != b":":
+                out.append((field.decode("latin-1"), content.decode("latin-1")))
+        return ClientResponse(status, reason_phrase(status), "HTTP/2", Headers(out), data, url)
 
     def _encode(self, method: str, target: str, authority: str, headers: Headers,
                 body: Optional[bytes]) -> bytes:
