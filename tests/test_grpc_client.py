@@ -197,3 +197,40 @@ def test_asyncio_channel(grpcio_server):
                                                        timeout=GUARD) for i in range(50)])
             assert [len(r.payload.body) for r in rs] == list(range(50))
     asyncio.run(main())
+
+
+class ClientHook:
+    def __init__(self, log):
+        self.log = log
+
+    def call_started(self, call):
+        self.log.append(("start", call.method))
+        if call.method.endswith("/EmptyCall"):
+            raise fastnet.grpc.Abort(fastnet.grpc.StatusCode.PERMISSION_DENIED, "local policy")
+        call.metadata.append(("x-grpc-test-echo-initial", "from-hook"))
+
+    def message_sending(self, call, message):
+        self.log.append(("out", message.response_size))
+        return type(message)(response_size=message.response_size + 1)
+
+    def message_received(self, call, message):
+        self.log.append(("in", len(message.payload.body)))
+        return message
+
+    def call_ended(self, call):
+        self.log.append(("end", call.code().name, call.messages_out, call.messages_in))
+
+
+def test_client_hooks(grpcio_server):
+    log: list = []
+    with fastnet.grpc.Channel(f"127.0.0.1:{grpcio_server[0]}", hooks=[ClientHook(log)]) as ch:
+        stub = ch.stub(OM.TestService)
+        r, call = stub.UnaryCall.with_call(OM.SimpleRequest(response_size=4), timeout=GUARD)
+        assert len(r.payload.body) == 5                         # the hook changed the request
+        assert ("x-grpc-test-echo-initial", "from-hook") in call.initial_metadata()
+        with pytest.raises(fastnet.grpc.RpcError) as e:
+            stub.EmptyCall(OM.Empty(), timeout=GUARD)
+        assert e.value.code() == fastnet.grpc.StatusCode.PERMISSION_DENIED
+    assert log == [("start", "/grpc.testing.TestService/UnaryCall"), ("out", 4), ("in", 5),
+                   ("end", "OK", 1, 1), ("start", "/grpc.testing.TestService/EmptyCall"),
+                   ("end", "PERMISSION_DENIED", 0, 0)]

@@ -12,6 +12,15 @@ fastnet.grpc Service::
 
 A failed call raises :class:`RpcError` (``code()``, ``details()``,
 ``trailing_metadata()``), as grpcio's does.
+
+**Client hooks** (for interceptors): ``Channel(target, hooks=[...])``; a
+hook has any of ``call_started(call)`` (before the request headers go: it
+may edit ``call.metadata``, a list, or raise ``fastnet.grpc.Abort`` to fail
+the call locally), ``message_sending(call, message) -> message`` and
+``message_received(call, message) -> message`` (None drops it), and
+``call_ended(call)`` (``call.method``, ``code()``, ``details()``,
+``messages_out``/``messages_in``, ``duration``), run on the channel's loop
+in the order given (call_ended in reverse); none may be ``async``.
 """
 from __future__ import annotations
 
@@ -19,13 +28,14 @@ import asyncio
 import collections
 import threading
 import time
-from typing import Any, AsyncIterator, Callable, Iterator, Optional
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator, Optional
 
 from .. import limits
 from ..errors import GrpcError, H2ErrorCode, H2StreamReset
 from ..h2 import Client, ClientStream, StreamEnded, StreamReset
 from . import protocol as p
 from .protocol import Metadata, MetadataValue, StatusCode
+from .server import Abort
 from .service import Service
 
 __all__ = ["AsyncChannel", "Channel", "RpcError"]
@@ -105,11 +115,15 @@ class _Call:
                  deserializer: Optional[Callable[..., Any]], timeout: Optional[float],
                  metadata: Optional[Metadata], compression: Any) -> None:
         self.channel = channel
-        self.path = path
+        self.path = self.method = path
+        self.started_at = time.monotonic()
+        self.duration = 0.0
+        self.messages_out = self.messages_in = 0
         self.serializer = serializer
         self.deserializer = deserializer
         self.timeout = timeout
-        self.metadata = metadata
+        self.metadata: list[tuple[str, MetadataValue]] = list(metadata or ())
+        self._hooks = channel.hooks
         self.encoding = _encoding_name(compression) or channel.compression
         if self.encoding is not None:
             p.check_encoding(self.encoding)
@@ -130,6 +144,14 @@ class _Call:
         if self.timeout is not None and self.timeout <= 0:
             self._end(StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
             raise self.error()
+        for hook in self._hooks:
+            fn = getattr(hook, "call_started", None)
+            if fn is not None:
+                try:
+                    fn(self)
+                except Abort as e:
+                    self._end(e.code, e.details)
+                    raise self.error() from None
         conn = await self.channel.connection()
         authority = f"{self.channel.host}:{self.channel.port}"
         headers = p.request_headers(self.path, authority, timeout=self.timeout,
@@ -159,6 +181,11 @@ class _Call:
             if self._timer is not None:
                 self._timer.cancel()
             self._done.set()
+            self.duration = time.monotonic() - self.started_at
+            for hook in reversed(self._hooks):
+                fn = getattr(hook, "call_ended", None)
+                if fn is not None:
+                    fn(self)
             stream = self.stream
             if stream is not None and not stream.ended and stream.reset_code is None \
                     and code == StatusCode.OK:
@@ -184,7 +211,14 @@ class _Call:
         if self._code is not None:
             return   # the call ended well before this request: dropped
         assert self.stream is not None
+        for hook in self._hooks:
+            fn = getattr(hook, "message_sending", None)
+            if fn is not None:
+                message = fn(self, message)
+                if message is None:
+                    return
         payload = self.serializer(message) if self.serializer is not None else message
+        self.messages_out += 1
         encoding = self.encoding if compress is None else \
             (self.encoding or "gzip") if compress else None
         if encoding is not None and encoding != self.encoding:
@@ -292,7 +326,15 @@ class _Call:
                 self._end(e.status, str(e))
                 self.stream.reset(H2ErrorCode.CANCEL)
         self.last_compressed, payload = self._pending.popleft()
-        return self.deserializer(payload) if self.deserializer is not None else payload
+        self.messages_in += 1
+        message = self.deserializer(payload) if self.deserializer is not None else payload
+        for hook in self._hooks:
+            fn = getattr(hook, "message_received", None)
+            if fn is not None:
+                message = fn(self, message)
+                if message is None:
+                    return await self.recv()
+        return message
 
     async def recv_one(self) -> Any:
         """A unary response: exactly one message, then status OK."""
@@ -475,12 +517,14 @@ class _ChannelMethods:
 class AsyncChannel(_ChannelMethods):
     """An asyncio gRPC channel to ``target`` (``host:port``): one HTTP/2
     connection, opened on the first call, its streams concurrent.
-    ``compression``: the requests' encoding (gzip, deflate)."""
+    ``compression``: the requests' encoding (gzip, deflate); ``hooks``: the
+    client hooks (module docstring)."""
 
     def __init__(self, target: str, *, compression: Any = None,
-                 max_receive_message_length: int = limits.DEFAULT_GRPC_MAX_RECEIVE_MESSAGE
-                 ) -> None:
+                 max_receive_message_length: int = limits.DEFAULT_GRPC_MAX_RECEIVE_MESSAGE,
+                 hooks: Iterable[Any] = ()) -> None:
         self.host, self.port = _split_target(target)
+        self.hooks = list(hooks)
         self.compression = _encoding_name(compression)
         self.max_receive_message_length = max_receive_message_length
         self._conn: Optional[Client] = None
@@ -687,10 +731,11 @@ class Channel(_ChannelMethods):
     loop in a background thread. Close it (or use ``with``)."""
 
     def __init__(self, target: str, *, compression: Any = None,
-                 max_receive_message_length: int = limits.DEFAULT_GRPC_MAX_RECEIVE_MESSAGE
-                 ) -> None:
+                 max_receive_message_length: int = limits.DEFAULT_GRPC_MAX_RECEIVE_MESSAGE,
+                 hooks: Iterable[Any] = ()) -> None:
         self._aio = AsyncChannel(target, compression=compression,
-                                 max_receive_message_length=max_receive_message_length)
+                                 max_receive_message_length=max_receive_message_length,
+                                 hooks=hooks)
         self._loop = _Loop()
 
     def _run(self, coro: Any) -> Any:
