@@ -18,7 +18,10 @@ import pytest
 import fastnet.grpc
 from fastnet.grpc import protocol as p
 from grpc_helpers import pb2, serving_grpc
-from helpers import GUARD
+from helpers import GUARD, require_engine
+from fastnet import native
+
+DEFAULT_ENGINE = "c" if native.backend == "c" else "python"
 
 T = pb2()
 M = T.messages
@@ -79,14 +82,17 @@ class Servicer(T.test_grpc.TestServiceServicer):
                 yield M.StreamingOutputCallResponse(payload=payload(param.size))
 
 
-@pytest.fixture(scope="module", params=["engine-thread", "thread-pool"])
+@pytest.fixture(scope="module", params=["c/engine-thread", "c/thread-pool",
+                                        "python/engine-thread", "threaded/engine-thread"])
 def served(request):
+    engine, mode = request.param.split("/")
+    require_engine(engine)
     servicer = Servicer()
-    server = fastnet.grpc.Server(thread_pool=request.param == "thread-pool")
+    server = fastnet.grpc.Server(engine=engine, thread_pool=mode == "thread-pool")
     T.test_grpc.add_TestServiceServicer_to_server(servicer, server)
     with serving_grpc(server) as port:
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
-        yield T.test_grpc.TestServiceStub(channel), servicer, port, request.param
+        yield T.test_grpc.TestServiceStub(channel), servicer, port, mode
         channel.close()
 
 
@@ -213,7 +219,7 @@ def test_deadline_on_server_stream(served):
 def test_cancellation_reaches_the_handler():
     # a plain handler in the pool (on the engine thread it cannot see a reset while it runs)
     servicer = Servicer()
-    server = fastnet.grpc.Server(thread_pool=2)
+    server = fastnet.grpc.Server(engine=DEFAULT_ENGINE, thread_pool=2)
     T.test_grpc.add_TestServiceServicer_to_server(servicer, server)
     with serving_grpc(server) as port, grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = T.test_grpc.TestServiceStub(channel)

@@ -21,7 +21,10 @@ from fastnet.grpc import health, reflection
 from fastnet.grpc.interop_server import T as OM
 from fastnet.grpc.interop_server import TestServicer
 from grpc_helpers import serving_grpc
+from fastnet import native
 from helpers import GUARD, cli_server
+
+ENGINE = "c" if native.backend == "c" else "python"
 
 PROTO = """
 syntax = "proto3";
@@ -96,7 +99,7 @@ def test_fastnet_service_all_kinds_both_clients(demo, servicer):
     impl = servicer()
     if servicer is PlainCalc:
         impl._num = lambda n: ns.demo.Num(n=n)
-    server = fastnet.grpc.Server()
+    server = fastnet.grpc.Server(engine=ENGINE)
     server.add_service(ns.demo.Calc, impl)
     assert [m for m in ns.demo.Calc.methods] == ["Square", "Count", "Sum", "Running"]
     with serving_grpc(server) as port:
@@ -121,7 +124,7 @@ def test_generic_handler_api(demo):
     handlers = {"Square": grpc.unary_unary_rpc_method_handler(
         lambda r, c: pb2.Num(n=r.n + 1), request_deserializer=pb2.Num.FromString,
         response_serializer=pb2.Num.SerializeToString)}
-    server = fastnet.grpc.Server()
+    server = fastnet.grpc.Server(engine=ENGINE)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("demo.Calc", handlers),))
     with serving_grpc(server) as port, grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
         assert pb2_grpc.CalcStub(ch).Square(pb2.Num(n=1), timeout=GUARD).n == 2
@@ -131,7 +134,7 @@ def test_generic_handler_api(demo):
 
 
 def test_health_check_and_watch_with_grpcio_health_client():
-    server = fastnet.grpc.Server()
+    server = fastnet.grpc.Server(engine=ENGINE)
     h = health.add_health(server)
     with serving_grpc(server) as port, grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
         stub = health_pb2_grpc.HealthStub(ch)
@@ -152,7 +155,7 @@ def test_health_check_and_watch_with_grpcio_health_client():
 
 
 def test_reflection_with_grpcio_reflection_client():
-    server = fastnet.grpc.Server()
+    server = fastnet.grpc.Server(engine=ENGINE)
     server.add_service(OM.TestService, TestServicer())
     health.add_health(server)
     reflection.add_reflection(server)
@@ -197,7 +200,7 @@ class Recorder:
 def test_hooks_see_the_call_path_in_order(demo):
     ns, pb2, pb2_grpc = demo
     log: list = []
-    server = fastnet.grpc.Server(hooks=[Recorder("a", log), Recorder("b", log)])
+    server = fastnet.grpc.Server(engine=ENGINE, hooks=[Recorder("a", log), Recorder("b", log)])
     server.add_service(ns.demo.Calc, AsyncCalc())
     with serving_grpc(server) as port, grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
         stub = pb2_grpc.CalcStub(ch)
@@ -242,7 +245,7 @@ def test_drain_lets_calls_in_flight_finish(demo):
             await asyncio.get_running_loop().run_in_executor(None, release.wait, GUARD)
             return type(request)(n=request.n * request.n)
     demo_ns = demo[0]
-    server = fastnet.grpc.Server()
+    server = fastnet.grpc.Server(engine=ENGINE)
     server.add_service(demo_ns.demo.Calc, Slow())
     with serving_grpc(server) as port, fastnet.grpc.Channel(f"127.0.0.1:{port}") as ch:
         future = ch.stub(demo_ns.demo.Calc).Square.future(demo_ns.demo.Num(n=9), timeout=GUARD)

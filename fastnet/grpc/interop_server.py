@@ -14,6 +14,7 @@ import asyncio
 import logging
 from typing import Any, AsyncIterator, Optional
 
+from .. import native
 from .server import Server, ServicerContext
 from .service import load_bundled
 
@@ -123,11 +124,14 @@ def main(argv: Optional[list[str]] = None) -> None:
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--engine", choices=("c", "python", "threaded"),
+                        default="c" if native.backend == "c" else "python",
+                        help="fastnet's engine (default: c when the extension is built)")
     parser.add_argument("--use_tls", default="false", choices=("false",),
                         help="TLS is not supported (the flag exists as grpc's runners pass it)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    server, port = make_server(args.host, args.port)
+    server, port = make_server(args.host, args.port, engine=args.engine)
     logging.info("fastnet gRPC interop server listening on %s:%d", args.host, port)
     server.run()
 
