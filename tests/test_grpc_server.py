@@ -360,3 +360,37 @@ def test_wrong_content_type_is_415(raw):
     assert resp[b":status"] == b"415"
     resp, trailers, _ = raw.call(EMPTY_CALL, p.encode_message(b""))
     assert status_of(resp, trailers) == 0
+
+
+class TrailerServicer(T.test_grpc.TestServiceServicer):
+    def UnaryCall(self, request, context):
+        if request.response_size == 1:
+            context.set_trailing_metadata([("Bad Key", "x")])   # not sendable
+        else:
+            context.set_trailing_metadata([("grpc-retry-pushback-ms", "250")])
+        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "slow down")
+
+
+def test_trailing_metadata_pushback_and_refused():
+    server = fastnet.grpc.Server(engine=DEFAULT_ENGINE)
+    T.test_grpc.add_TestServiceServicer_to_server(TrailerServicer(), server)
+    with serving_grpc(server) as port, grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = T.test_grpc.TestServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as e:
+            stub.UnaryCall(M.SimpleRequest(response_size=2), timeout=GUARD)
+        assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        with pytest.raises(grpc.RpcError) as e:
+            stub.UnaryCall(M.SimpleRequest(response_size=1), timeout=GUARD)
+        assert e.value.code() == grpc.StatusCode.INTERNAL
+        assert e.value.details() == "invalid trailing metadata"
+
+
+def test_pushback_reaches_fastnet_client():
+    server = fastnet.grpc.Server(engine=DEFAULT_ENGINE)
+    T.test_grpc.add_TestServiceServicer_to_server(TrailerServicer(), server)
+    with serving_grpc(server) as port, fastnet.grpc.Channel(f"127.0.0.1:{port}") as channel:
+        stub = T.test_grpc.TestServiceStub(channel)
+        with pytest.raises(fastnet.grpc.RpcError) as e:
+            stub.UnaryCall(M.SimpleRequest(response_size=2), timeout=GUARD)
+        assert e.value.code() == fastnet.grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert ("grpc-retry-pushback-ms", "250") in e.value.trailing_metadata()

@@ -276,11 +276,12 @@ def decode_metadata_value(key: str, value: bytes) -> MetadataValue:
 
 
 def decode_metadata(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, MetadataValue]]:
-    """The user metadata among ``headers`` (reserved ones left out)."""
+    """The user metadata among ``headers`` (reserved ones left out, but
+    TRAILER_KEYS kept: a client reads them as trailing metadata)."""
     out: list[tuple[str, MetadataValue]] = []
     for name, value in headers:
         key = name.decode("latin-1")
-        if is_reserved(key):
+        if is_reserved(key) and key not in TRAILER_KEYS:
             continue
         out.append((key, decode_metadata_value(key, value)))
     return out
@@ -322,21 +323,30 @@ def response_headers(metadata: Optional[Metadata] = None,
     return h
 
 
+#: gRPC's own trailers a server may set through trailing metadata: rich
+#: status, and the retry pushback of gRPC's retry design (A6).
+TRAILER_KEYS = frozenset({"grpc-status-details-bin", "grpc-retry-pushback-ms"})
+
+
 def trailers(code: int, details: str = "", metadata: Optional[Metadata] = None) -> Headers:
     """A response's trailers: ``grpc-status``, ``grpc-message`` when there
-    are details, then trailing metadata (``grpc-status-details-bin`` allowed)."""
+    are details, then trailing metadata (TRAILER_KEYS allowed)."""
     h: Headers = [(b"grpc-status", b"%d" % int(code))]
     if details:
         h.append((b"grpc-message", encode_message_text(details)))
-    h += encode_metadata(metadata, allow=frozenset({"grpc-status-details-bin"}))
+    h += encode_metadata(metadata, allow=TRAILER_KEYS)
     return h
+
+
+#: What a trailers-only response has before its trailers.
+TRAILERS_ONLY_HEAD: Headers = [(b":status", b"200"), (b"content-type", CONTENT_TYPE),
+                               (b"grpc-accept-encoding", ACCEPT_ENCODING)]
 
 
 def trailers_only(code: int, details: str = "", metadata: Optional[Metadata] = None) -> Headers:
     """A trailers-only response: one HEADERS frame (with END_STREAM) holding
     ``:status``, ``content-type`` and the trailers."""
-    return [(b":status", b"200"), (b"content-type", CONTENT_TYPE),
-            (b"grpc-accept-encoding", ACCEPT_ENCODING)] + trailers(code, details, metadata)
+    return TRAILERS_ONLY_HEAD + trailers(code, details, metadata)
 
 
 _HTTP_TO_GRPC = {400: StatusCode.INTERNAL, 401: StatusCode.UNAUTHENTICATED,

@@ -593,12 +593,17 @@ class ServerCall:
         self.duration = time.monotonic() - self.started_at
         if send and not self.stream.ended:
             try:
-                md = self.trailing_metadata or None
+                fields = p.trailers(code, details, self.trailing_metadata or None)
+            except ValueError as e:   # the handler's trailing metadata is not sendable
+                log.warning("gRPC call %s: trailing metadata refused: %s", self.method, e)
+                self.code, self.details = StatusCode.INTERNAL, "invalid trailing metadata"
+                fields = p.trailers(self.code, self.details)
+            try:
                 if not self.headers_sent:
                     self.headers_sent = True
-                    self.stream.send_headers(p.trailers_only(code, details, md), end_stream=True)
+                    self.stream.send_headers(p.TRAILERS_ONLY_HEAD + fields, end_stream=True)
                 else:
-                    self.stream.send_trailers(p.trailers(code, details, md))
+                    self.stream.send_trailers(fields)
             except H2StreamReset:
                 self.cancelled = True
         for cb in self.context._callbacks:
