@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_grpc_scenario_measures_every_cell(tmp_path):
     run = subprocess.run(
         [sys.executable, "-m", "bench", "grpc", "--quick", "--reps", "1", "--seconds", "0.5",
-         "--warmup", "0", "--only", "fastnet,grpcio-sync", "--out", str(tmp_path)],
+         "--warmup", "0", "--only", "fastnet-c,grpcio-sync", "--out", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=240 + GUARD)
     assert run.returncode == 0, run.stderr
     result = json.loads((tmp_path / "grpc.json").read_text())
@@ -24,7 +24,7 @@ def test_grpc_scenario_measures_every_cell(tmp_path):
     assert loads == ["h2load c10 m10", "h2load c10 m10", "sequential h2load", "stream 100k",
                      "sequential grpcio client", "sequential fastnet client"]
     for entry in result["cells"]:
-        for name in ("fastnet", "grpcio-sync"):
+        for name in ("fastnet-c", "grpcio-sync"):
             (rep,) = entry["runs"][name]
             assert "error" not in rep, (entry["label"], name, rep)
             assert rep["requests"] > 0 and rep["errors"] == 0 and rep["rate"] > 0

@@ -104,7 +104,7 @@ class Grpc(LoadScenario):
     references: ClassVar[tuple[str, ...]] = ("grpcio-sync", "grpcio-aio")
 
     def servers(self) -> list[ServerSpec]:
-        return [fastnet("fastnet", "grpc", "c", "--handler", "bench.peers.grpc_peers:setup"),
+        return [fastnet("fastnet-c", "grpc", "c", "--handler", "bench.peers.grpc_peers:setup"),
                 grpcio("grpcio-sync", "sync"), grpcio("grpcio-aio", "aio")]
 
     def cells(self, quick: bool) -> list[Cell]:
@@ -140,11 +140,11 @@ class Grpc(LoadScenario):
         out = []
         for ref in self.references:
             out += [
-                ratio_target(result, f"grpc: ≥10x {ref} requests/s (h2load c10 m10)", "fastnet",
+                ratio_target(result, f"grpc: ≥10x {ref} requests/s (h2load c10 m10)", "fastnet-c",
                              ref, where=unary, at_least=10.0),
-                ratio_target(result, f"grpc: p50 ≤0.3x {ref} (sequential)", "fastnet", ref,
+                ratio_target(result, f"grpc: p50 ≤0.3x {ref} (sequential)", "fastnet-c", ref,
                              where=seq, metric="p50_us", at_most=0.3),
-                ratio_target(result, f"grpc: ≥10x {ref} stream messages/s", "fastnet", ref,
+                ratio_target(result, f"grpc: ≥10x {ref} stream messages/s", "fastnet-c", ref,
                              where=stream, at_least=10.0),
             ]
         return out
