@@ -292,6 +292,8 @@ class LoadScenario(Scenario):
         return "\n".join(lines)
 
     def plot(self, result: dict, outdir: Path) -> list[Path]:
+        if not result["cells"]:
+            return []  # --matrix kept none of this scenario's cells: nothing to draw
         return plots.load_plots(result, outdir, self.label)
 
 

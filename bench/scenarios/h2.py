@@ -14,38 +14,8 @@ from typing import ClassVar
 
 from ..harness import LoadError, RunningServer, ServerSpec, ServerUnavailable, run_bounded
 from ..scenario import Cell, Load, LoadScenario, ratio_target, register
-from .http import _have, _tree_cpu
+from .http import _have, _tree_cpu, nginx
 from .servers import fastnet
-
-_NGINX_CONF = """
-worker_processes 1;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fcgi; uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;
-    keepalive_requests 1000000;
-    http2_max_requests 1000000;
-    server {{
-        listen 127.0.0.1:{port} http2;
-        location = / {{ default_type text/plain; return 200 "Hello, World!"; }}
-    }}
-}}
-"""
-
-
-def nginx_h2() -> ServerSpec:
-    """nginx 1.22, one worker, HTTP/2 cleartext (``listen P http2``)."""
-    def command(port: int) -> list[str]:
-        exe = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-        if not exe:
-            raise ServerUnavailable("nginx is not installed (apt-get install nginx)")
-        where = Path(tempfile.mkdtemp(prefix="bench-nginx-h2-"))
-        (where / "nginx.conf").write_text(_NGINX_CONF.format(dir=where, port=port))
-        return [exe, "-c", str(where / "nginx.conf"), "-p", str(where), "-g", "daemon off;"]
-    return ServerSpec("nginx", command, ready="port")
 
 
 def hypercorn() -> ServerSpec:
@@ -115,7 +85,7 @@ class H2(LoadScenario):
 
     def servers(self) -> list[ServerSpec]:
         return [fastnet("fastnet-handler", "h2", "c", "--handler", "bench.peers.h2_apps:app"),
-                nginx_h2(), hypercorn()]
+                nginx(http2=True), hypercorn()]
 
     def cells(self, quick: bool) -> list[Cell]:
         return [{"method": m, "conns": c, "streams": s}

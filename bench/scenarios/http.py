@@ -25,21 +25,24 @@ http {{
     fastcgi_temp_path {dir}/fcgi; uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;
     keepalive_requests 1000000;
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port}{http2};
         location = / {{ default_type text/plain; return 200 "Hello, World!"; }}
     }}
 }}
 """
 
 
-def nginx() -> ServerSpec:
-    """nginx, one worker, answering GET / from its config (a temp dir)."""
+def nginx(http2: bool = False) -> ServerSpec:
+    """nginx, one worker, answering GET / (and, with http2, any method: its
+    ``return`` does not look at the method) from its config (a temp dir);
+    http2: HTTP/2 cleartext (``listen P http2``, nginx 1.22) instead of HTTP/1.1."""
     def command(port: int) -> list[str]:
         exe = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
         if not exe:
             raise ServerUnavailable("nginx is not installed (apt-get install nginx)")
         where = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
-        (where / "nginx.conf").write_text(_NGINX_CONF.format(dir=where, port=port))
+        (where / "nginx.conf").write_text(_NGINX_CONF.format(dir=where, port=port,
+                                                             http2=" http2" if http2 else ""))
         return [exe, "-c", str(where / "nginx.conf"), "-p", str(where), "-g", "daemon off;"]
     return ServerSpec("nginx", command, ready="port")
 

@@ -27,7 +27,7 @@ import asyncio
 import inspect
 import logging
 import struct
-from typing import Any, Awaitable, Iterable, Mapping, Optional, Union, cast
+from typing import Any, Awaitable, Mapping, Optional, Union, cast
 
 from .. import limits
 from ..codec.h2frame import Flag, FrameType, Setting
@@ -41,7 +41,7 @@ from ..server.options import Option, count, seconds, size
 from .connection import H2Connection
 from .events import (ConnectionTerminated, DataReceived, Event, RequestReceived, StreamEnded,
                      StreamReset, TrailersReceived, WindowUpdated)
-from .streams import ServerStream, Stream, StreamApp
+from .streams import ServerStream, Stream, StreamApp, deliver
 
 __all__ = ["H2", "H2Options", "H2Server", "H2Session", "H2_PROTOCOL"]
 
@@ -466,40 +466,12 @@ class H2Session(Session):
     def _async_events(self, events: list[Event]) -> None:
         streams = self._streams
         for event in events:
+            if deliver(event, streams, self):
+                continue
             kind = type(event)
             if kind is RequestReceived:
                 assert isinstance(event, RequestReceived)
                 self._start_stream(event)
-            elif kind is DataReceived:
-                assert isinstance(event, DataReceived)
-                stream = streams.get(event.stream_id)
-                if stream is not None:
-                    stream._data(event.data, event.flow_controlled_length)
-                else:
-                    self.h2.acknowledge(event.stream_id, event.flow_controlled_length)
-            elif kind is StreamEnded:
-                stream = streams.get(event.stream_id)  # type: ignore[attr-defined]
-                if stream is not None:
-                    stream._ended()
-            elif kind is TrailersReceived:
-                assert isinstance(event, TrailersReceived)
-                stream = streams.get(event.stream_id)
-                if stream is not None:
-                    stream.trailers = event.headers
-            elif kind is WindowUpdated:
-                assert isinstance(event, WindowUpdated)
-                if event.stream_id == 0:
-                    for blocked in list(self.blocked):
-                        blocked._window()
-                else:
-                    stream = streams.get(event.stream_id)
-                    if stream is not None:
-                        stream._window()
-            elif kind is StreamReset:
-                assert isinstance(event, StreamReset)
-                stream = streams.get(event.stream_id)
-                if stream is not None:
-                    stream._was_reset(event.error_code, event.remote)
             elif kind is ConnectionTerminated:
                 assert isinstance(event, ConnectionTerminated)
                 if not event.remote or event.error_code != E.NO_ERROR:
@@ -675,7 +647,7 @@ def _make_h2_server(values: Mapping[str, Any], server_options: dict[str, Any]) -
 
 #: HTTP/2 with prior knowledge as a registered unit (``--protocol h2``).
 H2 = register(ProtocolUnit(
-    H2_PROTOCOL, help="HTTP/2 cleartext, prior knowledge (--handler: an App; default: the kata)",
+    H2_PROTOCOL, help="HTTP/2 cleartext (--handler: an App; default: the kata)",
     session=_h2_session, echo=False,
     options=(MAX_CONCURRENT_STREAMS, STREAM_WINDOW, CONNECTION_WINDOW, WINDOW_TIMEOUT, MAX_BODY),
     make_server=_make_h2_server, needs_asyncio=is_async_handler))

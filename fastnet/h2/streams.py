@@ -65,6 +65,47 @@ class _Owner(Protocol):
         """The stream ended (both sides) or was reset."""
 
 
+def deliver(event: Event, streams: Mapping[int, "Stream"], owner: _Owner) -> bool:
+    """Hand a stream's event (data, its end, trailers, a window, a reset)
+    to its stream among ``streams``; False for any other event. Data for a
+    stream no longer there is acknowledged at once (nobody will read it)."""
+    kind = type(event)
+    if kind is DataReceived:
+        assert isinstance(event, DataReceived)
+        stream = streams.get(event.stream_id)
+        if stream is not None:
+            stream._data(event.data, event.flow_controlled_length)
+        else:
+            owner.h2.acknowledge(event.stream_id, event.flow_controlled_length)
+    elif kind is StreamEnded:
+        assert isinstance(event, StreamEnded)
+        stream = streams.get(event.stream_id)
+        if stream is not None:
+            stream._ended()
+    elif kind is TrailersReceived:
+        assert isinstance(event, TrailersReceived)
+        stream = streams.get(event.stream_id)
+        if stream is not None:
+            stream.trailers = event.headers
+    elif kind is WindowUpdated:
+        assert isinstance(event, WindowUpdated)
+        if event.stream_id == 0:
+            for blocked in list(owner.blocked):
+                blocked._window()
+        else:
+            stream = streams.get(event.stream_id)
+            if stream is not None:
+                stream._window()
+    elif kind is StreamReset:
+        assert isinstance(event, StreamReset)
+        stream = streams.get(event.stream_id)
+        if stream is not None:
+            stream._was_reset(event.error_code, event.remote)
+    else:
+        return False
+    return True
+
+
 class Stream:
     """One HTTP/2 stream, seen from our side.
 
@@ -457,42 +498,14 @@ class Client:
     def _handle(self, events: list[Event]) -> None:
         streams = self._streams
         for event in events:
+            if deliver(event, streams, self):
+                continue
             kind = type(event)
-            if kind is DataReceived:
-                assert isinstance(event, DataReceived)
-                stream = streams.get(event.stream_id)
-                if stream is not None:
-                    stream._data(event.data, event.flow_controlled_length)
-                else:
-                    self.h2.acknowledge(event.stream_id, event.flow_controlled_length)
-            elif kind is ResponseReceived:
+            if kind is ResponseReceived:
                 assert isinstance(event, ResponseReceived)
                 stream = streams.get(event.stream_id)
                 if stream is not None:
                     stream._response_headers(event.headers)
-            elif kind is StreamEnded:
-                stream = streams.get(event.stream_id)  # type: ignore[attr-defined]
-                if stream is not None:
-                    stream._ended()
-            elif kind is TrailersReceived:
-                assert isinstance(event, TrailersReceived)
-                stream = streams.get(event.stream_id)
-                if stream is not None:
-                    stream.trailers = event.headers
-            elif kind is WindowUpdated:
-                assert isinstance(event, WindowUpdated)
-                if event.stream_id == 0:
-                    for blocked in list(self.blocked):
-                        blocked._window()
-                else:
-                    stream = streams.get(event.stream_id)
-                    if stream is not None:
-                        stream._window()
-            elif kind is StreamReset:
-                assert isinstance(event, StreamReset)
-                stream = streams.get(event.stream_id)
-                if stream is not None:
-                    stream._was_reset(event.error_code, event.remote)
             elif kind is SettingsChanged:
                 self._settings.set()
                 self._changed.set()
