@@ -153,7 +153,9 @@ def load_plots(result: dict, outdir: Path, label: Label) -> list[Path]:
     panel per connection count and pipeline depth, median with min-max
     whiskers over repetitions. ``label(cell)`` names a cell or part of one."""
     outdir.mkdir(parents=True, exist_ok=True)
-    paths = []
+    paths: list[Path] = []
+    if not result["cells"] or not result["servers"]:
+        return paths  # nothing was measured (--only selected none of its servers)
     for kind, fig in figures(result, label).items():
         paths.append(outdir / f"{result['scenario']}-{kind}.png")
         fig.savefig(paths[-1], dpi=110)
