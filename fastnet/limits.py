@@ -206,3 +206,13 @@ H2_MAX_MAX_FRAME_SIZE = 2**24 - 1
 #: Largest flow-control window (RFC 9113 6.9.1) and stream id (4.1).
 H2_MAX_WINDOW_SIZE = 2**31 - 1
 H2_MAX_STREAM_ID = 2**31 - 1
+# --- Interceptors (fastnet.interceptors) -----------------------------------
+
+#: Most token buckets a rate-limiting interceptor keeps per limit (calls,
+#: messages): past it the least recently used bucket is forgotten, so a
+#: peer inventing identities, ports or method names cannot grow memory.
+DEFAULT_RATE_LIMIT_MAX_KEYS = 10_000
+
+#: Longest method name, identity or detail text a log line carries
+#: (characters); longer ones are cut and marked with "...".
+CALL_LOG_MAX_FIELD = 256
