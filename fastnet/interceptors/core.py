@@ -113,7 +113,8 @@ class Call:
     __slots__ = ("protocol", "method", "peer", "metadata", "deadline", "identity", "kind",
                  "started_at", "messages_in", "messages_out", "bytes_in", "bytes_out",
                  "status", "details", "trailing_metadata", "duration", "exception",
-                 "protocol_status", "retry_after", "values", "_entered", "_done")
+                 "protocol_status", "protocol_status_of", "retry_after", "values", "failed",
+                 "_entered", "_done")
 
     def __init__(self, protocol: str, method: str, peer: tuple[str, int] = ("", 0),
                  metadata: Optional[dict[str, str]] = None, *, deadline: Optional[float] = None,
@@ -133,13 +134,20 @@ class Call:
         self.duration = 0.0
         self.exception: Optional[BaseException] = None
         self.protocol_status: Any = None
+        #: Set by the adapter: the protocol's code for the call as it ended,
+        #: computed into protocol_status just before the after hooks.
+        self.protocol_status_of: Optional[Callable[[Call], Any]] = None
         self.retry_after: Optional[float] = None
         self.values: dict[str, Any] = {}
+        #: An Abort or a failure ended it (not a status an adapter read off
+        #: a response the handler gave, such as an app's own 404).
+        self.failed = False
         self._entered = 0    # interceptors whose before() was called
         self._done = False   # after() has run
 
     def abort(self, error: Abort) -> None:
         """Record a status an Abort carries (the call will end with it)."""
+        self.failed = True
         self.status = error.status
         self.details = error.details
         self.retry_after = error.retry_after
@@ -147,6 +155,7 @@ class Call:
 
     def fail(self, status: Status, exc: BaseException, details: str) -> None:
         """Record a failure: the status, the exception, its details."""
+        self.failed = True
         self.status = status
         self.exception = exc
         self.details = details
@@ -316,6 +325,8 @@ class Chain:
             return
         call._done = True
         call.duration = self.clock() - call.started_at
+        if call.protocol_status_of is not None:
+            call.protocol_status = call.protocol_status_of(call)
         for index, hook in self._after:
             if index < call._entered:
                 try:
@@ -381,6 +392,8 @@ class Chain:
             return
         call._done = True
         call.duration = self.clock() - call.started_at
+        if call.protocol_status_of is not None:
+            call.protocol_status = call.protocol_status_of(call)
         for index, hook in self._after:
             if index < call._entered:
                 try:
@@ -405,8 +418,8 @@ class Chain:
     def run_unary(self, call: Call, request: Any, handler: Callable[[Any], Any],
                   request_size: int = 0, size_of: Optional[Callable[[Any], int]] = None) -> Any:
         """A unary call through the chain (plain hooks, plain handler):
-        the response, or DROP when the call did not end OK (the status is
-        on the call; :meth:`after` has run). A dropped request ends it
+        the response, or DROP when the call failed (the status is on the
+        call; :meth:`after` has run). A dropped request ends it
         INVALID_ARGUMENT, a dropped response INTERNAL."""
         token = _current.set(call)
         response: Any = DROP
@@ -426,7 +439,7 @@ class Chain:
         finally:
             self.after(call)
             _current.reset(token)
-        return response if call.status == Status.OK else DROP
+        return DROP if call.failed else response
 
     async def arun_unary(self, call: Call, request: Any, handler: Callable[[Any], Any],
                          request_size: int = 0,
@@ -452,4 +465,4 @@ class Chain:
         finally:
             await self.aafter(call)
             _current.reset(token)
-        return response if call.status == Status.OK else DROP
+        return DROP if call.failed else response
