@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -14,7 +17,7 @@ from fastnet.errors import WireRemoteError
 from fastnet.interceptors import (Abort, AuthInterceptor, Chain, Interceptor, LoggingInterceptor,
                                   RateLimitInterceptor, Status, current_call, intercept)
 from fastnet.wire import ErrorCode
-from helpers import require_engine, serving
+from helpers import GUARD, cli_server, require_engine, serving
 
 
 class FakeClock:
@@ -188,3 +191,46 @@ def test_a_handler_abort_is_its_status(engine):
             client.call("x")
         assert (info.value.code, info.value.fields["status"]) == (ErrorCode.REFUSED, "NOT_FOUND")
         assert "no x" in info.value.message
+
+
+# -- the command line ---------------------------------------------------------
+
+def test_cli_wire_with_the_three_builtins(tmp_path):
+    tokens = tmp_path / "tokens"
+    tokens.write_text("# token identity [methods]\ntok-a alice\ntok-b bob Get*\n")
+    with cli_server("--protocol", "wire", "--log-calls", "json", "--auth-tokens", str(tokens),
+                    "--rate-limit", "2/m:2", "--rate-limit-by", "identity") as (proc, port, _):
+        with wire.connect("127.0.0.1", port) as client:
+            with pytest.raises(WireRemoteError) as info:
+                client.call(1, metadata={"method": "Get"})
+            assert info.value.fields["status"] == "UNAUTHENTICATED"
+            with pytest.raises(WireRemoteError) as info:
+                client.call(1, metadata={"method": "Put", "x-api-key": "tok-b"})
+            assert info.value.fields["status"] == "PERMISSION_DENIED"
+            for _ in range(2):
+                assert client.call(7, metadata={"method": "Get", "x-api-key": "tok-b"}) == 7
+            with pytest.raises(WireRemoteError) as info:
+                client.call(1, metadata={"method": "Get", "x-api-key": "tok-b"})
+            assert info.value.fields["status"] == "RESOURCE_EXHAUSTED"
+            assert info.value.fields["retry_after"] > 0
+            assert client.call(8, metadata={"method": "Put", "x-api-key": "tok-a"}) == 8
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=GUARD)
+    records = [json.loads(line.split("fastnet.calls: ", 1)[1])
+               for line in err.splitlines() if "fastnet.calls: " in line]
+    assert [r["status"] for r in records] == ["UNAUTHENTICATED", "PERMISSION_DENIED", "OK", "OK",
+                                              "RESOURCE_EXHAUSTED", "OK"]
+    assert records[-1]["identity"] == "alice"
+
+
+def test_cli_refuses_what_cannot_work(tmp_path):
+    bad = tmp_path / "bad"
+    bad.write_text("lonely\n")
+    for args, complaint in (
+            (["--protocol", "resp", "--log-calls", "json"], "no interceptor adapter"),
+            (["--protocol", "wire", "--auth-tokens", str(bad)], "bad:1: expected TOKEN IDENTITY"),
+            (["--protocol", "wire", "--auth-tokens", str(tmp_path / "none")], "No such file"),
+            (["--protocol", "wire", "--rate-limit", "fast"], "is not a rate")):
+        done = subprocess.run([sys.executable, "-m", "fastnet.serve", "--port", "0", *args],
+                              capture_output=True, text=True, timeout=GUARD)
+        assert done.returncode == 2 and complaint in done.stderr, (args, done.stderr)
