@@ -206,6 +206,18 @@ H2_MAX_MAX_FRAME_SIZE = 2**24 - 1
 #: Largest flow-control window (RFC 9113 6.9.1) and stream id (4.1).
 H2_MAX_WINDOW_SIZE = 2**31 - 1
 H2_MAX_STREAM_ID = 2**31 - 1
+
+# gRPC (fastnet.grpc)
+
+#: Largest gRPC message a server or client receives (bytes, after
+#: decompression), grpcio's default: checked against the 5-byte prefix's
+#: length before the message is buffered.
+DEFAULT_GRPC_MAX_RECEIVE_MESSAGE = 4 * 1024 * 1024
+
+#: Threads of a gRPC server's pool for blocking handlers (``thread_pool=True``;
+#: handlers whose requests stream always run there).
+DEFAULT_GRPC_THREAD_POOL = 16
+
 # --- Interceptors (fastnet.interceptors) -----------------------------------
 
 #: Most token buckets a rate-limiting interceptor keeps per limit (calls,
