@@ -319,11 +319,13 @@ def response_headers(metadata: Optional[Metadata] = None,
 
 def trailers(code: int, details: str = "", metadata: Optional[Metadata] = None) -> Headers:
     """A response's trailers: ``grpc-status``, ``grpc-message`` when there
-    are details, then trailing metadata (``grpc-status-details-bin`` allowed)."""
+    are details, then trailing metadata (``grpc-status-details-bin`` and a
+    server's retry pushback, ``grpc-retry-pushback-ms``, allowed)."""
     h: Headers = [(b"grpc-status", b"%d" % int(code))]
     if details:
         h.append((b"grpc-message", encode_message_text(details)))
-    h += encode_metadata(metadata, allow=frozenset({"grpc-status-details-bin"}))
+    h += encode_metadata(metadata, allow=frozenset({"grpc-status-details-bin",
+                                                    "grpc-retry-pushback-ms"}))
     return h
 
 

@@ -130,7 +130,7 @@ class Call:
         self.messages_in = self.messages_out = self.bytes_in = self.bytes_out = 0
         self.status = Status.OK
         self.details = ""
-        self.trailing_metadata: dict[str, str] = {}
+        self.trailing_metadata: dict[str, Any] = {}
         self.duration = 0.0
         self.exception: Optional[BaseException] = None
         self.protocol_status: Any = None
