@@ -261,6 +261,20 @@ def test_logging_json_lines():
     assert second["messages_out"] == 0
 
 
+def test_logging_json_is_the_record_whatever_the_values():
+    log = LoggingInterceptor("json")
+    chain = Chain([log])
+    for method, identity, details, code in (
+            ("/a", None, "", None), ('/q"uote\n\u2028', 'id"\x00', "d\r\n", "weird"),
+            ("x" * 1000, 12, "é", 404)):
+        call = chain.start("grpc", method, ("::1", 7))
+        call.identity, call.details, call.protocol_status = identity, details, code
+        call.duration = 0.0123456
+        for _ in range(2):  # the second time from the escaped-method table
+            assert json.loads(log.line(call)) == log.record(call)
+    assert json.loads(log.line(call))["method"].endswith("...")  # cut at the limit
+
+
 def test_logging_text_quotes_what_a_peer_could_forge():
     lines = []
     _logged_call("text", lines)

@@ -42,13 +42,16 @@ def call_of(context: ServicerContext) -> Optional[Call]:
     return getattr(getattr(context, "_call", None), _ATTR, None)
 
 
+_KINDS = {(False, False): "unary", (False, True): "server_stream",
+          (True, False): "client_stream", (True, True): "bidi"}
+_STATUSES = tuple(Status)  # by number: gRPC's codes are 0..16
+
+
 def _kind(scall: ServerCall) -> str:
     handler = getattr(scall, "_handler", None)
     if handler is None:
         return "unary"
-    return {(False, False): "unary", (False, True): "server_stream",
-            (True, False): "client_stream", (True, True): "bidi"}[
-        (bool(handler.request_streaming), bool(handler.response_streaming))]
+    return _KINDS[bool(handler.request_streaming), bool(handler.response_streaming)]
 
 
 def _metadata(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -75,6 +78,7 @@ class ChainHook:
 
     def __init__(self, chain: Chain) -> None:
         self.chain = chain
+        self.clock = chain.clock
         if chain.is_async:
             self.call_started = self._astarted  # type: ignore[method-assign,assignment]
             self.message_received = self._areceived  # type: ignore[method-assign,assignment]
@@ -86,8 +90,8 @@ class ChainHook:
 
     def _begin(self, scall: ServerCall) -> Call:
         original = _metadata(scall.invocation_metadata)
-        call = self.chain.start("grpc", scall.method, scall.stream.peer, dict(original),
-                                deadline=scall.deadline, kind=_kind(scall))
+        call = Call("grpc", scall.method, scall.stream.peer, original.copy(),
+                    deadline=scall.deadline, kind=_kind(scall), started_at=self.clock())
         call.values["grpc_metadata"] = original
         setattr(scall, _ATTR, call)
         _current.set(call)  # the handler, when it runs in this task
@@ -106,7 +110,9 @@ class ChainHook:
     def call_started(self, scall: ServerCall) -> None:
         """Run the before hooks; a refusal is the server's Abort."""
         call = self._begin(scall)
-        self._started(scall, call, self.chain.before(call))
+        if not self.chain.before(call) or call.identity is not None \
+                or call.metadata != call.values["grpc_metadata"]:
+            self._started(scall, call, not call.failed)
 
     async def _astarted(self, scall: ServerCall) -> None:
         call = self._begin(scall)
@@ -155,11 +161,12 @@ class ChainHook:
             call.started_at -= scall.duration
             call._entered = len(self.chain)
         code = scall.code if scall.code is not None else StatusCode.OK
-        call.status = Status(int(code))
-        call.protocol_status = int(code)
+        call.protocol_status = number = int(code)
+        call.status = _STATUSES[number] if 0 <= number < len(_STATUSES) else Status.UNKNOWN
         call.failed = call.status != Status.OK
         call.details = scall.details
-        call.trailing_metadata = dict(scall.trailing_metadata)
+        if scall.trailing_metadata:
+            call.trailing_metadata = dict(scall.trailing_metadata)
         if scall.error is not None and call.exception is None \
                 and not isinstance(scall.error, GrpcAbort):
             call.exception = scall.error
