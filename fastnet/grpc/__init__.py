@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from ..errors import GrpcStatusCode as StatusCode
+from .client import AsyncCall, AsyncChannel, Call, Channel, RpcError
 from .protocol import Metadata
 from .server import Abort, AbortError, Metadatum, Server, ServerCall, ServicerContext, status_code
 from .service import (GenericHandler, Method, MethodHandler, Service, load, method_handler,
@@ -23,7 +24,7 @@ def method_handlers_generic_handler(service: str, method_handlers: dict) -> Gene
     return GenericHandler(service, method_handlers)
 
 
-__all__ = ["Abort", "AbortError", "GenericHandler", "Metadata", "Metadatum", "Method",
+__all__ = ["Abort", "AbortError", "AsyncCall", "AsyncChannel", "Call", "Channel", "RpcError", "GenericHandler", "Metadata", "Metadatum", "Method",
            "MethodHandler", "Server", "ServerCall", "Service", "ServicerContext", "StatusCode",
            "load", "method_handler", "method_handlers_generic_handler", "services_of",
            "status_code"]

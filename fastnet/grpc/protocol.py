@@ -332,8 +332,8 @@ def trailers(code: int, details: str = "", metadata: Optional[Metadata] = None) 
 def trailers_only(code: int, details: str = "", metadata: Optional[Metadata] = None) -> Headers:
     """A trailers-only response: one HEADERS frame (with END_STREAM) holding
     ``:status``, ``content-type`` and the trailers."""
-    return [(b":status", b"200"), (b"content-type", CONTENT_TYPE)] + trailers(code, details,
-                                                                              metadata)
+    return [(b":status", b"200"), (b"content-type", CONTENT_TYPE),
+            (b"grpc-accept-encoding", ACCEPT_ENCODING)] + trailers(code, details, metadata)
 
 
 _HTTP_TO_GRPC = {400: StatusCode.INTERNAL, 401: StatusCode.UNAUTHENTICATED,

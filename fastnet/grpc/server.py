@@ -37,17 +37,22 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import inspect
 import logging
 import threading
 import time
-from typing import (Any, AsyncIterator, Awaitable, Callable, Iterable, Iterator, NamedTuple,
-                    Optional, Sequence, Union)
+from typing import (Any, AsyncIterator, Callable, Iterable, Mapping, NamedTuple, Optional,
+                    Sequence, Union)
 
 from .. import limits
-from ..errors import GrpcBadHeader, GrpcError, GrpcStatusCode, GrpcUnknownEncoding, H2StreamReset
+from ..errors import GrpcError, GrpcUnknownEncoding, H2StreamReset
 from ..h2 import ServerStream, serve_streams
-from ..server import Server as _BaseServer
+from ..h2.server import (CONNECTION_WINDOW, H2_PROTOCOL, MAX_CONCURRENT_STREAMS, STREAM_WINDOW,
+                         WINDOW_TIMEOUT, H2Server)
+from ..h2.streams import StreamApp
+from ..server.options import Option, size
+from ..server.protocols import ProtocolUnit, register
 from . import protocol as p
 from .protocol import Metadata, MetadataValue, StatusCode
 from .service import GenericHandler, HandlerCallDetails, Service, handler_function
@@ -629,7 +634,7 @@ def _parse_address(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
-class Server(_BaseServer):
+class Server(H2Server):
     """A fastnet Server that serves gRPC (grpcio's server API as well).
 
     ::
@@ -645,7 +650,8 @@ class Server(_BaseServer):
     or an Executor runs every plain handler there. ``compression``: the
     responses' encoding when the client accepts it (gzip, deflate).
     ``hooks``: the call-path hooks (module docstring). Other keyword
-    arguments are fastnet.Server's."""
+    arguments are fastnet.h2's H2Server's (max_concurrent_streams, stream_window, ...)
+    and fastnet.Server's (engine, max_connections, ...)."""
 
     def __init__(self, *, thread_pool: Union[bool, int, concurrent.futures.Executor] = False,
                  max_receive_message_length: int = limits.DEFAULT_GRPC_MAX_RECEIVE_MESSAGE,
@@ -660,6 +666,7 @@ class Server(_BaseServer):
             p.check_encoding(self.compression)
         self._hooks: list[Any] = list(hooks)
         self._registered: dict[str, Any] = {}
+        self._services: list[Service] = []
         self._generic: list[Any] = []
         self._pool: Optional[concurrent.futures.Executor] = None
         if isinstance(thread_pool, concurrent.futures.Executor):
@@ -684,6 +691,11 @@ class Server(_BaseServer):
     def add_service(self, service: Service, servicer: Any) -> None:
         """Serve ``servicer``'s methods for ``service`` (from fastnet.grpc.load)."""
         self.add_registered_method_handlers(service.full_name, service.handlers(servicer))
+        self._services.append(service)
+
+    def services(self) -> list[Service]:
+        """The services added with add_service (reflection serves their files)."""
+        return list(self._services)
 
     def add_generic_rpc_handlers(self, generic_rpc_handlers: Iterable[Any]) -> None:
         """grpcio's: objects with ``service(handler_call_details)``."""
@@ -731,11 +743,11 @@ class Server(_BaseServer):
         await ServerCall(self, stream).run()
 
     def listen(self, host: str = "127.0.0.1", port: int = 9000, *,  # type: ignore[override]
-               protocol: Any = "h2", handler: Optional[Any] = None, **options: Any) -> Any:
-        """Listen for gRPC (HTTP/2 with prior knowledge) on host:port."""
-        if protocol in ("grpc", "h2"):
-            protocol = "h2"
-            handler = self.stream_app if handler is None else handler
+               protocol: Any = "grpc", handler: Optional[Any] = None, **options: Any) -> Any:
+        """Listen for gRPC (HTTP/2 with prior knowledge) on host:port;
+        ``handler``, if given, is ``setup(server)`` (run first)."""
+        if protocol in ("grpc", "h2") or protocol is GRPC:
+            return _grpc_listen(self, host, port, handler, options)
         return super().listen(host, port, protocol=protocol, handler=handler, **options)
 
     def add_insecure_port(self, address: str) -> int:
@@ -774,3 +786,55 @@ class Server(_BaseServer):
     def wait_for_termination(self, timeout: Optional[float] = None) -> bool:
         """Block until the server stopped; False if ``timeout`` passed first."""
         return self._stopped.wait(timeout)
+
+
+# -- the registered unit: --protocol grpc -------------------------------------
+
+def _setup_function(handler: Any) -> Optional[Callable[["Server"], Any]]:
+    return handler if handler is not None and not isinstance(handler, StreamApp) else None
+
+
+def _grpc_listen(server: "Server", host: str, port: int, handler: Any,
+                 options: dict[str, Any]) -> Any:
+    setup = _setup_function(handler)
+    if setup is not None:
+        setup(server)  # registers its services on the server
+    if not server.service_names():
+        from .health import add_health
+        add_health(server)
+    return H2Server.listen(server, host, port, protocol="h2", handler=server.stream_app,
+                           **options)
+
+
+def _grpc_session(conn: Any, handler: Any) -> Any:
+    from ..h2.server import _h2_session
+    return _h2_session(conn, handler)
+
+
+THREAD_POOL = Option("--grpc-thread-pool", type=int, default=0, metavar="N",
+                     help="run plain gRPC handlers in a pool of N threads (default 0: on the "
+                     "engine's thread; handlers of streaming requests always use a pool)")
+MAX_RECEIVE = Option("--grpc-max-receive", type=size,
+                     default=limits.DEFAULT_GRPC_MAX_RECEIVE_MESSAGE, metavar="SIZE",
+                     help="largest gRPC message received (default: 4M, as grpcio)")
+COMPRESSION = Option("--grpc-compression", choices=("gzip", "deflate"), default=None,
+                     help="compress responses when the client accepts it (default: none)")
+
+
+def _make_grpc_server(values: Mapping[str, Any], server_options: dict[str, Any]) -> "Server":
+    v = dict(values)
+    return Server(thread_pool=v.pop("grpc_thread_pool") or False,
+                  max_receive_message_length=v.pop("grpc_max_receive"),
+                  compression=v.pop("grpc_compression"), **v, **server_options)
+
+
+#: gRPC as a registered unit (``--protocol grpc``): HTTP/2 with prior
+#: knowledge; ``--handler MODULE:FUNCTION`` names ``setup(server)``, which
+#: adds the services (without one: the health service alone).
+GRPC = register(ProtocolUnit(
+    dataclasses.replace(H2_PROTOCOL, name="grpc"),
+    help="gRPC over HTTP/2 (--handler: setup(server) adding services; default: health only)",
+    session=_grpc_session, echo=False,
+    options=(MAX_CONCURRENT_STREAMS, STREAM_WINDOW, CONNECTION_WINDOW, WINDOW_TIMEOUT,
+             THREAD_POOL, MAX_RECEIVE, COMPRESSION),
+    make_server=_make_grpc_server, server_class=Server, needs_asyncio=lambda handler: True))

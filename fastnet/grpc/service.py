@@ -99,8 +99,11 @@ class Service:
     responses are returned as an iterator or yielded). Methods the servicer
     lacks answer UNIMPLEMENTED."""
 
-    def __init__(self, full_name: str, methods: Sequence[Method]) -> None:
+    def __init__(self, full_name: str, methods: Sequence[Method],
+                 files: Sequence[FileDescriptorProto] = ()) -> None:
         self.full_name = full_name
+        #: The FileDescriptorProtos it was loaded from (imports first): reflection serves them.
+        self.files = list(files)
         self.name = full_name.rsplit(".", 1)[-1]
         self.methods = {m.name: m for m in methods}
 
@@ -132,8 +135,17 @@ def services_of(files: Sequence[FileDescriptorProto], messages: Namespace) -> li
                               messages[str(m.output_type).lstrip(".")],
                               bool(m.client_streaming), bool(m.server_streaming))
                        for m in s.method]
-            out.append(Service(full, methods))
+            out.append(Service(full, methods, files))
     return out
+
+
+PROTOS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "protos")
+
+
+def load_bundled(name: str) -> Namespace:
+    """One of the .proto files shipped in fastnet/grpc/protos (health,
+    reflection, the interop suite's), by its name there."""
+    return load(name, include=[PROTOS])
 
 
 def load(path: PathLike, include: Sequence[PathLike] = (".",)) -> Namespace:

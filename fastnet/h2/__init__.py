@@ -20,9 +20,10 @@ from .events import (ConnectionTerminated, DataReceived, Event, InformationalRes
                      TrailersReceived, WindowUpdated)
 from .streams import (Client, ClientStream, ServerStream, Stream, StreamApp, StreamHandler,
                       open_connection, serve_streams)
+from .server import H2, H2Options, H2Server, H2Session
 
 __all__ = [
-    "Client", "ClientStream", "ConnectionTerminated", "DataReceived", "Event", "H2Connection",
+    "Client", "ClientStream", "H2", "H2Options", "H2Server", "H2Session", "ConnectionTerminated", "DataReceived", "Event", "H2Connection",
     "H2ConnectionError", "H2ErrorCode", "H2StreamReset", "InformationalResponseReceived",
     "PingAcked", "PingReceived", "PriorityUpdated", "RequestReceived", "ResponseReceived",
     "ServerStream", "SettingsAcknowledged", "SettingsChanged", "Stream", "StreamApp",
