@@ -189,7 +189,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     try:
-        server = unit.build_server(values, server_options)
+        server = served.build_server(values, server_options)
     except NativeUnavailable as exc:
         print(f"fastnet: {exc}; try --engine python", file=sys.stderr)
         return 2

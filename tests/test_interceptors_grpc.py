@@ -4,14 +4,13 @@ tokens, allowed and denied methods, a burst over the rate then recovery
 on a fake clock, log lines parsed), an interceptor that raises giving
 INTERNAL to that call alone.
 
-fastnet.h2's serving is not on this branch yet: the server's streams come
-from the gRPC engineer's test stand-in (tests/grpc_h2shim.py, the h2
-package on asyncio); the call path and the hooks are fastnet.grpc's own."""
+The server is fastnet.grpc's over fastnet.h2 on a real socket."""
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import signal
 import threading
 from typing import Iterator
 
@@ -22,7 +21,8 @@ import fastnet.grpc
 from fastnet.interceptors import (AuthInterceptor, Chain, Interceptor, LoggingInterceptor,
                                   RateLimitInterceptor, current_call)
 from fastnet.interceptors.grpc import PUSHBACK, ChainHook, call_of
-from helpers import GUARD
+from grpc_helpers import serving_grpc
+from helpers import GUARD, cli_server
 
 SERVICE = "test.Echo"
 
@@ -85,37 +85,14 @@ HANDLERS = {
 def serving(chain: Chain) -> Iterator[grpc.Channel]:
     """A fastnet.grpc.Server with the chain as its hook on a free port, and
     a grpcio channel to it."""
-    import grpc_h2shim
     server = fastnet.grpc.Server(hooks=[ChainHook(chain)])
     server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(SERVICE, HANDLERS)])
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    ports: list[int] = []
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        listener = loop.run_until_complete(grpc_h2shim.serve(server._serve_stream))
-        ports.append(listener.sockets[0].getsockname()[1])
-        ready.set()
-        loop.run_forever()
-        listener.close()
-        tasks = asyncio.all_tasks(loop)  # the shim's connections: cancelled, awaited
-        for task in tasks:
-            task.cancel()
-        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-        loop.run_until_complete(listener.wait_closed())
-        loop.close()
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    assert ready.wait(GUARD)
-    channel = grpc.insecure_channel(f"127.0.0.1:{ports[0]}")
-    try:
-        yield channel
-    finally:
-        channel.close()
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(GUARD)
-        assert not thread.is_alive()
+    with serving_grpc(server) as port:
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        try:
+            yield channel
+        finally:
+            channel.close()
 
 
 def method(channel, name, kind="unary_unary"):
@@ -291,3 +268,33 @@ def test_builtins_with_a_grpcio_client():
     assert all(r["protocol"] == "grpc" and r["peer"].startswith("127.0.0.1:") for r in records)
     assert records[2]["code"] == 0 and records[0]["code"] == 16
     assert records[3]["messages_in"] == 1 and records[3]["messages_out"] == 1
+
+
+def test_cli_grpc_with_the_three_builtins(tmp_path):
+    tokens = tmp_path / "tokens"
+    tokens.write_text("tok-a alice\n")
+    with cli_server("--protocol", "grpc", "--handler", "serve_handlers:grpc_echo_setup",
+                    "--log-calls", "json", "--auth-tokens", str(tokens),
+                    "--rate-limit", "1/m:2") as (proc, port, _):
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            health = channel.unary_unary("/grpc.health.v1.Health/Check")
+            assert health(b"", timeout=GUARD) == b"\x08\x01"  # SERVING, no token: public
+            echo = channel.unary_unary(f"/{SERVICE}/Unary")
+            with pytest.raises(grpc.RpcError) as info:
+                echo(b"x", timeout=GUARD)
+            assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            alice = [("authorization", "Bearer tok-a")]
+            assert echo(b"hi", metadata=alice, timeout=GUARD) == b"hi"
+            assert echo(b"hi", metadata=alice, timeout=GUARD) == b"hi"
+            with pytest.raises(grpc.RpcError) as info:
+                echo(b"x", metadata=alice, timeout=GUARD)
+            assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert int(dict(info.value.trailing_metadata())[PUSHBACK]) > 0
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=GUARD)
+    records = [json.loads(line.split("fastnet.calls: ", 1)[1])
+               for line in err.splitlines() if "fastnet.calls: " in line]
+    assert [(r["method"], r["status"]) for r in records] == [
+        ("/grpc.health.v1.Health/Check", "OK"), (f"/{SERVICE}/Unary", "UNAUTHENTICATED"),
+        (f"/{SERVICE}/Unary", "OK"), (f"/{SERVICE}/Unary", "OK"),
+        (f"/{SERVICE}/Unary", "RESOURCE_EXHAUSTED")]

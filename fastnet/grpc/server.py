@@ -746,7 +746,7 @@ class Server(H2Server):
                protocol: Any = "grpc", handler: Optional[Any] = None, **options: Any) -> Any:
         """Listen for gRPC (HTTP/2 with prior knowledge) on host:port;
         ``handler``, if given, is ``setup(server)`` (run first)."""
-        if protocol in ("grpc", "h2") or protocol is GRPC:
+        if protocol in ("grpc", "h2") or getattr(protocol, "name", None) == "grpc":
             return _grpc_listen(self, host, port, handler, options)
         return super().listen(host, port, protocol=protocol, handler=handler, **options)
 

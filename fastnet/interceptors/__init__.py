@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 ADAPTERS: dict[str, Union[str, Callable[[Chain], "ProtocolUnit"]]] = {
     "wire": "fastnet.interceptors.wire:intercept_wire",
     "http": "fastnet.interceptors.http:intercept_http",
+    "grpc": "fastnet.interceptors.grpc:intercept_grpc",
 }
 
 

@@ -19,15 +19,18 @@ the server's loop) and the server's ``call.identity``.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 from ..grpc import Abort as GrpcAbort
-from ..grpc import ServerCall, ServicerContext, StatusCode
+from ..grpc import Server, ServerCall, ServicerContext, StatusCode
+from ..grpc.server import GRPC
+from ..server.protocols import ProtocolUnit
 from .core import DROP, Abort, Call, Chain, Status, _current
 
-__all__ = ["ChainHook", "PUSHBACK", "call_of"]
+__all__ = ["ChainHook", "PUSHBACK", "call_of", "intercept_grpc"]
 
 log = logging.getLogger("fastnet.interceptors")
 
@@ -180,3 +183,18 @@ class ChainHook:
 
     async def _aended(self, scall: ServerCall) -> None:
         await self.chain.aafter(self._ended(scall))
+
+
+def intercept_grpc(chain: Chain, unit: ProtocolUnit = GRPC) -> ProtocolUnit:
+    """The gRPC unit whose servers (``make_server``: ``python -m
+    fastnet.serve --protocol grpc``) run chain as a hook. In
+    Python, give a Server the hook itself: ``Server(hooks=[ChainHook(chain)])``."""
+    make = unit.make_server
+
+    def make_server(values: Mapping[str, Any], server_options: dict[str, Any]) -> Server:
+        server = make(values, server_options) if make is not None else Server(**server_options)
+        assert isinstance(server, Server)
+        server.add_hook(ChainHook(chain))  # a new server: the first hook
+        return server
+
+    return dataclasses.replace(unit, make_server=make_server)
