@@ -240,7 +240,7 @@ class LoadScenario(Scenario):
                          if "error" not in r and "error" not in q]
                 s["ratios"][ref] = {
                     m: spread([r[m] / q[m] for r, q in pairs if r.get(m) and q.get(m)])
-                    for m in ("rate", "p99_us")}
+                    for m in ("rate", "p50_us", "p99_us")}
             out[name] = s
         return out
 

@@ -16,6 +16,7 @@ A failed call raises :class:`RpcError` (``code()``, ``details()``,
 from __future__ import annotations
 
 import asyncio
+import collections
 import threading
 import time
 from typing import Any, AsyncIterator, Callable, Iterator, Optional
@@ -119,7 +120,9 @@ class _Call:
         self._trailing: tuple[tuple[str, MetadataValue], ...] = ()
         self._got_headers = False
         self._decoder: Optional[p.MessageDecoder] = None
-        self._pending: list[bytes] = []
+        self._pending: collections.deque[tuple[bool, bytes]] = collections.deque()
+        #: Whether the response message last returned by recv() came compressed.
+        self.last_compressed = False
         self._timer: Optional[asyncio.TimerHandle] = None
         self._done = asyncio.Event()
 
@@ -174,14 +177,20 @@ class _Call:
 
     # -- sending -------------------------------------------------------------
 
-    async def send(self, message: Any) -> None:
+    async def send(self, message: Any, compress: Optional[bool] = None) -> None:
+        """Send one request; ``compress`` False sends this one uncompressed
+        on a compressed call (True: compressed, the call's encoding or gzip)."""
         self._check()
         if self._code is not None:
             return   # the call ended well before this request: dropped
         assert self.stream is not None
         payload = self.serializer(message) if self.serializer is not None else message
+        encoding = self.encoding if compress is None else \
+            (self.encoding or "gzip") if compress else None
+        if encoding is not None and encoding != self.encoding:
+            raise ValueError("a message compressed with another encoding than the call's")
         try:
-            await self.stream.send_data(p.encode_message(payload, self.encoding))
+            await self.stream.send_data(p.encode_message(payload, encoding))
         except ValueError:
             return   # the server closed the stream (after its response): recv() has the status
         except H2StreamReset:
@@ -278,11 +287,11 @@ class _Call:
                     code, details = p.parse_status(trailers)
                     self._end(code, details)
                     continue
-                self._pending.extend(self._decoder.feed(chunk))
+                self._pending.extend(self._decoder.feed_flagged(chunk))
             except GrpcError as e:
                 self._end(e.status, str(e))
                 self.stream.reset(H2ErrorCode.CANCEL)
-        payload = self._pending.pop(0)
+        self.last_compressed, payload = self._pending.popleft()
         return self.deserializer(payload) if self.deserializer is not None else payload
 
     async def recv_one(self) -> Any:
@@ -325,6 +334,10 @@ class AsyncCall:
         self._started: Optional[asyncio.Task[None]] = None
         self._sender: Optional[asyncio.Task[None]] = None
 
+    async def start(self) -> None:
+        """Open the stream now (otherwise the first use of the call does)."""
+        await self._start()
+
     async def _start(self) -> None:
         if self._started is None:
             self._started = asyncio.ensure_future(self._begin())
@@ -361,9 +374,14 @@ class AsyncCall:
         m = await self._call.recv()
         return EOF if m is _EOF else m
 
-    async def write(self, message: Any) -> None:
+    async def write(self, message: Any, compress: Optional[bool] = None) -> None:
+        """Send one request (``compress``: as _Call.send)."""
         await self._start()
-        await self._call.send(message)
+        await self._call.send(message, compress)
+
+    def last_response_compressed(self) -> bool:
+        """Whether the response last read came compressed (fastnet's)."""
+        return self._call.last_compressed
 
     async def done_writing(self) -> None:
         await self._start()

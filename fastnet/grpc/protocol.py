@@ -112,6 +112,11 @@ class MessageDecoder:
         self._error: Optional[Exception] = None
 
     def feed(self, data: bytes) -> list[bytes]:
+        """The payloads completed by ``data``."""
+        return [payload for _, payload in self.feed_flagged(data)]
+
+    def feed_flagged(self, data: bytes) -> list[tuple[bool, bytes]]:
+        """(was it compressed, payload) for each message completed by ``data``."""
         if self._error is not None:
             raise self._error
         try:
@@ -120,10 +125,10 @@ class MessageDecoder:
             self._error = e
             raise
 
-    def _feed(self, data: bytes) -> list[bytes]:
+    def _feed(self, data: bytes) -> list[tuple[bool, bytes]]:
         buf = self._buf
         buf += data
-        out: list[bytes] = []
+        out: list[tuple[bool, bytes]] = []
         pos = 0
         while True:
             if self._need < 0:
@@ -147,7 +152,7 @@ class MessageDecoder:
             if self._flag:
                 assert self.encoding is not None
                 payload = decompress(payload, self.encoding, self.max_size)
-            out.append(payload)
+            out.append((bool(self._flag), payload))
         del buf[:pos]
         return out
 

@@ -106,4 +106,8 @@ def add_reflection(server: Server, files: Iterable[FileDescriptorProto] = ()) ->
     (and ``files``, FileDescriptorProtos of fastnet.proto, if given)."""
     servicer = ReflectionServicer(server, files)
     server.add_service(ReflectionService, servicer)
+    # v1alpha, the first version, has the same messages: tools that still
+    # ask it (grpcio-reflection's client) get the same answers
+    server.add_registered_method_handlers("grpc.reflection.v1alpha.ServerReflection",
+                                          ReflectionService.handlers(servicer))
     return servicer

@@ -193,6 +193,16 @@ class ServicerContext:
     def disable_next_message_compression(self) -> None:
         self._call.skip_compression = True
 
+    def request_compressed(self) -> bool:
+        """Whether the request message last received came compressed
+        (fastnet's; the interop suite's compression cases ask it)."""
+        return self._call.last_request_compressed
+
+    @property
+    def call(self) -> "ServerCall":
+        """The call behind this context (what hooks see)."""
+        return self._call
+
     def cancel(self) -> None:
         """End the call as CANCELLED (the client sees RST_STREAM)."""
         self._call.cancel(reset=True)
@@ -218,8 +228,28 @@ class ServicerContext:
 EOF = type("EOF", (), {"__repr__": lambda self: "EOF"})()
 
 
-class _DeadlineExceeded(Exception):
-    pass
+#: Request headers that are never metadata, checked first (the common ones).
+_NOT_METADATA = frozenset((b"content-type", b"te", b"grpc-timeout", b"grpc-encoding",
+                           b"grpc-accept-encoding"))
+
+
+class _Resolved(NamedTuple):
+    """A method handler and what its call path asks of it, found once per
+    handler (registered ones are cached by path)."""
+
+    handler: Any
+    fn: Callable[..., Any]
+    is_async: bool       # async def or async generator: runs on the loop
+    is_asyncgen: bool
+    watch: bool          # may wait: must hear of a reset while it waits
+
+
+def _resolve(handler: Any, pooled: bool) -> _Resolved:
+    fn = handler_function(handler)
+    asyncgen = inspect.isasyncgenfunction(fn)
+    is_async = asyncgen or inspect.iscoroutinefunction(fn)
+    return _Resolved(handler, fn, is_async, asyncgen,
+                     bool(handler.request_streaming) or pooled or is_async)
 
 
 class ServerCall:
@@ -245,6 +275,8 @@ class ServerCall:
         self.headers_sent = False
         self.encoding: Optional[str] = None      # responses' grpc-encoding
         self.skip_compression = False
+        #: Whether the request message last decoded came compressed.
+        self.last_request_compressed = False
         self.context = ServicerContext(self)
         self._request_encoding: Optional[str] = None
         self._accept: frozenset[str] = frozenset()
@@ -273,11 +305,11 @@ class ServerCall:
         if self.deadline is not None and self.deadline <= time.monotonic():
             self._finish(StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
             return
-        handler = self.server._lookup(self.method, self.invocation_metadata)
-        if handler is None:
+        resolved = self.server._lookup(self.method, self.invocation_metadata)
+        if resolved is None:
             self._finish(StatusCode.UNIMPLEMENTED, f"Method not found: {self.method}")
             return
-        self._handler = handler
+        handler = self._handler = resolved.handler
         loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
         timer = None
@@ -285,7 +317,7 @@ class ServerCall:
             timer = loop.call_at(loop.time() + self.deadline - time.monotonic(),
                                  self._deadline_passed)
         watcher = None
-        if self._needs_watcher(handler):
+        if resolved.watch:
             watcher = loop.create_task(self._watch_cancel())
         try:
             for fn in self._hooks_with("call_started"):
@@ -298,7 +330,7 @@ class ServerCall:
                 except Exception as e:
                     log.warning("gRPC hook call_started raised %s", type(e).__name__)
                     raise Abort(StatusCode.INTERNAL, "interceptor failed") from e
-            await self._invoke(handler, loop)
+            await self._invoke(resolved, loop)
             code = self.code if self.code is not None else StatusCode.OK
             if code == StatusCode.OK and self.deadline is not None \
                     and time.monotonic() >= self.deadline:
@@ -345,20 +377,14 @@ class ServerCall:
                     self._request_encoding = enc
             elif name == b"grpc-accept-encoding":
                 self._accept = frozenset(e.strip() for e in value.decode("latin-1").split(","))
-            elif name[:1] != b":" and not p.is_reserved(name.decode("latin-1")):
-                key = name.decode("latin-1")
+            elif name in _NOT_METADATA or name[:1] == b":":
+                continue
+            elif not p.is_reserved(key := name.decode("latin-1")):
                 self.invocation_metadata.append((key, p.decode_metadata_value(key, value)))
         if self._request_encoding is not None and self._request_encoding not in p.ENCODINGS:
             raise GrpcUnknownEncoding(self._request_encoding)
         if self.server.compression is not None:
             self.set_compression(self.server.compression)
-
-    def _needs_watcher(self, handler: Any) -> bool:
-        """A handler that may wait (async, or in a thread) must learn of a
-        reset while it waits; a plain one on the loop cannot be interrupted."""
-        fn = handler_function(handler)
-        return (handler.request_streaming or self.server._pool_size is not None
-                or inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn))
 
     @property
     def done(self) -> bool:
@@ -413,8 +439,9 @@ class ServerCall:
                 decoder.end()
                 return
             self.bytes_in += len(chunk)
-            for payload in decoder.feed(chunk):
+            for compressed, payload in decoder.feed_flagged(chunk):
                 self.messages_in += 1
+                self.last_request_compressed = compressed
                 try:
                     message = deserialize(payload) if deserialize is not None else payload
                 except Exception:
@@ -432,7 +459,28 @@ class ServerCall:
         return [getattr(h, name) for h in self._hooks if getattr(h, name, None) is not None]
 
     async def _one_request(self) -> Any:
-        messages = [m async for m in self.requests()]
+        if self._hooks:
+            messages = [m async for m in self.requests()]
+        else:  # the unary fast path: no async generator between the stream and us
+            decoder = p.MessageDecoder(self.server.max_receive_message_length,
+                                       self._request_encoding)
+            payloads: list[tuple[bool, bytes]] = []
+            while True:
+                chunk = await self.stream.read()
+                if chunk is None:
+                    decoder.end()
+                    break
+                self.bytes_in += len(chunk)
+                payloads += decoder.feed_flagged(chunk)
+            self.messages_in = len(payloads)
+            if len(payloads) != 1:
+                raise _RequestCount(len(payloads))
+            self.last_request_compressed, payload = payloads[0]
+            deserialize = self._handler.request_deserializer
+            try:
+                return deserialize(payload) if deserialize is not None else payload
+            except Exception:
+                raise _Deserialize() from None
         if len(messages) != 1:
             raise _RequestCount(len(messages))
         return messages[0]
@@ -481,13 +529,14 @@ class ServerCall:
 
     # -- running the handler -------------------------------------------------
 
-    async def _invoke(self, handler: Any, loop: asyncio.AbstractEventLoop) -> None:
-        fn = handler_function(handler)
+    async def _invoke(self, resolved: _Resolved, loop: asyncio.AbstractEventLoop) -> None:
+        handler, fn = resolved.handler, resolved.fn
         ctx = self.context
         pool = self.server._pool_size is not None
-        if inspect.isasyncgenfunction(fn) or inspect.iscoroutinefunction(fn):
+        arg: Any
+        if resolved.is_async:
             arg = self.requests() if handler.request_streaming else await self._one_request()
-            if inspect.isasyncgenfunction(fn):
+            if resolved.is_asyncgen:
                 async for m in fn(arg, ctx):
                     await self.send(m)
                 return
@@ -500,7 +549,7 @@ class ServerCall:
                 await self.send(result)
             return
         if handler.request_streaming:
-            arg: Any = _BlockingIterator(self.requests(), loop, self)
+            arg = _BlockingIterator(self.requests(), loop, self)
         else:
             arg = await self._one_request()
         if not pool and not handler.request_streaming:
@@ -667,12 +716,14 @@ class Server(H2Server):
         self._hooks: list[Any] = list(hooks)
         self._registered: dict[str, Any] = {}
         self._services: list[Service] = []
+        self._resolved: dict[str, _Resolved] = {}
         self._generic: list[Any] = []
         self._pool: Optional[concurrent.futures.Executor] = None
+        self._pool_size: Optional[int]
         if isinstance(thread_pool, concurrent.futures.Executor):
             self._pool, self._pool_size = thread_pool, 0
         elif thread_pool is True:
-            self._pool_size: Optional[int] = limits.DEFAULT_GRPC_THREAD_POOL
+            self._pool_size = limits.DEFAULT_GRPC_THREAD_POOL
         elif thread_pool:
             self._pool_size = int(thread_pool)
         else:
@@ -706,17 +757,22 @@ class Server(H2Server):
         """grpcio's (1.62+): method name -> RpcMethodHandler for one service."""
         for name, h in method_handlers.items():
             self._registered[f"/{service_name}/{name}"] = h
+            self._resolved.pop(f"/{service_name}/{name}", None)
 
-    def _lookup(self, path: str, metadata: list[tuple[str, MetadataValue]]) -> Any:
+    def _lookup(self, path: str, metadata: list[tuple[str, MetadataValue]]) -> Optional[_Resolved]:
+        r = self._resolved.get(path)
+        if r is not None:
+            return r
         h = self._registered.get(path)
         if h is not None:
-            return h
+            r = self._resolved[path] = _resolve(h, self._pool_size is not None)
+            return r
         if self._generic:
             details = HandlerCallDetails(path, tuple(Metadatum(k, v) for k, v in metadata))
             for g in self._generic:
                 h = g.service(details)
                 if h is not None:
-                    return h
+                    return _resolve(h, self._pool_size is not None)
         return None
 
     def service_names(self) -> list[str]:
