@@ -272,3 +272,7 @@ DEFAULT_RATE_LIMIT_MAX_KEYS = 10_000
 #: Longest method name, identity or detail text a log line carries
 #: (characters); longer ones are cut and marked with "...".
 CALL_LOG_MAX_FIELD = 256
+
+#: Seconds a LineWriter (``--log-calls-to FILE``) lets call lines sit in
+#: its buffer at most while calls keep coming.
+CALL_LOG_FLUSH_INTERVAL = 0.2

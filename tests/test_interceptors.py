@@ -10,7 +10,7 @@ import tracemalloc
 
 import pytest
 
-from fastnet.interceptors import (DROP, Abort, AuthInterceptor, BucketTable, Call, Chain,
+from fastnet.interceptors import (DROP, Abort, AuthInterceptor, BucketTable, Call, Chain, LineWriter,
                                   Interceptor, LoggingInterceptor, RateLimitInterceptor, Status,
                                   allow_per_identity, credential_identity, current_call)
 
@@ -454,3 +454,26 @@ def test_call_repr_and_abort_text():
     call = Call("wire", "call")
     assert repr(call) == "<Call wire call OK>" and call.ok
     assert str(Abort(Status.UNAUTHENTICATED, "missing")) == "UNAUTHENTICATED: missing"
+
+
+def test_line_writer_flushes_on_its_interval_and_on_request():
+    class Stream:
+        def __init__(self):
+            self.written, self.flushed = [], 0
+
+        def write(self, text):
+            self.written.append(text)
+
+        def flush(self):
+            self.flushed += 1
+    clock, stream = FakeClock(), Stream()
+    writer = LineWriter(stream, flush_interval=0.2, clock=clock)
+    chain = Chain([LoggingInterceptor("json", sink=writer)])
+    for _ in range(3):
+        chain.run_unary(chain.start("wire", "call"), 1, echo_any)
+    assert len(stream.written) == 3 and stream.flushed == 0
+    clock.now += 0.2
+    chain.run_unary(chain.start("wire", "call"), 1, echo_any)
+    assert stream.flushed == 1 and all(line.endswith("}\n") for line in stream.written)
+    writer.flush()
+    assert stream.flushed == 2

@@ -230,7 +230,22 @@ def test_cli_refuses_what_cannot_work(tmp_path):
             (["--protocol", "resp", "--log-calls", "json"], "no interceptor adapter"),
             (["--protocol", "wire", "--auth-tokens", str(bad)], "bad:1: expected TOKEN IDENTITY"),
             (["--protocol", "wire", "--auth-tokens", str(tmp_path / "none")], "No such file"),
-            (["--protocol", "wire", "--rate-limit", "fast"], "is not a rate")):
+            (["--protocol", "wire", "--rate-limit", "fast"], "is not a rate"),
+            (["--protocol", "wire", "--log-calls-to", "x"], "needs --log-calls")):
         done = subprocess.run([sys.executable, "-m", "fastnet.serve", "--port", "0", *args],
                               capture_output=True, text=True, timeout=GUARD)
         assert done.returncode == 2 and complaint in done.stderr, (args, done.stderr)
+
+
+def test_cli_log_calls_to_a_file(tmp_path):
+    log = tmp_path / "calls.log"
+    with cli_server("--protocol", "wire", "--log-calls", "text", "--log-calls-to", str(log)) \
+            as (proc, port, _):
+        with wire.connect("127.0.0.1", port) as client:
+            for n in range(3):
+                assert client.call(n, metadata={"method": f"m{n}"}) == n
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=GUARD)
+    lines = log.read_text().splitlines()  # flushed at exit at the latest
+    assert [line.split()[1] for line in lines] == ["method=m0", "method=m1", "method=m2"]
+    assert all(" status=OK " in line for line in lines)

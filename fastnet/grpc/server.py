@@ -459,7 +459,7 @@ class ServerCall:
         return [getattr(h, name) for h in self._hooks if getattr(h, name, None) is not None]
 
     async def _one_request(self) -> Any:
-        if self._hooks:
+        if self._hooks_with("message_received"):  # hooks that see no message keep the fast path
             messages = [m async for m in self.requests()]
         else:  # the unary fast path: no async generator between the stream and us
             decoder = p.MessageDecoder(self.server.max_receive_message_length,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Callable, Union
 
-from .builtins import (PUBLIC_METHODS, AuthInterceptor, BucketTable, LoggingInterceptor,
+from .builtins import (PUBLIC_METHODS, AuthInterceptor, BucketTable, LineWriter, LoggingInterceptor,
                        MethodPatterns, RateLimitInterceptor, allow_per_identity,
                        credential_identity)
 from .core import DROP, Abort, Call, Chain, Interceptor, Status, current_call
@@ -54,6 +54,6 @@ def intercept(protocol: str, chain: Chain) -> "ProtocolUnit":
 
 
 __all__ = ["ADAPTERS", "Abort", "AuthInterceptor", "BucketTable", "Call", "Chain", "DROP", "Interceptor",
-           "LoggingInterceptor", "MethodPatterns", "PUBLIC_METHODS", "RateLimitInterceptor",
+           "LineWriter", "LoggingInterceptor", "MethodPatterns", "PUBLIC_METHODS", "RateLimitInterceptor",
            "Status", "allow_per_identity", "credential_identity", "current_call", "intercept",
            "register_adapter"]

@@ -11,10 +11,14 @@ token is accepted as ``authorization: Bearer TOKEN`` or ``x-api-key``.
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
+import sys
 from typing import Any, Optional
 
-from .builtins import AuthInterceptor, LoggingInterceptor, RateLimitInterceptor, allow_per_identity
+from .. import limits
+from .builtins import (AuthInterceptor, LineWriter, LoggingInterceptor, RateLimitInterceptor,
+                       allow_per_identity)
 from .core import Chain, Interceptor
 
 __all__ = ["add_options", "chain_from_args", "load_tokens", "rate"]
@@ -73,6 +77,11 @@ def add_options(p: argparse.ArgumentParser) -> None:
     group.add_argument("--log-calls-level", default="INFO",
                        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                        help="the level of those lines (default: %(default)s)")
+    group.add_argument("--log-calls-to", metavar="FILE", default=None,
+                       help="write those lines to FILE ('-': stderr) directly, buffered, "
+                            "flushed at least every "
+                            f"{limits.CALL_LOG_FLUSH_INTERVAL:g} s while calls come, instead "
+                            "of through logging (~1 us a line instead of ~30)")
     group.add_argument("--auth-tokens", metavar="FILE", default=None,
                        help="accept only the tokens in FILE (lines: TOKEN IDENTITY [PATTERN ...]; "
                             "gRPC health and reflection stay public)")
@@ -87,12 +96,25 @@ def add_options(p: argparse.ArgumentParser) -> None:
                             "(default: %(default)s)")
 
 
+def _open_log(path: str) -> Any:
+    try:
+        return open(path, "a", encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"--log-calls-to {path}: {exc.strerror}") from None
+
+
 def chain_from_args(args: argparse.Namespace) -> Optional[Chain]:
     """The chain the options ask for, or None if they ask for none.
     ValueError for a token file that cannot be used."""
     interceptors: list[Interceptor] = []
+    if args.log_calls_to and not args.log_calls:
+        raise ValueError("--log-calls-to needs --log-calls text|json")
     if args.log_calls:
-        interceptors.append(LoggingInterceptor(args.log_calls,
+        sink = None
+        if args.log_calls_to:
+            sink = LineWriter(sys.stderr if args.log_calls_to == "-" else _open_log(args.log_calls_to))
+            atexit.register(sink.flush)
+        interceptors.append(LoggingInterceptor(args.log_calls, sink=sink,
                                                level=getattr(logging, args.log_calls_level)))
     if args.auth_tokens:
         try:
