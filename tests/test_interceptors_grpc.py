@@ -20,7 +20,10 @@ import pytest
 import fastnet.grpc
 from fastnet.interceptors import (AuthInterceptor, Chain, Interceptor, LoggingInterceptor,
                                   RateLimitInterceptor, current_call)
+from fastnet.grpc import StatusCode, status_code
+from fastnet.interceptors import Call, Status
 from fastnet.interceptors.grpc import PUSHBACK, ChainHook, call_of
+from fastnet.interceptors.grpc_client import AddMetadata, intercept_channel, retry_on
 from grpc_helpers import serving_grpc
 from helpers import GUARD, cli_server
 
@@ -298,3 +301,87 @@ def test_cli_grpc_with_the_three_builtins(tmp_path):
         ("/grpc.health.v1.Health/Check", "OK"), (f"/{SERVICE}/Unary", "UNAUTHENTICATED"),
         (f"/{SERVICE}/Unary", "OK"), (f"/{SERVICE}/Unary", "OK"),
         (f"/{SERVICE}/Unary", "RESOURCE_EXHAUSTED")]
+
+
+# -- client interceptors --------------------------------------------------------
+
+@pytest.mark.parametrize("client", ["fastnet", "grpcio"])
+def test_client_chain_on_every_kind(client):
+    seen = []
+    with serving(Chain([])) as grpcio_channel:
+        target = grpcio_channel._channel.target().decode() if hasattr(grpcio_channel, "_channel") \
+            else None
+        inner = fastnet.grpc.Channel(target) if client == "fastnet" else grpcio_channel
+        channel = intercept_channel(inner, Chain([Recorder(n, seen) for n in "abc"]), target=target)
+        for name in sorted(KINDS):
+            seen.clear()
+            kind, request, _ = KINDS[name]
+            rpc = getattr(channel, kind)(f"/{SERVICE}/{name}")
+            if kind in ("unary_unary", "stream_unary"):
+                got = rpc(iter(request) if kind == "stream_unary" else request,
+                          metadata=[("x-trace", "t")], timeout=GUARD)
+            else:
+                got = list(rpc(iter(request) if kind == "stream_stream" else request,
+                               metadata=[("x-trace", "t")], timeout=GUARD))
+            steps = [s[:2] for s in seen]
+            assert steps[:3] == [("a", "before"), ("b", "before"), ("c", "before")], name
+            assert steps[-3:] == [("c", "after"), ("b", "after"), ("a", "after")], name
+            assert seen[-1][2] == "OK"
+            # the request passed a, b, c on its way out; the server's handler saw x-a as "1"
+            if name == "Unary":
+                assert got == b"hi<a><b><c>|1<c><b><a>"
+        if client == "fastnet":
+            inner.close()
+
+
+def test_client_metadata_logging_and_retry_after_the_pushback():
+    clock = FakeClock()
+    waits = []
+
+    def sleep(seconds):  # the client's wait moves the server's clock
+        waits.append(seconds)
+        with clock.lock:
+            clock.now += seconds
+    server_chain = Chain([AuthInterceptor({"tok-a": "alice"}),
+                          RateLimitInterceptor(1, burst=1, key="identity", clock=clock)])
+    lines = []
+    with serving(server_chain) as grpcio_channel:
+        target = grpcio_channel._channel.target().decode()
+        with fastnet.grpc.Channel(target) as inner:
+            bare = intercept_channel(inner, Chain([LoggingInterceptor("json", sink=lines.append)]),
+                                     target=target)
+            with pytest.raises(Exception) as info:
+                bare.unary_unary(f"/{SERVICE}/WhoAmI")(b"", timeout=GUARD)
+            assert status_code(info.value.code()) == StatusCode.UNAUTHENTICATED
+            channel = intercept_channel(
+                inner, Chain([LoggingInterceptor("json", sink=lines.append),
+                              AddMetadata({"authorization": "Bearer tok-a"})]),
+                retry=retry_on({Status.RESOURCE_EXHAUSTED}), target=target, sleep=sleep)
+            who = channel.unary_unary(f"/{SERVICE}/WhoAmI")
+            assert who(b"", timeout=GUARD).startswith(b"alice")
+            assert who(b"", timeout=GUARD).startswith(b"alice")  # limited once, then retried
+            assert waits == [pytest.approx(1.0)]  # the server's pushback, not the backoff
+            no_retry = intercept_channel(inner, Chain([AddMetadata({"authorization": "Bearer tok-a"})]),
+                                         retry=retry_on({Status.UNAVAILABLE}), sleep=sleep)
+            with pytest.raises(Exception) as info:
+                no_retry.unary_unary(f"/{SERVICE}/WhoAmI")(b"", timeout=GUARD)
+            assert status_code(info.value.code()) == StatusCode.RESOURCE_EXHAUSTED
+            assert len(waits) == 1
+    records = [json.loads(line) for line in lines]
+    assert [r["status"] for r in records] == ["UNAUTHENTICATED", "OK", "RESOURCE_EXHAUSTED", "OK"]
+    assert all(r["peer"] == target and r["method"] == f"/{SERVICE}/WhoAmI" for r in records)
+
+
+def test_retry_policy():
+    policy = retry_on({Status.UNAVAILABLE}, attempts=3, backoff=0.1)
+    call = Call("grpc", "/m")
+    call.status = Status.UNAVAILABLE
+    assert [policy(call, n) for n in (1, 2, 3)] == [pytest.approx(0.1), pytest.approx(0.2), None]
+    call.trailing_metadata = {"grpc-retry-pushback-ms": "250"}
+    assert policy(call, 1) == pytest.approx(0.25)
+    call.trailing_metadata = {"grpc-retry-pushback-ms": "soon"}
+    assert policy(call, 1) is None  # malformed pushback: do not retry
+    call.status = Status.NOT_FOUND
+    assert policy(call, 1) is None
+    with pytest.raises(ValueError):
+        intercept_channel(None, Chain([AsyncRecorder("x", [])]))

@@ -276,11 +276,12 @@ def decode_metadata_value(key: str, value: bytes) -> MetadataValue:
 
 
 def decode_metadata(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, MetadataValue]]:
-    """The user metadata among ``headers`` (reserved ones left out)."""
+    """The user metadata among ``headers`` (reserved ones left out but a
+    server's retry pushback, which grpcio's clients show too)."""
     out: list[tuple[str, MetadataValue]] = []
     for name, value in headers:
         key = name.decode("latin-1")
-        if is_reserved(key):
+        if is_reserved(key) and key != "grpc-retry-pushback-ms":
             continue
         out.append((key, decode_metadata_value(key, value)))
     return out
