@@ -85,15 +85,15 @@ HANDLERS = {
 
 
 @contextlib.contextmanager
-def serving(chain: Chain) -> Iterator[grpc.Channel]:
-    """A fastnet.grpc.Server with the chain as its hook on a free port, and
-    a grpcio channel to it."""
+def serving(chain: Chain) -> Iterator[tuple[grpc.Channel, str]]:
+    """A fastnet.grpc.Server with the chain as its hook on a free port: a
+    grpcio channel to it and its target."""
     server = fastnet.grpc.Server(hooks=[ChainHook(chain)])
     server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(SERVICE, HANDLERS)])
     with serving_grpc(server) as port:
         channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         try:
-            yield channel
+            yield channel, f"127.0.0.1:{port}"
         finally:
             channel.close()
 
@@ -163,7 +163,7 @@ def test_every_kind_through_three_interceptors(name, asynchronous):
     seen = []
     middle = AsyncRecorder("b", seen) if asynchronous else Recorder("b", seen)
     chain = Chain([Recorder("a", seen), middle, Recorder("c", seen)])
-    with serving(chain) as channel:
+    with serving(chain) as (channel, _):
         expected = KINDS[name][2]
         assert _call(channel, name) == expected
         end = threading.Event()
@@ -208,7 +208,7 @@ class Boom(Interceptor):
 def test_a_raising_interceptor_gives_internal_to_that_call_alone():
     lines = []
     chain = Chain([LoggingInterceptor("json", sink=lines.append), Boom()])
-    with serving(chain) as channel:
+    with serving(chain) as (channel, _):
         rpc = method(channel, "Unary")
         with pytest.raises(grpc.RpcError) as info:
             rpc(b"x", metadata=[("boom", "1")], timeout=GUARD)
@@ -235,7 +235,7 @@ def test_builtins_with_a_grpcio_client():
                    RateLimitInterceptor(2, burst=2, key="identity", clock=clock)])
     alice = [("authorization", "Bearer tok-a")]
     bob = [("x-api-key", "tok-b")]
-    with serving(chain) as channel:
+    with serving(chain) as (channel, _):
         who = method(channel, "WhoAmI")
 
         def refused(metadata, code, rpc=who):
@@ -308,9 +308,7 @@ def test_cli_grpc_with_the_three_builtins(tmp_path):
 @pytest.mark.parametrize("client", ["fastnet", "grpcio"])
 def test_client_chain_on_every_kind(client):
     seen = []
-    with serving(Chain([])) as grpcio_channel:
-        target = grpcio_channel._channel.target().decode() if hasattr(grpcio_channel, "_channel") \
-            else None
+    with serving(Chain([])) as (grpcio_channel, target):
         inner = fastnet.grpc.Channel(target) if client == "fastnet" else grpcio_channel
         channel = intercept_channel(inner, Chain([Recorder(n, seen) for n in "abc"]), target=target)
         for name in sorted(KINDS):
@@ -345,8 +343,7 @@ def test_client_metadata_logging_and_retry_after_the_pushback():
     server_chain = Chain([AuthInterceptor({"tok-a": "alice"}),
                           RateLimitInterceptor(1, burst=1, key="identity", clock=clock)])
     lines = []
-    with serving(server_chain) as grpcio_channel:
-        target = grpcio_channel._channel.target().decode()
+    with serving(server_chain) as (_, target):
         with fastnet.grpc.Channel(target) as inner:
             bare = intercept_channel(inner, Chain([LoggingInterceptor("json", sink=lines.append)]),
                                      target=target)
