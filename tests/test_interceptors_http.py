@@ -199,3 +199,25 @@ def test_wrapping_an_app_directly_and_status_mapping():
         Status.OK, Status.OK, Status.INVALID_ARGUMENT, Status.UNAUTHENTICATED,
         Status.PERMISSION_DENIED, Status.NOT_FOUND, Status.FAILED_PRECONDITION,
         Status.RESOURCE_EXHAUSTED, Status.INTERNAL, Status.UNAVAILABLE]
+
+
+def test_http2_serves_the_intercepted_app(engine):
+    curl = shutil.which("curl")
+    assert curl, "curl is a test dependency (the README's apt-get line)"
+    require_engine(engine)
+    lines = []
+    app = intercept_app(make_app(), Chain([LoggingInterceptor("json", sink=lines.append),
+                                           AuthInterceptor({"tok": "kim"})]))
+    server = HttpServer(engine=engine)
+    port = server.listen("127.0.0.1", 0, protocol="h2", handler=app).port
+    with serving(server):
+        out = []
+        for headers in ([], ["-H", "Authorization: Bearer tok"]):
+            done = subprocess.run([curl, "-s", "--http2-prior-knowledge", "-w", " %{http_code}",
+                                   *headers, f"http://127.0.0.1:{port}/whoami"],
+                                  capture_output=True, timeout=GUARD, text=True)
+            out.append(done.stdout.split()[-1])
+            if headers:
+                assert done.stdout.startswith("kim ")
+    assert out == ["401", "200"]
+    assert [json.loads(line)["status"] for line in lines] == ["UNAUTHENTICATED", "OK"]
