@@ -18,38 +18,19 @@ peer (response), never see it.
 from __future__ import annotations
 
 import contextvars
-import enum
 import inspect
 import time
 from typing import Any, Awaitable, Callable, Optional, Sequence, Union
 
-from ..errors import FastnetError
+from ..errors import FastnetError, GrpcStatusCode
 
 __all__ = ["Abort", "Call", "Chain", "DROP", "Interceptor", "Status", "current_call"]
 
 
-class Status(enum.IntEnum):
-    """A call's outcome in protocol-neutral names. The numbers are gRPC's
-    codes; each adapter maps a status to its protocol's own form (gRPC
-    status, wire ERROR code, HTTP status)."""
-
-    OK = 0
-    CANCELLED = 1
-    UNKNOWN = 2
-    INVALID_ARGUMENT = 3
-    DEADLINE_EXCEEDED = 4
-    NOT_FOUND = 5
-    ALREADY_EXISTS = 6
-    PERMISSION_DENIED = 7
-    RESOURCE_EXHAUSTED = 8
-    FAILED_PRECONDITION = 9
-    ABORTED = 10
-    OUT_OF_RANGE = 11
-    UNIMPLEMENTED = 12
-    INTERNAL = 13
-    UNAVAILABLE = 14
-    DATA_LOSS = 15
-    UNAUTHENTICATED = 16
+#: A call's outcome in protocol-neutral names: gRPC's seventeen statuses
+#: (the same class as fastnet.grpc.StatusCode); each adapter maps a status
+#: to its protocol's own form (gRPC status, wire ERROR code, HTTP status).
+Status = GrpcStatusCode
 
 
 class Abort(FastnetError, Exception):
