@@ -25,7 +25,7 @@ from fastnet.interceptors import Call, Status
 from fastnet.interceptors.grpc import PUSHBACK, ChainHook, call_of
 from fastnet.interceptors.grpc_client import AddMetadata, intercept_channel, retry_on
 from grpc_helpers import serving_grpc
-from helpers import GUARD, cli_server
+from helpers import GUARD, cli_server, require_engine
 
 SERVICE = "test.Echo"
 
@@ -88,6 +88,7 @@ HANDLERS = {
 def serving(chain: Chain) -> Iterator[tuple[grpc.Channel, str]]:
     """A fastnet.grpc.Server with the chain as its hook on a free port: a
     grpcio channel to it and its target."""
+    require_engine("c")  # fastnet.grpc.Server's default engine
     server = fastnet.grpc.Server(hooks=[ChainHook(chain)])
     server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(SERVICE, HANDLERS)])
     with serving_grpc(server) as port:
