@@ -14,6 +14,7 @@ keeps working for callers that do not know fastnet.
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any, Optional
 
 
 class FastnetError(Exception):
@@ -380,13 +381,16 @@ class WireDecompressError(ProtocolError):
 
 class WireRemoteError(FastnetError, RuntimeError):
     """The wire server answered with an ERROR frame: its code (an
-    ``fastnet.wire.ErrorCode`` value), the error's type name and message."""
+    ``fastnet.wire.ErrorCode`` value), the error's type name and message;
+    ``fields``: the whole ERROR body (a refusal's "status", "retry_after")."""
 
-    def __init__(self, code: int, type_name: str, message: str) -> None:
+    def __init__(self, code: int, type_name: str, message: str,
+                 fields: Optional[dict[Any, Any]] = None) -> None:
         super().__init__(code, type_name, message)
         self.code = code
         self.type_name = type_name
         self.message = message
+        self.fields = fields or {}
 
     def __str__(self) -> str:
         return f"wire error {self.code} ({self.type_name}): {self.message}"

@@ -261,3 +261,18 @@ DEFAULT_GRPC_MAX_RECEIVE_MESSAGE = 4 * 1024 * 1024
 #: Threads of a gRPC server's pool for blocking handlers (``thread_pool=True``;
 #: handlers whose requests stream always run there).
 DEFAULT_GRPC_THREAD_POOL = 16
+
+# --- Interceptors (fastnet.interceptors) -----------------------------------
+
+#: Most token buckets a rate-limiting interceptor keeps per limit (calls,
+#: messages): past it the least recently used bucket is forgotten, so a
+#: peer inventing identities, ports or method names cannot grow memory.
+DEFAULT_RATE_LIMIT_MAX_KEYS = 10_000
+
+#: Longest method name, identity or detail text a log line carries
+#: (characters); longer ones are cut and marked with "...".
+CALL_LOG_MAX_FIELD = 256
+
+#: Seconds a LineWriter (``--log-calls-to FILE``) lets call lines sit in
+#: its buffer at most while calls keep coming.
+CALL_LOG_FLUSH_INTERVAL = 0.2

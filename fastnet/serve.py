@@ -24,6 +24,8 @@ from typing import Any, Optional, Sequence
 from . import limits, native
 from .engine import ENGINE_NAMES
 from .errors import EngineError, NativeUnavailable
+from .interceptors import cli as interceptor_cli
+from .interceptors import intercept
 from .server import ProtocolUnit, options
 from .server import get as get_unit
 from .server import units as server_units
@@ -136,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="; ".join(f"{name}: {unit.help}" for name, unit in sorted(units.items()))
                    + " (default: %(default)s)")
     _common_options(p)
+    interceptor_cli.add_options(p)
     group = p.add_argument_group("protocol options", "each applies only to the protocols named")
     for flag, (option, names) in _unit_options(units).items():
         kwargs = dict(option.kwargs)
@@ -181,7 +184,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if hasattr(args, "idle_timeout"):
         server_options["idle_timeout"] = args.idle_timeout
     try:
-        server = unit.build_server(values, server_options)
+        chain = interceptor_cli.chain_from_args(args)
+        served = unit if chain is None else intercept(unit.name, chain)
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        server = served.build_server(values, server_options)
     except NativeUnavailable as exc:
         print(f"fastnet: {exc}; try --engine python", file=sys.stderr)
         return 2
@@ -189,7 +197,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"fastnet: {exc}", file=sys.stderr)
         return 2
     try:
-        listener = server.listen(args.host, args.port, protocol=unit, handler=args.handler,
+        listener = server.listen(args.host, args.port, protocol=served, handler=args.handler,
                                  backlog=args.listen_backlog)
     except (EngineError, OSError) as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)

@@ -34,3 +34,14 @@ def to_str(conn, message: bytes) -> str:
 def wire_double(request):
     """The wire protocol's handle(request): request * 2."""
     return request * 2
+
+
+def grpc_echo_setup(server) -> None:
+    """``--protocol grpc --handler serve_handlers:grpc_echo_setup``: a raw
+    bytes echo at /test.Echo/Unary (and the health service)."""
+    import grpc
+
+    from fastnet.grpc.health import add_health
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
+        "test.Echo", {"Unary": grpc.unary_unary_rpc_method_handler(lambda request, context: request)})])
+    add_health(server)

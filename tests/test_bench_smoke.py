@@ -146,3 +146,16 @@ def test_plots_give_each_connection_count_its_own_panel_with_min_max_whiskers():
     finally:
         for fig in figs.values():
             plots.plt.close(fig)
+
+
+def test_interceptors_bench_runs_every_peer(tmp_path):
+    out = tmp_path / "icept.json"
+    done = subprocess.run([sys.executable, "-m", "bench.interceptors", "--calls", "50",
+                           "--grpcio-calls", "20", "--rounds", "1", "--json", str(out)],
+                          capture_output=True, text=True, timeout=GUARD * 4, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(out.read_text())
+    assert sorted(result["us_per_call"]) == ["fastnet, no interceptor", "fastnet, three built-ins",
+                                             "grpcio, no interceptor", "grpcio, three interceptors"]
+    assert all(us > 0 for us in result["us_per_call"].values())
+    assert "three built-ins cost" in done.stdout

@@ -2,7 +2,7 @@
 on grpcio (sync, thread pool) and grpc.aio, fastnet's ``setup(server)``,
 and sequential clients (grpcio's and fastnet's).
 
-    python -m bench.peers.grpc_peers sync PORT | aio PORT
+    python -m bench.peers.grpc_peers sync PORT | aio PORT | sync-icept PORT
     python -m bench.peers.grpc_peers client grpcio|fastnet PORT SECONDS SIZE
 """
 from __future__ import annotations
@@ -50,7 +50,25 @@ def setup(server: Any) -> None:
     server.add_service(ns.bench.Echo, Echo())
 
 
-def serve_grpcio(port: int, aio: bool) -> None:
+#: Sent by every client of the benchmark (servers without authentication ignore it).
+METADATA = [("authorization", "Bearer bench-token")]
+
+
+def equivalent_interceptors() -> list[Any]:
+    """grpcio's server with interceptors doing what fastnet's three built-ins
+    do in ``fastnet-icept`` (bench.interceptors): a JSON line per call to a
+    file (the same buffered LineWriter), the bearer token checked, a token
+    bucket by token."""
+    import atexit
+
+    from bench.interceptors import GrpcioAuth, GrpcioLogging, GrpcioRateLimit
+    from fastnet.interceptors import LineWriter
+    sink = LineWriter(open(Path(tempfile.gettempdir()) / "grpcio-bench-calls.log", "a"))
+    atexit.register(sink.flush)
+    return [GrpcioLogging(sink), GrpcioAuth({"bench-token": "bench"}), GrpcioRateLimit(1e9)]
+
+
+def serve_grpcio(port: int, aio: bool, intercepted: bool = False) -> None:
     import grpc
     pb2, pb2_grpc = google_messages()
 
@@ -73,7 +91,8 @@ def serve_grpcio(port: int, aio: bool) -> None:
                 yield m
 
     if not aio:
-        server = grpc.server(futures.ThreadPoolExecutor(16))
+        server = grpc.server(futures.ThreadPoolExecutor(16),
+                             interceptors=equivalent_interceptors() if intercepted else None)
         pb2_grpc.add_EchoServicer_to_server(Echo(), server)
         server.add_insecure_port(f"127.0.0.1:{port}")
         server.start()
@@ -107,14 +126,14 @@ def client(kind: str, port: int, seconds: float, size: int) -> dict:
         stub = channel.stub(ns.bench.Echo)
         request = ns.bench.Msg(data=bytes(size))
     for _ in range(200):
-        stub.Echo(request, timeout=10)
+        stub.Echo(request, timeout=10, metadata=METADATA)
     times = []
     cpu0 = time.process_time()
     start = time.perf_counter()
     end = start + seconds
     now = start
     while now < end:
-        stub.Echo(request, timeout=10)
+        stub.Echo(request, timeout=10, metadata=METADATA)
         t = time.perf_counter()
         times.append(t - now)
         now = t
@@ -133,8 +152,8 @@ def client(kind: str, port: int, seconds: float, size: int) -> dict:
 
 if __name__ == "__main__":
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-    if sys.argv[1] in ("sync", "aio"):
-        serve_grpcio(int(sys.argv[2]), sys.argv[1] == "aio")
+    if sys.argv[1] in ("sync", "aio", "sync-icept"):
+        serve_grpcio(int(sys.argv[2]), sys.argv[1] == "aio", sys.argv[1] == "sync-icept")
     else:
         print(json.dumps(client(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]),
                                 int(sys.argv[5]))))

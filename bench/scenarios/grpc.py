@@ -2,7 +2,10 @@
 (-c10 -m10), sequential calls (h2load -c1 -m1, and Python clients: grpcio's
 and fastnet's), and a server stream of 100,000 20-byte messages; fastnet's
 server (plain handlers on the engine thread) against grpcio sync (a thread
-pool) and grpc.aio with the same service (bench/peers/grpc_peers.py)."""
+pool) and grpc.aio with the same service (bench/peers/grpc_peers.py).
+fastnet-icept is fastnet's server with the three built-in interceptors
+(logging, authentication, rate limiting), grpcio-sync-icept grpcio's with
+three equivalent ones (issue 17)."""
 from __future__ import annotations
 
 import json
@@ -21,7 +24,14 @@ from .servers import fastnet
 
 PEERS = Path(__file__).resolve().parent.parent / "peers"
 STREAM_MESSAGES = 100_000
-_HEADERS = ["-H", "content-type: application/grpc", "-H", "te: trailers"]
+_HEADERS = ["-H", "content-type: application/grpc", "-H", "te: trailers",
+            "-H", "authorization: Bearer bench-token"]  # fastnet-icept's token; others ignore it
+#: fastnet's three built-in interceptors as the command line sets them: a
+#: JSON line per call written to a file (--log-calls-to: buffered, not
+#: through logging), the bench token, a rate limit by identity that never refuses.
+CALL_LOG = str(Path(tempfile.gettempdir()) / "fastnet-bench-calls.log")
+ICEPT = ("--log-calls", "json", "--log-calls-to", CALL_LOG,
+         "--auth-tokens", str(PEERS / "grpc_tokens.txt"), "--rate-limit", "1e9/s")
 
 
 def grpcio(name: str, mode: str) -> ServerSpec:
@@ -101,11 +111,14 @@ class Grpc(LoadScenario):
     name = "grpc"
     title = "grpc (unary Echo and a server stream, h2load and Python clients)"
     dims = ("load", "size")
-    references: ClassVar[tuple[str, ...]] = ("grpcio-sync", "grpcio-aio")
+    references: ClassVar[tuple[str, ...]] = ("grpcio-sync", "grpcio-aio", "fastnet-c")
 
     def servers(self) -> list[ServerSpec]:
         return [fastnet("fastnet-c", "grpc", "c", "--handler", "bench.peers.grpc_peers:setup"),
-                grpcio("grpcio-sync", "sync"), grpcio("grpcio-aio", "aio")]
+                grpcio("grpcio-sync", "sync"), grpcio("grpcio-aio", "aio"),
+                fastnet("fastnet-icept", "grpc", "c", "--handler", "bench.peers.grpc_peers:setup",
+                        *ICEPT),
+                grpcio("grpcio-sync-icept", "sync-icept")]
 
     def cells(self, quick: bool) -> list[Cell]:
         cells = [{"load": "h2load c10 m10", "size": 20}, {"load": "h2load c10 m10", "size": 1024},
@@ -137,8 +150,10 @@ class Grpc(LoadScenario):
         unary = lambda cell: cell["load"] == "h2load c10 m10"  # noqa: E731
         seq = lambda cell: cell["load"] == "sequential h2load"  # noqa: E731
         stream = lambda cell: cell["load"] == "stream 100k"  # noqa: E731
-        out = []
-        for ref in self.references:
+        out = [ratio_target(result, "interceptors: the three built-ins cost ≤20% of fastnet's "
+                            "requests/s (h2load c10 m10)", "fastnet-icept", "fastnet-c",
+                            where=unary, at_least=0.8)]
+        for ref in ("grpcio-sync", "grpcio-aio"):
             out += [
                 ratio_target(result, f"grpc: ≥10x {ref} requests/s (h2load c10 m10)", "fastnet-c",
                              ref, where=unary, at_least=10.0),

@@ -459,7 +459,7 @@ class ServerCall:
         return [getattr(h, name) for h in self._hooks if getattr(h, name, None) is not None]
 
     async def _one_request(self) -> Any:
-        if self._hooks:
+        if self._hooks_with("message_received"):  # hooks that see no message keep the fast path
             messages = [m async for m in self.requests()]
         else:  # the unary fast path: no async generator between the stream and us
             decoder = p.MessageDecoder(self.server.max_receive_message_length,
@@ -820,7 +820,7 @@ class Server(H2Server):
                protocol: Any = "grpc", handler: Optional[Any] = None, **options: Any) -> Any:
         """Listen for gRPC (HTTP/2 with prior knowledge) on host:port;
         ``handler``, if given, is ``setup(server)`` (run first)."""
-        if protocol in ("grpc", "h2") or protocol is GRPC:
+        if protocol in ("grpc", "h2") or getattr(protocol, "name", None) == "grpc":
             return _grpc_listen(self, host, port, handler, options)
         return super().listen(host, port, protocol=protocol, handler=handler, **options)
 

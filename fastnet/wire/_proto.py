@@ -29,6 +29,7 @@ class ErrorCode(enum.IntEnum):
     SHUTTING_DOWN = 5        #: the server is draining (GOAWAY was sent)
     BAD_BODY = 6             #: a body that does not decode (pack, compression, size)
     PROTOCOL = 7             #: a frame not allowed here (wrong version, type, codec)
+    REFUSED = 8              #: an interceptor ended the call: "status" names why (fastnet.interceptors)
 
 
 def codec_names() -> list[str]:

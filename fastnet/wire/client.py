@@ -79,8 +79,8 @@ class _Negotiation:
 
 
 def _remote(frame: Frame) -> WireRemoteError:
-    code, type_name, message, _ = remote_error(frame.body)
-    return WireRemoteError(code, type_name, message)
+    code, type_name, message, fields = remote_error(frame.body)
+    return WireRemoteError(code, type_name, message, fields)
 
 
 class WireClient:

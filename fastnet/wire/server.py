@@ -117,8 +117,8 @@ class WireSession(Session):
         self.conn.close()
 
     def _error(self, code: ErrorCode, exc: BaseException, request_id: int) -> bytes:
-        return error_frame(code, type(exc).__name__, str(exc),
-                           version=self.version or MIN_VERSION, request_id=request_id)
+        return error_frame(code, type(exc).__name__, str(exc), version=self.version or MIN_VERSION,
+                           request_id=request_id, **getattr(exc, "wire_fields", {}))
 
     def _control(self, frame: Frame, out: list[bytes]) -> None:
         if frame.type == HELLO:
@@ -192,8 +192,8 @@ class WireSession(Session):
             if self.with_metadata:
                 return self.handler(obj, metadata=meta)
             return self.handler(obj)
-        except Exception as exc:
-            return _Failed(ErrorCode.HANDLER, exc)
+        except Exception as exc:  # an interceptor's refusal names its code
+            return _Failed(getattr(exc, "wire_code", ErrorCode.HANDLER), exc)
 
     def _answer(self, frame: Frame, result: Any) -> bytes:
         """The RESPONSE (or ERROR) frame for a request's result."""

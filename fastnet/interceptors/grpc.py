@@ -1,0 +1,200 @@
+"""Interceptors for gRPC: a chain as one of fastnet.grpc.Server's call-path
+hooks (fastnet/grpc/server.py's docstring), around all four kinds of RPC.
+
+``server = fastnet.grpc.Server(hooks=[ChainHook(chain)])``, or
+``server.add_hook(ChainHook(chain))``. A call's ``method`` is
+``/package.Service/Method``, ``metadata`` the invocation metadata (a
+repeated key's text values joined with ", "; an interceptor's change is
+what the handler sees), ``deadline`` from grpc-timeout, ``kind`` the RPC's
+kind. Each request and response message passes the message hooks as it
+is decoded or before it is serialized (bytes are those on the wire,
+prefixes included, as the server counts them). A refusal is the status
+itself; ``retry_after`` becomes the ``grpc-retry-pushback-ms`` trailer
+(gRPC's retry design). ``after`` runs when the server's ``call_ended``
+does, once the status was sent, so a failure there is only logged; a call
+that ends before the chain starts (UNIMPLEMENTED, a bad header, a passed
+deadline) is seen by every ``after``. The identity reaches the handler as
+``call_of(context).identity`` (also ``current_call()`` for handlers on
+the server's loop) and the server's ``call.identity``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from typing import Any, Mapping, Optional
+
+from ..grpc import Abort as GrpcAbort
+from ..grpc import Server, ServerCall, ServicerContext, StatusCode
+from ..grpc.server import GRPC
+from ..server.protocols import ProtocolUnit
+from .core import DROP, Abort, Call, Chain, Status, _current
+
+__all__ = ["ChainHook", "PUSHBACK", "call_of", "intercept_grpc"]
+
+log = logging.getLogger("fastnet.interceptors")
+
+#: The trailer a retry time goes in (milliseconds), as gRPC's retry design reads it.
+PUSHBACK = "grpc-retry-pushback-ms"
+
+_ATTR = "_fastnet_interceptor_call"
+
+
+def call_of(context: ServicerContext) -> Optional[Call]:
+    """The interceptors' Call of a handler's context (identity, metadata)."""
+    return getattr(getattr(context, "_call", None), _ATTR, None)
+
+
+_KINDS = {(False, False): "unary", (False, True): "server_stream",
+          (True, False): "client_stream", (True, True): "bidi"}
+_STATUSES = tuple(Status)  # by number: gRPC's codes are 0..16
+
+
+def _kind(scall: ServerCall) -> str:
+    handler = getattr(scall, "_handler", None)
+    if handler is None:
+        return "unary"
+    return _KINDS[bool(handler.request_streaming), bool(handler.response_streaming)]
+
+
+def _metadata(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in meta and isinstance(value, str) and isinstance(meta[key], str):
+            meta[key] = f"{meta[key]}, {value}"
+        elif key not in meta:
+            meta[key] = value
+    return meta
+
+
+def _refusal(refused: Any) -> GrpcAbort:
+    """The server's Abort for a Call or an Abort of ours (same fields)."""
+    trailing = list(refused.trailing_metadata.items())
+    if refused.retry_after is not None:
+        trailing.append((PUSHBACK, str(max(0, math.ceil(refused.retry_after * 1000)))))
+    return GrpcAbort(StatusCode(int(refused.status)), refused.details, trailing or None)
+
+
+class ChainHook:
+    """A fastnet.grpc.Server hook that runs ``chain`` (plain hooks, or
+    coroutines when the chain has an async one)."""
+
+    def __init__(self, chain: Chain) -> None:
+        self.chain = chain
+        self.clock = chain.clock
+        if chain.is_async:
+            self.call_started = self._astarted  # type: ignore[method-assign,assignment]
+            self.message_received = self._areceived  # type: ignore[method-assign,assignment]
+            self.message_sending = self._asending  # type: ignore[method-assign,assignment]
+            self.call_ended = self._aended  # type: ignore[method-assign,assignment]
+        elif not chain.sees_messages:  # nothing to do per message: no hook frames
+            self.message_received = None  # type: ignore[assignment,method-assign]
+            self.message_sending = None  # type: ignore[assignment,method-assign]
+
+    def _begin(self, scall: ServerCall) -> Call:
+        original = _metadata(scall.invocation_metadata)
+        call = Call("grpc", scall.method, scall.stream.peer, original.copy(),
+                    deadline=scall.deadline, kind=_kind(scall), started_at=self.clock())
+        call.values["grpc_metadata"] = original
+        setattr(scall, _ATTR, call)
+        _current.set(call)  # the handler, when it runs in this task
+        return call
+
+    @staticmethod
+    def _started(scall: ServerCall, call: Call, ok: bool) -> None:
+        if call.identity is not None:
+            scall.identity = call.identity
+        if not ok:
+            raise _refusal(call)
+        if call.metadata != call.values["grpc_metadata"]:
+            scall.invocation_metadata = [
+                (key, value) for key, value in call.metadata.items()]
+
+    def call_started(self, scall: ServerCall) -> None:
+        """Run the before hooks; a refusal is the server's Abort."""
+        call = self._begin(scall)
+        if not self.chain.before(call) or call.identity is not None \
+                or call.metadata != call.values["grpc_metadata"]:
+            self._started(scall, call, not call.failed)
+
+    async def _astarted(self, scall: ServerCall) -> None:
+        call = self._begin(scall)
+        self._started(scall, call, await self.chain.abefore(call))
+
+    def message_received(self, scall: ServerCall, message: Any) -> Any:
+        """A request message through the chain (None: dropped)."""
+        call: Call = getattr(scall, _ATTR)
+        try:
+            message = self.chain.request(call, message)
+        except Abort as error:
+            raise _refusal(error) from error.__cause__
+        return None if message is DROP else message
+
+    async def _areceived(self, scall: ServerCall, message: Any) -> Any:
+        call: Call = getattr(scall, _ATTR)
+        try:
+            message = await self.chain.arequest(call, message)
+        except Abort as error:
+            raise _refusal(error) from error.__cause__
+        return None if message is DROP else message
+
+    def message_sending(self, scall: ServerCall, message: Any) -> Any:
+        """A response message through the chain (None: dropped)."""
+        call: Call = getattr(scall, _ATTR)
+        try:
+            message = self.chain.response(call, message)
+        except Abort as error:
+            raise _refusal(error) from error.__cause__
+        return None if message is DROP else message
+
+    async def _asending(self, scall: ServerCall, message: Any) -> Any:
+        call: Call = getattr(scall, _ATTR)
+        try:
+            message = await self.chain.aresponse(call, message)
+        except Abort as error:
+            raise _refusal(error) from error.__cause__
+        return None if message is DROP else message
+
+    def _ended(self, scall: ServerCall) -> Call:
+        call: Optional[Call] = getattr(scall, _ATTR, None)
+        if call is None:  # ended before call_started: every after sees it
+            call = self.chain.start("grpc", scall.method, scall.stream.peer,
+                                    _metadata(scall.invocation_metadata),
+                                    deadline=scall.deadline, kind=_kind(scall))
+            call.started_at -= scall.duration
+            call._entered = len(self.chain)
+        code = scall.code if scall.code is not None else StatusCode.OK
+        call.protocol_status = number = int(code)
+        call.status = _STATUSES[number] if 0 <= number < len(_STATUSES) else Status.UNKNOWN
+        call.failed = call.status != Status.OK
+        call.details = scall.details
+        if scall.trailing_metadata:
+            call.trailing_metadata = dict(scall.trailing_metadata)
+        if scall.error is not None and call.exception is None \
+                and not isinstance(scall.error, GrpcAbort):
+            call.exception = scall.error
+        call.messages_in, call.messages_out = scall.messages_in, scall.messages_out
+        call.bytes_in, call.bytes_out = scall.bytes_in, scall.bytes_out
+        return call
+
+    def call_ended(self, scall: ServerCall) -> None:
+        """Run the after hooks (reverse order) with the final status."""
+        self.chain.after(self._ended(scall))
+
+    async def _aended(self, scall: ServerCall) -> None:
+        await self.chain.aafter(self._ended(scall))
+
+
+def intercept_grpc(chain: Chain, unit: ProtocolUnit = GRPC) -> ProtocolUnit:
+    """The gRPC unit whose servers (``make_server``: ``python -m
+    fastnet.serve --protocol grpc``) run chain as a hook. In
+    Python, give a Server the hook itself: ``Server(hooks=[ChainHook(chain)])``."""
+    make = unit.make_server
+
+    def make_server(values: Mapping[str, Any], server_options: dict[str, Any]) -> Server:
+        server = make(values, server_options) if make is not None else Server(**server_options)
+        assert isinstance(server, Server)
+        server.add_hook(ChainHook(chain))  # a new server: the first hook
+        return server
+
+    return dataclasses.replace(unit, make_server=make_server)
