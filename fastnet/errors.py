@@ -469,3 +469,40 @@ class H2FrameError(ProtocolError):
 
     def __str__(self) -> str:
         return f"{self.error_code.name} (RFC 9113 {self.section}): {self.message}"
+
+
+class H2ConnectionError(ProtocolError):
+    """The HTTP/2 peer broke a rule of RFC 9113 that ends the connection
+    (5.4.1): ``error_code`` is what our GOAWAY carries, ``section`` the
+    rule's section. Flood defences raise it with ENHANCE_YOUR_CALM."""
+
+    def __init__(self, error_code: H2ErrorCode, section: str, message: str) -> None:
+        super().__init__(error_code, section, message)
+        self.error_code = error_code
+        self.section = section
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.error_code.name} (RFC 9113 {self.section}): {self.message}"
+
+
+class H2StreamReset(FastnetError, ConnectionError):
+    """An HTTP/2 stream ended before its time: the peer reset it
+    (RST_STREAM, ``remote`` True), we did (a stream error, or reset()), or
+    the connection went away (GOAWAY or loss). Raised by a stream's reads
+    and sends; ``error_code`` is the H2ErrorCode."""
+
+    def __init__(self, stream_id: int, error_code: int, remote: bool, why: str = "") -> None:
+        super().__init__(stream_id, error_code, remote, why)
+        self.stream_id = stream_id
+        self.error_code = error_code
+        self.remote = remote
+        self.why = why
+
+    def __str__(self) -> str:
+        try:
+            name = H2ErrorCode(self.error_code).name
+        except ValueError:
+            name = hex(self.error_code)
+        who = "the peer" if self.remote else "us"
+        return f"stream {self.stream_id} reset by {who} with {name}" + (f": {self.why}" if self.why else "")

@@ -206,3 +206,48 @@ H2_MAX_MAX_FRAME_SIZE = 2**24 - 1
 #: Largest flow-control window (RFC 9113 6.9.1) and stream id (4.1).
 H2_MAX_WINDOW_SIZE = 2**31 - 1
 H2_MAX_STREAM_ID = 2**31 - 1
+
+# --- HTTP/2 connection and serving (fastnet.h2) ------------------------------
+
+#: SETTINGS_MAX_CONCURRENT_STREAMS we advertise: streams a peer may have
+#: open at once; a HEADERS past it is refused (RST_STREAM REFUSED_STREAM).
+DEFAULT_H2_MAX_CONCURRENT_STREAMS = 100
+
+#: SETTINGS_INITIAL_WINDOW_SIZE's initial value (RFC 9113 6.9.2), and the
+#: connection window's (which only WINDOW_UPDATE changes).
+H2_DEFAULT_WINDOW_SIZE = 65535
+
+#: The stream window we advertise (SETTINGS_INITIAL_WINDOW_SIZE) and the
+#: connection window we open at the start: what a peer may have in flight
+#: to us unread, per stream and in all (the bound of request body buffering
+#: per connection before the app reads).
+DEFAULT_H2_STREAM_WINDOW = 65535
+DEFAULT_H2_CONNECTION_WINDOW = 1024 * 1024
+
+#: Closed streams remembered (to tell a late frame of a stream we reset,
+#: ignored, from a frame after END_STREAM, a connection error).
+H2_MAX_CLOSED_STREAMS = 256
+
+#: Flood defences, each a debt that one kind of frame that makes us work
+#: without progress adds 1 to and useful work (a stream served to its end,
+#: a DATA frame with payload) pays back; past it the peer gets GOAWAY
+#: ENHANCE_YOUR_CALM. Rapid reset (2023): streams the peer resets or we
+#: refuse before they end. Control frames: SETTINGS and PING (each makes us
+#: answer), PRIORITY, empty DATA without END_STREAM, WINDOW_UPDATE on
+#: stream 0 ... and unknown frame types.
+H2_MAX_RESET_DEBT = 200
+H2_MAX_CONTROL_DEBT = 1000
+
+#: CONTINUATION flood (2024): the most CONTINUATION frames one field block
+#: may take, and the most bytes of field block fragments buffered before
+#: they are decoded (the decoded list is bounded by max_header_list_size).
+H2_MAX_CONTINUATIONS = 64
+DEFAULT_H2_MAX_FIELD_BLOCK = 64 * 1024
+
+#: Seconds a stream may wait with a response to send and no window from
+#: the peer before it is reset (a peer that never opens its window).
+DEFAULT_H2_WINDOW_TIMEOUT = 30.0
+
+#: Most response bytes of one connection waiting for the peer's window
+#: (sync apps' bodies) before the connection is ended with ENHANCE_YOUR_CALM.
+DEFAULT_H2_MAX_PENDING_OUTPUT = 8 * 1024 * 1024
