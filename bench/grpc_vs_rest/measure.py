@@ -75,14 +75,16 @@ def h2load_exe() -> str:
     return exe
 
 
-def h2load_argv(port: int, call: Call, grpc: bool, workdir: Path) -> tuple[list[str], str]:
-    """(h2load options, URL) for one call against one kind of server."""
+def h2load_argv(port: int, call: Call, grpc: bool, h2: bool,
+                workdir: Path) -> tuple[list[str], str]:
+    """(h2load options, URL) for one call against one kind of server
+    (HTTP/2 by prior knowledge unless ``h2`` is false: --h1)."""
     if grpc:
         body = workdir / f"{call.name}.grpc"
         body.write_bytes(grpc_frame(call.request))
         return (["-d", str(body), "-H", "content-type: application/grpc", "-H", "te: trailers"],
                 f"http://127.0.0.1:{port}{GRPC_SERVICE}{call.rpc}")
-    opts = ["--h1", "-H", "accept: application/json"]
+    opts = ([] if h2 else ["--h1"]) + ["-H", "accept: application/json"]
     if call.body is not None:
         body = workdir / f"{call.name}.json"
         body.write_bytes(call.body)
@@ -128,13 +130,13 @@ def _summary(latencies: list[float], statuses: list[int], seconds: float, cpu: f
     return out
 
 
-def closed_loop(server: RunningServer, call: Call, grpc: bool, *, conns: int, seconds: float,
-                warmup: float) -> dict[str, Any]:
+def closed_loop(server: RunningServer, call: Call, grpc: bool, h2: bool, *, conns: int,
+                seconds: float, warmup: float) -> dict[str, Any]:
     """h2load -cN -m1 for ``seconds`` (a warm-up run first, not counted):
     N connections (HTTP/2 streams for gRPC: one per connection), each
     sending its next request when the last is answered."""
     with tempfile.TemporaryDirectory(prefix="h2load-") as tmp:
-        opts, url = h2load_argv(server.port, call, grpc, Path(tmp))
+        opts, url = h2load_argv(server.port, call, grpc, h2, Path(tmp))
         base = [h2load_exe(), "-c", str(conns), "-m", "1", *opts]
         if warmup > 0:
             run_bounded(base + ["-D", f"{max(1, round(warmup * 1000))}ms", url],

@@ -291,6 +291,20 @@ def conclusions(result: dict, names: list[str]) -> list[str]:
                            f"after the first call), REST "
                            f"{r['up']['headers'] + r['down']['headers']:,.0f} (sent whole every "
                            "time).")
+    if {"grpcio", "fastnet-rest-h2", "fastnet-rest"} <= have:
+        for call in ("GetItem", "ListItems"):
+            g = _steady(result, "grpcio", call, False)
+            h2 = _steady(result, "fastnet-rest-h2", call, False)
+            h1 = _steady(result, "fastnet-rest", call, False)
+            if g and h2 and h1:
+                out.append(f"- **What HTTP/2 alone buys, {call}**: the same REST App moves "
+                           f"{_bytes_total(h1):,.0f} bytes per call over HTTP/1.1 and "
+                           f"{_bytes_total(h2):,.0f} over HTTP/2 (headers "
+                           f"{h1['up']['headers'] + h1['down']['headers']:,.0f} -> "
+                           f"{h2['up']['headers'] + h2['down']['headers']:,.0f}, HPACK); "
+                           f"grpcio {_bytes_total(g):,.0f}. REST over HTTP/2 is "
+                           f"{_bytes_total(h2) / _bytes_total(g):.2f}x gRPC's bytes: what "
+                           "is left is JSON against protobuf in the body.")
     pay = {p["message"]: p for p in result["payload"]}
     item, page = pay.get("GetItem response (Item)"), pay.get("ListItems response (100 Items)")
     if item and page:

@@ -75,10 +75,12 @@ def _grpcio(*extra: str) -> Callable[[], ServerSpec]:
         sys.executable, "-m", "bench.grpc_vs_rest.grpc_grpcio", str(port), *extra])
 
 
-def _fastnet_rest() -> ServerSpec:
-    """On the C engine (the Python one where the C extension is not in use:
-    FASTNET_PURE=1 reaches the server too)."""
-    return fastnet("fastnet-rest", "http", "c" if native.backend == "c" else "python",
+def _fastnet_rest(protocol: str = "http") -> ServerSpec:
+    """The REST App on the C engine (the Python one where the C extension
+    is not in use: FASTNET_PURE=1 reaches the server too), over HTTP/1.1
+    or (``protocol="h2"``) HTTP/2 by prior knowledge."""
+    return fastnet("fastnet-rest" if protocol == "http" else "fastnet-rest-h2", protocol,
+                   "c" if native.backend == "c" else "python",
                    "--handler", "bench.grpc_vs_rest.rest_fastnet:app")
 
 
@@ -102,8 +104,10 @@ def implementations() -> list[Impl]:
         Impl("fastnet-grpc", "gRPC", "fastnet.grpc (issue 16), HTTP/2", True,
              _pending("grpc", "fastnet's gRPC (issue 16)"), (), pending=True),
         Impl("fastnet-rest-h2", "REST", "the same fastnet.http App over fastnet's HTTP/2 "
-             "(issue 15)", True, _pending("h2", "fastnet's HTTP/2 server (issue 15)"), (),
-             pending=True),
+             "(prior knowledge), C engine", True,
+             (lambda: _fastnet_rest("h2")) if "h2" in units()
+             else _pending("h2", "fastnet's HTTP/2 server (issue 15)"),
+             ("rest_fastnet.py", "rest.py"), pending="h2" not in units()),
     ]
 
 
@@ -112,7 +116,8 @@ def _client(impl: Impl) -> Callable[[int, bool], Any]:
         from ..grpc_vs_rest.client_grpc import InventoryClient as GrpcClient
         return GrpcClient
     if impl.h2:
-        raise ServerUnavailable("no REST-over-HTTP/2 client here yet")
+        from ..grpc_vs_rest.client_rest_h2 import InventoryClient as RestH2Client
+        return RestH2Client
     from ..grpc_vs_rest.client_rest import InventoryClient as RestClient
     return RestClient
 
@@ -260,7 +265,7 @@ class GrpcVsRest(Scenario):
                                                       conns=cfg["open_conns"])
                             else:
                                 r = measure.closed_loop(
-                                    server, call, impl.grpc, seconds=cfg["seconds"],
+                                    server, call, impl.grpc, impl.h2, seconds=cfg["seconds"],
                                     conns=1 if mode == "sequential" else cfg["conns"],
                                     warmup=cfg["warmup"])
                             wrong = _expected_ok(impl, call_name, r)
