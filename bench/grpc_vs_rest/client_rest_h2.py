@@ -12,34 +12,35 @@ import h2.config
 import h2.connection
 import h2.events
 
+from . import client_rest
 from .client_rest import RestError
 
 
-class InventoryClient:
+class InventoryClient(client_rest.InventoryClient):
     """The four calls as streams of one HTTP/2 connection; a refused call
-    raises RestError."""
+    raises RestError. The calls are client_rest's; how they travel is here."""
 
     def __init__(self, port: int, gzip: bool = False) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.authority = f"127.0.0.1:{port}"
-        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
-        self.conn.initiate_connection()
-        self.sock.sendall(self.conn.data_to_send())
+        self.h2conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        self.h2conn.initiate_connection()
+        self.sock.sendall(self.h2conn.data_to_send())
         self.extra = [("accept", "application/json")]
         if gzip:
             self.extra.append(("accept-encoding", "gzip"))
 
     def _open(self, method: str, path: str, body: Optional[bytes]) -> int:
-        stream = self.conn.get_next_available_stream_id()
+        stream = self.h2conn.get_next_available_stream_id()
         headers = [(":method", method), (":scheme", "http"), (":authority", self.authority),
                    (":path", path), *self.extra]
         if body is not None:
             headers.append(("content-type", "application/json"))
-        self.conn.send_headers(stream, headers, end_stream=body is None)
+        self.h2conn.send_headers(stream, headers, end_stream=body is None)
         if body is not None:
-            self.conn.send_data(stream, body, end_stream=True)
-        self.sock.sendall(self.conn.data_to_send())
+            self.h2conn.send_data(stream, body, end_stream=True)
+        self.sock.sendall(self.h2conn.data_to_send())
         return stream
 
     def _events(self, stream: int) -> Iterator[tuple[str, Any]]:
@@ -49,17 +50,17 @@ class InventoryClient:
             if not data:
                 raise ConnectionError("the server closed the connection")
             ended = False
-            for event in self.conn.receive_data(data):
+            for event in self.h2conn.receive_data(data):
                 if getattr(event, "stream_id", None) != stream:
                     continue
                 if isinstance(event, h2.events.ResponseReceived):
                     yield "headers", {k.decode(): v.decode() for k, v in event.headers}
                 elif isinstance(event, h2.events.DataReceived):
-                    self.conn.acknowledge_received_data(event.flow_controlled_length, stream)
+                    self.h2conn.acknowledge_received_data(event.flow_controlled_length, stream)
                     yield "data", event.data
                 elif isinstance(event, (h2.events.StreamEnded, h2.events.StreamReset)):
                     ended = True
-            self.sock.sendall(self.conn.data_to_send())
+            self.sock.sendall(self.h2conn.data_to_send())
             if ended:
                 return
 
@@ -79,15 +80,6 @@ class InventoryClient:
         if headers.get(":status") != "200":
             raise RestError(int(headers.get(":status", "0")), parsed["error"])
         return parsed
-
-    def get_item(self, item_id: int) -> dict:
-        return self._call("GET", f"/v1/items/{item_id}")
-
-    def list_items(self, page_size: int = 20, page_token: str = "") -> dict:
-        return self._call("GET", f"/v1/items?pageSize={page_size}&pageToken={page_token}")
-
-    def create_item(self, **fields: Any) -> dict:
-        return self._call("POST", "/v1/items", fields)
 
     def watch_items(self, count: int) -> Iterator[dict]:
         pending = b""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import statistics
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from .measure import CALLS
 
@@ -54,7 +54,7 @@ def _bytes_total(steady: dict) -> float:
 
 def markdown(result: dict) -> str:
     c = result["config"]
-    lines = [f"# gRPC vs REST, measured", "",
+    lines = ["# gRPC vs REST, measured", "",
              f"`python -m bench grpc_vs_rest{' --quick' if c['quick'] else ''}`, started "
              f"{result['started']}, {result.get('elapsed_s', 0):.0f} s, {result['machine']} at "
              "the end of the run, on a 2-core machine shared with other engineers' builds and "
@@ -93,27 +93,31 @@ def _load_tables(result: dict, names: list[str]) -> str:
            f"{c['open_conns']} connections, sent by bench/grpc_vs_rest/openloop.py (the same "
            "minimal Python socket client for HTTP/1.1 and HTTP/2, one request in flight per "
            "connection; its own cost, some tens of microseconds, is in every open-loop "
-           "figure alike). Latency in microseconds; server CPU from psutil "
-           "on the server process over the measured run.", ""]
+           "figure alike). Latency in microseconds; server CPU from psutil on the server "
+           "process over the measured run (at the open loop's fixed rate it includes what "
+           "the server spends idle, e.g. grpcio's polling threads; psutil's resolution is "
+           "10 ms per run).", ""]
     for mode in ("sequential", "concurrent", "open"):
         out += [f"### {MODE_TITLES[mode]}", "",
                 "| call | implementation | p50 | p95 | p99 | requests/s | server CPU us/call "
-                "| req/s vs grpcio | p50 vs grpcio | req/s vs fastapi |",
-                "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                "| req/s vs grpcio | p50 vs grpcio | p99 vs grpcio | req/s vs fastapi |",
+                "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for call in CALLS:
             e = _entry(result, call, mode)
             for name in names:
                 s = e["summary"].get(name, {"error": "not run"})
                 if "error" in s:
-                    out.append(f"| {call} | {name} | {s['error']} |" + " |" * 8)
+                    out.append(f"| {call} | {name} | {s['error']} |" + " |" * 9)
                     continue
                 r = s["ratios"]
+                fixed = mode == "open"  # the rate is the schedule's: no ratio to take
                 out.append(f"| {call} | {name} | {_fmt(s['p50_us'])} | {_fmt(s['p95_us'])} | "
                            f"{_fmt(s['p99_us'])} | {_fmt(s['rate'])} | "
                            f"{_fmt(s['server_cpu_us'], '{:.1f}')} | "
-                           f"{_ratio(r['grpcio']['rate'])} | {_ratio(r['grpcio']['p50_us'])} | "
-                           f"{_ratio(r['fastapi']['rate'])} |")
-            out += [row for row in _not_measured_rows(result, 9, f"{call} | ")]
+                           f"{'-' if fixed else _ratio(r['grpcio']['rate'])} | "
+                           f"{_ratio(r['grpcio']['p50_us'])} | {_ratio(r['grpcio']['p99_us'])} | "
+                           f"{'-' if fixed else _ratio(r['fastapi']['rate'])} |")
+            out += [row for row in _not_measured_rows(result, 10, f"{call} | ")]
         out.append("")
     return "\n".join(out)
 
@@ -122,8 +126,9 @@ def _bytes_tables(result: dict, names: list[str]) -> str:
     c = result["config"]
     out = ["## Bytes on the wire per call", "",
            f"Counted at the socket (a relay between client and server), each protocol's usual "
-           f"client: grpcio's stub; the standard library's http.client (Accept: "
-           f"application/json). Steady state: the mean of {c['byte_calls']} calls on one "
+           "client: grpcio's stub; the standard library's http.client over HTTP/1.1, "
+           "python-hyper's h2 over HTTP/2 (both with Accept: application/json). "
+           f"Steady state: the mean of {c['byte_calls']} calls on one "
            "connection after a first call (connection setup, HPACK tables filling); that "
            "first call is the last column. HTTP/1.1: headers are the head (start line and "
            "fields), framing the chunked encoding; HTTP/2: headers are HEADERS frames "
@@ -323,11 +328,47 @@ def conclusions(result: dict, names: list[str]) -> list[str]:
                  if n != "grpcio"]
         out.append(f"- **Streaming** (messages/s read by a Python client, relative to grpcio's "
                    f"{g:,.0f}/s): " + ", ".join(parts) + ".")
+    if ok:
+        slow = [(n, s["ttfm_ms"]["median"]) for n, s in ok.items()]
+        best = min(t for _, t in slow)
+        late = [(n, t) for n, t in slow if t > 10 * best]
+        whole_ms = {n: 1000 * result["config"]["stream_count"] / s["messages_per_s"]["median"]
+                    for n, s in ok.items()}
+        if late:
+            out.append("- **Time to the first streamed message**: " + ", ".join(
+                f"{n} {t:,.1f} ms" for n, t in slow) + f" for {result['config']['stream_count']:,} "
+                "messages: " + ", ".join(
+                    f"{n}'s first message came {t / whole_ms[n]:.0%} of the way through the "
+                    "call" for n, t in late)
+                + ". (fastnet.http runs a plain iterator body to its end inside one read's "
+                "handling and the engine flushes after: its high messages/s is batching.) A "
+                "push that must not wait for the stream's end, a live feed, needs each message "
+                "flushed as it is made, which grpcio and FastAPI do.")
+    cpu = _per_item_cpu(result, have)
+    if cpu:
+        out.append("- **Where a bigger message costs** (server CPU per call, fixed concurrency, "
+                   "ListItems' 20 items against GetItem's 1): " + ", ".join(
+                       f"{n} {v:,.1f} us per extra item" for n, v in cpu) + ". The REST "
+                   "servers build JSON with fastnet.proto's proto3 JSON mapping, which is "
+                   "Python; grpcio serializes in C (upb). On list-shaped answers that, not the "
+                   "protocol, decides the throughput.")
     out += _verdict(result, have)
     pending = [i["name"] for i in result["impls"] if i["name"] not in have]
     if pending:
         out.append("- Not yet measured: " + ", ".join(
             f"{n} ({result['status'].get(n, 'not run')})" for n in pending) + ".")
+    return out
+
+
+def _per_item_cpu(result: dict, have: set[str]) -> list[tuple[str, float]]:
+    """(implementation, server CPU us per item beyond the first), from
+    ListItems (20 items) against GetItem (1) at fixed concurrency."""
+    out = []
+    for name in sorted(have, key=lambda n: [i["name"] for i in result["impls"]].index(n)):
+        one = _rate(result, name, "GetItem", "concurrent", "server_cpu_us")
+        twenty = _rate(result, name, "ListItems", "concurrent", "server_cpu_us")
+        if one and twenty:
+            out.append((name, (twenty - one) / 19))
     return out
 
 

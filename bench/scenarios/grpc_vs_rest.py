@@ -70,9 +70,24 @@ def _uvicorn() -> ServerSpec:
         "--log-level", "warning", "--no-access-log"], ready="port")
 
 
+def _grpc_module(module: str, *extra: str) -> Callable[[], ServerSpec]:
+    """A gRPC server module of bench/grpc_vs_rest (``python -m MODULE PORT``)."""
+    name = module.rsplit(".", 1)[1].replace("grpc_", "").replace("_", "-")
+    return lambda: ServerSpec(name + ("-gzip" if extra else ""), lambda port: [
+        sys.executable, "-m", module, str(port), *extra])
+
+
 def _grpcio(*extra: str) -> Callable[[], ServerSpec]:
-    return lambda: ServerSpec("grpcio" + ("-gzip" if extra else ""), lambda port: [
-        sys.executable, "-m", "bench.grpc_vs_rest.grpc_grpcio", str(port), *extra])
+    return _grpc_module("bench.grpc_vs_rest.grpc_grpcio", *extra)
+
+
+def _have_fastnet_grpc() -> bool:
+    """fastnet's gRPC server is on this branch (issue 16)."""
+    try:
+        from fastnet import grpc as fastnet_grpc  # noqa: F401
+    except ImportError:
+        return False
+    return hasattr(fastnet_grpc, "Server") and "h2" in units()
 
 
 def _fastnet_rest(protocol: str = "http") -> ServerSpec:
@@ -101,8 +116,12 @@ def implementations() -> list[Impl]:
              "HTTP/1.1", False, _uvicorn, ("rest_fastapi.py", "rest.py")),
         Impl("grpcio", "gRPC", "grpcio sync server, thread pool of 10, HTTP/2", True,
              _grpcio(), ("grpc_grpcio.py",), gzip_spec=_grpcio("--gzip")),
-        Impl("fastnet-grpc", "gRPC", "fastnet.grpc (issue 16), HTTP/2", True,
-             _pending("grpc", "fastnet's gRPC (issue 16)"), (), pending=True),
+        Impl("fastnet-grpc", "gRPC", "fastnet.grpc.Server serving grpcio's generated "
+             "servicer unchanged, HTTP/2, C engine", True,
+             _grpc_module("bench.grpc_vs_rest.grpc_fastnet") if _have_fastnet_grpc()
+             else _pending("grpc", "fastnet's gRPC (issue 16)"), ("grpc_fastnet.py",),
+             gzip_spec=_grpc_module("bench.grpc_vs_rest.grpc_fastnet", "--gzip"),
+             pending=not _have_fastnet_grpc()),
         Impl("fastnet-rest-h2", "REST", "the same fastnet.http App over fastnet's HTTP/2 "
              "(prior knowledge), C engine", True,
              (lambda: _fastnet_rest("h2")) if "h2" in units()
@@ -125,7 +144,8 @@ def _client(impl: Impl) -> Callable[[int, bool], Any]:
 def _describe_error(exc: BaseException) -> str:
     """How a refused call looks to the caller, in one line."""
     if hasattr(exc, "code") and callable(exc.code):  # grpc.RpcError
-        return f"grpc.RpcError: code() {exc.code()}, details() {exc.details()!r}"  # type: ignore[attr-defined]
+        details = exc.details()  # type: ignore[attr-defined]
+        return f"grpc.RpcError: code() {exc.code()}, details() {details!r}"
     status, error = getattr(exc, "status", "?"), getattr(exc, "error", {})
     details = error.get("details", [])
     violations = sum(len(d.get("fieldViolations", [])) for d in details)
@@ -155,10 +175,9 @@ def _check(impl: Impl, port: int) -> dict[str, str]:
         events = list(client.watch_items(3))
         if len(events) != 3:
             raise ServerUnavailable(f"WatchItems(3) sent {len(events)} messages")
-        missing = measure.call_with(client, measure.Call("GetItem", "GetItem",
-                                                         measure.messages.GetItemRequest(id=999_999),
-                                                         "GET", "/v1/items/999999", None),
-                                    impl.grpc)
+        absent = measure.Call("GetItem", "GetItem", measure.messages.GetItemRequest(id=999_999),
+                              "GET", "/v1/items/999999", None)
+        missing = measure.call_with(client, absent, impl.grpc)
         if not isinstance(missing, Exception):
             raise ServerUnavailable("GetItem(999999) did not fail")
         return {"invalid": _describe_error(refused), "not_found": _describe_error(missing)}
