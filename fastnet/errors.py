@@ -506,3 +506,92 @@ class H2StreamReset(FastnetError, ConnectionError):
             name = hex(self.error_code)
         who = "the peer" if self.remote else "us"
         return f"stream {self.stream_id} reset by {who} with {name}" + (f": {self.why}" if self.why else "")
+class GrpcStatusCode(IntEnum):
+    """The 17 gRPC status codes (grpc's doc/statuscodes.md), as ``grpc-status``
+    carries them. ``fastnet.grpc.StatusCode`` is this class."""
+
+    OK = 0
+    CANCELLED = 1
+    UNKNOWN = 2
+    INVALID_ARGUMENT = 3
+    DEADLINE_EXCEEDED = 4
+    NOT_FOUND = 5
+    ALREADY_EXISTS = 6
+    PERMISSION_DENIED = 7
+    RESOURCE_EXHAUSTED = 8
+    FAILED_PRECONDITION = 9
+    ABORTED = 10
+    OUT_OF_RANGE = 11
+    UNIMPLEMENTED = 12
+    INTERNAL = 13
+    UNAVAILABLE = 14
+    DATA_LOSS = 15
+    UNAUTHENTICATED = 16
+
+
+class GrpcError(ProtocolError):
+    """A peer broke gRPC's framing or header rules; ``status`` is the gRPC
+    status the call ends with (the server answers with it, the client
+    raises it)."""
+
+    status: GrpcStatusCode = GrpcStatusCode.INTERNAL
+
+
+class GrpcMessageTooLarge(GrpcError):
+    """A message's 5-byte prefix (or its decompressed size) exceeds the
+    maximum receive size; refused before the message is buffered."""
+
+    status = GrpcStatusCode.RESOURCE_EXHAUSTED
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(size, limit)
+        self.size = size
+        self.limit = limit
+
+    def __str__(self) -> str:
+        return f"gRPC message of {self.size} bytes exceeds max_receive_message_length={self.limit}"
+
+
+class GrpcBadPrefix(GrpcError):
+    """A message prefix whose compressed-flag byte is neither 0 nor 1."""
+
+    def __init__(self, flag: int) -> None:
+        super().__init__(flag)
+        self.flag = flag
+
+    def __str__(self) -> str:
+        return f"gRPC message prefix has compressed flag {self.flag}, not 0 or 1"
+
+
+class GrpcTruncated(GrpcError):
+    """The stream ended inside a message (its prefix or its payload)."""
+
+    def __init__(self, missing: int) -> None:
+        super().__init__(missing)
+        self.missing = missing
+
+    def __str__(self) -> str:
+        return f"gRPC stream ended {self.missing} bytes short of a whole message"
+
+
+class GrpcCompressionError(GrpcError):
+    """A compressed message that cannot be decompressed, or one flagged
+    compressed on a stream without ``grpc-encoding``."""
+
+
+class GrpcUnknownEncoding(GrpcError):
+    """A ``grpc-encoding`` this end does not implement."""
+
+    status = GrpcStatusCode.UNIMPLEMENTED
+
+    def __init__(self, encoding: str) -> None:
+        super().__init__(encoding)
+        self.encoding = encoding
+
+    def __str__(self) -> str:
+        return f"grpc-encoding {self.encoding!r} is not supported"
+
+
+class GrpcBadHeader(GrpcError):
+    """A malformed gRPC header: ``grpc-timeout``, ``-bin`` base64, a
+    metadata key, or a missing/invalid ``grpc-status`` in a response."""

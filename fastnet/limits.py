@@ -251,3 +251,13 @@ DEFAULT_H2_WINDOW_TIMEOUT = 30.0
 #: Most response bytes of one connection waiting for the peer's window
 #: (sync apps' bodies) before the connection is ended with ENHANCE_YOUR_CALM.
 DEFAULT_H2_MAX_PENDING_OUTPUT = 8 * 1024 * 1024
+# gRPC (fastnet.grpc)
+
+#: Largest gRPC message a server or client receives (bytes, after
+#: decompression), grpcio's default: checked against the 5-byte prefix's
+#: length before the message is buffered.
+DEFAULT_GRPC_MAX_RECEIVE_MESSAGE = 4 * 1024 * 1024
+
+#: Threads of a gRPC server's pool for blocking handlers (``thread_pool=True``;
+#: handlers whose requests stream always run there).
+DEFAULT_GRPC_THREAD_POOL = 16

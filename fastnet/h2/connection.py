@@ -439,7 +439,10 @@ class H2Connection:
         return stream_id >= self._next_local
 
     def _reset(self, stream: _Stream, code: int, events: list[Event]) -> None:
-        """A stream error (5.4.2): RST_STREAM and the stream is closed."""
+        """A stream error (5.4.2): RST_STREAM and the stream is closed. It
+        counts as a stream ended early (a flood of malformed requests is a
+        rapid reset too)."""
+        self._charge_reset()
         self._out += _RST.pack(0, 4, FrameType.RST_STREAM, 0, stream.id, code)
         if stream.state != S.CLOSED:
             stream.state = S.CLOSED
@@ -448,6 +451,7 @@ class H2Connection:
 
     def _reset_closed(self, stream_id: int, code: int) -> None:
         """A stream error on a stream no longer open."""
+        self._charge_reset()
         self._out += _RST.pack(0, 4, FrameType.RST_STREAM, 0, stream_id, code)
 
     def _closed_frame(self, stream_id: int, frame_name: str, events: list[Event]) -> None:
@@ -628,7 +632,6 @@ class H2Connection:
         limit = min(self.local_settings[Setting.MAX_CONCURRENT_STREAMS],
                     self._advertised.get(Setting.MAX_CONCURRENT_STREAMS, 2**31 - 1))
         if self._remote_open >= limit:
-            self._charge_reset()
             self._closed[stream_id] = _RESET_BY_US
             self._reset_closed(stream_id, E.REFUSED_STREAM)  # 5.1.2
             events.append(StreamReset(stream_id, E.REFUSED_STREAM, False))
@@ -765,7 +768,8 @@ class H2Connection:
 
     def _settings_acked(self, events: list[Event]) -> None:
         if not self._unacked_settings:
-            raise _conn_error(E.PROTOCOL_ERROR, "6.5.3", "SETTINGS ACK without SETTINGS sent")
+            self._charge_control("SETTINGS ACK")
+            return  # nothing to apply (the RFC names no error for it)
         values = self._unacked_settings.pop(0)
         for key, value in values.items():
             if key in self.local_settings and value != self.local_settings[key]:
@@ -818,7 +822,7 @@ class H2Connection:
         return stream
 
     def _block_frames(self, stream_id: int, headers: HeaderInput, flags: int) -> None:
-        block = self._encoder.encode(_lower(headers))
+        block = self._encoder.encode(header_list(headers))
         size = self.remote_settings[Setting.MAX_FRAME_SIZE]
         out = self._out
         if len(block) <= size:
@@ -985,7 +989,8 @@ class H2Connection:
         return self._dead
 
 
-def _lower(headers: HeaderInput) -> list[tuple[bytes, bytes]]:
+def header_list(headers: HeaderInput) -> list[tuple[bytes, bytes]]:
+    """headers as (name, value) bytes pairs, names lowercased (str as latin-1)."""
     out = []
     for name, value in headers:
         if type(name) is not bytes:
@@ -997,7 +1002,7 @@ def _lower(headers: HeaderInput) -> list[tuple[bytes, bytes]]:
 
 
 def _check_value(name: bytes, value: bytes) -> None:
-    if name.translate(None, _NAME_OK):
+    if not name or name.translate(None, _NAME_OK):
         raise _Violation(E.PROTOCOL_ERROR, f"invalid field name {name[:40]!r}")
     if value and _BAD_VALUE.search(value):
         raise _Violation(E.PROTOCOL_ERROR, f"invalid value of field {name[:40]!r}")

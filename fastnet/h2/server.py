@@ -306,6 +306,8 @@ class H2Session(Session):
         pending = self._pending
         h2 = self.h2
         for event in events:
+            if self.done:
+                break
             kind = type(event)
             if kind is RequestReceived:
                 pending[event.stream_id] = _Pending(event.headers)  # type: ignore[attr-defined]
@@ -610,6 +612,41 @@ def server_options(conn: Connection) -> tuple[H2Options, HttpLimits]:
     host = conn.server
     return (host.h2_options if isinstance(host, H2Server) else _DEFAULT_OPTIONS,
             host.http_limits if isinstance(host, HttpServer) else _DEFAULT_LIMITS)
+
+
+#: HTTP/1.1 fields that do not carry over to the stream of an h2c upgrade.
+_NOT_CARRIED = frozenset(("connection", "upgrade", "http2-settings", "host", "keep-alive",
+                          "proxy-connection", "transfer-encoding", "te"))
+
+
+def upgrade_session(conn: Connection, handler: Any, request: Optional[Request] = None,
+                    settings: bytes = b"") -> H2Session:
+    """The H2Session an HTTP/1.1 connection of ``--protocol http`` becomes:
+    on the client preface (request None: the caller calls opened()), or
+    after ``Upgrade: h2c`` (the 101 written), with the request served as
+    stream 1 and ``settings`` the decoded HTTP2-Settings."""
+    options, http_limits = server_options(conn)
+    if request is None:
+        return H2Session(conn, handler, options, http_limits)
+    h2 = H2Connection(False, options.settings(), connection_window=options.connection_window)
+    h2.initiate_upgrade(settings)
+    session = H2Session(conn, handler, options, http_limits, h2=h2)
+    session.opened()
+    fields = [(b":method", request.method.encode("latin-1")), (b":scheme", b"http"),
+              (b":path", request.target.encode("latin-1")),
+              (b":authority", (request.headers.get("host") or "").encode("latin-1"))]
+    fields += [(name.lower().encode("latin-1"), value.encode("latin-1"))
+               for name, value in request.headers if name.lower() not in _NOT_CARRIED]
+    events: list[Event] = [RequestReceived(1, fields, True), StreamEnded(1)]
+    if session.is_async:
+        session._loop = asyncio.get_running_loop()
+        session._async_events(events)
+    else:
+        session._sync_events(events)
+    out = h2.data_to_send()
+    if out:
+        conn.write(out)
+    return session
 
 
 def _h2_session(conn: Connection, handler: Any) -> Session:

@@ -34,7 +34,7 @@ from typing import AsyncIterable, Optional, Protocol, Union
 
 from ..codec.h2frame import Setting
 from ..errors import ConnectionClosed, H2ErrorCode, H2StreamReset
-from .connection import H2Connection, _lower
+from .connection import H2Connection, header_list
 from .events import (ConnectionTerminated, DataReceived, Event, Headers, PingAcked,
                      ResponseReceived, SettingsChanged, StreamEnded, StreamReset,
                      TrailersReceived, WindowUpdated)
@@ -552,7 +552,7 @@ class Client:
                 break
             self._changed.clear()
             await self._changed.wait()
-        fields = _lower(headers)
+        fields = header_list(headers)
         stream_id = self.h2.get_next_available_stream_id()
         empty = isinstance(body, (bytes, bytearray, memoryview)) and not body
         stream = ClientStream(self, stream_id, fields)

@@ -18,17 +18,19 @@ HTTP/1.1.
 """
 from __future__ import annotations
 
+import base64
 import inspect
 import logging
 import time
 from email.utils import formatdate
-from typing import Any, AsyncIterable, Awaitable, Iterable, Mapping, Optional, Union, cast
+from typing import (Any, AsyncIterable, Awaitable, Generator, Iterable, Mapping, Optional, Union,
+                    cast)
 
 from .. import limits
 from ..codec import http1
 from ..codec.http1 import ConnectionState, Event, Role
 from ..engine.base import TimerHandle
-from ..errors import (HttpBodyTooLarge, HttpError, HttpMalformed, HttpTimeout,
+from ..errors import (H2ConnectionError, HttpBodyTooLarge, HttpError, HttpMalformed, HttpTimeout,
                       HttpUnsupportedCoding, ProtocolError)
 from ..server import Connection, ProtocolSpec, ProtocolUnit, Server, Session, register
 from ..server.options import Option, count, seconds, size
@@ -86,6 +88,8 @@ def _simple_response(status: int, text: str, *extra: bytes, close: bool = True) 
 
 
 def _error_reply(error: ProtocolError) -> Optional[bytes]:
+    if isinstance(error, H2ConnectionError):
+        return None  # an HTTP/2 connection on this port: its GOAWAY is written
     status = error.status_hint if isinstance(error, HttpError) else 400
     return _simple_response(status, f"{reason_phrase(status)}: {error}")
 
@@ -105,6 +109,28 @@ HTTP_PROTOCOL = ProtocolSpec("http", "raw", _error_reply, _rejection,
                              handler_error=_handler_error)
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+#: The HTTP/2 client preface (RFC 9113 3.4): a connection that starts
+#: with it speaks HTTP/2.
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#: HttpSession.h2 before the connection's first bytes.
+_UNDECIDED = object()
+
+
+def _wants_h2c(request: Request) -> bool:
+    """An HTTP/1.1 request asking for ``Upgrade: h2c`` with HTTP2-Settings
+    and no body (one with a body is served as HTTP/1.1: RFC 7540 3.2
+    lets a server ignore the upgrade)."""
+    upgrade = request.headers.get("upgrade")
+    if upgrade is None or request.version != "HTTP/1.1" or request.body:
+        return False
+    if "h2c" not in _tokens(request.headers.get_all("upgrade")):
+        return False
+    connection = _tokens(request.headers.get_all("connection"))
+    return ("upgrade" in connection and "http2-settings" in connection
+            and len(request.headers.get_all("http2-settings")) == 1
+            and "content-length" not in request.headers
+            and "transfer-encoding" not in request.headers)
 _NO_BODY_STATUS = frozenset((204, 304))
 _OWN_FIELDS = frozenset(("content-length", "transfer-encoding", "connection", "date"))
 
@@ -160,17 +186,29 @@ class HttpSession(Session):
         self._out: list[bytes] = []
         self._timer: Optional[TimerHandle] = None
         self._heads = 0            # heads completed: which head a timer is for
+        #: The HTTP/2 session this connection became (client preface or
+        #: Upgrade: h2c), None while it speaks HTTP/1.1, _UNDECIDED before
+        #: its first bytes.
+        self.h2: Any = _UNDECIDED
 
     # -- the seam ----------------------------------------------------------
 
     def feed(self, data: bytes) -> Union[bytes, None, Awaitable[Optional[bytes]]]:
         """One read: every request it completes, answered in order."""
+        if self.h2 is not None and self._is_h2(data):
+            return cast(Union[bytes, None, Awaitable[Optional[bytes]]], self.h2.feed(data))
         if self.is_async:
             return self._feed_async(data)
         if self.done:
             return None
+        upgrade = None
         try:
-            for request in self._requests(data):
+            requests = self._requests(data)
+            for request in requests:
+                if _wants_h2c(request):
+                    upgrade = request
+                    requests.close()
+                    break
                 try:
                     result = self.handler(request)
                 except Exception:
@@ -182,13 +220,21 @@ class HttpSession(Session):
         except HttpError as error:
             self._fail(error)
             return None
+        if upgrade is not None:
+            return self._upgrade(upgrade)
         return self._flush()
 
     async def _feed_async(self, data: bytes) -> Optional[bytes]:
         if self.done:
             return None
+        upgrade = None
         try:
-            for request in self._requests(data):
+            requests = self._requests(data)
+            for request in requests:
+                if _wants_h2c(request):
+                    upgrade = request
+                    requests.close()
+                    break
                 try:
                     result = self.handler(request)
                     if inspect.isawaitable(result):
@@ -202,19 +248,71 @@ class HttpSession(Session):
         except HttpError as error:
             self._fail(error)
             return None
+        if upgrade is not None:
+            answer = self._upgrade(upgrade)
+            return await answer if inspect.isawaitable(answer) else answer
         return self._flush()
 
+    # -- HTTP/2 on the same port ---------------------------------------------
+
+    def _is_h2(self, data: bytes) -> bool:
+        """Whether this read goes to HTTP/2: decided by the first bytes of
+        the connection (RFC 9113 3.4, the client preface), then kept."""
+        if self.h2 is _UNDECIDED:
+            if data[:3] == b"PRI" and PREFACE.startswith(bytes(data[:len(PREFACE)])):
+                from ..h2.server import upgrade_session
+                self.h2 = upgrade_session(self.conn, self.handler)
+                self.multiplexed = self.h2.multiplexed
+                self.h2.opened()
+            else:
+                self.h2 = None
+                return False
+        return True
+
+    def _upgrade(self, request: Request) -> Union[bytes, None, Awaitable[Optional[bytes]]]:
+        """``Upgrade: h2c`` (RFC 7540 3.2): 101, then HTTP/2 with the
+        request as stream 1, answered there; the rest of the read is the
+        client's preface and frames."""
+        from ..h2.server import upgrade_session
+        settings = request.headers.get("http2-settings") or ""
+        try:
+            payload = base64.urlsafe_b64decode(settings + "=" * (-len(settings) % 4))
+        except ValueError:
+            payload = b"\x00"  # not a SETTINGS payload: refused below
+        if len(payload) % 6:
+            self._fail(HttpMalformed("HTTP2-Settings is not a base64url SETTINGS payload"))
+            return None
+        self._out.append(_SWITCHING)
+        self.conn.write(b"".join(self._out))
+        self._out = []
+        session = upgrade_session(self.conn, self.handler, request, payload)
+        self.h2 = session
+        self.multiplexed = session.multiplexed
+        rest = bytes(self.buf)
+        del self.buf[:]
+        return session.feed(rest) if rest else None
+
     def drain(self) -> Optional[bytes]:
-        """A graceful drain: every response from now on says Connection: close."""
+        """A graceful drain: every response from now on says Connection: close
+        (HTTP/2: GOAWAY)."""
         self.draining = True
+        if self.h2 is not None and self.h2 is not _UNDECIDED:
+            return cast(Optional[bytes], self.h2.drain())
         return None
+
+    def idle(self) -> bool:
+        if self.h2 is not None and self.h2 is not _UNDECIDED:
+            return bool(self.h2.idle())
+        return True
 
     def closed(self) -> None:
         self._cancel_timer()
+        if self.h2 is not None and self.h2 is not _UNDECIDED:
+            self.h2.closed()
 
     # -- reading requests ---------------------------------------------------
 
-    def _requests(self, data: bytes) -> Iterable[Request]:
+    def _requests(self, data: bytes) -> Generator[Request, None, None]:
         """The requests this read completes (raises HttpError on bad input)."""
         buf = self.buf
         buf += data
@@ -514,6 +612,8 @@ class KataSession(HttpSession):
     takes the general path, which answers it byte for byte the same."""
 
     def feed(self, data: bytes) -> Union[bytes, None, Awaitable[Optional[bytes]]]:
+        if self.h2 is not None and self._is_h2(data):
+            return cast(Union[bytes, None, Awaitable[Optional[bytes]]], self.h2.feed(data))
         if self.buf or self.pending is not None or self.done or self.draining:
             return super().feed(data)
         try:

@@ -259,7 +259,7 @@ PROTOCOLS: dict[str, ProtocolUnit] = {}
 
 #: Packages that register built-in units when imported (loaded on first
 #: lookup, so importing fastnet.server stays light and free of cycles).
-BUILTIN_PACKAGES = ("fastnet.resp", "fastnet.http", "fastnet.wire", "fastnet.h2")
+BUILTIN_PACKAGES = ("fastnet.resp", "fastnet.http", "fastnet.wire", "fastnet.h2", "fastnet.grpc")
 _loaded = False
 
 

@@ -1,0 +1,853 @@
+"""The gRPC server: RPCs over fastnet's HTTP/2 streams (fastnet.h2).
+
+Every request stream of an HTTP/2 listener becomes one :class:`ServerCall`,
+which checks the request's headers, finds the method handler, decodes the
+request messages, runs the handler with a :class:`ServicerContext`, and
+ends the stream with ``grpc-status``.
+
+**Where handlers run.** ``async def`` handlers (and async generators) run
+on the server's asyncio loop. Plain handlers whose request is one message
+(unary and server streaming) run on that loop too, on the engine's thread,
+by default: the fast path, for handlers that do not block. With
+``thread_pool=True`` (or a number of threads, or an Executor) they run in a
+thread pool, as grpcio runs every handler. Plain handlers whose requests
+stream always run in the pool: they block on the request iterator.
+
+**The call path** (the hook interface interceptors use). A hook is any
+object with some of these methods; they run on the loop, in the order the
+hooks were added (``Server(hooks=[...])`` or :meth:`Server.add_hook`), and
+may be ``async def``:
+
+- ``call_started(call)`` once the method is known, before the handler runs.
+  It may end the call by raising :class:`Abort` (or calling
+  ``call.context.abort(code, details)``); it may add to
+  ``call.invocation_metadata`` or set ``call.identity``.
+- ``message_received(call, message) -> message`` for each request message
+  (decoded); returning None drops it.
+- ``message_sending(call, message) -> message`` for each response message
+  before it is serialized; returning None drops it.
+- ``call_ended(call)`` once the status is known (``call.code``,
+  ``call.details``, ``call.trailing_metadata``, ``call.error``, the counters
+  ``messages_in``/``messages_out``/``bytes_in``/``bytes_out``, ``duration``),
+  in the reverse order, after the status was sent.
+
+An exception other than Abort from a hook ends that call with INTERNAL.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import inspect
+import logging
+import threading
+import time
+from typing import (Any, AsyncIterator, Callable, Iterable, Mapping, NamedTuple, Optional,
+                    Sequence, Union)
+
+from .. import limits
+from ..errors import GrpcError, GrpcUnknownEncoding, H2StreamReset
+from ..h2 import ServerStream, serve_streams
+from ..h2.server import (CONNECTION_WINDOW, H2_PROTOCOL, MAX_CONCURRENT_STREAMS, STREAM_WINDOW,
+                         WINDOW_TIMEOUT, H2Server)
+from ..h2.streams import StreamApp
+from ..server.options import Option, size
+from ..server.protocols import ProtocolUnit, register
+from . import protocol as p
+from .protocol import Metadata, MetadataValue, StatusCode
+from .service import GenericHandler, HandlerCallDetails, Service, handler_function
+
+log = logging.getLogger("fastnet.grpc")
+
+__all__ = ["Abort", "AbortError", "Metadatum", "Server", "ServerCall", "ServicerContext",
+           "status_code"]
+
+
+class Metadatum(NamedTuple):
+    """One metadata entry (grpcio's shape: ``.key``, ``.value``)."""
+
+    key: str
+    value: MetadataValue
+
+
+class AbortError(Exception):
+    """Raised by ``context.abort()``: ends the handler; the call's status
+    is what abort was given."""
+
+
+class Abort(AbortError):
+    """End a call with ``code`` and ``details`` (a hook's way to refuse a
+    call; ``trailing_metadata`` goes with the status)."""
+
+    def __init__(self, code: Any, details: str = "",
+                 trailing_metadata: Optional[Metadata] = None) -> None:
+        super().__init__(code, details)
+        self.code = status_code(code)
+        self.details = details
+        self.trailing_metadata = trailing_metadata
+
+
+def status_code(code: Any) -> StatusCode:
+    """A status as fastnet's StatusCode, from an int, fastnet's enum or
+    grpcio's ``grpc.StatusCode`` (whose value is ``(number, name)``)."""
+    value = getattr(code, "value", code)
+    if isinstance(value, tuple):
+        value = value[0]
+    return StatusCode(int(value))
+
+
+def _format_peer(peer: tuple[str, int]) -> str:
+    host, port = peer[0], peer[1]
+    return f"ipv6:[{host}]:{port}" if ":" in host else f"ipv4:{host}:{port}"
+
+
+class ServicerContext:
+    """What a handler gets beside its request: grpcio's ServicerContext
+    (and grpc.aio's: ``read``/``write`` are coroutines, ``abort`` works
+    awaited or not since it raises at once)."""
+
+    def __init__(self, call: "ServerCall") -> None:
+        self._call = call
+        self._callbacks: list[Callable[[], None]] = []
+
+    # -- what the call is ----------------------------------------------------
+
+    def invocation_metadata(self) -> tuple[Metadatum, ...]:
+        """The request's metadata (reserved headers left out)."""
+        return tuple(Metadatum(k, v) for k, v in self._call.invocation_metadata)
+
+    def peer(self) -> str:
+        """The client's address as grpcio writes it: ``ipv4:127.0.0.1:5000``."""
+        return _format_peer(self._call.stream.peer)
+
+    def time_remaining(self) -> Optional[float]:
+        """Seconds left before the deadline (None without one; 0 once past)."""
+        d = self._call.deadline
+        return None if d is None else max(0.0, d - time.monotonic())
+
+    def is_active(self) -> bool:
+        """False once the call ended: cancelled, past its deadline or done."""
+        return not self._call.done
+
+    def cancelled(self) -> bool:
+        """True once the client cancelled the call or its deadline passed."""
+        return self._call.cancelled
+
+    def add_callback(self, callback: Callable[[], None]) -> bool:
+        """Run ``callback()`` when the call ends (any way)."""
+        self._callbacks.append(callback)
+        return True
+
+    def auth_context(self) -> dict[str, Any]:
+        return {}
+
+    def peer_identities(self) -> None:
+        return None
+
+    def peer_identity_key(self) -> None:
+        return None
+
+    # -- what the handler says -----------------------------------------------
+
+    def send_initial_metadata(self, metadata: Metadata) -> None:
+        """Send the response headers now, with ``metadata``."""
+        self._call.send_initial(metadata)
+
+    def set_trailing_metadata(self, metadata: Metadata) -> None:
+        self._call.trailing_metadata = list(metadata)
+
+    def trailing_metadata(self) -> Sequence[tuple[str, MetadataValue]]:
+        return self._call.trailing_metadata
+
+    def set_code(self, code: Any) -> None:
+        self._call.code = status_code(code)
+
+    def set_details(self, details: str) -> None:
+        self._call.details = details
+
+    def code(self) -> Optional[StatusCode]:
+        return self._call.code
+
+    def details(self) -> str:
+        return self._call.details
+
+    def abort(self, code: Any, details: str = "") -> Any:
+        """End the call with ``code`` and ``details``: raises AbortError."""
+        if status_code(code) == StatusCode.OK:
+            raise ValueError("abort() needs a status other than OK")
+        self._call.code = status_code(code)
+        self._call.details = details
+        raise AbortError(code, details)
+
+    def abort_with_status(self, status: Any) -> Any:
+        """abort() from a grpc.Status-like object (code, details, trailing_metadata)."""
+        if getattr(status, "trailing_metadata", None):
+            self._call.trailing_metadata = list(status.trailing_metadata)
+        return self.abort(status.code, status.details)
+
+    def set_compression(self, compression: Any) -> None:
+        """Compress the responses with ``compression`` (a name, or grpcio's
+        ``grpc.Compression``), if the client accepts it; before the first one."""
+        self._call.set_compression(compression)
+
+    def disable_next_message_compression(self) -> None:
+        self._call.skip_compression = True
+
+    def request_compressed(self) -> bool:
+        """Whether the request message last received came compressed
+        (fastnet's; the interop suite's compression cases ask it)."""
+        return self._call.last_request_compressed
+
+    @property
+    def call(self) -> "ServerCall":
+        """The call behind this context (what hooks see)."""
+        return self._call
+
+    def cancel(self) -> None:
+        """End the call as CANCELLED (the client sees RST_STREAM)."""
+        self._call.cancel(reset=True)
+
+    # -- grpc.aio's streaming ------------------------------------------------
+
+    async def read(self) -> Any:
+        """The next request message (grpc.aio); ``EOF`` past the last."""
+        try:
+            return await self._call.requests().__anext__()
+        except StopAsyncIteration:
+            return EOF
+
+    async def write(self, message: Any) -> None:
+        """Send one response message (grpc.aio)."""
+        await self._call.send(message)
+
+    async def done_writing(self) -> None:
+        return None
+
+
+#: What context.read() returns past the last request (grpc.aio's EOF).
+EOF = type("EOF", (), {"__repr__": lambda self: "EOF"})()
+
+
+class _DeadlineExceeded(Exception):
+    pass
+
+
+class ServerCall:
+    """One RPC on the server: what hooks see (the module docstring)."""
+
+    def __init__(self, server: "Server", stream: ServerStream) -> None:
+        self.server = server
+        self.stream = stream
+        self.method = stream.path
+        self.peer = _format_peer(stream.peer)
+        self.started_at = time.monotonic()
+        self.deadline: Optional[float] = None
+        self.invocation_metadata: list[tuple[str, MetadataValue]] = []
+        self.identity: Any = None
+        self.code: Optional[StatusCode] = None
+        self.details = ""
+        self.trailing_metadata: list[tuple[str, MetadataValue]] = []
+        self.error: Optional[BaseException] = None
+        self.messages_in = self.messages_out = self.bytes_in = self.bytes_out = 0
+        self.duration = 0.0
+        self._finished = False
+        self.cancelled = False
+        self.headers_sent = False
+        self.encoding: Optional[str] = None      # responses' grpc-encoding
+        self.skip_compression = False
+        #: Whether the request message last decoded came compressed.
+        self.last_request_compressed = False
+        self.context = ServicerContext(self)
+        self._request_encoding: Optional[str] = None
+        self._accept: frozenset[str] = frozenset()
+        self._handler: Any = None
+        self._requests: Optional[AsyncIterator[Any]] = None
+        self._task: Optional[asyncio.Task[Any]] = None
+        self._end_reason: Optional[str] = None
+        self._hooks = server._hooks
+
+    # -- the stream's life ---------------------------------------------------
+
+    async def run(self) -> None:
+        stream = self.stream
+        if stream.method != "POST":
+            stream.send_headers([(b":status", b"405")], end_stream=True)
+            return
+        if not p.is_grpc_content_type(stream.header(b"content-type")):
+            stream.send_headers([(b":status", b"415"), (b"content-type", b"text/plain")],
+                                end_stream=True)
+            return
+        try:
+            self._read_request_headers()
+        except GrpcError as e:
+            self._finish(e.status, str(e), error=e)
+            return
+        if self.deadline is not None and self.deadline <= time.monotonic():
+            self._finish(StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+            return
+        handler = self.server._lookup(self.method, self.invocation_metadata)
+        if handler is None:
+            self._finish(StatusCode.UNIMPLEMENTED, f"Method not found: {self.method}")
+            return
+        self._handler = handler
+        loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        timer = None
+        if self.deadline is not None:
+            timer = loop.call_at(loop.time() + self.deadline - time.monotonic(),
+                                 self._deadline_passed)
+        watcher = None
+        if self._needs_watcher(handler):
+            watcher = loop.create_task(self._watch_cancel())
+        try:
+            for fn in self._hooks_with("call_started"):
+                try:
+                    r = fn(self)
+                    if inspect.isawaitable(r):
+                        await r
+                except AbortError:
+                    raise
+                except Exception as e:
+                    log.warning("gRPC hook call_started raised %s", type(e).__name__)
+                    raise Abort(StatusCode.INTERNAL, "interceptor failed") from e
+            await self._invoke(handler, loop)
+            code = self.code if self.code is not None else StatusCode.OK
+            if code == StatusCode.OK and self.deadline is not None \
+                    and time.monotonic() >= self.deadline:
+                code, self.details = StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"
+            self._finish(code, self.details)
+        except asyncio.CancelledError:
+            if self._end_reason is None:
+                raise
+        except Abort as e:
+            if e.trailing_metadata:
+                self.trailing_metadata = list(e.trailing_metadata)
+            self._finish(e.code, e.details, error=e)
+        except AbortError as e:
+            self._finish(self.code or StatusCode.UNKNOWN, self.details, error=e)
+        except GrpcError as e:
+            self._finish(e.status, str(e), error=e)
+        except H2StreamReset as e:
+            self.cancelled = True
+            self._finish(StatusCode.CANCELLED, "Cancelled by the client", error=e, send=False)
+        except Exception as e:
+            if self.done:  # the handler raised after its call ended (cancelled, deadline)
+                return
+            log.warning("gRPC handler of %s raised %s", self.method, type(e).__name__,
+                        exc_info=log.isEnabledFor(logging.DEBUG))
+            if self.code is not None and self.code != StatusCode.OK:
+                self._finish(self.code, self.details, error=e)
+            else:
+                self._finish(StatusCode.UNKNOWN,
+                             f"Exception calling application: {type(e).__name__}", error=e)
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if watcher is not None:
+                watcher.cancel()
+
+    def _read_request_headers(self) -> None:
+        stream = self.stream
+        for name, value in stream.headers:
+            if name == b"grpc-timeout":
+                self.deadline = self.started_at + p.parse_timeout(value)
+            elif name == b"grpc-encoding":
+                enc = value.decode("latin-1")
+                if enc != "identity":
+                    self._request_encoding = enc
+            elif name == b"grpc-accept-encoding":
+                self._accept = frozenset(e.strip() for e in value.decode("latin-1").split(","))
+            elif name[:1] != b":" and not p.is_reserved(name.decode("latin-1")):
+                key = name.decode("latin-1")
+                self.invocation_metadata.append((key, p.decode_metadata_value(key, value)))
+        if self._request_encoding is not None and self._request_encoding not in p.ENCODINGS:
+            raise GrpcUnknownEncoding(self._request_encoding)
+        if self.server.compression is not None:
+            self.set_compression(self.server.compression)
+
+    def _needs_watcher(self, handler: Any) -> bool:
+        """A handler that may wait (async, or in a thread) must learn of a
+        reset while it waits; a plain one on the loop cannot be interrupted."""
+        fn = handler_function(handler)
+        return (handler.request_streaming or self.server._pool_size is not None
+                or inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn))
+
+    @property
+    def done(self) -> bool:
+        """The status is decided (and sent, unless the stream was reset)."""
+        return self._finished
+
+    async def _watch_cancel(self) -> None:
+        await self.stream.wait_cancelled()
+        if not self._finished:
+            self.cancelled = True
+            self._finish(StatusCode.CANCELLED, "Cancelled by the client", send=False)
+            self._stop_task("cancelled")
+
+    def _deadline_passed(self) -> None:
+        if self._finished:
+            return
+        self.cancelled = True
+        self._finish(StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+        self._stop_task("deadline")
+
+    def _stop_task(self, reason: str) -> None:
+        """Stop the handler's work on the loop (a thread's runs on, its
+        writes dropped) for ``reason``."""
+        self._end_reason = reason
+        if self._task is not None and self._task is not asyncio.current_task():
+            self._task.cancel()
+
+    def cancel(self, reset: bool) -> None:
+        if self._finished:
+            return
+        self.cancelled = True
+        self.stream.reset()
+        self._finish(StatusCode.CANCELLED, "Cancelled by the server", send=False)
+        self._stop_task("server-cancel")
+
+    # -- messages ------------------------------------------------------------
+
+    def requests(self) -> AsyncIterator[Any]:
+        """The request messages, decoded, as they arrive (one iterator per call)."""
+        if self._requests is None:
+            self._requests = self._read_messages()
+        return self._requests
+
+    async def _read_messages(self) -> AsyncIterator[Any]:
+        decoder = p.MessageDecoder(self.server.max_receive_message_length,
+                                   self._request_encoding)
+        deserialize = self._handler.request_deserializer
+        hooks = self._hooks_with("message_received")
+        while True:
+            chunk = await self.stream.read()
+            if chunk is None:
+                decoder.end()
+                return
+            self.bytes_in += len(chunk)
+            for compressed, payload in decoder.feed_flagged(chunk):
+                self.messages_in += 1
+                self.last_request_compressed = compressed
+                try:
+                    message = deserialize(payload) if deserialize is not None else payload
+                except Exception:
+                    raise _Deserialize() from None
+                for fn in hooks:
+                    message = fn(self, message)
+                    if inspect.isawaitable(message):
+                        message = await message
+                    if message is None:
+                        break
+                if message is not None:
+                    yield message
+
+    def _hooks_with(self, name: str) -> list[Callable[..., Any]]:
+        return [getattr(h, name) for h in self._hooks if getattr(h, name, None) is not None]
+
+    async def _one_request(self) -> Any:
+        messages = [m async for m in self.requests()]
+        if len(messages) != 1:
+            raise _RequestCount(len(messages))
+        return messages[0]
+
+    def set_compression(self, compression: Any) -> None:
+        if self.headers_sent:
+            return
+        name = getattr(compression, "name", compression)
+        name = None if name is None else str(name).lower()
+        if name in ("nocompression", "identity", None):
+            self.encoding = None
+        elif name in self._accept and name in p.ENCODINGS:
+            self.encoding = name
+        else:
+            self.encoding = None   # the client does not accept it: identity
+
+    def send_initial(self, metadata: Optional[Metadata] = None) -> None:
+        if self.headers_sent or self.done:
+            return
+        self.headers_sent = True
+        self.stream.send_headers(p.response_headers(metadata, self.encoding))
+
+    async def send(self, message: Any) -> None:
+        """Serialize, frame and send one response message (dropped once
+        the call has ended: cancelled, past its deadline)."""
+        if self.done:
+            return
+        for hook in self._hooks:
+            fn = getattr(hook, "message_sending", None)
+            if fn is not None:
+                message = fn(self, message)
+                if inspect.isawaitable(message):
+                    message = await message
+                if message is None:
+                    return
+        serialize = self._handler.response_serializer
+        payload = serialize(message) if serialize is not None else message
+        if not self.headers_sent:
+            self.send_initial()
+        encoding = None if self.skip_compression else self.encoding
+        self.skip_compression = False
+        data = p.encode_message(payload, encoding)
+        self.messages_out += 1
+        self.bytes_out += len(data)
+        await self.stream.send_data(data)
+
+    # -- running the handler -------------------------------------------------
+
+    async def _invoke(self, handler: Any, loop: asyncio.AbstractEventLoop) -> None:
+        fn = handler_function(handler)
+        ctx = self.context
+        pool = self.server._pool_size is not None
+        if inspect.isasyncgenfunction(fn) or inspect.iscoroutinefunction(fn):
+            arg = self.requests() if handler.request_streaming else await self._one_request()
+            if inspect.isasyncgenfunction(fn):
+                async for m in fn(arg, ctx):
+                    await self.send(m)
+                return
+            result = await fn(arg, ctx)
+            if handler.response_streaming:
+                if result is not None:
+                    async for m in _aiter(result):
+                        await self.send(m)
+            elif result is not None and not self._failed():
+                await self.send(result)
+            return
+        if handler.request_streaming:
+            arg: Any = _BlockingIterator(self.requests(), loop, self)
+        else:
+            arg = await self._one_request()
+        if not pool and not handler.request_streaming:
+            result = fn(arg, ctx)
+            if handler.response_streaming:
+                for m in result:
+                    if self.done:
+                        break
+                    await self.send(m)
+            elif result is not None and not self._failed():
+                await self.send(result)
+            return
+        executor = self.server._executor()
+        if handler.response_streaming:
+            await loop.run_in_executor(executor, self._drive_in_thread, fn, arg, loop)
+            return
+        result = await loop.run_in_executor(executor, fn, arg, ctx)
+        if result is not None and not self._failed():
+            await self.send(result)
+
+    def _failed(self) -> bool:
+        return self.code is not None and self.code != StatusCode.OK
+
+    def _drive_in_thread(self, fn: Callable[..., Any], arg: Any,
+                         loop: asyncio.AbstractEventLoop) -> None:
+        for m in fn(arg, self.context):
+            if self.done:
+                return
+            asyncio.run_coroutine_threadsafe(self.send(m), loop).result()
+
+    # -- the end -------------------------------------------------------------
+
+    def _finish(self, code: StatusCode, details: str, *, error: Optional[BaseException] = None,
+                send: bool = True) -> None:
+        """Decide the status (once), send it, run callbacks and call_ended."""
+        if self._finished:
+            return
+        self._finished = True
+        self.code, self.details = code, details
+        self.error = error
+        self.duration = time.monotonic() - self.started_at
+        if send and not self.stream.ended:
+            try:
+                md = self.trailing_metadata or None
+                if not self.headers_sent:
+                    self.headers_sent = True
+                    self.stream.send_headers(p.trailers_only(code, details, md), end_stream=True)
+                else:
+                    self.stream.send_trailers(p.trailers(code, details, md))
+            except H2StreamReset:
+                self.cancelled = True
+        for cb in self.context._callbacks:
+            try:
+                cb()
+            except Exception:
+                log.warning("gRPC call callback raised", exc_info=True)
+        for hook in reversed(self._hooks):
+            fn = getattr(hook, "call_ended", None)
+            if fn is not None:
+                try:
+                    r = fn(self)
+                    if inspect.isawaitable(r):
+                        asyncio.ensure_future(r)
+                except Exception:
+                    log.warning("gRPC hook call_ended raised", exc_info=True)
+
+
+class _Deserialize(GrpcError):
+    def __str__(self) -> str:
+        return "Exception deserializing request!"
+
+
+class _RequestCount(GrpcError):
+    def __init__(self, n: int) -> None:
+        super().__init__(n)
+        self.n = n
+
+    def __str__(self) -> str:
+        return f"a unary request needs exactly one message, got {self.n}"
+
+
+async def _aiter(it: Any) -> AsyncIterator[Any]:
+    if hasattr(it, "__aiter__"):
+        async for m in it:
+            yield m
+    else:
+        for m in it:
+            yield m
+
+
+class _BlockingIterator:
+    """The request messages for a plain handler in a thread: each next()
+    asks the loop for one message, so nothing is read ahead of the handler."""
+
+    def __init__(self, messages: AsyncIterator[Any], loop: asyncio.AbstractEventLoop,
+                 call: ServerCall) -> None:
+        self._messages = messages
+        self._loop = loop
+        self._call = call
+
+    def __iter__(self) -> "_BlockingIterator":
+        return self
+
+    def __next__(self) -> Any:
+        if self._call.done:
+            raise StopIteration
+        future = asyncio.run_coroutine_threadsafe(_next(self._messages), self._loop)
+        item = future.result()
+        if item is _END:
+            raise StopIteration
+        return item
+
+
+_END = object()
+
+
+async def _next(messages: AsyncIterator[Any]) -> Any:
+    try:
+        return await messages.__anext__()
+    except StopAsyncIteration:
+        return _END
+
+
+def _parse_address(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    if host in ("", "[::]", "::", "0.0.0.0"):
+        host = "127.0.0.1" if host == "" else host
+    if host == "localhost":
+        host = "127.0.0.1"
+    return host, int(port)
+
+
+class Server(H2Server):
+    """A fastnet Server that serves gRPC (grpcio's server API as well).
+
+    ::
+
+        server = fastnet.grpc.Server()
+        server.add_service(protos.pkg.Greeter, GreeterServicer())   # fastnet.proto services
+        pb2_grpc.add_GreeterServicer_to_server(Servicer(), server)  # grpcio-generated code
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()               # in a thread; or server.run() / await run_async()
+
+    ``thread_pool``: False runs plain handlers on the engine's thread (those
+    whose requests stream always go to the pool); True, a number of threads
+    or an Executor runs every plain handler there. ``compression``: the
+    responses' encoding when the client accepts it (gzip, deflate).
+    ``hooks``: the call-path hooks (module docstring). Other keyword
+    arguments are fastnet.h2's H2Server's (max_concurrent_streams, stream_window, ...)
+    and fastnet.Server's (engine, max_connections, ...)."""
+
+    def __init__(self, *, thread_pool: Union[bool, int, concurrent.futures.Executor] = False,
+                 max_receive_message_length: int = limits.DEFAULT_GRPC_MAX_RECEIVE_MESSAGE,
+                 compression: Optional[Any] = None, hooks: Iterable[Any] = (),
+                 **server_options: Any) -> None:
+        super().__init__(**server_options)
+        self.max_receive_message_length = max_receive_message_length
+        name = getattr(compression, "name", compression)
+        self.compression = None if name is None or str(name).lower() == "nocompression" \
+            else str(name).lower()
+        if self.compression is not None:
+            p.check_encoding(self.compression)
+        self._hooks: list[Any] = list(hooks)
+        self._registered: dict[str, Any] = {}
+        self._services: list[Service] = []
+        self._generic: list[Any] = []
+        self._pool: Optional[concurrent.futures.Executor] = None
+        if isinstance(thread_pool, concurrent.futures.Executor):
+            self._pool, self._pool_size = thread_pool, 0
+        elif thread_pool is True:
+            self._pool_size: Optional[int] = limits.DEFAULT_GRPC_THREAD_POOL
+        elif thread_pool:
+            self._pool_size = int(thread_pool)
+        else:
+            self._pool_size = None
+        self._pool_lock = threading.Lock()
+        self._thread: Optional[threading.Thread] = None
+        self._stopped = threading.Event()
+        self.stream_app = serve_streams(self._serve_stream)
+
+    # -- registering ---------------------------------------------------------
+
+    def add_hook(self, hook: Any) -> None:
+        """Add a call-path hook (after those already added)."""
+        self._hooks.append(hook)
+
+    def add_service(self, service: Service, servicer: Any) -> None:
+        """Serve ``servicer``'s methods for ``service`` (from fastnet.grpc.load)."""
+        self.add_registered_method_handlers(service.full_name, service.handlers(servicer))
+        self._services.append(service)
+
+    def services(self) -> list[Service]:
+        """The services added with add_service (reflection serves their files)."""
+        return list(self._services)
+
+    def add_generic_rpc_handlers(self, generic_rpc_handlers: Iterable[Any]) -> None:
+        """grpcio's: objects with ``service(handler_call_details)``."""
+        self._generic.extend(generic_rpc_handlers)
+
+    def add_registered_method_handlers(self, service_name: str,
+                                       method_handlers: dict[str, Any]) -> None:
+        """grpcio's (1.62+): method name -> RpcMethodHandler for one service."""
+        for name, h in method_handlers.items():
+            self._registered[f"/{service_name}/{name}"] = h
+
+    def _lookup(self, path: str, metadata: list[tuple[str, MetadataValue]]) -> Any:
+        h = self._registered.get(path)
+        if h is not None:
+            return h
+        if self._generic:
+            details = HandlerCallDetails(path, tuple(Metadatum(k, v) for k, v in metadata))
+            for g in self._generic:
+                h = g.service(details)
+                if h is not None:
+                    return h
+        return None
+
+    def service_names(self) -> list[str]:
+        """Every service served (registered, and generic handlers that say)."""
+        names = {path.split("/")[1] for path in self._registered}
+        for g in self._generic:
+            fn = getattr(g, "service_name", None)
+            if fn is not None:
+                names.add(fn())
+        return sorted(names)
+
+    def _executor(self) -> concurrent.futures.Executor:
+        if self._pool is None:
+            with self._pool_lock:
+                if self._pool is None:
+                    self._pool = concurrent.futures.ThreadPoolExecutor(
+                        self._pool_size or limits.DEFAULT_GRPC_THREAD_POOL,
+                        thread_name_prefix="fastnet-grpc")
+        return self._pool
+
+    # -- serving -------------------------------------------------------------
+
+    async def _serve_stream(self, stream: ServerStream) -> None:
+        await ServerCall(self, stream).run()
+
+    def listen(self, host: str = "127.0.0.1", port: int = 9000, *,  # type: ignore[override]
+               protocol: Any = "grpc", handler: Optional[Any] = None, **options: Any) -> Any:
+        """Listen for gRPC (HTTP/2 with prior knowledge) on host:port;
+        ``handler``, if given, is ``setup(server)`` (run first)."""
+        if protocol in ("grpc", "h2") or protocol is GRPC:
+            return _grpc_listen(self, host, port, handler, options)
+        return super().listen(host, port, protocol=protocol, handler=handler, **options)
+
+    def add_insecure_port(self, address: str) -> int:
+        """grpcio's: listen on ``host:port`` (0: any free port); returns the port.
+        ``[::]`` and ``0.0.0.0`` listen on every address as asked."""
+        host, port = _parse_address(address)
+        return int(self.listen(host, port).port)
+
+    def start(self) -> None:
+        """Serve in a background thread (grpcio's start)."""
+        from .._threads import start_without_signals
+        if self._thread is not None:
+            raise RuntimeError("server already started")
+        self._stopped.clear()
+
+        def run() -> None:
+            try:
+                self.run(handle_signals=False)
+            finally:
+                self._stopped.set()
+        self._thread = threading.Thread(target=run, name="fastnet-grpc", daemon=True)
+        start_without_signals(self._thread)
+
+    def stop(self, grace: Optional[float] = None) -> threading.Event:  # type: ignore[override]
+        """grpcio's stop: with ``grace`` None, at once; else drain (GOAWAY,
+        RPCs in flight finish) for up to ``grace`` seconds. Returns an Event
+        set once stopped (already set if the server never started)."""
+        if grace is None:
+            super().stop()
+        else:
+            self.shutdown(timeout=grace)
+        if self._thread is None:
+            self._stopped.set()
+        return self._stopped
+
+    def wait_for_termination(self, timeout: Optional[float] = None) -> bool:
+        """Block until the server stopped; False if ``timeout`` passed first."""
+        return self._stopped.wait(timeout)
+
+
+# -- the registered unit: --protocol grpc -------------------------------------
+
+def _setup_function(handler: Any) -> Optional[Callable[["Server"], Any]]:
+    return handler if handler is not None and not isinstance(handler, StreamApp) else None
+
+
+def _grpc_listen(server: "Server", host: str, port: int, handler: Any,
+                 options: dict[str, Any]) -> Any:
+    setup = _setup_function(handler)
+    if setup is not None:
+        setup(server)  # registers its services on the server
+    if not server.service_names():
+        from .health import add_health
+        add_health(server)
+    return H2Server.listen(server, host, port, protocol="h2", handler=server.stream_app,
+                           **options)
+
+
+def _grpc_session(conn: Any, handler: Any) -> Any:
+    from ..h2.server import _h2_session
+    return _h2_session(conn, handler)
+
+
+THREAD_POOL = Option("--grpc-thread-pool", type=int, default=0, metavar="N",
+                     help="run plain gRPC handlers in a pool of N threads (default 0: on the "
+                     "engine's thread; handlers of streaming requests always use a pool)")
+MAX_RECEIVE = Option("--grpc-max-receive", type=size,
+                     default=limits.DEFAULT_GRPC_MAX_RECEIVE_MESSAGE, metavar="SIZE",
+                     help="largest gRPC message received (default: 4M, as grpcio)")
+COMPRESSION = Option("--grpc-compression", choices=("gzip", "deflate"), default=None,
+                     help="compress responses when the client accepts it (default: none)")
+
+
+def _make_grpc_server(values: Mapping[str, Any], server_options: dict[str, Any]) -> "Server":
+    v = dict(values)
+    return Server(thread_pool=v.pop("grpc_thread_pool") or False,
+                  max_receive_message_length=v.pop("grpc_max_receive"),
+                  compression=v.pop("grpc_compression"), **v, **server_options)
+
+
+#: gRPC as a registered unit (``--protocol grpc``): HTTP/2 with prior
+#: knowledge; ``--handler MODULE:FUNCTION`` names ``setup(server)``, which
+#: adds the services (without one: the health service alone).
+GRPC = register(ProtocolUnit(
+    dataclasses.replace(H2_PROTOCOL, name="grpc"),
+    help="gRPC over HTTP/2 (--handler: setup(server) adding services; default: health only)",
+    session=_grpc_session, echo=False,
+    options=(MAX_CONCURRENT_STREAMS, STREAM_WINDOW, CONNECTION_WINDOW, WINDOW_TIMEOUT,
+             THREAD_POOL, MAX_RECEIVE, COMPRESSION),
+    make_server=_make_grpc_server, server_class=Server, needs_asyncio=lambda handler: True))
