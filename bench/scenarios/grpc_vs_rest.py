@@ -70,15 +70,14 @@ def _uvicorn() -> ServerSpec:
         "--log-level", "warning", "--no-access-log"], ready="port")
 
 
-def _grpc_module(module: str, *extra: str) -> Callable[[], ServerSpec]:
+def _grpc_module(name: str, module: str, *extra: str) -> Callable[[], ServerSpec]:
     """A gRPC server module of bench/grpc_vs_rest (``python -m MODULE PORT``)."""
-    name = module.rsplit(".", 1)[1].replace("grpc_", "").replace("_", "-")
     return lambda: ServerSpec(name + ("-gzip" if extra else ""), lambda port: [
         sys.executable, "-m", module, str(port), *extra])
 
 
 def _grpcio(*extra: str) -> Callable[[], ServerSpec]:
-    return _grpc_module("bench.grpc_vs_rest.grpc_grpcio", *extra)
+    return _grpc_module("grpcio", "bench.grpc_vs_rest.grpc_grpcio", *extra)
 
 
 def _have_fastnet_grpc() -> bool:
@@ -118,9 +117,9 @@ def implementations() -> list[Impl]:
              _grpcio(), ("grpc_grpcio.py",), gzip_spec=_grpcio("--gzip")),
         Impl("fastnet-grpc", "gRPC", "fastnet.grpc.Server serving grpcio's generated "
              "servicer unchanged, HTTP/2, C engine", True,
-             _grpc_module("bench.grpc_vs_rest.grpc_fastnet") if _have_fastnet_grpc()
+             _grpc_module("fastnet-grpc", "bench.grpc_vs_rest.grpc_fastnet") if _have_fastnet_grpc()
              else _pending("grpc", "fastnet's gRPC (issue 16)"), ("grpc_fastnet.py",),
-             gzip_spec=_grpc_module("bench.grpc_vs_rest.grpc_fastnet", "--gzip"),
+             gzip_spec=_grpc_module("fastnet-grpc", "bench.grpc_vs_rest.grpc_fastnet", "--gzip"),
              pending=not _have_fastnet_grpc()),
         Impl("fastnet-rest-h2", "REST", "the same fastnet.http App over fastnet's HTTP/2 "
              "(prior knowledge), C engine", True,
