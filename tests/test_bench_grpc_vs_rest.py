@@ -27,7 +27,7 @@ PLOTS = ("grpc_vs_rest-latency.png", "grpc_vs_rest-bytes.png", "grpc_vs_rest-thr
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("grpc_vs_rest")
     run = subprocess.run([sys.executable, "-m", "bench", "grpc_vs_rest", "--quick",
-                          "--seconds", "0.2", "--out", str(out)],
+                          "--out", str(out)],
                          cwd=ROOT, capture_output=True, text=True, timeout=240 + GUARD)
     assert run.returncode == 0, run.stderr[-2000:]
     return out

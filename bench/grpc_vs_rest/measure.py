@@ -134,6 +134,20 @@ def closed_loop(server: RunningServer, call: Call, grpc: bool, h2: bool, *, conn
     """h2load -cN -m1 for ``seconds`` (a warm-up run first, not counted):
     N connections (HTTP/2 streams for gRPC: one per connection), each
     sending its next request when the last is answered."""
+    try:
+        return _closed_loop(server, call, grpc, h2, conns=conns, seconds=seconds, warmup=warmup)
+    except LoadError as exc:
+        if "no request" not in str(exc):
+            raise
+        # A window so short that a stall on a loaded machine covers all of
+        # it: measure once more over four times the window (said in the result).
+        r = _closed_loop(server, call, grpc, h2, conns=conns, seconds=4 * seconds, warmup=0)
+        r["retried"] = f"no request completed in {seconds:g} s; measured over {4 * seconds:g} s"
+        return r
+
+
+def _closed_loop(server: RunningServer, call: Call, grpc: bool, h2: bool, *, conns: int,
+                 seconds: float, warmup: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="h2load-") as tmp:
         opts, url = h2load_argv(server.port, call, grpc, h2, Path(tmp))
         base = [h2load_exe(), "-c", str(conns), "-m", "1", *opts]

@@ -119,6 +119,11 @@ def _load_tables(result: dict, names: list[str]) -> str:
                            f"{_ratio(r['grpcio']['p50_us'])} | {_ratio(r['grpcio']['p99_us'])} | "
                            f"{'-' if fixed else _ratio(r['fastapi']['rate'])} |")
             out += [row for row in _not_measured_rows(result, 10, f"{call} | ")]
+        retried = [f"{e['call']} {name} ({r['retried']})" for e in result["load"]
+                   if e["mode"] == mode for name, reps in e["runs"].items() for r in reps
+                   if "retried" in r]
+        if retried:
+            out += ["", "Measured again over a longer window: " + "; ".join(retried) + "."]
         out.append("")
     return "\n".join(out)
 
@@ -335,6 +340,7 @@ def conclusions(result: dict, names: list[str]) -> list[str]:
         slow = [(n, s["ttfm_ms"]["median"]) for n, s in ok.items()]
         best = min(t for _, t in slow)
         late = [(n, t) for n, t in slow if t > 10 * best]
+        rest_late = [n for n, _ in late if n.startswith("fastnet-rest")]
         whole_ms = {n: 1000 * result["config"]["stream_count"] / s["messages_per_s"]["median"]
                     for n, s in ok.items()}
         if late:
@@ -343,10 +349,12 @@ def conclusions(result: dict, names: list[str]) -> list[str]:
                 "messages: " + ", ".join(
                     f"{n}'s first message came {t / whole_ms[n]:.0%} of the way through the "
                     "call" for n, t in late)
-                + ". (fastnet.http runs a plain iterator body to its end inside one read's "
-                "handling and the engine flushes after: its high messages/s is batching.) A "
-                "push that must not wait for the stream's end, a live feed, needs each message "
-                "flushed as it is made, which grpcio and FastAPI do.")
+                + ". " + ("For " + " and ".join(rest_late) + " the cause is fastnet.http's: "
+                          "a plain iterator body is run to its end inside one read's handling "
+                          "and the engine flushes after, so their messages/s is batching. "
+                          if rest_late else "")
+                + "A push that must not wait for the stream's end, a live feed, needs each "
+                "message flushed as it is made.")
     cpu = _per_item_cpu(result, have)
     if cpu:
         out.append("- **Where a bigger message costs** (server CPU per call, fixed concurrency, "
@@ -404,8 +412,8 @@ def _verdict(result: dict, have: set[str]) -> list[str]:
         impl_gap = statistics.median(abs(math.log(r)) for r in same if r)
         proto_gap = statistics.median(abs(math.log(r)) for _, r in wins)
         out.append("- **When REST is the better choice**: when callers are browsers, curl or "
-                   "third parties (the table above), and when the REST server is a fast one: "
-                   "fastnet's REST server against grpcio served "
+                   "third parties (the table above); on throughput, the REST server chosen "
+                   "matters too: fastnet's REST server against grpcio served "
                    + ", ".join(f"{c} {r:.2f}x the requests/s" for c, r in fast) + ". "
                    + (f"The server implementation moved throughput more than the protocol did "
                       f"(two REST servers: a median factor of {math.exp(impl_gap):.2f} apart; "
