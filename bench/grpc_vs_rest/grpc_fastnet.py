@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from fastnet import grpc as fastnet_grpc
+from fastnet import native
 
 from .grpc_grpcio import Inventory, pb2_grpc
 
@@ -20,7 +21,9 @@ def main() -> None:
     p.add_argument("port", type=int)
     p.add_argument("--gzip", action="store_true", help="compress every response")
     args = p.parse_args()
-    server = fastnet_grpc.Server(compression="gzip" if args.gzip else None)
+    # the C engine, or the Python one where the C extension is not in use
+    server = fastnet_grpc.Server(compression="gzip" if args.gzip else None,
+                                 engine="c" if native.backend == "c" else "python")
     pb2_grpc.add_InventoryServicer_to_server(Inventory(), server)
     port = server.add_insecure_port(f"127.0.0.1:{args.port}")
     print(f"listening {port}", flush=True)
