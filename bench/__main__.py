@@ -7,7 +7,8 @@
 
 Writes DIR/<scenario>.json for each scenario run, DIR/report.md covering
 the scenarios of this invocation and DIR/<scenario>-*.png (DIR defaults to
-bench/results/).
+bench/results/); a scenario with its own report (grpc_vs_rest) writes
+DIR/<scenario>.md instead of a section of report.md.
 """
 from __future__ import annotations
 
@@ -113,6 +114,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         (args.out / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
         images = scenario.plot(result, args.out)
         section = scenario.markdown(result)
+        if scenario.own_report:  # a whole report of its own, plots linked in it
+            (args.out / f"{name}.md").write_text(section)
+            log(f"[{name}] done in {result['elapsed_s']:g} s: {args.out / f'{name}.md'}")
+            continue
         section += "".join(f"\n![{p.stem}]({p.name})\n" for p in images)
         sections.append(section)
         log(f"[{name}] done in {result['elapsed_s']:g} s")
@@ -121,9 +126,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f", {time.strftime('%Y-%m-%d %H:%M')}, {elapsed:.0f} s. Server on CPU "
               f"{harness.SERVER_CPU}, load generator on CPU {harness.CLIENT_CPU}.\n\n"
               f"{CELL_GLOSSARY}\n")
-    report = args.out / "report.md"
-    report.write_text(header + "\n" + "\n".join(sections))
-    log(f"report: {report}")
+    if sections:
+        report = args.out / "report.md"
+        report.write_text(header + "\n" + "\n".join(sections))
+        log(f"report: {report}")
     return 0
 
 

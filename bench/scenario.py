@@ -63,6 +63,9 @@ class Scenario:
     take (``python -m bench --help`` lists them for every scenario)."""
     name: ClassVar[str]
     title: ClassVar[str]
+    #: The scenario's markdown is a whole report, written as DIR/<name>.md
+    #: rather than a section of DIR/report.md.
+    own_report: ClassVar[bool] = False
 
     def server_names(self) -> list[str]:
         """The names ``--only`` selects among."""

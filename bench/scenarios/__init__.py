@@ -2,4 +2,4 @@
 
 A new scenario is a module here that defines a Scenario subclass decorated
 with ``bench.scenario.register``, and is listed below (in report order)."""
-from . import echo, frame, resp, idle, pack, proto, http, compress, wire, h2, grpc  # noqa: F401  (registration)
+from . import echo, frame, resp, idle, pack, proto, http, compress, wire, h2, grpc, grpc_vs_rest  # noqa: F401  (registration)
