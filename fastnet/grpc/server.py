@@ -502,8 +502,6 @@ class ServerCall:
             return
         self.headers_sent = True
         self.stream.send_headers(p.response_headers(metadata, self.encoding))
-        if metadata is not None:   # sent on its own (send_initial_metadata): flush it
-            self._flush()
 
     async def send(self, message: Any) -> None:
         """Serialize, frame and send one response message (dropped once
@@ -528,16 +526,6 @@ class ServerCall:
         self.messages_out += 1
         self.bytes_out += len(data)
         await self.stream.send_data(data)
-        self._flush()
-
-    def _flush(self) -> None:
-        """Have the engine write what fastnet.h2 queued. Its session writes
-        to the connection from a loop callback, outside an engine round, and
-        does not ask the engine to flush: without this the bytes wait for the
-        engine's next round (the peer's next packet), which put milliseconds
-        on gRPC's tail latency. flush_soon runs after h2's own callback (both
-        are call_soon, h2's first)."""
-        self.server.engine.flush_soon()
 
     # -- running the handler -------------------------------------------------
 
@@ -618,7 +606,6 @@ class ServerCall:
                     self.stream.send_trailers(fields)
             except H2StreamReset:
                 self.cancelled = True
-            self._flush()
         for cb in self.context._callbacks:
             try:
                 cb()
