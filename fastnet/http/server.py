@@ -15,9 +15,25 @@ Content-Length and Transfer-Encoding, conflicting or malformed
 Content-Length, chunked not last or twice, Transfer-Encoding on HTTP/1.0,
 obs-fold, whitespace before a colon, a missing or repeated Host on
 HTTP/1.1.
+
+Request bodies are read whole (``request.body``, bounded by max_body)
+unless the route was registered with ``stream=True``: that route is called
+once the head is in and reads the body from ``request.stream``
+(:class:`BodyStream`) while the session moves each read's body bytes into
+it; past HTTP_STREAM_HIGH_WATER unread bytes the session stops reading the
+connection until the route has read half of them. Such a request is run
+by the session's own task, so the server goes on feeding it reads; the
+requests pipelined behind it wait in the buffer (bounded the same way)
+and are served by that task once the route has answered.
+``Expect: 100-continue`` is answered when the route first waits for body
+bytes (a whole-body route: at once, when the head is in without its body);
+a route that answers without reading the whole body gets its connection
+closed after the response.
 """
 from __future__ import annotations
 
+import asyncio
+import collections
 import inspect
 import logging
 import time
@@ -34,7 +50,7 @@ from ..server import Connection, ProtocolSpec, ProtocolUnit, Server, Session, re
 from ..server.options import Option, count, seconds, size
 from .app import Handler, Headers, Request, Response, is_async_handler, kata_app, reason_phrase
 
-__all__ = ["HTTP", "HTTP_PROTOCOL", "HttpLimits", "HttpServer", "HttpSession"]
+__all__ = ["HTTP", "HTTP_PROTOCOL", "BodyStream", "HttpLimits", "HttpServer", "HttpSession"]
 
 log = logging.getLogger("fastnet.http")
 
@@ -127,16 +143,111 @@ def _tokens(values: list[str]) -> list[str]:
     return [t.strip().lower() for v in values for t in v.split(",") if t.strip()]
 
 
+def _trailers(raw: bytes) -> Optional[Headers]:
+    """The trailer fields of a chunked body (lines the decoder checked)."""
+    items = []
+    for line in raw.split(b"\r\n"):
+        if line:
+            name, _, value = line.partition(b":")
+            items.append((name.decode("latin-1"), value.strip(b" \t").decode("latin-1")))
+    return Headers(items) if items else None
+
+
 class _Pending:
     """A request whose head has arrived, its body not yet whole."""
 
-    __slots__ = ("request", "length", "chunked", "parts")
+    __slots__ = ("request", "length", "chunked", "parts", "trailer", "stream", "ended")
 
     def __init__(self, request: Request, length: int, chunked: bool) -> None:
         self.request = request
         self.length = length          # Content-Length bytes still to come
         self.chunked = chunked
-        self.parts: list[bytes] = []  # chunked body so far
+        self.parts: list[bytes] = []  # chunked body so far (not yet in the stream)
+        self.trailer = b""            # trailer lines so far
+        self.stream: Optional[BodyStream] = None  # a stream=True route's body
+        self.ended = False            # the body has all arrived
+
+
+class BodyStream:
+    """A request body as it arrives: ``request.stream`` of a route
+    registered with ``stream=True``.
+
+    ``async for chunk in request.stream`` gives its bytes in the pieces they
+    came in (a chunked body's chunk by chunk as read), ``await
+    request.stream.read()`` the rest at once. Reading is what lets more come:
+    the server holds at most ``HTTP_STREAM_HIGH_WATER`` unread bytes before it
+    stops reading the connection. A body that breaks the protocol or
+    max_body raises that error here (the server has answered it, 400 or 413,
+    and closes the connection); a connection gone first raises
+    ConnectionResetError. A chunked body's trailer fields are in
+    ``request.trailers`` once the stream has ended."""
+
+    __slots__ = ("_session", "_loop", "_chunks", "buffered", "received", "ended", "_error",
+                 "_waiter")
+
+    def __init__(self, session: "HttpSession") -> None:
+        self._session = session
+        self._loop = asyncio.get_running_loop()  # made by the session's coroutine
+        self._chunks: collections.deque[bytes] = collections.deque()
+        #: Bytes arrived and not read yet.
+        self.buffered = 0
+        #: Bytes arrived so far.
+        self.received = 0
+        #: The whole body has arrived (it may not all be read yet).
+        self.ended = False
+        self._error: Optional[BaseException] = None
+        self._waiter: Optional[asyncio.Future[None]] = None
+
+    def __aiter__(self) -> "BodyStream":
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunks = self._chunks
+        while not chunks:
+            if self._error is not None:
+                raise self._error
+            if self.ended:
+                raise StopAsyncIteration
+            self._waiter = self._loop.create_future()
+            self._session._stream_waits(self)
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        chunk = chunks.popleft()
+        self.buffered -= len(chunk)
+        self._session._stream_read(self)
+        return chunk
+
+    async def read(self) -> bytes:
+        """The rest of the body, as one bytes."""
+        return b"".join([chunk async for chunk in self])
+
+    @property
+    def waiting(self) -> bool:
+        """The route waits for bytes that have not arrived."""
+        return self._waiter is not None
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _push(self, chunk: bytes) -> None:
+        if chunk:
+            self._chunks.append(chunk)
+            self.buffered += len(chunk)
+            self.received += len(chunk)
+            self._wake()
+
+    def _end(self) -> None:
+        self.ended = True
+        self._wake()
+
+    def _fail(self, error: BaseException) -> None:
+        if self._error is None:
+            self._error = error
+        self._wake()
 
 
 class HttpSession(Session):
@@ -155,6 +266,11 @@ class HttpSession(Session):
         self.state = ConnectionState()
         self.buf = bytearray()
         self.pending: Optional[_Pending] = None
+        # A stream=True route reads its body: run by _task, the session's own.
+        self._streams = getattr(handler, "streams", None) if self.is_async else None
+        self._streaming: Optional[_Pending] = None
+        self._task: Optional[asyncio.Task[None]] = None
+        self._paused = False       # reading paused: a streamed body not read fast enough
         self.draining = False
         self.done = False          # answered Connection: close: read no more
         self._out: list[bytes] = []
@@ -187,8 +303,27 @@ class HttpSession(Session):
     async def _feed_async(self, data: bytes) -> Optional[bytes]:
         if self.done:
             return None
+        if self._task is not None:
+            # The session's task serves a streamed request (or those behind
+            # it): the bytes go to the buffer, a streamed body's to its stream.
+            self.buf += data
+            self._pump()
+            return None
+        reply = await self._serve_async(data)
+        if self._streaming is not None and not self.done:
+            self._task = asyncio.get_running_loop().create_task(self._drive())
+        return reply
+
+    async def _serve_async(self, data: bytes) -> Optional[bytes]:
+        """The async app's answers to the requests buffered, in order,
+        until one streams its body (_drive runs that one)."""
         try:
             for request in self._requests(data):
+                if request.stream is not None:  # the last one: _drive runs it
+                    out, self._out = self._out, []
+                    if out:
+                        self.conn.write(b"".join(out))  # owed before its answer
+                    continue
                 try:
                     result = self.handler(request)
                     if inspect.isawaitable(result):
@@ -211,6 +346,132 @@ class HttpSession(Session):
 
     def closed(self) -> None:
         self._cancel_timer()
+        streaming = self._streaming
+        if streaming is not None and streaming.stream is not None and not streaming.ended:
+            # From the engine's thread, which is not the loop's on the threaded engine.
+            streaming.stream._loop.call_soon_threadsafe(streaming.stream._fail, ConnectionResetError(
+                "the connection closed before the request body ended"))
+
+    def idle(self) -> bool:
+        """No streamed request is being served, or its route waits for body
+        bytes (so a half-closed, draining or silent connection may close)."""
+        streaming = self._streaming
+        return self._task is None or (streaming is not None and streaming.stream is not None
+                                      and streaming.stream.waiting)
+
+    # -- streamed request bodies ------------------------------------------------
+
+    async def _drive(self) -> None:
+        """The session's task: each streamed request's route, then the
+        requests buffered behind it, until none streams."""
+        try:
+            while self._streaming is not None and not self.done:
+                self._pump()
+                await self._run_streamed(self._streaming)
+                if not self.done:
+                    reply = await self._serve_async(b"")
+                    if reply is not None:
+                        self.conn.write(reply)
+        except Exception:
+            log.exception("serving a streamed request failed on %s", self.conn.peer)
+            self.done = True
+            self.conn.abort()
+        finally:
+            self._task = None
+            self._pause(False)
+        self.conn.idle()
+
+    async def _run_streamed(self, pending: _Pending) -> None:
+        request = pending.request
+        try:
+            result = self.handler(request)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception:
+            if not self.done:
+                self._failed(request)
+        else:
+            if not self.done:
+                if not pending.ended:
+                    self.state.no_keep_alive()  # the rest is not read: close after the answer
+                await self._answer_async(request, result)
+        self._streaming = None
+        reply = self._flush()
+        if reply is not None:
+            self.conn.write(reply)
+
+    def _pump(self) -> None:
+        """Move what has arrived of the streamed body from the buffer to its
+        stream (a bad body: its error answered, the route told); past the
+        high-water mark, stop reading the connection."""
+        pending, buf = self._streaming, self.buf
+        if pending is None or pending.stream is None:
+            if len(buf) > limits.HTTP_STREAM_HIGH_WATER:
+                self._pause(True)  # requests pipelined behind a streamed one
+            return
+        stream = pending.stream
+        if not pending.ended and buf:
+            try:
+                if pending.chunked:
+                    pos, pending.ended = self._chunked(pending, buf, 0)
+                    for part in pending.parts:
+                        stream._push(part)
+                    pending.parts = []
+                else:
+                    pos = min(pending.length, len(buf))
+                    stream._push(bytes(buf[:pos]))
+                    pending.length -= pos
+                    pending.ended = not pending.length
+            except HttpError as error:
+                stream._fail(error)
+                self._fail(error)
+                return
+            del buf[:pos]
+            if pending.ended:
+                stream._end()
+        if stream.buffered + len(buf) > limits.HTTP_STREAM_HIGH_WATER:
+            self._pause(True)
+
+    def _stream_waits(self, stream: BodyStream) -> None:
+        """The route waits for body bytes: the first time, answer
+        Expect: 100-continue; the server may close an idle connection now."""
+        pending = self._streaming
+        if (pending is not None and stream.received == 0 and not self.done
+                and self._expects_continue(pending.request)):
+            self.conn.write(_CONTINUE)
+        self.conn.idle()
+
+    def _stream_read(self, stream: BodyStream) -> None:
+        if self._paused and stream.buffered + len(self.buf) <= limits.HTTP_STREAM_HIGH_WATER // 2:
+            self._pause(False)
+
+    def _pause(self, paused: bool) -> None:
+        if paused != self._paused:
+            self._paused = paused
+            if not self.conn.closed:
+                self.conn.server.engine.pause_reading(self.conn.id, paused)
+
+    def _chunked(self, pending: _Pending, buf: bytearray, pos: int) -> tuple[int, bool]:
+        """Decode what has arrived of a chunked body: its data into
+        pending.parts, its trailer lines into pending.trailer; (the position
+        reached, whether it ended)."""
+        chunks = self.chunks
+        trailing = chunks.in_trailers
+        spans, end, ended = chunks.decode(buf, pos)
+        if spans:
+            pending.parts += [bytes(buf[s:e]) for s, e in spans]
+        if chunks.in_trailers:
+            start = pos
+            if not trailing:  # the last chunk's line was in this read: they follow it
+                start = spans[-1][1] if spans else pos
+                if buf.startswith(b"\r\n", start):
+                    start += 2  # the CRLF after the data
+                start = buf.index(b"\r\n", start) + 2
+            pending.trailer += bytes(buf[start:end])
+        if ended:
+            chunks.reset()
+            pending.request.trailers = _trailers(pending.trailer)
+        return end, ended
 
     # -- reading requests ---------------------------------------------------
 
@@ -235,15 +496,19 @@ class HttpSession(Session):
                         self.pending = None
                         yield pending.request
                         continue
+                    if self._streams is not None and self._streams(pending.request):
+                        self.pending = None
+                        self._streaming = pending
+                        pending.stream = pending.request.stream = BodyStream(self)
+                        yield pending.request
+                        return  # _drive serves it and what follows
                     if (self._expects_continue(pending.request)
                             and len(buf) - pos < (pending.length or 1)):
                         self._out.append(_CONTINUE)
                 if pending.chunked:
-                    spans, pos, finished = self.chunks.decode(buf, pos)
-                    pending.parts += [bytes(buf[s:e]) for s, e in spans]
+                    pos, finished = self._chunked(pending, buf, pos)
                     if not finished:
                         break
-                    self.chunks.reset()
                     pending.request.body = b"".join(pending.parts)
                 else:
                     if len(buf) - pos < pending.length:
