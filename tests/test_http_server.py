@@ -451,3 +451,4 @@ def test_streamed_response_with_connection_close_closes(engine):
         status, headers, body = reader.response()
         assert (body, headers["connection"]) == (b"one two three", "close")
         assert reader.closed()
+

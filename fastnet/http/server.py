@@ -776,9 +776,39 @@ class KataSession(HttpSession):
     ``GET / HTTP/1.1`` (one Host, no body, no Connection or Expect) is
     answered with the prebuilt 200, without a Request or a state-machine
     step (the cycle would end where it began, IDLE/IDLE). Anything else
-    takes the general path, which answers it byte for byte the same."""
+    takes the general path, which answers it byte for byte the same.
+
+    On an engine that offers it (the C engine: csrc/loop.h's
+    fn_loop_http_kata) the plain kata requests are answered by the engine
+    itself with this reply, refreshed here each second, and only the rest
+    reach feed."""
+
+    _engine: Any = None  # answering the kata in the engine (serve_http_kata)
+
+    def opened(self) -> None:
+        """Offer the engine to answer the plain kata requests itself."""
+        engine, lim = self.conn.server.engine, self.limits
+        if engine.serve_http_kata(self.conn.id, True, lim.max_request_line,
+                                  lim.max_header_bytes, lim.max_header_fields):
+            self._engine = engine
+            self._refresh_engine()
+
+    def _refresh_engine(self) -> None:
+        """Give the engine this second's reply (it hands the kata to us
+        once its reply is a second old)."""
+        reply = _kata_reply()
+        if self._engine.http_kata_second != _date_cache[0]:
+            self._engine.set_http_kata_reply(reply, _date_cache[0])
+
+    def drain(self) -> Optional[bytes]:
+        if self._engine is not None:
+            self._engine.serve_http_kata(self.conn.id, False)  # Connection: close from now on
+            self._engine = None
+        return super().drain()
 
     def feed(self, data: bytes) -> Union[bytes, None, Awaitable[Optional[bytes]]]:
+        if self._engine is not None:
+            self._refresh_engine()
         if self.buf or self.pending is not None or self.done or self.draining:
             return super().feed(data)
         try:
