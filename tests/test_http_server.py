@@ -452,3 +452,90 @@ def test_streamed_response_with_connection_close_closes(engine):
         assert (body, headers["connection"]) == (b"one two three", "close")
         assert reader.closed()
 
+
+
+def test_simple_request_path_writes_what_the_general_path_writes():
+    """HttpSession._simple (a whole bodiless keep-alive head, a lazy
+    Request, a cached response head, no state-machine step) answers byte
+    for byte as the general path does: the same requests fed whole (the
+    quick way) and with their first byte alone first (the general way),
+    every route kind, pipelined, then what only the general way takes."""
+    import logging
+
+    from fastnet.http.server import _DEFAULT_LIMITS, HttpSession
+
+    app = echo_app()
+
+    @app.route("GET", "/bytes")
+    def raw(req: Request) -> bytes:
+        return b"raw" if req.headers["host"] == "x" else b"wrong host"
+
+    @app.route("GET", "/empty")
+    def empty(req: Request) -> bytes:
+        return b""
+
+    @app.route("GET", "/own")
+    def own(req: Request) -> Response:
+        return Response(b"o", 201, {"Content-Length": "99", "X-A": "b", "Date": "no"})
+
+    @app.route("GET", "/none")
+    def none(req: Request) -> Response:
+        return Response(b"", 204)
+
+    @app.route("GET", "/crlf")
+    def crlf(req: Request) -> Response:
+        return Response(b"x", headers={"X-Bad": "a\r\nInjected: 1"})
+
+    class Conn:
+        peer = ("127.0.0.1", 1)
+        closed = False
+        id = 1
+        server = types.SimpleNamespace(engine=types.SimpleNamespace(
+            call_later=lambda delay, fn: types.SimpleNamespace(cancel=lambda: None)))
+
+        def __init__(self) -> None:
+            self.out: list[bytes] = []
+
+        def write(self, data: bytes) -> None:
+            self.out.append(data)
+
+        def close(self) -> None:
+            self.out.append(b"<close>")
+
+        def protocol_error(self, error: Exception) -> None:
+            self.out.append(b"<error %d>" % error.status_hint)
+
+    def run(data: bytes, split: bool, draining: bool) -> list[bytes]:
+        conn = Conn()
+        session = HttpSession(conn, app, _DEFAULT_LIMITS)
+        session.draining = draining
+        for piece in ([data[:1], data[1:]] if split else [data]):
+            reply = session.feed(piece)
+            conn.out.append(reply or b"")
+        return [re.sub(rb"Date: [^\r]*\r\n", b"", o) for o in conn.out if o]
+
+    gets = ["/bytes", "/empty", "/own", "/none", "/items/3?q=1", "/stream", "/headers", "/nope",
+            "/echo", "/crlf", "/boom"]
+    cases = [request("GET", t, "X-Multi: m", "X-One: 1") for t in gets]
+    cases += [request("HEAD", "/bytes"), request("GET", "/bytes") + request("GET", "/own"),
+              request("GET", "/items/1") + request("POST", "/echo", body=b"hi") + request("GET", "/bytes"),
+              request("GET", "/bytes") + b"BAD LINE\r\n\r\n", request("GET", "/bytes") + b"GET / HT",
+              request("GET", "/bytes", "Connection: close") + request("GET", "/bytes"),
+              request("GET", "/bytes", host=None), request("GET", "/bytes", version="HTTP/1.0")]
+    general = []
+    start = HttpSession._start
+    HttpSession._start = lambda self, buf, head: general.append(1) or start(self, buf, head)
+    try:
+        run(request("GET", "/bytes") * 3, False, False)
+        assert general == []  # the quick way took them all
+        run(request("GET", "/bytes") * 3, True, False)
+        assert general == [1, 1, 1]
+    finally:
+        HttpSession._start = start
+    logging.disable(logging.ERROR)  # the failing routes log
+    try:
+        for data in cases:
+            for draining in (False, True):
+                assert run(data, False, draining) == run(data, True, draining), (data, draining)
+    finally:
+        logging.disable(logging.NOTSET)

@@ -139,6 +139,86 @@ def _status_line(status: int) -> bytes:
     return line
 
 
+_SIMPLE_NAMES = {4: b"host", 6: b"expect", 7: b"upgrade", 10: b"connection",
+                 14: b"content-length", 17: b"transfer-encoding"}
+
+
+def _simple_fields(buf: bytes, spans: http1.HeaderSpans) -> bool:
+    """Exactly one Host and none of Connection, Expect, Upgrade,
+    Content-Length, Transfer-Encoding (names looked at by length first)."""
+    hosts = 0
+    names = _SIMPLE_NAMES
+    for a, b, _, _ in spans:
+        name = names.get(b - a)
+        if name is not None and buf[a:b].lower() == name:
+            if b - a != 4:
+                return False
+            hosts += 1
+    return hosts == 1
+
+
+_heads_cache: dict[tuple[int, tuple[tuple[str, str], ...]], bytes] = {}
+_end_cache: list[bytes] = [b"", b""]  # [Date value, b"Date: ...\r\n\r\n"]
+
+
+def _simple_reply(result: Any) -> Optional[bytes]:
+    """The whole response to a simple request (see HttpSession._simple) for
+    a route's Response with a bytes body, or bytes; None for the general
+    way (streams, str, a status without a body, a header it must refuse)."""
+    if type(result) is Response:
+        body, status = result.body, result.status
+        if type(body) is not bytes or status < 200 or status in _NO_BODY_STATUS:
+            return None
+        key = (status, tuple(result.headers))
+    elif type(result) is bytes:
+        body, key = result, (200, (("Content-Type", "text/plain"),) if result else ())
+    else:
+        return None
+    head = _heads_cache.get(key)
+    if head is None:
+        parts = [_status_line(key[0])]
+        for name, value in key[1]:
+            if name.lower() in _OWN_FIELDS:
+                continue
+            if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
+                return None  # the general way raises
+            parts.append(f"{name}: {value}\r\n".encode("latin-1"))
+        head = b"".join(parts)
+        if len(_heads_cache) < 256:
+            _heads_cache[key] = head
+    date = http_date()
+    if _end_cache[0] is not date:
+        _end_cache[0], _end_cache[1] = date, b"Date: " + date + b"\r\n\r\n"
+    return b"%sContent-Length: %d\r\n%s%s" % (head, len(body), _end_cache[1], body)
+
+
+class _LazyRequest(Request):
+    """A Request read from a parsed head, its Headers built on first use."""
+
+    __slots__ = ("_buf", "_spans", "_headers")
+
+    def __init__(self, buf: bytes, head: http1.RequestHead, peer: tuple[str, int]) -> None:
+        self._buf = buf
+        self._spans = head.headers
+        self._headers: Optional[Headers] = None
+        Request.__init__(self, buf[head.method_start:head.method_end].decode("latin-1"),
+                         buf[head.target_start:head.target_end].decode("latin-1"),
+                         cast(Headers, None), b"", "HTTP/1.1", peer)
+
+    @property  # type: ignore[override]
+    def headers(self) -> Headers:
+        fields = self._headers
+        if fields is None:
+            buf = self._buf
+            fields = self._headers = Headers([(buf[a:b].decode("latin-1"), buf[c:d].decode("latin-1"))
+                                              for a, b, c, d in self._spans])
+        return fields
+
+    @headers.setter
+    def headers(self, value: Optional[Headers]) -> None:
+        self._headers = value
+
+
 def _tokens(values: list[str]) -> list[str]:
     return [t.strip().lower() for v in values for t in v.split(",") if t.strip()]
 
@@ -285,6 +365,10 @@ class HttpSession(Session):
             return self._feed_async(data)
         if self.done:
             return None
+        if not self.buf and self.pending is None:
+            data = self._simple(data)
+            if not data:
+                return self._flush()
         try:
             for request in self._requests(data):
                 try:
@@ -472,6 +556,48 @@ class HttpSession(Session):
             chunks.reset()
             pending.request.trailers = _trailers(pending.trailer)
         return end, ended
+
+    # -- the common case, quickly ----------------------------------------------
+
+    def _simple(self, data: bytes) -> bytes:
+        """Answer the read's leading simple requests (a bodiless HTTP/1.1
+        head with one Host and no Connection, Expect, Upgrade or framing
+        field, parsed once, its Request's headers built only if the app asks;
+        a bytes answer's head cached) and return the rest, for the general
+        way (which also reports any error the parser met: it is sticky).
+        Each such cycle ends where it began, IDLE/IDLE, so the state
+        machine is not stepped; what is written is what the general way
+        writes (a test compares them)."""
+        parse, handler, n, pos = self.parser.parse, self.handler, len(data), 0
+        while pos < n:
+            try:
+                head = parse(data, pos)
+            except HttpError:
+                break
+            if head is None or head.minor != 1 or not _simple_fields(data, head.headers):
+                break
+            self._heads += 1
+            pos = head.end
+            request = _LazyRequest(data, head, self.conn.peer)
+            try:
+                result = handler(request)
+            except Exception:
+                self.state.process(Role.CLIENT, Event.REQUEST)
+                self._failed(request)
+                return b""
+            reply = None if self.draining or request.method == "HEAD" else _simple_reply(result)
+            if reply is not None:
+                self._out.append(reply)  # not aliased: a streamed answer replaces the list
+                continue
+            self.state.process(Role.CLIENT, Event.REQUEST)
+            self._answer(request, cast(Any, result))
+            if self.done:
+                return b""
+        if pos == 0:
+            return data
+        if pos < n:
+            self.parser.reset()  # the general way parses the rest from its start
+        return data[pos:]
 
     # -- reading requests ---------------------------------------------------
 
