@@ -10,7 +10,8 @@ from typing import (Any, AsyncIterable, AsyncIterator, Awaitable, Callable, Iter
                     Optional, Union)
 from urllib.parse import unquote
 
-__all__ = ["App", "Body", "Handler", "Headers", "Request", "Response", "reason_phrase"]
+__all__ = ["App", "Body", "Handler", "Headers", "Request", "Response", "reason_phrase",
+           "request_path"]
 
 #: What a Response body may be: bytes (or str, sent UTF-8) with a
 #: Content-Length, or an iterator / async iterator of bytes sent chunked.
@@ -79,6 +80,14 @@ class Headers:
         return f"Headers({self._items!r})"
 
 
+def request_path(target: str) -> tuple[str, str]:
+    """A request target's (percent-decoded path, query)."""
+    raw, _, query = target.partition("?")
+    if "://" in raw:  # absolute-form: the path is after the authority
+        raw = "/" + raw.split("://", 1)[1].partition("/")[2]
+    return (unquote(raw, errors="surrogateescape") if "%" in raw else raw), query
+
+
 class Request:
     """One request as an app sees it.
 
@@ -99,10 +108,7 @@ class Request:
                  version: str = "HTTP/1.1", peer: tuple[str, int] = ("", 0)) -> None:
         self.method = method
         self.target = target
-        raw, _, self.query = target.partition("?")
-        if "://" in raw:  # absolute-form: the path is after the authority
-            raw = "/" + raw.split("://", 1)[1].partition("/")[2]
-        self.path = unquote(raw, errors="surrogateescape") if "%" in raw else raw
+        self.path, self.query = request_path(target)
         self.version = version
         self.headers = headers
         self.body = body
@@ -139,7 +145,7 @@ class Response:
             content_type = content_type or "text/plain; charset=utf-8"
         elif isinstance(body, (bytes, bytearray, memoryview)):
             content_type = content_type or ("text/plain" if body else None)
-        if content_type is not None and "content-type" not in self.headers:
+        if content_type is not None and (headers is None or "content-type" not in self.headers):
             self.headers.add("Content-Type", content_type)
         self.body = body
 

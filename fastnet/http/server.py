@@ -48,7 +48,8 @@ from ..errors import (HttpBodyTooLarge, HttpError, HttpMalformed, HttpTimeout,
                       HttpUnsupportedCoding, ProtocolError)
 from ..server import Connection, ProtocolSpec, ProtocolUnit, Server, Session, register
 from ..server.options import Option, count, seconds, size
-from .app import Handler, Headers, Request, Response, is_async_handler, kata_app, reason_phrase
+from .app import (Handler, Headers, Request, Response, is_async_handler, kata_app, reason_phrase,
+                  request_path)
 
 __all__ = ["HTTP", "HTTP_PROTOCOL", "BodyStream", "HttpLimits", "HttpServer", "HttpSession"]
 
@@ -169,7 +170,7 @@ def _simple_reply(result: Any) -> Optional[bytes]:
         body, status = result.body, result.status
         if type(body) is not bytes or status < 200 or status in _NO_BODY_STATUS:
             return None
-        key = (status, tuple(result.headers))
+        key = (status, tuple(result.headers.items()))
     elif type(result) is bytes:
         body, key = result, (200, (("Content-Type", "text/plain"),) if result else ())
     else:
@@ -201,9 +202,18 @@ class _LazyRequest(Request):
         self._buf = buf
         self._spans = head.headers
         self._headers: Optional[Headers] = None
-        Request.__init__(self, buf[head.method_start:head.method_end].decode("latin-1"),
-                         buf[head.target_start:head.target_end].decode("latin-1"),
-                         cast(Headers, None), b"", "HTTP/1.1", peer)
+        self.method = buf[head.method_start:head.method_end].decode("latin-1")
+        self.target = target = buf[head.target_start:head.target_end].decode("latin-1")
+        if "?" in target or "%" in target or ":" in target or target[0] != "/":
+            self.path, self.query = request_path(target)
+        else:
+            self.path, self.query = target, ""
+        self.version = "HTTP/1.1"
+        self.body = b""
+        self.peer = peer
+        self.params = {}
+        self.trailers = None
+        self.stream = None
 
     @property  # type: ignore[override]
     def headers(self) -> Headers:
