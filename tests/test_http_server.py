@@ -268,6 +268,33 @@ def test_bad_input_gets_its_status_and_only_that_connection_closes(engine, data,
             assert other_reader.response()[2] == b"item 2 q="
 
 
+@pytest.mark.parametrize("kind", ["app", "kata"])
+@pytest.mark.parametrize("data,status", BAD, ids=[f"{s}-{i}" for i, (_, s) in enumerate(BAD)])
+def test_bad_input_in_pieces_after_a_keep_alive_request(engine, kind, data, status):
+    """Each bad input in three pieces with pauses (three reads), on a
+    connection that has served a request, with an app and with the kata
+    (whose plain GET / the C engine answers itself): its status, the close,
+    and the other connection served on."""
+    app, first = (echo_app(), "/items/0") if kind == "app" else (None, "/")
+    with running_http(engine, app) as (server, port):
+        with connect(port) as other, connect(port) as s:
+            other_reader = Reader(other)
+            other.sendall(request("GET", first))
+            assert other_reader.response()[0] == 200
+            reader = Reader(s)
+            s.sendall(request("GET", first))
+            assert reader.response()[0] == 200
+            cuts = [0, max(1, len(data) // 3), max(2, 2 * len(data) // 3), len(data)]
+            for a, b in zip(cuts, cuts[1:]):
+                s.sendall(data[a:b])
+                time.sleep(0.03)
+            got, headers, body = reader.response()
+            assert (got, headers["connection"]) == (status, "close"), body
+            assert reader.closed()
+            other.sendall(request("GET", first))
+            assert other_reader.response()[0] == 200
+
+
 def test_header_timeout_is_408(engine):
     with running_http(engine, header_timeout=0.3) as (server, port), connect(port) as s:
         s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
