@@ -20,7 +20,7 @@ import requests
 
 from fastnet.http import App, Request, Response
 from helpers import GUARD, wait_for
-from http_helpers import Reader, connect, request, running_http
+from http_helpers import Reader, connect, h11_response, request, running_http
 
 DATE = re.compile(r"^\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$")
 
@@ -355,17 +355,8 @@ def test_h11_client(engine):
             s.sendall(client.send(h11.Request(method="POST", target="/echo",
                                               headers=[("Host", "x"), ("Content-Length", "2")])))
             s.sendall(client.send(h11.Data(data=b"%02d" % i)) + client.send(h11.EndOfMessage()))
-            body = b""
-            while True:
-                event = client.next_event()
-                if event is h11.NEED_DATA:
-                    client.receive_data(s.recv(65536))
-                elif isinstance(event, h11.Response):
-                    assert event.status_code == 200
-                elif isinstance(event, h11.Data):
-                    body += event.data
-                elif isinstance(event, h11.EndOfMessage):
-                    break
+            status, body = h11_response(client, s)
+            assert status == 200
             assert body == b"%02d" % i
             client.start_next_cycle()
 

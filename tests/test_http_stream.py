@@ -19,7 +19,7 @@ from fastnet import limits
 from fastnet.errors import HttpBodyTooLarge
 from fastnet.http import App, Request, Response
 from helpers import GUARD, wait_for
-from http_helpers import Reader, connect, request, running_http
+from http_helpers import Reader, connect, h11_response, request, running_http
 
 BIG = 8 * 1024 * 1024
 #: What a streamed body may hold unread: the high-water mark and the reads
@@ -113,17 +113,8 @@ def test_h11_chunked_upload_with_trailers_then_keep_alive(engine):
             for piece in pieces:
                 s.sendall(client.send(h11.Data(data=piece)))
             s.sendall(client.send(h11.EndOfMessage(headers=[("X-Sum", "abc"), ("X-N", "3")])))
-            body = b""
-            while True:
-                event = client.next_event()
-                if event is h11.NEED_DATA:
-                    client.receive_data(s.recv(65536))
-                elif isinstance(event, h11.Response):
-                    assert event.status_code == 200
-                elif isinstance(event, h11.Data):
-                    body += event.data
-                elif isinstance(event, h11.EndOfMessage):
-                    break
+            status, body = h11_response(client, s)
+            assert status == 200
             trailers = [("X-Sum", "abc"), ("X-N", "3")]
             if target == "/sum":
                 assert body == expected(b"".join(pieces), trailers)
