@@ -96,6 +96,7 @@ def test_the_sanitizer_is_live(sanitized):
     assert "fn_uvarint_decode" in proc.stderr
 
 
+@pytest.mark.timeout(1200)  # run_python's own guard: pytest's 300 s ran out at load 10
 def test_codec_and_engine_tests_pass_under_asan_and_ubsan(sanitized):
     # Not the threaded engine: it runs no C of its own (its codec calls are
     # the codec tests'), and ASan's slowness widens the race behind
