@@ -218,7 +218,8 @@ int fn_http1_parse_response(fn_http1_head_state *st, const uint8_t *buf, size_t 
     return FN_HTTP1_DONE;
 }
 
-enum { CH_SIZE, CH_DATA, CH_DATA_END, CH_TRAILER, CH_DONE };
+enum { CH_SIZE, CH_DATA, CH_DATA_END, CH_TRAILER = FN_HTTP1_CHUNKED_TRAILERS,
+       CH_DONE = FN_HTTP1_CHUNKED_DONE };
 
 static int ch_fail(fn_http1_chunked *ch, int code, size_t a, size_t b)
 {

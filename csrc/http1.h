@@ -72,6 +72,11 @@ int fn_http1_parse_response(fn_http1_head_state *st, const uint8_t *buf, size_t 
                             size_t len, size_t max_header_bytes, size_t max_fields,
                             fn_http1_head *head, size_t *fields);
 
+/* fn_http1_chunked.state from the last chunk's line on: reading the
+ * trailer section, then done (the states before are the decoder's own). */
+#define FN_HTTP1_CHUNKED_TRAILERS 3
+#define FN_HTTP1_CHUNKED_DONE 4
+
 typedef struct {
     int state;
     uint64_t remaining;      /* data bytes left in the current chunk */

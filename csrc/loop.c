@@ -58,6 +58,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http1.h"
 #include "loop.h"
 #include "varint.h"
 
@@ -107,6 +108,9 @@ struct fn_conn {
     unsigned closing : 1;    /* graceful close: flush, then close_code */
     unsigned last_read_full : 1;
     unsigned counted_open : 1;
+    unsigned kata : 1;       /* fn_loop_http_kata on */
+    unsigned kata_clean : 1; /* Python's session holds nothing: C may answer */
+    size_t kata_line, kata_head, kata_fields; /* the session's head limits */
     int close_code;          /* FN_CLOSE_* once closing or closed */
     int close_err;
     uint64_t viewed_round;   /* round that handed out views of `in` */
@@ -150,6 +154,11 @@ struct fn_loop {
     fn_event *evs;           /* the caller's array during a round, else NULL */
     int nev, maxev;
     int woken;               /* this poll: the waker fired or a signal came */
+    char *kata_reply;        /* fn_loop_set_http_kata_reply's bytes */
+    size_t kata_len;
+    int64_t kata_sec;        /* the wall-clock second of its Date */
+    size_t *kata_fields;     /* field spans of a head, 4 per field */
+    size_t kata_cap;         /* fields kata_fields has room for */
     fn_loop_stats stats;
     struct epoll_event ready[EPOLL_BATCH];
 };
@@ -833,6 +842,98 @@ static void conn_eof(fn_loop *loop, fn_conn *c)
     sync_events(loop, c);
 }
 
+/* ---- HTTP/1.1 kata (fn_loop_http_kata) --------------------------------- */
+
+static int name_is(const char *buf, const size_t *f, const char *lower)
+{
+    size_t n = f[1] - f[0], i;
+    if (n != strlen(lower))
+        return 0;
+    for (i = 0; i < n; i++) {
+        char ch = buf[f[0] + i];
+        if (ch >= 'A' && ch <= 'Z')
+            ch = (char)(ch + 32);
+        if (ch != lower[i])
+            return 0;
+    }
+    return 1;
+}
+
+enum { KATA_OTHER, KATA_CLEAN, KATA_ANSWER };
+
+/* What the head at h is to the fast path: KATA_ANSWER, the kata's own GET /;
+ * KATA_CLEAN, a bodiless HTTP/1.1 request with no Connection, Expect,
+ * Upgrade or framing field (Python answers it and is left holding nothing,
+ * or closes the conn); KATA_OTHER, anything else. The kind is decided by the
+ * fields, as KataSession decides (fastnet/http/server.py). */
+static int kata_kind(const char *buf, const fn_http1_head *h, const size_t *fields)
+{
+    size_t i, hosts = 0;
+    if (h->minor != 1)
+        return KATA_OTHER;
+    for (i = 0; i < h->nfields; i++) {
+        const size_t *f = fields + 4 * i;
+        if (name_is(buf, f, "host"))
+            hosts++;
+        else if (name_is(buf, f, "connection") || name_is(buf, f, "transfer-encoding") ||
+                 name_is(buf, f, "content-length") || name_is(buf, f, "expect") ||
+                 name_is(buf, f, "upgrade"))
+            return KATA_OTHER;
+    }
+    if (hosts != 1)
+        return KATA_CLEAN;  /* Python's 400, then the close */
+    if (h->b - h->a == 3 && memcmp(buf + h->a, "GET", 3) == 0 && h->d - h->c == 1 &&
+        buf[h->c] == '/')
+        return KATA_ANSWER;
+    return KATA_CLEAN;
+}
+
+static int64_t wall_second(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+/* Answer the read's leading kata requests and consume them; decide whether
+ * Python will still hold nothing once it has the rest. */
+static void conn_kata(fn_loop *loop, fn_conn *c)
+{
+    fn_framer *in = &c->in;
+    size_t pos = in->start;
+    int answer;
+    if (!c->kata_clean)
+        return;
+    answer = loop->kata_len && wall_second() == loop->kata_sec;
+    while (pos < in->end) {
+        fn_http1_head_state st;
+        fn_http1_head h;
+        int kind, rc;
+        memset(&st, 0, sizeof st);
+        rc = fn_http1_parse_request(&st, (const uint8_t *)in->buf, pos, in->end, c->kata_line,
+                                    c->kata_head, c->kata_fields, &h, loop->kata_fields);
+        kind = rc == FN_HTTP1_DONE ? kata_kind(in->buf, &h, loop->kata_fields) : KATA_OTHER;
+        if (kind == KATA_OTHER) {
+            c->kata_clean = 0;  /* Python may hold part of it: its conn from now on */
+            return;
+        }
+        if (answer && kind == KATA_ANSWER) {
+            if (out_append(c, loop->kata_reply, loop->kata_len) < 0) {
+                c->kata_clean = 0;
+                break;
+            }
+            loop->stats.messages_in++;
+            in->start = in->scan = h.end;
+        } else {
+            answer = 0;  /* Python answers it: and, in order, all after it */
+        }
+        pos = h.end;
+    }
+    if (in->start == in->end)
+        in->start = in->end = in->scan = 0;
+    output_queued(loop, c);
+}
+
 /* One recv straight into the framer, then frame. The room asked for is
  * small unless the previous read filled its room (a bulk sender), so a
  * request/response connection never holds a READ_CHUNK buffer. */
@@ -871,8 +972,11 @@ static void conn_read(fn_loop *loop, fn_conn *c)
     loop->stats.bytes_in += (uint64_t)r;
     if (c->opts.echo)
         conn_echo(loop, c);
-    else
+    else {
+        if (c->kata)
+            conn_kata(loop, c);
         conn_deliver(loop, c);
+    }
 }
 
 /* Start of a round: the connections read last round may hold a big input
@@ -1142,6 +1246,8 @@ void fn_loop_free(fn_loop *loop)
         if (loop->listeners[i].fd >= 0)
             close(loop->listeners[i].fd);
     close(loop->epfd);
+    free(loop->kata_reply);
+    free(loop->kata_fields);
     free(loop->slots);
     free(loop->listeners);
     free(loop);
@@ -1603,4 +1709,48 @@ void fn_loop_get_stats(const fn_loop *loop, fn_loop_stats *out)
         *out = loop->stats;
     else
         memset(out, 0, sizeof *out);
+}
+
+int fn_loop_http_kata(fn_loop *loop, uint64_t conn, int on, size_t max_request_line,
+                      size_t max_header_bytes, size_t max_fields)
+{
+    fn_conn *c = loop ? lookup(loop, conn) : NULL;
+    if (!c)
+        return FN_E_LOOP_NO_CONN;
+    if (c->opts.framing != FN_FRAME_RAW || c->opts.echo || max_fields > SIZE_MAX / 4 - 1)
+        return FN_E_ARG;
+    if (!on) {
+        c->kata = c->kata_clean = 0;
+        return 0;
+    }
+    if (max_fields + 1 > loop->kata_cap) {
+        size_t *p = realloc(loop->kata_fields, 4 * (max_fields + 1) * sizeof *p);
+        if (!p)
+            return FN_E_NOMEM;
+        loop->kata_fields = p;
+        loop->kata_cap = max_fields + 1;
+    }
+    c->kata_line = max_request_line;
+    c->kata_head = max_header_bytes;
+    c->kata_fields = max_fields;
+    if (!c->kata)
+        c->kata = c->kata_clean = fn_framer_buffered(&c->in) == 0;
+    return 0;
+}
+
+int fn_loop_set_http_kata_reply(fn_loop *loop, const char *data, size_t len, int64_t second)
+{
+    char *p;
+    if (!loop || (!data && len))
+        return FN_E_ARG;
+    p = malloc(len ? len : 1);
+    if (!p)
+        return FN_E_NOMEM;
+    if (len)
+        memcpy(p, data, len);
+    free(loop->kata_reply);
+    loop->kata_reply = p;
+    loop->kata_len = len;
+    loop->kata_sec = second;
+    return 0;
 }

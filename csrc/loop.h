@@ -236,6 +236,25 @@ void fn_loop_set_accept_retry(fn_loop *loop, uint64_t ms);
 int fn_loop_idle_wait_ms(fn_loop *loop);
 /* The connection's socket, for getsockopt/setsockopt, or FN_E_LOOP_NO_CONN. */
 int fn_loop_conn_fd(const fn_loop *loop, uint64_t conn);
+
+/* HTTP/1.1 answered in C (fastnet.http's built-in kata, on a RAW conn): each
+ * read's leading requests that are a plain `GET / HTTP/1.1` (exactly one
+ * Host field, nothing that frames a body or asks for Connection, Expect,
+ * Upgrade or Transfer-Encoding handling) are answered with the loop's kata
+ * reply and consumed; the read's rest, from the first other request on, is
+ * an FN_EV_MESSAGE as before, for Python to answer. Heads are parsed by
+ * fn_http1_parse_request with the limits given (the session's). C answers
+ * only while Python's session can hold nothing: once it was handed bytes
+ * that are not whole bodiless keep-alive heads (a split head, a body, an
+ * HTTP/1.0 request, an error), the conn is Python's for good; and only
+ * while the reply is for the current wall-clock second (`second`: its Date),
+ * else the read goes to Python, which is to set a fresh reply.
+ * fn_loop_http_kata: on = 1 starts, 0 stops it for conn. 0, FN_E_LOOP_NO_CONN,
+ * FN_E_ARG (not RAW), FN_E_NOMEM. set_http_kata_reply copies the reply:
+ * 0 or FN_E_NOMEM. */
+int fn_loop_http_kata(fn_loop *loop, uint64_t conn, int on, size_t max_request_line,
+                      size_t max_header_bytes, size_t max_fields);
+int fn_loop_set_http_kata_reply(fn_loop *loop, const char *data, size_t len, int64_t second);
 /* cdef: end */
 
 #endif

@@ -166,6 +166,11 @@ HTTP_MAX_CHUNK_LINE = 4096
 
 #: Seconds an overloaded server asks a client to wait (503's Retry-After).
 HTTP_RETRY_AFTER = 1
+
+#: Bytes of a streamed request body (a ``stream=True`` route) the server
+#: holds that the route has not read yet: above this it stops reading that
+#: connection until the route has read down to half of it.
+HTTP_STREAM_HIGH_WATER = 256 * 1024
 # --- The wire protocol (fastnet.wire) ---------------------------------------
 # Read by both frame codec twins; the C side takes the limit as an argument.
 

@@ -5,6 +5,8 @@ import contextlib
 import socket
 from typing import Any, Iterator, Optional
 
+import h11
+
 from fastnet.http import HttpServer
 from helpers import GUARD, require_engine, serving
 
@@ -91,3 +93,18 @@ def request(method: str = "GET", target: str = "/", *fields: str, body: bytes = 
     if body:
         head += f"Content-Length: {len(body)}\r\n"
     return (head + "\r\n").encode() + body
+
+
+def h11_response(client: h11.Connection, sock: socket.socket) -> tuple[int, bytes]:
+    """The next response as h11 reads it off sock: (status, body)."""
+    status, body = 0, b""
+    while True:
+        event = client.next_event()
+        if event is h11.NEED_DATA:
+            client.receive_data(sock.recv(65536))
+        elif isinstance(event, h11.Response):
+            status = event.status_code
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, h11.EndOfMessage):
+            return status, body

@@ -291,3 +291,21 @@ def test_errors_leave_a_bytearray_resizable(twin):
     with pytest.raises(errors.HttpMalformed):
         twin.RequestHeadParser().parse(head)
     del head[:2]
+
+
+@pytest.mark.parametrize("step", [1, 3, 1000])
+def test_in_trailers_from_the_last_chunk_line_on(twin, step):
+    """in_trailers turns true once the last chunk's line is read, on both
+    twins at the same byte: what the server keeps trailer lines by."""
+    data = b"3\r\nabc\r\n0;x=1\r\nX-A: 1\r\n\r\n"
+    decoder, pending, seen = twin.ChunkedDecoder(), b"", []
+    for i in range(0, len(data), step):
+        pending += data[i:i + step]
+        _, pos, _ = decoder.decode(pending)
+        seen.append((i + step, decoder.in_trailers, decoder.done))
+        pending = pending[pos:]
+    first = min(n for n, trailing, _ in seen if trailing)
+    assert first >= data.index(b"0;x=1\r\n") + 7 and first - step < data.index(b"0;x=1\r\n") + 7
+    assert seen[-1][1:] == (True, True)
+    decoder.reset()
+    assert not decoder.in_trailers

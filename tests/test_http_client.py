@@ -122,6 +122,10 @@ http {{
         listen 127.0.0.1:{port};
         location = / {{ return 200 "connection $connection\\n"; }}
         location = /old {{ return 301 /; }}
+        location = /chunked {{  # sub_filter: a length nginx cannot know, so chunked
+            default_type text/html; sub_filter "one" "1"; sub_filter_once off;
+            return 200 "{'one two ' * 500}";
+        }}
         location / {{ return 404 "no\\n"; }}
     }}
 }}
@@ -137,9 +141,10 @@ async def app(scope, receive, send):
         return
     path = scope["path"]
     if path == "/":
+        body = b"uvi %d" % scope["client"][1]  # the client's port: which connection
         await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-length", b"5")]})
-        await send({"type": "http.response.body", "body": b"uvi 1"})
+                    "headers": [(b"content-length", b"%d" % len(body))]})
+        await send({"type": "http.response.body", "body": body})
     elif path == "/old":
         await send({"type": "http.response.start", "status": 301,
                     "headers": [(b"location", b"/"), (b"content-length", b"0")]})
@@ -194,7 +199,7 @@ def test_get_over_ipv6():
         assert fhttp.get(f"http://[::1]:{port}/").body == b"hello from http.server"
 
 
-def test_nginx_200_301_404_keep_alive(tmp_path):
+def test_nginx_200_301_404_chunked_keep_alive(tmp_path):
     with nginx(tmp_path) as port, fhttp.Client() as client:
         base = f"http://127.0.0.1:{port}"
         first = client.get(base + "/")
@@ -206,17 +211,25 @@ def test_nginx_200_301_404_keep_alive(tmp_path):
         assert again.body == first.body  # nginx's $connection: the same connection
         other = fhttp.get(base + "/")
         assert other.body != first.body  # get(): a connection of its own
+        chunked = client.get(base + "/chunked")
+        assert chunked.headers["transfer-encoding"] == "chunked"
+        assert "content-length" not in chunked.headers
+        assert chunked.body == b"1 two " * 500
+        assert client.get(base + "/").body == first.body  # still that connection
 
 
-def test_uvicorn_200_301_404_chunked(tmp_path):
+def test_uvicorn_200_301_404_chunked_keep_alive(tmp_path):
     with uvicorn(tmp_path) as port, fhttp.Client() as client:
         base = f"http://127.0.0.1:{port}"
-        assert client.get(base + "/").body == b"uvi 1"
+        first = client.get(base + "/").body
+        assert first.startswith(b"uvi ")
         assert client.get(base + "/old").status == 301
         assert client.get(base + "/x").status == 404
         chunked = client.get(base + "/chunked")
         assert chunked.headers["transfer-encoding"] == "chunked"
         assert chunked.body == b"part a part b"
+        assert client.get(base + "/").body == first  # the same connection throughout
+        assert fhttp.get(base + "/").body != first
 
 
 def test_against_fastnet_server_post_and_limits(engine):

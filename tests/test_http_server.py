@@ -20,7 +20,7 @@ import requests
 
 from fastnet.http import App, Request, Response
 from helpers import GUARD, wait_for
-from http_helpers import Reader, connect, request, running_http
+from http_helpers import Reader, connect, h11_response, request, running_http
 
 DATE = re.compile(r"^\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$")
 
@@ -268,6 +268,33 @@ def test_bad_input_gets_its_status_and_only_that_connection_closes(engine, data,
             assert other_reader.response()[2] == b"item 2 q="
 
 
+@pytest.mark.parametrize("kind", ["app", "kata"])
+@pytest.mark.parametrize("data,status", BAD, ids=[f"{s}-{i}" for i, (_, s) in enumerate(BAD)])
+def test_bad_input_in_pieces_after_a_keep_alive_request(engine, kind, data, status):
+    """Each bad input in three pieces with pauses (three reads), on a
+    connection that has served a request, with an app and with the kata
+    (whose plain GET / the C engine answers itself): its status, the close,
+    and the other connection served on."""
+    app, first = (echo_app(), "/items/0") if kind == "app" else (None, "/")
+    with running_http(engine, app) as (server, port):
+        with connect(port) as other, connect(port) as s:
+            other_reader = Reader(other)
+            other.sendall(request("GET", first))
+            assert other_reader.response()[0] == 200
+            reader = Reader(s)
+            s.sendall(request("GET", first))
+            assert reader.response()[0] == 200
+            cuts = [0, max(1, len(data) // 3), max(2, 2 * len(data) // 3), len(data)]
+            for a, b in zip(cuts, cuts[1:]):
+                s.sendall(data[a:b])
+                time.sleep(0.03)
+            got, headers, body = reader.response()
+            assert (got, headers["connection"]) == (status, "close"), body
+            assert reader.closed()
+            other.sendall(request("GET", first))
+            assert other_reader.response()[0] == 200
+
+
 def test_header_timeout_is_408(engine):
     with running_http(engine, header_timeout=0.3) as (server, port), connect(port) as s:
         s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
@@ -328,17 +355,8 @@ def test_h11_client(engine):
             s.sendall(client.send(h11.Request(method="POST", target="/echo",
                                               headers=[("Host", "x"), ("Content-Length", "2")])))
             s.sendall(client.send(h11.Data(data=b"%02d" % i)) + client.send(h11.EndOfMessage()))
-            body = b""
-            while True:
-                event = client.next_event()
-                if event is h11.NEED_DATA:
-                    client.receive_data(s.recv(65536))
-                elif isinstance(event, h11.Response):
-                    assert event.status_code == 200
-                elif isinstance(event, h11.Data):
-                    body += event.data
-                elif isinstance(event, h11.EndOfMessage):
-                    break
+            status, body = h11_response(client, s)
+            assert status == 200
             assert body == b"%02d" % i
             client.start_next_cycle()
 
@@ -451,3 +469,91 @@ def test_streamed_response_with_connection_close_closes(engine):
         status, headers, body = reader.response()
         assert (body, headers["connection"]) == (b"one two three", "close")
         assert reader.closed()
+
+
+
+def test_simple_request_path_writes_what_the_general_path_writes():
+    """HttpSession._simple (a whole bodiless keep-alive head, a lazy
+    Request, a cached response head, no state-machine step) answers byte
+    for byte as the general path does: the same requests fed whole (the
+    quick way) and with their first byte alone first (the general way),
+    every route kind, pipelined, then what only the general way takes."""
+    import logging
+
+    from fastnet.http.server import _DEFAULT_LIMITS, HttpSession
+
+    app = echo_app()
+
+    @app.route("GET", "/bytes")
+    def raw(req: Request) -> bytes:
+        return b"raw" if req.headers["host"] == "x" else b"wrong host"
+
+    @app.route("GET", "/empty")
+    def empty(req: Request) -> bytes:
+        return b""
+
+    @app.route("GET", "/own")
+    def own(req: Request) -> Response:
+        return Response(b"o", 201, {"Content-Length": "99", "X-A": "b", "Date": "no"})
+
+    @app.route("GET", "/none")
+    def none(req: Request) -> Response:
+        return Response(b"", 204)
+
+    @app.route("GET", "/crlf")
+    def crlf(req: Request) -> Response:
+        return Response(b"x", headers={"X-Bad": "a\r\nInjected: 1"})
+
+    class Conn:
+        peer = ("127.0.0.1", 1)
+        closed = False
+        id = 1
+        server = types.SimpleNamespace(engine=types.SimpleNamespace(
+            call_later=lambda delay, fn: types.SimpleNamespace(cancel=lambda: None)))
+
+        def __init__(self) -> None:
+            self.out: list[bytes] = []
+
+        def write(self, data: bytes) -> None:
+            self.out.append(data)
+
+        def close(self) -> None:
+            self.out.append(b"<close>")
+
+        def protocol_error(self, error: Exception) -> None:
+            self.out.append(b"<error %d>" % error.status_hint)
+
+    def run(data: bytes, split: bool, draining: bool) -> list[bytes]:
+        conn = Conn()
+        session = HttpSession(conn, app, _DEFAULT_LIMITS)
+        session.draining = draining
+        for piece in ([data[:1], data[1:]] if split else [data]):
+            reply = session.feed(piece)
+            conn.out.append(reply or b"")
+        return [re.sub(rb"Date: [^\r]*\r\n", b"", o) for o in conn.out if o]
+
+    gets = ["/bytes", "/empty", "/own", "/none", "/items/3?q=1", "/stream", "/headers", "/nope",
+            "/echo", "/crlf", "/boom"]
+    cases = [request("GET", t, "X-Multi: m", "X-One: 1") for t in gets]
+    cases += [request("HEAD", "/bytes"), request("GET", "/bytes") + request("GET", "/own"),
+              request("GET", "/items/1") + request("POST", "/echo", body=b"hi") + request("GET", "/bytes"),
+              request("GET", "/bytes") + b"BAD LINE\r\n\r\n", request("GET", "/bytes") + b"GET / HT",
+              request("GET", "/bytes", "Connection: close") + request("GET", "/bytes"),
+              request("GET", "/bytes", host=None), request("GET", "/bytes", version="HTTP/1.0")]
+    general = []
+    start = HttpSession._start
+    HttpSession._start = lambda self, buf, head: general.append(1) or start(self, buf, head)
+    try:
+        run(request("GET", "/bytes") * 3, False, False)
+        assert general == []  # the quick way took them all
+        run(request("GET", "/bytes") * 3, True, False)
+        assert general == [1, 1, 1]
+    finally:
+        HttpSession._start = start
+    logging.disable(logging.ERROR)  # the failing routes log
+    try:
+        for data in cases:
+            for draining in (False, True):
+                assert run(data, False, draining) == run(data, True, draining), (data, draining)
+    finally:
+        logging.disable(logging.NOTSET)

@@ -450,6 +450,21 @@ class Engine(abc.ABC):
         returns and the messages of ``conn`` not yet delivered are dropped."""
         return False
 
+    def serve_http_kata(self, conn: int, on: bool, max_request_line: int = 0,
+                        max_header_bytes: int = 0, max_header_fields: int = 0) -> bool:
+        """Offer to answer, in the engine, the plain ``GET / HTTP/1.1``
+        requests of a raw ``conn`` with the reply last given to
+        :meth:`set_http_kata_reply` (fastnet.http's built-in kata; the rules
+        are csrc/loop.h's fn_loop_http_kata), heads checked with these
+        limits; every other request still arrives as a message. ``on=False``
+        stops it. Returns whether the engine does it (the default: no)."""
+        return False
+
+    def set_http_kata_reply(self, reply: bytes, second: int) -> None:
+        """The reply :meth:`serve_http_kata` answers with, valid during the
+        wall-clock second ``second`` (int(time.time()): its Date). An engine
+        that does not answer ignores it."""
+
     @abc.abstractmethod
     def send(self, conn: int, message: Buffer) -> None:
         """Queue one message, framed per the connection's ConnSpec.

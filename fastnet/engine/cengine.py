@@ -211,6 +211,8 @@ class CEngine(Engine):
         if rc < 0:
             raise _status_error(rc)
         self._stopping = False
+        #: The second of the reply set_http_kata_reply gave C (0: none yet).
+        self.http_kata_second = 0
         self._running = False  # inside run()/run_async(): release() must wait
         self._listeners: dict[int, Listener] = {}       # kept after unlisten
         self._listener_specs: dict[int, ConnSpec] = {}
@@ -312,6 +314,21 @@ class CEngine(Engine):
             return False
         self._direct[conn] = (handler, arg, on_error)
         return True
+
+    def serve_http_kata(self, conn: int, on: bool, max_request_line: int = 0,
+                        max_header_bytes: int = 0, max_header_fields: int = 0) -> bool:
+        """Taken: csrc/loop.c answers the conn's kata requests itself
+        (fn_loop_http_kata), without a Python call."""
+        rc = lib.fn_loop_http_kata(self._loop, conn, 1 if on else 0, max_request_line,
+                                   max_header_bytes, max_header_fields)
+        return rc == 0 and on
+
+    def set_http_kata_reply(self, reply: bytes, second: int) -> None:
+        """Copied into C (see Engine.set_http_kata_reply)."""
+        rc = lib.fn_loop_set_http_kata_reply(self._loop, reply, len(reply), second)
+        if rc:
+            raise _status_error(rc)
+        self.http_kata_second = second
 
     def send(self, conn: int, message: Buffer) -> None:
         """Queue one message framed per the connection's spec. EngineError

@@ -6,11 +6,12 @@ from __future__ import annotations
 import http
 import inspect
 import re
-from typing import (Any, AsyncIterable, Awaitable, Callable, Iterable, Iterator, Mapping,
+from typing import (Any, AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping,
                     Optional, Union)
 from urllib.parse import unquote
 
-__all__ = ["App", "Body", "Handler", "Headers", "Request", "Response", "reason_phrase"]
+__all__ = ["App", "Body", "Handler", "Headers", "Request", "Response", "reason_phrase",
+           "request_path"]
 
 #: What a Response body may be: bytes (or str, sent UTF-8) with a
 #: Content-Length, or an iterator / async iterator of bytes sent chunked.
@@ -79,6 +80,14 @@ class Headers:
         return f"Headers({self._items!r})"
 
 
+def request_path(target: str) -> tuple[str, str]:
+    """A request target's (percent-decoded path, query)."""
+    raw, _, query = target.partition("?")
+    if "://" in raw:  # absolute-form: the path is after the authority
+        raw = "/" + raw.split("://", 1)[1].partition("/")[2]
+    return (unquote(raw, errors="surrogateescape") if "%" in raw else raw), query
+
+
 class Request:
     """One request as an app sees it.
 
@@ -86,24 +95,27 @@ class Request:
     (percent-decoded, ``"/items/7"``), query (``"x=1"``), version
     (``"HTTP/1.1"``), headers (:class:`Headers`), body (bytes), peer
     ((host, port) of the client), params (what the route's ``{name}``
-    parts matched)."""
+    parts matched), trailers (a chunked body's trailer fields as
+    :class:`Headers`, None if it had none) and stream: for a route
+    registered with ``stream=True``, the body as it arrives, an async
+    iterator of bytes (``async for chunk in request.stream``; body is then
+    b""), else None."""
 
     __slots__ = ("method", "target", "path", "query", "version", "headers", "body", "peer",
-                 "params")
+                 "params", "trailers", "stream")
 
     def __init__(self, method: str, target: str, headers: Headers, body: bytes = b"",
                  version: str = "HTTP/1.1", peer: tuple[str, int] = ("", 0)) -> None:
         self.method = method
         self.target = target
-        raw, _, self.query = target.partition("?")
-        if "://" in raw:  # absolute-form: the path is after the authority
-            raw = "/" + raw.split("://", 1)[1].partition("/")[2]
-        self.path = unquote(raw, errors="surrogateescape") if "%" in raw else raw
+        self.path, self.query = request_path(target)
         self.version = version
         self.headers = headers
         self.body = body
         self.peer = peer
         self.params: dict[str, str] = {}
+        self.trailers: Optional[Headers] = None
+        self.stream: Optional[AsyncIterator[bytes]] = None
 
     def __repr__(self) -> str:
         return f"<Request {self.method} {self.target}>"
@@ -133,7 +145,7 @@ class Response:
             content_type = content_type or "text/plain; charset=utf-8"
         elif isinstance(body, (bytes, bytearray, memoryview)):
             content_type = content_type or ("text/plain" if body else None)
-        if content_type is not None and "content-type" not in self.headers:
+        if content_type is not None and (headers is None or "content-type" not in self.headers):
             self.headers.add("Content-Type", content_type)
         self.body = body
 
@@ -173,18 +185,25 @@ class App:
     matches is 404; a path matched for other methods only is 405 with
     Allow; a HEAD is served by the GET route (the server drops the body).
     An App is itself a handler: ``app(request)``.
+
+    A route registered with ``stream=True`` (an ``async def``) is called as
+    soon as the request head has arrived and reads the body from
+    ``request.stream`` as it comes, however large (up to the server's
+    max_body); every other route gets the whole body as ``request.body``.
     """
 
     def __init__(self) -> None:
         self._exact: dict[tuple[str, str], Handler] = {}
         self._patterns: list[tuple[str, "re.Pattern[str]", Handler]] = []
         self._paths: dict[str, set[str]] = {}
+        self._streamed: set[Handler] = set()
         #: Some route is a coroutine function: sessions await results.
         self.is_async = False
 
-    def route(self, method: str, path: str) -> Callable[[Handler], Handler]:
+    def route(self, method: str, path: str, stream: bool = False) -> Callable[[Handler], Handler]:
         """Register the decorated function for ``method`` ("GET", "POST",
-        ... or "*" for any) on ``path`` (may hold ``{name}`` segments)."""
+        ... or "*" for any) on ``path`` (may hold ``{name}`` segments);
+        ``stream``: it reads the body from ``request.stream`` (see the class)."""
         if not path.startswith("/") and path != "*":
             raise ValueError(f"a route's path starts with '/', not {path!r}")
         method = method.upper()
@@ -192,6 +211,11 @@ class App:
         def register(fn: Handler) -> Handler:
             if inspect.iscoroutinefunction(fn):
                 self.is_async = True
+            if stream:
+                if not inspect.iscoroutinefunction(fn):
+                    raise TypeError("a route with stream=True is an async def "
+                                    "(it awaits the body as it arrives)")
+                self._streamed.add(fn)
             if _PARAM.search(path):
                 self._patterns.append((method, _pattern(path), fn))
             else:
@@ -200,22 +224,36 @@ class App:
             return fn
         return register
 
-    def __call__(self, request: Request) -> Union[Result, Awaitable[Result]]:
+    def _find(self, request: Request, allowed: Optional[set[str]] = None) -> Optional[Handler]:
+        """The route's function for request (its params set), or None;
+        adds the methods routed for its path to ``allowed``."""
         method, path = request.method, request.path
         fn = self._exact.get((method, path)) or self._exact.get(("*", path))
         if fn is None and method == "HEAD":
             fn = self._exact.get(("GET", path))
         if fn is not None:
-            return fn(request)
-        allowed: set[str] = set()
+            return fn
         for route_method, pattern, fn in self._patterns:
             match = pattern.fullmatch(path)
             if match is None:
                 continue
             if route_method in (method, "*") or (method == "HEAD" and route_method == "GET"):
                 request.params = match.groupdict()
-                return fn(request)
-            allowed.add(route_method)
+                return fn
+            if allowed is not None:
+                allowed.add(route_method)
+        return None
+
+    def streams(self, request: Request) -> bool:
+        """Whether the route for request reads its body as a stream."""
+        return bool(self._streamed) and self._find(request) in self._streamed
+
+    def __call__(self, request: Request) -> Union[Result, Awaitable[Result]]:
+        allowed: set[str] = set()
+        fn = self._find(request, allowed)
+        if fn is not None:
+            return fn(request)
+        path = request.path
         allowed |= {m for (m, p) in self._exact if p == path}
         if allowed:
             allow = ", ".join(sorted(allowed | ({"HEAD"} if "GET" in allowed else set())))

@@ -15,10 +15,26 @@ Content-Length and Transfer-Encoding, conflicting or malformed
 Content-Length, chunked not last or twice, Transfer-Encoding on HTTP/1.0,
 obs-fold, whitespace before a colon, a missing or repeated Host on
 HTTP/1.1.
+
+Request bodies are read whole (``request.body``, bounded by max_body)
+unless the route was registered with ``stream=True``: that route is called
+once the head is in and reads the body from ``request.stream``
+(:class:`BodyStream`) while the session moves each read's body bytes into
+it; past HTTP_STREAM_HIGH_WATER unread bytes the session stops reading the
+connection until the route has read half of them. Such a request is run
+by the session's own task, so the server goes on feeding it reads; the
+requests pipelined behind it wait in the buffer (bounded the same way)
+and are served by that task once the route has answered.
+``Expect: 100-continue`` is answered when the route first waits for body
+bytes (a whole-body route: at once, when the head is in without its body);
+a route that answers without reading the whole body gets its connection
+closed after the response.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
+import collections
 import inspect
 import logging
 import time
@@ -34,9 +50,10 @@ from ..errors import (H2ConnectionError, HttpBodyTooLarge, HttpError, HttpMalfor
                       HttpUnsupportedCoding, ProtocolError)
 from ..server import Connection, ProtocolSpec, ProtocolUnit, Server, Session, register
 from ..server.options import Option, count, seconds, size
-from .app import Handler, Headers, Request, Response, is_async_handler, kata_app, reason_phrase
+from .app import (Handler, Headers, Request, Response, is_async_handler, kata_app, reason_phrase,
+                  request_path)
 
-__all__ = ["HTTP", "HTTP_PROTOCOL", "HttpLimits", "HttpServer", "HttpSession"]
+__all__ = ["HTTP", "HTTP_PROTOCOL", "BodyStream", "HttpLimits", "HttpServer", "HttpSession"]
 
 log = logging.getLogger("fastnet.http")
 
@@ -149,20 +166,204 @@ def _status_line(status: int) -> bytes:
     return line
 
 
+_SIMPLE_NAMES = {4: b"host", 6: b"expect", 7: b"upgrade", 10: b"connection",
+                 14: b"content-length", 17: b"transfer-encoding"}
+
+
+def _simple_fields(buf: bytes, spans: http1.HeaderSpans) -> bool:
+    """Exactly one Host and none of Connection, Expect, Upgrade,
+    Content-Length, Transfer-Encoding (names looked at by length first)."""
+    hosts = 0
+    names = _SIMPLE_NAMES
+    for a, b, _, _ in spans:
+        name = names.get(b - a)
+        if name is not None and buf[a:b].lower() == name:
+            if b - a != 4:
+                return False
+            hosts += 1
+    return hosts == 1
+
+
+_heads_cache: dict[tuple[int, tuple[tuple[str, str], ...]], bytes] = {}
+_end_cache: list[bytes] = [b"", b""]  # [Date value, b"Date: ...\r\n\r\n"]
+
+
+def _simple_reply(result: Any) -> Optional[bytes]:
+    """The whole response to a simple request (see HttpSession._simple) for
+    a route's Response with a bytes body, or bytes; None for the general
+    way (streams, str, a status without a body, a header it must refuse)."""
+    if type(result) is Response:
+        body, status = result.body, result.status
+        if type(body) is not bytes or status < 200 or status in _NO_BODY_STATUS:
+            return None
+        key = (status, tuple(result.headers.items()))
+    elif type(result) is bytes:
+        body, key = result, (200, (("Content-Type", "text/plain"),) if result else ())
+    else:
+        return None
+    head = _heads_cache.get(key)
+    if head is None:
+        parts = [_status_line(key[0])]
+        for name, value in key[1]:
+            if name.lower() in _OWN_FIELDS:
+                continue
+            if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
+                return None  # the general way raises
+            parts.append(f"{name}: {value}\r\n".encode("latin-1"))
+        head = b"".join(parts)
+        if len(_heads_cache) < 256:
+            _heads_cache[key] = head
+    date = http_date()
+    if _end_cache[0] is not date:
+        _end_cache[0], _end_cache[1] = date, b"Date: " + date + b"\r\n\r\n"
+    return b"%sContent-Length: %d\r\n%s%s" % (head, len(body), _end_cache[1], body)
+
+
+class _LazyRequest(Request):
+    """A Request read from a parsed head, its Headers built on first use."""
+
+    __slots__ = ("_buf", "_spans", "_headers")
+
+    def __init__(self, buf: bytes, head: http1.RequestHead, peer: tuple[str, int]) -> None:
+        self._buf = buf
+        self._spans = head.headers
+        self._headers: Optional[Headers] = None
+        self.method = buf[head.method_start:head.method_end].decode("latin-1")
+        self.target = target = buf[head.target_start:head.target_end].decode("latin-1")
+        if "?" in target or "%" in target or ":" in target or target[0] != "/":
+            self.path, self.query = request_path(target)
+        else:
+            self.path, self.query = target, ""
+        self.version = "HTTP/1.1"
+        self.body = b""
+        self.peer = peer
+        self.params = {}
+        self.trailers = None
+        self.stream = None
+
+    @property  # type: ignore[override]
+    def headers(self) -> Headers:
+        fields = self._headers
+        if fields is None:
+            buf = self._buf
+            fields = self._headers = Headers([(buf[a:b].decode("latin-1"), buf[c:d].decode("latin-1"))
+                                              for a, b, c, d in self._spans])
+        return fields
+
+    @headers.setter
+    def headers(self, value: Optional[Headers]) -> None:
+        self._headers = value
+
+
 def _tokens(values: list[str]) -> list[str]:
     return [t.strip().lower() for v in values for t in v.split(",") if t.strip()]
+
+
+def _trailers(raw: bytes) -> Optional[Headers]:
+    """The trailer fields of a chunked body (lines the decoder checked)."""
+    items = []
+    for line in raw.split(b"\r\n"):
+        if line:
+            name, _, value = line.partition(b":")
+            items.append((name.decode("latin-1"), value.strip(b" \t").decode("latin-1")))
+    return Headers(items) if items else None
 
 
 class _Pending:
     """A request whose head has arrived, its body not yet whole."""
 
-    __slots__ = ("request", "length", "chunked", "parts")
+    __slots__ = ("request", "length", "chunked", "parts", "trailer", "stream", "ended")
 
     def __init__(self, request: Request, length: int, chunked: bool) -> None:
         self.request = request
         self.length = length          # Content-Length bytes still to come
         self.chunked = chunked
-        self.parts: list[bytes] = []  # chunked body so far
+        self.parts: list[bytes] = []  # chunked body so far (not yet in the stream)
+        self.trailer = b""            # trailer lines so far
+        self.stream: Optional[BodyStream] = None  # a stream=True route's body
+        self.ended = False            # the body has all arrived
+
+
+class BodyStream:
+    """A request body as it arrives: ``request.stream`` of a route
+    registered with ``stream=True``.
+
+    ``async for chunk in request.stream`` gives its bytes in the pieces they
+    came in (a chunked body's chunk by chunk as read), ``await
+    request.stream.read()`` the rest at once. Reading is what lets more come:
+    the server holds at most ``HTTP_STREAM_HIGH_WATER`` unread bytes before it
+    stops reading the connection. A body that breaks the protocol or
+    max_body raises that error here (the server has answered it, 400 or 413,
+    and closes the connection); a connection gone first raises
+    ConnectionResetError. A chunked body's trailer fields are in
+    ``request.trailers`` once the stream has ended."""
+
+    __slots__ = ("_session", "_loop", "_chunks", "buffered", "received", "ended", "_error",
+                 "_waiter")
+
+    def __init__(self, session: "HttpSession") -> None:
+        self._session = session
+        self._loop = asyncio.get_running_loop()  # made by the session's coroutine
+        self._chunks: collections.deque[bytes] = collections.deque()
+        #: Bytes arrived and not read yet.
+        self.buffered = 0
+        #: Bytes arrived so far.
+        self.received = 0
+        #: The whole body has arrived (it may not all be read yet).
+        self.ended = False
+        self._error: Optional[BaseException] = None
+        self._waiter: Optional[asyncio.Future[None]] = None
+
+    def __aiter__(self) -> "BodyStream":
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunks = self._chunks
+        while not chunks:
+            if self._error is not None:
+                raise self._error
+            if self.ended:
+                raise StopAsyncIteration
+            self._waiter = self._loop.create_future()
+            self._session._stream_waits(self)
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        chunk = chunks.popleft()
+        self.buffered -= len(chunk)
+        self._session._stream_read(self)
+        return chunk
+
+    async def read(self) -> bytes:
+        """The rest of the body, as one bytes."""
+        return b"".join([chunk async for chunk in self])
+
+    @property
+    def waiting(self) -> bool:
+        """The route waits for bytes that have not arrived."""
+        return self._waiter is not None
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _push(self, chunk: bytes) -> None:
+        if chunk:
+            self._chunks.append(chunk)
+            self.buffered += len(chunk)
+            self.received += len(chunk)
+            self._wake()
+
+    def _end(self) -> None:
+        self.ended = True
+        self._wake()
+
+    def _fail(self, error: BaseException) -> None:
+        if self._error is None:
+            self._error = error
+        self._wake()
 
 
 class HttpSession(Session):
@@ -181,6 +382,11 @@ class HttpSession(Session):
         self.state = ConnectionState()
         self.buf = bytearray()
         self.pending: Optional[_Pending] = None
+        # A stream=True route reads its body: run by _task, the session's own.
+        self._streams = getattr(handler, "streams", None) if self.is_async else None
+        self._streaming: Optional[_Pending] = None
+        self._task: Optional[asyncio.Task[None]] = None
+        self._paused = False       # reading paused: a streamed body not read fast enough
         self.draining = False
         self.done = False          # answered Connection: close: read no more
         self._out: list[bytes] = []
@@ -202,6 +408,10 @@ class HttpSession(Session):
         if self.done:
             return None
         upgrade = None
+        if not self.buf and self.pending is None:
+            data = self._simple(data)
+            if not data:
+                return self._flush()
         try:
             requests = self._requests(data)
             for request in requests:
@@ -227,6 +437,20 @@ class HttpSession(Session):
     async def _feed_async(self, data: bytes) -> Optional[bytes]:
         if self.done:
             return None
+        if self._task is not None:
+            # The session's task serves a streamed request (or those behind
+            # it): the bytes go to the buffer, a streamed body's to its stream.
+            self.buf += data
+            self._pump()
+            return None
+        reply = await self._serve_async(data)
+        if self._streaming is not None and not self.done:
+            self._task = asyncio.get_running_loop().create_task(self._drive())
+        return reply
+
+    async def _serve_async(self, data: bytes) -> Optional[bytes]:
+        """The async app's answers to the requests buffered, in order,
+        until one streams its body (_drive runs that one) or asks for h2c."""
         upgrade = None
         try:
             requests = self._requests(data)
@@ -235,6 +459,11 @@ class HttpSession(Session):
                     upgrade = request
                     requests.close()
                     break
+                if request.stream is not None:  # the last one: _drive runs it
+                    out, self._out = self._out, []
+                    if out:
+                        self.conn.write(b"".join(out))  # owed before its answer
+                    continue
                 try:
                     result = self.handler(request)
                     if inspect.isawaitable(result):
@@ -264,6 +493,7 @@ class HttpSession(Session):
                 self.h2 = upgrade_session(self.conn, self.handler)
                 self.multiplexed = self.h2.multiplexed
                 self.h2.opened()
+                self._h2_began()
             else:
                 self.h2 = None
                 return False
@@ -288,9 +518,14 @@ class HttpSession(Session):
         session = upgrade_session(self.conn, self.handler, request, payload)
         self.h2 = session
         self.multiplexed = session.multiplexed
+        self._h2_began()
         rest = bytes(self.buf)
         del self.buf[:]
         return session.feed(rest) if rest else None
+
+    def _h2_began(self) -> None:
+        """HTTP/2 has taken this connection (KataSession stops the engine
+        answering the kata: an h2 read may start with any bytes)."""
 
     def drain(self) -> Optional[bytes]:
         """A graceful drain: every response from now on says Connection: close
@@ -300,15 +535,180 @@ class HttpSession(Session):
             return cast(Optional[bytes], self.h2.drain())
         return None
 
-    def idle(self) -> bool:
-        if self.h2 is not None and self.h2 is not _UNDECIDED:
-            return bool(self.h2.idle())
-        return True
-
     def closed(self) -> None:
         self._cancel_timer()
         if self.h2 is not None and self.h2 is not _UNDECIDED:
             self.h2.closed()
+        streaming = self._streaming
+        if streaming is not None and streaming.stream is not None and not streaming.ended:
+            # From the engine's thread, which is not the loop's on the threaded engine.
+            streaming.stream._loop.call_soon_threadsafe(streaming.stream._fail, ConnectionResetError(
+                "the connection closed before the request body ended"))
+
+    def idle(self) -> bool:
+        """No streamed request is being served, or its route waits for body
+        bytes (so a half-closed, draining or silent connection may close)."""
+        if self.h2 is not None and self.h2 is not _UNDECIDED:
+            return bool(self.h2.idle())
+        streaming = self._streaming
+        return self._task is None or (streaming is not None and streaming.stream is not None
+                                      and streaming.stream.waiting)
+
+    # -- streamed request bodies ------------------------------------------------
+
+    async def _drive(self) -> None:
+        """The session's task: each streamed request's route, then the
+        requests buffered behind it, until none streams."""
+        try:
+            while self._streaming is not None and not self.done:
+                self._pump()
+                await self._run_streamed(self._streaming)
+                if not self.done:
+                    reply = await self._serve_async(b"")
+                    if reply is not None:
+                        self.conn.write(reply)
+        except Exception:
+            log.exception("serving a streamed request failed on %s", self.conn.peer)
+            self.done = True
+            self.conn.abort()
+        finally:
+            self._task = None
+            self._pause(False)
+        self.conn.idle()
+
+    async def _run_streamed(self, pending: _Pending) -> None:
+        request = pending.request
+        try:
+            result = self.handler(request)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception:
+            if not self.done:
+                self._failed(request)
+        else:
+            if not self.done:
+                if not pending.ended:
+                    self.state.no_keep_alive()  # the rest is not read: close after the answer
+                await self._answer_async(request, result)
+        self._streaming = None
+        reply = self._flush()
+        if reply is not None:
+            self.conn.write(reply)
+
+    def _pump(self) -> None:
+        """Move what has arrived of the streamed body from the buffer to its
+        stream (a bad body: its error answered, the route told); past the
+        high-water mark, stop reading the connection."""
+        pending, buf = self._streaming, self.buf
+        if pending is None or pending.stream is None:
+            if len(buf) > limits.HTTP_STREAM_HIGH_WATER:
+                self._pause(True)  # requests pipelined behind a streamed one
+            return
+        stream = pending.stream
+        if not pending.ended and buf:
+            try:
+                if pending.chunked:
+                    pos, pending.ended = self._chunked(pending, buf, 0)
+                    for part in pending.parts:
+                        stream._push(part)
+                    pending.parts = []
+                else:
+                    pos = min(pending.length, len(buf))
+                    stream._push(bytes(buf[:pos]))
+                    pending.length -= pos
+                    pending.ended = not pending.length
+            except HttpError as error:
+                stream._fail(error)
+                self._fail(error)
+                return
+            del buf[:pos]
+            if pending.ended:
+                stream._end()
+        if stream.buffered + len(buf) > limits.HTTP_STREAM_HIGH_WATER:
+            self._pause(True)
+
+    def _stream_waits(self, stream: BodyStream) -> None:
+        """The route waits for body bytes: the first time, answer
+        Expect: 100-continue; the server may close an idle connection now."""
+        pending = self._streaming
+        if (pending is not None and stream.received == 0 and not self.done
+                and self._expects_continue(pending.request)):
+            self.conn.write(_CONTINUE)
+        self.conn.idle()
+
+    def _stream_read(self, stream: BodyStream) -> None:
+        if self._paused and stream.buffered + len(self.buf) <= limits.HTTP_STREAM_HIGH_WATER // 2:
+            self._pause(False)
+
+    def _pause(self, paused: bool) -> None:
+        if paused != self._paused:
+            self._paused = paused
+            if not self.conn.closed:
+                self.conn.server.engine.pause_reading(self.conn.id, paused)
+
+    def _chunked(self, pending: _Pending, buf: bytearray, pos: int) -> tuple[int, bool]:
+        """Decode what has arrived of a chunked body: its data into
+        pending.parts, its trailer lines into pending.trailer; (the position
+        reached, whether it ended)."""
+        chunks = self.chunks
+        trailing = chunks.in_trailers
+        spans, end, ended = chunks.decode(buf, pos)
+        if spans:
+            pending.parts += [bytes(buf[s:e]) for s, e in spans]
+        if chunks.in_trailers:
+            start = pos
+            if not trailing:  # the last chunk's line was in this read: they follow it
+                start = spans[-1][1] if spans else pos
+                if buf.startswith(b"\r\n", start):
+                    start += 2  # the CRLF after the data
+                start = buf.index(b"\r\n", start) + 2
+            pending.trailer += bytes(buf[start:end])
+        if ended:
+            chunks.reset()
+            pending.request.trailers = _trailers(pending.trailer)
+        return end, ended
+
+    # -- the common case, quickly ----------------------------------------------
+
+    def _simple(self, data: bytes) -> bytes:
+        """Answer the read's leading simple requests (a bodiless HTTP/1.1
+        head with one Host and no Connection, Expect, Upgrade or framing
+        field, parsed once, its Request's headers built only if the app asks;
+        a bytes answer's head cached) and return the rest, for the general
+        way (which also reports any error the parser met: it is sticky).
+        Each such cycle ends where it began, IDLE/IDLE, so the state
+        machine is not stepped; what is written is what the general way
+        writes (a test compares them)."""
+        parse, handler, n, pos = self.parser.parse, self.handler, len(data), 0
+        while pos < n:
+            try:
+                head = parse(data, pos)
+            except HttpError:
+                break
+            if head is None or head.minor != 1 or not _simple_fields(data, head.headers):
+                break
+            self._heads += 1
+            pos = head.end
+            request = _LazyRequest(data, head, self.conn.peer)
+            try:
+                result = handler(request)
+            except Exception:
+                self.state.process(Role.CLIENT, Event.REQUEST)
+                self._failed(request)
+                return b""
+            reply = None if self.draining or request.method == "HEAD" else _simple_reply(result)
+            if reply is not None:
+                self._out.append(reply)  # not aliased: a streamed answer replaces the list
+                continue
+            self.state.process(Role.CLIENT, Event.REQUEST)
+            self._answer(request, cast(Any, result))
+            if self.done:
+                return b""
+        if pos == 0:
+            return data
+        if pos < n:
+            self.parser.reset()  # the general way parses the rest from its start
+        return data[pos:]
 
     # -- reading requests ---------------------------------------------------
 
@@ -333,15 +733,19 @@ class HttpSession(Session):
                         self.pending = None
                         yield pending.request
                         continue
+                    if self._streams is not None and self._streams(pending.request):
+                        self.pending = None
+                        self._streaming = pending
+                        pending.stream = pending.request.stream = BodyStream(self)
+                        yield pending.request
+                        return  # _drive serves it and what follows
                     if (self._expects_continue(pending.request)
                             and len(buf) - pos < (pending.length or 1)):
                         self._out.append(_CONTINUE)
                 if pending.chunked:
-                    spans, pos, finished = self.chunks.decode(buf, pos)
-                    pending.parts += [bytes(buf[s:e]) for s, e in spans]
+                    pos, finished = self._chunked(pending, buf, pos)
                     if not finished:
                         break
-                    self.chunks.reset()
                     pending.request.body = b"".join(pending.parts)
                 else:
                     if len(buf) - pos < pending.length:
@@ -609,11 +1013,46 @@ class KataSession(HttpSession):
     ``GET / HTTP/1.1`` (one Host, no body, no Connection or Expect) is
     answered with the prebuilt 200, without a Request or a state-machine
     step (the cycle would end where it began, IDLE/IDLE). Anything else
-    takes the general path, which answers it byte for byte the same."""
+    takes the general path, which answers it byte for byte the same.
+
+    On an engine that offers it (the C engine: csrc/loop.h's
+    fn_loop_http_kata) the plain kata requests are answered by the engine
+    itself with this reply, refreshed here each second, and only the rest
+    reach feed."""
+
+    _engine: Any = None  # answering the kata in the engine (serve_http_kata)
+
+    def opened(self) -> None:
+        """Offer the engine to answer the plain kata requests itself."""
+        engine, lim = self.conn.server.engine, self.limits
+        if engine.serve_http_kata(self.conn.id, True, lim.max_request_line,
+                                  lim.max_header_bytes, lim.max_header_fields):
+            self._engine = engine
+            self._refresh_engine()
+
+    def _refresh_engine(self) -> None:
+        """Give the engine this second's reply (it hands the kata to us
+        once its reply is a second old)."""
+        reply = _kata_reply()
+        if self._engine.http_kata_second != _date_cache[0]:
+            self._engine.set_http_kata_reply(reply, _date_cache[0])
+
+    def _h2_began(self) -> None:
+        if self._engine is not None:
+            self._engine.serve_http_kata(self.conn.id, False)
+            self._engine = None
+
+    def drain(self) -> Optional[bytes]:
+        if self._engine is not None:
+            self._engine.serve_http_kata(self.conn.id, False)  # Connection: close from now on
+            self._engine = None
+        return super().drain()
 
     def feed(self, data: bytes) -> Union[bytes, None, Awaitable[Optional[bytes]]]:
         if self.h2 is not None and self._is_h2(data):
             return cast(Union[bytes, None, Awaitable[Optional[bytes]]], self.h2.feed(data))
+        if self._engine is not None:
+            self._refresh_engine()
         if self.buf or self.pending is not None or self.done or self.draining:
             return super().feed(data)
         try:

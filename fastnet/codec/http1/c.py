@@ -178,7 +178,12 @@ class ChunkedDecoder:
     @property
     def done(self) -> bool:
         """The last chunk and the trailers have been read."""
-        return bool(self._ch.state == 4)
+        return bool(self._ch.state == lib.FN_HTTP1_CHUNKED_DONE)
+
+    @property
+    def in_trailers(self) -> bool:
+        """The last chunk has been read: what follows is trailer lines (or done)."""
+        return bool(self._ch.state >= lib.FN_HTTP1_CHUNKED_TRAILERS)
 
     @property
     def total(self) -> int:

@@ -245,6 +245,11 @@ class ChunkedDecoder:
         """The last chunk and the trailers have been read."""
         return self.state == _DONE
 
+    @property
+    def in_trailers(self) -> bool:
+        """The last chunk has been read: what follows is trailer lines (or done)."""
+        return self.state >= _TRAILER
+
     def decode(self, buf: Buffer, start: int = 0,
                end: Optional[int] = None) -> tuple[list[tuple[int, int]], int, bool]:
         """Decode what is complete of buf[start:end] (see the class)."""
