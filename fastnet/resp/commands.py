@@ -37,6 +37,7 @@ from ..codec.resp._encode import (
 )
 from ..codec.resp._common import SimpleString
 from ..limits import DEFAULT_RESP_MAX_BULK_LEN
+from .sortedset import SortedSet
 from .store import Store, Watcher, WrongType
 
 __all__ = [
@@ -780,7 +781,8 @@ def type_name(value: object) -> bytes:
     return _TYPE_NAMES[type(value)]
 
 
-_TYPE_NAMES: dict[type, bytes] = {bytes: b"string", dict: b"hash", deque: b"list", set: b"set"}
+_TYPE_NAMES: dict[type, bytes] = {bytes: b"string", dict: b"hash", deque: b"list", set: b"set",
+                                  SortedSet: b"zset"}
 
 
 def _typed(session: Session, key: bytes, kind: type) -> Any:
@@ -809,7 +811,7 @@ def _changed(session: Session, key: bytes, value: Any) -> None:
 
 
 def cmd_type(session: Session, args: list[bytes]) -> bytes:
-    """TYPE key: string, hash, list, set or none."""
+    """TYPE key: string, hash, list, set, zset or none."""
     return b"+%s\r\n" % type_name(session.store.lookup(args[1]))
 
 
@@ -1409,6 +1411,9 @@ COMMANDS: dict[bytes, Command] = {
     b"command": Command(cmd_command, -1, ("loading", "stale"), categories=("@slow", "@connection"),
                         subcommands=COMMAND_SUBCOMMANDS),
 }
+
+from .more import MORE_COMMANDS  # noqa: E402 (those modules import this one)
+COMMANDS.update(MORE_COMMANDS)
 
 
 def _arity_ok(arity: int, argc: int) -> bool:
