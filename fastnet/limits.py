@@ -206,3 +206,7 @@ H2_MAX_MAX_FRAME_SIZE = 2**24 - 1
 #: Largest flow-control window (RFC 9113 6.9.1) and stream id (4.1).
 H2_MAX_WINDOW_SIZE = 2**31 - 1
 H2_MAX_STREAM_ID = 2**31 - 1
+
+#: SRANDMEMBER's negative count repeats members, so its reply grows with the
+#: count alone (Redis accepts any LONG_MAX): counts below minus this are refused.
+DEFAULT_RESP_MAX_RANDOM_COUNT = 10_000_000

@@ -515,8 +515,9 @@ def cmd_strlen(session: Session, args: list[bytes]) -> bytes:
 # --- expiry -------------------------------------------------------------------
 
 
-def _expire(session: Session, args: list[bytes], unit_ms: int, name: bytes) -> bytes:
-    """EXPIRE / PEXPIRE key amount [NX|XX|GT|LT]: Redis's expireGenericCommand."""
+def _expire(session: Session, args: list[bytes], unit_ms: int, name: bytes, absolute: bool = False) -> bytes:
+    """EXPIRE / PEXPIRE key amount [NX|XX|GT|LT]: Redis's expireGenericCommand
+    (absolute: EXPIREAT / PEXPIREAT, the amount is a Unix time)."""
     seen: set[bytes] = set()
     for option in args[3:]:
         lowered = _option(option)
@@ -535,7 +536,7 @@ def _expire(session: Session, args: list[bytes], unit_ms: int, name: bytes) -> b
         return invalid
     ms = amount * unit_ms
     store = session.store
-    wall = store.wall_clock()
+    wall = 0 if absolute else store.wall_clock()
     if ms > INT64_MAX - wall:
         return invalid
     when = store.unix_to_deadline(ms + wall)
