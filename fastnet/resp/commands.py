@@ -152,6 +152,12 @@ def _int(arg: bytes) -> int | None:
 _NULL3, _NULL2 = encode_null(3), encode_null(2)
 
 
+def bulk_array(items: list[bytes]) -> bytes:
+    """An array of bulk strings (the same bytes in RESP2 and RESP3), in
+    one join: encode_array's per-item type dispatch is most of LRANGE's cost."""
+    return b"*%d\r\n" % len(items) + b"".join([b"$%d\r\n%s\r\n" % (len(item), item) for item in items])
+
+
 def _null(session: Session) -> bytes:
     return _NULL3 if session.protocol == 3 else _NULL2
 
@@ -989,14 +995,14 @@ def cmd_lrange(session: Session, args: list[bytes]) -> bytes:
     start = max(start + size if start < 0 else start, 0)
     stop = min(stop + size if stop < 0 else stop, size - 1)
     if start > stop:
-        return encode_array([], session.protocol)
+        return b"*0\r\n"
     if start > size - 1 - stop:  # nearer the end: deque walks from there
         items.rotate(-start)
         found = list(itertools.islice(items, stop - start + 1))
         items.rotate(start)
     else:
         found = list(itertools.islice(items, start, stop + 1))
-    return encode_array(found, session.protocol)
+    return bulk_array(found)
 
 
 def cmd_lindex(session: Session, args: list[bytes]) -> bytes:

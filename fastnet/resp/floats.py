@@ -25,6 +25,7 @@ __all__ = ["LongDouble", "format_double", "format_score", "parse_double", "parse
            "strtod_prefix"]
 
 _SPACE = b" \t\n\v\f\r"
+_INF = float("inf")
 _NUMBER = re.compile(
     rb"[+-]?(?:0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?"
     rb"|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
@@ -87,11 +88,21 @@ def _to_double(parsed: _Parsed) -> tuple[float, bool]:
     return value, value == 0 and parsed.exact != 0
 
 
+_DECIMAL = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def parse_double(arg: bytes) -> Optional[float]:
     """Redis's getDoubleFromObject (ZADD scores, ZINCRBY): the whole text,
     no leading blank, no overflow or underflow to zero, not nan."""
     if not arg or arg[0] in _SPACE:
         return None
+    if _DECIMAL.fullmatch(arg):  # the common case: float() rounds as glibc's strtod
+        value = float(arg)
+        if value in (_INF, -_INF):
+            return None  # overflow (ERANGE)
+        if value == 0 and arg.lower().partition(b"e")[0].strip(b"+-.0"):
+            return None  # underflow to zero: a non-zero mantissa (ERANGE)
+        return value
     parsed = strtod_prefix(arg)
     if parsed is None or parsed.end != len(arg):
         return None

@@ -24,7 +24,7 @@ from ..codec._common import INT64_MAX, INT64_MIN
 from ..codec.resp._common import string2ll
 from ..codec.resp._encode import encode_array, encode_bulk, encode_integer, encode_set
 from ..limits import DEFAULT_RESP_MAX_BULK_LEN, DEFAULT_RESP_MAX_RANDOM_COUNT
-from .commands import (NOT_INTEGER, OK, SYNTAX_ERROR, Command, Handler, Session, _changed, _created,
+from .commands import (NOT_INTEGER, SYNTAX_ERROR, Command, Handler, Session, _changed, _created,
                        _error, _expire, _int, _no_subcommand, _null, _option, _typed)
 from .floats import LongDouble
 from .scans import HASH_LISTPACK_ENTRIES, HASH_LISTPACK_VALUE, SCAN_COMMANDS, is_intset

@@ -92,54 +92,55 @@ class SortedSet:
         return True
 
     def _insert(self, member: bytes, score: float) -> None:
-        update: list[Node] = [self._head] * _MAX_LEVEL
-        rank = [0] * _MAX_LEVEL
-        node = self._head
-        for i in range(self._level - 1, -1, -1):
-            rank[i] = 0 if i == self._level - 1 else rank[i + 1]
-            while True:
-                ahead = node.forward[i]
-                if ahead is None or ahead.score > score or (ahead.score == score and ahead.member >= member):
-                    break
-                rank[i] += node.span[i]
-                node = ahead
-            update[i] = node
+        top = self._level
         level = _random_level()
-        if level > self._level:
-            for i in range(self._level, level):
-                rank[i] = 0
-                update[i] = self._head
+        height = max(top, level)
+        update: list[Node] = [self._head] * height
+        rank = [0] * height
+        node = self._head
+        traversed = 0
+        for i in range(top - 1, -1, -1):
+            ahead = node.forward[i]
+            while ahead is not None and (ahead.score < score or (ahead.score == score and ahead.member < member)):
+                traversed += node.span[i]
+                node = ahead
+                ahead = node.forward[i]
+            update[i] = node
+            rank[i] = traversed
+        if level > top:
+            for i in range(top, level):
                 self._head.span[i] = len(self.scores) - 1  # the length before this insert
             self._level = level
         new = Node(member, score, level)
+        forward, span = new.forward, new.span
         for i in range(level):
             before = update[i]
-            new.forward[i] = before.forward[i]
+            forward[i] = before.forward[i]
             before.forward[i] = new
-            new.span[i] = before.span[i] - (rank[0] - rank[i])
-            before.span[i] = rank[0] - rank[i] + 1
-        for i in range(level, self._level):
+            span[i] = before.span[i] - (traversed - rank[i])
+            before.span[i] = traversed - rank[i] + 1
+        for i in range(level, top):
             update[i].span[i] += 1
         new.backward = None if update[0] is self._head else update[0]
-        after = new.forward[0]
+        after = forward[0]
         if after is None:
             self._tail = new
         else:
             after.backward = new
 
     def _unlink(self, member: bytes, score: float) -> None:
-        update: list[Node] = [self._head] * _MAX_LEVEL
+        top = self._level
+        update: list[Node] = [self._head] * top
         node = self._head
-        for i in range(self._level - 1, -1, -1):
-            while True:
-                ahead = node.forward[i]
-                if ahead is None or ahead.score > score or (ahead.score == score and ahead.member >= member):
-                    break
+        for i in range(top - 1, -1, -1):
+            ahead = node.forward[i]
+            while ahead is not None and (ahead.score < score or (ahead.score == score and ahead.member < member)):
                 node = ahead
+                ahead = node.forward[i]
             update[i] = node
         target = node.forward[0]
         assert target is not None and target.member == member
-        for i in range(self._level):
+        for i in range(top):
             before = update[i]
             if before.forward[i] is target:
                 before.span[i] += target.span[i] - 1
@@ -164,12 +165,11 @@ class SortedSet:
         traversed = 0
         node = self._head
         for i in range(self._level - 1, -1, -1):
-            while True:
-                ahead = node.forward[i]
-                if ahead is None or ahead.score > score or (ahead.score == score and ahead.member > member):
-                    break
+            ahead = node.forward[i]
+            while ahead is not None and (ahead.score < score or (ahead.score == score and ahead.member <= member)):
                 traversed += node.span[i]
                 node = ahead
+                ahead = node.forward[i]
             if node is not self._head and node.member == member:
                 return traversed - 1
         raise AssertionError("a member in the dict is in the list")

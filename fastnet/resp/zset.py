@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from ..codec.resp._encode import encode_bulk, encode_integer
-from .commands import (SYNTAX_ERROR, Command, Session, _changed, _error, _int, _null, _option,
+from .commands import (SYNTAX_ERROR, bulk_array, Command, Session, _changed, _error, _int, _null, _option,
                        _typed)
 from .floats import format_double, parse_double, parse_range_bound
 from .scans import scan_reply
@@ -302,7 +302,7 @@ def last_in(zset: SortedSet, spec: Range) -> Optional[Node]:
 def _emit(session: Session, nodes: list[Node], withscores: bool, nested: bool) -> bytes:
     """A range's reply: members, or with scores flat (RESP2) or in pairs (RESP3)."""
     if not withscores:
-        return b"*%d\r\n" % len(nodes) + b"".join(encode_bulk(n.member) for n in nodes)
+        return bulk_array([n.member for n in nodes])
     if nested:
         return b"*%d\r\n" % len(nodes) + b"".join(
             b"*2\r\n" + encode_bulk(n.member) + reply_double(session, n.score) for n in nodes)
