@@ -291,10 +291,13 @@ TYPE_NAMES = [b"TYPE", b"HSET", b"hmset", b"HSETNX", b"HGET", b"HMGET", b"HGETAL
               b"MSETNX", b"UNLINK", b"TOUCH", b"RENAME", b"RENAMENX", b"LSET", b"LTRIM",
               b"ZADD", b"zincrby", b"ZREM", b"ZCARD", b"ZSCORE", b"ZMSCORE", b"ZRANK", b"ZREVRANK",
               b"ZCOUNT", b"ZRANGE", b"ZRANGEBYSCORE", b"ZREVRANGE", b"ZPOPMIN", b"ZPOPMAX", b"ZSCAN",
-              b"HSCAN", b"SSCAN"]
+              b"HSCAN", b"SSCAN", b"INCRBYFLOAT", b"HINCRBYFLOAT", b"LREM", b"LINSERT", b"LPOS", b"LMOVE",
+              b"RPOPLPUSH", b"SINTER", b"SUNION", b"SDIFF", b"SINTERSTORE", b"SUNIONSTORE", b"SDIFFSTORE",
+              b"SMOVE", b"GETRANGE", b"GETBIT", b"BITCOUNT", b"BITPOS", b"BITOP", b"COPY", b"EXPIREAT",
+              b"PEXPIREAT"]
 NUMBERS = [b"0", b"1", b"2", b"-1", b"-2", b"3", b"100", b"-100", b"x"]
 #: Replies whose order is the server's hash table order (compared sorted).
-UNORDERED = {b"smembers", b"hgetall", b"hkeys", b"hvals"}
+UNORDERED = {b"smembers", b"hgetall", b"hkeys", b"hvals", b"sinter", b"sunion", b"sdiff"}
 FIXED = [
     [b"HELLO", b"2"], [b"HELLO", b"3"], [b"hello"], [b"HELLO", b"3", b"SETNAME", b"n3"],
     [b"HELLO", b"4"], [b"HELLO", b"x"], [b"HELLO", b"2", b"AUTH", b"default", b"pw"],
