@@ -124,10 +124,12 @@ class Store:
     def _wall_offset(self) -> int:
         """Unix ms minus monotonic ms. Each clock is read in whole ms, so
         two readings of an unchanged offset differ by up to 1: the offset
-        kept is updated only past that (a wall clock step), so a PXAT set
-        reads back exactly through deadline_to_unix."""
+        kept is the larger reading, and changes on a smaller one only past
+        that 1 ms (a wall clock step back). So a PXAT set reads back exactly
+        through deadline_to_unix, and a relative TTL (ms + wall, converted
+        here) never comes out longer than asked."""
         offset = self.wall_clock() - self.clock()
-        if abs(offset - self._offset) > 1:
+        if offset > self._offset or offset < self._offset - 1:
             self._offset = offset
         return self._offset
 
