@@ -475,6 +475,57 @@ def cmd_zlexcount(session: Session, args: list[bytes]) -> bytes:
     return _LEX_INVALID if spec is None else _count(session, args[1], spec)
 
 
+def _zremrange(session: Session, args: list[bytes], kind: str) -> bytes:
+    """zremrangeGenericCommand: the range parsed first, then the key; how
+    many were removed (O(log n) to the start, then the range)."""
+    spec: Optional[Range] = None
+    ranks: tuple[int, int] = (0, 0)
+    if kind == _RANK:
+        start, end = _int(args[2]), _int(args[3])
+        if start is None or end is None:
+            return _NOT_INTEGER
+        ranks = (start, end)
+    elif kind == _SCORE:
+        spec = parse_score_range(args[2], args[3])
+        if spec is None:
+            return _RANGE_NOT_FLOAT
+    else:
+        spec = parse_lex_range(args[2], args[3])
+        if spec is None:
+            return _LEX_INVALID
+    zset = _zset(session, args[1])
+    if zset is None:
+        return b":0\r\n"
+    if spec is None:
+        nodes = _by_rank(zset, ranks[0], ranks[1], False)
+    else:
+        nodes = []
+        for node in zset.walk(first_in(zset, spec)):
+            if not spec.lte_max(node):
+                break
+            nodes.append(node)
+    for node in nodes:
+        zset.remove(node.member)
+    if nodes:
+        _changed(session, args[1], zset)
+    return encode_integer(len(nodes))
+
+
+def cmd_zremrangebyrank(session: Session, args: list[bytes]) -> bytes:
+    """ZREMRANGEBYRANK key start stop: remove the members ranked start..stop."""
+    return _zremrange(session, args, _RANK)
+
+
+def cmd_zremrangebyscore(session: Session, args: list[bytes]) -> bytes:
+    """ZREMRANGEBYSCORE key min max: remove the members scored in range."""
+    return _zremrange(session, args, _SCORE)
+
+
+def cmd_zremrangebylex(session: Session, args: list[bytes]) -> bytes:
+    """ZREMRANGEBYLEX key min max: remove the members in the lexicographic range."""
+    return _zremrange(session, args, _LEX)
+
+
 # --- pops and scans ----------------------------------------------------------------
 
 
@@ -546,4 +597,7 @@ ZSET_COMMANDS: dict[bytes, Command] = {
     b"zpopmin": Command(cmd_zpopmin, -2, ("write", "fast"), 1, 1, 1, ("@write", "@sortedset", "@fast")),
     b"zpopmax": Command(cmd_zpopmax, -2, ("write", "fast"), 1, 1, 1, ("@write", "@sortedset", "@fast")),
     b"zscan": Command(cmd_zscan, -3, *_ZSLOW),
+    b"zremrangebyrank": Command(cmd_zremrangebyrank, 4, ("write",), 1, 1, 1, ("@write", "@sortedset", "@slow")),
+    b"zremrangebyscore": Command(cmd_zremrangebyscore, 4, ("write",), 1, 1, 1, ("@write", "@sortedset", "@slow")),
+    b"zremrangebylex": Command(cmd_zremrangebylex, 4, ("write",), 1, 1, 1, ("@write", "@sortedset", "@slow")),
 }
