@@ -7,8 +7,10 @@ the reply encoded for the session's protocol (2 or 3). Replies and error
 texts are redis-server 7.0's, byte for byte (tests/test_resp_store.py
 compares them with a real server). Inside MULTI, execute() queues what
 intercept() says to queue; EXEC runs it without anything in between.
-Strings, hashes, lists and sets exist; a command meeting a key of another
-type answers WRONGTYPE (see call()) before it changes anything.
+Strings, hashes, lists, sets and sorted sets exist; a command meeting a
+key of another type answers WRONGTYPE (see call()) before it changes
+anything. The tables of fastnet.resp.more (sorted sets, scans and the other
+data commands) are merged in below the core table.
 
 Threat model: every argument is untrusted. Handlers never recurse on input
 (KEYS/SCAN patterns are matched iteratively), never allocate from a declared

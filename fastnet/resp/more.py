@@ -27,7 +27,7 @@ from ..limits import DEFAULT_RESP_MAX_BULK_LEN, DEFAULT_RESP_MAX_RANDOM_COUNT
 from .commands import (NOT_INTEGER, SYNTAX_ERROR, Command, Handler, Session, _changed, _created,
                        _error, _expire, _int, _no_subcommand, _null, _option, _typed)
 from .floats import LongDouble
-from .scans import HASH_LISTPACK_ENTRIES, HASH_LISTPACK_VALUE, SCAN_COMMANDS, is_intset
+from .scans import SCAN_COMMANDS, is_hash_listpack, is_intset
 from .sortedset import SortedSet
 from .zset import ZSET_COMMANDS
 
@@ -431,9 +431,7 @@ def encoding(value: Any) -> bytes:
             return b"int"
         return b"embstr" if len(value) <= 44 else b"raw"
     if type(value) is dict:
-        compact = len(value) <= HASH_LISTPACK_ENTRIES and all(
-            len(f) <= HASH_LISTPACK_VALUE and len(v) <= HASH_LISTPACK_VALUE for f, v in value.items())
-        return b"listpack" if compact else b"hashtable"
+        return b"listpack" if is_hash_listpack(value) else b"hashtable"
     if type(value) is deque:
         return b"quicklist"
     if type(value) is set:

@@ -30,7 +30,7 @@ from ..codec.resp._encode import encode_reply
 from .commands import (NOT_INTEGER, SYNTAX_ERROR, Command, Session, Token, _cstr, _error, _option,
                        _parse_cursor, _typed, compile_glob, glob_match)
 
-__all__ = ["INDEXED", "SCAN_COMMANDS", "scan_reply"]
+__all__ = ["INDEXED", "SCAN_COMMANDS", "is_hash_listpack", "is_intset", "scan_reply"]
 
 #: How many collections keep a hash index between calls.
 INDEXED = 4
@@ -109,7 +109,8 @@ def scan_reply(session: Session, args: list[bytes], kind: type,
                         session.protocol)
 
 
-def _hash_compact(hash_: dict[bytes, bytes]) -> bool:
+def is_hash_listpack(hash_: dict[bytes, bytes]) -> bool:
+    """Whether Redis would hold this hash as a listpack."""
     return len(hash_) <= HASH_LISTPACK_ENTRIES and all(
         len(f) <= HASH_LISTPACK_VALUE and len(v) <= HASH_LISTPACK_VALUE for f, v in hash_.items())
 
@@ -121,7 +122,7 @@ def is_intset(members: set[bytes]) -> bool:
 
 def cmd_hscan(session: Session, args: list[bytes]) -> bytes:
     """HSCAN key cursor [MATCH pattern] [COUNT n]: fields and values."""
-    return scan_reply(session, args, dict, _hash_compact, list, lambda h: h,
+    return scan_reply(session, args, dict, is_hash_listpack, list, lambda h: h,
                       lambda h: lambda field: [field, h[field]])
 
 
