@@ -22,6 +22,7 @@ differ, which no client can rely on.
 from __future__ import annotations
 
 import bisect
+import threading
 from collections import OrderedDict
 from typing import Any, Callable, Collection, Optional
 
@@ -40,19 +41,23 @@ _EMPTY_SCAN = b"*2\r\n$1\r\n0\r\n*0\r\n"
 HASH_LISTPACK_ENTRIES, HASH_LISTPACK_VALUE, SET_INTSET_ENTRIES = 128, 64, 512
 
 _indexes: "OrderedDict[int, tuple[Any, list[int], list[bytes]]]" = OrderedDict()
+_indexes_lock = threading.Lock()
 
 
 def _index(container: Collection[bytes], fresh: bool) -> tuple[list[int], list[bytes]]:
-    """The (hashes, elements) of container sorted by hash; rebuilt if fresh."""
-    entry = _indexes.get(id(container))
-    if entry is None or entry[0] is not container or fresh:
-        pairs = sorted((hash(element) & _MASK, element) for element in container)
-        entry = (container, [h for h, _ in pairs], [e for _, e in pairs])
-        _indexes[id(container)] = entry
-        while len(_indexes) > INDEXED:
-            _indexes.popitem(last=False)
-    _indexes.move_to_end(id(container))
-    return entry[1], entry[2]
+    """The (hashes, elements) of container sorted by hash; rebuilt if fresh.
+    The cache is the process's (servers on threaded engines share it), so
+    it is locked; the container itself is only read under its server's lock."""
+    with _indexes_lock:
+        entry = _indexes.get(id(container))
+        if entry is None or entry[0] is not container or fresh:
+            pairs = sorted((hash(element) & _MASK, element) for element in container)
+            entry = (container, [h for h, _ in pairs], [e for _, e in pairs])
+            _indexes[id(container)] = entry
+            while len(_indexes) > INDEXED:
+                _indexes.popitem(last=False)
+        _indexes.move_to_end(id(container))
+        return entry[1], entry[2]
 
 
 def _walk(container: Collection[bytes], cursor: int, count: int) -> tuple[int, list[bytes]]:
