@@ -138,3 +138,25 @@ def test_operations_are_not_linear_in_the_collection_size(kind, name, make):
         best_small = min(best_small, _per_call(small, make, SMALL))
         best_large = min(best_large, _per_call(large, make, LARGE))
     assert best_large < 15 * best_small, f"{name}: {best_large / best_small:.1f}x slower at {LARGE}"
+
+
+def test_bounds_are_refused_as_redis_words_them():
+    """Nothing grows with a number alone: SETRANGE and SETBIT past
+    proto-max-bulk-len (512 MiB) get Redis's errors and store nothing, and
+    SRANDMEMBER's repeating (negative) count is bounded by
+    limits.DEFAULT_RESP_MAX_RANDOM_COUNT, in Redis's own range error."""
+    from fastnet.limits import DEFAULT_RESP_MAX_BULK_LEN, DEFAULT_RESP_MAX_RANDOM_COUNT
+
+    session = Session(Store())
+    big = b"%d" % DEFAULT_RESP_MAX_BULK_LEN
+    assert execute(session, [b"SETRANGE", b"k", big, b"x"]) == (
+        b"-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n")
+    assert execute(session, [b"SETBIT", b"k", b"%d" % (8 * DEFAULT_RESP_MAX_BULK_LEN), b"1"]) == (
+        b"-ERR bit offset is not an integer or out of range\r\n")
+    assert execute(session, [b"EXISTS", b"k"]) == b":0\r\n"
+    execute(session, [b"SADD", b"s", b"a"])
+    over = b"-%d" % (DEFAULT_RESP_MAX_RANDOM_COUNT + 1)
+    assert execute(session, [b"SRANDMEMBER", b"s", over]) == (
+        b"-ERR value is out of range, value must between -%d and 9223372036854775807\r\n"
+        % DEFAULT_RESP_MAX_RANDOM_COUNT)
+    assert execute(session, [b"SRANDMEMBER", b"s", b"-3"]) == b"*3\r\n" + b"$1\r\na\r\n" * 3
