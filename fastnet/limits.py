@@ -281,3 +281,7 @@ CALL_LOG_MAX_FIELD = 256
 #: Seconds a LineWriter (``--log-calls-to FILE``) lets call lines sit in
 #: its buffer at most while calls keep coming.
 CALL_LOG_FLUSH_INTERVAL = 0.2
+
+#: SRANDMEMBER's negative count repeats members, so its reply grows with the
+#: count alone (Redis accepts any LONG_MAX): counts below minus this are refused.
+DEFAULT_RESP_MAX_RANDOM_COUNT = 10_000_000

@@ -248,6 +248,12 @@ def same_reply(args: Optional[list[bytes]], ours: bytes, theirs: bytes,
         return sorted(_decode(ours)) == sorted(_decode(theirs))
     if name in UNORDERED:
         return _unordered(name, ours) == _unordered(name, theirs)
+    if name in (b"hscan", b"sscan", b"zscan"):
+        (our_cursor, our_items), (their_cursor, their_items) = _decode(ours), _decode(theirs)
+        if our_cursor == their_cursor == b"0":  # both answered whole: the same elements
+            width = 1 if name == b"sscan" else 2
+            return sorted(zip(*[iter(our_items)] * width)) == sorted(zip(*[iter(their_items)] * width))
+        return True  # a partial walk: each server's own order
     if name == b"scan":
         if args[1] != b"0":
             return True  # a non-zero cursor means something else to each server
@@ -282,10 +288,16 @@ TYPE_NAMES = [b"TYPE", b"HSET", b"hmset", b"HSETNX", b"HGET", b"HMGET", b"HGETAL
               b"HDEL", b"HEXISTS", b"HLEN", b"HSTRLEN", b"HINCRBY", b"LPUSH", b"RPUSH", b"LPUSHX",
               b"RPUSHX", b"LPOP", b"RPOP", b"LLEN", b"LRANGE", b"LINDEX", b"SADD", b"SREM", b"SMEMBERS",
               b"SISMEMBER", b"SMISMEMBER", b"SCARD", b"SETNX", b"GETSET", b"GETDEL",
-              b"MSETNX", b"UNLINK", b"TOUCH", b"RENAME", b"RENAMENX", b"LSET", b"LTRIM"]
+              b"MSETNX", b"UNLINK", b"TOUCH", b"RENAME", b"RENAMENX", b"LSET", b"LTRIM",
+              b"ZADD", b"zincrby", b"ZREM", b"ZCARD", b"ZSCORE", b"ZMSCORE", b"ZRANK", b"ZREVRANK",
+              b"ZCOUNT", b"ZRANGE", b"ZRANGEBYSCORE", b"ZREVRANGE", b"ZPOPMIN", b"ZPOPMAX", b"ZSCAN",
+              b"HSCAN", b"SSCAN", b"INCRBYFLOAT", b"HINCRBYFLOAT", b"LREM", b"LINSERT", b"LPOS", b"LMOVE",
+              b"RPOPLPUSH", b"SINTER", b"SUNION", b"SDIFF", b"SINTERSTORE", b"SUNIONSTORE", b"SDIFFSTORE",
+              b"SMOVE", b"GETRANGE", b"GETBIT", b"BITCOUNT", b"BITPOS", b"BITOP", b"COPY", b"EXPIREAT",
+              b"PEXPIREAT"]
 NUMBERS = [b"0", b"1", b"2", b"-1", b"-2", b"3", b"100", b"-100", b"x"]
 #: Replies whose order is the server's hash table order (compared sorted).
-UNORDERED = {b"smembers", b"hgetall", b"hkeys", b"hvals"}
+UNORDERED = {b"smembers", b"hgetall", b"hkeys", b"hvals", b"sinter", b"sunion", b"sdiff"}
 FIXED = [
     [b"HELLO", b"2"], [b"HELLO", b"3"], [b"hello"], [b"HELLO", b"3", b"SETNAME", b"n3"],
     [b"HELLO", b"4"], [b"HELLO", b"x"], [b"HELLO", b"2", b"AUTH", b"default", b"pw"],

@@ -1,5 +1,9 @@
 """resp: the Redis protocol, fastnet against redis-server, driven both by
-redis-benchmark and by loadgen in resp mode."""
+redis-benchmark and by loadgen in resp mode.
+
+redis-benchmark also runs the data-type tests (its -t names: LPUSH, LPOP,
+SADD, HSET, ZADD, LRANGE_100); loadgen speaks PING, SET and GET only. The
+ratio targets stay on PING, SET and GET."""
 from __future__ import annotations
 
 import shutil
@@ -10,6 +14,9 @@ from ..scenario import Cell, Load, LoadScenario, ratio_target, register
 from .servers import fastnet
 
 COMMANDS = ("ping", "set", "get")
+#: redis-benchmark's data-type tests, in an order where LPOP finds the
+#: elements LPUSH left (each server keeps its keyspace across cells).
+TYPE_COMMANDS = ("lpush", "lpop", "sadd", "hset", "zadd", "lrange_100")
 
 
 def redis_server() -> ServerSpec:
@@ -25,7 +32,8 @@ def redis_server() -> ServerSpec:
 
 @register
 class Resp(LoadScenario):
-    """PING, SET and GET (value --size bytes) over 50 connections, pipelined."""
+    """PING, SET, GET and the data-type commands (value --size bytes) over
+    50 connections, pipelined."""
     name = "resp"
     title = "resp (Redis protocol)"
     dims = ("tool", "cmd", "conns", "pipeline", "size")
@@ -36,7 +44,7 @@ class Resp(LoadScenario):
                 fastnet("fastnet-python", "resp", "python")]
 
     def cells(self, quick: bool) -> list[Cell]:
-        cells = self.product(tool=["redis-benchmark"], cmd=list(COMMANDS), conns=[50],
+        cells = self.product(tool=["redis-benchmark"], cmd=[*COMMANDS, *TYPE_COMMANDS], conns=[50],
                              pipeline=[1, 16], size=[3])
         return cells + self.product(tool=["loadgen"], cmd=list(COMMANDS), conns=[50],
                                     pipeline=[16] if quick else [1, 16], size=[3])

@@ -7,8 +7,10 @@ the reply encoded for the session's protocol (2 or 3). Replies and error
 texts are redis-server 7.0's, byte for byte (tests/test_resp_store.py
 compares them with a real server). Inside MULTI, execute() queues what
 intercept() says to queue; EXEC runs it without anything in between.
-Strings, hashes, lists and sets exist; a command meeting a key of another
-type answers WRONGTYPE (see call()) before it changes anything.
+Strings, hashes, lists, sets and sorted sets exist; a command meeting a
+key of another type answers WRONGTYPE (see call()) before it changes
+anything. The tables of fastnet.resp.more (sorted sets, scans and the other
+data commands) are merged in below the core table.
 
 Threat model: every argument is untrusted. Handlers never recurse on input
 (KEYS/SCAN patterns are matched iteratively), never allocate from a declared
@@ -37,6 +39,7 @@ from ..codec.resp._encode import (
 )
 from ..codec.resp._common import SimpleString
 from ..limits import DEFAULT_RESP_MAX_BULK_LEN
+from .sortedset import SortedSet
 from .store import Store, Watcher, WrongType
 
 __all__ = [
@@ -149,6 +152,12 @@ def _int(arg: bytes) -> int | None:
 
 
 _NULL3, _NULL2 = encode_null(3), encode_null(2)
+
+
+def bulk_array(items: list[bytes]) -> bytes:
+    """An array of bulk strings (the same bytes in RESP2 and RESP3), in
+    one join: encode_array's per-item type dispatch is most of LRANGE's cost."""
+    return b"*%d\r\n" % len(items) + b"".join([b"$%d\r\n%s\r\n" % (len(item), item) for item in items])
 
 
 def _null(session: Session) -> bytes:
@@ -514,8 +523,9 @@ def cmd_strlen(session: Session, args: list[bytes]) -> bytes:
 # --- expiry -------------------------------------------------------------------
 
 
-def _expire(session: Session, args: list[bytes], unit_ms: int, name: bytes) -> bytes:
-    """EXPIRE / PEXPIRE key amount [NX|XX|GT|LT]: Redis's expireGenericCommand."""
+def _expire(session: Session, args: list[bytes], unit_ms: int, name: bytes, absolute: bool = False) -> bytes:
+    """EXPIRE / PEXPIRE key amount [NX|XX|GT|LT]: Redis's expireGenericCommand
+    (absolute: EXPIREAT / PEXPIREAT, the amount is a Unix time)."""
     seen: set[bytes] = set()
     for option in args[3:]:
         lowered = _option(option)
@@ -534,7 +544,7 @@ def _expire(session: Session, args: list[bytes], unit_ms: int, name: bytes) -> b
         return invalid
     ms = amount * unit_ms
     store = session.store
-    wall = store.wall_clock()
+    wall = 0 if absolute else store.wall_clock()
     if ms > INT64_MAX - wall:
         return invalid
     when = store.unix_to_deadline(ms + wall)
@@ -780,7 +790,8 @@ def type_name(value: object) -> bytes:
     return _TYPE_NAMES[type(value)]
 
 
-_TYPE_NAMES: dict[type, bytes] = {bytes: b"string", dict: b"hash", deque: b"list", set: b"set"}
+_TYPE_NAMES: dict[type, bytes] = {bytes: b"string", dict: b"hash", deque: b"list", set: b"set",
+                                  SortedSet: b"zset"}
 
 
 def _typed(session: Session, key: bytes, kind: type) -> Any:
@@ -809,7 +820,7 @@ def _changed(session: Session, key: bytes, value: Any) -> None:
 
 
 def cmd_type(session: Session, args: list[bytes]) -> bytes:
-    """TYPE key: string, hash, list, set or none."""
+    """TYPE key: string, hash, list, set, zset or none."""
     return b"+%s\r\n" % type_name(session.store.lookup(args[1]))
 
 
@@ -986,14 +997,14 @@ def cmd_lrange(session: Session, args: list[bytes]) -> bytes:
     start = max(start + size if start < 0 else start, 0)
     stop = min(stop + size if stop < 0 else stop, size - 1)
     if start > stop:
-        return encode_array([], session.protocol)
+        return b"*0\r\n"
     if start > size - 1 - stop:  # nearer the end: deque walks from there
         items.rotate(-start)
         found = list(itertools.islice(items, stop - start + 1))
         items.rotate(start)
     else:
         found = list(itertools.islice(items, start, stop + 1))
-    return encode_array(found, session.protocol)
+    return bulk_array(found)
 
 
 def cmd_lindex(session: Session, args: list[bytes]) -> bytes:
@@ -1409,6 +1420,9 @@ COMMANDS: dict[bytes, Command] = {
     b"command": Command(cmd_command, -1, ("loading", "stale"), categories=("@slow", "@connection"),
                         subcommands=COMMAND_SUBCOMMANDS),
 }
+
+from .more import MORE_COMMANDS  # noqa: E402 (those modules import this one)
+COMMANDS.update(MORE_COMMANDS)
 
 
 def _arity_ok(arity: int, argc: int) -> bool:

@@ -33,6 +33,7 @@ watchers ``dirty``, as Redis's signalModifiedKey does, so EXEC can refuse.
 from __future__ import annotations
 
 import bisect
+import random
 import time
 from typing import Any, Callable
 
@@ -89,6 +90,7 @@ class Store:
     ) -> None:
         self.clock = clock
         self.wall_clock = wall_clock
+        self._offset = wall_clock() - clock()
         self._data: dict[bytes, Any] = {}
         self._seq: dict[bytes, int] = {}
         self._order_seqs: list[int] = []
@@ -112,7 +114,24 @@ class Store:
 
     def unix_to_deadline(self, unix_ms: int) -> int:
         """A Unix time in ms as a deadline on the monotonic clock."""
-        return unix_ms - self.wall_clock() + self.clock()
+        return unix_ms - self._wall_offset()
+
+    def deadline_to_unix(self, deadline: int) -> int:
+        """A deadline as a Unix time in ms (EXPIRETIME), the exact inverse of
+        unix_to_deadline while the wall clock does not step."""
+        return deadline + self._wall_offset()
+
+    def _wall_offset(self) -> int:
+        """Unix ms minus monotonic ms. Each clock is read in whole ms, so
+        two readings of an unchanged offset differ by up to 1: the offset
+        kept is the larger reading, and changes on a smaller one only past
+        that 1 ms (a wall clock step back). So a PXAT set reads back exactly
+        through deadline_to_unix, and a relative TTL (ms + wall, converted
+        here) never comes out longer than asked."""
+        offset = self.wall_clock() - self.clock()
+        if offset > self._offset or offset < self._offset - 1:
+            self._offset = offset
+        return self._offset
 
     # --- reads ---------------------------------------------------------------
 
@@ -168,6 +187,20 @@ class Store:
             self.delete(key)
         self.expired += len(due)
         return list(self._data)
+
+    def random_key(self) -> bytes | None:
+        """A random live key (RANDOMKEY), None if none is held: a draw from
+        the SCAN order list, whose stale entries are at most about half of
+        it (see _compact_order), so a few draws on average; an expired key
+        drawn is collected and the draw repeats, as Redis's dbRandomKey."""
+        while self._data:
+            index = random.randrange(len(self._order_keys))
+            key = self._order_keys[index]
+            if self._seq.get(key) != self._order_seqs[index]:
+                continue  # stale: deleted since
+            if not self._expire_if_due(key):
+                return key
+        return None
 
     def scan(self, cursor: int, count: int) -> tuple[int, list[bytes]]:
         """Up to ``count`` live keys from cursor on; the next cursor (0 at the end)."""
