@@ -2,8 +2,7 @@
 
 Every test runs on the C and Python engines, each with both codec twins
 (RespServer(codec=...)), and sends the same bytes to fastnet and to a
-throwaway redis-server 7.0.15 (``--databases 1``: fastnet has one database,
-so SELECT 1 is "out of range" on both).
+throwaway redis-server 7.0.15 (16 databases on both, Redis's default).
 
 test_scripts_match_redis: hypothesis writes a script of commands (multibulk,
 plain inline and quoted inline requests over small key and value alphabets,
@@ -62,7 +61,7 @@ COMBOS = [(engine, twin) for engine in ("c", "python") for twin in ("c", "python
 
 @pytest.fixture(scope="module")
 def redis_port(tmp_path_factory) -> Iterator[int]:
-    with redis_server(str(tmp_path_factory.mktemp("redis")), "--databases", "1", tcp=True) as (_, port):
+    with redis_server(str(tmp_path_factory.mktemp("redis")), tcp=True) as (_, port):
         yield port
 
 
@@ -282,8 +281,8 @@ TYPE_NAMES = [b"TYPE", b"HSET", b"hmset", b"HSETNX", b"HGET", b"HMGET", b"HGETAL
               b"HDEL", b"HEXISTS", b"HLEN", b"HSTRLEN", b"HINCRBY", b"LPUSH", b"RPUSH", b"LPUSHX",
               b"RPUSHX", b"LPOP", b"RPOP", b"LLEN", b"LRANGE", b"LINDEX", b"SADD", b"SREM", b"SMEMBERS",
               b"SISMEMBER", b"SMISMEMBER", b"SCARD", b"SETNX", b"GETSET", b"GETDEL",
-              b"MSETNX", b"UNLINK", b"TOUCH", b"RENAME", b"RENAMENX", b"LSET", b"LTRIM"]
-NUMBERS = [b"0", b"1", b"2", b"-1", b"-2", b"3", b"100", b"-100", b"x"]
+              b"MSETNX", b"UNLINK", b"TOUCH", b"RENAME", b"RENAMENX", b"LSET", b"LTRIM", b"MOVE"]
+NUMBERS = [b"0", b"1", b"2", b"-1", b"-2", b"3", b"15", b"16", b"100", b"-100", b"x"]
 #: Replies whose order is the server's hash table order (compared sorted).
 UNORDERED = {b"smembers", b"hgetall", b"hkeys", b"hvals"}
 FIXED = [
@@ -292,7 +291,10 @@ FIXED = [
     [b"CLIENT", b"SETNAME", b"me"], [b"CLIENT", b"SETNAME", b""], [b"CLIENT", b"SETNAME", b"a b"],
     [b"CLIENT", b"GETNAME"], [b"client", b"getname", b"x"], [b"CLIENT", b"ID"], [b"CLIENT"],
     [b"CLIENT", b"nope"], [b"SELECT", b"0"], [b"SELECT", b"1"], [b"SELECT", b"15"], [b"SELECT", b"-1"],
-    [b"SELECT", b"x"], [b"SELECT", b"2147483648"], [b"SELECT", b"00"],
+    [b"SELECT", b"x"], [b"SELECT", b"2147483648"], [b"SELECT", b"00"], [b"SELECT", b"16"],
+    [b"SELECT", b"1"], [b"SELECT", b"0"], [b"SWAPDB", b"0", b"1"], [b"SWAPDB", b"1", b"1"],
+    [b"SWAPDB", b"x", b"1"], [b"SWAPDB", b"0", b"x"], [b"SWAPDB", b"0", b"16"], [b"SWAPDB", b"-1", b"x"],
+    [b"INFO", b"keyspace"], [b"FLUSHDB"], [b"DBSIZE"],
     [b"INFO"], [b"INFO", b"keyspace"], [b"INFO", b"SERVER"], [b"INFO", b"nosuch"], [b"INFO", b"all"],
     [b"KEYS", b"*"], [b"KEYS", b"[a-b]"], [b"SCAN", b"0"], [b"SCAN", b"0", b"MATCH", b"a*"],
     [b"SCAN", b"0", b"COUNT", b"2"], [b"SCAN", b"x"], [b"DBSIZE"], [b"FLUSHDB"], [b"FLUSHALL", b"ASYNC"],
@@ -635,6 +637,10 @@ TX_STEPS = st.one_of(
     st.builds(lambda k: (1, [b"SET", k, b"v", b"NX"]), key),
     st.builds(lambda k: (1, [b"EXPIRE", k, b"1000"]), key),
     st.sampled_from([(1, [b"FLUSHDB"]), (1, [b"EXISTS", b"a", b"b"])]),
+    # Databases: WATCH holds to the database it was given in.
+    st.builds(lambda who, db: (who, [b"SELECT", db]), st.integers(0, 1), st.sampled_from([b"0", b"1"])),
+    st.sampled_from([(1, [b"SWAPDB", b"0", b"1"]), (1, [b"FLUSHALL"]), (0, [b"DBSIZE"])]),
+    st.builds(lambda k, db: (1, [b"MOVE", k, db]), key, st.sampled_from([b"0", b"1"])),
 )
 
 
@@ -647,7 +653,7 @@ def test_watch_races_match_redis(fastnet, redis_port, steps):
     answers = {}
     for name, port in (("fastnet", fastnet.port), ("redis", redis_port)):
         with connect(port) as watcher, connect(port) as writer:
-            call(writer, b"FLUSHALL")
+            call(writer, b"FLUSHALL")  # every database
             socks = (watcher, writer)
             answers[name] = [call(socks[who], *args) for who, args in steps]
             answers[name].append(call(watcher, b"EXEC"))  # close any open MULTI

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from ..codec.resp._common import RespError, SimpleString
 from .commands import COMMANDS, Command, Session, execute
+from .databases import DATABASE_COMMANDS
+
+# The command modules beside commands.py join the table (one line each).
+COMMANDS.update(DATABASE_COMMANDS)
 from .server import RESP_PROTOCOL, RespServer
 from .store import Store
 

@@ -20,7 +20,7 @@ import itertools
 import os
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, NamedTuple, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple, Optional, Protocol
 
 from ..codec._common import INT64_MAX, INT64_MIN
 from ..codec.resp._common import string2ll
@@ -38,6 +38,9 @@ from ..codec.resp._encode import (
 from ..codec.resp._common import SimpleString
 from ..limits import DEFAULT_RESP_MAX_BULK_LEN
 from .store import Store, Watcher, WrongType
+
+if TYPE_CHECKING:
+    from .shared import Shared
 
 __all__ = [
     "COMMANDS",
@@ -81,7 +84,7 @@ class CommandHost(Protocol):
         """INFO's sections before Keyspace (which the store provides)."""
 
 
-@dataclass
+@dataclass(eq=False)  # identity: sessions are dict keys (subscribers, waiters)
 class Session:
     """One client's state: its keyspace, protocol (2/3), name and id; the
     server it talks to (``host``) and its connection (``conn``), if any.
@@ -104,6 +107,43 @@ class Session:
     multi_failed: bool = False
     #: The keys this client WATCHes.
     watcher: Watcher = field(default_factory=Watcher)
+    #: What this client shares with the others of its server (databases,
+    #: channels, blocked clients): a Shared of its own if not given.
+    shared: "Shared" = None  # type: ignore[assignment]
+    #: The selected database's number (``store`` is that database).
+    db: int = 0
+    #: The channels and patterns this client is subscribed to, in order.
+    channels: dict[bytes, None] = field(default_factory=dict)
+    patterns: dict[bytes, None] = field(default_factory=dict)
+    #: False until AUTH when the server has a password.
+    authenticated: bool = True
+    #: While blocked (BLPOP ...): what it waits for (fastnet.resp.blocking).
+    blocked: Any = None
+    #: While the server runs this client's batch: the replies so far, so a
+    #: message this client publishes to itself comes after them.
+    batch: Optional[list[bytes]] = None
+    #: The last command's name (CLIENT LIST's cmd=).
+    last_command: bytes = b"NULL"
+
+    def __post_init__(self) -> None:
+        if self.shared is None:
+            from .shared import Shared
+            self.shared = Shared([self.store])
+
+    @property
+    def gated(self) -> bool:
+        """Whether commands must go through intercept() (inside MULTI, in
+        subscribed mode, before AUTH): never the server's fast path."""
+        return (self.multi is not None or not self.authenticated
+                or bool(self.channels or self.patterns))
+
+    def push(self, data: bytes) -> None:
+        """Send data to this client now (after the replies of its batch
+        in progress, if the server is running one)."""
+        if self.batch is not None:
+            self.batch.append(data)
+        elif self.conn is not None:
+            self.conn.write(data)
 
 
 Handler = Callable[[Session, list[bytes]], bytes]
@@ -176,15 +216,33 @@ def cmd_quit(session: Session, args: list[bytes]) -> bytes:
     return OK
 
 
-def cmd_select(session: Session, args: list[bytes]) -> bytes:
-    """SELECT index: only database 0 exists."""
-    index = _int(args[1])
+def db_index(arg: bytes) -> int | bytes:
+    """A database number as Redis's getIntFromObjectOrReply reads it, or
+    the error reply (the number is not checked against the databases)."""
+    index = _int(arg)
     if index is None:
         return NOT_INTEGER
-    if not -(2**31) <= index < 2**31:  # Redis's getIntFromObjectOrReply
+    if not -(2**31) <= index < 2**31:
         return _error(b"ERR value is out of range, value must between -2147483648 and 2147483647")
-    # One database only: Redis's 1..15 are "out of range" here.
-    return OK if index == 0 else _error(b"ERR DB index is out of range")
+    return index
+
+
+def database(session: Session, index: int) -> Store | None:
+    """Database number index of the session's server, None if out of range."""
+    databases = session.shared.databases
+    return databases[index] if 0 <= index < len(databases) else None
+
+
+def cmd_select(session: Session, args: list[bytes]) -> bytes:
+    """SELECT index: make database index the session's keyspace."""
+    index = db_index(args[1])
+    if isinstance(index, bytes):
+        return index
+    store = database(session, index)
+    if store is None:
+        return _error(b"ERR DB index is out of range")
+    session.store, session.db = store, index
+    return OK
 
 
 def _valid_name(name: bytes) -> bool:
@@ -766,7 +824,11 @@ def cmd_flush(session: Session, args: list[bytes]) -> bytes:
         pass
     elif len(args) != 1:
         return SYNTAX_ERROR
-    session.store.flush()
+    if args[0].lower() == b"flushall":
+        for store in session.shared.databases:
+            store.flush()
+    else:
+        session.store.flush()
     return OK
 
 
@@ -1195,10 +1257,9 @@ def _info_text(session: Session, wanted: set[bytes]) -> bytes:
     (lower-case titles; "all", "everything" and "default" mean every one)."""
     sections: list[InfoSection] = list(session.host.info()) if session.host else [
         ("Server", [("redis_version", REDIS_VERSION.decode()), ("process_id", os.getpid())])]
-    store = session.store
-    keyspace: list[tuple[str, object]] = []
-    if len(store):
-        keyspace.append(("db0", f"keys={len(store)},expires={store.expiring},avg_ttl=0"))
+    keyspace: list[tuple[str, object]] = [
+        (f"db{index}", f"keys={len(store)},expires={store.expiring},avg_ttl=0")
+        for index, store in enumerate(session.shared.databases) if len(store)]
     sections.append(("Keyspace", keyspace))
     every = not wanted or wanted & {b"all", b"everything", b"default"}
     chunks = []

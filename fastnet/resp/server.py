@@ -48,6 +48,7 @@ from ..server.protocols import MAX_LINE
 from ..server.server import Hook
 from .commands import (COMMANDS, REDIS_VERSION, WRONGTYPE, Command, Handler, InfoSection, Session,
                        call, intercept, resolve)
+from .shared import DEFAULT_DATABASES, Shared
 from .store import Store, WrongType
 
 __all__ = ["RESP", "RESP_PROTOCOL", "RespServer", "RespSession"]
@@ -105,8 +106,13 @@ class RespSession(ServerSession):
         super().__init__(conn)
         self.host = host
         self.decoder = host._decoder_class(**host._decoder_limits)
-        self.client = Session(host.store, host=host, conn=conn)
+        self.client = Session(host.store, host=host, conn=conn, shared=host.shared,
+                              authenticated=host.shared.requirepass is None)
         self._fast = host._fast  # the server's dict itself: command() clears it in place
+
+    def opened(self) -> None:
+        """The client is served: CLIENT LIST sees it."""
+        self.client.shared.clients[self.client.id] = self.client
 
     def feed(self, data: bytes) -> Optional[bytes]:
         """One read of one connection: run every complete command in it and
@@ -132,7 +138,8 @@ class RespSession(ServerSession):
         replies: list[bytes] = []
         append = replies.append
         ran = 0
-        queuing = session.multi is not None  # inside MULTI: no fast path
+        queuing = session.gated  # inside MULTI, subscribed, before AUTH: no fast path
+        session.batch = replies
         for args in commands:
             entry = None if queuing else fast.get(args[0])
             if entry is not None and entry[1] <= len(args) <= entry[2]:
@@ -145,9 +152,10 @@ class RespSession(ServerSession):
                 host.commands_processed += ran
                 ran = 0
                 append(host._execute(session, args))
-                queuing = session.multi is not None
+                queuing = session.gated
                 if session.closing:
                     break  # QUIT: Redis runs nothing after it
+        session.batch = None
         host.commands_processed += ran
         reply = replies[0] if len(replies) == 1 else b"".join(replies)
         if session.closing:
@@ -164,6 +172,7 @@ class RespSession(ServerSession):
     def closed(self) -> None:
         """The client is gone: its WATCHes go with it."""
         self.client.watcher.unwatch()
+        self.client.shared.clients.pop(self.client.id, None)
         super().closed()
 
 
@@ -195,7 +204,7 @@ class RespServer(Server):
     >>> server.listen("127.0.0.1", 6379)
     >>> server.run()
 
-    store:             the keyspace (a new empty Store by default), shared by
+    store:             database 0 (a new empty Store by default), shared by
                        every client.
     codec:             the RESP parser twin, "c" or "python" (default: the
                        active one, see fastnet.codec).
@@ -209,6 +218,7 @@ class RespServer(Server):
                        counted as closed_query_buffer_limit.
     idle_timeout:      Redis's ``timeout``: close a client silent this many
                        seconds; None (default) never does.
+    databases:         how many databases (Redis's ``databases``, default 16).
 
     Every other keyword is Server's (engine, max_connections, backlog,
     queue_timeout, drain_timeout, tcp_keepalive, stats_interval, ...).
@@ -219,7 +229,8 @@ class RespServer(Server):
                  max_multibulk_len: int = limits.DEFAULT_RESP_MAX_MULTIBULK_LEN,
                  max_inline_len: int = limits.DEFAULT_RESP_MAX_INLINE_LEN,
                  client_query_buffer_limit: int = limits.DEFAULT_CLIENT_QUERY_BUFFER_LIMIT,
-                 idle_timeout: Optional[float] = None, **server_options: Any) -> None:
+                 idle_timeout: Optional[float] = None, databases: int = DEFAULT_DATABASES,
+                 **server_options: Any) -> None:
         super().__init__(idle_timeout=idle_timeout, **server_options)
         if codec is not None and codec not in _resp_codec.impls:
             raise ValueError(f"codec {codec!r} is not available (have {sorted(_resp_codec.impls)})")
@@ -233,7 +244,11 @@ class RespServer(Server):
         self._decoder_class(**self._decoder_limits)
         self.max_bulk_len = max_bulk_len
         self.client_query_buffer_limit = client_query_buffer_limit
-        self.store = store if store is not None else Store()
+        #: Every client's shared state: the databases (``databases`` of
+        #: them, SELECT's 0 to databases-1), channels, blocked clients.
+        self.shared = Shared.of(databases, store)
+        #: Database 0.
+        self.store = self.shared.databases[0]
         self._commands: dict[bytes, Command] = dict(COMMANDS)
         #: The command table, read-only: name (lower case) -> Command. It
         #: starts as fastnet.resp.COMMANDS; :meth:`command` adds to it.
@@ -359,7 +374,7 @@ class RespServer(Server):
             "tcp-keepalive": tcp_keepalive,
             "proto-max-bulk-len": self.max_bulk_len,
             "client-query-buffer-limit": self.client_query_buffer_limit,
-            "databases": 1,
+            "databases": len(self.shared.databases),
             "save": "",
             "appendonly": "no",
             "maxmemory": 0,
@@ -405,7 +420,7 @@ class RespServer(Server):
             ("total_net_input_bytes", stats.get("bytes_in", 0)),
             ("total_net_output_bytes", stats.get("bytes_out", 0)),
             ("rejected_connections", rejected),
-            ("expired_keys", self.store.expired),
+            ("expired_keys", sum(store.expired for store in self.shared.databases)),
         ]
         counters += [(f"fastnet_{k}", v) for k, v in sorted(stats.items()) if k not in shown]
         return [("Server", server), ("Clients", clients), ("Stats", counters)]
@@ -413,9 +428,10 @@ class RespServer(Server):
     # -- expiry ------------------------------------------------------------
 
     def _expire_tick(self) -> None:
-        """One active expiry step, then re-arm (see ACTIVE_EXPIRE_*)."""
-        store = self.store
-        if store.expiring:
+        """One active expiry step per database, then re-arm (see ACTIVE_EXPIRE_*)."""
+        for store in self.shared.databases:
+            if not store.expiring:
+                continue
             if self._exec_lock is not None:
                 with self._exec_lock:
                     self._expire_some(store)
@@ -444,8 +460,13 @@ CLIENT_QUERY_BUFFER_LIMIT = Option(
     "closed, as Redis's client-query-buffer-limit (default: 1G)")
 
 
+DATABASES = Option(
+    "--databases", type=int, default=DEFAULT_DATABASES, metavar="N",
+    help="how many databases (SELECT 0 to N-1), as Redis's databases (default: %(default)s)")
+
+
 def _make_resp_server(values: Mapping[str, Any], server_options: dict[str, Any]) -> "RespServer":
-    return RespServer(max_bulk_len=values["proto_max_bulk_len"],
+    return RespServer(databases=values["databases"], max_bulk_len=values["proto_max_bulk_len"],
                       max_multibulk_len=values["max_multibulk_len"],
                       max_inline_len=values["max_line"],
                       client_query_buffer_limit=values["client_query_buffer_limit"],
@@ -457,6 +478,6 @@ RESP = register(ProtocolUnit(
     RESP_PROTOCOL, help="a Redis-protocol in-memory key-value store (register commands "
     "with RespServer.command; idle timeout off by default, as Redis's timeout 0)",
     session=_resp_session, echo=False, takes_handler=False,
-    options=(MAX_LINE, PROTO_MAX_BULK_LEN, MAX_MULTIBULK_LEN, CLIENT_QUERY_BUFFER_LIMIT),
+    options=(MAX_LINE, PROTO_MAX_BULK_LEN, MAX_MULTIBULK_LEN, CLIENT_QUERY_BUFFER_LIMIT, DATABASES),
     make_server=_make_resp_server, server_class=RespServer,
     needs_asyncio=lambda handler: False))
