@@ -4,14 +4,20 @@ SWAPDB, redis-py's ``db=``), and the sans-IO table's view of them. The
 byte-for-byte comparisons with redis-server are in tests/test_resp_vs_redis.py."""
 from __future__ import annotations
 
+import socket
+import time
+
+import psutil
 import pytest
 import redis
 
 from fastnet import codec
+from fastnet.codec import encode_command
 from fastnet.resp import RespServer, Session, Store, execute
 from fastnet.resp.shared import Shared
 from helpers import GUARD, running_resp_server
 
+MiB = 1024 * 1024
 COMBOS = [(e, c) for e in ("c", "python") for c in ("c", "python")]
 
 
@@ -85,3 +91,168 @@ def test_sans_io_session_has_one_database():
     assert execute(session, [b"SELECT", b"1"]) == b"-ERR DB index is out of range\r\n"
     assert execute(session, [b"MOVE", b"k", b"0"]) == \
         b"-ERR source and destination objects are the same\r\n"
+
+
+# --- pub/sub --------------------------------------------------------------------------
+
+
+def test_redis_py_pubsub_listen_and_get_message(served, protocol):
+    _, port = served
+    r = client(port, protocol=protocol)
+    pubsub = r.pubsub()
+    try:
+        pubsub.subscribe("news")
+        pubsub.psubscribe("n*")
+        assert pubsub.get_message(timeout=GUARD)["type"] == "subscribe"
+        assert pubsub.get_message(timeout=GUARD)["type"] == "psubscribe"
+        assert r.publish("news", "one") == 2  # the channel and the pattern
+        assert r.publish("nope", "two") == 1
+        received = []
+        for message in pubsub.listen():
+            received.append((message["type"], message["channel"], message["data"]))
+            if len(received) == 3:
+                break
+        assert received == [("message", "news", "one"), ("pmessage", "news", "one"),
+                            ("pmessage", "nope", "two")]
+        assert r.pubsub_numsub("news", "x") == [("news", 1), ("x", 0)]
+        assert r.pubsub_numpat() == 1
+        assert r.pubsub_channels() == ["news"]
+        pubsub.unsubscribe("news")
+        assert pubsub.get_message(timeout=GUARD)["type"] == "unsubscribe"
+        assert r.publish("news", "three") == 1
+    finally:
+        pubsub.close()
+        r.close()
+
+
+@pytest.fixture(params=[2, 3], ids=["resp2", "resp3"])
+def protocol(request):
+    return request.param
+
+
+def test_redis_py_asyncio_pubsub(served, protocol):
+    import asyncio
+
+    import redis.asyncio
+
+    _, port = served
+
+    async def main() -> list[tuple[str, str]]:
+        r = redis.asyncio.Redis(port=port, protocol=protocol, decode_responses=True,
+                                socket_timeout=GUARD)
+        pubsub = r.pubsub()
+        await pubsub.subscribe("a", "b")
+        for _ in range(2):
+            assert (await pubsub.get_message(timeout=GUARD))["type"] == "subscribe"
+        for index in range(20):
+            await r.publish("ab"[index % 2], str(index))
+        got = []
+        while len(got) < 20:
+            message = await pubsub.get_message(timeout=GUARD)
+            assert message is not None
+            got.append((message["channel"], message["data"]))
+        await pubsub.aclose()
+        await r.aclose()
+        return got
+
+    # Messages arrive in the order they were published.
+    assert asyncio.run(main()) == [("ab"[i % 2], str(i)) for i in range(20)]
+
+
+def _subscriber(port: int, channel: bytes) -> socket.socket:
+    """A subscriber with a small receive buffer that will stop reading."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(GUARD)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(encode_command(b"SUBSCRIBE", channel))
+    expected = b"*3\r\n$9\r\nsubscribe\r\n$%d\r\n%s\r\n:1\r\n" % (len(channel), channel)
+    received = b""
+    while len(received) < len(expected):
+        received += sock.recv(4096)
+    assert received == expected
+    return sock
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    """Read (what the kernel holds) until EOF or a reset: True; a timeout: False."""
+    try:
+        while sock.recv(1 << 20):
+            pass
+    except ConnectionResetError:
+        pass
+    except socket.timeout:
+        return False
+    return True
+
+
+def test_slow_subscriber_is_disconnected_at_the_hard_limit(served):
+    """A subscriber that never reads is disconnected once the output held
+    for it passes client-output-buffer-limit pubsub's hard limit; the
+    server's memory stays bounded by it (nothing queues past it), and the
+    publisher and other subscribers carry on."""
+    server, port = served
+    r = client(port)
+    assert r.config_set("client-output-buffer-limit", "pubsub 1mb 0 0")
+    slow = _subscriber(port, b"ch")
+    message = b"m" * 65536
+    published = 0
+    try:
+        # The kernel's socket buffers take some; the limit the rest. Past
+        # 1 MiB + the buffers, it must be gone.
+        while r.publish("ch", message) == 1:
+            published += 1
+            assert published * len(message) < 64 * MiB, "the slow subscriber was never disconnected"
+        assert _closed_by_server(slow)
+        assert r.publish("ch", b"x") == 0
+        assert r.pubsub_numsub("ch") == [("ch", 0)]
+        assert server.stats()["active"] == 1  # the publisher alone
+    finally:
+        slow.close()
+        r.close()
+
+
+def test_slow_subscriber_over_the_soft_limit_for_its_seconds(served):
+    """Over the soft limit for longer than its seconds (checked at the next
+    message, as Redis does): disconnected, though under the hard limit."""
+    _, port = served
+    r = client(port)
+    assert r.config_set("client-output-buffer-limit", "pubsub 64mb 256kb 1")
+    slow = _subscriber(port, b"ch")
+    try:
+        message = b"m" * 65536
+        sent = 0
+        while sent < 16 * MiB:  # past the soft limit plus the kernel's buffers
+            assert r.publish("ch", message) == 1
+            sent += len(message)
+        over = time.monotonic()
+        while time.monotonic() - over < 1.2:  # the soft seconds pass
+            time.sleep(0.1)
+        r.publish("ch", b"x")
+        assert _closed_by_server(slow)
+        assert r.publish("ch", b"x") == 0
+    finally:
+        slow.close()
+        r.close()
+
+
+def test_default_limit_bounds_server_memory(served):
+    """Redis's defaults (32mb hard): a subscriber that never reads costs
+    the server at most about that, then it is disconnected."""
+    _, port = served
+    r = client(port)
+    slow = _subscriber(port, b"ch")
+    process = psutil.Process()
+    before = process.memory_info().rss
+    message = b"m" * (256 * 1024)
+    try:
+        count = 0
+        while r.publish("ch", message) == 1:
+            count += 1
+            assert count * len(message) < 256 * MiB, "never disconnected"
+        grown = process.memory_info().rss - before
+        assert grown < 96 * MiB, f"RSS grew by {grown / MiB:.0f} MiB"
+        assert _closed_by_server(slow)
+    finally:
+        slow.close()
+        r.close()

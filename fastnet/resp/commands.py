@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple, Optional, Protocol
@@ -83,6 +84,13 @@ class CommandHost(Protocol):
     def info(self) -> list[InfoSection]:
         """INFO's sections before Keyspace (which the store provides)."""
 
+    def settable(self) -> dict[bytes, Callable[[bytes], Any]]:
+        """CONFIG SET's parameters: name -> its parser (the value, or an
+        error text as Redis words it)."""
+
+    def config_set(self, name: bytes, value: Any) -> None:
+        """Apply a parsed CONFIG SET value."""
+
 
 @dataclass(eq=False)  # identity: sessions are dict keys (subscribers, waiters)
 class Session:
@@ -124,6 +132,11 @@ class Session:
     batch: Optional[list[bytes]] = None
     #: The last command's name (CLIENT LIST's cmd=).
     last_command: bytes = b"NULL"
+    #: Since when its output has been over the soft output limit (None: it is not).
+    over_soft_since: Optional[float] = None
+    #: When it connected and last sent a command (monotonic seconds).
+    created: float = field(default_factory=time.monotonic)
+    last_active: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
         if self.shared is None:
@@ -202,6 +215,8 @@ def cmd_ping(session: Session, args: list[bytes]) -> bytes:
     """PING [message]: +PONG, or message as a bulk string."""
     if len(args) > 2:
         return _error(b"ERR wrong number of arguments for 'ping' command")
+    if session.protocol == 2 and (session.channels or session.patterns):
+        return encode_array([b"pong", args[1] if len(args) == 2 else b""])  # subscribed mode
     return encode_bulk(args[1]) if len(args) == 2 else b"+PONG\r\n"
 
 
@@ -266,20 +281,28 @@ def cmd_hello(session: Session, args: list[bytes]) -> bytes:
         version, index = parsed, 2
     name = None
     user: bytes | None = None
+    password = b""
     while index < len(args):
         option = _option(args[index])
         if option == b"auth" and index + 2 < len(args):
-            user = args[index + 1]
+            user, password = args[index + 1], args[index + 2]
             index += 3
         elif option == b"setname" and index + 1 < len(args):
             name = args[index + 1]
             index += 2
         else:
             return _error(b"ERR Syntax error in HELLO option '%s'" % _cstr(args[index]), trim=True)
-    # Like Redis's only user out of the box ("default", nopass): any
-    # password is accepted for it, and no other user exists.
-    if user is not None and user != b"default":
-        return _error(b"WRONGPASS invalid username-password pair or user is disabled.")
+    # The only user is "default": any password while it has none (Redis's
+    # nopass), the server's requirepass otherwise.
+    if user is not None:
+        if not session.shared.authenticates(user, password):
+            return WRONGPASS
+        session.authenticated = True
+    if not session.authenticated:
+        return _error(b"NOAUTH HELLO must be called with the client already authenticated, "
+                      b"otherwise the HELLO AUTH <user> <pass> option can be used to "
+                      b"authenticate the client and select the RESP protocol version at the "
+                      b"same time")
     if name is not None:  # checked after AUTH, as Redis does
         if not _valid_name(name):
             return _bad_name()
@@ -337,16 +360,52 @@ RUN_IN_MULTI = frozenset((b"exec", b"discard", b"multi", b"watch", b"quit", b"re
 _EXECABORT = b"-EXECABORT Transaction discarded because of previous errors.\r\n"
 
 
+#: What a RESP2 client in subscribed mode may run (Redis's processCommand list).
+SUBSCRIBED_MODE = frozenset((b"ping", b"subscribe", b"unsubscribe", b"psubscribe",
+                             b"punsubscribe", b"quit", b"reset"))
+NOAUTH = b"-NOAUTH Authentication required.\r\n"
+WRONGPASS = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+
+
+def _full_name(session: Session, args: list[bytes]) -> bytes:
+    """The command's name as Redis's errors print it ("client|id")."""
+    name = args[0].lower()
+    entry = _table(session).get(name)
+    if entry is not None and entry.subcommands is not None and len(args) > 1:
+        return name + b"|" + args[1].lower()
+    return name
+
+
+def _refused(session: Session, args: list[bytes]) -> bytes | None:
+    """Why a known command may not run for this client now (Redis's
+    processCommand checks after the arity, in its order), or None."""
+    name = args[0].lower()
+    if not session.authenticated:
+        entry = _table(session).get(name)
+        if entry is None or "no_auth" not in entry.flags:
+            return NOAUTH
+    if session.protocol == 2 and (session.channels or session.patterns) and name not in SUBSCRIBED_MODE:
+        return _error(b"ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
+                      b"QUIT / RESET are allowed in this context" % _full_name(session, args))
+    return None
+
+
 def intercept(session: Session, args: list[bytes], handler: Handler | bytes) -> bytes | None:
     """The reply to args when it does not run now, None when handler runs.
-    A refused command (handler is its error) is answered its error, and
+    A refused command (handler is its error, or the client may not run it
+    now: before AUTH, in RESP2 subscribed mode) is answered its error, and
     inside MULTI makes EXEC answer EXECABORT; a refused EXEC aborts the
     transaction itself (Redis's execCommandAbort, inside MULTI or not).
     Inside MULTI the rest is queued (+QUEUED), except RUN_IN_MULTI."""
+    if not isinstance(handler, bytes) and session.gated:
+        refused = _refused(session, args)
+        if refused is not None:
+            handler = refused
     if isinstance(handler, bytes):
         if args[0].lower() == b"exec":
             discard(session)
-            return _error(b"EXECABORT Transaction discarded because of: " + handler[5:-2])
+            reason = handler[5:-2] if handler.startswith(b"-ERR ") else handler[1:-2]
+            return _error(b"EXECABORT Transaction discarded because of: " + reason)
         if session.multi is not None:
             session.multi_failed = True
         return handler

@@ -26,6 +26,7 @@ takes one lock per batch), so every command is atomic, as in Redis.
 from __future__ import annotations
 
 import inspect
+import ipaddress
 import logging
 import math
 import os
@@ -48,6 +49,9 @@ from ..server.protocols import MAX_LINE
 from ..server.server import Hook
 from .commands import (COMMANDS, REDIS_VERSION, WRONGTYPE, Command, Handler, InfoSection, Session,
                        call, intercept, resolve)
+from .admin import (cpu_section, format_output_limits, memory_section, parse_bounded,
+                    parse_output_limits, parse_yes_no, replication_section)
+from .pubsub import unsubscribe_all
 from .shared import DEFAULT_DATABASES, Shared
 from .store import Store, WrongType
 
@@ -76,6 +80,33 @@ _REJECTIONS = {
     "queue_timeout": _MAX_CLIENTS,
     "shutdown": b"-ERR server is shutting down\r\n",
 }
+
+
+#: What Redis 7.0 tells a client refused by protected mode (its text, as clients show it).
+PROTECTED_MODE_DENIED = (
+    b"-DENIED Redis is running in protected mode because protected mode is enabled and no "
+    b"password is set for the default user. In this mode connections are only accepted from "
+    b"the loopback interface. If you want to connect from external computers to Redis you may "
+    b"adopt one of the following solutions: 1) Just disable protected mode sending the command "
+    b"'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from "
+    b"the same host the server is running, however MAKE SURE Redis is not publicly accessible "
+    b"from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) "
+    b"Alternatively you can just disable the protected mode by editing the Redis configuration "
+    b"file, and setting the protected mode option to 'no', and then restarting the server. 3) "
+    b"If you started the server manually just for testing, restart it with the "
+    b"'--protected-mode no' option. 4) Setup a an authentication password for the default "
+    b"user. NOTE: You only need to do one of the above things in order for the server to start "
+    b"accepting connections from the outside.\r\n")
+
+
+def _is_loopback(host: str) -> bool:
+    """A peer on the loopback interface (or a Unix socket), as Redis's connIsLocal."""
+    try:
+        address = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return not host  # a Unix socket has no address
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1
+    return (mapped or address).is_loopback
 
 
 def _resp_error(error: ProtocolError) -> Optional[bytes]:
@@ -111,7 +142,15 @@ class RespSession(ServerSession):
         self._fast = host._fast  # the server's dict itself: command() clears it in place
 
     def opened(self) -> None:
-        """The client is served: CLIENT LIST sees it."""
+        """The client is served: CLIENT LIST sees it. In protected mode
+        (no password) a client from outside the loopback interface is
+        told so in Redis's words and closed, as Redis does."""
+        if self.host.protected_mode and self.client.shared.requirepass is None \
+                and not _is_loopback(self.conn.peer[0]):
+            self.client.closing = True
+            self.conn.write(PROTECTED_MODE_DENIED)
+            self.conn.close()
+            return
         self.client.shared.clients[self.client.id] = self.client
 
     def feed(self, data: bytes) -> Optional[bytes]:
@@ -156,6 +195,8 @@ class RespSession(ServerSession):
                 if session.closing:
                     break  # QUIT: Redis runs nothing after it
         session.batch = None
+        session.last_command = args[0]
+        session.last_active = time.monotonic()
         host.commands_processed += ran
         reply = replies[0] if len(replies) == 1 else b"".join(replies)
         if session.closing:
@@ -172,6 +213,7 @@ class RespSession(ServerSession):
     def closed(self) -> None:
         """The client is gone: its WATCHes go with it."""
         self.client.watcher.unwatch()
+        unsubscribe_all(self.client)
         self.client.shared.clients.pop(self.client.id, None)
         super().closed()
 
@@ -219,6 +261,11 @@ class RespServer(Server):
     idle_timeout:      Redis's ``timeout``: close a client silent this many
                        seconds; None (default) never does.
     databases:         how many databases (Redis's ``databases``, default 16).
+    requirepass:       the ``default`` user's password: clients must AUTH (or
+                       HELLO ... AUTH) first (None: no password, as Redis).
+    protected_mode:    Redis's protected-mode (default on): without a
+                       password, clients not connecting from the loopback
+                       interface get Redis's DENIED error and are closed.
 
     Every other keyword is Server's (engine, max_connections, backlog,
     queue_timeout, drain_timeout, tcp_keepalive, stats_interval, ...).
@@ -230,6 +277,7 @@ class RespServer(Server):
                  max_inline_len: int = limits.DEFAULT_RESP_MAX_INLINE_LEN,
                  client_query_buffer_limit: int = limits.DEFAULT_CLIENT_QUERY_BUFFER_LIMIT,
                  idle_timeout: Optional[float] = None, databases: int = DEFAULT_DATABASES,
+                 requirepass: Union[str, bytes, None] = None, protected_mode: bool = True,
                  **server_options: Any) -> None:
         super().__init__(idle_timeout=idle_timeout, **server_options)
         if codec is not None and codec not in _resp_codec.impls:
@@ -261,6 +309,12 @@ class RespServer(Server):
         # The threaded engine calls in from every connection's thread.
         self._exec_lock = threading.Lock() if self.engine.callbacks_from_many_threads else None
         self._expiry_armed = False
+        self._replid = os.urandom(20).hex()
+        #: Redis's protected-mode: with no password, refuse clients that do
+        #: not connect from the loopback interface.
+        self.protected_mode = protected_mode
+        if requirepass is not None:
+            self.shared.requirepass = requirepass.encode() if isinstance(requirepass, str) else requirepass
 
     # -- set-up ----------------------------------------------------------
 
@@ -380,8 +434,33 @@ class RespServer(Server):
             "maxmemory": 0,
             "maxmemory-policy": "noeviction",
             "hz": round(1 / ACTIVE_EXPIRE_PERIOD),
+            "client-output-buffer-limit": format_output_limits(self.shared.output_limits).decode(),
+            "protected-mode": "yes" if self.protected_mode else "no",
+            "requirepass": (self.shared.requirepass or b"").decode("latin-1"),
         }
-        return {k.encode(): str(v).encode() for k, v in values.items()}
+        return {k.encode(): str(v).encode("latin-1") for k, v in values.items()}
+
+    def settable(self) -> dict[bytes, Callable[[bytes], Any]]:
+        """CONFIG SET's parameters and their parsers (Redis's bounds and texts)."""
+        return {b"maxclients": parse_bounded(1, 4294967295),
+                b"timeout": parse_bounded(0, 2147483647),
+                b"client-output-buffer-limit": parse_output_limits,
+                b"protected-mode": parse_yes_no,
+                b"requirepass": lambda value: value}
+
+    def config_set(self, name: bytes, value: Any) -> None:
+        """Apply one CONFIG SET value (parsed by :meth:`settable`'s parser)."""
+        if name == b"maxclients":
+            self.set_limits(max_connections=value)
+        elif name == b"timeout":
+            self.idle_timeout = value or None
+            self.engine.call_soon_threadsafe(lambda: self.engine.set_idle_timeout(self._idle_tick()))
+        elif name == b"client-output-buffer-limit":
+            self.shared.output_limits.update(value)
+        elif name == b"protected-mode":
+            self.protected_mode = value
+        elif name == b"requirepass":
+            self.shared.requirepass = value or None
 
     def info(self) -> list[InfoSection]:
         """INFO's Server, Clients and Stats sections (fastnet's own counters
@@ -409,7 +488,7 @@ class RespServer(Server):
         clients: list[tuple[str, object]] = [
             ("connected_clients", stats["active"]),
             ("maxclients", self.max_connections),
-            ("blocked_clients", 0),
+            ("blocked_clients", sum(c.blocked is not None for c in self.shared.clients.values())),
             ("fastnet_queued_clients", stats["queued"]),
         ]
         rejected = sum(v for k, v in stats.items() if k.startswith("rejected_"))
@@ -421,9 +500,12 @@ class RespServer(Server):
             ("total_net_output_bytes", stats.get("bytes_out", 0)),
             ("rejected_connections", rejected),
             ("expired_keys", sum(store.expired for store in self.shared.databases)),
+            ("pubsub_channels", len(self.shared.channels)),
+            ("pubsub_patterns", len(self.shared.patterns)),
         ]
         counters += [(f"fastnet_{k}", v) for k, v in sorted(stats.items()) if k not in shown]
-        return [("Server", server), ("Clients", clients), ("Stats", counters)]
+        return [("Server", server), ("Clients", clients), memory_section(), ("Stats", counters),
+                replication_section(self._replid), cpu_section()]
 
     # -- expiry ------------------------------------------------------------
 
@@ -465,8 +547,19 @@ DATABASES = Option(
     help="how many databases (SELECT 0 to N-1), as Redis's databases (default: %(default)s)")
 
 
+REQUIREPASS = Option(
+    "--requirepass", metavar="PASSWORD", default=None,
+    help="the default user's password: clients must AUTH first, as Redis's requirepass")
+PROTECTED_MODE = Option(
+    "--protected-mode", choices=("yes", "no"), default="yes",
+    help="without a password, refuse clients not on the loopback interface, as Redis's "
+    "protected-mode (default: %(default)s)")
+
+
 def _make_resp_server(values: Mapping[str, Any], server_options: dict[str, Any]) -> "RespServer":
-    return RespServer(databases=values["databases"], max_bulk_len=values["proto_max_bulk_len"],
+    return RespServer(databases=values["databases"], requirepass=values["requirepass"],
+                      protected_mode=values["protected_mode"] == "yes",
+                      max_bulk_len=values["proto_max_bulk_len"],
                       max_multibulk_len=values["max_multibulk_len"],
                       max_inline_len=values["max_line"],
                       client_query_buffer_limit=values["client_query_buffer_limit"],
@@ -478,6 +571,7 @@ RESP = register(ProtocolUnit(
     RESP_PROTOCOL, help="a Redis-protocol in-memory key-value store (register commands "
     "with RespServer.command; idle timeout off by default, as Redis's timeout 0)",
     session=_resp_session, echo=False, takes_handler=False,
-    options=(MAX_LINE, PROTO_MAX_BULK_LEN, MAX_MULTIBULK_LEN, CLIENT_QUERY_BUFFER_LIMIT, DATABASES),
+    options=(MAX_LINE, PROTO_MAX_BULK_LEN, MAX_MULTIBULK_LEN, CLIENT_QUERY_BUFFER_LIMIT, DATABASES,
+             REQUIREPASS, PROTECTED_MODE),
     make_server=_make_resp_server, server_class=RespServer,
     needs_asyncio=lambda handler: False))

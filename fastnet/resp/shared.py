@@ -6,6 +6,7 @@ Shared of its own around its store (one database, no other client).
 """
 from __future__ import annotations
 
+import hmac
 from collections import deque
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -14,10 +15,15 @@ from .store import Store
 if TYPE_CHECKING:
     from .commands import Session
 
-__all__ = ["DEFAULT_DATABASES", "Shared"]
+__all__ = ["DEFAULT_DATABASES", "DEFAULT_OUTPUT_LIMITS", "Shared"]
 
 #: Redis's ``databases`` default.
 DEFAULT_DATABASES = 16
+
+_MB = 1024 * 1024
+#: Redis's client-output-buffer-limit defaults: class -> (hard, soft, seconds).
+DEFAULT_OUTPUT_LIMITS = {"normal": (0, 0, 0), "replica": (256 * _MB, 64 * _MB, 60),
+                         "pubsub": (32 * _MB, 8 * _MB, 60)}
 
 
 class Shared:
@@ -35,6 +41,9 @@ class Shared:
                them after each command (see fastnet.resp.blocking).
     requirepass: the ``default`` user's password (None: no password, as
                Redis's ``nopass``).
+    output_limits: client-output-buffer-limit by class ("normal",
+               "replica", "pubsub"): (hard bytes, soft bytes, soft seconds),
+               0 meaning no limit; Redis's defaults.
     """
 
     def __init__(self, databases: list[Store], requirepass: Optional[bytes] = None) -> None:
@@ -46,8 +55,17 @@ class Shared:
         self.patterns: dict[bytes, tuple[Any, dict["Session", None]]] = {}
         self.ready: deque[tuple[Store, bytes]] = deque()
         self.requirepass = requirepass
+        self.output_limits: dict[str, tuple[int, int, int]] = dict(DEFAULT_OUTPUT_LIMITS)
         for store in databases:
             store.ready = self.ready
+
+    def authenticates(self, user: bytes, password: bytes) -> bool:
+        """Whether user/password is the ``default`` user's (any password
+        while it has none, as Redis's nopass; no other user exists)."""
+        if user != b"default":
+            return False
+        wanted = self.requirepass
+        return wanted is None or hmac.compare_digest(wanted, password)
 
     @classmethod
     def of(cls, count: int, first: Optional[Store] = None) -> "Shared":
