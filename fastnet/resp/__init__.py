@@ -7,6 +7,7 @@ from __future__ import annotations
 from ..codec.resp._common import RespError, SimpleString
 from .commands import COMMANDS, Command, Session, execute
 from .admin import ADMIN_COMMANDS
+from .blocking import BLOCKING_COMMANDS
 from .databases import DATABASE_COMMANDS
 from .pubsub import PUBSUB_COMMANDS
 
@@ -14,6 +15,7 @@ from .pubsub import PUBSUB_COMMANDS
 COMMANDS.update(DATABASE_COMMANDS)
 COMMANDS.update(PUBSUB_COMMANDS)
 COMMANDS.update(ADMIN_COMMANDS)
+COMMANDS.update(BLOCKING_COMMANDS)
 from .server import RESP_PROTOCOL, RespServer
 from .store import Store
 

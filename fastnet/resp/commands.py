@@ -91,6 +91,10 @@ class CommandHost(Protocol):
     def config_set(self, name: bytes, value: Any) -> None:
         """Apply a parsed CONFIG SET value."""
 
+    def later(self, delay: float, callback: Callable[[], None]) -> Any:
+        """Run callback after delay seconds, as a command runs (atomic
+        with them); a handle with ``cancel()``."""
+
 
 @dataclass(eq=False)  # identity: sessions are dict keys (subscribers, waiters)
 class Session:
@@ -127,6 +131,10 @@ class Session:
     authenticated: bool = True
     #: While blocked (BLPOP ...): what it waits for (fastnet.resp.blocking).
     blocked: Any = None
+    #: Blocking commands answer at once instead of blocking (inside EXEC).
+    deny_blocking: bool = False
+    #: Called with the reply once a blocked command is answered (the server's).
+    on_unblock: Optional[Callable[[bytes], None]] = None
     #: While the server runs this client's batch: the replies so far, so a
     #: message this client publishes to itself comes after them.
     batch: Optional[list[bytes]] = None
@@ -446,7 +454,11 @@ def cmd_exec(session: Session, args: list[bytes]) -> bytes:
     if dirty:
         return b"_\r\n" if session.protocol == 3 else b"*-1\r\n"
     replies = [b"*%d\r\n" % len(queued)]
-    replies += [call(handler, session, queued_args) for handler, queued_args in queued]
+    session.deny_blocking = True  # as in Redis, a blocking pop inside EXEC does not block
+    try:
+        replies += [call(handler, session, queued_args) for handler, queued_args in queued]
+    finally:
+        session.deny_blocking = False
     if session.host is not None:
         session.host.commands_processed += len(queued)
     return b"".join(replies)

@@ -34,6 +34,7 @@ import platform
 import sys
 import threading
 import time
+from collections import deque
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Optional, Union, cast
 
@@ -51,6 +52,7 @@ from .commands import (COMMANDS, REDIS_VERSION, WRONGTYPE, Command, Handler, Inf
                        call, intercept, resolve)
 from .admin import (cpu_section, format_output_limits, memory_section, parse_bounded,
                     parse_output_limits, parse_yes_no, replication_section)
+from .blocking import serve_ready, time_out, unblock
 from .pubsub import unsubscribe_all
 from .shared import DEFAULT_DATABASES, Shared
 from .store import Store, WrongType
@@ -72,7 +74,7 @@ FAST_SPELLINGS = 256
 #: Commands that never take the fast path: QUIT ends the batch, INFO reads
 #: the command counter the fast path updates once per batch, MULTI makes
 #: the rest of the batch go through _execute() (which queues).
-_SLOW_PATH = frozenset((b"quit", b"info", b"multi"))
+_SLOW_PATH = frozenset((b"quit", b"info", b"multi", b"blpop", b"brpop", b"blmove", b"brpoplpush"))
 
 _MAX_CLIENTS = b"-ERR max number of clients reached\r\n"
 _REJECTIONS = {
@@ -140,6 +142,9 @@ class RespSession(ServerSession):
         self.client = Session(host.store, host=host, conn=conn, shared=host.shared,
                               authenticated=host.shared.requirepass is None)
         self._fast = host._fast  # the server's dict itself: command() clears it in place
+        #: Commands received while blocked, run once it is answered.
+        self.pending: deque[list[bytes]] = deque()
+        self.client.on_unblock = self._unblocked
 
     def opened(self) -> None:
         """The client is served: CLIENT LIST sees it. In protected mode
@@ -159,27 +164,37 @@ class RespSession(ServerSession):
         session = self.client
         if session.closing:
             return None  # after QUIT: what follows is not read
-        decoder = self.decoder
         try:
-            commands = decoder.feed_commands(data)
+            commands = self.decoder.feed_commands(data)
         except RespProtocolError as error:
             self.conn.protocol_error(error)
             return None
+        if session.blocked is not None or self.pending:
+            self.pending.extend(commands)  # run once it is answered (reading is paused)
+            return None
         if not commands:
             return None  # part of a command: nothing to answer yet
+        return self._finish(self._run(commands))
+
+    def _run(self, commands: list[list[bytes]]) -> bytes:
+        """Run commands in order and return their replies; a command that
+        blocks keeps the rest in ``pending`` (see fastnet.resp.blocking)."""
         # The fast path: a command spelled as already seen (no lower(), no
         # table entry to unpack) with a count its arity allows. The rest go
         # through _execute(): rejections, containers, and the commands that
-        # end a batch (QUIT) or read its counters (INFO). A command counts
-        # once it ran, as in Redis, so an INFO sees those before it.
+        # end a batch (QUIT), read its counters (INFO) or may block. A
+        # command counts once it ran, as in Redis, so an INFO sees those
+        # before it. After each, clients blocked on keys it created are served.
+        session = self.client
         fast = self._fast
         host = self.host
+        ready = host.shared.ready
         replies: list[bytes] = []
         append = replies.append
         ran = 0
         queuing = session.gated  # inside MULTI, subscribed, before AUTH: no fast path
         session.batch = replies
-        for args in commands:
+        for index, args in enumerate(commands):
             entry = None if queuing else fast.get(args[0])
             if entry is not None and entry[1] <= len(args) <= entry[2]:
                 try:
@@ -194,27 +209,83 @@ class RespSession(ServerSession):
                 queuing = session.gated
                 if session.closing:
                     break  # QUIT: Redis runs nothing after it
+                if session.blocked is not None:
+                    self.pending.extend(commands[index + 1:])
+                    self._reading(False)
+                    break
+            if ready:
+                serve_ready(ready)
         session.batch = None
         session.last_command = args[0]
         session.last_active = time.monotonic()
         host.commands_processed += ran
-        reply = replies[0] if len(replies) == 1 else b"".join(replies)
-        if session.closing:
+        return replies[0] if len(replies) == 1 else b"".join(replies)
+
+    def _finish(self, reply: bytes) -> Optional[bytes]:
+        """After a batch: close after QUIT or a protocol error the decoder
+        held back; else the reply to send."""
+        if self.client.closing:
             self.conn.write(reply)
             self.conn.close()  # once the replies are written
             return None
-        pending = decoder.error_exception()
-        if pending is not None:
-            self.conn.write(reply)
-            self.conn.protocol_error(pending)
-            return None
+        if self.client.blocked is None and not self.pending:
+            pending = self.decoder.error_exception()
+            if pending is not None:
+                self.conn.write(reply)
+                self.conn.protocol_error(pending)
+                return None
         return reply
 
+    def _reading(self, on: bool) -> None:
+        if not self.conn.closed and not (on and self.host.draining):
+            self.conn.server.engine.pause_reading(self.conn.id, not on)
+
+    def _unblocked(self, reply: bytes) -> None:
+        """The blocked command was answered (an element, or its timeout):
+        send that, then run what the client sent meanwhile."""
+        self.conn.write(reply)
+        if self.pending:
+            self.host.later(0, self._resume)
+        else:
+            self._done_waiting()
+
+    def _resume(self) -> None:
+        if self.conn.closed or self.client.blocked is not None:
+            return
+        commands = list(self.pending)
+        self.pending.clear()
+        reply = self._finish(self._run(commands))
+        if reply:
+            self.conn.write(reply)
+        if self.client.blocked is None and not self.pending:
+            self._done_waiting()
+
+    def _done_waiting(self) -> None:
+        self._reading(True)
+        if self.host.draining:
+            self.conn.idle()  # the drain closes it now
+
+    def idle(self) -> bool:
+        """Not while blocked, nor with commands received while it was."""
+        return self.client.blocked is None and not self.pending
+
+    def drain(self) -> Optional[bytes]:
+        """A graceful drain began: a blocked client waits on (see
+        RespServer's docstring)."""
+        self.host.draining = True
+        if self.client.blocked is not None:
+            self.host.later(0, self.host._release_blocked)
+        return super().drain()
+
     def closed(self) -> None:
-        """The client is gone: its WATCHes go with it."""
+        """The client is gone: its WATCHes, subscriptions and waits go with it."""
         self.client.watcher.unwatch()
         unsubscribe_all(self.client)
+        unblock(self.client)
+        self.pending.clear()
         self.client.shared.clients.pop(self.client.id, None)
+        if self.host.draining:
+            self.host._release_blocked()
         super().closed()
 
 
@@ -310,6 +381,8 @@ class RespServer(Server):
         self._exec_lock = threading.Lock() if self.engine.callbacks_from_many_threads else None
         self._expiry_armed = False
         self._replid = os.urandom(20).hex()
+        #: A graceful drain began (blocked clients: see the class docstring).
+        self.draining = False
         #: Redis's protected-mode: with no password, refuse clients that do
         #: not connect from the loopback interface.
         self.protected_mode = protected_mode
@@ -411,6 +484,28 @@ class RespServer(Server):
         reply = call(handler, session, args)
         self.commands_processed += 1
         return reply
+
+    def later(self, delay: float, callback: Callable[[], None]) -> Any:
+        """callback after delay seconds on the engine's thread, under the
+        command lock on the threaded engine (CommandHost.later)."""
+        lock = self._exec_lock
+        if lock is None:
+            return self.engine.call_later(delay, callback)
+
+        def locked() -> None:
+            with lock:
+                callback()
+        return self.engine.call_later(delay, locked)
+
+    def _release_blocked(self) -> None:
+        """During a drain, once every client left is blocked (nothing can
+        push to them any more), answer each as its timeout would and let
+        the drain close it."""
+        clients = list(self.shared.clients.values())
+        if any(c.blocked is None for c in clients):
+            return
+        for client in clients:
+            time_out(client)
 
     # -- what INFO, CONFIG GET and COMMAND report (CommandHost) ------------
 
