@@ -283,7 +283,8 @@ TYPE_NAMES = [b"TYPE", b"HSET", b"hmset", b"HSETNX", b"HGET", b"HMGET", b"HGETAL
               b"HDEL", b"HEXISTS", b"HLEN", b"HSTRLEN", b"HINCRBY", b"LPUSH", b"RPUSH", b"LPUSHX",
               b"RPUSHX", b"LPOP", b"RPOP", b"LLEN", b"LRANGE", b"LINDEX", b"SADD", b"SREM", b"SMEMBERS",
               b"SISMEMBER", b"SMISMEMBER", b"SCARD", b"SETNX", b"GETSET", b"GETDEL",
-              b"MSETNX", b"UNLINK", b"TOUCH", b"RENAME", b"RENAMENX", b"LSET", b"LTRIM", b"MOVE"]
+              b"MSETNX", b"UNLINK", b"TOUCH", b"RENAME", b"RENAMENX", b"LSET", b"LTRIM", b"MOVE",
+              b"LMOVE", b"RPOPLPUSH"]
 NUMBERS = [b"0", b"1", b"2", b"-1", b"-2", b"3", b"15", b"16", b"100", b"-100", b"x"]
 #: Replies whose order is the server's hash table order (compared sorted).
 UNORDERED = {b"smembers", b"hgetall", b"hkeys", b"hvals"}
@@ -315,6 +316,10 @@ FIXED = [
     [b"MEMORY", b"USAGE", b"a"], [b"MEMORY", b"USAGE", b"a", b"x"], [b"MEMORY", b"USAGE", b"a", b"SAMPLES", b"x"],
     [b"MEMORY", b"USAGE", b"a", b"SAMPLES", b"0"], [b"MEMORY", b"nope"],
     [b"PUBSUB", b"NUMPAT"], [b"PUBSUB", b"CHANNELS"], [b"PUBSUB", b"NUMSUB", b"a"], [b"PUBLISH", b"a", b"b"],
+    [b"BLPOP", b"a", b"x"], [b"BLPOP", b"a", b"-1"], [b"BRPOP", b"a", b" 1"], [b"BLPOP", b"a", b"1e5000"],
+    [b"BLPOP", b"a", b"inf"], [b"BLPOP", b"a", b"1e400"], [b"BLPOP", b"a", b""], [b"BLPOP", b"a", b"-1e-9"],
+    [b"BLMOVE", b"a", b"b", b"up", b"left", b"1"], [b"BLMOVE", b"a", b"b", b"left", b"x", b"1"],
+    [b"BLMOVE", b"a", b"b", b"left", b"left", b"x"], [b"BRPOPLPUSH", b"a", b"b", b"-1"], [b"BLPOP", b"a"],
     [b"INFO"], [b"INFO", b"keyspace"], [b"INFO", b"SERVER"], [b"INFO", b"nosuch"], [b"INFO", b"all"],
     [b"KEYS", b"*"], [b"KEYS", b"[a-b]"], [b"SCAN", b"0"], [b"SCAN", b"0", b"MATCH", b"a*"],
     [b"SCAN", b"0", b"COUNT", b"2"], [b"SCAN", b"x"], [b"DBSIZE"], [b"FLUSHDB"], [b"FLUSHALL", b"ASYNC"],
@@ -786,6 +791,91 @@ def test_pubsub_matches_redis(fastnet, redis_port, protocols, steps):
             answers[name] = transcript
         finally:
             for sock in socks:
+                sock.close()
+    assert answers["fastnet"] == answers["redis"], steps
+    assert not fastnet.take_errors()
+
+
+# --- blocking pops with several clients ----------------------------------------------
+
+LIST_KEYS = [b"a", b"b", b"s"]
+BLOCKING_STEPS = st.one_of(
+    # (who, command, ...): what one client sends in one step.
+    st.builds(lambda who, name, keys: (who, [name, *keys, b"0"]), st.integers(0, 2),
+              st.sampled_from([b"BLPOP", b"BRPOP"]), st.lists(st.sampled_from(LIST_KEYS), min_size=1, max_size=2)),
+    st.builds(lambda who, src, dst, a, b: (who, [b"BLMOVE", src, dst, a, b, b"0"]), st.integers(0, 2),
+              st.sampled_from(LIST_KEYS), st.sampled_from(LIST_KEYS), st.sampled_from([b"LEFT", b"right"]),
+              st.sampled_from([b"LEFT", b"right"])),
+    st.builds(lambda who, src, dst: (who, [b"BRPOPLPUSH", src, dst, b"0"]), st.integers(0, 2),
+              st.sampled_from(LIST_KEYS), st.sampled_from(LIST_KEYS)),
+    st.builds(lambda who, name, k, vals: (who, [name, k, *vals]), st.integers(0, 2),
+              st.sampled_from([b"LPUSH", b"RPUSH"]), st.sampled_from(LIST_KEYS),
+              st.lists(st.sampled_from([b"x", b"y", b"z"]), min_size=1, max_size=3)),
+    st.builds(lambda who, args: (who, args), st.integers(0, 2), st.sampled_from([
+        [b"SET", b"s", b"str"], [b"DEL", b"a"], [b"LRANGE", b"a", b"0", b"-1"], [b"LRANGE", b"b", b"0", b"-1"],
+        [b"LMOVE", b"a", b"b", b"LEFT", b"LEFT"], [b"RPOPLPUSH", b"b", b"a"],
+        [b"BLPOP", b"a", b"x"], [b"BLPOP", b"a", b"-1"], [b"BLMOVE", b"a", b"b", b"up", b"left", b"0"],
+        [b"SWAPDB", b"0", b"1"], [b"SELECT", b"1"], [b"MOVE", b"a", b"1"], [b"HELLO", b"3"],
+        [b"LPUSH", b"a", b"x"], [b"RPUSH", b"b", b"y", b"z"]])),
+    # Inside MULTI nothing blocks: EXEC answers a missing key at once.
+    st.builds(lambda who, cmd: (who, [b"MULTI"], cmd, [b"EXEC"]), st.integers(0, 2), st.sampled_from([
+        [b"BLPOP", b"a", b"b", b"0"], [b"BLMOVE", b"a", b"b", b"LEFT", b"RIGHT", b"0"],
+        [b"BRPOP", b"b", b"0"]])),
+)
+
+_FLAGS = re.compile(rb"id=(\d+) .*? flags=(\w+) ")
+
+
+def _blocked_ids(control: socket.socket) -> set[int]:
+    listing = _decode(call(control, b"CLIENT", b"LIST"))
+    return {int(m.group(1)) for m in _FLAGS.finditer(listing) if b"b" in m.group(2)}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(BLOCKING_STEPS, min_size=1, max_size=12))
+def test_blocking_pops_match_redis(fastnet, redis_port, steps):
+    """Three clients block on lists and push to them, one command at a
+    time (a blocked client's later commands wait their turn); who gets which
+    element, in which order, and every reply (WRONGTYPE for a BLMOVE onto a
+    string, SWAPDB and MOVE waking a client, MULTI not blocking) is Redis's.
+    After each step the test waits until each client has answered its
+    last command or is blocked (CLIENT LIST's b flag), never for a time."""
+    answers = {}
+    for name, port in (("fastnet", fastnet.port), ("redis", redis_port)):
+        socks = [connect(port) for _ in range(3)]
+        control = connect(port)
+        try:
+            # The clients of the example before must be gone (their waits
+            # with them) before this one pushes.
+            deadline = time.monotonic() + GUARD
+            while _decode(call(control, b"CLIENT", b"LIST")).count(b"\n") != 4:
+                assert time.monotonic() < deadline, "earlier clients still listed"
+            call(control, b"FLUSHALL")
+            ids = [int(call(sock, b"CLIENT", b"ID")[1:-2]) for sock in socks]
+            streams = [b""] * 3
+            awaited: list[Optional[bytes]] = [None] * 3
+            for number, (who, *commands) in enumerate(steps):
+                marker = b"m%d" % number
+                socks[who].sendall(b"".join(encode_command(*args) for args in commands)
+                                   + encode_command(b"ECHO", marker))
+                awaited[who] = codec.encode_bulk(marker)
+                deadline = time.monotonic() + GUARD
+                while True:
+                    for index, sock in enumerate(socks):
+                        sock.setblocking(False)
+                        with contextlib.suppress(BlockingIOError):
+                            while chunk := sock.recv(65536):
+                                streams[index] += chunk
+                        sock.setblocking(True)
+                        if awaited[index] is not None and streams[index].endswith(awaited[index]):
+                            awaited[index] = None
+                    blocked = _blocked_ids(control)
+                    if all(mark is None or ids[i] in blocked for i, mark in enumerate(awaited)):
+                        break
+                    assert time.monotonic() < deadline, (streams, blocked)
+            answers[name] = [_HELLO_ID.sub(b"ID", s) for s in streams]
+        finally:
+            for sock in socks + [control]:
                 sock.close()
     assert answers["fastnet"] == answers["redis"], steps
     assert not fastnet.take_errors()

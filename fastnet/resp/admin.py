@@ -12,6 +12,7 @@ import time
 from typing import Any, Optional
 
 from ..codec.resp._encode import encode_integer, encode_verbatim
+from ..errors import EngineError
 from .commands import (CLIENT_SUBCOMMANDS, CONFIG_SUBCOMMANDS, NOT_INTEGER, OK, SYNTAX_ERROR,
                        WRONGPASS, Command, Handler, InfoSection, Session, _cstr, _error, _int, _no_subcommand,
                        _null, _option)
@@ -44,7 +45,10 @@ def client_line(session: Session, now: float) -> bytes:
     fd, omem, laddr, addr = -1, 0, "?:0", "?:0"
     if conn is not None and not conn.closed:
         engine = conn.server.engine
-        fd, omem = engine.fileno(conn.id), engine.output_size(conn.id)
+        try:
+            fd, omem = engine.fileno(conn.id), engine.output_size(conn.id)
+        except EngineError:
+            pass  # gone, its close not yet reported: listed as it was
         laddr = f"{conn.listener.host}:{conn.listener.port}"
         addr = _address(conn)
     flags = ("P" if _kind(session) == b"pubsub" else "") + ("x" if session.multi is not None else "")

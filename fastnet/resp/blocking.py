@@ -13,8 +13,9 @@ array. Inside MULTI (and without a connection, sans-IO) nothing blocks: a
 missing key answers at once as a timeout would (BLMOVE: a null).
 
 While blocked a client runs nothing else: the server (RespSession) keeps
-its later commands, pauses reading from it, and runs them once it is
-answered.
+its later commands (at most client-query-buffer-limit bytes of them) and
+runs them once it is answered; it goes on reading, so a client that leaves
+while blocked is dropped at once, as in Redis.
 """
 from __future__ import annotations
 

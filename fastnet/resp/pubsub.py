@@ -21,7 +21,8 @@ from __future__ import annotations
 import logging
 import time
 
-from ..codec.resp._encode import encode_array, encode_bulk, encode_integer, encode_push
+from ..codec.resp._encode import encode_array, encode_integer, encode_push
+from ..errors import EngineError
 from .commands import Command, Handler, Session, _no_subcommand, compile_glob, glob_match
 
 __all__ = ["PUBSUB_COMMANDS", "check_output", "unsubscribe_all"]
@@ -45,7 +46,10 @@ def check_output(session: Session) -> None:
     hard, soft, seconds = session.shared.output_limits[kind]
     if not hard and not soft:
         return
-    used = conn.server.engine.output_size(conn.id)
+    try:
+        used = conn.server.engine.output_size(conn.id)
+    except EngineError:
+        return  # gone already: its close is on the way
     over = bool(hard) and used >= hard
     if soft and used >= soft:
         now = time.monotonic()

@@ -144,6 +144,7 @@ class RespSession(ServerSession):
         self._fast = host._fast  # the server's dict itself: command() clears it in place
         #: Commands received while blocked, run once it is answered.
         self.pending: deque[list[bytes]] = deque()
+        self.pending_bytes = 0
         self.client.on_unblock = self._unblocked
 
     def opened(self) -> None:
@@ -170,7 +171,15 @@ class RespSession(ServerSession):
             self.conn.protocol_error(error)
             return None
         if session.blocked is not None or self.pending:
-            self.pending.extend(commands)  # run once it is answered (reading is paused)
+            # Run once it is answered. Reading goes on (so a client that
+            # leaves is seen at once, as Redis sees it), bounded as Redis
+            # bounds a blocked client's query buffer.
+            self.pending.extend(commands)
+            self.pending_bytes += len(data)
+            if self.pending_bytes > self.host.client_query_buffer_limit:
+                log.warning("closing blocked client id=%d: %d bytes sent while blocked "
+                            "(client-query-buffer-limit)", session.id, self.pending_bytes)
+                self.conn.abort()
             return None
         if not commands:
             return None  # part of a command: nothing to answer yet
@@ -211,7 +220,6 @@ class RespSession(ServerSession):
                     break  # QUIT: Redis runs nothing after it
                 if session.blocked is not None:
                     self.pending.extend(commands[index + 1:])
-                    self._reading(False)
                     break
             if ready:
                 serve_ready(ready)
@@ -236,10 +244,6 @@ class RespSession(ServerSession):
                 return None
         return reply
 
-    def _reading(self, on: bool) -> None:
-        if not self.conn.closed and not (on and self.host.draining):
-            self.conn.server.engine.pause_reading(self.conn.id, not on)
-
     def _unblocked(self, reply: bytes) -> None:
         """The blocked command was answered (an element, or its timeout):
         send that, then run what the client sent meanwhile."""
@@ -254,6 +258,7 @@ class RespSession(ServerSession):
             return
         commands = list(self.pending)
         self.pending.clear()
+        self.pending_bytes = 0
         reply = self._finish(self._run(commands))
         if reply:
             self.conn.write(reply)
@@ -261,13 +266,13 @@ class RespSession(ServerSession):
             self._done_waiting()
 
     def _done_waiting(self) -> None:
-        self._reading(True)
-        if self.host.draining:
+        if self.host.draining or self.conn.eof:
             self.conn.idle()  # the drain closes it now
 
     def idle(self) -> bool:
-        """Not while blocked, nor with commands received while it was."""
-        return self.client.blocked is None and not self.pending
+        """Not while blocked, nor with commands received while it was;
+        but a blocked client whose peer left is done with (Redis drops it)."""
+        return (self.client.blocked is None and not self.pending) or self.conn.eof
 
     def drain(self) -> Optional[bytes]:
         """A graceful drain began: a blocked client waits on (see
@@ -283,6 +288,7 @@ class RespSession(ServerSession):
         unsubscribe_all(self.client)
         unblock(self.client)
         self.pending.clear()
+        self.pending_bytes = 0
         self.client.shared.clients.pop(self.client.id, None)
         if self.host.draining:
             self.host._release_blocked()
