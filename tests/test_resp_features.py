@@ -4,8 +4,14 @@ SWAPDB, redis-py's ``db=``), and the sans-IO table's view of them. The
 byte-for-byte comparisons with redis-server are in tests/test_resp_vs_redis.py."""
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import socket
+import subprocess
+import sys
 import time
+from typing import Iterator
 
 import psutil
 import pytest
@@ -14,8 +20,9 @@ import redis
 from fastnet import codec
 from fastnet.codec import encode_command
 from fastnet.resp import RespServer, Session, Store, execute
+from fastnet.resp.server import PROTECTED_MODE_DENIED
 from fastnet.resp.shared import Shared
-from helpers import GUARD, running_resp_server
+from helpers import GUARD, SERVING_LINE, running_resp_server, wait_for
 
 MiB = 1024 * 1024
 COMBOS = [(e, c) for e in ("c", "python") for c in ("c", "python")]
@@ -256,3 +263,190 @@ def test_default_limit_bounds_server_memory(served):
     finally:
         slow.close()
         r.close()
+
+
+# --- blocking pops ----------------------------------------------------------------------
+
+
+def test_redis_py_blocking_pops(served):
+    _, port = served
+    r, other = client(port), client(port)
+    try:
+        assert r.blpop(["nothing"], timeout=0.05) is None  # the timeout: a null array
+        other.rpush("q", "one")
+        assert r.blpop(["empty", "q"], timeout=1) == ("q", "one")
+        other.rpush("src", "a", "b")
+        assert r.blmove("src", "dst", 1, "RIGHT", "LEFT") == "b"
+        other.set("str", "x")
+        with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+            r.brpop(["str"], timeout=1)
+    finally:
+        r.close()
+        other.close()
+
+
+def test_blocked_clients_are_served_in_arrival_order(served):
+    server, port = served
+    waiters = [socket.create_connection(("127.0.0.1", port), timeout=GUARD) for _ in range(3)]
+    r = client(port)
+    try:
+        for index, sock in enumerate(waiters):
+            sock.sendall(encode_command(b"BLPOP", b"q", b"0"))
+            wait_for(lambda: r.info("clients")["blocked_clients"] == index + 1, "blocked")
+        r.rpush("q", "1", "2", "3")
+        for index, sock in enumerate(waiters):
+            expected = b"*2\r\n$1\r\nq\r\n$1\r\n%d\r\n" % (index + 1)
+            received = b""
+            while len(received) < len(expected):
+                received += sock.recv(100)
+            assert received == expected
+        assert r.info("clients")["blocked_clients"] == 0
+    finally:
+        for sock in waiters:
+            sock.close()
+        r.close()
+
+
+@pytest.mark.parametrize("engine", ["c", "python"])
+def test_drain_answers_blocked_clients(engine):
+    """fastnet's choice: during a graceful drain a blocked client is not
+    idle (it waits on: a connection still working may push to it); once
+    only blocked clients are left it is answered as its timeout would be
+    (a null array) and closed, and the drain ends without forcing."""
+    if engine == "c" and "c" not in codec.impls:
+        pytest.skip("C extension not built")
+    with running_resp_server(engine, "python") as (server, port):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=GUARD)
+        r = client(port)
+        sock.sendall(encode_command(b"BLPOP", b"q", b"0"))
+        wait_for(lambda: r.info("clients")["blocked_clients"] == 1, "blocked")
+        (blocked,) = [c for c in server.shared.clients.values() if c.blocked is not None]
+        assert blocked.conn.session.idle() is False
+        r.close()
+        server.shutdown(timeout=GUARD)
+        received = b""
+        while chunk := sock.recv(100):
+            received += chunk
+        assert received == b"*-1\r\n"
+        sock.close()
+    assert server.forced_closes == 0
+
+
+def test_a_blocked_client_that_leaves_is_dropped(served):
+    server, port = served
+    r = client(port)
+    try:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=GUARD)
+        sock.sendall(encode_command(b"BLPOP", b"q", b"0") + encode_command(b"SET", b"after", b"1"))
+        wait_for(lambda: r.info("clients")["blocked_clients"] == 1, "blocked")
+        sock.close()
+        wait_for(lambda: r.info("clients")["connected_clients"] == 1, "dropped")
+        r.rpush("q", "kept")
+        assert r.lrange("q", 0, -1) == ["kept"]  # nobody took it
+        assert r.get("after") is None  # its queued command never ran
+    finally:
+        r.close()
+
+
+# --- AUTH, protected mode -----------------------------------------------------------------
+
+
+def test_requirepass(served):
+    server, port = served
+    server.shared.requirepass = b"sekret"
+    try:
+        anonymous = client(port)
+        with pytest.raises(redis.AuthenticationError):
+            anonymous.get("k")
+        anonymous.close()
+        with pytest.raises(redis.AuthenticationError):
+            client(port, password="wrong").ping()
+        authed = client(port, password="sekret")
+        assert authed.set("k", "v") and authed.get("k") == "v"
+        authed.close()
+        resp3 = client(port, username="default", password="sekret", protocol=3)
+        assert resp3.get("k") == "v"
+        resp3.close()
+    finally:
+        server.shared.requirepass = None
+
+
+def test_noauth_replies():
+    server = RespServer(engine="python", requirepass="pw")
+    session = Session(server.store, shared=server.shared, authenticated=False, host=server)
+    assert execute(session, [b"GET", b"k"]) == b"-NOAUTH Authentication required.\r\n"
+    assert execute(session, [b"AUTH", b"nope"]).startswith(b"-WRONGPASS")
+    assert execute(session, [b"AUTH", b"default", b"pw"]) == b"+OK\r\n"
+    assert execute(session, [b"GET", b"k"]) == b"$-1\r\n"
+
+
+@contextlib.contextmanager
+def namespace() -> Iterator[str]:
+    """A network namespace with a veth address, 10.77.0.1, that is not
+    loopback (the namespace keeps it away from every other test)."""
+    name = f"fastnet-resps-{os.getpid()}"
+    ip = shutil.which("ip")
+    if ip is None or os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("the protected-mode test needs root and iproute2 (ip netns)")
+        pytest.skip("needs root and iproute2 for a network namespace")
+    subprocess.run([ip, "netns", "add", name], check=True, timeout=GUARD)
+    try:
+        for command in (["link", "set", "lo", "up"],
+                        ["link", "add", "v0", "type", "veth", "peer", "name", "v1"],
+                        ["addr", "add", "10.77.0.1/24", "dev", "v0"],
+                        ["link", "set", "v0", "up"], ["link", "set", "v1", "up"]):
+            subprocess.run([ip, "-n", name, *command], check=True, timeout=GUARD)
+        yield name
+    finally:
+        subprocess.run([ip, "netns", "del", name], timeout=GUARD)
+
+
+_PROBE = """
+import socket, sys
+sock = socket.create_connection(("10.77.0.1", int(sys.argv[1])), timeout=30)
+sock.sendall(b"PING\\r\\n")
+data = b""
+while not data.endswith(b"\\r\\n"):
+    chunk = sock.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+sys.stdout.buffer.write(data)
+"""
+
+
+@pytest.mark.parametrize("options,expected", [
+    ((), PROTECTED_MODE_DENIED),
+    (("--protected-mode", "no"), b"+PONG\r\n"),
+    (("--requirepass", "pw"), b"-NOAUTH Authentication required.\r\n"),
+], ids=["protected", "protected-mode-no", "with-password"])
+def test_protected_mode_refuses_a_client_from_outside_loopback(options, expected):
+    """Listening on a non-loopback address (inside a namespace the test
+    makes) with no password: the client gets Redis's DENIED text and is
+    closed, unless --protected-mode no or a password is set."""
+    with namespace() as name:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+        server = subprocess.Popen(
+            ["ip", "netns", "exec", name, sys.executable, "-m", "fastnet.serve", "--protocol",
+             "resp", "--engine", "python", "--host", "10.77.0.1", "--port", "0", *options],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        try:
+            assert server.stdout is not None
+            match = SERVING_LINE.search(server.stdout.readline())
+            assert match, "no serving line"
+            port = int(match.group(3))
+            probe = subprocess.run(["ip", "netns", "exec", name, sys.executable, "-c", _PROBE,
+                                    str(port)], capture_output=True, timeout=GUARD)
+            assert probe.stdout == expected, probe
+        finally:
+            server.terminate()
+            server.wait(GUARD)
+
+
+def test_loopback_clients_are_not_refused(served):
+    server, port = served
+    assert server.protected_mode is True and server.shared.requirepass is None
+    r = client(port)
+    assert r.ping()
+    r.close()
