@@ -450,3 +450,119 @@ def test_loopback_clients_are_not_refused(served):
     r = client(port)
     assert r.ping()
     r.close()
+
+
+# --- CLIENT, CONFIG SET, redis-cli's tools ----------------------------------------------
+
+
+def test_client_list_info_and_kill(served):
+    _, port = served
+    r = client(port)
+    victim = socket.create_connection(("127.0.0.1", port), timeout=GUARD)
+    try:
+        victim.sendall(encode_command(b"CLIENT", b"SETNAME", b"victim") + encode_command(b"SELECT", b"3"))
+        wait_for(lambda: any(c["name"] == "victim" and c["db"] == "3" for c in r.client_list()),
+                 "the victim listed")
+        (listed,) = [c for c in r.client_list() if c["name"] == "victim"]
+        info = r.client_info()
+        assert info["id"] == r.client_id() and info["cmd"] == "client|info"
+        assert info["laddr"] == f"127.0.0.1:{port}"
+        assert r.client_kill_filter(_id=int(listed["id"])) == 1
+        assert _closed_by_server(victim)
+        assert "victim" not in [c["name"] for c in r.client_list()]
+    finally:
+        r.close()
+        victim.close()
+
+
+def test_client_kill_old_form_and_type(served):
+    _, port = served
+    r = client(port)
+    sub = socket.create_connection(("127.0.0.1", port), timeout=GUARD)
+    try:
+        sub.sendall(encode_command(b"SUBSCRIBE", b"c"))
+        wait_for(lambda: r.pubsub_numsub("c") == [("c", 1)], "subscribed")
+        (line,) = [c for c in r.client_list(_type="pubsub")]
+        assert line["flags"] == "P" and line["sub"] == "1"
+        assert r.execute_command("CLIENT", "KILL", line["addr"]) == "OK"
+        assert _closed_by_server(sub)
+        assert r.execute_command("CLIENT", "KILL", "TYPE", "normal") == 0  # SKIPME yes
+    finally:
+        sub.close()
+        r.close()
+
+
+def test_config_set_maxclients_and_timeout(served):
+    server, port = served
+    r = client(port)
+    try:
+        assert r.config_set("maxclients", 2) and r.config_get("maxclients") == {"maxclients": "2"}
+        wait_for(lambda: server.max_connections == 2, "maxclients applied")
+        assert r.config_set("timeout", 1) and r.config_get("timeout") == {"timeout": "1"}
+        idle = socket.create_connection(("127.0.0.1", port), timeout=GUARD)
+        assert _closed_by_server(idle)  # closed after a second of silence
+        idle.close()
+        r.config_set("timeout", 0)
+        assert server.idle_timeout is None
+        with pytest.raises(redis.ResponseError, match="argument must be between 1 and"):
+            r.config_set("maxclients", 0)
+        assert r.config_get("client-output-buffer-limit") == {
+            "client-output-buffer-limit":
+                "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"}
+    finally:
+        r.close()
+
+
+def _redis_cli_on_a_pty(port: int, *args: str, until: bytes) -> bytes:
+    """redis-cli ARGS on a terminal (its --stat prints only there), read
+    until ``until`` shows, then killed."""
+    import pty
+    import select
+    import signal
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ.update(TERM="dumb", HOME="/nonexistent")
+        os.execv(shutil.which("redis-cli") or "redis-cli", ["redis-cli", "-p", str(port), *args])
+    seen = b""
+    try:
+        deadline = time.monotonic() + GUARD
+        while until not in seen:
+            assert time.monotonic() < deadline, f"no {until!r} in {seen!r}"
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    seen += os.read(fd, 4096)
+                except OSError:
+                    break
+        return seen
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(fd)
+
+
+def test_redis_cli_bigkeys_memkeys_and_stat(served):
+    _, port = served
+    if shutil.which("redis-cli") is None:
+        pytest.fail("redis-cli is not installed (the README's test command installs redis-tools)")
+    r = client(port)
+    try:
+        r.set("s", "hello")
+        r.rpush("l", *"abcdefg")
+        r.hset("h", mapping={"f": "v", "g": "w"})
+        r.sadd("st", "m")
+        for flag, expected in (("--bigkeys", [b"Biggest   list found '\"l\"' has 7 items",
+                                              b"Biggest   hash found '\"h\"' has 2 fields",
+                                              b"Biggest string found '\"s\"' has 5 bytes"]),
+                               ("--memkeys", [b"Biggest   list found '\"l\"' has "])):
+            result = subprocess.run(["redis-cli", "-p", str(port), flag], capture_output=True,
+                                    timeout=GUARD)
+            assert result.returncode == 0, result
+            assert b"Sampled 4 keys in the keyspace!" in result.stdout, result
+            for line in expected:
+                assert line in result.stdout, result.stdout
+        # --stat: its header, then a line per interval with the key count.
+        seen = _redis_cli_on_a_pty(port, "--stat", "-i", "0.1", until=b"\n4 ")
+        assert b"keys       mem      clients blocked requests" in seen
+    finally:
+        r.close()

@@ -224,7 +224,8 @@ class RespSession(ServerSession):
             if ready:
                 serve_ready(ready)
         session.batch = None
-        session.last_command = args[0]
+        if entry is not None:  # the last one took the fast path (else _execute named it)
+            session.last_command = args[0].lower()
         session.last_active = time.monotonic()
         host.commands_processed += ran
         return replies[0] if len(replies) == 1 else b"".join(replies)
@@ -487,6 +488,8 @@ class RespServer(Server):
                 and len(self._fast) < FAST_SPELLINGS):
             low, high = (entry.arity, entry.arity) if entry.arity >= 0 else (-entry.arity, sys.maxsize)
             self._fast[args[0]] = (handler, low, high)
+        session.last_command = name if entry.subcommands is None or len(args) < 2 \
+            else name + b"|" + args[1].lower()
         reply = call(handler, session, args)
         self.commands_processed += 1
         return reply
