@@ -566,3 +566,35 @@ def test_redis_cli_bigkeys_memkeys_and_stat(served):
         assert b"keys       mem      clients blocked requests" in seen
     finally:
         r.close()
+
+
+def test_info_memory_cpu_replication(served):
+    _, port = served
+    r = client(port)
+    try:
+        memory, cpu, replication = r.info("memory"), r.info("cpu"), r.info("replication")
+        assert 0 < memory["used_memory_rss"] <= memory["used_memory_peak"]
+        assert memory["used_memory_human"].endswith(("K", "M", "G"))
+        assert cpu["used_cpu_user"] > 0 and cpu["used_cpu_sys"] >= 0
+        assert replication["role"] == "master" and replication["connected_slaves"] == 0
+        r.set("k", "v" * 1000)
+        assert 1000 < r.memory_usage("k") < 2000
+        assert r.memory_usage("missing") is None
+    finally:
+        r.close()
+
+
+def test_client_kill_by_addr_and_laddr(served):
+    _, port = served
+    r = client(port)
+    victim = socket.create_connection(("127.0.0.1", port), timeout=GUARD)
+    try:
+        host, victim_port = victim.getsockname()[:2]
+        wait_for(lambda: len(r.client_list()) == 2, "both listed")
+        assert r.execute_command("CLIENT", "KILL", "ADDR", "1.2.3.4:5") == 0
+        assert r.execute_command("CLIENT", "KILL", "ADDR", f"{host}:{victim_port}") == 1
+        assert _closed_by_server(victim)
+        assert r.execute_command("CLIENT", "KILL", "LADDR", f"127.0.0.1:{port}", "SKIPME", "no") == 1
+    finally:
+        victim.close()
+        r.close()

@@ -277,7 +277,7 @@ class RespSession(ServerSession):
 
     def drain(self) -> Optional[bytes]:
         """A graceful drain began: a blocked client waits on (see
-        RespServer's docstring)."""
+        RespServer's docstring and _release_blocked)."""
         self.host.draining = True
         if self.client.blocked is not None:
             self.host.later(0, self.host._release_blocked)
@@ -344,6 +344,10 @@ class RespServer(Server):
     protected_mode:    Redis's protected-mode (default on): without a
                        password, clients not connecting from the loopback
                        interface get Redis's DENIED error and are closed.
+
+    Blocked clients (BLPOP ...) are not idle: a graceful drain waits on
+    them while other connections finish, then, once only blocked clients
+    are left, answers each as its timeout would (a null array) and closes it.
 
     Every other keyword is Server's (engine, max_connections, backlog,
     queue_timeout, drain_timeout, tcp_keepalive, stats_interval, ...).
