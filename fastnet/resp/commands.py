@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, NamedTuple, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple, Optional, Protocol
 
 from ..codec._common import INT64_MAX, INT64_MIN
 from ..codec.resp._common import string2ll
@@ -41,6 +42,9 @@ from ..codec.resp._common import SimpleString
 from ..limits import DEFAULT_RESP_MAX_BULK_LEN
 from .sortedset import SortedSet
 from .store import Store, Watcher, WrongType
+
+if TYPE_CHECKING:
+    from .shared import Shared
 
 __all__ = [
     "COMMANDS",
@@ -83,8 +87,19 @@ class CommandHost(Protocol):
     def info(self) -> list[InfoSection]:
         """INFO's sections before Keyspace (which the store provides)."""
 
+    def settable(self) -> dict[bytes, Callable[[bytes], Any]]:
+        """CONFIG SET's parameters: name -> its parser (the value, or an
+        error text as Redis words it)."""
 
-@dataclass
+    def config_set(self, name: bytes, value: Any) -> None:
+        """Apply a parsed CONFIG SET value."""
+
+    def later(self, delay: float, callback: Callable[[], None]) -> Any:
+        """Run callback after delay seconds, as a command runs (atomic
+        with them); a handle with ``cancel()``."""
+
+
+@dataclass(eq=False)  # identity: sessions are dict keys (subscribers, waiters)
 class Session:
     """One client's state: its keyspace, protocol (2/3), name and id; the
     server it talks to (``host``) and its connection (``conn``), if any.
@@ -107,6 +122,52 @@ class Session:
     multi_failed: bool = False
     #: The keys this client WATCHes.
     watcher: Watcher = field(default_factory=Watcher)
+    #: What this client shares with the others of its server (databases,
+    #: channels, blocked clients): a Shared of its own if not given.
+    shared: "Shared" = None  # type: ignore[assignment]
+    #: The selected database's number (``store`` is that database).
+    db: int = 0
+    #: The channels and patterns this client is subscribed to, in order.
+    channels: dict[bytes, None] = field(default_factory=dict)
+    patterns: dict[bytes, None] = field(default_factory=dict)
+    #: False until AUTH when the server has a password.
+    authenticated: bool = True
+    #: While blocked (BLPOP ...): what it waits for (fastnet.resp.blocking).
+    blocked: Any = None
+    #: Blocking commands answer at once instead of blocking (inside EXEC).
+    deny_blocking: bool = False
+    #: Called with the reply once a blocked command is answered (the server's).
+    on_unblock: Optional[Callable[[bytes], None]] = None
+    #: While the server runs this client's batch: the replies so far, so a
+    #: message this client publishes to itself comes after them.
+    batch: Optional[list[bytes]] = None
+    #: The last command's name (CLIENT LIST's cmd=).
+    last_command: bytes = b"NULL"
+    #: Since when its output has been over the soft output limit (None: it is not).
+    over_soft_since: Optional[float] = None
+    #: When it connected and last sent a command (monotonic seconds).
+    created: float = field(default_factory=time.monotonic)
+    last_active: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        if self.shared is None:
+            from .shared import Shared
+            self.shared = Shared([self.store])
+
+    @property
+    def gated(self) -> bool:
+        """Whether commands must go through intercept() (inside MULTI, in
+        subscribed mode, before AUTH): never the server's fast path."""
+        return (self.multi is not None or not self.authenticated
+                or bool(self.channels or self.patterns))
+
+    def push(self, data: bytes) -> None:
+        """Send data to this client now (after the replies of its batch
+        in progress, if the server is running one)."""
+        if self.batch is not None:
+            self.batch.append(data)
+        elif self.conn is not None:
+            self.conn.write(data)
 
 
 Handler = Callable[[Session, list[bytes]], bytes]
@@ -171,6 +232,8 @@ def cmd_ping(session: Session, args: list[bytes]) -> bytes:
     """PING [message]: +PONG, or message as a bulk string."""
     if len(args) > 2:
         return _error(b"ERR wrong number of arguments for 'ping' command")
+    if session.protocol == 2 and (session.channels or session.patterns):
+        return encode_array([b"pong", args[1] if len(args) == 2 else b""])  # subscribed mode
     return encode_bulk(args[1]) if len(args) == 2 else b"+PONG\r\n"
 
 
@@ -185,15 +248,33 @@ def cmd_quit(session: Session, args: list[bytes]) -> bytes:
     return OK
 
 
-def cmd_select(session: Session, args: list[bytes]) -> bytes:
-    """SELECT index: only database 0 exists."""
-    index = _int(args[1])
+def db_index(arg: bytes) -> int | bytes:
+    """A database number as Redis's getIntFromObjectOrReply reads it, or
+    the error reply (the number is not checked against the databases)."""
+    index = _int(arg)
     if index is None:
         return NOT_INTEGER
-    if not -(2**31) <= index < 2**31:  # Redis's getIntFromObjectOrReply
+    if not -(2**31) <= index < 2**31:
         return _error(b"ERR value is out of range, value must between -2147483648 and 2147483647")
-    # One database only: Redis's 1..15 are "out of range" here.
-    return OK if index == 0 else _error(b"ERR DB index is out of range")
+    return index
+
+
+def database(session: Session, index: int) -> Store | None:
+    """Database number index of the session's server, None if out of range."""
+    databases = session.shared.databases
+    return databases[index] if 0 <= index < len(databases) else None
+
+
+def cmd_select(session: Session, args: list[bytes]) -> bytes:
+    """SELECT index: make database index the session's keyspace."""
+    index = db_index(args[1])
+    if isinstance(index, bytes):
+        return index
+    store = database(session, index)
+    if store is None:
+        return _error(b"ERR DB index is out of range")
+    session.store, session.db = store, index
+    return OK
 
 
 def _valid_name(name: bytes) -> bool:
@@ -217,20 +298,28 @@ def cmd_hello(session: Session, args: list[bytes]) -> bytes:
         version, index = parsed, 2
     name = None
     user: bytes | None = None
+    password = b""
     while index < len(args):
         option = _option(args[index])
         if option == b"auth" and index + 2 < len(args):
-            user = args[index + 1]
+            user, password = args[index + 1], args[index + 2]
             index += 3
         elif option == b"setname" and index + 1 < len(args):
             name = args[index + 1]
             index += 2
         else:
             return _error(b"ERR Syntax error in HELLO option '%s'" % _cstr(args[index]), trim=True)
-    # Like Redis's only user out of the box ("default", nopass): any
-    # password is accepted for it, and no other user exists.
-    if user is not None and user != b"default":
-        return _error(b"WRONGPASS invalid username-password pair or user is disabled.")
+    # The only user is "default": any password while it has none (Redis's
+    # nopass), the server's requirepass otherwise.
+    if user is not None:
+        if not session.shared.authenticates(user, password):
+            return WRONGPASS
+        session.authenticated = True
+    if not session.authenticated:
+        return _error(b"NOAUTH HELLO must be called with the client already authenticated, "
+                      b"otherwise the HELLO AUTH <user> <pass> option can be used to "
+                      b"authenticate the client and select the RESP protocol version at the "
+                      b"same time")
     if name is not None:  # checked after AUTH, as Redis does
         if not _valid_name(name):
             return _bad_name()
@@ -288,16 +377,52 @@ RUN_IN_MULTI = frozenset((b"exec", b"discard", b"multi", b"watch", b"quit", b"re
 _EXECABORT = b"-EXECABORT Transaction discarded because of previous errors.\r\n"
 
 
+#: What a RESP2 client in subscribed mode may run (Redis's processCommand list).
+SUBSCRIBED_MODE = frozenset((b"ping", b"subscribe", b"unsubscribe", b"psubscribe",
+                             b"punsubscribe", b"quit", b"reset"))
+NOAUTH = b"-NOAUTH Authentication required.\r\n"
+WRONGPASS = b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+
+
+def _full_name(session: Session, args: list[bytes]) -> bytes:
+    """The command's name as Redis's errors print it ("client|id")."""
+    name = args[0].lower()
+    entry = _table(session).get(name)
+    if entry is not None and entry.subcommands is not None and len(args) > 1:
+        return name + b"|" + args[1].lower()
+    return name
+
+
+def _refused(session: Session, args: list[bytes]) -> bytes | None:
+    """Why a known command may not run for this client now (Redis's
+    processCommand checks after the arity, in its order), or None."""
+    name = args[0].lower()
+    if not session.authenticated:
+        entry = _table(session).get(name)
+        if entry is None or "no_auth" not in entry.flags:
+            return NOAUTH
+    if session.protocol == 2 and (session.channels or session.patterns) and name not in SUBSCRIBED_MODE:
+        return _error(b"ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
+                      b"QUIT / RESET are allowed in this context" % _full_name(session, args))
+    return None
+
+
 def intercept(session: Session, args: list[bytes], handler: Handler | bytes) -> bytes | None:
     """The reply to args when it does not run now, None when handler runs.
-    A refused command (handler is its error) is answered its error, and
+    A refused command (handler is its error, or the client may not run it
+    now: before AUTH, in RESP2 subscribed mode) is answered its error, and
     inside MULTI makes EXEC answer EXECABORT; a refused EXEC aborts the
     transaction itself (Redis's execCommandAbort, inside MULTI or not).
     Inside MULTI the rest is queued (+QUEUED), except RUN_IN_MULTI."""
+    if not isinstance(handler, bytes) and session.gated:
+        refused = _refused(session, args)
+        if refused is not None:
+            handler = refused
     if isinstance(handler, bytes):
         if args[0].lower() == b"exec":
             discard(session)
-            return _error(b"EXECABORT Transaction discarded because of: " + handler[5:-2])
+            reason = handler[5:-2] if handler.startswith(b"-ERR ") else handler[1:-2]
+            return _error(b"EXECABORT Transaction discarded because of: " + reason)
         if session.multi is not None:
             session.multi_failed = True
         return handler
@@ -338,7 +463,11 @@ def cmd_exec(session: Session, args: list[bytes]) -> bytes:
     if dirty:
         return b"_\r\n" if session.protocol == 3 else b"*-1\r\n"
     replies = [b"*%d\r\n" % len(queued)]
-    replies += [call(handler, session, queued_args) for handler, queued_args in queued]
+    session.deny_blocking = True  # as in Redis, a blocking pop inside EXEC does not block
+    try:
+        replies += [call(handler, session, queued_args) for handler, queued_args in queued]
+    finally:
+        session.deny_blocking = False
     if session.host is not None:
         session.host.commands_processed += len(queued)
     return b"".join(replies)
@@ -776,7 +905,11 @@ def cmd_flush(session: Session, args: list[bytes]) -> bytes:
         pass
     elif len(args) != 1:
         return SYNTAX_ERROR
-    session.store.flush()
+    if args[0].lower() == b"flushall":
+        for store in session.shared.databases:
+            store.flush()
+    else:
+        session.store.flush()
     return OK
 
 
@@ -1206,10 +1339,9 @@ def _info_text(session: Session, wanted: set[bytes]) -> bytes:
     (lower-case titles; "all", "everything" and "default" mean every one)."""
     sections: list[InfoSection] = list(session.host.info()) if session.host else [
         ("Server", [("redis_version", REDIS_VERSION.decode()), ("process_id", os.getpid())])]
-    store = session.store
-    keyspace: list[tuple[str, object]] = []
-    if len(store):
-        keyspace.append(("db0", f"keys={len(store)},expires={store.expiring},avg_ttl=0"))
+    keyspace: list[tuple[str, object]] = [
+        (f"db{index}", f"keys={len(store)},expires={store.expiring},avg_ttl=0")
+        for index, store in enumerate(session.shared.databases) if len(store)]
     sections.append(("Keyspace", keyspace))
     every = not wanted or wanted & {b"all", b"everything", b"default"}
     chunks = []

@@ -26,6 +26,7 @@ takes one lock per batch), so every command is atomic, as in Redis.
 from __future__ import annotations
 
 import inspect
+import ipaddress
 import logging
 import math
 import os
@@ -33,6 +34,7 @@ import platform
 import sys
 import threading
 import time
+from collections import deque
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, Optional, Union, cast
 
@@ -48,6 +50,11 @@ from ..server.protocols import MAX_LINE
 from ..server.server import Hook
 from .commands import (COMMANDS, REDIS_VERSION, WRONGTYPE, Command, Handler, InfoSection, Session,
                        call, intercept, resolve)
+from .admin import (cpu_section, format_output_limits, memory_section, parse_bounded,
+                    parse_output_limits, parse_yes_no, replication_section)
+from .blocking import serve_ready, time_out, unblock
+from .pubsub import unsubscribe_all
+from .shared import DEFAULT_DATABASES, Shared
 from .store import Store, WrongType
 
 __all__ = ["RESP", "RESP_PROTOCOL", "RespServer", "RespSession"]
@@ -67,7 +74,7 @@ FAST_SPELLINGS = 256
 #: Commands that never take the fast path: QUIT ends the batch, INFO reads
 #: the command counter the fast path updates once per batch, MULTI makes
 #: the rest of the batch go through _execute() (which queues).
-_SLOW_PATH = frozenset((b"quit", b"info", b"multi"))
+_SLOW_PATH = frozenset((b"quit", b"info", b"multi", b"blpop", b"brpop", b"blmove", b"brpoplpush"))
 
 _MAX_CLIENTS = b"-ERR max number of clients reached\r\n"
 _REJECTIONS = {
@@ -75,6 +82,33 @@ _REJECTIONS = {
     "queue_timeout": _MAX_CLIENTS,
     "shutdown": b"-ERR server is shutting down\r\n",
 }
+
+
+#: What Redis 7.0 tells a client refused by protected mode (its text, as clients show it).
+PROTECTED_MODE_DENIED = (
+    b"-DENIED Redis is running in protected mode because protected mode is enabled and no "
+    b"password is set for the default user. In this mode connections are only accepted from "
+    b"the loopback interface. If you want to connect from external computers to Redis you may "
+    b"adopt one of the following solutions: 1) Just disable protected mode sending the command "
+    b"'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from "
+    b"the same host the server is running, however MAKE SURE Redis is not publicly accessible "
+    b"from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) "
+    b"Alternatively you can just disable the protected mode by editing the Redis configuration "
+    b"file, and setting the protected mode option to 'no', and then restarting the server. 3) "
+    b"If you started the server manually just for testing, restart it with the "
+    b"'--protected-mode no' option. 4) Setup a an authentication password for the default "
+    b"user. NOTE: You only need to do one of the above things in order for the server to start "
+    b"accepting connections from the outside.\r\n")
+
+
+def _is_loopback(host: str) -> bool:
+    """A peer on the loopback interface (or a Unix socket), as Redis's connIsLocal."""
+    try:
+        address = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return not host  # a Unix socket has no address
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1
+    return (mapped or address).is_loopback
 
 
 def _resp_error(error: ProtocolError) -> Optional[bytes]:
@@ -105,8 +139,25 @@ class RespSession(ServerSession):
         super().__init__(conn)
         self.host = host
         self.decoder = host._decoder_class(**host._decoder_limits)
-        self.client = Session(host.store, host=host, conn=conn)
+        self.client = Session(host.store, host=host, conn=conn, shared=host.shared,
+                              authenticated=host.shared.requirepass is None)
         self._fast = host._fast  # the server's dict itself: command() clears it in place
+        #: Commands received while blocked, run once it is answered.
+        self.pending: deque[list[bytes]] = deque()
+        self.pending_bytes = 0
+        self.client.on_unblock = self._unblocked
+
+    def opened(self) -> None:
+        """The client is served: CLIENT LIST sees it. In protected mode
+        (no password) a client from outside the loopback interface is
+        told so in Redis's words and closed, as Redis does."""
+        if self.host.protected_mode and self.client.shared.requirepass is None \
+                and not _is_loopback(self.conn.peer[0]):
+            self.client.closing = True
+            self.conn.write(PROTECTED_MODE_DENIED)
+            self.conn.close()
+            return
+        self.client.shared.clients[self.client.id] = self.client
 
     def feed(self, data: bytes) -> Optional[bytes]:
         """One read of one connection: run every complete command in it and
@@ -114,26 +165,45 @@ class RespSession(ServerSession):
         session = self.client
         if session.closing:
             return None  # after QUIT: what follows is not read
-        decoder = self.decoder
         try:
-            commands = decoder.feed_commands(data)
+            commands = self.decoder.feed_commands(data)
         except RespProtocolError as error:
             self.conn.protocol_error(error)
             return None
+        if session.blocked is not None or self.pending:
+            # Run once it is answered. Reading goes on (so a client that
+            # leaves is seen at once, as Redis sees it), bounded as Redis
+            # bounds a blocked client's query buffer.
+            self.pending.extend(commands)
+            self.pending_bytes += len(data)
+            if self.pending_bytes > self.host.client_query_buffer_limit:
+                log.warning("closing blocked client id=%d: %d bytes sent while blocked "
+                            "(client-query-buffer-limit)", session.id, self.pending_bytes)
+                self.conn.abort()
+            return None
         if not commands:
             return None  # part of a command: nothing to answer yet
+        return self._finish(self._run(commands))
+
+    def _run(self, commands: list[list[bytes]]) -> bytes:
+        """Run commands in order and return their replies; a command that
+        blocks keeps the rest in ``pending`` (see fastnet.resp.blocking)."""
         # The fast path: a command spelled as already seen (no lower(), no
         # table entry to unpack) with a count its arity allows. The rest go
         # through _execute(): rejections, containers, and the commands that
-        # end a batch (QUIT) or read its counters (INFO). A command counts
-        # once it ran, as in Redis, so an INFO sees those before it.
+        # end a batch (QUIT), read its counters (INFO) or may block. A
+        # command counts once it ran, as in Redis, so an INFO sees those
+        # before it. After each, clients blocked on keys it created are served.
+        session = self.client
         fast = self._fast
         host = self.host
+        ready = host.shared.ready
         replies: list[bytes] = []
         append = replies.append
         ran = 0
-        queuing = session.multi is not None  # inside MULTI: no fast path
-        for args in commands:
+        queuing = session.gated  # inside MULTI, subscribed, before AUTH: no fast path
+        session.batch = replies
+        for index, args in enumerate(commands):
             entry = None if queuing else fast.get(args[0])
             if entry is not None and entry[1] <= len(args) <= entry[2]:
                 try:
@@ -145,25 +215,84 @@ class RespSession(ServerSession):
                 host.commands_processed += ran
                 ran = 0
                 append(host._execute(session, args))
-                queuing = session.multi is not None
+                queuing = session.gated
                 if session.closing:
                     break  # QUIT: Redis runs nothing after it
+                if session.blocked is not None:
+                    self.pending.extend(commands[index + 1:])
+                    break
+            if ready:
+                serve_ready(ready)
+        session.batch = None
+        if entry is not None:  # the last one took the fast path (else _execute named it)
+            session.last_command = args[0].lower()
+        session.last_active = time.monotonic()
         host.commands_processed += ran
-        reply = replies[0] if len(replies) == 1 else b"".join(replies)
-        if session.closing:
+        return replies[0] if len(replies) == 1 else b"".join(replies)
+
+    def _finish(self, reply: bytes) -> Optional[bytes]:
+        """After a batch: close after QUIT or a protocol error the decoder
+        held back; else the reply to send."""
+        if self.client.closing:
             self.conn.write(reply)
             self.conn.close()  # once the replies are written
             return None
-        pending = decoder.error_exception()
-        if pending is not None:
-            self.conn.write(reply)
-            self.conn.protocol_error(pending)
-            return None
+        if self.client.blocked is None and not self.pending:
+            pending = self.decoder.error_exception()
+            if pending is not None:
+                self.conn.write(reply)
+                self.conn.protocol_error(pending)
+                return None
         return reply
 
+    def _unblocked(self, reply: bytes) -> None:
+        """The blocked command was answered (an element, or its timeout):
+        send that, then run what the client sent meanwhile."""
+        self.conn.write(reply)
+        if self.pending:
+            self.host.later(0, self._resume)
+        else:
+            self._done_waiting()
+
+    def _resume(self) -> None:
+        if self.conn.closed or self.client.blocked is not None:
+            return
+        commands = list(self.pending)
+        self.pending.clear()
+        self.pending_bytes = 0
+        reply = self._finish(self._run(commands))
+        if reply:
+            self.conn.write(reply)
+        if self.client.blocked is None and not self.pending:
+            self._done_waiting()
+
+    def _done_waiting(self) -> None:
+        if self.host.draining or self.conn.eof:
+            self.conn.idle()  # the drain closes it now
+
+    def idle(self) -> bool:
+        """Not while blocked, nor with commands received while it was;
+        but a blocked client whose peer left is done with (Redis drops it)."""
+        return (self.client.blocked is None and not self.pending) or self.conn.eof
+
+    def drain(self) -> Optional[bytes]:
+        """A graceful drain began: a blocked client waits on (see
+        RespServer's docstring and _release_blocked)."""
+        self.host.draining = True
+        if self.client.blocked is not None:
+            self.host.later(0, self.host._release_blocked)
+        return super().drain()
+
     def closed(self) -> None:
-        """The client is gone: its WATCHes go with it."""
+        """The client is gone: its WATCHes, subscriptions and waits go with it."""
         self.client.watcher.unwatch()
+        unsubscribe_all(self.client)
+        unblock(self.client)
+        self.pending.clear()
+        self.pending_bytes = 0
+        self.client.shared.clients.pop(self.client.id, None)
+        if self.host.draining:
+            self.host._release_blocked()
         super().closed()
 
 
@@ -195,7 +324,7 @@ class RespServer(Server):
     >>> server.listen("127.0.0.1", 6379)
     >>> server.run()
 
-    store:             the keyspace (a new empty Store by default), shared by
+    store:             database 0 (a new empty Store by default), shared by
                        every client.
     codec:             the RESP parser twin, "c" or "python" (default: the
                        active one, see fastnet.codec).
@@ -209,6 +338,16 @@ class RespServer(Server):
                        counted as closed_query_buffer_limit.
     idle_timeout:      Redis's ``timeout``: close a client silent this many
                        seconds; None (default) never does.
+    databases:         how many databases (Redis's ``databases``, default 16).
+    requirepass:       the ``default`` user's password: clients must AUTH (or
+                       HELLO ... AUTH) first (None: no password, as Redis).
+    protected_mode:    Redis's protected-mode (default on): without a
+                       password, clients not connecting from the loopback
+                       interface get Redis's DENIED error and are closed.
+
+    Blocked clients (BLPOP ...) are not idle: a graceful drain waits on
+    them while other connections finish, then, once only blocked clients
+    are left, answers each as its timeout would (a null array) and closes it.
 
     Every other keyword is Server's (engine, max_connections, backlog,
     queue_timeout, drain_timeout, tcp_keepalive, stats_interval, ...).
@@ -219,7 +358,9 @@ class RespServer(Server):
                  max_multibulk_len: int = limits.DEFAULT_RESP_MAX_MULTIBULK_LEN,
                  max_inline_len: int = limits.DEFAULT_RESP_MAX_INLINE_LEN,
                  client_query_buffer_limit: int = limits.DEFAULT_CLIENT_QUERY_BUFFER_LIMIT,
-                 idle_timeout: Optional[float] = None, **server_options: Any) -> None:
+                 idle_timeout: Optional[float] = None, databases: int = DEFAULT_DATABASES,
+                 requirepass: Union[str, bytes, None] = None, protected_mode: bool = True,
+                 **server_options: Any) -> None:
         super().__init__(idle_timeout=idle_timeout, **server_options)
         if codec is not None and codec not in _resp_codec.impls:
             raise ValueError(f"codec {codec!r} is not available (have {sorted(_resp_codec.impls)})")
@@ -233,7 +374,11 @@ class RespServer(Server):
         self._decoder_class(**self._decoder_limits)
         self.max_bulk_len = max_bulk_len
         self.client_query_buffer_limit = client_query_buffer_limit
-        self.store = store if store is not None else Store()
+        #: Every client's shared state: the databases (``databases`` of
+        #: them, SELECT's 0 to databases-1), channels, blocked clients.
+        self.shared = Shared.of(databases, store)
+        #: Database 0.
+        self.store = self.shared.databases[0]
         self._commands: dict[bytes, Command] = dict(COMMANDS)
         #: The command table, read-only: name (lower case) -> Command. It
         #: starts as fastnet.resp.COMMANDS; :meth:`command` adds to it.
@@ -246,6 +391,14 @@ class RespServer(Server):
         # The threaded engine calls in from every connection's thread.
         self._exec_lock = threading.Lock() if self.engine.callbacks_from_many_threads else None
         self._expiry_armed = False
+        self._replid = os.urandom(20).hex()
+        #: A graceful drain began (blocked clients: see the class docstring).
+        self.draining = False
+        #: Redis's protected-mode: with no password, refuse clients that do
+        #: not connect from the loopback interface.
+        self.protected_mode = protected_mode
+        if requirepass is not None:
+            self.shared.requirepass = requirepass.encode() if isinstance(requirepass, str) else requirepass
 
     # -- set-up ----------------------------------------------------------
 
@@ -339,9 +492,33 @@ class RespServer(Server):
                 and len(self._fast) < FAST_SPELLINGS):
             low, high = (entry.arity, entry.arity) if entry.arity >= 0 else (-entry.arity, sys.maxsize)
             self._fast[args[0]] = (handler, low, high)
+        session.last_command = name if entry.subcommands is None or len(args) < 2 \
+            else name + b"|" + args[1].lower()
         reply = call(handler, session, args)
         self.commands_processed += 1
         return reply
+
+    def later(self, delay: float, callback: Callable[[], None]) -> Any:
+        """callback after delay seconds on the engine's thread, under the
+        command lock on the threaded engine (CommandHost.later)."""
+        lock = self._exec_lock
+        if lock is None:
+            return self.engine.call_later(delay, callback)
+
+        def locked() -> None:
+            with lock:
+                callback()
+        return self.engine.call_later(delay, locked)
+
+    def _release_blocked(self) -> None:
+        """During a drain, once every client left is blocked (nothing can
+        push to them any more), answer each as its timeout would and let
+        the drain close it."""
+        clients = list(self.shared.clients.values())
+        if any(c.blocked is None for c in clients):
+            return
+        for client in clients:
+            time_out(client)
 
     # -- what INFO, CONFIG GET and COMMAND report (CommandHost) ------------
 
@@ -359,14 +536,39 @@ class RespServer(Server):
             "tcp-keepalive": tcp_keepalive,
             "proto-max-bulk-len": self.max_bulk_len,
             "client-query-buffer-limit": self.client_query_buffer_limit,
-            "databases": 1,
+            "databases": len(self.shared.databases),
             "save": "",
             "appendonly": "no",
             "maxmemory": 0,
             "maxmemory-policy": "noeviction",
             "hz": round(1 / ACTIVE_EXPIRE_PERIOD),
+            "client-output-buffer-limit": format_output_limits(self.shared.output_limits).decode(),
+            "protected-mode": "yes" if self.protected_mode else "no",
+            "requirepass": (self.shared.requirepass or b"").decode("latin-1"),
         }
-        return {k.encode(): str(v).encode() for k, v in values.items()}
+        return {k.encode(): str(v).encode("latin-1") for k, v in values.items()}
+
+    def settable(self) -> dict[bytes, Callable[[bytes], Any]]:
+        """CONFIG SET's parameters and their parsers (Redis's bounds and texts)."""
+        return {b"maxclients": parse_bounded(1, 4294967295),
+                b"timeout": parse_bounded(0, 2147483647),
+                b"client-output-buffer-limit": parse_output_limits,
+                b"protected-mode": parse_yes_no,
+                b"requirepass": lambda value: value}
+
+    def config_set(self, name: bytes, value: Any) -> None:
+        """Apply one CONFIG SET value (parsed by :meth:`settable`'s parser)."""
+        if name == b"maxclients":
+            self.set_limits(max_connections=value)
+        elif name == b"timeout":
+            self.idle_timeout = value or None
+            self.engine.call_soon_threadsafe(lambda: self.engine.set_idle_timeout(self._idle_tick()))
+        elif name == b"client-output-buffer-limit":
+            self.shared.output_limits.update(value)
+        elif name == b"protected-mode":
+            self.protected_mode = value
+        elif name == b"requirepass":
+            self.shared.requirepass = value or None
 
     def info(self) -> list[InfoSection]:
         """INFO's Server, Clients and Stats sections (fastnet's own counters
@@ -394,7 +596,7 @@ class RespServer(Server):
         clients: list[tuple[str, object]] = [
             ("connected_clients", stats["active"]),
             ("maxclients", self.max_connections),
-            ("blocked_clients", 0),
+            ("blocked_clients", sum(c.blocked is not None for c in self.shared.clients.values())),
             ("fastnet_queued_clients", stats["queued"]),
         ]
         rejected = sum(v for k, v in stats.items() if k.startswith("rejected_"))
@@ -405,17 +607,21 @@ class RespServer(Server):
             ("total_net_input_bytes", stats.get("bytes_in", 0)),
             ("total_net_output_bytes", stats.get("bytes_out", 0)),
             ("rejected_connections", rejected),
-            ("expired_keys", self.store.expired),
+            ("expired_keys", sum(store.expired for store in self.shared.databases)),
+            ("pubsub_channels", len(self.shared.channels)),
+            ("pubsub_patterns", len(self.shared.patterns)),
         ]
         counters += [(f"fastnet_{k}", v) for k, v in sorted(stats.items()) if k not in shown]
-        return [("Server", server), ("Clients", clients), ("Stats", counters)]
+        return [("Server", server), ("Clients", clients), memory_section(), ("Stats", counters),
+                replication_section(self._replid), cpu_section()]
 
     # -- expiry ------------------------------------------------------------
 
     def _expire_tick(self) -> None:
-        """One active expiry step, then re-arm (see ACTIVE_EXPIRE_*)."""
-        store = self.store
-        if store.expiring:
+        """One active expiry step per database, then re-arm (see ACTIVE_EXPIRE_*)."""
+        for store in self.shared.databases:
+            if not store.expiring:
+                continue
             if self._exec_lock is not None:
                 with self._exec_lock:
                     self._expire_some(store)
@@ -444,8 +650,24 @@ CLIENT_QUERY_BUFFER_LIMIT = Option(
     "closed, as Redis's client-query-buffer-limit (default: 1G)")
 
 
+DATABASES = Option(
+    "--databases", type=int, default=DEFAULT_DATABASES, metavar="N",
+    help="how many databases (SELECT 0 to N-1), as Redis's databases (default: %(default)s)")
+
+
+REQUIREPASS = Option(
+    "--requirepass", metavar="PASSWORD", default=None,
+    help="the default user's password: clients must AUTH first, as Redis's requirepass")
+PROTECTED_MODE = Option(
+    "--protected-mode", choices=("yes", "no"), default="yes",
+    help="without a password, refuse clients not on the loopback interface, as Redis's "
+    "protected-mode (default: %(default)s)")
+
+
 def _make_resp_server(values: Mapping[str, Any], server_options: dict[str, Any]) -> "RespServer":
-    return RespServer(max_bulk_len=values["proto_max_bulk_len"],
+    return RespServer(databases=values["databases"], requirepass=values["requirepass"],
+                      protected_mode=values["protected_mode"] == "yes",
+                      max_bulk_len=values["proto_max_bulk_len"],
                       max_multibulk_len=values["max_multibulk_len"],
                       max_inline_len=values["max_line"],
                       client_query_buffer_limit=values["client_query_buffer_limit"],
@@ -457,6 +679,7 @@ RESP = register(ProtocolUnit(
     RESP_PROTOCOL, help="a Redis-protocol in-memory key-value store (register commands "
     "with RespServer.command; idle timeout off by default, as Redis's timeout 0)",
     session=_resp_session, echo=False, takes_handler=False,
-    options=(MAX_LINE, PROTO_MAX_BULK_LEN, MAX_MULTIBULK_LEN, CLIENT_QUERY_BUFFER_LIMIT),
+    options=(MAX_LINE, PROTO_MAX_BULK_LEN, MAX_MULTIBULK_LEN, CLIENT_QUERY_BUFFER_LIMIT, DATABASES,
+             REQUIREPASS, PROTECTED_MODE),
     make_server=_make_resp_server, server_class=RespServer,
     needs_asyncio=lambda handler: False))

@@ -35,6 +35,7 @@ from __future__ import annotations
 import bisect
 import random
 import time
+from collections import deque
 from typing import Any, Callable
 
 __all__ = ["Store", "Watcher", "WrongType"]
@@ -105,6 +106,10 @@ class Store:
         self.expired = 0
         # WATCHed key -> the watchers of it (see the module's docstring).
         self._watchers: dict[bytes, set[Watcher]] = {}
+        #: key -> the clients blocked on it, in arrival order (blocking.py).
+        self.waiting: dict[bytes, deque[Any]] = {}
+        #: Where keys that clients wait on are reported once they exist.
+        self.ready: deque[tuple["Store", bytes]] = deque()
 
     # --- time ----------------------------------------------------------------
 
@@ -228,6 +233,8 @@ class Store:
         if self._watchers:
             self._touch(key)
         if key not in self._data:
+            if self.waiting and key in self.waiting:
+                self.ready.append((self, key))
             self._seq[key] = self._next_seq
             self._order_seqs.append(self._next_seq)
             self._order_keys.append(key)
@@ -280,6 +287,27 @@ class Store:
         self._ttl_keys.clear()
         self._ttl_pos.clear()
         self._ttl_cursor = 0
+
+    #: What SWAPDB exchanges: the keys and their bookkeeping, not the
+    #: watchers or blocked clients (those belong to the database's number).
+    _CONTENTS = ("_data", "_seq", "_order_seqs", "_order_keys", "_next_seq", "_deadlines",
+                 "_ttl_keys", "_ttl_pos", "_ttl_cursor")
+
+    def swap(self, other: "Store") -> None:
+        """Exchange every key with other (SWAPDB): clients WATCHing a key
+        held on either side see it changed, and keys clients are blocked
+        on that now exist are reported ready, as Redis does."""
+        for store, peer in ((self, other), (other, self)):
+            for key in [k for k in store._watchers if k in store._data or k in peer._data]:
+                store._touch(key)
+        for name in self._CONTENTS:
+            mine = getattr(self, name)
+            setattr(self, name, getattr(other, name))
+            setattr(other, name, mine)
+        for store in (self, other):
+            for key in store.waiting:
+                if key in store._data:
+                    store.ready.append((store, key))
 
     def active_expire(self, now: int, budget: int) -> int:
         """Visit at most ``budget`` keys that have a deadline, round-robin,

@@ -116,6 +116,11 @@ class Connection:
         (or the server) closed it: sends are dropped from then on."""
         return self._closed or self._closing
 
+    @property
+    def eof(self) -> bool:
+        """The peer has half-closed: it will send nothing more."""
+        return self._eof
+
     def send(self, message: Reply) -> None:
         """Send one message, framed by this connection's protocol."""
         if not self._closed:
