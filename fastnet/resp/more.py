@@ -2,8 +2,8 @@
 fastnet.resp.commands.COMMANDS (one line there).
 
 Here: float increments (INCRBYFLOAT, HINCRBYFLOAT, computed in long double
-as Redis does, see fastnet.resp.floats), LREM, LINSERT, LPOS, LMOVE and
-RPOPLPUSH, SPOP and SRANDMEMBER with counts, SINTER/SUNION/SDIFF and their
+as Redis does, see fastnet.resp.floats), LREM, LINSERT, LPOS (LMOVE and
+RPOPLPUSH are fastnet.resp.blocking's, beside BLMOVE), SPOP and SRANDMEMBER with counts, SINTER/SUNION/SDIFF and their
 STORE forms, SMOVE, RANDOMKEY, EXPIREAT, PEXPIREAT, EXPIRETIME,
 PEXPIRETIME, OBJECT ENCODING, GETEX, GETRANGE, SETRANGE, COPY, the bit
 commands (SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP) and TIME. Each follows
@@ -186,42 +186,6 @@ def cmd_lpos(session: Session, args: list[bytes]) -> bytes:
     if count == -1:
         return encode_integer(found[0]) if found else _null(session)
     return encode_array(found, session.protocol)
-
-
-def _side(arg: bytes) -> Optional[bool]:
-    """LEFT -> True, RIGHT -> False, else None (a syntax error)."""
-    word = _option(arg)
-    return True if word == b"left" else False if word == b"right" else None
-
-
-def _lmove(session: Session, source: bytes, target: bytes, from_left: bool, to_left: bool) -> bytes:
-    items = _typed(session, source, deque)
-    if items is None:
-        return _null(session)
-    existing = _typed(session, target, deque)  # WRONGTYPE before anything moves
-    element = items.popleft() if from_left else items.pop()
-    if source == target:
-        into = items
-    else:
-        into = existing if existing is not None else _created(session, target, deque)
-    (into.appendleft if to_left else into.append)(element)
-    _changed(session, target, into)  # the push (blocked pops wake on it)
-    if source != target:
-        _changed(session, source, items)
-    return encode_bulk(element)
-
-
-def cmd_lmove(session: Session, args: list[bytes]) -> bytes:
-    """LMOVE source destination LEFT|RIGHT LEFT|RIGHT: the element moved, or null."""
-    from_left, to_left = _side(args[3]), _side(args[4])
-    if from_left is None or to_left is None:
-        return SYNTAX_ERROR
-    return _lmove(session, args[1], args[2], from_left, to_left)
-
-
-def cmd_rpoplpush(session: Session, args: list[bytes]) -> bytes:
-    """RPOPLPUSH source destination: LMOVE source destination RIGHT LEFT."""
-    return _lmove(session, args[1], args[2], False, True)
 
 
 # --- sets ------------------------------------------------------------------------
@@ -798,8 +762,6 @@ _COMMANDS: dict[bytes, Command] = {
     b"lrem": Command(cmd_lrem, 4, ("write",), 1, 1, 1, ("@write", "@list", "@slow")),
     b"linsert": Command(cmd_linsert, 5, _W, 1, 1, 1, ("@write", "@list", "@slow")),
     b"lpos": Command(cmd_lpos, -3, _R, 1, 1, 1, ("@read", "@list", "@slow")),
-    b"lmove": Command(cmd_lmove, 5, _W, 1, 2, 1, ("@write", "@list", "@slow")),
-    b"rpoplpush": Command(cmd_rpoplpush, 3, _W, 1, 2, 1, ("@write", "@list", "@slow")),
     b"spop": Command(cmd_spop, -2, ("write", "fast"), 1, 1, 1, ("@write", "@set", "@fast")),
     b"srandmember": Command(cmd_srandmember, -2, _R, 1, 1, 1, ("@read", "@set", "@slow")),
     b"sinter": Command(cmd_sinter, -2, _R, 1, -1, 1, ("@read", "@set", "@slow")),
