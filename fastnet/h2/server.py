@@ -458,10 +458,6 @@ class H2Session(Session):
         out = self.h2.data_to_send()
         if out and not self.conn.closed:
             self.conn.write(out)
-            # A loop callback is outside the engine's round: without asking,
-            # the bytes would wait for the round the peer's next packet
-            # starts (milliseconds on every streamed response's latency).
-            self.conn.server.engine.flush_soon()
 
     def stream_done(self, stream: Stream) -> None:
         if self._streams.pop(stream.stream_id, None) is not None:
