@@ -72,8 +72,9 @@ class WireSession(Session):
         self.multiplexed = self.is_async
         self.batcher = RequestBatcher(self.config.max_body)
         #: the handler as a batch calls it, with one request
+        handler_fn: Callable[..., Any] = self.handler
         self.call: Callable[[Any], Any] = (
-            partial(self.handler, metadata={}) if self.with_metadata else self.handler)
+            partial(handler_fn, metadata={}) if self.with_metadata else handler_fn)
         self.version: Optional[int] = None
         self.codecs: tuple[str, ...] = ()
         self.codec: Optional[Codec] = None  # the codec this side compresses with

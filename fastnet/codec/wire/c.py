@@ -54,6 +54,7 @@ class WireDecoder:
             raise MemoryError("fn_wire_new failed")
         self._d: Any = ffi.gc(decoder, lib.fn_wire_free)
         self._out = ffi.new("fn_wire_frame *")
+        self._owner: object = None  # what holds _d when another object owns it (over())
 
     @classmethod
     def over(cls, decoder: Any, max_body: int, owner: object) -> "WireDecoder":

@@ -170,7 +170,7 @@ class RequestBatcher:
         if work is None:
             work = self._bind()
         try:
-            stream = _dumps(results, 4)
+            stream = _dumps(results, 4)  # type: ignore[arg-type]
         except ValueError:  # something marshal refuses (a datetime, a subclass, ...)
             return self._replies_by_one(results, threshold)
         r = _replies(self._s, work, stream, len(stream),
