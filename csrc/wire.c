@@ -287,7 +287,8 @@ static int64_t hand_over(fn_wire_work *w, const char *p, size_t len, int shift, 
 {
     w->out = p;
     if (len <= w->into_cap) {
-        memcpy(w->into, p, len);
+        if (len)  /* p may be NULL then (no scratch yet) */
+            memcpy(w->into, p, len);
         return ((int64_t)len << shift) | into_flag;
     }
     return (int64_t)len << shift;

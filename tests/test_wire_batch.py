@@ -264,3 +264,12 @@ def test_the_session_answers_the_same_on_both_twins(stream):
     data, cuts = stream
     assert _session_output(batch.impls["c"], data, cuts) == _session_output(
         batch.impls["python"], data, cuts)
+
+
+def test_no_results_for_no_requests_is_no_frames(twin):
+    # found by fuzz_wire_sess: an empty batch's replies copied from a
+    # scratch buffer never allocated (memcpy from NULL, UBSan)
+    b = twin.RequestBatcher()
+    b.version = 1
+    assert b.read(b"") == []
+    assert b.replies([]) == b"" and b.replies(()) == b""
