@@ -206,7 +206,7 @@ def _transcript(module, data, cuts, version):
     return out
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(_streams(), st.sampled_from([0, 1, 2]))
 def test_twins_agree_on_random_streams_split_anywhere(stream, version):
     if "c" not in batch.impls:
@@ -256,7 +256,7 @@ def _session_output(module, data, cuts):
     return out, conn.written, conn.closed
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(_streams())
 def test_the_session_answers_the_same_on_both_twins(stream):
     if "c" not in batch.impls:
