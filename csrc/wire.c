@@ -304,7 +304,7 @@ int64_t fn_wire_sess_read(fn_wire_sess *s, fn_wire_work *w, const char *data, si
     size_t used = BATCH_HEAD, first = append ? s->nids : 0;
     uint64_t n = 0;
     int64_t rc;
-    int why = FN_WIRE_SESS_NEED_DATA;
+    int why = FN_WIRE_SESS_NEED_DATA, last_ok = 0;
 
     w->out = NULL;
     scratch_trim(s);  /* the last replies were copied out */
@@ -331,6 +331,7 @@ int64_t fn_wire_sess_read(fn_wire_sess *s, fn_wire_work *w, const char *data, si
         /* Each body must be one object alone, or the array's boundaries
          * would not be the frames'. */
         rc = fn_pack_unpackb(pd, f.body, f.len, lim, w->flags);
+        last_ok = rc >= 0;  /* pd->out holds this body's stream */
         if (rc < 0) {
             if (rc == FN_E_NOMEM)
                 return FN_E_NOMEM;
@@ -348,6 +349,28 @@ int64_t fn_wire_sess_read(fn_wire_sess *s, fn_wire_work *w, const char *data, si
     }
     if (n == 0)
         return why;
+    if (n == 1) {
+        /* The body's own stream (its check wrote it, unless a refused body
+         * came after) under a list header: no second transcoding. A list
+         * without FLAG_REF takes no reference index, so the body's
+         * references stay as they are. */
+        size_t total;
+        char *dst;
+        if (!last_ok && fn_pack_unpackb(pd, s->scratch + BATCH_HEAD, used - BATCH_HEAD, lim,
+                                        w->flags) < 0)
+            return FN_E_NOMEM;  /* it decoded a moment ago: only memory can fail */
+        total = 5 + pd->out_len;
+        dst = total <= w->into_cap ? w->into : NULL;
+        if (dst == NULL) {
+            if (scratch_room(s, total) < 0)
+                return FN_E_NOMEM;
+            dst = s->scratch;
+        }
+        fn_marshal_header(dst, FN_MARSHAL_LIST, 1);
+        memcpy(dst + 5, pd->out, pd->out_len);
+        w->out = dst;
+        return ((int64_t)total << 3) | (dst == w->into ? FN_WIRE_SESS_INTO : 0) | why;
+    }
     s->scratch[0] = (char)0xdd;
     put_be32((uint8_t *)s->scratch + 1, (uint32_t)n);
     batch_lim = *lim;
@@ -443,7 +466,8 @@ int64_t fn_wire_sess_replies(fn_wire_sess *s, fn_wire_work *w, const char *m, si
 {
     fn_pack_enc *e = w->enc;
     const uint8_t *p;
-    size_t plen, pos, used = 0;
+    uint8_t *dst;
+    size_t plen, pos, used = 0, total;
     uint64_t count;
     int64_t rc;
 
@@ -470,11 +494,17 @@ int64_t fn_wire_sess_replies(fn_wire_sess *s, fn_wire_work *w, const char *m, si
     }
     if (count != s->nids || s->version == 0)
         return FN_E_WIRE_REPLY;
-    if (scratch_room(s, plen - pos + FN_WIRE_HEADER_SIZE * (size_t)count) < 0)
-        return FN_E_NOMEM;
+    total = plen - pos + FN_WIRE_HEADER_SIZE * (size_t)count;
+    if (total <= w->into_cap) {  /* straight into the caller's buffer */
+        dst = (uint8_t *)w->into;
+    } else {
+        if (scratch_room(s, total) < 0)
+            return FN_E_NOMEM;
+        dst = (uint8_t *)s->scratch;
+    }
     for (size_t i = 0; i < count; i++) {
         size_t span = msgpack_span(p + pos, plen - pos);
-        uint8_t *h = (uint8_t *)s->scratch + used;
+        uint8_t *h = dst + used;
         if (span == 0 || span >= threshold || span > FN_WIRE_MAX_BODY)
             return FN_E_WIRE_REPLY;
         h[0] = FN_WIRE_MAGIC;
@@ -489,5 +519,6 @@ int64_t fn_wire_sess_replies(fn_wire_sess *s, fn_wire_work *w, const char *m, si
     }
     if (pos != plen)
         return FN_E_WIRE_REPLY;
-    return hand_over(w, s->scratch, used, 1, FN_WIRE_SESS_INTO_REPLY);
+    w->out = (const char *)dst;
+    return ((int64_t)used << 1) | (dst == (uint8_t *)w->into ? FN_WIRE_SESS_INTO_REPLY : 0);
 }

@@ -34,7 +34,7 @@ _NOMEM = lib.FN_E_NOMEM
 _NO_THRESHOLD = 2**64 - 1
 #: Results up to this size are copied into each thread's buffer, which
 #: Python reads without asking C where they are.
-INTO_SIZE = 65536
+INTO_SIZE = 256 * 1024
 _read = lib.fn_wire_sess_read
 _replies = lib.fn_wire_sess_replies
 _loads = marshal.loads
