@@ -94,8 +94,9 @@ void fn_wire_unread(fn_wire_decoder *d);
  * the buffer while they are plain REQUESTs (no codec, no metadata flag) of
  * the session's version whose bodies are one MessagePack object each
  * (checked body by body with fn_pack_unpackb), and transcodes all their
- * bodies, as one array, to a single marshal stream of a list: one
- * marshal.loads builds every request of the read. PONG and GOAWAY frames
+ * bodies, as one array, to a single marshal stream of a list (a single
+ * body's own stream under a list header): one marshal.loads builds every
+ * request of the read. PONG and GOAWAY frames
  * among them are dropped (nothing answers them). It stops at the first
  * other frame, which stays buffered for fn_wire_next(), and keeps the
  * requests' ids for the replies (with append, after the last read's).
