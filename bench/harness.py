@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal, Optional
+from typing import Callable, Literal, Optional, Sequence
 
 import psutil
 
@@ -209,12 +209,13 @@ def run_bounded(argv: list[str], timeout: float, *, cpu: int = CLIENT_CPU,
 
 def run_loadgen(server: RunningServer, *, proto: str, conns: int, pipeline: int, size: int,
                 seconds: float, warmup: float, cmd: str = "ping",
-                rate: float = 0.0) -> dict:
+                rate: float = 0.0, extra: Sequence[str] = ()) -> dict:
     """One bench/loadgen run against ``server``: loadgen's JSON plus the
-    server's CPU per request over loadgen's measured window."""
+    server's CPU per request over loadgen's measured window (extra: more
+    loadgen arguments)."""
     argv = [str(build_loadgen()), "--port", str(server.port), "--conns", str(conns),
             "--pipeline", str(pipeline), "--size", str(size), "--seconds", str(seconds),
-            "--warmup", str(warmup), "--proto", proto, "--cmd", cmd]
+            "--warmup", str(warmup), "--proto", proto, "--cmd", cmd, *extra]
     if rate:
         argv += ["--rate", str(rate)]
     marks: list[float] = []

@@ -20,9 +20,13 @@
  * resp (pipelined PING / SET key:NNNNNN <size bytes> / GET key:NNNNNN; replies
  * counted by scanning just enough RESP framing; "-" replies are errors),
  * wire (a fastnet wire v1 REQUEST, no HELLO, whose body is a MessagePack bin
- * of --size bytes; an echo handler's RESPONSE has the request's length, so
- * replies are counted by bytes as raw's are), be32pack (be32 whose payload
- * is that MessagePack bin: the msgpack + length prefix peer's input).
+ * of --size bytes; replies are read frame by frame: a RESPONSE completes a
+ * request, an ERROR completes one as an error, anything else is skipped),
+ * be32pack (be32 whose payload is that MessagePack bin: the msgpack +
+ * length prefix peer's input). --request-file replaces the request's bytes
+ * (for be32 kinds, the payload) with a file's, and --hello-file sends a
+ * file's bytes first on every connection (wire v2: a HELLO, then v2
+ * REQUESTs, possibly compressed, built by the caller).
  *
  * Per request the only work beyond the engine's is one histogram increment:
  * send times are taken once per poll batch (bytes leave at the next flush
@@ -76,6 +80,9 @@ typedef struct {
     uint32_t head, count;
     uint64_t partial;    /* raw: bytes of the oldest request already back */
     resp_reader rd;
+    uint8_t wh[12];      /* wire: the frame header being read */
+    uint32_t wh_len;     /* its bytes so far */
+    uint64_t wbody;      /* wire: body bytes of the current frame still to skip */
 } client;
 
 static uint64_t hist[BUCKETS];
@@ -90,6 +97,8 @@ static size_t request_len;
 static size_t key_at;      /* resp set/get: offset of the key digits */
 static uint64_t keyspace, next_key;
 static uint64_t done, errors_seen;
+static char *hello;        /* --hello-file: sent first on every connection */
+static size_t hello_len;
 static int recording, open_loop;
 
 static uint64_t now_ns(void)
@@ -249,11 +258,35 @@ static void resp_scan(fn_loop *loop, client *c, const char *p, size_t len, uint6
     }
 }
 
+/* Wire frames: a RESPONSE or ERROR completes the oldest request. */
+static void wire_scan(fn_loop *loop, client *c, const char *data, size_t len, uint64_t t)
+{
+    const uint8_t *p = (const uint8_t *)data, *end = p + len;
+    while (p < end) {
+        if (c->wbody) {
+            size_t k = (size_t)(end - p) < c->wbody ? (size_t)(end - p) : (size_t)c->wbody;
+            p += k;
+            c->wbody -= k;
+            continue;
+        }
+        c->wh[c->wh_len++] = *p++;
+        if (c->wh_len < 12)
+            continue;
+        c->wh_len = 0;
+        c->wbody = ((uint64_t)c->wh[8] << 24) | ((uint64_t)c->wh[9] << 16)
+                 | ((uint64_t)c->wh[10] << 8) | c->wh[11];
+        if (c->wh[2] == 3 || c->wh[2] == 4)  /* RESPONSE, ERROR */
+            complete_one(loop, c, t, c->wh[2] == 4);
+    }
+}
+
 static void on_message(fn_loop *loop, client *c, const char *data, size_t len, uint64_t t)
 {
     switch (proto) {
-    case P_RAW:
     case P_WIRE:
+        wire_scan(loop, c, data, len, t);
+        break;
+    case P_RAW:
         c->partial += len;
         while (c->partial >= request_len) {
             c->partial -= request_len;
@@ -343,12 +376,32 @@ static int build_request(const char *cmd)
     return 0;
 }
 
+/* A file's bytes (malloc'ed, *len set), or NULL. */
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long n;
+    if (!f)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0
+        && (buf = malloc((size_t)n + 1)) && fread(buf, 1, (size_t)n, f) == (size_t)n) {
+        *len = (size_t)n;
+    } else {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    return buf;
+}
+
 static void usage(const char *argv0)
 {
     fprintf(stderr,
             "usage: %s --port P [--host 127.0.0.1] [--conns 1] [--pipeline 1] [--size 64]\n"
             "          [--seconds 5] [--warmup 1] [--proto raw|be32|resp|wire|be32pack] [--cmd ping|set|get]\n"
-            "          [--rate R (open loop, requests/s)] [--max-inflight 1024] [--keyspace 100000]\n",
+            "          [--rate R (open loop, requests/s)] [--max-inflight 1024] [--keyspace 100000]\n"
+            "          [--request-file PATH] [--hello-file PATH]\n",
             argv0);
 }
 
@@ -398,9 +451,11 @@ int main(int argc, char **argv)
         {"warmup", required_argument, 0, 'w'},   {"proto", required_argument, 0, 'x'},
         {"cmd", required_argument, 0, 'm'},      {"rate", required_argument, 0, 'r'},
         {"max-inflight", required_argument, 0, 'i'},
-        {"keyspace", required_argument, 0, 'k'}, {0, 0, 0, 0},
+        {"keyspace", required_argument, 0, 'k'},
+        {"request-file", required_argument, 0, 'R'}, {"hello-file", required_argument, 0, 'H'},
+        {0, 0, 0, 0},
     };
-    const char *proto_name = "raw";
+    const char *proto_name = "raw", *request_file = NULL, *hello_file = NULL;
     int opt;
     nclients = 1;
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -417,6 +472,8 @@ int main(int argc, char **argv)
         case 'r': rate = atof(optarg); break;
         case 'i': max_inflight = atoi(optarg); break;
         case 'k': keyspace_arg = atoll(optarg); break;
+        case 'R': request_file = optarg; break;
+        case 'H': hello_file = optarg; break;
         default: usage(argv[0]); return 2;
         }
     }
@@ -453,9 +510,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "out of memory\n");
         goto out;
     }
+    if (request_file) {
+        free(request);
+        request = read_file(request_file, &request_len);
+        if (!request || request_len == 0) {
+            fprintf(stderr, "--request-file %s: cannot read it (or it is empty)\n", request_file);
+            goto out;
+        }
+    }
+    if (hello_file && !(hello = read_file(hello_file, &hello_len))) {
+        fprintf(stderr, "--hello-file %s: cannot read it\n", hello_file);
+        goto out;
+    }
     fn_conn_opts opts = {
         .framing = proto == P_BE32 || proto == P_BE32PACK ? FN_FRAME_BE32 : FN_FRAME_RAW,
-        .max = size + 32,
+        .max = (request_len > size ? request_len : size) + 32,
         .high_water = (size_t)64 << 20,
         .low_water = (size_t)16 << 20,
     };
@@ -537,6 +606,8 @@ int main(int argc, char **argv)
             case FN_EV_CONNECTED:
                 if (++connected == nclients)
                     up = t;
+                if (hello_len && fn_loop_send(loop, c->id, hello, hello_len) != 0)
+                    errors_seen++;
                 if (!open_loop)
                     for (int k = 0; k < pipeline; k++)
                         send_one(loop, c, t);
@@ -564,5 +635,6 @@ out:
             free(clients[i].sent_at);
     free(clients);
     free(request);
+    free(hello);
     return status;
 }

@@ -2,8 +2,10 @@
 #include "wire.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "framer.h"
+#include "marshal.h"
 #include "status.h"
 
 struct fn_wire_decoder {
@@ -139,4 +141,384 @@ int fn_wire_header(uint8_t version, uint8_t type, uint8_t flags,
     put_be32(out + 4, request_id);
     put_be32(out + 8, (uint32_t)len);
     return FN_WIRE_HEADER_SIZE;
+}
+
+void fn_wire_unread(fn_wire_decoder *d)
+{
+    d->pending = 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The server session: a read's requests in, its replies out                 */
+
+struct fn_wire_sess {
+    fn_wire_decoder dec;
+    uint8_t version;     /* REQUESTs of this version are batched; 0: none */
+    uint32_t *ids;       /* owned; the request ids of the batch */
+    size_t nids;
+    size_t ids_cap;
+    char *scratch;       /* owned; the batch's MessagePack array, then the reply frames */
+    size_t scratch_cap;
+};
+
+/* A scratch buffer past this is released after use, so a connection that
+ * once sent a large read does not keep its size while idle. */
+#define SCRATCH_KEEP 65536
+
+fn_wire_sess *fn_wire_sess_new(uint64_t max_body)
+{
+    fn_wire_sess *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    fn_framer_init(&s->dec.raw, FN_FRAME_RAW, 0, 0);
+    s->dec.max_body = max_body;
+    return s;
+}
+
+void fn_wire_sess_free(fn_wire_sess *s)
+{
+    if (s == NULL)
+        return;
+    fn_framer_release(&s->dec.raw);
+    free(s->ids);
+    free(s->scratch);
+    free(s);
+}
+
+fn_wire_decoder *fn_wire_sess_decoder(fn_wire_sess *s)
+{
+    return &s->dec;
+}
+
+void fn_wire_sess_set_version(fn_wire_sess *s, uint8_t version)
+{
+    s->version = version;
+}
+
+/* Make the scratch buffer hold at least need bytes: 0 or FN_E_NOMEM. */
+static int scratch_room(fn_wire_sess *s, size_t need)
+{
+    size_t cap;
+    char *p;
+
+    if (need <= s->scratch_cap)
+        return 0;
+    cap = s->scratch_cap ? s->scratch_cap : 256;
+    while (cap < need) {
+        if (cap > SIZE_MAX / 2)
+            return FN_E_NOMEM;
+        cap *= 2;
+    }
+    p = realloc(s->scratch, cap);
+    if (p == NULL)
+        return FN_E_NOMEM;
+    s->scratch = p;
+    s->scratch_cap = cap;
+    return 0;
+}
+
+static void scratch_trim(fn_wire_sess *s)
+{
+    if (s->scratch_cap > SCRATCH_KEEP) {
+        free(s->scratch);
+        s->scratch = NULL;
+        s->scratch_cap = 0;
+    }
+}
+
+int fn_wire_sess_push_id(fn_wire_sess *s, uint32_t request_id)
+{
+    if (s->nids == s->ids_cap) {
+        size_t cap = s->ids_cap ? 2 * s->ids_cap : 16;
+        uint32_t *p;
+        if (cap > SIZE_MAX / sizeof *p)
+            return FN_E_NOMEM;
+        p = realloc(s->ids, cap * sizeof *p);
+        if (p == NULL)
+            return FN_E_NOMEM;
+        s->ids = p;
+        s->ids_cap = cap;
+    }
+    s->ids[s->nids++] = request_id;
+    return FN_OK;
+}
+
+const uint32_t *fn_wire_sess_ids(const fn_wire_sess *s, size_t *n)
+{
+    *n = s->nids;
+    return s->ids;
+}
+
+/* The MessagePack array header of the batch: 0xdd and a 32-bit count. */
+#define BATCH_HEAD 5
+
+fn_wire_work *fn_wire_work_new(const fn_pack_limits *lim, int flags, uint64_t max_buffer,
+                               uint64_t max_depth, char *into, size_t into_cap)
+{
+    fn_wire_work *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return NULL;
+    w->pd = fn_pack_dec_new(lim, flags);
+    w->enc = fn_pack_enc_new();
+    if (w->pd == NULL || w->enc == NULL) {
+        fn_wire_work_free(w);
+        return NULL;
+    }
+    w->lim = *lim;
+    w->flags = flags;
+    w->max_buffer = max_buffer;
+    w->max_depth = max_depth;
+    w->into = into;
+    w->into_cap = into_cap;
+    return w;
+}
+
+void fn_wire_work_free(fn_wire_work *w)
+{
+    if (w == NULL)
+        return;
+    fn_pack_dec_free(w->pd);
+    fn_pack_enc_free(w->enc);
+    free(w);
+}
+
+/* Hand len bytes at p to the caller: copied into w->into when they fit. */
+static int64_t hand_over(fn_wire_work *w, const char *p, size_t len, int shift, int into_flag)
+{
+    w->out = p;
+    if (len <= w->into_cap) {
+        if (len)  /* p may be NULL then (no scratch yet) */
+            memcpy(w->into, p, len);
+        return ((int64_t)len << shift) | into_flag;
+    }
+    return (int64_t)len << shift;
+}
+
+int64_t fn_wire_sess_read(fn_wire_sess *s, fn_wire_work *w, const char *data, size_t len,
+                          int append)
+{
+    fn_wire_frame f;
+    fn_pack_limits batch_lim;
+    const fn_pack_limits *lim = &w->lim;
+    fn_pack_dec *pd = w->pd;
+    size_t used = BATCH_HEAD, first = append ? s->nids : 0;
+    uint64_t n = 0;
+    int64_t rc;
+    int why = FN_WIRE_SESS_NEED_DATA, last_ok = 0;
+
+    w->out = NULL;
+    scratch_trim(s);  /* the last replies were copied out */
+    if (len && fn_wire_feed(&s->dec, data, len) != FN_OK)
+        return FN_E_NOMEM;
+    s->nids = first;
+    for (;;) {
+        int r = fn_wire_next(&s->dec, &f);
+        if (r == FN_WIRE_NEED_DATA)
+            break;
+        if (r != FN_WIRE_FRAME) {  /* a sticky error: the caller raises it */
+            why = FN_WIRE_SESS_CALLER;
+            break;
+        }
+        if (f.type == FN_WIRE_PONG || f.type == FN_WIRE_GOAWAY)
+            continue;
+        if (f.type != FN_WIRE_REQUEST || s->version == 0 || f.version != s->version
+            || (f.flags & (FN_WIRE_FLAG_CODEC_MASK | FN_WIRE_FLAG_METADATA))
+            || f.len > w->max_buffer || n >= lim->max_array || n >= UINT32_MAX) {
+            fn_wire_unread(&s->dec);
+            why = FN_WIRE_SESS_CALLER;
+            break;
+        }
+        /* Each body must be one object alone, or the array's boundaries
+         * would not be the frames'. */
+        rc = fn_pack_unpackb(pd, f.body, f.len, lim, w->flags);
+        last_ok = rc >= 0;  /* pd->out holds this body's stream */
+        if (rc < 0) {
+            if (rc == FN_E_NOMEM)
+                return FN_E_NOMEM;
+            fn_wire_unread(&s->dec);
+            why = rc == FN_E_PACK_FALLBACK ? FN_WIRE_SESS_FALLBACK : FN_WIRE_SESS_CALLER;
+            break;
+        }
+        if (scratch_room(s, used + f.len) < 0 || fn_wire_sess_push_id(s, f.request_id) < 0) {
+            fn_wire_unread(&s->dec);
+            return FN_E_NOMEM;
+        }
+        memcpy(s->scratch + used, f.body, f.len);
+        used += f.len;
+        n++;
+    }
+    if (n == 0)
+        return why;
+    if (n == 1) {
+        /* The body's own stream (its check wrote it, unless a refused body
+         * came after) under a list header: no second transcoding. A list
+         * without FLAG_REF takes no reference index, so the body's
+         * references stay as they are. */
+        size_t total;
+        char *dst;
+        if (!last_ok && fn_pack_unpackb(pd, s->scratch + BATCH_HEAD, used - BATCH_HEAD, lim,
+                                        w->flags) < 0)
+            return FN_E_NOMEM;  /* it decoded a moment ago: only memory can fail */
+        total = 5 + pd->out_len;
+        dst = total <= w->into_cap ? w->into : NULL;
+        if (dst == NULL) {
+            if (scratch_room(s, total) < 0)
+                return FN_E_NOMEM;
+            dst = s->scratch;
+        }
+        fn_marshal_header(dst, FN_MARSHAL_LIST, 1);
+        memcpy(dst + 5, pd->out, pd->out_len);
+        w->out = dst;
+        return ((int64_t)total << 3) | (dst == w->into ? FN_WIRE_SESS_INTO : 0) | why;
+    }
+    s->scratch[0] = (char)0xdd;
+    put_be32((uint8_t *)s->scratch + 1, (uint32_t)n);
+    batch_lim = *lim;
+    batch_lim.max_depth = lim->max_depth + 1;  /* the array around the bodies */
+    rc = fn_pack_unpackb(pd, s->scratch, used, &batch_lim, w->flags);
+    scratch_trim(s);
+    if (rc < 0) {
+        /* Every body decoded alone and n is within max_array, so this is
+         * out of memory (anything else would be a bug in the checks). */
+        return rc == FN_E_NOMEM ? FN_E_NOMEM : FN_E_ARG;
+    }
+    return hand_over(w, pd->out, (size_t)rc, 3, FN_WIRE_SESS_INTO) | why;
+}
+
+/* The length of the MessagePack item at p[0..len) including what it
+ * contains, or 0 if it does not end within len. Counts the items still due
+ * instead of recursing. The input is fn_pack_encode's output, but the walk
+ * checks every length against len anyway. */
+static size_t msgpack_span(const uint8_t *p, size_t len)
+{
+    size_t pos = 0;
+    uint64_t due = 1;
+
+    while (due) {
+        uint8_t b;
+        uint64_t skip = 0, more = 0;
+        size_t w = 0;
+
+        if (pos >= len)
+            return 0;
+        b = p[pos++];
+        due--;
+        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+            continue;
+        if (b <= 0x8f) {
+            more = 2u * (b & 0x0f);
+        } else if (b <= 0x9f) {
+            more = b & 0x0f;
+        } else if (b <= 0xbf) {
+            skip = b & 0x1f;
+        } else {
+            switch (b) {
+            case 0xc4: case 0xd9: w = 1; goto sized;
+            case 0xc5: case 0xda: w = 2; goto sized;
+            case 0xc6: case 0xdb: w = 4; goto sized;
+            case 0xc7: w = 1; skip = 1; goto sized;
+            case 0xc8: w = 2; skip = 1; goto sized;
+            case 0xc9: w = 4; skip = 1; goto sized;
+            case 0xca: skip = 4; break;
+            case 0xcb: skip = 8; break;
+            case 0xcc: case 0xd0: skip = 1; break;
+            case 0xcd: case 0xd1: skip = 2; break;
+            case 0xce: case 0xd2: skip = 4; break;
+            case 0xcf: case 0xd3: skip = 8; break;
+            case 0xd4: skip = 2; break;
+            case 0xd5: skip = 3; break;
+            case 0xd6: skip = 5; break;
+            case 0xd7: skip = 9; break;
+            case 0xd8: skip = 17; break;
+            case 0xdc: case 0xde: w = 2; goto counted;
+            case 0xdd: case 0xdf: w = 4; goto counted;
+            default: return 0;  /* 0xc1 */
+            }
+        }
+        goto advance;
+    sized:
+    counted:
+        if (len - pos < w)
+            return 0;
+        {
+            uint64_t v = 0;
+            for (size_t i = 0; i < w; i++)
+                v = (v << 8) | p[pos + i];
+            pos += w;
+            if (b == 0xdc || b == 0xdd)
+                more = v;
+            else if (b == 0xde || b == 0xdf)
+                more = 2 * v;
+            else
+                skip += v;
+        }
+    advance:
+        if (skip > len - pos)
+            return 0;
+        pos += (size_t)skip;
+        due += more;
+    }
+    return pos;
+}
+
+int64_t fn_wire_sess_replies(fn_wire_sess *s, fn_wire_work *w, const char *m, size_t len,
+                             uint64_t threshold)
+{
+    fn_pack_enc *e = w->enc;
+    const uint8_t *p;
+    uint8_t *dst;
+    size_t plen, pos, used = 0, total;
+    uint64_t count;
+    int64_t rc;
+
+    w->out = NULL;
+    scratch_trim(s);
+    rc = fn_pack_encode(e, m, len, w->max_depth + 1, 0);  /* + 1: the list around them */
+    if (rc < 0)
+        return FN_E_WIRE_REPLY;
+    p = (const uint8_t *)e->out;
+    plen = (size_t)rc;
+    if (plen == 0)
+        return FN_E_WIRE_REPLY;
+    if ((p[0] & 0xf0) == 0x90) {
+        count = p[0] & 0x0f;
+        pos = 1;
+    } else if (p[0] == 0xdc && plen >= 3) {
+        count = ((uint64_t)p[1] << 8) | p[2];
+        pos = 3;
+    } else if (p[0] == 0xdd && plen >= 5) {
+        count = be32(p + 1);
+        pos = 5;
+    } else {
+        return FN_E_WIRE_REPLY;  /* not a list */
+    }
+    if (count != s->nids || s->version == 0)
+        return FN_E_WIRE_REPLY;
+    total = plen - pos + FN_WIRE_HEADER_SIZE * (size_t)count;
+    if (total <= w->into_cap) {  /* straight into the caller's buffer */
+        dst = (uint8_t *)w->into;
+    } else {
+        if (scratch_room(s, total) < 0)
+            return FN_E_NOMEM;
+        dst = (uint8_t *)s->scratch;
+    }
+    for (size_t i = 0; i < count; i++) {
+        size_t span = msgpack_span(p + pos, plen - pos);
+        uint8_t *h = dst + used;
+        if (span == 0 || span >= threshold || span > FN_WIRE_MAX_BODY)
+            return FN_E_WIRE_REPLY;
+        h[0] = FN_WIRE_MAGIC;
+        h[1] = s->version;
+        h[2] = FN_WIRE_RESPONSE;
+        h[3] = 0;
+        put_be32(h + 4, s->ids[i]);
+        put_be32(h + 8, (uint32_t)span);
+        memcpy(h + FN_WIRE_HEADER_SIZE, p + pos, span);
+        used += FN_WIRE_HEADER_SIZE + span;
+        pos += span;
+    }
+    if (pos != plen)
+        return FN_E_WIRE_REPLY;
+    w->out = (const char *)dst;
+    return ((int64_t)used << 1) | (dst == (uint8_t *)w->into ? FN_WIRE_SESS_INTO_REPLY : 0);
 }

@@ -30,6 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pack.h"
+
 /* cdef: begin */
 #define FN_WIRE_HEADER_SIZE 12
 #define FN_WIRE_MAGIC 0xFB
@@ -53,6 +55,7 @@
 #define FN_E_WIRE_VERSION -1101     /* err_value = the version byte (0) */
 #define FN_E_WIRE_TYPE -1102        /* err_value = the type byte */
 #define FN_E_WIRE_TOO_LARGE -1103   /* err_value = declared body length */
+#define FN_E_WIRE_REPLY -1104       /* fn_wire_sess_replies(): Python must frame these results */
 
 typedef struct fn_wire_frame {
     uint8_t version;
@@ -81,6 +84,80 @@ uint64_t fn_wire_err_value(const fn_wire_decoder *d);
  * FN_E_WIRE_VERSION for version 0 or FN_E_WIRE_TYPE for an unknown type. */
 int fn_wire_header(uint8_t version, uint8_t type, uint8_t flags,
                    uint32_t request_id, uint64_t len, uint8_t *out);
+/* The frame fn_wire_next() returned last stays buffered: the next call
+ * returns it again. */
+void fn_wire_unread(fn_wire_decoder *d);
+
+/* A server's side of a connection, one C call per read each way.
+ *
+ * fn_wire_sess_read() feeds a read, then takes the frames at the head of
+ * the buffer while they are plain REQUESTs (no codec, no metadata flag) of
+ * the session's version whose bodies are one MessagePack object each
+ * (checked body by body with fn_pack_unpackb), and transcodes all their
+ * bodies, as one array, to a single marshal stream of a list (a single
+ * body's own stream under a list header): one marshal.loads builds every
+ * request of the read. PONG and GOAWAY frames
+ * among them are dropped (nothing answers them). It stops at the first
+ * other frame, which stays buffered for fn_wire_next(), and keeps the
+ * requests' ids for the replies (with append, after the last read's).
+ * Version 0 batches nothing.
+ *
+ * It returns (length << 3) | FN_WIRE_SESS_INTO | why, or FN_E_NOMEM:
+ * length is the marshal stream's (0: no request), copied to w->into when
+ * it fits (FN_WIRE_SESS_INTO set), else at w->out; why is
+ * FN_WIRE_SESS_NEED_DATA, FN_WIRE_SESS_CALLER (a frame or a sticky error
+ * waits for fn_wire_next: HELLO, PING, another version, flags, a body
+ * MessagePack refuses) or FN_WIRE_SESS_FALLBACK (a plain REQUEST whose
+ * valid body marshal cannot carry: an ext, a str/bin over 2 GiB).
+ *
+ * fn_wire_sess_replies() takes one marshal stream of a list of results,
+ * one per request id kept, transcodes it with fn_pack_encode (w->max_depth
+ * for each result) and writes a RESPONSE frame (the session's version,
+ * flags 0, the request's id) per result. It returns (length << 1) |
+ * FN_WIRE_SESS_INTO_REPLY (the frames copied to w->into, else at w->out),
+ * FN_E_NOMEM, or FN_E_WIRE_REPLY when Python must frame them itself: the
+ * count is not the ids', pack refused a result, or a body reaches
+ * threshold (the caller compresses it). */
+#define FN_WIRE_SESS_NEED_DATA 0
+#define FN_WIRE_SESS_CALLER 1
+#define FN_WIRE_SESS_FALLBACK 2
+#define FN_WIRE_SESS_INTO 4
+#define FN_WIRE_SESS_INTO_REPLY 1
+
+/* One thread's tools for the sessions it serves (cffi releases the GIL
+ * during calls, so threads never share one). */
+typedef struct fn_wire_work {
+    fn_pack_dec *pd;          /* owned */
+    fn_pack_enc *enc;         /* owned */
+    fn_pack_limits lim;       /* each request body's */
+    int flags;                /* fn_pack_unpackb's */
+    uint64_t max_buffer;      /* the longest body fn_pack_unpackb is given */
+    uint64_t max_depth;       /* each result's, for fn_pack_encode */
+    char *into;               /* not owned: the caller's buffer for results */
+    size_t into_cap;
+    const char *out;          /* a result that did not fit in into */
+} fn_wire_work;
+
+fn_wire_work *fn_wire_work_new(const fn_pack_limits *lim, int flags, uint64_t max_buffer,
+                               uint64_t max_depth, char *into, size_t into_cap);
+void fn_wire_work_free(fn_wire_work *w);
+
+typedef struct fn_wire_sess fn_wire_sess;
+
+fn_wire_sess *fn_wire_sess_new(uint64_t max_body);
+void fn_wire_sess_free(fn_wire_sess *s);
+/* The session's frame decoder (owned by the session). */
+fn_wire_decoder *fn_wire_sess_decoder(fn_wire_sess *s);
+void fn_wire_sess_set_version(fn_wire_sess *s, uint8_t version);
+int64_t fn_wire_sess_read(fn_wire_sess *s, fn_wire_work *w, const char *data, size_t len,
+                          int append);
+/* Keep one more request id (a request the caller decoded itself): FN_OK
+ * or FN_E_NOMEM. */
+int fn_wire_sess_push_id(fn_wire_sess *s, uint32_t request_id);
+/* The request ids kept, *n of them. */
+const uint32_t *fn_wire_sess_ids(const fn_wire_sess *s, size_t *n);
+int64_t fn_wire_sess_replies(fn_wire_sess *s, fn_wire_work *w, const char *m, size_t len,
+                             uint64_t threshold);
 /* cdef: end */
 
 #endif

@@ -36,6 +36,7 @@ SANITIZED_TESTS = [
     "test_wire_codec.py", "test_hpack.py", "test_h2frame.py",
     # the C engine's HTTP/1.1 kata answers (csrc/loop.c)
     "test_http_kata.py",
+    "test_wire_batch.py",  # the wire server session's C path
 ]
 SANITIZERS = "address,undefined"
 

@@ -367,3 +367,33 @@ def test_cli_refuses_an_unknown_version():
                           "--wire-max-version", "3", "--port", "0"],
                          capture_output=True, text=True, timeout=GUARD)
     assert out.returncode == 2 and "--wire-max-version 3" in out.stderr
+
+
+def test_compress_threshold_sets_where_a_client_starts_compressing():
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(GUARD)
+    seen = []
+
+    def serve():
+        conn, _ = listener.accept()
+        conn.settimeout(GUARD)
+        dec = WireDecoder()
+        assert read_frame(conn, dec).type == HELLO
+        conn.sendall(encode_wire_frame(HELLO, pack.packb(
+            {"version": 2, "codecs": ["zlib"], "max_body": 1 << 20}), version=2))
+        for _ in range(2):
+            frame = read_frame(conn, dec)
+            seen.append(frame.flags & 7)
+            conn.sendall(encode_wire_frame(RESPONSE, pack.packb(1), version=2,
+                                           request_id=frame.request_id))
+        conn.close()
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    with wire.connect("127.0.0.1", listener.getsockname()[1], codecs=["zlib"],
+                      compress_threshold=10) as client:
+        assert client.call("a" * 100) == 1  # 102 bytes: over 10, compressed
+        assert client.call("a") == 1        # 2 bytes: sent as it is
+    thread.join(GUARD)
+    listener.close()
+    assert seen == [compression.CODECS["zlib"].id, 0]

@@ -9,11 +9,18 @@ decompresses the same payload, the codecs taking turns batch by batch, GC
 off while timing. Reported: ratio (compressed / original, with the wire's
 4-byte length prefix), compress and decompress CPU ns per input byte.
 
-Break-even per link (a model from those measurements, not a shaped-link
-run): compression pays on a link of bandwidth B when the transmit time
-saved, (original - compressed) * 8 / B, exceeds the CPU spent on both ends,
-compress + decompress. The threshold for a codec and link is the smallest
-measured size from which it pays for the fastnet.pack documents.
+Break-even per link, modeled from those measurements: compression pays on
+a link of bandwidth B when the transmit time saved, (original -
+compressed) * 8 / B, exceeds the CPU spent on both ends, compress +
+decompress.
+
+Break-even per link, measured end to end (bench/compress_links.py): wire
+requests of fastnet.pack documents, each codec at its wire default level,
+between two network namespaces joined by a veth pair shaped with tbf (10
+Mbit/s, 100 Mbit/s, 1 Gbit/s), built and removed by the run, and on
+loopback. The threshold for a codec and link is the smallest measured size
+from which it pays at that size and every larger one; the README's rule
+and fastnet.wire.compression's thresholds are read from this table.
 """
 from __future__ import annotations
 
@@ -28,6 +35,7 @@ from typing import Any, Callable, Optional
 from fastnet import pack
 from fastnet.wire.compression import CODECS
 
+from .. import compress_links
 from ..scenario import Options, Scenario, register
 
 SIZES = [64, 256, 1024, 4096, 16384, 65536, 262144, 1048576]
@@ -134,6 +142,13 @@ class CompressScenario(Scenario):
                   "config": {"reps": reps, "quick": opts.quick, "sizes": sizes},
                   "codecs": list(codecs), "cells": cells}
         result["break_even"] = self.break_even(result)
+        e2e_sizes = [256, 4096, 65536] if opts.quick else SIZES
+        links = ({k: v for k, v in compress_links.LINKS.items() if k in ("100 Mbit/s", "loopback")}
+                 if opts.quick else compress_links.LINKS)
+        result["links"] = compress_links.measure(
+            {size: payload("pack", size) for size in e2e_sizes},
+            budget=0.1 if opts.quick else 1.0, links=links)
+        result["links_break_even"] = compress_links.break_even(result["links"])
         return result
 
     @staticmethod
@@ -177,15 +192,86 @@ class CompressScenario(Scenario):
                     lines.append(f"| {c['size']:,} | {name} | {e['ratio']:.3f} | "
                                  f"{e['compress_ns_per_byte']:.2f} | {e['decompress_ns_per_byte']:.2f} |")
             lines.append("")
-        lines += ["### Break-even (fastnet.pack documents)", "",
+        lines += ["### Break-even, modeled (fastnet.pack documents)", "",
                   "| link | " + " | ".join(result["codecs"]) + " |",
                   "|---|" + "---:|" * len(result["codecs"])]
         for link, row in result["break_even"].items():
             lines.append(f"| {link} | " + " | ".join(
                 f"{v:,} B" if v else "never" for v in row.values()) + " |")
+        lines += ["", *self.links_markdown(result)]
         return "\n".join(lines) + "\n"
 
+    @staticmethod
+    def links_markdown(result: dict) -> list[str]:
+        """The end-to-end tables: request time per link, size and codec."""
+        links = result.get("links") or {}
+        if "skipped" in links:
+            return ["### End to end over shaped links", "", f"Not measured: {links['skipped']}.", ""]
+        lines = ["### End to end over shaped links (measured)", "",
+                 "Median ms per wire request (v2, fastnet.pack documents, compressed at every "
+                 "size with the codec's default level; the reply is the length, a few bytes), "
+                 "between two network namespaces joined by a veth pair shaped by tbf both ways, "
+                 "and on loopback. The codecs take turns; the machine is shared, so the "
+                 "loopback and 1 Gbit/s figures (CPU-bound) move the most between runs.", ""]
+        for link, rows in links.items():
+            sizes = sorted(int(k) for k in rows if k.isdigit())
+            big = rows[str(sizes[-1])]["none"]["median_ms"]
+            mbit = compress_links.LINKS.get(link)
+            bucket = (f" tbf's bucket is {compress_links.burst(mbit):,} B: a message that "
+                      "fits it crosses unshaped when the bucket has refilled since the last "
+                      "one, so below that size this table understates the transfer time "
+                      "(and the gain)." if mbit else "")
+            lines += [f"#### {link}", "",
+                      f"Uncompressed {sizes[-1]:,} B requests crossed at "
+                      f"{sizes[-1] * 8 / big / 1e3:,.0f} Mbit/s (the shaping and the two "
+                      f"stacks' CPU on this VM included).{bucket}", "",
+                      "| size | " + " | ".join(compress_links.CODECS) + " |",
+                      "|---:|" + "---:|" * len(compress_links.CODECS)]
+            for size in sizes:
+                row = rows[str(size)]
+                lines.append(f"| {size:,} | " + " | ".join(
+                    f"{row[c]['median_ms']:.3f}" for c in compress_links.CODECS) + " |")
+            lines.append("")
+        lines += ["#### Break-even, measured", "",
+                  "| link | " + " | ".join(compress_links.CODECS[1:]) + " |",
+                  "|---|" + "---:|" * (len(compress_links.CODECS) - 1)]
+        for link, row in result.get("links_break_even", {}).items():
+            lines.append(f"| {link} | " + " | ".join(
+                f"{v:,} B" if v else "never" for v in row.values()) + " |")
+        return lines + [""]
+
     def plot(self, result: dict, outdir: Path) -> list[Path]:
+        paths = self.plot_model(result, outdir)
+        links = result.get("links") or {}
+        if links and "skipped" not in links:
+            paths.append(self.plot_links(links, outdir))
+        return paths
+
+    @staticmethod
+    def plot_links(links: dict, outdir: Path) -> Path:
+        """Request time with each codec over request time without, per link."""
+        from ..plots import plt
+
+        fig, axes = plt.subplots(1, len(links), figsize=(5 * len(links), 4.5), sharey=True)
+        for ax, (link, rows) in zip(axes, links.items()):
+            sizes = sorted(int(k) for k in rows if k.isdigit())
+            for codec in compress_links.CODECS[1:]:
+                ax.plot(sizes, [rows[str(s)][codec]["median_ms"] / rows[str(s)]["none"]["median_ms"]
+                                for s in sizes], marker="o", label=codec)
+            ax.axhline(1, color="black", linewidth=0.8)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_title(f"{link}: request time vs uncompressed")
+            ax.set_xlabel("payload bytes (fastnet.pack documents)")
+        axes[0].set_ylabel("time with codec / time without (below 1: it pays)")
+        axes[0].legend()
+        path = outdir / "compress_links.png"
+        fig.tight_layout()
+        fig.savefig(path)
+        plt.close(fig)
+        return path
+
+    def plot_model(self, result: dict, outdir: Path) -> list[Path]:
         from ..plots import plt
 
         outdir.mkdir(parents=True, exist_ok=True)

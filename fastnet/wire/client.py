@@ -25,7 +25,7 @@ class _Negotiation:
     """What both clients share: the offer, the answer, bodies both ways."""
 
     def __init__(self, max_version: int, codecs: Optional[Sequence[str]], hello: bool,
-                 max_body: int) -> None:
+                 max_body: int, threshold: Optional[int] = None) -> None:
         if not MIN_VERSION <= max_version <= MAX_VERSION:
             raise ValueError(f"max_version must be in [{MIN_VERSION}, {MAX_VERSION}]")
         if not hello and max_version != MIN_VERSION:
@@ -34,6 +34,7 @@ class _Negotiation:
         self.offer_codecs = list(codec_names() if codecs is None else codecs)
         self.hello = hello
         self.max_body = max_body
+        self.threshold = threshold
         self.version = MIN_VERSION
         self.codecs: list[str] = []
         self.codec: Optional[Codec] = None
@@ -59,7 +60,7 @@ class _Negotiation:
         if metadata and self.version < V2:
             raise ValueError("metadata needs protocol version 2")
         return encode_message(REQUEST, obj, version=self.version, request_id=request_id,
-                              codec=self.codec, metadata=metadata)
+                              codec=self.codec, threshold=self.threshold, metadata=metadata)
 
     def result(self, frame: Frame) -> Any:
         if frame.type == ERROR:
@@ -145,12 +146,15 @@ class WireClient:
 
 def connect(host: str, port: int, *, max_version: int = MAX_VERSION,
             codecs: Optional[Sequence[str]] = None, hello: bool = True,
-            max_body: int = DEFAULT_WIRE_MAX_BODY, timeout: Optional[float] = 30.0) -> WireClient:
+            max_body: int = DEFAULT_WIRE_MAX_BODY, timeout: Optional[float] = 30.0,
+            compress_threshold: Optional[int] = None) -> WireClient:
     """A blocking wire client connected to host:port and negotiated:
     ``max_version`` caps what it offers (1 plays an old client; with
     ``hello=False`` it speaks v1 without negotiating), ``codecs`` the
-    compression it offers (default: every one available; ``[]``: none)."""
-    neg = _Negotiation(max_version, codecs, hello, max_body)
+    compression it offers (default: every one available; ``[]``: none),
+    ``compress_threshold`` the body size from which its requests are
+    compressed (default: the negotiated codec's own threshold)."""
+    neg = _Negotiation(max_version, codecs, hello, max_body, compress_threshold)
     sock = socket.create_connection((host, port), timeout=timeout)
     try:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -251,10 +255,11 @@ class AsyncWireClient:
 
 async def open_connection(host: str, port: int, *, max_version: int = MAX_VERSION,
                           codecs: Optional[Sequence[str]] = None, hello: bool = True,
-                          max_body: int = DEFAULT_WIRE_MAX_BODY) -> AsyncWireClient:
+                          max_body: int = DEFAULT_WIRE_MAX_BODY,
+                          compress_threshold: Optional[int] = None) -> AsyncWireClient:
     """An asyncio wire client connected to host:port and negotiated (the
     arguments are :func:`connect`'s)."""
-    neg = _Negotiation(max_version, codecs, hello, max_body)
+    neg = _Negotiation(max_version, codecs, hello, max_body, compress_threshold)
     reader, writer = await asyncio.open_connection(host, port)
     client = AsyncWireClient(reader, writer, neg)
     try:

@@ -8,11 +8,15 @@ the limit. The actual length must equal the declared one.
 
 ``compress`` returns None when a body is below the codec's threshold or
 when compressing did not make it smaller: a frame is never sent bigger.
-The thresholds are the break-even sizes on a 1 Gbit/s link measured by
-``python -m bench compress`` (bench/report/compress.json, fastnet.pack
-documents): lz4 pays from 1 KiB, zstd (level 3) from 4 KiB; zlib (level 6)
-never pays there, and from 256 B on 100 Mbit/s and slower, so its
-threshold is that one (offered last).
+The thresholds come from ``python -m bench compress``'s end-to-end run
+(bench/report/compress.md: wire requests of fastnet.pack documents over
+tbf-shaped links between two network namespaces): every codec pays from
+4 KiB on 100 Mbit/s (and from 256 B on 10 Mbit/s); at 1 Gbit/s lz4 and
+zstd pay from 16 KiB (below tbf's 12.5 KB bucket the run cannot shape;
+adding the serialization time back, lz4 pays at 4 KiB and costs at 1 KiB)
+and zlib never. So each threshold is 4 KiB: the size from which each
+codec pays on every link up to 100 Mbit/s, and lz4 (and zstd, at break
+even) at 1 Gbit/s too.
 """
 from __future__ import annotations
 
@@ -45,7 +49,7 @@ def _zlib_decompress(data: bytes, limit: int) -> bytes:
 
 
 CODECS: dict[str, Codec] = {
-    "zlib": Codec(1, "zlib", 256, lambda b: zlib.compress(b, 6), _zlib_decompress),
+    "zlib": Codec(1, "zlib", 4096, lambda b: zlib.compress(b, 6), _zlib_decompress),
 }
 
 try:
@@ -80,7 +84,7 @@ try:
         except RuntimeError as exc:
             raise WireDecompressError("lz4", f"corrupt stream ({exc})") from None
 
-    CODECS["lz4"] = Codec(3, "lz4", 1024, lambda b: lz4.frame.compress(b, store_size=False),
+    CODECS["lz4"] = Codec(3, "lz4", 4096, lambda b: lz4.frame.compress(b, store_size=False),
                           _lz4_decompress)
 except ImportError:  # pragma: no cover - the test extra installs it
     pass

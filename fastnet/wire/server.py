@@ -12,15 +12,17 @@ from __future__ import annotations
 import asyncio
 import inspect
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Optional, Union
 
 from .. import pack
 from ..codec.wire import (FLAG_CODEC_MASK, FLAG_METADATA, GOAWAY, HELLO, PING, PONG, REQUEST, RESPONSE,
-                          Frame, WireDecoder, encode_wire_frame)
+                          Frame, encode_wire_frame)
 from ..errors import ProtocolError, WireFrameError
 from ..limits import DEFAULT_WIRE_MAX_BODY
 from ..server.options import Option, count, size
 from ..server.protocols import ProtocolSpec, ProtocolUnit, Reply, Session, register
+from .batch import RequestBatcher
 from .compression import Codec
 from ._proto import (CODECS, MAX_VERSION, MIN_VERSION, V2, ErrorCode, codec_names,
                      decode_message, encode_message, error_frame)
@@ -68,10 +70,15 @@ class WireSession(Session):
         self.with_metadata = _takes_metadata(self.handler)
         self.is_async = inspect.iscoroutinefunction(self.handler)
         self.multiplexed = self.is_async
-        self.decoder = WireDecoder(self.config.max_body)
+        self.batcher = RequestBatcher(self.config.max_body)
+        #: the handler as a batch calls it, with one request
+        handler_fn: Callable[..., Any] = self.handler
+        self.call: Callable[[Any], Any] = (
+            partial(handler_fn, metadata={}) if self.with_metadata else handler_fn)
         self.version: Optional[int] = None
         self.codecs: tuple[str, ...] = ()
         self.codec: Optional[Codec] = None  # the codec this side compresses with
+        self.threshold: Optional[int] = None  # its threshold
         self.draining = False
         self.failed = False
         self._v1_lock: Optional[asyncio.Lock] = None
@@ -79,12 +86,25 @@ class WireSession(Session):
     # -- the seam ----------------------------------------------------------
 
     def feed(self, data: bytes) -> Union[Reply, Awaitable[Reply]]:
+        # A plain handler's requests come in batches (batcher.version is
+        # the connection's once known); every other frame, one at a time.
+        objs = self.batcher.read(data)
+        if objs and not self.batcher.stopped:  # the common case: plain requests only
+            return self._serve(objs)
+        return self._feed_frames(objs)
+
+    def _feed_frames(self, objs: list[Any]) -> Union[Reply, Awaitable[Reply]]:
+        """feed() for a read holding frames other than plain requests."""
         out: list[bytes] = []
         pending: list[Frame] = []
-        self.decoder.feed(data)
-        while not self.failed:
+        batcher = self.batcher
+        while True:
+            if objs:
+                out.append(self._serve(objs))
+            if not batcher.stopped or self.failed:
+                break
             try:
-                frame = self.decoder.next_frame()
+                frame = batcher.next_frame()
             except WireFrameError as exc:
                 self._fatal(out, ErrorCode.BAD_FRAME, exc)
                 break
@@ -94,15 +114,43 @@ class WireSession(Session):
                 if self.is_async:
                     pending.append(frame)
                 else:
-                    out.append(self._answer(frame, self._call(frame)))
+                    out.append(self._answer(frame.request_id, self._call(frame)))
             elif frame.type != REQUEST:
                 self._control(frame, out)
+            if self.failed:
+                break
+            if not self.is_async and not self.draining and batcher.version != self.version:
+                batcher.version = self.version or 0
+            objs = batcher.read()
         if self.is_async:
             return self._run(b"".join(out), pending)
         return b"".join(out) or None
 
+    def _serve(self, objs: list[Any]) -> bytes:
+        """The replies to a batch of plain requests (the ids are the batcher's)."""
+        call = self.call
+        results: list[Any] = []
+        append = results.append
+        try:
+            for obj in objs:
+                append(call(obj))
+        except Exception as exc:  # the handler raised: that request gets an ERROR
+            append(_Failed(ErrorCode.HANDLER, exc))
+            for obj in objs[len(results):]:
+                try:
+                    append(call(obj))
+                except Exception as exc2:
+                    append(_Failed(ErrorCode.HANDLER, exc2))
+        else:
+            reply = self.batcher.replies(results, self.threshold)
+            if reply is not None:
+                return reply
+        return b"".join(self._answer(request_id, result)
+                        for request_id, result in zip(self.batcher.ids, results))
+
     def drain(self) -> Optional[bytes]:
         self.draining = True
+        self.batcher.version = 0  # every request now gets the SHUTTING_DOWN ERROR
         return encode_wire_frame(GOAWAY, pack.packb({}), version=self.version or MIN_VERSION)
 
     # -- frames --------------------------------------------------------------
@@ -154,6 +202,7 @@ class WireSession(Session):
         if self.version >= V2:
             self.codecs = tuple(c for c in self.config.codecs if c in codecs)
             self.codec = CODECS[self.codecs[0]] if self.codecs else None
+            self.threshold = self.codec.threshold if self.codec else None
         out.append(encode_wire_frame(HELLO, pack.packb({
             "version": self.version, "codecs": list(self.codecs),
             "max_body": self.config.max_body}), version=self.version))
@@ -195,15 +244,15 @@ class WireSession(Session):
         except Exception as exc:  # an interceptor's refusal names its code
             return _Failed(getattr(exc, "wire_code", ErrorCode.HANDLER), exc)
 
-    def _answer(self, frame: Frame, result: Any) -> bytes:
+    def _answer(self, request_id: int, result: Any) -> bytes:
         """The RESPONSE (or ERROR) frame for a request's result."""
         if isinstance(result, _Failed):
-            return self._error(result.code, result.exc, frame.request_id)
+            return self._error(result.code, result.exc, request_id)
         try:
             return encode_message(RESPONSE, result, version=self.version or MIN_VERSION,
-                                  request_id=frame.request_id, codec=self.codec)
+                                  request_id=request_id, codec=self.codec)
         except (TypeError, ValueError, OverflowError) as exc:
-            return self._error(ErrorCode.HANDLER, exc, frame.request_id)
+            return self._error(ErrorCode.HANDLER, exc, request_id)
 
     # -- async handlers ------------------------------------------------------
 
@@ -226,7 +275,7 @@ class WireSession(Session):
                 result = await result
             except Exception as exc:
                 result = _Failed(ErrorCode.HANDLER, exc)
-        self.conn.write(self._answer(frame, result))
+        self.conn.write(self._answer(frame.request_id, result))
 
 
 @dataclass(frozen=True)

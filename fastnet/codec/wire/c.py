@@ -54,6 +54,18 @@ class WireDecoder:
             raise MemoryError("fn_wire_new failed")
         self._d: Any = ffi.gc(decoder, lib.fn_wire_free)
         self._out = ffi.new("fn_wire_frame *")
+        self._owner: object = None  # what holds _d when another object owns it (over())
+
+    @classmethod
+    def over(cls, decoder: Any, max_body: int, owner: object) -> "WireDecoder":
+        """A WireDecoder over a fn_wire_decoder that owner holds (a C wire
+        session's): owner is kept alive with it."""
+        self = cls.__new__(cls)
+        self._max_body = max_body
+        self._d = decoder
+        self._out = ffi.new("fn_wire_frame *")
+        self._owner = owner
+        return self
 
     @property
     def max_body(self) -> int:
