@@ -135,12 +135,12 @@ class WireSession(Session):
             for obj in objs:
                 append(call(obj))
         except Exception as exc:  # the handler raised: that request gets an ERROR
-            append(_Failed(ErrorCode.HANDLER, exc))
+            append(_failure(exc))
             for obj in objs[len(results):]:
                 try:
                     append(call(obj))
                 except Exception as exc2:
-                    append(_Failed(ErrorCode.HANDLER, exc2))
+                    append(_failure(exc2))
         else:
             reply = self.batcher.replies(results, self.threshold)
             if reply is not None:
@@ -241,8 +241,8 @@ class WireSession(Session):
             if self.with_metadata:
                 return self.handler(obj, metadata=meta)
             return self.handler(obj)
-        except Exception as exc:  # an interceptor's refusal names its code
-            return _Failed(getattr(exc, "wire_code", ErrorCode.HANDLER), exc)
+        except Exception as exc:
+            return _failure(exc)
 
     def _answer(self, request_id: int, result: Any) -> bytes:
         """The RESPONSE (or ERROR) frame for a request's result."""
@@ -274,7 +274,7 @@ class WireSession(Session):
             try:
                 result = await result
             except Exception as exc:
-                result = _Failed(ErrorCode.HANDLER, exc)
+                result = _failure(exc)
         self.conn.write(self._answer(frame.request_id, result))
 
 
@@ -282,6 +282,12 @@ class WireSession(Session):
 class _Failed:
     code: ErrorCode
     exc: BaseException
+
+
+def _failure(exc: BaseException) -> _Failed:
+    """A handler's exception as its ERROR: HANDLER, or the code an
+    interceptor's refusal names (``wire_code``)."""
+    return _Failed(getattr(exc, "wire_code", ErrorCode.HANDLER), exc)
 
 
 def _rejection(why: str) -> Optional[bytes]:
