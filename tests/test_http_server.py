@@ -399,11 +399,14 @@ def test_kata_fast_path_answers_as_the_general_path():
         closed = False
 
         def __init__(self) -> None:
+            self.id = 1
             self.out: list[bytes] = []
             self.timers: list[float] = []
             later = lambda delay, fn: self.timers.append(delay) or types.SimpleNamespace(
                 cancel=lambda: None)
-            self.server = types.SimpleNamespace(engine=types.SimpleNamespace(call_later=later))
+            # An engine without the C kata (Engine.serve_http_kata's default).
+            self.server = types.SimpleNamespace(engine=types.SimpleNamespace(
+                call_later=later, serve_http_kata=lambda *args: False))
 
         def write(self, data: bytes) -> None:
             self.out.append(data)

@@ -1018,12 +1018,21 @@ class KataSession(HttpSession):
     On an engine that offers it (the C engine: csrc/loop.h's
     fn_loop_http_kata) the plain kata requests are answered by the engine
     itself with this reply, refreshed here each second, and only the rest
-    reach feed."""
+    reach feed. The engine is asked only after the connection's first read,
+    once that read has shown HTTP/1.1 (not HTTP/2's preface, which is only
+    valid as a connection's first bytes: Python must see those) and left
+    nothing half read here."""
 
     _engine: Any = None  # answering the kata in the engine (serve_http_kata)
+    _offered = False
 
-    def opened(self) -> None:
-        """Offer the engine to answer the plain kata requests itself."""
+    def _offer_engine(self) -> None:
+        """Offer the engine to answer the plain kata requests itself, if
+        this connection speaks HTTP/1.1 and holds nothing half done."""
+        if self.h2 is not None or self.buf or self.pending is not None or self.done \
+                or self.draining:
+            return
+        self._offered = True
         engine, lim = self.conn.server.engine, self.limits
         if engine.serve_http_kata(self.conn.id, True, lim.max_request_line,
                                   lim.max_header_bytes, lim.max_header_fields):
@@ -1053,6 +1062,12 @@ class KataSession(HttpSession):
             return cast(Union[bytes, None, Awaitable[Optional[bytes]]], self.h2.feed(data))
         if self._engine is not None:
             self._refresh_engine()
+        reply = self._kata(data)
+        if not self._offered:
+            self._offer_engine()
+        return reply
+
+    def _kata(self, data: bytes) -> Union[bytes, None, Awaitable[Optional[bytes]]]:
         if self.buf or self.pending is not None or self.done or self.draining:
             return super().feed(data)
         try:
