@@ -407,14 +407,18 @@ def test_reader_that_never_reads_does_not_stall_others(engine, rec):
                 except BlockingIOError:
                     pass
         assert sent < 64 << 20, f"the engine kept reading: {sent} bytes taken"
+        pings = [b"ping %d" % i for i in range(10)]
         with client(listener.port) as c:
-            for i in range(10):
-                c.sendall(b"ping %d" % i)
-                assert recv_exactly(c, len(b"ping %d" % i)) == b"ping %d" % i
+            for ping in pings:
+                c.sendall(ping)
+                assert recv_exactly(c, len(ping)) == ping
         # What the engine read from the hog and has not written back is its
-        # output queue: bounded by the high-water mark plus one read.
+        # output queue: bounded by the high-water mark plus one read. The
+        # pings' echoes may have reached us before the engine's thread
+        # counted them out (a Python engine run missed by 6 bytes), so they
+        # are allowed for.
         stats = rec.engine.stats()
-        assert stats["bytes_in"] - stats["bytes_out"] <= high + limits.READ_CHUNK
+        assert stats["bytes_in"] - stats["bytes_out"] <= high + limits.READ_CHUNK + sum(map(len, pings))
         hog.close()
 
 
