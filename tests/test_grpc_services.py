@@ -238,10 +238,11 @@ def test_protocol_grpc_without_handler_serves_health():
 
 
 def test_drain_lets_calls_in_flight_finish(demo):
-    release = threading.Event()
+    started, release = threading.Event(), threading.Event()
 
     class Slow:
         async def Square(self, request, context):
+            started.set()
             await asyncio.get_running_loop().run_in_executor(None, release.wait, GUARD)
             return type(request)(n=request.n * request.n)
     demo_ns = demo[0]
@@ -249,6 +250,9 @@ def test_drain_lets_calls_in_flight_finish(demo):
     server.add_service(demo_ns.demo.Calc, Slow())
     with serving_grpc(server) as port, fastnet.grpc.Channel(f"127.0.0.1:{port}") as ch:
         future = ch.stub(demo_ns.demo.Calc).Square.future(demo_ns.demo.Num(n=9), timeout=GUARD)
+        # Drain once the call has reached its handler (a drain that began
+        # before the request arrived would rightly refuse it).
+        assert started.wait(GUARD)
         server.shutdown(timeout=GUARD)      # the call is in flight: the drain waits for it
         release.set()
         assert future.result(GUARD).n == 81
