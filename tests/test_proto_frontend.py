@@ -1,8 +1,8 @@
 """The .proto front end against protoc, the oracle.
 
 Every schema of the corpus (tests/proto/: our own schemas covering every
-construct of proto2 and proto3, the gRPC health and interop schemas, and
-google's well-known types) is compiled by fastnet and by protoc
+construct of proto2 and proto3, the gRPC health schema, and google's
+well-known types; and the gRPC interop schemas fastnet.grpc ships) is compiled by fastnet and by protoc
 (``python -m grpc_tools.protoc --descriptor_set_out --include_imports``):
 the FileDescriptorSets must be byte-identical, and equal once decoded by
 google.protobuf (which names the first differing field when they are not).
@@ -31,6 +31,8 @@ import grpc_tools
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "proto"
+#: The gRPC interop protos: the copies fastnet.grpc ships.
+GRPC_PROTOS = ROOT / "fastnet" / "grpc" / "protos"
 PROTOC_INCLUDE = Path(grpc_tools.__file__).parent / "_proto"
 WELL_KNOWN = ["any", "api", "descriptor", "duration", "empty", "field_mask", "source_context",
               "struct", "timestamp", "type", "wrappers"]
@@ -42,7 +44,7 @@ SCHEMAS = {
     "options2": (CORPUS, ["corpus/options2.proto"]),
     "scoping": (CORPUS, ["corpus/scope/outer.proto"]),
     "health": (CORPUS, ["grpc/health/v1/health.proto"]),
-    "grpc_testing": (CORPUS, ["src/proto/grpc/testing/test.proto"]),
+    "grpc_testing": (GRPC_PROTOS, ["src/proto/grpc/testing/test.proto"]),
     "several_inputs": (CORPUS, ["grpc/health/v1/health.proto", "corpus/everything3.proto",
                                 "corpus/sub/dep2.proto"]),
 }

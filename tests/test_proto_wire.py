@@ -569,10 +569,9 @@ def test_proto2_bytes_accepted_and_rejected_as_google(data):
 
 # -- every message of the gRPC testing protos ---------------------------------------
 
-# The gRPC interop protos (published schemas, copied into the repository's
-# corpus beside the front end's).
+# The gRPC interop protos (published schemas): the copies fastnet.grpc ships.
 _ROOT = Path(__file__).resolve().parent.parent
-GRPC_TESTING = _ROOT / "tests" / "proto" / "src"
+GRPC_TESTING = _ROOT / "fastnet" / "grpc" / "protos" / "src"
 
 
 def _grpc_testing_schema():
