@@ -328,7 +328,7 @@ FIXED = [
     [b"MEMORY", b"USAGE", b"a", b"SAMPLES", b"0"], [b"MEMORY", b"nope"],
     [b"PUBSUB", b"NUMPAT"], [b"PUBSUB", b"CHANNELS"], [b"PUBSUB", b"NUMSUB", b"a"], [b"PUBLISH", b"a", b"b"],
     [b"BLPOP", b"a", b"x"], [b"BLPOP", b"a", b"-1"], [b"BRPOP", b"a", b" 1"], [b"BLPOP", b"a", b"1e5000"],
-    [b"BLPOP", b"a", b"inf"], [b"BLPOP", b"a", b"1e400"], [b"BLPOP", b"a", b""], [b"BLPOP", b"a", b"-1e-9"],
+    [b"BLPOP", b"a", b"inf"], [b"BLPOP", b"a", b"1e400"], [b"BLPOP", b"a", b""], [b"BLPOP", b"a", b"-0.0011"],
     [b"BLMOVE", b"a", b"b", b"up", b"left", b"1"], [b"BLMOVE", b"a", b"b", b"left", b"x", b"1"],
     [b"BLMOVE", b"a", b"b", b"left", b"left", b"x"], [b"BRPOPLPUSH", b"a", b"b", b"-1"], [b"BLPOP", b"a"],
     [b"INFO"], [b"INFO", b"keyspace"], [b"INFO", b"SERVER"], [b"INFO", b"nosuch"], [b"INFO", b"all"],
@@ -840,6 +840,47 @@ _FLAGS = re.compile(rb"id=(\d+) .*? flags=(\w+) ")
 def _blocked_ids(control: socket.socket) -> set[int]:
     listing = _decode(call(control, b"CLIENT", b"LIST"))
     return {int(m.group(1)) for m in _FLAGS.finditer(listing) if b"b" in m.group(2)}
+
+
+#: Timeouts as Redis 7.0 reads them (strtold, times 1000 in long double,
+#: rounded up, cast): refused, forever (0: -1e-9 and -0.001 round up to it)
+#: or, for the SHORT ones, a millisecond. A script must never hold a
+#: forever (it would wait for ever), so they are tried here.
+EDGE_TIMEOUTS = [b"-1e-9", b"-0.001", b"-0.0011", b"-.0009", b"-0.0", b"+0", b".0", b"0e0", b"-1e-4940",
+                 b"1e-5000", b"inf", b"-inf", b"1e400", b"-1", b"9223372036854775", b"9223372036854776",
+                 b"1e15", b" 1", b"1 ", b"0x", b"nan", b"0.0004", b"0x1p-20", b"1e-4940"]
+SHORT_TIMEOUTS = {b"0.0004", b"0x1p-20", b"1e-4940"}
+
+
+def test_blocking_timeouts_match_redis(fastnet, redis_port):
+    """Each edge timeout answers at once (its error), times out (a null
+    array) or blocks until a push wakes the client, as in Redis: the test
+    pushes only to a client CLIENT LIST shows blocked (its b flag), and
+    never to one whose timeout is a millisecond (the push would race it)."""
+    answers = {}
+    for name, port in (("fastnet", fastnet.port), ("redis", redis_port)):
+        replies = []
+        with connect(port) as sock, connect(port) as control:
+            call(control, b"FLUSHALL")
+            client_id = int(call(sock, b"CLIENT", b"ID")[1:-2])
+            for number, timeout in enumerate(EDGE_TIMEOUTS):
+                marker = codec.encode_bulk(b"t%d" % number)
+                sock.sendall(encode_command(b"BLPOP", b"k", timeout) + encode_command(b"ECHO", b"t%d" % number))
+                received, pushed = b"", False
+                deadline = time.monotonic() + GUARD
+                while not received.endswith(marker):
+                    assert time.monotonic() < deadline, (timeout, received)
+                    readable, _, _ = select.select([sock], [], [], 0.01)
+                    if readable:
+                        received += sock.recv(65536)
+                    elif (not pushed and timeout not in SHORT_TIMEOUTS
+                          and client_id in _blocked_ids(control)):
+                        call(control, b"RPUSH", b"k", b"woke")
+                        pushed = True
+                replies.append((timeout, pushed, received))
+        answers[name] = replies
+    assert answers["fastnet"] == answers["redis"]
+    assert not fastnet.take_errors()
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -19,42 +19,32 @@ while blocked is dropped at once, as in Redis.
 """
 from __future__ import annotations
 
-import re
+import math
 from collections import deque
-from decimal import Decimal, InvalidOperation
 from typing import Any, Callable, Optional
 
 from ..codec._common import INT64_MAX, INT64_MIN
 from ..codec.resp._encode import encode_array, encode_bulk
+from .floats import LongDouble
 from .commands import SYNTAX_ERROR, WRONGTYPE, Command, Session, _error, _null, _option
 from .store import Store
 
 __all__ = ["BLOCKING_COMMANDS", "Blocked", "serve_ready", "time_out", "unblock"]
 
-_FLOAT = re.compile(rb"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf|infinity)", re.I)
-_HEX = re.compile(rb"[+-]?0x[0-9a-f]*\.?[0-9a-f]*(?:p[+-]?\d+)?", re.I)
-#: The range of C's long double (strtold's ERANGE past it).
-_LDBL_MAX = Decimal("1.18973149535723176502e4932")
-_LDBL_MIN = Decimal("3.64519953188247460253e-4951")
-
-
 def parse_timeout(arg: bytes) -> int | bytes:
     """A blocking timeout in ms (0: forever) as Redis 7.0 reads it on
-    x86-64 (strtold, then a truncating cast to long long), or the error."""
-    try:
-        if _FLOAT.fullmatch(arg):
-            value = Decimal(arg.decode())
-        elif _HEX.fullmatch(arg):
-            value = Decimal(float.fromhex(arg.decode()))
-        else:
-            raise InvalidOperation
-    except (InvalidOperation, ValueError, OverflowError):
+    x86-64, or the error: string2ld (strtold), the product with 1000.0 in
+    long double rounded up (ceill), then the cast to long long. So -1e-9
+    and even -0.001 (just under a thousandth as a long double) are 0,
+    forever, and 1e-4940 is 1 ms; an infinity or a product past the range
+    casts to INT64_MIN, negative."""
+    parsed = LongDouble.parse(arg)
+    if parsed is None:
         return _error(b"ERR timeout is not a float or out of range")
-    if value.is_finite() and value and not _LDBL_MIN <= abs(value) <= _LDBL_MAX:
-        return _error(b"ERR timeout is not a float or out of range")
-    ms = int(value * 1000) if value.is_finite() else INT64_MIN  # the cast of inf
+    product = None if isinstance(parsed, float) else parsed.times(1000)
+    ms = INT64_MIN if product is None else math.ceil(product.value)
     if not INT64_MIN <= ms <= INT64_MAX:
-        ms = INT64_MIN  # x86-64's cvttsd2si answer for a value out of range
+        ms = INT64_MIN  # x86-64's answer for a value out of range
     if ms < 0:
         return _error(b"ERR timeout is negative")
     return ms

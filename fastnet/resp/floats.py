@@ -195,6 +195,11 @@ class LongDouble:
         rounded = _round_ld(self.value + other.value)
         return None if rounded is None else LongDouble(rounded)
 
+    def times(self, factor: int) -> Optional["LongDouble"]:
+        """The long double product with factor; None if it overflows (inf)."""
+        rounded = _round_ld(self.value * factor)
+        return None if rounded is None else LongDouble(rounded)
+
     def human(self) -> bytes:
         """ld2string's LD_STR_HUMAN: %.17Lf, trailing zeros (and point) cut, "-0" as "0"."""
         scaled = self.value * 10**17
