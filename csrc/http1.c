@@ -340,3 +340,86 @@ int fn_http1_chunked_decode(fn_http1_chunked *ch, const uint8_t *buf, size_t sta
     *pos_out = pos;
     return ch->state == CH_DONE ? FN_HTTP1_DONE : FN_HTTP1_NEED_MORE;
 }
+
+/* buf[f[0]..f[1]) is the lower-case name `lower` of n bytes, in any case. */
+static int name_is(const uint8_t *buf, const size_t *f, const char *lower, size_t n)
+{
+    if (f[1] - f[0] != n)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t ch = buf[f[0] + i];
+        if (ch >= 'A' && ch <= 'Z')
+            ch = (uint8_t)(ch + 32);
+        if (ch != (uint8_t)lower[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* Whether a parsed HTTP/1.1 head is simple (see fn_http1_simple_requests). */
+static int is_simple(const uint8_t *buf, const size_t *fields, size_t nfields)
+{
+    size_t hosts = 0;
+    for (size_t i = 0; i < nfields; i++) {
+        const size_t *f = fields + 4 * i;
+        switch (f[1] - f[0]) {
+        case 4:
+            hosts += (size_t)name_is(buf, f, "host", 4);
+            break;
+        case 6:
+            if (name_is(buf, f, "expect", 6))
+                return 0;
+            break;
+        case 7:
+            if (name_is(buf, f, "upgrade", 7))
+                return 0;
+            break;
+        case 10:
+            if (name_is(buf, f, "connection", 10))
+                return 0;
+            break;
+        case 14:
+            if (name_is(buf, f, "content-length", 14))
+                return 0;
+            break;
+        case 17:
+            if (name_is(buf, f, "transfer-encoding", 17))
+                return 0;
+            break;
+        default:
+            break;
+        }
+    }
+    return hosts == 1;
+}
+
+int64_t fn_http1_simple_requests(const char *data, size_t start, size_t len,
+                                 size_t max_request_line, size_t max_header_bytes,
+                                 size_t max_fields, size_t *words, size_t max_words,
+                                 size_t *pos)
+{
+    const uint8_t *buf = (const uint8_t *)data;
+    size_t n = 0, record = FN_HTTP1_REQ_WORDS + 4 * max_fields;
+    *pos = start;
+    if (max_fields > (SIZE_MAX - FN_HTTP1_REQ_WORDS) / 4 || max_words < record)
+        return FN_E_ARG;
+    while (start < len && max_words - n >= record) {
+        fn_http1_head_state st;
+        fn_http1_head h;
+        size_t *w = words + n;
+        memset(&st, 0, sizeof st);
+        if (fn_http1_parse_request(&st, buf, start, len, max_request_line, max_header_bytes,
+                                   max_fields, &h, w + FN_HTTP1_REQ_WORDS) != FN_HTTP1_DONE
+            || h.minor != 1 || !is_simple(buf, w + FN_HTTP1_REQ_WORDS, h.nfields))
+            break;
+        w[0] = h.end;
+        w[1] = h.a;
+        w[2] = h.b;
+        w[3] = h.c;
+        w[4] = h.d;
+        w[5] = h.nfields;
+        n += FN_HTTP1_REQ_WORDS + 4 * h.nfields;
+        start = *pos = h.end;
+    }
+    return (int64_t)n;
+}

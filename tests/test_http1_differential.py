@@ -139,3 +139,92 @@ def test_many_chunks_cross_more_than_one_c_call():
     assert run_chunked(c.ChunkedDecoder(), data, []) == run_chunked(py.ChunkedDecoder(), data, [])
     spans, pos, done = c.ChunkedDecoder().decode(data)
     assert len(spans) == 200 and done and pos == len(data)
+
+
+def run_simple(parser, data: bytes, cuts: list[int], start: int = 0):
+    """simple_requests on every prefix ending at a cut, then on the whole."""
+    return [parser.simple_requests(data[:end], start)
+            for end in sorted(set(c for c in cuts if start <= c <= len(data))) + [len(data)]]
+
+
+simple_names = st.sampled_from([b"Host", b"host", b"HOST", b"Connection", b"expect", b"Upgrade",
+                                b"Content-Length", b"TRANSFER-ENCODING", b"X", b"Hosts", b"Hos"])
+
+
+@st.composite
+def pipelines(draw):
+    """Requests back to back, most of them simple, some not, some bad."""
+    out = []
+    for _ in range(draw(st.integers(1, 5))):
+        if draw(st.integers(0, 4)) == 0:
+            out.append(draw(heads()))
+            continue
+        fields = b"".join(draw(simple_names) + b": " + draw(st.sampled_from([b"a", b"", b"1"]))
+                          + b"\r\n" for _ in range(draw(st.integers(0, 4))))
+        out.append(draw(st.sampled_from([b"GET", b"HEAD", b"POST"])) + b" "
+                   + draw(st.sampled_from([b"/", b"/x?y=1", b"/%41"])) + b" "
+                   + draw(st.sampled_from([b"HTTP/1.1", b"HTTP/1.1", b"HTTP/1.0"])) + b"\r\n"
+                   + draw(st.sampled_from([b"Host: h\r\n", b""])) + fields + b"\r\n")
+    return b"".join(out)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(data=pipelines(), cuts=cuts, lims=small, start=st.integers(0, 3),
+       kind=st.sampled_from([bytes, bytearray]))
+def test_simple_requests_agree(data, cuts, lims, start, kind):
+    """Both twins take the same simple requests from every prefix, as the
+    same words, and stop at the same place; what each took is what parse()
+    finds there, and a simple head is one Host and no framing field."""
+    c_twin, py_twin = twins()
+    c, py = c_twin.RequestHeadParser(*lims), py_twin.RequestHeadParser(*lims)
+    start = min(start, len(data))
+    got = run_simple(c, kind(data), cuts, start)
+    assert got == run_simple(py, kind(data), cuts, start)
+    words, end = got[-1]
+    pos, i = start, 0
+    while i < len(words):
+        head = py_twin.RequestHeadParser(*lims).parse(data, pos)
+        assert head is not None and head.minor == 1
+        n = words[i + 5]
+        assert words[i:i + 5] == [head.end, head.method_start, head.method_end,
+                                  head.target_start, head.target_end]
+        assert [tuple(words[k:k + 4]) for k in range(i + 6, i + 6 + 4 * n, 4)] == head.headers
+        names = [data[a:b].lower() for a, b, _, _ in head.headers]
+        assert names.count(b"host") == 1
+        assert not {b"connection", b"expect", b"upgrade", b"content-length",
+                    b"transfer-encoding"} & set(names)
+        pos, i = head.end, i + 6 + 4 * n
+    assert end == pos
+
+
+def test_simple_requests_past_one_c_call():
+    """More simple requests than one C call's words hold: all taken, and
+    the same as the Python twin's."""
+    c_twin, py_twin = twins()
+    data = b"".join(b"GET /%d HTTP/1.1\r\nHost: h\r\nX: %d\r\n\r\n" % (i, i) for i in range(300))
+    data += b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\n\r\nx"
+    c, py = c_twin.RequestHeadParser(max_header_fields=2), py_twin.RequestHeadParser(max_header_fields=2)
+    words, end = c.simple_requests(data)
+    assert (words, end) == py.simple_requests(data)
+    assert len(words) == 300 * 14 and end == data.index(b"POST")
+
+
+def test_simple_requests_leave_the_parser_as_it_was():
+    """simple_requests parses afresh: a head in progress and a sticky error
+    of the parser itself stay as they were."""
+    for twin in twins():
+        p = twin.RequestHeadParser()
+        assert p.parse(b"GET / HTTP/1.1\r\nHo") is None
+        assert p.simple_requests(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")[1] == 27
+        assert p.parse(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").end == 27
+        bad = twin.RequestHeadParser()
+        try:
+            bad.parse(b"BAD\r\n\r\n")
+        except HttpError:
+            pass
+        assert bad.simple_requests(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")[1] == 27
+        try:
+            bad.parse(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+            raise AssertionError("the error is not sticky")
+        except HttpError:
+            pass

@@ -132,6 +132,7 @@ class Response:
     server's to set."""
 
     __slots__ = ("status", "headers", "body")
+    body: Union[bytes, bytearray, memoryview, Iterable[bytes], AsyncIterable[bytes]]  # str encoded
 
     def __init__(self, body: Body = b"", status: int = 200,
                  headers: Union[Iterable[tuple[str, str]], Mapping[str, str], None] = None,
@@ -139,6 +140,12 @@ class Response:
         if not 100 <= status <= 999:
             raise ValueError(f"status must be 100-999, not {status}")
         self.status = status
+        if headers is None and type(body) is bytes:  # the common case, quickly
+            fields = self.headers = Headers.__new__(Headers)
+            content_type = content_type or ("text/plain" if body else None)
+            fields._items = [] if content_type is None else [("Content-Type", content_type)]
+            self.body = body
+            return
         self.headers = Headers(headers)
         if isinstance(body, str):
             body = body.encode()
@@ -156,6 +163,9 @@ class Response:
 #: What a route's function returns: a Response, bytes or str (a 200).
 Result = Union[Response, bytes, str]
 Handler = Callable[[Request], Union[Result, Awaitable[Result]]]
+
+#: Request lines App.exact_route keeps the function of.
+EXACT_ROUTES_KEPT = 1024
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -197,6 +207,7 @@ class App:
         self._patterns: list[tuple[str, "re.Pattern[str]", Handler]] = []
         self._paths: dict[str, set[str]] = {}
         self._streamed: set[Handler] = set()
+        self._lines: dict[bytes, Handler] = {}  # exact_route's: b"GET /" -> function
         #: Some route is a coroutine function: sessions await results.
         self.is_async = False
 
@@ -221,6 +232,7 @@ class App:
             else:
                 self._exact[(method, path)] = fn
             self._paths.setdefault(path, set()).add(method)
+            self._lines.clear()
             return fn
         return register
 
@@ -243,6 +255,26 @@ class App:
             if allowed is not None:
                 allowed.add(route_method)
         return None
+
+    def exact_route(self, line: bytes) -> Optional[Handler]:
+        """The function of the route a request line's ``b"METHOD target"``
+        goes to when that is an exact route (no pattern, no params) and the
+        target is a plain path (no query, nothing to percent-decode), else
+        None: the caller then calls the App. What it found is kept (up to
+        EXACT_ROUTES_KEPT lines), so a server routes a request by one
+        lookup of the bytes it read."""
+        fn = self._lines.get(line)
+        if fn is not None:
+            return fn
+        method, _, target = line.decode("latin-1").partition(" ")
+        if not target.startswith("/") or "?" in target or "%" in target or ":" in target:
+            return None
+        fn = self._exact.get((method, target)) or self._exact.get(("*", target))
+        if fn is None and method == "HEAD":
+            fn = self._exact.get(("GET", target))
+        if fn is not None and len(self._lines) < EXACT_ROUTES_KEPT:
+            self._lines[line] = fn
+        return fn
 
     def streams(self, request: Request) -> bool:
         """Whether the route for request reads its body as a stream."""

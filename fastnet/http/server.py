@@ -39,19 +39,19 @@ import inspect
 import logging
 import time
 from email.utils import formatdate
-from typing import (Any, AsyncIterable, Awaitable, Generator, Iterable, Mapping, Optional, Union,
-                    cast)
+from typing import (Any, AsyncIterable, Awaitable, Callable, Generator, Iterable, Mapping,
+                    Optional, Union, cast)
 
 from .. import limits
 from ..codec import http1
-from ..codec.http1 import ConnectionState, Event, Role
+from ..codec.http1 import REQ_WORDS, ConnectionState, Event, Role
 from ..engine.base import TimerHandle
 from ..errors import (H2ConnectionError, HttpBodyTooLarge, HttpError, HttpMalformed, HttpTimeout,
                       HttpUnsupportedCoding, ProtocolError)
 from ..server import Connection, ProtocolSpec, ProtocolUnit, Server, Session, register
 from ..server.options import Option, count, seconds, size
-from .app import (Handler, Headers, Request, Response, is_async_handler, kata_app, reason_phrase,
-                  request_path)
+from .app import (App, Handler, Headers, Request, Response, is_async_handler, kata_app,
+                  reason_phrase, request_path)
 
 __all__ = ["HTTP", "HTTP_PROTOCOL", "BodyStream", "HttpLimits", "HttpServer", "HttpSession"]
 
@@ -166,26 +166,11 @@ def _status_line(status: int) -> bytes:
     return line
 
 
-_SIMPLE_NAMES = {4: b"host", 6: b"expect", 7: b"upgrade", 10: b"connection",
-                 14: b"content-length", 17: b"transfer-encoding"}
-
-
-def _simple_fields(buf: bytes, spans: http1.HeaderSpans) -> bool:
-    """Exactly one Host and none of Connection, Expect, Upgrade,
-    Content-Length, Transfer-Encoding (names looked at by length first)."""
-    hosts = 0
-    names = _SIMPLE_NAMES
-    for a, b, _, _ in spans:
-        name = names.get(b - a)
-        if name is not None and buf[a:b].lower() == name:
-            if b - a != 4:
-                return False
-            hosts += 1
-    return hosts == 1
-
-
-_heads_cache: dict[tuple[int, tuple[tuple[str, str], ...]], bytes] = {}
-_end_cache: list[bytes] = [b"", b""]  # [Date value, b"Date: ...\r\n\r\n"]
+_heads_cache: dict[tuple[Any, ...], bytes] = {}  # (status, *header items) -> head
+_BYTES_KEY: tuple[Any, ...] = (200, ("Content-Type", "text/plain"))  # Response(bytes)'s
+_EMPTY_KEY: tuple[Any, ...] = (200,)
+_end_cache: list[Any] = [0, b""]  # [the second, b"Date: ...\r\n\r\n"]
+_clock = time.time
 
 
 def _simple_reply(result: Any) -> Optional[bytes]:
@@ -196,15 +181,15 @@ def _simple_reply(result: Any) -> Optional[bytes]:
         body, status = result.body, result.status
         if type(body) is not bytes or status < 200 or status in _NO_BODY_STATUS:
             return None
-        key = (status, tuple(result.headers.items()))
+        key = (status, *result.headers._items)
     elif type(result) is bytes:
-        body, key = result, (200, (("Content-Type", "text/plain"),) if result else ())
+        body, status, key = result, 200, _BYTES_KEY if result else _EMPTY_KEY
     else:
         return None
     head = _heads_cache.get(key)
     if head is None:
-        parts = [_status_line(key[0])]
-        for name, value in key[1]:
+        parts = [_status_line(status)]
+        for name, value in cast(tuple[tuple[str, str], ...], key[1:]):
             if name.lower() in _OWN_FIELDS:
                 continue
             if "\n" in value or "\r" in value or "\n" in name or "\r" in name:
@@ -213,41 +198,77 @@ def _simple_reply(result: Any) -> Optional[bytes]:
         head = b"".join(parts)
         if len(_heads_cache) < 256:
             _heads_cache[key] = head
-    date = http_date()
-    if _end_cache[0] is not date:
-        _end_cache[0], _end_cache[1] = date, b"Date: " + date + b"\r\n\r\n"
+    now = int(_clock())
+    if _end_cache[0] != now:
+        _end_cache[0], _end_cache[1] = now, b"Date: " + http_date() + b"\r\n\r\n"
     return b"%sContent-Length: %d\r\n%s%s" % (head, len(body), _end_cache[1], body)
 
 
 class _LazyRequest(Request):
-    """A Request read from a parsed head, its Headers built on first use."""
+    """A simple request (HttpSession._simple) read from the words of
+    ``RequestHeadParser.simple_requests``: its method, target, path, query
+    and peer are decoded on first use, its Headers built on first use."""
 
-    __slots__ = ("_buf", "_spans", "_headers")
+    __slots__ = ("_buf", "_words", "_at", "_conn", "_line", "_peer", "_headers")
 
-    def __init__(self, buf: bytes, head: http1.RequestHead, peer: tuple[str, int]) -> None:
+    def __init__(self, buf: bytes, words: list[int], at: int, conn: Connection) -> None:
         self._buf = buf
-        self._spans = head.headers
+        self._words = words
+        self._at = at                       # this request's first word
+        self._conn = conn
+        self._line: Optional[list[str]] = None  # [method, target, path, query]
+        self._peer: Optional[tuple[str, int]] = None
         self._headers: Optional[Headers] = None
-        self.method = buf[head.method_start:head.method_end].decode("latin-1")
-        self.target = target = buf[head.target_start:head.target_end].decode("latin-1")
-        if "?" in target or "%" in target or ":" in target or target[0] != "/":
-            self.path, self.query = request_path(target)
-        else:
-            self.path, self.query = target, ""
         self.version = "HTTP/1.1"
         self.body = b""
-        self.peer = peer
         self.params = {}
         self.trailers = None
         self.stream = None
+
+    def _request_line(self) -> list[str]:
+        line = self._line
+        if line is None:
+            buf, words, at = self._buf, self._words, self._at
+            method = buf[words[at + 1]:words[at + 2]].decode("latin-1")
+            target = buf[words[at + 3]:words[at + 4]].decode("latin-1")
+            if "?" in target or "%" in target or ":" in target or target[0] != "/":
+                path, query = request_path(target)
+            else:
+                path, query = target, ""
+            line = self._line = [method, target, path, query]
+        return line
+
+    def _set(self, index: int, value: str) -> None:
+        self._request_line()[index] = value
+
+    method = property(lambda self: self._request_line()[0],  # type: ignore[assignment]
+                      lambda self, value: self._set(0, value))
+    target = property(lambda self: self._request_line()[1],  # type: ignore[assignment]
+                      lambda self, value: self._set(1, value))
+    path = property(lambda self: self._request_line()[2],  # type: ignore[assignment]
+                    lambda self, value: self._set(2, value))
+    query = property(lambda self: self._request_line()[3],  # type: ignore[assignment]
+                     lambda self, value: self._set(3, value))
+
+    @property  # type: ignore[override]
+    def peer(self) -> tuple[str, int]:
+        peer = self._peer
+        if peer is None:
+            peer = self._peer = self._conn.peer
+        return peer
+
+    @peer.setter
+    def peer(self, value: tuple[str, int]) -> None:
+        self._peer = value
 
     @property  # type: ignore[override]
     def headers(self) -> Headers:
         fields = self._headers
         if fields is None:
-            buf = self._buf
-            fields = self._headers = Headers([(buf[a:b].decode("latin-1"), buf[c:d].decode("latin-1"))
-                                              for a, b, c, d in self._spans])
+            buf, w, i = self._buf, self._words, self._at + REQ_WORDS
+            fields = self._headers = Headers([
+                (buf[w[k]:w[k + 1]].decode("latin-1"), buf[w[k + 2]:w[k + 3]].decode("latin-1"))
+                for k in range(i, i + 4 * w[self._at + 5], 4)])
         return fields
 
     @headers.setter
@@ -380,6 +401,11 @@ class HttpSession(Session):
         self.chunks = http1.ChunkedDecoder(limits_.max_body, limits_.max_header_bytes,
                                            limits_.max_header_fields)
         self.state = ConnectionState()
+        #: b"METHOD /path" -> the function an App routes it to exactly, or
+        #: None (App.exact_route; a handler that is not an App: None).
+        self._routes: Optional[Callable[[bytes], Optional[Handler]]] = (
+            handler.exact_route if isinstance(handler, App)
+            and type(handler).__call__ is App.__call__ else None)
         self.buf = bytearray()
         self.pending: Optional[_Pending] = None
         # A stream=True route reads its body: run by _task, the session's own.
@@ -673,41 +699,40 @@ class HttpSession(Session):
     def _simple(self, data: bytes) -> bytes:
         """Answer the read's leading simple requests (a bodiless HTTP/1.1
         head with one Host and no Connection, Expect, Upgrade or framing
-        field, parsed once, its Request's headers built only if the app asks;
-        a bytes answer's head cached) and return the rest, for the general
-        way (which also reports any error the parser met: it is sticky).
+        field: all of them found by one parser call, each Request decoded
+        only as far as the app reads it, its route looked up by its raw
+        request line, a bytes answer's head cached) and return the rest,
+        for the general way (which also reports any error a head holds).
         Each such cycle ends where it began, IDLE/IDLE, so the state
         machine is not stepped; what is written is what the general way
         writes (a test compares them)."""
-        parse, handler, n, pos = self.parser.parse, self.handler, len(data), 0
-        while pos < n:
-            try:
-                head = parse(data, pos)
-            except HttpError:
-                break
-            if head is None or head.minor != 1 or not _simple_fields(data, head.headers):
-                break
+        words, pos = self.parser.simple_requests(data)
+        if not words:
+            return data
+        handler, routes, conn, out = self.handler, self._routes, self.conn, self._out
+        i, nwords = 0, len(words)
+        while i < nwords:
+            at = i
+            i += REQ_WORDS + 4 * words[i + 5]
             self._heads += 1
-            pos = head.end
-            request = _LazyRequest(data, head, self.conn.peer)
+            request = _LazyRequest(data, words, at, conn)
             try:
-                result = handler(request)
+                fn = routes(data[words[at + 1]:words[at + 4]]) if routes is not None else None
+                result = handler(request) if fn is None else fn(request)
             except Exception:
                 self.state.process(Role.CLIENT, Event.REQUEST)
                 self._failed(request)
                 return b""
-            reply = None if self.draining or request.method == "HEAD" else _simple_reply(result)
-            if reply is not None:
-                self._out.append(reply)  # not aliased: a streamed answer replaces the list
-                continue
+            if not self.draining and data[words[at + 1]:words[at + 2]] != b"HEAD":
+                reply = _simple_reply(result)
+                if reply is not None:
+                    out.append(reply)
+                    continue
             self.state.process(Role.CLIENT, Event.REQUEST)
             self._answer(request, cast(Any, result))
+            out = self._out  # a streamed answer replaces the list
             if self.done:
                 return b""
-        if pos == 0:
-            return data
-        if pos < n:
-            self.parser.reset()  # the general way parses the rest from its start
         return data[pos:]
 
     # -- reading requests ---------------------------------------------------

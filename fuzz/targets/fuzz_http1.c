@@ -10,7 +10,12 @@
  *     (plus skipped empty lines);
  *   - errors are sticky: the next call returns the same code;
  *   - the chunked decoder, whole and in steps, gives the same data bytes,
- *     position and result, and never more data than max_body.
+ *     position and result, and never more data than max_body;
+ *   - fn_http1_simple_requests (flag 8) with room for many records and with
+ *     room for one (called again from *pos) writes the same words and stops
+ *     at the same place; each record is the head fn_http1_parse_request
+ *     finds there, HTTP/1.1, ends where the next begins; the words taken
+ *     from the prefix that ends at *pos are the same.
  */
 #include <assert.h>
 #include <stdint.h>
@@ -77,6 +82,57 @@ static int chunked_once(const uint8_t *buf, size_t len, size_t step, uint64_t ma
     return rc;
 }
 
+#define RECORD (FN_HTTP1_REQ_WORDS + 4 * MAX_FIELDS)
+
+/* fn_http1_simple_requests into words[0..max_words), again from *pos while
+ * it stops for room; the words written in all, the stop in *pos. */
+static size_t simple_all(const uint8_t *buf, size_t len, size_t line, size_t bytes,
+                         size_t *words, size_t max_words, size_t *pos)
+{
+    size_t total = 0, at = 0;
+    for (;;) {
+        int64_t n = fn_http1_simple_requests((const char *)buf, at, len, line, bytes,
+                                             MAX_FIELDS, words + total, max_words, pos);
+        assert(n >= 0 && (size_t)n <= max_words);
+        assert(*pos >= at && *pos <= len && (n == 0) == (*pos == at));
+        total += (size_t)n;
+        if (n == 0 || max_words - (size_t)n >= RECORD)
+            return total;
+        at = *pos;
+    }
+}
+
+static void simple_requests(const uint8_t *buf, size_t len, size_t line, size_t bytes)
+{
+    enum { MANY = 64 * RECORD };
+    static size_t a[MANY], b[MANY * 2], c[MANY];
+    size_t pa, pb, pc;
+    assert(fn_http1_simple_requests((const char *)buf, 0, len, line, bytes, MAX_FIELDS, a,
+                                    RECORD - 1, &pa) == FN_E_ARG);
+    size_t na = simple_all(buf, len, line, bytes, a, MANY, &pa);
+    size_t nb = simple_all(buf, len, line, bytes, b, RECORD, &pb);
+    if (na + RECORD > MANY)
+        return;  /* more records than a's room: compared as far as both go below */
+    assert(na == nb && pa == pb && memcmp(a, b, na * sizeof *a) == 0);
+    size_t nc = simple_all(buf, pa, line, bytes, c, MANY, &pc);
+    assert(nc == na && pc == pa && memcmp(a, c, na * sizeof *a) == 0);
+    size_t i = 0, start = 0;
+    while (i < na) {
+        fn_http1_head_state st;
+        fn_http1_head h;
+        size_t fields[4 * MAX_FIELDS];
+        memset(&st, 0, sizeof st);
+        assert(fn_http1_parse_request(&st, buf, start, len, line, bytes, MAX_FIELDS, &h,
+                                      fields) == FN_HTTP1_DONE);
+        assert(h.minor == 1 && a[i] == h.end && a[i + 1] == h.a && a[i + 2] == h.b);
+        assert(a[i + 3] == h.c && a[i + 4] == h.d && a[i + 5] == h.nfields);
+        assert(memcmp(a + i + FN_HTTP1_REQ_WORDS, fields, 4 * h.nfields * sizeof *a) == 0);
+        start = h.end;
+        i += FN_HTTP1_REQ_WORDS + 4 * h.nfields;
+    }
+    assert(i == na && start == pa);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -104,6 +160,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         free(a);
         free(b);
+        return 0;
+    }
+    if (flags & 8) {
+        simple_requests(buf, len, line, bytes);
         return 0;
     }
     int response = flags & 4;

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ... import native
 from .. import _twins
-from ._common import HeaderSpans, RequestHead, ResponseHead
+from ._common import REQ_WORDS, HeaderSpans, RequestHead, ResponseHead
 from .state import TRANSITIONS, ConnectionState, Event, Role, State
 
 impls: dict[str, ModuleType] = _twins.load(__name__)
@@ -32,6 +32,7 @@ __all__ = [
     "ConnectionState",
     "Event",
     "HeaderSpans",
+    "REQ_WORDS",
     "RequestHead",
     "RequestHeadParser",
     "ResponseHead",

@@ -12,7 +12,7 @@ from typing import Optional, Union
 from ... import limits, native
 from ...errors import (HttpBodyTooLarge, HttpError, HttpHeadersTooLarge, HttpMalformed,
                        HttpRequestLineTooLong, HttpVersionNotSupported)
-from ._common import HeaderSpans, RequestHead, ResponseHead
+from ._common import REQ_WORDS, HeaderSpans, RequestHead, ResponseHead
 
 __all__ = ["ChunkedDecoder", "RequestHeadParser", "ResponseHeadParser"]
 
@@ -23,6 +23,15 @@ Buffer = Union[bytes, bytearray, memoryview]
 
 #: Data spans per C call of the chunked decoder (it is called again when full).
 SPANS_PER_CALL = 64
+#: Words a request parser's span array holds at least: its simple_requests
+#: takes as many requests per C call as fit (it calls again when full).
+SIMPLE_WORDS = 64
+
+if lib.FN_HTTP1_REQ_WORDS != REQ_WORDS:
+    raise ImportError("csrc/http1.h's FN_HTTP1_REQ_WORDS is not fastnet.codec.http1's REQ_WORDS")
+
+_simple_requests = lib.fn_http1_simple_requests
+_from_buffer = ffi.from_buffer
 
 
 def _line(buf: Buffer, a: int, b: int) -> bytes:
@@ -84,7 +93,11 @@ class _HeadParser:
         self.max_header_fields = max_header_fields
         self._st = ffi.new("fn_http1_head_state *")
         self._head = ffi.new("fn_http1_head *")
-        self._fields = ffi.new("size_t[]", 4 * max_header_fields + 4)
+        # Field spans of a head; a request parser's simple_requests words.
+        self._size = max(4 * max_header_fields + REQ_WORDS, SIMPLE_WORDS)
+        self._fields = ffi.new("size_t[]", self._size)
+        self._words = memoryview(ffi.buffer(self._fields)).cast("B").cast("N")  # type: ignore[call-overload]
+        self._pos = ffi.new("size_t *")
         self.error: Optional[HttpError] = None
 
     def reset(self) -> None:
@@ -129,6 +142,29 @@ class RequestHeadParser(_HeadParser):
             self._raise(rc, buf)
         h = self._head
         return RequestHead(h.start, h.end, h.a, h.b, h.c, h.d, h.minor, self._spans())
+
+
+    def simple_requests(self, buf: Buffer, start: int = 0) -> tuple[list[int], int]:
+        """The simple requests at the head of buf[start:] (see the Python
+        twin): one C call, one list of ints."""
+        end = len(buf)
+        if not 0 <= start <= end:
+            raise ValueError(f"start {start} must fit the buffer ({end} bytes)")
+        words, size, pos = self._fields, self._size, self._pos
+        data = buf if type(buf) is bytes else _from_buffer(buf)
+        n = _simple_requests(data, start, end, self.max_request_line, self.max_header_bytes,
+                             self.max_header_fields, words, size, pos)
+        if not n:
+            return [], start
+        out = self._words[:n].tolist()
+        record = REQ_WORDS + 4 * self.max_header_fields
+        while size - n < record and pos[0] < end:  # it stopped for room: on from there
+            n = _simple_requests(data, pos[0], end, self.max_request_line,
+                                 self.max_header_bytes, self.max_header_fields, words, size, pos)
+            if not n:
+                break
+            out += self._words[:n].tolist()
+        return out, pos[0]
 
 
 class ResponseHeadParser(_HeadParser):

@@ -15,7 +15,7 @@ from typing import Optional, Union
 from ... import limits
 from ...errors import (HttpBodyTooLarge, HttpError, HttpHeadersTooLarge, HttpMalformed,
                        HttpRequestLineTooLong, HttpVersionNotSupported)
-from ._common import HeaderSpans, RequestHead, ResponseHead
+from ._common import HeaderSpans, RequestHead, ResponseHead, is_simple
 
 __all__ = ["ChunkedDecoder", "RequestHeadParser", "ResponseHeadParser"]
 
@@ -167,6 +167,37 @@ class RequestHeadParser(_HeadParser):
         spans = self._finish(buf, line_end, head_end, "header")
         return RequestHead(start, head_end, match.start(1), match.end(1), match.start(2),
                            match.end(2), int(match.group(4)), spans)
+
+    def simple_requests(self, buf: Buffer, start: int = 0) -> tuple[list[int], int]:
+        """The simple requests at the head of buf[start:] as one flat list of
+        ints, and the offset just past the last: a bodiless HTTP/1.1 head
+        with exactly one Host and no Connection, Expect, Upgrade,
+        Content-Length or Transfer-Encoding field, which a server may answer
+        without framing checks. Each is REQ_WORDS ints (end, method start,
+        method end, target start, target end, field count) and then its
+        field spans, 4 ints each. It stops before the first head that is
+        incomplete, bad or not simple; each head is parsed afresh within
+        this parser's limits, leaving its own state (a head in progress, a
+        sticky error) as it was."""
+        if not 0 <= start <= len(buf):
+            raise ValueError(f"start {start} must fit the buffer ({len(buf)} bytes)")
+        scratch = RequestHeadParser(self.max_request_line, self.max_header_bytes,
+                                    self.max_header_fields)
+        words: list[int] = []
+        while start < len(buf):
+            scratch.reset()
+            try:
+                head = scratch.parse(buf, start)
+            except HttpError:
+                break
+            if head is None or head.minor != 1 or not is_simple(buf, head.headers):
+                break
+            words += (head.end, head.method_start, head.method_end, head.target_start,
+                      head.target_end, len(head.headers))
+            for span in head.headers:
+                words += span
+            start = head.end
+        return words, start
 
     @staticmethod
     def _bad_line(line: bytes, match: Optional["re.Match[bytes]"]) -> HttpError:
