@@ -560,3 +560,70 @@ def test_simple_request_path_writes_what_the_general_path_writes():
                 assert run(data, False, draining) == run(data, True, draining), (data, draining)
     finally:
         logging.disable(logging.NOTSET)
+
+
+def test_exact_route_finds_what_the_app_would_call():
+    """App.exact_route (the simple request's routing by its raw line)
+    returns the function App.__call__ would call for an exact route, None
+    for what it must decide itself (patterns, queries, escapes, misses),
+    and forgets what it kept when a route is added."""
+    app = echo_app()
+
+    @app.route("GET", "/plain")
+    def plain(req: Request) -> bytes:
+        return b"p"
+
+    @app.route("*", "/any")
+    def any_method(req: Request) -> bytes:
+        return b"a"
+
+    assert app.exact_route(b"GET /plain") is plain
+    assert app.exact_route(b"GET /plain") is plain  # kept
+    assert app.exact_route(b"HEAD /plain") is plain
+    assert app.exact_route(b"DELETE /any") is any_method
+    for line in (b"POST /plain", b"GET /items/1", b"GET /plain?x=1", b"GET /pl%61in", b"GET *",
+                 b"GET http://h/plain", b"GET /nope"):
+        assert app.exact_route(line) is None, line
+
+    @app.route("POST", "/plain")
+    def post(req: Request) -> bytes:
+        return b"P"
+    assert app.exact_route(b"POST /plain") is post
+
+    class Wrapped(App):
+        def __call__(self, request: Request):  # type: ignore[no-untyped-def]
+            return b"wrapped"
+    wrapped = Wrapped()
+    wrapped.route("GET", "/")(plain)
+    conn = types.SimpleNamespace(peer=("127.0.0.1", 1), closed=False, id=1)
+    # A subclass's own __call__ is called: the session does not route around it.
+    from fastnet.http.server import _DEFAULT_LIMITS, HttpSession
+    assert HttpSession(conn, wrapped, _DEFAULT_LIMITS)._routes is None
+    assert HttpSession(conn, app, _DEFAULT_LIMITS)._routes is not None
+    reply = HttpSession(conn, wrapped, _DEFAULT_LIMITS).feed(request("GET", "/"))
+    assert reply.endswith(b"\r\n\r\nwrapped")
+
+
+def test_a_simple_request_reads_as_any_request():
+    """The simple request's lazy Request gives what a parsed Request gives,
+    and takes assignments."""
+    seen = []
+    app = App()
+
+    @app.route("GET", "/{name}")
+    def show(req: Request) -> bytes:
+        seen.append((req.method, req.target, req.path, req.query, req.version, req.body,
+                     req.params, req.peer, req.headers.items(), req.trailers, req.stream))
+        req.path = "/changed"
+        req.params = {}
+        seen.append((req.path, req.target, req.params))
+        return b"ok"
+
+    conn = types.SimpleNamespace(peer=("127.0.0.1", 7), closed=False, id=1)
+    from fastnet.http.server import _DEFAULT_LIMITS, HttpSession
+    reply = HttpSession(conn, app, _DEFAULT_LIMITS).feed(
+        request("GET", "/x%41?q=1", "X-A: b", host="h"))
+    assert reply.endswith(b"\r\n\r\nok")
+    assert seen == [("GET", "/x%41?q=1", "/xA", "q=1", "HTTP/1.1", b"", {"name": "xA"},
+                     ("127.0.0.1", 7), [("Host", "h"), ("X-A", "b")], None, None),
+                    ("/changed", "/x%41?q=1", {})]
