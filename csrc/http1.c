@@ -394,22 +394,21 @@ static int is_simple(const uint8_t *buf, const size_t *fields, size_t nfields)
 }
 
 int64_t fn_http1_simple_requests(const char *data, size_t start, size_t len,
-                                 size_t max_request_line, size_t max_header_bytes,
-                                 size_t max_fields, size_t *words, size_t max_words,
-                                 size_t *pos)
+                                 fn_http1_batch *b)
 {
     const uint8_t *buf = (const uint8_t *)data;
-    size_t n = 0, record = FN_HTTP1_REQ_WORDS + 4 * max_fields;
-    *pos = start;
-    if (max_fields > (SIZE_MAX - FN_HTTP1_REQ_WORDS) / 4 || max_words < record)
+    size_t n = 0, max_fields = b->max_fields, record = FN_HTTP1_REQ_WORDS + 4 * max_fields;
+    b->pos = start;
+    if (max_fields > (SIZE_MAX - FN_HTTP1_REQ_WORDS) / 4 || b->max_words < record)
         return FN_E_ARG;
-    while (start < len && max_words - n >= record) {
+    while (start < len && b->max_words - n >= record) {
         fn_http1_head_state st;
         fn_http1_head h;
-        size_t *w = words + n;
+        size_t *w = b->words + n;
         memset(&st, 0, sizeof st);
-        if (fn_http1_parse_request(&st, buf, start, len, max_request_line, max_header_bytes,
-                                   max_fields, &h, w + FN_HTTP1_REQ_WORDS) != FN_HTTP1_DONE
+        if (fn_http1_parse_request(&st, buf, start, len, b->max_request_line,
+                                   b->max_header_bytes, max_fields, &h,
+                                   w + FN_HTTP1_REQ_WORDS) != FN_HTTP1_DONE
             || h.minor != 1 || !is_simple(buf, w + FN_HTTP1_REQ_WORDS, h.nfields))
             break;
         w[0] = h.end;
@@ -419,7 +418,7 @@ int64_t fn_http1_simple_requests(const char *data, size_t start, size_t len,
         w[4] = h.d;
         w[5] = h.nfields;
         n += FN_HTTP1_REQ_WORDS + 4 * h.nfields;
-        start = *pos = h.end;
+        start = b->pos = h.end;
     }
     return (int64_t)n;
 }

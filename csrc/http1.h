@@ -98,24 +98,28 @@ int fn_http1_chunked_decode(fn_http1_chunked *ch, const uint8_t *buf, size_t sta
                             uint64_t max_body, size_t max_trailer_bytes, size_t max_fields,
                             size_t max_chunk_line, size_t *spans, size_t max_spans,
                             size_t *nspans, size_t *pos);
-/* The simple requests at the head of buf[start..len): bodiless HTTP/1.1
+/* The simple requests at the head of data[start..len): bodiless HTTP/1.1
  * heads with exactly one Host and no Connection, Expect, Upgrade,
  * Content-Length or Transfer-Encoding field (names compared without
  * case), which a server answers without framing checks or a state step.
- * Each is parsed from a fresh state with the limits given, and written to
- * words as FN_HTTP1_REQ_WORDS words, (end, method start, method end,
+ * Each is parsed from a fresh state within b's limits and written to
+ * b->words as FN_HTTP1_REQ_WORDS words, (end, method start, method end,
  * target start, target end, field count), then its field spans, 4 words
  * each. It stops before the first head that is incomplete, bad (the
  * caller's own parser reports it) or not simple, or when the next record
- * might not fit in max_words (at least FN_HTTP1_REQ_WORDS + 4 *
- * max_fields; call again from *pos). Returns the words written (>= 0) or
- * FN_E_ARG (max_words too small); *pos is the end of the last request
- * taken (start if none). Every offset counts from buf. */
+ * might not fit in b->max_words (at least FN_HTTP1_REQ_WORDS + 4 *
+ * b->max_fields; call again from b->pos). Returns the words written (>= 0)
+ * or FN_E_ARG (max_words too small); b->pos is the end of the last
+ * request taken (start if none). Every offset counts from data. */
 #define FN_HTTP1_REQ_WORDS 6
+typedef struct {
+    size_t max_request_line, max_header_bytes, max_fields;  /* the limits */
+    size_t *words;
+    size_t max_words;
+    size_t pos;  /* out */
+} fn_http1_batch;
 int64_t fn_http1_simple_requests(const char *data, size_t start, size_t len,
-                                 size_t max_request_line, size_t max_header_bytes,
-                                 size_t max_fields, size_t *words, size_t max_words,
-                                 size_t *pos);
+                                 fn_http1_batch *b);
 /* cdef: end */
 
 #endif

@@ -91,14 +91,15 @@ static size_t simple_all(const uint8_t *buf, size_t len, size_t line, size_t byt
 {
     size_t total = 0, at = 0;
     for (;;) {
-        int64_t n = fn_http1_simple_requests((const char *)buf, at, len, line, bytes,
-                                             MAX_FIELDS, words + total, max_words, pos);
+        fn_http1_batch b = {line, bytes, MAX_FIELDS, words + total, max_words, 0};
+        int64_t n = fn_http1_simple_requests((const char *)buf, at, len, &b);
         assert(n >= 0 && (size_t)n <= max_words);
-        assert(*pos >= at && *pos <= len && (n == 0) == (*pos == at));
+        assert(b.pos >= at && b.pos <= len && (n == 0) == (b.pos == at));
+        *pos = b.pos;
         total += (size_t)n;
         if (n == 0 || max_words - (size_t)n >= RECORD)
             return total;
-        at = *pos;
+        at = b.pos;
     }
 }
 
@@ -107,8 +108,8 @@ static void simple_requests(const uint8_t *buf, size_t len, size_t line, size_t 
     enum { MANY = 64 * RECORD };
     static size_t a[MANY], b[MANY * 2], c[MANY];
     size_t pa, pb, pc;
-    assert(fn_http1_simple_requests((const char *)buf, 0, len, line, bytes, MAX_FIELDS, a,
-                                    RECORD - 1, &pa) == FN_E_ARG);
+    fn_http1_batch small = {line, bytes, MAX_FIELDS, a, RECORD - 1, 0};
+    assert(fn_http1_simple_requests((const char *)buf, 0, len, &small) == FN_E_ARG);
     size_t na = simple_all(buf, len, line, bytes, a, MANY, &pa);
     size_t nb = simple_all(buf, len, line, bytes, b, RECORD, &pb);
     if (na + RECORD > MANY)

@@ -97,7 +97,6 @@ class _HeadParser:
         self._size = max(4 * max_header_fields + REQ_WORDS, SIMPLE_WORDS)
         self._fields = ffi.new("size_t[]", self._size)
         self._words = memoryview(ffi.buffer(self._fields)).cast("B").cast("N")  # type: ignore[call-overload]
-        self._pos = ffi.new("size_t *")
         self.error: Optional[HttpError] = None
 
     def reset(self) -> None:
@@ -126,6 +125,10 @@ class RequestHeadParser(_HeadParser):
         if max_request_line < 1:
             raise ValueError("max_request_line must be at least 1")
         self.max_request_line = max_request_line
+        self._batch = ffi.new("fn_http1_batch *", (max_request_line, max_header_bytes,
+                                                   max_header_fields, self._fields, self._size))
+        # simple_requests may have stopped for room once it wrote more words than this.
+        self._full = self._size - REQ_WORDS - 4 * max_header_fields
 
     def parse(self, buf: Buffer, start: int = 0, end: Optional[int] = None) -> Optional[RequestHead]:
         """The head at buf[start:end] once complete (None: more bytes needed)."""
@@ -150,21 +153,16 @@ class RequestHeadParser(_HeadParser):
         end = len(buf)
         if not 0 <= start <= end:
             raise ValueError(f"start {start} must fit the buffer ({end} bytes)")
-        words, size, pos = self._fields, self._size, self._pos
+        batch = self._batch
         data = buf if type(buf) is bytes else _from_buffer(buf)
-        n = _simple_requests(data, start, end, self.max_request_line, self.max_header_bytes,
-                             self.max_header_fields, words, size, pos)
+        n = _simple_requests(data, start, end, batch)
         if not n:
             return [], start
         out = self._words[:n].tolist()
-        record = REQ_WORDS + 4 * self.max_header_fields
-        while size - n < record and pos[0] < end:  # it stopped for room: on from there
-            n = _simple_requests(data, pos[0], end, self.max_request_line,
-                                 self.max_header_bytes, self.max_header_fields, words, size, pos)
-            if not n:
-                break
+        while n > self._full and batch.pos < end:  # it stopped for room: on from there
+            n = _simple_requests(data, batch.pos, end, batch)
             out += self._words[:n].tolist()
-        return out, pos[0]
+        return out, batch.pos
 
 
 class ResponseHeadParser(_HeadParser):
