@@ -171,6 +171,14 @@ HTTP_RETRY_AFTER = 1
 #: holds that the route has not read yet: above this it stops reading that
 #: connection until the route has read down to half of it.
 HTTP_STREAM_HIGH_WATER = 256 * 1024
+
+#: Bytes of output queued on a connection at which a response body given as
+#: an iterator stops being drawn: the server takes its next piece once the
+#: queue is below this again (looked at after HTTP_BODY_WAIT seconds,
+#: doubling while the peer reads nothing, up to HTTP_BODY_MAX_WAIT).
+HTTP_BODY_HIGH_WATER = 256 * 1024
+HTTP_BODY_WAIT = 0.001
+HTTP_BODY_MAX_WAIT = 0.1
 # --- The wire protocol (fastnet.wire) ---------------------------------------
 # Read by both frame codec twins; the C side takes the limit as an argument.
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -18,6 +19,7 @@ import h11
 import pytest
 import requests
 
+from fastnet import limits
 from fastnet.http import App, Request, Response
 from helpers import GUARD, wait_for
 from http_helpers import Reader, connect, h11_response, request, running_http
@@ -177,6 +179,63 @@ def test_streamed_response_is_chunked(engine):
         assert headers["transfer-encoding"] == "chunked" and "content-length" not in headers
         assert body == b"one two three"
         assert reader.response()[2] == b"item 2 q="
+
+
+def test_a_slow_reader_of_an_endless_body_holds_the_server_to_a_bound(engine):
+    """An endless iterator body read by a peer that reads nothing: the
+    server stops drawing pieces once its queued output reaches
+    HTTP_BODY_HIGH_WATER (what is drawn is bounded by that, a piece and the
+    kernel's socket buffers), serves other connections meanwhile, draws
+    again as the peer reads (the request pipelined behind it answered after
+    it), and closes the iterator when the peer goes."""
+    piece = b"x" * 65536
+    drawn, ended = [0], threading.Event()
+    app = App()
+
+    @app.route("GET", "/endless")
+    def endless(req: Request) -> Response:
+        def pieces():
+            try:
+                while True:
+                    drawn[0] += 1
+                    yield piece
+            finally:
+                ended.set()
+        return Response(pieces(), content_type="application/octet-stream")
+
+    @app.route("GET", "/")
+    def hello(req: Request) -> bytes:
+        return b"hi"
+
+    rcvbuf = 65536
+    with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+        sndbuf_max = int(f.read().split()[2])
+    bound = limits.HTTP_BODY_HIGH_WATER + len(piece) + sndbuf_max + 4 * rcvbuf
+    with running_http(engine, app) as (server, port):
+        slow = socket.socket()
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        slow.settimeout(GUARD)
+        slow.connect(("127.0.0.1", port))
+        slow.sendall(request("GET", "/endless") + request("GET", "/"))
+        seen = [-1, 0]  # the count last looked at, how many looks it held still
+
+        def held_still() -> bool:
+            assert drawn[0] * len(piece) <= bound, f"{drawn[0]} pieces drawn"
+            seen[1] = seen[1] + 1 if drawn[0] == seen[0] else 0
+            seen[0] = drawn[0]
+            return drawn[0] > 0 and seen[1] >= 30  # 0.3 s without a piece drawn
+        wait_for(held_still, "the endless body to stop being drawn")
+        with connect(port) as other:
+            other.sendall(request("GET", "/"))
+            assert Reader(other).response()[2] == b"hi"
+        before, got = drawn[0], 0
+        while got < 4 * bound:  # the peer reads: the server draws again
+            data = slow.recv(1 << 20)
+            assert data
+            got += len(data)
+        assert drawn[0] > before
+        slow.close()
+        wait_for(ended.is_set, "the iterator to be closed")
 
 
 def test_headers_are_case_insensitive_and_multi_valued(engine):
@@ -512,7 +571,8 @@ def test_simple_request_path_writes_what_the_general_path_writes():
         closed = False
         id = 1
         server = types.SimpleNamespace(engine=types.SimpleNamespace(
-            call_later=lambda delay, fn: types.SimpleNamespace(cancel=lambda: None)))
+            call_later=lambda delay, fn: types.SimpleNamespace(cancel=lambda: None),
+            output_size=lambda conn: 0))
 
         def __init__(self) -> None:
             self.out: list[bytes] = []

@@ -71,6 +71,8 @@ log = logging.getLogger("fastnet.engine")
 
 _READ_CHUNK = limits.READ_CHUNK
 _GRACEFUL = (CloseReason.LOCAL, CloseReason.PEER, CloseReason.PROTOCOL)
+#: Close requests after which writes are refused (EBADF).
+_REFUSING = (CloseReason.ABORT, CloseReason.RESET, CloseReason.SEND_TIMEOUT)
 
 
 class _Conn:
@@ -215,11 +217,13 @@ class ThreadedEngine(Engine):
 
     def _write_out(self, c: _Conn, data: Any) -> bool:
         """sendall under the connection's write lock. False if the connection
-        is closed or being aborted; a socket error is not raised here but
-        closes the connection with RESET (as a failed flush does in the
-        event-loop engines)."""
+        is closed, being aborted or broken by an earlier write; a socket
+        error is not raised here but closes the connection with RESET (as a
+        failed flush does in the event-loop engines), and the writes after
+        it are refused (a writer looping on a dead peer learns of it before
+        its thread delivers on_close)."""
         with c.lock:
-            if c.closed or c.close_req is CloseReason.ABORT:
+            if c.closed or c.close_req in _REFUSING:
                 return False
             if not c.connected:
                 c.pending.append(bytes(data))

@@ -39,15 +39,15 @@ import inspect
 import logging
 import time
 from email.utils import formatdate
-from typing import (Any, AsyncIterable, Awaitable, Callable, Generator, Iterable, Mapping,
-                    Optional, Union, cast)
+from typing import (Any, AsyncIterable, Awaitable, Callable, Generator, Iterable, Iterator,
+                    Mapping, Optional, Union, cast)
 
 from .. import limits
 from ..codec import http1
 from ..codec.http1 import REQ_WORDS, ConnectionState, Event, Role
 from ..engine.base import TimerHandle
-from ..errors import (H2ConnectionError, HttpBodyTooLarge, HttpError, HttpMalformed, HttpTimeout,
-                      HttpUnsupportedCoding, ProtocolError)
+from ..errors import (EngineError, H2ConnectionError, HttpBodyTooLarge, HttpError,
+                      HttpMalformed, HttpTimeout, HttpUnsupportedCoding, ProtocolError)
 from ..server import Connection, ProtocolSpec, ProtocolUnit, Server, Session, register
 from ..server.options import Option, count, seconds, size
 from .app import (App, Handler, Headers, Request, Response, is_async_handler, kata_app,
@@ -387,6 +387,35 @@ class BodyStream:
         self._wake()
 
 
+_END = object()  # next()'s default: the iterator has ended
+
+
+class _BodyPump:
+    """A response body given as an iterator, being written (_write_body)."""
+
+    __slots__ = ("request", "pieces", "chunked", "timer", "wait", "waited")
+
+    def __init__(self, request: Request, pieces: Iterator[bytes], chunked: bool) -> None:
+        self.request = request
+        self.pieces = pieces
+        self.chunked = chunked
+        self.timer: Optional[TimerHandle] = None   # set while it waits for the peer
+        self.wait = limits.HTTP_BODY_WAIT
+        self.waited = False  # feed, which began it, has returned since
+
+    def stop(self) -> None:
+        """The connection is gone: no more pieces (a generator's finally runs)."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        close = getattr(self.pieces, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:
+                log.exception("closing the body of the response to %r failed", self.request)
+
+
 class HttpSession(Session):
     """One HTTP/1.1 connection (see the module's docstring)."""
 
@@ -416,6 +445,7 @@ class HttpSession(Session):
         self.draining = False
         self.done = False          # answered Connection: close: read no more
         self._out: list[bytes] = []
+        self._body: Optional[_BodyPump] = None  # an iterator body being written
         self._timer: Optional[TimerHandle] = None
         self._heads = 0            # heads completed: which head a timer is for
         #: The HTTP/2 session this connection became (client preface or
@@ -432,6 +462,11 @@ class HttpSession(Session):
         if self.is_async:
             return self._feed_async(data)
         if self.done:
+            return None
+        if self._body is not None:  # the requests behind it wait in the buffer
+            self.buf += data
+            if len(self.buf) > limits.HTTP_STREAM_HIGH_WATER:
+                self._pause(True)
             return None
         upgrade = None
         if not self.buf and self.pending is None:
@@ -451,7 +486,8 @@ class HttpSession(Session):
                     self._failed(request)
                     break
                 self._answer(request, cast(Any, result))
-                if self.done:
+                if self.done or self._body is not None:
+                    requests.close()  # what follows stays in the buffer
                     break
         except HttpError as error:
             self._fail(error)
@@ -563,6 +599,9 @@ class HttpSession(Session):
 
     def closed(self) -> None:
         self._cancel_timer()
+        if self._body is not None:
+            self._body.stop()
+            self._body = None
         if self.h2 is not None and self.h2 is not _UNDECIDED:
             self.h2.closed()
         streaming = self._streaming
@@ -576,6 +615,8 @@ class HttpSession(Session):
         bytes (so a half-closed, draining or silent connection may close)."""
         if self.h2 is not None and self.h2 is not _UNDECIDED:
             return bool(self.h2.idle())
+        if self._body is not None:
+            return False  # conn.idle() once it is written
         streaming = self._streaming
         return self._task is None or (streaming is not None and streaming.stream is not None
                                       and streaming.stream.waiting)
@@ -732,6 +773,9 @@ class HttpSession(Session):
             self._answer(request, cast(Any, result))
             out = self._out  # a streamed answer replaces the list
             if self.done:
+                return b""
+            if self._body is not None:  # what follows waits for the body's end
+                self.buf += data[words[at]:]
                 return b""
         return data[pos:]
 
@@ -1007,15 +1051,77 @@ class HttpSession(Session):
         self.conn.abort()
 
     def _stream(self, request: Request, head: bytes, body: Iterable[bytes]) -> None:
+        """An iterator body: its pieces are drawn while the connection's
+        queued output is below HTTP_BODY_HIGH_WATER (_write_body); the
+        requests behind it wait in the buffer until it has ended."""
         chunked = self._begin_stream(request, head)
+        if request.method == "HEAD":
+            self._finish_stream(chunked)
+            return
         try:
-            if request.method != "HEAD":
-                for piece in body:
-                    self._piece(piece, chunked)
+            pieces = iter(body)
         except Exception:
             self._broken(request)
             return
-        self._finish_stream(chunked)
+        self._body = _BodyPump(request, pieces, chunked)
+        self._write_body()
+
+    def _write_body(self) -> None:
+        """Write the iterator body's next pieces until the connection's
+        output reaches HTTP_BODY_HIGH_WATER, then look again after a wait
+        (an engine timer: the engines say how much is queued, not when it
+        drains); once it has ended, serve the requests that waited."""
+        pump = self._body
+        if pump is None:
+            return
+        pump.timer = None
+        conn = self.conn
+        engine = conn.server.engine
+        queued = engine.output_size(conn.id)
+        if queued < limits.HTTP_BODY_HIGH_WATER:
+            pump.wait = limits.HTTP_BODY_WAIT  # it drains: look again soon
+        try:
+            while queued < limits.HTTP_BODY_HIGH_WATER:
+                if conn.closed:  # writes are dropped from now on: no more pieces
+                    self._body = None
+                    pump.stop()
+                    return
+                piece = next(pump.pieces, _END)
+                if piece is _END:
+                    break
+                self._piece(cast(bytes, piece), pump.chunked)
+                queued = engine.output_size(conn.id)
+            else:
+                pump.timer = engine.call_later(pump.wait, self._write_body)
+                pump.wait = min(2 * pump.wait, limits.HTTP_BODY_MAX_WAIT)
+                pump.waited = True
+                return
+        except EngineError:  # the connection is gone (the threaded engine says so here)
+            self._body = None
+            pump.stop()
+            return
+        except Exception:
+            self._body = None
+            pump.stop()
+            self._broken(pump.request)
+            return
+        self._body = None
+        self._finish_stream(pump.chunked)
+        if pump.waited:
+            self._after_body()
+
+    def _after_body(self) -> None:
+        """An iterator body that waited has ended: close if that was the
+        last response, else serve the requests that arrived meanwhile."""
+        if self.done:
+            self.conn.close()
+            return
+        self._pause(False)
+        if self.buf:
+            reply = self.feed(b"")
+            if reply is not None:
+                self.conn.write(cast(bytes, reply))
+        self.conn.idle()
 
 
 _KATA_SIMPLE_FIELDS = frozenset((b"connection", b"transfer-encoding", b"content-length",
