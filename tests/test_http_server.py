@@ -238,6 +238,44 @@ def test_a_slow_reader_of_an_endless_body_holds_the_server_to_a_bound(engine):
         wait_for(ended.is_set, "the iterator to be closed")
 
 
+def test_a_long_body_that_waited_for_the_peer_is_followed_by_the_requests_behind_it(engine):
+    """A finite iterator body far past HTTP_BODY_HIGH_WATER, its reader
+    reading only once the server has stopped drawing: the whole body, then
+    the answers to the requests pipelined behind it (also those sent while
+    it waited), in order, on the same connection."""
+    pieces, drawn = 160, [0]  # 10 MiB: more than the kernel buffers hold
+    app = App()
+
+    @app.route("GET", "/long")
+    def long(req: Request) -> Response:
+        def body():
+            for i in range(pieces):
+                drawn[0] += 1
+                yield bytes([65 + i % 26]) * 65536
+        return Response(body())
+
+    @app.route("GET", "/")
+    def hello(req: Request) -> bytes:
+        return b"hi"
+
+    with running_http(engine, app) as (server, port), connect(port) as s:
+        s.sendall(request("GET", "/long") + request("GET", "/"))
+        seen = [-1, 0]
+
+        def held_still() -> bool:
+            seen[1] = seen[1] + 1 if drawn[0] == seen[0] else 0
+            seen[0] = drawn[0]
+            return drawn[0] > 0 and seen[1] >= 30
+        wait_for(held_still, "the body to stop being drawn, or end")
+        s.sendall(request("GET", "/", "X-Late: 1"))
+        reader = Reader(s)
+        status, headers, body = reader.response()
+        assert status == 200 and headers["transfer-encoding"] == "chunked"
+        assert body == b"".join(bytes([65 + i % 26]) * 65536 for i in range(pieces))
+        assert reader.response()[2] == b"hi"
+        assert reader.response()[2] == b"hi"
+
+
 def test_headers_are_case_insensitive_and_multi_valued(engine):
     with running_http(engine, echo_app()) as (server, port), connect(port) as s:
         s.sendall(request("GET", "/headers", "X-Multi: a", "x-one: 1", "X-MULTI: b"))
