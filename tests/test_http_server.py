@@ -21,7 +21,7 @@ import requests
 
 from fastnet import limits
 from fastnet.http import App, Request, Response
-from helpers import GUARD, wait_for
+from helpers import GUARD, require_engine, wait_for
 from http_helpers import Reader, connect, h11_response, request, running_http
 
 DATE = re.compile(r"^\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$")
@@ -186,13 +186,25 @@ def test_a_slow_reader_of_an_endless_body_holds_the_server_to_a_bound(engine):
     server stops drawing pieces once its queued output reaches
     HTTP_BODY_HIGH_WATER (what is drawn is bounded by that, a piece and the
     kernel's socket buffers), serves other connections meanwhile, draws
-    again as the peer reads (the request pipelined behind it answered after
-    it), and closes the iterator when the peer goes."""
+    again as the peer reads, and closes the iterator when the peer goes."""
+    endless_body_against_a_slow_reader(engine, "/endless")
+
+
+@pytest.mark.parametrize("engine_name", ["c", "python"])
+def test_a_slow_reader_of_an_endless_async_body_holds_the_server_to_a_bound(engine_name):
+    """The same with an async iterator body (on the event-loop engines: the
+    threaded engine writes from the asyncio loop's thread synchronously, so
+    a peer that reads nothing holds that thread in sendall, the slow-
+    subscriber limitation ARCHITECTURE.md describes)."""
+    require_engine(engine_name)
+    endless_body_against_a_slow_reader(engine_name, "/aendless")
+
+
+def endless_body_against_a_slow_reader(engine: str, target: str) -> None:
     piece = b"x" * 65536
     drawn, ended = [0], threading.Event()
     app = App()
 
-    @app.route("GET", "/endless")
     def endless(req: Request) -> Response:
         def pieces():
             try:
@@ -202,6 +214,19 @@ def test_a_slow_reader_of_an_endless_body_holds_the_server_to_a_bound(engine):
             finally:
                 ended.set()
         return Response(pieces(), content_type="application/octet-stream")
+
+    async def aendless(req: Request) -> Response:
+        async def pieces():
+            try:
+                while True:
+                    drawn[0] += 1
+                    yield piece
+            finally:
+                ended.set()
+        return Response(pieces(), content_type="application/octet-stream")
+
+    # One route or the other: an async one makes the whole app async.
+    app.route("GET", target)(endless if target == "/endless" else aendless)
 
     @app.route("GET", "/")
     def hello(req: Request) -> bytes:
@@ -216,7 +241,7 @@ def test_a_slow_reader_of_an_endless_body_holds_the_server_to_a_bound(engine):
         slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         slow.settimeout(GUARD)
         slow.connect(("127.0.0.1", port))
-        slow.sendall(request("GET", "/endless") + request("GET", "/"))
+        slow.sendall(request("GET", target) + request("GET", "/"))
         seen = [-1, 0]  # the count last looked at, how many looks it held still
 
         def held_still() -> bool:

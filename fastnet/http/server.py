@@ -1000,7 +1000,7 @@ class HttpSession(Session):
         except Exception:
             self._failed(request)
             return
-        if not hasattr(body, "__aiter__"):
+        if isinstance(body, (bytes, bytearray, memoryview)):
             self._answer(request, response)
             return
         try:
@@ -1011,12 +1011,38 @@ class HttpSession(Session):
         chunked = self._begin_stream(request, head)
         try:
             if request.method != "HEAD":
-                async for piece in cast(AsyncIterable[bytes], body):
-                    self._piece(piece, chunked)
+                if hasattr(body, "__aiter__"):
+                    async for piece in cast(AsyncIterable[bytes], body):
+                        self._piece(piece, chunked)
+                        if not await self._room():
+                            self.done = True
+                            await cast(Any, body).aclose()
+                            return
+                else:
+                    for piece in body:
+                        self._piece(piece, chunked)
+                        if not await self._room():
+                            self.done = True
+                            getattr(body, "close", lambda: None)()
+                            return
+        except EngineError:  # the connection is gone
+            self.done = True
+            return
         except Exception:
             self._broken(request)
             return
         self._finish_stream(chunked)
+
+    async def _room(self) -> bool:
+        """Wait while the connection's queued output is at
+        HTTP_BODY_HIGH_WATER (looking again after HTTP_BODY_WAIT, doubling
+        up to HTTP_BODY_MAX_WAIT); False once the connection is gone."""
+        conn = self.conn
+        engine, wait = conn.server.engine, limits.HTTP_BODY_WAIT
+        while not conn.closed and engine.output_size(conn.id) >= limits.HTTP_BODY_HIGH_WATER:
+            await asyncio.sleep(wait)
+            wait = min(2 * wait, limits.HTTP_BODY_MAX_WAIT)
+        return not conn.closed
 
     def _whole(self, request: Request, response: Response, body: Union[bytes, bytearray, memoryview]) -> bytes:
         head = self._head(request, response, len(body))
