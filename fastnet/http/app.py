@@ -207,7 +207,9 @@ class App:
         self._patterns: list[tuple[str, "re.Pattern[str]", Handler]] = []
         self._paths: dict[str, set[str]] = {}
         self._streamed: set[Handler] = set()
-        self._lines: dict[bytes, Handler] = {}  # exact_route's: b"GET /" -> function
+        #: What exact_route has found, b"GET /" -> function: a caller may
+        #: look here first (it is emptied whenever a route is added).
+        self.exact_lines: dict[bytes, Handler] = {}
         #: Some route is a coroutine function: sessions await results.
         self.is_async = False
 
@@ -232,7 +234,7 @@ class App:
             else:
                 self._exact[(method, path)] = fn
             self._paths.setdefault(path, set()).add(method)
-            self._lines.clear()
+            self.exact_lines.clear()
             return fn
         return register
 
@@ -263,7 +265,7 @@ class App:
         None: the caller then calls the App. What it found is kept (up to
         EXACT_ROUTES_KEPT lines), so a server routes a request by one
         lookup of the bytes it read."""
-        fn = self._lines.get(line)
+        fn = self.exact_lines.get(line)
         if fn is not None:
             return fn
         method, _, target = line.decode("latin-1").partition(" ")
@@ -272,8 +274,8 @@ class App:
         fn = self._exact.get((method, target)) or self._exact.get(("*", target))
         if fn is None and method == "HEAD":
             fn = self._exact.get(("GET", target))
-        if fn is not None and len(self._lines) < EXACT_ROUTES_KEPT:
-            self._lines[line] = fn
+        if fn is not None and len(self.exact_lines) < EXACT_ROUTES_KEPT:
+            self.exact_lines[line] = fn
         return fn
 
     def streams(self, request: Request) -> bool:

@@ -431,10 +431,12 @@ class HttpSession(Session):
                                            limits_.max_header_fields)
         self.state = ConnectionState()
         #: b"METHOD /path" -> the function an App routes it to exactly, or
-        #: None (App.exact_route; a handler that is not an App: None).
-        self._routes: Optional[Callable[[bytes], Optional[Handler]]] = (
-            handler.exact_route if isinstance(handler, App)
-            and type(handler).__call__ is App.__call__ else None)
+        #: None (App.exact_route; a handler that is not an App: None), and
+        #: the lines it found so far.
+        self._routes: Optional[Callable[[bytes], Optional[Handler]]] = None
+        self._lines: dict[bytes, Handler] = {}
+        if isinstance(handler, App) and type(handler).__call__ is App.__call__:
+            self._routes, self._lines = handler.exact_route, handler.exact_lines
         self.buf = bytearray()
         self.pending: Optional[_Pending] = None
         # A stream=True route reads its body: run by _task, the session's own.
@@ -750,7 +752,8 @@ class HttpSession(Session):
         words, pos = self.parser.simple_requests(data)
         if not words:
             return data
-        handler, routes, conn, out = self.handler, self._routes, self.conn, self._out
+        handler, routes, lines, conn, out = (self.handler, self._routes, self._lines, self.conn,
+                                             self._out)
         i, nwords = 0, len(words)
         while i < nwords:
             at = i
@@ -758,13 +761,17 @@ class HttpSession(Session):
             self._heads += 1
             request = _LazyRequest(data, words, at, conn)
             try:
-                fn = routes(data[words[at + 1]:words[at + 4]]) if routes is not None else None
-                result = handler(request) if fn is None else fn(request)
+                if routes is not None:
+                    line = data[words[at + 1]:words[at + 4]]
+                    fn = lines.get(line) or routes(line)
+                    result = handler(request) if fn is None else fn(request)
+                else:
+                    result = handler(request)
             except Exception:
                 self.state.process(Role.CLIENT, Event.REQUEST)
                 self._failed(request)
                 return b""
-            if not self.draining and data[words[at + 1]:words[at + 2]] != b"HEAD":
+            if not self.draining and not data.startswith(b"HEAD ", words[at + 1]):
                 reply = _simple_reply(result)
                 if reply is not None:
                     out.append(reply)
