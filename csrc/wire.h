@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "loop.h"
 #include "pack.h"
 
 /* cdef: begin */
@@ -158,6 +159,88 @@ int fn_wire_sess_push_id(fn_wire_sess *s, uint32_t request_id);
 const uint32_t *fn_wire_sess_ids(const fn_wire_sess *s, size_t *n);
 int64_t fn_wire_sess_replies(fn_wire_sess *s, fn_wire_work *w, const char *m, size_t len,
                              uint64_t threshold);
+
+/* The engine frames wire itself (csrc/loop.c; declared here, beside the
+ * types they take). A RAW connection in wire mode is not handed its reads:
+ * the loop takes the frames at the head of its input while they are
+ *   - plain REQUESTs (no codec, no metadata flag) of the connection's
+ *     version whose bodies fn_pack_unpackb takes (the session's checks):
+ *     kept for the poll's batch, every wire connection's requests in one;
+ *   - PINGs, answered in the loop with a PONG (the connection's version,
+ *     the PING's id and body), unless a request of that connection came
+ *     before it in this round;
+ *   - PONGs and GOAWAYs (of any version), dropped;
+ * each frame's header judged as fn_wire_next judges it (max_body, the
+ * connection's). The requests of a round are reported as one FN_EV_WIRE
+ * event per connection (value: how many) and their bodies, as one list,
+ * in one marshal stream: fn_batch.wire, (length << 3) | FN_WIRE_SESS_INTO
+ * (the stream in the work's into buffer, else at its out) or 0.
+ * A frame Python must see (HELLO, another version, flags, a bad header, a
+ * body pack refuses) ends it: when the round already took requests of the
+ * connection, it waits there for the next round; else the connection
+ * leaves wire mode and its input, from that frame on, is an FN_EV_MESSAGE
+ * as on any RAW connection, whole frames and the part of one alike.
+ *
+ * fn_loop_set_wire: the work structure (pack decoder and encoder, limits,
+ * buffers) the loop's wire connections use; not owned, it must live while
+ * the loop uses it; NULL takes every connection out of wire mode. 0 or
+ * FN_E_NOMEM.
+ * fn_loop_wire: on = 1 puts conn in wire mode with the negotiated version
+ * (1..255), its max_body and the size from which a reply body must be
+ * compressed (threshold; UINT64_MAX: none): 0, FN_E_LOOP_NO_CONN, FN_E_ARG
+ * (not RAW, no work set, version 0, or input buffered: the caller holds
+ * nothing only when the loop holds nothing). on = 0 ends it; input the loop
+ * holds is delivered as an FN_EV_MESSAGE next round.
+ * fn_loop_wire_replies: the last poll's requests answered, one marshal
+ * stream of a list of results in their order: each framed as a RESPONSE
+ * and queued on its connection (one dropped when its connection is gone).
+ * 0, FN_E_NOMEM, or FN_E_WIRE_REPLY (nothing queued: the count is not the
+ * requests', pack refused a result, or a body reaches its connection's
+ * threshold) and the caller answers them.
+ * fn_loop_wire_ids: the request ids of the last poll's requests, *n. */
+int fn_loop_set_wire(fn_loop *loop, fn_wire_work *w);
+int fn_loop_wire(fn_loop *loop, uint64_t conn, int on, uint8_t version, uint64_t max_body,
+                 uint64_t threshold);
+int64_t fn_loop_wire_replies(fn_loop *loop, const char *m, size_t len);
+const uint32_t *fn_loop_wire_ids(const fn_loop *loop, size_t *n);
 /* cdef: end */
+
+/* The loop's batch of one poll's wire requests (csrc/loop.c uses it). */
+typedef struct fn_wire_req {
+    uint64_t conn;           /* whose request */
+    uint64_t threshold;      /* its connection's compression threshold */
+    size_t end;              /* its reply frame's end, after fn_wire_poll_frame */
+    uint8_t version;
+} fn_wire_req;
+
+typedef struct fn_wire_poll {
+    char *scratch;           /* owned: BATCH_HEAD + the bodies; then the reply frames */
+    size_t used, scratch_cap;
+    fn_wire_req *reqs;       /* owned */
+    size_t reqs_cap;
+    uint32_t *ids;           /* owned: the request ids, n of them */
+    size_t n, ids_cap;
+    int last_ok;             /* the work's decoder holds the last body's stream */
+} fn_wire_poll;
+
+fn_wire_poll *fn_wire_poll_new(void);
+void fn_wire_poll_free(fn_wire_poll *p);
+/* Start of a round: no requests. */
+void fn_wire_poll_reset(fn_wire_poll *p);
+/* The frame at buf[0..len) judged as fn_wire_next judges it (max_body):
+ * FN_WIRE_FRAME (*f set; its size is FN_WIRE_HEADER_SIZE + f->len),
+ * FN_WIRE_NEED_DATA, or the FN_E_WIRE_* fn_wire_next would return. */
+int fn_wire_scan(const char *buf, size_t len, uint64_t max_body, fn_wire_frame *f);
+/* Take a plain REQUEST of conn (threshold: its connection's): 0,
+ * FN_WIRE_SESS_CALLER (Python must see it: a body pack refuses or that
+ * only Python decodes, one past max_buffer, a batch at max_array) or
+ * FN_E_NOMEM. */
+int fn_wire_poll_add(fn_wire_poll *p, fn_wire_work *w, uint64_t conn, const fn_wire_frame *f,
+                     uint64_t threshold);
+/* The marshal stream of the requests' bodies (fn_batch.wire's value). */
+int64_t fn_wire_poll_finish(fn_wire_poll *p, fn_wire_work *w);
+/* The reply frames of a marshal stream of results, at w->out, each
+ * request's end in its fn_wire_req: as fn_wire_sess_replies returns. */
+int64_t fn_wire_poll_frame(fn_wire_poll *p, fn_wire_work *w, const char *m, size_t len);
 
 #endif

@@ -82,16 +82,47 @@ class WireSession(Session):
         self.draining = False
         self.failed = False
         self._v1_lock: Optional[asyncio.Lock] = None
+        #: The engine frames this connection's requests itself (serve_wire);
+        #: _offer: it may be asked (a plain handler, an engine that can).
+        self._in_engine = False
+        self._offer = not self.is_async and getattr(getattr(conn.server, "engine", None),
+                                                     "wire_path", False)
 
     # -- the seam ----------------------------------------------------------
 
     def feed(self, data: bytes) -> Union[Reply, Awaitable[Reply]]:
         # A plain handler's requests come in batches (batcher.version is
         # the connection's once known); every other frame, one at a time.
+        # With the engine framing them (serve_wire), only the frames it
+        # hands back come here, and it is asked again once this is done.
+        self._in_engine = False
         objs = self.batcher.read(data)
         if objs and not self.batcher.stopped:  # the common case: plain requests only
-            return self._serve(objs)
-        return self._feed_frames(objs)
+            reply: Union[Reply, Awaitable[Reply]] = self._serve(objs)
+        else:
+            reply = self._feed_frames(objs)
+        if self._offer:
+            self._offer_engine()
+        return reply
+
+    def _offer_engine(self) -> None:
+        """Ask the engine to frame this connection's requests itself, once
+        the version is known and this side holds nothing half read."""
+        if (self.version is None or self.draining or self.failed or self.batcher.buffered
+                or self.batcher.version != self.version):
+            return
+        self._in_engine = self.conn.server.engine.serve_wire(
+            self.conn.id, self, self.version, self.config.max_body, self.threshold)
+
+    # -- what the engine's batches call (fastnet.engine.base.WireServing) --
+
+    def fail(self, exc: Exception) -> "_Failed":
+        """The ERROR a handler's exception becomes."""
+        return _failure(exc)
+
+    def answer(self, request_id: int, result: Any) -> bytes:
+        """The RESPONSE (or ERROR) frame for a request's result."""
+        return self._answer(request_id, result)
 
     def _feed_frames(self, objs: list[Any]) -> Union[Reply, Awaitable[Reply]]:
         """feed() for a read holding frames other than plain requests."""
@@ -150,6 +181,9 @@ class WireSession(Session):
 
     def drain(self) -> Optional[bytes]:
         self.draining = True
+        if self._in_engine:  # what the engine holds comes back to feed
+            self.conn.server.engine.serve_wire(self.conn.id, None)
+            self._in_engine = False
         self.batcher.version = 0  # every request now gets the SHUTTING_DOWN ERROR
         return encode_wire_frame(GOAWAY, pack.packb({}), version=self.version or MIN_VERSION)
 
