@@ -112,10 +112,8 @@ struct fn_conn {
     unsigned kata : 1;       /* fn_loop_http_kata on */
     unsigned kata_clean : 1; /* Python's session holds nothing: C may answer */
     size_t kata_line, kata_head, kata_fields; /* the session's head limits */
-    unsigned wire : 1;       /* fn_loop_wire on: the loop frames wire itself */
-    uint8_t wire_version;    /* the connection's negotiated version */
-    uint64_t wire_max;       /* its max_body */
-    uint64_t wire_threshold; /* its replies' compression threshold */
+    unsigned wire_on : 1;    /* fn_loop_wire on: the loop frames wire itself */
+    fn_wire_conn wire;       /* its version, max_body, compression threshold */
     int close_code;          /* FN_CLOSE_* once closing or closed */
     int close_err;
     uint64_t viewed_round;   /* round that handed out views of `in` */
@@ -735,14 +733,20 @@ static void conn_deliver(fn_loop *loop, fn_conn *c)
 
 static void conn_wire(fn_loop *loop, fn_conn *c);
 
+/* Only the conns pending when the round began: a wire conn put back (its
+ * next frame waits for the replies of this round's requests) is the next
+ * round's. */
 static void deliver_pending(fn_loop *loop)
 {
-    fn_conn *c;
-    while (room(loop) && (c = list_pop(loop, L_PENDING))) {
-        if (c->wire)
+    fn_conn *c, *last = loop->lists[L_PENDING].tail;
+    while (last && room(loop) && (c = list_pop(loop, L_PENDING))) {
+        int was_last = c == last;
+        if (c->wire_on)
             conn_wire(loop, c);
         else
             conn_deliver(loop, c);
+        if (was_last)
+            break;
     }
 }
 
@@ -956,46 +960,27 @@ static void conn_wire(fn_loop *loop, fn_conn *c)
 {
     fn_framer *in = &c->in;
     uint64_t taken = 0;
-    int stop = 0, wrote = 0;  /* stop: 1, wait for the next round; 2, Python's from here */
+    int r = FN_WIRE_TAKE_NEED_DATA, wrote = 0;
     list_remove(loop, L_PENDING, c);
     while (in->start < in->end) {
         fn_wire_frame f;
-        int r = fn_wire_scan(in->buf + in->start, in->end - in->start, c->wire_max, &f);
-        if (r == FN_WIRE_NEED_DATA)
-            break;
-        if (r != FN_WIRE_FRAME) {
-            stop = 2;  /* Python's decoder says the same, in its ERROR */
+        r = fn_wire_poll_take(loop->wire_poll, loop->wire_work, c->id, &c->wire,
+                              in->buf + in->start, in->end - in->start, taken != 0, &f);
+        if (r == FN_WIRE_TAKE_REQUEST) {
+            taken++;
+        } else if (r == FN_WIRE_TAKE_PING) {
+            uint8_t h[FN_WIRE_HEADER_SIZE];
+            fn_wire_header(c->wire.version, FN_WIRE_PONG, 0, f.request_id, f.len, h);
+            if (out_append(c, (const char *)h, sizeof h) < 0 ||
+                out_append(c, f.body, f.len) < 0)
+                r = FN_E_NOMEM;
+            wrote = 1;
+        } else if (r != FN_WIRE_TAKE_DROP && r != FN_E_NOMEM) {
             break;
         }
-        if (f.type == FN_WIRE_REQUEST && f.version == c->wire_version &&
-            !(f.flags & (FN_WIRE_FLAG_CODEC_MASK | FN_WIRE_FLAG_METADATA))) {
-            int rc = fn_wire_poll_add(loop->wire_poll, loop->wire_work, c->id, &f,
-                                      c->wire_threshold);
-            if (rc == FN_E_NOMEM) {
-                conn_destroy(loop, c, FN_CLOSE_RESET, ENOMEM);
-                return;
-            }
-            if (rc != 0) {
-                stop = 2;
-                break;
-            }
-            taken++;
-        } else if (f.type == FN_WIRE_PING) {
-            uint8_t h[FN_WIRE_HEADER_SIZE];
-            if (taken) {
-                stop = 1;  /* its PONG goes after those requests' replies */
-                break;
-            }
-            fn_wire_header(c->wire_version, FN_WIRE_PONG, 0, f.request_id, f.len, h);
-            if (out_append(c, (const char *)h, sizeof h) < 0 ||
-                out_append(c, f.body, f.len) < 0) {
-                conn_destroy(loop, c, FN_CLOSE_RESET, ENOMEM);
-                return;
-            }
-            wrote = 1;
-        } else if (f.type != FN_WIRE_PONG && f.type != FN_WIRE_GOAWAY) {
-            stop = 2;
-            break;
+        if (r == FN_E_NOMEM) {
+            conn_destroy(loop, c, FN_CLOSE_RESET, ENOMEM);
+            return;
         }
         in->start += FN_WIRE_HEADER_SIZE + f.len;
     }
@@ -1007,10 +992,10 @@ static void conn_wire(fn_loop *loop, fn_conn *c)
         fn_event *ev = emit(loop, FN_EV_WIRE, c->id);  /* room: checked by the caller */
         ev->value = taken;
         loop->stats.messages_in += taken;
-        if (stop)
+        if (r == FN_WIRE_TAKE_WAIT)
             list_push(loop, L_PENDING, c);  /* the rest, next round */
-    } else if (stop) {
-        c->wire = 0;  /* Python's from now on: the rest as a RAW message */
+    } else if (r == FN_WIRE_TAKE_CALLER) {
+        c->wire_on = 0;  /* Python's from now on: the rest as a RAW message */
         conn_deliver(loop, c);
         return;
     }
@@ -1055,7 +1040,7 @@ static void conn_read(fn_loop *loop, fn_conn *c)
     loop->stats.bytes_in += (uint64_t)r;
     if (c->opts.echo)
         conn_echo(loop, c);
-    else if (c->wire)
+    else if (c->wire_on)
         conn_wire(loop, c);
     else {
         if (c->kata)
@@ -1860,7 +1845,7 @@ int fn_loop_set_wire(fn_loop *loop, fn_wire_work *w)
     }
     if (!w)
         for (fd = 0; fd < loop->nslots; fd++)
-            if (loop->slots[fd].conn && loop->slots[fd].conn->wire)
+            if (loop->slots[fd].conn && loop->slots[fd].conn->wire_on)
                 fn_loop_wire(loop, loop->slots[fd].conn->id, 0, 0, 0, 0);
     loop->wire_work = w;
     return 0;
@@ -1873,20 +1858,20 @@ int fn_loop_wire(fn_loop *loop, uint64_t conn, int on, uint8_t version, uint64_t
     if (!c)
         return FN_E_LOOP_NO_CONN;
     if (!on) {
-        if (c->wire && fn_framer_buffered(&c->in) > 0 && !c->paused && !c->read_done &&
+        if (c->wire_on && fn_framer_buffered(&c->in) > 0 && !c->paused && !c->read_done &&
             !c->closing)
             list_push(loop, L_PENDING, c);  /* what it holds goes to Python */
-        c->wire = 0;
+        c->wire_on = 0;
         sync_events(loop, c);
         return 0;
     }
     if (c->opts.framing != FN_FRAME_RAW || !loop->wire_work || version == 0 ||
         fn_framer_buffered(&c->in) > 0)
         return FN_E_ARG;
-    c->wire = 1;
-    c->wire_version = version;
-    c->wire_max = max_body;
-    c->wire_threshold = threshold;
+    c->wire_on = 1;
+    c->wire.version = version;
+    c->wire.max_body = max_body;
+    c->wire.threshold = threshold;
     return 0;
 }
 

@@ -667,6 +667,30 @@ int fn_wire_poll_add(fn_wire_poll *p, fn_wire_work *w, uint64_t conn, const fn_w
     return 0;
 }
 
+int fn_wire_poll_take(fn_wire_poll *p, fn_wire_work *w, uint64_t conn, const fn_wire_conn *c,
+                      const char *buf, size_t len, int taken, fn_wire_frame *f)
+{
+    int r = fn_wire_scan(buf, len, c->max_body, f);
+    if (r == FN_WIRE_NEED_DATA)
+        return FN_WIRE_TAKE_NEED_DATA;
+    if (r != FN_WIRE_FRAME)
+        return taken ? FN_WIRE_TAKE_WAIT : FN_WIRE_TAKE_CALLER;  /* Python's decoder says it */
+    if (f->type == FN_WIRE_REQUEST && f->version == c->version &&
+        !(f->flags & (FN_WIRE_FLAG_CODEC_MASK | FN_WIRE_FLAG_METADATA))) {
+        r = fn_wire_poll_add(p, w, conn, f, c->threshold);
+        if (r == FN_E_NOMEM)
+            return FN_E_NOMEM;
+        if (r == 0)
+            return FN_WIRE_TAKE_REQUEST;
+    } else if (f->type == FN_WIRE_PING) {
+        /* its PONG must follow the replies of the requests before it */
+        return taken ? FN_WIRE_TAKE_WAIT : FN_WIRE_TAKE_PING;
+    } else if (f->type == FN_WIRE_PONG || f->type == FN_WIRE_GOAWAY) {
+        return FN_WIRE_TAKE_DROP;
+    }
+    return taken ? FN_WIRE_TAKE_WAIT : FN_WIRE_TAKE_CALLER;
+}
+
 int64_t fn_wire_poll_finish(fn_wire_poll *p, fn_wire_work *w)
 {
     w->out = NULL;

@@ -237,6 +237,27 @@ int fn_wire_scan(const char *buf, size_t len, uint64_t max_body, fn_wire_frame *
  * FN_E_NOMEM. */
 int fn_wire_poll_add(fn_wire_poll *p, fn_wire_work *w, uint64_t conn, const fn_wire_frame *f,
                      uint64_t threshold);
+/* A wire connection as the loop keeps it (fn_loop_wire's arguments). */
+typedef struct fn_wire_conn {
+    uint8_t version;         /* negotiated */
+    uint64_t max_body;
+    uint64_t threshold;      /* a reply body this long must be compressed */
+} fn_wire_conn;
+/* What the loop does with the frame at buf[0..len), the head of c's input,
+ * `taken` requests of c being in this round's batch already (wire.h's
+ * rules above): FN_WIRE_TAKE_REQUEST (taken: the frame is consumed),
+ * FN_WIRE_TAKE_PING (answer it with a PONG, the body f's), _DROP (consumed,
+ * nothing to do), _NEED_DATA, _WAIT (leave it, and the rest, for the next
+ * round), _CALLER (Python's from here on), or FN_E_NOMEM. f is the frame
+ * (its size FN_WIRE_HEADER_SIZE + f->len) for the first three. */
+#define FN_WIRE_TAKE_NEED_DATA 0
+#define FN_WIRE_TAKE_REQUEST 1
+#define FN_WIRE_TAKE_PING 2
+#define FN_WIRE_TAKE_DROP 3
+#define FN_WIRE_TAKE_WAIT 4
+#define FN_WIRE_TAKE_CALLER 5
+int fn_wire_poll_take(fn_wire_poll *p, fn_wire_work *w, uint64_t conn, const fn_wire_conn *c,
+                      const char *buf, size_t len, int taken, fn_wire_frame *f);
 /* The marshal stream of the requests' bodies (fn_batch.wire's value). */
 int64_t fn_wire_poll_finish(fn_wire_poll *p, fn_wire_work *w);
 /* The reply frames of a marshal stream of results, at w->out, each
