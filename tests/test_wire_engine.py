@@ -270,3 +270,34 @@ def read_frame(sock, decoder):
             return None
         decoder.feed(data)
     return frame
+
+
+def test_results_the_engine_cannot_frame_are_framed_by_the_session(servers):
+    """A body over the codec's threshold (compressed), a result marshal
+    refuses (an ext), a handler's exception: the poll's replies come from
+    the sessions, in order, as on the Python engine."""
+    hello = encode_wire_frame(HELLO, pack.packb({"versions": [2], "codecs": ["zstd"]}),
+                              version=2)
+    rest = b"".join(req(obj, i, 2) for i, obj in enumerate(["big", 1, "ext", "boom", 2]))
+
+    def replies(port):
+        # the requests leave once the HELLO is answered: the engine has them
+        s = socket.create_connection(("127.0.0.1", port), timeout=GUARD)
+        with s:
+            d = WireDecoder()
+            s.sendall(hello)
+            assert next_frame(s, d).type == HELLO
+            s.sendall(rest)
+            s.shutdown(socket.SHUT_WR)
+            d.feed(read_all(s))
+            frames = []
+            while (frame := d.next_frame()) is not None:
+                frames.append(frame)
+            return frames
+
+    frames = replies(servers["c"])
+    assert frames == replies(servers["python"])
+    assert [(f.type, f.request_id) for f in frames] == [
+        (RESPONSE, 0), (RESPONSE, 1), (RESPONSE, 2), (ERROR, 3), (RESPONSE, 4)]
+    assert frames[0].flags & 7  # compressed
+    assert pack.unpackb(frames[2].body) == pack.ExtType(5, b"xyz")

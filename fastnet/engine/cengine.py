@@ -352,6 +352,7 @@ class CEngine(Engine):
         rc = lib.fn_loop_wire(self._loop, conn, 1, version, max_body,
                               _NO_THRESHOLD if threshold is None else threshold)
         if rc != 0:
+            self._wire.pop(conn, None)
             return False
         self._wire[conn] = session
         return True
@@ -682,8 +683,10 @@ class CEngine(Engine):
                     first = len(wres)
                     w = wire.get(conn)
                     wruns.append((conn, w, first, k))
-                    if w is None or first + k > len(wobjs):  # closed meanwhile
-                        wres += [None] * k
+                    if w is None or first + k > len(wobjs):
+                        if w is not None:  # C ran out of memory for the stream
+                            self.close(conn, abort=True)
+                        wres += [None] * k  # closed: no replies
                         wbad = True
                         continue
                     call = w.call
