@@ -970,9 +970,17 @@ static void conn_wire(fn_loop *loop, fn_conn *c)
             taken++;
         } else if (r == FN_WIRE_TAKE_PING) {
             uint8_t h[FN_WIRE_HEADER_SIZE];
-            fn_wire_header(c->wire.version, FN_WIRE_PONG, 0, f.request_id, f.len, h);
+            /* before any version: v1's, as the session answers */
+            fn_wire_header(c->wire.version ? c->wire.version : 1, FN_WIRE_PONG, 0, f.request_id,
+                           f.len, h);
             if (out_append(c, (const char *)h, sizeof h) < 0 ||
                 out_append(c, f.body, f.len) < 0)
+                r = FN_E_NOMEM;
+            wrote = 1;
+        } else if (r == FN_WIRE_TAKE_HELLO) {
+            size_t n;
+            const char *reply = fn_wire_hello_reply(&c->wire, &n);
+            if (out_append(c, reply, n) < 0)
                 r = FN_E_NOMEM;
             wrote = 1;
         } else if (r != FN_WIRE_TAKE_DROP && r != FN_E_NOMEM) {
@@ -1846,13 +1854,13 @@ int fn_loop_set_wire(fn_loop *loop, fn_wire_work *w)
     if (!w)
         for (fd = 0; fd < loop->nslots; fd++)
             if (loop->slots[fd].conn && loop->slots[fd].conn->wire_on)
-                fn_loop_wire(loop, loop->slots[fd].conn->id, 0, 0, 0, 0);
+                fn_loop_wire(loop, loop->slots[fd].conn->id, 0, 0, 0, 0, NULL);
     loop->wire_work = w;
     return 0;
 }
 
 int fn_loop_wire(fn_loop *loop, uint64_t conn, int on, uint8_t version, uint64_t max_body,
-                 uint64_t threshold)
+                 uint64_t threshold, const fn_wire_hello *hello)
 {
     fn_conn *c = loop ? lookup(loop, conn) : NULL;
     if (!c)
@@ -1865,13 +1873,26 @@ int fn_loop_wire(fn_loop *loop, uint64_t conn, int on, uint8_t version, uint64_t
         sync_events(loop, c);
         return 0;
     }
-    if (c->opts.framing != FN_FRAME_RAW || !loop->wire_work || version == 0 ||
-        fn_framer_buffered(&c->in) > 0)
+    if (c->opts.framing != FN_FRAME_RAW || !loop->wire_work || fn_framer_buffered(&c->in) > 0 ||
+        (version == 0 && (!hello || hello->max_version == 0 || hello->max_version > 63 ||
+                          hello->ncodecs > FN_WIRE_MAX_CODECS)))
         return FN_E_ARG;
     c->wire_on = 1;
     c->wire.version = version;
+    c->wire.mask = 0;
     c->wire.max_body = max_body;
     c->wire.threshold = threshold;
+    c->wire.hello = version ? NULL : hello;
+    return 0;
+}
+
+int fn_loop_wire_state(const fn_loop *loop, uint64_t conn, uint8_t *version, uint8_t *mask)
+{
+    fn_conn *c = loop ? lookup(loop, conn) : NULL;
+    if (!c)
+        return FN_E_LOOP_NO_CONN;
+    *version = c->wire.version;
+    *mask = c->wire.mask;
     return 0;
 }
 

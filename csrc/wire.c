@@ -667,7 +667,141 @@ int fn_wire_poll_add(fn_wire_poll *p, fn_wire_work *w, uint64_t conn, const fn_w
     return 0;
 }
 
-int fn_wire_poll_take(fn_wire_poll *p, fn_wire_work *w, uint64_t conn, const fn_wire_conn *c,
+/* Read a MessagePack str, array or map header at p[*pos..len) (kind: 0xa0,
+ * 0x90 or 0x80): its length or count, or -1 for another kind. */
+static int64_t mp_header(const uint8_t *p, size_t len, size_t *pos, uint8_t kind)
+{
+    uint8_t b;
+    size_t w;
+    uint64_t v = 0;
+    if (*pos >= len)
+        return -1;
+    b = p[(*pos)++];
+    if (kind == 0xa0 && (b & 0xe0) == 0xa0)
+        return b & 0x1f;
+    if (kind != 0xa0 && (b & 0xf0) == kind)
+        return b & 0x0f;
+    if (kind == 0xa0 && b >= 0xd9 && b <= 0xdb)
+        w = (size_t)1 << (b - 0xd9);
+    else if (kind == 0x90 && (b == 0xdc || b == 0xdd))
+        w = b == 0xdc ? 2 : 4;
+    else if (kind == 0x80 && (b == 0xde || b == 0xdf))
+        w = b == 0xde ? 2 : 4;
+    else
+        return -1;
+    if (len - *pos < w)
+        return -1;
+    for (size_t i = 0; i < w; i++)
+        v = (v << 8) | p[(*pos)++];
+    return (int64_t)v;
+}
+
+/* An unsigned int at p[*pos..len), or -1 for anything else. */
+static int64_t mp_uint(const uint8_t *p, size_t len, size_t *pos)
+{
+    uint8_t b;
+    size_t w;
+    uint64_t v = 0;
+    if (*pos >= len)
+        return -1;
+    b = p[(*pos)++];
+    if (b <= 0x7f)
+        return b;
+    if (b < 0xcc || b > 0xcf)
+        return -1;
+    w = (size_t)1 << (b - 0xcc);
+    if (len - *pos < w)
+        return -1;
+    for (size_t i = 0; i < w; i++)
+        v = (v << 8) | p[(*pos)++];
+    return v > INT64_MAX ? INT64_MAX : (int64_t)v;
+}
+
+/* Negotiate a HELLO body as WireSession._hello does, when it is well formed
+ * (wire.h, fn_loop_wire): 0 with c's version, mask and threshold set, or
+ * -1 (Python decides). The body is first checked whole by fn_pack_unpackb,
+ * so the walk below reads a valid object. */
+static int hello_negotiate(fn_wire_work *w, fn_wire_conn *c, const fn_wire_frame *f)
+{
+    const fn_wire_hello *h = c->hello;
+    const uint8_t *p = (const uint8_t *)f->body;
+    size_t len = f->len, pos = 0;
+    uint64_t versions = 0;
+    unsigned codecs = 0;
+    int seen_versions = 0, seen_codecs = 0, v;
+    int64_t n;
+
+    if (!h || f->len > w->max_buffer ||
+        fn_pack_unpackb(w->pd, f->body, f->len, &w->lim, w->flags) < 0)
+        return -1;
+    if ((n = mp_header(p, len, &pos, 0x80)) < 0)
+        return -1;
+    for (int64_t k = 0; k < n; k++) {
+        int64_t klen = mp_header(p, len, &pos, 0xa0), items;
+        int is_versions, is_codecs;
+        if (klen < 0 || (uint64_t)klen > len - pos)
+            return -1;  /* a key that is not a str */
+        is_versions = klen == 8 && memcmp(p + pos, "versions", 8) == 0;
+        is_codecs = klen == 6 && memcmp(p + pos, "codecs", 6) == 0;
+        pos += (size_t)klen;
+        if (!is_versions && !is_codecs) {  /* another key: ignored */
+            size_t span = msgpack_span(p + pos, len - pos);
+            if (span == 0)
+                return -1;
+            pos += span;
+            continue;
+        }
+        if ((is_versions && seen_versions++) || (is_codecs && seen_codecs++))
+            return -1;  /* twice: the last would win in Python */
+        if ((items = mp_header(p, len, &pos, 0x90)) < 0)
+            return -1;
+        for (int64_t i = 0; i < items; i++) {
+            if (is_versions) {
+                int64_t ver = mp_uint(p, len, &pos);
+                if (ver < 0)
+                    return -1;
+                if (ver >= 1 && ver <= h->max_version)
+                    versions |= (uint64_t)1 << ver;
+            } else {
+                int64_t slen = mp_header(p, len, &pos, 0xa0);
+                const char *name = h->names;
+                if (slen < 0 || (uint64_t)slen > len - pos)
+                    return -1;
+                for (unsigned j = 0; j < h->ncodecs; j++) {
+                    size_t nlen = strlen(name);
+                    if (nlen == (size_t)slen && memcmp(name, p + pos, nlen) == 0)
+                        codecs |= 1u << j;
+                    name += nlen + 1;
+                }
+                pos += (size_t)slen;
+            }
+        }
+    }
+    if (!seen_versions || versions == 0 || pos != len)
+        return -1;  /* no versions (Python's KeyError), or none in common: Python's ERROR */
+    for (v = 63; !(versions & ((uint64_t)1 << v)); v--)
+        ;
+    c->version = (uint8_t)v;
+    c->mask = v >= 2 ? (uint8_t)codecs : 0;
+    c->threshold = UINT64_MAX;
+    for (unsigned j = 0; j < h->ncodecs; j++)
+        if (c->mask & (1u << j)) {
+            c->threshold = h->thresholds[j];
+            break;
+        }
+    return 0;
+}
+
+const char *fn_wire_hello_reply(const fn_wire_conn *c, size_t *len)
+{
+    const fn_wire_hello *h = c->hello;
+    size_t i = ((size_t)(c->version - 1) << h->ncodecs) | c->mask;
+    uint64_t from = i ? h->ends[i - 1] : 0;
+    *len = (size_t)(h->ends[i] - from);
+    return h->replies + from;
+}
+
+int fn_wire_poll_take(fn_wire_poll *p, fn_wire_work *w, uint64_t conn, fn_wire_conn *c,
                       const char *buf, size_t len, int taken, fn_wire_frame *f)
 {
     int r = fn_wire_scan(buf, len, c->max_body, f);
@@ -675,13 +809,23 @@ int fn_wire_poll_take(fn_wire_poll *p, fn_wire_work *w, uint64_t conn, const fn_
         return FN_WIRE_TAKE_NEED_DATA;
     if (r != FN_WIRE_FRAME)
         return taken ? FN_WIRE_TAKE_WAIT : FN_WIRE_TAKE_CALLER;  /* Python's decoder says it */
-    if (f->type == FN_WIRE_REQUEST && f->version == c->version &&
+    if (c->version == 0 && f->type == FN_WIRE_HELLO) {  /* no request came before it */
+        p->last_ok = 0;  /* the check below uses the decoder */
+        return hello_negotiate(w, c, f) == 0 ? FN_WIRE_TAKE_HELLO : FN_WIRE_TAKE_CALLER;
+    }
+    if (f->type == FN_WIRE_REQUEST && (f->version == c->version ||
+                                       (c->version == 0 && f->version == 1)) &&
         !(f->flags & (FN_WIRE_FLAG_CODEC_MASK | FN_WIRE_FLAG_METADATA))) {
-        r = fn_wire_poll_add(p, w, conn, f, c->threshold);
+        r = fn_wire_poll_add(p, w, conn, f, c->version ? c->threshold : UINT64_MAX);
         if (r == FN_E_NOMEM)
             return FN_E_NOMEM;
-        if (r == 0)
+        if (r == 0) {
+            if (c->version == 0) {  /* a v1 peer that sent no HELLO */
+                c->version = 1;
+                c->threshold = UINT64_MAX;
+            }
             return FN_WIRE_TAKE_REQUEST;
+        }
     } else if (f->type == FN_WIRE_PING) {
         /* its PONG must follow the replies of the requests before it */
         return taken ? FN_WIRE_TAKE_WAIT : FN_WIRE_TAKE_PING;

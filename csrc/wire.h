@@ -187,10 +187,21 @@ int64_t fn_wire_sess_replies(fn_wire_sess *s, fn_wire_work *w, const char *m, si
  * FN_E_NOMEM.
  * fn_loop_wire: on = 1 puts conn in wire mode with the negotiated version
  * (1..255), its max_body and the size from which a reply body must be
- * compressed (threshold; UINT64_MAX: none): 0, FN_E_LOOP_NO_CONN, FN_E_ARG
- * (not RAW, no work set, version 0, or input buffered: the caller holds
- * nothing only when the loop holds nothing). on = 0 ends it; input the loop
- * holds is delivered as an FN_EV_MESSAGE next round.
+ * compressed (threshold; UINT64_MAX: none); or, with version 0 and the
+ * server's fn_wire_hello, before any frame: the loop negotiates. Its first
+ * frame decides, as the session decides: a well-formed HELLO (a map whose
+ * str keys are unique, "versions" an array of unsigned ints sharing one
+ * with 1..max_version, "codecs", if there, an array of str; other keys
+ * ignored) is answered with the reply the table holds for the highest
+ * common version and the server's codecs the client offered; a version-1
+ * REQUEST is v1; a PING is answered as v1; anything else is Python's.
+ * 0, FN_E_LOOP_NO_CONN, FN_E_ARG (not RAW, no work set, version 0 without
+ * a table, or input buffered: the caller holds nothing only when the loop
+ * holds nothing). on = 0 ends it; input the loop holds is delivered as an
+ * FN_EV_MESSAGE next round.
+ * fn_loop_wire_state: the version the connection has (0: none yet) and the
+ * codecs negotiated (bit i: the table's codec i), for the session the loop
+ * hands it back to. 0 or FN_E_LOOP_NO_CONN.
  * fn_loop_wire_replies: the last poll's requests answered, one marshal
  * stream of a list of results in their order: each framed as a RESPONSE
  * and queued on its connection (one dropped when its connection is gone).
@@ -198,9 +209,20 @@ int64_t fn_wire_sess_replies(fn_wire_sess *s, fn_wire_work *w, const char *m, si
  * requests', pack refused a result, or a body reaches its connection's
  * threshold) and the caller answers them.
  * fn_loop_wire_ids: the request ids of the last poll's requests, *n. */
+#define FN_WIRE_MAX_CODECS 6
+typedef struct fn_wire_hello {
+    uint8_t max_version;        /* the server speaks 1..max_version (at most 63) */
+    uint8_t ncodecs;            /* its codecs, at most FN_WIRE_MAX_CODECS */
+    const char *names;          /* their names, each NUL-ended, back to back, preferred first */
+    const uint64_t *thresholds; /* each codec's compression threshold */
+    const char *replies;        /* HELLO reply frames, back to back: reply (v - 1) << ncodecs | mask */
+    const uint64_t *ends;       /* (max_version << ncodecs) of them: each reply's end */
+} fn_wire_hello;
+
 int fn_loop_set_wire(fn_loop *loop, fn_wire_work *w);
 int fn_loop_wire(fn_loop *loop, uint64_t conn, int on, uint8_t version, uint64_t max_body,
-                 uint64_t threshold);
+                 uint64_t threshold, const fn_wire_hello *hello);
+int fn_loop_wire_state(const fn_loop *loop, uint64_t conn, uint8_t *version, uint8_t *mask);
 int64_t fn_loop_wire_replies(fn_loop *loop, const char *m, size_t len);
 const uint32_t *fn_loop_wire_ids(const fn_loop *loop, size_t *n);
 /* cdef: end */
@@ -239,24 +261,31 @@ int fn_wire_poll_add(fn_wire_poll *p, fn_wire_work *w, uint64_t conn, const fn_w
                      uint64_t threshold);
 /* A wire connection as the loop keeps it (fn_loop_wire's arguments). */
 typedef struct fn_wire_conn {
-    uint8_t version;         /* negotiated */
+    uint8_t version;         /* negotiated; 0: the first frame decides (hello) */
+    uint8_t mask;            /* the codecs negotiated, bits over hello's */
     uint64_t max_body;
     uint64_t threshold;      /* a reply body this long must be compressed */
+    const fn_wire_hello *hello;  /* not owned */
 } fn_wire_conn;
 /* What the loop does with the frame at buf[0..len), the head of c's input,
  * `taken` requests of c being in this round's batch already (wire.h's
  * rules above): FN_WIRE_TAKE_REQUEST (taken: the frame is consumed),
  * FN_WIRE_TAKE_PING (answer it with a PONG, the body f's), _DROP (consumed,
- * nothing to do), _NEED_DATA, _WAIT (leave it, and the rest, for the next
- * round), _CALLER (Python's from here on), or FN_E_NOMEM. f is the frame
- * (its size FN_WIRE_HEADER_SIZE + f->len) for the first three. */
+ * nothing to do), _HELLO (negotiated: c's version, mask and threshold set;
+ * answer with fn_wire_hello_reply), _NEED_DATA, _WAIT (leave it, and the
+ * rest, for the next round), _CALLER (Python's from here on), or
+ * FN_E_NOMEM. f is the frame (its size FN_WIRE_HEADER_SIZE + f->len) for
+ * the first four. */
 #define FN_WIRE_TAKE_NEED_DATA 0
 #define FN_WIRE_TAKE_REQUEST 1
 #define FN_WIRE_TAKE_PING 2
 #define FN_WIRE_TAKE_DROP 3
 #define FN_WIRE_TAKE_WAIT 4
 #define FN_WIRE_TAKE_CALLER 5
-int fn_wire_poll_take(fn_wire_poll *p, fn_wire_work *w, uint64_t conn, const fn_wire_conn *c,
+#define FN_WIRE_TAKE_HELLO 6
+/* The HELLO reply for c's negotiated version and codecs: its bytes, *len. */
+const char *fn_wire_hello_reply(const fn_wire_conn *c, size_t *len);
+int fn_wire_poll_take(fn_wire_poll *p, fn_wire_work *w, uint64_t conn, fn_wire_conn *c,
                       const char *buf, size_t len, int taken, fn_wire_frame *f);
 /* The marshal stream of the requests' bodies (fn_batch.wire's value). */
 int64_t fn_wire_poll_finish(fn_wire_poll *p, fn_wire_work *w);

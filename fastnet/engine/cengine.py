@@ -65,7 +65,7 @@ from ..errors import EngineError, FrameTooLarge, LineTooLong, ProtocolError
 from ..pack._common import unpack_options
 from ..pack.c import c_options
 from .base import (Buffer, CloseReason, ConnSpec, DirectHandler, Engine, EngineHandler,
-                   Listener, WireServing, check_reply)
+                   Listener, WireHello, WireServing, check_reply)
 
 lib = native.require()
 ffi = native.ffi
@@ -261,6 +261,8 @@ class CEngine(Engine):
         # session. Leaves at close(), as _direct.
         self._wire: dict[int, WireServing] = {}
         self._wire_work: Any = None  # the fn_wire_work C decodes them with
+        self._hellos: dict[WireHello, Any] = {}  # fn_wire_hello tables, by server settings
+        self._hello_keep: list[tuple[Any, ...]] = []  # what those tables point at
         self._wire_into: memoryview = memoryview(b"")
 
     # -- setup -------------------------------------------------------------
@@ -340,22 +342,51 @@ class CEngine(Engine):
         return rc == 0 and on
 
     def serve_wire(self, conn: int, session: Optional[WireServing], version: int = 0,
-                   max_body: int = 0, threshold: Optional[int] = None) -> bool:
+                   max_body: int = 0, threshold: Optional[int] = None,
+                   hello: Optional[WireHello] = None) -> bool:
         """Taken: csrc/loop.c frames the conn's wire protocol (fn_loop_wire),
-        and _dispatch answers its requests in batches (_wire_batch)."""
+        and _dispatch answers its requests in batches (_wire_replies)."""
         if session is None:
             if self._wire.pop(conn, None) is not None:
-                lib.fn_loop_wire(self._loop, conn, 0, 0, 0, 0)
+                lib.fn_loop_wire(self._loop, conn, 0, 0, 0, 0, ffi.NULL)
             return False
         if self._wire_work is None:
             self._new_wire_work()
+        table = self._hello_table(hello) if hello is not None and not version else ffi.NULL
         rc = lib.fn_loop_wire(self._loop, conn, 1, version, max_body,
-                              _NO_THRESHOLD if threshold is None else threshold)
+                              _NO_THRESHOLD if threshold is None else threshold, table)
         if rc != 0:
             self._wire.pop(conn, None)
             return False
         self._wire[conn] = session
         return True
+
+    def wire_state(self, conn: int) -> tuple[int, int]:
+        """What fn_loop_wire_state says (see Engine.wire_state)."""
+        version, mask = ffi.new("uint8_t *"), ffi.new("uint8_t *")
+        if lib.fn_loop_wire_state(self._loop, conn, version, mask) != 0:
+            return 0, 0
+        return version[0], mask[0]
+
+    def _hello_table(self, hello: WireHello) -> Any:
+        """hello as the fn_wire_hello C reads (kept while the engine lives:
+        the loop's connections point at it)."""
+        table = self._hellos.get(hello)
+        if table is None:
+            names = ffi.new("char[]", b"".join(name.encode() + b"\0" for name in hello.codecs))
+            thresholds = ffi.new("uint64_t[]", list(hello.thresholds) or [0])
+            replies = ffi.new("char[]", b"".join(hello.replies))
+            ends, end = [], 0
+            for reply in hello.replies:
+                end += len(reply)
+                ends.append(end)
+            ends_c = ffi.new("uint64_t[]", ends)
+            table = ffi.new("fn_wire_hello *", {
+                "max_version": hello.max_version, "ncodecs": len(hello.codecs), "names": names,
+                "thresholds": thresholds, "replies": replies, "ends": ends_c})
+            self._hellos[hello] = table
+            self._hello_keep.append((names, thresholds, replies, ends_c))
+        return table
 
     def _new_wire_work(self) -> None:
         """The fn_wire_work C decodes wire requests with (fastnet.pack's

@@ -2,8 +2,9 @@
  * csrc/loop.c does with a wire connection's input (fn_wire_poll_take,
  * fn_wire_poll_finish, fn_wire_poll_frame).
  *
- * Input: one byte (the connection's version 1..4, max_body and the split
- * seed), then the stream. The stream is taken the way conn_wire takes it:
+ * Input: one byte (the connection's version 1..3, or 0: negotiating with a
+ * table of two versions and two codecs; max_body; threshold), then the
+ * stream. The stream is taken the way conn_wire takes it:
  * whole in one round, and in pieces (split at points from the input's own
  * PRNG), one round per piece, a round ending at WAIT or NEED_DATA and the
  * stream ending at the first CALLER. Checks, beyond memory safety:
@@ -12,7 +13,8 @@
  *   - every frame taken is the frame fn_wire_next returns at that byte
  *     (same fields and body), and where the stream stops with CALLER
  *     fn_wire_next returns a frame or an error there, never need-data;
- *   - WAIT comes only after a request of the same round;
+ *   - WAIT comes only after a request of the same round; HELLO is taken only
+ *     while no version is set, and sets one the table has;
  *   - a round's batch has a marshal stream exactly when it took requests,
  *     and the round's stream of bodies, taken as the results, is framed
  *     whole: one RESPONSE per request, its id, the connection's version.
@@ -51,7 +53,7 @@ static uint32_t be32(const uint8_t *p)
 }
 
 /* One round over buf[pos..end): returns the new pos; sets *verdict. */
-static size_t round_of(fn_wire_poll *p, fn_wire_work *w, const fn_wire_conn *c,
+static size_t round_of(fn_wire_poll *p, fn_wire_work *w, fn_wire_conn *c,
                        const char *buf, size_t pos, size_t end, trace *t, int *verdict,
                        fn_wire_decoder *ref)
 {
@@ -60,12 +62,27 @@ static size_t round_of(fn_wire_poll *p, fn_wire_work *w, const fn_wire_conn *c,
     fn_wire_poll_reset(p);
     while (pos < end) {
         fn_wire_frame f, g;
+        uint8_t before = c->version;
         r = fn_wire_poll_take(p, w, 7, c, buf + pos, end - pos, taken != 0, &f);
         if (r == FN_E_NOMEM)
             abort();
         if (r == FN_WIRE_TAKE_WAIT)
             CHECK(taken > 0);
-        if (r == FN_WIRE_TAKE_REQUEST || r == FN_WIRE_TAKE_PING || r == FN_WIRE_TAKE_DROP) {
+        if (r == FN_WIRE_TAKE_HELLO) {
+            size_t n;
+            const char *reply;
+            CHECK(before == 0 && taken == 0 && f.type == FN_WIRE_HELLO);
+            CHECK(c->version >= 1 && c->version <= c->hello->max_version);
+            reply = fn_wire_hello_reply(c, &n);
+            CHECK(c->version == 1 ? c->mask == 0 && n == 2 && memcmp(reply, "h1", 2) == 0
+                                  : n == 3 && reply[2] == "abcd"[c->mask]);
+            CHECK(c->threshold == (c->mask & 1 ? 64 : c->mask & 2 ? 128 : UINT64_MAX));
+            note(t, (2ull << 40) | ((uint64_t)c->version << 8) | c->mask);
+        } else {
+            CHECK(c->version == before || (before == 0 && r == FN_WIRE_TAKE_REQUEST));
+        }
+        if (r == FN_WIRE_TAKE_REQUEST || r == FN_WIRE_TAKE_PING || r == FN_WIRE_TAKE_DROP ||
+            r == FN_WIRE_TAKE_HELLO) {
             /* the reference decoder sees the same frame here */
             CHECK(fn_wire_next(ref, &g) == FN_WIRE_FRAME);
             CHECK(g.version == f.version && g.type == f.type && g.flags == f.flags &&
@@ -79,7 +96,7 @@ static size_t round_of(fn_wire_poll *p, fn_wire_work *w, const fn_wire_conn *c,
             } else if (r == FN_WIRE_TAKE_PING) {
                 CHECK(f.type == FN_WIRE_PING && taken == 0);
                 note(t, (1ull << 40) | f.request_id);
-            } else {
+            } else if (r == FN_WIRE_TAKE_DROP) {
                 CHECK(f.type == FN_WIRE_PONG || f.type == FN_WIRE_GOAWAY);
             }
             pos += FN_WIRE_HEADER_SIZE + f.len;
@@ -87,7 +104,8 @@ static size_t round_of(fn_wire_poll *p, fn_wire_work *w, const fn_wire_conn *c,
         }
         break;
     }
-    if (r == FN_WIRE_TAKE_REQUEST || r == FN_WIRE_TAKE_PING || r == FN_WIRE_TAKE_DROP)
+    if (r == FN_WIRE_TAKE_REQUEST || r == FN_WIRE_TAKE_PING || r == FN_WIRE_TAKE_DROP ||
+        r == FN_WIRE_TAKE_HELLO)
         r = FN_WIRE_TAKE_NEED_DATA;  /* it took every byte there was */
     *verdict = r;
     {
@@ -110,7 +128,7 @@ static size_t round_of(fn_wire_poll *p, fn_wire_work *w, const fn_wire_conn *c,
                 n = (size_t)(fr >> 1);
                 while (at < n) {
                     CHECK(n - at >= FN_WIRE_HEADER_SIZE && i < taken);
-                    CHECK(out[at] == FN_WIRE_MAGIC && out[at + 1] == c->version &&
+                    CHECK(out[at] == FN_WIRE_MAGIC && out[at + 1] == p->reqs[i].version &&
                           out[at + 2] == FN_WIRE_RESPONSE && out[at + 3] == 0);
                     CHECK(be32(out + at + 4) == p->ids[i]);
                     at += FN_WIRE_HEADER_SIZE + be32(out + at + 8);
@@ -125,9 +143,10 @@ static size_t round_of(fn_wire_poll *p, fn_wire_work *w, const fn_wire_conn *c,
     return pos;
 }
 
-static void take_all(const char *buf, size_t size, const fn_wire_conn *c, const size_t *cuts,
+static void take_all(const char *buf, size_t size, const fn_wire_conn *c0, const size_t *cuts,
                      size_t ncuts, trace *t, fn_wire_work *w)
 {
+    fn_wire_conn conn = *c0, *c = &conn;
     fn_wire_poll *p = fn_wire_poll_new();
     fn_wire_decoder *ref = fn_wire_new(c->max_body);
     size_t pos = 0, k = 0, avail;
@@ -169,7 +188,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < 1)
         return 0;
-    c.version = (uint8_t)((data[0] & 3) + 1);
+    static const uint64_t thresholds[2] = {64, 128};
+    /* (v - 1) << 2 | mask: v1 "h1" (every mask), v2 "h2a" .. "h2d" by mask */
+    static const uint64_t ends[8] = {2, 4, 6, 8, 11, 14, 17, 20};
+    static const fn_wire_hello hello = {2, 2, "zstd\0lz4", thresholds, "h1h1h1h1h2ah2bh2ch2d",
+                                        ends};
+    memset(&c, 0, sizeof c);
+    c.version = (uint8_t)(data[0] & 3);
+    c.hello = c.version ? NULL : &hello;
     c.max_body = (uint64_t)((data[0] >> 2) & 7) * 32;
     c.threshold = data[0] & 0x20 ? 64 : UINT64_MAX;
     in = (const char *)data + 1;
