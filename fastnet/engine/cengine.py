@@ -38,6 +38,16 @@ clears ``_out_conn``, which the loop checks after each call: a closed
 connection's reply and undelivered messages are dropped, a paused one's
 rest is held, as below.
 
+Wire connections (``serve_wire``): C frames the wire protocol itself
+(csrc/wire.h's fn_loop_wire) and a poll's requests of every such
+connection arrive as one marshal stream (fn_batch.wire) with one
+``FN_EV_WIRE`` record per connection; _dispatch calls each session's
+``call`` per request, and the results go back to C in one call
+(fn_loop_wire_replies), or through each session's ``answer`` when C cannot
+frame one of them. The requests of a round are all answered even if a
+handler pauses its connection meanwhile (the pause holds what C has not
+taken yet); a handler that closes it drops its replies and the rest.
+
 Pausing in the middle of a batch: C frames a whole read at once, so when a
 handler pauses a connection, its later events in the same batch (messages,
 EOF, a framing error) already exist. They are held here, in order, and

@@ -10,10 +10,9 @@ answered with itself.
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Optional, Union
 
 from .. import pack
@@ -63,7 +62,13 @@ def _takes_metadata(handler: Callable[..., Any]) -> bool:
 
 
 class WireSession(Session):
-    """One wire connection: version None until its first frame decides."""
+    """One wire connection: version None until its first frame decides.
+
+    With a plain handler on an engine that frames wire itself (the C
+    engine's ``serve_wire``), the engine negotiates, decodes the requests
+    and frames the replies, calling ``call`` per request; the session sees
+    only the frames the engine hands back, and learns then what the engine
+    negotiated."""
 
     def __init__(self, conn: "Connection", handler: Optional[Callable[..., Any]]) -> None:
         super().__init__(conn)
@@ -351,7 +356,7 @@ def _hello_reply(config: WireConfig, version: int, codecs: tuple[str, ...]) -> b
         "max_body": config.max_body}), version=version)
 
 
-@functools.lru_cache(maxsize=64)
+@lru_cache(maxsize=64)
 def _hello_table(config: WireConfig) -> WireHello:
     """Every HELLO reply a server with config may send, for an engine that
     negotiates (Engine.serve_wire)."""
