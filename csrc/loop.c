@@ -61,6 +61,7 @@
 #include "http1.h"
 #include "loop.h"
 #include "varint.h"
+#include "wire.h"
 
 #define READ_CHUNK (256 * 1024)    /* most bytes one recv may take */
 #define READ_SMALL (16 * 1024)     /* room reserved unless the last read filled its room */
@@ -111,6 +112,8 @@ struct fn_conn {
     unsigned kata : 1;       /* fn_loop_http_kata on */
     unsigned kata_clean : 1; /* Python's session holds nothing: C may answer */
     size_t kata_line, kata_head, kata_fields; /* the session's head limits */
+    unsigned wire_on : 1;    /* fn_loop_wire on: the loop frames wire itself */
+    fn_wire_conn wire;       /* its version, max_body, compression threshold */
     int close_code;          /* FN_CLOSE_* once closing or closed */
     int close_err;
     uint64_t viewed_round;   /* round that handed out views of `in` */
@@ -159,6 +162,8 @@ struct fn_loop {
     int64_t kata_sec;        /* the wall-clock second of its Date */
     size_t *kata_fields;     /* field spans of a head, 4 per field */
     size_t kata_cap;         /* fields kata_fields has room for */
+    fn_wire_work *wire_work; /* fn_loop_set_wire's (not owned) */
+    fn_wire_poll *wire_poll; /* owned: this round's wire requests */
     fn_loop_stats stats;
     struct epoll_event ready[EPOLL_BATCH];
 };
@@ -726,11 +731,23 @@ static void conn_deliver(fn_loop *loop, fn_conn *c)
     sync_events(loop, c);
 }
 
+static void conn_wire(fn_loop *loop, fn_conn *c);
+
+/* Only the conns pending when the round began: a wire conn put back (its
+ * next frame waits for the replies of this round's requests) is the next
+ * round's. */
 static void deliver_pending(fn_loop *loop)
 {
-    fn_conn *c;
-    while (room(loop) && (c = list_pop(loop, L_PENDING)))
-        conn_deliver(loop, c);
+    fn_conn *c, *last = loop->lists[L_PENDING].tail;
+    while (last && room(loop) && (c = list_pop(loop, L_PENDING))) {
+        int was_last = c == last;
+        if (c->wire_on)
+            conn_wire(loop, c);
+        else
+            conn_deliver(loop, c);
+        if (was_last)
+            break;
+    }
 }
 
 static size_t uvarint_len(uint64_t v)
@@ -934,6 +951,65 @@ static void conn_kata(fn_loop *loop, fn_conn *c)
     output_queued(loop, c);
 }
 
+/* ---- wire framed in the loop (wire.h, fn_loop_wire) -------------------- */
+
+/* Take the frames at the head of c's input the loop serves itself (see
+ * wire.h); stop at the first Python must see. Requests are copied into the
+ * round's batch, so no view of the input is handed out. */
+static void conn_wire(fn_loop *loop, fn_conn *c)
+{
+    fn_framer *in = &c->in;
+    uint64_t taken = 0;
+    int r = FN_WIRE_TAKE_NEED_DATA, wrote = 0;
+    list_remove(loop, L_PENDING, c);
+    while (in->start < in->end) {
+        fn_wire_frame f;
+        r = fn_wire_poll_take(loop->wire_poll, loop->wire_work, c->id, &c->wire,
+                              in->buf + in->start, in->end - in->start, taken != 0, &f);
+        if (r == FN_WIRE_TAKE_REQUEST) {
+            taken++;
+        } else if (r == FN_WIRE_TAKE_PING) {
+            uint8_t h[FN_WIRE_HEADER_SIZE];
+            /* before any version: v1's, as the session answers */
+            fn_wire_header(c->wire.version ? c->wire.version : 1, FN_WIRE_PONG, 0, f.request_id,
+                           f.len, h);
+            if (out_append(c, (const char *)h, sizeof h) < 0 ||
+                out_append(c, f.body, f.len) < 0)
+                r = FN_E_NOMEM;
+            wrote = 1;
+        } else if (r == FN_WIRE_TAKE_HELLO) {
+            size_t n;
+            const char *reply = fn_wire_hello_reply(&c->wire, &n);
+            if (out_append(c, reply, n) < 0)
+                r = FN_E_NOMEM;
+            wrote = 1;
+        } else if (r != FN_WIRE_TAKE_DROP && r != FN_E_NOMEM) {
+            break;
+        }
+        if (r == FN_E_NOMEM) {
+            conn_destroy(loop, c, FN_CLOSE_RESET, ENOMEM);
+            return;
+        }
+        in->start += FN_WIRE_HEADER_SIZE + f.len;
+    }
+    if (in->start == in->end)
+        in->start = in->end = in->scan = 0;
+    if (wrote)
+        output_queued(loop, c);
+    if (taken) {
+        fn_event *ev = emit(loop, FN_EV_WIRE, c->id);  /* room: checked by the caller */
+        ev->value = taken;
+        loop->stats.messages_in += taken;
+        if (r == FN_WIRE_TAKE_WAIT)
+            list_push(loop, L_PENDING, c);  /* the rest, next round */
+    } else if (r == FN_WIRE_TAKE_CALLER) {
+        c->wire_on = 0;  /* Python's from now on: the rest as a RAW message */
+        conn_deliver(loop, c);
+        return;
+    }
+    sync_events(loop, c);
+}
+
 /* One recv straight into the framer, then frame. The room asked for is
  * small unless the previous read filled its room (a bulk sender), so a
  * request/response connection never holds a READ_CHUNK buffer. */
@@ -972,6 +1048,8 @@ static void conn_read(fn_loop *loop, fn_conn *c)
     loop->stats.bytes_in += (uint64_t)r;
     if (c->opts.echo)
         conn_echo(loop, c);
+    else if (c->wire_on)
+        conn_wire(loop, c);
     else {
         if (c->kata)
             conn_kata(loop, c);
@@ -1248,6 +1326,7 @@ void fn_loop_free(fn_loop *loop)
     close(loop->epfd);
     free(loop->kata_reply);
     free(loop->kata_fields);
+    fn_wire_poll_free(loop->wire_poll);
     free(loop->slots);
     free(loop->listeners);
     free(loop);
@@ -1404,6 +1483,8 @@ int fn_loop_poll(fn_loop *loop, fn_event *evs, int max, int timeout_ms)
     if (!evs || max <= 0)
         return FN_E_ARG;
     loop->round++;
+    if (loop->wire_poll)
+        fn_wire_poll_reset(loop->wire_poll);
     free_dead(loop);
     trim_read_buffers(loop);
     sweep_cold(loop);
@@ -1459,6 +1540,7 @@ int fn_loop_poll_batch(fn_loop *loop, fn_batch *b, int timeout_ms)
     if (!b || !b->words || (!b->blob && b->blob_cap))
         return FN_E_ARG;
     b->nwords = b->blob_len = 0;
+    b->wire = 0;
     n = fn_loop_poll(loop, b->evs, b->max, timeout_ms);
     w = b->words;
     for (i = 0; i < n; i++) {
@@ -1480,10 +1562,11 @@ int fn_loop_poll_batch(fn_loop *loop, fn_batch *b, int timeout_ms)
         run = NULL;
         *w++ = ev->type == FN_EV_MESSAGE ? FN_EV_MESSAGE_REF : (uint64_t)ev->type;
         *w++ = ev->conn;
-        *w++ = (uint64_t)i;
+        *w++ = ev->type == FN_EV_WIRE ? ev->value : (uint64_t)i;
     }
     b->nwords = (size_t)(w - b->words);
     b->blob_len = used;
+    b->wire = loop && loop->wire_poll ? fn_wire_poll_finish(loop->wire_poll, loop->wire_work) : 0;
     return n;
 }
 
@@ -1753,4 +1836,97 @@ int fn_loop_set_http_kata_reply(fn_loop *loop, const char *data, size_t len, int
     loop->kata_len = len;
     loop->kata_sec = second;
     return 0;
+}
+
+/* ---- wire framed in the loop: the calls (wire.h) ------------------------ */
+
+int fn_loop_set_wire(fn_loop *loop, fn_wire_work *w)
+{
+    size_t fd;
+    if (!loop)
+        return FN_E_ARG;
+    if (w && !loop->wire_poll) {
+        loop->wire_poll = fn_wire_poll_new();
+        if (!loop->wire_poll)
+            return FN_E_NOMEM;
+        fn_wire_poll_reset(loop->wire_poll);
+    }
+    if (!w)
+        for (fd = 0; fd < loop->nslots; fd++)
+            if (loop->slots[fd].conn && loop->slots[fd].conn->wire_on)
+                fn_loop_wire(loop, loop->slots[fd].conn->id, 0, 0, 0, 0, NULL);
+    loop->wire_work = w;
+    return 0;
+}
+
+int fn_loop_wire(fn_loop *loop, uint64_t conn, int on, uint8_t version, uint64_t max_body,
+                 uint64_t threshold, const fn_wire_hello *hello)
+{
+    fn_conn *c = loop ? lookup(loop, conn) : NULL;
+    if (!c)
+        return FN_E_LOOP_NO_CONN;
+    if (!on) {
+        if (c->wire_on && fn_framer_buffered(&c->in) > 0 && !c->paused && !c->read_done &&
+            !c->closing)
+            list_push(loop, L_PENDING, c);  /* what it holds goes to Python */
+        c->wire_on = 0;
+        sync_events(loop, c);
+        return 0;
+    }
+    if (c->opts.framing != FN_FRAME_RAW || !loop->wire_work || fn_framer_buffered(&c->in) > 0 ||
+        (version == 0 && (!hello || hello->max_version == 0 || hello->max_version > 63 ||
+                          hello->ncodecs > FN_WIRE_MAX_CODECS)))
+        return FN_E_ARG;
+    c->wire_on = 1;
+    c->wire.version = version;
+    c->wire.mask = 0;
+    c->wire.max_body = max_body;
+    c->wire.threshold = threshold;
+    c->wire.hello = version ? NULL : hello;
+    return 0;
+}
+
+int fn_loop_wire_state(const fn_loop *loop, uint64_t conn, uint8_t *version, uint8_t *mask)
+{
+    fn_conn *c = loop ? lookup(loop, conn) : NULL;
+    if (!c)
+        return FN_E_LOOP_NO_CONN;
+    *version = c->wire.version;
+    *mask = c->wire.mask;
+    return 0;
+}
+
+int64_t fn_loop_wire_replies(fn_loop *loop, const char *m, size_t len)
+{
+    fn_wire_poll *p = loop ? loop->wire_poll : NULL;
+    const char *frames;
+    size_t i, from = 0;
+    int64_t rc;
+    if (!p || !loop->wire_work || (!m && len))
+        return FN_E_ARG;
+    rc = fn_wire_poll_frame(p, loop->wire_work, m, len);
+    if (rc < 0)
+        return rc;
+    frames = loop->wire_work->out;
+    for (i = 0; i < p->n; i++) {
+        fn_conn *c;
+        if (i + 1 < p->n && p->reqs[i + 1].conn == p->reqs[i].conn)
+            continue;  /* one append per run of a connection's replies */
+        c = lookup(loop, p->reqs[i].conn);
+        if (c) {
+            if (out_append(c, frames + from, p->reqs[i].end - from) < 0)
+                conn_destroy(loop, c, FN_CLOSE_RESET, ENOMEM);
+            else
+                output_queued(loop, c);
+        }
+        from = p->reqs[i].end;
+    }
+    p->n = 0;  /* answered */
+    return 0;
+}
+
+const uint32_t *fn_loop_wire_ids(const fn_loop *loop, size_t *n)
+{
+    *n = loop && loop->wire_poll ? loop->wire_poll->n : 0;
+    return *n ? loop->wire_poll->ids : NULL;
 }

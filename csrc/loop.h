@@ -70,6 +70,8 @@
 #define FN_EV_IDLE 8       /* nothing received for the idle timeout: value = ms since
                             * the last byte arrived; reported again after each
                             * further timeout of silence */
+#define FN_EV_WIRE 20      /* wire requests the loop took (wire.h, fn_loop_wire):
+                            * value = how many */
 
 /* close reasons (FN_EV_CLOSED code) */
 #define FN_CLOSE_LOCAL 1          /* fn_loop_close(graceful) finished flushing */
@@ -155,6 +157,7 @@ int fn_loop_poll(fn_loop *loop, fn_event *evs, int max, int timeout_ms);
  *       of at most FN_BATCH_INLINE bytes, copied back to back into b->blob:
  *       message i is blob[end_(i-1) .. end_i), where the end before the first
  *       is the last end of the previous such record (0 for the first);
+ *   FN_EV_WIRE, conn, k                      k wire requests of conn (wire.h)
  *   type, conn, index                        any other event (FN_EV_MESSAGE_REF:
  *       a message that was not copied): its details are in evs[index].
  * So one read of words and one of blob give every small message, and a
@@ -170,6 +173,7 @@ typedef struct fn_batch {
     char *blob;         /* room for blob_cap bytes */
     size_t blob_cap;
     size_t blob_len;    /* out: bytes of blob used */
+    int64_t wire;       /* out: the wire requests' marshal stream (wire.h) or 0 */
 } fn_batch;
 int fn_loop_poll_batch(fn_loop *loop, fn_batch *b, int timeout_ms);
 /* 1 when a poll would return events without waiting (buffered messages or

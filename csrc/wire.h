@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "loop.h"
 #include "pack.h"
 
 /* cdef: begin */
@@ -158,6 +159,138 @@ int fn_wire_sess_push_id(fn_wire_sess *s, uint32_t request_id);
 const uint32_t *fn_wire_sess_ids(const fn_wire_sess *s, size_t *n);
 int64_t fn_wire_sess_replies(fn_wire_sess *s, fn_wire_work *w, const char *m, size_t len,
                              uint64_t threshold);
+
+/* The engine frames wire itself (csrc/loop.c; declared here, beside the
+ * types they take). A RAW connection in wire mode is not handed its reads:
+ * the loop takes the frames at the head of its input while they are
+ *   - plain REQUESTs (no codec, no metadata flag) of the connection's
+ *     version whose bodies fn_pack_unpackb takes (the session's checks):
+ *     kept for the poll's batch, every wire connection's requests in one;
+ *   - PINGs, answered in the loop with a PONG (the connection's version,
+ *     the PING's id and body), unless a request of that connection came
+ *     before it in this round;
+ *   - PONGs and GOAWAYs (of any version), dropped;
+ * each frame's header judged as fn_wire_next judges it (max_body, the
+ * connection's). The requests of a round are reported as one FN_EV_WIRE
+ * event per connection (value: how many) and their bodies, as one list,
+ * in one marshal stream: fn_batch.wire, (length << 3) | FN_WIRE_SESS_INTO
+ * (the stream in the work's into buffer, else at its out) or 0.
+ * A frame Python must see (HELLO, another version, flags, a bad header, a
+ * body pack refuses) ends it: when the round already took requests of the
+ * connection, it waits there for the next round; else the connection
+ * leaves wire mode and its input, from that frame on, is an FN_EV_MESSAGE
+ * as on any RAW connection, whole frames and the part of one alike.
+ *
+ * fn_loop_set_wire: the work structure (pack decoder and encoder, limits,
+ * buffers) the loop's wire connections use; not owned, it must live while
+ * the loop uses it; NULL takes every connection out of wire mode. 0 or
+ * FN_E_NOMEM.
+ * fn_loop_wire: on = 1 puts conn in wire mode with the negotiated version
+ * (1..255), its max_body and the size from which a reply body must be
+ * compressed (threshold; UINT64_MAX: none); or, with version 0 and the
+ * server's fn_wire_hello, before any frame: the loop negotiates. Its first
+ * frame decides, as the session decides: a well-formed HELLO (a map whose
+ * str keys are unique, "versions" an array of unsigned ints sharing one
+ * with 1..max_version, "codecs", if there, an array of str; other keys
+ * ignored) is answered with the reply the table holds for the highest
+ * common version and the server's codecs the client offered; a version-1
+ * REQUEST is v1; a PING is answered as v1; anything else is Python's.
+ * 0, FN_E_LOOP_NO_CONN, FN_E_ARG (not RAW, no work set, version 0 without
+ * a table, or input buffered: the caller holds nothing only when the loop
+ * holds nothing). on = 0 ends it; input the loop holds is delivered as an
+ * FN_EV_MESSAGE next round.
+ * fn_loop_wire_state: the version the connection has (0: none yet) and the
+ * codecs negotiated (bit i: the table's codec i), for the session the loop
+ * hands it back to. 0 or FN_E_LOOP_NO_CONN.
+ * fn_loop_wire_replies: the last poll's requests answered, one marshal
+ * stream of a list of results in their order: each framed as a RESPONSE
+ * and queued on its connection (one dropped when its connection is gone).
+ * 0, FN_E_NOMEM, or FN_E_WIRE_REPLY (nothing queued: the count is not the
+ * requests', pack refused a result, or a body reaches its connection's
+ * threshold) and the caller answers them.
+ * fn_loop_wire_ids: the request ids of the last poll's requests, *n. */
+#define FN_WIRE_MAX_CODECS 6
+typedef struct fn_wire_hello {
+    uint8_t max_version;        /* the server speaks 1..max_version (at most 63) */
+    uint8_t ncodecs;            /* its codecs, at most FN_WIRE_MAX_CODECS */
+    const char *names;          /* their names, each NUL-ended, back to back, preferred first */
+    const uint64_t *thresholds; /* each codec's compression threshold */
+    const char *replies;        /* HELLO reply frames, back to back: reply (v - 1) << ncodecs | mask */
+    const uint64_t *ends;       /* (max_version << ncodecs) of them: each reply's end */
+} fn_wire_hello;
+
+int fn_loop_set_wire(fn_loop *loop, fn_wire_work *w);
+int fn_loop_wire(fn_loop *loop, uint64_t conn, int on, uint8_t version, uint64_t max_body,
+                 uint64_t threshold, const fn_wire_hello *hello);
+int fn_loop_wire_state(const fn_loop *loop, uint64_t conn, uint8_t *version, uint8_t *mask);
+int64_t fn_loop_wire_replies(fn_loop *loop, const char *m, size_t len);
+const uint32_t *fn_loop_wire_ids(const fn_loop *loop, size_t *n);
 /* cdef: end */
+
+/* The loop's batch of one poll's wire requests (csrc/loop.c uses it). */
+typedef struct fn_wire_req {
+    uint64_t conn;           /* whose request */
+    uint64_t threshold;      /* its connection's compression threshold */
+    size_t end;              /* its reply frame's end, after fn_wire_poll_frame */
+    uint8_t version;
+} fn_wire_req;
+
+typedef struct fn_wire_poll {
+    char *scratch;           /* owned: BATCH_HEAD + the bodies; then the reply frames */
+    size_t used, scratch_cap;
+    fn_wire_req *reqs;       /* owned */
+    size_t reqs_cap;
+    uint32_t *ids;           /* owned: the request ids, n of them */
+    size_t n, ids_cap;
+    int last_ok;             /* the work's decoder holds the last body's stream */
+} fn_wire_poll;
+
+fn_wire_poll *fn_wire_poll_new(void);
+void fn_wire_poll_free(fn_wire_poll *p);
+/* Start of a round: no requests. */
+void fn_wire_poll_reset(fn_wire_poll *p);
+/* The frame at buf[0..len) judged as fn_wire_next judges it (max_body):
+ * FN_WIRE_FRAME (*f set; its size is FN_WIRE_HEADER_SIZE + f->len),
+ * FN_WIRE_NEED_DATA, or the FN_E_WIRE_* fn_wire_next would return. */
+int fn_wire_scan(const char *buf, size_t len, uint64_t max_body, fn_wire_frame *f);
+/* Take a plain REQUEST of conn (threshold: its connection's): 0,
+ * FN_WIRE_SESS_CALLER (Python must see it: a body pack refuses or that
+ * only Python decodes, one past max_buffer, a batch at max_array) or
+ * FN_E_NOMEM. */
+int fn_wire_poll_add(fn_wire_poll *p, fn_wire_work *w, uint64_t conn, const fn_wire_frame *f,
+                     uint64_t threshold);
+/* A wire connection as the loop keeps it (fn_loop_wire's arguments). */
+typedef struct fn_wire_conn {
+    uint8_t version;         /* negotiated; 0: the first frame decides (hello) */
+    uint8_t mask;            /* the codecs negotiated, bits over hello's */
+    uint64_t max_body;
+    uint64_t threshold;      /* a reply body this long must be compressed */
+    const fn_wire_hello *hello;  /* not owned */
+} fn_wire_conn;
+/* What the loop does with the frame at buf[0..len), the head of c's input,
+ * `taken` requests of c being in this round's batch already (wire.h's
+ * rules above): FN_WIRE_TAKE_REQUEST (taken: the frame is consumed),
+ * FN_WIRE_TAKE_PING (answer it with a PONG, the body f's), _DROP (consumed,
+ * nothing to do), _HELLO (negotiated: c's version, mask and threshold set;
+ * answer with fn_wire_hello_reply), _NEED_DATA, _WAIT (leave it, and the
+ * rest, for the next round), _CALLER (Python's from here on), or
+ * FN_E_NOMEM. f is the frame (its size FN_WIRE_HEADER_SIZE + f->len) for
+ * the first four. */
+#define FN_WIRE_TAKE_NEED_DATA 0
+#define FN_WIRE_TAKE_REQUEST 1
+#define FN_WIRE_TAKE_PING 2
+#define FN_WIRE_TAKE_DROP 3
+#define FN_WIRE_TAKE_WAIT 4
+#define FN_WIRE_TAKE_CALLER 5
+#define FN_WIRE_TAKE_HELLO 6
+/* The HELLO reply for c's negotiated version and codecs: its bytes, *len. */
+const char *fn_wire_hello_reply(const fn_wire_conn *c, size_t *len);
+int fn_wire_poll_take(fn_wire_poll *p, fn_wire_work *w, uint64_t conn, fn_wire_conn *c,
+                      const char *buf, size_t len, int taken, fn_wire_frame *f);
+/* The marshal stream of the requests' bodies (fn_batch.wire's value). */
+int64_t fn_wire_poll_finish(fn_wire_poll *p, fn_wire_work *w);
+/* The reply frames of a marshal stream of results, at w->out, each
+ * request's end in its fn_wire_req: as fn_wire_sess_replies returns. */
+int64_t fn_wire_poll_frame(fn_wire_poll *p, fn_wire_work *w, const char *m, size_t len);
 
 #endif

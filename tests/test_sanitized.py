@@ -37,6 +37,7 @@ SANITIZED_TESTS = [
     # the C engine's HTTP/1.1 kata answers (csrc/loop.c)
     "test_http_kata.py",
     "test_wire_batch.py",  # the wire server session's C path
+    "test_wire_engine.py",  # the wire protocol framed by the C engine (csrc/loop.c)
 ]
 SANITIZERS = "address,undefined"
 

@@ -249,6 +249,36 @@ log = logging.getLogger("fastnet.engine")
 _get_ident = threading.get_ident
 
 
+@dataclass(frozen=True)
+class WireHello:
+    """A wire server's side of HELLO, for an engine that negotiates
+    (:meth:`Engine.serve_wire` with version 0): the versions it speaks
+    (1..max_version), its codecs in preference order with their compression
+    thresholds, and the HELLO reply frame for each outcome, reply
+    ``(version - 1) << len(codecs) | mask`` where bit i of mask is codecs[i]
+    (v1: every mask, the same reply)."""
+
+    max_version: int
+    codecs: tuple[str, ...]
+    thresholds: tuple[int, ...]
+    replies: tuple[bytes, ...]
+
+
+class WireServing(Protocol):
+    """What :meth:`Engine.serve_wire` needs of a wire connection's session:
+    the handler as a batch calls it (one request in, one result out), the
+    failure a handler's exception becomes, and the frame (RESPONSE or
+    ERROR) a result becomes when the engine cannot frame it itself."""
+
+    call: Callable[[Any], Any]
+
+    def fail(self, exc: Exception) -> Any:
+        """The result standing for a handler's exception (answered as an ERROR)."""
+
+    def answer(self, request_id: int, result: Any) -> bytes:
+        """The whole frame answering request_id with result."""
+
+
 class TimerHandle:
     """A callback scheduled with :meth:`Engine.call_later`."""
 
@@ -289,6 +319,8 @@ class Engine(abc.ABC):
     #: serve_directly() takes its offer: the engine calls a plain handler
     #: per message itself.
     direct_path: ClassVar[bool] = False
+    #: serve_wire() takes its offer: the engine frames the wire protocol.
+    wire_path: ClassVar[bool] = False
 
     def __init__(self, handler: EngineHandler) -> None:
         self.handler = handler
@@ -459,6 +491,29 @@ class Engine(abc.ABC):
         limits; every other request still arrives as a message. ``on=False``
         stops it. Returns whether the engine does it (the default: no)."""
         return False
+
+    def serve_wire(self, conn: int, session: Optional[WireServing], version: int = 0,
+                   max_body: int = 0, threshold: Optional[int] = None,
+                   hello: Optional[WireHello] = None) -> bool:
+        """Offer to frame a raw ``conn``'s wire protocol in the engine from
+        its next read (csrc/wire.h's fn_loop_wire): its plain REQUESTs of
+        ``version`` are decoded there, every connection's of a poll at once,
+        answered with ``session.call`` and framed back in one call; PINGs
+        are answered and PONGs and GOAWAYs dropped there; every other frame
+        arrives as a message, from which point the offer has lapsed (the
+        session makes it again once it holds nothing). With version 0 and
+        ``hello``, before the connection's first frame, the engine also
+        negotiates: a well-formed HELLO is answered there, a v1 REQUEST makes
+        the connection v1 (:meth:`wire_state` tells the session what came
+        of it). ``session=None`` ends it (input the engine holds arrives as
+        a message). Call it only while the session holds no input. Returns
+        whether the engine does it (the default: no)."""
+        return False
+
+    def wire_state(self, conn: int) -> tuple[int, int]:
+        """(version, codecs mask) the engine negotiated for a connection it
+        served with :meth:`serve_wire` (0, 0: none yet)."""
+        return 0, 0
 
     def set_http_kata_reply(self, reply: bytes, second: int) -> None:
         """The reply :meth:`serve_http_kata` answers with, valid during the

@@ -38,6 +38,16 @@ clears ``_out_conn``, which the loop checks after each call: a closed
 connection's reply and undelivered messages are dropped, a paused one's
 rest is held, as below.
 
+Wire connections (``serve_wire``): C frames the wire protocol itself
+(csrc/wire.h's fn_loop_wire) and a poll's requests of every such
+connection arrive as one marshal stream (fn_batch.wire) with one
+``FN_EV_WIRE`` record per connection; _dispatch calls each session's
+``call`` per request, and the results go back to C in one call
+(fn_loop_wire_replies), or through each session's ``answer`` when C cannot
+frame one of them. The requests of a round are all answered even if a
+handler pauses its connection meanwhile (the pause holds what C has not
+taken yet); a handler that closes it drops its replies and the rest.
+
 Pausing in the middle of a batch: C frames a whole read at once, so when a
 handler pauses a connection, its later events in the same batch (messages,
 EOF, a framing error) already exist. They are held here, in order, and
@@ -50,6 +60,7 @@ import asyncio
 import collections
 import errno as errnos
 import logging
+import marshal
 import os
 import signal
 import socket
@@ -61,8 +72,10 @@ from typing import Any, Optional
 from .. import limits, native
 from ..codec.framing._common import LINE_BREAK
 from ..errors import EngineError, FrameTooLarge, LineTooLong, ProtocolError
+from ..pack._common import unpack_options
+from ..pack.c import c_options
 from .base import (Buffer, CloseReason, ConnSpec, DirectHandler, Engine, EngineHandler,
-                   Listener, check_reply)
+                   Listener, WireHello, WireServing, check_reply)
 
 lib = native.require()
 ffi = native.ffi
@@ -94,6 +107,13 @@ _EV_CLOSED = lib.FN_EV_CLOSED
 _EV_LISTEN_ERROR = lib.FN_EV_LISTEN_ERROR
 _EV_IDLE = lib.FN_EV_IDLE
 _EV_MESSAGE_REF = lib.FN_EV_MESSAGE_REF
+_EV_WIRE = lib.FN_EV_WIRE
+_WIRE_INTO = lib.FN_WIRE_SESS_INTO
+_NO_THRESHOLD = 2**64 - 1
+#: Size of the buffer a poll's wire requests (and the replies) are copied to.
+_WIRE_INTO_SIZE = 256 * 1024
+_loads = marshal.loads
+_dumps = marshal.dumps
 _HOLDABLE = (_EV_MESSAGE, _EV_EOF, _EV_ERROR)  # held while their connection is paused
 
 #: Default size of the event array one poll fills.
@@ -186,6 +206,7 @@ class CEngine(Engine):
     name = "c"
     runs_in_asyncio = True
     direct_path = True
+    wire_path = True
 
     def __init__(self, handler: EngineHandler, max_events: int = DEFAULT_MAX_EVENTS) -> None:
         """``max_events`` is the size of the event array one poll fills."""
@@ -246,6 +267,13 @@ class CEngine(Engine):
         # Leaves at close(), so a handler that closes its connection stops
         # its delivery at once.
         self._direct: dict[int, tuple[DirectHandler, object, Any]] = {}
+        # Connections whose wire protocol C frames (serve_wire): conn ->
+        # session. Leaves at close(), as _direct.
+        self._wire: dict[int, WireServing] = {}
+        self._wire_work: Any = None  # the fn_wire_work C decodes them with
+        self._hellos: dict[WireHello, Any] = {}  # fn_wire_hello tables, by server settings
+        self._hello_keep: list[tuple[Any, ...]] = []  # what those tables point at
+        self._wire_into: memoryview = memoryview(b"")
 
     # -- setup -------------------------------------------------------------
 
@@ -322,6 +350,71 @@ class CEngine(Engine):
         rc = lib.fn_loop_http_kata(self._loop, conn, 1 if on else 0, max_request_line,
                                    max_header_bytes, max_header_fields)
         return rc == 0 and on
+
+    def serve_wire(self, conn: int, session: Optional[WireServing], version: int = 0,
+                   max_body: int = 0, threshold: Optional[int] = None,
+                   hello: Optional[WireHello] = None) -> bool:
+        """Taken: csrc/loop.c frames the conn's wire protocol (fn_loop_wire),
+        and _dispatch answers its requests in batches (_wire_replies)."""
+        if session is None:
+            if self._wire.pop(conn, None) is not None:
+                lib.fn_loop_wire(self._loop, conn, 0, 0, 0, 0, ffi.NULL)
+            return False
+        if self._wire_work is None:
+            self._new_wire_work()
+        table = self._hello_table(hello) if hello is not None and not version else ffi.NULL
+        rc = lib.fn_loop_wire(self._loop, conn, 1, version, max_body,
+                              _NO_THRESHOLD if threshold is None else threshold, table)
+        if rc != 0:
+            self._wire.pop(conn, None)
+            return False
+        self._wire[conn] = session
+        return True
+
+    def wire_state(self, conn: int) -> tuple[int, int]:
+        """What fn_loop_wire_state says (see Engine.wire_state)."""
+        version, mask = ffi.new("uint8_t *"), ffi.new("uint8_t *")
+        if lib.fn_loop_wire_state(self._loop, conn, version, mask) != 0:
+            return 0, 0
+        return version[0], mask[0]
+
+    def _hello_table(self, hello: WireHello) -> Any:
+        """hello as the fn_wire_hello C reads (kept while the engine lives:
+        the loop's connections point at it)."""
+        table = self._hellos.get(hello)
+        if table is None:
+            names = ffi.new("char[]", b"".join(name.encode() + b"\0" for name in hello.codecs))
+            thresholds = ffi.new("uint64_t[]", list(hello.thresholds) or [0])
+            replies = ffi.new("char[]", b"".join(hello.replies))
+            ends, end = [], 0
+            for reply in hello.replies:
+                end += len(reply)
+                ends.append(end)
+            ends_c = ffi.new("uint64_t[]", ends)
+            table = ffi.new("fn_wire_hello *", {
+                "max_version": hello.max_version, "ncodecs": len(hello.codecs), "names": names,
+                "thresholds": thresholds, "replies": replies, "ends": ends_c})
+            self._hellos[hello] = table
+            self._hello_keep.append((names, thresholds, replies, ends_c))
+        return table
+
+    def _new_wire_work(self) -> None:
+        """The fn_wire_work C decodes wire requests with (fastnet.pack's
+        default limits, as the sessions' batchers)."""
+        options = unpack_options()
+        pack_limits, flags = c_options(options)
+        into = bytearray(_WIRE_INTO_SIZE)
+        work = lib.fn_wire_work_new(pack_limits, flags, options.max_buffer_size,
+                                    limits.DEFAULT_PACK_MAX_DEPTH, ffi.from_buffer(into),
+                                    _WIRE_INTO_SIZE)
+        if work == ffi.NULL:
+            raise MemoryError("fn_wire_work_new failed")
+        work = ffi.gc(work, lib.fn_wire_work_free)
+        rc = lib.fn_loop_set_wire(self._loop, work)
+        if rc:
+            raise _status_error(rc)
+        self._wire_work = work
+        self._wire_into = memoryview(into)  # keeps the bytearray's size (and address) fixed
 
     def set_http_kata_reply(self, reply: bytes, second: int) -> None:
         """Copied into C (see Engine.set_http_kata_reply)."""
@@ -430,6 +523,7 @@ class CEngine(Engine):
             self._send_queued()  # they go out before the close
         self._out_conn = None  # also tells _dispatch's direct loop to look
         self._direct.pop(conn, None)
+        self._wire.pop(conn, None)
         rc = lib.fn_loop_close(self._loop, conn, 1 if abort else 0)
         held = self._held.pop(conn, None)
         if held:
@@ -552,6 +646,11 @@ class CEngine(Engine):
             words, blob = [], b""
         pos = i = 0
         direct = self._direct
+        wire = self._wire
+        wobjs: Optional[list[Any]] = None  # the poll's wire requests, once read
+        wres: list[Any] = []                # their results, in order
+        wruns: list[tuple[int, Optional[WireServing], int, int]] = []
+        wbad = False                        # a result C cannot frame, a conn gone
         self._dispatching = True
         out: list[bytes] = []
         self._out = out
@@ -615,6 +714,33 @@ class CEngine(Engine):
                                 on_message(conn, message)
                         except Exception:
                             log.exception("handler failed on event %d of connection %d", t, conn)
+                elif t == _EV_WIRE:
+                    # k requests C took from conn: the next k of the poll's
+                    # list; answered by the session's call, framed at the end.
+                    k = words[i + 2]
+                    i += 3
+                    if wobjs is None:
+                        wobjs = self._wire_objects(batch.wire)
+                    first = len(wres)
+                    w = wire.get(conn)
+                    wruns.append((conn, w, first, k))
+                    if w is None or first + k > len(wobjs):
+                        if w is not None:  # C ran out of memory for the stream
+                            self.close(conn, abort=True)
+                        wres += [None] * k  # closed: no replies
+                        wbad = True
+                        continue
+                    call = w.call
+                    for obj in wobjs[first:first + k]:
+                        try:
+                            wres.append(call(obj))
+                        except Exception as exc:  # that request gets an ERROR
+                            wres.append(w.fail(exc))
+                            wbad = True
+                        if conn not in wire:  # the handler closed it: drop the rest
+                            wres += [None] * (first + k - len(wres))
+                            wbad = True
+                            break
                 else:
                     index = words[i + 2]
                     i += 3
@@ -624,6 +750,8 @@ class CEngine(Engine):
                         log.exception("handler failed on event %d of connection %d", t, conn)
             if self._released:
                 self._release_held()
+            if wobjs is not None:
+                self._wire_replies(wres, wruns, wbad)
         finally:
             if self._out and self._loop is not None:
                 self._send_queued()
@@ -635,6 +763,47 @@ class CEngine(Engine):
         if held:
             for conn in [conn for conn, events in held.items() if not events]:
                 del held[conn]
+
+    def _wire_objects(self, r: int) -> list[Any]:
+        """The poll's wire requests (fn_batch.wire: one marshal stream)."""
+        if r <= 0:  # out of memory in C (the stream is never empty here)
+            return []
+        if r & _WIRE_INTO:
+            objs: list[Any] = _loads(self._wire_into)
+        else:
+            objs = _loads(ffi.buffer(self._wire_work.out, r >> 3))
+        return objs
+
+    def _wire_replies(self, results: list[Any], runs: list[tuple[int, Optional[WireServing], int, int]],
+                      bad: bool) -> None:
+        """Answer the poll's wire requests: one marshal stream of the results
+        that C frames and queues, or (a result C cannot frame, a failure, a
+        connection closed meanwhile) each run framed by its session."""
+        if not bad:
+            try:
+                stream = _dumps(results, 4)
+            except ValueError:  # something marshal refuses (a datetime, a subclass, ...)
+                pass
+            else:
+                rc = lib.fn_loop_wire_replies(self._loop, stream, len(stream))
+                if rc == 0:
+                    return
+                if rc == lib.FN_E_NOMEM:
+                    for conn, _, _, _ in runs:
+                        self.close(conn, abort=True)
+                    return
+        n = ffi.new("size_t *")
+        ids = lib.fn_loop_wire_ids(self._loop, n)
+        ids = ffi.unpack(ids, n[0]) if n[0] else []
+        wire = self._wire
+        for conn, w, first, k in runs:
+            if w is None or wire.get(conn) is not w or first + k > len(ids):
+                continue  # gone, or closed by its handler: its replies are dropped
+            frames = b"".join(w.answer(ids[j], results[j]) for j in range(first, first + k))
+            try:
+                self.write(conn, frames)
+            except EngineError:
+                pass  # closed in C meanwhile: its on_close is to come
 
     def _send_direct_reply(self, conn: int, reply: object, on_error: Any, arg: object) -> bool:
         """send() a direct handler's reply that is not small bytes; if it is
@@ -704,6 +873,7 @@ class CEngine(Engine):
         elif t == _EV_CLOSED:
             self._conns.pop(conn, None)
             self._direct.pop(conn, None)
+            self._wire.pop(conn, None)
             self._out_conn = None
             self._paused.discard(conn)
             self._held.pop(conn, None)
@@ -926,6 +1096,7 @@ class CEngine(Engine):
         self._released.clear()
         self._paused.clear()
         self._direct.clear()
+        self._wire.clear()
         self._loop = None
         ffi.release(loop)  # fn_loop_free, now rather than at GC
         conns = list(self._conns)

@@ -114,8 +114,11 @@ def packb(
                     max_depth=max_depth)
 
 
-def _c_options(o: UnpackOptions) -> tuple[Any, int]:
-    """The fn_pack_limits and flags of a set of options."""
+def c_options(o: UnpackOptions) -> tuple[Any, int]:
+    """The ``fn_pack_limits *`` and the flags csrc/pack.c's decoders take
+    for a set of options (fastnet.pack._common.unpack_options): for C
+    callers of fn_pack_unpackb outside this module (fastnet.wire's batch
+    path, the engine's wire framing), so that they decode as unpackb does."""
     limits = ffi.new("fn_pack_limits *", {
         "max_depth": o.max_depth, "max_str": o.max_str_len, "max_bin": o.max_bin_len,
         "max_ext": o.max_ext_len, "max_array": o.max_array_len, "max_map": o.max_map_len,
@@ -127,7 +130,7 @@ def _c_options(o: UnpackOptions) -> tuple[Any, int]:
 
 
 _DEFAULT = unpack_options()
-_DEFAULT_C = _c_options(_DEFAULT)
+_DEFAULT_C = c_options(_DEFAULT)
 
 
 def _new_decoder() -> Any:
@@ -144,7 +147,7 @@ def unpackb(data: bytes | bytearray | memoryview, **options: Any) -> Any:
     results and errors as fastnet.pack.py.unpackb."""
     if options:
         o = unpack_options(**options)
-        limits, flags = _c_options(o)
+        limits, flags = c_options(o)
     else:
         o = _DEFAULT
         limits, flags = _DEFAULT_C
@@ -173,7 +176,7 @@ class Unpacker:
 
     def __init__(self, **options: Any) -> None:
         self._o = unpack_options(**options)
-        limits, flags = _c_options(self._o)
+        limits, flags = c_options(self._o)
         dec = lib.fn_pack_dec_new(limits, flags)
         if dec == ffi.NULL:
             raise MemoryError("fn_pack_dec_new failed")

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 from dataclasses import dataclass, field
-from functools import partial
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Optional, Union
 
 from .. import pack
 from ..codec.wire import (FLAG_CODEC_MASK, FLAG_METADATA, GOAWAY, HELLO, PING, PONG, REQUEST, RESPONSE,
                           Frame, encode_wire_frame)
+from ..engine.base import WireHello
 from ..errors import ProtocolError, WireFrameError
 from ..limits import DEFAULT_WIRE_MAX_BODY
 from ..server.options import Option, count, size
@@ -61,7 +62,13 @@ def _takes_metadata(handler: Callable[..., Any]) -> bool:
 
 
 class WireSession(Session):
-    """One wire connection: version None until its first frame decides."""
+    """One wire connection: version None until its first frame decides.
+
+    With a plain handler on an engine that frames wire itself (the C
+    engine's ``serve_wire``), the engine negotiates, decodes the requests
+    and frames the replies, calling ``call`` per request; the session sees
+    only the frames the engine hands back, and learns then what the engine
+    negotiated."""
 
     def __init__(self, conn: "Connection", handler: Optional[Callable[..., Any]]) -> None:
         super().__init__(conn)
@@ -82,16 +89,73 @@ class WireSession(Session):
         self.draining = False
         self.failed = False
         self._v1_lock: Optional[asyncio.Lock] = None
+        #: The engine frames this connection's requests itself (serve_wire);
+        #: _offer: it may be asked (a plain handler, an engine that can).
+        self._in_engine = False
+        self._offer = not self.is_async and getattr(getattr(conn.server, "engine", None),
+                                                     "wire_path", False)
 
     # -- the seam ----------------------------------------------------------
+
+    def opened(self) -> None:
+        if self._offer:  # from the first frame on, the engine may negotiate too
+            self._offer_engine()
 
     def feed(self, data: bytes) -> Union[Reply, Awaitable[Reply]]:
         # A plain handler's requests come in batches (batcher.version is
         # the connection's once known); every other frame, one at a time.
+        # With the engine framing them (serve_wire), only the frames it
+        # hands back come here, and it is asked again once this is done.
+        if self._in_engine:
+            self._take_back()
         objs = self.batcher.read(data)
         if objs and not self.batcher.stopped:  # the common case: plain requests only
-            return self._serve(objs)
-        return self._feed_frames(objs)
+            reply: Union[Reply, Awaitable[Reply]] = self._serve(objs)
+        else:
+            reply = self._feed_frames(objs)
+        if self._offer:
+            self._offer_engine()
+        return reply
+
+    def _offer_engine(self) -> None:
+        """Ask the engine to frame this connection's requests itself (and
+        to negotiate, before the first frame) while this side holds nothing
+        half read."""
+        if self.draining or self.failed or self.batcher.buffered:
+            return
+        engine = self.conn.server.engine
+        if self.version is None:
+            self._in_engine = engine.serve_wire(self.conn.id, self, 0, self.config.max_body,
+                                                hello=_hello_table(self.config))
+        elif self.batcher.version == self.version:
+            self._in_engine = engine.serve_wire(self.conn.id, self, self.version,
+                                                self.config.max_body, self.threshold)
+
+    def _take_back(self) -> None:
+        """The engine handed the connection back: learn what it negotiated."""
+        self._in_engine = False
+        self._learn_version()
+
+    def _learn_version(self) -> None:
+        """The version and codecs the engine negotiated, if it did."""
+        if self.version is None:
+            version, mask = self.conn.server.engine.wire_state(self.conn.id)
+            if version:
+                self._negotiated(version, tuple(
+                    name for i, name in enumerate(self.config.codecs) if mask >> i & 1))
+                if not self.is_async and not self.draining:
+                    self.batcher.version = version
+
+    # -- what the engine's batches call (fastnet.engine.base.WireServing) --
+
+    def fail(self, exc: Exception) -> "_Failed":
+        """The ERROR a handler's exception becomes."""
+        return _failure(exc)
+
+    def answer(self, request_id: int, result: Any) -> bytes:
+        """The RESPONSE (or ERROR) frame for a request's result."""
+        self._learn_version()  # the engine may have negotiated it
+        return self._answer(request_id, result)
 
     def _feed_frames(self, objs: list[Any]) -> Union[Reply, Awaitable[Reply]]:
         """feed() for a read holding frames other than plain requests."""
@@ -150,6 +214,9 @@ class WireSession(Session):
 
     def drain(self) -> Optional[bytes]:
         self.draining = True
+        if self._in_engine:  # what the engine holds comes back to feed
+            self.conn.server.engine.serve_wire(self.conn.id, None)
+            self._take_back()
         self.batcher.version = 0  # every request now gets the SHUTTING_DOWN ERROR
         return encode_wire_frame(GOAWAY, pack.packb({}), version=self.version or MIN_VERSION)
 
@@ -198,14 +265,17 @@ class WireSession(Session):
                 f"the client offered {sorted(versions)}"),
                 min=MIN_VERSION, max=self.config.max_version)
             return
-        self.version = max(common)
-        if self.version >= V2:
-            self.codecs = tuple(c for c in self.config.codecs if c in codecs)
-            self.codec = CODECS[self.codecs[0]] if self.codecs else None
+        version = max(common)
+        self._negotiated(version, tuple(c for c in self.config.codecs if c in codecs))
+        out.append(_hello_reply(self.config, version, self.codecs))
+
+    def _negotiated(self, version: int, codecs: tuple[str, ...]) -> None:
+        """The version and (v2) the codecs both sides speak, chosen."""
+        self.version = version
+        if version >= V2:
+            self.codecs = codecs
+            self.codec = CODECS[codecs[0]] if codecs else None
             self.threshold = self.codec.threshold if self.codec else None
-        out.append(encode_wire_frame(HELLO, pack.packb({
-            "version": self.version, "codecs": list(self.codecs),
-            "max_body": self.config.max_body}), version=self.version))
 
     def _admit(self, frame: Frame, out: list[bytes]) -> bool:
         """Whether a REQUEST is served; if not its ERROR is in out."""
@@ -276,6 +346,28 @@ class WireSession(Session):
             except Exception as exc:
                 result = _failure(exc)
         self.conn.write(self._answer(frame.request_id, result))
+
+
+def _hello_reply(config: WireConfig, version: int, codecs: tuple[str, ...]) -> bytes:
+    """The HELLO a server with config answers when version and codecs were
+    chosen."""
+    return encode_wire_frame(HELLO, pack.packb({
+        "version": version, "codecs": list(codecs) if version >= V2 else [],
+        "max_body": config.max_body}), version=version)
+
+
+@lru_cache(maxsize=64)
+def _hello_table(config: WireConfig) -> WireHello:
+    """Every HELLO reply a server with config may send, for an engine that
+    negotiates (Engine.serve_wire)."""
+    n = len(config.codecs)
+    replies = []
+    for version in range(MIN_VERSION, config.max_version + 1):
+        for mask in range(1 << n):
+            replies.append(_hello_reply(config, version, tuple(
+                name for i, name in enumerate(config.codecs) if mask >> i & 1)))
+    return WireHello(config.max_version, config.codecs,
+                     tuple(CODECS[name].threshold for name in config.codecs), tuple(replies))
 
 
 @dataclass(frozen=True)

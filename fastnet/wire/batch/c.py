@@ -16,7 +16,7 @@ from ...codec.wire import Frame
 from ...codec.wire.c import WireDecoder
 from ...limits import DEFAULT_PACK_MAX_DEPTH, DEFAULT_WIRE_MAX_BODY
 from ...pack._common import unpack_options
-from ...pack.c import _c_options
+from ...pack.c import c_options
 from ._common import frame_replies
 
 __all__ = ["RequestBatcher"]
@@ -24,7 +24,7 @@ __all__ = ["RequestBatcher"]
 lib = native.require()
 ffi = native.ffi
 
-_LIMITS, _FLAGS = _c_options(unpack_options())
+_LIMITS, _FLAGS = c_options(unpack_options())
 _MAX_BUFFER = unpack_options().max_buffer_size
 _CALLER = lib.FN_WIRE_SESS_CALLER
 _FALLBACK = lib.FN_WIRE_SESS_FALLBACK
