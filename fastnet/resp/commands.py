@@ -40,6 +40,7 @@ from ..codec.resp._encode import (
 )
 from ..codec.resp._common import SimpleString
 from ..limits import DEFAULT_RESP_MAX_BULK_LEN
+from .members import Members
 from .sortedset import SortedSet
 from .store import Store, Watcher, WrongType
 
@@ -923,7 +924,7 @@ def type_name(value: object) -> bytes:
     return _TYPE_NAMES[type(value)]
 
 
-_TYPE_NAMES: dict[type, bytes] = {bytes: b"string", dict: b"hash", deque: b"list", set: b"set",
+_TYPE_NAMES: dict[type, bytes] = {bytes: b"string", dict: b"hash", deque: b"list", Members: b"set",
                                   SortedSet: b"zset"}
 
 
@@ -1155,45 +1156,42 @@ def cmd_lindex(session: Session, args: list[bytes]) -> bytes:
 
 def cmd_sadd(session: Session, args: list[bytes]) -> bytes:
     """SADD key member...: how many members were new."""
-    members = _created(session, args[1], set)
-    before = len(members)
-    members.update(args[2:])
+    members = _created(session, args[1], Members)
+    added = members.extend(args[2:])
     session.store.modified(args[1])
-    return encode_integer(len(members) - before)
+    return encode_integer(added)
 
 
 def cmd_srem(session: Session, args: list[bytes]) -> bytes:
     """SREM key member...: how many members were removed."""
-    members = _typed(session, args[1], set)
+    members = _typed(session, args[1], Members)
     if members is None:
         return b":0\r\n"
-    before = len(members)
-    members.difference_update(args[2:])
-    if len(members) != before:
+    removed = sum(members.discard(member) for member in args[2:])
+    if removed:
         _changed(session, args[1], members)
-    return encode_integer(before - len(members))
+    return encode_integer(removed)
 
 
 def cmd_smembers(session: Session, args: list[bytes]) -> bytes:
     """SMEMBERS key: every member (a set in RESP3)."""
-    members = _typed(session, args[1], set) or set()
-    return encode_set(members, session.protocol)
+    return encode_set(_typed(session, args[1], Members) or (), session.protocol)
 
 
 def cmd_sismember(session: Session, args: list[bytes]) -> bytes:
     """SISMEMBER key member: 1 if member is in the set."""
-    return encode_integer(int(args[2] in (_typed(session, args[1], set) or ())))
+    return encode_integer(int(args[2] in (_typed(session, args[1], Members) or ())))
 
 
 def cmd_smismember(session: Session, args: list[bytes]) -> bytes:
     """SMISMEMBER key member...: 1 or 0 for each member."""
-    members = _typed(session, args[1], set) or set()
+    members = _typed(session, args[1], Members) or ()
     return encode_array([int(m in members) for m in args[2:]], session.protocol)
 
 
 def cmd_scard(session: Session, args: list[bytes]) -> bytes:
     """SCARD key: how many members."""
-    return encode_integer(len(_typed(session, args[1], set) or ()))
+    return encode_integer(len(_typed(session, args[1], Members) or ()))
 
 
 # --- string and key extras ---------------------------------------------------

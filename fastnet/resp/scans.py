@@ -28,6 +28,7 @@ from typing import Any, Callable, Collection, Optional
 
 from ..codec.resp._common import string2ll
 from ..codec.resp._encode import encode_reply
+from .members import Members
 from .commands import (NOT_INTEGER, SYNTAX_ERROR, Command, Session, Token, _cstr, _error, _option,
                        _parse_cursor, _typed, compile_glob, glob_match)
 
@@ -120,7 +121,7 @@ def is_hash_listpack(hash_: dict[bytes, bytes]) -> bool:
         len(f) <= HASH_LISTPACK_VALUE and len(v) <= HASH_LISTPACK_VALUE for f, v in hash_.items())
 
 
-def is_intset(members: set[bytes]) -> bool:
+def is_intset(members: Collection[bytes]) -> bool:
     """Whether Redis would hold these members as an intset."""
     return len(members) <= SET_INTSET_ENTRIES and all(string2ll(m) is not None for m in members)
 
@@ -133,7 +134,7 @@ def cmd_hscan(session: Session, args: list[bytes]) -> bytes:
 
 def cmd_sscan(session: Session, args: list[bytes]) -> bytes:
     """SSCAN key cursor [MATCH pattern] [COUNT n]: members."""
-    return scan_reply(session, args, set, is_intset, lambda s: sorted(s, key=lambda m: string2ll(m) or 0),
+    return scan_reply(session, args, Members, is_intset, lambda s: sorted(s, key=lambda m: string2ll(m) or 0),
                       lambda s: s, lambda s: lambda member: [member])
 
 

@@ -1,7 +1,8 @@
 """The keyspace: bytes -> a value with optional per-key expiry.
 
 A value is a string (bytes), a hash (dict of bytes to bytes), a list (a
-deque of bytes) or a set (a set of bytes). :meth:`Store.get` is for string
+deque of bytes), a set (fastnet.resp.members.Members: bytes, indexable)
+or a sorted set (fastnet.resp.sortedset.SortedSet). :meth:`Store.get` is for string
 commands: it raises :class:`WrongType` on any other type, which the command
 layer answers with Redis's WRONGTYPE error; :meth:`Store.lookup` returns any
 type. A command that changes a container in place calls
