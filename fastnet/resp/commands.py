@@ -149,6 +149,9 @@ class Session:
     #: When it connected and last sent a command (monotonic seconds).
     created: float = field(default_factory=time.monotonic)
     last_active: float = field(default_factory=time.monotonic)
+    #: On the threaded engine, once others may write to it: the queue its
+    #: output goes through (fastnet.resp.outbox.Outbox), else None.
+    outbox: Any = None
 
     def __post_init__(self) -> None:
         if self.shared is None:
@@ -167,6 +170,8 @@ class Session:
         in progress, if the server is running one)."""
         if self.batch is not None:
             self.batch.append(data)
+        elif self.outbox is not None:
+            self.outbox.write(data)
         elif self.conn is not None:
             self.conn.write(data)
 
