@@ -28,7 +28,8 @@ from .commands import (NOT_INTEGER, SYNTAX_ERROR, Command, Handler, Session, _ch
                        _error, _expire, _int, _no_subcommand, _null, _option, _typed)
 from .floats import LongDouble
 from .members import Members
-from .scans import SCAN_COMMANDS, is_hash_listpack, is_intset
+from .encodings import hash_written, is_hash_listpack, is_intset, set_shrinking
+from .scans import SCAN_COMMANDS
 from .sortedset import SortedSet
 from .zset import ZSET_COMMANDS
 
@@ -84,7 +85,9 @@ def cmd_hincrbyfloat(session: Session, args: list[bytes]) -> bytes:
     total, error = _float_sum(b"0" if old is None else old, args[3])
     if total is None:
         return error
-    _created(session, args[1], dict)[args[2]] = total
+    hash_ = _created(session, args[1], dict)
+    hash_[args[2]] = total
+    hash_written(session.store, args[1], hash_, (args[2], total))
     session.store.modified(args[1])
     return encode_bulk(total)
 
@@ -207,6 +210,7 @@ def cmd_spop(session: Session, args: list[bytes]) -> bytes:
     if len(args) == 2:
         if members is None:
             return _null(session)
+        set_shrinking(session.store, args[1], members)
         (member,) = members.pop_random(1)
         _changed(session, args[1], members)
         return encode_bulk(member)
@@ -216,6 +220,7 @@ def cmd_spop(session: Session, args: list[bytes]) -> bytes:
         popped = members.order
         session.store.delete(args[1])
     else:
+        set_shrinking(session.store, args[1], members)
         popped = members.pop_random(count)
         _changed(session, args[1], members)
     return encode_set(popped, session.protocol)
@@ -334,6 +339,7 @@ def cmd_smove(session: Session, args: list[bytes]) -> bytes:
         return encode_integer(int(member in source))
     if member not in source:
         return b":0\r\n"
+    set_shrinking(store, args[1], source)
     source.discard(member)
     _changed(session, args[1], source)
     into = _created(session, args[2], Members)
@@ -382,20 +388,23 @@ def cmd_pexpiretime(session: Session, args: list[bytes]) -> bytes:
     return _expiretime(session, args[1], True)
 
 
-def encoding(value: Any) -> bytes:
-    """OBJECT ENCODING's word for a value, from its type and size now (a
-    collection Redis converted while it was larger keeps its big encoding
-    there; here it is judged by what it holds)."""
+def encoding(value: Any, big: bool = False) -> bytes:
+    """OBJECT ENCODING's word for a value, as Redis 7.0 would hold it: from
+    its type and what it holds, or the general encoding if ``big`` (the
+    key is in Store.big: a string changed in place, a hash or set Redis
+    converted while it was larger and never converts back)."""
     if type(value) is bytes:
+        if big:
+            return b"raw"
         if len(value) <= 20 and string2ll(value) is not None:
             return b"int"
         return b"embstr" if len(value) <= 44 else b"raw"
     if type(value) is dict:
-        return b"listpack" if is_hash_listpack(value) else b"hashtable"
+        return b"listpack" if not big and is_hash_listpack(value) else b"hashtable"
     if type(value) is deque:
         return b"quicklist"
     if type(value) is Members:
-        return b"intset" if is_intset(value) else b"hashtable"
+        return b"intset" if not big and is_intset(value) else b"hashtable"
     assert type(value) is SortedSet
     return b"listpack" if value.listpack else b"skiplist"
 
@@ -403,7 +412,7 @@ def encoding(value: Any) -> bytes:
 def object_encoding(session: Session, args: list[bytes]) -> bytes:
     """OBJECT ENCODING key: how Redis would hold the value, or null."""
     value = session.store.lookup(args[2])
-    return _null(session) if value is None else encode_bulk(encoding(value))
+    return _null(session) if value is None else encode_bulk(encoding(value, args[2] in session.store.big))
 
 
 _OBJECT_HELP = [
@@ -472,6 +481,8 @@ def cmd_copy(session: Session, args: list[bytes]) -> bytes:
             return b":0\r\n"
         store.delete(target)
     store.set(target, _container_copy(value))
+    if source in store.big:
+        store.big.add(target)
     if deadline is not None:
         store.set_deadline(target, deadline)
     return b":1\r\n"
@@ -574,6 +585,7 @@ def cmd_setrange(session: Session, args: list[bytes]) -> bytes:
         base += bytes(offset - len(base))
     value = base[:offset] + patch + base[offset + len(patch):]
     store.set(args[1], value, keep_ttl=True)
+    store.big.add(args[1])  # changed in place (or made so): raw
     return encode_integer(len(value))
 
 
@@ -605,6 +617,7 @@ def cmd_setbit(session: Session, args: list[bytes]) -> bytes:
     old = value[byte] & mask
     value[byte] = (value[byte] | mask) if bit else (value[byte] & ~mask)
     store.set(args[1], bytes(value), keep_ttl=True)
+    store.big.add(args[1])  # changed in place (or made so): raw
     return b":1\r\n" if old else b":0\r\n"
 
 
@@ -739,6 +752,7 @@ def cmd_bitop(session: Session, args: list[bytes]) -> bytes:
         for number in numbers[1:]:
             result = result & number if op == b"and" else result | number if op == b"or" else result ^ number
     store.set(args[2], result.to_bytes(size, "big"))
+    store.big.add(args[2])  # Redis stores BITOP's result as made: raw
     return encode_integer(size)
 
 
