@@ -28,14 +28,17 @@ MiB = 1024 * 1024
 COMBOS = [(e, c) for e in ("c", "python") for c in ("c", "python")]
 
 
-@pytest.fixture(params=COMBOS, ids=[f"{e}-{c}codec" for e, c in COMBOS])
-def served(request):
-    """(server, port) on one engine and one codec twin."""
-    engine, twin = request.param
+def _serve(engine: str, twin: str):
     if twin not in codec.impls:
         pytest.skip("C extension not built (set FASTNET_REQUIRE_NATIVE=1 to make this an error)")
     with running_resp_server(engine, twin) as pair:
         yield pair
+
+
+@pytest.fixture(params=COMBOS, ids=[f"{e}-{c}codec" for e, c in COMBOS])
+def served(request):
+    """(server, port) on one engine and one codec twin."""
+    yield from _serve(*request.param)
 
 
 #: The output-limit tests run on the threaded engine too (its writes are
@@ -46,11 +49,7 @@ ALL_ENGINES = COMBOS + [("threaded", c) for c in ("c", "python")]
 @pytest.fixture(params=ALL_ENGINES, ids=[f"{e}-{c}codec" for e, c in ALL_ENGINES])
 def served_anywhere(request):
     """(server, port) on one engine (the threaded one too) and one codec twin."""
-    engine, twin = request.param
-    if twin not in codec.impls:
-        pytest.skip("C extension not built (set FASTNET_REQUIRE_NATIVE=1 to make this an error)")
-    with running_resp_server(engine, twin) as pair:
-        yield pair
+    yield from _serve(*request.param)
 
 
 def client(port: int, **options) -> redis.Redis:

@@ -27,16 +27,21 @@ from fastnet.resp.members import Members
 from helpers import redis_server
 
 
-@pytest.fixture(scope="module")
-def redis_socket(tmp_path_factory):
-    """A connected socket to a throwaway redis-server."""
-    # one database, as fastnet here: COPY ... DB 1 is "out of range" on both
-    with redis_server(str(tmp_path_factory.mktemp("redis")), "--databases", "1") as path:
+def _connected(directory: str, *options: str):
+    """A connected socket to a throwaway redis-server started with options."""
+    with redis_server(directory, *options) as path:
         sock = socket.socket(socket.AF_UNIX)
         sock.connect(path)
         sock.settimeout(10)
         yield sock
         sock.close()
+
+
+@pytest.fixture(scope="module")
+def redis_socket(tmp_path_factory):
+    """A connected socket to a throwaway redis-server."""
+    # one database, as fastnet here: COPY ... DB 1 is "out of range" on both
+    yield from _connected(str(tmp_path_factory.mktemp("redis")), "--databases", "1")
 
 
 def redis_call(sock: socket.socket, args: list[bytes]) -> bytes:
@@ -348,12 +353,7 @@ ENCODING_SCRIPTS = {
 @pytest.fixture(scope="module")
 def redis16_socket(tmp_path_factory):
     """A connected socket to a throwaway redis-server with 16 databases (MOVE)."""
-    with redis_server(str(tmp_path_factory.mktemp("redis16"))) as path:
-        sock = socket.socket(socket.AF_UNIX)
-        sock.connect(path)
-        sock.settimeout(10)
-        yield sock
-        sock.close()
+    yield from _connected(str(tmp_path_factory.mktemp("redis16")))
 
 
 @pytest.mark.parametrize("script", list(ENCODING_SCRIPTS.values()), ids=list(ENCODING_SCRIPTS))
