@@ -1039,3 +1039,57 @@ uint64_t fn_resp_reply_error_value(const fn_resp_reply *r)
 {
     return r->err_value;
 }
+
+/* ---- replies: an array of bulk strings ------------------------------------------ */
+
+/* "$" or "*", up to 20 digits, "\r\n" (and a bulk's closing "\r\n"). */
+#define BULK_HEAD_MAX 25
+
+size_t fn_resp_bulk_array_cap(size_t n, size_t data_len)
+{
+    /* Saturates instead of wrapping: a cap of SIZE_MAX can never be allocated. */
+    if (data_len > SIZE_MAX - BULK_HEAD_MAX
+        || n > (SIZE_MAX - BULK_HEAD_MAX - data_len) / BULK_HEAD_MAX)
+        return SIZE_MAX;
+    return BULK_HEAD_MAX + n * BULK_HEAD_MAX + data_len;
+}
+
+/* c, the decimal digits of v, "\r\n" at out; returns the bytes written (at most 23). */
+static size_t put_head(char *out, char c, uint64_t v)
+{
+    char digits[20];
+    size_t nd = 0, k = 0;
+    do {
+        digits[nd++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    out[k++] = c;
+    while (nd)
+        out[k++] = digits[--nd];
+    out[k++] = '\r';
+    out[k++] = '\n';
+    return k;
+}
+
+int64_t fn_resp_bulk_array(const char *data, size_t data_len, const uint64_t *lens, size_t n,
+                           char *out, size_t cap)
+{
+    size_t at = 0, used = 0;
+    if (cap < fn_resp_bulk_array_cap(n, data_len) || cap > (size_t)INT64_MAX)
+        return FN_E_ARG;
+    at += put_head(out, '*', n);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t len = lens[i];
+        if (len > data_len - used)
+            return FN_E_ARG;
+        at += put_head(out + at, '$', len);
+        memcpy(out + at, data + used, (size_t)len);
+        at += (size_t)len;
+        used += (size_t)len;
+        out[at++] = '\r';
+        out[at++] = '\n';
+    }
+    if (used != data_len)
+        return FN_E_ARG;
+    return (int64_t)at;
+}

@@ -205,6 +205,17 @@ size_t fn_resp_reply_buffered(const fn_resp_reply *r);
 const int64_t *fn_resp_reply_tokens(const fn_resp_reply *r, size_t *n);
 size_t fn_resp_reply_done_bytes(const fn_resp_reply *r);
 uint64_t fn_resp_reply_error_value(const fn_resp_reply *r);
+
+/* Replies: an array of n bulk strings ("*<n>\r\n", then "$<len>\r\n<item>\r\n"
+ * for each; the same bytes in RESP2 and RESP3), the items' bytes taken back
+ * to back from data[0..data_len), item i being lens[i] bytes long. The
+ * reply is at most fn_resp_bulk_array_cap(n, data_len) bytes; out must hold
+ * cap bytes. Returns the reply's length, or FN_E_ARG if the lengths do not
+ * add up to data_len or the reply would not fit in cap (nothing usable is
+ * written then). */
+size_t fn_resp_bulk_array_cap(size_t n, size_t data_len);
+int64_t fn_resp_bulk_array(const char *data, size_t data_len, const uint64_t *lens, size_t n,
+                           char *out, size_t cap);
 /* cdef: end */
 
 /* Tokens reserved up front for a declared count (redis and hiredis:

@@ -113,6 +113,11 @@ OPERATIONS: list[tuple[str, str, Callable[[int, int], list[bytes]]]] = [
     ("hash", "HSET", lambda n, i: [b"HSET", b"k", b"new%d" % i, b"v"]),
     ("set", "SADD", lambda n, i: [b"SADD", b"k", b"new%d" % i]),
     ("set", "SISMEMBER", lambda n, i: [b"SISMEMBER", b"k", b"m%d" % (i * 7919 % n)]),
+    ("set", "SRANDMEMBER", lambda n, i: [b"SRANDMEMBER", b"k"]),
+    ("set", "SRANDMEMBER 10", lambda n, i: [b"SRANDMEMBER", b"k", b"10"]),
+    ("set", "SRANDMEMBER -10", lambda n, i: [b"SRANDMEMBER", b"k", b"-10"]),
+    ("set", "SPOP", lambda n, i: [b"SPOP", b"k"]),
+    ("set", "SPOP 1", lambda n, i: [b"SPOP", b"k", b"1"]),
 ]
 
 
@@ -160,3 +165,51 @@ def test_bounds_are_refused_as_redis_words_them():
         b"-ERR value is out of range, value must between -%d and 9223372036854775807\r\n"
         % DEFAULT_RESP_MAX_RANDOM_COUNT)
     assert execute(session, [b"SRANDMEMBER", b"s", b"-3"]) == b"*3\r\n" + b"$1\r\na\r\n" * 3
+
+
+# --- random members ----------------------------------------------------------------
+
+#: The chi-square statistic's 0.1th and 99.9th percentiles for 99 degrees
+#: of freedom (Wilson-Hilferty): independent uniform draws fall outside
+#: one time in five hundred.
+CHI_SQUARE_99_DF = (61.14, 148.23)
+
+
+@pytest.mark.parametrize("command", [[b"SPOP", b"k"], [b"SPOP", b"k", b"5"], [b"SRANDMEMBER", b"k"],
+                                     [b"SRANDMEMBER", b"k", b"5"], [b"SRANDMEMBER", b"k", b"-5"]],
+                         ids=lambda c: b" ".join(c[:1] + c[2:]).decode())
+def test_random_members_are_uniform(command):
+    """Each of 100 members is drawn as often as the others, and no more
+    evenly than chance allows: 10,000 draws (SPOP's members added back
+    after each call) counted per member, and the chi-square statistic
+    between its 0.1th and 99.9th percentiles. The generator is seeded, so
+    the outcome is fixed. A draw that favours members lands above; one
+    that cycles through them lands below (set.pop(), which SPOP used on
+    sets of 64 or more, walks the hash table: popped and added back, it
+    returns each member in turn)."""
+    state = random.getstate()
+    random.seed(20)
+    try:
+        session = Session(Store())
+        members = [b"m%d" % i for i in range(100)]
+        run(session, b"SADD", b"k", *members)
+        counts = dict.fromkeys(members, 0)
+        drawn = 0
+        while drawn < 10_000:
+            reply = run(session, *command)
+            got = reply if isinstance(reply, list) else [reply]
+            assert len(got) == (abs(int(command[2])) if len(command) == 3 else 1)
+            if command[2:] != [b"-5"]:
+                assert len(set(got)) == len(got), "a positive count repeated a member"
+            for member in got:
+                counts[member] += 1
+            drawn += len(got)
+            if command[0] == b"SPOP":
+                run(session, b"SADD", b"k", *got)
+        assert run(session, b"SCARD", b"k") == 100
+    finally:
+        random.setstate(state)
+    expected = drawn / len(members)
+    statistic = sum((count - expected) ** 2 / expected for count in counts.values())
+    low, high = CHI_SQUARE_99_DF
+    assert low < statistic < high, (statistic, counts)

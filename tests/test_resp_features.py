@@ -28,14 +28,28 @@ MiB = 1024 * 1024
 COMBOS = [(e, c) for e in ("c", "python") for c in ("c", "python")]
 
 
-@pytest.fixture(params=COMBOS, ids=[f"{e}-{c}codec" for e, c in COMBOS])
-def served(request):
-    """(server, port) on one engine and one codec twin."""
-    engine, twin = request.param
+def _serve(engine: str, twin: str):
     if twin not in codec.impls:
         pytest.skip("C extension not built (set FASTNET_REQUIRE_NATIVE=1 to make this an error)")
     with running_resp_server(engine, twin) as pair:
         yield pair
+
+
+@pytest.fixture(params=COMBOS, ids=[f"{e}-{c}codec" for e, c in COMBOS])
+def served(request):
+    """(server, port) on one engine and one codec twin."""
+    yield from _serve(*request.param)
+
+
+#: The output-limit tests run on the threaded engine too (its writes are
+#: synchronous: a subscriber's output waits in its Outbox instead).
+ALL_ENGINES = COMBOS + [("threaded", c) for c in ("c", "python")]
+
+
+@pytest.fixture(params=ALL_ENGINES, ids=[f"{e}-{c}codec" for e, c in ALL_ENGINES])
+def served_anywhere(request):
+    """(server, port) on one engine (the threaded one too) and one codec twin."""
+    yield from _serve(*request.param)
 
 
 def client(port: int, **options) -> redis.Redis:
@@ -193,12 +207,12 @@ def _closed_by_server(sock: socket.socket) -> bool:
     return True
 
 
-def test_slow_subscriber_is_disconnected_at_the_hard_limit(served):
+def test_slow_subscriber_is_disconnected_at_the_hard_limit(served_anywhere):
     """A subscriber that never reads is disconnected once the output held
     for it passes client-output-buffer-limit pubsub's hard limit; the
     server's memory stays bounded by it (nothing queues past it), and the
     publisher and other subscribers carry on."""
-    server, port = served
+    server, port = served_anywhere
     r = client(port)
     assert r.config_set("client-output-buffer-limit", "pubsub 1mb 0 0")
     slow = _subscriber(port, b"ch")
@@ -213,16 +227,46 @@ def test_slow_subscriber_is_disconnected_at_the_hard_limit(served):
         assert _closed_by_server(slow)
         assert r.publish("ch", b"x") == 0
         assert r.pubsub_numsub("ch") == [("ch", 0)]
-        assert server.stats()["active"] == 1  # the publisher alone
+        wait_for(lambda: server.stats()["active"] == 1, "the publisher alone")
     finally:
         slow.close()
         r.close()
 
 
-def test_slow_subscriber_over_the_soft_limit_for_its_seconds(served):
+def test_slow_subscriber_does_not_hold_up_other_clients(served_anywhere):
+    """While a subscriber that never reads is sent more than its socket
+    buffers hold (under its limit: it stays connected), the publisher goes
+    on publishing and another client goes on being served, each reply
+    awaited with the failure guard only; then the subscriber reads
+    everything, in order."""
+    _, port = served_anywhere
+    r, other = client(port), client(port)
+    slow = _subscriber(port, b"ch")
+    message = b"m" * 65536
+    try:
+        for number in range(128):  # 8 MiB: far past the kernel's buffers
+            assert r.publish("ch", b"%04d" % number + message) == 1
+            assert other.ping() is True
+            assert other.incr("served") == number + 1
+        expected = b"".join(encode_command(b"message", b"ch", b"%04d" % number + message)
+                            for number in range(128))
+        received = b""
+        while len(received) < len(expected):
+            chunk = slow.recv(1 << 20)
+            assert chunk, "the subscriber was closed"
+            received += chunk
+        assert received == expected
+        assert r.pubsub_numsub("ch") == [("ch", 1)]
+    finally:
+        slow.close()
+        r.close()
+        other.close()
+
+
+def test_slow_subscriber_over_the_soft_limit_for_its_seconds(served_anywhere):
     """Over the soft limit for longer than its seconds (checked at the next
     message, as Redis does): disconnected, though under the hard limit."""
-    _, port = served
+    _, port = served_anywhere
     r = client(port)
     assert r.config_set("client-output-buffer-limit", "pubsub 64mb 256kb 1")
     slow = _subscriber(port, b"ch")
@@ -243,10 +287,10 @@ def test_slow_subscriber_over_the_soft_limit_for_its_seconds(served):
         r.close()
 
 
-def test_default_limit_bounds_server_memory(served):
+def test_default_limit_bounds_server_memory(served_anywhere):
     """Redis's defaults (32mb hard): a subscriber that never reads costs
     the server at most about that, then it is disconnected."""
-    _, port = served
+    _, port = served_anywhere
     r = client(port)
     slow = _subscriber(port, b"ch")
     process = psutil.Process()

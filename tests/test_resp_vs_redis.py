@@ -47,7 +47,7 @@ from typing import Iterator, Optional
 
 import psutil
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from fastnet import codec
@@ -842,6 +842,36 @@ def _blocked_ids(control: socket.socket) -> set[int]:
     return {int(m.group(1)) for m in _FLAGS.finditer(listing) if b"b" in m.group(2)}
 
 
+def _read_available(socks: list[socket.socket], streams: list[bytes]) -> None:
+    """Add what each socket holds now to its stream, without waiting."""
+    for index, sock in enumerate(socks):
+        sock.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while chunk := sock.recv(65536):
+                streams[index] += chunk
+        sock.setblocking(True)
+
+
+def _settle(socks: list[socket.socket], control: socket.socket, ids: list[int],
+            streams: list[bytes], awaited: list[Optional[bytes]]) -> None:
+    """Wait until each client has answered its awaited marker or is blocked
+    (CLIENT LIST's b flag), then read once more: a client woken and blocked
+    again between this loop's read of its socket and CLIENT LIST had its
+    replies written before CLIENT LIST was answered (both servers write in
+    one thread), so only a read after that answer is sure to see them."""
+    deadline = time.monotonic() + GUARD
+    while True:
+        _read_available(socks, streams)
+        for index, mark in enumerate(awaited):
+            if mark is not None and streams[index].endswith(mark):
+                awaited[index] = None
+        blocked = _blocked_ids(control)
+        if all(mark is None or ids[i] in blocked for i, mark in enumerate(awaited)):
+            break
+        assert time.monotonic() < deadline, (streams, blocked)
+    _read_available(socks, streams)
+
+
 #: Timeouts as Redis 7.0 reads them (strtold, times 1000 in long double,
 #: rounded up, cast): refused, forever (0: -1e-9 and -0.001 round up to it)
 #: or, for the SHORT ones, a millisecond. A script must never hold a
@@ -883,15 +913,77 @@ def test_blocking_timeouts_match_redis(fastnet, redis_port):
     assert not fastnet.take_errors()
 
 
+class _SendsOnFirstRead:
+    """A client socket whose first read sends its command and returns the
+    reply up to the marker: what another client's socket held at that
+    moment was already read by _settle's pass, as when a server answers
+    between two of its reads."""
+
+    def __init__(self, sock: socket.socket, command: bytes, marker: bytes) -> None:
+        self.sock = sock
+        self.command: Optional[bytes] = command
+        self.marker = marker
+
+    def setblocking(self, flag: bool) -> None:
+        self.sock.setblocking(flag)
+
+    def recv(self, size: int) -> bytes:
+        if self.command is None:
+            return self.sock.recv(size)
+        self.sock.sendall(self.command)
+        self.command = None
+        self.sock.setblocking(True)
+        try:
+            return _read_to_marker(self.sock, self.marker)
+        finally:
+            self.sock.setblocking(False)  # as _read_available left it
+
+
+def test_settle_reads_a_woken_client_blocked_again(fastnet, redis_port):
+    """Regression (the example test_blocking_pops_match_redis failed on):
+    a client blocked with a second BLPOP queued is woken by a push that
+    the server answers after the test read the woken client's socket and
+    before it read the pusher's; the woken client blocks again at once, so
+    CLIENT LIST shows every client settled. Its element must be in its
+    stream all the same (the wait read nothing after CLIENT LIST)."""
+    for port in (fastnet.port, redis_port):
+        socks = [connect(port) for _ in range(2)]
+        control = connect(port)
+        try:
+            call(control, b"FLUSHALL")
+            ids = [int(call(sock, b"CLIENT", b"ID")[1:-2]) for sock in socks]
+            streams = [b""] * 2
+            socks[0].sendall(encode_command(b"BLPOP", b"a", b"0") + encode_command(b"BLPOP", b"b", b"0")
+                             + encode_command(b"ECHO", b"m0"))
+            awaited: list[Optional[bytes]] = [codec.encode_bulk(b"m0"), None]
+            _settle(socks, control, ids, streams, awaited)
+            assert streams == [b"", b""]
+            pusher = _SendsOnFirstRead(socks[1], encode_command(b"LPUSH", b"a", b"x")
+                                       + encode_command(b"ECHO", b"m1"), b"m1")
+            awaited[1] = codec.encode_bulk(b"m1")
+            _settle([socks[0], pusher], control, ids, streams, awaited)  # type: ignore[list-item]
+            assert streams == [b"*2\r\n$1\r\na\r\n$1\r\nx\r\n", b":1\r\n$2\r\nm1\r\n"], port
+            assert ids[0] in _blocked_ids(control)  # on b, ECHO m0 queued
+        finally:
+            for sock in socks + [control]:
+                sock.close()
+    assert not fastnet.take_errors()
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(BLOCKING_STEPS, min_size=1, max_size=12))
+@example(steps=[(1, [b"BLPOP", b"a", b"0"]), (1, [b"BLPOP", b"b", b"0"]),
+                (1, [b"BLMOVE", b"b", b"a", b"LEFT", b"LEFT", b"0"]), (0, [b"LPUSH", b"a", b"x"]),
+                (0, [b"LPUSH", b"a", b"x"]), (0, [b"BLMOVE", b"a", b"a", b"LEFT", b"LEFT", b"0"]),
+                (2, [b"BRPOPLPUSH", b"a", b"b", b"0"])])  # lost client 1's "b x" (see _settle)
 def test_blocking_pops_match_redis(fastnet, redis_port, steps):
     """Three clients block on lists and push to them, one command at a
     time (a blocked client's later commands wait their turn); who gets which
     element, in which order, and every reply (WRONGTYPE for a BLMOVE onto a
     string, SWAPDB and MOVE waking a client, MULTI not blocking) is Redis's.
     After each step the test waits until each client has answered its
-    last command or is blocked (CLIENT LIST's b flag), never for a time."""
+    last command or is blocked (CLIENT LIST's b flag), never for a time,
+    then reads what was written before that answer (_settle)."""
     answers = {}
     for name, port in (("fastnet", fastnet.port), ("redis", redis_port)):
         socks = [connect(port) for _ in range(3)]
@@ -911,20 +1003,7 @@ def test_blocking_pops_match_redis(fastnet, redis_port, steps):
                 socks[who].sendall(b"".join(encode_command(*args) for args in commands)
                                    + encode_command(b"ECHO", marker))
                 awaited[who] = codec.encode_bulk(marker)
-                deadline = time.monotonic() + GUARD
-                while True:
-                    for index, sock in enumerate(socks):
-                        sock.setblocking(False)
-                        with contextlib.suppress(BlockingIOError):
-                            while chunk := sock.recv(65536):
-                                streams[index] += chunk
-                        sock.setblocking(True)
-                        if awaited[index] is not None and streams[index].endswith(awaited[index]):
-                            awaited[index] = None
-                    blocked = _blocked_ids(control)
-                    if all(mark is None or ids[i] in blocked for i, mark in enumerate(awaited)):
-                        break
-                    assert time.monotonic() < deadline, (streams, blocked)
+                _settle(socks, control, ids, streams, awaited)
             answers[name] = [_HELLO_ID.sub(b"ID", s) for s in streams]
         finally:
             for sock in socks + [control]:

@@ -39,7 +39,10 @@ from ..codec.resp._encode import (
     encode_verbatim,
 )
 from ..codec.resp._common import SimpleString
+from ..codec.resp import encode_bulk_array as _bulk_array, impls as _codec_impls
 from ..limits import DEFAULT_RESP_MAX_BULK_LEN
+from .encodings import hash_written, set_shrinking
+from .members import Members
 from .sortedset import SortedSet
 from .store import Store, Watcher, WrongType
 
@@ -148,6 +151,9 @@ class Session:
     #: When it connected and last sent a command (monotonic seconds).
     created: float = field(default_factory=time.monotonic)
     last_active: float = field(default_factory=time.monotonic)
+    #: On the threaded engine, once others may write to it: the queue its
+    #: output goes through (fastnet.resp.outbox.Outbox), else None.
+    outbox: Any = None
 
     def __post_init__(self) -> None:
         if self.shared is None:
@@ -166,6 +172,8 @@ class Session:
         in progress, if the server is running one)."""
         if self.batch is not None:
             self.batch.append(data)
+        elif self.outbox is not None:
+            self.outbox.write(data)
         elif self.conn is not None:
             self.conn.write(data)
 
@@ -215,10 +223,20 @@ def _int(arg: bytes) -> int | None:
 _NULL3, _NULL2 = encode_null(3), encode_null(2)
 
 
+_py_bulk_array = _codec_impls["python"].encode_bulk_array
+#: From how many elements the C twin's encode_bulk_array is the faster
+#: (its fixed cost, an array of lengths and one crossing, is ~1-2 us).
+_C_BULK_ARRAY_FROM = 16
+
+
 def bulk_array(items: list[bytes]) -> bytes:
-    """An array of bulk strings (the same bytes in RESP2 and RESP3), in
-    one join: encode_array's per-item type dispatch is most of LRANGE's cost."""
-    return b"*%d\r\n" % len(items) + b"".join([b"$%d\r\n%s\r\n" % (len(item), item) for item in items])
+    """An array of bulk strings (the same bytes in RESP2 and RESP3):
+    encode_array's per-item type dispatch is most of LRANGE's cost. Past
+    a few elements the codec's C twin writes it, if the extension is built
+    (fastnet.codec.resp's encode_bulk_array)."""
+    if len(items) < _C_BULK_ARRAY_FROM:
+        return _py_bulk_array(items)
+    return _bulk_array(items)
 
 
 def _null(session: Session) -> bytes:
@@ -637,10 +655,13 @@ def cmd_mset(session: Session, args: list[bytes]) -> bytes:
 def cmd_append(session: Session, args: list[bytes]) -> bytes:
     """APPEND key value: the new length (the TTL is kept)."""
     store = session.store
-    old = store.get(args[1]) or b""
+    existing = store.get(args[1])
+    old = existing or b""
     if len(old) + len(args[2]) > DEFAULT_RESP_MAX_BULK_LEN:
         return _error(b"ERR string exceeds maximum allowed size (proto-max-bulk-len)")
     store.set(args[1], old + args[2], keep_ttl=True)
+    if existing is not None:
+        store.big.add(args[1])  # changed in place: raw (a new key is encoded as SET's)
     return encode_integer(len(old) + len(args[2]))
 
 
@@ -923,7 +944,7 @@ def type_name(value: object) -> bytes:
     return _TYPE_NAMES[type(value)]
 
 
-_TYPE_NAMES: dict[type, bytes] = {bytes: b"string", dict: b"hash", deque: b"list", set: b"set",
+_TYPE_NAMES: dict[type, bytes] = {bytes: b"string", dict: b"hash", deque: b"list", Members: b"set",
                                   SortedSet: b"zset"}
 
 
@@ -965,6 +986,7 @@ def cmd_hset(session: Session, args: list[bytes]) -> bytes:
     before = len(hash_)
     for index in range(2, len(args), 2):
         hash_[args[index]] = args[index + 1]
+    hash_written(session.store, args[1], hash_, args[2:])
     session.store.modified(args[1])
     return encode_integer(len(hash_) - before)
 
@@ -980,7 +1002,9 @@ def cmd_hsetnx(session: Session, args: list[bytes]) -> bytes:
     hash_ = _typed(session, args[1], dict)
     if hash_ is not None and args[2] in hash_:
         return b":0\r\n"
-    _created(session, args[1], dict)[args[2]] = args[3]
+    hash_ = _created(session, args[1], dict)
+    hash_[args[2]] = args[3]
+    hash_written(session.store, args[1], hash_, args[2:4])
     session.store.modified(args[1])
     return b":1\r\n"
 
@@ -1051,7 +1075,9 @@ def cmd_hincrby(session: Session, args: list[bytes]) -> bytes:
         return _error(b"ERR hash value is not an integer")
     if not INT64_MIN <= current + by <= INT64_MAX:
         return _error(b"ERR increment or decrement would overflow")
-    _created(session, args[1], dict)[args[2]] = b"%d" % (current + by)
+    hash_ = _created(session, args[1], dict)
+    hash_[args[2]] = b"%d" % (current + by)
+    hash_written(session.store, args[1], hash_, (args[2],))
     session.store.modified(args[1])
     return encode_integer(current + by)
 
@@ -1155,45 +1181,43 @@ def cmd_lindex(session: Session, args: list[bytes]) -> bytes:
 
 def cmd_sadd(session: Session, args: list[bytes]) -> bytes:
     """SADD key member...: how many members were new."""
-    members = _created(session, args[1], set)
-    before = len(members)
-    members.update(args[2:])
+    members = _created(session, args[1], Members)
+    added = members.extend(args[2:])
     session.store.modified(args[1])
-    return encode_integer(len(members) - before)
+    return encode_integer(added)
 
 
 def cmd_srem(session: Session, args: list[bytes]) -> bytes:
     """SREM key member...: how many members were removed."""
-    members = _typed(session, args[1], set)
+    members = _typed(session, args[1], Members)
     if members is None:
         return b":0\r\n"
-    before = len(members)
-    members.difference_update(args[2:])
-    if len(members) != before:
+    set_shrinking(session.store, args[1], members)
+    removed = sum(members.discard(member) for member in args[2:])
+    if removed:
         _changed(session, args[1], members)
-    return encode_integer(before - len(members))
+    return encode_integer(removed)
 
 
 def cmd_smembers(session: Session, args: list[bytes]) -> bytes:
     """SMEMBERS key: every member (a set in RESP3)."""
-    members = _typed(session, args[1], set) or set()
-    return encode_set(members, session.protocol)
+    return encode_set(_typed(session, args[1], Members) or (), session.protocol)
 
 
 def cmd_sismember(session: Session, args: list[bytes]) -> bytes:
     """SISMEMBER key member: 1 if member is in the set."""
-    return encode_integer(int(args[2] in (_typed(session, args[1], set) or ())))
+    return encode_integer(int(args[2] in (_typed(session, args[1], Members) or ())))
 
 
 def cmd_smismember(session: Session, args: list[bytes]) -> bytes:
     """SMISMEMBER key member...: 1 or 0 for each member."""
-    members = _typed(session, args[1], set) or set()
+    members = _typed(session, args[1], Members) or ()
     return encode_array([int(m in members) for m in args[2:]], session.protocol)
 
 
 def cmd_scard(session: Session, args: list[bytes]) -> bytes:
     """SCARD key: how many members."""
-    return encode_integer(len(_typed(session, args[1], set) or ()))
+    return encode_integer(len(_typed(session, args[1], Members) or ()))
 
 
 # --- string and key extras ---------------------------------------------------
@@ -1275,9 +1299,12 @@ def _rename(session: Session, args: list[bytes], nx: bool) -> bytes:
     if nx and store.lookup(target) is not None:
         return b":0\r\n"
     deadline = store.deadline(source)
+    big = source in store.big
     store.delete(source)
     store.delete(target)
     store.set(target, value)
+    if big:
+        store.big.add(target)
     if deadline is not None:
         store.set_deadline(target, deadline)
     return b":1\r\n" if nx else OK

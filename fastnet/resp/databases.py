@@ -27,8 +27,11 @@ def cmd_move(session: Session, args: list[bytes]) -> bytes:
     if value is None or target.lookup(key) is not None:
         return b":0\r\n"
     deadline = source.deadline(key)
+    big = key in source.big
     source.delete(key)
     target.set(key, value)
+    if big:
+        target.big.add(key)
     if deadline is not None:
         target.set_deadline(key, deadline)
     return b":1\r\n"

@@ -27,7 +27,9 @@ from ..limits import DEFAULT_RESP_MAX_BULK_LEN, DEFAULT_RESP_MAX_RANDOM_COUNT
 from .commands import (NOT_INTEGER, SYNTAX_ERROR, Command, Handler, Session, _changed, _created,
                        _error, _expire, _int, _no_subcommand, _null, _option, _typed)
 from .floats import LongDouble
-from .scans import SCAN_COMMANDS, is_hash_listpack, is_intset
+from .members import Members
+from .encodings import hash_written, is_hash_listpack, is_intset, set_shrinking
+from .scans import SCAN_COMMANDS
 from .sortedset import SortedSet
 from .zset import ZSET_COMMANDS
 
@@ -83,7 +85,9 @@ def cmd_hincrbyfloat(session: Session, args: list[bytes]) -> bytes:
     total, error = _float_sum(b"0" if old is None else old, args[3])
     if total is None:
         return error
-    _created(session, args[1], dict)[args[2]] = total
+    hash_ = _created(session, args[1], dict)
+    hash_[args[2]] = total
+    hash_written(session.store, args[1], hash_, (args[2], total))
     session.store.modified(args[1])
     return encode_bulk(total)
 
@@ -192,9 +196,8 @@ def cmd_lpos(session: Session, args: list[bytes]) -> bytes:
 
 
 def cmd_spop(session: Session, args: list[bytes]) -> bytes:
-    """SPOP key [count]: remove and return random members (a large set
-    without count pops an arbitrary member in O(1): a Python set has no
-    random access; with a count, or a small set, the draw is uniform)."""
+    """SPOP key [count]: remove and return uniformly random members, in
+    O(count) (fastnet.resp.members)."""
     if len(args) > 3:
         return SYNTAX_ERROR
     count = 1
@@ -203,37 +206,36 @@ def cmd_spop(session: Session, args: list[bytes]) -> bytes:
         if parsed is None or parsed < 0:
             return _NOT_POSITIVE
         count = parsed
-    members = _typed(session, args[1], set)
+    members = _typed(session, args[1], Members)
     if len(args) == 2:
         if members is None:
             return _null(session)
-        member = random.choice(tuple(members)) if len(members) < 64 else members.pop()
-        members.discard(member)
+        set_shrinking(session.store, args[1], members)
+        (member,) = members.pop_random(1)
         _changed(session, args[1], members)
         return encode_bulk(member)
     if members is None or count == 0:
         return _empty_set(session)
     if count >= len(members):
-        popped = list(members)
+        popped = members.order
         session.store.delete(args[1])
     else:
-        popped = random.sample(tuple(members), count)
-        members.difference_update(popped)
+        set_shrinking(session.store, args[1], members)
+        popped = members.pop_random(count)
         _changed(session, args[1], members)
     return encode_set(popped, session.protocol)
 
 
 def cmd_srandmember(session: Session, args: list[bytes]) -> bytes:
-    """SRANDMEMBER key [count]: random members (distinct for a positive
-    count, with repeats for a negative one). O(set size): a uniform draw
-    from a Python set needs a copy, where Redis picks a bucket in O(1)."""
+    """SRANDMEMBER key [count]: uniformly random members (distinct for a
+    positive count, with repeats for a negative one), in O(count)."""
     if len(args) > 3:
         return SYNTAX_ERROR
     if len(args) == 2:
-        members = _typed(session, args[1], set)
+        members = _typed(session, args[1], Members)
         if members is None:
             return _null(session)
-        return encode_bulk(random.choice(tuple(members)))
+        return encode_bulk(members.choice())
     count = _int(args[2])
     if count is None:
         return NOT_INTEGER
@@ -243,26 +245,25 @@ def cmd_srandmember(session: Session, args: list[bytes]) -> bytes:
     if count == INT64_MIN or count < -DEFAULT_RESP_MAX_RANDOM_COUNT:
         low = INT64_MAX if count == INT64_MIN else DEFAULT_RESP_MAX_RANDOM_COUNT
         return _error(b"ERR value is out of range, value must between -%d and %d" % (low, INT64_MAX))
-    members = _typed(session, args[1], set)
+    members = _typed(session, args[1], Members)
     if members is None or count == 0:
         return encode_array([], session.protocol)
-    pool = tuple(members)
     if count < 0 or count == 1:
-        return encode_array(random.choices(pool, k=abs(count)), session.protocol)
-    if count >= len(pool):
-        return encode_array(list(pool), session.protocol)
-    return encode_array(random.sample(pool, count), session.protocol)
+        return encode_array(random.choices(members.order, k=abs(count)), session.protocol)
+    if count >= len(members):
+        return encode_array(members.order, session.protocol)
+    return encode_array(members.sample(count), session.protocol)
 
 
-def _sets(session: Session, keys: list[bytes]) -> list[Optional[set[bytes]]]:
+def _sets(session: Session, keys: list[bytes]) -> list[Optional[Members]]:
     """Each key's set (None if missing); WRONGTYPE if any is another type."""
-    return [_typed(session, key, set) for key in keys]
+    return [_typed(session, key, Members) for key in keys]
 
 
 def _store_set(session: Session, target: bytes, result: set[bytes]) -> bytes:
     """A *STORE result: the set replaces target (or target goes if empty)."""
     if result:
-        session.store.set(target, result)
+        session.store.set(target, Members(result))
     else:
         session.store.delete(target)
     return encode_integer(len(result))
@@ -275,7 +276,7 @@ def _sinter(session: Session, keys: list[bytes]) -> set[bytes]:
     ordered = sorted((s for s in sets if s is not None), key=len)
     result = set(ordered[0])
     for other in ordered[1:]:
-        result &= other
+        result &= other.keys()  # walks the smaller side
     return result
 
 
@@ -283,7 +284,7 @@ def _sunion(session: Session, keys: list[bytes]) -> set[bytes]:
     result: set[bytes] = set()
     for members in _sets(session, keys):
         if members:
-            result |= members
+            result.update(members)
     return result
 
 
@@ -292,7 +293,7 @@ def _sdiff(session: Session, keys: list[bytes]) -> set[bytes]:
     result = set(sets[0] or ())
     for other in sets[1:]:
         if other:
-            result -= other
+            result.difference_update(other)
     return result
 
 
@@ -331,16 +332,17 @@ def cmd_smove(session: Session, args: list[bytes]) -> bytes:
     store = session.store
     if store.lookup(args[1]) is None:
         return b":0\r\n"
-    source = _typed(session, args[1], set)
-    target = _typed(session, args[2], set)
+    source = _typed(session, args[1], Members)
+    target = _typed(session, args[2], Members)
     member = args[3]
     if source is target:
         return encode_integer(int(member in source))
     if member not in source:
         return b":0\r\n"
+    set_shrinking(store, args[1], source)
     source.discard(member)
     _changed(session, args[1], source)
-    into = _created(session, args[2], set)
+    into = _created(session, args[2], Members)
     into.add(member)
     store.modified(args[2])
     return b":1\r\n"
@@ -386,20 +388,23 @@ def cmd_pexpiretime(session: Session, args: list[bytes]) -> bytes:
     return _expiretime(session, args[1], True)
 
 
-def encoding(value: Any) -> bytes:
-    """OBJECT ENCODING's word for a value, from its type and size now (a
-    collection Redis converted while it was larger keeps its big encoding
-    there; here it is judged by what it holds)."""
+def encoding(value: Any, big: bool = False) -> bytes:
+    """OBJECT ENCODING's word for a value, as Redis 7.0 would hold it: from
+    its type and what it holds, or the general encoding if ``big`` (the
+    key is in Store.big: a string changed in place, a hash or set Redis
+    converted while it was larger and never converts back)."""
     if type(value) is bytes:
+        if big:
+            return b"raw"
         if len(value) <= 20 and string2ll(value) is not None:
             return b"int"
         return b"embstr" if len(value) <= 44 else b"raw"
     if type(value) is dict:
-        return b"listpack" if is_hash_listpack(value) else b"hashtable"
+        return b"listpack" if not big and is_hash_listpack(value) else b"hashtable"
     if type(value) is deque:
         return b"quicklist"
-    if type(value) is set:
-        return b"intset" if is_intset(value) else b"hashtable"
+    if type(value) is Members:
+        return b"intset" if not big and is_intset(value) else b"hashtable"
     assert type(value) is SortedSet
     return b"listpack" if value.listpack else b"skiplist"
 
@@ -407,7 +412,7 @@ def encoding(value: Any) -> bytes:
 def object_encoding(session: Session, args: list[bytes]) -> bytes:
     """OBJECT ENCODING key: how Redis would hold the value, or null."""
     value = session.store.lookup(args[2])
-    return _null(session) if value is None else encode_bulk(encoding(value))
+    return _null(session) if value is None else encode_bulk(encoding(value, args[2] in session.store.big))
 
 
 _OBJECT_HELP = [
@@ -476,6 +481,8 @@ def cmd_copy(session: Session, args: list[bytes]) -> bytes:
             return b":0\r\n"
         store.delete(target)
     store.set(target, _container_copy(value))
+    if source in store.big:
+        store.big.add(target)
     if deadline is not None:
         store.set_deadline(target, deadline)
     return b":1\r\n"
@@ -578,6 +585,7 @@ def cmd_setrange(session: Session, args: list[bytes]) -> bytes:
         base += bytes(offset - len(base))
     value = base[:offset] + patch + base[offset + len(patch):]
     store.set(args[1], value, keep_ttl=True)
+    store.big.add(args[1])  # changed in place (or made so): raw
     return encode_integer(len(value))
 
 
@@ -609,6 +617,7 @@ def cmd_setbit(session: Session, args: list[bytes]) -> bytes:
     old = value[byte] & mask
     value[byte] = (value[byte] | mask) if bit else (value[byte] & ~mask)
     store.set(args[1], bytes(value), keep_ttl=True)
+    store.big.add(args[1])  # changed in place (or made so): raw
     return b":1\r\n" if old else b":0\r\n"
 
 
@@ -743,6 +752,7 @@ def cmd_bitop(session: Session, args: list[bytes]) -> bytes:
         for number in numbers[1:]:
             result = result & number if op == b"and" else result | number if op == b"or" else result ^ number
     store.set(args[2], result.to_bytes(size, "big"))
+    store.big.add(args[2])  # Redis stores BITOP's result as made: raw
     return encode_integer(size)
 
 

@@ -48,6 +48,8 @@ def check_output(session: Session) -> None:
         return
     try:
         used = conn.server.engine.output_size(conn.id)
+        if session.outbox is not None:
+            used += session.outbox.size
     except EngineError:
         return  # gone already: its close is on the way
     over = bool(hard) and used >= hard
@@ -62,6 +64,9 @@ def check_output(session: Session) -> None:
         log.warning("client id=%d closed for overcoming of output buffer limits "
                     "(%d bytes queued, class %s)", session.id, used, kind)
         conn.abort()
+        # Gone for the next command even where the engine reports the close
+        # later (the threaded engine's connection thread), as Redis frees it.
+        unsubscribe_all(session)
 
 
 def _deliver(session: Session, payload: list[bytes], encoded: dict[int, bytes]) -> None:

@@ -28,6 +28,8 @@ from typing import Any, Callable, Collection, Optional
 
 from ..codec.resp._common import string2ll
 from ..codec.resp._encode import encode_reply
+from .encodings import is_hash_listpack, is_intset
+from .members import Members
 from .commands import (NOT_INTEGER, SYNTAX_ERROR, Command, Session, Token, _cstr, _error, _option,
                        _parse_cursor, _typed, compile_glob, glob_match)
 
@@ -37,8 +39,6 @@ __all__ = ["INDEXED", "SCAN_COMMANDS", "is_hash_listpack", "is_intset", "scan_re
 INDEXED = 4
 _MASK = 2**64 - 1
 _EMPTY_SCAN = b"*2\r\n$1\r\n0\r\n*0\r\n"
-#: Redis's hash-max-listpack-entries/-value and set-max-intset-entries.
-HASH_LISTPACK_ENTRIES, HASH_LISTPACK_VALUE, SET_INTSET_ENTRIES = 128, 64, 512
 
 _indexes: "OrderedDict[int, tuple[Any, list[int], list[bytes]]]" = OrderedDict()
 _indexes_lock = threading.Lock()
@@ -103,7 +103,7 @@ def scan_reply(session: Session, args: list[bytes], kind: type,
         else:
             tokens = None if args[index + 1] == b"*" else compile_glob(args[index + 1])
         index += 2
-    if compact(value):
+    if args[1] not in session.store.big and compact(value):  # see fastnet.resp.encodings
         next_cursor, elements = 0, ordered(value)
     else:
         next_cursor, elements = _walk(container(value), cursor, count)
@@ -114,17 +114,6 @@ def scan_reply(session: Session, args: list[bytes], kind: type,
                         session.protocol)
 
 
-def is_hash_listpack(hash_: dict[bytes, bytes]) -> bool:
-    """Whether Redis would hold this hash as a listpack."""
-    return len(hash_) <= HASH_LISTPACK_ENTRIES and all(
-        len(f) <= HASH_LISTPACK_VALUE and len(v) <= HASH_LISTPACK_VALUE for f, v in hash_.items())
-
-
-def is_intset(members: set[bytes]) -> bool:
-    """Whether Redis would hold these members as an intset."""
-    return len(members) <= SET_INTSET_ENTRIES and all(string2ll(m) is not None for m in members)
-
-
 def cmd_hscan(session: Session, args: list[bytes]) -> bytes:
     """HSCAN key cursor [MATCH pattern] [COUNT n]: fields and values."""
     return scan_reply(session, args, dict, is_hash_listpack, list, lambda h: h,
@@ -133,7 +122,7 @@ def cmd_hscan(session: Session, args: list[bytes]) -> bytes:
 
 def cmd_sscan(session: Session, args: list[bytes]) -> bytes:
     """SSCAN key cursor [MATCH pattern] [COUNT n]: members."""
-    return scan_reply(session, args, set, is_intset, lambda s: sorted(s, key=lambda m: string2ll(m) or 0),
+    return scan_reply(session, args, Members, is_intset, lambda s: sorted(s, key=lambda m: string2ll(m) or 0),
                       lambda s: s, lambda s: lambda member: [member])
 
 

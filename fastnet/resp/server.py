@@ -53,6 +53,7 @@ from .commands import (COMMANDS, REDIS_VERSION, WRONGTYPE, Command, Handler, Inf
 from .admin import (cpu_section, format_output_limits, memory_section, parse_bounded,
                     parse_output_limits, parse_yes_no, replication_section)
 from .blocking import serve_ready, time_out, unblock
+from .outbox import Outbox
 from .pubsub import unsubscribe_all
 from .shared import DEFAULT_DATABASES, Shared
 from .store import Store, WrongType
@@ -168,7 +169,7 @@ class RespSession(ServerSession):
         try:
             commands = self.decoder.feed_commands(data)
         except RespProtocolError as error:
-            self.conn.protocol_error(error)
+            self._fail(b"", error)
             return None
         if session.blocked is not None or self.pending:
             # Run once it is answered. Reading goes on (so a client that
@@ -234,21 +235,47 @@ class RespSession(ServerSession):
         """After a batch: close after QUIT or a protocol error the decoder
         held back; else the reply to send."""
         if self.client.closing:
-            self.conn.write(reply)
-            self.conn.close()  # once the replies are written
+            self._write(reply)
+            self._close()  # once the replies are written
             return None
         if self.client.blocked is None and not self.pending:
             pending = self.decoder.error_exception()
             if pending is not None:
-                self.conn.write(reply)
-                self.conn.protocol_error(pending)
+                self._fail(reply, pending)
                 return None
         return reply
+
+    def _write(self, data: bytes) -> None:
+        """Send data outside a batch's reply (the Outbox's, once there is one)."""
+        outbox = self.client.outbox
+        if outbox is not None:
+            outbox.write(data)
+        else:
+            self.conn.write(data)
+
+    def _close(self) -> None:
+        """Close once everything sent so far is written."""
+        outbox = self.client.outbox
+        if outbox is not None:
+            outbox.then(self.conn.close)
+        else:
+            self.conn.close()
+
+    def _fail(self, reply: bytes, error: ProtocolError) -> None:
+        """Send reply, then the protocol error's, and close."""
+        outbox = self.client.outbox
+        if outbox is not None:
+            outbox.write(reply)
+            outbox.then(lambda: self.conn.protocol_error(error))
+        else:
+            if reply:
+                self.conn.write(reply)
+            self.conn.protocol_error(error)
 
     def _unblocked(self, reply: bytes) -> None:
         """The blocked command was answered (an element, or its timeout):
         send that, then run what the client sent meanwhile."""
-        self.conn.write(reply)
+        self._write(reply)
         if self.pending:
             self.host.later(0, self._resume)
         else:
@@ -262,13 +289,16 @@ class RespSession(ServerSession):
         self.pending_bytes = 0
         reply = self._finish(self._run(commands))
         if reply:
-            self.conn.write(reply)
+            self._write(reply)
         if self.client.blocked is None and not self.pending:
             self._done_waiting()
 
     def _done_waiting(self) -> None:
         if self.host.draining or self.conn.eof:
-            self.conn.idle()  # the drain closes it now
+            if self.client.outbox is not None:  # once what it was sent is written
+                self.client.outbox.then(self.conn.idle)
+            else:
+                self.conn.idle()  # the drain closes it now
 
     def idle(self) -> bool:
         """Not while blocked, nor with commands received while it was;
@@ -285,6 +315,8 @@ class RespSession(ServerSession):
 
     def closed(self) -> None:
         """The client is gone: its WATCHes, subscriptions and waits go with it."""
+        if self.client.outbox is not None:
+            self.client.outbox.stop()
         self.client.watcher.unwatch()
         unsubscribe_all(self.client)
         unblock(self.client)
@@ -298,11 +330,23 @@ class RespSession(ServerSession):
 
 class _LockedRespSession(RespSession):
     """The threaded engine calls in from every connection's thread: each
-    batch takes the server's lock, so every command stays atomic."""
+    batch takes the server's lock, so every command stays atomic. A batch
+    that leaves its client open to writes from other clients' commands
+    (subscribed, blocked) gives it an Outbox first: those writes are made
+    under the lock, and a synchronous one to a client that does not read
+    would hold the lock, and the server, until it read."""
 
     def feed(self, data: bytes) -> Optional[bytes]:
         with self.host._exec_lock:  # type: ignore[union-attr]
-            return super().feed(data)
+            reply = super().feed(data)
+            client = self.client
+            if client.outbox is None and not client.closing and (
+                    client.channels or client.patterns or client.blocked is not None or self.pending):
+                client.outbox = Outbox(self.conn)
+            if client.outbox is not None and reply:
+                client.outbox.write(reply)  # after what others queued before it
+                return None
+            return reply
 
     def closed(self) -> None:
         with self.host._exec_lock:  # type: ignore[union-attr]

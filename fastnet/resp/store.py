@@ -1,7 +1,8 @@
 """The keyspace: bytes -> a value with optional per-key expiry.
 
 A value is a string (bytes), a hash (dict of bytes to bytes), a list (a
-deque of bytes) or a set (a set of bytes). :meth:`Store.get` is for string
+deque of bytes), a set (fastnet.resp.members.Members: bytes, indexable)
+or a sorted set (fastnet.resp.sortedset.SortedSet). :meth:`Store.get` is for string
 commands: it raises :class:`WrongType` on any other type, which the command
 layer answers with Redis's WRONGTYPE error; :meth:`Store.lookup` returns any
 type. A command that changes a container in place calls
@@ -110,6 +111,11 @@ class Store:
         self.waiting: dict[bytes, deque[Any]] = {}
         #: Where keys that clients wait on are reported once they exist.
         self.ready: deque[tuple["Store", bytes]] = deque()
+        #: Keys whose value Redis would hold in its general encoding though
+        #: what it holds now would fit the compact one (OBJECT ENCODING): a
+        #: string changed in place (raw), a hash or set converted while it
+        #: was larger (hashtable). Any new value under the key clears it.
+        self.big: set[bytes] = set()
 
     # --- time ----------------------------------------------------------------
 
@@ -240,6 +246,8 @@ class Store:
             self._order_keys.append(key)
             self._next_seq += 1
         self._data[key] = value
+        if self.big:
+            self.big.discard(key)
         if not keep_ttl and key in deadlines:
             self.set_deadline(key, None)
 
@@ -267,6 +275,8 @@ class Store:
             return False
         if self._watchers:
             self._touch(key)
+        if self.big:
+            self.big.discard(key)
         del self._seq[key]
         if self._deadlines.pop(key, None) is not None:
             self._ttl_remove(key)
@@ -280,6 +290,7 @@ class Store:
         for key in [k for k in self._watchers if k in self._data]:
             self._touch(key)
         self._data.clear()
+        self.big.clear()
         self._seq.clear()
         self._order_seqs.clear()
         self._order_keys.clear()
@@ -291,7 +302,7 @@ class Store:
     #: What SWAPDB exchanges: the keys and their bookkeeping, not the
     #: watchers or blocked clients (those belong to the database's number).
     _CONTENTS = ("_data", "_seq", "_order_seqs", "_order_keys", "_next_seq", "_deadlines",
-                 "_ttl_keys", "_ttl_pos", "_ttl_cursor")
+                 "_ttl_keys", "_ttl_pos", "_ttl_cursor", "big")
 
     def swap(self, other: "Store") -> None:
         """Exchange every key with other (SWAPDB): clients WATCHing a key

@@ -9,7 +9,11 @@
  *     than max_depth aggregates open, no line over its limit;
  *   - aggregates in the batch are whole: each declares as many children as
  *     follow it;
- *   - errors are sticky and input after one is dropped.
+ *   - errors are sticky and input after one is dropped;
+ *   - fn_resp_bulk_array: the stream cut into items at random points is
+ *     written as an array of bulk strings no longer than its cap, and that
+ *     parses back to exactly those items (a '*' of their count, then one
+ *     '$' span per item, holding its bytes).
  */
 #include <string.h>
 
@@ -99,6 +103,50 @@ static void parse(fn_resp_reply *r, fuzz_rec *out)
     CHECK(r->done_tok == 0);
 }
 
+/* The items are data cut at random points; encode, then parse back. */
+static void check_bulk_array(const uint8_t *data, size_t size, fuzz_rng rng)
+{
+    fn_resp_limits lim = {UINT64_MAX >> 1, UINT64_MAX >> 1, UINT64_MAX >> 1, 4, 325, 4300, 0};
+    uint64_t *lens = malloc((2 * size + 1) * sizeof *lens);  /* at most size of each kind */
+    size_t n = 0, cap;
+    char *out;
+    int64_t len;
+    fn_resp_reply *r;
+
+    CHECK(lens != NULL);
+    for (size_t off = 0; off < size; n++) {
+        size_t piece = fuzz_chunk(&rng, size - off);
+
+        if ((fuzz_next(&rng) & 7) == 0 && n < size)
+            piece = 0;  /* empty items too */
+        lens[n] = piece;
+        off += piece;
+    }
+    cap = fn_resp_bulk_array_cap(n, size);
+    out = malloc(cap ? cap : 1);
+    CHECK(out != NULL);
+    len = fn_resp_bulk_array((const char *)data, size, lens, n, out, cap);
+    CHECK(len > 0 && (size_t)len <= cap);
+    CHECK(fn_resp_bulk_array((const char *)data, size, lens, n, out, cap - 1) == FN_E_ARG);
+
+    r = fn_resp_reply_new(&lim);
+    CHECK(r != NULL);
+    CHECK(fn_resp_reply_feed(r, out, (size_t)len) == 0);
+    CHECK(fn_resp_reply_parse(r) == FN_OK);
+    CHECK(fn_resp_reply_done_bytes(r) == (size_t)len && r->done_tok == 3 * (n + 1));
+    CHECK(r->tok[0] == '*' && r->tok[1] == (int64_t)n);
+    for (size_t i = 0, at = 0; i < n; i++) {
+        const int64_t *t = r->tok + 3 * (i + 1);
+
+        CHECK(t[0] == '$' && (uint64_t)(t[2] - t[1]) == lens[i]);
+        CHECK(memcmp(fn_resp_reply_data(r) + t[1], data + at, (size_t)lens[i]) == 0);
+        at += (size_t)lens[i];
+    }
+    fn_resp_reply_free(r);
+    free(out);
+    free(lens);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fn_resp_limits lim = {0};
@@ -144,5 +192,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fn_resp_reply_free(r);
     free(whole.rec);
     free(split.rec);
+    check_bulk_array(data, size, rng);
     return 0;
 }

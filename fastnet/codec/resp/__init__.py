@@ -41,10 +41,11 @@ backend: str = native.backend
 active: ModuleType = impls[backend]
 
 if TYPE_CHECKING:  # the twins share one API: type checkers read the reference's
-    from .py import RespReplyDecoder, RespRequestDecoder
+    from .py import RespReplyDecoder, RespRequestDecoder, encode_bulk_array
 else:
     RespRequestDecoder = active.RespRequestDecoder
     RespReplyDecoder = active.RespReplyDecoder
+    encode_bulk_array = active.encode_bulk_array
 
 __all__ = [
     "BigNumber",
@@ -58,6 +59,7 @@ __all__ = [
     "active",
     "backend",
     "encode_array",
+    "encode_bulk_array",
     "encode_attribute",
     "encode_big_number",
     "encode_boolean",

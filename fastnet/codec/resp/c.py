@@ -22,6 +22,7 @@ bench/resp_boundary.py measures the C and the Python twin.
 from __future__ import annotations
 
 import marshal
+from array import array
 from typing import Any
 
 from ... import native
@@ -62,10 +63,29 @@ __all__ = [
     "RespReplyDecoder",
     "RespRequestDecoder",
     "Verbatim",
+    "encode_bulk_array",
 ] + _encode.__all__
 
 lib = native.require()
 ffi = native.ffi
+#: fn_resp_bulk_array() writes every byte of its output: no need to clear it.
+_uncleared = ffi.new_allocator(should_clear_after_alloc=False)
+
+
+def encode_bulk_array(items: list[bytes]) -> bytes:
+    """An array of bulk strings (the same bytes in RESP2 and RESP3): the
+    items joined once in Python, the headers written around them in C
+    (fn_resp_bulk_array), a few times faster than formatting one header
+    per item in Python once an array has more than a few elements."""
+    data = b"".join(items)
+    lens = array("Q", map(len, items))
+    n = len(lens)
+    cap = lib.fn_resp_bulk_array_cap(n, len(data))
+    out = _uncleared("char[]", cap)
+    written = lib.fn_resp_bulk_array(data, len(data), ffi.from_buffer("uint64_t[]", lens), n, out, cap)
+    if written < 0:  # the lengths come from the items themselves: cannot happen
+        raise RuntimeError(f"fn_resp_bulk_array failed ({written})")
+    return ffi.buffer(out, written)[:]
 
 #: fn_resp_*_parse() error codes -> the message (a function of the parser
 #: for the codes whose text carries a detail).
