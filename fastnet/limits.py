@@ -285,3 +285,10 @@ CALL_LOG_FLUSH_INTERVAL = 0.2
 #: SRANDMEMBER's negative count repeats members, so its reply grows with the
 #: count alone (Redis accepts any LONG_MAX): counts below minus this are refused.
 DEFAULT_RESP_MAX_RANDOM_COUNT = 10_000_000
+
+# --- gRPC speed and control plane (fastnet.grpc) ----------------------------
+
+#: A plain server-streaming handler's messages framed into one send up to
+#: this many bytes (or this many seconds since the first of them).
+GRPC_STREAM_COALESCE = 65536
+GRPC_STREAM_COALESCE_DELAY = 0.002
