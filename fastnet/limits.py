@@ -285,3 +285,10 @@ CALL_LOG_FLUSH_INTERVAL = 0.2
 #: SRANDMEMBER's negative count repeats members, so its reply grows with the
 #: count alone (Redis accepts any LONG_MAX): counts below minus this are refused.
 DEFAULT_RESP_MAX_RANDOM_COUNT = 10_000_000
+
+# --- HTTP/2 at C speed (fastnet.h2) ----------------------------------------
+
+#: Encoded header blocks a connection keeps for reuse (lists that encoded
+#: as indexed fields only, e.g. a server's repeated response and trailers);
+#: past it they are dropped and rebuilt.
+H2_MAX_CACHED_BLOCKS = 16
