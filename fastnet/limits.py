@@ -299,4 +299,3 @@ H2_MAX_CACHED_BLOCKS = 16
 #: this many bytes (or this many seconds since the first of them).
 GRPC_STREAM_COALESCE = 65536
 GRPC_STREAM_COALESCE_DELAY = 0.002
-||||||| dfec6bc
