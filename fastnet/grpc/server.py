@@ -208,7 +208,8 @@ class ServicerContext:
         return self._call
 
     def cancel(self) -> None:
-        """End the call as CANCELLED (the client sees RST_STREAM)."""
+        """End the call as CANCELLED (the client sees RST_STREAM; a unary
+        call served whole inside its read gets a CANCELLED status instead)."""
         self._call.cancel(reset=True)
 
     # -- grpc.aio's streaming ------------------------------------------------
@@ -415,11 +416,16 @@ class ServerCall:
                 self._finish(StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
             else:
                 self._handler = resolved.handler
-                self.bytes_in = len(body)
-                decoder = p.MessageDecoder(self.server.max_receive_message_length,
-                                           self._request_encoding)
-                payloads = decoder.feed_flagged(body)
-                decoder.end()
+                self.bytes_in = size = len(body)
+                if size >= p.PREFIX_SIZE and body[0] == 0 \
+                        and size - p.PREFIX_SIZE == p.PREFIX.unpack_from(body)[1] \
+                        and size - p.PREFIX_SIZE <= self.server.max_receive_message_length:
+                    payloads = [(False, body[p.PREFIX_SIZE:])]  # one uncompressed message
+                else:
+                    decoder = p.MessageDecoder(self.server.max_receive_message_length,
+                                               self._request_encoding)
+                    payloads = decoder.feed_flagged(body)
+                    decoder.end()
                 request = self._deserialize_one(payloads)
                 result = resolved.fn(request, self.context)
                 if result is not None and not self._failed() and not self._finished:
