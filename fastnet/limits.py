@@ -299,3 +299,9 @@ H2_MAX_CACHED_BLOCKS = 16
 #: this many bytes (or this many seconds since the first of them).
 GRPC_STREAM_COALESCE = 65536
 GRPC_STREAM_COALESCE_DELAY = 0.002
+
+#: A gRPC connection turned away (over max_connections) answers its calls
+#: RESOURCE_EXHAUSTED for at most this many seconds, and at most this many
+#: such connections are held at once (past it: HTTP/2's GOAWAY).
+GRPC_REFUSED_LINGER = 2.0
+GRPC_MAX_REFUSED_CONNECTIONS = 64

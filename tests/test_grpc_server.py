@@ -473,3 +473,45 @@ def test_a_plain_server_stream_is_framed_together(served, raw):
                for m in messages)
     if served[3] == "engine-thread":
         assert raw.frames <= 20, raw.frames
+
+
+# -- over the connection limit: RESOURCE_EXHAUSTED ------------------------------
+
+@pytest.mark.parametrize("backlog", [0, 1], ids=["busy", "queue-timeout"])
+def test_calls_over_the_connection_limit_are_resource_exhausted(backlog):
+    """A grpcio client's calls on a connection over max_connections end
+    RESOURCE_EXHAUSTED (trailers-only, status 8) naming the limit, while
+    the connection within it is served; once that one goes, a new call
+    on the refused channel (it reconnects after our GOAWAY) is served."""
+    require_engine(DEFAULT_ENGINE)
+    server = fastnet.grpc.Server(engine=DEFAULT_ENGINE, max_connections=1, backlog=backlog,
+                                 queue_timeout=0.2)
+    T.test_grpc.add_TestServiceServicer_to_server(Servicer(), server)
+    with serving_grpc(server) as port:
+        own = [("grpc.use_local_subchannel_pool", 1)]  # a connection each, not one shared
+        first = grpc.insecure_channel(f"127.0.0.1:{port}", options=own)
+        second = grpc.insecure_channel(f"127.0.0.1:{port}", options=own)
+        try:
+            stub1 = T.test_grpc.TestServiceStub(first)
+            stub2 = T.test_grpc.TestServiceStub(second)
+            assert stub1.EmptyCall(T.empty.Empty(), timeout=GUARD) == T.empty.Empty()
+            with pytest.raises(grpc.RpcError) as e:
+                stub2.EmptyCall(T.empty.Empty(), timeout=GUARD)
+            assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            expected = "max_connections=1" if backlog == 0 else "queue_timeout"
+            assert expected in e.value.details()
+            assert stub1.EmptyCall(T.empty.Empty(), timeout=GUARD) == T.empty.Empty()
+            assert server.stats()["rejected_" + ("busy" if backlog == 0 else "queue_timeout")] >= 1
+            first.close()
+            deadline = time.monotonic() + GUARD
+            while True:  # the server hears of the first connection's close soon
+                try:
+                    assert stub2.EmptyCall(T.empty.Empty(), timeout=GUARD) == T.empty.Empty()
+                    break
+                except grpc.RpcError as err:
+                    assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                    assert time.monotonic() < deadline, "the slot never came back"
+        finally:
+            first.close()
+            second.close()
+    assert not server._refused  # every refused connection was let go

@@ -47,9 +47,10 @@ from typing import (Any, AsyncIterator, Callable, Iterable, Mapping, NamedTuple,
 
 from .. import limits
 from ..errors import GrpcError, GrpcUnknownEncoding, H2StreamReset
+from ..engine.base import TimerHandle
 from ..h2 import ServerStream, serve_streams
 from ..h2.server import (CONNECTION_WINDOW, H2_PROTOCOL, MAX_CONCURRENT_STREAMS, STREAM_WINDOW,
-                         WINDOW_TIMEOUT, H2Server)
+                         WINDOW_TIMEOUT, H2Server, H2Session, server_options)
 from ..h2.streams import StreamApp
 from ..server.options import Option, size
 from ..server.protocols import ProtocolUnit, register
@@ -892,6 +893,8 @@ class Server(H2Server):
         else:
             self._pool_size = None
         self._pool_lock = threading.Lock()
+        #: Connections turned away, by peer, while they answer RESOURCE_EXHAUSTED.
+        self._refused: dict[tuple[str, int], _GrpcSession] = {}
         self._thread: Optional[threading.Thread] = None
         self._stopped = threading.Event()
         self.stream_app = serve_streams(self._serve_stream)
@@ -964,6 +967,11 @@ class Server(H2Server):
     # -- serving -------------------------------------------------------------
 
     async def _serve_stream(self, stream: ServerStream) -> None:
+        if self._refused:
+            refused = self._refused.get(stream.peer)
+            if refused is not None:
+                stream.send_headers(refused.refusal()[0], end_stream=True)
+                return
         await ServerCall(self, stream).run()
 
     def _serve_complete(self, stream_id: int, headers: list[tuple[bytes, bytes]], body: bytes,
@@ -972,6 +980,10 @@ class Server(H2Server):
         a unary call to a registered plain handler on the engine's thread,
         with no hooks, is served here, inside that read, without a task or
         a stream; anything else (None) takes the stream path."""
+        if self._refused:
+            refused = self._refused.get(peer)
+            if refused is not None:
+                return refused.refusal()
         if self._hooks:
             return None
         method = path = None
@@ -1050,13 +1062,70 @@ def _grpc_listen(server: "Server", host: str, port: int, handler: Any,
     if not server.service_names():
         from .health import add_health
         add_health(server)
-    return H2Server.listen(server, host, port, protocol="h2", handler=server.stream_app,
+    return H2Server.listen(server, host, port, protocol=GRPC, handler=server.stream_app,
                            **options)
 
 
+class _GrpcSession(H2Session):
+    """fastnet.h2's session, refusing in gRPC's words: a connection turned
+    away (over max_connections and the backlog, or past queue_timeout in
+    it) is served just long enough to answer each call it sends with
+    RESOURCE_EXHAUSTED (trailers-only, grpc-status 8), then GOAWAY; it is
+    closed once the client goes, or GRPC_REFUSED_LINGER seconds after it
+    was turned away. At most GRPC_MAX_REFUSED_CONNECTIONS are held so at
+    once; past that, and during a drain, HTTP/2's GOAWAY turns it away."""
+
+    _refused_at: Optional[tuple[str, int]] = None
+    _linger: Optional[TimerHandle] = None
+
+    def refuse(self, why: str) -> bool:
+        server = self.conn.server
+        if why == "shutdown" or not isinstance(server, Server) \
+                or len(server._refused) >= limits.GRPC_MAX_REFUSED_CONNECTIONS:
+            return False
+        try:
+            peer = self.conn.peer
+        except OSError:
+            return False
+        self._refused_at = peer
+        server._refused[peer] = self
+        self._why = (f"server busy: over max_connections={server.max_connections}"
+                     if why == "busy" else "server busy: waited past queue_timeout")
+        self._linger = server.engine.call_later(limits.GRPC_REFUSED_LINGER, self._give_up)
+        return True
+
+    def refusal(self) -> Reply:
+        """The answer to a call of this connection; GOAWAY follows."""
+        if not self.draining:
+            self.conn.server.engine.call_later(0, self._goaway)
+        return (p.trailers_only(StatusCode.RESOURCE_EXHAUSTED, self._why), b"", None)
+
+    def _goaway(self) -> None:
+        if not self.done:
+            out = self.drain()
+            if out:
+                self.conn.write(out)
+
+    def _give_up(self) -> None:
+        self._linger = None
+        if not self.done:
+            self._goaway()
+            self.conn.close()
+
+    def closed(self) -> None:
+        super().closed()
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
+        server = self.conn.server
+        if self._refused_at is not None and isinstance(server, Server) \
+                and server._refused.get(self._refused_at) is self:
+            del server._refused[self._refused_at]
+
+
 def _grpc_session(conn: Any, handler: Any) -> Any:
-    from ..h2.server import _h2_session
-    return _h2_session(conn, handler)
+    options, http_limits = server_options(conn)
+    return _GrpcSession(conn, handler, options, http_limits)
 
 
 THREAD_POOL = Option("--grpc-thread-pool", type=int, default=0, metavar="N",

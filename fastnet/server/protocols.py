@@ -152,6 +152,15 @@ class Session:
     def opened(self) -> None:
         """The connection is now served."""
 
+    def refuse(self, why: str) -> bool:
+        """The server turns this connection away (``why`` as for the spec's
+        rejection: busy, queue_timeout, shutdown). A session that answers
+        in its protocol's own words itself (gRPC: RESOURCE_EXHAUSTED for
+        each call) returns True: the server then calls :meth:`opened` and
+        feeds it, and the session closes the connection soon (bounded).
+        Default False: the spec's rejection bytes, then the close."""
+        return False
+
     def drain(self) -> Optional[bytes]:
         """A graceful drain began: stop taking new work and return raw bytes
         to write first (default: the spec's ``goodbye``). Once :meth:`idle`,

@@ -654,6 +654,12 @@ class Server:
         c._phase = _REJECTED
         c._why = "rejected"
         self._counters["rejected_" + why] += 1
+        session = c.session
+        if session is not None and session.refuse(why):
+            c._opened = True  # it answers the refusal itself: it hears of the close
+            self.engine.pause_reading(c.id, False)  # a backlog's connection was unread
+            session.opened()
+            return
         reply = c.protocol.rejection(why)
         if reply is not None:
             self.engine.write(c.id, reply)
