@@ -305,3 +305,18 @@ GRPC_STREAM_COALESCE_DELAY = 0.002
 #: such connections are held at once (past it: HTTP/2's GOAWAY).
 GRPC_REFUSED_LINGER = 2.0
 GRPC_MAX_REFUSED_CONNECTIONS = 64
+
+#: gRPC's keep-alive, grpcio's defaults (grpc's doc/keepalive.md). Server:
+#: a client PING sooner than the interval after the previous one (with no
+#: call or response between) is a strike; more than the strikes: GOAWAY
+#: ENHANCE_YOUR_CALM "too_many_pings". With no call open the interval is
+#: TCP keep-alive's two hours unless pings without calls are permitted.
+GRPC_KEEPALIVE_PERMIT_WITHOUT_CALLS = False
+GRPC_MIN_RECV_PING_INTERVAL_WITHOUT_DATA = 300.0
+GRPC_MAX_PING_STRIKES = 2
+GRPC_IDLE_PING_INTERVAL = 7200.0
+#: Client: seconds between keep-alive PINGs (None: never, as grpcio's
+#: channels) and the seconds an unanswered one may wait before the
+#: connection is given up.
+GRPC_CLIENT_KEEPALIVE_TIME: "float | None" = None
+GRPC_CLIENT_KEEPALIVE_TIMEOUT = 20.0

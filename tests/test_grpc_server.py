@@ -515,3 +515,89 @@ def test_calls_over_the_connection_limit_are_resource_exhausted(backlog):
             first.close()
             second.close()
     assert not server._refused  # every refused connection was let go
+
+
+# -- keep-alive: gRPC's ping policy ---------------------------------------------
+
+def wait_for(predicate, what: str) -> None:
+    deadline = time.monotonic() + GUARD
+    while not predicate():
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.01)
+
+
+def keepalive_server(**policy) -> fastnet.grpc.Server:
+    require_engine(DEFAULT_ENGINE)
+    server = fastnet.grpc.Server(engine=DEFAULT_ENGINE, **policy)
+    T.test_grpc.add_TestServiceServicer_to_server(Servicer(), server)
+    return server
+
+
+def test_a_grpcio_client_pinging_too_often_gets_too_many_pings():
+    """grpcio's defaults on our side (5 min between pings, 2 hours with no
+    call, 2 strikes): a grpcio client pinging every 50 ms gets GOAWAY
+    ENHANCE_YOUR_CALM on its 4th PING."""
+    server = keepalive_server()
+    with serving_grpc(server) as port:
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=[
+            ("grpc.keepalive_time_ms", 50), ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.max_pings_without_data", 0), ("grpc.use_local_subchannel_pool", 1)])
+        try:
+            stub = T.test_grpc.TestServiceStub(channel)
+            assert stub.EmptyCall(T.empty.Empty(), timeout=GUARD) == T.empty.Empty()
+            wait_for(lambda: server.stats()["grpc_too_many_pings"] >= 1, "too_many_pings")
+            assert server.stats()["grpc_pings"] >= 4
+        finally:
+            channel.close()
+
+
+def test_a_grpcio_client_within_the_policy_is_never_cut_off():
+    """Our server permitting pings without calls every 20 ms: a grpcio
+    client pinging every 100 ms keeps its connection (and serves calls)."""
+    server = keepalive_server(options=[("grpc.keepalive_permit_without_calls", 1),
+                                       ("grpc.http2.min_ping_interval_without_data_ms", 20)])
+    with serving_grpc(server) as port:
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=[
+            ("grpc.keepalive_time_ms", 100), ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.max_pings_without_data", 0), ("grpc.use_local_subchannel_pool", 1)])
+        try:
+            stub = T.test_grpc.TestServiceStub(channel)
+            assert stub.EmptyCall(T.empty.Empty(), timeout=GUARD) == T.empty.Empty()
+            wait_for(lambda: server.stats()["grpc_pings"] >= 5, "five pings")
+            assert stub.EmptyCall(T.empty.Empty(), timeout=GUARD) == T.empty.Empty()
+            assert server.stats()["grpc_too_many_pings"] == 0
+            assert server.stats()["accepted"] == 1  # the same connection throughout
+        finally:
+            channel.close()
+
+
+def test_ping_strikes_are_counted_and_forgiven_by_a_call():
+    """The policy frame by frame (raw HTTP/2): the first PING is free, the
+    next two are strikes, a call forgives them, and the third strike after
+    it is answered GOAWAY ENHANCE_YOUR_CALM with debug data too_many_pings."""
+    server = keepalive_server()
+    with serving_grpc(server) as port:
+        client = RawClient(port)
+        try:
+            def ping() -> list:
+                client.conn.ping(b"12345678")
+                client.sock.sendall(client.conn.data_to_send())
+                seen: list = []
+                while not any(isinstance(ev, (h2.events.PingAckReceived,
+                                              h2.events.ConnectionTerminated)) for ev in seen):
+                    chunk = client.sock.recv(65536)
+                    if not chunk:
+                        break
+                    seen += client.conn.receive_data(chunk)
+                return seen
+            for _ in range(3):  # free, strike 1, strike 2
+                assert not any(isinstance(ev, h2.events.ConnectionTerminated) for ev in ping())
+            client.call(EMPTY_CALL, p.encode_message(b""))  # forgives
+            for _ in range(3):  # free again, strike 1, strike 2
+                assert not any(isinstance(ev, h2.events.ConnectionTerminated) for ev in ping())
+            ended = [ev for ev in ping() if isinstance(ev, h2.events.ConnectionTerminated)]
+            assert ended and ended[0].error_code == 11  # ENHANCE_YOUR_CALM
+            assert ended[0].additional_data == b"too_many_pings"
+        finally:
+            client.close()
+    assert server.stats()["grpc_too_many_pings"] == 1

@@ -40,25 +40,28 @@ import concurrent.futures
 import dataclasses
 import inspect
 import logging
+import math
 import threading
 import time
 from typing import (Any, AsyncIterator, Callable, Iterable, Mapping, NamedTuple, Optional,
                     Sequence, Union)
 
 from .. import limits
-from ..errors import GrpcError, GrpcUnknownEncoding, H2StreamReset
+from ..errors import GrpcError, GrpcUnknownEncoding, H2ErrorCode, H2StreamReset
 from ..engine.base import TimerHandle
 from ..h2 import ServerStream, serve_streams
 from ..h2.server import (CONNECTION_WINDOW, H2_PROTOCOL, MAX_CONCURRENT_STREAMS, STREAM_WINDOW,
                          WINDOW_TIMEOUT, H2Server, H2Session, server_options)
 from ..h2.streams import StreamApp
-from ..server.options import Option, size
+from ..server.options import Option, seconds, size
 from ..server.protocols import ProtocolUnit, register
 from . import protocol as p
 from .protocol import Metadata, MetadataValue, StatusCode
 from .service import GenericHandler, HandlerCallDetails, Service, handler_function
 
 log = logging.getLogger("fastnet.grpc")
+
+E = H2ErrorCode
 
 __all__ = ["Abort", "AbortError", "Metadatum", "Server", "ServerCall", "ServicerContext",
            "status_code"]
@@ -315,6 +318,8 @@ class ServerCall:
         self._task: Optional[asyncio.Task[Any]] = None
         self._end_reason: Optional[str] = None
         self._hooks = server._hooks
+        #: The connection's session (its keep-alive policy counts our messages).
+        self.session: Optional[_GrpcSession] = None
         # A call without a stream collects its response here.
         self._head: Optional[p.Headers] = None
         self._body = b""
@@ -643,6 +648,8 @@ class ServerCall:
                 if message is None:
                     return
         assert self.stream is not None
+        if self.session is not None:
+            self.session.activity += 1
         await self.stream.send_data(self._frame(message))
 
     def _queue(self, message: Any) -> None:
@@ -662,6 +669,7 @@ class ServerCall:
                 await self.send(m)
             return
         assert self.stream is not None
+        session = self.session
         send_data = self.stream.send_data
         frame = self._frame
         size_limit, delay = limits.GRPC_STREAM_COALESCE, limits.GRPC_STREAM_COALESCE_DELAY
@@ -678,6 +686,8 @@ class ServerCall:
             batch.append(data)
             size += len(data)
             if size >= size_limit or clock() - first >= delay:
+                if session is not None:
+                    session.activity += 1
                 await send_data(b"".join(batch))
                 batch.clear()
                 size = 0
@@ -862,15 +872,39 @@ class Server(H2Server):
     whose requests stream always go to the pool); True, a number of threads
     or an Executor runs every plain handler there. ``compression``: the
     responses' encoding when the client accepts it (gzip, deflate).
-    ``hooks``: the call-path hooks (module docstring). Other keyword
+    ``hooks``: the call-path hooks (module docstring).
+    ``keepalive_permit_without_calls``, ``min_recv_ping_interval_without_data``
+    (seconds), ``max_ping_strikes``: the keep-alive policy enforced on
+    clients' PINGs, grpcio's defaults (also read from grpcio's ``options``
+    names: ``grpc.keepalive_permit_without_calls``,
+    ``grpc.http2.min_ping_interval_without_data_ms``,
+    ``grpc.http2.max_ping_strikes``). Other keyword
     arguments are fastnet.h2's H2Server's (max_concurrent_streams, stream_window, ...)
     and fastnet.Server's (engine, max_connections, ...)."""
 
     def __init__(self, *, thread_pool: Union[bool, int, concurrent.futures.Executor] = False,
                  max_receive_message_length: int = limits.DEFAULT_GRPC_MAX_RECEIVE_MESSAGE,
                  compression: Optional[Any] = None, hooks: Iterable[Any] = (),
+                 keepalive_permit_without_calls: bool = limits.GRPC_KEEPALIVE_PERMIT_WITHOUT_CALLS,
+                 min_recv_ping_interval_without_data: float =
+                 limits.GRPC_MIN_RECV_PING_INTERVAL_WITHOUT_DATA,
+                 max_ping_strikes: int = limits.GRPC_MAX_PING_STRIKES,
+                 options: Iterable[tuple[str, Any]] = (),
                  **server_options: Any) -> None:
         super().__init__(**server_options)
+        for key, value in options:  # grpcio's server options, the keep-alive ones
+            if key == "grpc.keepalive_permit_without_calls":
+                keepalive_permit_without_calls = bool(value)
+            elif key == "grpc.http2.min_ping_interval_without_data_ms":
+                min_recv_ping_interval_without_data = value / 1000
+            elif key == "grpc.http2.max_ping_strikes":
+                max_ping_strikes = int(value)
+        if min_recv_ping_interval_without_data < 0 or max_ping_strikes < 0:
+            raise ValueError("min_recv_ping_interval_without_data and max_ping_strikes "
+                             "must be >= 0")
+        self.keepalive_permit_without_calls = keepalive_permit_without_calls
+        self.min_recv_ping_interval_without_data = min_recv_ping_interval_without_data
+        self.max_ping_strikes = max_ping_strikes
         self.max_receive_message_length = max_receive_message_length
         name = getattr(compression, "name", compression)
         self.compression = None if name is None or str(name).lower() == "nocompression" \
@@ -893,8 +927,11 @@ class Server(H2Server):
         else:
             self._pool_size = None
         self._pool_lock = threading.Lock()
-        #: Connections turned away, by peer, while they answer RESOURCE_EXHAUSTED.
-        self._refused: dict[tuple[str, int], _GrpcSession] = {}
+        #: Every connection's session, by peer (what its calls count on).
+        self._sessions: dict[tuple[str, int], _GrpcSession] = {}
+        self._refused = 0          # of them, turned away (answering RESOURCE_EXHAUSTED)
+        self._too_many_pings = 0   # connections closed by the keep-alive policy
+        self._pings = 0            # PINGs received from clients
         self._thread: Optional[threading.Thread] = None
         self._stopped = threading.Event()
         self.stream_app = serve_streams(self._serve_stream)
@@ -967,12 +1004,15 @@ class Server(H2Server):
     # -- serving -------------------------------------------------------------
 
     async def _serve_stream(self, stream: ServerStream) -> None:
-        if self._refused:
-            refused = self._refused.get(stream.peer)
-            if refused is not None:
-                stream.send_headers(refused.refusal()[0], end_stream=True)
+        call = ServerCall(self, stream)
+        session = self._sessions.get(stream.peer)
+        if session is not None:
+            if session.refused is not None:
+                stream.send_headers(session.refusal()[0], end_stream=True)
                 return
-        await ServerCall(self, stream).run()
+            session.activity += 1
+            call.session = session
+        await call.run()
 
     def _serve_complete(self, stream_id: int, headers: list[tuple[bytes, bytes]], body: bytes,
                         peer: tuple[str, int]) -> Optional[Reply]:
@@ -980,10 +1020,11 @@ class Server(H2Server):
         a unary call to a registered plain handler on the engine's thread,
         with no hooks, is served here, inside that read, without a task or
         a stream; anything else (None) takes the stream path."""
-        if self._refused:
-            refused = self._refused.get(peer)
-            if refused is not None:
-                return refused.refusal()
+        session = self._sessions.get(peer)
+        if session is not None:
+            if session.refused is not None:
+                return session.refusal()
+            session.activity += 1
         if self._hooks:
             return None
         method = path = None
@@ -1043,6 +1084,15 @@ class Server(H2Server):
             self._stopped.set()
         return self._stopped
 
+    def stats(self) -> dict[str, int]:
+        """Server's counters, grpc_pings (PINGs received from clients) and
+        grpc_too_many_pings (connections closed by the keep-alive policy:
+        GOAWAY ENHANCE_YOUR_CALM)."""
+        out = super().stats()
+        out["grpc_pings"] = self._pings
+        out["grpc_too_many_pings"] = self._too_many_pings
+        return out
+
     def wait_for_termination(self, timeout: Optional[float] = None) -> bool:
         """Block until the server stopped; False if ``timeout`` passed first."""
         return self._stopped.wait(timeout)
@@ -1067,38 +1117,58 @@ def _grpc_listen(server: "Server", host: str, port: int, handler: Any,
 
 
 class _GrpcSession(H2Session):
-    """fastnet.h2's session, refusing in gRPC's words: a connection turned
-    away (over max_connections and the backlog, or past queue_timeout in
-    it) is served just long enough to answer each call it sends with
+    """fastnet.h2's session with gRPC's connection rules.
+
+    Refusing in gRPC's words: a connection turned away (over
+    max_connections and the backlog, or past queue_timeout in it) is
+    served just long enough to answer each call it sends with
     RESOURCE_EXHAUSTED (trailers-only, grpc-status 8), then GOAWAY; it is
     closed once the client goes, or GRPC_REFUSED_LINGER seconds after it
     was turned away. At most GRPC_MAX_REFUSED_CONNECTIONS are held so at
-    once; past that, and during a drain, HTTP/2's GOAWAY turns it away."""
+    once; past that, and during a drain, HTTP/2's GOAWAY turns it away.
 
-    _refused_at: Optional[tuple[str, int]] = None
+    Keep-alive enforcement, as grpc core's (doc/keepalive.md): a PING
+    that comes sooner after the previous one than the server's
+    ``min_recv_ping_interval_without_data`` (GRPC_IDLE_PING_INTERVAL, two
+    hours, while no call is open, unless ``keepalive_permit_without_calls``)
+    is a strike; past ``max_ping_strikes`` strikes the connection gets
+    GOAWAY ENHANCE_YOUR_CALM with debug data ``too_many_pings`` and is
+    closed. A call or a response message since the last PING (grpc core:
+    headers or data sent) forgives the strikes."""
+
+    _server: Optional["Server"] = None
+    #: Why the connection was turned away (its calls' grpc-message), or None.
+    refused: Optional[str] = None
+    #: Calls and response messages so far (what forgives ping strikes).
+    activity = 0
+    _activity_at_ping = 0
+    _last_ping = -math.inf
+    _strikes = 0
     _linger: Optional[TimerHandle] = None
 
     def refuse(self, why: str) -> bool:
         server = self.conn.server
         if why == "shutdown" or not isinstance(server, Server) \
-                or len(server._refused) >= limits.GRPC_MAX_REFUSED_CONNECTIONS:
+                or server._refused >= limits.GRPC_MAX_REFUSED_CONNECTIONS:
             return False
-        try:
-            peer = self.conn.peer
-        except OSError:
-            return False
-        self._refused_at = peer
-        server._refused[peer] = self
-        self._why = (f"server busy: over max_connections={server.max_connections}"
-                     if why == "busy" else "server busy: waited past queue_timeout")
+        server._refused += 1
+        self.refused = (f"server busy: over max_connections={server.max_connections}"
+                        if why == "busy" else "server busy: waited past queue_timeout")
         self._linger = server.engine.call_later(limits.GRPC_REFUSED_LINGER, self._give_up)
         return True
 
+    def opened(self) -> None:
+        super().opened()
+        server = self.conn.server
+        if isinstance(server, Server):
+            self._server = server
+            server._sessions[self.peer] = self
+
     def refusal(self) -> Reply:
-        """The answer to a call of this connection; GOAWAY follows."""
+        """The answer to a call of a refused connection; GOAWAY follows."""
         if not self.draining:
             self.conn.server.engine.call_later(0, self._goaway)
-        return (p.trailers_only(StatusCode.RESOURCE_EXHAUSTED, self._why), b"", None)
+        return (p.trailers_only(StatusCode.RESOURCE_EXHAUSTED, self.refused or ""), b"", None)
 
     def _goaway(self) -> None:
         if not self.done:
@@ -1112,15 +1182,46 @@ class _GrpcSession(H2Session):
             self._goaway()
             self.conn.close()
 
+    def ping_received(self) -> None:
+        server = self._server
+        if server is None or self.done:
+            return
+        server._pings += 1
+        now = time.monotonic()
+        if self.activity != self._activity_at_ping:
+            self._activity_at_ping = self.activity
+            self._strikes = 0
+            self._last_ping = -math.inf
+        if self.idle() and not server.keepalive_permit_without_calls:
+            interval = limits.GRPC_IDLE_PING_INTERVAL
+        else:
+            interval = server.min_recv_ping_interval_without_data
+        allowed = self._last_ping + interval
+        self._last_ping = now
+        if allowed <= now:
+            return
+        self._strikes += 1
+        if server.max_ping_strikes and self._strikes > server.max_ping_strikes:
+            log.info("closing gRPC connection from %s: too many pings (%d strikes)",
+                     self.peer, self._strikes)
+            server._too_many_pings += 1
+            self.h2.close(E.ENHANCE_YOUR_CALM, additional_data=b"too_many_pings")
+            self.done = True
+            self.conn.write(self.h2.data_to_send())
+            self.conn.close()
+
     def closed(self) -> None:
         super().closed()
         if self._linger is not None:
             self._linger.cancel()
             self._linger = None
-        server = self.conn.server
-        if self._refused_at is not None and isinstance(server, Server) \
-                and server._refused.get(self._refused_at) is self:
-            del server._refused[self._refused_at]
+        server = self._server or self.conn.server
+        if not isinstance(server, Server):
+            return
+        if self.refused is not None:
+            server._refused -= 1
+        if server._sessions.get(self.peer) is self:
+            del server._sessions[self.peer]
 
 
 def _grpc_session(conn: Any, handler: Any) -> Any:
@@ -1138,11 +1239,27 @@ COMPRESSION = Option("--grpc-compression", choices=("gzip", "deflate"), default=
                      help="compress responses when the client accepts it (default: none)")
 
 
+PERMIT_WITHOUT_CALLS = Option("--grpc-keepalive-permit-without-calls", action="store_true",
+                              default=limits.GRPC_KEEPALIVE_PERMIT_WITHOUT_CALLS,
+                              help="let clients ping with no call open as often as with one")
+MIN_PING_INTERVAL = Option("--grpc-min-ping-interval", type=seconds,
+                           default=limits.GRPC_MIN_RECV_PING_INTERVAL_WITHOUT_DATA,
+                           metavar="SECONDS", help="a client PING sooner than this after the "
+                           "previous one, with nothing sent between, is a strike "
+                           "(default: %(default)s, as grpcio)")
+MAX_PING_STRIKES = Option("--grpc-max-ping-strikes", type=int, default=limits.GRPC_MAX_PING_STRIKES,
+                          metavar="N", help="strikes before GOAWAY ENHANCE_YOUR_CALM "
+                          "too_many_pings (0: never; default: %(default)s, as grpcio)")
+
+
 def _make_grpc_server(values: Mapping[str, Any], server_options: dict[str, Any]) -> "Server":
     v = dict(values)
     return Server(thread_pool=v.pop("grpc_thread_pool") or False,
                   max_receive_message_length=v.pop("grpc_max_receive"),
-                  compression=v.pop("grpc_compression"), **v, **server_options)
+                  compression=v.pop("grpc_compression"),
+                  keepalive_permit_without_calls=v.pop("grpc_keepalive_permit_without_calls"),
+                  min_recv_ping_interval_without_data=v.pop("grpc_min_ping_interval"),
+                  max_ping_strikes=v.pop("grpc_max_ping_strikes"), **v, **server_options)
 
 
 #: gRPC as a registered unit (``--protocol grpc``): HTTP/2 with prior
@@ -1153,5 +1270,6 @@ GRPC = register(ProtocolUnit(
     help="gRPC over HTTP/2 (--handler: setup(server) adding services; default: health only)",
     session=_grpc_session, echo=False,
     options=(MAX_CONCURRENT_STREAMS, STREAM_WINDOW, CONNECTION_WINDOW, WINDOW_TIMEOUT,
-             THREAD_POOL, MAX_RECEIVE, COMPRESSION),
+             THREAD_POOL, MAX_RECEIVE, COMPRESSION, PERMIT_WITHOUT_CALLS, MIN_PING_INTERVAL,
+             MAX_PING_STRIKES),
     make_server=_make_grpc_server, server_class=Server, needs_asyncio=lambda handler: True))

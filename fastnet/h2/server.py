@@ -41,8 +41,8 @@ from ..http.server import MAX_BODY, HttpLimits, HttpServer, http_date
 from ..server import Connection, ProtocolSpec, ProtocolUnit, Session, register
 from ..server.options import Option, count, seconds, size
 from .connection import H2Connection
-from .events import (ConnectionTerminated, DataReceived, Event, RequestReceived, StreamEnded,
-                     StreamReset, TrailersReceived, WindowUpdated)
+from .events import (ConnectionTerminated, DataReceived, Event, PingReceived, RequestReceived,
+                     StreamEnded, StreamReset, TrailersReceived, WindowUpdated)
 from .streams import CompleteHandler, ServerStream, Stream, StreamApp, deliver
 
 __all__ = ["H2", "H2Options", "H2Server", "H2Session", "H2_PROTOCOL"]
@@ -297,6 +297,11 @@ class H2Session(Session):
 
     # -- what both modes share -----------------------------------------------
 
+    def ping_received(self) -> None:
+        """The peer sent a PING (the connection has answered it already):
+        the hook of a policy over pings (gRPC's keep-alive enforcement,
+        fastnet.grpc); nothing by default."""
+
     def _terminated(self, event: ConnectionTerminated) -> None:
         if not event.remote:  # the peer broke the protocol: our GOAWAY is queued
             self.done = True
@@ -363,6 +368,8 @@ class H2Session(Session):
                 self._terminated(event)
             elif kind is TrailersReceived:
                 pass  # a request's trailers: fastnet.http requests have none
+            elif kind is PingReceived:
+                self.ping_received()
 
     def _too_large(self, stream_id: int, entry: _Pending) -> None:
         limit = self.http_limits.max_body
@@ -515,6 +522,8 @@ class H2Session(Session):
                     for stream in list(streams.values()):
                         stream._was_reset(event.error_code, event.remote, "the connection ended")
                 self._terminated(event)
+            elif kind is PingReceived:
+                self.ping_received()
         for stream_id, entry in early.items():  # not complete in this read
             self._promote(stream_id, entry, False)
 
