@@ -3,13 +3,25 @@ choosing (fastnet.codec.h2frame's encoder, hpack's for field blocks) to a
 fastnet.h2.H2Connection in memory and decodes what it answers."""
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
+import pytest
+
+from fastnet.codec import h2sess
+from fastnet.h2 import connection as h2_connection
 from fastnet.codec.h2frame import Flag, Frame, FrameDecoder, FrameType, Setting, encode
 from fastnet.codec.hpack import Decoder, Encoder
 from fastnet.h2 import H2Connection
 from fastnet.h2.connection import PREFACE
 from fastnet.h2.events import ConnectionTerminated, Event, StreamReset
+
+@pytest.fixture(params=sorted(h2sess.impls))
+def reader_impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Every H2Connection made in the test reads through this twin of the
+    per-read batch (fastnet.codec.h2sess): "c" or "python"."""
+    monkeypatch.setattr(h2_connection, "Reader", h2sess.impls[request.param].Reader)
+    yield request.param
+
 
 REQUEST = [(b":method", b"GET"), (b":scheme", b"http"), (b":path", b"/"),
            (b":authority", b"example")]
@@ -120,5 +132,5 @@ def assert_stream_error(peer: Peer, events: list[Event], stream_id: int, code: i
     assert any(f.type == FrameType.PING and f.flags & Flag.ACK for f in peer.read())
 
 
-__all__ = ["Flag", "Frame", "FrameType", "Peer", "REQUEST", "RESPONSE", "Setting",
+__all__ = ["reader_impl", "Flag", "Frame", "FrameType", "Peer", "REQUEST", "RESPONSE", "Setting",
            "assert_connection_error", "assert_stream_error", "goaway", "post"]

@@ -487,3 +487,36 @@ def test_fastnet_http_client_over_http2_against_nghttpd(tmp_path) -> None:
     finally:
         proc.terminate()
         proc.wait(GUARD)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_complete_response_then_a_no_error_reset_stays_complete(engine: str) -> None:
+    # RFC 9113 8.1: the server answers before the request's end, then
+    # resets with NO_ERROR to stop the upload: the client keeps the
+    # response (data and trailers) and its later sends are dropped.
+    async def handler(stream):
+        stream.send_headers([(b":status", b"200")])
+        await stream.send_data(b"answered early")
+        stream.send_trailers([(b"x-end", b"1")])
+        stream.reset(E.NO_ERROR)
+
+    async def main(port):
+        async with await open_connection("127.0.0.1", port) as client:
+            stream = await client.request(_get("/upload", "POST"), None, end_stream=False)
+            await stream.send_data(b"part one")
+            assert (await stream.response())[0] == (b":status", b"200")
+            assert await stream.read_all(1000) == b"answered early"
+            assert stream.trailers == [(b"x-end", b"1")]
+            await asyncio.wait_for(_until_ended(stream), GUARD)
+            assert not stream.cancelled and stream.reset_code is None
+            await stream.send_data(b"dropped")  # the server wants no more: no error
+            stream.end()
+            assert await client.ping() >= 0  # the connection goes on
+
+    with running_server(engine, "h2", serve_streams(handler)) as (_, port):
+        _run(main(port))
+
+
+async def _until_ended(stream) -> None:
+    while not stream.ended:
+        await asyncio.sleep(0.01)

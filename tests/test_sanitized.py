@@ -37,6 +37,7 @@ SANITIZED_TESTS = [
     # the C engine's HTTP/1.1 kata answers (csrc/loop.c)
     "test_http_kata.py",
     "test_wire_batch.py",  # the wire server session's C path
+    "test_h2sess.py", "test_h2_conformance.py",  # HTTP/2's per-read batch (csrc/h2sess.c)
 ]
 SANITIZERS = "address,undefined"
 

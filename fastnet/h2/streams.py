@@ -131,7 +131,7 @@ class Stream:
 
     __slots__ = ("stream_id", "peer", "headers", "trailers", "_owner", "_chunks", "_remote_ended",
                  "_local_ended", "_reset_code", "_reset_remote", "_readable", "_writable",
-                 "_cancel", "_headers_sent", "_why")
+                 "_cancel", "_headers_sent", "_why", "_stopped")
 
     def __init__(self, owner: _Owner, stream_id: int, headers: Headers) -> None:
         self.stream_id = stream_id
@@ -149,6 +149,7 @@ class Stream:
         self._writable: Optional[asyncio.Event] = None
         self._cancel: Optional[asyncio.Event] = None
         self._headers_sent = False
+        self._stopped = False   # the peer needs no more of our side (RFC 9113 8.1)
 
     # -- what the connection tells the stream ---------------------------------
 
@@ -238,16 +239,22 @@ class Stream:
 
     # -- sending our side --------------------------------------------------
 
-    def _check_open(self) -> None:
+    def _check_open(self) -> bool:
+        """True if our side may send; False if the peer asked us to stop
+        after its complete message (what we would send is dropped)."""
         if self._reset_code is not None:
             self._raise_reset()
+        if self._stopped:
+            return False
         if self._local_ended:
             raise ValueError(f"stream {self.stream_id}: our side has ended")
+        return True
 
     def send_headers(self, headers: HeaderInput, end_stream: bool = False) -> None:
         """Send a header block: the response (server; 1xx allowed before
         the final one) or, on the client, only through Client.request."""
-        self._check_open()
+        if not self._check_open():
+            return
         owner = self._owner
         owner.h2.send_headers(self.stream_id, headers, end_stream)
         self._headers_sent = True
@@ -265,7 +272,8 @@ class Stream:
         for writing. H2StreamReset if the stream is reset meanwhile, or
         after it waited the owner's window_timeout for a window (we reset
         it with CANCEL then)."""
-        self._check_open()
+        if not self._check_open():
+            return
         owner = self._owner
         h2 = owner.h2
         view = memoryview(data) if len(data) else b""
@@ -290,6 +298,8 @@ class Stream:
                 owner.blocked.discard(self)
             if self._reset_code is not None:
                 self._raise_reset()
+            if self._stopped:
+                return
         if end_stream:
             owner.flush()
             self._local_end()
@@ -303,7 +313,8 @@ class Stream:
     def send_trailers(self, headers: HeaderInput) -> None:
         """Send trailing headers and end our side (after the last
         send_data has returned)."""
-        self._check_open()
+        if not self._check_open():
+            return
         owner = self._owner
         owner.h2.send_trailers(self.stream_id, headers)
         owner.flush()
@@ -311,7 +322,8 @@ class Stream:
 
     def end(self) -> None:
         """End our side without trailers (an empty END_STREAM DATA)."""
-        self._check_open()
+        if not self._check_open():
+            return
         owner = self._owner
         owner.h2.end_stream(self.stream_id)
         owner.flush()
@@ -402,6 +414,18 @@ class ClientStream(Stream):
             self._got_response.set()
 
     def _was_reset(self, code: int, remote: bool, why: str = "") -> None:
+        if remote and code == H2ErrorCode.NO_ERROR and self._remote_ended \
+                and self._reset_code is None:
+            # RFC 9113 8.1: a complete response, then RST_STREAM(NO_ERROR):
+            # the server wants no more of the request; the response stands
+            # (its data and trailers stay readable), our sends are dropped.
+            self._stopped = True
+            if self._writable is not None:
+                self._writable.set()
+            if not self._local_ended:
+                self._local_ended = True
+                self._check_done()
+            return
         super()._was_reset(code, remote, why)
         if self._got_response is not None:
             self._got_response.set()
