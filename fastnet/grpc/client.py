@@ -33,7 +33,7 @@ from typing import Any, AsyncIterator, Callable, Iterable, Iterator, Optional
 
 from .. import limits
 from ..errors import ConnectionClosed, GrpcError, H2ErrorCode, H2StreamReset
-from ..h2 import Client, ClientStream, ConnectionTerminated, StreamEnded, StreamReset
+from ..h2 import Client, ClientStream, ConnectionTerminated
 from . import protocol as p
 from .protocol import Metadata, MetadataValue, StatusCode
 from .server import Abort
@@ -78,34 +78,22 @@ class RpcError(Exception):
 
 
 class _Client(Client):
-    """fastnet.h2's Client, keeping a response that is complete when the
-    server then resets the stream with NO_ERROR (RFC 9113 8.1: it asks us to
-    stop sending; the response stands). grpcio's server does that when it
-    ends a call before the client half-closed; fastnet.h2's stream drops
-    the buffered response then, so such resets of ended streams are taken
-    here as the end of our side instead. A GOAWAY ENHANCE_YOUR_CALM with
-    ``too_many_pings`` doubles the channel's keepalive_time (gRPC's A8)."""
+    """fastnet.h2's Client, hearing gRPC's GOAWAY ENHANCE_YOUR_CALM with
+    ``too_many_pings``: it doubles the channel's keepalive_time (gRPC's A8)."""
 
     channel: Optional["AsyncChannel"] = None
 
     def _handle(self, events: list[Any]) -> None:
-        ended: set[int] = set()
-        kept = []
+        channel = self.channel
         for event in events:
-            if isinstance(event, StreamEnded):
-                ended.add(event.stream_id)
-            elif isinstance(event, ConnectionTerminated) and event.remote \
+            if type(event) is ConnectionTerminated and event.remote \
                     and event.error_code == H2ErrorCode.ENHANCE_YOUR_CALM \
-                    and event.additional_data == b"too_many_pings" and self.channel is not None \
-                    and self.channel.keepalive_time is not None:
-                self.channel.keepalive_time *= 2
+                    and event.additional_data == b"too_many_pings" and channel is not None \
+                    and channel.keepalive_time is not None:
+                channel.keepalive_time *= 2
                 log.warning("the server %s:%d said too_many_pings: keepalive_time is now %gs",
-                            self.channel.host, self.channel.port, self.channel.keepalive_time)
-            elif isinstance(event, StreamReset) and event.error_code == H2ErrorCode.NO_ERROR \
-                    and event.remote and event.stream_id in ended:
-                continue   # our side ends when the call reads its status (_Call._end)
-            kept.append(event)
-        super()._handle(kept)
+                            channel.host, channel.port, channel.keepalive_time)
+        super()._handle(events)
 
 
 async def _open(host: str, port: int) -> _Client:
