@@ -661,7 +661,9 @@ class ServerCall:
         so the loop does nothing else between two of its messages anyway:
         they are framed together, up to GRPC_STREAM_COALESCE bytes (or
         GRPC_STREAM_COALESCE_DELAY seconds since the first of them) per
-        send, one DATA frame per 16 KiB rather than one per message."""
+        send, one DATA frame per 16 KiB rather than one per message; after
+        each send the loop gets a turn, so the batch is written while the
+        next is made and other calls are served."""
         if self._hooks_with("message_sending"):
             for m in messages:
                 if self.done:
@@ -691,6 +693,7 @@ class ServerCall:
                 await send_data(b"".join(batch))
                 batch.clear()
                 size = 0
+                await asyncio.sleep(0)  # the loop writes it (and serves others) meanwhile
         if batch and not self.done:
             await send_data(b"".join(batch))
 
