@@ -282,6 +282,36 @@ class ServerCall:
     its response is then collected and handed back to fastnet.h2 as one
     reply instead of being sent piece by piece."""
 
+    # What a call starts with, as class attributes: an instance sets only
+    # what changes (a unary call sets few of them).
+    deadline: Optional[float] = None
+    _metadata: Optional[list[tuple[str, MetadataValue]]] = None
+    identity: Any = None
+    code: Optional[StatusCode] = None
+    details = ""
+    error: Optional[BaseException] = None
+    messages_in = messages_out = bytes_in = bytes_out = 0
+    duration = 0.0
+    _finished = False
+    cancelled = False
+    headers_sent = False
+    encoding: Optional[str] = None      # responses' grpc-encoding
+    skip_compression = False
+    #: Whether the request message last decoded came compressed.
+    last_request_compressed = False
+    _request_encoding: Optional[str] = None
+    _accept: frozenset[str] = frozenset()
+    _handler: Any = None
+    _requests: Optional[AsyncIterator[Any]] = None
+    _task: Optional[asyncio.Task[Any]] = None
+    _end_reason: Optional[str] = None
+    #: The connection's session (its keep-alive policy counts our messages).
+    session: Optional["_GrpcSession"] = None
+    # A call without a stream collects its response here.
+    _head: Optional[p.Headers] = None
+    _body = b""
+    _reply: Optional[Reply] = None
+
     def __init__(self, server: "Server", stream: Optional[ServerStream],
                  headers: Optional[list[tuple[bytes, bytes]]] = None, path: str = "",
                  peer: tuple[str, int] = ("", 0)) -> None:
@@ -294,36 +324,9 @@ class ServerCall:
         self.method = path
         self.peer_address = peer
         self.started_at = time.monotonic()
-        self.deadline: Optional[float] = None
-        self._metadata: Optional[list[tuple[str, MetadataValue]]] = None
-        self.identity: Any = None
-        self.code: Optional[StatusCode] = None
-        self.details = ""
         self.trailing_metadata: list[tuple[str, MetadataValue]] = []
-        self.error: Optional[BaseException] = None
-        self.messages_in = self.messages_out = self.bytes_in = self.bytes_out = 0
-        self.duration = 0.0
-        self._finished = False
-        self.cancelled = False
-        self.headers_sent = False
-        self.encoding: Optional[str] = None      # responses' grpc-encoding
-        self.skip_compression = False
-        #: Whether the request message last decoded came compressed.
-        self.last_request_compressed = False
         self.context = ServicerContext(self)
-        self._request_encoding: Optional[str] = None
-        self._accept: frozenset[str] = frozenset()
-        self._handler: Any = None
-        self._requests: Optional[AsyncIterator[Any]] = None
-        self._task: Optional[asyncio.Task[Any]] = None
-        self._end_reason: Optional[str] = None
         self._hooks = server._hooks
-        #: The connection's session (its keep-alive policy counts our messages).
-        self.session: Optional[_GrpcSession] = None
-        # A call without a stream collects its response here.
-        self._head: Optional[p.Headers] = None
-        self._body = b""
-        self._reply: Optional[Reply] = None
 
     @property
     def peer(self) -> str:
