@@ -437,8 +437,14 @@ class ServerCall:
                     decoder.end()
                 request = self._deserialize_one(payloads)
                 result = resolved.fn(request, self.context)
-                if result is not None and not self._failed() and not self._finished:
+                if result is not None and self.code is None and not self._finished:
                     self._queue(result)
+                    if self.deadline is None and not self.trailing_metadata \
+                            and self.context._callbacks is None:
+                        # The common end, decided without _finish: OK, nothing to run after.
+                        self._finished = True
+                        self.code = StatusCode.OK
+                        return (self._head, self._body, p.OK_TRAILERS)  # type: ignore[return-value]
                 self._finish_ok()
         except Exception as e:
             self._failed_with(e)
