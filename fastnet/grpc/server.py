@@ -110,11 +110,10 @@ class ServicerContext:
     (and grpc.aio's: ``read``/``write`` are coroutines, ``abort`` works
     awaited or not since it raises at once)."""
 
-    __slots__ = ("_call", "_callbacks")
+    __slots__ = ("_call",)
 
     def __init__(self, call: "ServerCall") -> None:
         self._call = call
-        self._callbacks: Optional[list[Callable[[], None]]] = None
 
     # -- what the call is ----------------------------------------------------
 
@@ -141,9 +140,10 @@ class ServicerContext:
 
     def add_callback(self, callback: Callable[[], None]) -> bool:
         """Run ``callback()`` when the call ends (any way)."""
-        if self._callbacks is None:
-            self._callbacks = []
-        self._callbacks.append(callback)
+        call = self._call
+        if call._callbacks is None:
+            call._callbacks = []
+        call._callbacks.append(callback)
         return True
 
     def auth_context(self) -> dict[str, Any]:
@@ -311,6 +311,7 @@ class ServerCall:
     _head: Optional[p.Headers] = None
     _body = b""
     _reply: Optional[Reply] = None
+    _callbacks: Optional[list[Callable[[], None]]] = None   # context.add_callback's
 
     def __init__(self, server: "Server", stream: Optional[ServerStream],
                  headers: Optional[list[tuple[bytes, bytes]]] = None, path: str = "",
@@ -325,13 +326,19 @@ class ServerCall:
         self.peer_address = peer
         self.started_at = time.monotonic()
         self.trailing_metadata: list[tuple[str, MetadataValue]] = []
-        self.context = ServicerContext(self)
         self._hooks = server._hooks
 
     @property
     def peer(self) -> str:
         """The client's address as grpcio writes it: ``ipv4:127.0.0.1:5000``."""
         return _format_peer(self.peer_address)
+
+    @property
+    def context(self) -> ServicerContext:
+        """A ServicerContext of this call (its state is the call's: the call
+        keeps no reference to it, so a finished call is freed at once, with
+        no cycle left for the garbage collector)."""
+        return ServicerContext(self)
 
     @property
     def invocation_metadata(self) -> list[tuple[str, MetadataValue]]:
@@ -440,7 +447,7 @@ class ServerCall:
                 if result is not None and self.code is None and not self._finished:
                     self._queue(result)
                     if self.deadline is None and not self.trailing_metadata \
-                            and self.context._callbacks is None:
+                            and self._callbacks is None:
                         # The common end, decided without _finish: OK, nothing to run after.
                         self._finished = True
                         self.code = StatusCode.OK
@@ -787,7 +794,7 @@ class ServerCall:
                         stream.send_trailers(fields)
                 except H2StreamReset:
                     self.cancelled = True
-        for cb in self.context._callbacks or ():
+        for cb in self._callbacks or ():
             try:
                 cb()
             except Exception:
