@@ -15,7 +15,7 @@ import pytest
 import fastnet.grpc
 from fastnet.grpc.service import load_bundled
 from grpc_helpers import pb2
-from helpers import GUARD
+from helpers import GUARD, wait_for
 
 T = pb2()
 M = T.messages
@@ -237,13 +237,6 @@ def test_client_hooks(grpcio_server):
 
 
 # -- keep-alive against grpcio's server and its ping policy -----------------------
-
-def wait_for(predicate, what: str) -> None:
-    deadline = time.monotonic() + GUARD
-    while not predicate():
-        assert time.monotonic() < deadline, f"never: {what}"
-        time.sleep(0.01)
-
 
 def grpcio_with(options):
     server = grpc.server(futures.ThreadPoolExecutor(4), options=options)

@@ -18,7 +18,7 @@ import pytest
 import fastnet.grpc
 from fastnet.grpc import protocol as p
 from grpc_helpers import pb2, serving_grpc
-from helpers import GUARD, require_engine
+from helpers import GUARD, require_engine, wait_for
 from fastnet import native
 
 DEFAULT_ENGINE = "c" if native.backend == "c" else "python"
@@ -518,13 +518,6 @@ def test_calls_over_the_connection_limit_are_resource_exhausted(backlog):
 
 
 # -- keep-alive: gRPC's ping policy ---------------------------------------------
-
-def wait_for(predicate, what: str) -> None:
-    deadline = time.monotonic() + GUARD
-    while not predicate():
-        assert time.monotonic() < deadline, f"never: {what}"
-        time.sleep(0.01)
-
 
 def keepalive_server(**policy) -> fastnet.grpc.Server:
     require_engine(DEFAULT_ENGINE)
