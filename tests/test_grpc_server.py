@@ -114,6 +114,21 @@ def test_server_streaming(served):
     assert got == sizes
 
 
+def test_a_long_server_stream_through_grpcios_flow_control(served):
+    """20,000 messages of varied sizes (coalesced into 64 KiB sends on the
+    engine's thread, each waiting for grpcio's window) arrive whole and in
+    order, and a call on the same channel is served while it is open."""
+    stub = served[0]
+    sizes = [(i * 7919) % 300 for i in range(20_000)]
+    responses = stub.StreamingOutputCall(
+        M.StreamingOutputCallRequest(response_parameters=[M.ResponseParameters(size=s)
+                                                          for s in sizes]), timeout=GUARD)
+    got = [len(next(responses).payload.body) for _ in range(10)]
+    assert stub.EmptyCall(T.empty.Empty(), timeout=GUARD) == T.empty.Empty()
+    got += [len(r.payload.body) for r in responses]
+    assert got == sizes
+
+
 def test_client_streaming(served):
     stub = served[0]
     sizes = [27182, 8, 1828, 45904]
