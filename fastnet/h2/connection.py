@@ -933,7 +933,17 @@ class H2Connection:
             self._step(stream, SEND_END)
             return True
         self._block_frames(stream_id, headers, 0)
-        if size:
+        if not size:
+            pass
+        elif size <= self.remote_settings[Setting.MAX_FRAME_SIZE]:  # one DATA frame
+            self._out += _HEADER.pack(size >> 16, size & 0xFFFF, FrameType.DATA,
+                                      0 if trailers is not None else Flag.END_STREAM, stream_id)
+            self._out += body
+            stream.send_window -= size
+            self._send_window -= size
+            if trailers is None:
+                self._step(stream, SEND_END)
+        else:
             self.send_data(stream_id, body, end_stream=trailers is None)
         if trailers is not None:
             self._block_frames(stream_id, trailers, Flag.END_STREAM)
