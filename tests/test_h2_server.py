@@ -520,3 +520,31 @@ def test_a_complete_response_then_a_no_error_reset_stays_complete(engine: str) -
 async def _until_ended(stream) -> None:
     while not stream.ended:
         await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_keepalive_probes_are_pings_on_the_shared_http_port(engine: str) -> None:
+    # --protocol http: a connection that became HTTP/2 is probed with PING;
+    # an HTTP/1.1 one beside it is never sent a probe (HTTP/1.1 has none).
+    with running_server(engine, "http", _app(), keepalive_interval=0.2) as (_, port):
+        http1 = socket.create_connection(("127.0.0.1", port), timeout=GUARD)
+        sock = socket.create_connection(("127.0.0.1", port), timeout=GUARD)
+        sock.sendall(PREFACE + encode(Frame(FrameType.SETTINGS)))
+        decoder = FrameDecoder()
+        frames: list[Frame] = []
+        deadline = time.monotonic() + GUARD
+        while not any(f.type == FrameType.PING and not f.flags & Flag.ACK for f in frames):
+            assert time.monotonic() < deadline
+            frames += decoder.receive(sock.recv(65536))
+        ping = [f for f in frames if f.type == FrameType.PING][0]
+        assert ping.data == b"fastnet!"
+        sock.sendall(encode(Frame(FrameType.PING, flags=Flag.ACK, data=ping.data)))
+        sock.sendall(encode(Frame(FrameType.PING, data=b"12345678")))  # answered: still served
+        while not any(f.type == FrameType.PING and f.flags & Flag.ACK for f in frames):
+            frames += decoder.receive(sock.recv(65536))
+        sock.close()
+        # The HTTP/1.1 connection sat through those probe periods: its first
+        # bytes are still the answer to its request.
+        http1.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert http1.recv(65536).startswith(b"HTTP/1.1 200 ")
+        http1.close()

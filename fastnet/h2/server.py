@@ -301,6 +301,10 @@ class H2Session(Session):
     def idle(self) -> bool:
         return not self._pending and not self._streams
 
+    def keepalive_probe(self) -> Optional[bytes]:
+        """A PING (the server drops its answer, as the h2 protocol's probe_reply)."""
+        return PROBE
+
     def closed(self) -> None:
         self.done = True
         self._cancel_timer()
