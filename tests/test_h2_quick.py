@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 
 import h2.config
 import h2.connection
@@ -19,7 +18,7 @@ from fastnet.codec.h2frame import FrameType
 from fastnet.errors import H2ErrorCode as E
 from fastnet.h2 import H2Server, serve_streams
 
-from h2_helpers import REQUEST, Peer
+from h2_helpers import REQUEST, Peer, h2_until
 from helpers import AVAILABLE_ENGINES, GUARD, require_engine, running_server, serving
 
 ENGINES = AVAILABLE_ENGINES
@@ -39,18 +38,7 @@ def _client(port: int, window: int = 0) -> tuple[socket.socket, h2.connection.H2
 
 
 def _until(sock: socket.socket, conn: h2.connection.H2Connection, done) -> list:
-    events: list = []
-    deadline = time.monotonic() + GUARD
-    while not done(events):
-        assert time.monotonic() < deadline, events
-        data = sock.recv(65536)
-        assert data, events
-        for event in conn.receive_data(data):
-            events.append(event)
-            if isinstance(event, h2.events.DataReceived):
-                conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-        sock.sendall(conn.data_to_send())
-    return events
+    return h2_until(sock, conn, done, GUARD)
 
 
 def _ends(n: int):

@@ -5,9 +5,11 @@ Bytes in (:meth:`H2Connection.receive`) give events
 queue frames; :meth:`H2Connection.data_to_send` hands over the bytes to
 write. Nothing here touches a socket or a clock.
 
-Frames are decoded by fastnet.codec.h2frame (the frame-level rules of
-sections 4 and 6), field blocks by fastnet.codec.hpack; this module keeps
-the rest of RFC 9113:
+Each read goes through fastnet.codec.h2sess in one call (C, or its
+Python twin): its frames parsed (the frame-level rules of sections 4 and
+6), field blocks reassembled, HPACK-decoded and checked as a request and
+as trailers (8.2, 8.3), all as one list of tuples; this module keeps the
+rest of RFC 9113, over those tuples:
 
 * stream states (5.1) in one transition table, :data:`TRANSITIONS`:
   (state, what happened) -> next state; a received frame the table has no
@@ -21,11 +23,13 @@ the rest of RFC 9113:
   acknowledges consumed data; we never send past the peer's windows;
 * SETTINGS (6.5) answered and applied, ours applied on the peer's ACK;
   PING (6.7) answered; GOAWAY (6.8) with the last stream id processed;
-* header validation (8.2, 8.3): lowercase valid names, values without
-  NUL/CR/LF or edge whitespace, no connection-specific fields, TE only
-  "trailers", pseudo fields first, known, once, the required ones present;
-  content-length against the DATA received (8.1.1). A malformed message is
-  a stream error PROTOCOL_ERROR;
+* header validation (8.2, 8.3): the reader's verdicts (lowercase valid
+  names, values without NUL/CR/LF or edge whitespace, no
+  connection-specific fields, TE only "trailers", pseudo fields first,
+  known, once, the required ones present) applied as the stream's state
+  asks (request, trailers; a response's here); content-length against the
+  DATA received (8.1.1). A malformed message is a stream error
+  PROTOCOL_ERROR;
 * the flood defences of fastnet.limits (rapid reset, CONTINUATION floods,
   control frame floods): GOAWAY ENHANCE_YOUR_CALM.
 """
@@ -933,7 +937,17 @@ class H2Connection:
             self._step(stream, SEND_END)
             return True
         self._block_frames(stream_id, headers, 0)
-        if size:
+        if not size:
+            pass
+        elif size <= self.remote_settings[Setting.MAX_FRAME_SIZE]:  # one DATA frame
+            self._out += _HEADER.pack(size >> 16, size & 0xFFFF, FrameType.DATA,
+                                      0 if trailers is not None else Flag.END_STREAM, stream_id)
+            self._out += body
+            stream.send_window -= size
+            self._send_window -= size
+            if trailers is None:
+                self._step(stream, SEND_END)
+        else:
             self.send_data(stream_id, body, end_stream=trailers is None)
         if trailers is not None:
             self._block_frames(stream_id, trailers, Flag.END_STREAM)

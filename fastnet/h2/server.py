@@ -171,17 +171,32 @@ def _result(result: Any) -> Response:
     raise TypeError(f"a route returned {type(result).__name__}, not a Response, bytes or str")
 
 
-def _response_headers(response: Response, length: Optional[int]) -> list[tuple[bytes, bytes]]:
-    fields = [(b":status", b"%d" % response.status)]
-    for name, value in response.headers:
-        low = name.lower()
-        if low in _DROPPED:
-            continue
-        fields.append((low.encode("latin-1"), value.encode("latin-1")))
-    if length is not None and response.status not in (204, 304) and response.status >= 200:
-        fields.append((b"content-length", b"%d" % length))
-    fields.append((b"date", http_date()))
-    return fields
+#: The fields of recent responses less the date, by (status, headers, length).
+_FIELDS: dict[tuple[int, tuple[tuple[str, str], ...], Optional[int]],
+              tuple[tuple[bytes, bytes], ...]] = {}
+_MAX_FIELDS = 64
+
+
+def _response_fields(response: Response, length: Optional[int]) -> tuple[tuple[bytes, bytes], ...]:
+    """A Response's HTTP/2 header list: :status, its fields lowercased less
+    those HTTP/2 drops, content-length, date. Apps answer alike, so the
+    list (less the date) is kept per (status, headers, length): the same
+    tuple again is also the same cached HPACK block (send_response)."""
+    key = (response.status, tuple(response.headers.items()), length)
+    fields = _FIELDS.get(key)
+    if fields is None:
+        built = [(b":status", b"%d" % response.status)]
+        for name, value in key[1]:
+            low = name.lower()
+            if low in _DROPPED:
+                continue
+            built.append((low.encode("latin-1"), value.encode("latin-1")))
+        if length is not None and response.status not in (204, 304) and response.status >= 200:
+            built.append((b"content-length", b"%d" % length))
+        if len(_FIELDS) >= _MAX_FIELDS:
+            _FIELDS.clear()
+        fields = _FIELDS[key] = tuple(built)
+    return fields + ((b"date", http_date()),)
 
 
 class _Pending:
@@ -285,6 +300,10 @@ class H2Session(Session):
 
     def idle(self) -> bool:
         return not self._pending and not self._streams
+
+    def keepalive_probe(self) -> Optional[bytes]:
+        """A PING (the server drops its answer, as the h2 protocol's probe_reply)."""
+        return PROBE
 
     def closed(self) -> None:
         self.done = True
@@ -396,12 +415,17 @@ class H2Session(Session):
     def _respond(self, stream_id: int, entry: _Pending, response: Response, head: bool = False) -> None:
         body = cast(Union[bytes, bytearray, memoryview], response.body)
         h2 = self.h2
-        no_body = head or response.status in (204, 304) or not body
-        h2.send_headers(stream_id, _response_headers(response, len(body)), end_stream=no_body)
-        if no_body:
+        fields = _response_fields(response, len(body))
+        if head or response.status in (204, 304) or not body:
+            h2.send_response(stream_id, fields)
             del self._pending[stream_id]
             self._finished()
             return
+        if h2.send_response(stream_id, fields, body):  # the windows took all of it
+            del self._pending[stream_id]
+            self._finished()
+            return
+        h2.send_headers(stream_id, fields)
         sent = h2.send_data(stream_id, body, end_stream=True)
         if sent == len(body):
             del self._pending[stream_id]
@@ -657,11 +681,11 @@ class H2Session(Session):
             no_body = head or not body or response.status in (204, 304)
             if stream.ended:  # reset while the app ran (413 after our CANCEL)
                 return
-            stream.send_headers(_response_headers(response, len(body)), end_stream=no_body)
+            stream.send_headers(_response_fields(response, len(body)), end_stream=no_body)
             if not no_body:
                 await stream.send_data(body, end_stream=True)
             return
-        stream.send_headers(_response_headers(response, None), end_stream=head)
+        stream.send_headers(_response_fields(response, None), end_stream=head)
         if head:
             return
         try:

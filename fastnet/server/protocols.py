@@ -76,6 +76,9 @@ class ProtocolSpec:
                  where the protocol has none; any byte from the peer answers
                  it. probe_reply is the message a peer answers with; the
                  server drops it instead of handing it to the handler.
+    session_probe: the sessions may probe in words of their own
+                 (:meth:`Session.keepalive_probe`, which wins over probe):
+                 a connection of ``--protocol http`` that became HTTP/2.
     goodbye:     raw bytes written to each connection when a graceful drain
                  begins (HTTP/2 GOAWAY, the wire protocol's GOAWAY), or
                  None. A session whose goodbye depends on its state (the
@@ -90,6 +93,7 @@ class ProtocolSpec:
     probe_reply: Optional[bytes] = None
     goodbye: Optional[bytes] = None
     handler_error: Callable[[BaseException], Optional[bytes]] = _no_error_form
+    session_probe: bool = False
 
     def conn_spec(self, *, max_frame: int, max_line: int, bare_lf: bool,
                   frame_header: str, echo: bool,
@@ -142,6 +146,11 @@ class Session:
     def feed(self, data: bytes) -> Union[Reply, Awaitable[Reply]]:
         """One message (raw framing: the bytes of one read): the reply."""
         raise NotImplementedError
+
+    def keepalive_probe(self) -> Optional[bytes]:
+        """This connection's keep-alive probe where its protocol's spec has
+        ``session_probe`` (None: the spec's probe, if any)."""
+        return None
 
     def direct(self) -> tuple[DirectHandler, object]:
         """``(fn, arg)`` such that ``fn(arg, data)`` does what ``feed(data)``

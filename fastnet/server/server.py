@@ -618,6 +618,8 @@ class Server:
             return  # a request in progress, or a reply still going out: not idle
         idle, interval = self.idle_timeout, self.keepalive_interval
         probe = c.protocol.probe
+        if c.protocol.session_probe and c.session is not None:
+            probe = c.session.keepalive_probe() or probe
         # The engine reports every tick (the smaller of the two periods) of
         # silence; allow for its millisecond rounding.
         slack = 0.005
@@ -632,7 +634,8 @@ class Server:
     def _idle_tick(self) -> Optional[float]:
         """The engine's idle period: the smallest keep-alive period in use."""
         periods = [self.idle_timeout] if self.idle_timeout else []
-        if self.keepalive_interval and any(r.unit.spec.probe for r in self._routes.values()):
+        if self.keepalive_interval and any(r.unit.spec.probe or r.unit.spec.session_probe
+                                           for r in self._routes.values()):
             periods.append(self.keepalive_interval)
         return min(periods) if periods else None
 
