@@ -268,19 +268,23 @@ class H2Session(Session):
 
     def feed(self, data: bytes) -> Union[bytes, None, Awaitable[Optional[bytes]]]:
         """One read: its events handled, what they queued as the reply."""
-        if self.is_async:
-            return self._feed_async(data)
         if self.done:
             return None
-        self._sync_events(self.h2.receive(data))
+        if self.is_async:
+            # Streams become tasks of the running loop; the read itself is
+            # handled now (a request complete in it may be answered at once).
+            try:
+                self._loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return self._feed_async(data)
+            self._async_events(self.h2.receive(data))
+        else:
+            self._sync_events(self.h2.receive(data))
         return self._reply()
 
     async def _feed_async(self, data: bytes) -> Optional[bytes]:
-        if self.done:
-            return None
-        self._loop = asyncio.get_running_loop()
-        self._async_events(self.h2.receive(data))
-        return self._reply()
+        """feed off the loop's thread: handled once on the loop."""
+        return self.feed(data)  # type: ignore[return-value]
 
     def _reply(self) -> Optional[bytes]:
         out = self.h2.data_to_send()

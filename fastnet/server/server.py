@@ -38,6 +38,7 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import inspect
 import logging
 import resource
 import signal
@@ -799,11 +800,14 @@ class Server:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _request(self, c: Connection, message: bytes) -> bool:
-        """Run one coroutine request and send its reply; False if it failed
-        (the connection is then closing)."""
+    async def _request(self, c: Connection, message: bytes,
+                       started: Optional[Awaitable[Any]] = None) -> bool:
+        """Run one coroutine request (``started``: what feed already
+        returned for it) and send its reply; False if it failed (the
+        connection is then closing)."""
         try:
-            reply = await c._feed(c._feed_arg, message)  # type: ignore[misc]
+            reply = await (started if started is not None
+                           else c._feed(c._feed_arg, message))  # type: ignore[misc]
             if reply is not None:
                 reply = check_reply(reply)
         except Exception:
@@ -853,15 +857,42 @@ class Server:
         elif self._threaded:
             asyncio.run_coroutine_threadsafe(self._one(c, message), self._aio)
         else:
-            self._spawn(self._one(c, message))
+            # On the loop's own thread the session may answer at once (feed
+            # returns bytes or None, not an awaitable): no task, and the
+            # reply goes out with this round's flush.
+            try:
+                reply = c._feed(c._feed_arg, message)  # type: ignore[misc]
+            except Exception:
+                self._handler_failed(c)
+                self._one_done(c)
+                return
+            if inspect.isawaitable(reply):
+                self._spawn(self._one(c, message, reply))
+                return
+            self._reply_now(c, reply)
+            self._one_done(c)
 
-    async def _one(self, c: Connection, message: bytes) -> None:
+    def _reply_now(self, c: Connection, reply: Any) -> None:
+        """Send what a multiplexed session's feed answered at once."""
         try:
-            await self._request(c, message)
+            if reply is not None:
+                reply = check_reply(reply)
+        except Exception:
+            self._handler_failed(c)
+            return
+        if reply is not None and not (c._closed or c._closing):
+            self.engine.send(c.id, reply)
+
+    def _one_done(self, c: Connection) -> None:
+        with self._lock:
+            c._inflight -= 1
+        self._after_request(c)
+
+    async def _one(self, c: Connection, message: bytes, started: Optional[Awaitable[Any]] = None) -> None:
+        try:
+            await self._request(c, message, started)
         finally:
-            with self._lock:
-                c._inflight -= 1
-            self._after_request(c)
+            self._one_done(c)
 
     def _maybe_resume(self, c: Connection) -> None:
         if (c._paused and len(c._queue) + c._inflight < limits.MAX_PENDING_MESSAGES // 2
