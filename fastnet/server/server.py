@@ -806,8 +806,9 @@ class Server:
         returned for it) and send its reply; False if it failed (the
         connection is then closing)."""
         try:
-            reply = await (started if started is not None
-                           else c._feed(c._feed_arg, message))  # type: ignore[misc]
+            reply = started if started is not None else c._feed(c._feed_arg, message)  # type: ignore[misc]
+            if inspect.isawaitable(reply):  # else answered at once (a multiplexed session may)
+                reply = await reply
             if reply is not None:
                 reply = check_reply(reply)
         except Exception:
