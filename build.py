@@ -29,7 +29,7 @@ CSRC = ROOT / "csrc"
 
 # Order matters: a header may use types declared by an earlier one.
 HEADERS = ["status.h", "varint.h", "framer.h", "resp.h", "loop.h", "pack.h", "proto.h",
-           "http1.h", "wire.h", "hpack.h", "h2frame.h"]
+           "http1.h", "wire.h", "hpack.h", "h2frame.h", "h2sess.h"]
 
 _CDEF_RE = re.compile(r"/\* cdef: begin \*/(.*?)/\* cdef: end \*/", re.S)
 

@@ -293,3 +293,38 @@ CALL_LOG_FLUSH_INTERVAL = 0.2
 #: SRANDMEMBER's negative count repeats members, so its reply grows with the
 #: count alone (Redis accepts any LONG_MAX): counts below minus this are refused.
 DEFAULT_RESP_MAX_RANDOM_COUNT = 10_000_000
+
+# --- HTTP/2 at C speed (fastnet.h2) ----------------------------------------
+
+#: Encoded header blocks a connection keeps for reuse (lists that encoded
+#: as indexed fields only, e.g. a server's repeated response and trailers);
+#: past it they are dropped and rebuilt.
+H2_MAX_CACHED_BLOCKS = 16
+
+# --- gRPC speed and control plane (fastnet.grpc) ----------------------------
+
+#: A plain server-streaming handler's messages framed into one send up to
+#: this many bytes (or this many seconds since the first of them).
+GRPC_STREAM_COALESCE = 65536
+GRPC_STREAM_COALESCE_DELAY = 0.002
+
+#: A gRPC connection turned away (over max_connections) answers its calls
+#: RESOURCE_EXHAUSTED for at most this many seconds, and at most this many
+#: such connections are held at once (past it: HTTP/2's GOAWAY).
+GRPC_REFUSED_LINGER = 2.0
+GRPC_MAX_REFUSED_CONNECTIONS = 64
+
+#: gRPC's keep-alive, grpcio's defaults (grpc's doc/keepalive.md). Server:
+#: a client PING sooner than the interval after the previous one (with no
+#: call or response between) is a strike; more than the strikes: GOAWAY
+#: ENHANCE_YOUR_CALM "too_many_pings". With no call open the interval is
+#: TCP keep-alive's two hours unless pings without calls are permitted.
+GRPC_KEEPALIVE_PERMIT_WITHOUT_CALLS = False
+GRPC_MIN_RECV_PING_INTERVAL_WITHOUT_DATA = 300.0
+GRPC_MAX_PING_STRIKES = 2
+GRPC_IDLE_PING_INTERVAL = 7200.0
+#: Client: seconds between keep-alive PINGs (None: never, as grpcio's
+#: channels) and the seconds an unanswered one may wait before the
+#: connection is given up.
+GRPC_CLIENT_KEEPALIVE_TIME: "float | None" = None
+GRPC_CLIENT_KEEPALIVE_TIMEOUT = 20.0

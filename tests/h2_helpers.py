@@ -3,13 +3,29 @@ choosing (fastnet.codec.h2frame's encoder, hpack's for field blocks) to a
 fastnet.h2.H2Connection in memory and decodes what it answers."""
 from __future__ import annotations
 
-from typing import Iterable, Optional
+import socket
+import time
+from typing import Any, Callable, Iterable, Iterator, Optional
 
+import h2.connection
+import h2.events
+import pytest
+
+from fastnet.codec import h2sess
+from fastnet.h2 import connection as h2_connection
 from fastnet.codec.h2frame import Flag, Frame, FrameDecoder, FrameType, Setting, encode
 from fastnet.codec.hpack import Decoder, Encoder
 from fastnet.h2 import H2Connection
 from fastnet.h2.connection import PREFACE
 from fastnet.h2.events import ConnectionTerminated, Event, StreamReset
+
+@pytest.fixture(params=sorted(h2sess.impls))
+def reader_impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Every H2Connection made in the test reads through this twin of the
+    per-read batch (fastnet.codec.h2sess): "c" or "python"."""
+    monkeypatch.setattr(h2_connection, "Reader", h2sess.impls[request.param].Reader)
+    yield request.param
+
 
 REQUEST = [(b":method", b"GET"), (b":scheme", b"http"), (b":path", b"/"),
            (b":authority", b"example")]
@@ -87,6 +103,28 @@ class Peer:
         return [self.decoder.decode(f.data) for f in frames if f.type == FrameType.HEADERS]
 
 
+def h2_until(sock: socket.socket, conn: h2.connection.H2Connection,
+             done: Callable[[list[Any]], bool], guard: float = 30.0) -> list[Any]:
+    """Read from sock into the h2 package's connection until done(events)
+    (or the server closes), acknowledging data; the events."""
+    events: list[Any] = []
+    deadline = time.monotonic() + guard
+    while not done(events):
+        assert time.monotonic() < deadline, events
+        data = sock.recv(65536)
+        if not data:
+            break
+        for event in conn.receive_data(data):
+            events.append(event)
+            if isinstance(event, h2.events.DataReceived):
+                conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+        try:
+            sock.sendall(conn.data_to_send())
+        except OSError:
+            break  # the server closed (a rejection): what it sent is read
+    return events
+
+
 def goaway(frames: list[Frame]) -> Optional[Frame]:
     found = [f for f in frames if f.type == FrameType.GOAWAY]
     return found[-1] if found else None
@@ -120,5 +158,5 @@ def assert_stream_error(peer: Peer, events: list[Event], stream_id: int, code: i
     assert any(f.type == FrameType.PING and f.flags & Flag.ACK for f in peer.read())
 
 
-__all__ = ["Flag", "Frame", "FrameType", "Peer", "REQUEST", "RESPONSE", "Setting",
+__all__ = ["h2_until", "reader_impl", "Flag", "Frame", "FrameType", "Peer", "REQUEST", "RESPONSE", "Setting",
            "assert_connection_error", "assert_stream_error", "goaway", "post"]

@@ -15,7 +15,7 @@ import pytest
 import fastnet.grpc
 from fastnet.grpc.service import load_bundled
 from grpc_helpers import pb2
-from helpers import GUARD
+from helpers import GUARD, wait_for
 
 T = pb2()
 M = T.messages
@@ -234,3 +234,66 @@ def test_client_hooks(grpcio_server):
     assert log == [("start", "/grpc.testing.TestService/UnaryCall"), ("out", 4), ("in", 5),
                    ("end", "OK", 1, 1), ("start", "/grpc.testing.TestService/EmptyCall"),
                    ("end", "PERMISSION_DENIED", 0, 0)]
+
+
+# -- keep-alive against grpcio's server and its ping policy -----------------------
+
+def grpcio_with(options):
+    server = grpc.server(futures.ThreadPoolExecutor(4), options=options)
+    T.test_grpc.add_TestServiceServicer_to_server(Servicer(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, port
+
+
+def test_keepalive_within_grpcio_servers_policy():
+    """grpcio's server permitting pings without calls every 10 ms answers
+    our PINGs every 50 ms and never complains (keepalive_time unchanged)."""
+    server, port = grpcio_with([("grpc.keepalive_permit_without_calls", 1),
+                                ("grpc.http2.min_ping_interval_without_data_ms", 10)])
+    try:
+        with fastnet.grpc.Channel(f"127.0.0.1:{port}", options=[
+                ("grpc.keepalive_time_ms", 50), ("grpc.keepalive_permit_without_calls", 1)]) as ch:
+            stub = T.test_grpc.TestServiceStub(ch)
+            assert stub.EmptyCall(T.empty.Empty(), timeout=GUARD) == T.empty.Empty()
+            wait_for(lambda: ch.keepalive_pings_acked >= 5, "five answered pings")
+            assert ch.keepalive_time == 0.05
+            assert stub.EmptyCall(T.empty.Empty(), timeout=GUARD) == T.empty.Empty()
+    finally:
+        server.stop(None)
+
+
+def test_too_many_pings_from_grpcio_doubles_keepalive_time():
+    """grpcio's default policy (5 min, 2 hours with no call, 2 strikes)
+    answers our PINGs every 50 ms with GOAWAY ENHANCE_YOUR_CALM
+    too_many_pings: keepalive_time doubles and the next call reconnects."""
+    server, port = grpcio_with([])
+    try:
+        with fastnet.grpc.Channel(f"127.0.0.1:{port}", keepalive_time=0.05,
+                                  keepalive_permit_without_calls=True) as ch:
+            stub = T.test_grpc.TestServiceStub(ch)
+            assert stub.EmptyCall(T.empty.Empty(), timeout=GUARD) == T.empty.Empty()
+            wait_for(lambda: ch.keepalive_time >= 0.1, "keepalive_time doubled")
+            assert stub.EmptyCall(T.empty.Empty(), timeout=GUARD) == T.empty.Empty()
+    finally:
+        server.stop(None)
+
+
+def test_an_unanswered_keepalive_ping_gives_the_connection_up():
+    """A peer that accepts and never answers: the call ends UNAVAILABLE
+    once a PING went unanswered for keepalive_timeout, long before its
+    deadline (without keep-alive it would wait for the deadline)."""
+    import socket
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    try:
+        with fastnet.grpc.Channel(f"127.0.0.1:{port}", keepalive_time=0.05, keepalive_timeout=0.2,
+                                  keepalive_permit_without_calls=True) as ch:
+            stub = T.test_grpc.TestServiceStub(ch)
+            with pytest.raises(fastnet.grpc.RpcError) as e:
+                stub.EmptyCall(T.empty.Empty(), timeout=10 * GUARD)
+            assert e.value.code() == fastnet.grpc.StatusCode.UNAVAILABLE
+    finally:
+        listener.close()

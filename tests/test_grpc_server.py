@@ -18,7 +18,7 @@ import pytest
 import fastnet.grpc
 from fastnet.grpc import protocol as p
 from grpc_helpers import pb2, serving_grpc
-from helpers import GUARD, require_engine
+from helpers import GUARD, require_engine, wait_for
 from fastnet import native
 
 DEFAULT_ENGINE = "c" if native.backend == "c" else "python"
@@ -111,6 +111,21 @@ def test_server_streaming(served):
     got = [len(r.payload.body) for r in stub.StreamingOutputCall(
         M.StreamingOutputCallRequest(response_parameters=[M.ResponseParameters(size=s)
                                                           for s in sizes]), timeout=GUARD)]
+    assert got == sizes
+
+
+def test_a_long_server_stream_through_grpcios_flow_control(served):
+    """20,000 messages of varied sizes (coalesced into 64 KiB sends on the
+    engine's thread, each waiting for grpcio's window) arrive whole and in
+    order, and a call on the same channel is served while it is open."""
+    stub = served[0]
+    sizes = [(i * 7919) % 300 for i in range(20_000)]
+    responses = stub.StreamingOutputCall(
+        M.StreamingOutputCallRequest(response_parameters=[M.ResponseParameters(size=s)
+                                                          for s in sizes]), timeout=GUARD)
+    got = [len(next(responses).payload.body) for _ in range(10)]
+    assert stub.EmptyCall(T.empty.Empty(), timeout=GUARD) == T.empty.Empty()
+    got += [len(r.payload.body) for r in responses]
     assert got == sizes
 
 
@@ -277,7 +292,11 @@ class RawClient:
         self.conn.initiate_connection()
         self.sock.sendall(self.conn.data_to_send())
 
-    def call(self, path: str, body: bytes, **extra: bytes) -> tuple[dict, dict, bytes]:
+    def call(self, path: str, body: bytes, split: bool = False,
+             **extra: bytes) -> tuple[dict, dict, bytes]:
+        """One call; ``split``: the body goes only once the server has read
+        the headers (a PING answered in between), so the request is not
+        complete in one read and takes the stream path."""
         sid = self.conn.get_next_available_stream_id()
         headers = [(b":method", b"POST"), (b":scheme", b"http"), (b":path", path.encode()),
                    (b":authority", b"x"), (b"te", b"trailers"),
@@ -286,27 +305,38 @@ class RawClient:
                    for k, v in headers]
         headers += [(k.replace("_", "-").encode(), v) for k, v in extra.items()]
         self.conn.send_headers(sid, headers)
-        self.conn.send_data(sid, body, end_stream=True)
-        self.sock.sendall(self.conn.data_to_send())
-        resp: dict = {}
-        trailers: dict = {}
-        data = b""
-        while True:
-            chunk = self.sock.recv(65536)
-            assert chunk, "connection closed"
-            for ev in self.conn.receive_data(chunk):
-                if isinstance(ev, h2.events.ResponseReceived) and ev.stream_id == sid:
-                    resp = dict(ev.headers)
-                elif isinstance(ev, h2.events.TrailersReceived) and ev.stream_id == sid:
-                    trailers = dict(ev.headers)
-                elif isinstance(ev, h2.events.DataReceived) and ev.stream_id == sid:
-                    data += ev.data
-                    self.conn.acknowledge_received_data(ev.flow_controlled_length, sid)
-                elif isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset)) \
-                        and ev.stream_id == sid:
-                    self.sock.sendall(self.conn.data_to_send())
-                    return resp, trailers, data
+        self.frames = 0
+        got: dict = {"resp": {}, "trailers": {}, "data": b"", "ended": False, "acked": False}
+        if split:
+            self.conn.ping(b"splitbdy")
             self.sock.sendall(self.conn.data_to_send())
+            while not got["acked"] and not got["ended"]:
+                self._read(sid, got)
+        if not got["ended"]:  # (an early answer, UNIMPLEMENTED say, ended it already)
+            self.conn.send_data(sid, body, end_stream=True)
+            self.sock.sendall(self.conn.data_to_send())
+        while not got["ended"]:
+            self._read(sid, got)
+        return got["resp"], got["trailers"], got["data"]
+
+    def _read(self, sid: int, got: dict) -> None:
+        chunk = self.sock.recv(65536)
+        assert chunk, "connection closed"
+        for ev in self.conn.receive_data(chunk):
+            if isinstance(ev, h2.events.ResponseReceived) and ev.stream_id == sid:
+                got["resp"] = dict(ev.headers)
+            elif isinstance(ev, h2.events.TrailersReceived) and ev.stream_id == sid:
+                got["trailers"] = dict(ev.headers)
+            elif isinstance(ev, h2.events.DataReceived) and ev.stream_id == sid:
+                got["data"] += ev.data
+                self.frames += 1
+                self.conn.acknowledge_received_data(ev.flow_controlled_length, sid)
+            elif isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset)) \
+                    and ev.stream_id == sid:
+                got["ended"] = True
+            elif isinstance(ev, h2.events.PingAckReceived):
+                got["acked"] = True
+        self.sock.sendall(self.conn.data_to_send())
 
     def close(self) -> None:
         self.sock.close()
@@ -344,8 +374,9 @@ def test_raw_client_sees_a_normal_call(raw):
     (p.encode_message(b""), {"grpc_timeout": b"soon"}, fastnet.grpc.StatusCode.INTERNAL),
     (p.encode_message(b"\xff"), {}, fastnet.grpc.StatusCode.INTERNAL),          # not protobuf
 ])
-def test_bad_input_gets_its_status(raw, body, extra, status):
-    resp, trailers, _ = raw.call(EMPTY_CALL, body, **dict(extra))
+@pytest.mark.parametrize("split", [False, True], ids=["whole", "split"])
+def test_bad_input_gets_its_status(raw, body, extra, status, split):
+    resp, trailers, _ = raw.call(EMPTY_CALL, body, split, **dict(extra))
     assert resp[b":status"] == b"200"
     assert status_of(resp, trailers) == status
     if status == fastnet.grpc.StatusCode.UNIMPLEMENTED:
@@ -355,8 +386,10 @@ def test_bad_input_gets_its_status(raw, body, extra, status):
     assert status_of(resp, trailers) == 0
 
 
-def test_wrong_content_type_is_415(raw):
-    resp, _, _ = raw.call(EMPTY_CALL, p.encode_message(b""), content_type=b"application/json")
+@pytest.mark.parametrize("split", [False, True], ids=["whole", "split"])
+def test_wrong_content_type_is_415(raw, split):
+    resp, _, _ = raw.call(EMPTY_CALL, p.encode_message(b""), split,
+                          content_type=b"application/json")
     assert resp[b":status"] == b"415"
     resp, trailers, _ = raw.call(EMPTY_CALL, p.encode_message(b""))
     assert status_of(resp, trailers) == 0
@@ -394,3 +427,185 @@ def test_pushback_reaches_fastnet_client():
             stub.UnaryCall(M.SimpleRequest(response_size=2), timeout=GUARD)
         assert e.value.code() == fastnet.grpc.StatusCode.RESOURCE_EXHAUSTED
         assert ("grpc-retry-pushback-ms", "250") in e.value.trailing_metadata()
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["whole", "split"])
+def test_a_call_whole_or_split_gets_the_same_answer(raw, split):
+    """The quick way (a request complete in one read, served inside it) and
+    the stream path answer alike: headers, the message, OK."""
+    request = M.SimpleRequest(response_size=7).SerializeToString()
+    resp, trailers, data = raw.call("/grpc.testing.TestService/UnaryCall",
+                                    p.encode_message(request), split)
+    assert resp[b":status"] == b"200" and trailers[b"grpc-status"] == b"0"
+    reply = M.SimpleResponse.FromString(p.MessageDecoder().feed(data)[0])
+    assert reply.payload.body == b"a" * 7 and reply.username.startswith("ipv4:127.0.0.1:")
+
+
+class PathServicer(T.test_grpc.TestServiceServicer):
+    """Says whether each call had a stream (None: served whole inside its read)."""
+
+    def __init__(self) -> None:
+        self.streams: list = []
+
+    def EmptyCall(self, request, context):
+        self.streams.append(context.call.stream)
+        return T.empty.Empty()
+
+    async def UnaryCall(self, request, context):
+        self.streams.append(context.call.stream)
+        return M.SimpleResponse()
+
+
+def test_a_plain_unary_call_is_served_within_its_read():
+    require_engine(DEFAULT_ENGINE)
+    servicer = PathServicer()
+    server = fastnet.grpc.Server(engine=DEFAULT_ENGINE)
+    T.test_grpc.add_TestServiceServicer_to_server(servicer, server)
+    with serving_grpc(server) as port:
+        client = RawClient(port)
+        try:
+            for _ in range(3):
+                resp, trailers, data = client.call(EMPTY_CALL, p.encode_message(b""))
+                assert trailers[b"grpc-status"] == b"0" and data == p.encode_message(b"")
+            client.call("/grpc.testing.TestService/UnaryCall", p.encode_message(b""))
+            client.call(EMPTY_CALL, p.encode_message(b""), split=True)
+        finally:
+            client.close()
+    # whole plain unary calls have no stream; an async handler's and a split one's have
+    assert [s is None for s in servicer.streams] == [True, True, True, False, False]
+
+
+def test_a_plain_server_stream_is_framed_together(served, raw):
+    """A plain generator's small messages share DATA frames (not one frame
+    each) on the engine's thread; in the pool each goes as it comes."""
+    request = M.StreamingOutputCallRequest(
+        response_parameters=[M.ResponseParameters(size=3)] * 200).SerializeToString()
+    resp, trailers, data = raw.call("/grpc.testing.TestService/StreamingOutputCall",
+                                    p.encode_message(request))
+    messages = p.MessageDecoder().feed(data)
+    assert trailers[b"grpc-status"] == b"0" and len(messages) == 200
+    assert all(M.StreamingOutputCallResponse.FromString(m).payload.body == b"aaa"
+               for m in messages)
+    if served[3] == "engine-thread":
+        assert raw.frames <= 20, raw.frames
+
+
+# -- over the connection limit: RESOURCE_EXHAUSTED ------------------------------
+
+@pytest.mark.parametrize("backlog", [0, 1], ids=["busy", "queue-timeout"])
+def test_calls_over_the_connection_limit_are_resource_exhausted(backlog):
+    """A grpcio client's calls on a connection over max_connections end
+    RESOURCE_EXHAUSTED (trailers-only, status 8) naming the limit, while
+    the connection within it is served; once that one goes, a new call
+    on the refused channel (it reconnects after our GOAWAY) is served."""
+    require_engine(DEFAULT_ENGINE)
+    server = fastnet.grpc.Server(engine=DEFAULT_ENGINE, max_connections=1, backlog=backlog,
+                                 queue_timeout=0.2)
+    T.test_grpc.add_TestServiceServicer_to_server(Servicer(), server)
+    with serving_grpc(server) as port:
+        own = [("grpc.use_local_subchannel_pool", 1)]  # a connection each, not one shared
+        first = grpc.insecure_channel(f"127.0.0.1:{port}", options=own)
+        second = grpc.insecure_channel(f"127.0.0.1:{port}", options=own)
+        try:
+            stub1 = T.test_grpc.TestServiceStub(first)
+            stub2 = T.test_grpc.TestServiceStub(second)
+            assert stub1.EmptyCall(T.empty.Empty(), timeout=GUARD) == T.empty.Empty()
+            with pytest.raises(grpc.RpcError) as e:
+                stub2.EmptyCall(T.empty.Empty(), timeout=GUARD)
+            assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            expected = "max_connections=1" if backlog == 0 else "queue_timeout"
+            assert expected in e.value.details()
+            assert stub1.EmptyCall(T.empty.Empty(), timeout=GUARD) == T.empty.Empty()
+            assert server.stats()["rejected_" + ("busy" if backlog == 0 else "queue_timeout")] >= 1
+            first.close()
+            deadline = time.monotonic() + GUARD
+            while True:  # the server hears of the first connection's close soon
+                try:
+                    assert stub2.EmptyCall(T.empty.Empty(), timeout=GUARD) == T.empty.Empty()
+                    break
+                except grpc.RpcError as err:
+                    assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                    assert time.monotonic() < deadline, "the slot never came back"
+        finally:
+            first.close()
+            second.close()
+    assert not server._refused  # every refused connection was let go
+
+
+# -- keep-alive: gRPC's ping policy ---------------------------------------------
+
+def keepalive_server(**policy) -> fastnet.grpc.Server:
+    require_engine(DEFAULT_ENGINE)
+    server = fastnet.grpc.Server(engine=DEFAULT_ENGINE, **policy)
+    T.test_grpc.add_TestServiceServicer_to_server(Servicer(), server)
+    return server
+
+
+def test_a_grpcio_client_pinging_too_often_gets_too_many_pings():
+    """grpcio's defaults on our side (5 min between pings, 2 hours with no
+    call, 2 strikes): a grpcio client pinging every 50 ms gets GOAWAY
+    ENHANCE_YOUR_CALM on its 4th PING."""
+    server = keepalive_server()
+    with serving_grpc(server) as port:
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=[
+            ("grpc.keepalive_time_ms", 50), ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.max_pings_without_data", 0), ("grpc.use_local_subchannel_pool", 1)])
+        try:
+            stub = T.test_grpc.TestServiceStub(channel)
+            assert stub.EmptyCall(T.empty.Empty(), timeout=GUARD) == T.empty.Empty()
+            wait_for(lambda: server.stats()["grpc_too_many_pings"] >= 1, "too_many_pings")
+            assert server.stats()["grpc_pings"] >= 4
+        finally:
+            channel.close()
+
+
+def test_a_grpcio_client_within_the_policy_is_never_cut_off():
+    """Our server permitting pings without calls every 20 ms: a grpcio
+    client pinging every 100 ms keeps its connection (and serves calls)."""
+    server = keepalive_server(options=[("grpc.keepalive_permit_without_calls", 1),
+                                       ("grpc.http2.min_ping_interval_without_data_ms", 20)])
+    with serving_grpc(server) as port:
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=[
+            ("grpc.keepalive_time_ms", 100), ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.max_pings_without_data", 0), ("grpc.use_local_subchannel_pool", 1)])
+        try:
+            stub = T.test_grpc.TestServiceStub(channel)
+            assert stub.EmptyCall(T.empty.Empty(), timeout=GUARD) == T.empty.Empty()
+            wait_for(lambda: server.stats()["grpc_pings"] >= 5, "five pings")
+            assert stub.EmptyCall(T.empty.Empty(), timeout=GUARD) == T.empty.Empty()
+            assert server.stats()["grpc_too_many_pings"] == 0
+            assert server.stats()["accepted"] == 1  # the same connection throughout
+        finally:
+            channel.close()
+
+
+def test_ping_strikes_are_counted_and_forgiven_by_a_call():
+    """The policy frame by frame (raw HTTP/2): the first PING is free, the
+    next two are strikes, a call forgives them, and the third strike after
+    it is answered GOAWAY ENHANCE_YOUR_CALM with debug data too_many_pings."""
+    server = keepalive_server()
+    with serving_grpc(server) as port:
+        client = RawClient(port)
+        try:
+            def ping() -> list:
+                client.conn.ping(b"12345678")
+                client.sock.sendall(client.conn.data_to_send())
+                seen: list = []
+                while not any(isinstance(ev, (h2.events.PingAckReceived,
+                                              h2.events.ConnectionTerminated)) for ev in seen):
+                    chunk = client.sock.recv(65536)
+                    if not chunk:
+                        break
+                    seen += client.conn.receive_data(chunk)
+                return seen
+            for _ in range(3):  # free, strike 1, strike 2
+                assert not any(isinstance(ev, h2.events.ConnectionTerminated) for ev in ping())
+            client.call(EMPTY_CALL, p.encode_message(b""))  # forgives
+            for _ in range(3):  # free again, strike 1, strike 2
+                assert not any(isinstance(ev, h2.events.ConnectionTerminated) for ev in ping())
+            ended = [ev for ev in ping() if isinstance(ev, h2.events.ConnectionTerminated)]
+            assert ended and ended[0].error_code == 11  # ENHANCE_YOUR_CALM
+            assert ended[0].additional_data == b"too_many_pings"
+        finally:
+            client.close()
+    assert server.stats()["grpc_too_many_pings"] == 1

@@ -19,7 +19,11 @@ from fastnet.h2.events import (ConnectionTerminated, DataReceived, Informational
 from fastnet.limits import DEFAULT_H2_CONNECTION_WINDOW, H2_DEFAULT_WINDOW_SIZE
 
 from h2_helpers import (REQUEST, RESPONSE, Flag, Frame, FrameType, Peer, Setting,
-                        assert_connection_error, assert_stream_error, goaway, post)
+                        assert_connection_error, assert_stream_error, goaway, post,
+                        reader_impl)  # noqa: F401 (a fixture, used by name)
+
+# Each test runs on both twins of the per-read batch (fastnet.codec.h2sess).
+pytestmark = pytest.mark.usefixtures("reader_impl")
 
 
 def raw(length: int, kind: int, flags: int, stream_id: int, payload: bytes = b"") -> bytes:

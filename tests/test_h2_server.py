@@ -28,6 +28,7 @@ from fastnet.h2 import H2Server, open_connection, serve_streams
 from fastnet.h2.connection import PREFACE
 from fastnet.http import App, Client, Response
 
+from h2_helpers import h2_until
 from helpers import (AVAILABLE_ENGINES, GUARD, free_port, require_engine, running_server, serving,
                      wait_for)
 
@@ -168,22 +169,7 @@ def _h2_client(port: int) -> tuple[socket.socket, h2.connection.H2Connection]:
 
 
 def _h2_until(sock: socket.socket, conn: h2.connection.H2Connection, done) -> list:
-    events: list = []
-    deadline = time.monotonic() + GUARD
-    while not done(events):
-        assert time.monotonic() < deadline, events
-        data = sock.recv(65536)
-        if not data:
-            break
-        for event in conn.receive_data(data):
-            events.append(event)
-            if isinstance(event, h2.events.DataReceived):
-                conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-        try:
-            sock.sendall(conn.data_to_send())
-        except OSError:
-            break  # the server closed (a rejection): what it sent is read
-    return events
+    return h2_until(sock, conn, done, GUARD)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -395,24 +381,30 @@ def test_drain_sends_goaway_and_lets_open_streams_finish(engine: str) -> None:
         sock.close()
 
 
+def _probed_and_answered(port: int) -> None:
+    """An HTTP/2 connection that stays silent is sent our PING probe; once
+    it is answered the connection is still served."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=GUARD)
+    sock.sendall(PREFACE + encode(Frame(FrameType.SETTINGS)))
+    decoder = FrameDecoder()
+    frames: list[Frame] = []
+    deadline = time.monotonic() + GUARD
+    while not any(f.type == FrameType.PING and not f.flags & Flag.ACK for f in frames):
+        assert time.monotonic() < deadline
+        frames += decoder.receive(sock.recv(65536))
+    ping = [f for f in frames if f.type == FrameType.PING][0]
+    assert ping.data == b"fastnet!"
+    sock.sendall(encode(Frame(FrameType.PING, flags=Flag.ACK, data=ping.data)))
+    sock.sendall(encode(Frame(FrameType.PING, data=b"12345678")))  # answered: still served
+    while not any(f.type == FrameType.PING and f.flags & Flag.ACK for f in frames):
+        frames += decoder.receive(sock.recv(65536))
+    sock.close()
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_keepalive_probes_are_pings(engine: str) -> None:
     with running_server(engine, "h2", _app(), keepalive_interval=0.2) as (_, port):
-        sock = socket.create_connection(("127.0.0.1", port), timeout=GUARD)
-        sock.sendall(PREFACE + encode(Frame(FrameType.SETTINGS)))
-        decoder = FrameDecoder()
-        frames: list[Frame] = []
-        deadline = time.monotonic() + GUARD
-        while not any(f.type == FrameType.PING and not f.flags & Flag.ACK for f in frames):
-            assert time.monotonic() < deadline
-            frames += decoder.receive(sock.recv(65536))
-        ping = [f for f in frames if f.type == FrameType.PING][0]
-        sock.sendall(encode(Frame(FrameType.PING, flags=Flag.ACK, data=ping.data)))
-        # Answered: still served.
-        sock.sendall(encode(Frame(FrameType.PING, data=b"12345678")))
-        while not any(f.type == FrameType.PING and f.flags & Flag.ACK for f in frames):
-            frames += decoder.receive(sock.recv(65536))
-        sock.close()
+        _probed_and_answered(port)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -487,3 +479,50 @@ def test_fastnet_http_client_over_http2_against_nghttpd(tmp_path) -> None:
     finally:
         proc.terminate()
         proc.wait(GUARD)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_complete_response_then_a_no_error_reset_stays_complete(engine: str) -> None:
+    # RFC 9113 8.1: the server answers before the request's end, then
+    # resets with NO_ERROR to stop the upload: the client keeps the
+    # response (data and trailers) and its later sends are dropped.
+    async def handler(stream):
+        stream.send_headers([(b":status", b"200")])
+        await stream.send_data(b"answered early")
+        stream.send_trailers([(b"x-end", b"1")])
+        stream.reset(E.NO_ERROR)
+
+    async def main(port):
+        async with await open_connection("127.0.0.1", port) as client:
+            stream = await client.request(_get("/upload", "POST"), None, end_stream=False)
+            await stream.send_data(b"part one")
+            assert (await stream.response())[0] == (b":status", b"200")
+            assert await stream.read_all(1000) == b"answered early"
+            assert stream.trailers == [(b"x-end", b"1")]
+            await asyncio.wait_for(_until_ended(stream), GUARD)
+            assert not stream.cancelled and stream.reset_code is None
+            await stream.send_data(b"dropped")  # the server wants no more: no error
+            stream.end()
+            assert await client.ping() >= 0  # the connection goes on
+
+    with running_server(engine, "h2", serve_streams(handler)) as (_, port):
+        _run(main(port))
+
+
+async def _until_ended(stream) -> None:
+    while not stream.ended:
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_keepalive_probes_are_pings_on_the_shared_http_port(engine: str) -> None:
+    # --protocol http: a connection that became HTTP/2 is probed with PING;
+    # an HTTP/1.1 one beside it is never sent a probe (HTTP/1.1 has none).
+    with running_server(engine, "http", _app(), keepalive_interval=0.2) as (_, port):
+        http1 = socket.create_connection(("127.0.0.1", port), timeout=GUARD)
+        _probed_and_answered(port)
+        # The HTTP/1.1 connection sat through those probe periods: its first
+        # bytes are still the answer to its request.
+        http1.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert http1.recv(65536).startswith(b"HTTP/1.1 200 ")
+        http1.close()

@@ -2,9 +2,13 @@
 whole) both answer the 13-byte ``Hello, World!``.
 
 ``app``: a fastnet.http App with Python routes (``--handler
-bench.peers.h2_apps:app``); ``asgi``: the same as an ASGI app, for hypercorn."""
+bench.peers.h2_apps:app``); ``asgi``: the same as an ASGI app, for hypercorn;
+``streams`` and ``quick``: the same answer from fastnet.h2's stream API
+(gRPC's footing), a task per stream, and with the on_complete hook that
+answers a request complete in its read without one."""
 from __future__ import annotations
 
+from fastnet.h2 import ServerStream, serve_streams
 from fastnet.http import App, Request, Response
 
 app = App()
@@ -32,3 +36,21 @@ async def asgi(scope, receive, send):  # type: ignore[no-untyped-def]
         more = message.get("more_body", False)
     await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
     await send({"type": "http.response.body", "body": b"Hello, World!"})
+
+
+_ANSWER = ((b":status", b"200"), (b"content-type", b"text/plain"), (b"content-length", b"13"))
+
+
+async def _stream(stream: ServerStream) -> None:
+    async for _ in stream:  # the request body, read whole
+        pass
+    stream.send_headers(_ANSWER)
+    await stream.send_data(b"Hello, World!", end_stream=True)
+
+
+def _complete(stream_id, headers, body, peer):  # type: ignore[no-untyped-def]
+    return _ANSWER, b"Hello, World!", None
+
+
+streams = serve_streams(_stream)
+quick = serve_streams(_stream, on_complete=_complete)

@@ -2,7 +2,9 @@
 a 1 KiB body (both answered with 13 bytes), ``-c10 -m10`` and ``-c1 -m1``:
 fastnet with a Python handler (``--protocol h2``) against nginx (http2 on a
 cleartext port, one worker) and hypercorn (a Python HTTP/2 server, one
-worker), interleaved."""
+worker), interleaved; beside them fastnet's stream API with the same answer
+(``fastnet-streams``: a task per stream, gRPC's path; ``fastnet-quick``: the
+on_complete hook answering complete requests inside the read)."""
 from __future__ import annotations
 
 import re
@@ -85,6 +87,8 @@ class H2(LoadScenario):
 
     def servers(self) -> list[ServerSpec]:
         return [fastnet("fastnet-handler", "h2", "c", "--handler", "bench.peers.h2_apps:app"),
+                fastnet("fastnet-streams", "h2", "c", "--handler", "bench.peers.h2_apps:streams"),
+                fastnet("fastnet-quick", "h2", "c", "--handler", "bench.peers.h2_apps:quick"),
                 nginx(http2=True), hypercorn()]
 
     def cells(self, quick: bool) -> list[Cell]:

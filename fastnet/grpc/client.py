@@ -26,17 +26,20 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import threading
 import time
 from typing import Any, AsyncIterator, Callable, Iterable, Iterator, Optional
 
 from .. import limits
-from ..errors import GrpcError, H2ErrorCode, H2StreamReset
-from ..h2 import Client, ClientStream, StreamEnded, StreamReset
+from ..errors import ConnectionClosed, GrpcError, H2ErrorCode, H2StreamReset
+from ..h2 import Client, ClientStream, ConnectionTerminated
 from . import protocol as p
 from .protocol import Metadata, MetadataValue, StatusCode
 from .server import Abort
 from .service import Service
+
+log = logging.getLogger("fastnet.grpc")
 
 __all__ = ["AsyncChannel", "Channel", "RpcError"]
 
@@ -75,30 +78,27 @@ class RpcError(Exception):
 
 
 class _Client(Client):
-    """fastnet.h2's Client, keeping a response that is complete when the
-    server then resets the stream with NO_ERROR (RFC 9113 8.1: it asks us to
-    stop sending; the response stands). grpcio's server does that when it
-    ends a call before the client half-closed; fastnet.h2's stream drops
-    the buffered response then, so such resets of ended streams are taken
-    here as the end of our side instead."""
+    """fastnet.h2's Client, hearing gRPC's GOAWAY ENHANCE_YOUR_CALM with
+    ``too_many_pings``: it doubles the channel's keepalive_time (gRPC's A8)."""
+
+    channel: Optional["AsyncChannel"] = None
 
     def _handle(self, events: list[Any]) -> None:
-        ended: set[int] = set()
-        kept = []
+        channel = self.channel
         for event in events:
-            if isinstance(event, StreamEnded):
-                ended.add(event.stream_id)
-            elif isinstance(event, StreamReset) and event.error_code == H2ErrorCode.NO_ERROR \
-                    and event.remote and event.stream_id in ended:
-                continue   # our side ends when the call reads its status (_Call._end)
-            kept.append(event)
-        super()._handle(kept)
+            if type(event) is ConnectionTerminated and event.remote \
+                    and event.error_code == H2ErrorCode.ENHANCE_YOUR_CALM \
+                    and event.additional_data == b"too_many_pings" and channel is not None \
+                    and channel.keepalive_time is not None:
+                channel.keepalive_time *= 2
+                log.warning("the server %s:%d said too_many_pings: keepalive_time is now %gs",
+                            channel.host, channel.port, channel.keepalive_time)
+        super()._handle(events)
 
 
-async def _open(host: str, port: int) -> Client:
+async def _open(host: str, port: int) -> _Client:
     reader, writer = await asyncio.open_connection(host, port)
-    client = _Client(reader, writer)
-    return client
+    return _Client(reader, writer)
 
 
 def _split_target(target: str) -> tuple[str, int]:
@@ -128,6 +128,7 @@ class _Call:
         if self.encoding is not None:
             p.check_encoding(self.encoding)
         self.stream: Optional[ClientStream] = None
+        self._conn: Optional[Client] = None
         self._code: Optional[StatusCode] = None
         self._details = ""
         self._initial: tuple[tuple[str, MetadataValue], ...] = ()
@@ -158,7 +159,12 @@ class _Call:
                                     metadata=self.metadata, encoding=self.encoding)
         if self.timeout is not None:
             self._timer = asyncio.get_running_loop().call_later(self.timeout, self._deadline)
-        self.stream = await conn.request(headers, None, end_stream=False)
+        try:
+            self.stream = await conn.request(headers, None, end_stream=False)
+        except ConnectionClosed as e:
+            self._end(StatusCode.UNAVAILABLE, str(e))
+            raise self.error() from None
+        self._conn = conn
 
     def _deadline(self) -> None:
         if self._code is None:
@@ -255,6 +261,9 @@ class _Call:
 
     async def _reset_status(self) -> None:
         if self._code is None:
+            if self._conn is not None and self._conn.closed:
+                self._end(StatusCode.UNAVAILABLE, "the connection was lost")
+                return
             code = self.stream.reset_code if self.stream is not None else None
             self._end(StatusCode.CANCELLED if code == H2ErrorCode.CANCEL else
                       StatusCode.UNAVAILABLE if code == H2ErrorCode.REFUSED_STREAM else
@@ -518,29 +527,93 @@ class AsyncChannel(_ChannelMethods):
     """An asyncio gRPC channel to ``target`` (``host:port``): one HTTP/2
     connection, opened on the first call, its streams concurrent.
     ``compression``: the requests' encoding (gzip, deflate); ``hooks``: the
-    client hooks (module docstring)."""
+    client hooks (module docstring).
+
+    Keep-alive, as grpcio's channels: ``keepalive_time`` seconds between
+    PINGs (None, the default: none), only while calls are open unless
+    ``keepalive_permit_without_calls``; a PING unanswered for
+    ``keepalive_timeout`` seconds gives the connection up (its calls end
+    UNAVAILABLE; the next call reconnects). A server's GOAWAY
+    ENHANCE_YOUR_CALM ``too_many_pings`` doubles keepalive_time. grpcio's
+    ``options`` names are read too (``grpc.keepalive_time_ms``,
+    ``grpc.keepalive_timeout_ms``, ``grpc.keepalive_permit_without_calls``).
+    A connection that received GOAWAY takes no new calls: the next one
+    opens a new connection."""
 
     def __init__(self, target: str, *, compression: Any = None,
                  max_receive_message_length: int = limits.DEFAULT_GRPC_MAX_RECEIVE_MESSAGE,
-                 hooks: Iterable[Any] = ()) -> None:
+                 hooks: Iterable[Any] = (),
+                 keepalive_time: Optional[float] = limits.GRPC_CLIENT_KEEPALIVE_TIME,
+                 keepalive_timeout: float = limits.GRPC_CLIENT_KEEPALIVE_TIMEOUT,
+                 keepalive_permit_without_calls: bool = False,
+                 options: Iterable[tuple[str, Any]] = ()) -> None:
         self.host, self.port = _split_target(target)
         self.hooks = list(hooks)
         self.compression = _encoding_name(compression)
         self.max_receive_message_length = max_receive_message_length
+        for key, value in options:
+            if key == "grpc.keepalive_time_ms":
+                keepalive_time = value / 1000
+            elif key == "grpc.keepalive_timeout_ms":
+                keepalive_timeout = value / 1000
+            elif key == "grpc.keepalive_permit_without_calls":
+                keepalive_permit_without_calls = bool(value)
+        if (keepalive_time is not None and not keepalive_time > 0) or not keepalive_timeout > 0:
+            raise ValueError("keepalive_time and keepalive_timeout must be positive")
+        self.keepalive_time = keepalive_time
+        self.keepalive_timeout = keepalive_timeout
+        self.keepalive_permit_without_calls = keepalive_permit_without_calls
+        #: Keep-alive PINGs the server has answered.
+        self.keepalive_pings_acked = 0
         self._conn: Optional[Client] = None
         self._lock: Optional[asyncio.Lock] = None
+        self._keepalive: Optional[asyncio.Task[None]] = None
+
+    def _usable(self) -> bool:
+        conn = self._conn
+        return conn is not None and not conn.closed and conn.h2.goaway_received is None
 
     async def connection(self) -> Client:
-        if self._conn is None or self._conn.closed:
+        if not self._usable():
             if self._lock is None:
                 self._lock = asyncio.Lock()
             async with self._lock:
-                if self._conn is None or self._conn.closed:
+                if not self._usable():
                     try:
-                        self._conn = await _open(self.host, self.port)
+                        conn = await _open(self.host, self.port)
                     except OSError as e:
                         raise RpcError(StatusCode.UNAVAILABLE, f"failed to connect: {e}") from None
+                    conn.channel = self
+                    self._conn = conn
+                    if self.keepalive_time is not None:
+                        if self._keepalive is not None:
+                            self._keepalive.cancel()
+                        self._keepalive = asyncio.get_running_loop().create_task(
+                            self._keep_alive(conn))
+        assert self._conn is not None
         return self._conn
+
+    async def _keep_alive(self, conn: Client) -> None:
+        """PING every keepalive_time (read each round: too_many_pings
+        doubles it); give the connection up if one is not answered in time."""
+        while True:
+            assert self.keepalive_time is not None
+            await asyncio.sleep(self.keepalive_time)
+            if conn.closed or conn.h2.goaway_received is not None:
+                return
+            if not self.keepalive_permit_without_calls and not conn.h2.open_streams:
+                continue
+            try:
+                await asyncio.wait_for(conn.ping(), self.keepalive_timeout)
+            except asyncio.TimeoutError:
+                log.warning("no answer from %s:%d to a keep-alive PING in %gs: "
+                            "giving the connection up", self.host, self.port,
+                            self.keepalive_timeout)
+                await conn.close()
+                return
+            except ConnectionClosed:
+                return
+            self.keepalive_pings_acked += 1
 
     def _multicallable(self, method: str, request_streaming: bool, response_streaming: bool,
                        serializer: Optional[Callable[..., Any]],
@@ -549,6 +622,9 @@ class AsyncChannel(_ChannelMethods):
                                    serializer, deserializer)
 
     async def close(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
@@ -728,15 +804,34 @@ class Future(Call):
 class Channel(_ChannelMethods):
     """A blocking gRPC channel to ``target`` (``host:port``), grpcio's
     channel methods and ``stub(service)``; its calls run on one asyncio
-    loop in a background thread. Close it (or use ``with``)."""
+    loop in a background thread. Close it (or use ``with``). Keep-alive
+    (``keepalive_time``, ``keepalive_timeout``,
+    ``keepalive_permit_without_calls``, ``options``) as AsyncChannel's."""
 
     def __init__(self, target: str, *, compression: Any = None,
                  max_receive_message_length: int = limits.DEFAULT_GRPC_MAX_RECEIVE_MESSAGE,
-                 hooks: Iterable[Any] = ()) -> None:
+                 hooks: Iterable[Any] = (),
+                 keepalive_time: Optional[float] = limits.GRPC_CLIENT_KEEPALIVE_TIME,
+                 keepalive_timeout: float = limits.GRPC_CLIENT_KEEPALIVE_TIMEOUT,
+                 keepalive_permit_without_calls: bool = False,
+                 options: Iterable[tuple[str, Any]] = ()) -> None:
         self._aio = AsyncChannel(target, compression=compression,
                                  max_receive_message_length=max_receive_message_length,
-                                 hooks=hooks)
+                                 hooks=hooks, keepalive_time=keepalive_time,
+                                 keepalive_timeout=keepalive_timeout,
+                                 keepalive_permit_without_calls=keepalive_permit_without_calls,
+                                 options=options)
         self._loop = _Loop()
+
+    @property
+    def keepalive_time(self) -> Optional[float]:
+        """Seconds between keep-alive PINGs now (None: none)."""
+        return self._aio.keepalive_time
+
+    @property
+    def keepalive_pings_acked(self) -> int:
+        """Keep-alive PINGs the server has answered."""
+        return self._aio.keepalive_pings_acked
 
     def _run(self, coro: Any) -> Any:
         return self._loop.run(coro)

@@ -40,24 +40,28 @@ import concurrent.futures
 import dataclasses
 import inspect
 import logging
+import math
 import threading
 import time
 from typing import (Any, AsyncIterator, Callable, Iterable, Mapping, NamedTuple, Optional,
                     Sequence, Union)
 
 from .. import limits
-from ..errors import GrpcError, GrpcUnknownEncoding, H2StreamReset
+from ..errors import GrpcError, GrpcUnknownEncoding, H2ErrorCode, H2StreamReset
+from ..engine.base import TimerHandle
 from ..h2 import ServerStream, serve_streams
 from ..h2.server import (CONNECTION_WINDOW, H2_PROTOCOL, MAX_CONCURRENT_STREAMS, STREAM_WINDOW,
-                         WINDOW_TIMEOUT, H2Server)
+                         WINDOW_TIMEOUT, H2Server, H2Session, server_options)
 from ..h2.streams import StreamApp
-from ..server.options import Option, size
+from ..server.options import Option, seconds, size
 from ..server.protocols import ProtocolUnit, register
 from . import protocol as p
 from .protocol import Metadata, MetadataValue, StatusCode
 from .service import GenericHandler, HandlerCallDetails, Service, handler_function
 
 log = logging.getLogger("fastnet.grpc")
+
+E = H2ErrorCode
 
 __all__ = ["Abort", "AbortError", "Metadatum", "Server", "ServerCall", "ServicerContext",
            "status_code"]
@@ -106,9 +110,10 @@ class ServicerContext:
     (and grpc.aio's: ``read``/``write`` are coroutines, ``abort`` works
     awaited or not since it raises at once)."""
 
+    __slots__ = ("_call",)
+
     def __init__(self, call: "ServerCall") -> None:
         self._call = call
-        self._callbacks: list[Callable[[], None]] = []
 
     # -- what the call is ----------------------------------------------------
 
@@ -118,7 +123,7 @@ class ServicerContext:
 
     def peer(self) -> str:
         """The client's address as grpcio writes it: ``ipv4:127.0.0.1:5000``."""
-        return _format_peer(self._call.stream.peer)
+        return self._call.peer
 
     def time_remaining(self) -> Optional[float]:
         """Seconds left before the deadline (None without one; 0 once past)."""
@@ -135,7 +140,10 @@ class ServicerContext:
 
     def add_callback(self, callback: Callable[[], None]) -> bool:
         """Run ``callback()`` when the call ends (any way)."""
-        self._callbacks.append(callback)
+        call = self._call
+        if call._callbacks is None:
+            call._callbacks = []
+        call._callbacks.append(callback)
         return True
 
     def auth_context(self) -> dict[str, Any]:
@@ -204,7 +212,8 @@ class ServicerContext:
         return self._call
 
     def cancel(self) -> None:
-        """End the call as CANCELLED (the client sees RST_STREAM)."""
+        """End the call as CANCELLED (the client sees RST_STREAM; a unary
+        call served whole inside its read gets a CANCELLED status instead)."""
         self._call.cancel(reset=True)
 
     # -- grpc.aio's streaming ------------------------------------------------
@@ -226,6 +235,19 @@ class ServicerContext:
 
 #: What context.read() returns past the last request (grpc.aio's EOF).
 EOF = type("EOF", (), {"__repr__": lambda self: "EOF"})()
+
+
+#: What fastnet.h2 sends for a call served whole: (headers, body, trailers or None).
+Reply = tuple[p.Headers, bytes, Optional[p.Headers]]
+
+_UNSUPPORTED_MEDIA_TYPE: p.Headers = [(b":status", b"415"), (b"content-type", b"text/plain")]
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> Optional[bytes]:
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
 
 
 #: Request headers that are never metadata, checked first (the common ones).
@@ -253,49 +275,100 @@ def _resolve(handler: Any, pooled: bool) -> _Resolved:
 
 
 class ServerCall:
-    """One RPC on the server: what hooks see (the module docstring)."""
+    """One RPC on the server: what hooks see (the module docstring).
 
-    def __init__(self, server: "Server", stream: ServerStream) -> None:
+    ``stream`` is the call's ServerStream, or None for a unary call served
+    whole inside the read that brought it (:meth:`Server._serve_complete`):
+    its response is then collected and handed back to fastnet.h2 as one
+    reply instead of being sent piece by piece."""
+
+    # What a call starts with, as class attributes: an instance sets only
+    # what changes (a unary call sets few of them).
+    deadline: Optional[float] = None
+    _metadata: Optional[list[tuple[str, MetadataValue]]] = None
+    identity: Any = None
+    code: Optional[StatusCode] = None
+    details = ""
+    error: Optional[BaseException] = None
+    messages_in = messages_out = bytes_in = bytes_out = 0
+    duration = 0.0
+    _finished = False
+    cancelled = False
+    headers_sent = False
+    encoding: Optional[str] = None      # responses' grpc-encoding
+    skip_compression = False
+    #: Whether the request message last decoded came compressed.
+    last_request_compressed = False
+    _request_encoding: Optional[str] = None
+    _accept: frozenset[str] = frozenset()
+    _handler: Any = None
+    _requests: Optional[AsyncIterator[Any]] = None
+    _task: Optional[asyncio.Task[Any]] = None
+    _end_reason: Optional[str] = None
+    #: The connection's session (its keep-alive policy counts our messages).
+    session: Optional["_GrpcSession"] = None
+    # A call without a stream collects its response here.
+    _head: Optional[p.Headers] = None
+    _body = b""
+    _reply: Optional[Reply] = None
+    _callbacks: Optional[list[Callable[[], None]]] = None   # context.add_callback's
+
+    def __init__(self, server: "Server", stream: Optional[ServerStream],
+                 headers: Optional[list[tuple[bytes, bytes]]] = None, path: str = "",
+                 peer: tuple[str, int] = ("", 0)) -> None:
         self.server = server
         self.stream = stream
-        self.method = stream.path
-        self.peer = _format_peer(stream.peer)
+        if stream is not None:
+            headers, path, peer = stream.headers, stream.path, stream.peer
+        assert headers is not None
+        self.headers = headers
+        self.method = path
+        self.peer_address = peer
         self.started_at = time.monotonic()
-        self.deadline: Optional[float] = None
-        self.invocation_metadata: list[tuple[str, MetadataValue]] = []
-        self.identity: Any = None
-        self.code: Optional[StatusCode] = None
-        self.details = ""
         self.trailing_metadata: list[tuple[str, MetadataValue]] = []
-        self.error: Optional[BaseException] = None
-        self.messages_in = self.messages_out = self.bytes_in = self.bytes_out = 0
-        self.duration = 0.0
-        self._finished = False
-        self.cancelled = False
-        self.headers_sent = False
-        self.encoding: Optional[str] = None      # responses' grpc-encoding
-        self.skip_compression = False
-        #: Whether the request message last decoded came compressed.
-        self.last_request_compressed = False
-        self.context = ServicerContext(self)
-        self._request_encoding: Optional[str] = None
-        self._accept: frozenset[str] = frozenset()
-        self._handler: Any = None
-        self._requests: Optional[AsyncIterator[Any]] = None
-        self._task: Optional[asyncio.Task[Any]] = None
-        self._end_reason: Optional[str] = None
         self._hooks = server._hooks
+
+    @property
+    def peer(self) -> str:
+        """The client's address as grpcio writes it: ``ipv4:127.0.0.1:5000``."""
+        return _format_peer(self.peer_address)
+
+    @property
+    def context(self) -> ServicerContext:
+        """A ServicerContext of this call (its state is the call's: the call
+        keeps no reference to it, so a finished call is freed at once, with
+        no cycle left for the garbage collector)."""
+        return ServicerContext(self)
+
+    @property
+    def invocation_metadata(self) -> list[tuple[str, MetadataValue]]:
+        """The request's metadata (reserved headers left out), decoded from
+        the headers the first time it is asked for; hooks may add to it."""
+        md = self._metadata
+        if md is None:
+            md = self._metadata = []
+            for name, value in self.headers:
+                if name[:1] == b":" or name in _NOT_METADATA:
+                    continue
+                key = name.decode("latin-1")
+                if not p.is_reserved(key):
+                    md.append((key, p.decode_metadata_value(key, value)))
+        return md
+
+    @invocation_metadata.setter
+    def invocation_metadata(self, metadata: list[tuple[str, MetadataValue]]) -> None:
+        self._metadata = metadata
 
     # -- the stream's life ---------------------------------------------------
 
     async def run(self) -> None:
         stream = self.stream
+        assert stream is not None
         if stream.method != "POST":
             stream.send_headers([(b":status", b"405")], end_stream=True)
             return
         if not p.is_grpc_content_type(stream.header(b"content-type")):
-            stream.send_headers([(b":status", b"415"), (b"content-type", b"text/plain")],
-                                end_stream=True)
+            stream.send_headers(_UNSUPPORTED_MEDIA_TYPE, end_stream=True)
             return
         try:
             self._read_request_headers()
@@ -305,11 +378,11 @@ class ServerCall:
         if self.deadline is not None and self.deadline <= time.monotonic():
             self._finish(StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
             return
-        resolved = self.server._lookup(self.method, self.invocation_metadata)
+        resolved = self.server._lookup(self.method, self)
         if resolved is None:
             self._finish(StatusCode.UNIMPLEMENTED, f"Method not found: {self.method}")
             return
-        handler = self._handler = resolved.handler
+        self._handler = resolved.handler
         loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
         timer = None
@@ -331,28 +404,82 @@ class ServerCall:
                     log.warning("gRPC hook call_started raised %s", type(e).__name__)
                     raise Abort(StatusCode.INTERNAL, "interceptor failed") from e
             await self._invoke(resolved, loop)
-            code = self.code if self.code is not None else StatusCode.OK
-            if code == StatusCode.OK and self.deadline is not None \
-                    and time.monotonic() >= self.deadline:
-                code, self.details = StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"
-            self._finish(code, self.details)
+            self._finish_ok()
         except asyncio.CancelledError:
             if self._end_reason is None:
                 raise
-        except Abort as e:
-            if e.trailing_metadata:
-                self.trailing_metadata = list(e.trailing_metadata)
-            self._finish(e.code, e.details, error=e)
-        except AbortError as e:
-            self._finish(self.code or StatusCode.UNKNOWN, self.details, error=e)
-        except GrpcError as e:
-            self._finish(e.status, str(e), error=e)
         except H2StreamReset as e:
             self.cancelled = True
             self._finish(StatusCode.CANCELLED, "Cancelled by the client", error=e, send=False)
         except Exception as e:
-            if self.done:  # the handler raised after its call ended (cancelled, deadline)
-                return
+            self._failed_with(e)
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if watcher is not None:
+                watcher.cancel()
+
+    def run_complete(self, resolved: "_Resolved", body: bytes) -> Reply:
+        """Serve a unary call whose request came whole (``body``), with a
+        plain handler on the engine's thread, and return its response as
+        fastnet.h2's reply: (headers, body, trailers), or a trailers-only
+        (headers, b"", None). The same checks and statuses as run()."""
+        if not p.is_grpc_content_type(_header(self.headers, b"content-type")):
+            return (_UNSUPPORTED_MEDIA_TYPE, b"", None)
+        try:
+            self._read_request_headers()
+            if self.deadline is not None and self.deadline <= time.monotonic():
+                self._finish(StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+            else:
+                self._handler = resolved.handler
+                self.bytes_in = size = len(body)
+                if size >= p.PREFIX_SIZE and body[0] == 0 \
+                        and size - p.PREFIX_SIZE == p.PREFIX.unpack_from(body)[1] \
+                        and size - p.PREFIX_SIZE <= self.server.max_receive_message_length:
+                    payloads = [(False, body[p.PREFIX_SIZE:])]  # one uncompressed message
+                else:
+                    decoder = p.MessageDecoder(self.server.max_receive_message_length,
+                                               self._request_encoding)
+                    payloads = decoder.feed_flagged(body)
+                    decoder.end()
+                request = self._deserialize_one(payloads)
+                result = resolved.fn(request, self.context)
+                if result is not None and self.code is None and not self._finished:
+                    self._queue(result)
+                    if self.deadline is None and not self.trailing_metadata \
+                            and self._callbacks is None:
+                        # The common end, decided without _finish: OK, nothing to run after.
+                        self._finished = True
+                        self.code = StatusCode.OK
+                        return (self._head, self._body, p.OK_TRAILERS)  # type: ignore[return-value]
+                self._finish_ok()
+        except Exception as e:
+            self._failed_with(e)
+        assert self._reply is not None
+        return self._reply
+
+    def _finish_ok(self) -> None:
+        """The handler returned: the status it set (OK by default), or
+        DEADLINE_EXCEEDED if it returned past the deadline."""
+        code = self.code if self.code is not None else StatusCode.OK
+        if code == StatusCode.OK and self.deadline is not None \
+                and time.monotonic() >= self.deadline:
+            code, self.details = StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"
+        self._finish(code, self.details)
+
+    def _failed_with(self, e: Exception) -> None:
+        """The status of a call whose handler (or hook) raised ``e``."""
+        if isinstance(e, Abort):
+            if e.trailing_metadata:
+                self.trailing_metadata = list(e.trailing_metadata)
+            self._finish(e.code, e.details, error=e)
+        elif isinstance(e, AbortError):
+            self._finish(self.code or StatusCode.UNKNOWN, self.details, error=e)
+        elif isinstance(e, GrpcError):
+            self._finish(e.status, str(e), error=e)
+        elif self.done:  # the handler raised after its call ended (cancelled, deadline)
+            return
+        else:
             log.warning("gRPC handler of %s raised %s", self.method, type(e).__name__,
                         exc_info=log.isEnabledFor(logging.DEBUG))
             if self.code is not None and self.code != StatusCode.OK:
@@ -360,15 +487,9 @@ class ServerCall:
             else:
                 self._finish(StatusCode.UNKNOWN,
                              f"Exception calling application: {type(e).__name__}", error=e)
-        finally:
-            if timer is not None:
-                timer.cancel()
-            if watcher is not None:
-                watcher.cancel()
 
     def _read_request_headers(self) -> None:
-        stream = self.stream
-        for name, value in stream.headers:
+        for name, value in self.headers:
             if name == b"grpc-timeout":
                 self.deadline = self.started_at + p.parse_timeout(value)
             elif name == b"grpc-encoding":
@@ -377,10 +498,6 @@ class ServerCall:
                     self._request_encoding = enc
             elif name == b"grpc-accept-encoding":
                 self._accept = frozenset(e.strip() for e in value.decode("latin-1").split(","))
-            elif name in _NOT_METADATA or name[:1] == b":":
-                continue
-            elif not p.is_reserved(key := name.decode("latin-1")):
-                self.invocation_metadata.append((key, p.decode_metadata_value(key, value)))
         if self._request_encoding is not None and self._request_encoding not in p.ENCODINGS:
             raise GrpcUnknownEncoding(self._request_encoding)
         if self.server.compression is not None:
@@ -392,6 +509,7 @@ class ServerCall:
         return self._finished
 
     async def _watch_cancel(self) -> None:
+        assert self.stream is not None
         await self.stream.wait_cancelled()
         if not self._finished:
             self.cancelled = True
@@ -416,6 +534,9 @@ class ServerCall:
         if self._finished:
             return
         self.cancelled = True
+        if self.stream is None:  # served whole: the reply is trailers-only CANCELLED
+            self._finish(StatusCode.CANCELLED, "Cancelled by the server")
+            return
         self.stream.reset()
         self._finish(StatusCode.CANCELLED, "Cancelled by the server", send=False)
         self._stop_task("server-cancel")
@@ -433,8 +554,10 @@ class ServerCall:
                                    self._request_encoding)
         deserialize = self._handler.request_deserializer
         hooks = self._hooks_with("message_received")
+        stream = self.stream
+        assert stream is not None
         while True:
-            chunk = await self.stream.read()
+            chunk = await stream.read()
             if chunk is None:
                 decoder.end()
                 return
@@ -465,25 +588,31 @@ class ServerCall:
             decoder = p.MessageDecoder(self.server.max_receive_message_length,
                                        self._request_encoding)
             payloads: list[tuple[bool, bytes]] = []
+            stream = self.stream
+            assert stream is not None
             while True:
-                chunk = await self.stream.read()
+                chunk = await stream.read()
                 if chunk is None:
                     decoder.end()
                     break
                 self.bytes_in += len(chunk)
                 payloads += decoder.feed_flagged(chunk)
-            self.messages_in = len(payloads)
-            if len(payloads) != 1:
-                raise _RequestCount(len(payloads))
-            self.last_request_compressed, payload = payloads[0]
-            deserialize = self._handler.request_deserializer
-            try:
-                return deserialize(payload) if deserialize is not None else payload
-            except Exception:
-                raise _Deserialize() from None
+            return self._deserialize_one(payloads)
         if len(messages) != 1:
             raise _RequestCount(len(messages))
         return messages[0]
+
+    def _deserialize_one(self, payloads: list[tuple[bool, bytes]]) -> Any:
+        """A unary call's request from its decoded (compressed, payload) list."""
+        self.messages_in = len(payloads)
+        if len(payloads) != 1:
+            raise _RequestCount(len(payloads))
+        self.last_request_compressed, payload = payloads[0]
+        deserialize = self._handler.request_deserializer
+        try:
+            return deserialize(payload) if deserialize is not None else payload
+        except Exception:
+            raise _Deserialize() from None
 
     def set_compression(self, compression: Any) -> None:
         if self.headers_sent:
@@ -501,7 +630,25 @@ class ServerCall:
         if self.headers_sent or self.done:
             return
         self.headers_sent = True
-        self.stream.send_headers(p.response_headers(metadata, self.encoding))
+        head = p.response_headers(metadata, self.encoding)
+        if self.stream is None:
+            self._head = head
+        else:
+            self.stream.send_headers(head)
+
+    def _frame(self, message: Any) -> bytes:
+        """Serialize and frame one response message (the response headers
+        go first if they have not)."""
+        serialize = self._handler.response_serializer
+        payload = serialize(message) if serialize is not None else message
+        if not self.headers_sent:
+            self.send_initial()
+        encoding = None if self.skip_compression else self.encoding
+        self.skip_compression = False
+        data = p.encode_message(payload, encoding)
+        self.messages_out += 1
+        self.bytes_out += len(data)
+        return data
 
     async def send(self, message: Any) -> None:
         """Serialize, frame and send one response message (dropped once
@@ -516,16 +663,55 @@ class ServerCall:
                     message = await message
                 if message is None:
                     return
-        serialize = self._handler.response_serializer
-        payload = serialize(message) if serialize is not None else message
-        if not self.headers_sent:
-            self.send_initial()
-        encoding = None if self.skip_compression else self.encoding
-        self.skip_compression = False
-        data = p.encode_message(payload, encoding)
-        self.messages_out += 1
-        self.bytes_out += len(data)
-        await self.stream.send_data(data)
+        assert self.stream is not None
+        if self.session is not None:
+            self.session.activity += 1
+        await self.stream.send_data(self._frame(message))
+
+    def _queue(self, message: Any) -> None:
+        """A call without a stream: its one response message (no hooks)."""
+        self._body = self._frame(message)
+
+    async def _send_all(self, messages: Iterable[Any]) -> None:
+        """Send a plain generator's messages. It runs on the engine's thread,
+        so the loop does nothing else between two of its messages anyway:
+        they are framed together, up to GRPC_STREAM_COALESCE bytes (or
+        GRPC_STREAM_COALESCE_DELAY seconds since the first of them) per
+        send, one DATA frame per 16 KiB rather than one per message; after
+        each send the loop gets a turn, so the batch is written while the
+        next is made and other calls are served."""
+        if self._hooks_with("message_sending"):
+            for m in messages:
+                if self.done:
+                    break
+                await self.send(m)
+            return
+        assert self.stream is not None
+        session = self.session
+        send_data = self.stream.send_data
+        frame = self._frame
+        size_limit, delay = limits.GRPC_STREAM_COALESCE, limits.GRPC_STREAM_COALESCE_DELAY
+        clock = time.monotonic
+        batch: list[bytes] = []
+        size = 0
+        first = 0.0
+        for m in messages:
+            if self.done:
+                return
+            data = frame(m)
+            if not batch:
+                first = clock()
+            batch.append(data)
+            size += len(data)
+            if size >= size_limit or clock() - first >= delay:
+                if session is not None:
+                    session.activity += 1
+                await send_data(b"".join(batch))
+                batch.clear()
+                size = 0
+                await asyncio.sleep(0)  # the loop writes it (and serves others) meanwhile
+        if batch and not self.done:
+            await send_data(b"".join(batch))
 
     # -- running the handler -------------------------------------------------
 
@@ -555,10 +741,7 @@ class ServerCall:
         if not pool and not handler.request_streaming:
             result = fn(arg, ctx)
             if handler.response_streaming:
-                for m in result:
-                    if self.done:
-                        break
-                    await self.send(m)
+                await self._send_all(result)
             elif result is not None and not self._failed():
                 await self.send(result)
             return
@@ -591,22 +774,27 @@ class ServerCall:
         self.code, self.details = code, details
         self.error = error
         self.duration = time.monotonic() - self.started_at
-        if send and not self.stream.ended:
+        stream = self.stream
+        if send and (stream is None or not stream.ended):
             try:
                 fields = p.trailers(code, details, self.trailing_metadata or None)
             except ValueError as e:   # the handler's trailing metadata is not sendable
                 log.warning("gRPC call %s: trailing metadata refused: %s", self.method, e)
                 self.code, self.details = StatusCode.INTERNAL, "invalid trailing metadata"
                 fields = p.trailers(self.code, self.details)
-            try:
-                if not self.headers_sent:
-                    self.headers_sent = True
-                    self.stream.send_headers(p.TRAILERS_ONLY_HEAD + fields, end_stream=True)
-                else:
-                    self.stream.send_trailers(fields)
-            except H2StreamReset:
-                self.cancelled = True
-        for cb in self.context._callbacks:
+            if stream is None:
+                self._reply = (self._head, self._body, fields) if self._head is not None \
+                    else (p.TRAILERS_ONLY_HEAD + fields, b"", None)
+            else:
+                try:
+                    if not self.headers_sent:
+                        self.headers_sent = True
+                        stream.send_headers(p.TRAILERS_ONLY_HEAD + fields, end_stream=True)
+                    else:
+                        stream.send_trailers(fields)
+                except H2StreamReset:
+                    self.cancelled = True
+        for cb in self._callbacks or ():
             try:
                 cb()
             except Exception:
@@ -703,15 +891,39 @@ class Server(H2Server):
     whose requests stream always go to the pool); True, a number of threads
     or an Executor runs every plain handler there. ``compression``: the
     responses' encoding when the client accepts it (gzip, deflate).
-    ``hooks``: the call-path hooks (module docstring). Other keyword
+    ``hooks``: the call-path hooks (module docstring).
+    ``keepalive_permit_without_calls``, ``min_recv_ping_interval_without_data``
+    (seconds), ``max_ping_strikes``: the keep-alive policy enforced on
+    clients' PINGs, grpcio's defaults (also read from grpcio's ``options``
+    names: ``grpc.keepalive_permit_without_calls``,
+    ``grpc.http2.min_ping_interval_without_data_ms``,
+    ``grpc.http2.max_ping_strikes``). Other keyword
     arguments are fastnet.h2's H2Server's (max_concurrent_streams, stream_window, ...)
     and fastnet.Server's (engine, max_connections, ...)."""
 
     def __init__(self, *, thread_pool: Union[bool, int, concurrent.futures.Executor] = False,
                  max_receive_message_length: int = limits.DEFAULT_GRPC_MAX_RECEIVE_MESSAGE,
                  compression: Optional[Any] = None, hooks: Iterable[Any] = (),
+                 keepalive_permit_without_calls: bool = limits.GRPC_KEEPALIVE_PERMIT_WITHOUT_CALLS,
+                 min_recv_ping_interval_without_data: float =
+                 limits.GRPC_MIN_RECV_PING_INTERVAL_WITHOUT_DATA,
+                 max_ping_strikes: int = limits.GRPC_MAX_PING_STRIKES,
+                 options: Iterable[tuple[str, Any]] = (),
                  **server_options: Any) -> None:
         super().__init__(**server_options)
+        for key, value in options:  # grpcio's server options, the keep-alive ones
+            if key == "grpc.keepalive_permit_without_calls":
+                keepalive_permit_without_calls = bool(value)
+            elif key == "grpc.http2.min_ping_interval_without_data_ms":
+                min_recv_ping_interval_without_data = value / 1000
+            elif key == "grpc.http2.max_ping_strikes":
+                max_ping_strikes = int(value)
+        if min_recv_ping_interval_without_data < 0 or max_ping_strikes < 0:
+            raise ValueError("min_recv_ping_interval_without_data and max_ping_strikes "
+                             "must be >= 0")
+        self.keepalive_permit_without_calls = keepalive_permit_without_calls
+        self.min_recv_ping_interval_without_data = min_recv_ping_interval_without_data
+        self.max_ping_strikes = max_ping_strikes
         self.max_receive_message_length = max_receive_message_length
         name = getattr(compression, "name", compression)
         self.compression = None if name is None or str(name).lower() == "nocompression" \
@@ -734,9 +946,16 @@ class Server(H2Server):
         else:
             self._pool_size = None
         self._pool_lock = threading.Lock()
+        #: Every connection's session, by peer (what its calls count on).
+        self._sessions: dict[tuple[str, int], _GrpcSession] = {}
+        self._refused = 0          # of them, turned away (answering RESOURCE_EXHAUSTED)
+        self._too_many_pings = 0   # connections closed by the keep-alive policy
+        self._pings = 0            # PINGs received from clients
         self._thread: Optional[threading.Thread] = None
         self._stopped = threading.Event()
         self.stream_app = serve_streams(self._serve_stream)
+        # fastnet.h2's quick way for requests complete in one read, where it has one
+        self.stream_app.on_complete = self._serve_complete  # type: ignore[attr-defined]
 
     # -- registering ---------------------------------------------------------
 
@@ -764,7 +983,9 @@ class Server(H2Server):
             self._registered[f"/{service_name}/{name}"] = h
             self._resolved.pop(f"/{service_name}/{name}", None)
 
-    def _lookup(self, path: str, metadata: list[tuple[str, MetadataValue]]) -> Optional[_Resolved]:
+    def _lookup(self, path: str, call: Optional[ServerCall]) -> Optional[_Resolved]:
+        """The handler of ``path``: registered ones resolved once; generic
+        handlers asked per call (they see ``call``'s metadata)."""
         r = self._resolved.get(path)
         if r is not None:
             return r
@@ -772,8 +993,9 @@ class Server(H2Server):
         if h is not None:
             r = self._resolved[path] = _resolve(h, self._pool_size is not None)
             return r
-        if self._generic:
-            details = HandlerCallDetails(path, tuple(Metadatum(k, v) for k, v in metadata))
+        if self._generic and call is not None:
+            details = HandlerCallDetails(path, tuple(Metadatum(k, v)
+                                                     for k, v in call.invocation_metadata))
             for g in self._generic:
                 h = g.service(details)
                 if h is not None:
@@ -801,7 +1023,44 @@ class Server(H2Server):
     # -- serving -------------------------------------------------------------
 
     async def _serve_stream(self, stream: ServerStream) -> None:
-        await ServerCall(self, stream).run()
+        call = ServerCall(self, stream)
+        session = self._sessions.get(stream.peer)
+        if session is not None:
+            if session.refused is not None:
+                stream.send_headers(session.refusal()[0], end_stream=True)
+                return
+            session.activity += 1
+            call.session = session
+        await call.run()
+
+    def _serve_complete(self, stream_id: int, headers: list[tuple[bytes, bytes]], body: bytes,
+                        peer: tuple[str, int]) -> Optional[Reply]:
+        """fastnet.h2's quick way, for a request that came whole in one read:
+        a unary call to a registered plain handler on the engine's thread,
+        with no hooks, is served here, inside that read, without a task or
+        a stream; anything else (None) takes the stream path."""
+        session = self._sessions.get(peer)
+        if session is not None:
+            if session.refused is not None:
+                return session.refusal()
+            session.activity += 1
+        if self._hooks:
+            return None
+        method = path = None
+        for name, value in headers:
+            if name == b":path":
+                path = value
+            elif name == b":method":
+                method = value
+            elif name[:1] != b":":
+                break
+        if method != b"POST" or path is None:
+            return None
+        spath = path.decode("latin-1")
+        resolved = self._resolved.get(spath) or self._lookup(spath, None)
+        if resolved is None or resolved.watch or resolved.handler.response_streaming:
+            return None
+        return ServerCall(self, None, headers, spath, peer).run_complete(resolved, body)
 
     def listen(self, host: str = "127.0.0.1", port: int = 9000, *,  # type: ignore[override]
                protocol: Any = "grpc", handler: Optional[Any] = None, **options: Any) -> Any:
@@ -844,6 +1103,15 @@ class Server(H2Server):
             self._stopped.set()
         return self._stopped
 
+    def stats(self) -> dict[str, int]:
+        """Server's counters, grpc_pings (PINGs received from clients) and
+        grpc_too_many_pings (connections closed by the keep-alive policy:
+        GOAWAY ENHANCE_YOUR_CALM)."""
+        out = super().stats()
+        out["grpc_pings"] = self._pings
+        out["grpc_too_many_pings"] = self._too_many_pings
+        return out
+
     def wait_for_termination(self, timeout: Optional[float] = None) -> bool:
         """Block until the server stopped; False if ``timeout`` passed first."""
         return self._stopped.wait(timeout)
@@ -863,13 +1131,121 @@ def _grpc_listen(server: "Server", host: str, port: int, handler: Any,
     if not server.service_names():
         from .health import add_health
         add_health(server)
-    return H2Server.listen(server, host, port, protocol="h2", handler=server.stream_app,
+    return H2Server.listen(server, host, port, protocol=GRPC, handler=server.stream_app,
                            **options)
 
 
+class _GrpcSession(H2Session):
+    """fastnet.h2's session with gRPC's connection rules.
+
+    Refusing in gRPC's words: a connection turned away (over
+    max_connections and the backlog, or past queue_timeout in it) is
+    served just long enough to answer each call it sends with
+    RESOURCE_EXHAUSTED (trailers-only, grpc-status 8), then GOAWAY; it is
+    closed once the client goes, or GRPC_REFUSED_LINGER seconds after it
+    was turned away. At most GRPC_MAX_REFUSED_CONNECTIONS are held so at
+    once; past that, and during a drain, HTTP/2's GOAWAY turns it away.
+
+    Keep-alive enforcement, as grpc core's (doc/keepalive.md): a PING
+    that comes sooner after the previous one than the server's
+    ``min_recv_ping_interval_without_data`` (GRPC_IDLE_PING_INTERVAL, two
+    hours, while no call is open, unless ``keepalive_permit_without_calls``)
+    is a strike; past ``max_ping_strikes`` strikes the connection gets
+    GOAWAY ENHANCE_YOUR_CALM with debug data ``too_many_pings`` and is
+    closed. A call or a response message since the last PING (grpc core:
+    headers or data sent) forgives the strikes."""
+
+    _server: Optional["Server"] = None
+    #: Why the connection was turned away (its calls' grpc-message), or None.
+    refused: Optional[str] = None
+    #: Calls and response messages so far (what forgives ping strikes).
+    activity = 0
+    _activity_at_ping = 0
+    _last_ping = -math.inf
+    _strikes = 0
+    _linger: Optional[TimerHandle] = None
+
+    def refuse(self, why: str) -> bool:
+        server = self.conn.server
+        if why == "shutdown" or not isinstance(server, Server) \
+                or server._refused >= limits.GRPC_MAX_REFUSED_CONNECTIONS:
+            return False
+        server._refused += 1
+        self.refused = (f"server busy: over max_connections={server.max_connections}"
+                        if why == "busy" else "server busy: waited past queue_timeout")
+        self._linger = server.engine.call_later(limits.GRPC_REFUSED_LINGER, self._give_up)
+        return True
+
+    def opened(self) -> None:
+        super().opened()
+        server = self.conn.server
+        if isinstance(server, Server):
+            self._server = server
+            server._sessions[self.peer] = self
+
+    def refusal(self) -> Reply:
+        """The answer to a call of a refused connection; GOAWAY follows."""
+        if not self.draining:
+            self.conn.server.engine.call_later(0, self._goaway)
+        return (p.trailers_only(StatusCode.RESOURCE_EXHAUSTED, self.refused or ""), b"", None)
+
+    def _goaway(self) -> None:
+        if not self.done:
+            out = self.drain()
+            if out:
+                self.conn.write(out)
+
+    def _give_up(self) -> None:
+        self._linger = None
+        if not self.done:
+            self._goaway()
+            self.conn.close()
+
+    def ping_received(self) -> None:
+        server = self._server
+        if server is None or self.done:
+            return
+        server._pings += 1
+        now = time.monotonic()
+        if self.activity != self._activity_at_ping:
+            self._activity_at_ping = self.activity
+            self._strikes = 0
+            self._last_ping = -math.inf
+        if self.idle() and not server.keepalive_permit_without_calls:
+            interval = limits.GRPC_IDLE_PING_INTERVAL
+        else:
+            interval = server.min_recv_ping_interval_without_data
+        allowed = self._last_ping + interval
+        self._last_ping = now
+        if allowed <= now:
+            return
+        self._strikes += 1
+        if server.max_ping_strikes and self._strikes > server.max_ping_strikes:
+            log.info("closing gRPC connection from %s: too many pings (%d strikes)",
+                     self.peer, self._strikes)
+            server._too_many_pings += 1
+            self.h2.close(E.ENHANCE_YOUR_CALM, additional_data=b"too_many_pings")
+            self.done = True
+            self.conn.write(self.h2.data_to_send())
+            self.conn.close()
+
+    def closed(self) -> None:
+        super().closed()
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
+        server = self._server or self.conn.server
+        if not isinstance(server, Server):
+            return
+        if self.refused is not None:
+            server._refused -= 1
+        if server._sessions.get(self.peer) is self:
+            del server._sessions[self.peer]
+
+
 def _grpc_session(conn: Any, handler: Any) -> Any:
-    from ..h2.server import _h2_session
-    return _h2_session(conn, handler)
+    options, http_limits = server_options(conn)
+    return _GrpcSession(conn, handler, options, http_limits)
 
 
 THREAD_POOL = Option("--grpc-thread-pool", type=int, default=0, metavar="N",
@@ -882,11 +1258,27 @@ COMPRESSION = Option("--grpc-compression", choices=("gzip", "deflate"), default=
                      help="compress responses when the client accepts it (default: none)")
 
 
+PERMIT_WITHOUT_CALLS = Option("--grpc-keepalive-permit-without-calls", action="store_true",
+                              default=limits.GRPC_KEEPALIVE_PERMIT_WITHOUT_CALLS,
+                              help="let clients ping with no call open as often as with one")
+MIN_PING_INTERVAL = Option("--grpc-min-ping-interval", type=seconds,
+                           default=limits.GRPC_MIN_RECV_PING_INTERVAL_WITHOUT_DATA,
+                           metavar="SECONDS", help="a client PING sooner than this after the "
+                           "previous one, with nothing sent between, is a strike "
+                           "(default: %(default)s, as grpcio)")
+MAX_PING_STRIKES = Option("--grpc-max-ping-strikes", type=int, default=limits.GRPC_MAX_PING_STRIKES,
+                          metavar="N", help="strikes before GOAWAY ENHANCE_YOUR_CALM "
+                          "too_many_pings (0: never; default: %(default)s, as grpcio)")
+
+
 def _make_grpc_server(values: Mapping[str, Any], server_options: dict[str, Any]) -> "Server":
     v = dict(values)
     return Server(thread_pool=v.pop("grpc_thread_pool") or False,
                   max_receive_message_length=v.pop("grpc_max_receive"),
-                  compression=v.pop("grpc_compression"), **v, **server_options)
+                  compression=v.pop("grpc_compression"),
+                  keepalive_permit_without_calls=v.pop("grpc_keepalive_permit_without_calls"),
+                  min_recv_ping_interval_without_data=v.pop("grpc_min_ping_interval"),
+                  max_ping_strikes=v.pop("grpc_max_ping_strikes"), **v, **server_options)
 
 
 #: gRPC as a registered unit (``--protocol grpc``): HTTP/2 with prior
@@ -897,5 +1289,6 @@ GRPC = register(ProtocolUnit(
     help="gRPC over HTTP/2 (--handler: setup(server) adding services; default: health only)",
     session=_grpc_session, echo=False,
     options=(MAX_CONCURRENT_STREAMS, STREAM_WINDOW, CONNECTION_WINDOW, WINDOW_TIMEOUT,
-             THREAD_POOL, MAX_RECEIVE, COMPRESSION),
+             THREAD_POOL, MAX_RECEIVE, COMPRESSION, PERMIT_WITHOUT_CALLS, MIN_PING_INTERVAL,
+             MAX_PING_STRIKES),
     make_server=_make_grpc_server, server_class=Server, needs_asyncio=lambda handler: True))

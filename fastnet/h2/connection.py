@@ -5,9 +5,11 @@ Bytes in (:meth:`H2Connection.receive`) give events
 queue frames; :meth:`H2Connection.data_to_send` hands over the bytes to
 write. Nothing here touches a socket or a clock.
 
-Frames are decoded by fastnet.codec.h2frame (the frame-level rules of
-sections 4 and 6), field blocks by fastnet.codec.hpack; this module keeps
-the rest of RFC 9113:
+Each read goes through fastnet.codec.h2sess in one call (C, or its
+Python twin): its frames parsed (the frame-level rules of sections 4 and
+6), field blocks reassembled, HPACK-decoded and checked as a request and
+as trailers (8.2, 8.3), all as one list of tuples; this module keeps the
+rest of RFC 9113, over those tuples:
 
 * stream states (5.1) in one transition table, :data:`TRANSITIONS`:
   (state, what happened) -> next state; a received frame the table has no
@@ -21,24 +23,28 @@ the rest of RFC 9113:
   acknowledges consumed data; we never send past the peer's windows;
 * SETTINGS (6.5) answered and applied, ours applied on the peer's ACK;
   PING (6.7) answered; GOAWAY (6.8) with the last stream id processed;
-* header validation (8.2, 8.3): lowercase valid names, values without
-  NUL/CR/LF or edge whitespace, no connection-specific fields, TE only
-  "trailers", pseudo fields first, known, once, the required ones present;
-  content-length against the DATA received (8.1.1). A malformed message is
-  a stream error PROTOCOL_ERROR;
+* header validation (8.2, 8.3): the reader's verdicts (lowercase valid
+  names, values without NUL/CR/LF or edge whitespace, no
+  connection-specific fields, TE only "trailers", pseudo fields first,
+  known, once, the required ones present) applied as the stream's state
+  asks (request, trailers; a response's here); content-length against the
+  DATA received (8.1.1). A malformed message is a stream error
+  PROTOCOL_ERROR;
 * the flood defences of fastnet.limits (rapid reset, CONTINUATION floods,
   control frame floods): GOAWAY ENHANCE_YOUR_CALM.
 """
 from __future__ import annotations
 
-import re
 import struct
 from collections.abc import Iterable, Mapping
 from typing import Optional, Union
 
 from .. import limits
-from ..codec.h2frame import Flag, Frame, FrameDecoder, FrameType, Setting
-from ..codec.hpack import Decoder, Encoder
+from ..codec.h2frame import Flag, FrameType, Setting
+from ..codec.h2sess import (DATA, ERROR, GOAWAY, HEADERS, NOT_A_REQUEST, PING, PRIORITY,
+                            PUSH_PROMISE, RST_STREAM, SETTINGS, WINDOW_UPDATE, Reader, error_of)
+from ..codec.h2sess.py import check_fields
+from ..codec.hpack import Encoder
 from ..errors import H2ConnectionError, H2ErrorCode, H2FrameError, HpackError
 from .events import (ConnectionTerminated, DataReceived, Event, Headers,
                      InformationalResponseReceived, PingAcked, PingReceived, PriorityUpdated,
@@ -104,14 +110,6 @@ _ENDED, _RESET_BY_US, _RESET_BY_PEER = 0, 1, 2
 _HEADER = struct.Struct(">BHBBI")  # 24-bit length as byte + short, type, flags, stream id
 _WINDOW_UPDATE = struct.Struct(">BHBBII")
 _RST = struct.Struct(">BHBBII")
-
-#: Fields that are per hop in HTTP/1.1 and malformed in HTTP/2 (8.2.2).
-_CONNECTION_SPECIFIC = frozenset((b"connection", b"keep-alive", b"proxy-connection",
-                                  b"transfer-encoding", b"upgrade"))
-_REQUEST_PSEUDO = frozenset((b":method", b":scheme", b":path", b":authority"))
-# A field name: no 0x00-0x20, A-Z, 0x7f-0xff, no colon (8.2.1).
-_NAME_OK = bytes(c for c in range(256) if 0x20 < c < 0x7F and not 0x41 <= c <= 0x5A and c != 0x3A)
-_BAD_VALUE = re.compile(rb"[\x00\r\n]|^[ \t]|[ \t]$")
 
 
 class _Stream:
@@ -191,12 +189,11 @@ class H2Connection:
             Setting.MAX_FRAME_SIZE: limits.H2_DEFAULT_MAX_FRAME_SIZE,
         }
         self._unacked_settings: list[dict[int, int]] = []
-        self._frames = FrameDecoder()
-        self._decoder = Decoder(limits.H2_DEFAULT_HEADER_TABLE_SIZE,
-                                ours[Setting.MAX_HEADER_LIST_SIZE])
+        self._reader = Reader(limits.H2_DEFAULT_HEADER_TABLE_SIZE,
+                              ours[Setting.MAX_HEADER_LIST_SIZE])
         self._encoder = Encoder()
-        self._cached_fields: Optional[list[tuple[bytes, bytes]]] = None
-        self._cached_block = b""
+        #: Encoded blocks that are still valid as they are (see _header_block).
+        self._blocks: dict[tuple[tuple[Union[bytes, str], Union[bytes, str]], ...], bytes] = {}
         self._out = bytearray()
         self._streams: dict[int, _Stream] = {}
         self._closed: dict[int, int] = {}        # recently closed: id -> why
@@ -211,10 +208,6 @@ class H2Connection:
         self._preface_needed = not client_side   # server: the client preface comes first
         self._preface = bytearray()
         self._settings_seen = False              # the peer's first frame must be SETTINGS
-        self._block: Optional[Frame] = None      # HEADERS waiting for its CONTINUATIONs
-        self._block_parts: list[bytes] = []
-        self._block_size = 0
-        self._continuations = 0
         self._ping_counter = 0
         self._reset_debt = 0
         self._control_debt = 0
@@ -252,7 +245,7 @@ class H2Connection:
             raise _conn_error(E.PROTOCOL_ERROR, "3.2.1", "HTTP2-Settings not a SETTINGS payload")
         pairs = tuple(struct.iter_unpack(">HI", settings_payload))
         events: list[Event] = []
-        self._apply_remote_settings(Frame(FrameType.SETTINGS, settings=pairs), events, ack=False)
+        self._apply_remote_settings(pairs, events, ack=False)
         stream = self._new_stream(1, local=False)
         stream.state = S.HALF_CLOSED_REMOTE
         stream.headers_done = True
@@ -287,14 +280,8 @@ class H2Connection:
                 data = self._read_preface(data)
                 if not data:
                     return events
-            try:
-                frames = self._frames.receive(data)
-            except H2FrameError as exc:
-                for frame in exc.frames:
-                    self._frame(frame, events)  # type: ignore[arg-type]
-                raise _conn_error(exc.error_code, exc.section, exc.message) from exc
-            for frame in frames:
-                self._frame(frame, events)
+            for event in self._reader.receive(data):
+                self._event(event, events)
                 if self._dead:
                     break
         except H2ConnectionError as exc:
@@ -321,56 +308,54 @@ class H2Connection:
             self._goaway(exc.error_code, last, str(exc).encode()[:256])
             events.append(ConnectionTerminated(exc.error_code, last, b"", False, exc))
 
-    def _frame(self, frame: Frame, events: list[Event]) -> None:
-        kind = frame.type
+    def _event(self, event: tuple, events: list[Event]) -> None:
+        """One tuple of the reader's batch (fastnet.codec.h2sess)."""
+        kind = event[0]
+        if kind == ERROR:
+            error = error_of(event[1], self._reader.max_header_list_size)
+            if isinstance(error, H2FrameError):
+                raise _conn_error(error.error_code, error.section, error.message)
+            if isinstance(error, HpackError):
+                raise _conn_error(error.error_code, "4.3", str(error))
+            raise error
         if not self._settings_seen:
-            if kind != FrameType.SETTINGS or frame.flags & Flag.ACK:
+            if kind != SETTINGS or event[1]:
                 raise _conn_error(E.PROTOCOL_ERROR, "3.4",
                                   "the peer's first frame must be SETTINGS")
             self._settings_seen = True
-        if self._block is not None:
-            self._continuation(frame, events)  # the codec allows only CONTINUATION here
-            return
-        if kind == FrameType.DATA:
-            self._data(frame, events)
-        elif kind == FrameType.HEADERS:
-            if frame.flags & Flag.END_HEADERS:
-                self._headers(frame, frame.data, events)
-            else:
-                self._block = frame
-                self._block_parts = [frame.data]
-                self._block_size = len(frame.data)
-                self._continuations = 0
-        elif kind == FrameType.WINDOW_UPDATE:
-            self._window_update(frame, events)
-        elif kind == FrameType.RST_STREAM:
-            self._rst_stream(frame, events)
-        elif kind == FrameType.SETTINGS:
-            if frame.flags & Flag.ACK:
+        if kind == DATA:
+            self._data(event[1], event[2], event[3], event[4], events)
+        elif kind == HEADERS:
+            self._headers(event, events)
+        elif kind == WINDOW_UPDATE:
+            self._window_update(event[1], event[2], event[3], events)
+        elif kind == RST_STREAM:
+            self._rst_stream(event[1], event[2], events)
+        elif kind == SETTINGS:
+            if event[1]:
                 self._settings_acked(events)
             else:
                 self._charge_control("SETTINGS")
-                self._apply_remote_settings(frame, events, ack=True)
-        elif kind == FrameType.PING:
-            if frame.flags & Flag.ACK:
-                events.append(PingAcked(frame.data))
+                self._apply_remote_settings(event[2], events, ack=True)
+        elif kind == PING:
+            if event[1]:
+                events.append(PingAcked(event[2]))
             else:
                 self._charge_control("PING")
-                self._out += _HEADER.pack(0, 8, FrameType.PING, Flag.ACK, 0) + frame.data
-                events.append(PingReceived(frame.data))
-        elif kind == FrameType.GOAWAY:
-            self._goaway_received(frame, events)
-        elif kind == FrameType.PRIORITY:
+                self._out += _HEADER.pack(0, 8, FrameType.PING, Flag.ACK, 0) + event[2]
+                events.append(PingReceived(event[2]))
+        elif kind == GOAWAY:
+            self._goaway_received(event[1], event[2], event[3], events)
+        elif kind == PRIORITY:
             self._charge_control("PRIORITY")
-            self._priority(frame, events)
-        elif kind == FrameType.PUSH_PROMISE:
+            self._priority(event, events)
+        elif kind == PUSH_PROMISE:
             # 8.4: a client never pushes; we told a server ENABLE_PUSH=0.
             raise _conn_error(E.PROTOCOL_ERROR, "8.4",
                               "PUSH_PROMISE from a client" if not self.client_side
                               else "PUSH_PROMISE after SETTINGS_ENABLE_PUSH=0")
         else:
             self._charge_control("an unknown frame type")  # 5.5: ignored
-            return
 
     # -- flood accounting --------------------------------------------------
 
@@ -472,18 +457,16 @@ class H2Connection:
 
     # -- DATA -----------------------------------------------------------------
 
-    def _data(self, frame: Frame, events: list[Event]) -> None:
-        size = len(frame.data) + (frame.pad_length + 1 if frame.flags & Flag.PADDED else 0)
+    def _data(self, stream_id: int, end: bool, data: bytes, size: int,
+              events: list[Event]) -> None:
         self._recv_window -= size
         if self._recv_window < 0:
             raise _conn_error(E.FLOW_CONTROL_ERROR, "6.9.1",
                               "DATA beyond the connection's flow-control window")
-        end = bool(frame.flags & Flag.END_STREAM)
         if size:
             self._progress()
         elif not end:
             self._charge_control("empty DATA")
-        stream_id = frame.stream_id
         stream = self._stream_for(stream_id, "DATA")
         if stream is None or stream.state not in (S.OPEN, S.HALF_CLOSED_LOCAL):
             self._credit_connection(size)  # nobody will acknowledge it
@@ -502,14 +485,14 @@ class H2Connection:
             self._credit_connection(size)
             self._reset(stream, E.PROTOCOL_ERROR, events)
             return
-        stream.received += len(frame.data)
+        stream.received += len(data)
         if stream.expected_length >= 0 and not stream.head_request and (
                 stream.received > stream.expected_length
                 or end and stream.received != stream.expected_length):
             self._credit_connection(size)
             self._reset(stream, E.PROTOCOL_ERROR, events)  # 8.1.1: content-length
             return
-        events.append(DataReceived(stream_id, frame.data, size, end))
+        events.append(DataReceived(stream_id, data, size, end))
         if end:
             self._step(stream, RECV_END)
             events.append(StreamEnded(stream_id))
@@ -549,39 +532,14 @@ class H2Connection:
 
     # -- HEADERS --------------------------------------------------------------
 
-    def _continuation(self, frame: Frame, events: list[Event]) -> None:
-        self._continuations += 1
-        self._block_size += len(frame.data)
-        if self._continuations > limits.H2_MAX_CONTINUATIONS:
-            raise _conn_error(E.ENHANCE_YOUR_CALM, "10.5",
-                              f"CONTINUATION flood: a field block in more than "
-                              f"H2_MAX_CONTINUATIONS={limits.H2_MAX_CONTINUATIONS} frames")
-        if self._block_size > limits.DEFAULT_H2_MAX_FIELD_BLOCK:
-            raise _conn_error(E.ENHANCE_YOUR_CALM, "10.5",
-                              "CONTINUATION flood: a field block over "
-                              f"DEFAULT_H2_MAX_FIELD_BLOCK={limits.DEFAULT_H2_MAX_FIELD_BLOCK} bytes")
-        self._block_parts.append(frame.data)
-        if frame.flags & Flag.END_HEADERS:
-            first = self._block
-            assert first is not None
-            self._block = None
-            block = b"".join(self._block_parts)
-            self._block_parts = []
-            self._headers(first, block, events)
-
-    def _headers(self, frame: Frame, block: bytes, events: list[Event]) -> None:
-        stream_id = frame.stream_id
-        if len(block) > limits.DEFAULT_H2_MAX_FIELD_BLOCK:
-            raise _conn_error(E.ENHANCE_YOUR_CALM, "10.5",
-                              "a field block over "
-                              f"DEFAULT_H2_MAX_FIELD_BLOCK={limits.DEFAULT_H2_MAX_FIELD_BLOCK} bytes")
-        # Decode first: the HPACK table must follow every block, even one we ignore.
-        headers = self._decoder.decode(block)
-        end = bool(frame.flags & Flag.END_STREAM)
+    def _headers(self, event: tuple, events: list[Event]) -> None:
+        """A field block, decoded (every block is, before anything decides
+        to ignore it: the HPACK table must follow them all) and checked."""
+        _, stream_id, end, headers, req, trailers_ok, error, _ = event
         stream = self._streams.get(stream_id)
         if stream is None:
             if self._peer_parity(stream_id) and stream_id > self._highest_remote:
-                self._open_remote(frame, headers, end, events)
+                self._open_remote(stream_id, headers, end, req, error, events)
             elif self._is_idle(stream_id):
                 raise _conn_error(E.PROTOCOL_ERROR, "5.1.1",
                                   f"HEADERS on stream {stream_id}, which the peer may not open")
@@ -593,8 +551,8 @@ class H2Connection:
                                   f"new stream {stream_id} not above the peer's last stream "
                                   f"{self._highest_remote}")
             return
-        if frame.error is not None:
-            self._reset(stream, frame.error, events)
+        if error:
+            self._reset(stream, error, events)
             return
         if stream.state not in (S.OPEN, S.HALF_CLOSED_LOCAL):
             self._reset(stream, E.STREAM_CLOSED, events)
@@ -607,7 +565,8 @@ class H2Connection:
         try:
             if not end:
                 raise _Violation(E.PROTOCOL_ERROR, "trailers without END_STREAM")
-            _check_fields(headers, trailers=True)
+            if not trailers_ok:
+                raise _Violation(E.PROTOCOL_ERROR, "a malformed trailing block")
             if (stream.expected_length >= 0 and not stream.head_request
                     and stream.received != stream.expected_length):
                 raise _Violation(E.PROTOCOL_ERROR, "content-length differs from the DATA sent")
@@ -618,18 +577,18 @@ class H2Connection:
         self._step(stream, RECV_END)
         events.append(StreamEnded(stream_id))
 
-    def _open_remote(self, frame: Frame, headers: Headers, end: bool, events: list[Event]) -> None:
-        stream_id = frame.stream_id
+    def _open_remote(self, stream_id: int, headers: Headers, end: bool, req: int, error: int,
+                     events: list[Event]) -> None:
         if self.client_side:
             raise _conn_error(E.PROTOCOL_ERROR, "8.4", "a server opened a stream")
         self._highest_remote = stream_id
         if self.goaway_sent is not None and stream_id > self.goaway_sent:
             return  # after our GOAWAY: ignored (6.8)
         self._highest_processed = stream_id
-        if frame.error is not None:
+        if error:
             self._closed[stream_id] = _RESET_BY_US
-            self._reset_closed(stream_id, frame.error)
-            events.append(StreamReset(stream_id, frame.error, False))
+            self._reset_closed(stream_id, error)
+            events.append(StreamReset(stream_id, error, False))
             return
         limit = min(self.local_settings[Setting.MAX_CONCURRENT_STREAMS],
                     self._advertised.get(Setting.MAX_CONCURRENT_STREAMS, 2**31 - 1))
@@ -641,11 +600,10 @@ class H2Connection:
         stream = self._new_stream(stream_id, local=False)
         self._remote_open += 1
         stream.state = S.OPEN
-        try:
-            stream.expected_length = _check_request(headers)
-        except _Violation as bad:
-            self._reset(stream, bad.code, events)
+        if req == NOT_A_REQUEST:
+            self._reset(stream, E.PROTOCOL_ERROR, events)  # 8.1.1: malformed
             return
+        stream.expected_length = req
         if end and stream.expected_length > 0:
             self._reset(stream, E.PROTOCOL_ERROR, events)  # 8.1.1: no DATA to match
             return
@@ -681,52 +639,52 @@ class H2Connection:
 
     # -- RST_STREAM, WINDOW_UPDATE, PRIORITY, GOAWAY -----------------------------
 
-    def _rst_stream(self, frame: Frame, events: list[Event]) -> None:
-        stream = self._stream_for(frame.stream_id, "RST_STREAM")
+    def _rst_stream(self, stream_id: int, error_code: int, events: list[Event]) -> None:
+        stream = self._stream_for(stream_id, "RST_STREAM")
         if stream is None:
             self._charge_control("RST_STREAM on a closed stream")
             return  # already closed: nothing to do (5.1)
         if not stream.local and stream.state in (S.OPEN, S.HALF_CLOSED_REMOTE):
             self._charge_reset()  # we were still working on it
         self._step(stream, RECV_RST)
-        events.append(StreamReset(frame.stream_id, frame.error_code, True))
+        events.append(StreamReset(stream_id, error_code, True))
 
-    def _window_update(self, frame: Frame, events: list[Event]) -> None:
-        stream_id = frame.stream_id
+    def _window_update(self, stream_id: int, increment: int, error: int,
+                       events: list[Event]) -> None:
         if stream_id == 0:
-            self._send_window += frame.increment
+            self._send_window += increment
             if self._send_window > limits.H2_MAX_WINDOW_SIZE:
                 raise _conn_error(E.FLOW_CONTROL_ERROR, "6.9.1",
                                   "WINDOW_UPDATE grew the connection window past 2**31-1")
-            events.append(WindowUpdated(0, frame.increment))
+            events.append(WindowUpdated(0, increment))
             return
         stream = self._stream_for(stream_id, "WINDOW_UPDATE")
         if stream is None:
             self._charge_control("WINDOW_UPDATE on a closed stream")
             return
-        if frame.error is not None:
-            self._reset(stream, frame.error, events)
+        if error:
+            self._reset(stream, error, events)
             return
-        stream.send_window += frame.increment
+        stream.send_window += increment
         if stream.send_window > limits.H2_MAX_WINDOW_SIZE:
             self._reset(stream, E.FLOW_CONTROL_ERROR, events)
             return
-        events.append(WindowUpdated(stream_id, frame.increment))
+        events.append(WindowUpdated(stream_id, increment))
 
-    def _priority(self, frame: Frame, events: list[Event]) -> None:
-        stream = self._streams.get(frame.stream_id)
-        if frame.error is not None:
+    def _priority(self, event: tuple, events: list[Event]) -> None:
+        _, stream_id, depends_on, weight, exclusive, error = event
+        if error:
+            stream = self._streams.get(stream_id)
             if stream is not None:
-                self._reset(stream, frame.error, events)
+                self._reset(stream, error, events)
             else:
-                self._reset_closed(frame.stream_id, frame.error)
-                events.append(StreamReset(frame.stream_id, frame.error, False))
+                self._reset_closed(stream_id, error)
+                events.append(StreamReset(stream_id, error, False))
             return
-        events.append(PriorityUpdated(frame.stream_id, frame.depends_on, frame.weight,
-                                      frame.exclusive))
+        events.append(PriorityUpdated(stream_id, depends_on, weight, exclusive))
 
-    def _goaway_received(self, frame: Frame, events: list[Event]) -> None:
-        last = frame.last_stream_id
+    def _goaway_received(self, last: int, error_code: int, debug: bytes,
+                         events: list[Event]) -> None:
         if self.goaway_received is not None and last > self.goaway_received:
             raise _conn_error(E.PROTOCOL_ERROR, "6.8", "a GOAWAY raised the last stream id")
         self.goaway_received = last
@@ -734,7 +692,7 @@ class H2Connection:
             stream.state = S.CLOSED
             self._forget(stream, _RESET_BY_PEER)
             events.append(StreamReset(stream.id, E.REFUSED_STREAM, True))
-        events.append(ConnectionTerminated(frame.error_code, last, frame.data, True))
+        events.append(ConnectionTerminated(error_code, last, debug, True))
 
     # -- SETTINGS -------------------------------------------------------------
 
@@ -755,11 +713,11 @@ class H2Connection:
             for stream in self._streams.values():
                 stream.recv_window += delta
         elif key == Setting.HEADER_TABLE_SIZE:
-            self._decoder.max_table_size = value
+            self._reader.header_table_size = value
         elif key == Setting.MAX_HEADER_LIST_SIZE:
-            self._decoder.max_header_list_size = value
+            self._reader.max_header_list_size = value
         elif key == Setting.MAX_FRAME_SIZE:
-            self._frames.max_frame_size = value
+            self._reader.max_frame_size = value
         local[key] = value
 
     def update_settings(self, settings: Mapping[int, int]) -> None:
@@ -778,10 +736,11 @@ class H2Connection:
                 self._apply_local(key, value)
         events.append(SettingsAcknowledged(values))
 
-    def _apply_remote_settings(self, frame: Frame, events: list[Event], ack: bool) -> None:
+    def _apply_remote_settings(self, settings: tuple[tuple[int, int], ...], events: list[Event],
+                               ack: bool) -> None:
         remote = self.remote_settings
         changed: dict[int, int] = {}
-        for key, value in frame.settings:
+        for key, value in settings:
             if key == Setting.INITIAL_WINDOW_SIZE:
                 if value > limits.H2_MAX_WINDOW_SIZE:
                     raise _conn_error(E.FLOW_CONTROL_ERROR, "6.5.2",
@@ -797,7 +756,7 @@ class H2Connection:
                         events.append(WindowUpdated(stream.id, delta))
             elif key == Setting.HEADER_TABLE_SIZE:
                 self._encoder.set_max_table_size(min(value, limits.DEFAULT_H2_MAX_HEADER_TABLE_SIZE))
-                self._cached_fields = None  # the next block starts with a size update
+                self._blocks.clear()  # the next block starts with a size update
             elif key == Setting.ENABLE_PUSH:
                 if self.client_side and value != 0:
                     raise _conn_error(E.PROTOCOL_ERROR, "6.5.2",
@@ -824,21 +783,36 @@ class H2Connection:
             raise ValueError(f"stream {stream_id} is not open")
         return stream
 
-    def _encode(self, fields: list[tuple[bytes, bytes]]) -> bytes:
-        """HPACK-encode fields; a list encoded as nothing but one-byte
-        indexed fields left the table as it was, so the same list next time
-        is the same block (a server's responses repeat: no encoder call)."""
-        if fields == self._cached_fields:
-            return self._cached_block
-        block = self._encoder.encode(fields)
-        if len(block) == len(fields) and min(block, default=0x80) >= 0x80:
-            self._cached_fields, self._cached_block = fields, block
+    def _header_block(self, headers: HeaderInput) -> bytes:
+        """HPACK-encode headers. A list encoded as nothing but one-byte
+        indexed fields left the table as it was, so the same list is the
+        same block for as long as no other block changes the table: those
+        blocks are kept (at most H2_MAX_CACHED_BLOCKS, keyed by the list as
+        given) and reused without an encoder call or a normalization; the
+        first block that changes the table drops them all. A server's
+        responses and trailers repeat, so in the steady state each is a
+        dictionary lookup."""
+        fields = headers if type(headers) is tuple else tuple(headers)
+        blocks = self._blocks
+        try:
+            block = blocks.get(fields)
+        except TypeError:  # an unhashable piece (a bytearray): encoded every time
+            block = None
+            fields = tuple(header_list(fields))
+        if block is not None:
+            return block
+        normal = header_list(fields)
+        block = self._encoder.encode(normal)
+        if len(block) == len(normal) and min(block, default=0x80) >= 0x80:
+            if len(blocks) >= limits.H2_MAX_CACHED_BLOCKS:
+                blocks.clear()
+            blocks[fields] = block
         else:
-            self._cached_fields = None
+            blocks.clear()
         return block
 
     def _block_frames(self, stream_id: int, headers: HeaderInput, flags: int) -> None:
-        block = self._encode(header_list(headers))
+        block = self._header_block(headers)
         size = self.remote_settings[Setting.MAX_FRAME_SIZE]
         out = self._out
         if len(block) <= size:
@@ -938,6 +912,48 @@ class H2Connection:
         self._block_frames(stream_id, headers, Flag.END_STREAM)
         self._step(stream, SEND_END)
 
+    def send_response(self, stream_id: int, headers: HeaderInput,
+                      body: Union[bytes, bytearray, memoryview] = b"",
+                      trailers: Optional[HeaderInput] = None) -> bool:
+        """Queue a whole answer at once: HEADERS, the body's DATA (in
+        frames of the peer's max frame size) and the trailers, END_STREAM
+        on the last frame (the HEADERS itself when there is neither body
+        nor trailers: a trailers-only answer). Repeated header lists and
+        trailers cost a lookup (see send_headers). Returns False with
+        nothing queued when the flow-control windows cannot take all of
+        body now: send it the usual way (send_headers, send_data, ...).
+        ValueError where the stream's state allows no HEADERS."""
+        stream = self._local_stream(stream_id)
+        size = len(body)
+        if size > stream.send_window or size > self._send_window:
+            return False
+        state = stream.state
+        if (state, SEND_HEADERS) not in TRANSITIONS:
+            raise ValueError(f"no HEADERS may be sent on stream {stream_id} "
+                             f"({StreamState.NAMES[state]})")
+        stream.state = TRANSITIONS[(state, SEND_HEADERS)]
+        if not size and trailers is None:
+            self._block_frames(stream_id, headers, Flag.END_STREAM)
+            self._step(stream, SEND_END)
+            return True
+        self._block_frames(stream_id, headers, 0)
+        if not size:
+            pass
+        elif size <= self.remote_settings[Setting.MAX_FRAME_SIZE]:  # one DATA frame
+            self._out += _HEADER.pack(size >> 16, size & 0xFFFF, FrameType.DATA,
+                                      0 if trailers is not None else Flag.END_STREAM, stream_id)
+            self._out += body
+            stream.send_window -= size
+            self._send_window -= size
+            if trailers is None:
+                self._step(stream, SEND_END)
+        else:
+            self.send_data(stream_id, body, end_stream=trailers is None)
+        if trailers is not None:
+            self._block_frames(stream_id, trailers, Flag.END_STREAM)
+            self._step(stream, SEND_END)
+        return True
+
     def end_stream(self, stream_id: int) -> None:
         """End our side of the stream with an empty END_STREAM DATA frame."""
         self.send_data(stream_id, b"", end_stream=True)
@@ -1017,59 +1033,6 @@ def header_list(headers: HeaderInput) -> list[tuple[bytes, bytes]]:
     return out
 
 
-def _check_value(name: bytes, value: bytes) -> None:
-    if not name or name.translate(None, _NAME_OK):
-        raise _Violation(E.PROTOCOL_ERROR, f"invalid field name {name[:40]!r}")
-    if value and _BAD_VALUE.search(value):
-        raise _Violation(E.PROTOCOL_ERROR, f"invalid value of field {name[:40]!r}")
-
-
-def _check_fields(headers: Headers, trailers: bool = False) -> int:
-    """Regular fields (8.2): valid, not connection-specific; the
-    content-length if one (-1 if none)."""
-    length = -1
-    for name, value in headers:
-        if name[:1] == b":":
-            raise _Violation(E.PROTOCOL_ERROR, "a pseudo field in trailers" if trailers
-                             else f"pseudo field {name!r} after a regular field")
-        _check_value(name, value)
-        if name in _CONNECTION_SPECIFIC:
-            raise _Violation(E.PROTOCOL_ERROR, f"connection-specific field {name!r}")
-        if name == b"te" and value != b"trailers":
-            raise _Violation(E.PROTOCOL_ERROR, "TE other than trailers")
-        if name == b"content-length" and not trailers:
-            if not value.isdigit() or len(value) > 18 or (length >= 0 and int(value) != length):
-                raise _Violation(E.PROTOCOL_ERROR, "invalid content-length")
-            length = int(value)
-    return length
-
-
-def _check_request(headers: Headers) -> int:
-    """A request's header list (8.3.1): its content-length, or -1."""
-    seen: dict[bytes, bytes] = {}
-    i = 0
-    for name, value in headers:
-        if name[:1] != b":":
-            break
-        if name not in _REQUEST_PSEUDO:
-            raise _Violation(E.PROTOCOL_ERROR, f"pseudo field {name!r} in a request")
-        if name in seen:
-            raise _Violation(E.PROTOCOL_ERROR, f"pseudo field {name!r} twice")
-        if name != b":authority" and not value or value and _BAD_VALUE.search(value):
-            raise _Violation(E.PROTOCOL_ERROR, f"invalid {name.decode()}")
-        seen[name] = value
-        i += 1
-    method = seen.get(b":method")
-    if method is None:
-        raise _Violation(E.PROTOCOL_ERROR, "no :method")
-    if method == b"CONNECT":
-        if b":authority" not in seen or b":scheme" in seen or b":path" in seen:
-            raise _Violation(E.PROTOCOL_ERROR, "CONNECT needs :authority only (8.5)")
-    elif b":scheme" not in seen or b":path" not in seen:
-        raise _Violation(E.PROTOCOL_ERROR, "a request needs :method, :scheme and :path")
-    return _check_fields(headers[i:] if i else headers)
-
-
 def _check_response(headers: Headers) -> tuple[int, int]:
     """A response's header list (8.3.2): its status and content-length."""
     status = -1
@@ -1085,4 +1048,7 @@ def _check_response(headers: Headers) -> tuple[int, int]:
         i += 1
     if status < 0:
         raise _Violation(E.PROTOCOL_ERROR, "a response without :status")
-    return status, _check_fields(headers[i:])
+    length = check_fields(headers[i:])
+    if length == NOT_A_REQUEST:
+        raise _Violation(E.PROTOCOL_ERROR, "a malformed response field")
+    return status, length

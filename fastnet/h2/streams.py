@@ -12,6 +12,19 @@ Server side: give ``serve_streams(handler)`` as the handler of an
 
     server.listen("127.0.0.1", 0, protocol="h2", handler=serve_streams(handler))
 
+The quick way, for requests that arrive whole (gRPC's unary calls):
+``serve_streams(handler, on_complete=answer)`` asks
+``answer(stream_id, headers, body, peer)`` about every request whose
+headers, body and END_STREAM came in one read, inside that read, with no
+task and no ServerStream. It returns ``(headers, body, trailers)``, sent
+as HEADERS + DATA + trailing HEADERS in one go (blocks of repeated header
+lists are cached; see ``H2Connection.send_response``), or None to take the
+stream path (``handler(stream)``, the body already readable)::
+
+    OK = ((b"grpc-status", b"0"),)
+    def answer(stream_id, headers, body, peer):
+        return ((b":status", b"200"), (b"content-type", b"application/grpc")), body, OK
+
 Client side: ``conn = await open_connection(host, port)`` gives a
 :class:`Client`; ``stream = await conn.request(headers, body)`` a
 :class:`ClientStream` with the same reading and sending methods plus
@@ -39,8 +52,8 @@ from .events import (ConnectionTerminated, DataReceived, Event, Headers, PingAck
                      ResponseReceived, SettingsChanged, StreamEnded, StreamReset,
                      TrailersReceived, WindowUpdated)
 
-__all__ = ["Client", "ClientStream", "ServerStream", "Stream", "StreamApp", "StreamHandler",
-           "open_connection", "serve_streams"]
+__all__ = ["Client", "ClientStream", "CompleteHandler", "Reply", "ServerStream", "Stream",
+           "StreamApp", "StreamHandler", "open_connection", "serve_streams"]
 
 #: A header list as callers give it: (name, value) pairs, bytes or str.
 HeaderInput = Iterable[tuple[Union[bytes, str], Union[bytes, str]]]
@@ -118,7 +131,7 @@ class Stream:
 
     __slots__ = ("stream_id", "peer", "headers", "trailers", "_owner", "_chunks", "_remote_ended",
                  "_local_ended", "_reset_code", "_reset_remote", "_readable", "_writable",
-                 "_cancel", "_headers_sent", "_why")
+                 "_cancel", "_headers_sent", "_why", "_stopped")
 
     def __init__(self, owner: _Owner, stream_id: int, headers: Headers) -> None:
         self.stream_id = stream_id
@@ -136,6 +149,7 @@ class Stream:
         self._writable: Optional[asyncio.Event] = None
         self._cancel: Optional[asyncio.Event] = None
         self._headers_sent = False
+        self._stopped = False   # the peer needs no more of our side (RFC 9113 8.1)
 
     # -- what the connection tells the stream ---------------------------------
 
@@ -225,16 +239,22 @@ class Stream:
 
     # -- sending our side --------------------------------------------------
 
-    def _check_open(self) -> None:
+    def _check_open(self) -> bool:
+        """True if our side may send; False if the peer asked us to stop
+        after its complete message (what we would send is dropped)."""
         if self._reset_code is not None:
             self._raise_reset()
+        if self._stopped:
+            return False
         if self._local_ended:
             raise ValueError(f"stream {self.stream_id}: our side has ended")
+        return True
 
     def send_headers(self, headers: HeaderInput, end_stream: bool = False) -> None:
         """Send a header block: the response (server; 1xx allowed before
         the final one) or, on the client, only through Client.request."""
-        self._check_open()
+        if not self._check_open():
+            return
         owner = self._owner
         owner.h2.send_headers(self.stream_id, headers, end_stream)
         self._headers_sent = True
@@ -252,7 +272,8 @@ class Stream:
         for writing. H2StreamReset if the stream is reset meanwhile, or
         after it waited the owner's window_timeout for a window (we reset
         it with CANCEL then)."""
-        self._check_open()
+        if not self._check_open():
+            return
         owner = self._owner
         h2 = owner.h2
         view = memoryview(data) if len(data) else b""
@@ -277,6 +298,8 @@ class Stream:
                 owner.blocked.discard(self)
             if self._reset_code is not None:
                 self._raise_reset()
+            if self._stopped:
+                return
         if end_stream:
             owner.flush()
             self._local_end()
@@ -290,7 +313,8 @@ class Stream:
     def send_trailers(self, headers: HeaderInput) -> None:
         """Send trailing headers and end our side (after the last
         send_data has returned)."""
-        self._check_open()
+        if not self._check_open():
+            return
         owner = self._owner
         owner.h2.send_trailers(self.stream_id, headers)
         owner.flush()
@@ -298,7 +322,8 @@ class Stream:
 
     def end(self) -> None:
         """End our side without trailers (an empty END_STREAM DATA)."""
-        self._check_open()
+        if not self._check_open():
+            return
         owner = self._owner
         owner.h2.end_stream(self.stream_id)
         owner.flush()
@@ -389,6 +414,18 @@ class ClientStream(Stream):
             self._got_response.set()
 
     def _was_reset(self, code: int, remote: bool, why: str = "") -> None:
+        if remote and code == H2ErrorCode.NO_ERROR and self._remote_ended \
+                and self._reset_code is None:
+            # RFC 9113 8.1: a complete response, then RST_STREAM(NO_ERROR):
+            # the server wants no more of the request; the response stands
+            # (its data and trailers stay readable), our sends are dropped.
+            self._stopped = True
+            if self._writable is not None:
+                self._writable.set()
+            if not self._local_ended:
+                self._local_ended = True
+                self._check_done()
+            return
         super()._was_reset(code, remote, why)
         if self._got_response is not None:
             self._got_response.set()
@@ -417,6 +454,11 @@ class ClientStream(Stream):
 
 #: What serve_streams runs per request stream.
 StreamHandler = Callable[[ServerStream], Awaitable[None]]
+#: A whole answer: (headers, body, trailers or None).
+Reply = tuple[HeaderInput, Union[bytes, bytearray, memoryview], Optional[HeaderInput]]
+#: The quick way for a request complete in one read:
+#: ``on_complete(stream_id, headers, body, peer) -> Reply | None``.
+CompleteHandler = Callable[[int, Headers, bytes, tuple[str, int]], Optional[Reply]]
 
 
 class StreamApp:
@@ -424,10 +466,26 @@ class StreamApp:
     When the handler returns, the server ends our side of the stream if
     the handler did not (an empty END_STREAM, or RST_STREAM(INTERNAL_ERROR)
     if it sent no headers); when it raises, the stream is reset with
-    INTERNAL_ERROR and the connection goes on."""
+    INTERNAL_ERROR and the connection goes on.
 
-    def __init__(self, handler: StreamHandler) -> None:
+    ``on_complete``, if given, is asked first about every request whose
+    headers, body and END_STREAM came in one read (no request trailers),
+    inside that read, on the engine's thread, without a task or a
+    ServerStream: ``on_complete(stream_id, headers, body, peer)`` returns
+    ``(headers, body, trailers)`` (trailers None: END_STREAM on the body's
+    last frame, or on the HEADERS if the body is empty too), which goes
+    out in one encode (repeated header lists and trailers are cached
+    blocks) in the reply to that read; or None, and the request takes the
+    stream path (``handler(stream)`` with the body already readable). A
+    reply larger than the peer's windows is sent by a task as the windows
+    open. If on_complete raises, the stream is reset with INTERNAL_ERROR.
+    Requests not complete in their first read always take the stream path.
+    """
+
+    def __init__(self, handler: StreamHandler,
+                 on_complete: Optional[CompleteHandler] = None) -> None:
         self.handler = handler
+        self.on_complete = on_complete
         #: Sessions serving it run on asyncio.
         self.is_async = True
 
@@ -436,10 +494,13 @@ class StreamApp:
         return self.handler(stream)
 
 
-def serve_streams(handler: StreamHandler) -> StreamApp:
+def serve_streams(handler: StreamHandler,
+                  on_complete: Optional[CompleteHandler] = None) -> StreamApp:
     """The listener handler that runs ``await handler(stream)`` for every
-    request stream (``Server.listen(..., protocol="h2", handler=serve_streams(fn))``)."""
-    return StreamApp(handler)
+    request stream (``Server.listen(..., protocol="h2", handler=serve_streams(fn))``);
+    ``on_complete``: the quick way for requests complete in one read (see
+    :class:`StreamApp`)."""
+    return StreamApp(handler, on_complete)
 
 
 class Client:

@@ -123,7 +123,7 @@ def _handler_error(error: BaseException) -> Optional[bytes]:
 
 #: HTTP/1.1's wire: raw reads; errors, rejections and failures as responses.
 HTTP_PROTOCOL = ProtocolSpec("http", "raw", _error_reply, _rejection,
-                             handler_error=_handler_error)
+                             handler_error=_handler_error, session_probe=True)
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
@@ -611,6 +611,12 @@ class HttpSession(Session):
             # From the engine's thread, which is not the loop's on the threaded engine.
             streaming.stream._loop.call_soon_threadsafe(streaming.stream._fail, ConnectionResetError(
                 "the connection closed before the request body ended"))
+
+    def keepalive_probe(self) -> Optional[bytes]:
+        """HTTP/2's PING once the connection became HTTP/2 (HTTP/1.1 has no probe)."""
+        if self.h2 is not None and self.h2 is not _UNDECIDED:
+            return cast(Optional[bytes], self.h2.keepalive_probe())
+        return None
 
     def idle(self) -> bool:
         """No streamed request is being served, or its route waits for body

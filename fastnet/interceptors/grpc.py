@@ -93,7 +93,7 @@ class ChainHook:
 
     def _begin(self, scall: ServerCall) -> Call:
         original = _metadata(scall.invocation_metadata)
-        call = Call("grpc", scall.method, scall.stream.peer, original.copy(),
+        call = Call("grpc", scall.method, scall.peer_address, original.copy(),
                     deadline=scall.deadline, kind=_kind(scall), started_at=self.clock())
         call.values["grpc_metadata"] = original
         setattr(scall, _ATTR, call)
@@ -158,7 +158,7 @@ class ChainHook:
     def _ended(self, scall: ServerCall) -> Call:
         call: Optional[Call] = getattr(scall, _ATTR, None)
         if call is None:  # ended before call_started: every after sees it
-            call = self.chain.start("grpc", scall.method, scall.stream.peer,
+            call = self.chain.start("grpc", scall.method, scall.peer_address,
                                     _metadata(scall.invocation_metadata),
                                     deadline=scall.deadline, kind=_kind(scall))
             call.started_at -= scall.duration

@@ -76,6 +76,9 @@ class ProtocolSpec:
                  where the protocol has none; any byte from the peer answers
                  it. probe_reply is the message a peer answers with; the
                  server drops it instead of handing it to the handler.
+    session_probe: the sessions may probe in words of their own
+                 (:meth:`Session.keepalive_probe`, which wins over probe):
+                 a connection of ``--protocol http`` that became HTTP/2.
     goodbye:     raw bytes written to each connection when a graceful drain
                  begins (HTTP/2 GOAWAY, the wire protocol's GOAWAY), or
                  None. A session whose goodbye depends on its state (the
@@ -90,6 +93,7 @@ class ProtocolSpec:
     probe_reply: Optional[bytes] = None
     goodbye: Optional[bytes] = None
     handler_error: Callable[[BaseException], Optional[bytes]] = _no_error_form
+    session_probe: bool = False
 
     def conn_spec(self, *, max_frame: int, max_line: int, bare_lf: bool,
                   frame_header: str, echo: bool,
@@ -143,6 +147,11 @@ class Session:
         """One message (raw framing: the bytes of one read): the reply."""
         raise NotImplementedError
 
+    def keepalive_probe(self) -> Optional[bytes]:
+        """This connection's keep-alive probe where its protocol's spec has
+        ``session_probe`` (None: the spec's probe, if any)."""
+        return None
+
     def direct(self) -> tuple[DirectHandler, object]:
         """``(fn, arg)`` such that ``fn(arg, data)`` does what ``feed(data)``
         does, for the engine to call per message itself (the fast path,
@@ -151,6 +160,15 @@ class Session:
 
     def opened(self) -> None:
         """The connection is now served."""
+
+    def refuse(self, why: str) -> bool:
+        """The server turns this connection away (``why`` as for the spec's
+        rejection: busy, queue_timeout, shutdown). A session that answers
+        in its protocol's own words itself (gRPC: RESOURCE_EXHAUSTED for
+        each call) returns True: the server then calls :meth:`opened` and
+        feeds it, and the session closes the connection soon (bounded).
+        Default False: the spec's rejection bytes, then the close."""
+        return False
 
     def drain(self) -> Optional[bytes]:
         """A graceful drain began: stop taking new work and return raw bytes

@@ -38,6 +38,7 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import inspect
 import logging
 import resource
 import signal
@@ -618,6 +619,8 @@ class Server:
             return  # a request in progress, or a reply still going out: not idle
         idle, interval = self.idle_timeout, self.keepalive_interval
         probe = c.protocol.probe
+        if c.protocol.session_probe and c.session is not None:
+            probe = c.session.keepalive_probe() or probe
         # The engine reports every tick (the smaller of the two periods) of
         # silence; allow for its millisecond rounding.
         slack = 0.005
@@ -632,7 +635,8 @@ class Server:
     def _idle_tick(self) -> Optional[float]:
         """The engine's idle period: the smallest keep-alive period in use."""
         periods = [self.idle_timeout] if self.idle_timeout else []
-        if self.keepalive_interval and any(r.unit.spec.probe for r in self._routes.values()):
+        if self.keepalive_interval and any(r.unit.spec.probe or r.unit.spec.session_probe
+                                           for r in self._routes.values()):
             periods.append(self.keepalive_interval)
         return min(periods) if periods else None
 
@@ -654,6 +658,12 @@ class Server:
         c._phase = _REJECTED
         c._why = "rejected"
         self._counters["rejected_" + why] += 1
+        session = c.session
+        if session is not None and session.refuse(why):
+            c._opened = True  # it answers the refusal itself: it hears of the close
+            self.engine.pause_reading(c.id, False)  # a backlog's connection was unread
+            session.opened()
+            return
         reply = c.protocol.rejection(why)
         if reply is not None:
             self.engine.write(c.id, reply)
@@ -790,11 +800,15 @@ class Server:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _request(self, c: Connection, message: bytes) -> bool:
-        """Run one coroutine request and send its reply; False if it failed
-        (the connection is then closing)."""
+    async def _request(self, c: Connection, message: bytes,
+                       started: Optional[Awaitable[Any]] = None) -> bool:
+        """Run one coroutine request (``started``: what feed already
+        returned for it) and send its reply; False if it failed (the
+        connection is then closing)."""
         try:
-            reply = await c._feed(c._feed_arg, message)  # type: ignore[misc]
+            reply = started if started is not None else c._feed(c._feed_arg, message)  # type: ignore[misc]
+            if inspect.isawaitable(reply):  # else answered at once (a multiplexed session may)
+                reply = await reply
             if reply is not None:
                 reply = check_reply(reply)
         except Exception:
@@ -844,15 +858,42 @@ class Server:
         elif self._threaded:
             asyncio.run_coroutine_threadsafe(self._one(c, message), self._aio)
         else:
-            self._spawn(self._one(c, message))
+            # On the loop's own thread the session may answer at once (feed
+            # returns bytes or None, not an awaitable): no task, and the
+            # reply goes out with this round's flush.
+            try:
+                reply = c._feed(c._feed_arg, message)  # type: ignore[misc]
+            except Exception:
+                self._handler_failed(c)
+                self._one_done(c)
+                return
+            if inspect.isawaitable(reply):
+                self._spawn(self._one(c, message, reply))
+                return
+            self._reply_now(c, reply)
+            self._one_done(c)
 
-    async def _one(self, c: Connection, message: bytes) -> None:
+    def _reply_now(self, c: Connection, reply: Any) -> None:
+        """Send what a multiplexed session's feed answered at once."""
         try:
-            await self._request(c, message)
+            if reply is not None:
+                reply = check_reply(reply)
+        except Exception:
+            self._handler_failed(c)
+            return
+        if reply is not None and not (c._closed or c._closing):
+            self.engine.send(c.id, reply)
+
+    def _one_done(self, c: Connection) -> None:
+        with self._lock:
+            c._inflight -= 1
+        self._after_request(c)
+
+    async def _one(self, c: Connection, message: bytes, started: Optional[Awaitable[Any]] = None) -> None:
+        try:
+            await self._request(c, message, started)
         finally:
-            with self._lock:
-                c._inflight -= 1
-            self._after_request(c)
+            self._one_done(c)
 
     def _maybe_resume(self, c: Connection) -> None:
         if (c._paused and len(c._queue) + c._inflight < limits.MAX_PENDING_MESSAGES // 2
