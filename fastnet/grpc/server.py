@@ -233,6 +233,27 @@ _NOT_METADATA = frozenset((b"content-type", b"te", b"grpc-timeout", b"grpc-encod
                            b"grpc-accept-encoding"))
 
 
+_KINDS = {(False, False): "unary", (False, True): "server_stream",
+          (True, False): "client_stream", (True, True): "bidi"}
+
+
+class _HookLists(NamedTuple):
+    """The hooks' bound methods by call-path point, found once per hook
+    added (not per call); call_ended's in reverse order."""
+
+    call_started: list[Callable[..., Any]]
+    message_received: list[Callable[..., Any]]
+    message_sending: list[Callable[..., Any]]
+    call_ended: list[Callable[..., Any]]
+
+    @classmethod
+    def of(cls, hooks: Sequence[Any]) -> "_HookLists":
+        def bound(name: str, order: Iterable[Any]) -> list[Callable[..., Any]]:
+            return [fn for fn in (getattr(h, name, None) for h in order) if fn is not None]
+        return cls(bound("call_started", hooks), bound("message_received", hooks),
+                   bound("message_sending", hooks), bound("call_ended", reversed(hooks)))
+
+
 class _Resolved(NamedTuple):
     """A method handler and what its call path asks of it, found once per
     handler (registered ones are cached by path)."""
@@ -264,6 +285,8 @@ class ServerCall:
         self.deadline: Optional[float] = None
         self.invocation_metadata: list[tuple[str, MetadataValue]] = []
         self.identity: Any = None
+        #: What fastnet.interceptors' ChainHook keeps for this call (its Call), else None.
+        self.interceptor_call: Any = None
         self.code: Optional[StatusCode] = None
         self.details = ""
         self.trailing_metadata: list[tuple[str, MetadataValue]] = []
@@ -284,7 +307,7 @@ class ServerCall:
         self._requests: Optional[AsyncIterator[Any]] = None
         self._task: Optional[asyncio.Task[Any]] = None
         self._end_reason: Optional[str] = None
-        self._hooks = server._hooks
+        self._hooks = server._hook_lists
 
     # -- the stream's life ---------------------------------------------------
 
@@ -320,10 +343,10 @@ class ServerCall:
         if resolved.watch:
             watcher = loop.create_task(self._watch_cancel())
         try:
-            for fn in self._hooks_with("call_started"):
+            for fn in self._hooks.call_started:
                 try:
                     r = fn(self)
-                    if inspect.isawaitable(r):
+                    if r is not None and inspect.isawaitable(r):
                         await r
                 except AbortError:
                     raise
@@ -387,6 +410,15 @@ class ServerCall:
             self.set_compression(self.server.compression)
 
     @property
+    def kind(self) -> str:
+        """"unary", "client_stream", "server_stream" or "bidi" (what hooks
+        see; "unary" until the method is known)."""
+        handler = self._handler
+        if handler is None:
+            return "unary"
+        return _KINDS[bool(handler.request_streaming), bool(handler.response_streaming)]
+
+    @property
     def done(self) -> bool:
         """The status is decided (and sent, unless the stream was reset)."""
         return self._finished
@@ -432,7 +464,7 @@ class ServerCall:
         decoder = p.MessageDecoder(self.server.max_receive_message_length,
                                    self._request_encoding)
         deserialize = self._handler.request_deserializer
-        hooks = self._hooks_with("message_received")
+        hooks = self._hooks.message_received
         while True:
             chunk = await self.stream.read()
             if chunk is None:
@@ -455,11 +487,8 @@ class ServerCall:
                 if message is not None:
                     yield message
 
-    def _hooks_with(self, name: str) -> list[Callable[..., Any]]:
-        return [getattr(h, name) for h in self._hooks if getattr(h, name, None) is not None]
-
     async def _one_request(self) -> Any:
-        if self._hooks_with("message_received"):  # hooks that see no message keep the fast path
+        if self._hooks.message_received:  # hooks that see no message keep the fast path
             messages = [m async for m in self.requests()]
         else:  # the unary fast path: no async generator between the stream and us
             decoder = p.MessageDecoder(self.server.max_receive_message_length,
@@ -508,14 +537,12 @@ class ServerCall:
         the call has ended: cancelled, past its deadline)."""
         if self.done:
             return
-        for hook in self._hooks:
-            fn = getattr(hook, "message_sending", None)
-            if fn is not None:
-                message = fn(self, message)
-                if inspect.isawaitable(message):
-                    message = await message
-                if message is None:
-                    return
+        for fn in self._hooks.message_sending:
+            message = fn(self, message)
+            if inspect.isawaitable(message):
+                message = await message
+            if message is None:
+                return
         serialize = self._handler.response_serializer
         payload = serialize(message) if serialize is not None else message
         if not self.headers_sent:
@@ -611,15 +638,13 @@ class ServerCall:
                 cb()
             except Exception:
                 log.warning("gRPC call callback raised", exc_info=True)
-        for hook in reversed(self._hooks):
-            fn = getattr(hook, "call_ended", None)
-            if fn is not None:
-                try:
-                    r = fn(self)
-                    if inspect.isawaitable(r):
-                        asyncio.ensure_future(r)
-                except Exception:
-                    log.warning("gRPC hook call_ended raised", exc_info=True)
+        for fn in self._hooks.call_ended:
+            try:
+                r = fn(self)
+                if r is not None and inspect.isawaitable(r):
+                    asyncio.ensure_future(r)
+            except Exception:
+                log.warning("gRPC hook call_ended raised", exc_info=True)
 
 
 class _Deserialize(GrpcError):
@@ -719,6 +744,7 @@ class Server(H2Server):
         if self.compression is not None:
             p.check_encoding(self.compression)
         self._hooks: list[Any] = list(hooks)
+        self._hook_lists = _HookLists.of(self._hooks)
         self._registered: dict[str, Any] = {}
         self._services: list[Service] = []
         self._resolved: dict[str, _Resolved] = {}
@@ -743,6 +769,7 @@ class Server(H2Server):
     def add_hook(self, hook: Any) -> None:
         """Add a call-path hook (after those already added)."""
         self._hooks.append(hook)
+        self._hook_lists = _HookLists.of(self._hooks)
 
     def add_service(self, service: Service, servicer: Any) -> None:
         """Serve ``servicer``'s methods for ``service`` (from fastnet.grpc.load)."""
