@@ -7,13 +7,14 @@ in-memory stream holding one request: header checks, method lookup,
 decoding, the handler, encoding, trailers; no HTTP/2, no socket), so the
 interceptors' cost is measured against the least there is to measure it
 against: over a real connection the same cost is a smaller share. Peers:
-no hook, and ChainHook with the three built-ins (logging a JSON line to a
-bounded in-memory sink, authentication of a bearer token, a rate limit by
-identity that never refuses). CPU µs per call.
+no hook, ChainHook with each built-in alone and with the three chained
+(logging a JSON line through a LineWriter, as ``--log-calls-to FILE``,
+to a stream that discards it; authentication of a bearer token; a rate
+limit by identity that never refuses). CPU µs per call, and what each adds.
 
 grpcio: its sync server (thread pool) and its blocking client over
 127.0.0.1, sequential unary calls, with no interceptor and with three
-grpc.ServerInterceptor equivalents (the same JSON line, the same token
+grpc.ServerInterceptor equivalents (the same JSON line and writer, the same token
 check, the same token bucket). CPU µs per call of this process (client
 and server both), so the ratio is diluted by the client's share.
 
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
 import concurrent.futures
 import json
 import statistics
@@ -35,7 +35,7 @@ import grpc
 
 import fastnet.grpc
 from fastnet.grpc import protocol as p
-from fastnet.interceptors import (AuthInterceptor, Chain, LoggingInterceptor,
+from fastnet.interceptors import (AuthInterceptor, Chain, LineWriter, LoggingInterceptor,
                                   RateLimitInterceptor)
 from fastnet.interceptors.builtins import BucketTable
 from fastnet.interceptors.grpc import ChainHook
@@ -126,7 +126,9 @@ def builtins_chain(sink: Callable[[str], None]) -> Chain:
 
 def fastnet_server(hooks: list[Any]) -> fastnet.grpc.Server:
     server = fastnet.grpc.Server(hooks=hooks, engine="python")
-    server.add_generic_rpc_handlers([_handlers()])
+    # registered, as add_service registers (resolved once, not per call)
+    server.add_registered_method_handlers(
+        "bench.Echo", {"Unary": grpc.unary_unary_rpc_method_handler(echo)})
     return server
 
 
@@ -232,21 +234,45 @@ def grpcio_calls(port: int, calls: int) -> tuple[Callable[[], object], grpc.Chan
     return run, channel
 
 
+class _Discard:
+    """A text stream that keeps only how much was written to it."""
+
+    def __init__(self) -> None:
+        self.chars = 0
+
+    def write(self, text: str) -> int:
+        self.chars += len(text)
+        return len(text)
+
+    def flush(self) -> None:
+        return None
+
+
+def fastnet_peers(sink: Callable[[str], None]) -> dict[str, Chain]:
+    """Each built-in alone, then the three chained (as builtins_chain)."""
+    return {"fastnet, logging": Chain([LoggingInterceptor("json", sink=sink)]),
+            "fastnet, authentication": Chain([AuthInterceptor({TOKEN: "bench"})]),
+            "fastnet, rate limiting": Chain([RateLimitInterceptor(1e12, key="identity")]),
+            "fastnet, three built-ins": builtins_chain(sink)}
+
+
 def measure(calls: int, rounds: int, grpcio_n: int) -> dict[str, Any]:
-    """{peer: median µs per call} and the ratios, interleaved rounds."""
-    lines: collections.deque[str] = collections.deque(maxlen=1000)
+    """{peer: median µs per call} and the ratios, interleaved rounds
+    (grpcio_n 0: fastnet's peers only)."""
+    stream = _Discard()
+    sink = LineWriter(stream)  # as --log-calls-to FILE writes them
     loop = asyncio.new_event_loop()
     peers: dict[str, tuple[Callable[[], object], int]] = {
-        "fastnet, no interceptor": (fastnet_calls(fastnet_server([]), calls, loop), calls),
-        "fastnet, three built-ins": (
-            fastnet_calls(fastnet_server([ChainHook(builtins_chain(lines.append))]), calls, loop),
-            calls),
-    }
+        "fastnet, no interceptor": (fastnet_calls(fastnet_server([]), calls, loop), calls)}
+    for name, chain in fastnet_peers(sink).items():
+        peers[name] = (fastnet_calls(fastnet_server([ChainHook(chain)]), calls, loop), calls)
     servers, channels = [], []
     for name, interceptors in (("grpcio, no interceptor", []),
                                ("grpcio, three interceptors",
-                                [GrpcioLogging(lines.append), GrpcioAuth({TOKEN: "bench"}),
+                                [GrpcioLogging(sink), GrpcioAuth({TOKEN: "bench"}),
                                  GrpcioRateLimit(1e12)])):
+        if not grpcio_n:
+            break
         server, port = grpcio_server(interceptors)
         run, channel = grpcio_calls(port, grpcio_n)
         servers.append(server)
@@ -265,19 +291,27 @@ def measure(calls: int, rounds: int, grpcio_n: int) -> dict[str, Any]:
         for server in servers:
             server.stop(None)
         loop.close()
+    sink.flush()
+    assert stream.chars, "the logging interceptors wrote nothing"
     us = {name: statistics.median(values) for name, values in times.items()}
     spread = {name: (min(values), max(values)) for name, values in times.items()}
-    assert lines, "the logging interceptors wrote nothing"
-    return {"us_per_call": us, "range": spread,
-            "fastnet_ratio": us["fastnet, three built-ins"] / us["fastnet, no interceptor"],
-            "grpcio_ratio": us["grpcio, three interceptors"] / us["grpcio, no interceptor"]}
+    base = us["fastnet, no interceptor"]
+    result: dict[str, Any] = {
+        "us_per_call": us, "range": spread,
+        "fastnet_added_us": {name: value - base for name, value in us.items()
+                             if name.startswith("fastnet, ") and value is not base},
+        "fastnet_ratio": us["fastnet, three built-ins"] / base}
+    if grpcio_n:
+        result["grpcio_ratio"] = us["grpcio, three interceptors"] / us["grpcio, no interceptor"]
+    return result
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.interceptors", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=3000, help="fastnet calls per round")
-    parser.add_argument("--grpcio-calls", type=int, default=1000, help="grpcio calls per round")
+    parser.add_argument("--grpcio-calls", type=int, default=1000,
+                        help="grpcio calls per round (0: fastnet's peers only)")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args(argv)
@@ -288,10 +322,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     for name, us in result["us_per_call"].items():
         low, high = result["range"][name]
         print(f"{name:32} {us:11.2f} {low:8.2f}-{high:<8.2f}")
+    for name, added in result["fastnet_added_us"].items():
+        print(f"{name:32} adds {added:6.2f} us a call")
     print(f"fastnet: three built-ins cost {100 * (result['fastnet_ratio'] - 1):.1f}% of the "
           "call path in process (target: at most 20%)")
-    print(f"grpcio: three equivalent interceptors cost {100 * (result['grpcio_ratio'] - 1):.1f}% "
-          "end to end")
+    if "grpcio_ratio" in result:
+        print(f"grpcio: three equivalent interceptors cost "
+              f"{100 * (result['grpcio_ratio'] - 1):.1f}% end to end")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)
