@@ -295,3 +295,17 @@ INTERCEPTOR_TABLE_ENTRIES = 1024
 #: SRANDMEMBER's negative count repeats members, so its reply grows with the
 #: count alone (Redis accepts any LONG_MAX): counts below minus this are refused.
 DEFAULT_RESP_MAX_RANDOM_COUNT = 10_000_000
+
+# --- HTTP/2 at C speed (fastnet.h2) ----------------------------------------
+
+#: Encoded header blocks a connection keeps for reuse (lists that encoded
+#: as indexed fields only, e.g. a server's repeated response and trailers);
+#: past it they are dropped and rebuilt.
+H2_MAX_CACHED_BLOCKS = 16
+
+# --- gRPC speed and control plane (fastnet.grpc) ----------------------------
+
+#: A plain server-streaming handler's messages framed into one send up to
+#: this many bytes (or this many seconds since the first of them).
+GRPC_STREAM_COALESCE = 65536
+GRPC_STREAM_COALESCE_DELAY = 0.002

@@ -277,7 +277,11 @@ class RawClient:
         self.conn.initiate_connection()
         self.sock.sendall(self.conn.data_to_send())
 
-    def call(self, path: str, body: bytes, **extra: bytes) -> tuple[dict, dict, bytes]:
+    def call(self, path: str, body: bytes, split: bool = False,
+             **extra: bytes) -> tuple[dict, dict, bytes]:
+        """One call; ``split``: the body goes only once the server has read
+        the headers (a PING answered in between), so the request is not
+        complete in one read and takes the stream path."""
         sid = self.conn.get_next_available_stream_id()
         headers = [(b":method", b"POST"), (b":scheme", b"http"), (b":path", path.encode()),
                    (b":authority", b"x"), (b"te", b"trailers"),
@@ -286,27 +290,38 @@ class RawClient:
                    for k, v in headers]
         headers += [(k.replace("_", "-").encode(), v) for k, v in extra.items()]
         self.conn.send_headers(sid, headers)
-        self.conn.send_data(sid, body, end_stream=True)
-        self.sock.sendall(self.conn.data_to_send())
-        resp: dict = {}
-        trailers: dict = {}
-        data = b""
-        while True:
-            chunk = self.sock.recv(65536)
-            assert chunk, "connection closed"
-            for ev in self.conn.receive_data(chunk):
-                if isinstance(ev, h2.events.ResponseReceived) and ev.stream_id == sid:
-                    resp = dict(ev.headers)
-                elif isinstance(ev, h2.events.TrailersReceived) and ev.stream_id == sid:
-                    trailers = dict(ev.headers)
-                elif isinstance(ev, h2.events.DataReceived) and ev.stream_id == sid:
-                    data += ev.data
-                    self.conn.acknowledge_received_data(ev.flow_controlled_length, sid)
-                elif isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset)) \
-                        and ev.stream_id == sid:
-                    self.sock.sendall(self.conn.data_to_send())
-                    return resp, trailers, data
+        self.frames = 0
+        got: dict = {"resp": {}, "trailers": {}, "data": b"", "ended": False, "acked": False}
+        if split:
+            self.conn.ping(b"splitbdy")
             self.sock.sendall(self.conn.data_to_send())
+            while not got["acked"] and not got["ended"]:
+                self._read(sid, got)
+        if not got["ended"]:  # (an early answer, UNIMPLEMENTED say, ended it already)
+            self.conn.send_data(sid, body, end_stream=True)
+            self.sock.sendall(self.conn.data_to_send())
+        while not got["ended"]:
+            self._read(sid, got)
+        return got["resp"], got["trailers"], got["data"]
+
+    def _read(self, sid: int, got: dict) -> None:
+        chunk = self.sock.recv(65536)
+        assert chunk, "connection closed"
+        for ev in self.conn.receive_data(chunk):
+            if isinstance(ev, h2.events.ResponseReceived) and ev.stream_id == sid:
+                got["resp"] = dict(ev.headers)
+            elif isinstance(ev, h2.events.TrailersReceived) and ev.stream_id == sid:
+                got["trailers"] = dict(ev.headers)
+            elif isinstance(ev, h2.events.DataReceived) and ev.stream_id == sid:
+                got["data"] += ev.data
+                self.frames += 1
+                self.conn.acknowledge_received_data(ev.flow_controlled_length, sid)
+            elif isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset)) \
+                    and ev.stream_id == sid:
+                got["ended"] = True
+            elif isinstance(ev, h2.events.PingAckReceived):
+                got["acked"] = True
+        self.sock.sendall(self.conn.data_to_send())
 
     def close(self) -> None:
         self.sock.close()
@@ -344,8 +359,9 @@ def test_raw_client_sees_a_normal_call(raw):
     (p.encode_message(b""), {"grpc_timeout": b"soon"}, fastnet.grpc.StatusCode.INTERNAL),
     (p.encode_message(b"\xff"), {}, fastnet.grpc.StatusCode.INTERNAL),          # not protobuf
 ])
-def test_bad_input_gets_its_status(raw, body, extra, status):
-    resp, trailers, _ = raw.call(EMPTY_CALL, body, **dict(extra))
+@pytest.mark.parametrize("split", [False, True], ids=["whole", "split"])
+def test_bad_input_gets_its_status(raw, body, extra, status, split):
+    resp, trailers, _ = raw.call(EMPTY_CALL, body, split, **dict(extra))
     assert resp[b":status"] == b"200"
     assert status_of(resp, trailers) == status
     if status == fastnet.grpc.StatusCode.UNIMPLEMENTED:
@@ -355,8 +371,10 @@ def test_bad_input_gets_its_status(raw, body, extra, status):
     assert status_of(resp, trailers) == 0
 
 
-def test_wrong_content_type_is_415(raw):
-    resp, _, _ = raw.call(EMPTY_CALL, p.encode_message(b""), content_type=b"application/json")
+@pytest.mark.parametrize("split", [False, True], ids=["whole", "split"])
+def test_wrong_content_type_is_415(raw, split):
+    resp, _, _ = raw.call(EMPTY_CALL, p.encode_message(b""), split,
+                          content_type=b"application/json")
     assert resp[b":status"] == b"415"
     resp, trailers, _ = raw.call(EMPTY_CALL, p.encode_message(b""))
     assert status_of(resp, trailers) == 0
@@ -394,3 +412,64 @@ def test_pushback_reaches_fastnet_client():
             stub.UnaryCall(M.SimpleRequest(response_size=2), timeout=GUARD)
         assert e.value.code() == fastnet.grpc.StatusCode.RESOURCE_EXHAUSTED
         assert ("grpc-retry-pushback-ms", "250") in e.value.trailing_metadata()
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["whole", "split"])
+def test_a_call_whole_or_split_gets_the_same_answer(raw, split):
+    """The quick way (a request complete in one read, served inside it) and
+    the stream path answer alike: headers, the message, OK."""
+    request = M.SimpleRequest(response_size=7).SerializeToString()
+    resp, trailers, data = raw.call("/grpc.testing.TestService/UnaryCall",
+                                    p.encode_message(request), split)
+    assert resp[b":status"] == b"200" and trailers[b"grpc-status"] == b"0"
+    reply = M.SimpleResponse.FromString(p.MessageDecoder().feed(data)[0])
+    assert reply.payload.body == b"a" * 7 and reply.username.startswith("ipv4:127.0.0.1:")
+
+
+class PathServicer(T.test_grpc.TestServiceServicer):
+    """Says whether each call had a stream (None: served whole inside its read)."""
+
+    def __init__(self) -> None:
+        self.streams: list = []
+
+    def EmptyCall(self, request, context):
+        self.streams.append(context.call.stream)
+        return T.empty.Empty()
+
+    async def UnaryCall(self, request, context):
+        self.streams.append(context.call.stream)
+        return M.SimpleResponse()
+
+
+def test_a_plain_unary_call_is_served_within_its_read():
+    require_engine(DEFAULT_ENGINE)
+    servicer = PathServicer()
+    server = fastnet.grpc.Server(engine=DEFAULT_ENGINE)
+    T.test_grpc.add_TestServiceServicer_to_server(servicer, server)
+    with serving_grpc(server) as port:
+        client = RawClient(port)
+        try:
+            for _ in range(3):
+                resp, trailers, data = client.call(EMPTY_CALL, p.encode_message(b""))
+                assert trailers[b"grpc-status"] == b"0" and data == p.encode_message(b"")
+            client.call("/grpc.testing.TestService/UnaryCall", p.encode_message(b""))
+            client.call(EMPTY_CALL, p.encode_message(b""), split=True)
+        finally:
+            client.close()
+    # whole plain unary calls have no stream; an async handler's and a split one's have
+    assert [s is None for s in servicer.streams] == [True, True, True, False, False]
+
+
+def test_a_plain_server_stream_is_framed_together(served, raw):
+    """A plain generator's small messages share DATA frames (not one frame
+    each) on the engine's thread; in the pool each goes as it comes."""
+    request = M.StreamingOutputCallRequest(
+        response_parameters=[M.ResponseParameters(size=3)] * 200).SerializeToString()
+    resp, trailers, data = raw.call("/grpc.testing.TestService/StreamingOutputCall",
+                                    p.encode_message(request))
+    messages = p.MessageDecoder().feed(data)
+    assert trailers[b"grpc-status"] == b"0" and len(messages) == 200
+    assert all(M.StreamingOutputCallResponse.FromString(m).payload.body == b"aaa"
+               for m in messages)
+    if served[3] == "engine-thread":
+        assert raw.frames <= 20, raw.frames

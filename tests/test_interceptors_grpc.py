@@ -12,6 +12,7 @@ import contextlib
 import json
 import signal
 import threading
+import time
 from typing import Iterator
 
 import grpc
@@ -21,6 +22,7 @@ import fastnet.grpc
 from fastnet.interceptors import (AuthInterceptor, Chain, Interceptor, LoggingInterceptor,
                                   RateLimitInterceptor, current_call)
 from fastnet.grpc import StatusCode, status_code
+from fastnet.grpc import protocol as p
 from fastnet.interceptors import Call, Status
 from fastnet.interceptors.grpc import PUSHBACK, ChainHook, call_of
 from fastnet.interceptors.grpc_client import AddMetadata, intercept_channel, retry_on
@@ -225,6 +227,67 @@ def test_a_raising_interceptor_gives_internal_to_that_call_alone():
         wait_lines(lines, 4)
     assert [json.loads(line)["status"] for line in lines] == [
         "INTERNAL", "OK", "UNKNOWN", "UNIMPLEMENTED"]
+
+
+class StreamSpy:
+    """A plain server hook beside the chain: each call's stream (None: the
+    call was served whole inside the read that brought it)."""
+
+    def __init__(self) -> None:
+        self.streams: list = []
+
+    def call_ended(self, scall):
+        self.streams.append(scall.stream)
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["plain", "async"])
+def test_a_unary_call_served_inside_its_read_goes_through_the_chain(asynchronous):
+    """A chain of plain hooks keeps the server's quickest unary path (no
+    task, no stream: the request came whole in one read) and sees the same
+    as on the stream path, refusals and failures included; a chain with an
+    async hook takes the stream path."""
+    from test_grpc_server import RawClient  # sends a request whole, in one write
+    require_engine("c")
+    seen, spy = [], StreamSpy()
+    middle = AsyncRecorder("b", seen) if asynchronous else Recorder("b", seen)
+    chain = Chain([Recorder("a", seen), middle, Recorder("c", seen), Boom(),
+                   AuthInterceptor({"tok": "alice"}, public=[f"/{SERVICE}/Unary"])])
+    server = fastnet.grpc.Server(hooks=[ChainHook(chain), spy])
+    server.add_registered_method_handlers(SERVICE, HANDLERS)  # (generic ones: the stream path)
+
+    def ended(step):  # the first registered's after (an async one runs in a task of its own)
+        deadline = time.monotonic() + GUARD
+        while not (seen and seen[-1][:2] == ("a", "after")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert seen[-1][:3] == ("a", "after", step)
+        return seen[-1][3:]
+
+    with serving_grpc(server) as port:
+        client = RawClient(port)
+        try:
+            _, trailers, data = client.call(f"/{SERVICE}/Unary", p.encode_message(b"hi"))
+            assert trailers[b"grpc-status"] == b"0"
+            assert p.MessageDecoder().feed(data) == [b"hi<a><b><c>|1<c><b><a>"]
+            assert ended("OK") == (1, 1, True, True)
+            assert [s[:2] for s in seen] == [
+                (n, "before") for n in "abc"] + [(n, "request") for n in "abc"] + [
+                (n, "response") for n in "cba"] + [(n, "after") for n in "cba"]
+            seen.clear()
+            head, _, _ = client.call(f"/{SERVICE}/WhoAmI", p.encode_message(b""))
+            assert head[b"grpc-status"] == b"%d" % StatusCode.UNAUTHENTICATED  # trailers-only
+            assert ended("UNAUTHENTICATED") == (0, 0, False, False)
+            seen.clear()
+            _, trailers, data = client.call(f"/{SERVICE}/WhoAmI", p.encode_message(b""),
+                                            authorization=b"Bearer tok")
+            assert p.MessageDecoder().feed(data) == [b"alice alice<c><b><a>"]  # current_call() too
+            assert ended("OK") == (1, 1, True, True)
+            seen.clear()
+            head, _, _ = client.call(f"/{SERVICE}/Unary", p.encode_message(b"x"), boom=b"1")
+            assert head[b"grpc-status"] == b"%d" % StatusCode.INTERNAL
+            assert ended("INTERNAL") == (0, 0, False, False)
+        finally:
+            client.close()
+    assert [s is None for s in spy.streams] == [not asynchronous] * 4
 
 
 def test_builtins_with_a_grpcio_client():

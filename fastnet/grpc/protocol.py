@@ -328,9 +328,16 @@ def response_headers(metadata: Optional[Metadata] = None,
 TRAILER_KEYS = frozenset({"grpc-status-details-bin", "grpc-retry-pushback-ms"})
 
 
+#: The trailers of a call that ended well without trailing metadata.
+OK_TRAILERS: Headers = [(b"grpc-status", b"0")]
+
+
 def trailers(code: int, details: str = "", metadata: Optional[Metadata] = None) -> Headers:
     """A response's trailers: ``grpc-status``, ``grpc-message`` when there
-    are details, then trailing metadata (TRAILER_KEYS allowed)."""
+    are details, then trailing metadata (TRAILER_KEYS allowed). OK_TRAILERS
+    itself (not a copy) for OK alone: callers must not change it."""
+    if code == 0 and not details and not metadata:
+        return OK_TRAILERS
     h: Headers = [(b"grpc-status", b"%d" % int(code))]
     if details:
         h.append((b"grpc-message", encode_message_text(details)))

@@ -16,7 +16,8 @@ stream always run in the pool: they block on the request iterator.
 **The call path** (the hook interface interceptors use). A hook is any
 object with some of these methods; they run on the loop, in the order the
 hooks were added (``Server(hooks=[...])`` or :meth:`Server.add_hook`), and
-may be ``async def``:
+may be ``async def`` (then no unary call is served inside the read that
+brought it: they all take the stream path, where hooks can be awaited):
 
 - ``call_started(call)`` once the method is known, before the handler runs.
   It may end the call by raising :class:`Abort` (or calling
@@ -29,7 +30,8 @@ may be ``async def``:
 - ``call_ended(call)`` once the status is known (``call.code``,
   ``call.details``, ``call.trailing_metadata``, ``call.error``, the counters
   ``messages_in``/``messages_out``/``bytes_in``/``bytes_out``, ``duration``),
-  in the reverse order, after the status was sent.
+  in the reverse order, after the status was sent (a unary call served
+  inside its read: just before its reply is written).
 
 An exception other than Abort from a hook ends that call with INTERNAL.
 """
@@ -106,9 +108,11 @@ class ServicerContext:
     (and grpc.aio's: ``read``/``write`` are coroutines, ``abort`` works
     awaited or not since it raises at once)."""
 
+    __slots__ = ("_call", "_callbacks")
+
     def __init__(self, call: "ServerCall") -> None:
         self._call = call
-        self._callbacks: list[Callable[[], None]] = []
+        self._callbacks: Optional[list[Callable[[], None]]] = None
 
     # -- what the call is ----------------------------------------------------
 
@@ -118,7 +122,7 @@ class ServicerContext:
 
     def peer(self) -> str:
         """The client's address as grpcio writes it: ``ipv4:127.0.0.1:5000``."""
-        return _format_peer(self._call.stream.peer)
+        return self._call.peer
 
     def time_remaining(self) -> Optional[float]:
         """Seconds left before the deadline (None without one; 0 once past)."""
@@ -135,6 +139,8 @@ class ServicerContext:
 
     def add_callback(self, callback: Callable[[], None]) -> bool:
         """Run ``callback()`` when the call ends (any way)."""
+        if self._callbacks is None:
+            self._callbacks = []
         self._callbacks.append(callback)
         return True
 
@@ -204,7 +210,8 @@ class ServicerContext:
         return self._call
 
     def cancel(self) -> None:
-        """End the call as CANCELLED (the client sees RST_STREAM)."""
+        """End the call as CANCELLED (the client sees RST_STREAM; a unary
+        call served whole inside its read gets a CANCELLED status instead)."""
         self._call.cancel(reset=True)
 
     # -- grpc.aio's streaming ------------------------------------------------
@@ -228,6 +235,19 @@ class ServicerContext:
 EOF = type("EOF", (), {"__repr__": lambda self: "EOF"})()
 
 
+#: What fastnet.h2 sends for a call served whole: (headers, body, trailers or None).
+Reply = tuple[p.Headers, bytes, Optional[p.Headers]]
+
+_UNSUPPORTED_MEDIA_TYPE: p.Headers = [(b":status", b"415"), (b"content-type", b"text/plain")]
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> Optional[bytes]:
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
 #: Request headers that are never metadata, checked first (the common ones).
 _NOT_METADATA = frozenset((b"content-type", b"te", b"grpc-timeout", b"grpc-encoding",
                            b"grpc-accept-encoding"))
@@ -246,12 +266,18 @@ class _HookLists(NamedTuple):
     message_sending: list[Callable[..., Any]]
     call_ended: list[Callable[..., Any]]
 
+    #: No hook method is a coroutine function: a unary call served whole
+    #: inside its read (Server._serve_complete) runs them there.
+    plain: bool
+
     @classmethod
     def of(cls, hooks: Sequence[Any]) -> "_HookLists":
         def bound(name: str, order: Iterable[Any]) -> list[Callable[..., Any]]:
             return [fn for fn in (getattr(h, name, None) for h in order) if fn is not None]
-        return cls(bound("call_started", hooks), bound("message_received", hooks),
-                   bound("message_sending", hooks), bound("call_ended", reversed(hooks)))
+        lists = (bound("call_started", hooks), bound("message_received", hooks),
+                 bound("message_sending", hooks), bound("call_ended", reversed(hooks)))
+        return cls(*lists, plain=not any(inspect.iscoroutinefunction(fn)
+                                         for fns in lists for fn in fns))
 
 
 class _Resolved(NamedTuple):
@@ -274,16 +300,27 @@ def _resolve(handler: Any, pooled: bool) -> _Resolved:
 
 
 class ServerCall:
-    """One RPC on the server: what hooks see (the module docstring)."""
+    """One RPC on the server: what hooks see (the module docstring).
 
-    def __init__(self, server: "Server", stream: ServerStream) -> None:
+    ``stream`` is the call's ServerStream, or None for a unary call served
+    whole inside the read that brought it (:meth:`Server._serve_complete`):
+    its response is then collected and handed back to fastnet.h2 as one
+    reply instead of being sent piece by piece."""
+
+    def __init__(self, server: "Server", stream: Optional[ServerStream],
+                 headers: Optional[list[tuple[bytes, bytes]]] = None, path: str = "",
+                 peer: tuple[str, int] = ("", 0)) -> None:
         self.server = server
         self.stream = stream
-        self.method = stream.path
-        self.peer = _format_peer(stream.peer)
+        if stream is not None:
+            headers, path, peer = stream.headers, stream.path, stream.peer
+        assert headers is not None
+        self.headers = headers
+        self.method = path
+        self.peer_address = peer
         self.started_at = time.monotonic()
         self.deadline: Optional[float] = None
-        self.invocation_metadata: list[tuple[str, MetadataValue]] = []
+        self._metadata: Optional[list[tuple[str, MetadataValue]]] = None
         self.identity: Any = None
         #: What fastnet.interceptors' ChainHook keeps for this call (its Call), else None.
         self.interceptor_call: Any = None
@@ -308,17 +345,45 @@ class ServerCall:
         self._task: Optional[asyncio.Task[Any]] = None
         self._end_reason: Optional[str] = None
         self._hooks = server._hook_lists
+        # A call without a stream collects its response here.
+        self._head: Optional[p.Headers] = None
+        self._body = b""
+        self._reply: Optional[Reply] = None
+
+    @property
+    def peer(self) -> str:
+        """The client's address as grpcio writes it: ``ipv4:127.0.0.1:5000``."""
+        return _format_peer(self.peer_address)
+
+    @property
+    def invocation_metadata(self) -> list[tuple[str, MetadataValue]]:
+        """The request's metadata (reserved headers left out), decoded from
+        the headers the first time it is asked for; hooks may add to it."""
+        md = self._metadata
+        if md is None:
+            md = self._metadata = []
+            for name, value in self.headers:
+                if name[:1] == b":" or name in _NOT_METADATA:
+                    continue
+                key = name.decode("latin-1")
+                if not p.is_reserved(key):
+                    md.append((key, p.decode_metadata_value(key, value)))
+        return md
+
+    @invocation_metadata.setter
+    def invocation_metadata(self, metadata: list[tuple[str, MetadataValue]]) -> None:
+        self._metadata = metadata
 
     # -- the stream's life ---------------------------------------------------
 
     async def run(self) -> None:
         stream = self.stream
+        assert stream is not None
         if stream.method != "POST":
             stream.send_headers([(b":status", b"405")], end_stream=True)
             return
         if not p.is_grpc_content_type(stream.header(b"content-type")):
-            stream.send_headers([(b":status", b"415"), (b"content-type", b"text/plain")],
-                                end_stream=True)
+            stream.send_headers(_UNSUPPORTED_MEDIA_TYPE, end_stream=True)
             return
         try:
             self._read_request_headers()
@@ -328,11 +393,11 @@ class ServerCall:
         if self.deadline is not None and self.deadline <= time.monotonic():
             self._finish(StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
             return
-        resolved = self.server._lookup(self.method, self.invocation_metadata)
+        resolved = self.server._lookup(self.method, self)
         if resolved is None:
             self._finish(StatusCode.UNIMPLEMENTED, f"Method not found: {self.method}")
             return
-        handler = self._handler = resolved.handler
+        self._handler = resolved.handler
         loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
         timer = None
@@ -344,38 +409,91 @@ class ServerCall:
             watcher = loop.create_task(self._watch_cancel())
         try:
             for fn in self._hooks.call_started:
-                try:
-                    r = fn(self)
-                    if r is not None and inspect.isawaitable(r):
+                r = _call_hook(fn, self)
+                if r is not None and inspect.isawaitable(r):
+                    try:
                         await r
-                except AbortError:
-                    raise
-                except Exception as e:
-                    log.warning("gRPC hook call_started raised %s", type(e).__name__)
-                    raise Abort(StatusCode.INTERNAL, "interceptor failed") from e
+                    except AbortError:
+                        raise
+                    except Exception as e:
+                        raise _hook_failed(e) from e
             await self._invoke(resolved, loop)
-            code = self.code if self.code is not None else StatusCode.OK
-            if code == StatusCode.OK and self.deadline is not None \
-                    and time.monotonic() >= self.deadline:
-                code, self.details = StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"
-            self._finish(code, self.details)
+            self._finish_ok()
         except asyncio.CancelledError:
             if self._end_reason is None:
                 raise
-        except Abort as e:
-            if e.trailing_metadata:
-                self.trailing_metadata = list(e.trailing_metadata)
-            self._finish(e.code, e.details, error=e)
-        except AbortError as e:
-            self._finish(self.code or StatusCode.UNKNOWN, self.details, error=e)
-        except GrpcError as e:
-            self._finish(e.status, str(e), error=e)
         except H2StreamReset as e:
             self.cancelled = True
             self._finish(StatusCode.CANCELLED, "Cancelled by the client", error=e, send=False)
         except Exception as e:
-            if self.done:  # the handler raised after its call ended (cancelled, deadline)
-                return
+            self._failed_with(e)
+        finally:
+            if timer is not None:
+                timer.cancel()
+            if watcher is not None:
+                watcher.cancel()
+
+    def run_complete(self, resolved: "_Resolved", body: bytes) -> Reply:
+        """Serve a unary call whose request came whole (``body``), with a
+        plain handler on the engine's thread, and return its response as
+        fastnet.h2's reply: (headers, body, trailers), or a trailers-only
+        (headers, b"", None). The same checks and statuses as run()."""
+        if not p.is_grpc_content_type(_header(self.headers, b"content-type")):
+            return (_UNSUPPORTED_MEDIA_TYPE, b"", None)
+        try:
+            self._read_request_headers()
+            if self.deadline is not None and self.deadline <= time.monotonic():
+                self._finish(StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+            else:
+                self._handler = resolved.handler
+                for fn in self._hooks.call_started:  # plain hooks (_HookLists.plain)
+                    _call_hook(fn, self)
+                self.bytes_in = size = len(body)
+                if size >= p.PREFIX_SIZE and body[0] == 0 \
+                        and size - p.PREFIX_SIZE == p.PREFIX.unpack_from(body)[1] \
+                        and size - p.PREFIX_SIZE <= self.server.max_receive_message_length:
+                    payloads = [(False, body[p.PREFIX_SIZE:])]  # one uncompressed message
+                else:
+                    decoder = p.MessageDecoder(self.server.max_receive_message_length,
+                                               self._request_encoding)
+                    payloads = decoder.feed_flagged(body)
+                    decoder.end()
+                request = self._deserialize_one(payloads)
+                for fn in self._hooks.message_received:  # plain hooks (_HookLists.plain)
+                    request = fn(self, request)
+                    if request is None:
+                        raise _RequestCount(0)
+                result = resolved.fn(request, self.context)
+                if result is not None and not self._failed() and not self._finished:
+                    self._queue(result)
+                self._finish_ok()
+        except Exception as e:
+            self._failed_with(e)
+        assert self._reply is not None
+        return self._reply
+
+    def _finish_ok(self) -> None:
+        """The handler returned: the status it set (OK by default), or
+        DEADLINE_EXCEEDED if it returned past the deadline."""
+        code = self.code if self.code is not None else StatusCode.OK
+        if code == StatusCode.OK and self.deadline is not None \
+                and time.monotonic() >= self.deadline:
+            code, self.details = StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"
+        self._finish(code, self.details)
+
+    def _failed_with(self, e: Exception) -> None:
+        """The status of a call whose handler (or hook) raised ``e``."""
+        if isinstance(e, Abort):
+            if e.trailing_metadata:
+                self.trailing_metadata = list(e.trailing_metadata)
+            self._finish(e.code, e.details, error=e)
+        elif isinstance(e, AbortError):
+            self._finish(self.code or StatusCode.UNKNOWN, self.details, error=e)
+        elif isinstance(e, GrpcError):
+            self._finish(e.status, str(e), error=e)
+        elif self.done:  # the handler raised after its call ended (cancelled, deadline)
+            return
+        else:
             log.warning("gRPC handler of %s raised %s", self.method, type(e).__name__,
                         exc_info=log.isEnabledFor(logging.DEBUG))
             if self.code is not None and self.code != StatusCode.OK:
@@ -383,15 +501,9 @@ class ServerCall:
             else:
                 self._finish(StatusCode.UNKNOWN,
                              f"Exception calling application: {type(e).__name__}", error=e)
-        finally:
-            if timer is not None:
-                timer.cancel()
-            if watcher is not None:
-                watcher.cancel()
 
     def _read_request_headers(self) -> None:
-        stream = self.stream
-        for name, value in stream.headers:
+        for name, value in self.headers:
             if name == b"grpc-timeout":
                 self.deadline = self.started_at + p.parse_timeout(value)
             elif name == b"grpc-encoding":
@@ -400,10 +512,6 @@ class ServerCall:
                     self._request_encoding = enc
             elif name == b"grpc-accept-encoding":
                 self._accept = frozenset(e.strip() for e in value.decode("latin-1").split(","))
-            elif name in _NOT_METADATA or name[:1] == b":":
-                continue
-            elif not p.is_reserved(key := name.decode("latin-1")):
-                self.invocation_metadata.append((key, p.decode_metadata_value(key, value)))
         if self._request_encoding is not None and self._request_encoding not in p.ENCODINGS:
             raise GrpcUnknownEncoding(self._request_encoding)
         if self.server.compression is not None:
@@ -424,6 +532,7 @@ class ServerCall:
         return self._finished
 
     async def _watch_cancel(self) -> None:
+        assert self.stream is not None
         await self.stream.wait_cancelled()
         if not self._finished:
             self.cancelled = True
@@ -448,6 +557,9 @@ class ServerCall:
         if self._finished:
             return
         self.cancelled = True
+        if self.stream is None:  # served whole: the reply is trailers-only CANCELLED
+            self._finish(StatusCode.CANCELLED, "Cancelled by the server")
+            return
         self.stream.reset()
         self._finish(StatusCode.CANCELLED, "Cancelled by the server", send=False)
         self._stop_task("server-cancel")
@@ -465,8 +577,10 @@ class ServerCall:
                                    self._request_encoding)
         deserialize = self._handler.request_deserializer
         hooks = self._hooks.message_received
+        stream = self.stream
+        assert stream is not None
         while True:
-            chunk = await self.stream.read()
+            chunk = await stream.read()
             if chunk is None:
                 decoder.end()
                 return
@@ -494,25 +608,31 @@ class ServerCall:
             decoder = p.MessageDecoder(self.server.max_receive_message_length,
                                        self._request_encoding)
             payloads: list[tuple[bool, bytes]] = []
+            stream = self.stream
+            assert stream is not None
             while True:
-                chunk = await self.stream.read()
+                chunk = await stream.read()
                 if chunk is None:
                     decoder.end()
                     break
                 self.bytes_in += len(chunk)
                 payloads += decoder.feed_flagged(chunk)
-            self.messages_in = len(payloads)
-            if len(payloads) != 1:
-                raise _RequestCount(len(payloads))
-            self.last_request_compressed, payload = payloads[0]
-            deserialize = self._handler.request_deserializer
-            try:
-                return deserialize(payload) if deserialize is not None else payload
-            except Exception:
-                raise _Deserialize() from None
+            return self._deserialize_one(payloads)
         if len(messages) != 1:
             raise _RequestCount(len(messages))
         return messages[0]
+
+    def _deserialize_one(self, payloads: list[tuple[bool, bytes]]) -> Any:
+        """A unary call's request from its decoded (compressed, payload) list."""
+        self.messages_in = len(payloads)
+        if len(payloads) != 1:
+            raise _RequestCount(len(payloads))
+        self.last_request_compressed, payload = payloads[0]
+        deserialize = self._handler.request_deserializer
+        try:
+            return deserialize(payload) if deserialize is not None else payload
+        except Exception:
+            raise _Deserialize() from None
 
     def set_compression(self, compression: Any) -> None:
         if self.headers_sent:
@@ -530,7 +650,25 @@ class ServerCall:
         if self.headers_sent or self.done:
             return
         self.headers_sent = True
-        self.stream.send_headers(p.response_headers(metadata, self.encoding))
+        head = p.response_headers(metadata, self.encoding)
+        if self.stream is None:
+            self._head = head
+        else:
+            self.stream.send_headers(head)
+
+    def _frame(self, message: Any) -> bytes:
+        """Serialize and frame one response message (the response headers
+        go first if they have not)."""
+        serialize = self._handler.response_serializer
+        payload = serialize(message) if serialize is not None else message
+        if not self.headers_sent:
+            self.send_initial()
+        encoding = None if self.skip_compression else self.encoding
+        self.skip_compression = False
+        data = p.encode_message(payload, encoding)
+        self.messages_out += 1
+        self.bytes_out += len(data)
+        return data
 
     async def send(self, message: Any) -> None:
         """Serialize, frame and send one response message (dropped once
@@ -543,16 +681,52 @@ class ServerCall:
                 message = await message
             if message is None:
                 return
-        serialize = self._handler.response_serializer
-        payload = serialize(message) if serialize is not None else message
-        if not self.headers_sent:
-            self.send_initial()
-        encoding = None if self.skip_compression else self.encoding
-        self.skip_compression = False
-        data = p.encode_message(payload, encoding)
-        self.messages_out += 1
-        self.bytes_out += len(data)
-        await self.stream.send_data(data)
+        assert self.stream is not None
+        await self.stream.send_data(self._frame(message))
+
+    def _queue(self, message: Any) -> None:
+        """A call without a stream: its one response message (after the
+        plain message_sending hooks)."""
+        for fn in self._hooks.message_sending:
+            message = fn(self, message)
+            if message is None:
+                return
+        self._body = self._frame(message)
+
+    async def _send_all(self, messages: Iterable[Any]) -> None:
+        """Send a plain generator's messages. It runs on the engine's thread,
+        so the loop does nothing else between two of its messages anyway:
+        they are framed together, up to GRPC_STREAM_COALESCE bytes (or
+        GRPC_STREAM_COALESCE_DELAY seconds since the first of them) per
+        send, one DATA frame per 16 KiB rather than one per message."""
+        if self._hooks.message_sending:
+            for m in messages:
+                if self.done:
+                    break
+                await self.send(m)
+            return
+        assert self.stream is not None
+        send_data = self.stream.send_data
+        frame = self._frame
+        size_limit, delay = limits.GRPC_STREAM_COALESCE, limits.GRPC_STREAM_COALESCE_DELAY
+        clock = time.monotonic
+        batch: list[bytes] = []
+        size = 0
+        first = 0.0
+        for m in messages:
+            if self.done:
+                return
+            data = frame(m)
+            if not batch:
+                first = clock()
+            batch.append(data)
+            size += len(data)
+            if size >= size_limit or clock() - first >= delay:
+                await send_data(b"".join(batch))
+                batch.clear()
+                size = 0
+        if batch and not self.done:
+            await send_data(b"".join(batch))
 
     # -- running the handler -------------------------------------------------
 
@@ -582,10 +756,7 @@ class ServerCall:
         if not pool and not handler.request_streaming:
             result = fn(arg, ctx)
             if handler.response_streaming:
-                for m in result:
-                    if self.done:
-                        break
-                    await self.send(m)
+                await self._send_all(result)
             elif result is not None and not self._failed():
                 await self.send(result)
             return
@@ -618,22 +789,27 @@ class ServerCall:
         self.code, self.details = code, details
         self.error = error
         self.duration = time.monotonic() - self.started_at
-        if send and not self.stream.ended:
+        stream = self.stream
+        if send and (stream is None or not stream.ended):
             try:
                 fields = p.trailers(code, details, self.trailing_metadata or None)
             except ValueError as e:   # the handler's trailing metadata is not sendable
                 log.warning("gRPC call %s: trailing metadata refused: %s", self.method, e)
                 self.code, self.details = StatusCode.INTERNAL, "invalid trailing metadata"
                 fields = p.trailers(self.code, self.details)
-            try:
-                if not self.headers_sent:
-                    self.headers_sent = True
-                    self.stream.send_headers(p.TRAILERS_ONLY_HEAD + fields, end_stream=True)
-                else:
-                    self.stream.send_trailers(fields)
-            except H2StreamReset:
-                self.cancelled = True
-        for cb in self.context._callbacks:
+            if stream is None:
+                self._reply = (self._head, self._body, fields) if self._head is not None \
+                    else (p.TRAILERS_ONLY_HEAD + fields, b"", None)
+            else:
+                try:
+                    if not self.headers_sent:
+                        self.headers_sent = True
+                        stream.send_headers(p.TRAILERS_ONLY_HEAD + fields, end_stream=True)
+                    else:
+                        stream.send_trailers(fields)
+                except H2StreamReset:
+                    self.cancelled = True
+        for cb in self.context._callbacks or ():
             try:
                 cb()
             except Exception:
@@ -645,6 +821,21 @@ class ServerCall:
                     asyncio.ensure_future(r)
             except Exception:
                 log.warning("gRPC hook call_ended raised", exc_info=True)
+
+
+def _call_hook(fn: Callable[..., Any], call: ServerCall) -> Any:
+    """A call_started hook's result; its failure (other than an abort) is INTERNAL."""
+    try:
+        return fn(call)
+    except AbortError:
+        raise
+    except Exception as e:
+        raise _hook_failed(e) from e
+
+
+def _hook_failed(e: Exception) -> Abort:
+    log.warning("gRPC hook call_started raised %s", type(e).__name__)
+    return Abort(StatusCode.INTERNAL, "interceptor failed")
 
 
 class _Deserialize(GrpcError):
@@ -763,6 +954,8 @@ class Server(H2Server):
         self._thread: Optional[threading.Thread] = None
         self._stopped = threading.Event()
         self.stream_app = serve_streams(self._serve_stream)
+        # fastnet.h2's quick way for requests complete in one read, where it has one
+        self.stream_app.on_complete = self._serve_complete  # type: ignore[attr-defined]
 
     # -- registering ---------------------------------------------------------
 
@@ -791,7 +984,9 @@ class Server(H2Server):
             self._registered[f"/{service_name}/{name}"] = h
             self._resolved.pop(f"/{service_name}/{name}", None)
 
-    def _lookup(self, path: str, metadata: list[tuple[str, MetadataValue]]) -> Optional[_Resolved]:
+    def _lookup(self, path: str, call: Optional[ServerCall]) -> Optional[_Resolved]:
+        """The handler of ``path``: registered ones resolved once; generic
+        handlers asked per call (they see ``call``'s metadata)."""
         r = self._resolved.get(path)
         if r is not None:
             return r
@@ -799,8 +994,9 @@ class Server(H2Server):
         if h is not None:
             r = self._resolved[path] = _resolve(h, self._pool_size is not None)
             return r
-        if self._generic:
-            details = HandlerCallDetails(path, tuple(Metadatum(k, v) for k, v in metadata))
+        if self._generic and call is not None:
+            details = HandlerCallDetails(path, tuple(Metadatum(k, v)
+                                                     for k, v in call.invocation_metadata))
             for g in self._generic:
                 h = g.service(details)
                 if h is not None:
@@ -829,6 +1025,31 @@ class Server(H2Server):
 
     async def _serve_stream(self, stream: ServerStream) -> None:
         await ServerCall(self, stream).run()
+
+    def _serve_complete(self, stream_id: int, headers: list[tuple[bytes, bytes]], body: bytes,
+                        peer: tuple[str, int]) -> Optional[Reply]:
+        """fastnet.h2's quick way, for a request that came whole in one read:
+        a unary call to a registered plain handler on the engine's thread,
+        whose hooks are plain (interceptors' included), is served here,
+        inside that read, without a task or a stream; anything else (None)
+        takes the stream path."""
+        if not self._hook_lists.plain:
+            return None
+        method = path = None
+        for name, value in headers:
+            if name == b":path":
+                path = value
+            elif name == b":method":
+                method = value
+            elif name[:1] != b":":
+                break
+        if method != b"POST" or path is None:
+            return None
+        spath = path.decode("latin-1")
+        resolved = self._resolved.get(spath) or self._lookup(spath, None)
+        if resolved is None or resolved.watch or resolved.handler.response_streaming:
+            return None
+        return ServerCall(self, None, headers, spath, peer).run_complete(resolved, body)
 
     def listen(self, host: str = "127.0.0.1", port: int = 9000, *,  # type: ignore[override]
                protocol: Any = "grpc", handler: Optional[Any] = None, **options: Any) -> Any:

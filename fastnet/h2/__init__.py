@@ -18,12 +18,12 @@ from .events import (ConnectionTerminated, DataReceived, Event, InformationalRes
                      PingAcked, PingReceived, PriorityUpdated, RequestReceived, ResponseReceived,
                      SettingsAcknowledged, SettingsChanged, StreamEnded, StreamReset,
                      TrailersReceived, WindowUpdated)
-from .streams import (Client, ClientStream, ServerStream, Stream, StreamApp, StreamHandler,
+from .streams import (Client, ClientStream, CompleteHandler, Reply, ServerStream, Stream, StreamApp, StreamHandler,
                       open_connection, serve_streams)
 from .server import H2, H2Options, H2Server, H2Session
 
 __all__ = [
-    "Client", "ClientStream", "H2", "H2Options", "H2Server", "H2Session", "ConnectionTerminated", "DataReceived", "Event", "H2Connection",
+    "Client", "ClientStream", "CompleteHandler", "Reply", "H2", "H2Options", "H2Server", "H2Session", "ConnectionTerminated", "DataReceived", "Event", "H2Connection",
     "H2ConnectionError", "H2ErrorCode", "H2StreamReset", "InformationalResponseReceived",
     "PingAcked", "PingReceived", "PriorityUpdated", "RequestReceived", "ResponseReceived",
     "ServerStream", "SettingsAcknowledged", "SettingsChanged", "Stream", "StreamApp",

@@ -195,8 +195,8 @@ class H2Connection:
         self._decoder = Decoder(limits.H2_DEFAULT_HEADER_TABLE_SIZE,
                                 ours[Setting.MAX_HEADER_LIST_SIZE])
         self._encoder = Encoder()
-        self._cached_fields: Optional[list[tuple[bytes, bytes]]] = None
-        self._cached_block = b""
+        #: Encoded blocks that are still valid as they are (see _header_block).
+        self._blocks: dict[tuple[tuple[Union[bytes, str], Union[bytes, str]], ...], bytes] = {}
         self._out = bytearray()
         self._streams: dict[int, _Stream] = {}
         self._closed: dict[int, int] = {}        # recently closed: id -> why
@@ -797,7 +797,7 @@ class H2Connection:
                         events.append(WindowUpdated(stream.id, delta))
             elif key == Setting.HEADER_TABLE_SIZE:
                 self._encoder.set_max_table_size(min(value, limits.DEFAULT_H2_MAX_HEADER_TABLE_SIZE))
-                self._cached_fields = None  # the next block starts with a size update
+                self._blocks.clear()  # the next block starts with a size update
             elif key == Setting.ENABLE_PUSH:
                 if self.client_side and value != 0:
                     raise _conn_error(E.PROTOCOL_ERROR, "6.5.2",
@@ -824,21 +824,36 @@ class H2Connection:
             raise ValueError(f"stream {stream_id} is not open")
         return stream
 
-    def _encode(self, fields: list[tuple[bytes, bytes]]) -> bytes:
-        """HPACK-encode fields; a list encoded as nothing but one-byte
-        indexed fields left the table as it was, so the same list next time
-        is the same block (a server's responses repeat: no encoder call)."""
-        if fields == self._cached_fields:
-            return self._cached_block
-        block = self._encoder.encode(fields)
-        if len(block) == len(fields) and min(block, default=0x80) >= 0x80:
-            self._cached_fields, self._cached_block = fields, block
+    def _header_block(self, headers: HeaderInput) -> bytes:
+        """HPACK-encode headers. A list encoded as nothing but one-byte
+        indexed fields left the table as it was, so the same list is the
+        same block for as long as no other block changes the table: those
+        blocks are kept (at most H2_MAX_CACHED_BLOCKS, keyed by the list as
+        given) and reused without an encoder call or a normalization; the
+        first block that changes the table drops them all. A server's
+        responses and trailers repeat, so in the steady state each is a
+        dictionary lookup."""
+        fields = headers if type(headers) is tuple else tuple(headers)
+        blocks = self._blocks
+        try:
+            block = blocks.get(fields)
+        except TypeError:  # an unhashable piece (a bytearray): encoded every time
+            block = None
+            fields = tuple(header_list(fields))
+        if block is not None:
+            return block
+        normal = header_list(fields)
+        block = self._encoder.encode(normal)
+        if len(block) == len(normal) and min(block, default=0x80) >= 0x80:
+            if len(blocks) >= limits.H2_MAX_CACHED_BLOCKS:
+                blocks.clear()
+            blocks[fields] = block
         else:
-            self._cached_fields = None
+            blocks.clear()
         return block
 
     def _block_frames(self, stream_id: int, headers: HeaderInput, flags: int) -> None:
-        block = self._encode(header_list(headers))
+        block = self._header_block(headers)
         size = self.remote_settings[Setting.MAX_FRAME_SIZE]
         out = self._out
         if len(block) <= size:
@@ -937,6 +952,38 @@ class H2Connection:
                              "no trailers")
         self._block_frames(stream_id, headers, Flag.END_STREAM)
         self._step(stream, SEND_END)
+
+    def send_response(self, stream_id: int, headers: HeaderInput,
+                      body: Union[bytes, bytearray, memoryview] = b"",
+                      trailers: Optional[HeaderInput] = None) -> bool:
+        """Queue a whole answer at once: HEADERS, the body's DATA (in
+        frames of the peer's max frame size) and the trailers, END_STREAM
+        on the last frame (the HEADERS itself when there is neither body
+        nor trailers: a trailers-only answer). Repeated header lists and
+        trailers cost a lookup (see send_headers). Returns False with
+        nothing queued when the flow-control windows cannot take all of
+        body now: send it the usual way (send_headers, send_data, ...).
+        ValueError where the stream's state allows no HEADERS."""
+        stream = self._local_stream(stream_id)
+        size = len(body)
+        if size > stream.send_window or size > self._send_window:
+            return False
+        state = stream.state
+        if (state, SEND_HEADERS) not in TRANSITIONS:
+            raise ValueError(f"no HEADERS may be sent on stream {stream_id} "
+                             f"({StreamState.NAMES[state]})")
+        stream.state = TRANSITIONS[(state, SEND_HEADERS)]
+        if not size and trailers is None:
+            self._block_frames(stream_id, headers, Flag.END_STREAM)
+            self._step(stream, SEND_END)
+            return True
+        self._block_frames(stream_id, headers, 0)
+        if size:
+            self.send_data(stream_id, body, end_stream=trailers is None)
+        if trailers is not None:
+            self._block_frames(stream_id, trailers, Flag.END_STREAM)
+            self._step(stream, SEND_END)
+        return True
 
     def end_stream(self, stream_id: int) -> None:
         """End our side of the stream with an empty END_STREAM DATA frame."""

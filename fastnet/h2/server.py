@@ -12,7 +12,9 @@ one :class:`~fastnet.h2.H2Connection`. What it runs:
   with ``async def`` routes runs on asyncio, one task per stream
   (``multiplexed``), reading and writing with flow control;
 * a stream handler (:func:`fastnet.h2.serve_streams`): one task per
-  stream, ``await handler(stream)``.
+  stream, ``await handler(stream)``; with an ``on_complete`` hook, a
+  request complete in its read is answered inside ``feed`` first (no task:
+  see fastnet.h2.streams), and only the rest become tasks.
 
 The control plane: a graceful drain sends GOAWAY with the last stream
 processed and closes once the streams in flight are done; keep-alive
@@ -41,7 +43,7 @@ from ..server.options import Option, count, seconds, size
 from .connection import H2Connection
 from .events import (ConnectionTerminated, DataReceived, Event, RequestReceived, StreamEnded,
                      StreamReset, TrailersReceived, WindowUpdated)
-from .streams import ServerStream, Stream, StreamApp, deliver
+from .streams import CompleteHandler, ServerStream, Stream, StreamApp, deliver
 
 __all__ = ["H2", "H2Options", "H2Server", "H2Session", "H2_PROTOCOL"]
 
@@ -128,6 +130,10 @@ def _handler_error(error: BaseException) -> Optional[bytes]:
 H2_PROTOCOL = ProtocolSpec("h2", "raw", _error_reply, _rejection, probe=PROBE,
                            probe_reply=PROBE_REPLY, handler_error=_handler_error)
 
+#: The events that concern one stream (they have a stream_id).
+_STREAM_EVENTS = frozenset((DataReceived, StreamEnded, TrailersReceived, WindowUpdated,
+                            StreamReset))
+
 #: Fields of an app's Response that HTTP/2 does not carry or that we set.
 _DROPPED = frozenset(("connection", "keep-alive", "proxy-connection", "transfer-encoding",
                       "upgrade", "content-length", "date"))
@@ -192,6 +198,20 @@ class _Pending:
         self.progressed = True
 
 
+class _Early:
+    """A request of a session with an on_complete hook, held within the
+    read that opened it: its head, its DATA (with flow-controlled sizes),
+    its trailers. Bounded by the read: at the read's end it is answered
+    or becomes a stream."""
+
+    __slots__ = ("headers", "parts", "trailers")
+
+    def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
+        self.headers = headers
+        self.parts: list[tuple[bytes, int]] = []
+        self.trailers: Optional[list[tuple[bytes, bytes]]] = None
+
+
 class H2Session(Session):
     """One HTTP/2 connection (see the module's docstring)."""
 
@@ -201,6 +221,8 @@ class H2Session(Session):
         super().__init__(conn)
         self.handler = kata_app() if handler is None else handler
         self.streaming = isinstance(handler, StreamApp)
+        self._quick: Optional[CompleteHandler] = (
+            cast(StreamApp, handler).on_complete if self.streaming else None)
         self.is_async = self.multiplexed = self.streaming or is_async_handler(self.handler)
         self.options = options
         self.http_limits = http_limits
@@ -465,28 +487,117 @@ class H2Session(Session):
 
     def _async_events(self, events: list[Event]) -> None:
         streams = self._streams
+        quick = self._quick
+        early: dict[int, _Early] = {}
         for event in events:
+            kind = type(event)
+            if quick is not None:
+                if kind is RequestReceived:
+                    assert isinstance(event, RequestReceived)
+                    early[event.stream_id] = _Early(event.headers)
+                    continue
+                if early and kind in _STREAM_EVENTS:
+                    entry = early.get(event.stream_id)  # type: ignore[attr-defined]
+                    if entry is not None:
+                        self._early_event(event, entry, early, quick)
+                        continue
             if deliver(event, streams, self):
                 continue
-            kind = type(event)
             if kind is RequestReceived:
                 assert isinstance(event, RequestReceived)
-                self._start_stream(event)
+                self._start_stream(event.stream_id, event.headers)
             elif kind is ConnectionTerminated:
                 assert isinstance(event, ConnectionTerminated)
+                for stream_id, entry in list(early.items()):
+                    self._promote(stream_id, entry, False)
+                early.clear()
                 if not event.remote or event.error_code != E.NO_ERROR:
                     for stream in list(streams.values()):
                         stream._was_reset(event.error_code, event.remote, "the connection ended")
                 self._terminated(event)
+        for stream_id, entry in early.items():  # not complete in this read
+            self._promote(stream_id, entry, False)
 
-    def _start_stream(self, event: RequestReceived) -> None:
-        stream = ServerStream(self, event.stream_id, event.headers)
-        self._streams[event.stream_id] = stream
+    def _early_event(self, event: Event, entry: _Early, early: dict[int, _Early],
+                     quick: CompleteHandler) -> None:
+        kind = type(event)
+        if kind is DataReceived:
+            assert isinstance(event, DataReceived)
+            entry.parts.append((event.data, event.flow_controlled_length))
+        elif kind is TrailersReceived:
+            assert isinstance(event, TrailersReceived)
+            entry.trailers = event.headers
+        elif kind is StreamEnded:
+            assert isinstance(event, StreamEnded)
+            del early[event.stream_id]
+            self._complete(event.stream_id, entry, quick)
+        elif kind is StreamReset:
+            assert isinstance(event, StreamReset)
+            del early[event.stream_id]
+            self.h2.acknowledge(event.stream_id, sum(flow for _, flow in entry.parts))
+        # WindowUpdated: nothing is being sent on it yet
+
+    def _complete(self, stream_id: int, entry: _Early, quick: CompleteHandler) -> None:
+        """A request complete in one read: on_complete answers it now, or
+        it becomes a stream."""
+        if entry.trailers is not None:
+            self._promote(stream_id, entry, True)
+            return
+        parts = entry.parts
+        body = parts[0][0] if len(parts) == 1 else b"".join(data for data, _ in parts)
+        try:
+            reply = quick(stream_id, entry.headers, body, self.peer)
+        except Exception:
+            log.exception("on_complete failed on stream %d from %s", stream_id, self.peer)
+            reply = None
+            self.h2.reset_stream(stream_id, E.INTERNAL_ERROR)
+        else:
+            if reply is None:
+                self._promote(stream_id, entry, True)
+                return
+        if parts:
+            self.h2.acknowledge(stream_id, sum(flow for _, flow in parts))
+        if reply is not None:
+            headers, out, trailers = reply
+            if not self.h2.send_response(stream_id, headers, out, trailers):
+                stream = self._start_stream(stream_id, entry.headers, (), True, run=False)
+                self._run(stream, self._send_reply(stream, headers, out, trailers))
+                return
+        self._finished()
+
+    def _promote(self, stream_id: int, entry: _Early, ended: bool) -> None:
+        """An early request the stream path serves."""
+        stream = self._start_stream(stream_id, entry.headers, entry.parts, ended)
+        stream.trailers = entry.trailers
+
+    async def _send_reply(self, stream: ServerStream, headers: Any, body: Any,
+                          trailers: Any) -> None:
+        """An on_complete reply larger than the windows were: sent as they open."""
+        try:
+            stream.send_headers(headers)
+            await stream.send_data(body, end_stream=trailers is None)
+            if trailers is not None:
+                stream.send_trailers(trailers)
+        except H2StreamReset:
+            pass
+
+    def _start_stream(self, stream_id: int, headers: list[tuple[bytes, bytes]],
+                      parts: Any = (), ended: bool = False, run: bool = True) -> ServerStream:
+        stream = ServerStream(self, stream_id, headers)
+        self._streams[stream_id] = stream
+        for data, flow in parts:
+            stream._data(data, flow)
+        if ended:
+            stream._ended()
+        if run:
+            self._run(stream, (self._run_stream if self.streaming else self._run_app)(stream))
+        return stream
+
+    def _run(self, stream: ServerStream, work: Any) -> None:
         assert self._loop is not None
-        run = self._run_stream if self.streaming else self._run_app
-        task = self._loop.create_task(run(stream))
-        self._tasks[event.stream_id] = task
-        stream_id = event.stream_id
+        stream_id = stream.stream_id
+        task = self._loop.create_task(work)
+        self._tasks[stream_id] = task
 
         def forget(_task: "asyncio.Task[None]") -> None:
             self._tasks.pop(stream_id, None)

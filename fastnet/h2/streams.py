@@ -12,6 +12,19 @@ Server side: give ``serve_streams(handler)`` as the handler of an
 
     server.listen("127.0.0.1", 0, protocol="h2", handler=serve_streams(handler))
 
+The quick way, for requests that arrive whole (gRPC's unary calls):
+``serve_streams(handler, on_complete=answer)`` asks
+``answer(stream_id, headers, body, peer)`` about every request whose
+headers, body and END_STREAM came in one read, inside that read, with no
+task and no ServerStream. It returns ``(headers, body, trailers)``, sent
+as HEADERS + DATA + trailing HEADERS in one go (blocks of repeated header
+lists are cached; see ``H2Connection.send_response``), or None to take the
+stream path (``handler(stream)``, the body already readable)::
+
+    OK = ((b"grpc-status", b"0"),)
+    def answer(stream_id, headers, body, peer):
+        return ((b":status", b"200"), (b"content-type", b"application/grpc")), body, OK
+
 Client side: ``conn = await open_connection(host, port)`` gives a
 :class:`Client`; ``stream = await conn.request(headers, body)`` a
 :class:`ClientStream` with the same reading and sending methods plus
@@ -39,8 +52,8 @@ from .events import (ConnectionTerminated, DataReceived, Event, Headers, PingAck
                      ResponseReceived, SettingsChanged, StreamEnded, StreamReset,
                      TrailersReceived, WindowUpdated)
 
-__all__ = ["Client", "ClientStream", "ServerStream", "Stream", "StreamApp", "StreamHandler",
-           "open_connection", "serve_streams"]
+__all__ = ["Client", "ClientStream", "CompleteHandler", "Reply", "ServerStream", "Stream",
+           "StreamApp", "StreamHandler", "open_connection", "serve_streams"]
 
 #: A header list as callers give it: (name, value) pairs, bytes or str.
 HeaderInput = Iterable[tuple[Union[bytes, str], Union[bytes, str]]]
@@ -417,6 +430,11 @@ class ClientStream(Stream):
 
 #: What serve_streams runs per request stream.
 StreamHandler = Callable[[ServerStream], Awaitable[None]]
+#: A whole answer: (headers, body, trailers or None).
+Reply = tuple[HeaderInput, Union[bytes, bytearray, memoryview], Optional[HeaderInput]]
+#: The quick way for a request complete in one read:
+#: ``on_complete(stream_id, headers, body, peer) -> Reply | None``.
+CompleteHandler = Callable[[int, Headers, bytes, tuple[str, int]], Optional[Reply]]
 
 
 class StreamApp:
@@ -424,10 +442,26 @@ class StreamApp:
     When the handler returns, the server ends our side of the stream if
     the handler did not (an empty END_STREAM, or RST_STREAM(INTERNAL_ERROR)
     if it sent no headers); when it raises, the stream is reset with
-    INTERNAL_ERROR and the connection goes on."""
+    INTERNAL_ERROR and the connection goes on.
 
-    def __init__(self, handler: StreamHandler) -> None:
+    ``on_complete``, if given, is asked first about every request whose
+    headers, body and END_STREAM came in one read (no request trailers),
+    inside that read, on the engine's thread, without a task or a
+    ServerStream: ``on_complete(stream_id, headers, body, peer)`` returns
+    ``(headers, body, trailers)`` (trailers None: END_STREAM on the body's
+    last frame, or on the HEADERS if the body is empty too), which goes
+    out in one encode (repeated header lists and trailers are cached
+    blocks) in the reply to that read; or None, and the request takes the
+    stream path (``handler(stream)`` with the body already readable). A
+    reply larger than the peer's windows is sent by a task as the windows
+    open. If on_complete raises, the stream is reset with INTERNAL_ERROR.
+    Requests not complete in their first read always take the stream path.
+    """
+
+    def __init__(self, handler: StreamHandler,
+                 on_complete: Optional[CompleteHandler] = None) -> None:
         self.handler = handler
+        self.on_complete = on_complete
         #: Sessions serving it run on asyncio.
         self.is_async = True
 
@@ -436,10 +470,13 @@ class StreamApp:
         return self.handler(stream)
 
 
-def serve_streams(handler: StreamHandler) -> StreamApp:
+def serve_streams(handler: StreamHandler,
+                  on_complete: Optional[CompleteHandler] = None) -> StreamApp:
     """The listener handler that runs ``await handler(stream)`` for every
-    request stream (``Server.listen(..., protocol="h2", handler=serve_streams(fn))``)."""
-    return StreamApp(handler)
+    request stream (``Server.listen(..., protocol="h2", handler=serve_streams(fn))``);
+    ``on_complete``: the quick way for requests complete in one read (see
+    :class:`StreamApp`)."""
+    return StreamApp(handler, on_complete)
 
 
 class Client:

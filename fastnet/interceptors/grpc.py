@@ -94,10 +94,10 @@ class ChainHook:
             raise RuntimeError("two ChainHooks on one server: give one chain every interceptor")
         original = _metadata(scall.invocation_metadata)
         call = scall.interceptor_call = Call(
-            "grpc", scall.method, scall.stream.peer, original.copy(), deadline=scall.deadline,
+            "grpc", scall.method, scall.peer_address, original.copy(), deadline=scall.deadline,
             kind=scall.kind,
             started_at=scall.started_at if self._same_clock else self.clock())
-        _current.set(call)  # the handler, when it runs in this task
+        _current.set(call)  # the handler, when it runs in this task or inside this read
         return call, original
 
     @staticmethod
@@ -153,7 +153,7 @@ class ChainHook:
     def _ended(self, scall: ServerCall) -> Call:
         call: Optional[Call] = scall.interceptor_call
         if call is None:  # ended before call_started: every after sees it
-            call = self.chain.start("grpc", scall.method, scall.stream.peer,
+            call = self.chain.start("grpc", scall.method, scall.peer_address,
                                     _metadata(scall.invocation_metadata),
                                     deadline=scall.deadline, kind=scall.kind)
             call.started_at -= scall.duration
@@ -177,6 +177,7 @@ class ChainHook:
     def call_ended(self, scall: ServerCall) -> None:
         """Run the after hooks (reverse order) with the final status."""
         self.chain.after(self._ended(scall))
+        _current.set(None)  # a call served inside a read ran in the engine's context
 
     async def _aended(self, scall: ServerCall) -> None:
         await self.chain.aafter(self._ended(scall))

@@ -1,0 +1,241 @@
+"""The quick way of the stream API (serve_streams(handler, on_complete)):
+a request complete in one read answered inside that read, in one encode,
+with cached header blocks; and what takes the stream path instead. The
+h2 package is the client; python-hyper's hpack decodes the cached blocks."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.settings
+import hpack
+import pytest
+
+from fastnet.codec.h2frame import FrameType
+from fastnet.errors import H2ErrorCode as E
+from fastnet.h2 import H2Server, serve_streams
+
+from h2_helpers import REQUEST, Peer
+from helpers import AVAILABLE_ENGINES, GUARD, require_engine, running_server, serving
+
+ENGINES = AVAILABLE_ENGINES
+HEAD = ((b":status", b"200"), (b"content-type", b"application/grpc"))
+OK = ((b"grpc-status", b"0"),)
+
+
+def _client(port: int, window: int = 0) -> tuple[socket.socket, h2.connection.H2Connection]:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=GUARD)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    if window:
+        conn.local_settings = h2.settings.Settings(
+            client=True, initial_values={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
+    conn.initiate_connection()
+    sock.sendall(conn.data_to_send())
+    return sock, conn
+
+
+def _until(sock: socket.socket, conn: h2.connection.H2Connection, done) -> list:
+    events: list = []
+    deadline = time.monotonic() + GUARD
+    while not done(events):
+        assert time.monotonic() < deadline, events
+        data = sock.recv(65536)
+        assert data, events
+        for event in conn.receive_data(data):
+            events.append(event)
+            if isinstance(event, h2.events.DataReceived):
+                conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+        sock.sendall(conn.data_to_send())
+    return events
+
+
+def _ends(n: int):
+    return lambda events: len([e for e in events if isinstance(
+        e, (h2.events.StreamEnded, h2.events.StreamReset))]) >= n
+
+
+def _request(path: str, method: str = "POST") -> list[tuple[str, str]]:
+    return [(":method", method), (":scheme", "http"), (":path", path), (":authority", "x")]
+
+
+def _answers(events: list) -> dict[int, dict]:
+    out: dict[int, dict] = {}
+    for event in events:
+        entry = out.setdefault(getattr(event, "stream_id", 0), {"body": b""})
+        if isinstance(event, h2.events.ResponseReceived):
+            entry["headers"] = event.headers
+        elif isinstance(event, h2.events.DataReceived):
+            entry["body"] += event.data
+        elif isinstance(event, h2.events.TrailersReceived):
+            entry["trailers"] = event.headers
+        elif isinstance(event, h2.events.StreamReset):
+            entry["reset"] = event.error_code
+    return out
+
+
+class _Recorder:
+    """A quick answer for /echo and /empty, None (the stream path) for
+    anything else, an exception for /boom; and the stream handler."""
+
+    def __init__(self) -> None:
+        self.quick: list[tuple[int, str, bytes]] = []
+        self.streamed: list[tuple[str, bytes]] = []
+        self.thread: list[threading.Thread] = []
+
+    def on_complete(self, stream_id, headers, body, peer):
+        path = dict(headers)[b":path"].decode()
+        self.quick.append((stream_id, path, body))
+        assert peer[0] == "127.0.0.1"
+        if path == "/echo":
+            return HEAD, b"echo:" + body, OK
+        if path == "/empty":
+            return ((b":status", b"204"),), b"", None
+        if path == "/body-only":
+            return ((b":status", b"200"),), body * 3, None
+        if path == "/boom":
+            raise RuntimeError("on_complete failed on purpose")
+        return None
+
+    async def handler(self, stream):
+        if stream.path == "/late":
+            stream.send_headers([(b":status", b"200")])  # before the body: the client waits for it
+            body = await stream.read_all(1 << 20)
+        else:
+            body = await stream.read_all(1 << 20)
+            stream.send_headers([(b":status", b"201")])
+        self.streamed.append((stream.path, body))
+        await stream.send_data(b"streamed:" + body)
+        stream.send_trailers([(b"x-path", stream.path.encode())])
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_complete_requests_are_answered_by_on_complete_and_none_takes_the_stream_path(engine: str) -> None:
+    rec = _Recorder()
+    with running_server(engine, "h2", serve_streams(rec.handler, rec.on_complete)) as (_, port):
+        sock, conn = _client(port)
+        plan = {"/echo": b"x" * 3000, "/empty": b"", "/body-only": b"abc", "/stream": b"for you"}
+        ids = {}
+        for path, body in plan.items():
+            stream_id = conn.get_next_available_stream_id()
+            ids[path] = stream_id
+            conn.send_headers(stream_id, _request(path), end_stream=not body)
+            if body:
+                conn.send_data(stream_id, body, end_stream=True)
+        sock.sendall(conn.data_to_send())  # one write: the server reads it whole or in pieces
+        got = _answers(_until(sock, conn, _ends(len(plan))))
+        sock.close()
+    # Each request is offered to on_complete once, whole, in the read that
+    # completes it; one a read happened to split takes the stream path.
+    offered = {path for _, path, _ in rec.quick}
+    assert all(body == plan[path] for _, path, body in rec.quick)
+    assert sorted(p for p, _ in rec.streamed) == sorted({"/stream"} | (set(plan) - offered))
+    assert "/stream" in offered and dict(rec.streamed)["/stream"] == b"for you"
+    quick = {"/echo": (list(HEAD), b"echo:" + plan["/echo"], list(OK)),
+             "/empty": ([(b":status", b"204")], b"", None),
+             "/body-only": ([(b":status", b"200")], b"abcabcabc", None)}
+    for path, stream_id in ids.items():
+        answer = got[stream_id]
+        if path in quick and path in offered:
+            assert (answer["headers"], answer["body"], answer.get("trailers")) == quick[path]
+        else:
+            assert answer["headers"] == [(b":status", b"201")]
+            assert answer["body"] == b"streamed:" + plan[path]
+            assert answer["trailers"] == [(b"x-path", path.encode())]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_request_whose_end_comes_in_a_later_read_takes_the_stream_path(engine: str) -> None:
+    rec = _Recorder()
+    with running_server(engine, "h2", serve_streams(rec.handler, rec.on_complete)) as (_, port):
+        sock, conn = _client(port)
+        conn.send_headers(1, _request("/late"))
+        sock.sendall(conn.data_to_send())
+        # The handler answers before reading: the server has the stream open.
+        _until(sock, conn, lambda events: any(isinstance(e, h2.events.ResponseReceived)
+                                              for e in events))
+        conn.send_data(1, b"second read", end_stream=True)
+        sock.sendall(conn.data_to_send())
+        got = _answers(_until(sock, conn, _ends(1)))
+        sock.close()
+    assert got[1]["body"] == b"streamed:second read"
+    assert rec.quick == [] and rec.streamed == [("/late", b"second read")]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_an_on_complete_failure_resets_only_its_stream(engine: str) -> None:
+    rec = _Recorder()
+    with running_server(engine, "h2", serve_streams(rec.handler, rec.on_complete)) as (_, port):
+        sock, conn = _client(port)
+        conn.send_headers(1, _request("/boom"), end_stream=True)
+        sock.sendall(conn.data_to_send())
+        got = _answers(_until(sock, conn, _ends(1)))
+        assert got[1]["reset"] == E.INTERNAL_ERROR
+        conn.send_headers(3, _request("/echo"))
+        conn.send_data(3, b"after", end_stream=True)
+        sock.sendall(conn.data_to_send())
+        got = _answers(_until(sock, conn, _ends(1)))
+        sock.close()
+    assert got[3]["body"] == b"echo:after" and got[3]["trailers"] == list(OK)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_reply_past_the_clients_window_goes_out_as_the_window_opens(engine: str) -> None:
+    rec = _Recorder()
+    require_engine(engine)
+    server = H2Server(engine=engine)
+    listener = server.listen("127.0.0.1", 0, protocol="h2",
+                             handler=serve_streams(rec.handler, rec.on_complete))
+    with serving(server):
+        sock, conn = _client(listener.port, window=1000)
+        body = bytes(range(256)) * 40  # 10240 bytes; echoed 3x past a 1000-byte window
+        conn.send_headers(1, _request("/body-only"))
+        conn.send_data(1, body, end_stream=True)
+        sock.sendall(conn.data_to_send())
+        got = _answers(_until(sock, conn, _ends(1)))
+        sock.close()
+    assert got[1]["headers"] == [(b":status", b"200")] and got[1]["body"] == body * 3
+
+
+def test_send_response_reuses_cached_blocks_and_drops_them_when_the_table_changes() -> None:
+    # Our server connection against a raw peer; hpack (python-hyper) decodes.
+    peer = Peer("server")
+    decoder = hpack.Decoder()
+    custom = ((b":status", b"200"), (b"x-changes", b"value-%d"))
+    sizes: list[tuple[int, ...]] = []
+    for round_ in range(6):
+        stream_id = peer.next_stream
+        peer.request(REQUEST)
+        if round_ == 3:
+            fields = (custom[0], (custom[1][0], custom[1][1] % round_))
+            assert peer.conn.send_response(stream_id, fields, b"", None)
+            expect = [[*fields]]
+        else:
+            assert peer.conn.send_response(stream_id, HEAD, b"payload", OK)
+            expect = [list(HEAD), list(OK)]
+        frames = peer.read()
+        blocks = [f.data for f in frames if f.type == FrameType.HEADERS]
+        assert [decoder.decode(b, raw=True) for b in blocks] == expect
+        assert [f.data for f in frames if f.type == FrameType.DATA] == (
+            [] if round_ == 3 else [b"payload"])
+        sizes.append(tuple(len(b) for b in blocks))
+    # Literals the first time, then one byte per field; the custom list
+    # changed the table, after which each block is encoded (indexed) anew.
+    assert sizes[0] > (2, 1) and sizes[1] == sizes[2] == (2, 1)
+    assert sizes[4] == sizes[5] == (2, 1)
+    assert len(peer.conn._blocks) == 2
+
+
+def test_send_response_queues_nothing_past_the_windows() -> None:
+    peer = Peer("server", peer_settings=((4, 10),))  # SETTINGS_INITIAL_WINDOW_SIZE 10
+    peer.request(REQUEST)
+    assert not peer.conn.send_response(1, HEAD, b"x" * 11, OK)
+    assert peer.read() == []
+    assert peer.conn.send_response(1, HEAD, b"x" * 10, OK)
+    types = [f.type for f in peer.read()]
+    assert types == [FrameType.HEADERS, FrameType.DATA, FrameType.HEADERS]
+    with pytest.raises(ValueError):
+        peer.conn.send_response(1, HEAD, b"", None)
