@@ -1,12 +1,16 @@
 """What interceptors cost on a unary gRPC echo (20-byte message).
 
     python -m bench.interceptors [--calls 3000] [--rounds 7] [--grpcio-calls 1000]
+                                 [--path quick|stream]
 
-fastnet: the server's call path in process (``ServerCall.run`` over an
-in-memory stream holding one request: header checks, method lookup,
-decoding, the handler, encoding, trailers; no HTTP/2, no socket), so the
-interceptors' cost is measured against the least there is to measure it
-against: over a real connection the same cost is a smaller share. Peers:
+fastnet: the server's call path in process: by default the way of a
+unary request that came whole in one read (``Server._serve_complete``:
+header checks, method lookup, decoding, the handler, encoding, trailers,
+handed back as one reply; no task, no stream), ``--path stream`` the
+stream path (``ServerCall.run`` over an in-memory stream); no HTTP/2
+framing, no socket. So the interceptors' cost is measured against the
+least there is to measure it against: over a real connection the same
+cost is a smaller share. Peers:
 no hook, ChainHook with each built-in alone and with the three chained
 (logging a JSON line through a LineWriter, as ``--log-calls-to FILE``,
 to a stream that discards it; authentication of a bearer token; a rate
@@ -132,17 +136,27 @@ def fastnet_server(hooks: list[Any]) -> fastnet.grpc.Server:
     return server
 
 
-def fastnet_calls(server: fastnet.grpc.Server, calls: int,
-                  loop: asyncio.AbstractEventLoop) -> Callable[[], object]:
+def fastnet_calls(server: fastnet.grpc.Server, calls: int, loop: asyncio.AbstractEventLoop,
+                  path: str = "quick") -> Callable[[], object]:
+    """calls unary calls on server's ``path``: "quick", the way of a request
+    that came whole in one read (``Server._serve_complete``: no task, no
+    stream), or "stream" (``ServerCall.run`` over a MemoryStream)."""
     headers = [(b":method", b"POST"), (b":scheme", b"http"), (b":path", METHOD.encode()),
                (b":authority", b"127.0.0.1"), (b"content-type", b"application/grpc"),
                (b"te", b"trailers"), (b"authorization", b"Bearer " + TOKEN.encode())]
     body = p.encode_message(PAYLOAD)
+    peer = MemoryStream.peer
 
-    async def run() -> None:
+    def quick() -> None:
+        serve = server._serve_complete
+        for n in range(calls):
+            if serve(2 * n + 1, headers, body, peer) is None:
+                raise RuntimeError("the call took the stream path")
+
+    async def stream() -> None:
         for _ in range(calls):
             await fastnet.grpc.ServerCall(server, MemoryStream(headers, body)).run()  # type: ignore[arg-type]
-    return lambda: loop.run_until_complete(run())
+    return quick if path == "quick" else lambda: loop.run_until_complete(stream())
 
 
 # -- grpcio with equivalent interceptors ----------------------------------------
@@ -256,16 +270,17 @@ def fastnet_peers(sink: Callable[[str], None]) -> dict[str, Chain]:
             "fastnet, three built-ins": builtins_chain(sink)}
 
 
-def measure(calls: int, rounds: int, grpcio_n: int) -> dict[str, Any]:
+def measure(calls: int, rounds: int, grpcio_n: int, path: str = "quick") -> dict[str, Any]:
     """{peer: median µs per call} and the ratios, interleaved rounds
     (grpcio_n 0: fastnet's peers only)."""
     stream = _Discard()
     sink = LineWriter(stream)  # as --log-calls-to FILE writes them
     loop = asyncio.new_event_loop()
     peers: dict[str, tuple[Callable[[], object], int]] = {
-        "fastnet, no interceptor": (fastnet_calls(fastnet_server([]), calls, loop), calls)}
+        "fastnet, no interceptor": (fastnet_calls(fastnet_server([]), calls, loop, path), calls)}
     for name, chain in fastnet_peers(sink).items():
-        peers[name] = (fastnet_calls(fastnet_server([ChainHook(chain)]), calls, loop), calls)
+        peers[name] = (fastnet_calls(fastnet_server([ChainHook(chain)]), calls, loop, path),
+                       calls)
     servers, channels = [], []
     for name, interceptors in (("grpcio, no interceptor", []),
                                ("grpcio, three interceptors",
@@ -313,10 +328,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--grpcio-calls", type=int, default=1000,
                         help="grpcio calls per round (0: fastnet's peers only)")
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--path", choices=("quick", "stream"), default="quick",
+                        help="fastnet's call path: a request whole in one read (the usual "
+                             "unary call), or the stream path (default: %(default)s)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args(argv)
-    result = measure(args.calls, args.rounds, args.grpcio_calls)
-    print(f"unary echo of {len(PAYLOAD)} bytes, median of {args.rounds} interleaved rounds "
+    result = measure(args.calls, args.rounds, args.grpcio_calls, args.path)
+    print(f"unary echo of {len(PAYLOAD)} bytes ({args.path} path), median of {args.rounds} "
+          "interleaved rounds "
           "(a shared machine: read the ratios, not the absolute figures)")
     print(f"{'peer':32} {'CPU us/call':>11} {'range':>17}")
     for name, us in result["us_per_call"].items():

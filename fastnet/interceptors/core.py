@@ -101,8 +101,9 @@ class Call:
                  "_entered", "_done")
 
     def __init__(self, protocol: str, method: str, peer: tuple[str, int] = ("", 0),
-                 metadata: Optional[dict[str, str]] = None, *, deadline: Optional[float] = None,
+                 metadata: Optional[dict[str, str]] = None, deadline: Optional[float] = None,
                  kind: str = "unary", started_at: float = 0.0) -> None:
+        # (positional or keyword: adapters pass them by position, the quicker call)
         self.protocol = protocol
         self.method = method
         self.peer = peer
@@ -243,8 +244,7 @@ class Chain:
               metadata: Optional[dict[str, str]] = None, *, deadline: Optional[float] = None,
               kind: str = "unary") -> Call:
         """A new Call, started now."""
-        return Call(protocol, method, peer, metadata, deadline=deadline, kind=kind,
-                    started_at=self.clock())
+        return Call(protocol, method, peer, metadata, deadline, kind, self.clock())
 
     # -- plain -------------------------------------------------------------
 

@@ -94,9 +94,8 @@ class ChainHook:
             raise RuntimeError("two ChainHooks on one server: give one chain every interceptor")
         original = _metadata(scall.invocation_metadata)
         call = scall.interceptor_call = Call(
-            "grpc", scall.method, scall.peer_address, original.copy(), deadline=scall.deadline,
-            kind=scall.kind,
-            started_at=scall.started_at if self._same_clock else self.clock())
+            "grpc", scall.method, scall.peer_address, original.copy(), scall.deadline,
+            scall.kind, scall.started_at if self._same_clock else self.clock())
         _current.set(call)  # the handler, when it runs in this task or inside this read
         return call, original
 
