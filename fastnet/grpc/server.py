@@ -409,14 +409,14 @@ class ServerCall:
             watcher = loop.create_task(self._watch_cancel())
         try:
             for fn in self._hooks.call_started:
-                r = _call_hook(fn, self)
-                if r is not None and inspect.isawaitable(r):
-                    try:
+                try:
+                    r = fn(self)
+                    if r is not None and inspect.isawaitable(r):
                         await r
-                    except AbortError:
-                        raise
-                    except Exception as e:
-                        raise _hook_failed(e) from e
+                except AbortError:
+                    raise
+                except Exception as e:
+                    raise _hook_failed(e) from e
             await self._invoke(resolved, loop)
             self._finish_ok()
         except asyncio.CancelledError:
@@ -447,7 +447,12 @@ class ServerCall:
             else:
                 self._handler = resolved.handler
                 for fn in self._hooks.call_started:  # plain hooks (_HookLists.plain)
-                    _call_hook(fn, self)
+                    try:
+                        fn(self)
+                    except AbortError:
+                        raise
+                    except Exception as e:
+                        raise _hook_failed(e) from e
                 self.bytes_in = size = len(body)
                 if size >= p.PREFIX_SIZE and body[0] == 0 \
                         and size - p.PREFIX_SIZE == p.PREFIX.unpack_from(body)[1] \
@@ -823,17 +828,8 @@ class ServerCall:
                 log.warning("gRPC hook call_ended raised", exc_info=True)
 
 
-def _call_hook(fn: Callable[..., Any], call: ServerCall) -> Any:
-    """A call_started hook's result; its failure (other than an abort) is INTERNAL."""
-    try:
-        return fn(call)
-    except AbortError:
-        raise
-    except Exception as e:
-        raise _hook_failed(e) from e
-
-
 def _hook_failed(e: Exception) -> Abort:
+    """What a call_started hook's failure (other than an abort) ends its call with."""
     log.warning("gRPC hook call_started raised %s", type(e).__name__)
     return Abort(StatusCode.INTERNAL, "interceptor failed")
 

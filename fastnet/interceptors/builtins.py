@@ -142,7 +142,7 @@ class LoggingInterceptor(Interceptor):
         self._end = "}" if json_form else ""
         self._heads: dict[tuple[str, str], str] = {}
         self._peers: dict[Any, str] = {}
-        self._statuses: dict[tuple[int, Any], str] = {}
+        self._statuses: dict[tuple[str, Any], str] = {}
         self._identities: dict[Any, str] = {}
 
     def record(self, call: Call) -> dict[str, Any]:
@@ -173,14 +173,14 @@ class LoggingInterceptor(Interceptor):
             peer = _remember(self._peers, call.peer,
                              key("peer") + quote(f"{call.peer[0]}:{call.peer[1]}"))
         code = call.protocol_status
-        status = self._statuses.get((call.status, code)) if type(code) is int or code is None \
-            else None
+        name = _NAMES[call.status]  # (a str key: an Enum member hashes in Python)
+        cached = type(code) is int or code is None
+        status = self._statuses.get((name, code)) if cached else None
         if status is None:
-            name = _NAMES[call.status]
             status = key("status") + (f'"{name}"' if self.format == "json" else name) \
                 + key("code") + (_json_value(code) if self.format == "json" else _text_value(code))
-            if type(code) is int or code is None:
-                _remember(self._statuses, (call.status, code), status)
+            if cached:
+                _remember(self._statuses, (name, code), status)
         line = self._numbers % (head, peer, status, call.duration * 1000, call.messages_in,
                                 call.bytes_in, call.messages_out, call.bytes_out)
         identity = call.identity

@@ -90,6 +90,8 @@ class ChainHook:
             self.message_sending = None  # type: ignore[assignment,method-assign]
 
     def _begin(self, scall: ServerCall) -> tuple[Call, dict[str, Any]]:
+        """The call's Call (its metadata a copy of the invocation metadata)
+        and that metadata as it was, to see a change."""
         if scall.interceptor_call is not None:
             raise RuntimeError("two ChainHooks on one server: give one chain every interceptor")
         original = _metadata(scall.invocation_metadata)
