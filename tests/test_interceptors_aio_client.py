@@ -22,6 +22,7 @@ from fastnet.interceptors import Abort, Chain, Interceptor, LoggingInterceptor, 
 from fastnet.interceptors.grpc_client import (AddMetadata, InterceptedAsyncChannel,
                                               intercept_channel, retry_on)
 from helpers import GUARD
+from interceptor_helpers import AsyncRecorder, Recorder
 
 SERVICE = "test.AioEcho"
 
@@ -102,41 +103,6 @@ def run(coro: Any) -> Any:
     return asyncio.run(asyncio.wait_for(coro, GUARD))
 
 
-class Recorder(Interceptor):
-    def __init__(self, name: str, seen: list[tuple[Any, ...]]) -> None:
-        self.name, self.seen = name, seen
-
-    def before(self, call):
-        self.seen.append((self.name, "before", call.method, call.kind, call.metadata.get("x-trace")))
-        call.metadata[f"x-{self.name}"] = "1"
-
-    def on_request(self, call, message):
-        self.seen.append((self.name, "request"))
-        return message + b"<%s>" % self.name.encode()
-
-    def on_response(self, call, message):
-        self.seen.append((self.name, "response"))
-        return message + b"<%s>" % self.name.encode()
-
-    def after(self, call):
-        self.seen.append((self.name, "after", call.status.name, call.messages_in,
-                          call.messages_out))
-
-
-class AsyncRecorder(Recorder):
-    async def before(self, call):
-        await asyncio.sleep(0)
-        super().before(call)
-
-    async def on_request(self, call, message):
-        await asyncio.sleep(0)
-        return super().on_request(call, message)
-
-    async def after(self, call):
-        await asyncio.sleep(0)
-        super().after(call)
-
-
 KINDS = {  # name -> (channel method, request, response after the chain's changes, in, out)
     "Unary": ("unary_unary", b"hi", b"hi<a><b><c>|1|-<c><b><a>", 1, 1),
     "ServerStream": ("unary_stream", b"s", [b"s<a><b><c>%d<c><b><a>" % n for n in range(3)], 1, 3),
@@ -176,8 +142,8 @@ def test_every_kind_through_three_interceptors(grpcio_server, asynchronous, clie
                              "stream_unary": "client_stream", "stream_stream": "bidi"}[kind]
                 assert seen[:3] == [(n, "before", f"/{SERVICE}/{name}", call_kind, "t-" + name)
                                     for n in "abc"], name
-                assert seen[-3:] == [(n, "after", "OK", messages_in, messages_out)
-                                     for n in "cba"], name
+                assert [s[:5] for s in seen[-3:]] == [
+                    (n, "after", "OK", messages_in, messages_out) for n in "cba"], name
                 steps = [s[1] for s in seen[3:-3]]
                 assert steps.count("request") == 3 * messages_in, name
                 assert steps.count("response") == 3 * messages_out, name
@@ -260,7 +226,7 @@ def test_an_interceptor_that_aborts(grpcio_server, client):
                 await channel.unary_unary(f"/{SERVICE}/Unary")(b"x", timeout=GUARD)
             assert info.value.status == Status.PERMISSION_DENIED
             assert service.calls.get("Unary", 0) == before  # never sent
-            assert seen[-1] == ("a", "after", "PERMISSION_DENIED", 0, 0)
+            assert seen[-1][:5] == ("a", "after", "PERMISSION_DENIED", 0, 0)
             got = []
             with pytest.raises(Abort) as info:
                 async for message in channel.unary_stream(f"/{SERVICE}/ServerStream")(
@@ -268,7 +234,7 @@ def test_an_interceptor_that_aborts(grpcio_server, client):
                     got.append(message)
             assert info.value.status == Status.RESOURCE_EXHAUSTED
             assert got == [b"s<a>0<a>", b"s<a>1<a>"]
-            assert seen[-1] == ("a", "after", "RESOURCE_EXHAUSTED", 1, 2)
+            assert seen[-1][:5] == ("a", "after", "RESOURCE_EXHAUSTED", 1, 2)
     run(main())
 
 
@@ -289,4 +255,4 @@ def test_write_and_read_through_the_chain(grpcio_server):
             assert await call.code() == StatusCode.OK
             return got
     assert run(main()) == [b"U<A><a>", b"V<A><a>"]
-    assert seen[-1] == ("a", "after", "OK", 2, 2)
+    assert seen[-1][:5] == ("a", "after", "OK", 2, 2)

@@ -7,7 +7,6 @@ INTERNAL to that call alone.
 The server is fastnet.grpc's over fastnet.h2 on a real socket."""
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import signal
@@ -27,6 +26,7 @@ from fastnet.interceptors import Call, Status
 from fastnet.interceptors.grpc import PUSHBACK, ChainHook, call_of
 from fastnet.interceptors.grpc_client import AddMetadata, intercept_channel, retry_on
 from grpc_helpers import serving_grpc
+from interceptor_helpers import AsyncRecorder, Recorder
 from helpers import GUARD, cli_server, require_engine
 
 SERVICE = "test.Echo"
@@ -111,40 +111,6 @@ KINDS = {  # name -> (grpcio call kind, request, expected response after the cha
     "ClientStream": ("stream_unary", [b"x", b"y"], b"x<a><b><c>+y<a><b><c><c><b><a>"),
     "Bidi": ("stream_stream", [b"p", b"q"], [b"P<A><B><C><c><b><a>", b"Q<A><B><C><c><b><a>"]),
 }
-
-
-class Recorder(Interceptor):
-    def __init__(self, name, seen):
-        self.name, self.seen = name, seen
-
-    def before(self, call):
-        self.seen.append((self.name, "before", call.method, call.kind, call.metadata.get("x-trace")))
-        call.metadata[f"x-{self.name}"] = "1"
-
-    def on_request(self, call, message):
-        self.seen.append((self.name, "request"))
-        return message + b"<%s>" % self.name.encode()
-
-    def on_response(self, call, message):
-        self.seen.append((self.name, "response"))
-        return message + b"<%s>" % self.name.encode()
-
-    def after(self, call):
-        self.seen.append((self.name, "after", call.status.name, call.messages_in,
-                          call.messages_out, call.bytes_in > 0, call.bytes_out > 0))
-
-
-class AsyncRecorder(Recorder):
-    async def before(self, call):
-        await asyncio.sleep(0)
-        super().before(call)
-
-    async def on_response(self, call, message):
-        await asyncio.sleep(0)
-        return super().on_response(call, message)
-
-    async def after(self, call):
-        super().after(call)
 
 
 def _call(channel, name):
