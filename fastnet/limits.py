@@ -292,6 +292,11 @@ CALL_LOG_MAX_BUFFERED = 256
 #: names come from peers, so a full table starts over.
 INTERCEPTOR_TABLE_ENTRIES = 1024
 
+#: Request header names a gRPC server remembers the metadata key of (each
+#: decoded and checked once, for the hooks that read every call's
+#: metadata); names come from peers, so a full table starts over.
+GRPC_METADATA_NAMES = 1024
+
 #: SRANDMEMBER's negative count repeats members, so its reply grows with the
 #: count alone (Redis accepts any LONG_MAX): counts below minus this are refused.
 DEFAULT_RESP_MAX_RANDOM_COUNT = 10_000_000

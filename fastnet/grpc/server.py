@@ -252,6 +252,23 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> Optional[bytes]:
 _NOT_METADATA = frozenset((b"content-type", b"te", b"grpc-timeout", b"grpc-encoding",
                            b"grpc-accept-encoding"))
 
+#: Header name -> its metadata key, "" for a header that is not metadata:
+#: decoded and checked once, not per call (hooks read every call's metadata).
+_METADATA_KEYS: dict[bytes, str] = {}
+
+
+def _metadata_key(name: bytes) -> str:
+    """name's metadata key ("": not metadata), remembered in _METADATA_KEYS
+    (at most limits.GRPC_METADATA_NAMES: names come from peers, so a full
+    table starts over)."""
+    key = "" if name[:1] == b":" or name in _NOT_METADATA else name.decode("latin-1")
+    if key and p.is_reserved(key):
+        key = ""
+    if len(_METADATA_KEYS) >= limits.GRPC_METADATA_NAMES:
+        _METADATA_KEYS.clear()
+    _METADATA_KEYS[name] = key
+    return key
+
 
 _KINDS = {(False, False): "unary", (False, True): "server_stream",
           (True, False): "client_stream", (True, True): "bidi"}
@@ -362,11 +379,12 @@ class ServerCall:
         md = self._metadata
         if md is None:
             md = self._metadata = []
+            keys = _METADATA_KEYS
             for name, value in self.headers:
-                if name[:1] == b":" or name in _NOT_METADATA:
-                    continue
-                key = name.decode("latin-1")
-                if not p.is_reserved(key):
+                key = keys.get(name)
+                if key is None:
+                    key = _metadata_key(name)
+                if key:
                     md.append((key, p.decode_metadata_value(key, value)))
         return md
 
