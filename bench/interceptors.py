@@ -1,7 +1,7 @@
 """What interceptors cost on a unary gRPC echo (20-byte message).
 
     python -m bench.interceptors [--calls 3000] [--rounds 7] [--grpcio-calls 1000]
-                                 [--path quick|stream]
+                                 [--path quick|stream] [--instructions]
 
 fastnet: the server's call path in process: by default the way of a
 unary request that came whole in one read (``Server._serve_complete``:
@@ -24,6 +24,10 @@ and server both), so the ratio is diluted by the client's share.
 
 Every round runs each peer once, in turn (interleaved), median of
 --rounds; the ratio is with interceptors / without, in the same run.
+
+``--instructions``: fastnet's peers only, instructions per call counted
+by valgrind's callgrind instead of CPU time: slow (a process per peer
+under valgrind) but the same on a busy machine as on an idle one.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ import argparse
 import asyncio
 import concurrent.futures
 import json
+import os
 import statistics
 import time
 from typing import Any, Callable, Optional
@@ -321,6 +326,63 @@ def measure(calls: int, rounds: int, grpcio_n: int, path: str = "quick") -> dict
     return result
 
 
+def _fastnet_runs(calls: int, path: str) -> dict[str, Callable[[], object]]:
+    """Every fastnet peer's run of ``calls`` calls (servers built alike)."""
+    sink = LineWriter(_Discard())
+    loop = asyncio.new_event_loop()
+    runs = {"fastnet, no interceptor": fastnet_calls(fastnet_server([]), calls, loop, path)}
+    for name, chain in fastnet_peers(sink).items():
+        runs[name] = fastnet_calls(fastnet_server([ChainHook(chain)]), calls, loop, path)
+    return runs
+
+
+def run_one(peer: str, calls: int, path: str) -> None:
+    """What --instructions runs under callgrind: every peer built and warmed
+    alike, then ``calls`` calls of ``peer`` with the cyclic GC off."""
+    import gc
+    for run in _fastnet_runs(WARMUP_CALLS, path).values():
+        run()
+    runs = _fastnet_runs(calls, path)
+    gc.disable()
+    runs[peer]()
+
+
+#: Calls each peer makes before --instructions counts.
+WARMUP_CALLS = 300
+
+
+def instructions(calls: int, path: str) -> dict[str, Any]:
+    """Instructions per call of each fastnet peer, counted by valgrind's
+    callgrind (deterministic: a busy machine changes nothing): a process
+    making ``calls`` calls of one peer, less one making none, divided by
+    ``calls``. About a minute a peer."""
+    import re
+    import shutil
+    import subprocess
+    import sys
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+
+    def counted(peer: str, n: int) -> int:
+        out = subprocess.run(
+            [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+             "-m", "bench.interceptors", "--one", peer, "--calls", str(n), "--path", path],
+            capture_output=True, text=True, timeout=900,
+            env={**os.environ, "PYTHONHASHSEED": "0"})
+        found = re.search(r"Collected : (\d+)", out.stderr)
+        if out.returncode != 0 or found is None:
+            raise SystemExit(f"callgrind of {peer!r} failed: {out.stderr[-500:]}")
+        return int(found.group(1))
+    zero = counted("fastnet, no interceptor", 0)
+    per_call = {peer: (counted(peer, calls) - zero) / calls
+                for peer in _fastnet_runs(0, path)}
+    base = per_call["fastnet, no interceptor"]
+    return {"instructions_per_call": per_call,
+            "added": {peer: n - base for peer, n in per_call.items() if n is not base},
+            "ratio": per_call["fastnet, three built-ins"] / base}
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.interceptors", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -331,8 +393,28 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--path", choices=("quick", "stream"), default="quick",
                         help="fastnet's call path: a request whole in one read (the usual "
                              "unary call), or the stream path (default: %(default)s)")
+    parser.add_argument("--instructions", action="store_true",
+                        help="count instructions per call of fastnet's peers with valgrind "
+                             "(deterministic; --calls of each, about a minute a peer)")
+    parser.add_argument("--one", metavar="PEER", help=argparse.SUPPRESS)  # --instructions' child
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args(argv)
+    if args.one is not None:
+        run_one(args.one, args.calls, args.path)
+        return 0
+    if args.instructions:
+        counts = instructions(args.calls, args.path)
+        print(f"unary echo of {len(PAYLOAD)} bytes ({args.path} path), instructions per call "
+              f"(callgrind, {args.calls} calls)")
+        for name, n in counts["instructions_per_call"].items():
+            added = counts["added"].get(name)
+            print(f"{name:32} {n:9.0f}" + (f"  +{added:7.0f}" if added is not None else ""))
+        print(f"fastnet: three built-ins cost {100 * (counts['ratio'] - 1):.1f}% of the call "
+              "path's instructions in process")
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(counts, f, indent=2)
+        return 0
     result = measure(args.calls, args.rounds, args.grpcio_calls, args.path)
     print(f"unary echo of {len(PAYLOAD)} bytes ({args.path} path), median of {args.rounds} "
           "interleaved rounds "
