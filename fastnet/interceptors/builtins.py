@@ -117,8 +117,8 @@ class LoggingInterceptor(Interceptor):
     only if a handler emits it); or ``sink``: a function given each line
     instead (the level is then ignored), such as a :class:`LineWriter`.
 
-    A line is a few pieces kept preformatted (protocol and method, peer,
-    status and code, identity: bounded tables) and one ``%`` for the numbers.
+    A line is two pieces kept preformatted (protocol, method, peer, status
+    and code; identity: bounded tables) and one ``%`` for the numbers.
     """
 
     def __init__(self, format: str = "text", *, level: int = logging.INFO,
@@ -135,14 +135,12 @@ class LoggingInterceptor(Interceptor):
             else _text_value
         self._key: Callable[[str], str] = (lambda k: f',"{k}":') if json_form \
             else (lambda k: f" {k}=")
-        self._numbers = ('%s%s%s,"duration_ms":%.3f,"messages_in":%d,"bytes_in":%d,'
+        self._numbers = ('%s,"duration_ms":%.3f,"messages_in":%d,"bytes_in":%d,'
                          '"messages_out":%d,"bytes_out":%d') if json_form else \
-            ("%s%s%s duration_ms=%.3f messages_in=%d bytes_in=%d messages_out=%d "
+            ("%s duration_ms=%.3f messages_in=%d bytes_in=%d messages_out=%d "
              "bytes_out=%d")
         self._end = "}" if json_form else ""
-        self._heads: dict[tuple[str, str], str] = {}
-        self._peers: dict[Any, str] = {}
-        self._statuses: dict[tuple[str, Any], str] = {}
+        self._heads: dict[tuple[Any, ...], str] = {}
         self._identities: dict[Any, str] = {}
 
     def record(self, call: Call) -> dict[str, Any]:
@@ -162,27 +160,25 @@ class LoggingInterceptor(Interceptor):
     def line(self, call: Call) -> str:
         """The call's line in the chosen format (the fields of :meth:`record`)."""
         quote, key = self._quote, self._key
-        head = self._heads.get((call.protocol, call.method))
-        if head is None:
-            head = (f'{{"protocol":{_json_str(call.protocol)}' if self.format == "json"
-                    else f"protocol={_text_value(call.protocol)}") \
-                + key("method") + quote(call.method)
-            _remember(self._heads, (call.protocol, call.method), head)
-        peer = self._peers.get(call.peer)
-        if peer is None:
-            peer = _remember(self._peers, call.peer,
-                             key("peer") + quote(f"{call.peer[0]}:{call.peer[1]}"))
         code = call.protocol_status
         name = _NAMES[call.status]  # (a str key: an Enum member hashes in Python)
+        # protocol, method, peer, status and code: one piece, kept for the
+        # next call that has them all alike (codes other than ints unkept)
         cached = type(code) is int or code is None
-        status = self._statuses.get((name, code)) if cached else None
-        if status is None:
-            status = key("status") + (f'"{name}"' if self.format == "json" else name) \
-                + key("code") + (_json_value(code) if self.format == "json" else _text_value(code))
+        whose = (call.protocol, call.method, call.peer, name, code)
+        head = self._heads.get(whose) if cached else None
+        if head is None:
+            json_form = self.format == "json"
+            head = (f'{{"protocol":{_json_str(call.protocol)}' if json_form
+                    else f"protocol={_text_value(call.protocol)}") \
+                + key("method") + quote(call.method) \
+                + key("peer") + quote(f"{call.peer[0]}:{call.peer[1]}") \
+                + key("status") + (f'"{name}"' if json_form else name) \
+                + key("code") + (_json_value(code) if json_form else _text_value(code))
             if cached:
-                _remember(self._statuses, (name, code), status)
-        line = self._numbers % (head, peer, status, call.duration * 1000, call.messages_in,
-                                call.bytes_in, call.messages_out, call.bytes_out)
+                _remember(self._heads, whose, head)
+        line = self._numbers % (head, call.duration * 1000, call.messages_in, call.bytes_in,
+                                call.messages_out, call.bytes_out)
         identity = call.identity
         if identity is not None:
             try:
