@@ -406,9 +406,12 @@ def _peer_host(call: Call) -> Any:
     return call.peer[0]
 
 
+def _by_identity(call: Call) -> Any:
+    return ("id", call.identity) if call.identity is not None else ("peer", call.peer[0])
+
+
 _KEYS: dict[str, Callable[[Call], Any]] = {
-    "identity": lambda call: ("id", call.identity) if call.identity is not None
-    else ("peer", call.peer[0]),
+    "identity": _by_identity,
     "peer": _peer_host,
     "method": lambda call: call.method,
 }
@@ -454,7 +457,12 @@ class RateLimitInterceptor(Interceptor):
 
     def before(self, call: Call) -> None:
         if self.calls is not None:
-            wait = self.calls.take(self.key(call), self.clock())
+            if self.key is _by_identity:  # the usual key, without a frame for it
+                identity = call.identity
+                key = ("id", identity) if identity is not None else ("peer", call.peer[0])
+            else:
+                key = self.key(call)
+            wait = self.calls.take(key, self.clock())
             if wait:
                 raise self._refuse("calls", wait)
 

@@ -114,7 +114,10 @@ class ChainHook:
         """Run the before hooks; a refusal is the server's Abort."""
         call, original = self._begin(scall)
         ok = self.chain.before(call)
-        if not ok or call.identity is not None or call.metadata != original:
+        if ok and call.metadata == original:  # the usual end: only the identity to carry over
+            if call.identity is not None:
+                scall.identity = call.identity
+        else:
             self._started(scall, call, original, ok)
 
     async def _astarted(self, scall: ServerCall) -> None:
