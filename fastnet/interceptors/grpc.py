@@ -40,7 +40,8 @@ PUSHBACK = "grpc-retry-pushback-ms"
 
 
 def call_of(context: ServicerContext) -> Optional[Call]:
-    """The interceptors' Call of a handler's context (identity, metadata)."""
+    """The interceptors' Call of a handler's context (identity, metadata);
+    None once the call has ended."""
     return getattr(getattr(context, "call", None), "interceptor_call", None)
 
 
@@ -127,14 +128,20 @@ class ChainHook:
     def message_received(self, scall: ServerCall, message: Any) -> Any:
         """A request message through the chain (None: dropped)."""
         try:
-            message = self.chain.request(scall.interceptor_call, message)
+            call = scall.interceptor_call
+            if call is None:  # ended (a deadline, say) while its handler runs on
+                return message
+            message = self.chain.request(call, message)
         except Abort as error:
             raise _refusal(error) from error.__cause__
         return None if message is DROP else message
 
     async def _areceived(self, scall: ServerCall, message: Any) -> Any:
         try:
-            message = await self.chain.arequest(scall.interceptor_call, message)
+            call = scall.interceptor_call
+            if call is None:  # ended (a deadline, say) while its handler runs on
+                return message
+            message = await self.chain.arequest(call, message)
         except Abort as error:
             raise _refusal(error) from error.__cause__
         return None if message is DROP else message
@@ -142,14 +149,20 @@ class ChainHook:
     def message_sending(self, scall: ServerCall, message: Any) -> Any:
         """A response message through the chain (None: dropped)."""
         try:
-            message = self.chain.response(scall.interceptor_call, message)
+            call = scall.interceptor_call
+            if call is None:  # ended (a deadline, say) while its handler runs on
+                return message
+            message = self.chain.response(call, message)
         except Abort as error:
             raise _refusal(error) from error.__cause__
         return None if message is DROP else message
 
     async def _asending(self, scall: ServerCall, message: Any) -> Any:
         try:
-            message = await self.chain.aresponse(scall.interceptor_call, message)
+            call = scall.interceptor_call
+            if call is None:  # ended (a deadline, say) while its handler runs on
+                return message
+            message = await self.chain.aresponse(call, message)
         except Abort as error:
             raise _refusal(error) from error.__cause__
         return None if message is DROP else message
@@ -182,9 +195,14 @@ class ChainHook:
         """Run the after hooks (reverse order) with the final status."""
         self.chain.after(self._ended(scall))
         _current.set(None)  # a call served inside a read ran in the engine's context
+        # The server call and its context hold each other: left on it, the
+        # Call and its dicts would wait for the cyclic GC (more of its work
+        # per call); let go, they are freed now.
+        scall.interceptor_call = None
 
     async def _aended(self, scall: ServerCall) -> None:
         await self.chain.aafter(self._ended(scall))
+        scall.interceptor_call = None
 
 
 def intercept_grpc(chain: Chain, unit: ProtocolUnit = GRPC) -> ProtocolUnit:
