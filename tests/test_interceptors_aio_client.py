@@ -256,3 +256,49 @@ def test_write_and_read_through_the_chain(grpcio_server):
             return got
     assert run(main()) == [b"U<A><a>", b"V<A><a>"]
     assert seen[-1][:5] == ("a", "after", "OK", 2, 2)
+
+
+def test_a_stub_from_a_fastnet_service_through_the_chain():
+    """channel.stub(service) of an intercepted asyncio channel: fastnet.proto
+    messages through the chain to grpcio's generated servicer."""
+    from fastnet.grpc.service import load_bundled
+    from grpc_helpers import pb2
+    T = pb2()
+    OM = load_bundled("src/proto/grpc/testing/test.proto").grpc.testing
+
+    class Servicer(T.test_grpc.TestServiceServicer):
+        def UnaryCall(self, request, context):
+            user = dict(context.invocation_metadata()).get("x-user", "-")
+            return T.messages.SimpleResponse(
+                payload=T.messages.Payload(body=b"a" * request.response_size), username=user)
+
+        def StreamingOutputCall(self, request, context):
+            for param in request.response_parameters:
+                yield T.messages.StreamingOutputCallResponse(
+                    payload=T.messages.Payload(body=b"b" * param.size))
+
+    server = grpc.server(futures.ThreadPoolExecutor(2))
+    T.test_grpc.add_TestServiceServicer_to_server(Servicer(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    lines: list[str] = []
+
+    async def main() -> tuple[Any, list[int]]:
+        async with fastnet.grpc.AsyncChannel(f"127.0.0.1:{port}") as inner:
+            channel = intercept_channel(inner, Chain([LoggingInterceptor("json", sink=lines.append),
+                                                      AddMetadata({"x-user": "ann"})]))
+            stub = channel.stub(OM.TestService)
+            reply = await stub.UnaryCall(OM.SimpleRequest(response_size=3), timeout=GUARD)
+            sizes = [len(r.payload.body) async for r in stub.StreamingOutputCall(
+                OM.StreamingOutputCallRequest(response_parameters=[
+                    OM.ResponseParameters(size=n) for n in (1, 2)]), timeout=GUARD)]
+            return reply, sizes
+    try:
+        reply, sizes = run(main())
+    finally:
+        server.stop(None)
+    assert isinstance(reply, OM.SimpleResponse) and reply.payload.body == b"aaa"
+    assert reply.username == "ann" and sizes == [1, 2]
+    assert [(r["method"], r["messages_out"]) for r in map(json.loads, lines)] == [
+        ("/grpc.testing.TestService/UnaryCall", 1),
+        ("/grpc.testing.TestService/StreamingOutputCall", 2)]
