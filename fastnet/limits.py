@@ -290,6 +290,21 @@ CALL_LOG_MAX_FIELD = 256
 #: its buffer at most while calls keep coming.
 CALL_LOG_FLUSH_INTERVAL = 0.2
 
+#: Most lines a LineWriter holds before it writes them out (whatever the
+#: interval): with fields cut at CALL_LOG_MAX_FIELD, a bounded buffer.
+CALL_LOG_MAX_BUFFERED = 256
+
+#: Entries in each of the tables of preformatted pieces a LoggingInterceptor
+#: keeps (methods, peers, identities) and of the answers an
+#: AuthInterceptor remembers (public methods, allowed identity/method pairs):
+#: names come from peers, so a full table starts over.
+INTERCEPTOR_TABLE_ENTRIES = 1024
+
+#: Request header names a gRPC server remembers the metadata key of (each
+#: decoded and checked once, for the hooks that read every call's
+#: metadata); names come from peers, so a full table starts over.
+GRPC_METADATA_NAMES = 1024
+
 #: SRANDMEMBER's negative count repeats members, so its reply grows with the
 #: count alone (Redis accepts any LONG_MAX): counts below minus this are refused.
 DEFAULT_RESP_MAX_RANDOM_COUNT = 10_000_000

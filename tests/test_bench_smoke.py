@@ -155,7 +155,12 @@ def test_interceptors_bench_runs_every_peer(tmp_path):
                           capture_output=True, text=True, timeout=GUARD * 4, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     result = json.loads(out.read_text())
-    assert sorted(result["us_per_call"]) == ["fastnet, no interceptor", "fastnet, three built-ins",
-                                             "grpcio, no interceptor", "grpcio, three interceptors"]
+    assert sorted(result["us_per_call"]) == [
+        "fastnet, authentication", "fastnet, logging", "fastnet, no interceptor",
+        "fastnet, rate limiting", "fastnet, three built-ins", "grpcio, no interceptor",
+        "grpcio, three interceptors"]
     assert all(us > 0 for us in result["us_per_call"].values())
+    assert sorted(result["fastnet_added_us"]) == [
+        "fastnet, authentication", "fastnet, logging", "fastnet, rate limiting",
+        "fastnet, three built-ins"]
     assert "three built-ins cost" in done.stdout

@@ -280,7 +280,7 @@ def test_logging_text_quotes_what_a_peer_could_forge():
     _logged_call("text", lines)
     _logged_call("text", lines, method="/evil\nstatus=OK fake")
     assert lines[0].startswith("protocol=grpc method=/pkg.S/Echo peer=127.0.0.1:5555 status=OK")
-    assert "bytes_in=20" in lines[0] and "duration_ms=2.0" in lines[0]
+    assert "bytes_in=20" in lines[0] and "duration_ms=2.000" in lines[0]
     assert "\n" not in lines[1] and 'method="/evil\\nstatus=OK fake"' in lines[1]
 
 
@@ -471,9 +471,31 @@ def test_line_writer_flushes_on_its_interval_and_on_request():
     chain = Chain([LoggingInterceptor("json", sink=writer)])
     for _ in range(3):
         chain.run_unary(chain.start("wire", "call"), 1, echo_any)
-    assert len(stream.written) == 3 and stream.flushed == 0
+    assert stream.written == [] and stream.flushed == 0  # kept until the interval has passed
     clock.now += 0.2
     chain.run_unary(chain.start("wire", "call"), 1, echo_any)
-    assert stream.flushed == 1 and all(line.endswith("}\n") for line in stream.written)
+    assert stream.flushed == 1 and len(stream.written) == 1  # the four lines in one write
+    lines = stream.written[0].split("\n")
+    assert lines[-1] == "" and [json.loads(line)["method"] for line in lines[:-1]] == ["call"] * 4
     writer.flush()
-    assert stream.flushed == 2
+    assert stream.flushed == 2 and len(stream.written) == 1  # nothing more to write
+
+
+def test_line_writer_holds_a_bounded_number_of_lines():
+    class Stream:
+        def __init__(self):
+            self.written = []
+
+        def write(self, text):
+            self.written.append(text)
+
+        def flush(self):
+            pass
+    stream = Stream()
+    writer = LineWriter(stream, flush_interval=1e9, max_lines=3, clock=FakeClock())
+    for n in range(7):
+        writer(f"line {n}")
+    assert stream.written == ["line 0\nline 1\nline 2\n", "line 3\nline 4\nline 5\n"]
+    assert len(writer._lines) == 1
+    with pytest.raises(ValueError):
+        LineWriter(stream, max_lines=0)

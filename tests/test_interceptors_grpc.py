@@ -7,11 +7,11 @@ INTERNAL to that call alone.
 The server is fastnet.grpc's over fastnet.h2 on a real socket."""
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import signal
 import threading
+import time
 from typing import Iterator
 
 import grpc
@@ -21,10 +21,12 @@ import fastnet.grpc
 from fastnet.interceptors import (AuthInterceptor, Chain, Interceptor, LoggingInterceptor,
                                   RateLimitInterceptor, current_call)
 from fastnet.grpc import StatusCode, status_code
+from fastnet.grpc import protocol as p
 from fastnet.interceptors import Call, Status
 from fastnet.interceptors.grpc import PUSHBACK, ChainHook, call_of
 from fastnet.interceptors.grpc_client import AddMetadata, intercept_channel, retry_on
 from grpc_helpers import serving_grpc
+from interceptor_helpers import AsyncRecorder, Recorder
 from helpers import GUARD, cli_server, require_engine
 
 SERVICE = "test.Echo"
@@ -111,40 +113,6 @@ KINDS = {  # name -> (grpcio call kind, request, expected response after the cha
 }
 
 
-class Recorder(Interceptor):
-    def __init__(self, name, seen):
-        self.name, self.seen = name, seen
-
-    def before(self, call):
-        self.seen.append((self.name, "before", call.method, call.kind, call.metadata.get("x-trace")))
-        call.metadata[f"x-{self.name}"] = "1"
-
-    def on_request(self, call, message):
-        self.seen.append((self.name, "request"))
-        return message + b"<%s>" % self.name.encode()
-
-    def on_response(self, call, message):
-        self.seen.append((self.name, "response"))
-        return message + b"<%s>" % self.name.encode()
-
-    def after(self, call):
-        self.seen.append((self.name, "after", call.status.name, call.messages_in,
-                          call.messages_out, call.bytes_in > 0, call.bytes_out > 0))
-
-
-class AsyncRecorder(Recorder):
-    async def before(self, call):
-        await asyncio.sleep(0)
-        super().before(call)
-
-    async def on_response(self, call, message):
-        await asyncio.sleep(0)
-        return super().on_response(call, message)
-
-    async def after(self, call):
-        super().after(call)
-
-
 def _call(channel, name):
     kind, request, _ = KINDS[name]
     rpc = method(channel, name, kind)
@@ -225,6 +193,67 @@ def test_a_raising_interceptor_gives_internal_to_that_call_alone():
         wait_lines(lines, 4)
     assert [json.loads(line)["status"] for line in lines] == [
         "INTERNAL", "OK", "UNKNOWN", "UNIMPLEMENTED"]
+
+
+class StreamSpy:
+    """A plain server hook beside the chain: each call's stream (None: the
+    call was served whole inside the read that brought it)."""
+
+    def __init__(self) -> None:
+        self.streams: list = []
+
+    def call_ended(self, scall):
+        self.streams.append(scall.stream)
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["plain", "async"])
+def test_a_unary_call_served_inside_its_read_goes_through_the_chain(asynchronous):
+    """A chain of plain hooks keeps the server's quickest unary path (no
+    task, no stream: the request came whole in one read) and sees the same
+    as on the stream path, refusals and failures included; a chain with an
+    async hook takes the stream path."""
+    from test_grpc_server import RawClient  # sends a request whole, in one write
+    require_engine("c")
+    seen, spy = [], StreamSpy()
+    middle = AsyncRecorder("b", seen) if asynchronous else Recorder("b", seen)
+    chain = Chain([Recorder("a", seen), middle, Recorder("c", seen), Boom(),
+                   AuthInterceptor({"tok": "alice"}, public=[f"/{SERVICE}/Unary"])])
+    server = fastnet.grpc.Server(hooks=[ChainHook(chain), spy])
+    server.add_registered_method_handlers(SERVICE, HANDLERS)  # (generic ones: the stream path)
+
+    def ended(step):  # the first registered's after (an async one runs in a task of its own)
+        deadline = time.monotonic() + GUARD
+        while not (seen and seen[-1][:2] == ("a", "after")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert seen[-1][:3] == ("a", "after", step)
+        return seen[-1][3:]
+
+    with serving_grpc(server) as port:
+        client = RawClient(port)
+        try:
+            _, trailers, data = client.call(f"/{SERVICE}/Unary", p.encode_message(b"hi"))
+            assert trailers[b"grpc-status"] == b"0"
+            assert p.MessageDecoder().feed(data) == [b"hi<a><b><c>|1<c><b><a>"]
+            assert ended("OK") == (1, 1, True, True)
+            assert [s[:2] for s in seen] == [
+                (n, "before") for n in "abc"] + [(n, "request") for n in "abc"] + [
+                (n, "response") for n in "cba"] + [(n, "after") for n in "cba"]
+            seen.clear()
+            head, _, _ = client.call(f"/{SERVICE}/WhoAmI", p.encode_message(b""))
+            assert head[b"grpc-status"] == b"%d" % StatusCode.UNAUTHENTICATED  # trailers-only
+            assert ended("UNAUTHENTICATED") == (0, 0, False, False)
+            seen.clear()
+            _, trailers, data = client.call(f"/{SERVICE}/WhoAmI", p.encode_message(b""),
+                                            authorization=b"Bearer tok")
+            assert p.MessageDecoder().feed(data) == [b"alice alice<c><b><a>"]  # current_call() too
+            assert ended("OK") == (1, 1, True, True)
+            seen.clear()
+            head, _, _ = client.call(f"/{SERVICE}/Unary", p.encode_message(b"x"), boom=b"1")
+            assert head[b"grpc-status"] == b"%d" % StatusCode.INTERNAL
+            assert ended("INTERNAL") == (0, 0, False, False)
+        finally:
+            client.close()
+    assert [s is None for s in spy.streams] == [not asynchronous] * 4
 
 
 def test_builtins_with_a_grpcio_client():

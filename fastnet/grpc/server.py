@@ -16,7 +16,8 @@ stream always run in the pool: they block on the request iterator.
 **The call path** (the hook interface interceptors use). A hook is any
 object with some of these methods; they run on the loop, in the order the
 hooks were added (``Server(hooks=[...])`` or :meth:`Server.add_hook`), and
-may be ``async def``:
+may be ``async def`` (then no unary call is served inside the read that
+brought it: they all take the stream path, where hooks can be awaited):
 
 - ``call_started(call)`` once the method is known, before the handler runs.
   It may end the call by raising :class:`Abort` (or calling
@@ -29,7 +30,8 @@ may be ``async def``:
 - ``call_ended(call)`` once the status is known (``call.code``,
   ``call.details``, ``call.trailing_metadata``, ``call.error``, the counters
   ``messages_in``/``messages_out``/``bytes_in``/``bytes_out``, ``duration``),
-  in the reverse order, after the status was sent.
+  in the reverse order, after the status was sent (a unary call served
+  inside its read: just before its reply is written).
 
 An exception other than Abort from a hook ends that call with INTERNAL.
 """
@@ -254,6 +256,50 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> Optional[bytes]:
 _NOT_METADATA = frozenset((b"content-type", b"te", b"grpc-timeout", b"grpc-encoding",
                            b"grpc-accept-encoding"))
 
+#: Header name -> its metadata key, "" for a header that is not metadata:
+#: decoded and checked once, not per call (hooks read every call's metadata).
+_METADATA_KEYS: dict[bytes, str] = {}
+
+
+def _metadata_key(name: bytes) -> str:
+    """name's metadata key ("": not metadata), remembered in _METADATA_KEYS
+    (at most limits.GRPC_METADATA_NAMES: names come from peers, so a full
+    table starts over)."""
+    key = "" if name[:1] == b":" or name in _NOT_METADATA else name.decode("latin-1")
+    if key and p.is_reserved(key):
+        key = ""
+    if len(_METADATA_KEYS) >= limits.GRPC_METADATA_NAMES:
+        _METADATA_KEYS.clear()
+    _METADATA_KEYS[name] = key
+    return key
+
+
+_KINDS = {(False, False): "unary", (False, True): "server_stream",
+          (True, False): "client_stream", (True, True): "bidi"}
+
+
+class _HookLists(NamedTuple):
+    """The hooks' bound methods by call-path point, found once per hook
+    added (not per call); call_ended's in reverse order."""
+
+    call_started: list[Callable[..., Any]]
+    message_received: list[Callable[..., Any]]
+    message_sending: list[Callable[..., Any]]
+    call_ended: list[Callable[..., Any]]
+
+    #: No hook method is a coroutine function: a unary call served whole
+    #: inside its read (Server._serve_complete) runs them there.
+    plain: bool
+
+    @classmethod
+    def of(cls, hooks: Sequence[Any]) -> "_HookLists":
+        def bound(name: str, order: Iterable[Any]) -> list[Callable[..., Any]]:
+            return [fn for fn in (getattr(h, name, None) for h in order) if fn is not None]
+        lists = (bound("call_started", hooks), bound("message_received", hooks),
+                 bound("message_sending", hooks), bound("call_ended", reversed(hooks)))
+        return cls(*lists, plain=not any(inspect.iscoroutinefunction(fn)
+                                         for fns in lists for fn in fns))
+
 
 class _Resolved(NamedTuple):
     """A method handler and what its call path asks of it, found once per
@@ -287,6 +333,8 @@ class ServerCall:
     deadline: Optional[float] = None
     _metadata: Optional[list[tuple[str, MetadataValue]]] = None
     identity: Any = None
+    #: What fastnet.interceptors' ChainHook keeps for this call (its Call), else None.
+    interceptor_call: Any = None
     code: Optional[StatusCode] = None
     details = ""
     error: Optional[BaseException] = None
@@ -326,7 +374,7 @@ class ServerCall:
         self.peer_address = peer
         self.started_at = time.monotonic()
         self.trailing_metadata: list[tuple[str, MetadataValue]] = []
-        self._hooks = server._hooks
+        self._hooks = server._hook_lists
 
     @property
     def peer(self) -> str:
@@ -347,11 +395,12 @@ class ServerCall:
         md = self._metadata
         if md is None:
             md = self._metadata = []
+            keys = _METADATA_KEYS
             for name, value in self.headers:
-                if name[:1] == b":" or name in _NOT_METADATA:
-                    continue
-                key = name.decode("latin-1")
-                if not p.is_reserved(key):
+                key = keys.get(name)
+                if key is None:
+                    key = _metadata_key(name)
+                if key:
                     md.append((key, p.decode_metadata_value(key, value)))
         return md
 
@@ -393,16 +442,15 @@ class ServerCall:
         if resolved.watch:
             watcher = loop.create_task(self._watch_cancel())
         try:
-            for fn in self._hooks_with("call_started"):
+            for fn in self._hooks.call_started:
                 try:
                     r = fn(self)
-                    if inspect.isawaitable(r):
+                    if r is not None and inspect.isawaitable(r):
                         await r
                 except AbortError:
                     raise
                 except Exception as e:
-                    log.warning("gRPC hook call_started raised %s", type(e).__name__)
-                    raise Abort(StatusCode.INTERNAL, "interceptor failed") from e
+                    raise _hook_failed(e) from e
             await self._invoke(resolved, loop)
             self._finish_ok()
         except asyncio.CancelledError:
@@ -432,6 +480,13 @@ class ServerCall:
                 self._finish(StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
             else:
                 self._handler = resolved.handler
+                for fn in self._hooks.call_started:  # plain hooks (_HookLists.plain)
+                    try:
+                        fn(self)
+                    except AbortError:
+                        raise
+                    except Exception as e:
+                        raise _hook_failed(e) from e
                 self.bytes_in = size = len(body)
                 if size >= p.PREFIX_SIZE and body[0] == 0 \
                         and size - p.PREFIX_SIZE == p.PREFIX.unpack_from(body)[1] \
@@ -443,6 +498,10 @@ class ServerCall:
                     payloads = decoder.feed_flagged(body)
                     decoder.end()
                 request = self._deserialize_one(payloads)
+                for fn in self._hooks.message_received:  # plain hooks (_HookLists.plain)
+                    request = fn(self, request)
+                    if request is None:
+                        raise _RequestCount(0)
                 result = resolved.fn(request, self.context)
                 if result is not None and self.code is None and not self._finished:
                     self._queue(result)
@@ -504,6 +563,15 @@ class ServerCall:
             self.set_compression(self.server.compression)
 
     @property
+    def kind(self) -> str:
+        """"unary", "client_stream", "server_stream" or "bidi" (what hooks
+        see; "unary" until the method is known)."""
+        handler = self._handler
+        if handler is None:
+            return "unary"
+        return _KINDS[bool(handler.request_streaming), bool(handler.response_streaming)]
+
+    @property
     def done(self) -> bool:
         """The status is decided (and sent, unless the stream was reset)."""
         return self._finished
@@ -553,7 +621,7 @@ class ServerCall:
         decoder = p.MessageDecoder(self.server.max_receive_message_length,
                                    self._request_encoding)
         deserialize = self._handler.request_deserializer
-        hooks = self._hooks_with("message_received")
+        hooks = self._hooks.message_received
         stream = self.stream
         assert stream is not None
         while True:
@@ -578,11 +646,8 @@ class ServerCall:
                 if message is not None:
                     yield message
 
-    def _hooks_with(self, name: str) -> list[Callable[..., Any]]:
-        return [getattr(h, name) for h in self._hooks if getattr(h, name, None) is not None]
-
     async def _one_request(self) -> Any:
-        if self._hooks_with("message_received"):  # hooks that see no message keep the fast path
+        if self._hooks.message_received:  # hooks that see no message keep the fast path
             messages = [m async for m in self.requests()]
         else:  # the unary fast path: no async generator between the stream and us
             decoder = p.MessageDecoder(self.server.max_receive_message_length,
@@ -655,21 +720,24 @@ class ServerCall:
         the call has ended: cancelled, past its deadline)."""
         if self.done:
             return
-        for hook in self._hooks:
-            fn = getattr(hook, "message_sending", None)
-            if fn is not None:
-                message = fn(self, message)
-                if inspect.isawaitable(message):
-                    message = await message
-                if message is None:
-                    return
+        for fn in self._hooks.message_sending:
+            message = fn(self, message)
+            if inspect.isawaitable(message):
+                message = await message
+            if message is None:
+                return
         assert self.stream is not None
         if self.session is not None:
             self.session.activity += 1
         await self.stream.send_data(self._frame(message))
 
     def _queue(self, message: Any) -> None:
-        """A call without a stream: its one response message (no hooks)."""
+        """A call without a stream: its one response message (after the
+        plain message_sending hooks)."""
+        for fn in self._hooks.message_sending:
+            message = fn(self, message)
+            if message is None:
+                return
         self._body = self._frame(message)
 
     async def _send_all(self, messages: Iterable[Any]) -> None:
@@ -680,7 +748,7 @@ class ServerCall:
         send, one DATA frame per 16 KiB rather than one per message; after
         each send the loop gets a turn, so the batch is written while the
         next is made and other calls are served."""
-        if self._hooks_with("message_sending"):
+        if self._hooks.message_sending:
             for m in messages:
                 if self.done:
                     break
@@ -799,15 +867,19 @@ class ServerCall:
                 cb()
             except Exception:
                 log.warning("gRPC call callback raised", exc_info=True)
-        for hook in reversed(self._hooks):
-            fn = getattr(hook, "call_ended", None)
-            if fn is not None:
-                try:
-                    r = fn(self)
-                    if inspect.isawaitable(r):
-                        asyncio.ensure_future(r)
-                except Exception:
-                    log.warning("gRPC hook call_ended raised", exc_info=True)
+        for fn in self._hooks.call_ended:
+            try:
+                r = fn(self)
+                if r is not None and inspect.isawaitable(r):
+                    asyncio.ensure_future(r)
+            except Exception:
+                log.warning("gRPC hook call_ended raised", exc_info=True)
+
+
+def _hook_failed(e: Exception) -> Abort:
+    """What a call_started hook's failure (other than an abort) ends its call with."""
+    log.warning("gRPC hook call_started raised %s", type(e).__name__)
+    return Abort(StatusCode.INTERNAL, "interceptor failed")
 
 
 class _Deserialize(GrpcError):
@@ -931,6 +1003,7 @@ class Server(H2Server):
         if self.compression is not None:
             p.check_encoding(self.compression)
         self._hooks: list[Any] = list(hooks)
+        self._hook_lists = _HookLists.of(self._hooks)
         self._registered: dict[str, Any] = {}
         self._services: list[Service] = []
         self._resolved: dict[str, _Resolved] = {}
@@ -962,6 +1035,7 @@ class Server(H2Server):
     def add_hook(self, hook: Any) -> None:
         """Add a call-path hook (after those already added)."""
         self._hooks.append(hook)
+        self._hook_lists = _HookLists.of(self._hooks)
 
     def add_service(self, service: Service, servicer: Any) -> None:
         """Serve ``servicer``'s methods for ``service`` (from fastnet.grpc.load)."""
@@ -1037,14 +1111,15 @@ class Server(H2Server):
                         peer: tuple[str, int]) -> Optional[Reply]:
         """fastnet.h2's quick way, for a request that came whole in one read:
         a unary call to a registered plain handler on the engine's thread,
-        with no hooks, is served here, inside that read, without a task or
-        a stream; anything else (None) takes the stream path."""
+        whose hooks are plain (interceptors' included), is served here,
+        inside that read, without a task or a stream; anything else (None)
+        takes the stream path."""
         session = self._sessions.get(peer)
         if session is not None:
             if session.refused is not None:
                 return session.refusal()
             session.activity += 1
-        if self._hooks:
+        if not self._hook_lists.plain:
             return None
         method = path = None
         for name, value in headers:

@@ -29,13 +29,12 @@ _json_str: Callable[[str], str] = json.encoder.encode_basestring_ascii  # type: 
 
 
 def _json_value(value: Any) -> str:
-    return f"{value:d}" if isinstance(value, int) else json.dumps(value)
+    return "null" if value is None else f"{value:d}" if isinstance(value, int) \
+        else json.dumps(value)
 
 
 #: Status names by number (an Enum's .name is a property lookup).
 _NAMES = tuple(status.name for status in Status)
-#: Methods whose escaped JSON form a LoggingInterceptor keeps.
-_ESCAPED_METHODS = 1024
 
 _PLAIN = re.compile(r"[!-~]*")  # printable ASCII without spaces: written as it is
 
@@ -45,31 +44,64 @@ def _text_value(value: Any) -> str:
     return text if _PLAIN.fullmatch(text) else json.dumps(text)
 
 
+def _remember(table: dict[Any, Any], key: Any, value: Any) -> Any:
+    """table[key] = value, the table emptied first when full (its keys come
+    from peers: limits.INTERCEPTOR_TABLE_ENTRIES bounds it); returns value."""
+    if len(table) >= limits.INTERCEPTOR_TABLE_ENTRIES:
+        table.clear()
+    table[key] = value
+    return value
+
+
 class LineWriter:
-    """A LoggingInterceptor ``sink`` writing each line to a text stream
-    with no logging machinery (a LogRecord, its formatting and a flush per
-    line cost ~30 µs; this ~1 µs): flushed when a line finds the last flush
-    ``flush_interval`` seconds old (``limits.CALL_LOG_FLUSH_INTERVAL``),
-    and by :meth:`flush`. Lines of a quiet server's last moments wait in
-    the buffer until the next call or the flush at exit."""
+    """A LoggingInterceptor ``sink`` writing lines to a text stream with no
+    logging machinery (a LogRecord, its formatting and a flush per line
+    cost ~30 µs): lines are kept and written as one block when a line finds
+    the last write ``flush_interval`` seconds old
+    (``limits.CALL_LOG_FLUSH_INTERVAL``), when ``max_lines`` are waiting
+    (``limits.CALL_LOG_MAX_BUFFERED``), and by :meth:`flush`. Lines of a
+    quiet server's last moments wait until the next call or the flush at
+    exit. Safe to call from several threads (no lock: a deque)."""
 
     def __init__(self, stream: Any, *, flush_interval: float = limits.CALL_LOG_FLUSH_INTERVAL,
+                 max_lines: int = limits.CALL_LOG_MAX_BUFFERED,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        if max_lines < 1:
+            raise ValueError(f"max_lines must be at least 1, not {max_lines}")
         self.stream = stream
         self.flush_interval = flush_interval
+        self.max_lines = max_lines
         self.clock = clock
+        self._lines: collections.deque[str] = collections.deque()
         self._flushed = clock()
 
     def __call__(self, line: str) -> None:
-        self.stream.write(line + "\n")
-        now = self.clock()
-        if now - self._flushed >= self.flush_interval:
-            self._flushed = now
-            self.stream.flush()
+        lines = self._lines
+        lines.append(line)
+        if len(lines) >= self.max_lines or self.clock() - self._flushed >= self.flush_interval:
+            self.flush()
 
     def flush(self) -> None:
-        """Write out what is buffered."""
+        """Write out the lines kept and flush the stream."""
+        self._flushed = self.clock()
+        lines, popleft = self._lines, self._lines.popleft
+        if lines:
+            # popleft, not a swap of lists: a line another thread adds meanwhile stays
+            self.stream.write("".join([popleft() + "\n" for _ in range(len(lines))]))
         self.stream.flush()
+
+
+class _Line:
+    """A call's line for the logging module, formatted only if a handler
+    formats the record (logging's lazy ``%s`` argument)."""
+
+    __slots__ = ("interceptor", "call")
+
+    def __init__(self, interceptor: "LoggingInterceptor", call: Call) -> None:
+        self.interceptor, self.call = interceptor, call
+
+    def __str__(self) -> str:
+        return self.interceptor.line(self.call)
 
 
 class LoggingInterceptor(Interceptor):
@@ -78,11 +110,15 @@ class LoggingInterceptor(Interceptor):
     ``format``: "text" (``key=value`` pairs; a value with spaces or
     control characters quoted as a JSON string, so a peer's method name
     cannot forge a line) or "json" (one JSON object a line). The fields:
-    protocol, method, peer, status, code (the protocol's own), duration_ms,
-    messages_in, bytes_in, messages_out, bytes_out, and when set, identity
-    and details. ``level`` (logging.INFO) on ``logger`` (a name or a
-    Logger, default "fastnet.calls"); or ``sink``: a function given each
-    line instead (the level is then ignored).
+    protocol, method, peer, status, code (the protocol's own), duration_ms
+    (three decimals), messages_in, bytes_in, messages_out, bytes_out, and
+    when set, identity and details. ``level`` (logging.INFO) on ``logger``
+    (a name or a Logger, default "fastnet.calls"; the line is formatted
+    only if a handler emits it); or ``sink``: a function given each line
+    instead (the level is then ignored), such as a :class:`LineWriter`.
+
+    A line is two pieces kept preformatted (protocol, method, peer, status
+    and code; identity: bounded tables) and one ``%`` for the numbers.
     """
 
     def __init__(self, format: str = "text", *, level: int = logging.INFO,
@@ -94,10 +130,21 @@ class LoggingInterceptor(Interceptor):
         self.level = level
         self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger
         self.sink = sink
-        self._escaped: dict[str, str] = {}
+        json_form = format == "json"
+        self._quote: Callable[[Any], str] = (lambda v: _json_str(_cut(str(v)))) if json_form \
+            else _text_value
+        self._key: Callable[[str], str] = (lambda k: f',"{k}":') if json_form \
+            else (lambda k: f" {k}=")
+        self._numbers = ('%s,"duration_ms":%.3f,"messages_in":%d,"bytes_in":%d,'
+                         '"messages_out":%d,"bytes_out":%d') if json_form else \
+            ("%s duration_ms=%.3f messages_in=%d bytes_in=%d messages_out=%d "
+             "bytes_out=%d")
+        self._end = "}" if json_form else ""
+        self._heads: dict[tuple[Any, ...], str] = {}
+        self._identities: dict[Any, str] = {}
 
     def record(self, call: Call) -> dict[str, Any]:
-        """The fields of a call's line."""
+        """The fields of a call's line (as :meth:`line` writes them)."""
         fields: dict[str, Any] = {
             "protocol": call.protocol, "method": _cut(call.method),
             "peer": f"{call.peer[0]}:{call.peer[1]}", "status": call.status.name,
@@ -112,35 +159,46 @@ class LoggingInterceptor(Interceptor):
 
     def line(self, call: Call) -> str:
         """The call's line in the chosen format (the fields of :meth:`record`)."""
-        if self.format == "text":
-            return " ".join(f"{key}={_text_value(value)}" for key, value in self.record(call).items())
-        # JSON written field by field (json.dumps of the record costs 3x more,
-        # and this runs once per call): strings escaped by json's C encoder,
-        # a method's escaped form kept (a bounded table: names come from peers).
+        quote, key = self._quote, self._key
         code = call.protocol_status
-        method = self._escaped.get(call.method)
-        if method is None:
-            method = _json_str(_cut(call.method))
-            if len(self._escaped) < _ESCAPED_METHODS:
-                self._escaped[call.method] = method
-        line = (f'{{"protocol":{_json_str(call.protocol)},"method":{method},'
-                f'"peer":{_json_str(f"{call.peer[0]}:{call.peer[1]}")},'
-                f'"status":"{_NAMES[call.status]}","code":'
-                f'{"null" if code is None else _json_value(code)},'
-                f'"duration_ms":{round(call.duration * 1000, 3)!r},'
-                f'"messages_in":{call.messages_in:d},"bytes_in":{call.bytes_in:d},'
-                f'"messages_out":{call.messages_out:d},"bytes_out":{call.bytes_out:d}')
-        if call.identity is not None:
-            line += f',"identity":{_json_str(_cut(str(call.identity)))}'
+        name = _NAMES[call.status]  # (a str key: an Enum member hashes in Python)
+        # protocol, method, peer, status and code: one piece, kept for the
+        # next call that has them all alike (codes other than ints unkept)
+        cached = type(code) is int or code is None
+        whose = (call.protocol, call.method, call.peer, name, code)
+        head = self._heads.get(whose) if cached else None
+        if head is None:
+            json_form = self.format == "json"
+            head = (f'{{"protocol":{_json_str(call.protocol)}' if json_form
+                    else f"protocol={_text_value(call.protocol)}") \
+                + key("method") + quote(call.method) \
+                + key("peer") + quote(f"{call.peer[0]}:{call.peer[1]}") \
+                + key("status") + (f'"{name}"' if json_form else name) \
+                + key("code") + (_json_value(code) if json_form else _text_value(code))
+            if cached:
+                _remember(self._heads, whose, head)
+        line = self._numbers % (head, call.duration * 1000, call.messages_in, call.bytes_in,
+                                call.messages_out, call.bytes_out)
+        identity = call.identity
+        if identity is not None:
+            try:
+                text = self._identities.get(identity)
+            except TypeError:  # an identity that is not hashable
+                text = None
+            if text is None:
+                text = key("identity") + quote(identity)
+                if isinstance(identity, str):
+                    _remember(self._identities, identity, text)
+            line += text
         if call.details:
-            line += f',"details":{_json_str(_cut(call.details))}'
-        return line + "}"
+            line += key("details") + quote(call.details)
+        return line + self._end
 
     def after(self, call: Call) -> None:
         if self.sink is not None:
             self.sink(self.line(call))
         elif self.logger.isEnabledFor(self.level):
-            self.logger.log(self.level, "%s", self.line(call))
+            self.logger.log(self.level, "%s", _Line(self, call))
 
 
 #: Methods an AuthInterceptor lets through without credentials by default:
@@ -200,26 +258,32 @@ class AuthInterceptor(Interceptor):
                  allow: Union[Mapping[str, Collection[Any]], Policy, None] = None,
                  public: Iterable[str] = PUBLIC_METHODS, bearer: bool = True,
                  api_key_header: Optional[str] = "x-api-key") -> None:
+        # token -> identity when the credentials are a table or a set (a
+        # function decides otherwise), and the same by the whole header
+        # value (``Bearer TOKEN``): the common case is one dict lookup.
+        tokens: Optional[dict[str, Any]] = None
         if isinstance(credentials, Mapping):
-            table = dict(credentials)
-            self.check: Callable[[str], Any] = table.get
-        elif callable(credentials):
-            self.check = credentials
-        else:
-            valid = frozenset(credentials)
-            self.check = lambda token: credential_identity(token) if token in valid else None
+            tokens = dict(credentials)
+        elif not callable(credentials):
+            tokens = {token: credential_identity(token) for token in credentials}
+        self.check: Callable[[str], Any] = tokens.get if tokens is not None \
+            else credentials  # type: ignore[assignment]
         if not bearer and api_key_header is None:
             raise ValueError("no place to find credentials: bearer=False and no api_key_header")
         self.bearer = bearer
         self.api_key_header = api_key_header.lower() if api_key_header else None
+        self._headers: dict[str, Any] = {}
+        if tokens is not None and bearer:
+            self._headers = {f"Bearer {token}": identity for token, identity in tokens.items()}
         self.public = MethodPatterns(public)
+        self._public: dict[str, bool] = {}   # method -> in self.public (bounded)
         self.policy: Optional[Policy] = None
         if callable(allow):
             self.policy = allow
         elif allow is not None:
             rules = [(MethodPatterns([pattern]), frozenset(who)) for pattern, who in allow.items()]
-            self.policy = lambda identity, method: all(
-                identity in who for patterns, who in rules if method in patterns)
+            self.policy = _remembered(lambda identity, method: all(
+                identity in who for patterns, who in rules if method in patterns))
 
     def credential(self, metadata: Mapping[str, str]) -> Optional[str]:
         """The token or key the metadata carries, or None."""
@@ -235,19 +299,47 @@ class AuthInterceptor(Interceptor):
                 return key.strip()
         return None
 
-    def before(self, call: Call) -> None:
-        if call.method in self.public:
-            return
-        token = self.credential(call.metadata)
+    def _identity(self, metadata: Mapping[str, str]) -> Any:
+        """The identity the metadata's credential stands for; Abort if none."""
+        token = self.credential(metadata)
         if token is None:
             raise Abort(Status.UNAUTHENTICATED, "missing credentials")
         identity = self.check(token)
         if identity is None:
             raise Abort(Status.UNAUTHENTICATED, "invalid credentials")
+        return identity
+
+    def before(self, call: Call) -> None:
+        method = call.method
+        public = self._public.get(method)
+        if public is None:
+            public = _remember(self._public, method, method in self.public)
+        if public:
+            return
+        metadata = call.metadata
+        header = metadata.get("authorization")
+        # the header exactly as the table has it, else the whole parse
+        identity = self._headers.get(header) if header.__class__ is str else None
+        if identity is None:
+            identity = self._identity(metadata)
         call.identity = identity
-        if self.policy is not None and not self.policy(identity, call.method):
+        if self.policy is not None and not self.policy(identity, method):
             raise Abort(Status.PERMISSION_DENIED,
-                        f"{_cut(str(identity), 64)} may not call {_cut(call.method, 128)}")
+                        f"{_cut(str(identity), 64)} may not call {_cut(method, 128)}")
+
+
+def _remembered(policy: Policy) -> Policy:
+    """policy (a pure function of fixed rules) with its answers remembered
+    per (identity, method) in a bounded table."""
+    answers: dict[tuple[Any, str], bool] = {}
+
+    def remembered(identity: Any, method: str) -> bool:
+        key = (identity, method)
+        answer = answers.get(key)
+        if answer is None:
+            answer = _remember(answers, key, policy(identity, method))
+        return answer
+    return remembered
 
 
 def allow_per_identity(rules: Mapping[Any, Iterable[str]]) -> Policy:
@@ -258,27 +350,20 @@ def allow_per_identity(rules: Mapping[Any, Iterable[str]]) -> Policy:
 
     def policy(identity: Any, method: str) -> bool:
         return method in compiled.get(identity, empty)
-    return policy
-
-
-#: A token, less what float rounding of a refill can lose (a peer waiting
-#: exactly the retry time it was told is served).
-_ONE = 1.0 - 1e-9
-
-
-class _Bucket:
-    __slots__ = ("tokens", "stamp")
-
-    def __init__(self, tokens: float, stamp: float) -> None:
-        self.tokens = tokens
-        self.stamp = stamp
+    return _remembered(policy)
 
 
 class BucketTable:
     """Token buckets by key, ``rate`` tokens a second up to ``burst``,
     at most ``max_keys`` of them: the least recently used is forgotten
     first (a forgotten key starts again full, the price of bounded memory
-    under a hostile key space)."""
+    under a hostile key space).
+
+    A bucket is one float, the time its tokens are spent up to (GCRA, the
+    token bucket's equal): a key has a token while that time is at most
+    ``burst - 1`` tokens' worth ahead of now, and taking one adds a token's
+    interval. O(1), no lock: the table is used on the thread of the loop or
+    engine that runs the chain."""
 
     def __init__(self, rate: float, burst: Optional[float] = None, *,
                  max_keys: int = limits.DEFAULT_RATE_LIMIT_MAX_KEYS) -> None:
@@ -292,38 +377,41 @@ class BucketTable:
         self.rate = float(rate)
         self.burst = float(burst)
         self.max_keys = max_keys
-        self._buckets: collections.OrderedDict[Any, _Bucket] = collections.OrderedDict()
+        self._interval = 1.0 / self.rate  # seconds a token takes to come back
+        # How far ahead of now a key's time may be with a token left: a
+        # billionth of a token of slack for float rounding, so a peer that
+        # waits exactly the retry time it was told is served.
+        self._ahead = (self.burst - 1.0 + 1e-9) * self._interval
+        self._spent: collections.OrderedDict[Any, float] = collections.OrderedDict()
 
     def __len__(self) -> int:
-        return len(self._buckets)
+        return len(self._spent)
 
     def take(self, key: Any, now: float) -> float:
         """Take one token for key: 0.0 if there was one, else the seconds
         until there will be."""
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._buckets[key] = _Bucket(self.burst, now)
-            if len(self._buckets) > self.max_keys:
-                self._buckets.popitem(last=False)
-        else:
-            self._buckets.move_to_end(key)
-            elapsed = now - bucket.stamp
-            if elapsed > 0:
-                bucket.tokens = min(self.burst, bucket.tokens + elapsed * self.rate)
-                bucket.stamp = now
-        if bucket.tokens >= _ONE:
-            bucket.tokens = max(0.0, bucket.tokens - 1.0)
-            return 0.0
-        return (1.0 - bucket.tokens) / self.rate
+        spent = self._spent.pop(key, None)  # put back below: the most recently used
+        if spent is None or spent < now:
+            spent = now
+        elif spent - now > self._ahead:
+            self._spent[key] = spent
+            return spent - now - self._ahead
+        self._spent[key] = spent + self._interval
+        if len(self._spent) > self.max_keys:
+            self._spent.popitem(last=False)
+        return 0.0
 
 
 def _peer_host(call: Call) -> Any:
     return call.peer[0]
 
 
+def _by_identity(call: Call) -> Any:
+    return ("id", call.identity) if call.identity is not None else ("peer", call.peer[0])
+
+
 _KEYS: dict[str, Callable[[Call], Any]] = {
-    "identity": lambda call: ("id", call.identity) if call.identity is not None
-    else ("peer", call.peer[0]),
+    "identity": _by_identity,
     "peer": _peer_host,
     "method": lambda call: call.method,
 }
@@ -369,7 +457,12 @@ class RateLimitInterceptor(Interceptor):
 
     def before(self, call: Call) -> None:
         if self.calls is not None:
-            wait = self.calls.take(self.key(call), self.clock())
+            if self.key is _by_identity:  # the usual key, without a frame for it
+                identity = call.identity
+                key = ("id", identity) if identity is not None else ("peer", call.peer[0])
+            else:
+                key = self.key(call)
+            wait = self.calls.take(key, self.clock())
             if wait:
                 raise self._refuse("calls", wait)
 

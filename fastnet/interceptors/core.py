@@ -55,6 +55,9 @@ class Abort(FastnetError, Exception):
         return f"{self.status.name}: {self.details}"
 
 
+_OK = Status.OK  # (an Enum member by attribute is a slower lookup)
+
+
 class _Drop:
     __slots__ = ()
 
@@ -98,33 +101,33 @@ class Call:
                  "_entered", "_done")
 
     def __init__(self, protocol: str, method: str, peer: tuple[str, int] = ("", 0),
-                 metadata: Optional[dict[str, str]] = None, *, deadline: Optional[float] = None,
+                 metadata: Optional[dict[str, str]] = None, deadline: Optional[float] = None,
                  kind: str = "unary", started_at: float = 0.0) -> None:
+        # (positional or keyword: adapters pass them by position, the quicker call)
         self.protocol = protocol
         self.method = method
         self.peer = peer
         self.metadata: dict[str, str] = metadata if metadata is not None else {}
         self.deadline = deadline
-        self.identity: Any = None
         self.kind = kind
         self.started_at = started_at
-        self.messages_in = self.messages_out = self.bytes_in = self.bytes_out = 0
-        self.status = Status.OK
-        self.details = ""
-        self.trailing_metadata: dict[str, Any] = {}
-        self.duration = 0.0
+        self.messages_in = self.messages_out = self.bytes_in = self.bytes_out = self._entered = 0
+        self.identity: Any = None
         self.exception: Optional[BaseException] = None
         self.protocol_status: Any = None
         #: Set by the adapter: the protocol's code for the call as it ended,
         #: computed into protocol_status just before the after hooks.
         self.protocol_status_of: Optional[Callable[[Call], Any]] = None
         self.retry_after: Optional[float] = None
+        self.status = _OK
+        self.details = ""
+        self.trailing_metadata: dict[str, Any] = {}
+        self.duration = 0.0
         self.values: dict[str, Any] = {}
         #: An Abort or a failure ended it (not a status an adapter read off
         #: a response the handler gave, such as an app's own 404).
-        self.failed = False
-        self._entered = 0    # interceptors whose before() was called
-        self._done = False   # after() has run
+        self.failed = self._done = False  # _done: after() has run
+        # _entered: interceptors whose before() was called
 
     def abort(self, error: Abort) -> None:
         """Record a status an Abort carries (the call will end with it)."""
@@ -144,7 +147,7 @@ class Call:
     @property
     def ok(self) -> bool:
         """The status is OK."""
-        return self.status == Status.OK
+        return self.status == _OK
 
     def __repr__(self) -> str:
         return f"<Call {self.protocol} {self.method} {self.status.name}>"
@@ -241,8 +244,7 @@ class Chain:
               metadata: Optional[dict[str, str]] = None, *, deadline: Optional[float] = None,
               kind: str = "unary") -> Call:
         """A new Call, started now."""
-        return Call(protocol, method, peer, metadata, deadline=deadline, kind=kind,
-                    started_at=self.clock())
+        return Call(protocol, method, peer, metadata, deadline, kind, self.clock())
 
     # -- plain -------------------------------------------------------------
 
