@@ -506,7 +506,7 @@ class ServerCall:
                 if result is not None and self.code is None and not self._finished:
                     self._queue(result)
                     if self.deadline is None and not self.trailing_metadata \
-                            and self._callbacks is None:
+                            and self._callbacks is None and not self._hooks.call_ended:
                         # The common end, decided without _finish: OK, nothing to run after.
                         self._finished = True
                         self.code = StatusCode.OK
