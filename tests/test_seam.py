@@ -175,6 +175,47 @@ def test_requests_of_one_connection_run_concurrently_only_when_multiplexed(
         assert replies == expected and record["most"] == 1
 
 
+class AtOnce(Session):
+    """A multiplexed session whose feed answers "even" messages at once
+    (bytes, no awaitable) and the others through a coroutine; it records
+    whether each feed ran inside a task."""
+
+    is_async = multiplexed = True
+
+    def __init__(self, conn: fastnet.Connection, in_task: list[bool]) -> None:
+        super().__init__(conn)
+        self.in_task = in_task
+
+    def feed(self, data: bytes) -> Any:
+        self.in_task.append(asyncio.current_task() is not None)
+        if int(data) % 2 == 0:
+            return b"now " + data
+        return self._later(data)
+
+    async def _later(self, data: bytes) -> bytes:
+        await asyncio.sleep(0)
+        return b"later " + data
+
+
+def test_a_multiplexed_session_may_answer_at_once_without_a_task(engine, monkeypatch):
+    """On the loop's thread the server calls a multiplexed session's feed
+    inside the engine's round: an answer given at once is sent without a
+    task, an awaitable still runs as one; both reach the client."""
+    in_task: list[bool] = []
+    register(monkeypatch, ProtocolUnit(
+        ProtocolSpec("atonce", "be32"), echo=False, needs_asyncio=lambda handler: True,
+        session=lambda conn, handler: AtOnce(conn, in_task)))
+    with running_server(engine, "atonce") as (server, port):
+        with fastnet.connect("127.0.0.1", port, "atonce") as c:
+            for i in range(6):
+                c.send(b"%d" % i)
+            replies = sorted(c.recv() for _ in range(6))
+    assert replies == sorted([b"now %d" % i for i in (0, 2, 4)] + [b"later %d" % i for i in (1, 3, 5)])
+    threaded = engine == "threaded"
+    # The threaded engine hands each message to the loop as a coroutine (a task).
+    assert in_task == [threaded] * 6
+
+
 class Lingering(Session):
     """Not idle from the drain's start until a timer releases it: the
     server must wait for it (and then close it) rather than close at once."""
