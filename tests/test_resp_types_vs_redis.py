@@ -18,7 +18,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fastnet.codec import NEED_DATA, RespReplyDecoder, encode_command
@@ -235,6 +235,11 @@ def same(args: list[bytes], ours: bytes, theirs: bytes) -> bool:
 @settings(max_examples=int(__import__("os").environ.get("RESPZ_EX", "400")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(protocol=st.sampled_from([2, 3]), seed=st.booleans(),
        script=st.lists(commands, min_size=1, max_size=14))
+# INCRBYFLOAT's result is text to Redis (embstr, even "0"), kept by RENAME and COPY.
+@example(protocol=2, seed=False, script=[
+    [b"INCRBYFLOAT", b"h", b"-0"], [b"OBJECT", b"ENCODING", b"h"], [b"RENAME", b"h", b"g"],
+    [b"OBJECT", b"ENCODING", b"g"], [b"COPY", b"g", b"c"], [b"OBJECT", b"ENCODING", b"c"],
+    [b"INCR", b"g"], [b"OBJECT", b"ENCODING", b"g"]])
 def test_scripts_match_redis(redis_socket, protocol, seed, script):
     assert redis_call(redis_socket, [b"FLUSHALL"]) == b"+OK\r\n"
     redis_call(redis_socket, [b"HELLO", b"%d" % protocol])

@@ -68,6 +68,7 @@ def cmd_incrbyfloat(session: Session, args: list[bytes]) -> bytes:
     if total is None:
         return error
     store.set(args[1], total, keep_ttl=True)
+    store.text.add(args[1])  # made as text: never int-encoded (OBJECT ENCODING)
     return encode_bulk(total)
 
 
@@ -388,15 +389,16 @@ def cmd_pexpiretime(session: Session, args: list[bytes]) -> bytes:
     return _expiretime(session, args[1], True)
 
 
-def encoding(value: Any, big: bool = False) -> bytes:
+def encoding(value: Any, big: bool = False, text: bool = False) -> bytes:
     """OBJECT ENCODING's word for a value, as Redis 7.0 would hold it: from
     its type and what it holds, or the general encoding if ``big`` (the
     key is in Store.big: a string changed in place, a hash or set Redis
-    converted while it was larger and never converts back)."""
+    converted while it was larger and never converts back); a string with
+    ``text`` (Store.text: INCRBYFLOAT's) is never "int"."""
     if type(value) is bytes:
         if big:
             return b"raw"
-        if len(value) <= 20 and string2ll(value) is not None:
+        if not text and len(value) <= 20 and string2ll(value) is not None:
             return b"int"
         return b"embstr" if len(value) <= 44 else b"raw"
     if type(value) is dict:
@@ -412,7 +414,9 @@ def encoding(value: Any, big: bool = False) -> bytes:
 def object_encoding(session: Session, args: list[bytes]) -> bytes:
     """OBJECT ENCODING key: how Redis would hold the value, or null."""
     value = session.store.lookup(args[2])
-    return _null(session) if value is None else encode_bulk(encoding(value, args[2] in session.store.big))
+    store = session.store
+    return _null(session) if value is None else encode_bulk(
+        encoding(value, args[2] in store.big, args[2] in store.text))
 
 
 _OBJECT_HELP = [
@@ -483,6 +487,8 @@ def cmd_copy(session: Session, args: list[bytes]) -> bytes:
     store.set(target, _container_copy(value))
     if source in store.big:
         store.big.add(target)
+    if source in store.text:
+        store.text.add(target)
     if deadline is not None:
         store.set_deadline(target, deadline)
     return b":1\r\n"

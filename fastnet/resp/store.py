@@ -116,6 +116,10 @@ class Store:
         #: string changed in place (raw), a hash or set converted while it
         #: was larger (hashtable). Any new value under the key clears it.
         self.big: set[bytes] = set()
+        #: Keys whose string Redis made as text and never int-encoded
+        #: (INCRBYFLOAT's result: embstr or raw by length, even "5"). Any
+        #: new value under the key clears it, as for big.
+        self.text: set[bytes] = set()
 
     # --- time ----------------------------------------------------------------
 
@@ -248,6 +252,8 @@ class Store:
         self._data[key] = value
         if self.big:
             self.big.discard(key)
+        if self.text:
+            self.text.discard(key)
         if not keep_ttl and key in deadlines:
             self.set_deadline(key, None)
 
@@ -277,6 +283,8 @@ class Store:
             self._touch(key)
         if self.big:
             self.big.discard(key)
+        if self.text:
+            self.text.discard(key)
         del self._seq[key]
         if self._deadlines.pop(key, None) is not None:
             self._ttl_remove(key)
@@ -291,6 +299,7 @@ class Store:
             self._touch(key)
         self._data.clear()
         self.big.clear()
+        self.text.clear()
         self._seq.clear()
         self._order_seqs.clear()
         self._order_keys.clear()
@@ -302,7 +311,7 @@ class Store:
     #: What SWAPDB exchanges: the keys and their bookkeeping, not the
     #: watchers or blocked clients (those belong to the database's number).
     _CONTENTS = ("_data", "_seq", "_order_seqs", "_order_keys", "_next_seq", "_deadlines",
-                 "_ttl_keys", "_ttl_pos", "_ttl_cursor", "big")
+                 "_ttl_keys", "_ttl_pos", "_ttl_cursor", "big", "text")
 
     def swap(self, other: "Store") -> None:
         """Exchange every key with other (SWAPDB): clients WATCHing a key
