@@ -1299,14 +1299,11 @@ def _rename(session: Session, args: list[bytes], nx: bool) -> bytes:
     if nx and store.lookup(target) is not None:
         return b":0\r\n"
     deadline = store.deadline(source)
-    big, text = source in store.big, source in store.text
+    marks = store.encoding_marks(source)
     store.delete(source)
     store.delete(target)
     store.set(target, value)
-    if big:
-        store.big.add(target)
-    if text:
-        store.text.add(target)
+    store.mark(target, marks)
     if deadline is not None:
         store.set_deadline(target, deadline)
     return b":1\r\n" if nx else OK

@@ -27,13 +27,10 @@ def cmd_move(session: Session, args: list[bytes]) -> bytes:
     if value is None or target.lookup(key) is not None:
         return b":0\r\n"
     deadline = source.deadline(key)
-    big, text = key in source.big, key in source.text
+    marks = source.encoding_marks(key)
     source.delete(key)
     target.set(key, value)
-    if big:
-        target.big.add(key)
-    if text:
-        target.text.add(key)
+    target.mark(key, marks)
     if deadline is not None:
         target.set_deadline(key, deadline)
     return b":1\r\n"

@@ -485,10 +485,7 @@ def cmd_copy(session: Session, args: list[bytes]) -> bytes:
             return b":0\r\n"
         store.delete(target)
     store.set(target, _container_copy(value))
-    if source in store.big:
-        store.big.add(target)
-    if source in store.text:
-        store.text.add(target)
+    store.mark(target, store.encoding_marks(source))
     if deadline is not None:
         store.set_deadline(target, deadline)
     return b":1\r\n"

@@ -257,6 +257,20 @@ class Store:
         if not keep_ttl and key in deadlines:
             self.set_deadline(key, None)
 
+    def encoding_marks(self, key: bytes) -> tuple[bool, bool]:
+        """Whether key is in big and in text: what a value moved or copied
+        to another key (RENAME, MOVE, COPY) keeps, given by :meth:`mark`."""
+        return key in self.big, key in self.text
+
+    def mark(self, key: bytes, marks: tuple[bool, bool]) -> None:
+        """Give key the encoding marks :meth:`encoding_marks` read (after
+        the value is set under it: a new value clears them)."""
+        big, text = marks
+        if big:
+            self.big.add(key)
+        if text:
+            self.text.add(key)
+
     def modified(self, key: bytes) -> None:
         """A container under key was changed in place (WATCH sees it)."""
         if self._watchers:
