@@ -28,3 +28,10 @@ def start_without_signals(thread: threading.Thread) -> None:
         thread.start()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def block_signals() -> None:
+    """Block the asynchronous signals in the calling thread: a thread pool's
+    initializer (its threads start inside submit(), on whatever thread
+    calls it)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, _ASYNC_SIGNALS)

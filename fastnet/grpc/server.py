@@ -49,6 +49,7 @@ from typing import (Any, AsyncIterator, Callable, Iterable, Mapping, NamedTuple,
                     Sequence, Union)
 
 from .. import limits
+from .._threads import block_signals
 from ..errors import GrpcError, GrpcUnknownEncoding, H2ErrorCode, H2StreamReset
 from ..engine.base import TimerHandle
 from ..h2 import ServerStream, serve_streams
@@ -1091,7 +1092,7 @@ class Server(H2Server):
                 if self._pool is None:
                     self._pool = concurrent.futures.ThreadPoolExecutor(
                         self._pool_size or limits.DEFAULT_GRPC_THREAD_POOL,
-                        thread_name_prefix="fastnet-grpc")
+                        thread_name_prefix="fastnet-grpc", initializer=block_signals)
         return self._pool
 
     # -- serving -------------------------------------------------------------
