@@ -405,6 +405,9 @@ class Server:
                     self.engine.run()
                 finally:
                     self._stop_aio_thread()
+            elif hasattr(asyncio, "Runner"):  # Python 3.11+
+                with asyncio.Runner(loop_factory=self.engine.new_event_loop) as runner:
+                    runner.run(self.run_async())
             else:
                 asyncio.run(self.run_async())
 
@@ -847,6 +850,34 @@ class Server:
     def _start_one(self, c: Connection, message: bytes) -> None:
         """A multiplexed session: this request runs beside the others of
         its connection (at most MAX_PENDING_MESSAGES before reading pauses)."""
+        if self._aio is not None and not self._threaded:
+            # On the loop's own thread the session may answer at once (feed
+            # returns bytes or None, not an awaitable): no task, no lock (no
+            # other thread touches the connection), and the reply goes out
+            # with this round's flush.
+            c._inflight += 1
+            try:
+                reply = c._feed(c._feed_arg, message)  # type: ignore[misc]
+            except Exception:
+                self._handler_failed(c)
+                self._one_done(c)
+                return
+            if reply is None or type(reply) is bytes:
+                if reply is not None and not (c._closed or c._closing):
+                    self.engine.send(c.id, reply)
+                c._inflight -= 1
+                if c._paused or c._eof or self._draining:
+                    self._after_request(c)
+                return
+            if inspect.isawaitable(reply):
+                if c._inflight >= limits.MAX_PENDING_MESSAGES and not c._paused:
+                    c._paused = True
+                    self.engine.pause_reading(c.id)
+                self._spawn(self._one(c, message, reply))
+                return
+            self._reply_now(c, reply)
+            self._one_done(c)
+            return
         with self._lock:
             c._inflight += 1
             if c._inflight >= limits.MAX_PENDING_MESSAGES and not c._paused:
@@ -855,23 +886,8 @@ class Server:
         if self._aio is None:
             c._inflight -= 1
             self._no_loop(c)
-        elif self._threaded:
-            asyncio.run_coroutine_threadsafe(self._one(c, message), self._aio)
         else:
-            # On the loop's own thread the session may answer at once (feed
-            # returns bytes or None, not an awaitable): no task, and the
-            # reply goes out with this round's flush.
-            try:
-                reply = c._feed(c._feed_arg, message)  # type: ignore[misc]
-            except Exception:
-                self._handler_failed(c)
-                self._one_done(c)
-                return
-            if inspect.isawaitable(reply):
-                self._spawn(self._one(c, message, reply))
-                return
-            self._reply_now(c, reply)
-            self._one_done(c)
+            asyncio.run_coroutine_threadsafe(self._one(c, message), self._aio)
 
     def _reply_now(self, c: Connection, reply: Any) -> None:
         """Send what a multiplexed session's feed answered at once."""
