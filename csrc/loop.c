@@ -1531,6 +1531,11 @@ int fn_loop_poll(fn_loop *loop, fn_event *evs, int max, int timeout_ms)
     return n > 0 || rc == 0 ? n : rc;
 }
 
+int fn_loop_woken(const fn_loop *loop)
+{
+    return loop ? loop->woken : 0;
+}
+
 int fn_loop_poll_batch(fn_loop *loop, fn_batch *b, int timeout_ms)
 {
     uint64_t *w, *run = NULL;  /* run: the k of the open message record */

@@ -176,6 +176,9 @@ typedef struct fn_batch {
     int64_t wire;       /* out: the wire requests' marshal stream (wire.h) or 0 */
 } fn_batch;
 int fn_loop_poll_batch(fn_loop *loop, fn_batch *b, int timeout_ms);
+/* 1 when the last poll ended because the waker fired or a signal interrupted
+ * its wait (whoever owns the waker has work of its own), else 0. */
+int fn_loop_woken(const fn_loop *loop);
 /* 1 when a poll would return events without waiting (buffered messages or
  * queued CLOSED events). */
 int fn_loop_has_pending(const fn_loop *loop);

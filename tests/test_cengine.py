@@ -591,3 +591,56 @@ def test_huge_idle_timeout_saturates_instead_of_wrapping():
         words, _ = raw.poll()
         assert lib.FN_EV_IDLE not in [t for t, _ in record_kinds(words)]
     s.close()
+
+
+def test_server_run_waits_once_per_round_in_a_loop_of_its_own(monkeypatch):
+    """Server.run makes its asyncio loop with the engine's EngineSelector:
+    the C loop's poll is a round's only wait, asyncio's own epoll is asked
+    (without waiting) only when one of its fds ended that wait, and what
+    asyncio waits for still wakes it: a socket (sock_recv), a timer, and
+    call_soon_threadsafe (the stop at the end of the block)."""
+    import asyncio
+    import selectors
+
+    import fastnet
+    from fastnet.engine.cengine import EngineSelector
+    from helpers import running_server
+
+    asked: list[Optional[float]] = []  # asyncio's epoll, asked by an EngineSelector
+    select = selectors.EpollSelector.select
+
+    def counting(self: selectors.EpollSelector, timeout: Optional[float] = None) -> list:
+        if isinstance(self, EngineSelector) and self._engine is not None:
+            asked.append(timeout)
+        return select(self, timeout)
+
+    monkeypatch.setattr(selectors.EpollSelector, "select", counting)
+    theirs, ours = socket.socketpair()
+
+    async def handler(conn: object, message: bytes) -> bytes:
+        if message == b"io":  # an fd of asyncio's own
+            return b"io " + await asyncio.get_running_loop().sock_recv(ours, 16)
+        if message == b"timer":
+            await asyncio.sleep(0.01)
+        return message
+
+    ours.setblocking(False)
+    try:
+        with running_server("c", "frame", handler=handler) as (server, port):
+            with fastnet.connect("127.0.0.1", port, "frame", timeout=GUARD) as c:
+                for i in range(200):
+                    c.send(b"%d" % i)
+                    assert c.recv() == b"%d" % i
+                plain = len(asked)
+                c.send(b"timer")
+                assert c.recv() == b"timer"
+                c.send(b"io")
+                theirs.sendall(b"ready")
+                assert c.recv() == b"io ready"
+        # 200 requests, each a round or more, asked asyncio's epoll only
+        # for the few wakes of its own (none are expected: a margin).
+        assert plain < 20, asked
+        assert len(asked) > plain  # the socket's readiness ended a C wait
+    finally:
+        theirs.close()
+        ours.close()

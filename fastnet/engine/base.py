@@ -579,6 +579,11 @@ class Engine(abc.ABC):
         """Run inside the running asyncio loop until :meth:`stop`."""
         raise NotImplementedError(f"the {self.name} engine cannot run inside asyncio")
 
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        """A new asyncio loop for :meth:`run_async` (an engine may make one
+        it runs in at less cost per round than in any other)."""
+        return asyncio.new_event_loop()
+
     @abc.abstractmethod
     def stop(self) -> None:
         """Make run()/run_async() return soon. Safe from any thread and from

@@ -18,7 +18,9 @@ every signal then wakes the poll.
 Under asyncio, ``stop()`` resolves a future with ``call_soon_threadsafe``,
 and idle connections are reported by a round that one asyncio timer, at the
 idle deadline of the connection quiet for longest, asks for (the epoll fd
-says nothing when nothing arrives).
+says nothing when nothing arrives). In a loop the engine made itself
+(:meth:`CEngine.new_event_loop`, what ``Server.run`` uses) there is one
+wait per round instead of two: see :class:`EngineSelector`.
 
 Errors: C returns status.h codes (``FN_E_SYS - errno`` for a failed system
 call); each becomes :class:`~fastnet.errors.EngineError` with its errno, and
@@ -62,6 +64,7 @@ import errno as errnos
 import logging
 import marshal
 import os
+import selectors
 import signal
 import socket
 import struct
@@ -197,6 +200,36 @@ def _protocol_error(code: int, value: int, limit: int) -> ProtocolError:
     return bad_frame_header(VARINT_ERRORS[int(ffi.cast("int64_t", value))])
 
 
+#: The longest wait handed to C's int milliseconds (a day: asyncio asks
+#: again after its next timer or event anyway).
+_MAX_WAIT_MS = 86_400_000
+
+
+class EngineSelector(selectors.EpollSelector):
+    """asyncio's selector in a loop made by :meth:`CEngine.new_event_loop`.
+
+    While that engine runs in the loop (``run_async``), ``select`` waits in
+    the C loop's poll, whose waker is this selector's own epoll fd: a round
+    of the engine (poll, dispatch, flush) happens inside ``select``, and
+    asyncio's epoll is asked which of its fds are ready (without waiting)
+    only when one of them ended the C wait. So a round costs one
+    ``epoll_wait`` and no asyncio callback, where ``add_reader`` costs
+    asyncio's wait, a callback and C's own non-blocking wait. Otherwise it
+    is an :class:`selectors.EpollSelector`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._engine: Optional[CEngine] = None
+
+    def select(self, timeout: Optional[float] = None) -> list[tuple[selectors.SelectorKey, int]]:
+        engine = self._engine
+        if engine is None or engine._loop is None or engine._stopping:
+            return super().select(timeout)
+        if engine._select_round(timeout):
+            return super().select(0)
+        return []
+
+
 class CEngine(Engine):
     """The C epoll engine. Single-threaded: call its methods from the thread
     that runs it (handlers, timers, coroutines on its asyncio loop), except
@@ -248,6 +281,9 @@ class CEngine(Engine):
         self._round_scheduled = False
         self._flush_scheduled = False
         self._idle_timer: Optional[asyncio.TimerHandle] = None  # under run_async
+        # The loop new_event_loop made and its selector (weakly: the loop is the caller's).
+        self._own_loop: Optional[weakref.ref[asyncio.AbstractEventLoop]] = None
+        self._own_selector: Optional[EngineSelector] = None
         self._idle_on = False                           # an idle or send timeout is set
         self._idle_ms = self._send_ms = 0
         self._dispatching = False
@@ -968,7 +1004,15 @@ class CEngine(Engine):
         self._owner = _get_ident()
         if self._stopping:
             self._done.set_result(None)
-        aio.add_reader(fd, self._on_readable)
+        own = self._own_loop is not None and self._own_loop() is aio
+        selector = self._own_selector if own else None
+        if selector is not None:
+            rc = lib.fn_loop_set_waker(loop, selector.fileno())
+            if rc < 0:
+                raise _status_error(rc)
+            selector._engine = self
+        else:
+            aio.add_reader(fd, self._on_readable)
         self._timers_to_asyncio(aio)
         self._schedule_round()  # events or output queued before we started
         try:
@@ -978,7 +1022,11 @@ class CEngine(Engine):
             if self._idle_timer is not None:
                 self._idle_timer.cancel()
                 self._idle_timer = None
-            aio.remove_reader(fd)
+            if selector is not None:
+                selector._engine = None
+                lib.fn_loop_set_waker(loop, self._wakefd)
+            else:
+                aio.remove_reader(fd)
             self._aio = None
             self._running = False
             lib.fn_loop_flush(loop)
@@ -1003,6 +1051,42 @@ class CEngine(Engine):
         if lib.fn_loop_has_pending(loop):
             self._schedule_round()
         self._arm_idle_timer()
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        """A new asyncio loop in which :meth:`run_async` waits once per
+        round (:class:`EngineSelector`); run_async in any other loop
+        watches the C loop's epoll fd with ``add_reader``."""
+        selector = EngineSelector()
+        aio = asyncio.SelectorEventLoop(selector)
+        self._own_loop = weakref.ref(aio)
+        self._own_selector = selector
+        return aio
+
+    def _select_round(self, timeout: Optional[float]) -> bool:
+        """EngineSelector.select: one round that waits up to timeout (None:
+        no limit) for the engine's sockets and asyncio's (the waker).
+        True when asyncio's own fds are to be looked at."""
+        loop = self._loop
+        if timeout is None:
+            ms = -1
+        else:
+            ms = 0 if timeout <= 0 else min(int(timeout * 1000 + 0.999), _MAX_WAIT_MS)
+        try:
+            n = lib.fn_loop_poll_batch(loop, self._batch, ms)
+            if n > 0 or (n == 0 and self._released):
+                self._dispatch(n)
+            elif n < 0:
+                self._fail(_status_error(n))
+                return True
+            lib.fn_loop_flush(loop)
+            if lib.fn_loop_has_pending(loop):
+                self._schedule_round()
+            self._arm_idle_timer()
+        except Exception as exc:  # not a handler's (those are caught): ours
+            log.exception("engine round failed")
+            self._fail(exc)
+            return True
+        return bool(lib.fn_loop_woken(loop))
 
     def _arm_idle_timer(self) -> None:
         """Under asyncio: keep one timer pending at the idle head's deadline.
