@@ -133,13 +133,20 @@ def figures(result: dict, label: Label) -> dict[str, Any]:
     throughput = _finish(fig, axes, f"{result['title']}: throughput, median and min-max of "
                          f"{reps} repetition(s)")
 
-    # A row per panel, a column per percentile.
-    fig, axes = _figure(len(groups) * len(PERCENTILES), len(PERCENTILES), width, 3.0)
+    # A row per panel, a column per percentile some load generator measured
+    # (redis-benchmark gives no p99.9, say); a panel with nothing measured
+    # stays linear (a log axis needs a positive value).
+    def measured(entries: list[dict], metric: str) -> bool:
+        return any(_spread(e, s, metric)[0] > 0 for e in entries for s in servers)
+
+    columns = [(metric, name) for metric, name in PERCENTILES if measured(cells, metric)]
+    fig, axes = _figure(len(groups) * max(1, len(columns)), max(1, len(columns)), width, 3.0)
     for row, (title, entries) in enumerate(groups):
-        for col, (metric, name) in enumerate(PERCENTILES):
-            ax = axes[row * len(PERCENTILES) + col]
+        for col, (metric, name) in enumerate(columns):
+            ax = axes[row * len(columns) + col]
             _grouped(ax, entries, servers, metric, label, bars=False)
-            ax.set_yscale("log")
+            if measured(entries, metric):
+                ax.set_yscale("log")
             ax.set_title(f"{name}" + (f", {title}" if title else ""), fontsize=9)
             ax.set_ylabel(f"{name} (us, log: not from 0)", fontsize=8)
     latency = _finish(fig, axes, f"{result['title']}: latency, median and min-max of "

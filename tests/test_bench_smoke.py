@@ -148,6 +148,27 @@ def test_plots_give_each_connection_count_its_own_panel_with_min_max_whiskers():
             plots.plt.close(fig)
 
 
+def test_a_percentile_no_load_generator_measured_gets_no_log_panel():
+    """redis-benchmark gives no p99.9: its column is left out (a log axis of
+    nothing but missing values raised "Data cannot be log-scaled"), and a
+    panel where only some cells lack a value still draws the others."""
+    echo = SCENARIOS["echo"]
+    result = fake_result(echo)
+    for entry in result["cells"]:
+        for summary in entry["summary"].values():
+            del summary["p999_us"]
+    del result["cells"][0]["summary"]["asyncio-protocol"]["p99_us"]
+    figs = plots.figures(result, echo.label)
+    try:
+        latency = [ax for ax in figs["latency"].axes if ax.get_title()]
+        assert [ax.get_title().split(",")[0] for ax in latency[:2]] == ["p50", "p99"]
+        assert len(latency) == 4 * 2
+        assert all(ax.get_yscale() == "log" for ax in latency)
+    finally:
+        for fig in figs.values():
+            plots.plt.close(fig)
+
+
 def test_interceptors_bench_runs_every_peer(tmp_path):
     out = tmp_path / "icept.json"
     done = subprocess.run([sys.executable, "-m", "bench.interceptors", "--calls", "50",
