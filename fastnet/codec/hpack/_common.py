@@ -13,7 +13,7 @@ from ...errors import (
     HpackIntegerOverflow,
     HpackTruncated,
 )
-from ...limits import HPACK_MAX_INTEGER
+from ...limits import DEFAULT_H2_MAX_HEADER_TABLE_SIZE, HPACK_MAX_INTEGER
 from .._common import check_limit
 
 #: What an encoder accepts as a name or a value (str is encoded as UTF-8).
@@ -82,3 +82,40 @@ def fields(headers: Iterable[tuple[Text, Text]]) -> list[tuple[bytes, bytes, boo
 def check_table_size(size: object, name: str = "max_table_size") -> int:
     """A table size: an int in [0, HPACK_MAX_INTEGER]."""
     return check_limit(size, name, HPACK_MAX_INTEGER)
+
+
+class DecoderLimits:
+    """The two limits of a Decoder, checked the same way by both twins:
+    ``max_table_size`` (the SETTINGS_HEADER_TABLE_SIZE we advertise: the
+    largest dynamic table the peer's encoder may ask for) and
+    ``max_header_list_size`` (bounds each decoded list). A twin that keeps
+    the first elsewhere too (in C) overrides ``_allow``."""
+
+    _allowed: int
+    _max_header_list_size: int
+
+    def _init_limits(self, max_table_size: int, max_header_list_size: int) -> None:
+        self._allowed = check_limit(max_table_size, "max_table_size", DEFAULT_H2_MAX_HEADER_TABLE_SIZE)
+        self.max_header_list_size = max_header_list_size
+
+    def _allow(self, size: int) -> None:
+        """A new max_table_size, checked, is in effect."""
+
+    @property
+    def max_table_size(self) -> int:
+        """The largest table size update the peer may send (our setting)."""
+        return self._allowed
+
+    @max_table_size.setter
+    def max_table_size(self, size: int) -> None:
+        self._allowed = check_limit(size, "max_table_size", DEFAULT_H2_MAX_HEADER_TABLE_SIZE)
+        self._allow(self._allowed)
+
+    @property
+    def max_header_list_size(self) -> int:
+        """The most bytes a decoded header list may count (RFC 9113 6.5.2)."""
+        return self._max_header_list_size
+
+    @max_header_list_size.setter
+    def max_header_list_size(self, size: int) -> None:
+        self._max_header_list_size = check_limit(size, "max_header_list_size")

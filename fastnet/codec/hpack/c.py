@@ -24,8 +24,15 @@ from ...limits import (
     DEFAULT_H2_MAX_HEADER_TABLE_SIZE,
     H2_DEFAULT_HEADER_TABLE_SIZE,
 )
-from .._common import byte_view, check_limit
-from ._common import NeverIndexed, Text, check_table_size, fields, hpack_error
+from .._common import byte_view
+from ._common import (
+    DecoderLimits,
+    NeverIndexed,
+    Text,
+    check_table_size,
+    fields,
+    hpack_error,
+)
 
 __all__ = ["Decoder", "Encoder", "NeverIndexed", "huffman_decode", "huffman_encode"]
 
@@ -61,7 +68,7 @@ def huffman_decode(data: bytes | bytearray | memoryview) -> bytes:
     return ffi.buffer(out, n)[:]
 
 
-class Decoder:
+class Decoder(DecoderLimits):
     """Decodes the header blocks of one direction of one connection.
 
     max_table_size is the SETTINGS_HEADER_TABLE_SIZE we advertise: the
@@ -74,8 +81,7 @@ class Decoder:
         max_table_size: int = H2_DEFAULT_HEADER_TABLE_SIZE,
         max_header_list_size: int = DEFAULT_H2_MAX_HEADER_LIST_SIZE,
     ) -> None:
-        self._allowed = check_limit(max_table_size, "max_table_size", DEFAULT_H2_MAX_HEADER_TABLE_SIZE)
-        self.max_header_list_size = max_header_list_size
+        self._init_limits(max_table_size, max_header_list_size)
         decoder = lib.fn_hpack_decoder_new(self._allowed)
         if decoder == ffi.NULL:
             raise MemoryError("fn_hpack_decoder_new")
@@ -84,24 +90,8 @@ class Decoder:
         self._never = ffi.new("size_t *")
         self._error: HpackError | None = None
 
-    @property
-    def max_table_size(self) -> int:
-        """The largest table size update the peer may send (our setting)."""
-        return self._allowed
-
-    @max_table_size.setter
-    def max_table_size(self, size: int) -> None:
-        self._allowed = check_limit(size, "max_table_size", DEFAULT_H2_MAX_HEADER_TABLE_SIZE)
-        lib.fn_hpack_decoder_set_allowed(self._d, self._allowed)
-
-    @property
-    def max_header_list_size(self) -> int:
-        """The most bytes a decoded header list may count (RFC 9113 6.5.2)."""
-        return self._max_header_list_size
-
-    @max_header_list_size.setter
-    def max_header_list_size(self, size: int) -> None:
-        self._max_header_list_size = check_limit(size, "max_header_list_size")
+    def _allow(self, size: int) -> None:
+        lib.fn_hpack_decoder_set_allowed(self._d, size)
 
     @property
     def table_size(self) -> int:

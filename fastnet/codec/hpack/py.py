@@ -41,8 +41,15 @@ from ...limits import (
     H2_DEFAULT_HEADER_TABLE_SIZE,
     HPACK_MAX_INTEGER,
 )
-from .._common import byte_view, check_limit
-from ._common import NeverIndexed, Text, check_table_size, fields, hpack_error
+from .._common import byte_view
+from ._common import (
+    DecoderLimits,
+    NeverIndexed,
+    Text,
+    check_table_size,
+    fields,
+    hpack_error,
+)
 from ._tables import HUFFMAN_CODES, STATIC_TABLE
 
 __all__ = ["Decoder", "Encoder", "NeverIndexed", "huffman_decode", "huffman_encode"]
@@ -145,7 +152,7 @@ class _Table:
         raise hpack_error(HpackBadIndex)
 
 
-class Decoder:
+class Decoder(DecoderLimits):
     """Decodes the header blocks of one direction of one connection.
 
     max_table_size is the SETTINGS_HEADER_TABLE_SIZE we advertise: the
@@ -158,28 +165,9 @@ class Decoder:
         max_table_size: int = H2_DEFAULT_HEADER_TABLE_SIZE,
         max_header_list_size: int = DEFAULT_H2_MAX_HEADER_LIST_SIZE,
     ) -> None:
-        self._allowed = check_limit(max_table_size, "max_table_size", DEFAULT_H2_MAX_HEADER_TABLE_SIZE)
-        self.max_header_list_size = max_header_list_size
+        self._init_limits(max_table_size, max_header_list_size)
         self._table = _Table(self._allowed)
         self._error: HpackError | None = None
-
-    @property
-    def max_table_size(self) -> int:
-        """The largest table size update the peer may send (our setting)."""
-        return self._allowed
-
-    @max_table_size.setter
-    def max_table_size(self, size: int) -> None:
-        self._allowed = check_limit(size, "max_table_size", DEFAULT_H2_MAX_HEADER_TABLE_SIZE)
-
-    @property
-    def max_header_list_size(self) -> int:
-        """The most bytes a decoded header list may count (RFC 9113 6.5.2)."""
-        return self._max_header_list_size
-
-    @max_header_list_size.setter
-    def max_header_list_size(self, size: int) -> None:
-        self._max_header_list_size = check_limit(size, "max_header_list_size")
 
     @property
     def table_size(self) -> int:
