@@ -235,12 +235,47 @@ class ServicerContext:
         return None
 
 
+class _ShortContext(ServicerContext):
+    """The context of a call served the short way (Server._serve_short):
+    the ServerCall behind it is made the first time the handler asks
+    anything of the context; most handlers never do, and then the call
+    needs no object at all."""
+
+    __slots__ = ("_server", "_handler", "_headers", "_path", "_peer", "_made")
+
+    def __init__(self, server: "Server", handler: Any, headers: list[tuple[bytes, bytes]],
+                 path: str, peer: tuple[str, int]) -> None:
+        self._server = server
+        self._handler = handler
+        self._headers = headers
+        self._path = path
+        self._peer = peer
+        self._made: Optional[ServerCall] = None
+
+    @property  # type: ignore[override]
+    def _call(self) -> "ServerCall":
+        call = self._made
+        if call is None:
+            call = self._made = ServerCall(self._server, None, self._headers, self._path,
+                                           self._peer)
+            call._handler = self._handler
+            call._read_request_headers()  # the short way took no header it could refuse
+        return call
+
+    @_call.setter
+    def _call(self, call: "ServerCall") -> None:
+        self._made = call
+
+
 #: What context.read() returns past the last request (grpc.aio's EOF).
 EOF = type("EOF", (), {"__repr__": lambda self: "EOF"})()
 
 
+#: The content-types the short way takes (others go the general way, 415 included).
+_SHORT_CONTENT_TYPES = frozenset((p.CONTENT_TYPE, p.CONTENT_TYPE + b"+proto"))
+
 #: What fastnet.h2 sends for a call served whole: (headers, body, trailers or None).
-Reply = tuple[p.Headers, bytes, Optional[p.Headers]]
+Reply = tuple[Sequence[tuple[bytes, bytes]], bytes, Optional[Sequence[tuple[bytes, bytes]]]]
 
 _UNSUPPORTED_MEDIA_TYPE: p.Headers = [(b":status", b"415"), (b"content-type", b"text/plain")]
 
@@ -503,15 +538,25 @@ class ServerCall:
                     if request is None:
                         raise _RequestCount(0)
                 result = resolved.fn(request, self.context)
-                if result is not None and self.code is None and not self._finished:
-                    self._queue(result)
-                    if self.deadline is None and not self.trailing_metadata \
-                            and self._callbacks is None and not self._hooks.call_ended:
-                        # The common end, decided without _finish: OK, nothing to run after.
-                        self._finished = True
-                        self.code = StatusCode.OK
-                        return (self._head, self._body, p.OK_TRAILERS)  # type: ignore[return-value]
-                self._finish_ok()
+                return self.answer(result)
+        except Exception as e:
+            self._failed_with(e)
+        assert self._reply is not None
+        return self._reply
+
+    def answer(self, result: Any) -> Reply:
+        """A call without a stream whose plain unary handler returned
+        ``result``: its reply (the message and the status it set)."""
+        try:
+            if result is not None and self.code is None and not self._finished:
+                self._queue(result)
+                if self.deadline is None and not self.trailing_metadata \
+                        and self._callbacks is None and not self._hooks.call_ended:
+                    # The common end, decided without _finish: OK, nothing to run after.
+                    self._finished = True
+                    self.code = StatusCode.OK
+                    return (self._head, self._body, p.OK_TRAILERS)  # type: ignore[return-value]
+            self._finish_ok()
         except Exception as e:
             self._failed_with(e)
         assert self._reply is not None
@@ -1121,21 +1166,65 @@ class Server(H2Server):
             session.activity += 1
         if not self._hook_lists.plain:
             return None
-        method = path = None
+        method = path = content_type = None
+        short = True   # no header asks for more than the short way does
         for name, value in headers:
             if name == b":path":
                 path = value
             elif name == b":method":
                 method = value
-            elif name[:1] != b":":
-                break
+            elif name == b"content-type":
+                content_type = value
+            elif name == b"grpc-timeout" or name == b"grpc-encoding" and value != b"identity":
+                short = False
         if method != b"POST" or path is None:
             return None
         spath = path.decode("latin-1")
         resolved = self._resolved.get(spath) or self._lookup(spath, None)
         if resolved is None or resolved.watch or resolved.handler.response_streaming:
             return None
+        if short and content_type in _SHORT_CONTENT_TYPES and not self._hooks \
+                and self.compression is None:
+            reply = self._serve_short(resolved, headers, spath, peer, body)
+            if reply is not None:
+                return reply
         return ServerCall(self, None, headers, spath, peer).run_complete(resolved, body)
+
+    def _serve_short(self, resolved: _Resolved, headers: list[tuple[bytes, bytes]], path: str,
+                     peer: tuple[str, int], body: bytes) -> Optional[Reply]:
+        """The short way of _serve_complete: a unary call with no hooks, no
+        deadline, no compression and one well-formed message, whose handler
+        is a plain one on the engine's thread. The request is decoded from
+        the body, the handler called with a context that makes the call's
+        object only if asked (_ShortContext), and a reply that only
+        returned a message is the constant head, that message framed and
+        the OK trailers. None (nothing done yet) for a message the general
+        way must judge: a bad prefix, over the limit, not decodable."""
+        size = len(body) - p.PREFIX_SIZE
+        if size < 0 or body[0] != 0 or p.PREFIX.unpack_from(body)[1] != size \
+                or size > self.max_receive_message_length:
+            return None
+        handler = resolved.handler
+        deserialize = handler.request_deserializer
+        try:
+            request = deserialize(body[p.PREFIX_SIZE:]) if deserialize is not None \
+                else body[p.PREFIX_SIZE:]
+        except Exception:
+            return None
+        context = _ShortContext(self, handler, headers, path, peer)
+        try:
+            result = resolved.fn(request, context)
+            if context._made is None and result is not None:
+                serialize = handler.response_serializer
+                payload = serialize(result) if serialize is not None else result
+                return (p.RESPONSE_HEAD_FIELDS, p.PREFIX.pack(0, len(payload)) + payload,
+                        p.OK_TRAILER_FIELDS)
+        except Exception as e:
+            call = context._call
+            call._failed_with(e)
+            assert call._reply is not None
+            return call._reply
+        return context._call.answer(result)
 
     def listen(self, host: str = "127.0.0.1", port: int = 9000, *,  # type: ignore[override]
                protocol: Any = "grpc", handler: Optional[Any] = None, **options: Any) -> Any:
