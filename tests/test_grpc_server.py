@@ -684,3 +684,58 @@ def test_ping_strikes_are_counted_and_forgiven_by_a_call():
         finally:
             client.close()
     assert server.stats()["grpc_too_many_pings"] == 1
+
+
+# -- keep-alive: the server's own PINGs -----------------------------------------
+
+def test_the_server_keepalive_defaults_are_grpcios():
+    server = fastnet.grpc.Server(engine=DEFAULT_ENGINE)
+    assert (server.keepalive_interval, server.keepalive_timeout) == (7200.0, 20.0)
+    server = fastnet.grpc.Server(engine=DEFAULT_ENGINE, options=[
+        ("grpc.keepalive_time_ms", 1500), ("grpc.keepalive_timeout_ms", 500)])
+    assert (server.keepalive_interval, server.keepalive_timeout) == (1.5, 0.5)
+    assert fastnet.grpc.Server(engine=DEFAULT_ENGINE, keepalive_time=None).keepalive_interval is None
+
+
+def test_the_server_pings_a_silent_grpcio_client_and_keeps_it():
+    """keepalive_time 200 ms (grpcio's option name): a grpcio client that
+    made a call and fell silent is PINGed, answers, keeps its connection,
+    and its next call is served on it."""
+    server = keepalive_server(options=[("grpc.keepalive_time_ms", 200)])
+    with serving_grpc(server) as port:
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}",
+                                        options=[("grpc.use_local_subchannel_pool", 1)])
+        try:
+            stub = T.test_grpc.TestServiceStub(channel)
+            assert stub.EmptyCall(T.empty.Empty(), timeout=GUARD) == T.empty.Empty()
+            wait_for(lambda: server.stats()["grpc_keepalive_acks"] >= 2, "two answered PINGs")
+            assert stub.EmptyCall(T.empty.Empty(), timeout=GUARD) == T.empty.Empty()
+            stats = server.stats()
+            assert stats["accepted"] == 1 and stats["grpc_keepalive_timeouts"] == 0
+            assert stats["grpc_keepalive_pings"] >= stats["grpc_keepalive_acks"] >= 2
+        finally:
+            channel.close()
+
+
+def test_a_client_that_does_not_answer_the_keepalive_ping_is_closed():
+    """A raw client that sends its preface and then reads without ever
+    answering: it gets the server's PING after keepalive_time, and the
+    connection closes keepalive_timeout later."""
+    server = keepalive_server(keepalive_time=0.3, keepalive_timeout=0.1)
+    with serving_grpc(server) as port:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=GUARD)
+        try:
+            conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+            conn.initiate_connection()
+            got = sock.recv(65536)  # the server's SETTINGS first, then our preface
+            sock.sendall(conn.data_to_send())
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        finally:
+            sock.close()
+        wait_for(lambda: server.stats()["grpc_keepalive_timeouts"] == 1, "the timeout")
+    assert b"\x00\x00\x08\x06\x00\x00\x00\x00\x00grpc-ka!" in got
+    assert server.stats()["grpc_keepalive_acks"] == 0

@@ -42,7 +42,8 @@ from ..http.server import MAX_BODY, HttpLimits, HttpServer, http_date
 from ..server import Connection, ProtocolSpec, ProtocolUnit, Session, register
 from ..server.options import Option, count, seconds, size
 from .connection import H2Connection
-from .events import (ConnectionTerminated, DataReceived, Event, PingReceived, RequestComplete,
+from .events import (ConnectionTerminated, DataReceived, Event, PingAcked, PingReceived,
+                     RequestComplete,
                      RequestReceived, StreamEnded, StreamReset, TrailersReceived, WindowUpdated)
 from .streams import CompleteHandler, ServerStream, Stream, StreamApp, deliver
 
@@ -332,6 +333,12 @@ class H2Session(Session):
         the hook of a policy over pings (gRPC's keep-alive enforcement,
         fastnet.grpc); nothing by default."""
 
+    def ping_acked(self, data: bytes) -> None:
+        """The peer answered one of our PINGs (``data``: its 8 bytes; the
+        keep-alive probe's answer never gets here, the server drops it):
+        the hook of a session's own keep-alive (fastnet.grpc's); nothing by
+        default. Called for streams' sessions (async or stream handlers)."""
+
     def _terminated(self, event: ConnectionTerminated) -> None:
         if not event.remote:  # the peer broke the protocol: our GOAWAY is queued
             self.done = True
@@ -563,6 +570,9 @@ class H2Session(Session):
                 self._terminated(event)
             elif kind is PingReceived:
                 self.ping_received()
+            elif kind is PingAcked:
+                assert isinstance(event, PingAcked)
+                self.ping_acked(event.data)
         for stream_id, entry in early.items():  # not complete in this read
             self._promote(stream_id, entry, False)
 
