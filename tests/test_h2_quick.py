@@ -283,7 +283,8 @@ def test_whole_requests_leave_the_state_reading_frame_by_frame_leaves(reader_imp
     """The same reads to a connection with whole_requests and one without:
     the same events once each RequestComplete is spelled out as the three
     it stands for, the same bytes queued, the same stream states, the same
-    answers; RequestComplete exactly where a request came whole (and, with
+    answers (answer() against acknowledge() and send_response());
+    RequestComplete exactly where a request came whole (and, with
     a concurrency limit of 2, not for a stream that is refused)."""
     settings = {Setting.MAX_CONCURRENT_STREAMS: concurrency}
     whole, plain = Peer("server", settings, whole_requests=True), Peer("server", settings)
@@ -299,13 +300,24 @@ def test_whole_requests_leave_the_state_reading_frame_by_frame_leaves(reader_imp
                 completes.append(e.stream_id)
         for sid in range(1, 27, 2):
             assert whole.conn.stream_state(sid) == plain.conn.stream_state(sid), sid
-        for e in want:  # answer what ended, both alike
-            if isinstance(e, StreamEnded) \
+        # Answer what came whole: answer() on one, acknowledge() and
+        # send_response() on the other (stream 15 was reset: nothing to send).
+        for e in got:
+            if isinstance(e, RequestComplete):
+                assert whole.conn.answer(e.stream_id, HEAD, b"ok", OK, e.flow_controlled_length)
+                plain.conn.acknowledge(e.stream_id, e.flow_controlled_length)
+                if plain.conn.stream_state(e.stream_id) == StreamState.HALF_CLOSED_REMOTE:
+                    assert plain.conn.send_response(e.stream_id, HEAD, b"ok", OK)
+        whole_ids = {e.stream_id for e in got if isinstance(e, RequestComplete)}
+        for e in want:  # and the rest that ended, both alike
+            if isinstance(e, StreamEnded) and e.stream_id not in whole_ids \
                     and plain.conn.stream_state(e.stream_id) == StreamState.HALF_CLOSED_REMOTE:
                 for peer in (whole, plain):
                     peer.conn.acknowledge(e.stream_id, 4)
                     peer.conn.send_response(e.stream_id, HEAD, b"ok", OK)
         assert whole.conn.data_to_send() == plain.conn.data_to_send()
+        for sid in range(1, 27, 2):
+            assert whole.conn.stream_state(sid) == plain.conn.stream_state(sid), sid
     expected = [1, 3, 13, 15, 17, 19, 21] if concurrency == 100 else [1, 3, 13, 15, 17, 19]
     assert completes == expected
 

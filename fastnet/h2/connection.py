@@ -1020,6 +1020,43 @@ class H2Connection:
             self._step(stream, SEND_END)
         return True
 
+    def answer(self, stream_id: int, headers: HeaderInput,
+               body: Union[bytes, bytearray, memoryview], trailers: Optional[HeaderInput],
+               consumed: int) -> bool:
+        """Answer a RequestComplete: ``acknowledge(stream_id, consumed)``
+        and ``send_response(stream_id, headers, body, trailers)`` in one
+        call. A body in one DATA frame between two blocks of one frame each
+        (an RPC's reply) is queued as one piece, the stream closed at once;
+        anything else is send_response's. False, nothing sent (the
+        acknowledgement made), when the windows cannot take the body; True
+        for a stream the peer has reset since (nothing to answer)."""
+        if consumed:
+            self._recv_unacked += consumed
+            if self._recv_unacked >= self._recv_target // 2:
+                self._maybe_update_connection()
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            return True
+        size = len(body)
+        frame_size = self.remote_settings[Setting.MAX_FRAME_SIZE]
+        if (trailers is None or not size or stream.state != S.HALF_CLOSED_REMOTE
+                or size > stream.send_window or size > self._send_window or size > frame_size):
+            return self.send_response(stream_id, headers, body, trailers)
+        head = self._header_block(headers)
+        tail = self._header_block(trailers)
+        if len(head) > frame_size or len(tail) > frame_size:
+            return self.send_response(stream_id, headers, body, trailers)
+        self._out += b"".join((
+            _HEADER.pack(len(head) >> 16, len(head) & 0xFFFF, FrameType.HEADERS,
+                         Flag.END_HEADERS, stream_id), head,
+            _HEADER.pack(size >> 16, size & 0xFFFF, FrameType.DATA, 0, stream_id), body,
+            _HEADER.pack(len(tail) >> 16, len(tail) & 0xFFFF, FrameType.HEADERS,
+                         Flag.END_HEADERS | Flag.END_STREAM, stream_id), tail))
+        self._send_window -= size
+        stream.state = S.CLOSED
+        self._forget(stream, _ENDED)
+        return True
+
     def end_stream(self, stream_id: int) -> None:
         """End our side of the stream with an empty END_STREAM DATA frame."""
         self.send_data(stream_id, b"", end_stream=True)

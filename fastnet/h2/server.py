@@ -641,13 +641,8 @@ class H2Session(Session):
             self._start_stream(stream_id, event.headers,
                                ((event.data, event.flow_controlled_length),), True)
             return
-        h2.acknowledge(stream_id, event.flow_controlled_length)
         headers, out, trailers = reply
-        try:
-            sent = h2.send_response(stream_id, headers, out, trailers)
-        except ValueError:  # reset by the peer later in the same read: nothing to answer
-            sent = True
-        if not sent:
+        if not h2.answer(stream_id, headers, out, trailers, event.flow_controlled_length):
             stream = self._start_stream(stream_id, event.headers, (), True, run=False)
             self._run(stream, self._send_reply(stream, headers, out, trailers))
             return
