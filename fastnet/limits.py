@@ -343,3 +343,9 @@ GRPC_IDLE_PING_INTERVAL = 7200.0
 #: connection is given up.
 GRPC_CLIENT_KEEPALIVE_TIME: "float | None" = None
 GRPC_CLIENT_KEEPALIVE_TIMEOUT = 20.0
+#: Server: seconds of silence from a client before the server PINGs it
+#: (grpcio's GRPC_ARG_KEEPALIVE_TIME_MS for servers: two hours), and the
+#: seconds the PING may go unanswered before the connection is closed
+#: (GRPC_ARG_KEEPALIVE_TIMEOUT_MS: 20 s).
+GRPC_SERVER_KEEPALIVE_TIME = 7200.0
+GRPC_SERVER_KEEPALIVE_TIMEOUT = 20.0

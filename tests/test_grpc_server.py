@@ -475,6 +475,81 @@ def test_a_plain_unary_call_is_served_within_its_read():
     assert [s is None for s in servicer.streams] == [True, True, True, False, False]
 
 
+class ContextServicer(T.test_grpc.TestServiceServicer):
+    """UnaryCall uses its context in one way or another, by response_size."""
+
+    def UnaryCall(self, request, context):
+        n = request.response_size
+        if n == 1:
+            context.set_code(grpc.StatusCode.NOT_FOUND)
+            context.set_details("no such thing")
+            return M.SimpleResponse()
+        if n == 2:
+            context.set_trailing_metadata([("x-after", "yes")])
+            return M.SimpleResponse(username=context.peer().rsplit(":", 1)[0])
+        if n == 3:
+            raise RuntimeError("boom")
+        if n == 4:
+            return None
+        if n == 5:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, "no")
+        if n == 6:
+            return "not a message"
+        return M.SimpleResponse(payload=payload(n))
+
+
+class _NoOpHook:
+    def call_started(self, call):
+        pass
+
+
+def test_the_short_way_answers_as_the_general_way(monkeypatch):
+    """A whole unary call on a server without hooks takes the short way
+    (no ServerCall unless the handler asks its context for something); a
+    server with a hook that does nothing serves the same calls the general
+    way. Both give the same answers: status, message, data, trailing
+    metadata, for a handler that only returns, sets a code, sets trailing
+    metadata, raises, returns None, aborts, returns what cannot be
+    serialized, and for a message that is not one (a bad prefix)."""
+    require_engine(DEFAULT_ENGINE)
+    made: list[str] = []
+    init = fastnet.grpc.ServerCall.__init__
+
+    def counted(self, server, stream, headers=None, path="", peer=("", 0)):
+        made.append(path)
+        init(self, server, stream, headers, path, peer)
+    monkeypatch.setattr(fastnet.grpc.ServerCall, "__init__", counted)
+    cases = [p.encode_message(M.SimpleRequest(response_size=n).SerializeToString())
+             for n in (0, 1, 2, 3, 4, 5, 6, 9)] + [b"\x00\x00\x00\x00\x09ab"]
+    answers: dict[str, list] = {}
+    calls: dict[str, list] = {}
+    for way, hooks in (("short", []), ("general", [_NoOpHook()])):
+        server = fastnet.grpc.Server(engine=DEFAULT_ENGINE, hooks=hooks)
+        T.test_grpc.add_TestServiceServicer_to_server(ContextServicer(), server)
+        answers[way], calls[way] = [], []
+        with serving_grpc(server) as port:
+            client = RawClient(port)
+            try:
+                for body in cases:
+                    del made[:]
+                    resp, trailers, data = client.call("/grpc.testing.TestService/UnaryCall", body)
+                    end = trailers or resp
+                    answers[way].append((resp.get(b":status"), end.get(b"grpc-status"),
+                                         end.get(b"grpc-message"), end.get(b"x-after"), data))
+                    calls[way].append(len(made))
+            finally:
+                client.close()
+    assert answers["short"] == answers["general"]
+    statuses = [int(a[1]) for a in answers["short"]]
+    assert statuses == [0, 5, 0, 2, 0, 7, 2, 0, 13], statuses
+    assert M.SimpleResponse.FromString(
+        p.MessageDecoder().feed(answers["short"][7][4])[0]).payload.body == b"a" * 9
+    # The short way made a ServerCall only for handlers that asked their
+    # context (or failed) and for the bad prefix; the general way for all.
+    assert calls["short"] == [0, 1, 1, 1, 1, 1, 1, 0, 1], calls["short"]
+    assert calls["general"] == [1] * len(cases)
+
+
 def test_a_plain_server_stream_is_framed_together(served, raw):
     """A plain generator's small messages share DATA frames (not one frame
     each) on the engine's thread; in the pool each goes as it comes."""
@@ -609,3 +684,58 @@ def test_ping_strikes_are_counted_and_forgiven_by_a_call():
         finally:
             client.close()
     assert server.stats()["grpc_too_many_pings"] == 1
+
+
+# -- keep-alive: the server's own PINGs -----------------------------------------
+
+def test_the_server_keepalive_defaults_are_grpcios():
+    server = fastnet.grpc.Server(engine=DEFAULT_ENGINE)
+    assert (server.keepalive_interval, server.keepalive_timeout) == (7200.0, 20.0)
+    server = fastnet.grpc.Server(engine=DEFAULT_ENGINE, options=[
+        ("grpc.keepalive_time_ms", 1500), ("grpc.keepalive_timeout_ms", 500)])
+    assert (server.keepalive_interval, server.keepalive_timeout) == (1.5, 0.5)
+    assert fastnet.grpc.Server(engine=DEFAULT_ENGINE, keepalive_time=None).keepalive_interval is None
+
+
+def test_the_server_pings_a_silent_grpcio_client_and_keeps_it():
+    """keepalive_time 200 ms (grpcio's option name): a grpcio client that
+    made a call and fell silent is PINGed, answers, keeps its connection,
+    and its next call is served on it."""
+    server = keepalive_server(options=[("grpc.keepalive_time_ms", 200)])
+    with serving_grpc(server) as port:
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}",
+                                        options=[("grpc.use_local_subchannel_pool", 1)])
+        try:
+            stub = T.test_grpc.TestServiceStub(channel)
+            assert stub.EmptyCall(T.empty.Empty(), timeout=GUARD) == T.empty.Empty()
+            wait_for(lambda: server.stats()["grpc_keepalive_acks"] >= 2, "two answered PINGs")
+            assert stub.EmptyCall(T.empty.Empty(), timeout=GUARD) == T.empty.Empty()
+            stats = server.stats()
+            assert stats["accepted"] == 1 and stats["grpc_keepalive_timeouts"] == 0
+            assert stats["grpc_keepalive_pings"] >= stats["grpc_keepalive_acks"] >= 2
+        finally:
+            channel.close()
+
+
+def test_a_client_that_does_not_answer_the_keepalive_ping_is_closed():
+    """A raw client that sends its preface and then reads without ever
+    answering: it gets the server's PING after keepalive_time, and the
+    connection closes keepalive_timeout later."""
+    server = keepalive_server(keepalive_time=0.3, keepalive_timeout=0.1)
+    with serving_grpc(server) as port:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=GUARD)
+        try:
+            conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+            conn.initiate_connection()
+            got = sock.recv(65536)  # the server's SETTINGS first, then our preface
+            sock.sendall(conn.data_to_send())
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        finally:
+            sock.close()
+        wait_for(lambda: server.stats()["grpc_keepalive_timeouts"] == 1, "the timeout")
+    assert b"\x00\x00\x08\x06\x00\x00\x00\x00\x00grpc-ka!" in got
+    assert server.stats()["grpc_keepalive_acks"] == 0

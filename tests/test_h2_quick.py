@@ -14,11 +14,14 @@ import h2.settings
 import hpack
 import pytest
 
-from fastnet.codec.h2frame import FrameType
+from fastnet.codec.h2frame import Flag, Frame, FrameType, Setting, encode
+from fastnet.codec.hpack import Encoder
 from fastnet.errors import H2ErrorCode as E
-from fastnet.h2 import H2Server, serve_streams
+from fastnet.h2 import H2Connection, H2Server, serve_streams
+from fastnet.h2.connection import StreamState
+from fastnet.h2.events import DataReceived, RequestComplete, RequestReceived, StreamEnded
 
-from h2_helpers import REQUEST, Peer, h2_until
+from h2_helpers import REQUEST, Peer, h2_until, reader_impl  # noqa: F401 (a fixture)
 from helpers import AVAILABLE_ENGINES, GUARD, require_engine, running_server, serving
 
 ENGINES = AVAILABLE_ENGINES
@@ -227,3 +230,98 @@ def test_send_response_queues_nothing_past_the_windows() -> None:
     assert types == [FrameType.HEADERS, FrameType.DATA, FrameType.HEADERS]
     with pytest.raises(ValueError):
         peer.conn.send_response(1, HEAD, b"", None)
+
+
+# -- whole_requests: a request whole in one read as one event --------------------
+
+POST = [(b":method", b"POST"), (b":scheme", b"http"), (b":path", b"/m"), (b":authority", b"x")]
+LENGTH_4 = POST + [(b"content-length", b"4")]
+
+
+def _reads(enc: Encoder) -> list[list[bytes]]:
+    """Reads of a client, each a list of frames: whole requests and every
+    way a request can fail to be one (the connection must then read it
+    frame by frame)."""
+    def h(sid: int, fields: list, end: bool = False) -> bytes:
+        return encode(Frame(FrameType.HEADERS, sid, Flag.END_HEADERS | (Flag.END_STREAM if end else 0),
+                            enc.encode(fields)))
+
+    def d(sid: int, data: bytes, end: bool = True, pad: int = 0) -> bytes:
+        flags = (Flag.END_STREAM if end else 0) | (Flag.PADDED if pad else 0)
+        return encode(Frame(FrameType.DATA, sid, flags, data, pad_length=pad))
+
+    rst = encode(Frame(FrameType.RST_STREAM, 15, 0, error_code=E.CANCEL))
+    return [
+        [h(1, POST), d(1, b"body")],                          # whole
+        [h(3, LENGTH_4), d(3, b"four")],                      # whole, content-length matching
+        [h(5, LENGTH_4), d(5, b"three")],                     # content-length differs: reset
+        [h(7, REQUEST, end=True)],                            # no body: not a RequestComplete
+        [h(9, POST), d(9, b"a", end=False)], [d(9, b"b")],    # the end in a later read
+        [h(11, POST), d(11, b"a", end=False), d(11, b"b")],   # two DATA frames
+        [h(13, POST), d(13, b"pad", pad=20)],                 # padded: flow 24 for 3 bytes
+        [h(15, POST), d(15, b"x"), rst],                      # whole, then reset in the same read
+        [h(17, POST), d(17, b"x"), h(19, POST), d(19, b"y"), h(21, POST), d(21, b"z")],
+        [h(25, POST), d(23, b"x")],                           # DATA for another (idle) stream
+    ]
+
+
+def _expanded(events: list) -> list:
+    out: list = []
+    for e in events:
+        if isinstance(e, RequestComplete):
+            out += [RequestReceived(e.stream_id, e.headers, False),
+                    DataReceived(e.stream_id, e.data, e.flow_controlled_length, True),
+                    StreamEnded(e.stream_id)]
+        else:
+            out.append(e)
+    return out
+
+
+@pytest.mark.parametrize("concurrency", [100, 2])
+def test_whole_requests_leave_the_state_reading_frame_by_frame_leaves(reader_impl: str,
+                                                                      concurrency: int) -> None:
+    """The same reads to a connection with whole_requests and one without:
+    the same events once each RequestComplete is spelled out as the three
+    it stands for, the same bytes queued, the same stream states, the same
+    answers (answer() against acknowledge() and send_response());
+    RequestComplete exactly where a request came whole (and, with
+    a concurrency limit of 2, not for a stream that is refused)."""
+    settings = {Setting.MAX_CONCURRENT_STREAMS: concurrency}
+    whole, plain = Peer("server", settings, whole_requests=True), Peer("server", settings)
+    enc = Encoder()
+    completes: list[int] = []
+    for read in _reads(enc):
+        data = b"".join(read)
+        got, want = whole.conn.receive(data), plain.conn.receive(data)
+        assert _expanded(got) == want
+        assert whole.conn.data_to_send() == plain.conn.data_to_send()
+        for e in got:
+            if isinstance(e, RequestComplete):
+                completes.append(e.stream_id)
+        for sid in range(1, 27, 2):
+            assert whole.conn.stream_state(sid) == plain.conn.stream_state(sid), sid
+        # Answer what came whole: answer() on one, acknowledge() and
+        # send_response() on the other (stream 15 was reset: nothing to send).
+        for e in got:
+            if isinstance(e, RequestComplete):
+                assert whole.conn.answer(e.stream_id, HEAD, b"ok", OK, e.flow_controlled_length)
+                plain.conn.acknowledge(e.stream_id, e.flow_controlled_length)
+                if plain.conn.stream_state(e.stream_id) == StreamState.HALF_CLOSED_REMOTE:
+                    assert plain.conn.send_response(e.stream_id, HEAD, b"ok", OK)
+        whole_ids = {e.stream_id for e in got if isinstance(e, RequestComplete)}
+        for e in want:  # and the rest that ended, both alike
+            if isinstance(e, StreamEnded) and e.stream_id not in whole_ids \
+                    and plain.conn.stream_state(e.stream_id) == StreamState.HALF_CLOSED_REMOTE:
+                for peer in (whole, plain):
+                    peer.conn.acknowledge(e.stream_id, 4)
+                    peer.conn.send_response(e.stream_id, HEAD, b"ok", OK)
+        assert whole.conn.data_to_send() == plain.conn.data_to_send()
+        for sid in range(1, 27, 2):
+            assert whole.conn.stream_state(sid) == plain.conn.stream_state(sid), sid
+    expected = [1, 3, 13, 15, 17, 19, 21] if concurrency == 100 else [1, 3, 13, 15, 17, 19]
+    assert completes == expected
+
+
+def test_whole_requests_are_not_for_clients() -> None:
+    with pytest.raises(ValueError):
+        H2Connection(True, whole_requests=True)

@@ -284,6 +284,7 @@ class CEngine(Engine):
         # The loop new_event_loop made and its selector (weakly: the loop is the caller's).
         self._own_loop: Optional[weakref.ref[asyncio.AbstractEventLoop]] = None
         self._own_selector: Optional[EngineSelector] = None
+        self._idle_unheaded = False   # the pending timer is the send timeout's: no idle head then
         self._idle_on = False                           # an idle or send timeout is set
         self._idle_ms = self._send_ms = 0
         self._dispatching = False
@@ -1092,11 +1093,24 @@ class CEngine(Engine):
         """Under asyncio: keep one timer pending at the idle head's deadline.
         That deadline only moves later (reads and reports move connections
         to the tail, new ones join it), so a pending timer is never late;
-        one that fires early costs a round that finds nothing and re-arms."""
+        one that fires early costs a round that finds nothing and re-arms.
+        The exception: a timer armed for the send timeout while no
+        connection had an idle deadline is re-armed once one has."""
         aio, loop = self._aio, self._loop
-        if not self._idle_on or aio is None or loop is None or self._idle_timer is not None:
+        if not self._idle_on or aio is None or loop is None:
             return
-        ms = lib.fn_loop_idle_wait_ms(loop)
+        if self._idle_timer is not None:
+            if not self._idle_unheaded:
+                return
+            # Armed for the send timeout while no connection had an idle
+            # deadline: one that joined since may be due much sooner.
+            ms = lib.fn_loop_idle_wait_ms(loop)
+            if ms < 0:
+                return
+            self._idle_timer.cancel()
+        else:
+            ms = lib.fn_loop_idle_wait_ms(loop)
+        self._idle_unheaded = ms < 0
         if self._send_ms and (ms < 0 or ms > self._send_ms):
             # A send deadline set after this timer is at least a send timeout
             # away: waking within one re-arms in time for it.

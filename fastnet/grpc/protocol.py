@@ -331,6 +331,11 @@ TRAILER_KEYS = frozenset({"grpc-status-details-bin", "grpc-retry-pushback-ms"})
 #: The trailers of a call that ended well without trailing metadata.
 OK_TRAILERS: Headers = [(b"grpc-status", b"0")]
 
+#: response_headers() and OK_TRAILERS as tuples: fastnet.h2 keys its
+#: cached header blocks by the tuple given (a list is copied to one first).
+RESPONSE_HEAD_FIELDS: tuple[tuple[bytes, bytes], ...] = tuple(response_headers())
+OK_TRAILER_FIELDS: tuple[tuple[bytes, bytes], ...] = tuple(OK_TRAILERS)
+
 
 def trailers(code: int, details: str = "", metadata: Optional[Metadata] = None) -> Headers:
     """A response's trailers: ``grpc-status``, ``grpc-message`` when there

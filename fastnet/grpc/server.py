@@ -43,6 +43,7 @@ import dataclasses
 import inspect
 import logging
 import math
+import struct
 import threading
 import time
 from typing import (Any, AsyncIterator, Callable, Iterable, Mapping, NamedTuple, Optional,
@@ -56,7 +57,7 @@ from ..h2 import ServerStream, serve_streams
 from ..h2.server import (CONNECTION_WINDOW, H2_PROTOCOL, MAX_CONCURRENT_STREAMS, STREAM_WINDOW,
                          WINDOW_TIMEOUT, H2Server, H2Session, server_options)
 from ..h2.streams import StreamApp
-from ..server.options import Option, seconds, size
+from ..server.options import Option, off_or_seconds, seconds, size
 from ..server.protocols import ProtocolUnit, register
 from . import protocol as p
 from .protocol import Metadata, MetadataValue, StatusCode
@@ -236,12 +237,47 @@ class ServicerContext:
         return None
 
 
+class _ShortContext(ServicerContext):
+    """The context of a call served the short way (Server._serve_short):
+    the ServerCall behind it is made the first time the handler asks
+    anything of the context; most handlers never do, and then the call
+    needs no object at all."""
+
+    __slots__ = ("_server", "_handler", "_headers", "_path", "_peer", "_made")
+
+    def __init__(self, server: "Server", handler: Any, headers: list[tuple[bytes, bytes]],
+                 path: str, peer: tuple[str, int]) -> None:
+        self._server = server
+        self._handler = handler
+        self._headers = headers
+        self._path = path
+        self._peer = peer
+        self._made: Optional[ServerCall] = None
+
+    @property  # type: ignore[override]
+    def _call(self) -> "ServerCall":
+        call = self._made
+        if call is None:
+            call = self._made = ServerCall(self._server, None, self._headers, self._path,
+                                           self._peer)
+            call._handler = self._handler
+            call._read_request_headers()  # the short way took no header it could refuse
+        return call
+
+    @_call.setter
+    def _call(self, call: "ServerCall") -> None:
+        self._made = call
+
+
 #: What context.read() returns past the last request (grpc.aio's EOF).
 EOF = type("EOF", (), {"__repr__": lambda self: "EOF"})()
 
 
+#: The content-types the short way takes (others go the general way, 415 included).
+_SHORT_CONTENT_TYPES = frozenset((p.CONTENT_TYPE, p.CONTENT_TYPE + b"+proto"))
+
 #: What fastnet.h2 sends for a call served whole: (headers, body, trailers or None).
-Reply = tuple[p.Headers, bytes, Optional[p.Headers]]
+Reply = tuple[Sequence[tuple[bytes, bytes]], bytes, Optional[Sequence[tuple[bytes, bytes]]]]
 
 _UNSUPPORTED_MEDIA_TYPE: p.Headers = [(b":status", b"415"), (b"content-type", b"text/plain")]
 
@@ -504,15 +540,25 @@ class ServerCall:
                     if request is None:
                         raise _RequestCount(0)
                 result = resolved.fn(request, self.context)
-                if result is not None and self.code is None and not self._finished:
-                    self._queue(result)
-                    if self.deadline is None and not self.trailing_metadata \
-                            and self._callbacks is None and not self._hooks.call_ended:
-                        # The common end, decided without _finish: OK, nothing to run after.
-                        self._finished = True
-                        self.code = StatusCode.OK
-                        return (self._head, self._body, p.OK_TRAILERS)  # type: ignore[return-value]
-                self._finish_ok()
+                return self.answer(result)
+        except Exception as e:
+            self._failed_with(e)
+        assert self._reply is not None
+        return self._reply
+
+    def answer(self, result: Any) -> Reply:
+        """A call without a stream whose plain unary handler returned
+        ``result``: its reply (the message and the status it set)."""
+        try:
+            if result is not None and self.code is None and not self._finished:
+                self._queue(result)
+                if self.deadline is None and not self.trailing_metadata \
+                        and self._callbacks is None and not self._hooks.call_ended:
+                    # The common end, decided without _finish: OK, nothing to run after.
+                    self._finished = True
+                    self.code = StatusCode.OK
+                    return (self._head, self._body, p.OK_TRAILERS)  # type: ignore[return-value]
+            self._finish_ok()
         except Exception as e:
             self._failed_with(e)
         assert self._reply is not None
@@ -970,7 +1016,12 @@ class Server(H2Server):
     clients' PINGs, grpcio's defaults (also read from grpcio's ``options``
     names: ``grpc.keepalive_permit_without_calls``,
     ``grpc.http2.min_ping_interval_without_data_ms``,
-    ``grpc.http2.max_ping_strikes``). Other keyword
+    ``grpc.http2.max_ping_strikes``). ``keepalive_time``: the server PINGs
+    a client silent that many seconds (grpcio's default, two hours; None:
+    never) and closes the connection if the answer does not come within
+    ``keepalive_timeout`` seconds (20); grpcio's ``grpc.keepalive_time_ms``
+    and ``grpc.keepalive_timeout_ms`` set them too, and fastnet.Server's
+    ``keepalive_interval``, if given, is the time. Other keyword
     arguments are fastnet.h2's H2Server's (max_concurrent_streams, stream_window, ...)
     and fastnet.Server's (engine, max_connections, ...)."""
 
@@ -981,10 +1032,22 @@ class Server(H2Server):
                  min_recv_ping_interval_without_data: float =
                  limits.GRPC_MIN_RECV_PING_INTERVAL_WITHOUT_DATA,
                  max_ping_strikes: int = limits.GRPC_MAX_PING_STRIKES,
+                 keepalive_time: Optional[float] = limits.GRPC_SERVER_KEEPALIVE_TIME,
+                 keepalive_timeout: float = limits.GRPC_SERVER_KEEPALIVE_TIMEOUT,
                  options: Iterable[tuple[str, Any]] = (),
                  **server_options: Any) -> None:
-        super().__init__(**server_options)
+        options = list(options)
         for key, value in options:  # grpcio's server options, the keep-alive ones
+            if key == "grpc.keepalive_time_ms":
+                keepalive_time = value / 1000 if value > 0 else None
+            elif key == "grpc.keepalive_timeout_ms":
+                keepalive_timeout = value / 1000
+        if not keepalive_timeout > 0:
+            raise ValueError("keepalive_timeout must be positive")
+        self.keepalive_timeout = keepalive_timeout
+        server_options.setdefault("keepalive_interval", keepalive_time)
+        super().__init__(**server_options)
+        for key, value in options:
             if key == "grpc.keepalive_permit_without_calls":
                 keepalive_permit_without_calls = bool(value)
             elif key == "grpc.http2.min_ping_interval_without_data_ms":
@@ -1025,6 +1088,9 @@ class Server(H2Server):
         self._refused = 0          # of them, turned away (answering RESOURCE_EXHAUSTED)
         self._too_many_pings = 0   # connections closed by the keep-alive policy
         self._pings = 0            # PINGs received from clients
+        self._keepalive_pings = 0  # keep-alive PINGs sent to clients
+        self._keepalive_acks = 0   # and answered
+        self._keepalive_timeouts = 0  # connections closed for not answering in time
         self._thread: Optional[threading.Thread] = None
         self._stopped = threading.Event()
         self.stream_app = serve_streams(self._serve_stream)
@@ -1122,21 +1188,65 @@ class Server(H2Server):
             session.activity += 1
         if not self._hook_lists.plain:
             return None
-        method = path = None
+        method = path = content_type = None
+        short = True   # no header asks for more than the short way does
         for name, value in headers:
             if name == b":path":
                 path = value
             elif name == b":method":
                 method = value
-            elif name[:1] != b":":
-                break
+            elif name == b"content-type":
+                content_type = value
+            elif name == b"grpc-timeout" or name == b"grpc-encoding" and value != b"identity":
+                short = False
         if method != b"POST" or path is None:
             return None
         spath = path.decode("latin-1")
         resolved = self._resolved.get(spath) or self._lookup(spath, None)
         if resolved is None or resolved.watch or resolved.handler.response_streaming:
             return None
+        if short and content_type in _SHORT_CONTENT_TYPES and not self._hooks \
+                and self.compression is None:
+            reply = self._serve_short(resolved, headers, spath, peer, body)
+            if reply is not None:
+                return reply
         return ServerCall(self, None, headers, spath, peer).run_complete(resolved, body)
+
+    def _serve_short(self, resolved: _Resolved, headers: list[tuple[bytes, bytes]], path: str,
+                     peer: tuple[str, int], body: bytes) -> Optional[Reply]:
+        """The short way of _serve_complete: a unary call with no hooks, no
+        deadline, no compression and one well-formed message, whose handler
+        is a plain one on the engine's thread. The request is decoded from
+        the body, the handler called with a context that makes the call's
+        object only if asked (_ShortContext), and a reply that only
+        returned a message is the constant head, that message framed and
+        the OK trailers. None (nothing done yet) for a message the general
+        way must judge: a bad prefix, over the limit, not decodable."""
+        size = len(body) - p.PREFIX_SIZE
+        if size < 0 or body[0] != 0 or p.PREFIX.unpack_from(body)[1] != size \
+                or size > self.max_receive_message_length:
+            return None
+        handler = resolved.handler
+        deserialize = handler.request_deserializer
+        try:
+            request = deserialize(body[p.PREFIX_SIZE:]) if deserialize is not None \
+                else body[p.PREFIX_SIZE:]
+        except Exception:
+            return None
+        context = _ShortContext(self, handler, headers, path, peer)
+        try:
+            result = resolved.fn(request, context)
+            if context._made is None and result is not None:
+                serialize = handler.response_serializer
+                payload = serialize(result) if serialize is not None else result
+                return (p.RESPONSE_HEAD_FIELDS, p.PREFIX.pack(0, len(payload)) + payload,
+                        p.OK_TRAILER_FIELDS)
+        except Exception as e:
+            call = context._call
+            call._failed_with(e)
+            assert call._reply is not None
+            return call._reply
+        return context._call.answer(result)
 
     def listen(self, host: str = "127.0.0.1", port: int = 9000, *,  # type: ignore[override]
                protocol: Any = "grpc", handler: Optional[Any] = None, **options: Any) -> Any:
@@ -1180,12 +1290,18 @@ class Server(H2Server):
         return self._stopped
 
     def stats(self) -> dict[str, int]:
-        """Server's counters, grpc_pings (PINGs received from clients) and
+        """Server's counters, grpc_pings (PINGs received from clients),
         grpc_too_many_pings (connections closed by the keep-alive policy:
-        GOAWAY ENHANCE_YOUR_CALM)."""
+        GOAWAY ENHANCE_YOUR_CALM), grpc_keepalive_pings / _acks (the
+        server's keep-alive PINGs sent / answered) and
+        grpc_keepalive_timeouts (connections closed for not answering one
+        within keepalive_timeout)."""
         out = super().stats()
         out["grpc_pings"] = self._pings
         out["grpc_too_many_pings"] = self._too_many_pings
+        out["grpc_keepalive_pings"] = self._keepalive_pings
+        out["grpc_keepalive_acks"] = self._keepalive_acks
+        out["grpc_keepalive_timeouts"] = self._keepalive_timeouts
         return out
 
     def wait_for_termination(self, timeout: Optional[float] = None) -> bool:
@@ -1229,7 +1345,12 @@ class _GrpcSession(H2Session):
     is a strike; past ``max_ping_strikes`` strikes the connection gets
     GOAWAY ENHANCE_YOUR_CALM with debug data ``too_many_pings`` and is
     closed. A call or a response message since the last PING (grpc core:
-    headers or data sent) forgives the strikes."""
+    headers or data sent) forgives the strikes.
+
+    The server's own keep-alive, as grpc core's: a client silent for the
+    server's keepalive_time gets a PING (fastnet.Server's keep-alive
+    probe, asked of the session: ``keepalive_probe``); unanswered within
+    keepalive_timeout, the connection is closed."""
 
     _server: Optional["Server"] = None
     #: Why the connection was turned away (its calls' grpc-message), or None.
@@ -1240,6 +1361,36 @@ class _GrpcSession(H2Session):
     _last_ping = -math.inf
     _strikes = 0
     _linger: Optional[TimerHandle] = None
+    _keepalive: Optional[TimerHandle] = None   # the unanswered keep-alive PING's deadline
+
+    def keepalive_probe(self) -> Optional[bytes]:
+        """A keep-alive PING of our own payload (the seam hands its answer
+        to the session, which cancels the keepalive_timeout it armed)."""
+        server = self._server
+        if server is None or self.done:
+            return None
+        server._keepalive_pings += 1
+        if self._keepalive is None:
+            self._keepalive = server.engine.call_later(server.keepalive_timeout,
+                                                       self._keepalive_expired)
+        return KEEPALIVE_PING
+
+    def ping_acked(self, data: bytes) -> None:
+        if data == KEEPALIVE_DATA and self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
+            if self._server is not None:
+                self._server._keepalive_acks += 1
+
+    def _keepalive_expired(self) -> None:
+        self._keepalive = None
+        if self.done or self._server is None:
+            return
+        log.info("closing gRPC connection from %s: keep-alive PING unanswered for %ss",
+                 self.peer, self._server.keepalive_timeout)
+        self._server._keepalive_timeouts += 1
+        self.done = True
+        self.conn.close()
 
     def refuse(self, why: str) -> bool:
         server = self.conn.server
@@ -1310,6 +1461,9 @@ class _GrpcSession(H2Session):
         if self._linger is not None:
             self._linger.cancel()
             self._linger = None
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
         server = self._server or self.conn.server
         if not isinstance(server, Server):
             return
@@ -1317,6 +1471,12 @@ class _GrpcSession(H2Session):
             server._refused -= 1
         if server._sessions.get(self.peer) is self:
             del server._sessions[self.peer]
+
+
+#: The server's keep-alive PING (its 8 bytes are not the h2 probe's, whose
+#: answer the seam drops: this one's answer must reach the session).
+KEEPALIVE_DATA = b"grpc-ka!"
+KEEPALIVE_PING = struct.pack(">BHBBI", 0, 8, 6, 0, 0) + KEEPALIVE_DATA
 
 
 def _grpc_session(conn: Any, handler: Any) -> Any:
@@ -1342,6 +1502,14 @@ MIN_PING_INTERVAL = Option("--grpc-min-ping-interval", type=seconds,
                            metavar="SECONDS", help="a client PING sooner than this after the "
                            "previous one, with nothing sent between, is a strike "
                            "(default: %(default)s, as grpcio)")
+KEEPALIVE_TIME = Option("--grpc-keepalive-time", type=off_or_seconds,
+                        default=limits.GRPC_SERVER_KEEPALIVE_TIME, metavar="SECONDS",
+                        help="PING a client silent this long; off: never (default: "
+                        "%(default)s, as grpcio; --keepalive-interval, if given, wins)")
+KEEPALIVE_TIMEOUT = Option("--grpc-keepalive-timeout", type=seconds,
+                           default=limits.GRPC_SERVER_KEEPALIVE_TIMEOUT, metavar="SECONDS",
+                           help="close a connection whose keep-alive PING is unanswered "
+                           "this long (default: %(default)s, as grpcio)")
 MAX_PING_STRIKES = Option("--grpc-max-ping-strikes", type=int, default=limits.GRPC_MAX_PING_STRIKES,
                           metavar="N", help="strikes before GOAWAY ENHANCE_YOUR_CALM "
                           "too_many_pings (0: never; default: %(default)s, as grpcio)")
@@ -1349,7 +1517,12 @@ MAX_PING_STRIKES = Option("--grpc-max-ping-strikes", type=int, default=limits.GR
 
 def _make_grpc_server(values: Mapping[str, Any], server_options: dict[str, Any]) -> "Server":
     v = dict(values)
-    return Server(thread_pool=v.pop("grpc_thread_pool") or False,
+    server_options = dict(server_options)
+    if server_options.get("keepalive_interval", 0) is None:
+        del server_options["keepalive_interval"]  # not given: --grpc-keepalive-time's
+    return Server(keepalive_time=v.pop("grpc_keepalive_time"),
+                  keepalive_timeout=v.pop("grpc_keepalive_timeout"),
+                  thread_pool=v.pop("grpc_thread_pool") or False,
                   max_receive_message_length=v.pop("grpc_max_receive"),
                   compression=v.pop("grpc_compression"),
                   keepalive_permit_without_calls=v.pop("grpc_keepalive_permit_without_calls"),
@@ -1361,10 +1534,10 @@ def _make_grpc_server(values: Mapping[str, Any], server_options: dict[str, Any])
 #: knowledge; ``--handler MODULE:FUNCTION`` names ``setup(server)``, which
 #: adds the services (without one: the health service alone).
 GRPC = register(ProtocolUnit(
-    dataclasses.replace(H2_PROTOCOL, name="grpc"),
+    dataclasses.replace(H2_PROTOCOL, name="grpc", session_probe=True),
     help="gRPC over HTTP/2 (--handler: setup(server) adding services; default: health only)",
     session=_grpc_session, echo=False,
     options=(MAX_CONCURRENT_STREAMS, STREAM_WINDOW, CONNECTION_WINDOW, WINDOW_TIMEOUT,
              THREAD_POOL, MAX_RECEIVE, COMPRESSION, PERMIT_WITHOUT_CALLS, MIN_PING_INTERVAL,
-             MAX_PING_STRIKES),
+             MAX_PING_STRIKES, KEEPALIVE_TIME, KEEPALIVE_TIMEOUT),
     make_server=_make_grpc_server, server_class=Server, needs_asyncio=lambda handler: True))

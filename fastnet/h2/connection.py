@@ -48,7 +48,8 @@ from ..codec.hpack import Encoder
 from ..errors import H2ConnectionError, H2ErrorCode, H2FrameError, HpackError
 from .events import (ConnectionTerminated, DataReceived, Event, Headers,
                      InformationalResponseReceived, PingAcked, PingReceived, PriorityUpdated,
-                     RequestReceived, ResponseReceived, SettingsAcknowledged, SettingsChanged,
+                     RequestComplete, RequestReceived, ResponseReceived, SettingsAcknowledged,
+                     SettingsChanged,
                      StreamEnded, StreamReset, TrailersReceived, WindowUpdated)
 
 __all__ = ["H2Connection", "PREFACE", "StreamState", "TRANSITIONS"]
@@ -154,12 +155,20 @@ class H2Connection:
     limits.DEFAULT_H2_MAX_HEADER_LIST_SIZE, ENABLE_PUSH 0 (client side);
     they are in force once the peer acknowledges them.
     ``connection_window`` is the connection-level receive window we open
-    at the start (WINDOW_UPDATE on stream 0).
+    at the start (WINDOW_UPDATE on stream 0). ``whole_requests`` (server
+    side): a request whose HEADERS and single END_STREAM DATA frame came
+    in one read, with nothing for the stream's state to decide, is one
+    :class:`~fastnet.h2.events.RequestComplete` (for a caller that answers
+    such requests at once: fewer events, one stream step).
     """
 
     def __init__(self, client_side: bool, settings: Optional[Mapping[int, int]] = None, *,
-                 connection_window: int = limits.DEFAULT_H2_CONNECTION_WINDOW) -> None:
+                 connection_window: int = limits.DEFAULT_H2_CONNECTION_WINDOW,
+                 whole_requests: bool = False) -> None:
+        if whole_requests and client_side:
+            raise ValueError("whole_requests is for the server side")
         self.client_side = client_side
+        self._whole_requests = whole_requests
         ours: dict[int, int] = {
             Setting.MAX_CONCURRENT_STREAMS: limits.DEFAULT_H2_MAX_CONCURRENT_STREAMS,
             Setting.INITIAL_WINDOW_SIZE: limits.DEFAULT_H2_STREAM_WINDOW,
@@ -280,15 +289,72 @@ class H2Connection:
                 data = self._read_preface(data)
                 if not data:
                     return events
-            for event in self._reader.receive(data):
-                self._event(event, events)
-                if self._dead:
-                    break
+            batch = self._reader.receive(data)
+            if self._whole_requests:
+                self._receive_whole(batch, events)
+            else:
+                for event in batch:
+                    self._event(event, events)
+                    if self._dead:
+                        break
         except H2ConnectionError as exc:
             self._fail(exc, events)
         except HpackError as exc:
             self._fail(_conn_error(exc.error_code, "4.3", str(exc)), events)
         return events
+
+    def _receive_whole(self, batch: list[tuple], events: list[Event]) -> None:
+        """receive's loop with whole_requests: a HEADERS tuple followed by
+        its stream's END_STREAM DATA is offered to _whole first."""
+        i, n = 0, len(batch)
+        while i < n:
+            event = batch[i]
+            i += 1
+            if event[0] == HEADERS and i < n and not event[2]:
+                data = batch[i]
+                if data[0] == DATA and data[2] and data[1] == event[1] and self._whole(event, data,
+                                                                                        events):
+                    i += 1
+                    continue
+            self._event(event, events)
+            if self._dead:
+                break
+
+    def _whole(self, headers: tuple, data: tuple, events: list[Event]) -> bool:
+        """A new request's HEADERS and its one END_STREAM DATA frame as one
+        RequestComplete, where every rule _open_remote and _data apply
+        passes (a new client stream above the last, no GOAWAY sent, under
+        the concurrency limit, a valid request, content-length matching,
+        within both receive windows): the same state they leave, in one
+        step. False, with nothing changed, otherwise (the frames are then
+        read one by one)."""
+        stream_id = headers[1]
+        body, size = data[3], data[4]
+        expected = headers[4]
+        local = self.local_settings
+        window = local[Setting.INITIAL_WINDOW_SIZE]
+        if (not self._settings_seen or headers[6] or expected == NOT_A_REQUEST
+                or not stream_id & 1 or stream_id <= self._highest_remote
+                or self.goaway_sent is not None
+                or 0 <= expected != len(body) or size > self._recv_window or size > window
+                or self._remote_open >= min(local[Setting.MAX_CONCURRENT_STREAMS],
+                                            self._advertised.get(Setting.MAX_CONCURRENT_STREAMS,
+                                                                 2**31 - 1))):
+            return False
+        self._highest_remote = self._highest_processed = stream_id
+        self._recv_window -= size
+        if self._control_debt:  # _progress for the HEADERS and for a DATA with payload
+            self._control_debt -= 2 if size and self._control_debt > 1 else 1
+        stream = _Stream(stream_id, self.remote_settings[Setting.INITIAL_WINDOW_SIZE],
+                         window - size, False)
+        stream.state = S.HALF_CLOSED_REMOTE
+        stream.headers_done = True
+        stream.expected_length = expected
+        stream.received = len(body)
+        self._streams[stream_id] = stream
+        self._remote_open += 1
+        events.append(RequestComplete(stream_id, headers[3], body, size))
+        return True
 
     def _read_preface(self, data: Union[bytes, bytearray, memoryview]) -> bytes:
         need = len(PREFACE) - len(self._preface)
@@ -952,6 +1018,43 @@ class H2Connection:
         if trailers is not None:
             self._block_frames(stream_id, trailers, Flag.END_STREAM)
             self._step(stream, SEND_END)
+        return True
+
+    def answer(self, stream_id: int, headers: HeaderInput,
+               body: Union[bytes, bytearray, memoryview], trailers: Optional[HeaderInput],
+               consumed: int) -> bool:
+        """Answer a RequestComplete: ``acknowledge(stream_id, consumed)``
+        and ``send_response(stream_id, headers, body, trailers)`` in one
+        call. A body in one DATA frame between two blocks of one frame each
+        (an RPC's reply) is queued as one piece, the stream closed at once;
+        anything else is send_response's. False, nothing sent (the
+        acknowledgement made), when the windows cannot take the body; True
+        for a stream the peer has reset since (nothing to answer)."""
+        if consumed:
+            self._recv_unacked += consumed
+            if self._recv_unacked >= self._recv_target // 2:
+                self._maybe_update_connection()
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            return True
+        size = len(body)
+        frame_size = self.remote_settings[Setting.MAX_FRAME_SIZE]
+        if (trailers is None or not size or stream.state != S.HALF_CLOSED_REMOTE
+                or size > stream.send_window or size > self._send_window or size > frame_size):
+            return self.send_response(stream_id, headers, body, trailers)
+        head = self._header_block(headers)
+        tail = self._header_block(trailers)
+        if len(head) > frame_size or len(tail) > frame_size:
+            return self.send_response(stream_id, headers, body, trailers)
+        self._out += b"".join((
+            _HEADER.pack(len(head) >> 16, len(head) & 0xFFFF, FrameType.HEADERS,
+                         Flag.END_HEADERS, stream_id), head,
+            _HEADER.pack(size >> 16, size & 0xFFFF, FrameType.DATA, 0, stream_id), body,
+            _HEADER.pack(len(tail) >> 16, len(tail) & 0xFFFF, FrameType.HEADERS,
+                         Flag.END_HEADERS | Flag.END_STREAM, stream_id), tail))
+        self._send_window -= size
+        stream.state = S.CLOSED
+        self._forget(stream, _ENDED)
         return True
 
     def end_stream(self, stream_id: int) -> None:

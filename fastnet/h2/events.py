@@ -6,8 +6,8 @@ from __future__ import annotations
 
 __all__ = [
     "ConnectionTerminated", "DataReceived", "Event", "Headers", "InformationalResponseReceived",
-    "PingAcked", "PingReceived", "PriorityUpdated", "RequestReceived", "ResponseReceived",
-    "SettingsAcknowledged", "SettingsChanged", "StreamEnded", "StreamReset", "TrailersReceived",
+    "PingAcked", "PingReceived", "PriorityUpdated", "RequestComplete", "RequestReceived",
+    "ResponseReceived", "SettingsAcknowledged", "SettingsChanged", "StreamEnded", "StreamReset", "TrailersReceived",
     "WindowUpdated",
 ]
 
@@ -42,6 +42,24 @@ class RequestReceived(Event):
         self.stream_id = stream_id
         self.headers = headers
         self.end_stream = end_stream
+
+
+class RequestComplete(Event):
+    """Server side, only where the connection was made with
+    ``whole_requests=True``: a request whose HEADERS and one DATA frame
+    with END_STREAM came together in one read, as one event instead of
+    RequestReceived, DataReceived and StreamEnded. The stream is
+    half-closed (remote); ``flow_controlled_length`` is the DATA frame's
+    flow-controlled size, to acknowledge once consumed."""
+
+    __slots__ = ("stream_id", "headers", "data", "flow_controlled_length")
+
+    def __init__(self, stream_id: int, headers: Headers, data: bytes,
+                 flow_controlled_length: int) -> None:
+        self.stream_id = stream_id
+        self.headers = headers
+        self.data = data
+        self.flow_controlled_length = flow_controlled_length
 
 
 class ResponseReceived(Event):

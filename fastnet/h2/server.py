@@ -29,6 +29,7 @@ import asyncio
 import inspect
 import logging
 import struct
+from threading import get_ident
 from typing import Any, Awaitable, Mapping, Optional, Union, cast
 
 from .. import limits
@@ -41,8 +42,9 @@ from ..http.server import MAX_BODY, HttpLimits, HttpServer, http_date
 from ..server import Connection, ProtocolSpec, ProtocolUnit, Session, register
 from ..server.options import Option, count, seconds, size
 from .connection import H2Connection
-from .events import (ConnectionTerminated, DataReceived, Event, PingReceived, RequestReceived,
-                     StreamEnded, StreamReset, TrailersReceived, WindowUpdated)
+from .events import (ConnectionTerminated, DataReceived, Event, PingAcked, PingReceived,
+                     RequestComplete,
+                     RequestReceived, StreamEnded, StreamReset, TrailersReceived, WindowUpdated)
 from .streams import CompleteHandler, ServerStream, Stream, StreamApp, deliver
 
 __all__ = ["H2", "H2Options", "H2Server", "H2Session", "H2_PROTOCOL"]
@@ -243,7 +245,8 @@ class H2Session(Session):
         self.http_limits = http_limits
         self.window_timeout = options.window_timeout
         self.h2 = h2 or H2Connection(False, options.settings(),
-                                     connection_window=options.connection_window)
+                                     connection_window=options.connection_window,
+                                     whole_requests=self._quick is not None)
         if h2 is None:
             self.h2.initiate()
         self.peer = ("", 0)
@@ -257,6 +260,7 @@ class H2Session(Session):
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._flush_soon = False
         self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._loop_thread = -1   # the thread whose running loop _loop is
 
     # -- the seam ----------------------------------------------------------
 
@@ -273,10 +277,14 @@ class H2Session(Session):
         if self.is_async:
             # Streams become tasks of the running loop; the read itself is
             # handled now (a request complete in it may be answered at once).
-            try:
-                self._loop = asyncio.get_running_loop()
-            except RuntimeError:
-                return self._feed_async(data)
+            # The loop is asked for once per thread, not per read (asyncio's
+            # get_running_loop makes a getpid system call each time).
+            if self._loop_thread != get_ident():
+                try:
+                    self._loop = asyncio.get_running_loop()
+                except RuntimeError:
+                    return self._feed_async(data)
+                self._loop_thread = get_ident()
             self._async_events(self.h2.receive(data))
         else:
             self._sync_events(self.h2.receive(data))
@@ -324,6 +332,12 @@ class H2Session(Session):
         """The peer sent a PING (the connection has answered it already):
         the hook of a policy over pings (gRPC's keep-alive enforcement,
         fastnet.grpc); nothing by default."""
+
+    def ping_acked(self, data: bytes) -> None:
+        """The peer answered one of our PINGs (``data``: its 8 bytes; the
+        keep-alive probe's answer never gets here, the server drops it):
+        the hook of a session's own keep-alive (fastnet.grpc's); nothing by
+        default. Called for streams' sessions (async or stream handlers)."""
 
     def _terminated(self, event: ConnectionTerminated) -> None:
         if not event.remote:  # the peer broke the protocol: our GOAWAY is queued
@@ -526,6 +540,10 @@ class H2Session(Session):
         early: dict[int, _Early] = {}
         for event in events:
             kind = type(event)
+            if kind is RequestComplete:
+                assert isinstance(event, RequestComplete)
+                self._whole(event, quick)
+                continue
             if quick is not None:
                 if kind is RequestReceived:
                     assert isinstance(event, RequestReceived)
@@ -552,6 +570,9 @@ class H2Session(Session):
                 self._terminated(event)
             elif kind is PingReceived:
                 self.ping_received()
+            elif kind is PingAcked:
+                assert isinstance(event, PingAcked)
+                self.ping_acked(event.data)
         for stream_id, entry in early.items():  # not complete in this read
             self._promote(stream_id, entry, False)
 
@@ -600,6 +621,31 @@ class H2Session(Session):
                 stream = self._start_stream(stream_id, entry.headers, (), True, run=False)
                 self._run(stream, self._send_reply(stream, headers, out, trailers))
                 return
+        self._finished()
+
+    def _whole(self, event: RequestComplete, quick: Optional[CompleteHandler]) -> None:
+        """A request the connection saw whole (one event): on_complete
+        answers it now, or it becomes a stream."""
+        stream_id = event.stream_id
+        h2 = self.h2
+        try:
+            reply = quick(stream_id, event.headers, event.data, self.peer) \
+                if quick is not None else None
+        except Exception:
+            log.exception("on_complete failed on stream %d from %s", stream_id, self.peer)
+            h2.reset_stream(stream_id, E.INTERNAL_ERROR)
+            h2.acknowledge(stream_id, event.flow_controlled_length)
+            self._finished()
+            return
+        if reply is None:
+            self._start_stream(stream_id, event.headers,
+                               ((event.data, event.flow_controlled_length),), True)
+            return
+        headers, out, trailers = reply
+        if not h2.answer(stream_id, headers, out, trailers, event.flow_controlled_length):
+            stream = self._start_stream(stream_id, event.headers, (), True, run=False)
+            self._run(stream, self._send_reply(stream, headers, out, trailers))
+            return
         self._finished()
 
     def _promote(self, stream_id: int, entry: _Early, ended: bool) -> None:
