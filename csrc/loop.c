@@ -112,6 +112,8 @@ struct fn_conn {
     unsigned kata : 1;       /* fn_loop_http_kata on */
     unsigned kata_clean : 1; /* Python's session holds nothing: C may answer */
     size_t kata_line, kata_head, kata_fields; /* the session's head limits */
+    unsigned http : 1;       /* fn_loop_http on */
+    unsigned http_clean : 1; /* Python's session holds nothing: C may parse for it */
     unsigned wire_on : 1;    /* fn_loop_wire on: the loop frames wire itself */
     fn_wire_conn wire;       /* its version, max_body, compression threshold */
     int close_code;          /* FN_CLOSE_* once closing or closed */
@@ -162,6 +164,8 @@ struct fn_loop {
     int64_t kata_sec;        /* the wall-clock second of its Date */
     size_t *kata_fields;     /* field spans of a head, 4 per field */
     size_t kata_cap;         /* fields kata_fields has room for */
+    size_t *http_words;      /* this round's simple requests (fn_loop_http_words) */
+    size_t http_nwords, http_cap;
     fn_wire_work *wire_work; /* fn_loop_set_wire's (not owned) */
     fn_wire_poll *wire_poll; /* owned: this round's wire requests */
     fn_loop_stats stats;
@@ -951,6 +955,86 @@ static void conn_kata(fn_loop *loop, fn_conn *c)
     output_queued(loop, c);
 }
 
+/* ---- HTTP/1.1 simple requests parsed in the poll (fn_loop_http) -------- */
+
+/* Words one request record may need (fn_http1_simple_requests stops when
+ * the next might not fit), and the most a round keeps (past it, the read's
+ * rest is a message: Python parses it itself). */
+#define HTTP_RECORD(fields) (FN_HTTP1_REQ_WORDS + 4 * (fields))
+#define HTTP_WORDS_MAX (64 * 1024)
+
+/* Room for at least `need` more words in the round's array; 0 or FN_E_NOMEM. */
+static int http_words_room(fn_loop *loop, size_t need)
+{
+    size_t cap = loop->http_cap ? loop->http_cap : 1024;
+    size_t *p;
+    if (loop->http_cap - loop->http_nwords >= need)
+        return 0;
+    while (cap - loop->http_nwords < need)
+        cap *= 2;
+    if (cap > HTTP_WORDS_MAX && loop->http_nwords + need <= HTTP_WORDS_MAX)
+        cap = HTTP_WORDS_MAX;
+    if (cap > HTTP_WORDS_MAX)
+        return FN_E_NOMEM;  /* the round's share is used up: the rest is Python's */
+    p = realloc(loop->http_words, cap * sizeof *p);
+    if (!p)
+        return FN_E_NOMEM;
+    loop->http_words = p;
+    loop->http_cap = cap;
+    return 0;
+}
+
+/* Take the read's leading simple requests (fn_http1_simple_requests, the
+ * session's limits) as one FN_EV_HTTP event: data, len the requests' bytes
+ * (a view, valid until the next poll; consumed from the input), value the
+ * end of their words in the round's array (they start where the previous
+ * FN_EV_HTTP's end). Anything after them is a message for Python as
+ * before, and from then on the conn is Python's until it says it holds
+ * nothing again (fn_loop_http on). */
+static void conn_http(fn_loop *loop, fn_conn *c)
+{
+    fn_framer *in = &c->in;
+    fn_http1_batch b;
+    const char *base = in->buf + in->start;
+    size_t len = in->end - in->start, pos = 0, record = HTTP_RECORD(c->kata_fields);
+    size_t first = loop->http_nwords, requests = 0, i;
+    fn_event *ev;
+    if (!c->http_clean || len == 0)
+        return;
+    b.max_request_line = c->kata_line;
+    b.max_header_bytes = c->kata_head;
+    b.max_fields = c->kata_fields;
+    while (pos < len && http_words_room(loop, record) == 0) {
+        size_t room_words = loop->http_cap - loop->http_nwords;
+        int64_t n;
+        b.words = loop->http_words + loop->http_nwords;
+        b.max_words = room_words;
+        n = fn_http1_simple_requests(base, pos, len, &b);
+        if (n <= 0)
+            break;
+        loop->http_nwords += (size_t)n;
+        pos = b.pos;
+        if (room_words - (size_t)n >= record)
+            break;  /* it stopped at a head that is not simple (or the end) */
+    }
+    if (pos < len)
+        c->http_clean = 0;  /* Python may hold part of the rest: its conn for now */
+    if (pos == 0)
+        return;
+    for (i = first; i < loop->http_nwords; i += HTTP_RECORD(loop->http_words[i + 5]))
+        requests++;
+    ev = emit(loop, FN_EV_HTTP, c->id);  /* room: checked before the read */
+    ev->data = base;
+    ev->len = pos;
+    ev->value = loop->http_nwords;
+    loop->stats.messages_in += requests;
+    c->viewed_round = loop->round;  /* the view must not move: no more reads this round */
+    in->start += pos;
+    in->scan = in->start;
+    if (in->start == in->end)
+        in->start = in->end = in->scan = 0;
+}
+
 /* ---- wire framed in the loop (wire.h, fn_loop_wire) -------------------- */
 
 /* Take the frames at the head of c's input the loop serves itself (see
@@ -1053,6 +1137,8 @@ static void conn_read(fn_loop *loop, fn_conn *c)
     else {
         if (c->kata)
             conn_kata(loop, c);
+        else if (c->http)
+            conn_http(loop, c);
         conn_deliver(loop, c);
     }
 }
@@ -1326,6 +1412,7 @@ void fn_loop_free(fn_loop *loop)
     close(loop->epfd);
     free(loop->kata_reply);
     free(loop->kata_fields);
+    free(loop->http_words);
     fn_wire_poll_free(loop->wire_poll);
     free(loop->slots);
     free(loop->listeners);
@@ -1483,6 +1570,7 @@ int fn_loop_poll(fn_loop *loop, fn_event *evs, int max, int timeout_ms)
     if (!evs || max <= 0)
         return FN_E_ARG;
     loop->round++;
+    loop->http_nwords = 0;
     if (loop->wire_poll)
         fn_wire_poll_reset(loop->wire_poll);
     free_dead(loop);
@@ -1565,6 +1653,21 @@ int fn_loop_poll_batch(fn_loop *loop, fn_batch *b, int timeout_ms)
             continue;
         }
         run = NULL;
+        if (ev->type == FN_EV_HTTP) {
+            if (ev->len <= FN_BATCH_INLINE && ev->len <= b->blob_cap - used) {
+                memcpy(b->blob + used, ev->data, ev->len);
+                used += ev->len;
+                *w++ = FN_EV_HTTP;
+                *w++ = ev->conn;
+                *w++ = used;
+            } else {
+                *w++ = FN_EV_HTTP_REF;
+                *w++ = ev->conn;
+                *w++ = (uint64_t)i;
+            }
+            *w++ = ev->value;
+            continue;
+        }
         *w++ = ev->type == FN_EV_MESSAGE ? FN_EV_MESSAGE_REF : (uint64_t)ev->type;
         *w++ = ev->conn;
         *w++ = ev->type == FN_EV_WIRE ? ev->value : (uint64_t)i;
@@ -1841,6 +1944,33 @@ int fn_loop_set_http_kata_reply(fn_loop *loop, const char *data, size_t len, int
     loop->kata_len = len;
     loop->kata_sec = second;
     return 0;
+}
+
+int fn_loop_http(fn_loop *loop, uint64_t conn, int on, size_t max_request_line,
+                 size_t max_header_bytes, size_t max_fields)
+{
+    fn_conn *c = loop ? lookup(loop, conn) : NULL;
+    if (!c)
+        return FN_E_LOOP_NO_CONN;
+    if (c->opts.framing != FN_FRAME_RAW || c->opts.echo || c->kata ||
+        max_fields > (HTTP_WORDS_MAX - FN_HTTP1_REQ_WORDS) / 4)
+        return FN_E_ARG;
+    if (!on) {
+        c->http = c->http_clean = 0;
+        return 0;
+    }
+    c->kata_line = max_request_line;
+    c->kata_head = max_header_bytes;
+    c->kata_fields = max_fields;
+    c->http = 1;
+    c->http_clean = fn_framer_buffered(&c->in) == 0;
+    return 0;
+}
+
+const size_t *fn_loop_http_words(const fn_loop *loop, size_t *n)
+{
+    *n = loop ? loop->http_nwords : 0;
+    return loop ? loop->http_words : NULL;
 }
 
 /* ---- wire framed in the loop: the calls (wire.h) ------------------------ */

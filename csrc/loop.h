@@ -72,6 +72,8 @@
                             * further timeout of silence */
 #define FN_EV_WIRE 20      /* wire requests the loop took (wire.h, fn_loop_wire):
                             * value = how many */
+#define FN_EV_HTTP 21      /* simple HTTP/1.1 requests the loop parsed (fn_loop_http):
+                            * data, len their bytes; value the end of their words */
 
 /* close reasons (FN_EV_CLOSED code) */
 #define FN_CLOSE_LOCAL 1          /* fn_loop_close(graceful) finished flushing */
@@ -158,6 +160,11 @@ int fn_loop_poll(fn_loop *loop, fn_event *evs, int max, int timeout_ms);
  *       message i is blob[end_(i-1) .. end_i), where the end before the first
  *       is the last end of the previous such record (0 for the first);
  *   FN_EV_WIRE, conn, k                      k wire requests of conn (wire.h)
+ *   FN_EV_HTTP, conn, end, wend              simple HTTP/1.1 requests of conn
+ *       (fn_loop_http): their bytes in blob, ending at end as a message's
+ *       do; their words in fn_loop_http_words up to wend (from the previous
+ *       HTTP record's wend, 0 for the first); FN_EV_HTTP_REF, conn, index,
+ *       wend: the same with the bytes in evs[index] (not copied)
  *   type, conn, index                        any other event (FN_EV_MESSAGE_REF:
  *       a message that was not copied): its details are in evs[index].
  * So one read of words and one of blob give every small message, and a
@@ -165,6 +172,7 @@ int fn_loop_poll(fn_loop *loop, fn_event *evs, int max, int timeout_ms);
  * of blob used. words needs room for 4 * max. */
 #define FN_BATCH_INLINE 4096
 #define FN_EV_MESSAGE_REF 64  /* in fn_batch words only: see evs[index] */
+#define FN_EV_HTTP_REF 65     /* in fn_batch words only: an FN_EV_HTTP not copied */
 typedef struct fn_batch {
     fn_event *evs;      /* room for max events */
     int max;
@@ -262,6 +270,24 @@ int fn_loop_conn_fd(const fn_loop *loop, uint64_t conn);
 int fn_loop_http_kata(fn_loop *loop, uint64_t conn, int on, size_t max_request_line,
                       size_t max_header_bytes, size_t max_fields);
 int fn_loop_set_http_kata_reply(fn_loop *loop, const char *data, size_t len, int64_t second);
+
+/* HTTP/1.1's simple requests parsed in the poll, for Python (a RAW conn
+ * whose session answers them; not with the kata on): each read's leading
+ * requests that fn_http1_simple_requests takes (with these limits, the
+ * session's) are consumed and reported as one FN_EV_HTTP event, their
+ * words (fn_http1_simple_requests's records, offsets from the event's
+ * data) in the round's array, fn_loop_http_words, valid until the next
+ * poll. The read's rest, from the first other head on, is an FN_EV_MESSAGE
+ * as before; it makes the conn Python's (no more parsing here) until
+ * fn_loop_http(on = 1) again, which the session calls once it holds
+ * nothing (it takes effect only if nothing is buffered here either). A
+ * round keeps at most 64 Ki words: past them the rest is a message too.
+ * 0, FN_E_LOOP_NO_CONN, FN_E_ARG (not RAW, echo, the kata on, max_fields
+ * too large). */
+int fn_loop_http(fn_loop *loop, uint64_t conn, int on, size_t max_request_line,
+                 size_t max_header_bytes, size_t max_fields);
+/* The round's simple-request words and how many (*n; NULL before any). */
+const size_t *fn_loop_http_words(const fn_loop *loop, size_t *n);
 /* cdef: end */
 
 #endif

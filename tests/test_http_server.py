@@ -394,8 +394,9 @@ def test_bad_input_gets_its_status_and_only_that_connection_closes(engine, data,
 @pytest.mark.parametrize("data,status", BAD, ids=[f"{s}-{i}" for i, (_, s) in enumerate(BAD)])
 def test_bad_input_in_pieces_after_a_keep_alive_request(engine, kind, data, status):
     """Each bad input in three pieces with pauses (three reads), on a
-    connection that has served a request, with an app and with the kata
-    (whose plain GET / the C engine answers itself): its status, the close,
+    connection that has served requests, with an app (whose simple
+    requests the C engine parses) and with the kata (whose plain GET / the
+    C engine answers itself): its status, the close,
     and the other connection served on."""
     app, first = (echo_app(), "/items/0") if kind == "app" else (None, "/")
     with running_http(engine, app) as (server, port):
@@ -404,8 +405,9 @@ def test_bad_input_in_pieces_after_a_keep_alive_request(engine, kind, data, stat
             other.sendall(request("GET", first))
             assert other_reader.response()[0] == 200
             reader = Reader(s)
-            s.sendall(request("GET", first))
-            assert reader.response()[0] == 200
+            for _ in range(2):  # the second: parsed by the C engine for the app
+                s.sendall(request("GET", first))
+                assert reader.response()[0] == 200
             cuts = [0, max(1, len(data) // 3), max(2, 2 * len(data) // 3), len(data)]
             for a, b in zip(cuts, cuts[1:]):
                 s.sendall(data[a:b])
@@ -528,7 +530,8 @@ def test_kata_fast_path_answers_as_the_general_path():
                 cancel=lambda: None)
             # An engine without the C kata (Engine.serve_http_kata's default).
             self.server = types.SimpleNamespace(engine=types.SimpleNamespace(
-                call_later=later, serve_http_kata=lambda *args: False))
+                call_later=later, serve_http_kata=lambda *args: False,
+                serve_http=lambda *args: False))
 
         def write(self, data: bytes) -> None:
             self.out.append(data)
@@ -635,7 +638,7 @@ def test_simple_request_path_writes_what_the_general_path_writes():
         id = 1
         server = types.SimpleNamespace(engine=types.SimpleNamespace(
             call_later=lambda delay, fn: types.SimpleNamespace(cancel=lambda: None),
-            output_size=lambda conn: 0))
+            output_size=lambda conn: 0, serve_http=lambda *args: False))
 
         def __init__(self) -> None:
             self.out: list[bytes] = []
@@ -718,7 +721,9 @@ def test_exact_route_finds_what_the_app_would_call():
             return b"wrapped"
     wrapped = Wrapped()
     wrapped.route("GET", "/")(plain)
-    conn = types.SimpleNamespace(peer=("127.0.0.1", 1), closed=False, id=1)
+    conn = types.SimpleNamespace(peer=("127.0.0.1", 1), closed=False, id=1,
+                                 server=types.SimpleNamespace(engine=types.SimpleNamespace(
+                                     serve_http=lambda *args: False)))
     # A subclass's own __call__ is called: the session does not route around it.
     from fastnet.http.server import _DEFAULT_LIMITS, HttpSession
     assert HttpSession(conn, wrapped, _DEFAULT_LIMITS)._routes is None
@@ -742,7 +747,9 @@ def test_a_simple_request_reads_as_any_request():
         seen.append((req.path, req.target, req.params))
         return b"ok"
 
-    conn = types.SimpleNamespace(peer=("127.0.0.1", 7), closed=False, id=1)
+    conn = types.SimpleNamespace(peer=("127.0.0.1", 7), closed=False, id=1,
+                                 server=types.SimpleNamespace(engine=types.SimpleNamespace(
+                                     serve_http=lambda *args: False)))
     from fastnet.http.server import _DEFAULT_LIMITS, HttpSession
     reply = HttpSession(conn, app, _DEFAULT_LIMITS).feed(
         request("GET", "/x%41?q=1", "X-A: b", host="h"))

@@ -75,6 +75,11 @@ def check_reply(reply: object) -> Buffer:
 #: A handler an engine may call per message itself (Engine.serve_directly):
 #: (its argument, the message) -> the reply to send, or None.
 DirectHandler = Callable[[object, bytes], Optional[Buffer]]
+#: serve_http's handler: ``fn(arg, data, words, start, end)`` answers the
+#: simple HTTP/1.1 requests in data whose words (as
+#: ``RequestHeadParser.simple_requests`` gives them, offsets into data) are
+#: ``words[start:end]``; it returns the reply, as a DirectHandler does.
+HttpHandler = Callable[[object, bytes, list[int], int, int], Optional[Buffer]]
 
 
 @dataclass(frozen=True)
@@ -514,6 +519,22 @@ class Engine(abc.ABC):
         """(version, codecs mask) the engine negotiated for a connection it
         served with :meth:`serve_wire` (0, 0: none yet)."""
         return 0, 0
+
+    def serve_http(self, conn: int, on: bool, handler: Optional["HttpHandler"] = None,
+                   arg: object = None, max_request_line: int = 0, max_header_bytes: int = 0,
+                   max_header_fields: int = 0) -> bool:
+        """Offer to parse, in the engine's poll, the simple HTTP/1.1
+        requests of ``conn``, a raw connection already served directly
+        (:meth:`serve_directly`: its on_error applies), heads checked with
+        these limits (the rules are csrc/loop.h's fn_loop_http): from its
+        next read on, a read's leading simple requests go to
+        ``handler(arg, data, words, start, end)`` (see HttpHandler) and the
+        rest of it, from the first other head on, is a message as before.
+        After such a message the engine leaves the connection's reads to
+        ``on_message`` until offered again (the caller does so once it holds
+        nothing). ``on=False`` stops it. Returns whether the engine does it
+        (the default: no)."""
+        return False
 
     def set_http_kata_reply(self, reply: bytes, second: int) -> None:
         """The reply :meth:`serve_http_kata` answers with, valid during the

@@ -78,7 +78,7 @@ from ..errors import EngineError, FrameTooLarge, LineTooLong, ProtocolError
 from ..pack._common import unpack_options
 from ..pack.c import c_options
 from .base import (Buffer, CloseReason, ConnSpec, DirectHandler, Engine, EngineHandler,
-                   Listener, WireHello, WireServing, check_reply)
+                   HttpHandler, Listener, WireHello, WireServing, check_reply)
 
 lib = native.require()
 ffi = native.ffi
@@ -111,6 +111,8 @@ _EV_LISTEN_ERROR = lib.FN_EV_LISTEN_ERROR
 _EV_IDLE = lib.FN_EV_IDLE
 _EV_MESSAGE_REF = lib.FN_EV_MESSAGE_REF
 _EV_WIRE = lib.FN_EV_WIRE
+_EV_HTTP = lib.FN_EV_HTTP
+_EV_HTTP_REF = lib.FN_EV_HTTP_REF
 _WIRE_INTO = lib.FN_WIRE_SESS_INTO
 _NO_THRESHOLD = 2**64 - 1
 #: Size of the buffer a poll's wire requests (and the replies) are copied to.
@@ -307,6 +309,11 @@ class CEngine(Engine):
         # Connections whose wire protocol C frames (serve_wire): conn ->
         # session. Leaves at close(), as _direct.
         self._wire: dict[int, WireServing] = {}
+        # Connections whose simple HTTP/1.1 requests C parses in the poll
+        # (serve_http): conn -> (handler, its argument, on_error). Leaves
+        # at close(), as _direct.
+        self._http: dict[int, tuple[HttpHandler, object, Any]] = {}
+        self._http_n = ffi.new("size_t *")
         self._wire_work: Any = None  # the fn_wire_work C decodes them with
         self._hellos: dict[WireHello, Any] = {}  # fn_wire_hello tables, by server settings
         self._hello_keep: list[tuple[Any, ...]] = []  # what those tables point at
@@ -453,6 +460,23 @@ class CEngine(Engine):
         self._wire_work = work
         self._wire_into = memoryview(into)  # keeps the bytearray's size (and address) fixed
 
+    def serve_http(self, conn: int, on: bool, handler: Optional[HttpHandler] = None,
+                   arg: object = None, max_request_line: int = 0, max_header_bytes: int = 0,
+                   max_header_fields: int = 0) -> bool:
+        """Taken for a directly served conn: csrc/loop.c parses its simple
+        requests in the poll (fn_loop_http) and _dispatch hands each read's
+        to ``handler`` with the poll's words."""
+        direct = self._direct.get(conn)
+        if not on or direct is None or handler is None:
+            self._http.pop(conn, None)
+            lib.fn_loop_http(self._loop, conn, 0, 0, 0, 0)
+            return False
+        if lib.fn_loop_http(self._loop, conn, 1, max_request_line, max_header_bytes,
+                            max_header_fields):
+            return False
+        self._http[conn] = (handler, arg, direct[2])
+        return True
+
     def set_http_kata_reply(self, reply: bytes, second: int) -> None:
         """Copied into C (see Engine.set_http_kata_reply)."""
         rc = lib.fn_loop_set_http_kata_reply(self._loop, reply, len(reply), second)
@@ -561,6 +585,7 @@ class CEngine(Engine):
         self._out_conn = None  # also tells _dispatch's direct loop to look
         self._direct.pop(conn, None)
         self._wire.pop(conn, None)
+        self._http.pop(conn, None)
         rc = lib.fn_loop_close(self._loop, conn, 1 if abort else 0)
         held = self._held.pop(conn, None)
         if held:
@@ -688,6 +713,9 @@ class CEngine(Engine):
         wres: list[Any] = []                # their results, in order
         wruns: list[tuple[int, Optional[WireServing], int, int]] = []
         wbad = False                        # a result C cannot frame, a conn gone
+        http, out_conns, out_firsts = self._http, self._out_conns, self._out_firsts
+        hwords: Optional[list[int]] = None  # the poll's simple-request words, once read
+        wpos = 0                            # where the next HTTP record's words start
         self._dispatching = True
         out: list[bytes] = []
         self._out = out
@@ -751,6 +779,54 @@ class CEngine(Engine):
                                 on_message(conn, message)
                         except Exception:
                             log.exception("handler failed on event %d of connection %d", t, conn)
+                elif t == _EV_HTTP or t == _EV_HTTP_REF:
+                    # The simple requests C parsed from one read of conn:
+                    # their bytes (in blob, or evs[index]) and their words.
+                    wstart, wpos = wpos, words[i + 3]
+                    if t == _EV_HTTP:
+                        end = words[i + 2]
+                        message = blob[pos:end]
+                        pos = end
+                    else:
+                        ev = self._evs[words[i + 2]]
+                        message = ffi.unpack(ev.data, ev.len)
+                    i += 4
+                    h = http.get(conn)
+                    if h is None or (held and conn in held):
+                        # Paused, or no longer served so: a message, parsed again.
+                        if held and conn in held:
+                            held[conn].append((_EV_MESSAGE, message))
+                        else:
+                            try:
+                                on_message(conn, message)
+                            except Exception:
+                                log.exception("handler failed on event %d of connection %d",
+                                              t, conn)
+                        continue
+                    if hwords is None:
+                        count = self._http_n
+                        hwords = ffi.unpack(lib.fn_loop_http_words(self._loop, count), count[0])
+                    hfn, harg, on_error = h
+                    try:
+                        reply = hfn(harg, message, hwords, wstart, wpos)
+                    except Exception:
+                        reply = None
+                        self._direct_failed(conn, on_error, harg)
+                    if reply is None:
+                        continue
+                    if self._out_conn is not conn:
+                        if conn not in direct:  # closed meanwhile: drop its reply
+                            continue
+                        if held and conn in held:  # paused meanwhile: sent as send() does
+                            self._send_direct_reply(conn, reply, on_error, harg)
+                            continue
+                        self._out_conn = conn  # a run of its own (_start_run)
+                        out_conns.append(conn)
+                        out_firsts.append(len(out))
+                    if type(reply) is bytes and len(reply) <= _SEND_BATCH_MAX:
+                        out.append(reply)
+                    else:
+                        self._send_direct_reply(conn, reply, on_error, harg)
                 elif t == _EV_WIRE:
                     # k requests C took from conn: the next k of the poll's
                     # list; answered by the session's call, framed at the end.

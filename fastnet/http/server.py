@@ -45,7 +45,7 @@ from typing import (Any, AsyncIterable, Awaitable, Callable, Generator, Iterable
 from .. import limits
 from ..codec import http1
 from ..codec.http1 import REQ_WORDS, ConnectionState, Event, Role
-from ..engine.base import TimerHandle
+from ..engine.base import HttpHandler, TimerHandle
 from ..errors import (EngineError, H2ConnectionError, HttpBodyTooLarge, HttpError,
                       HttpMalformed, HttpTimeout, HttpUnsupportedCoding, ProtocolError)
 from ..server import Connection, ProtocolSpec, ProtocolUnit, Server, Session, register
@@ -173,19 +173,40 @@ _end_cache: list[Any] = [0, b""]  # [the second, b"Date: ...\r\n\r\n"]
 _clock = time.time
 
 
+#: The last reply _simple_reply made: (body, status, header items, the
+#: second of its Date, the reply). Read and replaced whole (threads).
+_last_reply: tuple[Any, int, Any, int, bytes] = (None, 0, None, 0, b"")
+
+
 def _simple_reply(result: Any) -> Optional[bytes]:
     """The whole response to a simple request (see HttpSession._simple) for
     a route's Response with a bytes body, or bytes; None for the general
-    way (streams, str, a status without a body, a header it must refuse)."""
+    way (streams, str, a status without a body, a header it must refuse).
+    A Response like the last one (the same body object, status and
+    fields, in the same second: a route answering with a constant) gets
+    the same bytes again."""
+    global _last_reply
     if type(result) is Response:
-        body, status = result.body, result.status
+        body, status, items = result.body, result.status, result.headers._items
+        last = _last_reply
+        if body is last[0] and status == last[1] and items == last[2] \
+                and last[3] == int(_clock()):
+            return last[4]
         if type(body) is not bytes or status < 200 or status in _NO_BODY_STATUS:
             return None
-        key = (status, *result.headers._items)
-    elif type(result) is bytes:
-        body, status, key = result, 200, _BYTES_KEY if result else _EMPTY_KEY
-    else:
-        return None
+        reply = _reply_bytes(body, (status, *items))
+        if reply is not None:
+            _last_reply = (body, status, list(items), _end_cache[0], reply)
+        return reply
+    if type(result) is bytes:
+        return _reply_bytes(result, _BYTES_KEY if result else _EMPTY_KEY)
+    return None
+
+
+def _reply_bytes(body: bytes, key: tuple[Any, ...]) -> Optional[bytes]:
+    """The response for key (status, *header items) with a bytes body:
+    the head cached per key, Date per second."""
+    status = key[0]
     head = _heads_cache.get(key)
     if head is None:
         parts = [_status_line(status)]
@@ -419,6 +440,8 @@ class _BodyPump:
 class HttpSession(Session):
     """One HTTP/1.1 connection (see the module's docstring)."""
 
+    _offers_http = True  # KataSession: the engine answers the kata instead
+
     def __init__(self, conn: Connection, handler: Handler, limits_: HttpLimits) -> None:
         super().__init__(conn)
         self.handler = handler
@@ -437,6 +460,9 @@ class HttpSession(Session):
         self._lines: dict[bytes, Handler] = {}
         if isinstance(handler, App) and type(handler).__call__ is App.__call__:
             self._routes, self._lines = handler.exact_route, handler.exact_lines
+        #: Whether to offer the engine the simple requests (Engine.serve_http):
+        #: plain apps, until an engine says no.
+        self._http_offer = self._offers_http and not self.is_async
         self.buf = bytearray()
         self.pending: Optional[_Pending] = None
         # A stream=True route reads its body: run by _task, the session's own.
@@ -474,7 +500,7 @@ class HttpSession(Session):
         if not self.buf and self.pending is None:
             data = self._simple(data)
             if not data:
-                return self._flush()
+                return self._fed()
         try:
             requests = self._requests(data)
             for request in requests:
@@ -496,6 +522,19 @@ class HttpSession(Session):
             return None
         if upgrade is not None:
             return self._upgrade(upgrade)
+        return self._fed()
+
+    def _fed(self) -> Optional[bytes]:
+        """The end of a plain app's feed: the reply, after offering the
+        engine (again) to parse the next reads' simple requests, if this
+        session holds nothing (Engine.serve_http: the engine stops after
+        each read it hands over whole, as this one was)."""
+        if self._http_offer and not self.buf and self.pending is None and self._body is None \
+                and not self.done and not self.draining and self.h2 is None:
+            lim = self.limits
+            self._http_offer = self.conn.server.engine.serve_http(
+                self.conn.id, True, cast(HttpHandler, type(self).serve_simple), self,
+                lim.max_request_line, lim.max_header_bytes, lim.max_header_fields)
         return self._flush()
 
     async def _feed_async(self, data: bytes) -> Optional[bytes]:
@@ -588,8 +627,12 @@ class HttpSession(Session):
         return session.feed(rest) if rest else None
 
     def _h2_began(self) -> None:
-        """HTTP/2 has taken this connection (KataSession stops the engine
-        answering the kata: an h2 read may start with any bytes)."""
+        """HTTP/2 has taken this connection: the engine stops parsing
+        HTTP/1.1 for it (KataSession: answering the kata), as an h2 read
+        may start with any bytes."""
+        if self._http_offer:
+            self._http_offer = False
+            self.conn.server.engine.serve_http(self.conn.id, False)
 
     def drain(self) -> Optional[bytes]:
         """A graceful drain: every response from now on says Connection: close
@@ -748,20 +791,41 @@ class HttpSession(Session):
     def _simple(self, data: bytes) -> bytes:
         """Answer the read's leading simple requests (a bodiless HTTP/1.1
         head with one Host and no Connection, Expect, Upgrade or framing
-        field: all of them found by one parser call, each Request decoded
-        only as far as the app reads it, its route looked up by its raw
-        request line, a bytes answer's head cached) and return the rest,
-        for the general way (which also reports any error a head holds).
-        Each such cycle ends where it began, IDLE/IDLE, so the state
-        machine is not stepped; what is written is what the general way
-        writes (a test compares them)."""
+        field: all of them found by one parser call) and return the rest,
+        for the general way (which also reports any error a head holds);
+        b"" if the connection is done or writing an iterator body."""
         words, pos = self.parser.simple_requests(data)
         if not words:
             return data
+        self._serve(data, words, 0, len(words))
+        return b"" if self.done or self._body is not None else data[pos:]
+
+    def serve_simple(self, data: bytes, words: list[int], i: int, stop: int) -> Optional[bytes]:
+        """Answer simple requests: data whose words are ``words[i:stop]``
+        (``RequestHeadParser.simple_requests``'s, from _simple or from the
+        engine's poll: Engine.serve_http, an HttpHandler), as ``feed(data)``
+        would (which takes them whenever this session holds something or
+        speaks HTTP/2)."""
+        if self.buf or self.pending is not None or self._body is not None or self.done \
+                or self.h2 is not None:
+            return cast(Optional[bytes], self.feed(data))  # a plain app's: no awaitable
+        out = self._serve(data, words, i, stop)
+        if len(out) == 1 and not self.done:
+            return out.pop()
+        return self._flush()
+
+    def _serve(self, data: bytes, words: list[int], i: int, stop: int) -> list[bytes]:
+        """serve_simple's requests, answered into self._out (returned).
+        Each Request is decoded only as far as the app reads it, its route
+        looked up by its raw request line, a bytes answer's head cached. It
+        stops early once the connection is done (a route failed: 500) or
+        writes an iterator body (what follows waits in the buffer). Each
+        such cycle ends where it began, IDLE/IDLE, so the state machine is
+        not stepped; what is written is what the general way writes (a
+        test compares them)."""
         handler, routes, lines, conn, out = (self.handler, self._routes, self._lines, self.conn,
                                              self._out)
-        i, nwords = 0, len(words)
-        while i < nwords:
+        while i < stop:
             at = i
             i += REQ_WORDS + 4 * words[i + 5]
             self._heads += 1
@@ -776,8 +840,9 @@ class HttpSession(Session):
             except Exception:
                 self.state.process(Role.CLIENT, Event.REQUEST)
                 self._failed(request)
-                return b""
-            if not self.draining and not data.startswith(b"HEAD ", words[at + 1]):
+                break
+            if not self.draining and (data[words[at + 1]] != 72  # b"H"
+                                      or not data.startswith(b"HEAD ", words[at + 1])):
                 reply = _simple_reply(result)
                 if reply is not None:
                     out.append(reply)
@@ -786,11 +851,11 @@ class HttpSession(Session):
             self._answer(request, cast(Any, result))
             out = self._out  # a streamed answer replaces the list
             if self.done:
-                return b""
+                break
             if self._body is not None:  # what follows waits for the body's end
                 self.buf += data[words[at]:]
-                return b""
-        return data[pos:]
+                break
+        return out
 
     # -- reading requests ---------------------------------------------------
 
@@ -1195,6 +1260,7 @@ class KataSession(HttpSession):
 
     _engine: Any = None  # answering the kata in the engine (serve_http_kata)
     _offered = False
+    _offers_http = False
 
     def _offer_engine(self) -> None:
         """Offer the engine to answer the plain kata requests itself, if
