@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import fastnet.grpc
+from fastnet import native
 from fastnet.codec.hpack import Encoder
 from fastnet.grpc.protocol import encode_message
 from fastnet.grpc.server import _grpc_session
@@ -78,7 +79,7 @@ class _Conn:
 
 def _calls(n: int) -> tuple[Any, list[bytes]]:
     """A session past the connection's start and its first call, and the reads of n calls."""
-    server = fastnet.grpc.Server()
+    server = fastnet.grpc.Server(engine="c" if native.backend == "c" else "python")
     setup(server)
     server.engine = _Engine()  # type: ignore[assignment]
     session = _grpc_session(_Conn(server), server.stream_app)
