@@ -33,3 +33,11 @@ def test_grpc_scenario_measures_every_cell(tmp_path):
     assert verdicts["grpc: ≥10x grpcio-sync requests/s (h2load c10 m10)"] in ("PASS", "MISS")
     assert verdicts["grpc: ≥10x grpcio-aio requests/s (h2load c10 m10)"] == "NOT MEASURED"
     assert "## grpc" in (tmp_path / "report.md").read_text()
+
+
+def test_grpc_feed_answers_every_call_in_its_read(capsys):
+    """bench.grpc_feed's driver: each h2load-like read of one unary call is
+    answered by the session's feed itself (it exits if one is not)."""
+    from bench import grpc_feed
+    assert grpc_feed.main(["--calls", "200"]) == 0
+    assert "per unary call (200 calls)" in capsys.readouterr().out

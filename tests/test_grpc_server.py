@@ -739,3 +739,23 @@ def test_a_client_that_does_not_answer_the_keepalive_ping_is_closed():
         wait_for(lambda: server.stats()["grpc_keepalive_timeouts"] == 1, "the timeout")
     assert b"\x00\x00\x08\x06\x00\x00\x00\x00\x00grpc-ka!" in got
     assert server.stats()["grpc_keepalive_acks"] == 0
+
+
+@pytest.mark.parametrize("flags, interval, timeout", [
+    ([], 7200.0, 20.0),
+    (["--grpc-keepalive-time", "5", "--grpc-keepalive-timeout", "2"], 5.0, 2.0),
+    (["--grpc-keepalive-time", "off"], None, 20.0),
+    (["--grpc-keepalive-time", "5", "--keepalive-interval", "7"], 7.0, 20.0),
+])
+def test_the_keepalive_flags_of_protocol_grpc(flags, interval, timeout):
+    """The command line's keep-alive: grpcio's schedule unless told, the
+    server-wide --keepalive-interval winning when given."""
+    from fastnet import serve
+    from fastnet.server import get as get_unit
+    parser = serve.build_parser()
+    args = parser.parse_args(["--protocol", "grpc", *flags])
+    unit = get_unit("grpc")
+    server = unit.make_server(serve._unit_values(parser, args, unit),
+                              {"engine": DEFAULT_ENGINE,
+                               "keepalive_interval": args.keepalive_interval})
+    assert (server.keepalive_interval, server.keepalive_timeout) == (interval, timeout)
