@@ -781,8 +781,11 @@ class CEngine(Engine):
                             log.exception("handler failed on event %d of connection %d", t, conn)
                 elif t == _EV_HTTP or t == _EV_HTTP_REF:
                     # The simple requests C parsed from one read of conn:
-                    # their bytes (in blob, or evs[index]) and their words.
-                    wstart, wpos = wpos, words[i + 3]
+                    # their bytes (in blob, or evs[index]), their words in
+                    # hwords[wstart:wpos]; the reply queued as a direct
+                    # handler's is.
+                    wstart = wpos
+                    wpos = words[i + 3]
                     if t == _EV_HTTP:
                         end = words[i + 2]
                         message = blob[pos:end]
@@ -792,41 +795,27 @@ class CEngine(Engine):
                         message = ffi.unpack(ev.data, ev.len)
                     i += 4
                     h = http.get(conn)
-                    if h is None or (held and conn in held):
-                        # Paused, or no longer served so: a message, parsed again.
-                        if held and conn in held:
-                            held[conn].append((_EV_MESSAGE, message))
-                        else:
-                            try:
-                                on_message(conn, message)
-                            except Exception:
-                                log.exception("handler failed on event %d of connection %d",
-                                              t, conn)
+                    if h is None or held and conn in held:
+                        self._http_aside(conn, message)
                         continue
                     if hwords is None:
-                        count = self._http_n
-                        hwords = ffi.unpack(lib.fn_loop_http_words(self._loop, count), count[0])
-                    hfn, harg, on_error = h
+                        hwords = self._http_words()
                     try:
-                        reply = hfn(harg, message, hwords, wstart, wpos)
+                        reply = h[0](h[1], message, hwords, wstart, wpos)
                     except Exception:
-                        reply = None
-                        self._direct_failed(conn, on_error, harg)
+                        self._direct_failed(conn, h[2], h[1])
+                        continue
                     if reply is None:
                         continue
-                    if self._out_conn is not conn:
-                        if conn not in direct:  # closed meanwhile: drop its reply
-                            continue
-                        if held and conn in held:  # paused meanwhile: sent as send() does
-                            self._send_direct_reply(conn, reply, on_error, harg)
-                            continue
-                        self._out_conn = conn  # a run of its own (_start_run)
-                        out_conns.append(conn)
-                        out_firsts.append(len(out))
-                    if type(reply) is bytes and len(reply) <= _SEND_BATCH_MAX:
+                    if type(reply) is bytes and len(reply) <= _SEND_BATCH_MAX and conn in direct \
+                            and not (held and conn in held):
+                        if self._out_conn is not conn:  # a run of its own (_start_run)
+                            self._out_conn = conn
+                            out_conns.append(conn)
+                            out_firsts.append(len(out))
                         out.append(reply)
-                    else:
-                        self._send_direct_reply(conn, reply, on_error, harg)
+                    elif conn in direct:  # paused meanwhile, or a large reply: as send()
+                        self._send_direct_reply(conn, reply, h[2], h[1])
                 elif t == _EV_WIRE:
                     # k requests C took from conn: the next k of the poll's
                     # list; answered by the session's call, framed at the end.
@@ -876,6 +865,23 @@ class CEngine(Engine):
         if held:
             for conn in [conn for conn, events in held.items() if not events]:
                 del held[conn]
+
+    def _http_words(self) -> list[int]:
+        """The poll's simple-request words (fn_loop_http_words)."""
+        count = self._http_n
+        return ffi.unpack(lib.fn_loop_http_words(self._loop, count), count[0])
+
+    def _http_aside(self, conn: int, message: bytes) -> None:
+        """An HTTP record of a conn paused meanwhile (held) or no longer so
+        served: its bytes go as a message, parsed again by the session."""
+        held = self._held.get(conn)
+        if held is not None:
+            held.append((_EV_MESSAGE, message))
+            return
+        try:
+            self.handler.on_message(conn, message)
+        except Exception:
+            log.exception("handler failed on event %d of connection %d", _EV_MESSAGE, conn)
 
     def _wire_objects(self, r: int) -> list[Any]:
         """The poll's wire requests (fn_batch.wire: one marshal stream)."""

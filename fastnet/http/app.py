@@ -131,7 +131,7 @@ class Response:
     Content-Length, Transfer-Encoding, Date and Connection are the
     server's to set."""
 
-    __slots__ = ("status", "headers", "body")
+    __slots__ = ("status", "_headers", "_content_type", "body")
     body: Union[bytes, bytearray, memoryview, Iterable[bytes], AsyncIterable[bytes]]  # str encoded
 
     def __init__(self, body: Body = b"", status: int = 200,
@@ -141,12 +141,12 @@ class Response:
             raise ValueError(f"status must be 100-999, not {status}")
         self.status = status
         if headers is None and type(body) is bytes:  # the common case, quickly
-            fields = self.headers = Headers.__new__(Headers)
-            content_type = content_type or ("text/plain" if body else None)
-            fields._items = [] if content_type is None else [("Content-Type", content_type)]
+            # Headers made when first read (a server may not need them).
+            self._headers = None
+            self._content_type = content_type or ("text/plain" if body else None)
             self.body = body
             return
-        self.headers = Headers(headers)
+        self._headers = Headers(headers)
         if isinstance(body, str):
             body = body.encode()
             content_type = content_type or "text/plain; charset=utf-8"
@@ -155,6 +155,20 @@ class Response:
         if content_type is not None and (headers is None or "content-type" not in self.headers):
             self.headers.add("Content-Type", content_type)
         self.body = body
+
+    @property
+    def headers(self) -> Headers:
+        """The response's header fields (Content-Type among them once set)."""
+        fields = self._headers
+        if fields is None:
+            fields = self._headers = Headers.__new__(Headers)
+            content_type = self._content_type
+            fields._items = [] if content_type is None else [("Content-Type", content_type)]
+        return fields
+
+    @headers.setter
+    def headers(self, value: Headers) -> None:
+        self._headers = value
 
     def __repr__(self) -> str:
         return f"<Response {self.status}>"

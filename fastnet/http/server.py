@@ -171,32 +171,34 @@ _BYTES_KEY: tuple[Any, ...] = (200, ("Content-Type", "text/plain"))  # Response(
 _EMPTY_KEY: tuple[Any, ...] = (200,)
 _end_cache: list[Any] = [0, b""]  # [the second, b"Date: ...\r\n\r\n"]
 _clock = time.time
+_new_request = object.__new__
 
 
-#: The last reply _simple_reply made: (body, status, header items, the
-#: second of its Date, the reply). Read and replaced whole (threads).
-_last_reply: tuple[Any, int, Any, int, bytes] = (None, 0, None, 0, b"")
+#: The last reply _simple_reply made for a Response with no fields of its
+#: own (``Response(body, status, content_type=...)``): (body, status,
+#: content type, the second of its Date, the reply), for
+#: HttpSession.serve_simple. Read and replaced whole (threads).
+_last_reply: tuple[Any, int, Optional[str], int, bytes] = (None, 0, None, 0, b"")
 
 
 def _simple_reply(result: Any) -> Optional[bytes]:
-    """The whole response to a simple request (see HttpSession._simple) for
-    a route's Response with a bytes body, or bytes; None for the general
-    way (streams, str, a status without a body, a header it must refuse).
-    A Response like the last one (the same body object, status and
-    fields, in the same second: a route answering with a constant) gets
-    the same bytes again."""
+    """The whole response to a simple request (see HttpSession.serve_simple)
+    for a route's Response with a bytes body, or bytes; None for the
+    general way (streams, str, a status without a body, a header it must
+    refuse)."""
     global _last_reply
     if type(result) is Response:
-        body, status, items = result.body, result.status, result.headers._items
-        last = _last_reply
-        if body is last[0] and status == last[1] and items == last[2] \
-                and last[3] == int(_clock()):
-            return last[4]
+        body, status = result.body, result.status
         if type(body) is not bytes or status < 200 or status in _NO_BODY_STATUS:
             return None
-        reply = _reply_bytes(body, (status, *items))
+        fields = result._headers
+        if fields is not None:
+            return _reply_bytes(body, (status, *fields._items))
+        content_type = result._content_type
+        reply = _reply_bytes(body, (status, ("Content-Type", content_type)) if content_type
+                             else (status,))
         if reply is not None:
-            _last_reply = (body, status, list(items), _end_cache[0], reply)
+            _last_reply = (body, status, content_type, _end_cache[0], reply)
         return reply
     if type(result) is bytes:
         return _reply_bytes(result, _BYTES_KEY if result else _EMPTY_KEY)
@@ -226,25 +228,23 @@ def _reply_bytes(body: bytes, key: tuple[Any, ...]) -> Optional[bytes]:
 
 
 class _LazyRequest(Request):
-    """A simple request (HttpSession._simple) read from the words of
+    """A simple request (HttpSession.serve_simple) read from the words of
     ``RequestHeadParser.simple_requests``: its method, target, path, query
-    and peer are decoded on first use, its Headers built on first use."""
+    and peer are decoded on first use, its Headers built on first use.
+    serve_simple makes each (no __init__: one call less per request) with
+    every field below set, _line, _peer, _headers and _params None, the rest as
+    Request's for a bodiless HTTP/1.1 request."""
 
-    __slots__ = ("_buf", "_words", "_at", "_conn", "_line", "_peer", "_headers")
+    __slots__ = ("_buf", "_words", "_at", "_conn", "_line", "_peer", "_headers", "_params")
 
-    def __init__(self, buf: bytes, words: list[int], at: int, conn: Connection) -> None:
-        self._buf = buf
-        self._words = words
-        self._at = at                       # this request's first word
-        self._conn = conn
-        self._line: Optional[list[str]] = None  # [method, target, path, query]
-        self._peer: Optional[tuple[str, int]] = None
-        self._headers: Optional[Headers] = None
-        self.version = "HTTP/1.1"
-        self.body = b""
-        self.params = {}
-        self.trailers = None
-        self.stream = None
+    _buf: bytes                         # the read
+    _words: list[int]                   # its words (simple_requests')
+    _at: int                            # this request's first word
+    _conn: Connection
+    _line: Optional[list[str]]          # None, then [method, target, path, query]
+    _peer: Optional[tuple[str, int]]
+    _headers: Optional[Headers]
+    _params: Optional[dict[str, str]]   # None until read or set
 
     def _request_line(self) -> list[str]:
         line = self._line
@@ -270,6 +270,17 @@ class _LazyRequest(Request):
                     lambda self, value: self._set(2, value))
     query = property(lambda self: self._request_line()[3],  # type: ignore[assignment]
                      lambda self, value: self._set(3, value))
+
+    @property  # type: ignore[override]
+    def params(self) -> dict[str, str]:
+        params = self._params
+        if params is None:
+            params = self._params = {}
+        return params
+
+    @params.setter
+    def params(self, value: dict[str, str]) -> None:
+        self._params = value
 
     @property  # type: ignore[override]
     def peer(self) -> tuple[str, int]:
@@ -797,39 +808,43 @@ class HttpSession(Session):
         words, pos = self.parser.simple_requests(data)
         if not words:
             return data
-        self._serve(data, words, 0, len(words))
+        self.serve_simple(data, words, 0, len(words), False)
         return b"" if self.done or self._body is not None else data[pos:]
 
-    def serve_simple(self, data: bytes, words: list[int], i: int, stop: int) -> Optional[bytes]:
+    def serve_simple(self, data: bytes, words: list[int], i: int, stop: int,
+                     reply: bool = True) -> Optional[bytes]:
         """Answer simple requests: data whose words are ``words[i:stop]``
-        (``RequestHeadParser.simple_requests``'s, from _simple or from the
-        engine's poll: Engine.serve_http, an HttpHandler), as ``feed(data)``
-        would (which takes them whenever this session holds something or
-        speaks HTTP/2)."""
+        (``RequestHeadParser.simple_requests``'s, from the engine's poll,
+        Engine.serve_http: this is an HttpHandler), as ``feed(data)`` would
+        (which takes them whenever this session holds something or speaks
+        HTTP/2), and return the reply; with ``reply`` False (_simple's
+        call) the replies stay in self._out.
+
+        Each Request is decoded only as far as the app reads it, its route
+        looked up by its raw request line, a bytes answer's head cached,
+        and a Response like the last one (the same body object, status and
+        fields in the same second: a route answering with a constant) gets
+        the last one's bytes. It stops early once the connection is done
+        (a route failed: 500) or writes an iterator body (what follows
+        waits in the buffer). Each such cycle ends where it began,
+        IDLE/IDLE, so the state machine is not stepped; what is written is
+        what the general way writes (a test compares them). One frame for
+        the lot, on purpose: this is the handler path's loop."""
         if self.buf or self.pending is not None or self._body is not None or self.done \
                 or self.h2 is not None:
             return cast(Optional[bytes], self.feed(data))  # a plain app's: no awaitable
-        out = self._serve(data, words, i, stop)
-        if len(out) == 1 and not self.done:
-            return out.pop()
-        return self._flush()
-
-    def _serve(self, data: bytes, words: list[int], i: int, stop: int) -> list[bytes]:
-        """serve_simple's requests, answered into self._out (returned).
-        Each Request is decoded only as far as the app reads it, its route
-        looked up by its raw request line, a bytes answer's head cached. It
-        stops early once the connection is done (a route failed: 500) or
-        writes an iterator body (what follows waits in the buffer). Each
-        such cycle ends where it began, IDLE/IDLE, so the state machine is
-        not stepped; what is written is what the general way writes (a
-        test compares them)."""
         handler, routes, lines, conn, out = (self.handler, self._routes, self._lines, self.conn,
                                              self._out)
+        now = int(_clock())
         while i < stop:
             at = i
             i += REQ_WORDS + 4 * words[i + 5]
             self._heads += 1
-            request = _LazyRequest(data, words, at, conn)
+            request = _new_request(_LazyRequest)  # its fields: see _LazyRequest
+            request._buf, request._words, request._at, request._conn = data, words, at, conn
+            request._line = request._peer = request._headers = request._params = None
+            request.trailers = request.stream = None
+            request.version, request.body = "HTTP/1.1", b""
             try:
                 if routes is not None:
                     line = data[words[at + 1]:words[at + 4]]
@@ -843,9 +858,15 @@ class HttpSession(Session):
                 break
             if not self.draining and (data[words[at + 1]] != 72  # b"H"
                                       or not data.startswith(b"HEAD ", words[at + 1])):
-                reply = _simple_reply(result)
-                if reply is not None:
-                    out.append(reply)
+                if type(result) is Response and result._headers is None:
+                    last = _last_reply
+                    if result.body is last[0] and result.status == last[1] \
+                            and result._content_type == last[2] and last[3] == now:
+                        out.append(last[4])
+                        continue
+                answer = _simple_reply(result)
+                if answer is not None:
+                    out.append(answer)
                     continue
             self.state.process(Role.CLIENT, Event.REQUEST)
             self._answer(request, cast(Any, result))
@@ -855,7 +876,11 @@ class HttpSession(Session):
             if self._body is not None:  # what follows waits for the body's end
                 self.buf += data[words[at]:]
                 break
-        return out
+        if not reply:
+            return None
+        if len(out) == 1 and not self.done:
+            return out.pop()
+        return self._flush()
 
     # -- reading requests ---------------------------------------------------
 
