@@ -46,7 +46,13 @@ connection arrive as one marshal stream (fn_batch.wire) with one
 (fn_loop_wire_replies), or through each session's ``answer`` when C cannot
 frame one of them. The requests of a round are all answered even if a
 handler pauses its connection meanwhile (the pause holds what C has not
-taken yet); a handler that closes it drops its replies and the rest.
+taken yet); a handler that closes it drops its replies and the rest. A
+poll that holds wire requests only (FN_BATCH_WIRE_ONLY), when every wire
+connection's session has the same ``call`` (one server's handler), skips
+the words: ``map`` calls the handler over the poll's list of requests with
+no Python frame of ours per request (_wire_round); a handler that closes a
+connection then drops that connection's replies only, as the sessions'
+batch path does on the Python engines.
 
 Pausing in the middle of a batch: C frames a whole read at once, so when a
 handler pauses a connection, its later events in the same batch (messages,
@@ -67,7 +73,7 @@ import socket
 import struct
 import threading
 import weakref
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .. import limits, native
 from ..codec.framing._common import LINE_BREAK
@@ -109,11 +115,13 @@ _EV_IDLE = lib.FN_EV_IDLE
 _EV_MESSAGE_REF = lib.FN_EV_MESSAGE_REF
 _EV_WIRE = lib.FN_EV_WIRE
 _WIRE_INTO = lib.FN_WIRE_SESS_INTO
+_WIRE_ONLY = lib.FN_BATCH_WIRE_ONLY
 _NO_THRESHOLD = 2**64 - 1
 #: Size of the buffer a poll's wire requests (and the replies) are copied to.
 _WIRE_INTO_SIZE = 256 * 1024
 _loads = marshal.loads
 _dumps = marshal.dumps
+_fn_loop_wire_replies = lib.fn_loop_wire_replies
 _HOLDABLE = (_EV_MESSAGE, _EV_EOF, _EV_ERROR)  # held while their connection is paused
 
 #: Default size of the event array one poll fills.
@@ -268,8 +276,14 @@ class CEngine(Engine):
         # its delivery at once.
         self._direct: dict[int, tuple[DirectHandler, object, Any]] = {}
         # Connections whose wire protocol C frames (serve_wire): conn ->
-        # session. Leaves at close(), as _direct.
+        # session. Leaves at close(), as _direct (through _wire_drop).
         self._wire: dict[int, WireServing] = {}
+        # How many of them have each session.call; _wire_call is the one
+        # call when they all share it (else None), _wire_drops counts
+        # departures (a round sees its handlers closing connections).
+        self._wire_calls: collections.Counter[Any] = collections.Counter()
+        self._wire_call: Optional[Callable[[Any], Any]] = None
+        self._wire_drops = 0
         self._wire_work: Any = None  # the fn_wire_work C decodes them with
         self._hellos: dict[WireHello, Any] = {}  # fn_wire_hello tables, by server settings
         self._hello_keep: list[tuple[Any, ...]] = []  # what those tables point at
@@ -357,7 +371,7 @@ class CEngine(Engine):
         """Taken: csrc/loop.c frames the conn's wire protocol (fn_loop_wire),
         and _dispatch answers its requests in batches (_wire_replies)."""
         if session is None:
-            if self._wire.pop(conn, None) is not None:
+            if self._wire_drop(conn):
                 lib.fn_loop_wire(self._loop, conn, 0, 0, 0, 0, ffi.NULL)
             return False
         if self._wire_work is None:
@@ -365,10 +379,27 @@ class CEngine(Engine):
         table = self._hello_table(hello) if hello is not None and not version else ffi.NULL
         rc = lib.fn_loop_wire(self._loop, conn, 1, version, max_body,
                               _NO_THRESHOLD if threshold is None else threshold, table)
+        self._wire_drop(conn)
         if rc != 0:
-            self._wire.pop(conn, None)
             return False
         self._wire[conn] = session
+        calls = self._wire_calls
+        calls[session.call] += 1
+        self._wire_call = session.call if len(calls) == 1 else None
+        return True
+
+    def _wire_drop(self, conn: int) -> bool:
+        """conn's C framing of wire is over (closed, taken back): whether
+        it had it."""
+        session = self._wire.pop(conn, None)
+        if session is None:
+            return False
+        self._wire_drops += 1
+        calls = self._wire_calls
+        calls[session.call] -= 1
+        if not calls[session.call]:
+            del calls[session.call]
+        self._wire_call = next(iter(calls)) if len(calls) == 1 else None
         return True
 
     def wire_state(self, conn: int) -> tuple[int, int]:
@@ -523,7 +554,7 @@ class CEngine(Engine):
             self._send_queued()  # they go out before the close
         self._out_conn = None  # also tells _dispatch's direct loop to look
         self._direct.pop(conn, None)
-        self._wire.pop(conn, None)
+        self._wire_drop(conn)
         rc = lib.fn_loop_close(self._loop, conn, 1 if abort else 0)
         held = self._held.pop(conn, None)
         if held:
@@ -634,10 +665,14 @@ class CEngine(Engine):
         message, one int (its end in blob) and a slice of blob. Replies sent
         during the batch go to C in one call at its end (send). Aliases in
         locals on purpose."""
+        batch = self._batch
+        call = self._wire_call
+        if call is not None and n and batch.wire & _WIRE_ONLY and not self._released:
+            self._wire_round(call)
+            return
         handler = self.handler
         on_message = handler.on_message
         held = self._held
-        batch = self._batch
         nwords = batch.nwords if n else 0
         if nwords:
             words = ffi.unpack(self._words, nwords)
@@ -764,6 +799,66 @@ class CEngine(Engine):
             for conn in [conn for conn, events in held.items() if not events]:
                 del held[conn]
 
+    def _wire_round(self, call: Callable[[Any], Any]) -> None:
+        """A poll of wire requests only (its stream built: C had the
+        memory), every session's handler being call: the results by map (no
+        frame of ours per request), one marshal stream back to C; the words
+        are read only when something needs them (an exception, a connection
+        gone, a result C cannot frame), and _wire_replies then answers as
+        _dispatch does."""
+        objs = self._wire_objects(self._batch.wire)
+        drops = self._wire_drops
+        results: list[Any] = []
+        calls = map(call, objs)
+        bad = False
+        self._dispatching = True
+        self._out = []
+        try:
+            while True:
+                try:
+                    results.extend(calls)  # what came before an exception stays
+                    break
+                except Exception as exc:  # that request gets an ERROR
+                    w = self._wire_session_of(len(results))
+                    results.append(w.fail(exc) if w is not None else None)
+                    bad = True
+            if not bad and drops == self._wire_drops:
+                stream = _dumps(results, 4)
+                rc = _fn_loop_wire_replies(self._loop, stream, len(stream))
+                if rc == 0:
+                    return
+                if rc == lib.FN_E_NOMEM:
+                    for conn, _, _, _ in self._wire_runs():
+                        self.close(conn, abort=True)
+                    return
+            self._wire_replies(results, self._wire_runs(), True)
+        finally:
+            if self._out and self._loop is not None:
+                self._send_queued()
+            self._out_conns.clear()
+            self._out_firsts.clear()
+            self._out = None
+            self._out_conn = None
+            self._dispatching = False
+
+    def _wire_runs(self) -> list[tuple[int, Optional[WireServing], int, int]]:
+        """The last poll's wire runs from its words (conn, session, first,
+        k), all FN_EV_WIRE records (FN_BATCH_WIRE_ONLY)."""
+        words = ffi.unpack(self._words, self._batch.nwords)
+        runs, first, wire = [], 0, self._wire
+        for i in range(0, len(words), 3):
+            conn, k = words[i + 1], words[i + 2]
+            runs.append((conn, wire.get(conn), first, k))
+            first += k
+        return runs
+
+    def _wire_session_of(self, index: int) -> Optional[WireServing]:
+        """The session of the last poll's wire request at index."""
+        for _, w, first, k in self._wire_runs():
+            if first <= index < first + k:
+                return w
+        return None
+
     def _wire_objects(self, r: int) -> list[Any]:
         """The poll's wire requests (fn_batch.wire: one marshal stream)."""
         if r <= 0:  # out of memory in C (the stream is never empty here)
@@ -873,7 +968,7 @@ class CEngine(Engine):
         elif t == _EV_CLOSED:
             self._conns.pop(conn, None)
             self._direct.pop(conn, None)
-            self._wire.pop(conn, None)
+            self._wire_drop(conn)
             self._out_conn = None
             self._paused.discard(conn)
             self._held.pop(conn, None)
@@ -1097,6 +1192,8 @@ class CEngine(Engine):
         self._paused.clear()
         self._direct.clear()
         self._wire.clear()
+        self._wire_calls.clear()
+        self._wire_call = None
         self._loop = None
         ffi.release(loop)  # fn_loop_free, now rather than at GC
         conns = list(self._conns)
