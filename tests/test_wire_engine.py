@@ -334,9 +334,9 @@ def test_a_poll_of_one_handlers_requests_is_answered_in_one_round(monkeypatch):
     rounds = []
     wire_round = CEngine._wire_round
 
-    def counting(self, call):
+    def counting(self, call, r):
         rounds.append(call)
-        return wire_round(self, call)
+        return wire_round(self, call, r)
 
     monkeypatch.setattr(CEngine, "_wire_round", counting)
     server = wire.make_server(wire.WireConfig(), engine="c")
@@ -355,6 +355,14 @@ def test_a_poll_of_one_handlers_requests_is_answered_in_one_round(monkeypatch):
                 (RESPONSE, 10), (ERROR, 11), (RESPONSE, 12), (ERROR, 13)]
             assert pack.unpackb(frames[0].body) == k and pack.unpackb(frames[2].body) == [k]
             assert pack.unpackb(frames[1].body)["type"] == "ValueError"
+        # results marshal refuses (an ext) or C will not frame (a set), no exception
+        for k, s in enumerate(socks):
+            s.sendall(b"".join(req(obj, 20 + i) for i, obj in enumerate([k, "ext", [None, k]])))
+        for k, (s, d) in enumerate(zip(socks, decoders)):
+            frames = [next_frame(s, d) for _ in range(3)]
+            assert [(f.type, f.request_id) for f in frames] == [
+                (RESPONSE, 20), (RESPONSE, 21), (ERROR, 22)]
+            assert pack.unpackb(frames[1].body) == pack.ExtType(5, b"xyz")
             s.close()
     assert rounds and all(call is handler for call in rounds)
 

@@ -667,8 +667,8 @@ class CEngine(Engine):
         locals on purpose."""
         batch = self._batch
         call = self._wire_call
-        if call is not None and n and batch.wire & _WIRE_ONLY and not self._released:
-            self._wire_round(call)
+        if call is not None and n and (r := batch.wire) & _WIRE_ONLY and not self._released:
+            self._wire_round(call, r)
             return
         handler = self.handler
         on_message = handler.on_message
@@ -799,14 +799,14 @@ class CEngine(Engine):
             for conn in [conn for conn, events in held.items() if not events]:
                 del held[conn]
 
-    def _wire_round(self, call: Callable[[Any], Any]) -> None:
+    def _wire_round(self, call: Callable[[Any], Any], r: int) -> None:
         """A poll of wire requests only (its stream built: C had the
         memory), every session's handler being call: the results by map (no
         frame of ours per request), one marshal stream back to C; the words
         are read only when something needs them (an exception, a connection
         gone, a result C cannot frame), and _wire_replies then answers as
         _dispatch does."""
-        objs = self._wire_objects(self._batch.wire)
+        objs = _loads(self._wire_into) if r & _WIRE_INTO else self._wire_objects(r)
         drops = self._wire_drops
         results: list[Any] = []
         calls = map(call, objs)
@@ -822,16 +822,7 @@ class CEngine(Engine):
                     w = self._wire_session_of(len(results))
                     results.append(w.fail(exc) if w is not None else None)
                     bad = True
-            if not bad and drops == self._wire_drops:
-                stream = _dumps(results, 4)
-                rc = _fn_loop_wire_replies(self._loop, stream, len(stream))
-                if rc == 0:
-                    return
-                if rc == lib.FN_E_NOMEM:
-                    for conn, _, _, _ in self._wire_runs():
-                        self.close(conn, abort=True)
-                    return
-            self._wire_replies(results, self._wire_runs(), True)
+            self._wire_replies(results, None, bad or drops != self._wire_drops)
         finally:
             if self._out and self._loop is not None:
                 self._send_queued()
@@ -869,24 +860,28 @@ class CEngine(Engine):
             objs = _loads(ffi.buffer(self._wire_work.out, r >> 3))
         return objs
 
-    def _wire_replies(self, results: list[Any], runs: list[tuple[int, Optional[WireServing], int, int]],
+    def _wire_replies(self, results: list[Any],
+                      runs: Optional[list[tuple[int, Optional[WireServing], int, int]]],
                       bad: bool) -> None:
         """Answer the poll's wire requests: one marshal stream of the results
         that C frames and queues, or (a result C cannot frame, a failure, a
-        connection closed meanwhile) each run framed by its session."""
+        connection closed meanwhile) each run framed by its session (runs
+        None: read from the words, a wire-only poll's)."""
         if not bad:
             try:
                 stream = _dumps(results, 4)
             except ValueError:  # something marshal refuses (a datetime, a subclass, ...)
                 pass
             else:
-                rc = lib.fn_loop_wire_replies(self._loop, stream, len(stream))
+                rc = _fn_loop_wire_replies(self._loop, stream, len(stream))
                 if rc == 0:
                     return
                 if rc == lib.FN_E_NOMEM:
-                    for conn, _, _, _ in runs:
+                    for conn, _, _, _ in runs or self._wire_runs():
                         self.close(conn, abort=True)
                     return
+        if runs is None:
+            runs = self._wire_runs()
         n = ffi.new("size_t *")
         ids = lib.fn_loop_wire_ids(self._loop, n)
         ids = ffi.unpack(ids, n[0]) if n[0] else []
