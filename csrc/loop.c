@@ -1629,15 +1629,18 @@ int fn_loop_poll_batch(fn_loop *loop, fn_batch *b, int timeout_ms)
     uint64_t *w, *run = NULL;  /* run: the k of the open message record */
     uint64_t run_conn = 0;
     size_t used = 0;
-    int i, n;
+    int i, n, wire_only;
     if (!b || !b->words || (!b->blob && b->blob_cap))
         return FN_E_ARG;
     b->nwords = b->blob_len = 0;
     b->wire = 0;
     n = fn_loop_poll(loop, b->evs, b->max, timeout_ms);
     w = b->words;
+    wire_only = n > 0;
     for (i = 0; i < n; i++) {
         const fn_event *ev = &b->evs[i];
+        if (ev->type != FN_EV_WIRE)
+            wire_only = 0;
         if (ev->type == FN_EV_MESSAGE && ev->len <= FN_BATCH_INLINE &&
             ev->len <= b->blob_cap - used) {
             if (!run || run_conn != ev->conn) {
@@ -1675,6 +1678,8 @@ int fn_loop_poll_batch(fn_loop *loop, fn_batch *b, int timeout_ms)
     b->nwords = (size_t)(w - b->words);
     b->blob_len = used;
     b->wire = loop && loop->wire_poll ? fn_wire_poll_finish(loop->wire_poll, loop->wire_work) : 0;
+    if (wire_only && b->wire > 0)  /* the stream's low bits are free (wire.h) */
+        b->wire |= FN_BATCH_WIRE_ONLY;
     return n;
 }
 

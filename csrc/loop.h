@@ -181,8 +181,10 @@ typedef struct fn_batch {
     char *blob;         /* room for blob_cap bytes */
     size_t blob_cap;
     size_t blob_len;    /* out: bytes of blob used */
-    int64_t wire;       /* out: the wire requests' marshal stream (wire.h) or 0 */
+    int64_t wire;       /* out: the wire requests' marshal stream (wire.h) or 0,
+                         * | FN_BATCH_WIRE_ONLY when every event is FN_EV_WIRE */
 } fn_batch;
+#define FN_BATCH_WIRE_ONLY 1  /* in fn_batch.wire: the poll holds wire requests only */
 int fn_loop_poll_batch(fn_loop *loop, fn_batch *b, int timeout_ms);
 /* 1 when the last poll ended because the waker fired or a signal interrupted
  * its wait (whoever owns the waker has work of its own), else 0. */

@@ -287,7 +287,9 @@ typedef struct fn_wire_conn {
 const char *fn_wire_hello_reply(const fn_wire_conn *c, size_t *len);
 int fn_wire_poll_take(fn_wire_poll *p, fn_wire_work *w, uint64_t conn, fn_wire_conn *c,
                       const char *buf, size_t len, int taken, fn_wire_frame *f);
-/* The marshal stream of the requests' bodies (fn_batch.wire's value). */
+/* The marshal stream of the requests' bodies (fn_batch.wire's value):
+ * (length << 3) | FN_WIRE_SESS_INTO, bits 0 and 1 clear (loop.h's
+ * FN_BATCH_WIRE_ONLY is bit 0), 0 with no request, or FN_E_NOMEM. */
 int64_t fn_wire_poll_finish(fn_wire_poll *p, fn_wire_work *w);
 /* The reply frames of a marshal stream of results, at w->out, each
  * request's end in its fn_wire_req: as fn_wire_sess_replies returns. */

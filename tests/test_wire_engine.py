@@ -322,3 +322,84 @@ def test_results_the_engine_cannot_frame_are_framed_by_the_session(servers):
         (RESPONSE, 0), (RESPONSE, 1), (RESPONSE, 2), (ERROR, 3), (RESPONSE, 4)]
     assert frames[0].flags & 7  # compressed
     assert pack.unpackb(frames[2].body) == pack.ExtType(5, b"xyz")
+
+
+def test_a_poll_of_one_handlers_requests_is_answered_in_one_round(monkeypatch):
+    """Every wire connection with the same handler: a poll of their
+    requests only is answered by CEngine._wire_round (map over the poll's
+    requests); an exception in the middle of a read's requests gets its
+    ERROR, the others their RESPONSEs, in order, on every connection."""
+    require_engine("c")
+    from fastnet.engine.cengine import CEngine
+    rounds = []
+    wire_round = CEngine._wire_round
+
+    def counting(self, call, r):
+        rounds.append(call)
+        return wire_round(self, call, r)
+
+    monkeypatch.setattr(CEngine, "_wire_round", counting)
+    server = wire.make_server(wire.WireConfig(), engine="c")
+    port = server.listen("127.0.0.1", 0, protocol="wire", handler=handler).port
+    with serving(server):
+        socks = [socket.create_connection(("127.0.0.1", port), timeout=GUARD) for _ in range(4)]
+        decoders = [WireDecoder() for _ in socks]
+        for s, d in zip(socks, decoders):
+            s.sendall(req("first", 1))  # the session's: then the engine's
+            assert next_frame(s, d).type == RESPONSE
+        for k, s in enumerate(socks):
+            s.sendall(b"".join(req(obj, 10 + i) for i, obj in enumerate([k, "boom", [k], "boom"])))
+        for k, (s, d) in enumerate(zip(socks, decoders)):
+            frames = [next_frame(s, d) for _ in range(4)]
+            assert [(f.type, f.request_id) for f in frames] == [
+                (RESPONSE, 10), (ERROR, 11), (RESPONSE, 12), (ERROR, 13)]
+            assert pack.unpackb(frames[0].body) == k and pack.unpackb(frames[2].body) == [k]
+            assert pack.unpackb(frames[1].body)["type"] == "ValueError"
+        # results marshal refuses (an ext) or C will not frame (a set), no exception
+        for k, s in enumerate(socks):
+            s.sendall(b"".join(req(obj, 20 + i) for i, obj in enumerate([k, "ext", [None, k]])))
+        for k, (s, d) in enumerate(zip(socks, decoders)):
+            frames = [next_frame(s, d) for _ in range(3)]
+            assert [(f.type, f.request_id) for f in frames] == [
+                (RESPONSE, 20), (RESPONSE, 21), (ERROR, 22)]
+            assert pack.unpackb(frames[1].body) == pack.ExtType(5, b"xyz")
+            s.close()
+    assert rounds and all(call is handler for call in rounds)
+
+
+def test_connections_with_different_handlers_in_one_poll_get_their_own_answers():
+    """Two listeners of one server with different handlers: their
+    connections' requests share polls, and each is answered by its own
+    handler, while both kinds are open and after one kind has gone."""
+    require_engine("c")
+
+    def tag_a(request):
+        return ["a", request]
+
+    def tag_b(request):
+        return ["b", request]
+
+    server = wire.make_server(wire.WireConfig(), engine="c")
+    port_a = server.listen("127.0.0.1", 0, protocol="wire", handler=tag_a).port
+    port_b = server.listen("127.0.0.1", 0, protocol="wire", handler=tag_b).port
+    with serving(server):
+        socks = [(tag, socket.create_connection(("127.0.0.1", port), timeout=GUARD), WireDecoder())
+                 for tag, port in [("a", port_a), ("b", port_b)] * 5]
+        for tag, s, d in socks:
+            s.sendall(req(0, 1))
+            assert pack.unpackb(next_frame(s, d).body) == [tag, 0]
+        for rnd in range(3):
+            for k, (tag, s, d) in enumerate(socks):
+                s.sendall(b"".join(req([rnd, k, i], i) for i in range(3)))
+            for k, (tag, s, d) in enumerate(socks):
+                for i in range(3):
+                    frame = next_frame(s, d)
+                    assert frame.request_id == i
+                    assert pack.unpackb(frame.body) == [tag, [rnd, k, i]]
+            if rnd == 1:  # only a's connections are left for the last round
+                for tag, s, d in socks:
+                    if tag == "b":
+                        s.close()
+                socks = [sock for sock in socks if sock[0] == "a"]
+        for _, s, _ in socks:
+            s.close()

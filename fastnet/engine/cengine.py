@@ -48,7 +48,13 @@ connection arrive as one marshal stream (fn_batch.wire) with one
 (fn_loop_wire_replies), or through each session's ``answer`` when C cannot
 frame one of them. The requests of a round are all answered even if a
 handler pauses its connection meanwhile (the pause holds what C has not
-taken yet); a handler that closes it drops its replies and the rest.
+taken yet); a handler that closes it drops its replies and the rest. A
+poll that holds wire requests only (FN_BATCH_WIRE_ONLY), when every wire
+connection's session has the same ``call`` (one server's handler), skips
+the words: ``map`` calls the handler over the poll's list of requests with
+no Python frame of ours per request (_wire_round); a handler that closes a
+connection then drops that connection's replies only, as the sessions'
+batch path does on the Python engines.
 
 Pausing in the middle of a batch: C frames a whole read at once, so when a
 handler pauses a connection, its later events in the same batch (messages,
@@ -70,7 +76,7 @@ import socket
 import struct
 import threading
 import weakref
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .. import limits, native
 from ..codec.framing._common import LINE_BREAK
@@ -114,11 +120,13 @@ _EV_WIRE = lib.FN_EV_WIRE
 _EV_HTTP = lib.FN_EV_HTTP
 _EV_HTTP_REF = lib.FN_EV_HTTP_REF
 _WIRE_INTO = lib.FN_WIRE_SESS_INTO
+_WIRE_ONLY = lib.FN_BATCH_WIRE_ONLY
 _NO_THRESHOLD = 2**64 - 1
 #: Size of the buffer a poll's wire requests (and the replies) are copied to.
 _WIRE_INTO_SIZE = 256 * 1024
 _loads = marshal.loads
 _dumps = marshal.dumps
+_fn_loop_wire_replies = lib.fn_loop_wire_replies
 _HOLDABLE = (_EV_MESSAGE, _EV_EOF, _EV_ERROR)  # held while their connection is paused
 
 #: Default size of the event array one poll fills.
@@ -307,13 +315,19 @@ class CEngine(Engine):
         # its delivery at once.
         self._direct: dict[int, tuple[DirectHandler, object, Any]] = {}
         # Connections whose wire protocol C frames (serve_wire): conn ->
-        # session. Leaves at close(), as _direct.
+        # session. Leaves at close(), as _direct (through _wire_drop).
         self._wire: dict[int, WireServing] = {}
         # Connections whose simple HTTP/1.1 requests C parses in the poll
         # (serve_http): conn -> (handler, its argument, on_error). Leaves
         # at close(), as _direct.
         self._http: dict[int, tuple[HttpHandler, object, Any]] = {}
         self._http_n = ffi.new("size_t *")
+        # How many of them have each session.call; _wire_call is the one
+        # call when they all share it (else None), _wire_drops counts
+        # departures (a round sees its handlers closing connections).
+        self._wire_calls: collections.Counter[Any] = collections.Counter()
+        self._wire_call: Optional[Callable[[Any], Any]] = None
+        self._wire_drops = 0
         self._wire_work: Any = None  # the fn_wire_work C decodes them with
         self._hellos: dict[WireHello, Any] = {}  # fn_wire_hello tables, by server settings
         self._hello_keep: list[tuple[Any, ...]] = []  # what those tables point at
@@ -401,7 +415,7 @@ class CEngine(Engine):
         """Taken: csrc/loop.c frames the conn's wire protocol (fn_loop_wire),
         and _dispatch answers its requests in batches (_wire_replies)."""
         if session is None:
-            if self._wire.pop(conn, None) is not None:
+            if self._wire_drop(conn):
                 lib.fn_loop_wire(self._loop, conn, 0, 0, 0, 0, ffi.NULL)
             return False
         if self._wire_work is None:
@@ -409,10 +423,27 @@ class CEngine(Engine):
         table = self._hello_table(hello) if hello is not None and not version else ffi.NULL
         rc = lib.fn_loop_wire(self._loop, conn, 1, version, max_body,
                               _NO_THRESHOLD if threshold is None else threshold, table)
+        self._wire_drop(conn)
         if rc != 0:
-            self._wire.pop(conn, None)
             return False
         self._wire[conn] = session
+        calls = self._wire_calls
+        calls[session.call] += 1
+        self._wire_call = session.call if len(calls) == 1 else None
+        return True
+
+    def _wire_drop(self, conn: int) -> bool:
+        """conn's C framing of wire is over (closed, taken back): whether
+        it had it."""
+        session = self._wire.pop(conn, None)
+        if session is None:
+            return False
+        self._wire_drops += 1
+        calls = self._wire_calls
+        calls[session.call] -= 1
+        if not calls[session.call]:
+            del calls[session.call]
+        self._wire_call = next(iter(calls)) if len(calls) == 1 else None
         return True
 
     def wire_state(self, conn: int) -> tuple[int, int]:
@@ -584,7 +615,7 @@ class CEngine(Engine):
             self._send_queued()  # they go out before the close
         self._out_conn = None  # also tells _dispatch's direct loop to look
         self._direct.pop(conn, None)
-        self._wire.pop(conn, None)
+        self._wire_drop(conn)
         self._http.pop(conn, None)
         rc = lib.fn_loop_close(self._loop, conn, 1 if abort else 0)
         held = self._held.pop(conn, None)
@@ -696,10 +727,14 @@ class CEngine(Engine):
         message, one int (its end in blob) and a slice of blob. Replies sent
         during the batch go to C in one call at its end (send). Aliases in
         locals on purpose."""
+        batch = self._batch
+        call = self._wire_call
+        if call is not None and n and (r := batch.wire) & _WIRE_ONLY and not self._released:
+            self._wire_round(call, r)
+            return
         handler = self.handler
         on_message = handler.on_message
         held = self._held
-        batch = self._batch
         nwords = batch.nwords if n else 0
         if nwords:
             words = ffi.unpack(self._words, nwords)
@@ -883,6 +918,57 @@ class CEngine(Engine):
         except Exception:
             log.exception("handler failed on event %d of connection %d", _EV_MESSAGE, conn)
 
+    def _wire_round(self, call: Callable[[Any], Any], r: int) -> None:
+        """A poll of wire requests only (its stream built: C had the
+        memory), every session's handler being call: the results by map (no
+        frame of ours per request), one marshal stream back to C; the words
+        are read only when something needs them (an exception, a connection
+        gone, a result C cannot frame), and _wire_replies then answers as
+        _dispatch does."""
+        objs = _loads(self._wire_into) if r & _WIRE_INTO else self._wire_objects(r)
+        drops = self._wire_drops
+        results: list[Any] = []
+        calls = map(call, objs)
+        bad = False
+        self._dispatching = True
+        self._out = []
+        try:
+            while True:
+                try:
+                    results.extend(calls)  # what came before an exception stays
+                    break
+                except Exception as exc:  # that request gets an ERROR
+                    w = self._wire_session_of(len(results))
+                    results.append(w.fail(exc) if w is not None else None)
+                    bad = True
+            self._wire_replies(results, None, bad or drops != self._wire_drops)
+        finally:
+            if self._out and self._loop is not None:
+                self._send_queued()
+            self._out_conns.clear()
+            self._out_firsts.clear()
+            self._out = None
+            self._out_conn = None
+            self._dispatching = False
+
+    def _wire_runs(self) -> list[tuple[int, Optional[WireServing], int, int]]:
+        """The last poll's wire runs from its words (conn, session, first,
+        k), all FN_EV_WIRE records (FN_BATCH_WIRE_ONLY)."""
+        words = ffi.unpack(self._words, self._batch.nwords)
+        runs, first, wire = [], 0, self._wire
+        for i in range(0, len(words), 3):
+            conn, k = words[i + 1], words[i + 2]
+            runs.append((conn, wire.get(conn), first, k))
+            first += k
+        return runs
+
+    def _wire_session_of(self, index: int) -> Optional[WireServing]:
+        """The session of the last poll's wire request at index."""
+        for _, w, first, k in self._wire_runs():
+            if first <= index < first + k:
+                return w
+        return None
+
     def _wire_objects(self, r: int) -> list[Any]:
         """The poll's wire requests (fn_batch.wire: one marshal stream)."""
         if r <= 0:  # out of memory in C (the stream is never empty here)
@@ -893,24 +979,28 @@ class CEngine(Engine):
             objs = _loads(ffi.buffer(self._wire_work.out, r >> 3))
         return objs
 
-    def _wire_replies(self, results: list[Any], runs: list[tuple[int, Optional[WireServing], int, int]],
+    def _wire_replies(self, results: list[Any],
+                      runs: Optional[list[tuple[int, Optional[WireServing], int, int]]],
                       bad: bool) -> None:
         """Answer the poll's wire requests: one marshal stream of the results
         that C frames and queues, or (a result C cannot frame, a failure, a
-        connection closed meanwhile) each run framed by its session."""
+        connection closed meanwhile) each run framed by its session (runs
+        None: read from the words, a wire-only poll's)."""
         if not bad:
             try:
                 stream = _dumps(results, 4)
             except ValueError:  # something marshal refuses (a datetime, a subclass, ...)
                 pass
             else:
-                rc = lib.fn_loop_wire_replies(self._loop, stream, len(stream))
+                rc = _fn_loop_wire_replies(self._loop, stream, len(stream))
                 if rc == 0:
                     return
                 if rc == lib.FN_E_NOMEM:
-                    for conn, _, _, _ in runs:
+                    for conn, _, _, _ in runs or self._wire_runs():
                         self.close(conn, abort=True)
                     return
+        if runs is None:
+            runs = self._wire_runs()
         n = ffi.new("size_t *")
         ids = lib.fn_loop_wire_ids(self._loop, n)
         ids = ffi.unpack(ids, n[0]) if n[0] else []
@@ -992,7 +1082,7 @@ class CEngine(Engine):
         elif t == _EV_CLOSED:
             self._conns.pop(conn, None)
             self._direct.pop(conn, None)
-            self._wire.pop(conn, None)
+            self._wire_drop(conn)
             self._out_conn = None
             self._paused.discard(conn)
             self._held.pop(conn, None)
@@ -1277,6 +1367,8 @@ class CEngine(Engine):
         self._paused.clear()
         self._direct.clear()
         self._wire.clear()
+        self._wire_calls.clear()
+        self._wire_call = None
         self._loop = None
         ffi.release(loop)  # fn_loop_free, now rather than at GC
         conns = list(self._conns)
