@@ -368,18 +368,28 @@ class AuthInterceptor(Interceptor):
             raise self.denied(identity, method)
 
 
-def _remembered(policy: Policy) -> Policy:
-    """policy (a pure function of fixed rules) with its answers remembered
-    per (identity, method) in a bounded table."""
-    answers: dict[tuple[Any, str], bool] = {}
+class _Remembered:
+    """A policy (a pure function of fixed rules) with its answers remembered
+    per (identity, method) in a bounded table; ``rules`` is the function
+    itself (gRPC's fused path keeps a method's answers by identity)."""
 
-    def remembered(identity: Any, method: str) -> bool:
+    __slots__ = ("rules", "_answers")
+
+    def __init__(self, rules: Policy) -> None:
+        self.rules = rules
+        self._answers: dict[tuple[Any, str], bool] = {}
+
+    def __call__(self, identity: Any, method: str) -> bool:
         key = (identity, method)
-        answer = answers.get(key)
+        answer = self._answers.get(key)
         if answer is None:
-            answer = _remember(answers, key, policy(identity, method))
+            answer = _remember(self._answers, key, self.rules(identity, method))
         return answer
-    return remembered
+
+
+def _remembered(policy: Policy) -> Policy:
+    """policy with its answers remembered (:class:`_Remembered`)."""
+    return _Remembered(policy)
 
 
 def allow_per_identity(rules: Mapping[Any, Iterable[str]]) -> Policy:

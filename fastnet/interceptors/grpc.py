@@ -29,7 +29,7 @@ from ..grpc import Abort as GrpcAbort
 from ..grpc import Server, ServerCall, ServicerContext, StatusCode
 from ..grpc.server import GRPC
 from ..server.protocols import ProtocolUnit
-from .builtins import _NAMES, _remember, AuthInterceptor, LoggingInterceptor, RateLimitInterceptor
+from .builtins import _NAMES, AuthInterceptor, _remember, _Remembered, LoggingInterceptor, RateLimitInterceptor
 from .core import DROP, LAZY_CALLS, Abort, Call, Chain, Status, _current, _name
 
 __all__ = ["ChainHook", "PUSHBACK", "call_of", "intercept_grpc"]
@@ -93,6 +93,9 @@ def _authenticate(auth: AuthInterceptor, method: str) -> Optional[Step]:
     if auth.is_public(method):
         return None
     by_header, policy, identify = auth.bearer_headers, auth.policy, auth.identify
+    # fixed rules (a _Remembered policy): this method's answers kept by identity
+    rules = policy.rules if isinstance(policy, _Remembered) else None
+    answers: dict[Any, bool] = {}
 
     def authenticate(scall: ServerCall) -> None:
         header, seen = None, 0
@@ -103,7 +106,13 @@ def _authenticate(auth: AuthInterceptor, method: str) -> Optional[Step]:
         if identity is None:  # another scheme, x-api-key, a function, no credentials...
             identity = identify(_metadata(scall.invocation_metadata))
         scall.identity = identity
-        if policy is not None and not policy(identity, method):
+        if rules is not None:
+            allowed = answers.get(identity)
+            if allowed is None:
+                allowed = _remember(answers, identity, rules(identity, method))
+        else:
+            allowed = policy is None or policy(identity, method)
+        if not allowed:
             raise auth.denied(identity, method)
     return authenticate
 
@@ -132,16 +141,21 @@ _ENDS[None] = _ENDS[StatusCode.OK]
 
 def _log(logger: LoggingInterceptor) -> Step:
     """logger's after: the line from the server call's own fields."""
-    emit = logger.emit
+    emit, line = logger.emit, logger.format_line
 
     def log_call(scall: ServerCall) -> None:
         code = scall.code
         end = _ENDS.get(code)
         if end is None:  # a number that is no status: UNKNOWN, as _ended says
             end = ("UNKNOWN", int(code))  # type: ignore[arg-type]
-        emit("grpc", scall.method, scall.peer_address, end[0], end[1], scall.duration,
-             scall.messages_in, scall.bytes_in, scall.messages_out, scall.bytes_out,
-             scall.identity, scall.details)
+        fields = ("grpc", scall.method, scall.peer_address, end[0], end[1], scall.duration,
+                  scall.messages_in, scall.bytes_in, scall.messages_out, scall.bytes_out,
+                  scall.identity, scall.details)
+        sink = logger.sink
+        if sink is not None:
+            sink(line(*fields))
+        else:
+            emit(*fields)
     return log_call
 
 
@@ -250,21 +264,23 @@ class ChainHook:
 
     def _fused_ended(self, scall: ServerCall) -> None:
         """The built-ins' after steps (a call that has a Call: the chain's after)."""
-        if scall.interceptor_call is not self and scall.interceptor_call is not None:
+        found = scall.interceptor_call
+        if found is not self and found is not None:
             self._chain_ended(scall)
             return
-        scall.interceptor_call = None
+        # (interceptor_call stays this hook, and the current call this one
+        # until the next: call_of and current_call give None once it is done)
         position = 0
         try:
             for position, step in self._after_steps:
                 step(scall)
         except Exception as exc:  # the rest of the chain sees INTERNAL, as after() would
+            scall.interceptor_call = None  # (_ended makes the Call of a call that had none)
             call = self._ended(scall)
             call.duration, call._done = scall.duration, True
             call.fail(Status.INTERNAL, exc, f"interceptor {_name(self.chain._after[position][1])} "
                                             "failed")
             self.chain._after_hooks(call, self.chain._after[position + 1:])
-        _current.set(None)
 
     # -- a chain of Calls ------------------------------------------------------
 
