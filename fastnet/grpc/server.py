@@ -376,6 +376,12 @@ class ServerCall:
         self.started_at = time.monotonic()
         self.trailing_metadata: list[tuple[str, MetadataValue]] = []
         self._hooks = server._hook_lists
+        # What hooks set, set here first (every call alike): CPython keeps an
+        # instance's attributes inline only for the first 30 names its class
+        # sees; set later, past those, they made a hooked call's __dict__ a
+        # real dict (~10k instructions more a call, measured with callgrind).
+        self.identity = self.interceptor_call = None
+        self.duration = 0.0
 
     @property
     def peer(self) -> str:
