@@ -425,6 +425,35 @@ def test_fused_builtins_do_what_a_chain_of_calls_does(split):
         "status=UNKNOWN"]
 
 
+@pytest.mark.parametrize("split", [False, True], ids=["quick", "stream"])
+def test_fused_builtins_with_no_after_hook(split):
+    """Authentication and rate limiting alone: fused with nothing to run at
+    the call's end (no call_ended), refusing and identifying all the same."""
+    from test_grpc_server import RawClient
+    require_engine("c")
+    clock = FakeClock()
+    hook = ChainHook(Chain([AuthInterceptor({"tok-a": "alice"}),
+                            RateLimitInterceptor(1, burst=1, key="identity", clock=clock)]))
+    assert hook.fused and hook.call_ended is None
+    server = fastnet.grpc.Server(hooks=[hook])
+    server.add_registered_method_handlers(SERVICE, HANDLERS)
+    with serving_grpc(server) as port:
+        client = RawClient(port)
+        try:
+            def call(**metadata):
+                head, trailers, data = client.call(f"/{SERVICE}/WhoAmI", p.encode_message(b""),
+                                                   split=split, **metadata)
+                return int((trailers or head)[b"grpc-status"]), p.MessageDecoder().feed(data)
+            assert call(authorization=b"Bearer tok-a") == (0, [b"alice alice"])
+            assert call(authorization=b"Bearer tok-a") == (StatusCode.RESOURCE_EXHAUSTED, [])
+            assert call() == (StatusCode.UNAUTHENTICATED, [])
+            with clock.lock:
+                clock.now += 1
+            assert call(authorization=b"Bearer tok-a") == (0, [b"alice alice"])
+        finally:
+            client.close()
+
+
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "calls"])
 def test_a_failing_logger_gives_internal_to_the_loggers_before_it(fused):
     """An after that raises: the after hooks still to run see INTERNAL (the

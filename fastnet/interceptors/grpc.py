@@ -191,7 +191,9 @@ class ChainHook:
                 (position, _log(chain.interceptors[index]))  # type: ignore[arg-type]
                 for position, (index, _) in enumerate(chain._after))
             self.call_started = self._fused_started  # type: ignore[method-assign]
-            self.call_ended = self._fused_ended  # type: ignore[method-assign]
+            # no after step (authentication, rate limiting): nothing to run at the end
+            ended = self._fused_ended if chain._after else None
+            self.call_ended = ended  # type: ignore[method-assign,assignment]
         if chain.is_async:
             self.call_started = self._astarted  # type: ignore[method-assign,assignment]
             self.message_received = self._areceived  # type: ignore[method-assign,assignment]
