@@ -333,6 +333,150 @@ def test_cli_grpc_with_the_three_builtins(tmp_path):
         (f"/{SERVICE}/Unary", "RESOURCE_EXHAUSTED")]
 
 
+class Passive(Interceptor):
+    """Does nothing, but is no built-in: a chain with it is run with Calls (not fused)."""
+
+    def before(self, call):
+        return None
+
+
+class Failing:
+    """A log sink that raises: the loggers after it (before it in the chain) see INTERNAL."""
+
+    def __call__(self, line):
+        raise RuntimeError("sink down")
+
+
+def _builtins_scenario(fused: bool, split: bool):
+    """Calls through logging (JSON), authentication, rate limiting and a
+    second logger (text, after authentication: it sees only the calls let
+    through), with a Passive interceptor at the end unless ``fused``;
+    ``split``: every request takes the stream path, else the quick one.
+    Returns (what each call got, the JSON records, the text lines), with
+    what differs from run to run (durations, the client's port) left out."""
+    from test_grpc_server import RawClient
+    require_engine("c")
+    clock = FakeClock()
+    records, texts = [], []
+    interceptors = [LoggingInterceptor("json", sink=records.append),
+                    AuthInterceptor({"tok-a": "alice", "tok-b": "bob"},
+                                    allow={f"/{SERVICE}/Unary": {"alice"}}),
+                    RateLimitInterceptor(1, burst=3, key="identity", clock=clock),
+                    LoggingInterceptor("text", sink=texts.append)]
+    chain = Chain(interceptors + ([] if fused else [Passive()]))
+    hook = ChainHook(chain)
+    assert hook.fused is fused
+    server = fastnet.grpc.Server(hooks=[hook])
+    server.add_registered_method_handlers(SERVICE, HANDLERS)
+    got = []
+    alice, bob = {"authorization": b"Bearer tok-a"}, {"authorization": b"Bearer tok-b"}
+    calls = [("Unary", alice), ("WhoAmI", bob), ("Unary", bob), ("WhoAmI", {}),
+             ("WhoAmI", {"authorization": b"Bearer nope"}), ("WhoAmI", {"x_api_key": b"tok-a"}),
+             ("WhoAmI", {"authorization": b"bearer  tok-b "}), ("WhoAmI", bob), ("WhoAmI", bob),
+             ("Missing", bob), ("Boom", alice)]
+    with serving_grpc(server) as port:
+        client = RawClient(port)
+        try:
+            for name, metadata in calls:
+                head, trailers, data = client.call(f"/{SERVICE}/{name}", p.encode_message(b"hi"),
+                                                   split=split, **metadata)
+                ends = trailers or head
+                got.append((name, int(ends[b"grpc-status"]), ends.get(PUSHBACK.encode()),
+                            p.MessageDecoder().feed(data)))
+            wait_lines(records, len(calls))
+        finally:
+            client.close()
+    records = [json.loads(line) for line in records]
+    for record in records:
+        assert record.pop("duration_ms") >= 0
+        record["peer"] = record["peer"].rsplit(":", 1)[0]
+    texts = [" ".join(w for w in line.split() if not w.startswith(("duration_ms=", "peer=")))
+             for line in texts]
+    return got, records, texts
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["quick", "stream"])
+def test_fused_builtins_do_what_a_chain_of_calls_does(split):
+    """A chain of built-ins only is fused (no Call per call): on the quick
+    path and on the stream path it answers, refuses and logs exactly as the
+    same chain run with Calls does, in the documented order."""
+    fused = _builtins_scenario(True, split)
+    assert fused == _builtins_scenario(False, split)
+    got, records, texts = fused
+    ok, denied, unauthenticated = 0, StatusCode.PERMISSION_DENIED, StatusCode.UNAUTHENTICATED
+    assert [(name, code) for name, code, _, _ in got] == [
+        ("Unary", ok), ("WhoAmI", ok), ("Unary", denied), ("WhoAmI", unauthenticated),
+        ("WhoAmI", unauthenticated), ("WhoAmI", ok), ("WhoAmI", ok), ("WhoAmI", ok),
+        ("WhoAmI", StatusCode.RESOURCE_EXHAUSTED), ("Missing", StatusCode.UNIMPLEMENTED),
+        ("Boom", StatusCode.UNKNOWN)]
+    assert got[1][3] == [b"bob bob"] and got[5][3] == [b"alice alice"]  # call_of, current_call
+    assert got[8][2] == b"1000"  # bob's three tokens spent: a second to wait
+    assert [(r["status"], r.get("identity")) for r in records] == [
+        ("OK", "alice"), ("OK", "bob"), ("PERMISSION_DENIED", "bob"), ("UNAUTHENTICATED", None),
+        ("UNAUTHENTICATED", None), ("OK", "alice"), ("OK", "bob"), ("OK", "bob"),
+        ("RESOURCE_EXHAUSTED", "bob"), ("UNIMPLEMENTED", None), ("UNKNOWN", "alice")]
+    assert records[0] == {"protocol": "grpc", "method": f"/{SERVICE}/Unary", "peer": "127.0.0.1",
+                          "status": "OK", "code": 0, "messages_in": 1, "bytes_in": 7,
+                          "messages_out": 1, "bytes_out": 9, "identity": "alice"}  # hi|-
+    # the text logger comes after authentication and rate limiting: it sees the
+    # calls they let through, and the one that ended before the chain started
+    assert [line.split()[2] for line in texts] == [
+        "status=OK", "status=OK", "status=OK", "status=OK", "status=OK", "status=UNIMPLEMENTED",
+        "status=UNKNOWN"]
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["quick", "stream"])
+def test_fused_builtins_with_no_after_hook(split):
+    """Authentication and rate limiting alone: fused with nothing to run at
+    the call's end (no call_ended), refusing and identifying all the same."""
+    from test_grpc_server import RawClient
+    require_engine("c")
+    clock = FakeClock()
+    hook = ChainHook(Chain([AuthInterceptor({"tok-a": "alice"}),
+                            RateLimitInterceptor(1, burst=1, key="identity", clock=clock)]))
+    assert hook.fused and hook.call_ended is None
+    server = fastnet.grpc.Server(hooks=[hook])
+    server.add_registered_method_handlers(SERVICE, HANDLERS)
+    with serving_grpc(server) as port:
+        client = RawClient(port)
+        try:
+            def call(**metadata):
+                head, trailers, data = client.call(f"/{SERVICE}/WhoAmI", p.encode_message(b""),
+                                                   split=split, **metadata)
+                return int((trailers or head)[b"grpc-status"]), p.MessageDecoder().feed(data)
+            assert call(authorization=b"Bearer tok-a") == (0, [b"alice alice"])
+            assert call(authorization=b"Bearer tok-a") == (StatusCode.RESOURCE_EXHAUSTED, [])
+            assert call() == (StatusCode.UNAUTHENTICATED, [])
+            with clock.lock:
+                clock.now += 1
+            assert call(authorization=b"Bearer tok-a") == (0, [b"alice alice"])
+        finally:
+            client.close()
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "calls"])
+def test_a_failing_logger_gives_internal_to_the_loggers_before_it(fused):
+    """An after that raises: the after hooks still to run see INTERNAL (the
+    reply, already decided, is OK), fused or not."""
+    from test_grpc_server import RawClient
+    require_engine("c")
+    lines = []
+    chain = Chain([LoggingInterceptor("json", sink=lines.append),
+                   LoggingInterceptor("json", sink=Failing())] + ([] if fused else [Passive()]))
+    server = fastnet.grpc.Server(hooks=[ChainHook(chain)])
+    server.add_registered_method_handlers(SERVICE, HANDLERS)
+    with serving_grpc(server) as port:
+        client = RawClient(port)
+        try:
+            _, trailers, _ = client.call(f"/{SERVICE}/Unary", p.encode_message(b"hi"))
+            assert trailers[b"grpc-status"] == b"0"
+            wait_lines(lines, 1)
+        finally:
+            client.close()
+    record = json.loads(lines[0])
+    assert (record["status"], record["details"]) == ("INTERNAL", "interceptor LoggingInterceptor failed")
+
+
 # -- client interceptors --------------------------------------------------------
 
 @pytest.mark.parametrize("client", ["fastnet", "grpcio"])

@@ -95,13 +95,13 @@ class _Line:
     """A call's line for the logging module, formatted only if a handler
     formats the record (logging's lazy ``%s`` argument)."""
 
-    __slots__ = ("interceptor", "call")
+    __slots__ = ("format", "fields")
 
-    def __init__(self, interceptor: "LoggingInterceptor", call: Call) -> None:
-        self.interceptor, self.call = interceptor, call
+    def __init__(self, format: Callable[..., str], fields: tuple[Any, ...]) -> None:
+        self.format, self.fields = format, fields
 
     def __str__(self) -> str:
-        return self.interceptor.line(self.call)
+        return self.format(*self.fields)
 
 
 class LoggingInterceptor(Interceptor):
@@ -117,8 +117,9 @@ class LoggingInterceptor(Interceptor):
     only if a handler emits it); or ``sink``: a function given each line
     instead (the level is then ignored), such as a :class:`LineWriter`.
 
-    A line is two pieces kept preformatted (protocol, method, peer, status
-    and code; identity: bounded tables) and one ``%`` for the numbers.
+    A line is three pieces kept (protocol, method, peer, status and code;
+    the four counts; identity: bounded tables, their keys come from peers)
+    and the duration, the one number formatted per call.
     """
 
     def __init__(self, format: str = "text", *, level: int = logging.INFO,
@@ -135,12 +136,11 @@ class LoggingInterceptor(Interceptor):
             else _text_value
         self._key: Callable[[str], str] = (lambda k: f',"{k}":') if json_form \
             else (lambda k: f" {k}=")
-        self._numbers = ('%s,"duration_ms":%.3f,"messages_in":%d,"bytes_in":%d,'
-                         '"messages_out":%d,"bytes_out":%d') if json_form else \
-            ("%s duration_ms=%.3f messages_in=%d bytes_in=%d messages_out=%d "
-             "bytes_out=%d")
         self._end = "}" if json_form else ""
+        # (protocol, method, peer, status, code) -> the line up to duration_ms's value;
+        # (messages_in, bytes_in, messages_out, bytes_out) -> the line after it
         self._heads: dict[tuple[Any, ...], str] = {}
+        self._tails: dict[tuple[int, int, int, int], str] = {}
         self._identities: dict[Any, str] = {}
 
     def record(self, call: Call) -> dict[str, Any]:
@@ -159,46 +159,70 @@ class LoggingInterceptor(Interceptor):
 
     def line(self, call: Call) -> str:
         """The call's line in the chosen format (the fields of :meth:`record`)."""
-        quote, key = self._quote, self._key
-        code = call.protocol_status
-        name = _NAMES[call.status]  # (a str key: an Enum member hashes in Python)
-        # protocol, method, peer, status and code: one piece, kept for the
-        # next call that has them all alike (codes other than ints unkept)
-        cached = type(code) is int or code is None
-        whose = (call.protocol, call.method, call.peer, name, code)
+        return self.format_line(call.protocol, call.method, call.peer, _NAMES[call.status],
+                                call.protocol_status, call.duration, call.messages_in,
+                                call.bytes_in, call.messages_out, call.bytes_out, call.identity,
+                                call.details)
+
+    def format_line(self, protocol: str, method: str, peer: tuple[str, int], status: str,
+                    code: Any, duration: float, messages_in: int, bytes_in: int,
+                    messages_out: int, bytes_out: int, identity: Any = None,
+                    details: str = "") -> str:
+        """A call's line from its fields (``status`` by name, ``code`` the
+        protocol's own, ``duration`` in seconds)."""
+        # the pieces before and after the duration kept (bounded tables): a
+        # line is one float formatted and joined (a % of all its numbers
+        # costs three times as much)
+        cached = code.__class__ is int or code is None
+        whose = (protocol, method, peer, status, code)
         head = self._heads.get(whose) if cached else None
         if head is None:
-            json_form = self.format == "json"
-            head = (f'{{"protocol":{_json_str(call.protocol)}' if json_form
-                    else f"protocol={_text_value(call.protocol)}") \
-                + key("method") + quote(call.method) \
-                + key("peer") + quote(f"{call.peer[0]}:{call.peer[1]}") \
-                + key("status") + (f'"{name}"' if json_form else name) \
-                + key("code") + (_json_value(code) if json_form else _text_value(code))
+            key, quote = self._key, self._quote
+            if self.format == "json":
+                head = f'{{"protocol":{_json_str(protocol)}' + key("method") + quote(method) \
+                    + key("peer") + quote(f"{peer[0]}:{peer[1]}") + f',"status":"{status}"' \
+                    + key("code") + _json_value(code)
+            else:
+                head = f"protocol={_text_value(protocol)}" + key("method") + quote(method) \
+                    + key("peer") + quote(f"{peer[0]}:{peer[1]}") + f" status={status}" \
+                    + key("code") + _text_value(code)
+            head += key("duration_ms")
             if cached:
                 _remember(self._heads, whose, head)
-        line = self._numbers % (head, call.duration * 1000, call.messages_in, call.bytes_in,
-                                call.messages_out, call.bytes_out)
-        identity = call.identity
+        counts = (messages_in, bytes_in, messages_out, bytes_out)
+        tail = self._tails.get(counts)
+        if tail is None:
+            key = self._key
+            tail = _remember(self._tails, counts, key("messages_in") + f"{messages_in:d}"
+                             + key("bytes_in") + f"{bytes_in:d}" + key("messages_out")
+                             + f"{messages_out:d}" + key("bytes_out") + f"{bytes_out:d}")
+        line = head + "%.3f" % (duration * 1000) + tail
         if identity is not None:
             try:
                 text = self._identities.get(identity)
             except TypeError:  # an identity that is not hashable
                 text = None
             if text is None:
-                text = key("identity") + quote(identity)
+                text = self._key("identity") + self._quote(identity)
                 if isinstance(identity, str):
                     _remember(self._identities, identity, text)
             line += text
-        if call.details:
-            line += key("details") + quote(call.details)
+        if details:
+            line += self._key("details") + self._quote(details)
         return line + self._end
 
-    def after(self, call: Call) -> None:
+    def emit(self, *fields: Any) -> None:
+        """Write the line of these fields (:meth:`format_line`'s) to the
+        sink, or to the logger if it is enabled for the level."""
         if self.sink is not None:
-            self.sink(self.line(call))
+            self.sink(self.format_line(*fields))
         elif self.logger.isEnabledFor(self.level):
-            self.logger.log(self.level, "%s", _Line(self, call))
+            self.logger.log(self.level, "%s", _Line(self.format_line, fields))
+
+    def after(self, call: Call) -> None:
+        self.emit(call.protocol, call.method, call.peer, _NAMES[call.status],
+                  call.protocol_status, call.duration, call.messages_in, call.bytes_in,
+                  call.messages_out, call.bytes_out, call.identity, call.details)
 
 
 #: Methods an AuthInterceptor lets through without credentials by default:
@@ -273,8 +297,16 @@ class AuthInterceptor(Interceptor):
         self.bearer = bearer
         self.api_key_header = api_key_header.lower() if api_key_header else None
         self._headers: dict[str, Any] = {}
+        #: The same by the header's bytes, as a request carries it (gRPC's
+        #: fused path looks it up before any metadata is decoded).
+        self.bearer_headers: dict[bytes, Any] = {}
         if tokens is not None and bearer:
             self._headers = {f"Bearer {token}": identity for token, identity in tokens.items()}
+            for header, identity in self._headers.items():
+                try:
+                    self.bearer_headers[header.encode("latin-1")] = identity
+                except UnicodeEncodeError:  # no request's header decodes to it
+                    pass
         self.public = MethodPatterns(public)
         self._public: dict[str, bool] = {}   # method -> in self.public (bounded)
         self.policy: Optional[Policy] = None
@@ -299,7 +331,7 @@ class AuthInterceptor(Interceptor):
                 return key.strip()
         return None
 
-    def _identity(self, metadata: Mapping[str, str]) -> Any:
+    def identify(self, metadata: Mapping[str, str]) -> Any:
         """The identity the metadata's credential stands for; Abort if none."""
         token = self.credential(metadata)
         if token is None:
@@ -309,37 +341,55 @@ class AuthInterceptor(Interceptor):
             raise Abort(Status.UNAUTHENTICATED, "invalid credentials")
         return identity
 
-    def before(self, call: Call) -> None:
-        method = call.method
+    def is_public(self, method: str) -> bool:
+        """method is served without credentials (answers kept in a bounded table)."""
         public = self._public.get(method)
         if public is None:
             public = _remember(self._public, method, method in self.public)
-        if public:
+        return public
+
+    def denied(self, identity: Any, method: str) -> Abort:
+        """The refusal of a method the policy does not let identity call."""
+        return Abort(Status.PERMISSION_DENIED,
+                     f"{_cut(str(identity), 64)} may not call {_cut(method, 128)}")
+
+    def before(self, call: Call) -> None:
+        method = call.method
+        if self.is_public(method):
             return
         metadata = call.metadata
         header = metadata.get("authorization")
         # the header exactly as the table has it, else the whole parse
         identity = self._headers.get(header) if header.__class__ is str else None
         if identity is None:
-            identity = self._identity(metadata)
+            identity = self.identify(metadata)
         call.identity = identity
         if self.policy is not None and not self.policy(identity, method):
-            raise Abort(Status.PERMISSION_DENIED,
-                        f"{_cut(str(identity), 64)} may not call {_cut(method, 128)}")
+            raise self.denied(identity, method)
+
+
+class _Remembered:
+    """A policy (a pure function of fixed rules) with its answers remembered
+    per (identity, method) in a bounded table; ``rules`` is the function
+    itself (gRPC's fused path keeps a method's answers by identity)."""
+
+    __slots__ = ("rules", "_answers")
+
+    def __init__(self, rules: Policy) -> None:
+        self.rules = rules
+        self._answers: dict[tuple[Any, str], bool] = {}
+
+    def __call__(self, identity: Any, method: str) -> bool:
+        key = (identity, method)
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = _remember(self._answers, key, self.rules(identity, method))
+        return answer
 
 
 def _remembered(policy: Policy) -> Policy:
-    """policy (a pure function of fixed rules) with its answers remembered
-    per (identity, method) in a bounded table."""
-    answers: dict[tuple[Any, str], bool] = {}
-
-    def remembered(identity: Any, method: str) -> bool:
-        key = (identity, method)
-        answer = answers.get(key)
-        if answer is None:
-            answer = _remember(answers, key, policy(identity, method))
-        return answer
-    return remembered
+    """policy with its answers remembered (:class:`_Remembered`)."""
+    return _Remembered(policy)
 
 
 def allow_per_identity(rules: Mapping[Any, Iterable[str]]) -> Policy:
@@ -438,6 +488,8 @@ class RateLimitInterceptor(Interceptor):
                  clock: Callable[[], float] = time.monotonic) -> None:
         if rate is None and message_rate is None:
             raise ValueError("give rate, message_rate or both")
+        #: "identity", "peer" or "method"; None for a function.
+        self.key_name: Optional[str] = key if isinstance(key, str) else None
         if isinstance(key, str):
             if key not in _KEYS:
                 raise ValueError(f"key must be one of {sorted(_KEYS)} or a function, not {key!r}")
@@ -451,7 +503,8 @@ class RateLimitInterceptor(Interceptor):
         if self.messages is None:  # no per-message work when only calls are limited
             self.on_request = Interceptor.on_request.__get__(self)  # type: ignore[method-assign]
 
-    def _refuse(self, what: str, wait: float) -> Abort:
+    def refusal(self, what: str, wait: float) -> Abort:
+        """The refusal of one more of ``what`` ("calls", "messages") for ``wait`` seconds."""
         return Abort(Status.RESOURCE_EXHAUSTED, f"rate limit: too many {what}; retry in {wait:.3f} s",
                      retry_after=wait)
 
@@ -464,7 +517,7 @@ class RateLimitInterceptor(Interceptor):
                 key = self.key(call)
             wait = self.calls.take(key, self.clock())
             if wait:
-                raise self._refuse("calls", wait)
+                raise self.refusal("calls", wait)
 
     def on_request(self, call: Call, message: Any) -> Any:
         assert self.messages is not None
@@ -473,5 +526,5 @@ class RateLimitInterceptor(Interceptor):
             key = call.values["rate_key"] = self.key(call)
         wait = self.messages.take(key, self.clock())
         if wait:
-            raise self._refuse("messages", wait)
+            raise self.refusal("messages", wait)
         return message

@@ -153,14 +153,23 @@ class Call:
         return f"<Call {self.protocol} {self.method} {self.status.name}>"
 
 
-_current: contextvars.ContextVar[Optional[Call]] = contextvars.ContextVar(
+_current: contextvars.ContextVar[Any] = contextvars.ContextVar(
     "fastnet_call", default=None)
+
+
+#: type -> a function making the Call of a protocol's own call object: an
+#: adapter that keeps no Call per call (gRPC's fused built-ins) sets its
+#: call object as the current one, and the Call is made only if asked for.
+LAZY_CALLS: dict[type, Callable[[Any], Optional[Call]]] = {}
 
 
 def current_call() -> Optional[Call]:
     """The Call being handled (in a handler called through a chain: its
     ``identity``, ``metadata``, ``peer``), or None outside one."""
-    return _current.get()
+    found = _current.get()
+    if found is None or found.__class__ is Call:
+        return found
+    return LAZY_CALLS[found.__class__](found)
 
 
 class Interceptor:
@@ -310,7 +319,11 @@ class Chain:
         call.duration = self.clock() - call.started_at
         if call.protocol_status_of is not None:
             call.protocol_status = call.protocol_status_of(call)
-        for index, hook in self._after:
+        self._after_hooks(call, self._after)
+
+    def _after_hooks(self, call: Call, hooks: Sequence[tuple[int, Callable[[Call], Any]]]) -> None:
+        """Run these plain after hooks of interceptors whose before ran."""
+        for index, hook in hooks:
             if index < call._entered:
                 try:
                     hook(call)
