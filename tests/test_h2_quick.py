@@ -322,6 +322,55 @@ def test_whole_requests_leave_the_state_reading_frame_by_frame_leaves(reader_imp
     assert completes == expected
 
 
+def _by_stream(events: list) -> dict[int, list]:
+    out: dict[int, list] = {}
+    for e in events:
+        out.setdefault(getattr(e, "stream_id", 0), []).append(e)
+    return out
+
+
+def test_whole_requests_pair_headers_with_their_data_later_in_the_read(reader_impl: str) -> None:
+    """nghttp2 (and so h2load) writes several requests as every HEADERS,
+    then every DATA: each request is still one RequestComplete, where only
+    other streams' HEADERS and DATA lie between its two frames. Any other
+    frame between (a PING here), or a DATA of its own without END_STREAM,
+    keeps it frame by frame. Per stream, the events are those of a
+    connection without whole_requests, in the same order, and every stream
+    ends in the same state."""
+    whole, plain = Peer("server", whole_requests=True), Peer("server")
+    enc = Encoder()
+
+    def h(sid: int) -> bytes:
+        return encode(Frame(FrameType.HEADERS, sid, Flag.END_HEADERS, enc.encode(POST)))
+
+    def d(sid: int, data: bytes = b"x", end: bool = True) -> bytes:
+        return encode(Frame(FrameType.DATA, sid, Flag.END_STREAM if end else 0, data))
+
+    ping = encode(Frame(FrameType.PING, 0, 0, b"12345678"))
+    reads = [
+        [h(1), h(3), h(5), d(1), d(3), d(5)],          # h2load -m3: all three whole
+        [h(7), h(9), ping, d(7), d(9)],                # a PING between: frame by frame
+        [h(11), h(13), d(11, end=False), d(13), d(11)],  # 11 has two DATA frames: 13 only
+        [h(15), d(15), h(17), h(19), d(17), d(19)],    # adjacent, then interleaved
+    ]
+    completes: list[list[int]] = []
+    for read in reads:
+        data = b"".join(read)
+        got, want = whole.conn.receive(data), plain.conn.receive(data)
+        assert _by_stream(_expanded(got)) == _by_stream(want)
+        completes.append([e.stream_id for e in got if isinstance(e, RequestComplete)])
+        for sid in range(1, 21, 2):
+            assert whole.conn.stream_state(sid) == plain.conn.stream_state(sid), sid
+        for e in got:
+            if isinstance(e, RequestComplete):
+                assert whole.conn.answer(e.stream_id, HEAD, b"ok", OK, e.flow_controlled_length)
+                plain.conn.acknowledge(e.stream_id, e.flow_controlled_length)
+                assert plain.conn.send_response(e.stream_id, HEAD, b"ok", OK)
+        for sid in range(1, 21, 2):
+            assert whole.conn.stream_state(sid) == plain.conn.stream_state(sid), sid
+    assert completes == [[1, 3, 5], [], [13], [15, 17, 19]]
+
+
 def test_whole_requests_are_not_for_clients() -> None:
     with pytest.raises(ValueError):
         H2Connection(True, whole_requests=True)

@@ -145,6 +145,30 @@ def _conn_error(code: H2ErrorCode, section: str, message: str) -> H2ConnectionEr
     return H2ConnectionError(code, section, message)
 
 
+def _later_data(batch: list[tuple], start: int) -> dict[int, int]:
+    """For each HEADERS (without END_STREAM) from ``start`` on, the index of
+    its stream's END_STREAM DATA where only other streams' HEADERS and DATA
+    lie between (a DATA of its own without END_STREAM, or any other frame,
+    and it has none)."""
+    found: dict[int, int] = {}
+    open_: dict[int, int] = {}  # stream -> its HEADERS' index, since the last other frame
+    for j in range(start, len(batch)):
+        event = batch[j]
+        kind = event[0]
+        if kind == HEADERS:
+            if not event[2]:
+                open_[event[1]] = j
+            else:
+                open_.pop(event[1], None)
+        elif kind == DATA:
+            h = open_.pop(event[1], None)
+            if h is not None and event[2]:
+                found[h] = j
+        else:
+            open_.clear()
+    return found
+
+
 class H2Connection:
     """One HTTP/2 connection's state: ``client_side`` True for the client.
 
@@ -304,18 +328,34 @@ class H2Connection:
         return events
 
     def _receive_whole(self, batch: list[tuple], events: list[Event]) -> None:
-        """receive's loop with whole_requests: a HEADERS tuple followed by
-        its stream's END_STREAM DATA is offered to _whole first."""
+        """receive's loop with whole_requests: a HEADERS tuple whose
+        stream's one END_STREAM DATA follows in the same read is offered to
+        _whole first. The DATA may come right after it (one request per
+        read) or after other streams' HEADERS and DATA, as nghttp2 and so
+        h2load write several requests at once (every HEADERS, then every
+        DATA); any other frame in between (SETTINGS, PING, WINDOW_UPDATE,
+        RST_STREAM, PRIORITY, GOAWAY, an error) keeps the two apart."""
         i, n = 0, len(batch)
+        later: Optional[dict[int, int]] = None  # HEADERS index -> its DATA's, once looked for
+        taken: set[int] = set()  # DATA indexes consumed by a RequestComplete
         while i < n:
             event = batch[i]
             i += 1
             if event[0] == HEADERS and i < n and not event[2]:
                 data = batch[i]
-                if data[0] == DATA and data[2] and data[1] == event[1] and self._whole(event, data,
-                                                                                        events):
-                    i += 1
-                    continue
+                if data[0] == DATA and data[2] and data[1] == event[1]:
+                    if self._whole(event, data, events):
+                        i += 1
+                        continue
+                else:
+                    if later is None:
+                        later = _later_data(batch, i - 1)
+                    j = later.get(i - 1)
+                    if j is not None and self._whole(event, batch[j], events):
+                        taken.add(j)
+                        continue
+            elif taken and i - 1 in taken:
+                continue
             self._event(event, events)
             if self._dead:
                 break
