@@ -196,20 +196,20 @@ class LoggingInterceptor(Interceptor):
             tail = _remember(self._tails, counts, key("messages_in") + f"{messages_in:d}"
                              + key("bytes_in") + f"{bytes_in:d}" + key("messages_out")
                              + f"{messages_out:d}" + key("bytes_out") + f"{bytes_out:d}")
-        line = head + "%.3f" % (duration * 1000) + tail
+        text = ""
         if identity is not None:
             try:
-                text = self._identities.get(identity)
+                known = self._identities.get(identity)
             except TypeError:  # an identity that is not hashable
-                text = None
-            if text is None:
-                text = self._key("identity") + self._quote(identity)
+                known = None
+            if known is None:
+                known = self._key("identity") + self._quote(identity)
                 if isinstance(identity, str):
-                    _remember(self._identities, identity, text)
-            line += text
+                    _remember(self._identities, identity, known)
+            text = known
         if details:
-            line += self._key("details") + self._quote(details)
-        return line + self._end
+            text += self._key("details") + self._quote(details)
+        return "".join((head, "%.3f" % (duration * 1000), tail, text, self._end))
 
     def emit(self, *fields: Any) -> None:
         """Write the line of these fields (:meth:`format_line`'s) to the
