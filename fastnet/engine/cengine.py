@@ -48,6 +48,15 @@ frame one of them. The requests of a round are all answered even if a
 handler pauses its connection meanwhile (the pause holds what C has not
 taken yet); a handler that closes it drops its replies and the rest.
 
+HTTP/1.1 connections (``serve_http``, for a directly served conn): C
+parses each read's leading simple requests in the poll (csrc/loop.h's
+fn_loop_http) and a poll's words for all of them arrive in one array;
+each read's are one ``FN_EV_HTTP`` record, for which _dispatch calls the
+session's handler with the read's bytes and the words and queues the
+reply as a direct handler's; the rest of the read is a message as usual.
+A record of a conn paused (or no longer so served) meanwhile is handled
+as that message.
+
 Pausing in the middle of a batch: C frames a whole read at once, so when a
 handler pauses a connection, its later events in the same batch (messages,
 EOF, a framing error) already exist. They are held here, in order, and
