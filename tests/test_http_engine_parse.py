@@ -186,3 +186,28 @@ def test_parsed_requests_keep_the_sessions_limits(engine):
                 got, headers, _ = reader.response()
                 assert (got, headers["connection"]) == (status, "close")
                 assert reader.closed()
+
+
+def test_a_constant_response_is_written_anew_once_its_fields_change(engine):
+    """A route answering with one Response object: the same bytes each
+    time (the last reply kept), until its headers are read and changed."""
+    shared = Response(b"same")
+    assert shared._headers is None  # made when first read
+    app = App()
+
+    @app.route("GET", "/")
+    def constant(req: Request) -> Response:
+        return shared
+    with running_http(engine, app) as (server, port), connect(port) as s:
+        reader = Reader(s)
+        for _ in range(3):
+            s.sendall(request())
+            status, headers, body = reader.response()
+            assert (status, headers["content-type"], body) == (200, "text/plain", b"same")
+            assert "x-added" not in headers
+        shared.headers.add("X-Added", "1")
+        s.sendall(request())
+        status, headers, body = reader.response()
+        assert (headers["x-added"], headers["content-type"], body) == ("1", "text/plain", b"same")
+    assert [tuple(f) for f in Response(b"").headers] == []
+    assert Response(b"x", content_type="a/b").headers.get("content-type") == "a/b"

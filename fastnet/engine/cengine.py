@@ -56,6 +56,15 @@ no Python frame of ours per request (_wire_round); a handler that closes a
 connection then drops that connection's replies only, as the sessions'
 batch path does on the Python engines.
 
+HTTP/1.1 connections (``serve_http``, for a directly served conn): C
+parses each read's leading simple requests in the poll (csrc/loop.h's
+fn_loop_http) and a poll's words for all of them arrive in one array;
+each read's are one ``FN_EV_HTTP`` record, for which _dispatch calls the
+session's handler with the read's bytes and the words and queues the
+reply as a direct handler's; the rest of the read is a message as usual.
+A record of a conn paused (or no longer so served) meanwhile is handled
+as that message.
+
 Pausing in the middle of a batch: C frames a whole read at once, so when a
 handler pauses a connection, its later events in the same batch (messages,
 EOF, a framing error) already exist. They are held here, in order, and
