@@ -97,6 +97,10 @@ def test_never_indexed_fields_come_back_as_such(impl) -> None:
     fields = REQUEST + [NeverIndexed(b"authorization", b"secret")]
     event = _one(impl, fields)
     assert event[7] == 1 and type(event[3][-1]) is NeverIndexed and event[3] == fields
+    fields = [NeverIndexed(b"cookie", b"a")] + REQUEST + [NeverIndexed(b"cookie", b"b")]
+    event = _one(impl, fields)
+    assert event[7] == 2 and event[3] == fields
+    assert [type(f) is NeverIndexed for f in event[3]] == [True] + [False] * len(REQUEST) + [True]
 
 
 @pytest.mark.parametrize("rule, cls, code", [

@@ -82,8 +82,13 @@ class Reader:
         if n < 0:
             raise MemoryError("fn_h2sess_read")
         events: list[tuple[Any, ...]] = marshal.loads(ffi.buffer(self._out[0], n))
-        for i, event in enumerate(events):
-            if event[0] == HEADERS and event[7]:  # never-indexed fields came as 3-tuples
-                headers = [NeverIndexed(f[0], f[1]) if len(f) == 3 else f for f in event[3]]
-                events[i] = event[:3] + (headers,) + event[4:]
+        for event in events:
+            never = event[0] == HEADERS and event[7]
+            if never:  # that many fields came as 3-tuples: found by C-level scans
+                fields = event[3]
+                lengths = list(map(len, fields))
+                j = -1
+                for _ in range(never):
+                    j = lengths.index(3, j + 1)
+                    fields[j] = tuple.__new__(NeverIndexed, fields[j][:2])
         return events
