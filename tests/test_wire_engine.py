@@ -373,11 +373,17 @@ def test_connections_with_different_handlers_in_one_poll_get_their_own_answers()
     handler, while both kinds are open and after one kind has gone."""
     require_engine("c")
 
-    def tag_a(request):
-        return ["a", request]
+    class Tagging:  # a callable that is not hashable (it defines __eq__)
+        def __init__(self, tag):
+            self.tag = tag
 
-    def tag_b(request):
-        return ["b", request]
+        def __eq__(self, other):
+            return isinstance(other, Tagging) and other.tag == self.tag
+
+        def __call__(self, request):
+            return [self.tag, request]
+
+    tag_a, tag_b = Tagging("a"), Tagging("b")
 
     server = wire.make_server(wire.WireConfig(), engine="c")
     port_a = server.listen("127.0.0.1", 0, protocol="wire", handler=tag_a).port

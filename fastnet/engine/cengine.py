@@ -331,10 +331,11 @@ class CEngine(Engine):
         # at close(), as _direct.
         self._http: dict[int, tuple[HttpHandler, object, Any]] = {}
         self._http_n = ffi.new("size_t *")
-        # How many of them have each session.call; _wire_call is the one
-        # call when they all share it (else None), _wire_drops counts
-        # departures (a round sees its handlers closing connections).
-        self._wire_calls: collections.Counter[Any] = collections.Counter()
+        # How many of them have each session.call (by id: a callable need
+        # not be hashable, and the sessions keep theirs alive); _wire_call
+        # is the one call when they all share it (else None), _wire_drops
+        # counts departures (a round sees its handlers closing connections).
+        self._wire_calls: collections.Counter[int] = collections.Counter()
         self._wire_call: Optional[Callable[[Any], Any]] = None
         self._wire_drops = 0
         self._wire_work: Any = None  # the fn_wire_work C decodes them with
@@ -437,7 +438,7 @@ class CEngine(Engine):
             return False
         self._wire[conn] = session
         calls = self._wire_calls
-        calls[session.call] += 1
+        calls[id(session.call)] += 1
         self._wire_call = session.call if len(calls) == 1 else None
         return True
 
@@ -448,11 +449,11 @@ class CEngine(Engine):
         if session is None:
             return False
         self._wire_drops += 1
-        calls = self._wire_calls
-        calls[session.call] -= 1
-        if not calls[session.call]:
-            del calls[session.call]
-        self._wire_call = next(iter(calls)) if len(calls) == 1 else None
+        calls, key = self._wire_calls, id(session.call)
+        calls[key] -= 1
+        if not calls[key]:
+            del calls[key]
+        self._wire_call = next(iter(self._wire.values())).call if len(calls) == 1 else None
         return True
 
     def wire_state(self, conn: int) -> tuple[int, int]:
