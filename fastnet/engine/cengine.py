@@ -1224,16 +1224,24 @@ class CEngine(Engine):
         loop = self._loop
         if loop is None or self._stopping:
             return
-        n = lib.fn_loop_poll_batch(loop, self._batch, 0)
+        self._round(loop, 0)
+
+    def _round(self, loop: Any, ms: int) -> bool:
+        """A round under asyncio: poll (waiting up to ms, -1: no limit),
+        dispatch, flush; another round asked for if C has events pending,
+        the idle timer kept armed. False if the poll failed (run_async then
+        raises)."""
+        n = lib.fn_loop_poll_batch(loop, self._batch, ms)
         if n > 0 or (n == 0 and self._released):
             self._dispatch(n)
         elif n < 0:
             self._fail(_status_error(n))
-            return
+            return False
         lib.fn_loop_flush(loop)
         if lib.fn_loop_has_pending(loop):
             self._schedule_round()
         self._arm_idle_timer()
+        return True
 
     def new_event_loop(self) -> asyncio.AbstractEventLoop:
         """A new asyncio loop in which :meth:`run_async` waits once per
@@ -1255,16 +1263,8 @@ class CEngine(Engine):
         else:
             ms = 0 if timeout <= 0 else min(int(timeout * 1000 + 0.999), _MAX_WAIT_MS)
         try:
-            n = lib.fn_loop_poll_batch(loop, self._batch, ms)
-            if n > 0 or (n == 0 and self._released):
-                self._dispatch(n)
-            elif n < 0:
-                self._fail(_status_error(n))
+            if not self._round(loop, ms):
                 return True
-            lib.fn_loop_flush(loop)
-            if lib.fn_loop_has_pending(loop):
-                self._schedule_round()
-            self._arm_idle_timer()
         except Exception as exc:  # not a handler's (those are caught): ours
             log.exception("engine round failed")
             self._fail(exc)
